@@ -1,0 +1,74 @@
+"""Errors raised by the privacy library.
+
+Each carries a stable `code` (for API bodies and tests) and the HTTP status a
+web layer should map it to. All are user mistakes with a message that says what
+to change; bugs surface as ordinary exceptions.
+"""
+
+from __future__ import annotations
+
+
+class PrivacyError(Exception):
+    """Base of every error the privacy library raises on purpose."""
+
+    code = "privacy_error"
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidPrivacyValue(PrivacyError, ValueError):
+    """An epsilon, delta, rho or budget that is not a finite, valid number."""
+
+    code = "invalid_privacy_value"
+    status = 400
+
+
+class SchemaError(PrivacyError, ValueError):
+    """The public schema is malformed, or the table does not fit it."""
+
+    code = "schema_error"
+    status = 422
+
+
+class UnknownMethod(PrivacyError, LookupError):
+    code = "unknown_method"
+    status = 400
+
+
+class MethodOptionError(PrivacyError, ValueError):
+    """An option passed to a synthesizer is unknown or out of range."""
+
+    code = "invalid_option"
+    status = 400
+
+
+class DomainTooLarge(PrivacyError):
+    """The schema's domain is too large for the method; refused before reading data."""
+
+    code = "domain_too_large"
+    status = 422
+
+
+class BudgetExceeded(PrivacyError):
+    """A cost the remaining budget cannot pay."""
+
+    code = "budget_exceeded"
+    status = 409
+
+
+class PolicyViolation(PrivacyError):
+    """The dataset policy forbids this release (e.g. non-DP under dp-only)."""
+
+    code = "policy_violation"
+    status = 403
+
+
+class MissingDependency(PrivacyError):
+    """An optional library a method needs is not installed."""
+
+    code = "missing_dependency"
+    status = 501

@@ -1,0 +1,85 @@
+"""The dataset policy: what the steward allows and the thresholds of the release gate.
+
+A YAML document (`synthgate datasets register ... --policy POLICY.yaml`)::
+
+    privacy: dp-only            # or allow-non-dp
+    k: 5                        # k-anonymity on the quasi-identifiers (default 5 when QIs are declared)
+    l: 2                        # l-diversity of the sensitive columns (null: not checked)
+    suppression: suppress       # or generalise: generalise by the schema's hierarchies first
+    max_exact_match_rate: 0.0   # share of synthetic rows equal to a real training row
+    max_unique_match_rate: 0.01 # share reproducing a QI combination unique in the real data
+    remove_real_matches: false  # filter those rows out (touches real rows: the statement says so)
+    max_membership_auc: 0.6
+    min_utility_ratio: 0.7      # TSTR / TRTR of the primary utility score
+    min_fidelity: 0.6
+    small_cell_threshold: 10    # dp-statistics: no cell below this
+    rounding_base: 5            # dp-statistics: totals rounded to a multiple of this
+    warn_margin: 0.1            # within this fraction of a threshold: warn instead of pass
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from privacy.accounting import POLICY_ALLOW_NON_DP, POLICY_DP_ONLY
+from privacy.errors import SchemaError
+
+__all__ = ["DatasetPolicy", "load_policy"]
+
+
+class DatasetPolicy(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    privacy: Literal["dp-only", "allow-non-dp"] = POLICY_DP_ONLY
+    k: int | None = Field(default=None, ge=1, description="None means 5 when quasi-identifiers are declared")
+    l: int | None = Field(default=None, ge=1)  # noqa: E741 - the name of the property
+    suppression: Literal["suppress", "generalise"] = "generalise"
+    max_exact_match_rate: float = Field(default=0.0, ge=0, le=1)
+    max_unique_match_rate: float = Field(default=0.01, ge=0, le=1)
+    remove_real_matches: bool = False
+    max_membership_auc: float = Field(default=0.6, ge=0.5, le=1)
+    min_utility_ratio: float = Field(default=0.7, ge=0, le=1)
+    min_fidelity: float = Field(default=0.6, ge=0, le=1)
+    small_cell_threshold: int = Field(default=10, ge=0)
+    rounding_base: int = Field(default=5, ge=1)
+    warn_margin: float = Field(default=0.1, ge=0, le=1)
+
+    def effective_k(self, has_quasi_identifiers: bool) -> int | None:
+        if self.k is not None:
+            return self.k
+        return 5 if has_quasi_identifiers else None
+
+    @property
+    def allows_non_dp(self) -> bool:
+        return self.privacy == POLICY_ALLOW_NON_DP
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> DatasetPolicy:
+        try:
+            return cls.model_validate(data or {})
+        except ValidationError as exc:
+            msgs = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise SchemaError(f"invalid dataset policy: {msgs}", field="policy") from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def load_policy(source: str | Path | dict[str, Any] | None) -> DatasetPolicy:
+    if source is None:
+        return DatasetPolicy()
+    if isinstance(source, dict):
+        return DatasetPolicy.from_dict(source)
+    p = Path(source)
+    text = p.read_text(encoding="utf-8") if p.exists() else str(source)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SchemaError(f"the policy is not valid YAML: {exc}", field="policy") from exc
+    if data is not None and not isinstance(data, dict):
+        raise SchemaError("the policy must be a mapping of settings", field="policy")
+    return DatasetPolicy.from_dict(data)

@@ -1,0 +1,747 @@
+"""The public schema: what the steward declares public about a table.
+
+Every bound and category domain in a confirmed `PublicSchema` is treated as
+public knowledge: synthesizers build their encodings from it, never from the
+data. A proposal made from the data (`propose_schema`) marks every value it read
+as `learned`; the steward edits and confirms it, and the privacy statement lists
+whatever they kept.
+
+The schema is a small YAML/JSON document::
+
+    columns:
+      age:       {kind: ordinal, min: 17, max: 90}
+      workclass: {kind: categorical, values: [Private, ...], nullable: true}
+      fnlwgt:    {kind: continuous, min: 0, max: 1500000, integer: true}
+      dob:       {kind: datetime, min: 1920-01-01, max: 2005-12-31}
+      id:        {kind: identifier}
+    quasi_identifiers: [age, sex, race]
+    sensitive: [income]
+    target: income
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from privacy.errors import SchemaError
+
+__all__ = [
+    "ColumnKind",
+    "ColumnSpec",
+    "Hierarchy",
+    "PublicSchema",
+    "SchemaIssue",
+    "ConformReport",
+    "propose_schema",
+    "validate_table",
+    "conform_table",
+    "load_schema",
+    "read_table",
+]
+
+ColumnKind = Literal["categorical", "ordinal", "continuous", "datetime", "identifier", "text"]
+Scalar = str | int | float | bool
+
+NUMERIC_KINDS = ("ordinal", "continuous")
+DROPPED_KINDS = ("identifier", "text")
+
+
+class Hierarchy(BaseModel):
+    """How a quasi-identifier may be generalised before rare rows are suppressed.
+
+    numeric: `band` (width of equal bands, e.g. 5 for age bands) or `edges`;
+    datetime: `granularity` ("month" or "year"); categorical: `groups`
+    (group name -> member values).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    band: float | None = Field(default=None, gt=0)
+    edges: list[float] | None = None
+    granularity: Literal["month", "year"] | None = None
+    groups: dict[str, list[Scalar]] | None = None
+
+
+class ColumnSpec(BaseModel):
+    """One column of the public schema."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: ColumnKind
+    values: list[Scalar] | None = None
+    min: float | int | dt.date | dt.datetime | None = None
+    max: float | int | dt.date | dt.datetime | None = None
+    nullable: bool = False
+    integer: bool = False
+    bins: int | None = Field(default=None, ge=2, le=10_000)
+    identifier: Literal["drop", "fake"] = "drop"
+    learned: list[str] = Field(default_factory=list)
+    description: str | None = None
+    # disclosure control (post-processing on the synthetic output only)
+    top_code: float | None = None
+    bottom_code: float | None = None
+    round_to: float | None = Field(default=None, gt=0)
+    hierarchy: Hierarchy | None = None
+
+    @field_validator("values")
+    @classmethod
+    def _distinct_values(cls, v: list[Scalar] | None) -> list[Scalar] | None:
+        if v is None:
+            return v
+        if len(v) == 0:
+            raise ValueError("values must list at least one category")
+        keys = [str(x) for x in v]
+        if len(set(keys)) != len(keys):
+            dup = sorted({k for k in keys if keys.count(k) > 1})
+            raise ValueError(f"values lists duplicates: {dup}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ColumnSpec:
+        if self.kind == "categorical" and (self.min is not None or self.max is not None):
+            raise ValueError("a categorical column takes `values`, not min/max")
+        if self.kind in ("continuous", "datetime") and self.values is not None:
+            raise ValueError(f"a {self.kind} column takes min/max, not `values`")
+        if self.kind == "datetime":
+            for name in ("min", "max"):
+                v = getattr(self, name)
+                if v is not None and not isinstance(v, dt.date):
+                    raise ValueError(f"datetime {name} must be a date such as 2001-12-31, got {v!r}")
+        elif self.kind in NUMERIC_KINDS:
+            for name in ("min", "max"):
+                v = getattr(self, name)
+                if v is not None and (isinstance(v, dt.date) or not math.isfinite(float(v))):
+                    raise ValueError(f"{name} must be a finite number, got {v!r}")
+        if self.min is not None and self.max is not None and _as_number(self.min) > _as_number(self.max):
+            raise ValueError(f"min ({self.min}) is above max ({self.max})")
+        if self.kind == "ordinal" and self.values is None and (self.min is None or self.max is None):
+            # open ordinal bounds are allowed (learned with epsilon); nothing to check here
+            pass
+        return self
+
+    # ----- derived, public facts -------------------------------------------------
+    @property
+    def is_dropped(self) -> bool:
+        return self.kind in DROPPED_KINDS
+
+    @property
+    def has_bounds(self) -> bool:
+        return self.min is not None and self.max is not None
+
+    @property
+    def is_open(self) -> bool:
+        """True when a bound or a domain is missing and would have to be learned."""
+        if self.kind == "categorical":
+            return self.values is None
+        if self.kind == "ordinal" and self.values is not None:
+            return False
+        if self.kind in ("ordinal", "continuous", "datetime"):
+            return not self.has_bounds
+        return False
+
+    @property
+    def is_integer(self) -> bool:
+        return self.integer or (self.kind == "ordinal" and self.values is None)
+
+    def numeric_bounds(self) -> tuple[float, float]:
+        """Bounds as floats (datetimes as days since 1970-01-01)."""
+        if not self.has_bounds:
+            raise SchemaError("column has open bounds; declare min and max", field="schema")
+        return _as_number(self.min), _as_number(self.max)
+
+    def domain_size(self, default_bins: int = 32) -> int:
+        """Number of distinct codes a marginal method needs for this column (nulls included)."""
+        if self.kind == "categorical" or (self.kind == "ordinal" and self.values is not None):
+            n = len(self.values or [])
+        elif self.kind == "ordinal" and self.has_bounds and self.bins is None:
+            lo, hi = self.numeric_bounds()
+            n = int(math.floor(hi) - math.ceil(lo)) + 1
+        else:
+            n = self.bins or default_bins
+        return n + (1 if self.nullable else 0)
+
+
+def _as_number(v: Any) -> float:
+    if isinstance(v, dt.datetime):
+        return (v - dt.datetime(1970, 1, 1)).total_seconds() / 86400.0
+    if isinstance(v, dt.date):
+        return float((v - dt.date(1970, 1, 1)).days)
+    return float(v)
+
+
+class PublicSchema(BaseModel):
+    """The public description of a table, confirmed by the steward."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    columns: dict[str, ColumnSpec]
+    quasi_identifiers: list[str] = Field(default_factory=list)
+    sensitive: list[str] = Field(default_factory=list)
+    target: str | None = None
+    version: int = 1
+
+    @model_validator(mode="after")
+    def _references(self) -> PublicSchema:
+        if not self.columns:
+            raise ValueError("the schema declares no columns")
+        for group in ("quasi_identifiers", "sensitive"):
+            for name in getattr(self, group):
+                if name not in self.columns:
+                    raise ValueError(f"{group} names '{name}', which is not a declared column")
+                if self.columns[name].is_dropped:
+                    raise ValueError(f"{group} names '{name}', which is an {self.columns[name].kind} column")
+        if self.target is not None:
+            if self.target not in self.columns:
+                raise ValueError(f"target '{self.target}' is not a declared column")
+            if self.columns[self.target].is_dropped:
+                raise ValueError(f"target '{self.target}' is an {self.columns[self.target].kind} column")
+        if not any(not c.is_dropped for c in self.columns.values()):
+            raise ValueError("every column is an identifier or text: nothing to synthesize")
+        return self
+
+    # ----- construction -----------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PublicSchema:
+        if not isinstance(data, Mapping):
+            raise SchemaError("the schema must be a mapping with a `columns` key", field="schema")
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise SchemaError(_pydantic_message(exc), field="schema") from exc
+
+    @classmethod
+    def from_text(cls, text: str) -> PublicSchema:
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SchemaError(f"the schema is not valid YAML or JSON: {exc}", field="schema") from exc
+        if data is None:
+            raise SchemaError("the schema document is empty", field="schema")
+        return cls.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        data.setdefault("columns", {})
+        for name, spec in self.columns.items():
+            data["columns"].setdefault(name, {"kind": spec.kind})
+            data["columns"][name]["kind"] = spec.kind
+        return data
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    # ----- views ------------------------------------------------------------------
+    @property
+    def synthesized_columns(self) -> list[str]:
+        """Columns a synthesizer models (identifiers and free text are not)."""
+        return [n for n, c in self.columns.items() if not c.is_dropped]
+
+    @property
+    def output_columns(self) -> list[str]:
+        """Columns of a released table: modelled ones plus regenerated identifiers."""
+        return [n for n, c in self.columns.items() if not c.is_dropped or (c.kind == "identifier" and c.identifier == "fake")]
+
+    @property
+    def open_columns(self) -> list[str]:
+        return [n for n in self.synthesized_columns if self.columns[n].is_open]
+
+    @property
+    def learned_columns(self) -> dict[str, list[str]]:
+        return {n: list(c.learned) for n, c in self.columns.items() if c.learned}
+
+    def subset(self, names: list[str]) -> PublicSchema:
+        cols = {n: self.columns[n] for n in names}
+        return PublicSchema(
+            columns=cols,
+            quasi_identifiers=[q for q in self.quasi_identifiers if q in cols],
+            sensitive=[s for s in self.sensitive if s in cols],
+            target=self.target if self.target in cols else None,
+        )
+
+    def with_bounds(self, bounds: Mapping[str, tuple[Any, Any]]) -> PublicSchema:
+        """A copy with open bounds filled in (by a DP mechanism that paid for them)."""
+        cols = dict(self.columns)
+        for name, (lo, hi) in bounds.items():
+            cols[name] = cols[name].model_copy(update={"min": lo, "max": hi})
+        return self.model_copy(update={"columns": cols})
+
+    def domain_cells(self, columns: list[str] | None = None, default_bins: int = 32) -> int:
+        cells = 1
+        for n in columns or self.synthesized_columns:
+            cells *= self.columns[n].domain_size(default_bins)
+        return cells
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"] if not (isinstance(x, str) and x in ("function-after",)))
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "invalid public schema: " + "; ".join(parts)
+
+
+def load_schema(path_or_text: str | Path | Mapping[str, Any] | PublicSchema) -> PublicSchema:
+    """Read a schema from a file path, YAML/JSON text, a mapping or a schema."""
+    if isinstance(path_or_text, PublicSchema):
+        return path_or_text
+    if isinstance(path_or_text, Mapping):
+        return PublicSchema.from_dict(path_or_text)
+    p = Path(path_or_text) if not (isinstance(path_or_text, str) and "\n" in path_or_text) else None
+    if p is not None and p.exists():
+        return PublicSchema.from_text(p.read_text(encoding="utf-8"))
+    if isinstance(path_or_text, Path):
+        raise SchemaError(f"schema file not found: {path_or_text}", field="schema")
+    return PublicSchema.from_text(str(path_or_text))
+
+
+# ----------------------------------------------------------------------------------
+# reading tables
+# ----------------------------------------------------------------------------------
+
+NA_VALUES = ["", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+
+
+def read_table(path: str | Path, *, max_rows: int | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame with a clear error on bad input.
+
+    CSV is parsed with pyarrow; "?" and the usual NA spellings are nulls.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            df = pd.read_parquet(p)
+        else:
+            df = pd.read_csv(p, na_values=NA_VALUES, keep_default_na=True, engine="pyarrow")
+    except FileNotFoundError as exc:
+        raise SchemaError(f"file not found: {p}", field="file") from exc
+    except Exception as exc:  # pandas/pyarrow raise many types for malformed input
+        raise SchemaError(
+            f"could not read {p.name} as {'Parquet' if suffix in ('.parquet', '.pq') else 'CSV'}: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
+            "Upload a UTF-8 CSV with a header row, or a Parquet file.",
+            field="file",
+        ) from exc
+    if df.shape[1] == 0 or df.shape[0] == 0:
+        raise SchemaError(
+            f"{p.name} has no data rows (shape {df.shape[0]} x {df.shape[1]}); upload a table with a header and rows",
+            field="file",
+        )
+    unnamed = [c for c in df.columns if str(c).startswith("Unnamed:") or str(c).strip() == ""]
+    if unnamed:
+        raise SchemaError(f"{p.name} has columns without a header name: {unnamed}", field="file")
+    if max_rows is not None:
+        df = df.head(max_rows)
+    return df
+
+
+# ----------------------------------------------------------------------------------
+# proposal
+# ----------------------------------------------------------------------------------
+
+_ID_NAME = re.compile(r"(^|[_\s-])(id|uuid|guid|ssn|key|number|no)$|^id[_\s-]|identifier", re.IGNORECASE)
+_TEXT_NAME = re.compile(r"comment|note|description|remark|free.?text|narrative", re.IGNORECASE)
+
+
+def _round_out(lo: float, hi: float) -> tuple[float, float]:
+    """Round bounds outward to a 'nice' step so the exact extremes are not published."""
+    span = hi - lo
+    if span <= 0:
+        span = abs(hi) or 1.0
+    step = 10 ** math.floor(math.log10(span)) / 2 if span > 0 else 1.0
+    step = max(step, 1.0) if float(lo).is_integer() and float(hi).is_integer() else step
+    new_lo = math.floor(lo / step) * step
+    new_hi = math.ceil(hi / step) * step
+    if new_lo == lo and lo != 0:
+        new_lo -= step
+    if new_hi == hi:
+        new_hi += step
+    if lo >= 0 and new_lo < 0:
+        new_lo = 0.0
+    return new_lo, new_hi
+
+
+def _clean_number(x: float) -> float | int:
+    return int(x) if float(x).is_integer() else float(round(x, 10))
+
+
+def propose_schema(
+    df: pd.DataFrame,
+    *,
+    max_categories: int = 100,
+    quasi_identifiers: list[str] | None = None,
+    sensitive: list[str] | None = None,
+    target: str | None = None,
+) -> PublicSchema:
+    """Propose a public schema from the data, for the steward to edit and confirm.
+
+    Every bound and domain read from the data is listed in the column's `learned`
+    field. Numeric bounds are rounded outward; identifiers (unique values, id-like
+    names) and free text (long, mostly unique strings) are detected.
+    """
+    cols: dict[str, ColumnSpec] = {}
+    n = len(df)
+    for name in df.columns:
+        s = df[name]
+        nullable = bool(s.isna().any())
+        nonnull = s.dropna()
+        nunique = int(nonnull.nunique())
+        sname = str(name)
+        if nonnull.empty:
+            cols[sname] = ColumnSpec(kind="categorical", values=["(empty)"], nullable=True, learned=["values"])
+            continue
+        if pd.api.types.is_bool_dtype(s):
+            cols[sname] = ColumnSpec(kind="categorical", values=[False, True], nullable=nullable)
+            continue
+        if pd.api.types.is_datetime64_any_dtype(s) or (s.dtype == object and _looks_like_dates(nonnull)):
+            values = pd.to_datetime(nonnull, errors="coerce")
+            lo, hi = values.min(), values.max()
+            cols[sname] = ColumnSpec(
+                kind="datetime",
+                min=dt.date(lo.year, 1, 1),
+                max=dt.date(hi.year, 12, 31),
+                nullable=nullable,
+                learned=["min", "max"],
+            )
+            continue
+        if pd.api.types.is_numeric_dtype(s):
+            is_int = bool(np.all(np.mod(nonnull.to_numpy(dtype=float), 1) == 0))
+            if is_int and nunique == n and n > 20 and _ID_NAME.search(sname):
+                cols[sname] = ColumnSpec(kind="identifier", identifier="fake")
+                continue
+            lo, hi = float(nonnull.min()), float(nonnull.max())
+            if is_int and nunique <= 12 and (hi - lo) < 20:
+                cols[sname] = ColumnSpec(
+                    kind="categorical",
+                    values=sorted(int(v) for v in nonnull.unique()),
+                    nullable=nullable,
+                    learned=["values"],
+                )
+                continue
+            rlo, rhi = _round_out(lo, hi)
+            kind: ColumnKind = "ordinal" if is_int and (rhi - rlo) <= 200 else "continuous"
+            cols[sname] = ColumnSpec(
+                kind=kind,
+                min=_clean_number(rlo),
+                max=_clean_number(rhi),
+                integer=is_int,
+                nullable=nullable,
+                learned=["min", "max"],
+            )
+            continue
+        # strings
+        as_str = nonnull.astype(str)
+        mean_len = float(as_str.str.len().mean())
+        if nunique == len(nonnull) and len(nonnull) > 20 and (mean_len < 40 or _ID_NAME.search(sname)):
+            cols[sname] = ColumnSpec(kind="identifier", identifier="fake" if not nullable else "drop")
+            continue
+        if _ID_NAME.search(sname) and nunique > 0.3 * len(nonnull) and len(nonnull) > 20:
+            cols[sname] = ColumnSpec(kind="identifier")
+            continue
+        if (
+            mean_len > 40
+            or _TEXT_NAME.search(sname)
+            or (nunique > max_categories and as_str.str.contains(" ").mean() > 0.5)
+        ):
+            cols[sname] = ColumnSpec(kind="text", nullable=nullable)
+            continue
+        cats = sorted(as_str.unique().tolist())
+        if len(cats) > max_categories:
+            # keep the column, but the steward must declare a domain (or coarsen) before any release
+            cols[sname] = ColumnSpec(kind="categorical", values=None, nullable=nullable,
+                                     description=f"{len(cats)} distinct values: declare a domain or coarsen")
+            continue
+        cols[sname] = ColumnSpec(kind="categorical", values=cats, nullable=nullable, learned=["values"])
+    return PublicSchema(
+        columns=cols,
+        quasi_identifiers=[q for q in (quasi_identifiers or []) if q in cols],
+        sensitive=[q for q in (sensitive or []) if q in cols],
+        target=target if target in cols else None,
+    )
+
+
+def _looks_like_dates(nonnull: pd.Series) -> bool:
+    sample = nonnull.astype(str).head(200)
+    if not sample.str.match(r"^\d{4}-\d{2}-\d{2}").all():
+        return False
+    return bool(pd.to_datetime(sample, errors="coerce").notna().all())
+
+
+# ----------------------------------------------------------------------------------
+# validation and conformance
+# ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchemaIssue:
+    """One way the table departs from the schema. `error` issues stop registration."""
+
+    column: str | None
+    code: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+
+
+@dataclass
+class ConformReport:
+    """What conformance changed. Internal: counts derived from real rows."""
+
+    clipped: dict[str, int] = field(default_factory=dict)
+    undeclared_to_null: dict[str, int] = field(default_factory=dict)
+    dropped_rows: int = 0
+    dropped_columns: list[str] = field(default_factory=list)
+    unparseable_to_null: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "internal": True,
+            "clipped": self.clipped,
+            "undeclared_to_null": self.undeclared_to_null,
+            "unparseable_to_null": self.unparseable_to_null,
+            "dropped_rows": self.dropped_rows,
+            "dropped_columns": self.dropped_columns,
+        }
+
+
+def _category_keys(values: list[Scalar]) -> dict[str, Scalar]:
+    return {_key(v): v for v in values}
+
+
+def _key(v: Any) -> str:
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
+    """Check a table against a schema; the messages say what to change.
+
+    Errors: missing or unknown columns, a numeric column with text, a date column
+    that does not parse. Warnings: values outside the declared bounds or domain
+    (they will be clipped or mapped to null), nulls in a non-nullable column.
+    These counts come from real rows: show them to the steward only.
+    """
+    issues: list[SchemaIssue] = []
+    declared = set(schema.columns)
+    present = {str(c) for c in df.columns}
+    for name in sorted(present - declared):
+        issues.append(SchemaIssue(name, "unknown_column",
+                                  f"column '{name}' is in the table but not in the schema; declare it "
+                                  "(kind: identifier or text to drop it)"))
+    for name in [n for n in schema.columns if n not in present]:
+        issues.append(SchemaIssue(name, "missing_column",
+                                  f"column '{name}' is declared in the schema but missing from the table"))
+    for name, spec in schema.columns.items():
+        if name not in present or spec.is_dropped:
+            continue
+        s = df[name]
+        nonnull = s.dropna()
+        if spec.kind in NUMERIC_KINDS and spec.values is None:
+            num = pd.to_numeric(nonnull, errors="coerce")
+            bad = int(num.isna().sum())
+            if bad:
+                example = nonnull[num.isna()].iloc[0]
+                issues.append(SchemaIssue(name, "wrong_kind",
+                                          f"column '{name}' is declared {spec.kind} but {bad} value(s) are not numbers "
+                                          f"(e.g. {str(example)[:30]!r}); declare it categorical or fix the values"))
+                continue
+            if spec.has_bounds:
+                lo, hi = spec.numeric_bounds()
+                out = int(((num < lo) | (num > hi)).sum())
+                if out:
+                    issues.append(SchemaIssue(name, "out_of_bounds",
+                                              f"{out} value(s) of '{name}' lie outside [{spec.min}, {spec.max}]; "
+                                              "they will be clipped to the bounds", "warning"))
+        elif spec.kind == "datetime":
+            parsed = pd.to_datetime(nonnull, errors="coerce")
+            bad = int(parsed.isna().sum())
+            if bad:
+                issues.append(SchemaIssue(name, "wrong_kind",
+                                          f"column '{name}' is declared datetime but {bad} value(s) do not parse as dates"))
+                continue
+        elif spec.values is not None:
+            keys = _category_keys(spec.values)
+            seen = nonnull.map(_key)
+            undeclared = int((~seen.isin(list(keys))).sum())
+            if undeclared:
+                examples = sorted(set(seen[~seen.isin(list(keys))].head(1000)))[:3]
+                issues.append(SchemaIssue(name, "undeclared_category",
+                                          f"{undeclared} value(s) of '{name}' are not in the declared values "
+                                          f"(e.g. {examples}); they will be treated as null. Add them to `values` "
+                                          "if they should be kept", "warning"))
+        elif spec.kind == "categorical":
+            issues.append(SchemaIssue(name, "open_domain",
+                                      f"column '{name}' has no declared `values`; list its categories (or drop it with "
+                                      "kind: identifier) before requesting a release", "warning"))
+        if not spec.nullable and s.isna().any():
+            issues.append(SchemaIssue(name, "unexpected_null",
+                                      f"column '{name}' has nulls but is not declared nullable; set nullable: true "
+                                      "or the rows will be dropped", "warning"))
+    return issues
+
+
+def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True) -> tuple[pd.DataFrame, ConformReport]:
+    """Make a table fit its public schema before any mechanism sees it.
+
+    Drops identifier and text columns; clips numbers and dates to declared
+    bounds; maps undeclared categories to null (and drops rows with nulls in
+    non-nullable columns); casts category values to the declared types. The
+    returned report counts what changed: internal, never shown to analysts.
+    With strict=True, structural errors (missing or unknown columns, wrong kinds)
+    raise SchemaError.
+    """
+    issues = [i for i in validate_table(df, schema) if i.severity == "error"]
+    if strict and issues:
+        raise SchemaError("; ".join(i.message for i in issues), field="schema")
+    report = ConformReport()
+    out: dict[str, pd.Series] = {}
+    for name, spec in schema.columns.items():
+        if spec.is_dropped:
+            if name in df.columns:
+                report.dropped_columns.append(name)
+            continue
+        s = df[name]
+        if spec.kind == "datetime":
+            parsed = pd.to_datetime(s, errors="coerce")
+            if parsed.dt.tz is not None:
+                parsed = parsed.dt.tz_convert(None)
+            report.unparseable_to_null[name] = int(parsed.isna().sum() - s.isna().sum())
+            if spec.has_bounds:
+                lo = pd.Timestamp(spec.min)
+                hi = pd.Timestamp(spec.max)
+                n_clip = int(((parsed < lo) | (parsed > hi)).sum())
+                if n_clip:
+                    report.clipped[name] = n_clip
+                parsed = parsed.clip(lower=lo, upper=hi)
+            out[name] = parsed.astype("datetime64[ns]")
+        elif spec.values is not None:
+            keys = _category_keys(spec.values)
+            mapped = s.map(lambda v, keys=keys: keys.get(_key(v)) if not _isna(v) else None)
+            n_bad = int((mapped.isna() & s.notna()).sum())
+            if n_bad:
+                report.undeclared_to_null[name] = n_bad
+            out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)), index=s.index)
+        elif spec.kind in NUMERIC_KINDS:
+            num = pd.to_numeric(s, errors="coerce").astype("float64")
+            report.unparseable_to_null[name] = int(num.isna().sum() - s.isna().sum())
+            if spec.has_bounds:
+                lo, hi = spec.numeric_bounds()
+                n_clip = int(((num < lo) | (num > hi)).sum())
+                if n_clip:
+                    report.clipped[name] = n_clip
+                num = num.clip(lo, hi)
+            if spec.is_integer:
+                num = num.round()
+            out[name] = num
+        else:  # categorical with an open domain: keep strings, the method must refuse or pay
+            out[name] = s.astype("string")
+    result = pd.DataFrame(out, index=df.index)
+    report.unparseable_to_null = {k: v for k, v in report.unparseable_to_null.items() if v}
+    required = [n for n in result.columns if not schema.columns[n].nullable]
+    if required:
+        mask = result[required].isna().any(axis=1)
+        report.dropped_rows = int(mask.sum())
+        if report.dropped_rows:
+            result = result.loc[~mask]
+    result = result.reset_index(drop=True)
+    return _restore_output_dtypes(result, schema), report
+
+
+def _isna(v: Any) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _category_dtype(values: list[Scalar]) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "boolean"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "Int64"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "Float64"
+    return "string"
+
+
+def _restore_output_dtypes(df: pd.DataFrame, schema: PublicSchema) -> pd.DataFrame:
+    """Integers stay integers (nullable Int64), as the schema says."""
+    for name in df.columns:
+        spec = schema.columns[name]
+        if spec.kind in NUMERIC_KINDS and spec.values is None and spec.is_integer:
+            df[name] = df[name].round().astype("Int64")
+    return df
+
+
+def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None = None) -> pd.DataFrame:
+    """Post-process a synthesizer's output onto the schema (public: uses no real data).
+
+    Orders and casts the columns, clips to the declared bounds, maps values
+    outside the declared domain to null (or to the first declared value when the
+    column is not nullable), rounds integers and regenerates `identifier: fake`
+    columns as fresh ids. Keeps the DP guarantee: it reads only the output and
+    the schema.
+    """
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    n = len(df)
+    for name, spec in schema.columns.items():
+        if spec.kind == "identifier":
+            if spec.identifier == "fake":
+                out[name] = pd.Series([f"SYN-{i:08d}" for i in rng.permutation(n) + 1], dtype="string")
+            continue
+        if spec.kind == "text":
+            continue
+        if name not in df.columns:
+            raise SchemaError(f"the synthesizer did not produce column '{name}'", field="schema")
+        s = df[name].reset_index(drop=True)
+        if spec.kind == "datetime":
+            parsed = pd.to_datetime(s, errors="coerce")
+            if spec.has_bounds:
+                parsed = parsed.clip(lower=pd.Timestamp(spec.min), upper=pd.Timestamp(spec.max))
+            out[name] = parsed.astype("datetime64[ns]")
+        elif spec.values is not None:
+            keys = _category_keys(spec.values)
+            mapped = s.map(lambda v, keys=keys: keys.get(_key(v)) if not _isna(v) else None)
+            if not spec.nullable:
+                mapped = mapped.where(mapped.notna(), spec.values[0])
+            out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)))
+        elif spec.kind in NUMERIC_KINDS:
+            num = pd.to_numeric(s, errors="coerce").astype("float64")
+            if spec.has_bounds:
+                lo, hi = spec.numeric_bounds()
+                num = num.clip(lo, hi)
+            if not spec.nullable and num.isna().any():
+                fill = (spec.numeric_bounds()[0] + spec.numeric_bounds()[1]) / 2 if spec.has_bounds else 0.0
+                num = num.fillna(fill)
+            if spec.is_integer:
+                out[name] = num.round().astype("Int64")
+            else:
+                out[name] = num
+        else:
+            out[name] = s.astype("string")
+        if not spec.nullable and spec.kind == "datetime" and out[name].isna().any():
+            fill = pd.Timestamp(spec.min) if spec.min is not None else pd.Timestamp("1970-01-01")
+            out[name] = out[name].fillna(fill)
+    return pd.DataFrame(out)
+
+
+__all__ += ["enforce_schema", "NA_VALUES"]

@@ -1,0 +1,137 @@
+"""The one interface every synthesizer implements.
+
+    synth = create_synthesizer("mst", seed=7, options={...})
+    synth.preflight(schema, requested)        # schema only: refuse before any data is read
+    cost = synth.fit(table, schema, requested, progress=cb)
+    df = synth.sample(n)
+
+`requested` is the PrivacyCost the caller asked for (epsilon, delta). `fit`
+returns the cost actually incurred, preprocessing included; for every DP method
+it equals the request (or is smaller), and the ledger charges exactly it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Literal
+
+import pandas as pd
+
+from privacy.budget import PrivacyCost
+from privacy.errors import MethodOptionError
+from privacy.schema import PublicSchema
+
+__all__ = ["Synthesizer", "ProgressCallback", "Guarantee", "no_progress"]
+
+ProgressCallback = Callable[[float, str], None]
+Guarantee = Literal["dp", "non-dp", "data-free"]
+
+
+def no_progress(fraction: float, message: str) -> None:  # noqa: ARG001 - the default sink
+    return None
+
+
+class Synthesizer(abc.ABC):
+    """Base of every method. Subclasses set the class attributes and implement
+    `_fit` and `_sample`; they read bounds and domains from the schema only."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    guarantee: ClassVar[Guarantee]
+    zcdp: ClassVar[bool] = False
+    needs_delta: ClassVar[bool] = False
+    # option name -> (type, default, help); unknown options are refused
+    option_spec: ClassVar[Mapping[str, tuple[type, Any, str]]] = {}
+    # what a released table contains, for the privacy statement
+    releases_real_rows: ClassVar[bool] = False
+
+    def __init__(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None) -> None:
+        self.seed = seed
+        self.options = self.validate_options(options or {})
+        self.schema: PublicSchema | None = None
+        self.cost: PrivacyCost | None = None
+
+    # ----- options -------------------------------------------------------------
+    @classmethod
+    def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(options) - set(cls.option_spec))
+        if unknown:
+            known = ", ".join(sorted(cls.option_spec)) or "none"
+            raise MethodOptionError(
+                f"unknown option(s) for {cls.name}: {', '.join(unknown)}; known options: {known}", field="options"
+            )
+        out: dict[str, Any] = {}
+        for key, (typ, default, _help) in cls.option_spec.items():
+            value = options.get(key, default)
+            if value is not None and not isinstance(value, typ):
+                try:
+                    if typ is bool and isinstance(value, str):
+                        value = value.lower() in ("1", "true", "yes", "on")
+                    elif typ in (list, dict):
+                        raise TypeError
+                    else:
+                        value = typ(value)
+                except (TypeError, ValueError) as exc:
+                    raise MethodOptionError(
+                        f"option {key} of {cls.name} must be {typ.__name__}, got {value!r}", field="options"
+                    ) from exc
+            out[key] = value
+        return out
+
+    # ----- the contract ----------------------------------------------------------
+    def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
+        """Check schema and request without touching data; raise a PrivacyError to refuse.
+
+        The default checks the guarantee against the request. Subclasses add
+        domain-size and declared-domain checks.
+        """
+        from privacy.synthesizers._checks import check_request
+
+        check_request(self, schema, requested)
+
+    def fit(
+        self,
+        table: pd.DataFrame,
+        schema: PublicSchema,
+        requested: PrivacyCost,
+        progress: ProgressCallback | None = None,
+    ) -> PrivacyCost:
+        """Fit on a table already conformed to `schema`; return the cost incurred."""
+        self.preflight(schema, requested)
+        self.schema = schema
+        cost = self._fit(table, schema, requested, progress or no_progress)
+        self.cost = cost
+        return cost
+
+    def sample(self, n: int, progress: ProgressCallback | None = None) -> pd.DataFrame:
+        """Sample n rows with the schema's columns, kinds, bounds and domains."""
+        if self.schema is None:
+            raise RuntimeError(f"{self.name}: call fit() before sample()")
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise MethodOptionError(f"rows must be a positive integer, got {n!r}", field="rows")
+        from privacy.schema import enforce_schema
+
+        raw = self._sample(n, progress or no_progress)
+        return enforce_schema(raw, self.schema, seed=None if self.seed is None else self.seed + 1)
+
+    @abc.abstractmethod
+    def _fit(
+        self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost, progress: ProgressCallback
+    ) -> PrivacyCost: ...
+
+    @abc.abstractmethod
+    def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame: ...
+
+    @classmethod
+    def info(cls) -> dict[str, Any]:
+        return {
+            "name": cls.name,
+            "description": cls.description,
+            "guarantee": cls.guarantee,
+            "dp": cls.guarantee == "dp",
+            "zcdp": cls.zcdp,
+            "needs_delta": cls.needs_delta,
+            "releases_real_rows": cls.releases_real_rows,
+            "options": {k: {"type": t.__name__, "default": d, "help": h} for k, (t, d, h) in cls.option_spec.items()},
+        }
