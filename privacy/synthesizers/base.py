@@ -80,6 +80,25 @@ class Synthesizer(abc.ABC):
         return out
 
     # ----- the contract ----------------------------------------------------------
+    @classmethod
+    def planned_cost(cls, requested: PrivacyCost) -> PrivacyCost:
+        """The cost a fit at `requested` will report, known before any data is read.
+
+        The ledger reserves exactly this at request time. DP methods: the
+        requested (epsilon, delta), with the rho they run at when they are zCDP;
+        non-DP: infinity; data-free: zero. Methods that account differently
+        override it, and `fit` must return this value.
+        """
+        if cls.guarantee == "non-dp":
+            return PrivacyCost.non_dp()
+        if cls.guarantee == "data-free":
+            return PrivacyCost.zero()
+        if cls.zcdp and requested.delta > 0:
+            from privacy.accounting import zcdp_rho
+
+            return PrivacyCost(requested.epsilon, requested.delta, zcdp_rho(requested.epsilon, requested.delta))
+        return PrivacyCost(requested.epsilon, requested.delta)
+
     def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
         """Check schema and request without touching data; raise a PrivacyError to refuse.
 

@@ -13,7 +13,7 @@ from fractions import Fraction
 import numpy as np
 import pandas as pd
 
-from privacy.accounting import gaussian_sigma, zcdp_rho
+from privacy.accounting import gaussian_sigma
 from privacy.budget import PrivacyCost
 from privacy.encoding import DomainEncoder
 from privacy.schema import PublicSchema
@@ -29,6 +29,13 @@ class DPMarginalsSynthesizer(Synthesizer):
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
     }
 
+    @classmethod
+    def planned_cost(cls, requested: PrivacyCost) -> PrivacyCost:
+        if requested.delta > 0:
+            return super().planned_cost(requested)
+        # pure epsilon-DP implies (epsilon^2 / 2)-zCDP (Bun & Steinke 2016, Prop. 1.4)
+        return PrivacyCost(requested.epsilon, Fraction(0), requested.epsilon**2 / 2)
+
     def _fit(
         self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost, progress: ProgressCallback
     ) -> PrivacyCost:
@@ -37,18 +44,16 @@ class DPMarginalsSynthesizer(Synthesizer):
         codes = self._encoder.encode(table)
         d = codes.shape[1]
         self._probs: list[np.ndarray] = []
+        cost = self.planned_cost(requested)
         if requested.delta > 0:
             # Gaussian mechanism: each histogram has L2 sensitivity 1 (add/remove one row)
-            rho = zcdp_rho(requested.epsilon, requested.delta)
-            sigma = gaussian_sigma(rho / d)
+            assert cost.rho is not None
+            sigma = gaussian_sigma(cost.rho / d)
             noise = lambda size: rng.normal(0.0, sigma, size)  # noqa: E731
-            cost = PrivacyCost(requested.epsilon, requested.delta, rho)
         else:
             # Laplace: L1 sensitivity 1 per histogram, epsilon split over columns
             scale = d / float(requested.epsilon)
             noise = lambda size: rng.laplace(0.0, scale, size)  # noqa: E731
-            # pure epsilon-DP implies (epsilon^2 / 2)-zCDP (Bun & Steinke 2016, Prop. 1.4)
-            cost = PrivacyCost(requested.epsilon, Fraction(0), requested.epsilon**2 / 2)
         for j, enc in enumerate(self._encoder.encodings):
             counts = np.bincount(codes[:, j], minlength=enc.size).astype(float)
             noisy = np.clip(counts + noise(enc.size), 0.0, None)
