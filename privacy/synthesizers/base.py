@@ -45,6 +45,8 @@ class Synthesizer(abc.ABC):
     option_spec: ClassVar[Mapping[str, tuple[type, Any, str]]] = {}
     # what a released table contains, for the privacy statement
     releases_real_rows: ClassVar[bool] = False
+    # whether the same seed gives the same output (False where the library draws unseedable noise)
+    reproducible: ClassVar[bool] = True
 
     def __init__(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None) -> None:
         self.seed = seed
@@ -152,5 +154,6 @@ class Synthesizer(abc.ABC):
             "zcdp": cls.zcdp,
             "needs_delta": cls.needs_delta,
             "releases_real_rows": cls.releases_real_rows,
+            "reproducible": cls.reproducible,
             "options": {k: {"type": t.__name__, "default": d, "help": h} for k, (t, d, h) in cls.option_spec.items()},
         }
