@@ -1,0 +1,633 @@
+"""Release operations shared by the JSON API, the pages and the CLI.
+
+Every function takes the acting user and checks, on the server and by object,
+what that user may see and do. An object a user may not see is reported as
+not found, never as forbidden, so ids cannot be probed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import secrets
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, field_validator
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from core import audit, ledger
+from core.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from core.models import Dataset, Grant, JobStatus, ReleaseJob, Role, User, utcnow
+from core.settings import Settings
+from core.storage import Storage, sha256_file
+from privacy.budget import PrivacyBudget, PrivacyCost, format_value
+from privacy.errors import SchemaError
+from privacy.policy import DatasetPolicy, load_policy
+from privacy.schema import PublicSchema, load_schema, propose_schema, read_table, validate_table
+
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "ReleaseRequest",
+    "KINDS",
+    "DEFAULT_ROWS",
+    "register_dataset",
+    "confirm_schema",
+    "update_policy",
+    "grant",
+    "revoke_grant",
+    "visible_datasets",
+    "get_dataset",
+    "request_release",
+    "visible_jobs",
+    "get_job",
+    "approve",
+    "reject",
+    "can_download",
+    "dataset_view",
+    "job_view",
+    "method_kind",
+]
+
+KINDS = ("dp-synthetic", "synthetic", "dp-statistics", "oversample", "scenario")
+DEFAULT_ROWS = 10_000
+OVERSAMPLERS = ("smote", "borderline-smote", "adasyn", "smotenc")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+# ------------------------------------------------------------------------------------------------
+# access rules
+# ------------------------------------------------------------------------------------------------
+
+
+def require_role(user: User, *roles: Role) -> None:
+    if user.role not in {r.value for r in roles}:
+        names = " or ".join(r.value for r in roles)
+        raise Forbidden(f"this action needs the {names} role; you are {user.role}")
+
+
+def _granted_ids(session: Session, user: User) -> set[int]:
+    return set(session.execute(select(Grant.dataset_id).where(Grant.user_id == user.id)).scalars())
+
+
+def visible_datasets(session: Session, user: User) -> list[Dataset]:
+    q = select(Dataset).order_by(Dataset.id)
+    if user.role == Role.analyst.value:
+        q = q.where(Dataset.id.in_(_granted_ids(session, user) or {-1}))
+    return list(session.execute(q).scalars())
+
+
+def get_dataset(session: Session, user: User, ref: int | str) -> Dataset:
+    """A dataset by id or name, if the user may see it (404 otherwise)."""
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        ds = session.get(Dataset, int(ref))
+    else:
+        ds = session.execute(select(Dataset).where(Dataset.name == ref)).scalar_one_or_none()
+    if ds is None or (user.role == Role.analyst.value and ds.id not in _granted_ids(session, user)):
+        raise NotFound(f"no dataset {ref!r} (or it is not shared with you)", field="dataset")
+    return ds
+
+
+def visible_jobs(session: Session, user: User, dataset_id: int | None = None,
+                 status: str | None = None) -> list[ReleaseJob]:
+    q = select(ReleaseJob).order_by(ReleaseJob.id.desc())
+    if dataset_id is not None:
+        q = q.where(ReleaseJob.dataset_id == dataset_id)
+    if status is not None:
+        q = q.where(ReleaseJob.status == status)
+    if user.role == Role.analyst.value:
+        granted = _granted_ids(session, user) or {-1}
+        q = q.where(
+            or_(
+                ReleaseJob.requester_id == user.id,
+                (ReleaseJob.status == JobStatus.approved.value) & ReleaseJob.dataset_id.in_(granted),
+            )
+        )
+    return list(session.execute(q).scalars())
+
+
+def get_job(session: Session, user: User, job_id: int) -> ReleaseJob:
+    job = session.get(ReleaseJob, job_id)
+    if job is None or not _can_see_job(session, user, job):
+        raise NotFound(f"no release {job_id} (or it is not yours to see)", field="release")
+    return job
+
+
+def _can_see_job(session: Session, user: User, job: ReleaseJob) -> bool:
+    if user.role in (Role.steward.value, Role.admin.value):
+        return True
+    if job.requester_id == user.id:
+        return True
+    return job.status == JobStatus.approved.value and job.dataset_id in _granted_ids(session, user)
+
+
+def can_download(user: User, job: ReleaseJob) -> bool:
+    return job.status == JobStatus.approved.value and (
+        job.requester_id == user.id or user.role in (Role.steward.value, Role.admin.value)
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# datasets
+# ------------------------------------------------------------------------------------------------
+
+
+def _budget(epsilon: Any, delta: Any) -> PrivacyBudget:
+    return PrivacyBudget(_number(epsilon, "epsilon_budget"), _number(delta, "delta_budget"))
+
+
+def _number(value: Any, field: str) -> Fraction:
+    """Numbers from JSON (int/float) or from a form/CLI (text), exactly."""
+    from privacy.budget import parse_number, to_fraction
+
+    if isinstance(value, str):
+        return parse_number(value, field)
+    return to_fraction(value, field)
+
+
+def register_dataset(
+    session: Session,
+    storage: Storage,
+    user: User,
+    *,
+    upload_path: Path,
+    filename: str,
+    name: str,
+    schema_text: str | None = None,
+    epsilon_budget: Any = None,
+    delta_budget: Any = None,
+    policy_text: str | dict[str, Any] | None = None,
+    description: str | None = None,
+    settings: Settings | None = None,
+) -> tuple[Dataset, list[dict[str, str]]]:
+    """Register a table. With a schema it is confirmed at once; without one a
+    schema is proposed from the data and releases wait for the steward to confirm it.
+
+    Returns the dataset and the validation issues (warnings; errors raise).
+    Storage is written last and removed if the transaction fails, so a failed
+    registration leaves nothing behind.
+    """
+    require_role(user, Role.steward)
+    if not name or not _NAME.match(name):
+        raise InvalidRequest("name must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
+                             field="name")
+    if session.execute(select(Dataset.id).where(Dataset.name == name)).scalar_one_or_none() is not None:
+        raise Conflict(f"a dataset named '{name}' already exists; choose another name", field="name")
+    eps = epsilon_budget if epsilon_budget is not None else (settings.default_epsilon_budget if settings else "3")
+    dlt = delta_budget if delta_budget is not None else (settings.default_delta_budget if settings else "1e-6")
+    budget = _budget(eps, dlt)
+    policy = load_policy(policy_text) if policy_text is not None else DatasetPolicy()
+    suffix = Path(filename).suffix.lower()
+    if suffix not in (".csv", ".parquet", ".pq", ".txt", ""):
+        raise InvalidRequest(f"unsupported file type '{suffix}': upload a CSV or Parquet file", field="file")
+    table = read_table(upload_path if suffix else upload_path)
+    if schema_text:
+        schema = load_schema(schema_text) if not isinstance(schema_text, PublicSchema) else schema_text
+        confirmed = True
+    else:
+        schema = propose_schema(table)
+        confirmed = False
+    issues = validate_table(table, schema)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors and confirmed:
+        raise SchemaError("the table does not fit the schema: " + "; ".join(i.message for i in errors),
+                          field="schema")
+    ds = Dataset(
+        name=name,
+        owner_id=user.id,
+        storage_key="pending",
+        original_filename=Path(filename).name[:256] or "upload.csv",
+        file_sha256=sha256_file(upload_path),
+        n_rows=len(table),
+        public_schema=schema.to_dict(),
+        schema_confirmed=confirmed,
+        epsilon_budget=str(budget.epsilon),
+        delta_budget=str(budget.delta),
+        policy=policy.to_dict(),
+        description=description,
+    )
+    session.add(ds)
+    session.flush()
+    ext = ".parquet" if suffix in (".parquet", ".pq") else ".csv"
+    ds.storage_key = f"datasets/{ds.id}/raw{ext}"
+    audit.record(session, "dataset.register", actor=user, object_type="dataset", object_id=ds.id,
+                 detail={"name": name, "schema_confirmed": confirmed, "budget": budget.to_dict(),
+                         "policy": policy.privacy, "sha256": ds.file_sha256})
+    session.flush()
+    storage.put_file(ds.storage_key, upload_path)
+    return ds, [{"column": i.column or "", "code": i.code, "message": i.message, "severity": i.severity}
+                for i in issues]
+
+
+def confirm_schema(session: Session, user: User, dataset: Dataset, schema_text: str | dict[str, Any],
+                   storage: Storage) -> list[dict[str, str]]:
+    require_role(user, Role.steward)
+    schema = load_schema(schema_text)
+    with storage.local_path(dataset.storage_key) as path:
+        table = read_table(path)
+    issues = validate_table(table, schema)
+    errors = [i for i in issues if i.severity == "error"]
+    if errors:
+        raise SchemaError("the table does not fit the schema: " + "; ".join(i.message for i in errors),
+                          field="schema")
+    dataset.public_schema = schema.to_dict()
+    dataset.schema_confirmed = True
+    audit.record(session, "dataset.confirm_schema", actor=user, object_type="dataset", object_id=dataset.id,
+                 detail={"learned_kept": schema.learned_columns})
+    return [{"column": i.column or "", "code": i.code, "message": i.message, "severity": i.severity}
+            for i in issues]
+
+
+def update_policy(session: Session, user: User, dataset: Dataset, policy: str | dict[str, Any],
+                  epsilon_budget: Any = None, delta_budget: Any = None) -> None:
+    require_role(user, Role.steward)
+    new_policy = load_policy(policy) if policy is not None else DatasetPolicy.from_dict(dataset.policy)
+    locked = ledger.lock_dataset(session, dataset.id)
+    assert locked is not None
+    before = {"policy": locked.policy, "epsilon_budget": locked.epsilon_budget, "delta_budget": locked.delta_budget}
+    if epsilon_budget is not None or delta_budget is not None:
+        budget = _budget(epsilon_budget if epsilon_budget is not None else locked.epsilon_budget,
+                         delta_budget if delta_budget is not None else locked.delta_budget)
+        spent, reserved = ledger.committed_costs(session, locked.id)
+        committed = sum((c for c in spent + reserved if c.is_dp), PrivacyCost.zero())
+        if committed.epsilon > budget.epsilon or committed.delta > budget.delta:
+            raise Conflict(
+                f"the new budget is below what is already committed (epsilon {format_value(committed.epsilon)}, "
+                f"delta {format_value(committed.delta)}): a budget cannot be lowered below its spending",
+                field="epsilon_budget")
+        locked.epsilon_budget = str(budget.epsilon)
+        locked.delta_budget = str(budget.delta)
+    locked.policy = new_policy.to_dict()
+    audit.record(session, "dataset.update_policy", actor=user, object_type="dataset", object_id=dataset.id,
+                 detail={"before": before, "after": {"policy": locked.policy, "epsilon_budget": locked.epsilon_budget,
+                                                     "delta_budget": locked.delta_budget}})
+
+
+def grant(session: Session, actor: User, dataset: Dataset, username: str) -> Grant:
+    require_role(actor, Role.steward, Role.admin)
+    target = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if target is None:
+        raise NotFound(f"no user '{username}'", field="user")
+    existing = session.execute(
+        select(Grant).where(Grant.dataset_id == dataset.id, Grant.user_id == target.id)
+    ).scalar_one_or_none()
+    if existing:
+        return existing
+    g = Grant(dataset_id=dataset.id, user_id=target.id, granted_by=actor.id)
+    session.add(g)
+    audit.record(session, "dataset.grant", actor=actor, object_type="dataset", object_id=dataset.id,
+                 detail={"user": username})
+    session.flush()
+    return g
+
+
+def revoke_grant(session: Session, actor: User, dataset: Dataset, username: str) -> bool:
+    require_role(actor, Role.steward, Role.admin)
+    target = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
+    if target is None:
+        raise NotFound(f"no user '{username}'", field="user")
+    g = session.execute(select(Grant).where(Grant.dataset_id == dataset.id, Grant.user_id == target.id)).scalar_one_or_none()
+    if g is None:
+        return False
+    session.delete(g)
+    audit.record(session, "dataset.revoke", actor=actor, object_type="dataset", object_id=dataset.id,
+                 detail={"user": username})
+    return True
+
+
+# ------------------------------------------------------------------------------------------------
+# release requests
+# ------------------------------------------------------------------------------------------------
+
+Number = StrictInt | StrictFloat
+
+
+class ReleaseRequest(BaseModel):
+    """What an analyst asks for. Numbers must be JSON numbers, not strings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: int | str
+    method: str = Field(min_length=1, max_length=64)
+    kind: str | None = None
+    epsilon: Number | None = None
+    delta: Number = 0
+    rows: StrictInt | None = Field(default=None, ge=1)
+    target: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    rebalance: str | None = None
+    comment: str | None = Field(default=None, max_length=2000)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str | None) -> str | None:
+        if v is not None and v not in KINDS:
+            raise ValueError(f"kind must be one of {', '.join(KINDS)}")
+        return v
+
+    @classmethod
+    def parse(cls, data: Any) -> ReleaseRequest:
+        if not isinstance(data, dict):
+            raise InvalidRequest("the request body must be a JSON object")
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            field = str(err["loc"][0]) if err["loc"] else None
+            msg = err["msg"].removeprefix("Value error, ")
+            if field in ("epsilon", "delta") and err["type"] in ("int_type", "float_type"):
+                msg = f"{field} must be a JSON number such as 0.5, not {err.get('input')!r}"
+            raise InvalidRequest(f"{field}: {msg}" if field else msg, field=field) from exc
+
+
+def method_kind(method: str) -> str:
+    if method == "dp-statistics":
+        return "dp-statistics"
+    from privacy.synthesizers import synthesizer_class
+
+    cls = synthesizer_class(method)
+    if method in OVERSAMPLERS:
+        return "oversample"
+    return {"dp": "dp-synthetic", "non-dp": "synthetic", "data-free": "scenario"}[cls.guarantee]
+
+
+def requested_cost(method: str, epsilon: Any, delta: Any) -> tuple[PrivacyCost, PrivacyCost]:
+    """(requested, planned) costs of a method at epsilon/delta, checked before anything is stored."""
+    if method == "dp-statistics":
+        from privacy.statistics import planned_cost as stats_planned  # type: ignore[attr-defined]
+
+        requested = PrivacyCost(_number(epsilon, "epsilon"), _number(delta, "delta"))
+        return requested, stats_planned(requested)
+    from privacy.synthesizers import synthesizer_class
+
+    cls = synthesizer_class(method)
+    if cls.guarantee == "dp":
+        if epsilon is None:
+            raise InvalidRequest(f"{method} is differentially private: give epsilon (for example 1.0)",
+                                 field="epsilon")
+        requested = PrivacyCost(_number(epsilon, "epsilon"), _number(delta, "delta"))
+        if requested.epsilon <= 0:
+            raise InvalidRequest("epsilon must be greater than 0", field="epsilon")
+    else:
+        if epsilon is not None and not (isinstance(epsilon, int | float) and math.isinf(epsilon)):
+            _number(epsilon, "epsilon")  # still refuse NaN and strings
+        requested = PrivacyCost.non_dp() if cls.guarantee == "non-dp" else PrivacyCost.zero()
+    return requested, cls.planned_cost(requested)
+
+
+def request_release(
+    session: Session,
+    user: User,
+    req: ReleaseRequest,
+    settings: Settings,
+) -> ReleaseJob:
+    """Validate, reserve the cost atomically and create the job (status queued).
+
+    The caller runs this in a `write_session` and enqueues the job after the
+    commit. Budget or policy refusals raise before anything is written.
+    """
+    require_role(user, Role.analyst, Role.steward)
+    ds_ref = req.dataset
+    dataset = get_dataset(session, user, ds_ref)
+    if not dataset.schema_confirmed:
+        raise Conflict(f"dataset '{dataset.name}' has a proposed schema the steward has not confirmed yet; "
+                       "releases open once it is confirmed", field="dataset")
+    kind = method_kind(req.method) if req.method else None
+    if req.kind is not None and req.kind != kind:
+        raise InvalidRequest(f"method {req.method} makes a {kind} release, not {req.kind}", field="kind")
+    requested, planned = requested_cost(req.method, req.epsilon, req.delta)
+    schema = PublicSchema.from_dict(dataset.public_schema)
+    target = req.target or schema.target
+    if target is not None and target not in schema.synthesized_columns:
+        raise InvalidRequest(f"target '{target}' is not a modelled column of the public schema", field="target")
+    rows = req.rows or DEFAULT_ROWS
+    if rows > settings.max_rows:
+        raise InvalidRequest(f"rows must be at most {settings.max_rows}", field="rows")
+    # schema-only checks of the method (declared domains, domain size, options)
+    if req.method != "dp-statistics":
+        from privacy.synthesizers import create_synthesizer
+
+        synth = create_synthesizer(req.method, options=req.options)
+        synth.preflight(schema, requested)
+    if req.rebalance is not None:
+        if req.rebalance not in OVERSAMPLERS:
+            raise InvalidRequest(f"rebalance must be one of {', '.join(OVERSAMPLERS)}", field="rebalance")
+        if target is None:
+            raise InvalidRequest("rebalancing needs a target column", field="target")
+    policy = DatasetPolicy.from_dict(dataset.policy)
+    if not planned.is_dp and not policy.allows_non_dp:
+        from privacy.errors import PolicyViolation
+
+        raise PolicyViolation(
+            f"{req.method} is not differentially private and dataset '{dataset.name}' has policy "
+            f"'{policy.privacy}'; choose a DP method (mst, aim, dp-copula, ...) or ask the steward "
+            "to allow non-DP releases", field="method")
+    locked = ledger.lock_dataset(session, dataset.id)
+    assert locked is not None
+    job = ReleaseJob(
+        dataset_id=dataset.id,
+        requester_id=user.id,
+        kind=kind or "dp-synthetic",
+        method=req.method,
+        epsilon=requested.to_dict()["epsilon"],
+        delta=requested.to_dict()["delta"],
+        rows=rows,
+        target=target,
+        options={**req.options, **({"rebalance": req.rebalance} if req.rebalance else {}),
+                 **({"comment": req.comment} if req.comment else {})},
+        seed=secrets.randbits(62),
+        status=JobStatus.queued.value,
+        stage="queued",
+        message="waiting for a worker",
+    )
+    session.add(job)
+    session.flush()
+    accountant = "none"
+    if not planned.is_zero:
+        accountant = ledger.reserve(session, locked, job, planned, user)
+    audit.record(session, "release.request", actor=user, object_type="release", object_id=job.id,
+                 detail={"dataset": dataset.name, "method": req.method, "kind": job.kind,
+                         "cost": planned.to_dict(), "rows": rows, "accountant": accountant})
+    return job
+
+
+def approve(session: Session, user: User, job: ReleaseJob, comment: str | None = None,
+            override: str | None = None, include_internal: bool = False) -> None:
+    require_role(user, Role.steward)
+    if job.requester_id == user.id:
+        audit.record(session, "authz.denied", actor=user, object_type="release", object_id=job.id,
+                     detail={"action": "approve", "reason": "four eyes"})
+        raise Forbidden("you requested this release: another steward must approve it (four-eyes rule)")
+    if job.status != JobStatus.awaiting_approval.value:
+        raise Conflict(f"release {job.id} is {job.status}; only a release awaiting approval can be approved")
+    gate = job.gate or {}
+    if gate.get("overall") == "fail":
+        if not override or not override.strip():
+            raise Conflict("the release gate failed ("
+                           + ", ".join(c["name"] for c in gate.get("checks", []) if c.get("status") == "fail")
+                           + "); approving needs an override with a written reason", field="override")
+    job.status = JobStatus.approved.value
+    job.decided_by = user.id
+    job.decided_at = utcnow()
+    job.decision_comment = comment
+    job.override_reason = override.strip() if override else None
+    job.include_internal = bool(include_internal)
+    audit.record(session, "release.approve", actor=user, object_type="release", object_id=job.id,
+                 detail={"comment": comment, "override": job.override_reason, "gate": gate.get("overall"),
+                         "include_internal": job.include_internal})
+    if job.override_reason:
+        audit.record(session, "release.override", actor=user, object_type="release", object_id=job.id,
+                     detail={"reason": job.override_reason})
+
+
+def reject(session: Session, user: User, job: ReleaseJob, comment: str) -> None:
+    require_role(user, Role.steward)
+    if not comment or not comment.strip():
+        raise InvalidRequest("a rejection needs a comment that tells the requester why", field="comment")
+    if job.status != JobStatus.awaiting_approval.value:
+        raise Conflict(f"release {job.id} is {job.status}; only a release awaiting approval can be rejected")
+    job.status = JobStatus.rejected.value
+    job.decided_by = user.id
+    job.decided_at = utcnow()
+    job.decision_comment = comment.strip()
+    # no refund: the output exists, and refunds after seeing it would allow retrying until a lucky draw
+    audit.record(session, "release.reject", actor=user, object_type="release", object_id=job.id,
+                 detail={"comment": job.decision_comment})
+
+
+# ------------------------------------------------------------------------------------------------
+# views (what each role may see)
+# ------------------------------------------------------------------------------------------------
+
+
+def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool = False) -> dict[str, Any]:
+    schema = ds.public_schema
+    view: dict[str, Any] = {
+        "id": ds.id,
+        "name": ds.name,
+        "description": ds.description,
+        "schema": schema,
+        "schema_confirmed": ds.schema_confirmed,
+        "budget": {"epsilon": format_value(Fraction(ds.epsilon_budget)), "delta": format_value(Fraction(ds.delta_budget))},
+        "policy": ds.policy,
+        "created_at": ds.created_at.isoformat(timespec="seconds"),
+    }
+    if user.role in (Role.steward.value, Role.admin.value):
+        # facts read from the raw file: steward and admin only
+        view["internal"] = {"rows": ds.n_rows, "original_filename": ds.original_filename, "sha256": ds.file_sha256}
+        view["grants"] = [
+            u for u in session.execute(
+                select(User.username).join(Grant, Grant.user_id == User.id).where(Grant.dataset_id == ds.id)
+            ).scalars()
+        ]
+    if with_ledger:
+        view["ledger"] = ledger.ledger_summary(session, ds).to_dict()
+    return view
+
+
+def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
+    ds = session.get(Dataset, job.dataset_id)
+    requester = session.get(User, job.requester_id)
+    decider = session.get(User, job.decided_by) if job.decided_by else None
+    staff = user.role in (Role.steward.value, Role.admin.value)
+    view: dict[str, Any] = {
+        "id": job.id,
+        "dataset": {"id": job.dataset_id, "name": ds.name if ds else None},
+        "requester": requester.username if requester else None,
+        "kind": job.kind,
+        "method": job.method,
+        "epsilon": job.epsilon,
+        "delta": job.delta,
+        "rows": job.rows,
+        "target": job.target,
+        "options": job.options,
+        "status": job.status,
+        "stage": job.stage,
+        "progress": round(float(job.progress or 0.0), 4),
+        "message": job.message,
+        "error_code": job.error_code if job.status == JobStatus.failed.value else None,
+        "created_at": job.created_at.isoformat(timespec="seconds"),
+        "started_at": job.started_at.isoformat(timespec="seconds") if job.started_at else None,
+        "finished_at": job.finished_at.isoformat(timespec="seconds") if job.finished_at else None,
+        "cost": job.cost,
+        "charge": ledger.job_charge_state(session, job.id),
+        "decision": None if job.decided_at is None else {
+            "by": decider.username if decider else None,
+            "at": job.decided_at.isoformat(timespec="seconds"),
+            "comment": job.decision_comment,
+            "override": job.override_reason,
+        },
+        "can_download": can_download(user, job),
+    }
+    if staff:
+        # the gate, the report summary and failure details are computed on real rows
+        view["gate"] = job.gate
+        view["summary"] = job.summary
+        view["internal"] = {"split": job.split, "attempts": job.attempts, "timings": job.timings,
+                            "error": job.error}
+    return view
+
+
+def json_body(text: str | bytes | None) -> Any:
+    if not text:
+        return {}
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+
+
+
+# ------------------------------------------------------------------------------------------------
+# bundles
+# ------------------------------------------------------------------------------------------------
+
+PUBLIC_BUNDLE_FILES = ("data.csv", "data.parquet", "schema.json", "privacy.md")
+
+
+def make_bundle(session: Session, storage: Storage, settings: Settings, job: ReleaseJob) -> str:
+    """Build and store the signed zip of an approved release; returns its storage key."""
+    from core.bundle import build_bundle, signing_key
+
+    if job.status != JobStatus.approved.value:
+        raise Conflict(f"release {job.id} is {job.status}: a bundle exists only once it is approved")
+    artifacts = job.artifacts or {}
+    files: dict[str, bytes] = {name: storage.get_bytes(artifacts[name]) for name in PUBLIC_BUNDLE_FILES}
+    if job.include_internal:
+        files["report.html"] = storage.get_bytes(artifacts["report.html"])
+        files["report.json"] = storage.get_bytes(artifacts["report.json"])
+    else:
+        files["report.html"] = storage.get_bytes(artifacts["report_public.html"])
+        files["report.json"] = storage.get_bytes(artifacts["report_public.json"])
+    ds = session.get(Dataset, job.dataset_id)
+    approver = session.get(User, job.decided_by) if job.decided_by else None
+    requester = session.get(User, job.requester_id)
+    dp = (job.cost or {}).get("dp", False)
+    manifest = {
+        "job_id": job.id,
+        "dataset": ds.name if ds else None,
+        "kind": job.kind,
+        "method": job.method,
+        "cost": job.cost,
+        "rows": job.rows,
+        "requester": requester.username if requester else None,
+        "approved_by": approver.username if approver else None,
+        "approved_at": job.decided_at.isoformat(timespec="seconds") if job.decided_at else None,
+        "override_reason": job.override_reason,
+        "report_sections": "public and internal" if job.include_internal else "public only",
+        # the seed of a DP mechanism's noise is a secret: knowing it, one could subtract the noise
+        "seed": "withheld (the seed of DP noise is secret)" if dp else job.seed,
+    }
+    data = build_bundle(files, manifest, signing_key(settings))
+    key = f"jobs/{job.id}/bundle-{job.id}.zip"
+    storage.put_bytes(key, data)
+    import hashlib
+
+    job.bundle_key = key
+    job.bundle_sha256 = hashlib.sha256(data).hexdigest()
+    return key

@@ -1,0 +1,141 @@
+"""Settings in one place, read from SYNTHGATE_* environment variables.
+
+Defaults give a single machine with no setup: everything under one data
+directory (SQLite database, file-system broker, storage). Production points
+SYNTHGATE_DATABASE_URL at PostgreSQL and SYNTHGATE_BROKER_URL at Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Settings", "get_settings", "ENV_PREFIX"]
+
+ENV_PREFIX = "SYNTHGATE_"
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the service. Build with `Settings.from_env(**overrides)`."""
+
+    data_dir: Path = Path("synthgate-data")
+    database_url: str = ""  # default: sqlite under data_dir
+    broker_url: str = ""  # default: file-system broker under data_dir
+    storage_dir: Path | None = None  # default: data_dir / "storage"
+    secret_key: str = ""  # default: generated once into data_dir / "secret_key"
+    max_upload_mb: int = 200
+    max_rows: int = 5_000_000
+    lease_seconds: int = 60  # a running job's heartbeat lease
+    heartbeat_seconds: int = 10
+    reaper_seconds: int = 15  # how often a worker looks for jobs whose worker died
+    max_attempts: int = 3  # runs of one job before it is marked failed
+    worker_concurrency: int = 1
+    default_epsilon_budget: str = "3"
+    default_delta_budget: str = "1e-6"
+    session_cookie_secure: bool = False
+    download_link_seconds: int = 300
+    log_level: str = "INFO"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "extra":
+                continue
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            if f.type in ("int",):
+                values[f.name] = int(raw)
+            elif f.type in ("bool",):
+                values[f.name] = _bool(raw)
+            elif f.name in ("data_dir", "storage_dir"):
+                values[f.name] = Path(raw)
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return cls(**values).resolved()
+
+    def resolved(self) -> Settings:
+        """Fill derived defaults (absolute paths, URLs, a persistent secret key)."""
+        data_dir = self.data_dir.expanduser().resolve()
+        storage = (self.storage_dir or data_dir / "storage").expanduser().resolve()
+        db = self.database_url or f"sqlite:///{data_dir / 'synthgate.db'}"
+        broker = self.broker_url or f"filesystem://{(data_dir / 'broker').as_posix()}"
+        return replace(self, data_dir=data_dir, storage_dir=storage, database_url=db, broker_url=broker,
+                       secret_key=self.secret_key or "")
+
+    @property
+    def uses_filesystem_broker(self) -> bool:
+        return self.broker_url.startswith("filesystem://")
+
+    @property
+    def broker_folder(self) -> Path:
+        return Path(self.broker_url.removeprefix("filesystem://"))
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_dirs(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        assert self.storage_dir is not None
+        self.storage_dir.mkdir(parents=True, exist_ok=True)
+        if self.uses_filesystem_broker:
+            (self.broker_folder / "queue").mkdir(parents=True, exist_ok=True)
+            (self.broker_folder / "processed").mkdir(parents=True, exist_ok=True)
+
+    def get_secret_key(self) -> str:
+        """The server's secret (sessions, signed links, bundle signatures).
+
+        From SYNTHGATE_SECRET_KEY, else generated once into data_dir/secret_key
+        (mode 0600) so that every process on the machine shares it.
+        """
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            key = secrets.token_hex(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "w") as fh:
+                    fh.write(key)
+            except FileExistsError:  # pragma: no cover - lost a race with another process
+                pass
+        return path.read_text().strip()
+
+    def env(self) -> dict[str, str]:
+        """These settings as environment variables, for child processes."""
+        out = {}
+        for f in fields(self):
+            if f.name == "extra":
+                continue
+            value = getattr(self, f.name)
+            if value in (None, ""):
+                continue
+            out[ENV_PREFIX + f.name.upper()] = str(int(value) if isinstance(value, bool) else value)
+        return out
+
+
+_cached: Settings | None = None
+
+
+def get_settings(refresh: bool = False) -> Settings:
+    """Process-wide settings from the environment (cached)."""
+    global _cached
+    if _cached is None or refresh:
+        _cached = Settings.from_env()
+    return _cached

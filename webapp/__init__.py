@@ -1,0 +1,71 @@
+"""The Flask application factory.
+
+`create_app(config)` takes a `Settings` (or overrides for one) so tests pass
+their own configuration instead of patching globals.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from flask import Flask
+
+from core.settings import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        settings = Settings.from_env(**(config or {}))
+    settings.ensure_dirs()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.get_secret_key(),
+        MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        REMEMBER_COOKIE_SECURE=settings.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=dt.timedelta(hours=8),
+        WTF_CSRF_TIME_LIMIT=8 * 3600,
+        JSON_SORT_KEYS=False,
+        SYNTHGATE=settings,
+    )
+    register_extensions(app)
+    register_blueprints(app)
+    register_error_handlers(app)
+    logging.getLogger("synthgate").setLevel(settings.log_level)
+    return app
+
+
+def register_extensions(app: Flask) -> None:
+    from webapp.auth import load_user
+    from webapp.extensions import csrf, login_manager
+
+    login_manager.init_app(app)
+    login_manager.login_view = "pages.login"
+    login_manager.user_loader(load_user)
+    csrf.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from webapp.api import api
+    from webapp.extensions import csrf
+    from webapp.pages import pages
+
+    csrf.exempt(api)  # the API authenticates state changes with bearer tokens, not cookies
+    app.register_blueprint(api)
+    app.register_blueprint(pages)
+
+
+def register_error_handlers(app: Flask) -> None:
+    from webapp.errors import register_error_handlers as register
+
+    register(app)

@@ -1,0 +1,360 @@
+"""The JSON API under /api/v1 (bearer-token auth). The CLI is a client of it."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request, send_file
+
+from core import audit, releases
+from core.auth import create_token, revoke_token
+from core.db import session_scope, write_session
+from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
+from core.ledger import ledger_summary
+from core.models import ApiToken, AuditEvent, ReleaseJob, Role, User
+from core.storage import get_storage
+from webapp.auth import api_user, record_auth_failure, settings
+
+log = logging.getLogger(__name__)
+
+api = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def _json() -> dict[str, Any]:
+    if not request.data:
+        return {}
+    body = releases.json_body(request.get_data())
+    if not isinstance(body, dict):
+        raise InvalidRequest("the request body must be a JSON object")
+    return body
+
+
+def _attach(user: User, s) -> User:  # type: ignore[no-untyped-def]
+    return s.merge(user, load=False)
+
+
+@api.get("/health")
+def health() -> Response:
+    from sqlalchemy import text
+
+    with session_scope(settings()) as s:
+        s.execute(text("SELECT 1"))
+    return jsonify({"status": "ok"})
+
+
+@api.get("/me")
+def me() -> Response:
+    user = api_user()
+    return jsonify({"id": user.id, "username": user.username, "role": user.role})
+
+
+@api.get("/methods")
+def methods() -> Response:
+    api_user()
+    from privacy.synthesizers import method_catalogue
+
+    return jsonify({"methods": method_catalogue()})
+
+
+@api.get("/signing-key")
+def signing_key() -> Response:
+    from core.bundle import key_fingerprint, public_key_pem
+
+    pem = public_key_pem(settings())
+    return jsonify({"algorithm": "Ed25519", "public_key_pem": pem, "fingerprint": key_fingerprint(pem)})
+
+
+# ---------------------------------------------------------------------------------------- datasets
+
+
+@api.get("/datasets")
+def list_datasets() -> Response:
+    user = api_user()
+    with session_scope(settings()) as s:
+        user = _attach(user, s)
+        return jsonify({"datasets": [releases.dataset_view(s, user, d) for d in releases.visible_datasets(s, user)]})
+
+
+@api.post("/datasets")
+def register_dataset() -> Response:
+    user = api_user()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        raise InvalidRequest("attach the table as a multipart file field named 'file'", field="file")
+    form = request.form
+    schema_text = form.get("schema") or None
+    if "schema" in request.files and request.files["schema"].filename:
+        schema_text = request.files["schema"].read().decode("utf-8", errors="replace")
+    policy_text = form.get("policy") or None
+    if "policy" in request.files and request.files["policy"].filename:
+        policy_text = request.files["policy"].read().decode("utf-8", errors="replace")
+    storage = get_storage(settings())
+    ds_id: int | None = None
+    with tempfile.TemporaryDirectory(dir=settings().data_dir) as tmp:
+        path = Path(tmp) / ("upload" + Path(upload.filename).suffix.lower())
+        upload.save(path)
+        try:
+            with write_session(settings()) as s:
+                user = _attach(user, s)
+                ds, issues = releases.register_dataset(
+                    s, storage, user, upload_path=path, filename=upload.filename, name=form.get("name", ""),
+                    schema_text=schema_text, epsilon_budget=form.get("epsilon_budget"),
+                    delta_budget=form.get("delta_budget"), policy_text=policy_text,
+                    description=form.get("description"), settings=settings(),
+                )
+                ds_id = ds.id
+                view = releases.dataset_view(s, user, ds)
+        except BaseException:
+            if ds_id is not None:  # stored, then the transaction failed: leave nothing behind
+                storage.delete_prefix(f"datasets/{ds_id}")
+            raise
+    return jsonify({"dataset": view, "issues": issues}), 201
+
+
+@api.get("/datasets/<ref>")
+def show_dataset(ref: str) -> Response:
+    user = api_user()
+    with session_scope(settings()) as s:
+        user = _attach(user, s)
+        ds = releases.get_dataset(s, user, ref)
+        return jsonify({"dataset": releases.dataset_view(s, user, ds, with_ledger=True)})
+
+
+@api.put("/datasets/<ref>/schema")
+def confirm_schema(ref: str) -> Response:
+    user = api_user()
+    body = _json()
+    schema = body.get("schema")
+    if schema is None:
+        raise InvalidRequest("send {\"schema\": {...}} or {\"schema\": \"<yaml text>\"}", field="schema")
+    with write_session(settings()) as s:
+        user = _attach(user, s)
+        ds = releases.get_dataset(s, user, ref)
+        issues = releases.confirm_schema(s, user, ds, schema, get_storage(settings()))
+        return jsonify({"dataset": releases.dataset_view(s, user, ds), "issues": issues})
+
+
+@api.put("/datasets/<ref>/policy")
+def update_policy(ref: str) -> Response:
+    user = api_user()
+    body = _json()
+    with write_session(settings()) as s:
+        user = _attach(user, s)
+        ds = releases.get_dataset(s, user, ref)
+        releases.update_policy(s, user, ds, body.get("policy"), body.get("epsilon_budget"), body.get("delta_budget"))
+        return jsonify({"dataset": releases.dataset_view(s, user, ds, with_ledger=True)})
+
+
+@api.post("/datasets/<ref>/grants")
+def grant(ref: str) -> Response:
+    user = api_user()
+    body = _json()
+    with write_session(settings()) as s:
+        user = _attach(user, s)
+        ds = releases.get_dataset(s, user, ref)
+        releases.grant(s, user, ds, str(body.get("user", "")))
+        return jsonify({"dataset": releases.dataset_view(s, user, ds)}), 201
+
+
+@api.delete("/datasets/<ref>/grants/<username>")
+def revoke(ref: str, username: str) -> Response:
+    user = api_user()
+    with write_session(settings()) as s:
+        user = _attach(user, s)
+        ds = releases.get_dataset(s, user, ref)
+        removed = releases.revoke_grant(s, user, ds, username)
+        return jsonify({"revoked": removed})
+
+
+@api.get("/datasets/<ref>/ledger")
+def dataset_ledger(ref: str) -> Response:
+    user = api_user()
+    with session_scope(settings()) as s:
+        user = _attach(user, s)
+        ds = releases.get_dataset(s, user, ref)
+        summary = ledger_summary(s, ds)
+        return jsonify({"ledger": summary.to_dict(), "text": summary.describe()})
+
+
+# ---------------------------------------------------------------------------------------- releases
+
+
+@api.get("/releases")
+def list_releases() -> Response:
+    user = api_user()
+    status = request.args.get("status")
+    dataset = request.args.get("dataset")
+    with session_scope(settings()) as s:
+        user = _attach(user, s)
+        ds_id = releases.get_dataset(s, user, dataset).id if dataset else None
+        jobs = releases.visible_jobs(s, user, ds_id, status)
+        return jsonify({"releases": [releases.job_view(s, user, j) for j in jobs]})
+
+
+@api.post("/releases")
+def request_release() -> Response:
+    user = api_user()
+    req = releases.ReleaseRequest.parse(_json())
+    cfg = settings()
+    with write_session(cfg) as s:
+        user = _attach(user, s)
+        job = releases.request_release(s, user, req, cfg)
+        job_id = job.id
+    from workers.enqueue import enqueue_release
+
+    try:
+        enqueue_release(job_id, cfg)
+    except Exception as exc:
+        log.exception("could not enqueue job %s", job_id)
+        from workers.jobs import fail_job
+
+        fail_job(cfg, job_id, "queue_unavailable",
+                 "the job queue is unavailable; nothing was charged. Try again shortly.", repr(exc))
+        raise ServiceError("the job queue is unavailable; the request was cancelled and nothing was charged",
+                           code="queue_unavailable") from exc
+    with session_scope(cfg) as s:
+        user = _attach(user, s)
+        job = s.get(ReleaseJob, job_id)
+        return jsonify({"release": releases.job_view(s, user, job)}), 202
+
+
+@api.get("/releases/<int:job_id>")
+def show_release(job_id: int) -> Response:
+    user = api_user()
+    with session_scope(settings()) as s:
+        user = _attach(user, s)
+        job = _visible_job(s, user, job_id)
+        return jsonify({"release": releases.job_view(s, user, job)})
+
+
+def _visible_job(s, user: User, job_id: int) -> ReleaseJob:  # type: ignore[no-untyped-def]
+    try:
+        return releases.get_job(s, user, job_id)
+    except NotFound:
+        record_auth_failure(f"release {job_id} not visible", actor=user.username)
+        raise
+
+
+@api.post("/releases/<int:job_id>/approve")
+def approve(job_id: int) -> Response:
+    user = api_user()
+    body = _json()
+    cfg = settings()
+    with write_session(cfg) as s:
+        user = _attach(user, s)
+        job = _visible_job(s, user, job_id)
+        releases.approve(s, user, job, comment=body.get("comment"), override=body.get("override"),
+                         include_internal=bool(body.get("include_internal", False)))
+        releases.make_bundle(s, get_storage(cfg), cfg, job)
+        return jsonify({"release": releases.job_view(s, user, job)})
+
+
+@api.post("/releases/<int:job_id>/reject")
+def reject(job_id: int) -> Response:
+    user = api_user()
+    body = _json()
+    with write_session(settings()) as s:
+        user = _attach(user, s)
+        job = _visible_job(s, user, job_id)
+        releases.reject(s, user, job, str(body.get("comment") or ""))
+        return jsonify({"release": releases.job_view(s, user, job)})
+
+
+@api.get("/releases/<int:job_id>/report")
+def report(job_id: int) -> Response:
+    """The report: full (internal) for stewards; public sections for the requester once approved."""
+    user = api_user()
+    fmt = request.args.get("format", "html")
+    with session_scope(settings()) as s:
+        user = _attach(user, s)
+        job = _visible_job(s, user, job_id)
+        staff = user.role in (Role.steward.value, Role.admin.value)
+        if not job.artifacts:
+            raise NotFound(f"release {job_id} has no report yet (status {job.status})")
+        if not staff and not releases.can_download(user, job):
+            raise Forbidden("the report is shown once a steward approves the release")
+        name = ("report" if staff or job.include_internal else "report_public") + (".json" if fmt == "json" else ".html")
+        data = get_storage(settings()).get_bytes(job.artifacts[name])
+    resp = Response(data, mimetype="application/json" if fmt == "json" else "text/html")
+    resp.headers["Cache-Control"] = "no-store"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    return resp
+
+
+@api.get("/releases/<int:job_id>/bundle")
+def download_bundle(job_id: int) -> Response:
+    user = api_user()
+    cfg = settings()
+    with write_session(cfg) as s:
+        user = _attach(user, s)
+        job = _visible_job(s, user, job_id)
+        if not releases.can_download(user, job):
+            audit.record(s, "authz.denied", actor=user, object_type="release", object_id=job.id,
+                         detail={"action": "download", "status": job.status})
+            s.commit()
+            if job.status != "approved":
+                raise Conflict(f"release {job_id} is {job.status}: it can be downloaded once a steward "
+                               "approves it", code="not_approved", field="release") from None
+            raise Forbidden("only the requester, a steward or an admin may download this bundle")
+        if not job.bundle_key:
+            releases.make_bundle(s, get_storage(cfg), cfg, job)
+        key = job.bundle_key
+        audit.record(s, "release.download", actor=user, object_type="release", object_id=job.id,
+                     detail={"sha256": job.bundle_sha256})
+    assert key is not None
+    storage = get_storage(cfg)
+    resp = send_file(storage.open(key), mimetype="application/zip", as_attachment=True,
+                     download_name=f"synthgate-release-{job_id}.zip")
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+# ---------------------------------------------------------------------------------------- tokens
+
+
+@api.post("/tokens")
+def new_token() -> Response:
+    user = api_user()
+    body = _json()
+    with write_session(settings()) as s:
+        user = _attach(user, s)
+        token = create_token(s, user, label=body.get("label"))
+        audit.record(s, "token.create", actor=user, object_type="user", object_id=user.id)
+        row = s.query(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.id.desc()).first()
+        return jsonify({"token": token, "id": row.id if row else None,
+                        "note": "shown once: store it now"}), 201
+
+
+@api.delete("/tokens/<int:token_id>")
+def delete_token(token_id: int) -> Response:
+    user = api_user()
+    with write_session(settings()) as s:
+        user = _attach(user, s)
+        owner = None if user.role == Role.admin.value else user
+        row = revoke_token(s, token_id, owner)
+        audit.record(s, "token.revoke", actor=user, object_type="token", object_id=row.id)
+        return jsonify({"revoked": token_id})
+
+
+# ---------------------------------------------------------------------------------------- audit
+
+
+@api.get("/audit")
+def audit_log() -> Response:
+    user = api_user()
+    if user.role not in (Role.steward.value, Role.admin.value):
+        raise Forbidden("the audit log is for stewards and admins")
+    limit = min(int(request.args.get("limit", 200)), 5000)
+    action = request.args.get("action")
+    with session_scope(settings()) as s:
+        q = s.query(AuditEvent).order_by(AuditEvent.id.desc())
+        if action:
+            q = q.filter(AuditEvent.action.like(f"{action}%"))
+        events = [{"id": e.id, "at": e.created_at.isoformat(timespec="seconds"), "actor": e.actor,
+                   "action": e.action, "object_type": e.object_type, "object_id": e.object_id,
+                   "detail": e.detail, "hash": e.hash} for e in q.limit(limit)]
+        check = audit.verify_chain(s)
+    return jsonify({"events": events, "chain": check.to_dict()})

@@ -1,0 +1,70 @@
+"""Who is calling: API tokens for the CLI and scripts, session cookies for pages.
+
+Cookie sessions may read the API (the pages poll job progress) but never change
+state through it: a POST/PUT/DELETE to the API needs a bearer token, so a
+cross-site form cannot act with a user's cookie.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, g, request
+from flask_login import current_user
+
+from core import audit
+from core.auth import user_for_token
+from core.db import session_scope, write_session
+from core.errors import Unauthorized
+from core.models import User
+from core.settings import Settings
+
+
+def settings() -> Settings:
+    return current_app.config["SYNTHGATE"]
+
+
+def load_user(user_id: str) -> User | None:
+    with session_scope(settings()) as s:
+        user = s.get(User, int(user_id)) if user_id.isdigit() else None
+        if user is None or not user.active:
+            return None
+        s.expunge(user)
+        return user
+
+
+def _bearer() -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return None
+
+
+def api_user() -> User:
+    """The authenticated user of an API request, or Unauthorized."""
+    if "api_user" in g:
+        return g.api_user
+    token = _bearer()
+    if token is not None:
+        with session_scope(settings()) as s:
+            try:
+                user = user_for_token(s, token)
+            except Unauthorized:
+                record_auth_failure("invalid or revoked token")
+                raise
+            s.expunge(user)
+    elif current_user.is_authenticated and request.method in ("GET", "HEAD"):
+        user = current_user._get_current_object()  # type: ignore[attr-defined]
+    else:
+        if current_user.is_authenticated:
+            raise Unauthorized("changes through the API need an API token (Authorization: Bearer ...); "
+                               "use the web pages' forms, or create a token")
+        raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'")
+    g.api_user = user
+    return user
+
+
+def record_auth_failure(reason: str, actor: str = "anonymous") -> None:
+    """Audit a failed authentication or authorisation in its own transaction,
+    so that the refusal that follows does not roll it back."""
+    with write_session(settings()) as s:
+        audit.record(s, "auth.failed", actor=actor,
+                     detail={"reason": reason, "path": request.path, "ip": request.remote_addr})

@@ -1,0 +1,401 @@
+"""Client commands: talk to a running service through its JSON API.
+
+--url / SYNTHGATE_URL and --token / SYNTHGATE_TOKEN say where and who.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from webapp.cli._common import ApiError, fail, handle_errors
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str | None, timeout: float = 120.0) -> None:
+        import requests
+
+        self.url = url.rstrip("/")
+        self.session = requests.Session()
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+        self.timeout = timeout
+
+    def request(self, method: str, path: str, **kwargs: Any) -> Any:
+        import requests
+
+        try:
+            resp = self.session.request(method, f"{self.url}/api/v1{path}", timeout=self.timeout, **kwargs)
+        except requests.ConnectionError:
+            fail(f"cannot reach synthgate at {self.url}: is it running? (set --url or SYNTHGATE_URL)", 1)
+        if resp.status_code >= 400:
+            try:
+                err = resp.json()["error"]
+            except (ValueError, KeyError, TypeError):
+                err = {"code": "http_error", "message": resp.text[:300] or resp.reason}
+            raise ApiError(resp.status_code, err.get("code", "error"), err.get("message", ""), err.get("field"))
+        if resp.headers.get("Content-Type", "").startswith("application/json"):
+            return resp.json()
+        return resp
+
+    def get(self, path: str, **kw: Any) -> Any:
+        return self.request("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Any:
+        return self.request("POST", path, **kw)
+
+
+def _client(ctx: click.Context) -> ApiClient:
+    return ApiClient(ctx.obj["url"], ctx.obj["token"])
+
+
+def _echo(data: Any, as_json: bool, text: str | None = None) -> None:
+    if as_json or text is None:
+        click.echo(json.dumps(data, indent=2, default=str))
+    else:
+        click.echo(text)
+
+
+def _number_arg(text: str | None, name: str) -> float | int | None:
+    """Parse a CLI number strictly; the API gets a JSON number (or the error says what to change)."""
+    if text is None:
+        return None
+    from privacy.budget import parse_number
+
+    value = parse_number(text, name)
+    as_float = float(value)
+    if not math.isfinite(as_float):
+        fail(f"{name} must be a finite number, got {text!r}")
+    return int(value) if value.denominator == 1 else as_float
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            fail(f"--option takes key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            options[key] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key] = value
+    return options
+
+
+def _release_line(r: dict[str, Any]) -> str:
+    pct = f"{round(100 * (r.get('progress') or 0))}%"
+    return (f"release {r['id']}  {r['status']:<18} {pct:>4}  {r['method']} on {r['dataset']['name']}  "
+            f"epsilon {r['epsilon']} delta {r['delta']}  stage {r.get('stage') or '-'}")
+
+
+def register(cli: click.Group) -> None:
+    # ----------------------------------------------------------------------------------- datasets
+    @cli.group()
+    @click.option("--url", envvar="SYNTHGATE_URL", default=DEFAULT_URL, show_default=True, help="Service URL.")
+    @click.option("--token", envvar="SYNTHGATE_TOKEN", default=None, help="API token.")
+    @click.pass_context
+    def datasets(ctx: click.Context, url: str, token: str | None) -> None:
+        """Register and inspect datasets."""
+        ctx.obj = {"url": url, "token": token}
+
+    @datasets.command("register")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--name", required=True)
+    @click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="Public schema (YAML/JSON). Without it a schema is proposed and must be confirmed.")
+    @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False), default=None)
+    @click.option("--epsilon-budget", default=None)
+    @click.option("--delta-budget", default=None)
+    @click.option("--description", default=None)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def datasets_register(ctx: click.Context, file: str, name: str, schema_path: str | None,
+                          policy_path: str | None, epsilon_budget: str | None, delta_budget: str | None,
+                          description: str | None, as_json: bool) -> None:
+        """Upload FILE (CSV or Parquet) as a new dataset."""
+        for text, label in ((epsilon_budget, "epsilon_budget"), (delta_budget, "delta_budget")):
+            if text is not None:
+                _number_arg(text, label)
+        data = {"name": name}
+        if epsilon_budget is not None:
+            data["epsilon_budget"] = epsilon_budget
+        if delta_budget is not None:
+            data["delta_budget"] = delta_budget
+        if description:
+            data["description"] = description
+        if schema_path:
+            data["schema"] = Path(schema_path).read_text(encoding="utf-8")
+        if policy_path:
+            data["policy"] = Path(policy_path).read_text(encoding="utf-8")
+        with open(file, "rb") as fh:
+            out = _client(ctx).post("/datasets", data=data, files={"file": (Path(file).name, fh)})
+        ds = out["dataset"]
+        lines = [f"registered dataset {ds['name']} (id {ds['id']}), budget epsilon {ds['budget']['epsilon']}, "
+                 f"delta {ds['budget']['delta']}"]
+        if not ds["schema_confirmed"]:
+            lines.append("the schema was PROPOSED from the data: review it and confirm it before any release")
+        for issue in out.get("issues", []):
+            lines.append(f"  {issue['severity']}: {issue['message']}")
+        _echo(out, as_json, "\n".join(lines))
+
+    @datasets.command("list")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def datasets_list(ctx: click.Context, as_json: bool) -> None:
+        out = _client(ctx).get("/datasets")
+        _echo(out, as_json, "\n".join(f"{d['id']:>4}  {d['name']}" for d in out["datasets"]) or "no datasets")
+
+    @datasets.command("show")
+    @click.argument("dataset")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def datasets_show(ctx: click.Context, dataset: str, as_json: bool) -> None:
+        out = _client(ctx).get(f"/datasets/{dataset}")
+        _echo(out, True if as_json else True)
+
+    @datasets.command("confirm-schema")
+    @click.argument("dataset")
+    @click.argument("schema_file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def datasets_confirm(ctx: click.Context, dataset: str, schema_file: str, as_json: bool) -> None:
+        """Confirm the public schema of DATASET (YAML/JSON file)."""
+        out = _client(ctx).request("PUT", f"/datasets/{dataset}/schema",
+                                   json={"schema": Path(schema_file).read_text(encoding="utf-8")})
+        _echo(out, as_json, f"schema of {out['dataset']['name']} confirmed")
+
+    @datasets.command("policy")
+    @click.argument("dataset")
+    @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False), default=None)
+    @click.option("--epsilon-budget", default=None)
+    @click.option("--delta-budget", default=None)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def datasets_policy(ctx: click.Context, dataset: str, policy_path: str | None, epsilon_budget: str | None,
+                        delta_budget: str | None, as_json: bool) -> None:
+        """Change a dataset's policy or budget (steward)."""
+        body: dict[str, Any] = {}
+        if policy_path:
+            body["policy"] = Path(policy_path).read_text(encoding="utf-8")
+        if epsilon_budget is not None:
+            body["epsilon_budget"] = _number_arg(epsilon_budget, "epsilon_budget")
+        if delta_budget is not None:
+            body["delta_budget"] = _number_arg(delta_budget, "delta_budget")
+        out = _client(ctx).request("PUT", f"/datasets/{dataset}/policy", json=body)
+        _echo(out, as_json, out["dataset"]["ledger"]["guarantee"])
+
+    @datasets.command("grant")
+    @click.argument("dataset")
+    @click.argument("user")
+    @click.pass_context
+    @handle_errors
+    def datasets_grant(ctx: click.Context, dataset: str, user: str) -> None:
+        """Let USER (an analyst) see DATASET and request releases of it."""
+        _client(ctx).post(f"/datasets/{dataset}/grants", json={"user": user})
+        click.echo(f"granted {dataset} to {user}")
+
+    @datasets.command("revoke")
+    @click.argument("dataset")
+    @click.argument("user")
+    @click.pass_context
+    @handle_errors
+    def datasets_revoke(ctx: click.Context, dataset: str, user: str) -> None:
+        _client(ctx).request("DELETE", f"/datasets/{dataset}/grants/{user}")
+        click.echo(f"revoked {user}'s access to {dataset}")
+
+    # ----------------------------------------------------------------------------------- releases
+    @cli.group()
+    @click.option("--url", envvar="SYNTHGATE_URL", default=DEFAULT_URL, show_default=True, help="Service URL.")
+    @click.option("--token", envvar="SYNTHGATE_TOKEN", default=None, help="API token.")
+    @click.pass_context
+    def releases(ctx: click.Context, url: str, token: str | None) -> None:
+        """Request, follow, approve and download releases."""
+        ctx.obj = {"url": url, "token": token}
+
+    @releases.command("request")
+    @click.argument("dataset")
+    @click.option("--method", required=True, help="e.g. mst, aim, dp-copula, gaussian-copula (see `synthgate methods`).")
+    @click.option("--epsilon", default=None)
+    @click.option("--delta", default=None)
+    @click.option("--rows", type=int, default=None)
+    @click.option("--target", default=None)
+    @click.option("--rebalance", default=None, help="smote|borderline-smote|adasyn|smotenc on the DP output.")
+    @click.option("--option", "options", multiple=True, help="key=value method option (repeatable).")
+    @click.option("--wait", is_flag=True, help="Follow the job with a progress bar until it stops.")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def releases_request(ctx: click.Context, dataset: str, method: str, epsilon: str | None, delta: str | None,
+                         rows: int | None, target: str | None, rebalance: str | None, options: tuple[str, ...],
+                         wait: bool, as_json: bool) -> None:
+        """Ask for a release of DATASET."""
+        body: dict[str, Any] = {"dataset": dataset, "method": method, "options": _parse_options(options)}
+        if epsilon is not None:
+            body["epsilon"] = _number_arg(epsilon, "epsilon")
+        if delta is not None:
+            body["delta"] = _number_arg(delta, "delta")
+        for key, value in (("rows", rows), ("target", target), ("rebalance", rebalance)):
+            if value is not None:
+                body[key] = value
+        client = _client(ctx)
+        out = client.post("/releases", json=body)
+        release = out["release"]
+        if wait:
+            release = _follow(client, release["id"], as_json)
+        _echo({"release": release}, as_json, _release_line(release))
+        if release["status"] == "failed":
+            sys.exit(1)
+
+    @releases.command("show")
+    @click.argument("release_id", type=int)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def releases_show(ctx: click.Context, release_id: int, as_json: bool) -> None:
+        out = _client(ctx).get(f"/releases/{release_id}")
+        r = out["release"]
+        text = _release_line(r)
+        if r.get("message"):
+            text += f"\n  {r['message']}"
+        if r.get("gate"):
+            text += f"\n  gate: {r['gate'].get('overall')}"
+        _echo(out, as_json, text)
+
+    @releases.command("list")
+    @click.option("--status", default=None)
+    @click.option("--dataset", default=None)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def releases_list(ctx: click.Context, status: str | None, dataset: str | None, as_json: bool) -> None:
+        params = {k: v for k, v in (("status", status), ("dataset", dataset)) if v}
+        out = _client(ctx).get("/releases", params=params)
+        _echo(out, as_json, "\n".join(_release_line(r) for r in out["releases"]) or "no releases")
+
+    @releases.command("wait")
+    @click.argument("release_id", type=int)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def releases_wait(ctx: click.Context, release_id: int, as_json: bool) -> None:
+        """Follow a release with a progress bar until it stops running."""
+        release = _follow(_client(ctx), release_id, as_json)
+        _echo({"release": release}, as_json, _release_line(release))
+
+    @releases.command("approve")
+    @click.argument("release_id", type=int)
+    @click.option("--comment", default=None)
+    @click.option("--override", default=None, help="Written reason to approve despite a failed gate (audited).")
+    @click.option("--include-internal", is_flag=True, help="Put the internal report sections in the bundle.")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def releases_approve(ctx: click.Context, release_id: int, comment: str | None, override: str | None,
+                         include_internal: bool, as_json: bool) -> None:
+        out = _client(ctx).post(f"/releases/{release_id}/approve",
+                                json={"comment": comment, "override": override, "include_internal": include_internal})
+        _echo(out, as_json, f"release {release_id} approved")
+
+    @releases.command("reject")
+    @click.argument("release_id", type=int)
+    @click.option("--comment", required=True)
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def releases_reject(ctx: click.Context, release_id: int, comment: str, as_json: bool) -> None:
+        out = _client(ctx).post(f"/releases/{release_id}/reject", json={"comment": comment})
+        _echo(out, as_json, f"release {release_id} rejected (its privacy cost stays charged)")
+
+    @releases.command("download")
+    @click.argument("release_id", type=int)
+    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+    @click.pass_context
+    @handle_errors
+    def releases_download(ctx: click.Context, release_id: int, output: str) -> None:
+        resp = _client(ctx).get(f"/releases/{release_id}/bundle", stream=True)
+        with open(output, "wb") as fh:
+            for chunk in resp.iter_content(1 << 16):
+                fh.write(chunk)
+        click.echo(output)
+
+    # ----------------------------------------------------------------------------------- ledger
+    @cli.command()
+    @click.argument("dataset")
+    @click.option("--url", envvar="SYNTHGATE_URL", default=DEFAULT_URL, show_default=True)
+    @click.option("--token", envvar="SYNTHGATE_TOKEN", default=None)
+    @click.option("--json", "as_json", is_flag=True)
+    @handle_errors
+    def ledger(dataset: str, url: str, token: str | None, as_json: bool) -> None:
+        """The privacy budget of DATASET: spent, reserved, remaining, history and guarantee."""
+        out = ApiClient(url, token).get(f"/datasets/{dataset}/ledger")
+        _echo(out["ledger"], as_json, out["text"])
+
+    # ----------------------------------------------------------------------------------- bundles
+    @cli.group()
+    def bundle() -> None:
+        """Release bundles."""
+
+    @bundle.command("verify")
+    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
+    @click.option("--public-key", "public_key", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="The server's public key (PEM). Default: fetched from --url.")
+    @click.option("--url", envvar="SYNTHGATE_URL", default=None)
+    @click.option("--data-dir", default=None, help="Read the key from a local server's data directory.")
+    @click.option("--json", "as_json", is_flag=True)
+    @handle_errors
+    def bundle_verify(file: str, public_key: str | None, url: str | None, data_dir: str | None,
+                      as_json: bool) -> None:
+        """Check FILE.zip: signature, every SHA-256, no file added or removed. Exit 1 if it fails."""
+        from core.bundle import public_key_pem, verify_bundle
+
+        if public_key:
+            pem = Path(public_key).read_text()
+        elif url:
+            pem = ApiClient(url, None).get("/signing-key")["public_key_pem"]
+        else:
+            from core.settings import Settings
+
+            pem = public_key_pem(Settings.from_env(data_dir=data_dir))
+        check = verify_bundle(file, pem)
+        if as_json:
+            click.echo(json.dumps(check.to_dict()))
+        elif check.ok:
+            click.echo(f"bundle OK: signature valid, {len(check.manifest.get('files', {}))} files match their hashes")
+        else:
+            click.echo("bundle FAILED verification:", err=True)
+            for p in check.problems:
+                click.echo(f"  - {p}", err=True)
+        sys.exit(0 if check.ok else 1)
+
+
+
+def _follow(client: ApiClient, release_id: int, quiet: bool) -> dict[str, Any]:
+    """Poll a release until it leaves queued/running, drawing a progress bar on stderr."""
+    last = None
+    while True:
+        release = client.get(f"/releases/{release_id}")["release"]
+        if not quiet:
+            pct = int(round(100 * (release.get("progress") or 0)))
+            bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
+            line = f"\r[{bar}] {pct:3d}%  {release['status']:<18} {(release.get('message') or '')[:50]:<50}"
+            if line != last:
+                click.echo(line, nl=False, err=True)
+                last = line
+        if release["status"] not in ("queued", "running"):
+            if not quiet:
+                click.echo("", err=True)
+            return release
+        time.sleep(0.5)

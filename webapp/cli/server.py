@@ -1,0 +1,274 @@
+"""Commands that run on the service's machine: serve, worker, db, users, demo, audit verify."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from webapp.cli._common import fail, handle_errors
+
+DEMO_DIR = Path(__file__).resolve().parents[2] / "core" / "demo"
+DEMO_USERS = (("steward", "steward"), ("steward2", "steward"), ("analyst", "analyst"), ("admin", "admin"))
+
+
+def _settings(**overrides: Any):  # type: ignore[no-untyped-def]
+    from core.settings import Settings
+
+    return Settings.from_env(**overrides)
+
+
+def worker_command(settings, concurrency: int = 1, hostname: str | None = None) -> list[str]:  # type: ignore[no-untyped-def]
+    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "releases",
+           "--concurrency", str(concurrency), "--loglevel", settings.log_level, "--without-gossip",
+           "--without-mingle", "--pool", "prefork"]
+    if hostname:
+        cmd += ["--hostname", hostname]
+    return cmd
+
+
+def child_env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    env = dict(os.environ)
+    env.update(settings.env())
+    return env
+
+
+def ensure_demo_setup(settings) -> dict[str, str] | None:  # type: ignore[no-untyped-def]
+    """On an empty database: demo users with fresh passwords and the demo dataset.
+
+    Passwords are written to data_dir/demo-logins.json (mode 0600) so later
+    starts can print them again. Returns the logins, or None when the database
+    already had users and no logins file exists.
+    """
+    from sqlalchemy import func, select
+
+    from core import audit, releases
+    from core.auth import create_user
+    from core.db import write_session
+    from core.models import User
+    from core.storage import get_storage
+
+    logins_path = settings.data_dir / "demo-logins.json"
+    with write_session(settings) as s:
+        if s.execute(select(func.count()).select_from(User)).scalar_one() == 0:
+            logins = {name: secrets.token_urlsafe(9) for name, _ in DEMO_USERS}
+            users = {}
+            for name, role in DEMO_USERS:
+                users[name] = create_user(s, name, role, logins[name])
+            audit.record(s, "users.demo_created", actor="system", detail={"users": list(logins)})
+            ds, _ = releases.register_dataset(
+                s, get_storage(settings), users["steward"], upload_path=DEMO_DIR / "adult_sample.csv",
+                filename="adult_sample.csv", name="adult-demo",
+                schema_text=(DEMO_DIR / "adult_schema.yaml").read_text(), epsilon_budget="3",
+                delta_budget="1e-6", description="3,000-row sample of UCI Adult (demo data)", settings=settings,
+            )
+            releases.grant(s, users["steward"], ds, "analyst")
+            fd = os.open(logins_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(logins, fh)
+            return logins
+    if logins_path.exists():
+        return json.loads(logins_path.read_text())
+    return None
+
+
+def register(cli: click.Group) -> None:
+    @cli.command()
+    @click.option("--host", default="127.0.0.1", show_default=True)
+    @click.option("--port", default=8000, show_default=True, type=int)
+    @click.option("--workers", "n_workers", default=1, show_default=True, type=int, help="Celery worker processes.")
+    @click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
+    @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                  help="Where the database, storage and embedded broker live (SYNTHGATE_DATA_DIR).")
+    @click.option("--no-demo", is_flag=True, help="Do not create demo users and data on an empty database.")
+    @handle_errors
+    def serve(host: str, port: int, n_workers: int, web_workers: int, data_dir: str | None, no_demo: bool) -> None:
+        """Run the web app and worker(s) with the embedded defaults (or SYNTHGATE_* settings)."""
+        from core.migrate import upgrade
+
+        settings = _settings(data_dir=data_dir)
+        settings.ensure_dirs()
+        settings.get_secret_key()
+        upgrade(settings)
+        logins = None if no_demo else ensure_demo_setup(settings)
+        env = child_env(settings)
+        procs: list[subprocess.Popen] = []
+        for i in range(max(n_workers, 1)):
+            procs.append(subprocess.Popen(worker_command(settings, 1, f"worker{i + 1}@%h"), env=env))
+        web = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "--workers", str(web_workers), "--threads", "4",
+             "--bind", f"{host}:{port}", "--timeout", "300", "--access-logfile", "-", "webapp.wsgi:app"],
+            env=env,
+        )
+        procs.append(web)
+        url = f"http://{host}:{port}/"
+        click.echo(f"synthgate is running at {url}")
+        click.echo(f"  data directory: {settings.data_dir}")
+        click.echo(f"  database:       {_redact(settings.database_url)}")
+        click.echo(f"  broker:         {_redact(settings.broker_url)}")
+        if logins:
+            click.echo("  demo logins (also in data_dir/demo-logins.json):")
+            for name, role in DEMO_USERS:
+                click.echo(f"    {role:<8} {name:<9} password {logins[name]}")
+        click.echo("Press Ctrl-C to stop.")
+        _supervise(procs)
+
+    @cli.command()
+    @click.option("--concurrency", default=1, show_default=True, type=int)
+    @click.option("--hostname", default=None, help="Celery node name, e.g. worker1@%h.")
+    @handle_errors
+    def worker(concurrency: int, hostname: str | None) -> None:
+        """Run one Celery worker (settings from SYNTHGATE_*)."""
+        settings = _settings()
+        settings.ensure_dirs()
+        os.execvpe(sys.executable, worker_command(settings, concurrency, hostname), child_env(settings))
+
+    @cli.group()
+    def db() -> None:
+        """Database migrations."""
+
+    @db.command("upgrade")
+    @click.option("--revision", default="head", show_default=True)
+    @handle_errors
+    def db_upgrade(revision: str) -> None:
+        """Apply migrations up to REVISION."""
+        from core.migrate import current_revision, upgrade
+
+        settings = _settings()
+        upgrade(settings, revision)
+        click.echo(f"database at revision {current_revision(settings)}")
+
+    @cli.group()
+    def users() -> None:
+        """User accounts (runs against the database, on the server's machine)."""
+
+    @users.command("create")
+    @click.argument("name")
+    @click.option("--role", type=click.Choice(["steward", "analyst", "admin"]), required=True)
+    @click.option("--password", default=None, help="Password for the web pages (asked if --prompt).")
+    @click.option("--prompt", is_flag=True, help="Ask for the password.")
+    @click.option("--json", "as_json", is_flag=True)
+    @handle_errors
+    def users_create(name: str, role: str, password: str | None, prompt: bool, as_json: bool) -> None:
+        """Create a user and print an API token (shown once)."""
+        from core import audit
+        from core.auth import create_token, create_user
+        from core.db import write_session
+        from core.migrate import upgrade
+
+        settings = _settings()
+        upgrade(settings)
+        if prompt:
+            password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        with write_session(settings) as s:
+            user = create_user(s, name, role, password)
+            token = create_token(s, user, label="created with the user")
+            audit.record(s, "users.create", actor="cli", object_type="user", object_id=user.id,
+                         detail={"username": name, "role": role})
+        if as_json:
+            click.echo(json.dumps({"username": name, "role": role, "token": token}))
+        else:
+            click.echo(f"created {role} '{name}'")
+            click.echo(f"API token (shown once): {token}")
+
+    @users.command("token")
+    @click.argument("name")
+    @handle_errors
+    def users_token(name: str) -> None:
+        """Issue a new API token for an existing user."""
+        from sqlalchemy import select
+
+        from core import audit
+        from core.auth import create_token
+        from core.db import write_session
+        from core.models import User
+
+        settings = _settings()
+        with write_session(settings) as s:
+            user = s.execute(select(User).where(User.username == name)).scalar_one_or_none()
+            if user is None:
+                fail(f"no user '{name}'")
+            token = create_token(s, user, label="issued with synthgate users token")
+            audit.record(s, "token.create", actor="cli", object_type="user", object_id=user.id)
+        click.echo(token)
+
+    @cli.group("audit")
+    def audit_group() -> None:
+        """The hash-chained audit log."""
+
+    @audit_group.command("verify")
+    @click.option("--json", "as_json", is_flag=True)
+    @handle_errors
+    def audit_verify(as_json: bool) -> None:
+        """Recompute the audit chain; exit 1 if any event was edited, removed or reordered."""
+        from core.audit import verify_chain
+        from core.db import session_scope
+
+        with session_scope(_settings()) as s:
+            check = verify_chain(s)
+        if as_json:
+            click.echo(json.dumps(check.to_dict()))
+        elif check.ok:
+            click.echo(f"audit chain intact: {check.events} events")
+        else:
+            click.echo(f"audit chain BROKEN at event {check.first_bad_id}: {check.reason}", err=True)
+        sys.exit(0 if check.ok else 1)
+
+    @cli.command()
+    @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                  help="Where to keep the demo's database and storage (default: a new temporary directory).")
+    @click.option("--method", default="mst", show_default=True)
+    @click.option("--epsilon", default="1.0", show_default=True)
+    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Where to write the bundle.")
+    @click.option("--timeout", default=900, show_default=True, type=int)
+    @handle_errors
+    def demo(data_dir: str | None, method: str, epsilon: str, output: str | None, timeout: int) -> None:
+        """One full release on the bundled demo data; prints the bundle path."""
+        from webapp.cli._demo import run_demo
+
+        path = run_demo(data_dir=data_dir, method=method, epsilon=epsilon, output=output, timeout=timeout)
+        click.echo(str(path))
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _supervise(procs: list[subprocess.Popen]) -> None:
+    stopping = False
+
+    def stop(*_: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        while not stopping:
+            for p in procs:
+                if p.poll() is not None:
+                    click.echo(f"a child process exited with code {p.returncode}; stopping", err=True)
+                    stopping = True
+                    break
+            time.sleep(0.5)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        deadline = time.time() + 20
+        for p in procs:
+            try:
+                p.wait(timeout=max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                p.kill()

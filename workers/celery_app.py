@@ -1,0 +1,79 @@
+"""The Celery application, configured from synthgate's settings.
+
+Redis when SYNTHGATE_BROKER_URL is redis://...; otherwise kombu's file-system
+transport under the data directory, which needs no server. Either way the
+worker is a separate process (`synthgate worker`).
+
+Reliability settings: late acks and reject-on-worker-lost, so a task whose
+worker process dies is redelivered; prefetch of one, so a busy worker does not
+hold jobs another could run. Tasks are idempotent by job id (see
+workers/jobs.py), which makes redelivery safe.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from core.settings import Settings, get_settings
+
+TASK_RUN_RELEASE = "synthgate.run_release"
+QUEUE = "releases"
+
+
+def celery_config(settings: Settings) -> dict:
+    conf: dict = {
+        "broker_url": settings.broker_url,
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_ignore_result": True,
+        "result_backend": None,
+        "task_default_queue": QUEUE,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "worker_hijack_root_logger": False,
+        "broker_connection_retry_on_startup": True,
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
+    }
+    if settings.uses_filesystem_broker:
+        folder = settings.broker_folder
+        conf["broker_url"] = "filesystem://"
+        conf["broker_transport_options"] = {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            # same file system as the queue: claiming a message is an atomic rename
+            "store_processed": True,
+            "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
+            "polling_interval": 0.5,
+        }
+        conf["worker_enable_remote_control"] = False
+    elif settings.broker_url.startswith(("redis://", "rediss://")):
+        # a job is redelivered if unacked this long; the job lease, not this, detects dead workers
+        conf["broker_transport_options"] = {"visibility_timeout": 6 * 3600}
+    return conf
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    settings.ensure_dirs()
+    app = Celery("synthgate")
+    app.conf.update(celery_config(settings))
+    app.conf.include = ["workers.tasks"]
+    return app
+
+
+_apps: dict[str, Celery] = {}
+
+
+def get_celery(settings: Settings | None = None) -> Celery:
+    """The Celery app for these settings (one per broker, cached): used to enqueue."""
+    settings = settings or get_settings()
+    if settings.broker_url not in _apps:
+        _apps[settings.broker_url] = make_celery(settings)
+    return _apps[settings.broker_url]
+
+
+# the app `celery -A workers.celery_app worker` runs, configured from the environment
+celery_app = get_celery()

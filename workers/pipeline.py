@@ -1,0 +1,301 @@
+"""The release pipeline, stage by stage.
+
+load -> conform to the public schema -> hold out a real test split -> fit (the
+reservation becomes spent here) -> sample -> post-process (rebalancing of DP
+output, disclosure control) -> real-row checks -> evaluate -> gate -> privacy
+statement -> write artifacts. Each stage reports progress through JobControl.
+
+The pipeline only orchestrates: every computation lives in `privacy/` or
+`evaluation/`. Nothing here is shown to an analyst: the artifacts wait in
+private storage until a steward approves the release.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import pandas as pd
+
+from core.bundle import safe_csv_bytes
+from core.db import session_scope
+from core.ledger import ledger_summary
+from core.models import Dataset, ReleaseJob, User
+from core.settings import Settings
+from core.storage import Storage
+from privacy.budget import PrivacyCost
+from privacy.policy import DatasetPolicy
+from privacy.schema import PublicSchema, conform_table, read_table
+from workers.jobs import JobControl
+
+log = logging.getLogger(__name__)
+
+# stage -> (start, end) of overall progress
+STAGES: dict[str, tuple[float, float]] = {
+    "load": (0.00, 0.05),
+    "split": (0.05, 0.08),
+    "fit": (0.08, 0.60),
+    "sample": (0.60, 0.68),
+    "postprocess": (0.68, 0.72),
+    "evaluate": (0.72, 0.95),
+    "write": (0.95, 1.00),
+}
+
+
+class PipelineError(Exception):
+    """A failure a user can act on. `public` is safe for the requester; `detail` is for stewards."""
+
+    def __init__(self, code: str, public: str, detail: str | None = None) -> None:
+        super().__init__(public)
+        self.code = code
+        self.public = public
+        self.detail = detail or public
+
+
+@dataclass
+class JobSpec:
+    """Everything the pipeline needs, loaded from the database by job id."""
+
+    job_id: int
+    dataset_id: int
+    dataset_name: str
+    storage_key: str
+    schema: PublicSchema
+    policy: DatasetPolicy
+    kind: str
+    method: str
+    requested: PrivacyCost
+    reserved: PrivacyCost | None
+    rows: int
+    target: str | None
+    options: dict[str, Any]
+    seed: int
+    requester: str
+    ledger_text: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def load_spec(job_id: int, settings: Settings) -> JobSpec:
+    from core.ledger import committed_costs  # noqa: F401 - keeps the import graph explicit
+    from core.models import LedgerEntry
+
+    with session_scope(settings) as s:
+        job = s.get(ReleaseJob, job_id)
+        assert job is not None
+        ds = s.get(Dataset, job.dataset_id)
+        assert ds is not None
+        requester = s.get(User, job.requester_id)
+        reserve = s.query(LedgerEntry).filter_by(job_id=job_id, action="reserve").one_or_none()
+        from core.ledger import entry_cost
+
+        if job.epsilon == "inf":
+            requested = PrivacyCost.non_dp()
+        else:
+            requested = PrivacyCost(Fraction(job.epsilon), Fraction(job.delta))
+        return JobSpec(
+            job_id=job.id,
+            dataset_id=ds.id,
+            dataset_name=ds.name,
+            storage_key=ds.storage_key,
+            schema=PublicSchema.from_dict(ds.public_schema),
+            policy=DatasetPolicy.from_dict(ds.policy),
+            kind=job.kind,
+            method=job.method,
+            requested=requested,
+            reserved=entry_cost(reserve) if reserve is not None else None,
+            rows=int(job.rows or 10_000),
+            target=job.target,
+            options={k: v for k, v in (job.options or {}).items() if k not in ("rebalance", "comment", "holdout")},
+            seed=int(job.seed),
+            requester=requester.username if requester else "?",
+        )
+
+
+class _Stage:
+    """Maps a stage's own 0..1 progress onto the job's overall bar."""
+
+    def __init__(self, control: JobControl, name: str, spec: JobSpec) -> None:
+        self.control = control
+        self.name = name
+        self.spec = spec
+        self.start, self.end = STAGES[name]
+        self.t0 = time.perf_counter()
+
+    def __enter__(self) -> _Stage:
+        self.control.progress(self.name, self.start, f"{self.name}")
+        return self
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        f = self.start + (self.end - self.start) * max(0.0, min(1.0, float(fraction)))
+        self.control.progress(self.name, f, f"{self.name}: {message}" if message else self.name)
+
+    def __exit__(self, *exc: object) -> None:
+        self.spec.timings[self.name] = round(time.perf_counter() - self.t0, 4)
+
+
+def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: Storage) -> None:
+    spec = load_spec(job_id, settings)
+    raw_options = _raw_options(job_id, settings)
+    prefix = f"jobs/{job_id}"
+
+    from privacy.synthesizers import create_synthesizer
+
+    synth = create_synthesizer(spec.method, seed=spec.seed, options=spec.options)
+    synth.preflight(spec.schema, spec.requested)
+    planned = synth.planned_cost(spec.requested)
+    if spec.reserved is not None and not _within(planned, spec.reserved):
+        raise PipelineError("cost_mismatch", "the method's cost differs from the reservation; the job was stopped",
+                            f"planned {planned.describe()} vs reserved {spec.reserved.describe()}")
+
+    with _Stage(control, "load", spec) as st:
+        with storage.local_path(spec.storage_key) as path:
+            raw = read_table(path)
+        st(0.6, "conforming to the public schema")
+        table, conform_report = conform_table(raw, spec.schema)
+        del raw
+        if len(table) < 10:
+            raise PipelineError("too_few_rows", "the dataset has too few usable rows for a release",
+                                f"{len(table)} rows after conforming to the schema")
+
+    from evaluation import split_holdout
+
+    with _Stage(control, "split", spec):
+        holdout = float(raw_options.get("holdout", 0.2))
+        train, test, split_info = split_holdout(table, spec.schema, target=spec.target, holdout=holdout,
+                                                seed=spec.seed % (2**32))
+        del table
+
+    with _Stage(control, "fit", spec) as st:
+        if synth.guarantee != "data-free":
+            control.mark_data_read()
+        cost = synth.fit(train, spec.schema, spec.requested, progress=st)
+        if spec.reserved is not None and not _within(cost, spec.reserved):
+            raise PipelineError("cost_mismatch", "the fit cost more than was reserved; the release was stopped",
+                                f"fit {cost.describe()} vs reserved {spec.reserved.describe()}")
+
+    with _Stage(control, "sample", spec) as st:
+        synthetic = synth.sample(spec.rows, progress=st)
+
+    from privacy.disclosure import apply_disclosure_control, real_row_checks
+
+    with _Stage(control, "postprocess", spec) as st:
+        rebalance = raw_options.get("rebalance")
+        rebalanced = None
+        if rebalance:
+            from privacy.synthesizers.rebalance import rebalance_output
+
+            before = len(synthetic)
+            synthetic = rebalance_output(synthetic, spec.schema, spec.target, rebalance, seed=spec.seed % (2**32))
+            rebalanced = {"method": rebalance, "rows_added": len(synthetic) - before}
+        st(0.3, "disclosure control")
+        released, released_schema, disclosure = apply_disclosure_control(synthetic, spec.schema, spec.policy)
+        st(0.7, "checks against real rows")
+        released, real_checks = real_row_checks(released, train, spec.schema, spec.policy)
+
+    from evaluation import build_report
+
+    with _Stage(control, "evaluate", spec) as st:
+        thresholds = {
+            "min_fidelity": spec.policy.min_fidelity,
+            "min_utility_ratio": spec.policy.min_utility_ratio,
+            "max_membership_auc": spec.policy.max_membership_auc,
+            "max_exact_match_rate": spec.policy.max_exact_match_rate,
+            "warn_margin": spec.policy.warn_margin,
+        }
+        report = build_report(train, test, synthetic, spec.schema, spec.target, thresholds=thresholds,
+                              seed=spec.seed % (2**32), progress=st)
+
+    from privacy.gate import evaluate_gate
+    from privacy.statement import privacy_statement
+
+    with _Stage(control, "write", spec) as st:
+        summary = report.summary
+        gate = evaluate_gate(
+            spec.policy,
+            disclosure=disclosure,
+            real_checks=real_checks,
+            membership_auc=summary.get("membership_auc"),
+            utility_ratio=summary.get("utility_ratio"),
+            fidelity=summary.get("fidelity_score"),
+        )
+        with session_scope(settings) as s:
+            ds = s.get(Dataset, spec.dataset_id)
+            assert ds is not None
+            ledger_text = ledger_summary(s, ds).status.guarantee()
+        statement = privacy_statement(
+            method=synth.info(),
+            cost=cost,
+            schema=spec.schema,
+            released_schema=released_schema,
+            dataset_guarantee=ledger_text,
+            disclosure=disclosure,
+            real_checks=real_checks,
+            gate=gate,
+            rebalanced=rebalanced,
+            rows=len(released),
+        )
+        files = {
+            "data.csv": safe_csv_bytes(released),
+            "data.parquet": _parquet_bytes(released),
+            "schema.json": json.dumps(released_schema.to_dict(), indent=2).encode(),
+            "report.json": json.dumps(report.to_dict(include_internal=True), indent=2, default=str).encode(),
+            "report_public.json": json.dumps(report.to_dict(include_internal=False), indent=2, default=str).encode(),
+            "report.html": report.to_html(include_internal=True).encode(),
+            "report_public.html": report.to_html(include_internal=False).encode(),
+            "privacy.md": statement.encode(),
+            "disclosure.json": json.dumps({"disclosure": _as_dict(disclosure), "real_checks": _as_dict(real_checks),
+                                           "conform": conform_report.to_dict()}, indent=2, default=str).encode(),
+        }
+        for i, (name, data) in enumerate(files.items()):
+            storage.put_bytes(f"{prefix}/{name}", data)
+            st((i + 1) / len(files), name)
+        artifacts = {name: f"{prefix}/{name}" for name in files}
+
+    finished = control.finish(
+        cost=cost.to_dict(),
+        split=split_info,
+        artifacts=artifacts,
+        summary=_jsonable(summary),
+        gate=_as_dict(gate),
+        timings=spec.timings,
+    )
+    if not finished:
+        log.warning("job %s: finished but another worker owns it now; results discarded", job_id)
+
+
+def _within(actual: PrivacyCost, reserved: PrivacyCost) -> bool:
+    if not reserved.is_dp:
+        return True
+    if not actual.is_dp:
+        return False
+    return actual.epsilon <= reserved.epsilon and actual.delta <= reserved.delta
+
+
+def _raw_options(job_id: int, settings: Settings) -> dict[str, Any]:
+    with session_scope(settings) as s:
+        job = s.get(ReleaseJob, job_id)
+        assert job is not None
+        return dict(job.options or {})
+
+
+def _parquet_bytes(df: pd.DataFrame) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf, index=False)
+    return buf.getvalue()
+
+
+def _as_dict(obj: Any) -> Any:
+    if obj is None:
+        return None
+    if hasattr(obj, "to_dict"):
+        return _jsonable(obj.to_dict())
+    return _jsonable(obj)
+
+
+def _jsonable(obj: Any) -> Any:
+    return json.loads(json.dumps(obj, default=str))

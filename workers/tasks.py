@@ -1,0 +1,91 @@
+"""Celery tasks: thin wrappers that take ids, claim, run the pipeline, record the outcome."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+
+from celery import signals
+
+from core.db import dispose_engines
+from core.errors import ServiceError
+from core.settings import get_settings
+from core.storage import get_storage
+from privacy.errors import PrivacyError
+from workers.celery_app import TASK_RUN_RELEASE, celery_app
+from workers.jobs import JobControl, LeaseLost, Reaper, claim, fail_job, worker_identity
+
+log = logging.getLogger(__name__)
+
+_reaper: Reaper | None = None
+
+
+@celery_app.task(name=TASK_RUN_RELEASE, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def run_release(job_id: int) -> str:
+    """Run one release job. Idempotent: a job already claimed or finished is left alone."""
+    settings = get_settings()
+    owner = worker_identity()
+    if not claim(job_id, owner, settings):
+        log.info("job %s: nothing to claim (finished, or running elsewhere)", job_id)
+        return "skipped"
+    from workers.pipeline import PipelineError, run_pipeline
+
+    try:
+        with JobControl(job_id, owner, settings) as control:
+            run_pipeline(job_id, control, settings, get_storage(settings))
+        return "done"
+    except LeaseLost:
+        log.warning("job %s: lease lost; leaving it to its new owner", job_id)
+        return "lease_lost"
+    except PipelineError as exc:
+        fail_job(settings, job_id, exc.code, exc.public, exc.detail, owner=owner)
+        return "failed"
+    except (PrivacyError, ServiceError) as exc:
+        # user-fixable; once real rows were read the message may describe them, so the
+        # requester gets a summary and the steward the details
+        public = exc.message if not _data_read(job_id) else (
+            f"the release could not be produced ({exc.code}); the steward can see the details")
+        fail_job(settings, job_id, exc.code, public, exc.message, owner=owner)
+        return "failed"
+    except MemoryError:
+        fail_job(settings, job_id, "out_of_memory",
+                 "the worker ran out of memory; ask for fewer rows or a coarser schema (fewer bins/categories)",
+                 owner=owner)
+        return "failed"
+    except Exception as exc:
+        log.exception("job %s: internal error", job_id)
+        fail_job(settings, job_id, "internal_error",
+                 "an internal error stopped the release; the steward can see the details",
+                 f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}", owner=owner)
+        return "failed"
+
+
+def _data_read(job_id: int) -> bool:
+    from core.db import session_scope
+    from core.models import ReleaseJob
+
+    with session_scope(get_settings()) as s:
+        job = s.get(ReleaseJob, job_id)
+        return bool(job and job.data_read)
+
+
+@signals.worker_process_init.connect
+def _after_fork(**_: object) -> None:
+    dispose_engines()  # never share database connections across processes
+
+
+@signals.worker_ready.connect
+def _start_reaper(**_: object) -> None:
+    global _reaper
+    settings = get_settings()
+    from workers.enqueue import enqueue_release
+
+    _reaper = Reaper(settings, lambda job_id: enqueue_release(job_id, settings))
+    _reaper.start()
+    log.info("reaper started (every %ss, lease %ss)", settings.reaper_seconds, settings.lease_seconds)
+
+
+@signals.worker_shutdown.connect
+def _stop_reaper(**_: object) -> None:
+    if _reaper is not None:
+        _reaper.stop()
