@@ -1,0 +1,876 @@
+"""Statistical disclosure control of a released table.
+
+Two kinds of work live here, and the difference between them is the point:
+
+* `apply_disclosure_control` is post-processing. It reads only the synthetic
+  output and the public schema (top/bottom coding, rounding, generalisation of
+  quasi-identifiers by the schema's hierarchies, suppression of rare
+  quasi-identifier combinations), so the release keeps whatever DP guarantee
+  the synthesizer gave. Its report counts things in the synthetic output and
+  may be published.
+* `real_row_checks` compares the output with the real training rows (exact
+  copies, reproductions of real unique quasi-identifier combinations). Its
+  figures are internal, and removing rows because of them is a decision that
+  depends on real data: the privacy statement must say so.
+
+`apply_small_cell_rules` is the aggregate-release counterpart: no published
+cell below a threshold, counts rounded to a base.
+
+Conventions, all public and documented in the reports:
+
+* a null is a value of its own when forming quasi-identifier classes;
+* rounding is to the nearest multiple of `round_to`, halves up; top and bottom
+  coding then replace values above (below) the code by the code;
+* numeric bands are anchored at multiples of the band width and clipped to the
+  declared bounds (age 17..90 in bands of 5: "17-19", "20-24", ..., "85-90");
+  the last interval is closed;
+* a hierarchy is applied only when it spares at least `min_generalisation_gain`
+  of the rows from suppression (greedy, the most helpful hierarchy first).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from privacy.errors import SchemaError
+from privacy.policy import DatasetPolicy
+from privacy.schema import NUMERIC_KINDS, ColumnSpec, PublicSchema, _key
+
+__all__ = [
+    "DisclosureReport",
+    "RealMatchReport",
+    "SmallCellReport",
+    "apply_disclosure_control",
+    "real_row_checks",
+    "apply_small_cell_rules",
+    "recode_like",
+    "class_sizes",
+    "k_anonymity",
+    "l_diversity",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MIN_GENERALISATION_GAIN = 0.01
+
+
+# ----------------------------------------------------------------------------------
+# reports
+# ----------------------------------------------------------------------------------
+
+
+@dataclass
+class DisclosureReport:
+    """What post-processing did to the synthetic output. Public: it counts only synthetic rows."""
+
+    k: int | None
+    l: int | None  # noqa: E741 - the name of the property
+    quasi_identifiers: list[str]
+    sensitive: list[str]
+    suppression_mode: str
+    rows_in: int
+    rows_out: int
+    coding: dict[str, dict[str, Any]] = field(default_factory=dict)
+    generalisation: dict[str, dict[str, Any]] = field(default_factory=dict)
+    generalisation_trace: list[dict[str, Any]] = field(default_factory=list)
+    suppression: dict[str, Any] = field(default_factory=dict)
+    k_anonymity_before: dict[str, Any] = field(default_factory=dict)
+    k_anonymity: dict[str, Any] = field(default_factory=dict)
+    l_diversity: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def rows_suppressed(self) -> int:
+        return int(self.suppression.get("rows_suppressed", 0))
+
+    @property
+    def generalised_columns(self) -> list[str]:
+        return list(self.generalisation)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "public": True,
+            "k": self.k,
+            "l": self.l,
+            "quasi_identifiers": list(self.quasi_identifiers),
+            "sensitive": list(self.sensitive),
+            "suppression_mode": self.suppression_mode,
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "coding": self.coding,
+            "generalisation": self.generalisation,
+            "generalisation_trace": self.generalisation_trace,
+            "suppression": self.suppression,
+            "k_anonymity_before": self.k_anonymity_before,
+            "k_anonymity": self.k_anonymity,
+            "l_diversity": self.l_diversity,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DisclosureReport:
+        fields = {k: v for k, v in data.items() if k != "public"}
+        return cls(**fields)
+
+
+@dataclass
+class RealMatchReport:
+    """Checks of the output against real training rows. INTERNAL: every figure comes from real rows."""
+
+    compared_columns: list[str]
+    quasi_identifiers: list[str]
+    rows_checked: int
+    real_rows: int
+    exact_matches: int
+    exact_match_rate: float | None
+    unique_matches: int | None
+    unique_match_rate: float | None
+    real_unique_combinations: int | None
+    filtering_applied: bool
+    removed_exact: int = 0
+    removed_unique: int = 0
+    removed_rows: int = 0
+    resuppressed_rows: int = 0
+    rows_out: int = 0
+    released_exact_match_rate: float | None = None
+    released_unique_match_rate: float | None = None
+    k_anonymity: dict[str, Any] = field(default_factory=dict)
+    l_diversity: dict[str, dict[str, Any]] = field(default_factory=dict)
+    recoded: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["internal"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RealMatchReport:
+        return cls(**{k: v for k, v in data.items() if k != "internal"})
+
+
+@dataclass
+class SmallCellReport:
+    """What the small-cell rules did to an aggregate table (counts of cells, not of people)."""
+
+    threshold: int | float
+    rounding_base: int | float
+    count_columns: list[str]
+    cells: int
+    suppressed: dict[str, int]
+    suppressed_after_rounding: dict[str, int]
+    rounded: dict[str, int]
+    min_published: float | None
+
+    @property
+    def cells_suppressed(self) -> int:
+        return sum(self.suppressed.values()) + sum(self.suppressed_after_rounding.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["cells_suppressed"] = self.cells_suppressed
+        out["public"] = True
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SmallCellReport:
+        return cls(**{k: v for k, v in data.items() if k not in ("public", "cells_suppressed")})
+
+
+# ----------------------------------------------------------------------------------
+# class sizes, k-anonymity, l-diversity
+# ----------------------------------------------------------------------------------
+
+
+def _codes(s: pd.Series) -> np.ndarray:
+    """Integer codes of a column; null is a value of its own."""
+    codes, _ = pd.factorize(s, use_na_sentinel=False)
+    return np.asarray(codes, dtype=np.int64)
+
+
+def _combine(code_columns: Sequence[np.ndarray], n: int) -> np.ndarray:
+    """One class id per row from several code columns (compacted after each step: no overflow)."""
+    key = np.zeros(n, dtype=np.int64)
+    for codes in code_columns:
+        width = int(codes.max()) + 1 if len(codes) else 1
+        key = key * width + codes
+        key = np.asarray(pd.factorize(key)[0], dtype=np.int64)
+    return key
+
+
+def _class_ids(table: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
+    return _combine([_codes(table[c]) for c in columns], len(table))
+
+
+def _sizes_from_ids(ids: np.ndarray) -> np.ndarray:
+    if len(ids) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.bincount(ids)[ids]
+
+
+def class_sizes(table: pd.DataFrame, quasi_identifiers: Sequence[str]) -> np.ndarray:
+    """For each row, the number of rows sharing its quasi-identifier combination."""
+    return _sizes_from_ids(_class_ids(table, quasi_identifiers))
+
+
+def k_anonymity(table: pd.DataFrame, quasi_identifiers: Sequence[str], k: int | None) -> dict[str, Any]:
+    """Smallest class size, number of classes, and the rows and classes below k."""
+    if not quasi_identifiers:
+        return {"applicable": False, "reason": "no quasi-identifiers declared"}
+    ids = _class_ids(table, quasi_identifiers)
+    counts = np.bincount(ids) if len(ids) else np.zeros(0, dtype=np.int64)
+    out: dict[str, Any] = {
+        "applicable": True,
+        "k": k,
+        "rows": int(len(table)),
+        "classes": int(len(counts)),
+        "smallest_class": int(counts.min()) if len(counts) else None,
+        "median_class": float(np.median(counts)) if len(counts) else None,
+    }
+    if k is not None:
+        small = counts < k
+        rows_below = int(counts[small].sum())
+        out.update(
+            classes_below_k=int(small.sum()),
+            rows_in_classes_below_k=rows_below,
+            share_rows_below_k=(rows_below / len(table)) if len(table) else 0.0,
+        )
+    return out
+
+
+def l_diversity(
+    table: pd.DataFrame, quasi_identifiers: Sequence[str], sensitive: Sequence[str], l: int | None  # noqa: E741
+) -> dict[str, dict[str, Any]]:
+    """Distinct l-diversity of each sensitive column within the quasi-identifier classes.
+
+    l of a class is the number of distinct non-null sensitive values in it.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    if not quasi_identifiers or not sensitive:
+        return out
+    ids = _class_ids(table, quasi_identifiers)
+    n_classes = int(ids.max()) + 1 if len(ids) else 0
+    for col in sensitive:
+        frame = pd.DataFrame({"cls": ids, "s": _codes(table[col])})
+        frame.loc[table[col].isna().to_numpy(), "s"] = -1
+        frame = frame[frame["s"] >= 0]
+        distinct = frame.groupby("cls")["s"].nunique().reindex(range(n_classes), fill_value=0).to_numpy()
+        entry: dict[str, Any] = {
+            "l": l,
+            "classes": n_classes,
+            "smallest_l": int(distinct.min()) if n_classes else None,
+        }
+        if l is not None:
+            below = distinct < l
+            sizes = np.bincount(ids, minlength=n_classes) if n_classes else np.zeros(0, dtype=np.int64)
+            rows_below = int(sizes[below].sum())
+            entry.update(
+                classes_below_l=int(below.sum()),
+                share_classes_below_l=(float(below.mean()) if n_classes else 0.0),
+                rows_in_classes_below_l=rows_below,
+                share_rows_below_l=(rows_below / len(table)) if len(table) else 0.0,
+            )
+        out[col] = entry
+    return out
+
+
+# ----------------------------------------------------------------------------------
+# coding and rounding
+# ----------------------------------------------------------------------------------
+
+
+def _decimals(step: float) -> int:
+    text = repr(float(step))
+    if "e-" in text:
+        return min(int(text.split("e-")[1]) + 6, 15)
+    return len(text.split(".")[1]) if "." in text and not text.endswith(".0") else 0
+
+
+def _round_to(x: np.ndarray, step: float) -> np.ndarray:
+    """Nearest multiple of step, halves up, without float dust (0.1 * 3 -> 0.3)."""
+    # the quotient is rounded first so that 0.15 / 0.1 = 1.4999999999999998 counts as a half
+    out = np.floor(np.round(x / step, 9) + 0.5) * step
+    return np.round(out, _decimals(step))
+
+
+def _coding_params(spec: ColumnSpec) -> tuple[float | None, float | None, float | None, bool]:
+    """Effective top code, bottom code, rounding step, and whether the result stays integer."""
+    top, bottom, step = spec.top_code, spec.bottom_code, spec.round_to
+    integer = spec.is_integer
+    if integer:
+        top = None if top is None else float(math.floor(top))
+        bottom = None if bottom is None else float(math.ceil(bottom))
+        if step is not None and not float(step).is_integer():
+            integer = False
+    return top, bottom, step, integer
+
+
+def _code_values(x: np.ndarray, top: float | None, bottom: float | None, step: float | None) -> np.ndarray:
+    if step is not None:
+        x = _round_to(x, step)
+    if top is not None or bottom is not None:
+        x = np.clip(x, -np.inf if bottom is None else bottom, np.inf if top is None else top)
+    return x
+
+
+def _coding_spec(name: str, spec: ColumnSpec) -> dict[str, Any] | None:
+    if spec.top_code is None and spec.bottom_code is None and spec.round_to is None:
+        return None
+    if spec.kind not in NUMERIC_KINDS or spec.values is not None:
+        raise SchemaError(
+            f"column '{name}' declares top_code/bottom_code/round_to, which apply to numeric columns only "
+            f"(it is {spec.kind}{' with values' if spec.values is not None else ''}); remove them",
+            field="schema",
+        )
+    top, bottom, step, integer = _coding_params(spec)
+    if top is not None and bottom is not None and bottom > top:
+        raise SchemaError(f"column '{name}': bottom_code ({bottom}) is above top_code ({top})", field="schema")
+    return {"top_code": top, "bottom_code": bottom, "round_to": step, "integer": integer}
+
+
+def _apply_coding(s: pd.Series, params: Mapping[str, Any]) -> tuple[pd.Series, dict[str, int]]:
+    x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    present = ~np.isnan(x)
+    step, top, bottom = params["round_to"], params["top_code"], params["bottom_code"]
+    rounded = _round_to(x, step) if step is not None else x
+    counts = {
+        "rounded": int(np.sum(present & (rounded != x))) if step is not None else 0,
+        "top_coded": int(np.sum(present & (rounded > top))) if top is not None else 0,
+        "bottom_coded": int(np.sum(present & (rounded < bottom))) if bottom is not None else 0,
+    }
+    coded = _code_values(x, top, bottom, step)
+    if params["integer"]:
+        out = pd.Series(pd.array(np.where(present, np.round(coded), np.nan), dtype="Float64")).round().astype("Int64")
+    else:
+        out = pd.Series(coded, dtype="float64")
+    out.index = s.index
+    return out, counts
+
+
+def _coded_spec(spec: ColumnSpec, params: Mapping[str, Any]) -> ColumnSpec:
+    update: dict[str, Any] = {}
+    for bound in ("min", "max"):
+        v = getattr(spec, bound)
+        if v is not None:
+            new = float(_code_values(np.array([float(v)]), params["top_code"], params["bottom_code"], params["round_to"])[0])
+            update[bound] = int(new) if params["integer"] or new.is_integer() else new
+    if spec.is_integer and not params["integer"]:
+        update["integer"] = False
+        if spec.kind == "ordinal":
+            update["kind"] = "continuous"
+    return spec.model_copy(update=update)
+
+
+# ----------------------------------------------------------------------------------
+# generalisation
+# ----------------------------------------------------------------------------------
+
+
+def _fmt(x: float) -> str:
+    x = float(x)
+    if x.is_integer():
+        return str(int(x))
+    return f"{x:.10g}"
+
+
+MAX_INTERVALS = 10_000
+
+
+def _interval_recoding(name: str, spec: ColumnSpec, s: pd.Series) -> dict[str, Any]:
+    """Bands or edges: intervals [e_i, e_{i+1}), the last closed, clipped to the bounds.
+
+    Open bounds (left open in the schema) are taken from the synthetic output.
+    """
+    hierarchy = spec.hierarchy
+    assert hierarchy is not None
+    x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    present = x[~np.isnan(x)]
+    lo = float(spec.min) if spec.min is not None else (float(present.min()) if len(present) else 0.0)
+    hi = float(spec.max) if spec.max is not None else (float(present.max()) if len(present) else lo)
+    if hierarchy.band is not None:
+        b = float(hierarchy.band)
+        first = math.floor(lo / b) * b
+        count = int(math.ceil((hi - first) / b))
+        if count > MAX_INTERVALS:
+            raise SchemaError(f"column '{name}': a band of {_fmt(b)} makes {count} intervals between the bounds; "
+                              "declare a wider band", field="schema")
+        cuts = [c for c in (first + i * b for i in range(1, count + 1)) if lo < c < hi]
+        how = f"bands of {_fmt(b)}"
+    else:
+        cuts = sorted({float(e) for e in (hierarchy.edges or []) if lo < float(e) < hi})
+        how = "intervals cut at " + ", ".join(_fmt(e) for e in cuts) if cuts else "one interval"
+    edges = [lo, *cuts, hi]
+    if spec.is_integer:
+        intervals: list[list[int]] = []
+        for i in range(len(edges) - 1):
+            a, b2 = edges[i], edges[i + 1]
+            last = i == len(edges) - 2
+            ia, ib = math.ceil(a), (math.floor(b2) if last else math.ceil(b2) - 1)
+            if ib >= ia:
+                intervals.append([ia, ib])
+            elif last and intervals:  # an empty last interval: the previous one runs to the bound
+                intervals[-1][1] = max(intervals[-1][1], math.floor(b2))
+        if not intervals:
+            intervals = [[math.ceil(lo), max(math.ceil(lo), math.floor(hi))]]
+        labels = [str(a) if a == b2 else f"{a}-{b2}" for a, b2 in intervals]
+        cut_points: list[float] = [float(a) for a, _ in intervals] + [float(intervals[-1][1])]
+    else:
+        labels = [
+            f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}{']' if i == len(edges) - 2 else ')'}"
+            for i in range(len(edges) - 1)
+        ]
+        cut_points = edges
+    return {"type": "intervals", "how": how, "edges": cut_points, "labels": labels, "integer": spec.is_integer}
+
+
+def _datetime_recoding(spec: ColumnSpec, s: pd.Series) -> dict[str, Any]:
+    assert spec.hierarchy is not None
+    t = pd.to_datetime(s, errors="coerce")
+    present = t.dropna()
+    lo = pd.Timestamp(spec.min) if spec.min is not None else (present.min() if len(present) else pd.Timestamp(1970, 1, 1))
+    hi = pd.Timestamp(spec.max) if spec.max is not None else (present.max() if len(present) else lo)
+    if spec.hierarchy.granularity == "year":
+        return {"type": "year", "how": "year", "min": int(lo.year), "max": int(hi.year)}
+    months = pd.period_range(lo.to_period("M"), hi.to_period("M"), freq="M").strftime("%Y-%m").tolist()
+    return {"type": "month", "how": "month (YYYY-MM)", "labels": months}
+
+
+def _group_recoding(name: str, spec: ColumnSpec, s: pd.Series) -> dict[str, Any]:
+    assert spec.hierarchy is not None and spec.hierarchy.groups is not None
+    mapping: dict[str, str] = {}
+    for group, members in spec.hierarchy.groups.items():
+        for m in members:
+            k = _key(m)
+            if k in mapping and mapping[k] != group:
+                raise SchemaError(
+                    f"column '{name}': value {m!r} is in two hierarchy groups ({mapping[k]}, {group}); "
+                    "put it in one", field="schema")
+            mapping[k] = str(group)
+    declared = [_key(v) for v in spec.values] if spec.values is not None else sorted(
+        {_key(v) for v in s.dropna().tolist()})
+    labels = [str(g) for g in spec.hierarchy.groups]
+    for v in declared:
+        if v not in mapping:
+            if v in labels:
+                raise SchemaError(
+                    f"column '{name}': group name {v!r} is also an ungrouped value; rename the group or "
+                    "put the value in it", field="schema")
+            labels.append(v)
+    return {"type": "groups", "how": "groups " + ", ".join(str(g) for g in spec.hierarchy.groups),
+            "mapping": mapping, "labels": labels}
+
+
+def _build_recoding(name: str, spec: ColumnSpec, s: pd.Series) -> dict[str, Any]:
+    h = spec.hierarchy
+    assert h is not None
+    numeric = spec.kind in NUMERIC_KINDS and spec.values is None
+    if h.band is not None or h.edges is not None:
+        if not numeric:
+            raise SchemaError(f"column '{name}' is {spec.kind}: band/edges hierarchies apply to numeric "
+                              "columns; use groups", field="schema")
+        rec = _interval_recoding(name, spec, s)
+    elif h.granularity is not None:
+        if spec.kind != "datetime":
+            raise SchemaError(f"column '{name}' is {spec.kind}: granularity applies to datetime columns",
+                              field="schema")
+        rec = _datetime_recoding(spec, s)
+    elif h.groups is not None:
+        if numeric or spec.kind == "datetime":
+            raise SchemaError(f"column '{name}' is {spec.kind}: groups apply to categorical columns; "
+                              "use band or edges", field="schema")
+        rec = _group_recoding(name, spec, s)
+    else:
+        raise SchemaError(f"column '{name}' declares an empty hierarchy; give band, edges, granularity "
+                          "or groups", field="schema")
+    rec["column"] = name
+    return rec
+
+
+def _apply_recoding(s: pd.Series, rec: Mapping[str, Any]) -> pd.Series:
+    kind = rec["type"]
+    if kind == "intervals":
+        x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        edges = np.asarray(rec["edges"], dtype=float)
+        labels = np.asarray(rec["labels"], dtype=object)
+        idx = np.searchsorted(edges, x, side="right") - 1
+        idx = np.clip(idx, 0, len(labels) - 1)
+        out = np.where(np.isnan(x), None, labels[idx])
+        return pd.Series(pd.array(out.tolist(), dtype="string"), index=s.index)
+    if kind == "year":
+        t = pd.to_datetime(s, errors="coerce")
+        years = t.dt.year.astype("Int64").clip(rec["min"], rec["max"])
+        return years
+    if kind == "month":
+        t = pd.to_datetime(s, errors="coerce")
+        labels = rec["labels"]
+        first = int(labels[0][:4]) * 12 + int(labels[0][5:7]) - 1
+        months = (t.dt.year * 12 + t.dt.month - 1).to_numpy(dtype=float, na_value=np.nan)
+        idx = np.clip(np.nan_to_num(months, nan=first) - first, 0, len(labels) - 1).astype(np.int64)
+        out = np.where(np.isnan(months), None, np.asarray(labels, dtype=object)[idx])
+        return pd.Series(pd.array(out.tolist(), dtype="string"), index=s.index)
+    if kind == "groups":
+        mapping = rec["mapping"]
+        codes, uniques = pd.factorize(s)
+        labels = np.array([mapping.get(_key(v), _key(v)) for v in uniques] + [None], dtype=object)
+        return pd.Series(pd.array(labels[codes].tolist(), dtype="string"), index=s.index)
+    raise ValueError(f"unknown recoding {kind!r}")
+
+
+def _generalised_spec(spec: ColumnSpec, rec: Mapping[str, Any]) -> ColumnSpec:
+    common = {"nullable": spec.nullable, "learned": list(spec.learned),
+              "description": f"generalised: {rec['how']}"}
+    if rec["type"] == "year":
+        return ColumnSpec(kind="ordinal", min=rec["min"], max=rec["max"], integer=True, **common)
+    kind = "categorical" if rec["type"] == "groups" else "ordinal"
+    return ColumnSpec(kind=kind, values=list(rec["labels"]), **common)
+
+
+def recode_like(table: pd.DataFrame, report: DisclosureReport | Mapping[str, Any]) -> pd.DataFrame:
+    """Apply a report's coding and generalisation (not its suppression) to another table.
+
+    Used to compare real rows with a released table in the released
+    representation. The recodings are the ones the report chose from the
+    synthetic output; nothing about `table` influences them.
+    """
+    rep = report if isinstance(report, DisclosureReport) else DisclosureReport.from_dict(report)
+    out = table.copy()
+    for name, params in rep.coding.items():
+        if name in out.columns:
+            out[name], _ = _apply_coding(out[name], params)
+    for name, rec in rep.generalisation.items():
+        if name in out.columns:
+            out[name] = _apply_recoding(out[name], rec)
+    return out.reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------
+# the post-processing pipeline
+# ----------------------------------------------------------------------------------
+
+
+def _suppressed_rows(code_map: Mapping[str, np.ndarray], order: Sequence[str], k: int, n: int) -> int:
+    ids = _combine([code_map[c] for c in order], n)
+    return int(np.sum(_sizes_from_ids(ids) < k))
+
+
+def apply_disclosure_control(
+    synthetic: pd.DataFrame,
+    schema: PublicSchema,
+    policy: DatasetPolicy,
+    *,
+    min_generalisation_gain: float = DEFAULT_MIN_GENERALISATION_GAIN,
+) -> tuple[pd.DataFrame, PublicSchema, DisclosureReport]:
+    """Post-process a synthetic table with the schema's and policy's disclosure rules.
+
+    Steps: top/bottom coding and rounding where the schema declares them;
+    generalisation of quasi-identifiers by their hierarchies when the policy
+    says `suppression: generalise` (each hierarchy applied only when it spares
+    at least `min_generalisation_gain` of the rows from suppression); then
+    removal of rows whose quasi-identifier combination occurs fewer than k
+    times. Reads only `synthetic` and `schema`, so the DP guarantee holds.
+
+    Returns the released table, the public schema that describes it exactly
+    (generalised columns change kind) and a public report.
+    """
+    if not 0 <= min_generalisation_gain <= 1:
+        raise ValueError("min_generalisation_gain is a share of rows, between 0 and 1")
+    missing = [c for c in schema.output_columns if c not in synthetic.columns]
+    if missing:
+        raise SchemaError(f"the table lacks declared column(s) {missing}", field="schema")
+    qis = list(schema.quasi_identifiers)
+    k = policy.effective_k(bool(qis))
+    table = synthetic.reset_index(drop=True).copy()
+    columns = dict(schema.columns)
+    report = DisclosureReport(
+        k=k if qis else None, l=policy.l, quasi_identifiers=qis, sensitive=list(schema.sensitive),
+        suppression_mode=policy.suppression, rows_in=len(table), rows_out=len(table),
+    )
+    if qis:
+        report.k_anonymity_before = k_anonymity(table, qis, k)
+
+    # 1. top/bottom coding and rounding
+    for name, spec in schema.columns.items():
+        if spec.is_dropped:
+            continue
+        params = _coding_spec(name, spec)
+        if params is None:
+            continue
+        table[name], counts = _apply_coding(table[name], params)
+        columns[name] = _coded_spec(spec, params)
+        report.coding[name] = {**params, **counts}
+
+    # 2. generalisation of quasi-identifiers, chosen on the synthetic output
+    if qis and k is not None and policy.suppression == "generalise" and len(table):
+        candidates = {q: _build_recoding(q, columns[q], table[q]) for q in qis if columns[q].hierarchy is not None}
+        if candidates:
+            _choose_generalisation(table, qis, candidates, k, min_generalisation_gain, report)
+            for name in report.generalisation:
+                rows = int(table[name].notna().sum())
+                table[name] = _apply_recoding(table[name], report.generalisation[name])
+                columns[name] = _generalised_spec(columns[name], report.generalisation[name])
+                report.generalisation[name]["rows_generalised"] = rows
+    elif qis and policy.suppression == "generalise" and not len(table):
+        report.notes.append("empty table: nothing to generalise")
+
+    # 3. suppression of rare quasi-identifier combinations
+    if qis and k is not None:
+        sizes = class_sizes(table, qis)
+        drop = sizes < k
+        report.suppression = {
+            "k": k,
+            "rows_suppressed": int(drop.sum()),
+            "classes_suppressed": int(len(np.unique(_class_ids(table, qis)[drop]))) if drop.any() else 0,
+            "share_rows_suppressed": float(drop.mean()) if len(table) else 0.0,
+        }
+        table = table.loc[~drop].reset_index(drop=True)
+        report.k_anonymity = k_anonymity(table, qis, k)
+        report.l_diversity = l_diversity(table, qis, schema.sensitive, policy.l)
+    else:
+        report.suppression = {"k": None, "rows_suppressed": 0, "classes_suppressed": 0, "share_rows_suppressed": 0.0}
+        report.k_anonymity = k_anonymity(table, qis, k)
+        if not qis:
+            report.notes.append("no quasi-identifiers declared: no suppression, k-anonymity not applicable")
+    report.rows_out = len(table)
+    released_schema = schema.model_copy(update={"columns": columns})
+    released_schema = PublicSchema.model_validate(released_schema.model_dump())
+    logger.info(
+        "disclosure control: %d rows in, %d generalised column(s), %d row(s) suppressed, %d out",
+        report.rows_in, len(report.generalisation), report.rows_suppressed, report.rows_out,
+    )
+    return table, released_schema, report
+
+
+def _choose_generalisation(
+    table: pd.DataFrame,
+    qis: Sequence[str],
+    candidates: Mapping[str, dict[str, Any]],
+    k: int,
+    min_gain: float,
+    report: DisclosureReport,
+) -> None:
+    """Greedy: apply the hierarchy that spares the most rows, while it spares enough."""
+    n = len(table)
+    need = max(1, math.ceil(min_gain * n))
+    codes = {q: _codes(table[q]) for q in qis}
+    generalised_codes = {c: _codes(_apply_recoding(table[c], rec)) for c, rec in candidates.items()}
+    current = _suppressed_rows(codes, qis, k, n)
+    remaining = [c for c in qis if c in candidates]
+    while remaining and current > 0:
+        trials = {}
+        for c in remaining:
+            trial = dict(codes)
+            trial[c] = generalised_codes[c]
+            trials[c] = _suppressed_rows(trial, qis, k, n)
+        best = min(remaining, key=lambda c: (trials[c], remaining.index(c)))
+        gain = current - trials[best]
+        step = {
+            "suppressed_before": current,
+            "suppressed_if_generalised": {c: trials[c] for c in remaining},
+            "rows_required": need,
+        }
+        if gain < need:
+            step["chosen"] = None
+            report.generalisation_trace.append(step)
+            break
+        step["chosen"] = best
+        report.generalisation_trace.append(step)
+        codes[best] = generalised_codes[best]
+        report.generalisation[best] = {**candidates[best], "rows_spared": gain}
+        current = trials[best]
+        remaining.remove(best)
+    skipped = [c for c in candidates if c not in report.generalisation]
+    if skipped:
+        report.notes.append(
+            "hierarchies not applied (they would not spare enough rows from suppression): " + ", ".join(skipped)
+        )
+
+
+# ----------------------------------------------------------------------------------
+# checks against real rows (internal)
+# ----------------------------------------------------------------------------------
+
+
+def _text_keys(s: pd.Series) -> pd.Series:
+    """Each value as its schema key (1, 1.0 and "1" alike), null as None; one call per distinct value."""
+    codes, uniques = pd.factorize(s)
+    keys = np.array([_key(v) for v in uniques] + [None], dtype=object)
+    return pd.Series(keys[codes], index=s.index, dtype="object")
+
+
+def _normalised(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """Comparable representation: numbers as float, dates as int64 ns, everything else as text keys."""
+    out = {}
+    for c in columns:
+        s = frame[c]
+        if pd.api.types.is_bool_dtype(s):
+            out[c] = _text_keys(s)
+        elif pd.api.types.is_numeric_dtype(s):
+            out[c] = pd.to_numeric(s, errors="coerce").astype("float64")
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            t = pd.to_datetime(s)
+            ns = pd.Series(t.to_numpy(dtype="datetime64[ns]").view("int64"), dtype="object")
+            ns[t.isna().to_numpy()] = None
+            out[c] = ns
+        else:
+            out[c] = _text_keys(s)
+    return pd.DataFrame(out)
+
+
+def _joint_ids(a: pd.DataFrame, b: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids of the rows of a and b over the same columns, comparable between the two."""
+    na, nb = _normalised(a, columns), _normalised(b, columns)
+    for c in columns:  # a column numeric on one side and text on the other: compare as text
+        if na[c].dtype != nb[c].dtype:
+            na[c], nb[c] = _text_keys(na[c]), _text_keys(nb[c])
+    both = pd.concat([na, nb], ignore_index=True)
+    ids = _class_ids(both, list(columns))
+    return ids[: len(a)], ids[len(a):]
+
+
+def real_row_checks(
+    synthetic: pd.DataFrame,
+    real_train: pd.DataFrame,
+    schema: PublicSchema,
+    policy: DatasetPolicy,
+    *,
+    disclosure: DisclosureReport | Mapping[str, Any] | None = None,
+) -> tuple[pd.DataFrame, RealMatchReport]:
+    """INTERNAL checks of the output against the real training rows.
+
+    Counts exact copies (a synthetic row equal to a real row on every modelled
+    column) and unique matches (a synthetic row whose quasi-identifier
+    combination belongs to exactly one real row). `schema` is the public schema
+    the real rows conform to; when `disclosure` is given, the real rows are first
+    recoded like the released table (same coding and generalisation) so the
+    comparison is made in the released representation.
+
+    With `policy.remove_real_matches`, matching rows are removed, and then any
+    class that fell below k is suppressed again; the report records that
+    real-data-dependent filtering was applied (it weakens the formal guarantee).
+    """
+    rep = None
+    if disclosure is not None:
+        rep = disclosure if isinstance(disclosure, DisclosureReport) else DisclosureReport.from_dict(disclosure)
+        real = recode_like(real_train, rep)
+    else:
+        real = real_train.reset_index(drop=True)
+    synth = synthetic.reset_index(drop=True)
+    compared = [c for c in schema.synthesized_columns if c in synth.columns and c in real.columns]
+    if not compared:
+        raise SchemaError("the synthetic and real tables share no modelled column", field="schema")
+    qis = [q for q in schema.quasi_identifiers if q in compared]
+    n = len(synth)
+
+    s_ids, r_ids = _joint_ids(synth, real, compared)
+    exact = np.isin(s_ids, r_ids)
+    unique = np.zeros(n, dtype=bool)
+    real_unique = None
+    if qis:
+        sq, rq = _joint_ids(synth, real, qis)
+        counts = np.bincount(rq, minlength=int(max(sq.max(initial=-1), rq.max(initial=-1))) + 1)
+        unique_ids = np.flatnonzero(counts == 1)
+        real_unique = int(len(unique_ids))
+        unique = np.isin(sq, unique_ids)
+    report = RealMatchReport(
+        compared_columns=compared,
+        quasi_identifiers=qis,
+        rows_checked=n,
+        real_rows=len(real),
+        exact_matches=int(exact.sum()),
+        exact_match_rate=(float(exact.mean()) if n else 0.0),
+        unique_matches=int(unique.sum()) if qis else None,
+        unique_match_rate=(float(unique.mean()) if n else 0.0) if qis else None,
+        real_unique_combinations=real_unique,
+        filtering_applied=bool(policy.remove_real_matches),
+        recoded=rep is not None,
+    )
+    out = synth
+    if policy.remove_real_matches:
+        remove = exact | unique
+        report.removed_exact = int(exact.sum())
+        report.removed_unique = int(unique.sum())
+        report.removed_rows = int(remove.sum())
+        out = synth.loc[~remove].reset_index(drop=True)
+        k = policy.effective_k(bool(schema.quasi_identifiers))
+        if qis and k is not None and len(out):
+            drop = class_sizes(out, qis) < k
+            report.resuppressed_rows = int(drop.sum())
+            out = out.loc[~drop].reset_index(drop=True)
+        report.released_exact_match_rate = 0.0
+        report.released_unique_match_rate = 0.0 if qis else None
+    else:
+        report.released_exact_match_rate = report.exact_match_rate
+        report.released_unique_match_rate = report.unique_match_rate
+    report.rows_out = len(out)
+    k = policy.effective_k(bool(schema.quasi_identifiers))
+    report.k_anonymity = k_anonymity(out, qis, k)
+    report.l_diversity = l_diversity(out, qis, [s for s in schema.sensitive if s in out.columns], policy.l)
+    return out, report
+
+
+# ----------------------------------------------------------------------------------
+# aggregate releases
+# ----------------------------------------------------------------------------------
+
+
+def apply_small_cell_rules(
+    table: pd.DataFrame,
+    count_columns: Sequence[str],
+    threshold: int | float,
+    rounding_base: int | float,
+) -> tuple[pd.DataFrame, SmallCellReport]:
+    """Small-cell rules for an aggregate table (counts, histogram bins, totals).
+
+    Every count below `threshold` is suppressed (published as null, with a
+    `<column>_suppressed` flag column); every other count, totals included, is
+    rounded to the nearest multiple of `rounding_base` (halves up); a count
+    that rounding brings below the threshold is suppressed too. The rules read
+    only the (already DP) aggregate table.
+    """
+    if threshold < 0:
+        raise ValueError("threshold must be >= 0")
+    if rounding_base <= 0:
+        raise ValueError("rounding_base must be > 0")
+    missing = [c for c in count_columns if c not in table.columns]
+    if missing:
+        raise SchemaError(f"count column(s) {missing} are not in the table", field="count_columns")
+    out = table.reset_index(drop=True).copy()
+    suppressed: dict[str, int] = {}
+    after: dict[str, int] = {}
+    rounded: dict[str, int] = {}
+    published: list[float] = []
+    integer_base = float(rounding_base).is_integer()
+    for c in count_columns:
+        x = pd.to_numeric(out[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        present = ~np.isnan(x)
+        small = present & (x < threshold)
+        r = _round_to(x, float(rounding_base))
+        small_after = present & ~small & (r < threshold)
+        keep = present & ~small & ~small_after
+        suppressed[c] = int(small.sum())
+        after[c] = int(small_after.sum())
+        rounded[c] = int(np.sum(keep & (r != x)))
+        values = np.where(keep, r, np.nan)
+        if integer_base:
+            out[c] = pd.Series(pd.array(values, dtype="Float64")).round().astype("Int64")
+        else:
+            out[c] = values
+        out[f"{c}_suppressed"] = small | small_after
+        published.extend(values[keep].tolist())
+    report = SmallCellReport(
+        threshold=threshold,
+        rounding_base=rounding_base,
+        count_columns=list(count_columns),
+        cells=int(len(out) * len(count_columns)),
+        suppressed=suppressed,
+        suppressed_after_rounding=after,
+        rounded=rounded,
+        min_published=float(min(published)) if published else None,
+    )
+    return out, report

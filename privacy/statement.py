@@ -1,0 +1,423 @@
+"""The privacy statement of a release: the `privacy.md` of its bundle.
+
+`privacy_statement(...)` takes plain values and dicts (what the worker stores
+in its job record) and returns Markdown. It says, in this order: what the
+release is and which mechanism made it; the privacy parameters; what the
+guarantee covers and what it does not (public schema values, in particular
+any the steward kept as learned from the data; group privacy; auxiliary
+information); the dataset-level guarantee from the ledger; warnings for
+non-DP methods; the post-processing applied; the checks that touched real
+rows and what they removed; and the gate.
+
+Audience. Figures computed on real rows (exact-match and unique-match counts,
+membership AUC, utility, fidelity) are not DP. By default
+(`include_internal=False`) the statement names those checks and says whether
+filtering was applied, but withholds their figures; the steward's copy
+(`include_internal=True`) has them. One exception: when filtering removed
+rows, the total removed is stated, because the released table's size (with
+the public suppression counts and the requested row count) reveals it anyway.
+Counts computed on the synthetic output (suppressed rows, generalised columns,
+coded values) are always shown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+from privacy.budget import PrivacyCost, format_value
+from privacy.disclosure import DisclosureReport, RealMatchReport, SmallCellReport
+from privacy.gate import GateResult
+from privacy.schema import PublicSchema
+
+__all__ = ["privacy_statement"]
+
+_REBALANCING_NOTE = (
+    "This method builds its output from the real rows themselves: it contains real records, and new "
+    "records interpolated between real neighbours. Treat the released table as you would the real data."
+)
+
+
+def _cost_dict(cost: PrivacyCost | Mapping[str, Any] | None) -> PrivacyCost | None:
+    if cost is None:
+        return None
+    if isinstance(cost, PrivacyCost):
+        return cost
+    return PrivacyCost.from_dict(dict(cost))
+
+
+def _plain(obj: Any) -> dict[str, Any] | None:
+    if obj is None:
+        return None
+    if isinstance(obj, DisclosureReport | RealMatchReport | SmallCellReport):
+        return obj.to_dict()
+    return dict(obj)
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * float(x):.2f}%"
+
+
+def _count(n: Any, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _md(text: Any) -> str:
+    """Escape Markdown table/emphasis characters in values taken from schemas or reports."""
+    return str(text).replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+
+
+def privacy_statement(
+    *,
+    method: Mapping[str, Any],
+    cost: PrivacyCost | Mapping[str, Any] | None,
+    schema: PublicSchema | Mapping[str, Any],
+    dataset_guarantee: str | None = None,
+    release: Mapping[str, Any] | None = None,
+    disclosure: DisclosureReport | Mapping[str, Any] | None = None,
+    real_checks: RealMatchReport | Mapping[str, Any] | None = None,
+    small_cells: SmallCellReport | Mapping[str, Any] | None = None,
+    gate: GateResult | Mapping[str, Any] | None = None,
+    override_reason: str | None = None,
+    include_internal: bool = False,
+) -> str:
+    """The Markdown privacy statement of one release.
+
+    Parameters (all plain values, as stored in a job record):
+
+    - `method`: the method's `Synthesizer.info()` dict, or at least
+      `{"name", "guarantee": "dp"|"non-dp"|"data-free"}`, optionally
+      `"description"`, `"zcdp"`, `"releases_real_rows"`.
+    - `cost`: the `PrivacyCost` charged (or its `to_dict()`); None for a data-free release.
+    - `schema`: the dataset's confirmed public schema (object or dict); its
+      `learned` entries are listed as not covered by the guarantee.
+    - `dataset_guarantee`: the ledger's text for the dataset so far
+      (`BudgetStatus.guarantee()`), charges of this release included.
+    - `release`: optional facts such as `{"id", "dataset", "kind", "rows", "created"}`.
+    - `disclosure`, `real_checks`, `small_cells`: the reports of
+      `privacy.disclosure` (objects or their `to_dict()`).
+    - `gate`: the `GateResult` (or its `to_dict(include_internal=True)`).
+    - `override_reason`: the steward's written reason when a failing gate was overridden.
+    - `include_internal`: also give the figures computed on real rows (steward's copy).
+    """
+    info = dict(method)
+    name = str(info.get("name", "unknown"))
+    guarantee = str(info.get("guarantee", "dp"))
+    sch = schema if isinstance(schema, PublicSchema) else PublicSchema.from_dict(schema)
+    c = _cost_dict(cost)
+    if guarantee == "dp" and c is not None and not c.is_dp:
+        guarantee = "non-dp"
+    rel = dict(release or {})
+    dis, real, cells = _plain(disclosure), _plain(real_checks), _plain(small_cells)
+
+    lines: list[str] = []
+    title = "# Privacy statement"
+    if rel.get("id") is not None:
+        title += f" — release {_md(rel['id'])}"
+    if rel.get("dataset"):
+        title += f" of {_md(rel['dataset'])}"
+    lines += [title, ""]
+    if not include_internal:
+        lines += ["_Public version: figures computed on real rows are withheld; the data steward has them._", ""]
+
+    # --- what and how --------------------------------------------------------------
+    lines += ["## Release and mechanism", ""]
+    facts = [("method", name)]
+    for key in ("kind", "rows", "created"):
+        if rel.get(key) is not None:
+            facts.append((key, str(rel[key])))
+    if info.get("description"):
+        facts.append(("description", str(info["description"])))
+    kind_text = {
+        "dp": "differentially private",
+        "non-dp": "NOT differentially private",
+        "data-free": "data-free (reads no real rows)",
+    }.get(guarantee, guarantee)
+    facts.append(("guarantee", kind_text))
+    lines += [f"- **{k}**: {_md(v)}" for k, v in facts] + [""]
+
+    # --- parameters ------------------------------------------------------------------
+    lines += ["## Privacy parameters", ""]
+    lines += _parameters(guarantee, c, bool(info.get("zcdp")))
+    lines.append("")
+
+    # --- coverage ----------------------------------------------------------------------
+    lines += ["## What the guarantee covers", ""]
+    lines += _covers(guarantee, c)
+    lines += ["", "## What it does not cover", ""]
+    lines += _not_covered(sch, guarantee)
+    lines.append("")
+
+    if guarantee == "non-dp" or info.get("releases_real_rows"):
+        lines += ["## Warning: no formal guarantee", ""]
+        if guarantee == "non-dp":
+            lines.append(
+                "This release was made with a method that is not differentially private (epsilon = infinity), "
+                "which the dataset's policy allows. No mathematical bound limits what it reveals about any "
+                "individual; the checks below reduce some risks but do not replace a guarantee."
+            )
+        if info.get("releases_real_rows"):
+            lines += ["", _REBALANCING_NOTE]
+        lines.append("")
+
+    # --- dataset level --------------------------------------------------------------
+    lines += ["## The dataset's guarantee so far", ""]
+    lines.append(_md(dataset_guarantee) if dataset_guarantee else "Not given with this statement.")
+    lines.append("")
+
+    # --- post-processing ---------------------------------------------------------------
+    lines += ["## Post-processing applied", ""]
+    lines += _post_processing(dis, cells)
+    lines.append("")
+
+    # --- real rows ----------------------------------------------------------------------
+    lines += ["## Checks that used real rows", ""]
+    lines += _real_checks(real, include_internal, guarantee)
+    lines.append("")
+
+    # --- gate ---------------------------------------------------------------------------
+    lines += ["## Release gate", ""]
+    lines += _gate(gate, include_internal, override_reason)
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _parameters(guarantee: str, c: PrivacyCost | None, zcdp: bool) -> list[str]:
+    if guarantee == "data-free":
+        return ["- epsilon = 0, delta = 0: no real row was read."]
+    if c is None:
+        return ["- The privacy cost of this release was not given."]
+    if not c.is_dp:
+        return ["- epsilon = infinity (no differential privacy)."]
+    out = [f"- **epsilon** = {format_value(c.epsilon)}", f"- **delta** = {format_value(c.delta)}"]
+    if c.rho is not None:
+        out.append(
+            f"- **rho** = {format_value(c.rho)} (zero-concentrated DP). The mechanism is rho-zCDP; the (epsilon, "
+            "delta) above is its conversion, and zCDP charges of the same dataset compose by adding rho."
+        )
+    elif zcdp:
+        out.append("- The method is zCDP, but no rho was recorded for this run; basic composition applies.")
+    if c.delta == 0 and c.is_dp:
+        out.append("- delta = 0: pure epsilon-differential privacy.")
+    return out
+
+
+def _covers(guarantee: str, c: PrivacyCost | None) -> list[str]:
+    if guarantee == "data-free":
+        return ["This release read no real rows, so it reveals nothing about the individuals in the dataset "
+                "beyond what the public schema or the scenario specification already states."]
+    if guarantee != "dp" or c is None or not c.is_dp:
+        return ["Nothing: without differential privacy there is no formal guarantee for the individuals of "
+                "the dataset."]
+    eps = float(c.epsilon)
+    factor = math.exp(eps) if eps < 700 else math.inf
+    text = (
+        "The individuals whose rows are in the dataset. The guarantee is stated for neighbouring datasets that "
+        "differ by adding or removing one row: whatever one row contains, every possible output of this release "
+        f"is at most e^epsilon = {factor:.4g} times more (or less) likely with that row than without it"
+    )
+    if c.delta > 0:
+        text += f", except with probability at most delta = {format_value(c.delta)}"
+    text += (
+        ". This holds against any attacker, whatever else they know, and it is kept by any further "
+        "processing of the released data that does not go back to the real rows."
+    )
+    return [text]
+
+
+def _not_covered(sch: PublicSchema, guarantee: str) -> list[str]:
+    out = [
+        "- **The public schema.** Column names, kinds, category domains, numeric bounds, hierarchies and coding "
+        "thresholds are declared public by the data steward and are released as they are, without noise.",
+    ]
+    learned = sch.learned_columns
+    if learned:
+        out.append(
+            "- **Schema values taken from the data.** The steward kept these values as read from the real data "
+            "when the dataset was registered; they were not protected by any noise, and this release repeats them:"
+        )
+        for col, fields in learned.items():
+            spec = sch.columns[col]
+            shown = []
+            for f in fields:
+                v = getattr(spec, f, None)
+                if f == "values" and isinstance(v, list):
+                    text = ", ".join(str(x) for x in v[:20]) + (f", ... ({len(v)} values)" if len(v) > 20 else "")
+                    shown.append(f"values [{text}]")
+                else:
+                    shown.append(f"{f} = {v}")
+            out.append(f"  - `{col}`: {_md('; '.join(shown))}")
+    if guarantee == "dp":
+        out += [
+            "- **Groups of rows.** The bound is for one row. Several rows of the same person or household are "
+            "protected only with epsilon multiplied by their number (group privacy).",
+            "- **Auxiliary information and population facts.** The release may reveal patterns of the "
+            "population (for example, that a trait is common in an age group); combined with what someone "
+            "already knows, such patterns may support inferences about a person, whether or not their row was "
+            "used. Differential privacy limits only what their participation adds.",
+        ]
+    out.append(
+        "- **Internal reports.** Fidelity, utility and risk figures computed on real rows are not "
+        "differentially private; they stay with the data steward unless the steward includes them."
+    )
+    return out
+
+
+def _post_processing(dis: dict[str, Any] | None, cells: dict[str, Any] | None) -> list[str]:
+    out: list[str] = []
+    if dis is None and cells is None:
+        return ["None."]
+    if dis is not None:
+        out.append(
+            "Applied to the synthetic output using only that output and the public schema, so the guarantee "
+            "above is unchanged by it. Counts below are of synthetic rows."
+        )
+        out.append("")
+        out.append(f"- rows produced: {dis.get('rows_in', 0)}; rows after post-processing: {dis.get('rows_out', 0)}")
+        for col, c in (dis.get("coding") or {}).items():
+            parts = []
+            if c.get("round_to") is not None:
+                parts.append(f"rounded to multiples of {c['round_to']:g} ({_count(c.get('rounded', 0), 'value')} changed)")
+            if c.get("top_code") is not None:
+                parts.append(f"top-coded at {c['top_code']:g} ({_count(c.get('top_coded', 0), 'value')})")
+            if c.get("bottom_code") is not None:
+                parts.append(f"bottom-coded at {c['bottom_code']:g} ({_count(c.get('bottom_coded', 0), 'value')})")
+            out.append(f"- `{col}`: " + "; ".join(parts))
+        gen = dis.get("generalisation") or {}
+        for col, g in gen.items():
+            out.append(
+                f"- `{col}` generalised ({_md(g.get('how', g.get('type')))}): {g.get('rows_generalised', 0)} values "
+                f"recoded, sparing {g.get('rows_spared', 0)} rows from suppression"
+            )
+        k = dis.get("k")
+        if k is not None:
+            qis = ", ".join(f"`{q}`" for q in dis.get("quasi_identifiers", []))
+            sup = dis.get("suppression") or {}
+            out.append(
+                f"- rare-combination suppression at k = {k} on {qis}: {sup.get('rows_suppressed', 0)} rows "
+                f"({_pct(sup.get('share_rows_suppressed'))}) in {sup.get('classes_suppressed', 0)} classes removed"
+            )
+            ka = dis.get("k_anonymity") or {}
+            if ka.get("applicable"):
+                out.append(
+                    f"- k-anonymity of the released table: smallest class {ka.get('smallest_class')}, "
+                    f"{ka.get('classes', 0)} classes"
+                )
+            for col, ld in (dis.get("l_diversity") or {}).items():
+                text = f"- l-diversity of `{col}`: smallest l = {ld.get('smallest_l')}"
+                if ld.get("l") is not None:
+                    text += f" (l = {ld['l']}: {_pct(ld.get('share_classes_below_l'))} of classes below)"
+                out.append(text)
+        else:
+            out.append("- no quasi-identifiers declared: no rare-combination suppression")
+        for note in dis.get("notes") or []:
+            out.append(f"- note: {_md(note)}")
+    if cells is not None:
+        out.append(
+            f"- small-cell rules on the aggregate table: cells below {cells.get('threshold')} suppressed "
+            f"({cells.get('cells_suppressed', 0)} of {cells.get('cells', 0)} cells), counts rounded to multiples "
+            f"of {cells.get('rounding_base')}"
+        )
+    return out
+
+
+def _real_checks(real: dict[str, Any] | None, include_internal: bool, guarantee: str) -> list[str]:
+    if real is None:
+        return ["None: no check compared this release with real rows, and nothing was removed because of real "
+                "rows."]
+    out = [
+        "The released rows were compared with the real training rows (internal checks, run for the steward):",
+        "",
+        "- exact copies: released rows equal to a real row on every modelled column "
+        f"({', '.join(f'`{c}`' for c in real.get('compared_columns', []))})",
+    ]
+    if real.get("quasi_identifiers"):
+        out.append(
+            "- unique matches: released rows reproducing a combination of quasi-identifiers that belongs to "
+            "exactly one real row"
+        )
+    if real.get("recoded"):
+        out.append("- the real rows were first recoded like the released table (same coding and generalisation)")
+    out.append("")
+    if real.get("filtering_applied"):
+        removed = "Matching rows were **removed** from the release (policy `remove_real_matches`)"
+        if real.get("quasi_identifiers"):
+            removed += ", and any quasi-identifier class that fell below k was suppressed again"
+        out.append(removed + ".")
+        if guarantee == "dp":
+            out.append(
+                "**This filtering looked at real rows, so it is not post-processing:** which rows were removed "
+                "depends on the real data, and that dependence is not counted in epsilon. The formal "
+                "differential-privacy guarantee above applies to the synthesizer's output before this filtering, "
+                "not strictly to the released table."
+            )
+        else:
+            out.append("This filtering looked at real rows.")
+    else:
+        out.append("Nothing was removed because of these checks; the released table does not depend on them.")
+    if include_internal:
+        out += [
+            "",
+            "Internal figures (computed on real rows, not differentially private):",
+            "",
+            f"- rows checked: {real.get('rows_checked')}; real training rows: {real.get('real_rows')}",
+            f"- exact copies: {real.get('exact_matches')} ({_pct(real.get('exact_match_rate'))})",
+        ]
+        if real.get("unique_matches") is not None:
+            out.append(
+                f"- unique matches: {real.get('unique_matches')} ({_pct(real.get('unique_match_rate'))}); "
+                f"real unique combinations: {real.get('real_unique_combinations')}"
+            )
+        if real.get("filtering_applied"):
+            out.append(
+                f"- removed: {real.get('removed_rows')} rows ({real.get('removed_exact')} exact copies, "
+                f"{real.get('removed_unique')} unique matches; a row can be both), then "
+                f"{real.get('resuppressed_rows')} rows suppressed again for k; {real.get('rows_out')} rows released"
+            )
+    elif real.get("filtering_applied"):
+        total = int(real.get("removed_rows") or 0) + int(real.get("resuppressed_rows") or 0)
+        out.append(
+            f"{total} rows were removed because of these checks (matches, and rows whose class then fell below "
+            "k). This count depends on real rows; it is given because the size of the released table reveals "
+            "it anyway. The match rates themselves are withheld."
+        )
+    return out
+
+
+def _fmt_value(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float | int | Fraction):
+        return f"{float(v):.4g}"
+    return str(v)
+
+
+def _gate(gate: GateResult | Mapping[str, Any] | None, include_internal: bool, override_reason: str | None) -> list[str]:
+    if gate is None:
+        return ["Not evaluated."]
+    if not isinstance(gate, GateResult) and gate.get("internal_included", True):
+        gate = GateResult.from_dict(gate)
+    if isinstance(gate, GateResult):
+        data = gate.to_dict(include_internal=include_internal)
+    else:  # already the public form: render what it holds
+        data = dict(gate)
+        include_internal = False
+    out = ["| check | status | value | threshold | note |", "|---|---|---|---|---|"]
+    for c in data["checks"]:
+        out.append(
+            f"| {c['name']} | {c['status']} | {_fmt_value(c['value'])} | {_fmt_value(c['threshold'])} | "
+            f"{_md(c['message'])} |"
+        )
+    out.append("")
+    if include_internal:
+        out.append(f"Overall: **{data['overall']}**.")
+    else:
+        out.append(
+            f"Overall on the public checks: **{data['overall_public']}**. The checks computed on real rows "
+            "are for the data steward, who decides on approval."
+        )
+    if override_reason:
+        out.append(f"The steward approved the release over a failing gate, with this reason: {_md(override_reason)}")
+    return out
