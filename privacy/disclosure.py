@@ -395,12 +395,13 @@ def _interval_recoding(name: str, spec: ColumnSpec, s: pd.Series) -> dict[str, A
     hi = float(spec.max) if spec.max is not None else (float(present.max()) if len(present) else lo)
     if hierarchy.band is not None:
         b = float(hierarchy.band)
-        first = math.floor(lo / b) * b
+        first = round(math.floor(round(lo / b, 9)) * b, _decimals(b))
         count = int(math.ceil((hi - first) / b))
         if count > MAX_INTERVALS:
             raise SchemaError(f"column '{name}': a band of {_fmt(b)} makes {count} intervals between the bounds; "
                               "declare a wider band", field="schema")
-        cuts = [c for c in (first + i * b for i in range(1, count + 1)) if lo < c < hi]
+        places = _decimals(b)
+        cuts = [c for c in (round(first + i * b, places) for i in range(1, count + 1)) if lo < c < hi]
         how = f"bands of {_fmt(b)}"
     else:
         cuts = sorted({float(e) for e in (hierarchy.edges or []) if lo < float(e) < hi})
@@ -585,7 +586,7 @@ def apply_disclosure_control(
         raise SchemaError(f"the table lacks declared column(s) {missing}", field="schema")
     qis = list(schema.quasi_identifiers)
     k = policy.effective_k(bool(qis))
-    table = synthetic.reset_index(drop=True).copy()
+    table = synthetic[schema.output_columns].reset_index(drop=True).copy()  # exactly the declared columns
     columns = dict(schema.columns)
     report = DisclosureReport(
         k=k if qis else None, l=policy.l, quasi_identifiers=qis, sensitive=list(schema.sensitive),

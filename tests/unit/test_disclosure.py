@@ -84,6 +84,14 @@ def test_classes_of_four_and_five_at_k5_the_four_go_the_five_stay():
     assert len(out4) == 9 and report4.rows_suppressed == 0
 
 
+def test_only_declared_columns_are_released_in_schema_order():
+    table = pd.DataFrame({"v": range(5), "extra": ["secret"] * 5, "g": ["a"] * 5})
+    schema = schema_of({"g": GROUP, "v": VALUE}, qis=["g"])
+    out, released, _ = apply_disclosure_control(table, schema, DatasetPolicy(k=5))
+    assert list(out.columns) == ["g", "v"]
+    released_is_described(out, released)
+
+
 def test_k_defaults_to_5_when_quasi_identifiers_are_declared():
     table = pd.DataFrame({"g": ["a"] * 4 + ["b"] * 5, "v": range(9)})
     schema = schema_of({"g": GROUP, "v": VALUE}, qis=["g"])
@@ -395,3 +403,11 @@ def test_small_cell_rules_on_several_count_columns():
 def test_small_cell_rules_refuse_unknown_columns():
     with pytest.raises(SchemaError):
         apply_small_cell_rules(pd.DataFrame({"n": [1]}), ["count"], 10, 5)
+
+
+def test_decimal_bands_put_values_on_a_boundary_in_the_upper_band():
+    schema = schema_of({"x": {"kind": "continuous", "min": 0, "max": 1, "hierarchy": {"band": 0.1}}}, qis=["x"])
+    table = pd.DataFrame({"x": [0.3, 0.3, 0.29, 0.29, 1.0, 0.95]})
+    out, released, _ = apply_disclosure_control(table, schema, DatasetPolicy(k=2), min_generalisation_gain=0)
+    assert out["x"].tolist() == ["[0.3, 0.4)", "[0.3, 0.4)", "[0.2, 0.3)", "[0.2, 0.3)", "[0.9, 1]", "[0.9, 1]"]
+    assert len(released.columns["x"].values) == 10
