@@ -587,7 +587,7 @@ def json_body(text: str | bytes | None) -> Any:
 # bundles
 # ------------------------------------------------------------------------------------------------
 
-PUBLIC_BUNDLE_FILES = ("data.csv", "data.parquet", "schema.json", "privacy.md")
+PUBLIC_BUNDLE_FILES = ("data.csv", "data.parquet", "schema.json")
 
 
 def make_bundle(session: Session, storage: Storage, settings: Settings, job: ReleaseJob) -> str:
@@ -605,12 +605,14 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
         files["report.html"] = storage.get_bytes(artifacts["report_public.html"])
         files["report.json"] = storage.get_bytes(artifacts["report_public.json"])
     ds = session.get(Dataset, job.dataset_id)
+    assert ds is not None
+    files["privacy.md"] = final_statement(session, storage, job, ds).encode()
     approver = session.get(User, job.decided_by) if job.decided_by else None
     requester = session.get(User, job.requester_id)
     dp = (job.cost or {}).get("dp", False)
     manifest = {
         "job_id": job.id,
-        "dataset": ds.name if ds else None,
+        "dataset": ds.name,
         "kind": job.kind,
         "method": job.method,
         "cost": job.cost,
@@ -631,3 +633,26 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
     job.bundle_key = key
     job.bundle_sha256 = hashlib.sha256(data).hexdigest()
     return key
+
+
+def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dataset) -> str:
+    """privacy.md of the bundle: the statement with the steward's decision and the ledger as it stands."""
+    from privacy.statement import privacy_statement
+    from privacy.synthesizers import synthesizer_class
+
+    stored = json.loads(storage.get_bytes((job.artifacts or {})["disclosure.json"]))
+    release = {"id": job.id, "dataset": ds.name, "kind": job.kind,
+               "rebalanced": stored.get("rebalanced"),
+               "approved_at": job.decided_at.isoformat(timespec="seconds") if job.decided_at else None}
+    return privacy_statement(
+        method=synthesizer_class(job.method).info(),
+        cost=job.cost,
+        schema=ds.public_schema,
+        dataset_guarantee=ledger.ledger_summary(session, ds).status.guarantee(),
+        release=release,
+        disclosure=stored.get("disclosure"),
+        real_checks=stored.get("real_checks"),
+        gate=job.gate,
+        override_reason=job.override_reason,
+        include_internal=job.include_internal,
+    )

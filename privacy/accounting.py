@@ -88,7 +88,8 @@ def zcdp_epsilon(rho: Fraction | float, delta: Fraction | float) -> Fraction:
     if not 0 < d < 1:
         raise InvalidPrivacyValue("converting zCDP to (epsilon, delta) needs 0 < delta < 1", field="delta")
     bun_steinke = r + 2.0 * math.sqrt(r * math.log(1.0 / d))
-    return _round_up(min(bun_steinke, _eps_cks(r, d)))
+    # the CKS bound can dip below zero for a tiny rho and a large delta: (0, delta)-DP then holds
+    return _round_up(max(0.0, min(bun_steinke, _eps_cks(r, d))))
 
 
 def zcdp_rho(epsilon: Fraction | float, delta: Fraction | float) -> Fraction:

@@ -181,7 +181,7 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
     with _Stage(control, "sample", spec) as st:
         synthetic = synth.sample(spec.rows, progress=st)
 
-    from privacy.disclosure import apply_disclosure_control, real_row_checks
+    from privacy.disclosure import apply_disclosure_control, real_row_checks, recode_like
 
     with _Stage(control, "postprocess", spec) as st:
         rebalance = raw_options.get("rebalance")
@@ -194,8 +194,9 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
             rebalanced = {"method": rebalance, "rows_added": len(synthetic) - before}
         st(0.3, "disclosure control")
         released, released_schema, disclosure = apply_disclosure_control(synthetic, spec.schema, spec.policy)
+        del synthetic
         st(0.7, "checks against real rows")
-        released, real_checks = real_row_checks(released, train, spec.schema, spec.policy)
+        released, real_checks = real_row_checks(released, train, spec.schema, spec.policy, disclosure=disclosure)
 
     from evaluation import build_report
 
@@ -207,8 +208,13 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
             "max_exact_match_rate": spec.policy.max_exact_match_rate,
             "warn_margin": spec.policy.warn_margin,
         }
-        report = build_report(train, test, synthetic, spec.schema, spec.target, thresholds=thresholds,
-                              seed=spec.seed % (2**32), progress=st)
+        # compare what is released with the real rows in the released representation
+        train_view = recode_like(train, disclosure)
+        test_view = recode_like(test, disclosure)
+        del train, test
+        report = build_report(train_view, test_view, released, released_schema, spec.target,
+                              thresholds=thresholds, seed=spec.seed % (2**32), progress=st)
+        del train_view, test_view
 
     from privacy.gate import evaluate_gate
     from privacy.statement import privacy_statement
@@ -227,17 +233,12 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
             ds = s.get(Dataset, spec.dataset_id)
             assert ds is not None
             ledger_text = ledger_summary(s, ds).status.guarantee()
-        statement = privacy_statement(
-            method=synth.info(),
-            cost=cost,
-            schema=spec.schema,
-            released_schema=released_schema,
-            dataset_guarantee=ledger_text,
-            disclosure=disclosure,
-            real_checks=real_checks,
-            gate=gate,
-            rebalanced=rebalanced,
-            rows=len(released),
+        # the steward's draft; the bundle's statement is written at approval, with the decision
+        draft = privacy_statement(
+            method=synth.info(), cost=cost, schema=spec.schema, dataset_guarantee=ledger_text,
+            release={"id": job_id, "dataset": spec.dataset_name, "kind": spec.kind, "rows": len(released),
+                     "rebalanced": rebalanced},
+            disclosure=disclosure, real_checks=real_checks, gate=gate, include_internal=True,
         )
         files = {
             "data.csv": safe_csv_bytes(released),
@@ -247,9 +248,10 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
             "report_public.json": json.dumps(report.to_dict(include_internal=False), indent=2, default=str).encode(),
             "report.html": report.to_html(include_internal=True).encode(),
             "report_public.html": report.to_html(include_internal=False).encode(),
-            "privacy.md": statement.encode(),
+            "privacy_draft.md": draft.encode(),
             "disclosure.json": json.dumps({"disclosure": _as_dict(disclosure), "real_checks": _as_dict(real_checks),
-                                           "conform": conform_report.to_dict()}, indent=2, default=str).encode(),
+                                           "rebalanced": rebalanced, "conform": conform_report.to_dict()},
+                                          indent=2, default=str).encode(),
         }
         for i, (name, data) in enumerate(files.items()):
             storage.put_bytes(f"{prefix}/{name}", data)
@@ -261,7 +263,7 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
         split=split_info,
         artifacts=artifacts,
         summary=_jsonable(summary),
-        gate=_as_dict(gate),
+        gate=_jsonable(gate.to_dict(include_internal=True)),
         timings=spec.timings,
     )
     if not finished:

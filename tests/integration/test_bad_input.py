@@ -1,0 +1,190 @@
+"""Bad input gets a clear 4xx and leaves the database, ledger and storage unchanged.
+
+The web app runs in process on a real SQLite file and real storage directory;
+the CLI runs as a real subprocess against a gunicorn server.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from core.auth import create_token, create_user
+from core.db import dispose_engines, session_scope, write_session
+from core.migrate import upgrade
+from core.models import AuditEvent, Dataset, LedgerEntry, ReleaseJob
+from core.settings import Settings
+from webapp import create_app
+
+pytestmark = [pytest.mark.integration]
+
+ROOT = Path(__file__).resolve().parents[2]
+CSV = (ROOT / "core/demo/adult_sample.csv").read_bytes()
+SCHEMA = (ROOT / "core/demo/adult_schema.yaml").read_text()
+
+
+@pytest.fixture
+def app_env(tmp_path):
+    settings = Settings.from_env(environ={}, data_dir=str(tmp_path), max_upload_mb=1)
+    upgrade(settings)
+    with write_session(settings) as s:
+        steward = create_user(s, "steward", "steward", "password-123")
+        analyst = create_user(s, "analyst", "analyst", "password-123")
+        tokens = {"steward": create_token(s, steward), "analyst": create_token(s, analyst)}
+    app = create_app(settings)
+    client = app.test_client()
+    small = CSV[: 200_000]  # under the 1 MB upload limit set above
+    small = small[: small.rfind(b"\n") + 1]
+    r = client.post("/api/v1/datasets", headers=_h(tokens["steward"]),
+                    data={"name": "adult", "schema": SCHEMA, "epsilon_budget": "1", "delta_budget": "1e-6",
+                          "file": (io.BytesIO(small), "adult.csv")})
+    assert r.status_code == 201, r.get_json()
+    client.post("/api/v1/datasets/adult/grants", headers=_h(tokens["steward"]), json={"user": "analyst"})
+    yield settings, client, tokens
+    dispose_engines()
+
+
+def _h(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def snapshot(settings: Settings) -> tuple:
+    with session_scope(settings) as s:
+        counts = tuple(s.execute(select(func.count()).select_from(m)).scalar_one()
+                       for m in (Dataset, ReleaseJob, LedgerEntry))
+    files = sorted(str(p.relative_to(settings.storage_dir)) for p in settings.storage_dir.rglob("*") if p.is_file())
+    return counts, tuple(files)
+
+
+@pytest.mark.parametrize("epsilon", [-1, 0, float("nan"), "1", "abc", None, [1], {"x": 1}, True])
+def test_bad_epsilon_is_refused_and_nothing_changes(app_env, epsilon):
+    settings, client, tokens = app_env
+    before = snapshot(settings)
+    body = {"dataset": "adult", "method": "mst", "delta": 1e-9, "epsilon": epsilon}
+    r = client.post("/api/v1/releases", headers=_h(tokens["analyst"]), json=body)
+    assert 400 <= r.status_code < 500
+    err = r.get_json()["error"]
+    assert err["code"] and "epsilon" in err["message"]
+    assert err.get("field") == "epsilon"
+    assert snapshot(settings) == before
+
+
+@pytest.mark.parametrize("raw", ['{"dataset":"adult","method":"mst","epsilon":1e309,"delta":1e-9}',
+                                 '{"dataset":"adult","method":"mst","epsilon":Infinity,"delta":1e-9}',
+                                 '{"dataset":"adult","method":"mst","epsilon":NaN,"delta":1e-9}',
+                                 '{"dataset":"adult","method":"mst","epsilon":0.5,"delta":1}',
+                                 '{"dataset":"adult","method":"mst","epsilon":0.5,"delta":-0.1}',
+                                 '{"dataset":"adult","method":"mst","epsilon":0.5,"delta":1e-9',
+                                 '["not an object"]'])
+def test_bad_json_values_are_refused(app_env, raw):
+    settings, client, tokens = app_env
+    before = snapshot(settings)
+    r = client.post("/api/v1/releases", headers=_h(tokens["analyst"]), data=raw, content_type="application/json")
+    assert r.status_code == 400, r.get_json()
+    assert r.get_json()["error"]["message"]
+    assert snapshot(settings) == before
+
+
+def test_budget_that_cannot_pay_gets_409_with_the_remaining_budget(app_env):
+    settings, client, tokens = app_env
+    before = snapshot(settings)
+    r = client.post("/api/v1/releases", headers=_h(tokens["analyst"]),
+                    json={"dataset": "adult", "method": "mst", "epsilon": 1.5, "delta": 1e-9})
+    assert r.status_code == 409
+    msg = r.get_json()["error"]["message"]
+    assert "remaining" in msg and "epsilon 1" in msg
+    assert snapshot(settings) == before
+
+
+@pytest.mark.parametrize("content,filename,expect", [
+    (b"", "empty.csv", "no data rows"),
+    (b"a,b,c\n", "header-only.csv", "no data rows"),
+    (b"\x00\x01\x02 binary garbage \xff\xfe", "garbage.csv", "could not read"),
+    (b"PAR1 not really parquet", "broken.parquet", "could not read"),
+    (b"a,b\n1,2\n", "table.xlsx", "unsupported file type"),
+])
+def test_malformed_uploads_are_refused_and_nothing_is_stored(app_env, content, filename, expect):
+    settings, client, tokens = app_env
+    before = snapshot(settings)
+    r = client.post("/api/v1/datasets", headers=_h(tokens["steward"]),
+                    data={"name": "bad", "file": (io.BytesIO(content), filename)})
+    assert r.status_code in (400, 422), r.get_json()
+    assert expect in r.get_json()["error"]["message"]
+    assert snapshot(settings) == before
+
+
+def test_table_that_does_not_fit_its_schema_is_refused(app_env):
+    settings, client, tokens = app_env
+    before = snapshot(settings)
+    r = client.post("/api/v1/datasets", headers=_h(tokens["steward"]),
+                    data={"name": "misfit", "schema": SCHEMA,
+                          "file": (io.BytesIO(b"age,colour\n30,red\n40,blue\n"), "misfit.csv")})
+    assert r.status_code == 422
+    msg = r.get_json()["error"]["message"]
+    assert "colour" in msg and "not in the schema" in msg
+    assert snapshot(settings) == before
+
+
+def test_upload_over_the_limit_gets_413(app_env):
+    settings, client, tokens = app_env
+    before = snapshot(settings)
+    big = CSV * 4  # over the 1 MB limit of this app
+    r = client.post("/api/v1/datasets", headers=_h(tokens["steward"]),
+                    data={"name": "big", "file": (io.BytesIO(big), "big.csv")})
+    assert r.status_code == 413
+    assert "limit" in r.get_json()["error"]["message"]
+    assert snapshot(settings) == before
+
+
+def test_unknown_dataset_wrong_token_and_early_download(app_env):
+    settings, client, tokens = app_env
+    r = client.post("/api/v1/releases", headers=_h(tokens["analyst"]),
+                    json={"dataset": "no-such-dataset", "method": "mst", "epsilon": 0.5, "delta": 1e-9})
+    assert r.status_code == 404 and "no-such-dataset" in r.get_json()["error"]["message"]
+
+    r = client.get("/api/v1/datasets", headers=_h("sg_wrong-token"))
+    assert r.status_code == 401 and r.get_json()["error"]["code"] == "unauthorized"
+    r = client.get("/api/v1/datasets")
+    assert r.status_code == 401
+
+    r = client.post("/api/v1/releases", headers=_h(tokens["analyst"]),
+                    json={"dataset": "adult", "method": "mst", "epsilon": 0.5, "delta": 1e-9, "rows": 50})
+    assert r.status_code == 202
+    job_id = r.get_json()["release"]["id"]
+    before = snapshot(settings)
+    r = client.get(f"/api/v1/releases/{job_id}/bundle", headers=_h(tokens["analyst"]))
+    assert r.status_code == 409 and "approve" in r.get_json()["error"]["message"]
+    assert snapshot(settings) == before
+    with session_scope(settings) as s:
+        refused = s.execute(select(AuditEvent).where(AuditEvent.action == "authz.denied")).scalars().all()
+        assert refused and refused[-1].object_id == str(job_id)
+
+
+def test_non_dp_method_under_dp_only_policy_is_refused(app_env):
+    settings, client, tokens = app_env
+    before = snapshot(settings)
+    r = client.post("/api/v1/releases", headers=_h(tokens["analyst"]),
+                    json={"dataset": "adult", "method": "gaussian-copula"})
+    assert r.status_code == 403
+    assert "not differentially private" in r.get_json()["error"]["message"]
+    assert snapshot(settings) == before
+
+
+def test_cli_reports_bad_values_cleanly(tmp_path):
+    """The CLI as a subprocess: bad numbers are refused with a message and exit code 2, no traceback."""
+    env = {"PATH": str(Path(sys.executable).parent), "SYNTHGATE_URL": "http://127.0.0.1:9", "SYNTHGATE_TOKEN": "x",
+           "HOME": str(tmp_path)}
+    exe = str(Path(sys.executable).parent / "synthgate")
+    for value in ("nan", "abc", "inf", "1e309"):
+        proc = subprocess.run([exe, "releases", "request", "adult", "--method", "mst", "--epsilon", value],
+                              env=env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2, (value, proc.stderr)
+        assert "epsilon" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([exe, "releases", "request", "adult", "--method", "mst", "--epsilon", "0.5"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "cannot reach" in proc.stderr
