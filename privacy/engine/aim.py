@@ -1,0 +1,152 @@
+"""AIM (McKenna, Mullins, Sheldon, Miklau 2022): adaptive, workload-aware marginal selection.
+
+The workload is every k-way marginal (k = `degree`, 2 by default) whose table
+has at most `max_cells` cells; the candidates are the workload and all its
+subsets, each weighted by how much it overlaps the workload.
+
+1. Measure every one-way marginal at the round sigma.
+2. Each round: pick the candidate the current model answers worst, by the
+   exponential mechanism on weight * (L1 error - expected noise L1), among
+   candidates that keep the junction tree under a size limit growing with the
+   budget spent; measure it with the Gaussian mechanism; re-estimate the model
+   (warm-started mirror descent). When the new measurement barely moved the
+   model, the per-round budget is raised (annealing).
+3. Stop when the budget is spent; estimate the final model.
+
+The per-round budget, annealing and final round are in
+`privacy.engine.accounting.AIMSchedule`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from privacy.engine.accounting import AIMSchedule, ZCDPLedger
+from privacy.engine.estimation import MarginalEstimator, Measurement
+from privacy.engine.junction_tree import junction_tree_cells
+from privacy.engine.mechanisms import exponential_select, gaussian_measure
+from privacy.engine.result import EngineFit, Progress, no_progress
+from privacy.engine.table import Clique, EncodedTable, clique_size
+
+__all__ = ["fit_aim", "aim_workload", "aim_candidates", "MEGABYTE_CELLS"]
+
+log = logging.getLogger(__name__)
+
+MEGABYTE_CELLS = 2**20 // 8  # float64 cells per megabyte
+
+
+def aim_workload(sizes: tuple[int, ...], degree: int, max_cells: int) -> list[Clique]:
+    """Every `degree`-way marginal (fewer if there are fewer columns) small enough to measure."""
+    d = len(sizes)
+    k = min(degree, d)
+    if k < 2:
+        return []
+    return [c for c in itertools.combinations(range(d), k) if clique_size(sizes, c) <= max_cells]
+
+
+def aim_candidates(workload: list[Clique]) -> dict[Clique, float]:
+    """The workload's downward closure, each weighted by its overlap with the workload."""
+    closure: set[Clique] = set()
+    for w in workload:
+        for r in range(1, len(w) + 1):
+            closure.update(itertools.combinations(w, r))
+    return {cl: float(sum(len(set(cl) & set(w)) for w in workload)) for cl in sorted(closure, key=lambda c: (len(c), c))}
+
+
+def _downward_closure(cliques: list[Clique]) -> set[Clique]:
+    out: set[Clique] = set()
+    for c in cliques:
+        for r in range(1, len(c) + 1):
+            out.update(itertools.combinations(c, r))
+    return out
+
+
+def fit_aim(
+    table: EncodedTable,
+    rho: Fraction,
+    rng: np.random.Generator,
+    *,
+    degree: int = 2,
+    max_model_size: float = 80.0,
+    max_cells: int = 10000,
+    rounds: int | None = None,
+    round_iters: int = 100,
+    final_iters: int = 1000,
+    progress: Progress = no_progress,
+) -> EngineFit:
+    """Fit AIM at total zCDP budget `rho` on an encoded table.
+
+    `max_model_size` is in megabytes of float64 cells of the junction tree
+    (as in AIM), `max_cells` bounds each workload marginal.
+    """
+    sizes = table.sizes
+    d = len(sizes)
+    workload = aim_workload(sizes, degree, max_cells)
+    candidates = aim_candidates(workload)
+    answers: dict[Clique, np.ndarray] = {cl: table.marginal(cl) for cl in candidates}
+    ledger = ZCDPLedger(rho)
+    schedule = AIMSchedule(ledger, rounds or 16 * d)
+    limit_cells = max_model_size * MEGABYTE_CELLS
+    # 1. one-way marginals
+    one_way_cliques: list[Clique] = [(a,) for a in range(d)]
+    sigmas = schedule.one_way([f"measure one-way {a}" for a in range(d)], spend_all=not workload)
+    measurements = [
+        Measurement(cl, gaussian_measure(table.marginal(cl), s, rng), s, f"one-way {cl[0]}")
+        for cl, s in zip(one_way_cliques, sigmas, strict=True)
+    ]
+    estimator = MarginalEstimator(sizes, measurements)
+    theta = estimator.fit(round_iters, estimator.bethe_start())
+    model = estimator.model(theta)
+    selected: list[Clique] = []
+    progress(0.05, "measured one-way marginals")
+    t = 0
+    while not schedule.finished:
+        t += 1
+        eps, sigma, last = schedule.next_round(f"round {t}")
+        size_limit = limit_cells * float(ledger.spent / rho)
+        free = _downward_closure(estimator.cliques)
+        current = list(estimator.cliques)
+        pool = [
+            cl for cl in candidates if cl in free or junction_tree_cells(sizes, current + [cl]) <= size_limit
+        ]
+        bias = math.sqrt(2.0 / math.pi) * sigma
+        scores = np.empty(len(pool))
+        weights = np.empty(len(pool))
+        for i, cl in enumerate(pool):
+            wgt = candidates[cl]
+            est = model.project(cl)
+            scores[i] = wgt * (float(np.abs(answers[cl] - est).sum()) - bias * clique_size(sizes, cl))
+            weights[i] = abs(wgt)
+        cl = pool[exponential_select(scores, eps, float(weights.max()), rng)]
+        y = gaussian_measure(answers[cl], sigma, rng)
+        measurements.append(Measurement(cl, y, sigma, f"round {t}: {cl}"))
+        selected.append(cl)
+        before = model.project(cl)
+        previous = estimator.keyed(theta)
+        estimator = MarginalEstimator(sizes, measurements)
+        theta = estimator.fit(round_iters, estimator.potentials_from(previous))
+        model = estimator.model(theta)
+        after = model.project(cl)
+        if not last and float(np.abs(after - before).sum()) <= bias * clique_size(sizes, cl):
+            schedule.anneal()
+        spent = float(ledger.spent / rho)
+        log.debug("AIM round %d: %s, sigma %.3g, budget used %.3f", t, cl, sigma, spent)
+        progress(0.05 + 0.8 * spent, f"round {t}: measured {len(cl)}-way marginal")
+    previous = estimator.keyed(theta)
+    theta = estimator.fit(final_iters, estimator.potentials_from(previous))
+    progress(0.97, "estimated the model")
+    if ledger.spent != rho:  # pragma: no cover - the schedule always spends the whole budget
+        raise AssertionError(f"AIM spent {ledger.spent}, planned {rho}")
+    return EngineFit(
+        method="aim",
+        model=estimator.model(theta),
+        ledger=ledger,
+        measurements=measurements,
+        selected=selected,
+        raw_one_way=measurements[:d],
+    )

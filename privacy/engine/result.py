@@ -1,0 +1,97 @@
+"""What a fit of the engine produces: the model, its ledger, its measurements, and the
+mapping from the model's (possibly compressed) domain back to the encoder's codes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from privacy.encoding import smallest_uint
+from privacy.engine.accounting import ZCDPLedger
+from privacy.engine.estimation import Measurement
+from privacy.engine.model import GraphicalModel
+from privacy.engine.table import Clique
+
+__all__ = ["DomainCompression", "EngineFit", "Progress", "no_progress"]
+
+Progress = Callable[[float, str], None]
+
+
+def no_progress(fraction: float, message: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class DomainCompression:
+    """Per attribute, the codes kept as themselves; the others share one last code.
+
+    Decided from noisy one-way measurements only (post-processing). Decoding a
+    shared code draws uniformly among the codes it stands for.
+    """
+
+    supports: tuple[np.ndarray, ...]  # bool per original code
+
+    @property
+    def original_sizes(self) -> tuple[int, ...]:
+        return tuple(len(s) for s in self.supports)
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(int(s.sum()) + (0 if s.all() else 1) for s in self.supports)
+
+    def lookups(self) -> list[np.ndarray]:
+        """original code -> compressed code, per attribute."""
+        out = []
+        for s in self.supports:
+            kept = int(s.sum())
+            lookup = np.full(len(s), kept, dtype=np.int64)
+            lookup[s] = np.arange(kept)
+            out.append(lookup)
+        return out
+
+    def decompress(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        n, d = codes.shape
+        out = np.empty((n, d), dtype=smallest_uint(max(max(self.original_sizes) - 1, 0)))
+        for j, s in enumerate(self.supports):
+            kept = np.flatnonzero(s)
+            others = np.flatnonzero(~s)
+            c = codes[:, j].astype(np.int64)
+            if len(others) == 0:
+                out[:, j] = kept[c]
+                continue
+            shared = c == len(kept)
+            col = np.empty(n, dtype=np.int64)
+            col[~shared] = kept[c[~shared]]
+            col[shared] = others[rng.integers(0, len(others), size=int(shared.sum()))]
+            out[:, j] = col
+        return out
+
+
+@dataclass
+class EngineFit:
+    """A fitted select-measure-generate model."""
+
+    method: str
+    model: GraphicalModel
+    ledger: ZCDPLedger
+    measurements: list[Measurement]
+    selected: list[Clique]
+    compression: DomainCompression | None = None
+    raw_one_way: list[Measurement] = field(default_factory=list)  # on the encoder's domain
+
+    def sample_codes(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n rows of codes on the encoder's domain."""
+        codes = self.model.sample(n, rng)
+        if self.compression is not None:
+            codes = self.compression.decompress(codes, rng)
+        return codes
+
+    def summary(self) -> dict:
+        return {
+            "method": self.method,
+            "cliques": [list(c) for c in self.selected],
+            "model_cells": self.model.jt.cells,
+            "ledger": self.ledger.to_dict(),
+        }

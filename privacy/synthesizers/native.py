@@ -1,0 +1,223 @@
+"""`mst` and `aim` on the native marginal engine (numpy and scipy only; `privacy.engine`).
+
+Both are zCDP: a request (epsilon, delta) runs at rho = zcdp_rho(epsilon, delta),
+split between selections and measurements as `privacy.engine.accounting`
+documents, and the fit reports exactly (epsilon, delta, rho). The domain comes
+from the public schema alone (`DomainEncoder`): declared categories, bins
+between declared bounds, nulls as their own code. Nothing about the data is
+learned except through the charged measurements and selections; the number of
+records the model stands for is itself estimated from the noisy measurements.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from privacy.budget import PrivacyCost
+from privacy.encoding import DomainEncoder
+from privacy.errors import DomainTooLarge, MethodOptionError
+from privacy.schema import PublicSchema
+from privacy.synthesizers.base import ProgressCallback, Synthesizer
+
+__all__ = ["NativeMSTSynthesizer", "NativeAIMSynthesizer", "MAX_MARGINAL_CELLS"]
+
+# Largest marginal table the engine will count (float64 cells): 2^22 cells = 32 MB.
+MAX_MARGINAL_CELLS = 2**22
+_MB_CELLS = 2**20 // 8
+
+
+def _describe_sizes(encoder: DomainEncoder, names: list[str]) -> str:
+    sizes = dict(zip(encoder.columns, encoder.sizes, strict=True))
+    return ", ".join(f"'{n}' ({sizes[n]} codes)" for n in names)
+
+
+class _NativeMarginalSynthesizer(Synthesizer):
+    guarantee = "dp"
+    zcdp = True
+    needs_delta = True
+
+    def _encoder(self, schema: PublicSchema) -> DomainEncoder:
+        return DomainEncoder(schema, default_bins=self.options["bins"])
+
+    def _check_options(self) -> None:
+        if self.options["bins"] < 1:
+            raise MethodOptionError(f"bins of {self.name} must be at least 1", field="options")
+
+    def _check_one_way(self, encoder: DomainEncoder) -> None:
+        too_big = [n for n, s in zip(encoder.columns, encoder.sizes, strict=True) if s > MAX_MARGINAL_CELLS]
+        if too_big:
+            raise DomainTooLarge(
+                f"{self.name}: the domain of {_describe_sizes(encoder, too_big)} is larger than "
+                f"{MAX_MARGINAL_CELLS} codes; coarsen it (fewer declared values, or `bins`)",
+                field="schema",
+            )
+
+    def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
+        super().preflight(schema, requested)
+        self._check_options()
+        self._check_domain(self._encoder(schema))
+
+    def _check_domain(self, encoder: DomainEncoder) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _fit(
+        self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost, progress: ProgressCallback
+    ) -> PrivacyCost:
+        from privacy.engine.accounting import request_rho
+        from privacy.engine.table import EncodedTable
+
+        encoder = self._encoder(schema)
+        progress(0.0, "encoding the table on the public domain")
+        table_codes = EncodedTable(encoder.encode(table), encoder.sizes)
+        seeds = np.random.SeedSequence(self.seed).spawn(2)
+        rho = request_rho(requested)
+        result = self._run(table_codes, rho, np.random.default_rng(seeds[0]), progress)
+        cost = result.ledger.cost(requested)
+        planned = self.planned_cost(requested)
+        if cost != planned:  # pragma: no cover - the engine spends exactly the planned rho
+            raise AssertionError(f"{self.name}: cost {cost} differs from the planned {planned}")
+        self._encoder_fitted = encoder
+        self._result = result
+        self._sample_rng = np.random.default_rng(seeds[1])
+        progress(1.0, "fitted")
+        return cost
+
+    def _run(self, table: Any, rho: Any, rng: np.random.Generator, progress: ProgressCallback) -> Any:
+        raise NotImplementedError  # pragma: no cover
+
+    def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
+        codes = self._result.sample_codes(n, self._sample_rng)
+        progress(0.8, "sampled codes")
+        out = self._encoder_fitted.decode(codes, self._sample_rng)
+        progress(1.0, "decoded")
+        return out
+
+    # ----- what the fit did, for reports and the privacy statement -------------------------
+    def privacy_steps(self) -> list[dict[str, Any]]:
+        """Every selection and measurement with its rho (as the ledger recorded them)."""
+        if getattr(self, "_result", None) is None:
+            return []
+        return [s.to_dict() for s in self._result.ledger.steps]
+
+    def selected_marginals(self) -> list[list[str]]:
+        """The marginals the method chose to measure (a DP output), by column name."""
+        if getattr(self, "_result", None) is None:
+            return []
+        names = self._encoder_fitted.columns
+        return [[names[a] for a in c] for c in self._result.selected]
+
+
+class NativeMSTSynthesizer(_NativeMarginalSynthesizer):
+    name = "mst"
+    description = (
+        "MST (McKenna et al. 2021) on the native engine: DP one-way marginals, a maximum spanning "
+        "tree of two-way marginals picked by the exponential mechanism, a tree graphical model."
+    )
+    option_spec = {
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
+        "iters": (int, 1000, "mirror-descent iterations of the final estimation"),
+        "compress": (bool, True, "merge codes measured below 3 sigma into one (as MST does)"),
+    }
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        if self.options["iters"] < 0:
+            raise MethodOptionError("iters of mst must be >= 0", field="options")
+
+    def _check_domain(self, encoder: DomainEncoder) -> None:
+        """Refuse schemas whose two-way marginals would not fit in memory, naming what to coarsen."""
+        self._check_one_way(encoder)
+        pairs = sorted(zip(encoder.sizes, encoder.columns, strict=True), reverse=True)
+        if len(pairs) < 2:
+            return
+        s1, s2 = pairs[0][0], pairs[1][0]
+        if s1 * s2 <= MAX_MARGINAL_CELLS:
+            return
+        # every column that is part of a pair over the limit, largest first
+        culprits = [
+            n for i, (s, n) in enumerate(pairs) if s * max(o for j, (o, _) in enumerate(pairs) if j != i) > MAX_MARGINAL_CELLS
+        ]
+        raise DomainTooLarge(
+            f"mst: the two-way marginals of {_describe_sizes(encoder, culprits)} would have up to "
+            f"{s1 * s2:,} cells (limit {MAX_MARGINAL_CELLS:,}); coarsen these columns (declare fewer "
+            f"values, a `bins` in the schema, or a smaller `bins` option)",
+            field="schema",
+        )
+
+    def _run(self, table: Any, rho: Any, rng: np.random.Generator, progress: ProgressCallback) -> Any:
+        from privacy.engine.mst import fit_mst
+
+        return fit_mst(table, rho, rng, iters=self.options["iters"], compress=self.options["compress"], progress=progress)
+
+
+class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
+    name = "aim"
+    description = (
+        "AIM (McKenna et al. 2022) on the native engine: adaptive rounds that measure the workload "
+        "marginals the model answers worst, under a model-size limit."
+    )
+    option_spec = {
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
+        "degree": (int, 2, "the workload: every marginal of this many columns (2 or 3)"),
+        "max_model_size": (float, 80.0, "largest junction tree, in megabytes of float64 cells"),
+        "max_cells": (int, 10000, "workload marginals with more cells are left out"),
+        "rounds": (int, None, "rounds the budget is first divided into (default 16 x columns)"),
+        "round_iters": (int, 100, "mirror-descent iterations after each measurement"),
+        "final_iters": (int, 1000, "mirror-descent iterations of the final estimation"),
+    }
+
+    def _check_options(self) -> None:
+        super()._check_options()
+        o = self.options
+        if o["degree"] not in (2, 3):
+            raise MethodOptionError("degree of aim must be 2 or 3", field="options")
+        if not (o["max_model_size"] > 0 and math.isfinite(o["max_model_size"])):
+            raise MethodOptionError("max_model_size of aim must be a positive number of megabytes", field="options")
+        if o["max_cells"] < 1 or o["max_cells"] > MAX_MARGINAL_CELLS:
+            raise MethodOptionError(f"max_cells of aim must be between 1 and {MAX_MARGINAL_CELLS}", field="options")
+        if o["round_iters"] < 0 or o["final_iters"] < 0:
+            raise MethodOptionError("iteration counts of aim must be >= 0", field="options")
+
+    def _check_domain(self, encoder: DomainEncoder) -> None:
+        """Refuse schemas whose one-way marginals alone exceed the model size, naming the largest columns."""
+        self._check_one_way(encoder)
+        rounds = self.options["rounds"]
+        d = len(encoder.sizes)
+        if rounds is not None and rounds <= d:
+            raise MethodOptionError(f"rounds of aim must be more than the number of columns ({d})", field="options")
+        limit = self.options["max_model_size"] * _MB_CELLS
+        if sum(encoder.sizes) > limit:
+            ranked = sorted(zip(encoder.sizes, encoder.columns, strict=True), reverse=True)
+            culprits, rest = [], sum(encoder.sizes)
+            for s, n in ranked:
+                if rest <= limit:
+                    break
+                culprits.append(n)
+                rest -= s - 1
+            raise DomainTooLarge(
+                f"aim: the one-way marginals alone need {sum(encoder.sizes):,} cells, over the model size "
+                f"of {self.options['max_model_size']} MB; coarsen {_describe_sizes(encoder, culprits)} "
+                f"or raise max_model_size",
+                field="schema",
+            )
+
+    def _run(self, table: Any, rho: Any, rng: np.random.Generator, progress: ProgressCallback) -> Any:
+        from privacy.engine.aim import fit_aim
+
+        o = self.options
+        return fit_aim(
+            table,
+            rho,
+            rng,
+            degree=o["degree"],
+            max_model_size=o["max_model_size"],
+            max_cells=o["max_cells"],
+            rounds=o["rounds"],
+            round_iters=o["round_iters"],
+            final_iters=o["final_iters"],
+            progress=progress,
+        )
