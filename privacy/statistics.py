@@ -1,0 +1,482 @@
+"""`dp-statistics`: DP counts, means, variances, quantiles and histograms, overall and by groups.
+
+Every value released is measured with a diffprivlib mechanism on bounds and
+domains from the public schema (a bound left open can be learned first with
+`bounds_epsilon`, privacy/bounds.py, out of the same request).
+
+Neighbouring tables differ by adding or removing one row. A *breakdown* is the
+whole table ("overall") or its split into the cells of one or more declared
+categorical columns (`by`); the cells are enumerated from the declared domain
+(nulls included), so an empty cell is reported like any other and no category
+is learned from the data. Within a breakdown a row lies in exactly one cell,
+so each measurement costs its epsilon once for all cells (parallel
+composition). Measurements per breakdown:
+
+* the row count of every cell (Geometric mechanism, sensitivity 1);
+* per numeric or date column, as requested: the count of non-null values (when
+  the column is nullable and a mean or variance is asked), the sum of
+  x - c and of (x - c)^2 with c the midpoint of the declared bounds (Laplace,
+  sensitivity (max - min) / 2 and ((max - min) / 2)^2), the quantiles
+  (diffprivlib's exponential-mechanism `quantile`, the epsilon split over the
+  quantiles), and an equal-width histogram with a null bin (Geometric);
+* per categorical column: its histogram over the declared values and null.
+
+mean = c + S1 / n, variance = S2 / n - (S1 / n)^2, with n the DP count, clipped
+to what the bounds allow (post-processing).
+
+Budget split (documented in every release's `budget`): the requested epsilon
+minus `bounds_epsilon` is divided equally among all measurements of all
+breakdowns; they compose by basic composition to exactly that epsilon. The
+release is pure epsilon-DP (delta = 0, hence epsilon^2/2-zCDP).
+
+Small-cell suppression and rounding are not applied here: every table is a
+plain DataFrame with a `count` column for `privacy.disclosure`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from privacy.bounds import learn_open_bounds
+from privacy.budget import PrivacyCost, format_value, to_fraction
+from privacy.errors import DomainTooLarge, InvalidPrivacyValue, MethodOptionError, SchemaError
+from privacy.schema import NUMERIC_KINDS, ColumnSpec, PublicSchema, _category_keys, _key
+
+__all__ = [
+    "STATISTICS",
+    "MAX_CELLS",
+    "StatisticsRelease",
+    "dp_statistics",
+    "planned_cost",
+    "preflight_statistics",
+    "statistics_options",
+]
+
+NAME = "dp-statistics"
+STATISTICS = ("count", "mean", "variance", "quantiles", "histogram")
+MAX_CELLS = 10_000
+DEFAULT_QUANTILES = (0.25, 0.5, 0.75)
+MAX_GROUP_INTEGERS = 1000
+
+ProgressCallback = Callable[[float, str], None]
+
+
+def planned_cost(requested: PrivacyCost) -> PrivacyCost:
+    """The cost of a dp-statistics release at `requested`: pure epsilon-DP whatever delta is offered."""
+    if not requested.is_dp or requested.epsilon <= 0:
+        raise InvalidPrivacyValue("dp-statistics needs a finite epsilon > 0", field="epsilon")
+    return PrivacyCost(requested.epsilon, 0, requested.epsilon**2 / 2)
+
+
+@dataclass(frozen=True)
+class _Options:
+    statistics: tuple[str, ...]
+    columns: tuple[str, ...]
+    by: tuple[tuple[str, ...], ...]
+    quantiles: tuple[float, ...]
+    bins: int
+    bounds_epsilon: Fraction
+    overall: bool
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return list(value)
+
+
+def statistics_options(schema: PublicSchema, options: Mapping[str, Any] | None) -> _Options:
+    """Validate the options of a dp-statistics request against the schema (no data)."""
+    options = dict(options or {})
+    known = {"statistics", "columns", "by", "quantiles", "bins", "bounds_epsilon", "overall"}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise MethodOptionError(f"unknown option(s) for {NAME}: {', '.join(unknown)}; known options: "
+                                f"{', '.join(sorted(known))}", field="options")
+    stats = _as_list(options.get("statistics")) or list(STATISTICS)
+    bad = [s for s in stats if s not in STATISTICS]
+    if bad:
+        raise MethodOptionError(f"unknown statistic(s) {bad}; choose among {', '.join(STATISTICS)}", field="options")
+    modelled = schema.synthesized_columns
+    columns = _as_list(options.get("columns")) or list(modelled)
+    for c in columns:
+        if c not in schema.columns:
+            raise SchemaError(f"{NAME}: column '{c}' is not in the public schema", field="columns")
+        if schema.columns[c].is_dropped:
+            raise SchemaError(f"{NAME}: column '{c}' is an {schema.columns[c].kind} column and is never released",
+                              field="columns")
+    by_raw = options.get("by") or []
+    if isinstance(by_raw, str):
+        by_raw = [g for g in by_raw.split(";") if g.strip()]
+    by: list[tuple[str, ...]] = []
+    for group in by_raw:
+        names = tuple(_as_list(group))
+        if not names:
+            continue
+        for g in names:
+            if g not in schema.columns or schema.columns[g].is_dropped:
+                raise SchemaError(f"{NAME}: group column '{g}' is not a modelled column of the public schema",
+                                  field="by")
+            _group_domain(g, schema.columns[g])  # raises if not groupable
+        cells = math.prod(len(_group_domain(g, schema.columns[g])) for g in names)
+        if cells > MAX_CELLS:
+            raise DomainTooLarge(f"{NAME}: grouping by {', '.join(names)} makes {cells} cells, more than "
+                                 f"{MAX_CELLS}; group by fewer or coarser columns", field="by")
+        by.append(names)
+    quantiles = tuple(float(q) for q in (_as_list(options.get("quantiles")) or DEFAULT_QUANTILES))
+    if any(not 0 <= q <= 1 for q in quantiles):
+        raise MethodOptionError("quantiles must lie in [0, 1]", field="options")
+    bins = int(options.get("bins") or 10)
+    if not 1 <= bins <= 1000:
+        raise MethodOptionError("bins must be between 1 and 1000", field="options")
+    for c in columns:
+        spec = schema.columns[c]
+        if spec.kind == "categorical" and spec.values is None:
+            raise SchemaError(f"{NAME}: declare the `values` of '{c}' in the public schema (categories cannot be "
+                              "learned with epsilon)", field="schema")
+    overall = bool(options.get("overall", True))
+    if not overall and not by:
+        raise MethodOptionError("overall: false needs at least one `by` group", field="options")
+    return _Options(tuple(stats), tuple(columns), tuple(by), quantiles, bins,
+                    to_fraction(options.get("bounds_epsilon") or 0, "bounds_epsilon"), overall)
+
+
+def _group_domain(name: str, spec: ColumnSpec) -> list[Any]:
+    """Cell labels of a group column, from the schema; None stands for null."""
+    if spec.values is not None:
+        values: list[Any] = list(spec.values)
+    elif spec.kind == "ordinal" and spec.has_bounds:
+        lo, hi = spec.numeric_bounds()
+        if hi - lo + 1 > MAX_GROUP_INTEGERS:
+            raise SchemaError(f"{NAME}: group column '{name}' has more than {MAX_GROUP_INTEGERS} values; group by a "
+                              "categorical column or declare `values`", field="by")
+        values = list(range(math.ceil(lo), math.floor(hi) + 1))
+    else:
+        raise SchemaError(f"{NAME}: group column '{name}' must be categorical (declared values) or a bounded "
+                          "ordinal", field="by")
+    return values + ([None] if spec.nullable else [])
+
+
+def _numeric_columns(schema: PublicSchema, columns: tuple[str, ...]) -> list[str]:
+    return [c for c in columns if schema.columns[c].values is None and schema.columns[c].kind in
+            (*NUMERIC_KINDS, "datetime")]
+
+
+def _measurements(schema: PublicSchema, o: _Options, group: tuple[str, ...]) -> int:
+    """Number of measurements one breakdown makes (each gets one share of epsilon)."""
+    stats = set(o.statistics)
+    units = 1  # cell counts
+    for c in o.columns:
+        if c in group:
+            continue
+        spec = schema.columns[c]
+        if c in _numeric_columns(schema, o.columns):
+            moments = bool(stats & {"mean", "variance"})
+            units += int(moments and spec.nullable) + int(moments) + int("variance" in stats)
+            units += int("quantiles" in stats and bool(o.quantiles)) + int("histogram" in stats)
+        elif "histogram" in stats or "count" in stats:
+            units += 1
+    return units
+
+
+def _breakdowns(o: _Options) -> list[tuple[str, ...]]:
+    return ([()] if o.overall else []) + list(o.by)
+
+
+def preflight_statistics(schema: PublicSchema, requested: PrivacyCost, options: Mapping[str, Any] | None = None) -> None:
+    """Refuse a bad dp-statistics request before any data is read."""
+    planned_cost(requested)
+    o = statistics_options(schema, options)
+    open_numeric = [c for c in _numeric_columns(schema, o.columns) if schema.columns[c].is_open]
+    if open_numeric and o.bounds_epsilon <= 0:
+        raise SchemaError(f"{NAME}: the bounds of {', '.join(open_numeric)} are open; declare min and max, or set "
+                          "bounds_epsilon to learn them out of the requested epsilon", field="schema")
+    if o.bounds_epsilon < 0 or (open_numeric and o.bounds_epsilon >= requested.epsilon):
+        raise InvalidPrivacyValue(f"bounds_epsilon must lie between 0 and the requested epsilon "
+                                  f"{format_value(requested.epsilon)}", field="bounds_epsilon")
+
+
+@dataclass
+class StatisticsRelease:
+    """The released tables (plain DataFrames with a `count` column), the cost and the budget split."""
+
+    counts: pd.DataFrame
+    numeric: pd.DataFrame
+    histograms: pd.DataFrame
+    cost: PrivacyCost
+    budget: dict[str, Any] = field(default_factory=dict)
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        return {"counts": self.counts, "numeric": self.numeric, "histograms": self.histograms}
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form: the tables as lists of records, the cost and the budget split."""
+
+        def records(df: pd.DataFrame) -> list[dict[str, Any]]:
+            out = []
+            for row in df.to_dict(orient="records"):
+                out.append({k: _jsonable(v) for k, v in row.items()})
+            return out
+
+        return {
+            "method": NAME,
+            "cost": self.cost.to_dict(),
+            "budget": self.budget,
+            "tables": {name: records(df) for name, df in self.tables().items()},
+        }
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return None if np.isnan(v) else float(v)
+    if isinstance(v, pd.Timestamp | dt.date):
+        return v.isoformat()
+    return v
+
+
+def _label(names: tuple[str, ...], values: tuple[Any, ...]) -> str:
+    if not names:
+        return "all"
+    return ", ".join(f"{n}={'(null)' if v is None else v}" for n, v in zip(names, values, strict=True))
+
+
+def _cell_index(table: pd.DataFrame, schema: PublicSchema, group: tuple[str, ...]) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+    """Each row's cell number, and the cells (declared values) in order."""
+    domains = [_group_domain(g, schema.columns[g]) for g in group]
+    cells = list(itertools.product(*domains)) if group else [()]
+    idx = np.zeros(len(table), dtype=np.int64)
+    for g, dom in zip(group, domains, strict=True):
+        lookup = {_key(v): i for i, v in enumerate(dom) if v is not None}
+        null_pos = len(dom) - 1 if dom and dom[-1] is None else None
+        codes = np.empty(len(table), dtype=np.int64)
+        for r, v in enumerate(table[g].tolist()):
+            if v is None or (not isinstance(v, str) and pd.isna(v)):
+                code = null_pos
+            else:
+                code = lookup.get(_key(v))
+            if code is None:  # conform_table prevents this; keep the row out of every cell rather than guess
+                code = -1
+            codes[r] = code
+        idx = np.where((idx < 0) | (codes < 0), -1, idx * len(dom) + codes)
+    return idx, cells
+
+
+def _values(s: pd.Series, spec: ColumnSpec) -> np.ndarray:
+    if spec.kind == "datetime":
+        t = pd.to_datetime(s, errors="coerce")
+        return ((t - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(dtype=float, na_value=np.nan)
+    return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _present(value: float, spec: ColumnSpec, spread: bool = False) -> Any:
+    """A location statistic of a date column as an ISO date; numbers unchanged."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if spec.kind == "datetime" and not spread:
+        return (pd.Timestamp("1970-01-01") + pd.Timedelta(days=float(value))).date().isoformat()
+    return float(value)
+
+
+def dp_statistics(
+    table: pd.DataFrame,
+    schema: PublicSchema,
+    requested: PrivacyCost,
+    *,
+    options: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    progress: ProgressCallback | None = None,
+) -> StatisticsRelease:
+    """Measure the requested statistics of a conformed table; returns the tables and the exact cost.
+
+    options: statistics (subset of count, mean, variance, quantiles, histogram),
+    columns (default: every modelled column), by (list of group columns, or of
+    lists for cross-tabulations), quantiles (default 0.25, 0.5, 0.75), bins
+    (numeric histograms, default 10 or the schema's `bins`), bounds_epsilon
+    (to learn open bounds), overall (default true).
+    """
+    from diffprivlib.accountant import BudgetAccountant
+    from diffprivlib.mechanisms import Geometric, Laplace
+    from diffprivlib.tools import quantile
+
+    progress = progress or (lambda f, m: None)
+    preflight_statistics(schema, requested, options)
+    o = statistics_options(schema, options)
+    cost = planned_cost(requested)
+    rng = np.random.RandomState(None if seed is None else seed % (2**32))
+
+    bounds_spent = Fraction(0)
+    numeric = _numeric_columns(schema, o.columns)
+    if any(schema.columns[c].is_open for c in numeric):
+        learned = learn_open_bounds(table, schema, o.bounds_epsilon, columns=numeric, seed=seed)
+        schema = learned.schema
+        bounds_spent = o.bounds_epsilon
+    breakdowns = _breakdowns(o)
+    units = sum(_measurements(schema, o, g) for g in breakdowns)
+    assert isinstance(requested.epsilon, Fraction)
+    eps_unit = (requested.epsilon - bounds_spent) / units
+    e = float(eps_unit)
+    stats = set(o.statistics)
+    accountant = BudgetAccountant()  # diffprivlib's own bookkeeping, kept out of its global default
+
+    def noisy_count(c: int) -> int:
+        return max(0, int(Geometric(epsilon=e, sensitivity=1, random_state=rng).randomise(int(c))))
+
+    count_rows: list[dict[str, Any]] = []
+    numeric_rows: list[dict[str, Any]] = []
+    hist_rows: list[dict[str, Any]] = []
+    spent_units = 0
+    for b, group in enumerate(breakdowns):
+        bname = "overall" if not group else " x ".join(group)
+        cell_of_row, cells = _cell_index(table, schema, group)
+        n_cells = len(cells)
+        row_counts = np.bincount(cell_of_row[cell_of_row >= 0], minlength=n_cells)
+        dp_rows = [noisy_count(c) for c in row_counts]
+        spent_units += 1
+        if "count" in stats or not o.columns:
+            for cell, c in zip(cells, dp_rows, strict=True):
+                count_rows.append({"breakdown": bname, "group": _label(group, cell), "count": c})
+        members = [np.flatnonzero(cell_of_row == k) for k in range(n_cells)]
+        for col in o.columns:
+            if col in group:
+                continue
+            spec = schema.columns[col]
+            if col in numeric:
+                lo, hi = spec.numeric_bounds()
+                mid, half = (lo + hi) / 2, (hi - lo) / 2
+                x_all = np.clip(_values(table[col], spec), lo, hi)
+                moments = bool(stats & {"mean", "variance"})
+                per_cell: list[dict[str, Any]] = [{} for _ in cells]
+                if moments:
+                    if spec.nullable:
+                        nn = [noisy_count(int(np.count_nonzero(~np.isnan(x_all[m])))) for m in members]
+                        spent_units += 1
+                    else:
+                        nn = dp_rows
+                    s1 = [Laplace(epsilon=e, sensitivity=max(half, 1e-12), random_state=rng).randomise(
+                        float(np.nansum(x_all[m] - mid))) for m in members]
+                    spent_units += 1
+                    s2 = None
+                    if "variance" in stats:
+                        s2 = [Laplace(epsilon=e, sensitivity=max(half * half, 1e-12), random_state=rng).randomise(
+                            float(np.nansum((x_all[m] - mid) ** 2))) for m in members]
+                        spent_units += 1
+                    for k in range(n_cells):
+                        n_k = max(nn[k], 1)
+                        m1 = s1[k] / n_k
+                        per_cell[k]["count"] = nn[k]
+                        if "mean" in stats:
+                            per_cell[k]["mean"] = _present(float(np.clip(mid + m1, lo, hi)), spec)
+                        if s2 is not None:
+                            var = s2[k] / n_k - m1 * m1
+                            per_cell[k]["variance"] = float(np.clip(var, 0.0, half * half))
+                if "quantiles" in stats and o.quantiles:
+                    for k, m in enumerate(members):
+                        vals = _spread_ties(x_all[m], spec, lo, hi, rng)
+                        qs = quantile(vals, list(o.quantiles), epsilon=e, bounds=(lo, hi if hi > lo else lo + 1e-5),
+                                      random_state=rng, accountant=accountant)
+                        qs = np.sort(np.atleast_1d(qs))  # post-processing: quantiles in order
+                        if spec.is_integer or spec.kind == "datetime":
+                            qs = np.minimum(np.floor(qs), hi)
+                        for q, v in zip(sorted(o.quantiles), qs, strict=True):
+                            per_cell[k][f"q{q:g}"] = _present(float(v), spec)
+                    spent_units += 1
+                if per_cell and any(per_cell):
+                    for cell, vals in zip(cells, per_cell, strict=True):
+                        row = {"breakdown": bname, "group": _label(group, cell), "column": col}
+                        row.setdefault("count", None)
+                        row.update(vals)
+                        numeric_rows.append(row)
+                if "histogram" in stats:
+                    n_bins = spec.bins or o.bins
+                    edges = np.linspace(lo, hi, n_bins + 1)
+                    labels = [_bin_label(edges[i], edges[i + 1], spec, i == n_bins - 1) for i in range(n_bins)]
+                    if spec.nullable:
+                        labels.append("(null)")
+                    for cell, m in zip(cells, members, strict=True):
+                        x = x_all[m]
+                        isnull = np.isnan(x)
+                        codes = np.minimum(np.searchsorted(edges, x[~isnull], side="right") - 1, n_bins - 1)
+                        counts = np.bincount(np.maximum(codes, 0), minlength=n_bins)
+                        if spec.nullable:
+                            counts = np.append(counts, int(isnull.sum()))
+                        for lab, c in zip(labels, counts, strict=True):
+                            hist_rows.append({"breakdown": bname, "group": _label(group, cell), "column": col,
+                                              "bin": lab, "count": noisy_count(int(c))})
+                    spent_units += 1
+            elif "histogram" in stats or "count" in stats:
+                values = list(spec.values or [])
+                keys = {k: i for i, k in enumerate(_category_keys(values))}
+                labels = [str(v) for v in values] + (["(null)"] if spec.nullable else [])
+                codes_all = np.array([len(values) if pd.isna(v) else keys.get(_key(v), len(values))
+                                      for v in table[col].tolist()], dtype=np.int64)
+                for cell, m in zip(cells, members, strict=True):
+                    counts = np.bincount(codes_all[m], minlength=len(values) + 1)[: len(labels)]
+                    for lab, c in zip(labels, counts, strict=True):
+                        hist_rows.append({"breakdown": bname, "group": _label(group, cell), "column": col,
+                                          "bin": lab, "count": noisy_count(int(c))})
+                spent_units += 1
+        progress((b + 1) / len(breakdowns), f"measured breakdown {bname}")
+    if spent_units != units:  # pragma: no cover - the unit count above and the loop must agree
+        raise RuntimeError(f"dp-statistics made {spent_units} measurements but budgeted {units}")
+
+    budget = {
+        "epsilon": format_value(requested.epsilon),
+        "bounds_epsilon": format_value(bounds_spent),
+        "measurements": units,
+        "epsilon_per_measurement": format_value(eps_unit),
+        "breakdowns": ["overall" if not g else " x ".join(g) for g in breakdowns],
+        "composition": "basic; cells of one breakdown are disjoint (parallel composition)",
+        "neighbouring": "add or remove one row",
+    }
+    numeric_cols = ["breakdown", "group", "column", "count", "mean", "variance"] + [f"q{q:g}" for q in o.quantiles]
+    numeric_df = pd.DataFrame(numeric_rows)
+    if not numeric_df.empty:
+        numeric_df = numeric_df[[c for c in numeric_cols if c in numeric_df.columns]]
+    return StatisticsRelease(
+        counts=pd.DataFrame(count_rows, columns=["breakdown", "group", "count"]),
+        numeric=numeric_df if not numeric_df.empty else pd.DataFrame(columns=["breakdown", "group", "column", "count"]),
+        histograms=pd.DataFrame(hist_rows, columns=["breakdown", "group", "column", "bin", "count"]),
+        cost=cost,
+        budget=budget,
+    )
+
+
+def _spread_ties(x: np.ndarray, spec: ColumnSpec, lo: float, hi: float, rng: np.random.RandomState) -> np.ndarray:
+    """Non-null values with ties broken by independent per-row jitter.
+
+    The exponential-mechanism quantile weighs the gaps between sorted values by
+    their length, so a mass of equal values (e.g. capital-gain = 0) would be
+    invisible to it. Integers and days become uniform in [x, x + 1) (the result
+    is floored back); other numbers move by at most 1e-4 of the range. Each row
+    is changed independently of the others, so the guarantee is unchanged.
+    """
+    v = x[~np.isnan(x)]
+    if spec.is_integer or spec.kind == "datetime":
+        v = v + rng.random_sample(v.size)
+    else:
+        v = v + (rng.random_sample(v.size) - 0.5) * 1e-4 * (hi - lo)
+    return np.clip(v, lo, hi)
+
+
+def _bin_label(lo: float, hi: float, spec: ColumnSpec, last: bool) -> str:
+    close = "]" if last else ")"
+    if spec.kind == "datetime":
+        a = (pd.Timestamp("1970-01-01") + pd.Timedelta(days=lo)).date().isoformat()
+        b = (pd.Timestamp("1970-01-01") + pd.Timedelta(days=hi)).date().isoformat()
+        return f"[{a}, {b}{close}"
+    return f"[{lo:g}, {hi:g}{close}"

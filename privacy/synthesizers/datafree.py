@@ -1,0 +1,397 @@
+"""Data-free generators: `scenario` and `spec`. They never read real data (cost zero).
+
+Both ignore the table and schema given to `fit` (it may be called with none)
+and describe their own output with `output_schema()`, a `PublicSchema` built
+from their options alone.
+
+* `scenario`: scikit-learn's `make_classification` / `make_regression`, with
+  their controls as options (n_features, n_informative, n_redundant,
+  n_repeated, n_classes, n_clusters_per_class, weights, flip_y, class_sep,
+  noise, bias, effective_rank, ...). Features are named x1..xN and declared in
+  [-feature_bound, feature_bound] (values beyond are clipped); the target is
+  `target` (classes 0..n_classes-1, or a number whose bounds are declared only
+  if `target_bound` is given).
+* `spec`: columns drawn from named scipy.stats distributions (or declared
+  categories with probabilities), tied by a correlation matrix imposed on
+  their normal scores through a Cholesky factor (a Gaussian copula)::
+
+      columns:
+        age:    {distribution: norm, loc: 40, scale: 12, min: 17, max: 90, integer: true}
+        income: {distribution: lognorm, s: 0.8, scale: 30000, min: 0, max: 500000, null_rate: 0.02}
+        region: {values: [north, south, east], probabilities: [0.5, 0.3, 0.2]}
+        joined: {kind: datetime, min: 2000-01-01, max: 2020-12-31}
+      correlation:
+        columns: [age, income]
+        matrix: [[1.0, 0.4], [0.4, 1.0]]
+
+  A numeric column with min/max follows its distribution truncated to them
+  (the copula's uniform is mapped into [F(min), F(max)]); without them its
+  bounds are the distribution's support, or its 1e-9 and 1 - 1e-9 quantiles
+  rounded outward. Dates are numbers of days since 1970-01-01 (uniform between
+  min and max unless a distribution is named). `null_rate` blanks a share of
+  the values at random.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from privacy.budget import PrivacyCost
+from privacy.errors import MethodOptionError, SchemaError
+from privacy.schema import ColumnSpec, PublicSchema
+from privacy.synthesizers.base import ProgressCallback, Synthesizer, no_progress
+
+__all__ = ["ScenarioSynthesizer", "SpecSynthesizer", "parse_spec"]
+
+
+class _DataFreeBase(Synthesizer):
+    guarantee = "data-free"
+
+    def output_schema(self) -> PublicSchema:
+        """The public schema of what this generator outputs (from its options alone)."""
+        raise NotImplementedError
+
+    def preflight(self, schema: PublicSchema | None = None, requested: PrivacyCost | None = None) -> None:
+        """Checks the options; the dataset's schema and the request play no part."""
+        self.output_schema()
+
+    def fit(  # type: ignore[override]
+        self,
+        table: pd.DataFrame | None = None,
+        schema: PublicSchema | None = None,
+        requested: PrivacyCost | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> PrivacyCost:
+        """Prepare the generator; reads no data (table and schema are ignored). Cost: zero."""
+        self.schema = self.output_schema()
+        self.cost = PrivacyCost.zero()
+        (progress or no_progress)(1.0, "ready (no data read)")
+        return self.cost
+
+    def _fit(self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost,
+             progress: ProgressCallback) -> PrivacyCost:  # pragma: no cover - fit() is overridden
+        return PrivacyCost.zero()
+
+
+def _number_list(value: Any, name: str) -> list[float] | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        parts = [p for p in value.replace(";", ",").split(",") if p.strip()]
+    elif isinstance(value, list | tuple):
+        parts = list(value)
+    else:
+        raise MethodOptionError(f"{name} must be a list of numbers such as 0.9,0.1", field="options")
+    try:
+        return [float(p) for p in parts]
+    except (TypeError, ValueError) as exc:
+        raise MethodOptionError(f"{name} must be a list of numbers such as 0.9,0.1, got {value!r}",
+                                field="options") from exc
+
+
+class ScenarioSynthesizer(_DataFreeBase):
+    name = "scenario"
+    description = ("Data-free scenario data from scikit-learn's make_classification / make_regression, with their "
+                   "controls as options. Reads no real data.")
+    option_spec = {
+        "task": (str, "classification", "classification or regression"),
+        "n_features": (int, 5, "number of features"),
+        "n_informative": (int, 3, "informative features"),
+        "n_redundant": (int, 1, "classification: linear combinations of the informative features"),
+        "n_repeated": (int, 0, "classification: duplicated features"),
+        "n_classes": (int, 2, "classification: number of classes"),
+        "n_clusters_per_class": (int, 1, "classification: clusters per class"),
+        "weights": (object, None, "classification: class proportions, e.g. 0.9,0.1"),
+        "flip_y": (float, 0.01, "classification: share of labels flipped at random"),
+        "class_sep": (float, 1.0, "classification: separation of the classes"),
+        "noise": (float, 0.0, "regression: standard deviation of the noise on the target"),
+        "bias": (float, 0.0, "regression: intercept"),
+        "effective_rank": (int, None, "regression: approximate rank of the features (None: well conditioned)"),
+        "feature_bound": (float, 10.0, "declared bound of every feature: values lie in [-bound, bound]"),
+        "target_bound": (float, None, "regression: declared bound of the target (None: left open)"),
+    }
+
+    def _validated(self) -> dict[str, Any]:
+        o = dict(self.options)
+        if o["task"] not in ("classification", "regression"):
+            raise MethodOptionError("task must be classification or regression", field="options")
+        if (o["n_features"] or 0) < 1:
+            raise MethodOptionError("n_features must be at least 1", field="options")
+        if not 0 < (o["feature_bound"] or 0):
+            raise MethodOptionError("feature_bound must be positive", field="options")
+        if o["task"] == "classification":
+            used = o["n_informative"] + o["n_redundant"] + o["n_repeated"]
+            if used > o["n_features"]:
+                raise MethodOptionError(
+                    f"n_informative + n_redundant + n_repeated ({used}) exceeds n_features ({o['n_features']})",
+                    field="options")
+            if o["n_classes"] < 2:
+                raise MethodOptionError("n_classes must be at least 2", field="options")
+            if o["n_classes"] * o["n_clusters_per_class"] > 2 ** o["n_informative"]:
+                raise MethodOptionError("n_classes * n_clusters_per_class must be at most 2 ** n_informative",
+                                        field="options")
+            weights = _number_list(o["weights"], "weights")
+            if weights is not None:
+                if len(weights) not in (o["n_classes"], o["n_classes"] - 1) or any(w < 0 for w in weights):
+                    raise MethodOptionError(f"weights must give {o['n_classes']} non-negative proportions",
+                                            field="options")
+            o["weights"] = weights
+            if not 0 <= o["flip_y"] <= 1:
+                raise MethodOptionError("flip_y must lie in [0, 1]", field="options")
+        else:
+            if o["n_informative"] > o["n_features"]:
+                raise MethodOptionError("n_informative exceeds n_features", field="options")
+            if o["noise"] < 0:
+                raise MethodOptionError("noise must be >= 0", field="options")
+            if o["target_bound"] is not None and o["target_bound"] <= 0:
+                raise MethodOptionError("target_bound must be positive", field="options")
+        return o
+
+    def output_schema(self) -> PublicSchema:
+        o = self._validated()
+        b = float(o["feature_bound"])
+        cols = {f"x{i + 1}": ColumnSpec(kind="continuous", min=-b, max=b) for i in range(o["n_features"])}
+        if o["task"] == "classification":
+            cols["target"] = ColumnSpec(kind="categorical", values=list(range(o["n_classes"])))
+        else:
+            tb = o["target_bound"]
+            cols["target"] = ColumnSpec(kind="continuous", min=None if tb is None else -tb,
+                                        max=None if tb is None else tb)
+        return PublicSchema(columns=cols, target="target")
+
+    def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
+        from sklearn.datasets import make_classification, make_regression
+
+        o = self._validated()
+        seed = None if self.seed is None else self.seed % (2**32)
+        if o["task"] == "classification":
+            x, y = make_classification(
+                n_samples=n, n_features=o["n_features"], n_informative=o["n_informative"],
+                n_redundant=o["n_redundant"], n_repeated=o["n_repeated"], n_classes=o["n_classes"],
+                n_clusters_per_class=o["n_clusters_per_class"], weights=o["weights"], flip_y=o["flip_y"],
+                class_sep=o["class_sep"], random_state=seed,
+            )
+        else:
+            x, y = make_regression(
+                n_samples=n, n_features=o["n_features"], n_informative=o["n_informative"], bias=o["bias"],
+                noise=o["noise"], effective_rank=o["effective_rank"], random_state=seed,
+            )
+        b = float(o["feature_bound"])
+        out = pd.DataFrame(np.clip(x, -b, b), columns=[f"x{i + 1}" for i in range(x.shape[1])])
+        out["target"] = y
+        progress(1.0, "generated")
+        return out
+
+
+# ----------------------------------------------------------------------------------
+# spec
+# ----------------------------------------------------------------------------------
+
+_RESERVED = {"distribution", "kind", "min", "max", "integer", "null_rate", "values", "probabilities",
+             "description"}
+
+
+def parse_spec(spec: Any) -> dict[str, Any]:
+    """A spec from a mapping, YAML/JSON text or a path to a YAML file."""
+    if spec is None:
+        raise MethodOptionError("the spec method needs the option `spec` (a mapping, YAML text or a file path)",
+                                field="options")
+    if isinstance(spec, Mapping):
+        data = dict(spec)
+    elif isinstance(spec, str | Path):
+        text = str(spec)
+        path = Path(text)
+        if "\n" not in text and path.suffix.lower() in (".yaml", ".yml", ".json") and path.exists():
+            text = path.read_text(encoding="utf-8")
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise MethodOptionError(f"the spec is not valid YAML: {exc}", field="options") from exc
+    else:
+        raise MethodOptionError("spec must be a mapping or YAML text", field="options")
+    if not isinstance(data, Mapping) or not isinstance(data.get("columns"), Mapping) or not data["columns"]:
+        raise MethodOptionError("the spec needs a non-empty `columns` mapping", field="options")
+    return dict(data)
+
+
+def _as_days(v: Any) -> float:
+    if isinstance(v, str):
+        v = dt.date.fromisoformat(v)
+    if isinstance(v, dt.datetime):
+        return (v - dt.datetime(1970, 1, 1)).total_seconds() / 86400.0
+    if isinstance(v, dt.date):
+        return float((v - dt.date(1970, 1, 1)).days)
+    return float(v)
+
+
+def _round_outward(lo: float, hi: float) -> tuple[float, float]:
+    span = max(hi - lo, 1e-12)
+    step = 10 ** math.floor(math.log10(span)) / 10
+    return math.floor(lo / step) * step, math.ceil(hi / step) * step
+
+
+class _Column:
+    """One spec column: its public spec and how to turn uniforms into values."""
+
+    def __init__(self, name: str, raw: Any) -> None:
+        from scipy import stats
+
+        if not isinstance(raw, Mapping):
+            raise MethodOptionError(f"spec column '{name}' must be a mapping", field="options")
+        self.name = name
+        self.null_rate = float(raw.get("null_rate", 0.0) or 0.0)
+        if not 0 <= self.null_rate < 1:
+            raise MethodOptionError(f"spec column '{name}': null_rate must lie in [0, 1)", field="options")
+        self.values: list[Any] | None = None
+        self.kind = raw.get("kind")
+        if "values" in raw:
+            values = list(raw["values"] or [])
+            probs = raw.get("probabilities")
+            probs = [1.0] * len(values) if probs is None else [float(p) for p in probs]
+            if not values or len(probs) != len(values) or any(p < 0 for p in probs) or sum(probs) <= 0:
+                raise MethodOptionError(
+                    f"spec column '{name}': give `values` and as many non-negative `probabilities`", field="options")
+            self.values = values
+            p = np.array(probs) / sum(probs)
+            self.cdf = np.cumsum(p)
+            self.cdf[-1] = 1.0
+            self.kind = "categorical"
+            return
+        self.kind = self.kind or "continuous"
+        if self.kind not in ("continuous", "ordinal", "datetime"):
+            raise MethodOptionError(f"spec column '{name}': kind must be continuous, ordinal or datetime",
+                                    field="options")
+        lo = None if raw.get("min") is None else _as_days(raw["min"]) if self.kind == "datetime" else float(raw["min"])
+        hi = None if raw.get("max") is None else _as_days(raw["max"]) if self.kind == "datetime" else float(raw["max"])
+        params = {k: v for k, v in raw.items() if k not in _RESERVED}
+        dist_name = raw.get("distribution")
+        if dist_name is None:
+            if self.kind == "datetime" and lo is not None and hi is not None:
+                dist_name, params = "uniform", {"loc": lo, "scale": hi - lo}
+            else:
+                raise MethodOptionError(f"spec column '{name}' needs a `distribution` (a scipy.stats name such as "
+                                        "norm, lognorm, gamma, poisson)", field="options")
+        dist = getattr(stats, str(dist_name), None)
+        if not isinstance(dist, stats.rv_continuous | stats.rv_discrete):
+            raise MethodOptionError(f"spec column '{name}': '{dist_name}' is not a scipy.stats distribution",
+                                    field="options")
+        try:
+            self.dist = dist(**params)
+            median = float(self.dist.ppf(0.5))
+        except (TypeError, ValueError) as exc:
+            raise MethodOptionError(f"spec column '{name}': bad parameters for {dist_name}: {exc}",
+                                    field="options") from exc
+        self.integer = bool(raw.get("integer", self.kind == "ordinal" or isinstance(dist, stats.rv_discrete)))
+        if not math.isfinite(median):
+            raise MethodOptionError(f"spec column '{name}': {dist_name} with {params} has no finite median",
+                                    field="options")
+        if lo is None or hi is None:
+            s_lo, s_hi = (float(v) for v in self.dist.support())
+            q_lo = s_lo if math.isfinite(s_lo) else float(self.dist.ppf(1e-9))
+            q_hi = s_hi if math.isfinite(s_hi) else float(self.dist.ppf(1 - 1e-9))
+            r_lo, r_hi = _round_outward(q_lo, q_hi)
+            lo = r_lo if lo is None else lo
+            hi = r_hi if hi is None else hi
+        if lo > hi:
+            raise MethodOptionError(f"spec column '{name}': min is above max", field="options")
+        self.lo, self.hi = lo, hi
+        self.f_lo = float(self.dist.cdf(lo)) if math.isfinite(lo) else 0.0
+        self.f_hi = float(self.dist.cdf(hi)) if math.isfinite(hi) else 1.0
+        if self.f_hi - self.f_lo <= 1e-12 and not (isinstance(dist, stats.rv_discrete)):
+            raise MethodOptionError(f"spec column '{name}': the distribution puts no mass between min and max",
+                                    field="options")
+
+    def column_spec(self) -> ColumnSpec:
+        nullable = self.null_rate > 0
+        if self.values is not None:
+            return ColumnSpec(kind="categorical", values=self.values, nullable=nullable)
+        if self.kind == "datetime":
+            to_date = lambda d: dt.date(1970, 1, 1) + dt.timedelta(days=int(math.floor(d)))  # noqa: E731
+            return ColumnSpec(kind="datetime", min=to_date(self.lo), max=to_date(math.ceil(self.hi)), nullable=nullable)
+        lo, hi = self.lo, self.hi
+        if self.integer:
+            lo, hi = math.ceil(lo), math.floor(hi)
+        kind = "ordinal" if self.kind == "ordinal" else "continuous"
+        return ColumnSpec(kind=kind, min=lo, max=hi, integer=self.integer, nullable=nullable)
+
+    def values_from(self, u: np.ndarray, rng: np.random.Generator) -> Any:
+        u = np.clip(u, 1e-12, 1 - 1e-12)
+        if self.values is not None:
+            idx = np.minimum(np.searchsorted(self.cdf, u, side="right"), len(self.values) - 1)
+            out: Any = np.array(self.values, dtype=object)[idx]
+        else:
+            x = self.dist.ppf(self.f_lo + u * (self.f_hi - self.f_lo))
+            x = np.clip(np.asarray(x, dtype=float), self.lo, self.hi)
+            if self.kind == "datetime":
+                out = pd.Timestamp("1970-01-01") + pd.to_timedelta(np.floor(x), unit="D")
+                out = pd.Series(out)
+            else:
+                out = np.rint(x) if self.integer else x
+        if self.null_rate > 0:
+            blank = rng.random(len(u)) < self.null_rate
+            out = pd.Series(out).astype(object).where(~blank, None)
+        return out
+
+
+class SpecSynthesizer(_DataFreeBase):
+    name = "spec"
+    description = ("Data-free data from a spec: named scipy distributions per column and a correlation matrix "
+                   "imposed on their normal scores (Gaussian copula). Reads no real data.")
+    option_spec = {
+        "spec": (object, None, "the spec: a mapping, YAML text or a path to a YAML file (see the docs)"),
+    }
+
+    def _parsed(self) -> tuple[list[_Column], np.ndarray]:
+        spec = parse_spec(self.options["spec"])
+        columns = [_Column(str(name), raw) for name, raw in spec["columns"].items()]
+        names = [c.name for c in columns]
+        corr = np.eye(len(columns))
+        raw_corr = spec.get("correlation")
+        if raw_corr:
+            if not isinstance(raw_corr, Mapping) or "matrix" not in raw_corr:
+                raise MethodOptionError("correlation needs `matrix` (and `columns`, by default all columns in order)",
+                                        field="options")
+            cols = list(raw_corr.get("columns") or names)
+            unknown = [c for c in cols if c not in names]
+            if unknown:
+                raise MethodOptionError(f"correlation names unknown column(s): {unknown}", field="options")
+            m = np.asarray(raw_corr["matrix"], dtype=float)
+            if m.shape != (len(cols), len(cols)) or not np.allclose(m, m.T) or not np.allclose(np.diag(m), 1.0) \
+                    or np.any(np.abs(m) > 1):
+                raise MethodOptionError(
+                    f"the correlation matrix must be symmetric, {len(cols)} x {len(cols)}, with ones on the "
+                    "diagonal and entries in [-1, 1]", field="options")
+            if np.linalg.eigvalsh(m).min() < -1e-10:
+                raise MethodOptionError("the correlation matrix is not positive semi-definite: no joint "
+                                        "distribution has these correlations", field="options")
+            idx = [names.index(c) for c in cols]
+            corr[np.ix_(idx, idx)] = m
+        return columns, corr
+
+    def output_schema(self) -> PublicSchema:
+        columns, _ = self._parsed()
+        try:
+            return PublicSchema(columns={c.name: c.column_spec() for c in columns})
+        except (ValueError, SchemaError) as exc:
+            raise MethodOptionError(f"the spec does not make a valid schema: {exc}", field="options") from exc
+
+    def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
+        from scipy.stats import norm
+
+        columns, corr = self._parsed()
+        rng = np.random.default_rng(self.seed)
+        # Cholesky of the (semi-definite) matrix; a tiny ridge lets a singular matrix through
+        chol = np.linalg.cholesky(corr + 1e-12 * np.eye(len(columns)))
+        z = rng.standard_normal((n, len(columns))) @ chol.T
+        u = norm.cdf(z)
+        out = {c.name: c.values_from(u[:, j], rng) for j, c in enumerate(columns)}
+        progress(1.0, "generated")
+        return pd.DataFrame(out)

@@ -1,0 +1,956 @@
+"""DP synthesizers from smartnoise-synth 1.0.8, fed only with the public schema.
+
+smartnoise infers column types, category sets and (with `preprocessor_eps`)
+bounds from the data. Here every column is encoded before smartnoise sees it,
+with transformers built from the public schema:
+
+* marginal methods (`mst-smartnoise`, `aim-smartnoise`, `mwem`, `pacsynth`)
+  get the `DomainEncoder` codes (declared categories, integers or equal-width
+  bins of the declared bounds, a null code) through a transformer whose
+  cardinalities are the declared domain sizes;
+* GANs (`dpctgan`, `patectgan`) get declared categories one-hot and numbers and
+  dates scaled from their declared bounds to [-1, 1], with a null flag for
+  nullable columns.
+
+The transformers are complete before `fit`, so smartnoise's `preprocessor_eps`
+is 0 and nothing is learned from the data outside the mechanism. A bound the
+schema leaves open is learned first with the option `bounds_epsilon`
+(privacy/bounds.py), out of the requested budget.
+
+Corrections to smartnoise 1.0.8, each found by reading its code:
+
+* MST and AIM run at the rho our accountant derives from (epsilon, delta)
+  (`zcdp_rho`, never above smartnoise's own `cdp_rho`), and report it. MST's
+  estimation uses the mean of its noisy one-way totals instead of the exact
+  row count.
+* MWEM takes its histogram sizes from the schema, not from the minimum and
+  maximum code present in the data, its number of iterations and marginal
+  width from options instead of the row count, and splits the columns into
+  groups whose histograms stay below `max_cells` (measured on the schema
+  before fitting; a column too large on its own is refused).
+* DPCTGAN and PATECTGAN sample conditional vectors from the exact category
+  frequencies of the data and, at generation time, from real rows; that is
+  not private. Here the conditional vector is switched off: real rows are
+  drawn uniformly, and the generator sees noise only.
+* DPCTGAN stops only after an epoch has overrun its epsilon; here the number
+  of epochs is fixed beforehand to the largest whose opacus RDP accounting
+  stays within the request.
+* PATECTGAN in 1.0.8 uses one discriminator object for every teacher and the
+  student, so no vote is private, and a data-dependent moments bound. Here the
+  PATE-GAN training loop is rebuilt on smartnoise's networks: distinct teacher
+  discriminators on disjoint random partitions of the rows, a separate
+  student, and the data-independent moments bound of the noisy vote
+  (2 * gamma^2 * l * (l + 1) per query, gamma = `noise_multiplier`), from
+  which the number of iterations is fixed before training.
+
+What the guarantee does not cover: like smartnoise, these wrappers treat the
+number of rows as public (DPCTGAN's sampling rate, PATE's number of teachers,
+AIM's and MWEM's scales use it). DPCTGAN's accounting is opacus's RDP
+analysis of the subsampled Gaussian at rate batch/n, applied to batches drawn
+uniformly with replacement, the usual approximation; its noise comes from
+torch's (seedable, not cryptographic) generator. smartnoise draws its noise
+from OpenDP's secure sampler, so MST, AIM, MWEM and PAC-Synth are not
+reproducible with a seed; the GANs are, given the same machine and threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import threading
+import warnings
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from privacy.bounds import BOUNDS_OPTION_HELP, MethodBudget, OpenBoundsSupport
+from privacy.budget import PrivacyCost
+from privacy.encoding import DomainEncoder
+from privacy.errors import DomainTooLarge, InvalidPrivacyValue, MethodOptionError, MissingDependency
+from privacy.schema import PublicSchema
+from privacy.synthesizers.base import ProgressCallback, Synthesizer
+
+__all__ = [
+    "SmartnoiseMSTSynthesizer",
+    "SmartnoiseAIMSynthesizer",
+    "SmartnoiseMWEMSynthesizer",
+    "SmartnoisePACSynthSynthesizer",
+    "SmartnoiseDPCTGANSynthesizer",
+    "SmartnoisePATECTGANSynthesizer",
+    "mwem_splits",
+    "dpctgan_max_epochs",
+    "pate_epsilon",
+]
+
+log = logging.getLogger(__name__)
+
+# smartnoise's GAN modules are patched while they run; one at a time per process
+_GAN_LOCK = threading.Lock()
+
+
+class _LogWriter(io.TextIOBase):
+    """Sends smartnoise's print() output to the log instead of stdout."""
+
+    def write(self, text: str) -> int:
+        text = text.strip()
+        if text:
+            log.debug("smartnoise: %s", text)
+        return len(text)
+
+
+# warnings of the libraries about their own internals, which a user cannot act on
+_LIBRARY_NOISE = (
+    "Pandas dataframe inputs are deprecated",  # mbi, called by smartnoise's MST/AIM
+    # opacus on fixed-size batches: the caveat is stated in dpctgan's description and this module's docstring
+    "The sample rate will be defined from ``batch_size`` and ``sample_size``",
+    # DP-SGD noise comes from torch's seeded generator, like every seeded method here (see the docstring)
+    "Secure RNG turned off",
+    # opacus 0.14 hooks Linear layers with register_backward_hook; per-sample gradients were checked
+    # against single-sample backward passes under torch 2.13 (mean loss, as DPCTGAN uses): they agree
+    "Using a non-full backward hook when the forward contains multiple autograd Nodes",
+)
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """Route smartnoise's prints to the log and drop its internal deprecation noise."""
+    with contextlib.redirect_stdout(_LogWriter()), warnings.catch_warnings():
+        for message in _LIBRARY_NOISE:
+            warnings.filterwarnings("ignore", message=message)
+        yield
+
+
+def _import_snsynth() -> None:
+    try:
+        import snsynth  # noqa: F401
+    except ImportError as exc:  # pragma: no cover - installed with the product
+        raise MissingDependency("smartnoise-synth is not installed; pip install smartnoise-synth==1.0.8") from exc
+
+
+# ----------------------------------------------------------------------------------
+# transformers built from the schema
+# ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _transformer_classes() -> dict[str, type]:
+    """Column transformers complete at construction (no fit, no epsilon)."""
+    _import_snsynth()
+    from snsynth.transform.base import ColumnTransformer
+    from snsynth.transform.definitions import ColumnType
+
+    class DeclaredCodes(ColumnTransformer):
+        """Integer codes on a declared domain of `size` values (cube-style methods)."""
+
+        def __init__(self, size: int) -> None:
+            self.size = int(size)
+            super().__init__()
+
+        @property
+        def output_type(self) -> Any:
+            return ColumnType.CATEGORICAL
+
+        @property
+        def cardinality(self) -> list[int]:
+            return [self.size]
+
+        def _fit(self, val: Any) -> None:
+            return None
+
+        def _clear_fit(self) -> None:
+            self._fit_complete = True
+            self.output_width = 1
+
+        def _transform(self, val: Any) -> int:
+            return int(val)
+
+        def _inverse_transform(self, val: Any) -> Any:
+            return None if val is None else int(val)
+
+    class DeclaredOneHot(ColumnTransformer):
+        """One-hot over a declared domain of `size` codes (GANs)."""
+
+        def __init__(self, size: int) -> None:
+            self.size = int(size)
+            super().__init__()
+
+        @property
+        def output_type(self) -> Any:
+            return ColumnType.CATEGORICAL
+
+        @property
+        def cardinality(self) -> list[int]:
+            return [2] * self.size
+
+        def _fit(self, val: Any) -> None:
+            return None
+
+        def _clear_fit(self) -> None:
+            self._fit_complete = True
+            self.output_width = self.size
+
+        def _transform(self, val: Any) -> tuple[int, ...]:
+            bits = [0] * self.size
+            bits[int(val)] = 1
+            return tuple(bits)
+
+        def _inverse_transform(self, val: Any) -> int:
+            return int(np.argmax(val))
+
+    class DeclaredScale(ColumnTransformer):
+        """A number scaled from declared [lo, hi] to [-1, 1], with a null flag when nullable (GANs)."""
+
+        def __init__(self, lo: float, hi: float, nullable: bool) -> None:
+            self.lo = float(lo)
+            self.hi = float(hi)
+            self.nullable = bool(nullable)
+            super().__init__()
+
+        @property
+        def output_type(self) -> Any:
+            return ColumnType.CONTINUOUS
+
+        @property
+        def cardinality(self) -> list[Any]:
+            return [None, None] if self.nullable else [None]
+
+        def _fit(self, val: Any) -> None:
+            return None
+
+        def _clear_fit(self) -> None:
+            self._fit_complete = True
+            self.output_width = 2 if self.nullable else 1
+
+        def _transform(self, val: Any) -> Any:
+            isnull = val is None or (isinstance(val, float) and math.isnan(val))
+            if isnull:
+                scaled = 0.0
+            else:
+                span = self.hi - self.lo
+                scaled = 2.0 * (min(max(float(val), self.lo), self.hi) - self.lo) / span - 1.0 if span > 0 else 0.0
+            if self.nullable:
+                return (scaled, 1.0 if isnull else -1.0)
+            return scaled
+
+        def _inverse_transform(self, val: Any) -> Any:
+            if self.nullable:
+                v, flag = val
+                if flag > 0:
+                    return None
+            else:
+                v = val
+            v = min(max(float(v), -1.0), 1.0)
+            return self.lo + (v + 1.0) / 2.0 * (self.hi - self.lo)
+
+    return {"codes": DeclaredCodes, "onehot": DeclaredOneHot, "scale": DeclaredScale}
+
+
+def _codes_transformer(encoder: DomainEncoder) -> Any:
+    from snsynth.transform.table import TableTransformer
+
+    codes_cls = _transformer_classes()["codes"]
+    return TableTransformer([codes_cls(size) for size in encoder.sizes])
+
+
+class _GanCodec:
+    """Encodes a conformed table for the GANs and decodes their output, from the schema only."""
+
+    def __init__(self, schema: PublicSchema) -> None:
+        self.schema = schema
+        self.columns = schema.synthesized_columns
+        classes = _transformer_classes()
+        self.encoder = DomainEncoder(schema)
+        self.transformers = []
+        for enc in self.encoder.encodings:
+            if enc.mode == "category":
+                self.transformers.append(classes["onehot"](enc.size))
+            else:
+                lo, hi = enc.spec.numeric_bounds()
+                self.transformers.append(classes["scale"](lo, hi, enc.spec.nullable))
+
+    def table_transformer(self) -> Any:
+        from snsynth.transform.table import TableTransformer
+
+        return TableTransformer(list(self.transformers))
+
+    def encode(self, table: pd.DataFrame) -> pd.DataFrame:
+        out: dict[str, Any] = {}
+        codes = None
+        for j, enc in enumerate(self.encoder.encodings):
+            s = table[enc.name]
+            if enc.mode == "category":
+                if codes is None:
+                    codes = self.encoder.encode(table)
+                out[enc.name] = codes[:, j].astype(np.int64)
+            elif enc.spec.kind == "datetime":
+                t = pd.to_datetime(s, errors="coerce")
+                out[enc.name] = ((t - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(
+                    dtype=float, na_value=np.nan
+                )
+            else:
+                out[enc.name] = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        return pd.DataFrame(out)
+
+    def decode(self, raw: pd.DataFrame) -> pd.DataFrame:
+        out: dict[str, Any] = {}
+        for j, enc in enumerate(self.encoder.encodings):
+            col = raw.iloc[:, j]
+            if enc.mode == "category":
+                values = list(enc.spec.values or []) + [None]
+                idx = col.to_numpy(dtype=np.int64)
+                if enc.null_code is None:
+                    idx = np.minimum(idx, len(values) - 2)
+                out[enc.name] = [values[i] for i in np.minimum(idx, len(values) - 1)]
+            elif enc.spec.kind == "datetime":
+                days = pd.to_numeric(col, errors="coerce")
+                out[enc.name] = pd.Timestamp("1970-01-01") + pd.to_timedelta(np.floor(days), unit="D")
+            else:
+                out[enc.name] = pd.to_numeric(col, errors="coerce")
+        return pd.DataFrame(out)
+
+
+def _decode_codes(encoder: DomainEncoder, raw: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """Codes from a cube-style method back to values; a missing code becomes null (or a uniform draw)."""
+    codes = np.empty((len(raw), len(encoder.encodings)), dtype=np.int64)
+    for j, enc in enumerate(encoder.encodings):
+        col = pd.to_numeric(raw.iloc[:, j], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        missing = np.isnan(col)
+        if missing.any():
+            fill = enc.null_code if enc.null_code is not None else rng.integers(0, enc.size, missing.sum())
+            col[missing] = fill
+        codes[:, j] = np.clip(col.astype(np.int64), 0, enc.size - 1)
+    return encoder.decode(codes, rng)
+
+
+# ----------------------------------------------------------------------------------
+# base
+# ----------------------------------------------------------------------------------
+
+
+class _SmartnoiseBase(OpenBoundsSupport, Synthesizer):
+    guarantee = "dp"
+    reproducible = False
+
+    def _fit(
+        self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost, progress: ProgressCallback
+    ) -> PrivacyCost:
+        _import_snsynth()
+        schema, _bounds_cost, budget = self._fill_bounds(table, schema, requested, progress)
+        self._fit_method(table, schema, budget, progress)
+        progress(1.0, "fitted")
+        return self.planned_cost(requested)
+
+    def _fit_method(
+        self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback
+    ) -> None:
+        raise NotImplementedError
+
+
+class _CubeBase(_SmartnoiseBase):
+    """Methods on integer codes of the declared domain."""
+
+    default_bins = 32
+
+    def _encoder(self, schema: PublicSchema) -> DomainEncoder:
+        return DomainEncoder(schema, default_bins=self.options.get("bins") or self.default_bins)
+
+    def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
+        rng = np.random.default_rng(None if self.seed is None else self.seed + 7919)
+        with _quiet():
+            raw = self._model.sample(n)
+        if not isinstance(raw, pd.DataFrame):
+            raw = pd.DataFrame(list(raw))
+        progress(1.0, "sampled")
+        return _decode_codes(self._enc, raw.reset_index(drop=True), rng)
+
+
+def _noisy_total_mst_class() -> type:
+    """MSTSynthesizer running at a given rho, with a DP total instead of the exact row count."""
+    from mbi import estimation, marginal_oracles
+    from snsynth.mst.mst import MSTSynthesizer
+
+    class FixedRhoMST(MSTSynthesizer):
+        fixed_rho: float = 0.0
+        progress: Any = None
+
+        def MST(self, data: Any, epsilon: float, delta: float) -> None:  # noqa: N802 - smartnoise's name
+            rho = float(self.fixed_rho)
+            sigma = np.sqrt(3 / (2 * rho))
+            cliques = [(col,) for col in data.domain]
+            log1 = self.measure(data, cliques, sigma)
+            # the mean of the noisy one-way totals: DP, unlike len(data)
+            total = max(float(np.mean([np.sum(m.noisy_measurement) for m in log1])), 1.0)
+            self.progress(0.2, "measured one-way marginals")
+            data, log1, undo_compress_fn = self.compress_domain(data, log1)
+            self.undo_compress_fn = undo_compress_fn
+            cliques = self.select(data, rho / 3.0, log1, total)
+            self.progress(0.4, "selected the spanning tree")
+            log2 = self.measure(data, cliques, sigma)
+            self.progress(0.5, "measured two-way marginals; estimating the model")
+            self.synthesizer = estimation.mirror_descent(
+                data.domain, log1 + log2, known_total=total, iters=5000,
+                marginal_oracle=marginal_oracles.message_passing_stable,
+            )
+
+    return FixedRhoMST
+
+
+class SmartnoiseMSTSynthesizer(_CubeBase):
+    name = "mst-smartnoise"
+    description = (
+        "MST (maximum spanning tree of two-way marginals, Private-PGM) through smartnoise-synth; zCDP. "
+        "Numbers are binned on their declared bounds."
+    )
+    zcdp = True
+    needs_delta = True
+    option_spec = {
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
+        "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
+    }
+
+    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+        assert budget.rho is not None
+        self._enc = self._encoder(schema)
+        codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
+        cls = _noisy_total_mst_class()
+        model = cls(epsilon=float(budget.epsilon), delta=float(budget.delta))
+        model.fixed_rho = float(budget.rho)
+        model.progress = progress
+        progress(0.05, "measuring")
+        with _quiet():
+            model.fit(codes, transformer=_codes_transformer(self._enc), preprocessor_eps=0.0)
+        self._model = model
+
+
+class SmartnoiseAIMSynthesizer(_CubeBase):
+    name = "aim-smartnoise"
+    description = (
+        "AIM (adaptive and iterative selection of marginals, Private-PGM) through smartnoise-synth; zCDP. "
+        "Slow on wide tables: limit `rounds` for a quicker fit."
+    )
+    zcdp = True
+    needs_delta = True
+    option_spec = {
+        "bins": (int, 16, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
+        "rounds": (int, None, "number of selection rounds (default 16 x columns, as in AIM)"),
+        "max_model_size": (int, 80, "largest model (MB) AIM may grow"),
+        "degree": (int, 2, "width of the workload marginals"),
+        "max_cells": (int, 10000, "workload marginals larger than this are skipped"),
+        "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
+    }
+
+    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+        assert budget.rho is not None
+        from snsynth.aim import AIMSynthesizer
+
+        rho = float(budget.rho)
+
+        class FixedRhoAIM(AIMSynthesizer):
+            def AIM(self, data: Any, workload: Any) -> None:  # noqa: N802 - smartnoise's name
+                self.rho = rho  # the rho our accountant charges, not smartnoise's cdp_rho
+                super().AIM(data, workload)
+
+        self._enc = self._encoder(schema)
+        if self._enc.columns and len(self._enc.columns) < self.options["degree"]:
+            raise MethodOptionError("degree is larger than the number of columns", field="options")
+        codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
+        model = FixedRhoAIM(
+            epsilon=float(budget.epsilon), delta=float(budget.delta), rounds=self.options["rounds"],
+            max_model_size=self.options["max_model_size"], degree=self.options["degree"],
+            max_cells=self.options["max_cells"],
+        )
+        progress(0.05, "running AIM rounds")
+        with _quiet():
+            model.fit(codes, transformer=_codes_transformer(self._enc), preprocessor_eps=0.0)
+        self._model = model
+
+
+# ----------------------------------------------------------------------------------
+# MWEM
+# ----------------------------------------------------------------------------------
+
+
+def mwem_splits(sizes: list[int], max_cells: int, max_columns: int = 3) -> list[list[int]]:
+    """Group column indices, in order, into histograms of at most `max_cells` cells.
+
+    Raises DomainTooLarge if a single column is larger than `max_cells`.
+    """
+    splits: list[list[int]] = []
+    current: list[int] = []
+    cells = 1
+    for j, size in enumerate(sizes):
+        if size > max_cells:
+            raise DomainTooLarge(
+                f"column {j} has {size} codes, more than mwem's max_cells ({max_cells})", field="schema"
+            )
+        if current and (cells * size > max_cells or len(current) >= max_columns):
+            splits.append(current)
+            current, cells = [], 1
+        current.append(j)
+        cells *= size
+    if current:
+        splits.append(current)
+    return splits
+
+
+class SmartnoiseMWEMSynthesizer(_CubeBase):
+    name = "mwem"
+    description = (
+        "MWEM (multiplicative weights with the exponential mechanism) through smartnoise-synth; pure epsilon-DP. "
+        "Columns are split into small independent histograms (see max_cells)."
+    )
+    zcdp = False
+    default_bins = 10
+    option_spec = {
+        "bins": (int, 10, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
+        "max_cells": (int, 2000, "largest histogram (product of domain sizes) of one group of columns"),
+        "max_columns": (int, 3, "most columns in one histogram"),
+        "iterations": (int, 30, "MWEM iterations per histogram"),
+        "marginal_width": (int, 2, "widest marginal queried"),
+        "mult_weights_iterations": (int, 20, "multiplicative-weights passes per iteration"),
+        "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
+    }
+
+    @classmethod
+    def planned_cost(cls, requested: PrivacyCost) -> PrivacyCost:
+        # pure epsilon-DP whatever delta was offered; epsilon-DP implies (epsilon^2/2)-zCDP
+        return PrivacyCost(requested.epsilon, Fraction(0), requested.epsilon**2 / 2)
+
+    def _domain_sizes(self, schema: PublicSchema) -> list[int]:
+        bins = self.options["bins"]
+        return [schema.columns[n].domain_size(bins) if not schema.columns[n].is_open else bins + 1
+                for n in schema.synthesized_columns]
+
+    def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
+        super().preflight(schema, requested)
+        for key in ("max_cells", "max_columns", "iterations", "marginal_width", "mult_weights_iterations", "bins"):
+            if self.options[key] is None or self.options[key] < 1:
+                raise MethodOptionError(f"option {key} of mwem must be a positive integer", field="options")
+        if self.options["max_cells"] > 50_000:
+            raise MethodOptionError("mwem's max_cells may be at most 50000 (memory and time grow with it)",
+                                    field="options")
+        sizes = self._domain_sizes(schema)
+        names = schema.synthesized_columns
+        for name, size in zip(names, sizes, strict=True):
+            if size > self.options["max_cells"]:
+                raise DomainTooLarge(
+                    f"mwem: column '{name}' has {size} codes, more than max_cells ({self.options['max_cells']}); "
+                    "give it fewer bins (`bins` in the schema or the bins option), declare fewer values, "
+                    "raise max_cells, or use mst / dp-copula",
+                    field="schema",
+                )
+
+    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+        from snsynth.mwem import Histogram, MWEMSynthesizer
+
+        self._enc = self._encoder(schema)
+        sizes = self._enc.sizes
+        splits = mwem_splits(sizes, self.options["max_cells"], self.options["max_columns"])
+        codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
+        seed = self.seed
+
+        class DeclaredMWEM(MWEMSynthesizer):
+            """MWEM whose histogram shapes come from the declared domain, sampled with a seeded generator."""
+
+            def _histogram_from_data_attributes(self, data: np.ndarray, splits: Any = ()) -> list[Any]:
+                histograms = []
+                for split in splits:
+                    dims = [sizes[i] for i in split]
+                    for i in split:
+                        self.mins_maxes[str(i)] = (0, sizes[i] - 1)
+                        self.scale[str(i)] = 1
+                    hist = Histogram.histogramdd_indexes(np.asarray(data[:, split], dtype=np.int64), dims)
+                    histograms.append(Histogram(hist.astype(float), dims, [None] * len(dims), split))
+                return histograms
+
+            def sample(self, samples: int) -> Any:
+                rng = np.random.default_rng(None if seed is None else seed + 104729)
+                parts = []
+                for fake, _hist, _split in self.synthetic_histograms:
+                    p = np.ravel(fake).astype(float)
+                    p = p / p.sum()
+                    flat = rng.choice(p.size, size=samples, p=p)
+                    parts.append(np.column_stack(np.unravel_index(flat, fake.shape)))
+                combined = np.hstack(parts)
+                return self._transformer.inverse_transform(combined[:, self._reorder(self.splits)])
+
+        model = DeclaredMWEM(
+            epsilon=float(budget.epsilon), splits=[list(s) for s in splits],
+            iterations=self.options["iterations"], q_count=None,
+            marginal_width=self.options["marginal_width"],
+            mult_weights_iterations=self.options["mult_weights_iterations"],
+        )
+        progress(0.05, f"MWEM on {len(splits)} histogram(s)")
+        with _quiet(), warnings.catch_warnings():
+            # MWEM warns when a small histogram has fewer cells than iterations: a matter of accuracy, not privacy
+            warnings.filterwarnings("ignore", message="Flattened dimensionality of synthetic histogram")
+            model.fit(codes, transformer=_codes_transformer(self._enc), preprocessor_eps=0.0)
+        spent = float(np.sum(model.accountant))
+        if spent > float(budget.epsilon) * (1 + 1e-9):  # pragma: no cover - a defect of the library if it happens
+            raise RuntimeError(f"mwem spent {spent} epsilon, more than its budget {float(budget.epsilon)}")
+        self._model = model
+
+
+# ----------------------------------------------------------------------------------
+# PAC-Synth
+# ----------------------------------------------------------------------------------
+
+
+class SmartnoisePACSynthSynthesizer(_CubeBase):
+    name = "pacsynth"
+    description = (
+        "PAC-Synth (Microsoft's private aggregate seeded synthesizer) through smartnoise-synth; (epsilon, delta)-DP "
+        "marginals up to `reporting_length` columns."
+    )
+    zcdp = False
+    needs_delta = True
+    option_spec = {
+        "bins": (int, 16, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
+        "reporting_length": (int, 3, "widest combination of columns measured"),
+        "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
+    }
+
+    def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
+        super().preflight(schema, requested)
+        if not 1 <= (self.options["reporting_length"] or 0) <= 6:
+            raise MethodOptionError("reporting_length must be between 1 and 6", field="options")
+
+    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+        from snsynth.aggregate_seeded import AggregateSeededSynthesizer
+
+        self._enc = self._encoder(schema)
+        codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
+        model = AggregateSeededSynthesizer(
+            reporting_length=min(self.options["reporting_length"], len(self._enc.columns)),
+            epsilon=float(budget.epsilon), delta=float(budget.delta),
+        )
+        progress(0.05, "measuring aggregates")
+        with _quiet():
+            model.fit(codes, transformer=_codes_transformer(self._enc), preprocessor_eps=0.0)
+        self._model = model
+
+    def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
+        # pac-synth writes '' for an attribute it leaves empty; _decode_codes turns it into null / a uniform draw
+        return super()._sample(n, progress)
+
+
+# ----------------------------------------------------------------------------------
+# GANs
+# ----------------------------------------------------------------------------------
+
+
+class _UnconditionalSampler:
+    """Stand-in for smartnoise's DataSampler: no conditional vector, rows drawn uniformly."""
+
+    discrete_column_category_prob = None
+
+    def __init__(self, data: np.ndarray, transformers: Any = None, **_: Any) -> None:
+        self._data = data
+
+    def sample_condvec(self, batch: int) -> None:
+        return None
+
+    def sample_original_condvec(self, batch: int) -> None:
+        return None
+
+    def sample_data(self, n: int, col: Any, opt: Any) -> np.ndarray:
+        return self._data[np.random.randint(len(self._data), size=n)]
+
+    def dim_cond_vec(self) -> int:
+        return 0
+
+
+_DPCTGAN_ALPHAS = [1 + x / 10.0 for x in range(1, 100)] + list(range(12, 64))
+
+
+def _opacus_epsilon(sample_rate: float, sigma: float, steps: int, delta: float) -> float:
+    from opacus import privacy_analysis
+
+    if steps == 0:
+        return 0.0
+    rdp = privacy_analysis.compute_rdp(sample_rate, sigma, steps, _DPCTGAN_ALPHAS)
+    eps, _alpha = privacy_analysis.get_privacy_spent(_DPCTGAN_ALPHAS, rdp, delta)
+    return float(eps)
+
+
+def dpctgan_max_epochs(n: int, batch_size: int, sigma: float, epsilon: float, delta: float, limit: int) -> int:
+    """The most epochs (<= limit) whose opacus RDP epsilon stays within `epsilon`.
+
+    Each DPCTGAN step makes two private optimizer steps (fake and real batches).
+    """
+    steps_per_epoch = max(n // batch_size, 1)
+    q = batch_size / n
+    lo, hi = 0, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if _opacus_epsilon(q, sigma, 2 * steps_per_epoch * mid, delta) <= epsilon:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def pate_epsilon(queries: int, gamma: float, delta: float, max_order: int = 100) -> float:
+    """Epsilon of `queries` noisy PATE votes under the data-independent moments bound."""
+    if queries == 0:
+        return 0.0
+    best = math.inf
+    log_inv_delta = math.log(1.0 / delta)
+    for order in range(1, max_order + 1):
+        alpha = queries * 2.0 * gamma**2 * order * (order + 1)
+        best = min(best, (alpha + log_inv_delta) / order)
+    return best
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Any:
+    """Seed numpy's and torch's global generators for the block, then restore them."""
+    import torch
+
+    np_state = np.random.get_state()
+    with torch.random.fork_rng(devices=[]):
+        if seed is not None:
+            np.random.seed(seed % (2**32))
+            torch.manual_seed(seed)
+        else:
+            # torch starts every process from the same fixed seed: draw a fresh one
+            torch.seed()
+        try:
+            yield
+        finally:
+            np.random.set_state(np_state)
+
+
+@contextlib.contextmanager
+def _no_reseed(module: Any) -> Any:
+    """smartnoise's discriminators call torch.manual_seed(0) when built, which would make every later
+    draw (the DP-SGD noise included) the same in every run. While the block runs, `module` sees a torch
+    whose manual_seed does nothing, so the caller's stream (seeded or fresh) continues."""
+    import types
+
+    import torch
+
+    class _Cuda(types.ModuleType):
+        def __getattr__(self, name: str) -> Any:
+            return getattr(torch.cuda, name)
+
+        @staticmethod
+        def manual_seed(seed: int) -> None:
+            return None
+
+    class _Torch(types.ModuleType):
+        cuda = _Cuda("torch.cuda")
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(torch, name)
+
+        @staticmethod
+        def manual_seed(seed: int) -> None:
+            return None
+
+    original = module.torch
+    module.torch = _Torch("torch")
+    try:
+        yield
+    finally:
+        module.torch = original
+
+
+class _GanBase(_SmartnoiseBase):
+    needs_delta = True
+    zcdp = False
+    reproducible = True
+
+    def _gan_batch(self, n: int) -> int:
+        batch = min(int(self.options["batch_size"]), max(2, (n // 2) // 2 * 2))
+        return max(2, batch - batch % 2)
+
+    def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
+        with _GAN_LOCK, _seeded(None if self.seed is None else self.seed + 7919), _quiet():
+            raw = self._generate(n)
+        if not isinstance(raw, pd.DataFrame):
+            raw = pd.DataFrame(list(raw))
+        progress(1.0, "sampled")
+        return self._codec.decode(raw.reset_index(drop=True))
+
+    def _generate(self, n: int) -> Any:
+        raise NotImplementedError
+
+
+_GAN_OPTIONS: dict[str, tuple[type, Any, str]] = {
+    "epochs": (int, 10, "most training epochs (fewer if the budget runs out first)"),
+    "batch_size": (int, 128, "batch size (even; capped at half the rows)"),
+    "embedding_dim": (int, 64, "size of the generator's noise input"),
+    "generator_dim": (int, 128, "width of the generator's two residual layers"),
+    "discriminator_dim": (int, 128, "width of the discriminator's two layers"),
+    "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
+}
+
+
+class SmartnoiseDPCTGANSynthesizer(_GanBase):
+    name = "dpctgan"
+    description = (
+        "DP-CTGAN (a GAN whose discriminator is trained with DP-SGD, opacus) through smartnoise-synth; "
+        "(epsilon, delta)-DP by opacus's RDP accounting at sampling rate batch/rows (batches are drawn "
+        "uniformly with replacement, the usual approximation of Poisson sampling). Needs many rows."
+    )
+    option_spec = {
+        **_GAN_OPTIONS,
+        "sigma": (float, 5.0, "noise multiplier of DP-SGD"),
+    }
+
+    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+        import snsynth.pytorch.nn.dpctgan as dpctgan_module
+
+        n = len(table)
+        batch = self._gan_batch(n)
+        sigma = float(self.options["sigma"])
+        eps, delta = float(budget.epsilon), float(budget.delta)
+        epochs = dpctgan_max_epochs(n, batch, sigma, eps, delta, int(self.options["epochs"]))
+        if epochs < 1:
+            raise InvalidPrivacyValue(
+                f"dpctgan cannot train one epoch within epsilon {eps:g} at sigma {sigma:g} and batch size {batch}; "
+                "ask for more epsilon, raise the option sigma, or lower batch_size",
+                field="epsilon",
+            )
+        self.epochs_run = epochs
+        self._codec = _GanCodec(schema)
+        prepared = self._codec.encode(table)
+        model = dpctgan_module.DPCTGAN(
+            embedding_dim=self.options["embedding_dim"],
+            generator_dim=(self.options["generator_dim"],) * 2,
+            discriminator_dim=(self.options["discriminator_dim"],) * 2,
+            batch_size=batch, epochs=epochs, sigma=sigma, epsilon=eps, delta=delta,
+            verbose=False, cuda=False, loss="cross_entropy",
+        )
+        progress(0.05, f"training {epochs} epoch(s)")
+        original_sampler = dpctgan_module.DataSampler
+        with _GAN_LOCK, _seeded(self.seed), _quiet(), _no_reseed(dpctgan_module):
+            dpctgan_module.DataSampler = _UnconditionalSampler
+            try:
+                model.fit(prepared, transformer=self._codec.table_transformer(), preprocessor_eps=0.0)
+            finally:
+                dpctgan_module.DataSampler = original_sampler
+        spent = _opacus_epsilon(batch / n, sigma, 2 * max(n // batch, 1) * len(model.loss_d_list), delta)
+        if len(model.loss_d_list) > epochs or spent > eps:  # pragma: no cover - guards the accounting above
+            raise RuntimeError(f"dpctgan overran its budget: {spent} > {eps}")
+        self._model = model
+
+    def _generate(self, n: int) -> Any:
+        return self._model.generate(n)
+
+
+class SmartnoisePATECTGANSynthesizer(_GanBase):
+    name = "patectgan"
+    description = (
+        "PATE-CTGAN (teacher discriminators on disjoint parts of the data, a student trained on their noisy "
+        "votes) on smartnoise-synth's networks; (epsilon, delta)-DP by the data-independent moments bound. "
+        "Weak at small epsilon."
+    )
+    option_spec = {
+        **_GAN_OPTIONS,
+        "batch_size": (int, 64, "generated samples per student step (each is one PATE query)"),
+        "epochs": (int, 200, "most generator iterations (fewer if the budget runs out first)"),
+        "noise_multiplier": (float, 1e-3, "gamma: the vote noise is Laplace(1/gamma); smaller is more private"),
+        "teacher_iters": (int, 5, "teacher discriminator steps per iteration"),
+        "student_iters": (int, 5, "student steps (PATE queries x batch) per iteration"),
+        "sample_per_teacher": (int, 1000, "rows per teacher (the number of teachers follows)"),
+    }
+
+    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+        import snsynth.pytorch.nn.patectgan as patectgan_module
+        import torch
+        from snsynth.pytorch.nn.patectgan import PATECTGAN, Discriminator, Generator
+        from snsynth.pytorch.nn.privacy_utils import pate, weights_init
+
+        n = len(table)
+        batch = self._gan_batch(n)
+        gamma = float(self.options["noise_multiplier"])
+        student_iters = int(self.options["student_iters"])
+        teacher_iters = int(self.options["teacher_iters"])
+        if gamma <= 0 or student_iters < 1 or teacher_iters < 1:
+            raise MethodOptionError("noise_multiplier, student_iters and teacher_iters must be positive",
+                                    field="options")
+        eps, delta = float(budget.epsilon), float(budget.delta)
+        per_iteration = student_iters * batch
+        iterations = 0
+        while iterations < int(self.options["epochs"]) and pate_epsilon(per_iteration * (iterations + 1), gamma, delta) <= eps:
+            iterations += 1
+        if iterations < 1:
+            raise InvalidPrivacyValue(
+                f"patectgan cannot make one iteration within epsilon {eps:g} (gamma {gamma:g}, {per_iteration} "
+                "queries per iteration); ask for more epsilon, or lower noise_multiplier, batch_size or student_iters",
+                field="epsilon",
+            )
+        self.iterations_run = iterations
+        self._codec = _GanCodec(schema)
+        prepared = self._codec.encode(table)
+        model = PATECTGAN(
+            embedding_dim=self.options["embedding_dim"],
+            generator_dim=(self.options["generator_dim"],) * 2,
+            discriminator_dim=(self.options["discriminator_dim"],) * 2,
+            batch_size=batch, epsilon=eps, delta=delta, verbose=False, cuda=False, pac=1,
+            loss="cross_entropy", noise_multiplier=gamma,
+        )
+        transformer = self._codec.table_transformer()
+        with _GAN_LOCK, _seeded(self.seed), _quiet():
+            model._transformer = transformer
+            train = transformer.transform(prepared)
+            data = np.array([[float(x) if x is not None else 0.0 for x in row] for row in train], dtype=np.float32)
+            n_teachers = max(2, n // max(1, int(self.options["sample_per_teacher"])))
+            assignment = np.random.randint(n_teachers, size=n)
+            parts = [data[assignment == t] for t in range(n_teachers)]
+            data_dim = transformer.output_width
+            emb = self.options["embedding_dim"]
+            model._generator = Generator(emb, model._generator_dim, data_dim)
+            with _no_reseed(patectgan_module):
+                teachers = [Discriminator(data_dim, model._discriminator_dim, "cross_entropy", 1) for _ in parts]
+                student = Discriminator(data_dim, model._discriminator_dim, "cross_entropy", 1)
+            for disc in [*teachers, student]:
+                disc.apply(weights_init)
+            opt_g = torch.optim.Adam(model._generator.parameters(), lr=2e-4, betas=(0.5, 0.9), weight_decay=1e-6)
+            opt_t = [torch.optim.Adam(t.parameters(), lr=2e-4, betas=(0.5, 0.9), weight_decay=1e-6) for t in teachers]
+            opt_s = torch.optim.Adam(student.parameters(), lr=2e-4, betas=(0.5, 0.9))
+            bce = torch.nn.BCELoss()
+            ones = torch.ones(batch)
+            zeros = torch.zeros(batch)
+
+            def generated() -> torch.Tensor:
+                z = torch.randn(batch, emb)
+                return model._apply_activate(model._generator(z))
+
+            for it in range(iterations):
+                for _ in range(teacher_iters):
+                    for t, part in enumerate(parts):
+                        if len(part) == 0:
+                            continue
+                        real = torch.from_numpy(part[np.random.randint(len(part), size=batch)])
+                        fake = generated().detach()
+                        opt_t[t].zero_grad()
+                        out = torch.cat([teachers[t](fake), teachers[t](real)]).squeeze()
+                        bce(out, torch.cat([zeros, ones])).backward()
+                        opt_t[t].step()
+                for _ in range(student_iters):
+                    fake = generated().detach()
+                    labels, _votes = pate(fake, teachers, gamma)
+                    opt_s.zero_grad()
+                    bce(student(fake).squeeze(), labels.float().squeeze()).backward()
+                    opt_s.step()
+                opt_g.zero_grad()
+                bce(student(generated()).squeeze(), ones).backward()
+                opt_g.step()
+                progress(0.05 + 0.9 * (it + 1) / iterations, f"iteration {it + 1} of {iterations}")
+            model.cond_generator = _UnconditionalSampler(data[:0])
+        spent = pate_epsilon(per_iteration * iterations, gamma, delta)
+        if spent > eps:  # pragma: no cover - guards the loop above
+            raise RuntimeError(f"patectgan overran its budget: {spent} > {eps}")
+        self._model = model
+
+    def _generate(self, n: int) -> Any:
+        return self._model.generate(n)
+
