@@ -1,0 +1,137 @@
+"""Figures of the report, drawn with matplotlib's Agg backend into PNG bytes.
+
+Each function takes already computed figures (never tables), so what a plot
+can show is exactly what its section computed. Figures are built on
+`matplotlib.figure.Figure` directly (no pyplot state), and saved without a
+timestamp so the same input gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["column_overlays", "association_heatmaps", "roc_curves", "dcr_histogram", "to_png"]
+
+REAL_COLOR = "#1f5fa8"
+SYNTHETIC_COLOR = "#e07b1a"
+HOLDOUT_COLOR = "#6a8f3a"
+MAX_BARS = 40
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), dpi=80)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def to_png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80, metadata={"Software": None}, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _short(label: str, width: int = 14) -> str:
+    return label if len(label) <= width else label[: width - 1] + "…"
+
+
+def column_overlays(histograms: dict[str, dict[str, Any]], title: str, *, columns_per_row: int = 4,
+                    max_columns: int = 40) -> bytes:
+    """One small panel per column: bars of the synthetic shares, and the real ones when given."""
+    names = list(histograms)[:max_columns]
+    rows = max(1, math.ceil(len(names) / columns_per_row))
+    fig = _figure(3.2 * columns_per_row, 2.4 * rows + 0.4)
+    fig.suptitle(title)
+    for i, name in enumerate(names):
+        ax = fig.add_subplot(rows, columns_per_row, i + 1)
+        h = histograms[name]
+        labels = list(h["labels"])
+        syn = np.asarray(h["synthetic"], dtype=float)
+        real = np.asarray(h["real"], dtype=float) if h.get("real") is not None else None
+        if labels and labels[-1] == "(null)" and syn[-1] == 0 and (real is None or real[-1] == 0):
+            labels, syn = labels[:-1], syn[:-1]
+            real = real[:-1] if real is not None else None
+        if len(labels) > MAX_BARS:  # keep the largest cells
+            weight = syn + (real if real is not None else 0)
+            keep = np.sort(np.argsort(-weight, kind="stable")[:MAX_BARS])
+            labels = [labels[k] for k in keep]
+            syn = syn[keep]
+            real = real[keep] if real is not None else None
+        x = np.arange(len(labels))
+        if real is not None:
+            ax.bar(x - 0.2, real, width=0.4, color=REAL_COLOR, label="real")
+            ax.bar(x + 0.2, syn, width=0.4, color=SYNTHETIC_COLOR, label="synthetic")
+        else:
+            ax.bar(x, syn, width=0.8, color=SYNTHETIC_COLOR, label="synthetic")
+        ax.set_title(_short(name, 28), fontsize=9)
+        step = max(1, len(labels) // 6)
+        ax.set_xticks(x[::step])
+        ax.set_xticklabels([_short(lbl, 10) for lbl in labels[::step]], rotation=45, ha="right", fontsize=6)
+        ax.tick_params(axis="y", labelsize=6)
+        if i == 0:
+            ax.legend(fontsize=6)
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def association_heatmaps(names: Sequence[str], matrices: dict[str, list[list[float | None]]], title: str) -> bytes:
+    """Side-by-side heatmaps (e.g. real, synthetic, synthetic - real) of association matrices."""
+    fig = _figure(4.4 * len(matrices) + 0.6, 4.4)
+    fig.suptitle(title)
+    for i, (label, m) in enumerate(matrices.items()):
+        ax = fig.add_subplot(1, len(matrices), i + 1)
+        arr = np.array([[np.nan if v is None else v for v in row] for row in m], dtype=float)
+        im = ax.imshow(arr, vmin=-1, vmax=1, cmap="RdBu_r")
+        ax.set_title(label, fontsize=9)
+        ax.set_xticks(range(len(names)))
+        ax.set_yticks(range(len(names)))
+        ax.set_xticklabels([_short(n, 12) for n in names], rotation=90, fontsize=6)
+        ax.set_yticklabels([_short(n, 12) for n in names], fontsize=6)
+        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def roc_curves(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str) -> bytes:
+    """ROC curves, TSTR dashed and TRTR solid, one colour per model."""
+    fig = _figure(5.0, 4.4)
+    ax = fig.add_subplot(1, 1, 1)
+    colors = [REAL_COLOR, SYNTHETIC_COLOR, HOLDOUT_COLOR, "#8a3f9e"]
+    models = sorted({k.rsplit("_", 1)[0] for k in curves})
+    for i, model in enumerate(models):
+        for setting, style in (("trtr", "-"), ("tstr", "--")):
+            if f"{model}_{setting}" in curves:
+                fpr, tpr = curves[f"{model}_{setting}"]
+                ax.plot(fpr, tpr, style, color=colors[i % len(colors)], label=f"{model} {setting.upper()}")
+    ax.plot([0, 1], [0, 1], ":", color="grey", linewidth=0.8)
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def dcr_histogram(d_train: np.ndarray, d_holdout: np.ndarray, title: str) -> bytes:
+    """Distances to the closest training row and to the closest holdout row."""
+    fig = _figure(5.6, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    top = float(np.percentile(np.r_[d_train, d_holdout], 99)) if d_train.size else 1.0
+    bins = np.linspace(0.0, max(top, 1e-6), 41)
+    ax.hist(np.clip(d_train, 0, bins[-1]), bins=bins, histtype="step", linewidth=1.6, color=REAL_COLOR,
+            label="to training")
+    ax.hist(np.clip(d_holdout, 0, bins[-1]), bins=bins, histtype="step", linewidth=1.6, linestyle="--",
+            color=SYNTHETIC_COLOR, label="to holdout")
+    ax.set_xlabel("distance to closest record (mixed-type, schema scaling)")
+    ax.set_ylabel("synthetic rows")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return to_png(fig)

@@ -1,0 +1,362 @@
+"""The evaluation report: its model, how it is built, and its JSON form.
+
+A report holds sections, each marked `public` (computed from the synthetic
+table and the public schema only) or `internal` (it read real rows). The
+public rendering (`to_dict(include_internal=False)`, `to_html(False)`) carries
+public sections only and names the withheld ones; it is identical whatever the
+real tables were. `summary` holds every headline figure, internal ones
+included: it is for the pipeline and the steward, not for analysts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+from evaluation._common import EvaluationLimits, jsonable, no_progress
+from evaluation._tables import table_views
+from evaluation.metrics import FIDELITY_SCORE_DEFINITION, METRICS, NotScorable
+from privacy.schema import PublicSchema
+
+__all__ = ["Report", "Section", "Figure", "Check", "build_report", "SECTIONS", "SCHEMA_VERSION", "judge"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+SECTIONS = ("fidelity", "utility", "privacy", "plots")
+Visibility = Literal["public", "internal"]
+Status = Literal["pass", "warn", "fail", "not_run"]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One image of the report (PNG bytes, inlined into the HTML)."""
+
+    key: str
+    title: str
+    png: bytes
+    caption: str = ""
+
+
+@dataclass
+class Section:
+    key: str
+    title: str
+    visibility: Visibility
+    status: Literal["computed", "not_computed", "failed"] = "computed"
+    reason: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    seconds: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "visibility": self.visibility,
+            "status": self.status,
+            "reason": self.reason,
+            "data": jsonable(_strip_private(self.data)),
+            "notes": list(self.notes),
+            "figures": [{"key": f.key, "title": f.title, "caption": f.caption} for f in self.figures],
+        }
+
+
+def _strip_private(obj: Any) -> Any:
+    """Drop keys starting with '_' (arrays kept for plotting only)."""
+    if isinstance(obj, dict):
+        return {k: _strip_private(v) for k, v in obj.items() if not (isinstance(k, str) and k.startswith("_"))}
+    if isinstance(obj, list):
+        return [_strip_private(v) for v in obj]
+    return obj
+
+
+@dataclass(frozen=True)
+class Check:
+    """A headline figure against a threshold of the dataset policy."""
+
+    name: str
+    label: str
+    value: float | None
+    threshold: float | None
+    direction: Literal["min", "max"]
+    status: Status
+    message: str
+
+    @property
+    def color(self) -> str:
+        return {"pass": "green", "warn": "amber", "fail": "red"}.get(self.status, "grey")
+
+    def to_dict(self) -> dict[str, Any]:
+        return jsonable({"name": self.name, "label": self.label, "value": self.value, "threshold": self.threshold,
+                         "direction": self.direction, "status": self.status, "color": self.color,
+                         "message": self.message})
+
+
+def judge(value: float | None, threshold: float | None, direction: Literal["min", "max"], margin: float) -> Status:
+    """pass / warn / fail of a figure against a threshold (the release gate's rule).
+
+    On the passing side, a figure closer to the threshold than `margin * |t|`
+    warns (so a figure exactly at a non-zero threshold warns); with a threshold
+    of 0 there is no warn zone. A figure not computed is `not_run`.
+    """
+    if threshold is None or value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not_run"
+    distance = value - threshold if direction == "min" else threshold - value
+    if distance < 0:
+        return "fail"
+    if distance < margin * abs(threshold):
+        return "warn"
+    return "pass"
+
+
+# name, label, summary figure, threshold key, direction
+CHECKS = (
+    ("fidelity", "fidelity score", "fidelity_score", "min_fidelity", "min"),
+    ("utility_ratio", "utility ratio (TSTR / TRTR)", "utility_ratio", "min_utility_ratio", "min"),
+    ("membership_auc", "membership-inference AUC", "membership_auc", "max_membership_auc", "max"),
+    ("exact_match_rate", "exact-match rate", "exact_match_rate", "max_exact_match_rate", "max"),
+)
+THRESHOLD_KEYS = {c[3] for c in CHECKS} | {"warn_margin"}
+PUBLIC_FIGURES = ("synthetic_rows", "synthetic_columns")
+
+
+@dataclass
+class Report:
+    """A built report; render it with `to_dict` or `to_html`."""
+
+    sections: dict[str, Section]
+    headline: dict[str, Any]
+    checks: list[Check]
+    settings: dict[str, Any]
+
+    @property
+    def summary(self) -> dict[str, Any]:
+        """Every headline figure (internal ones included): for the pipeline and the steward."""
+        return dict(self.headline)
+
+    @property
+    def public_summary(self) -> dict[str, Any]:
+        return {k: self.headline[k] for k in PUBLIC_FIGURES if k in self.headline}
+
+    @property
+    def overall_status(self) -> Status:
+        statuses = {c.status for c in self.checks}
+        for s in ("fail", "warn", "pass"):
+            if s in statuses:
+                return s  # type: ignore[return-value]
+        return "not_run"
+
+    def to_dict(self, include_internal: bool) -> dict[str, Any]:
+        """The stable, versioned JSON form. Without internal sections, nothing computed from real rows."""
+        shown = {k: s for k, s in self.sections.items() if include_internal or s.visibility == "public"}
+        withheld = [k for k, s in self.sections.items() if k not in shown]
+        out: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "kind": "synthgate.evaluation_report",
+            "audience": "internal" if include_internal else "public",
+            "summary": jsonable(self.summary if include_internal else self.public_summary),
+            "sections": {k: s.to_dict() for k, s in shown.items()},
+            "withheld_sections": withheld,
+            "settings": jsonable(self.settings),
+            "definitions": {"fidelity_score": FIDELITY_SCORE_DEFINITION,
+                            "metrics": {m.name: m.info() for m in METRICS.values()}},
+        }
+        if include_internal:
+            out["checks"] = [c.to_dict() for c in self.checks]
+            out["overall_status"] = self.overall_status
+        else:
+            out["checks"] = [{"name": c.name, "label": c.label, "status": "withheld"} for c in self.checks]
+        return out
+
+    def to_html(self, include_internal: bool) -> str:
+        """One self-contained HTML page (inline CSS and PNG images)."""
+        from evaluation.render import render_html
+
+        return render_html(self, include_internal)
+
+
+def _scaled(progress: Callable[[float, str], None], start: float, end: float) -> Callable[[float, str], None]:
+    def report(fraction: float, message: str) -> None:
+        progress(start + (end - start) * min(max(fraction, 0.0), 1.0), message)
+
+    return report
+
+
+def _run_section(section: Section, fn: Callable[[], dict[str, Any]]) -> Section:
+    started = time.perf_counter()
+    try:
+        section.data = fn()
+        section.notes.extend(section.data.pop("notes", []) if isinstance(section.data.get("notes"), list) else [])
+    except NotScorable as exc:
+        section.status, section.reason = "not_computed", str(exc)
+    except Exception as exc:  # a report with one broken section is still worth reading
+        logger.exception("evaluation section %s failed", section.key)
+        section.status, section.reason = "failed", f"{type(exc).__name__}: {exc}"
+    section.seconds = round(time.perf_counter() - started, 3)
+    return section
+
+
+def _thresholds(thresholds: Mapping[str, float] | None) -> dict[str, float]:
+    if thresholds is None:
+        return {}
+    unknown = set(thresholds) - THRESHOLD_KEYS
+    if unknown:
+        raise ValueError(f"unknown thresholds {sorted(unknown)}; known: {sorted(THRESHOLD_KEYS)}")
+    return {k: float(v) for k, v in thresholds.items() if v is not None}
+
+
+def build_report(
+    real_train: pd.DataFrame,
+    real_holdout: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: PublicSchema,
+    target: str | None = None,
+    *,
+    thresholds: Mapping[str, float] | None = None,
+    seed: int = 0,
+    progress: Callable[[float, str], None] | None = None,
+    include: set[str] | None = None,
+    limits: EvaluationLimits | None = None,
+) -> Report:
+    """Evaluate a synthetic table against the real training split and holdout.
+
+    The tables are conformed to `schema`. `include` picks the sections
+    (fidelity, utility, privacy, plots; all by default); the public synthetic
+    summary is always there. `thresholds` are the dataset policy's
+    (min_fidelity, min_utility_ratio, max_membership_auc, max_exact_match_rate,
+    warn_margin); without them the checks are `not_run`.
+    """
+    from evaluation.fidelity import fidelity_section
+    from evaluation.privacy_risk import privacy_section
+    from evaluation.public import synthetic_summary
+    from evaluation.utility import utility_section
+
+    include = set(SECTIONS) if include is None else set(include)
+    unknown = include - set(SECTIONS)
+    if unknown:
+        raise ValueError(f"unknown report sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    limits = limits or EvaluationLimits()
+    th = _thresholds(thresholds)
+    progress = progress or no_progress
+    target = target if target is not None else schema.target
+
+    sections: dict[str, Section] = {}
+    progress(0.0, "summarising the synthetic table")
+    public_views = table_views(schema, synthetic)
+    sections["synthetic"] = _run_section(
+        Section("synthetic", "Synthetic table (public)", "public"),
+        lambda: synthetic_summary(synthetic, schema, public_views),
+    )
+    # internal: open domains read from every table, numbers binned at the real training quantiles
+    internal_views = table_views(schema, real_train, real_holdout, synthetic, quantiles_from=real_train)
+
+    if "fidelity" in include:
+        sections["fidelity"] = _run_section(
+            Section("fidelity", "Fidelity: synthetic vs real training rows", "internal"),
+            lambda: fidelity_section(real_train, synthetic, schema, internal_views, limits, seed,
+                                     _scaled(progress, 0.05, 0.35), holdout=real_holdout),
+        )
+    if "utility" in include:
+        section = Section("utility", "Utility: train on synthetic, test on real (TSTR) vs real (TRTR)", "internal")
+        if target is None:
+            section.status, section.reason = "not_computed", (
+                "no target column: declare `target` in the public schema or pass one to score utility")
+            sections["utility"] = section
+        else:
+            sections["utility"] = _run_section(section, lambda: utility_section(
+                real_train, real_holdout, synthetic, schema, target, internal_views, limits, seed,
+                _scaled(progress, 0.35, 0.65)))
+    if "privacy" in include:
+        sections["privacy"] = _run_section(
+            Section("privacy", "Privacy risk against real rows", "internal"),
+            lambda: privacy_section(real_train, real_holdout, synthetic, schema, internal_views, limits, seed,
+                                    _scaled(progress, 0.65, 0.9)),
+        )
+
+    headline = _headline(sections)
+    margin = th.get("warn_margin", 0.0)
+    checks = []
+    for name, label, figure, key, direction in CHECKS:
+        value = headline.get(figure)
+        t = th.get(key)
+        status = judge(value, t, direction, margin)  # type: ignore[arg-type]
+        if t is None:
+            message = f"{label}: no threshold given"
+        elif value is None:
+            message = f"{label}: not computed"
+        else:
+            message = f"{label} {value:.4g} against the {'minimum' if direction == 'min' else 'maximum'} {t:.4g}"
+        checks.append(Check(name, label, value, t, direction, status, message))
+
+    if "plots" in include:
+        progress(0.9, "drawing figures")
+        from evaluation.render import draw_figures
+
+        draw_figures(sections, limits)
+    progress(1.0, "report ready")
+    settings = {
+        "seed": seed,
+        "target": target,
+        "include": sorted(include),
+        "thresholds": th,
+        "limits": limits.to_dict(),
+        "versions": _versions(),
+    }
+    return Report(sections=sections, headline=headline, checks=checks, settings=settings)
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    for p in path:
+        if not isinstance(data, dict) or p not in data:
+            return None
+        data = data[p]
+    return data
+
+
+def _headline(sections: dict[str, Section]) -> dict[str, Any]:
+    syn = sections["synthetic"].data
+    fid = sections["fidelity"].data if "fidelity" in sections else {}
+    util = sections["utility"].data if "utility" in sections else {}
+    priv = sections["privacy"].data if "privacy" in sections else {}
+    return {
+        "synthetic_rows": syn.get("rows"),
+        "synthetic_columns": len(syn.get("columns", {})) if syn else None,
+        "fidelity_score": fid.get("fidelity_score"),
+        "fidelity_score_holdout_reference": _get(fid, "holdout_reference", "fidelity_score"),
+        "sdmetrics_quality": _get(fid, "sdmetrics_quality", "score"),
+        "mean_one_way_tvd": fid.get("mean_one_way_tvd"),
+        "mean_two_way_tvd": fid.get("mean_two_way_tvd"),
+        "worst_two_way_tvd": fid.get("worst_two_way_tvd"),
+        "utility_ratio": util.get("utility_ratio"),
+        "utility_primary_score": util.get("primary_score"),
+        "tstr_score": util.get("tstr_score"),
+        "trtr_score": util.get("trtr_score"),
+        "exact_match_rate": _get(priv, "exact_match", "rate_train"),
+        "exact_match_rate_holdout": _get(priv, "exact_match", "rate_holdout"),
+        "dcr_share_closer_to_train": _get(priv, "dcr", "share_closer_to_train"),
+        "dcr_p5_train": _get(priv, "dcr", "p5_train"),
+        "dcr_p5_holdout": _get(priv, "dcr", "p5_holdout"),
+        "membership_auc": _get(priv, "membership_inference", "membership_auc"),
+        "membership_auc_distance": _get(priv, "membership_inference", "distance", "auc"),
+        "membership_auc_classifier": _get(priv, "membership_inference", "classifier", "auc"),
+        "attribute_inference_advantage": priv.get("attribute_inference_advantage"),
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("numpy", "pandas", "scipy", "scikit-learn", "sdmetrics", "matplotlib"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "not installed"
+    return out

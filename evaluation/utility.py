@@ -1,0 +1,253 @@
+"""Utility: train on synthetic, test on real (TSTR) against train on real, test on real (TRTR).
+
+Internal: both are scored on the real holdout. Two models, each in a
+scikit-learn pipeline: a linear one (logistic regression, or ridge for a
+numeric target) and HistGradientBoosting. The headline is the ratio of the
+primary score TSTR / TRTR for HistGradientBoosting; the primary score is the
+Gini coefficient 2 * AUC - 1 for classification (skill above chance, so a
+useless model scores 0 rather than 0.5) and R2 for regression.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation._common import EvaluationLimits, no_progress, quiet_warnings, sample_rows, section_rng
+from evaluation._tables import ColumnView, model_matrix
+from evaluation.metrics import NotScorable
+from privacy.schema import PublicSchema
+
+__all__ = ["utility_section", "is_classification"]
+
+logger = logging.getLogger(__name__)
+
+MODELS = ("linear", "hist_gradient_boosting")
+PRIMARY_MODEL = "hist_gradient_boosting"
+
+
+def is_classification(view: ColumnView) -> bool:
+    """Categorical targets and ordinals with declared levels are classified; numbers are regressed."""
+    return view.spec.kind == "categorical" or view.spec.values is not None
+
+
+def _pipeline(task: str, model: str, is_cat: list[bool], n_cats: list[int], seed: int):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    num_idx = [i for i, c in enumerate(is_cat) if not c]
+    cat_idx = [i for i, c in enumerate(is_cat) if c]
+    if model == "linear":
+        parts = []
+        if num_idx:
+            parts.append(("numeric", Pipeline([
+                ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+                ("scale", StandardScaler()),
+            ]), num_idx))
+        if cat_idx:
+            categories = [np.arange(-1, n_cats[i], dtype=float) for i in cat_idx]
+            parts.append(("categorical", Pipeline([
+                ("impute", SimpleImputer(strategy="constant", fill_value=-1.0, keep_empty_features=True)),
+                ("onehot", OneHotEncoder(categories=categories, handle_unknown="ignore")),
+            ]), cat_idx))
+        estimator = LogisticRegression(max_iter=300) if task == "classification" else Ridge(alpha=1.0)
+        return Pipeline([("prepare", ColumnTransformer(parts)), ("model", estimator)])
+    native = [bool(c and n <= 250) for c, n in zip(is_cat, n_cats, strict=True)]
+    cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
+    estimator = cls(max_iter=100, categorical_features=native if any(native) else None, random_state=seed)
+    return Pipeline([("model", estimator)])
+
+
+def _fit(task: str, model: str, X: np.ndarray, y: np.ndarray, is_cat: list[bool], n_cats: list[int], seed: int,
+         notes: list[str], label: str):
+    from sklearn.dummy import DummyClassifier, DummyRegressor
+
+    if task == "classification" and np.unique(y).size < 2:
+        notes.append(f"{label}: the training rows hold a single class; a constant model stands in")
+        return DummyClassifier(strategy="prior").fit(X, y)
+    if task == "regression" and np.unique(y).size < 2:
+        notes.append(f"{label}: the training target is constant; a constant model stands in")
+        return DummyRegressor().fit(X, y)
+    pipe = _pipeline(task, model, is_cat, n_cats, seed)
+    with quiet_warnings() as caught:
+        pipe.fit(X, y)
+    if any("converge" in str(w.message).lower() for w in caught):
+        notes.append(f"{label}: the solver stopped at its iteration limit before converging")
+    return pipe
+
+
+def _aligned_proba(model, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    proba = model.predict_proba(X)
+    out = np.zeros((X.shape[0], classes.size))
+    index = {c: i for i, c in enumerate(classes)}
+    for j, c in enumerate(model.classes_):
+        if c in index:
+            out[:, index[c]] = proba[:, j]
+    return out
+
+
+def _classification_scores(model, X: np.ndarray, y: np.ndarray, classes: np.ndarray, positive: int) -> dict[str, Any]:
+    from sklearn.metrics import balanced_accuracy_score, f1_score, roc_auc_score, roc_curve
+
+    proba = _aligned_proba(model, X, classes)
+    present = np.unique(y)
+    with quiet_warnings():
+        if present.size < 2:
+            auc = float("nan")
+        elif classes.size == 2:
+            auc = roc_auc_score(y == positive, proba[:, list(classes).index(positive)])
+        else:
+            keep = np.isin(classes, present)
+            p = proba[:, keep]
+            sums = p.sum(axis=1, keepdims=True)
+            p = np.where(sums > 0, p / np.where(sums > 0, sums, 1.0), 1.0 / keep.sum())
+            auc = roc_auc_score(y, p, multi_class="ovr", average="macro", labels=classes[keep])
+        pred = classes[np.argmax(proba, axis=1)]
+        bacc = balanced_accuracy_score(y, pred)
+        f1 = f1_score(y, pred, labels=[positive], average="macro", zero_division=0.0)
+        fpr, tpr, _ = roc_curve(y == positive, proba[:, list(classes).index(positive)]) if present.size >= 2 \
+            else (np.array([0.0, 1.0]), np.array([0.0, 1.0]), None)
+    auc = float(auc)
+    return {"roc_auc": auc, "gini": 2 * auc - 1 if np.isfinite(auc) else None, "balanced_accuracy": float(bacc),
+            "minority_f1": float(f1), "_roc": (fpr, tpr)}
+
+
+def _regression_scores(model, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import mean_absolute_error, r2_score
+
+    pred = model.predict(X)
+    return {"r2": float(r2_score(y, pred)), "mae": float(mean_absolute_error(y, pred))}
+
+
+def _score(task: str, y: np.ndarray, pred: np.ndarray) -> float:
+    from sklearn.metrics import balanced_accuracy_score, r2_score
+
+    with quiet_warnings():
+        return float(balanced_accuracy_score(y, pred) if task == "classification" else r2_score(y, pred))
+
+
+def _importance(model, X: np.ndarray, y: np.ndarray, task: str, seed: int, repeats: int = 3) -> np.ndarray:
+    """Permutation importance (drop of balanced accuracy or R2), all permutations predicted in one batch."""
+    rng = np.random.default_rng(seed)
+    n, d = X.shape
+    batch = np.tile(X, (d * repeats, 1))
+    for j in range(d):
+        for r in range(repeats):
+            block = (j * repeats + r) * n
+            batch[block:block + n, j] = X[rng.permutation(n), j]
+    baseline = _score(task, y, model.predict(X))
+    pred = model.predict(batch)
+    drops = np.array([[baseline - _score(task, y, pred[(j * repeats + r) * n:(j * repeats + r + 1) * n])
+                       for r in range(repeats)] for j in range(d)])
+    return drops.mean(axis=1)
+
+
+def _rank_agreement(a: np.ndarray, b: np.ndarray) -> float | None:
+    from scipy.stats import spearmanr
+
+    if a.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    with quiet_warnings():
+        rho = spearmanr(a, b).statistic
+    return float(rho) if np.isfinite(rho) else None
+
+
+def utility_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema,
+                    target: str, views: dict[str, ColumnView], limits: EvaluationLimits, seed: int,
+                    progress: Callable[[float, str], None] = no_progress) -> dict[str, Any]:
+    """TSTR and TRTR scores on the real holdout, their gap and ratio, and importance agreement."""
+    if target not in views:
+        raise NotScorable(f"the target '{target}' is not a modelled column present in every table")
+    tview = views[target]
+    task = "classification" if is_classification(tview) else "regression"
+    features = {n: v for n, v in views.items() if n != target}
+    if not features:
+        raise NotScorable("the target is the only column: there is nothing to predict it from")
+    rng = section_rng(seed, "utility")
+    notes: list[str] = []
+
+    def xy(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        X, _, _ = model_matrix(features, df)
+        if task == "classification":
+            y = tview.codes(df[target])
+            keep = y != tview.null_code
+        else:
+            y = tview.numeric(df[target])
+            keep = np.isfinite(y)
+        return X[keep], y[keep]
+
+    X_syn, y_syn = xy(sample_rows(synthetic, limits.model_train_rows, rng))
+    X_real, y_real = xy(sample_rows(train, limits.model_train_rows, rng))
+    X_test, y_test = xy(sample_rows(holdout, limits.model_test_rows, rng))
+    if len(y_real) < 10 or len(y_test) < 10:
+        raise NotScorable("fewer than 10 training or holdout rows with a target value")
+    if len(y_syn) == 0:
+        raise NotScorable("no synthetic row has a target value")
+    _, is_cat, n_cats = model_matrix(features, synthetic.head(1))
+
+    classes = positive = None
+    if task == "classification":
+        classes = np.unique(np.concatenate([y_real, y_test, y_syn]))
+        counts = pd.Series(y_real).value_counts()
+        in_test = counts[counts.index.isin(np.unique(y_test))]
+        positive = int((in_test if len(in_test) else counts).idxmin())  # the minority class
+    labels = tview.labels()
+
+    imp_idx = rng.choice(len(y_test), size=min(len(y_test), limits.importance_rows), replace=False)
+    results: dict[str, Any] = {}
+    rocs: dict[str, Any] = {}
+    for k, model in enumerate(MODELS):
+        scores: dict[str, Any] = {}
+        fitted = {}
+        for j, (setting, X, y) in enumerate((("tstr", X_syn, y_syn), ("trtr", X_real, y_real))):
+            m = _fit(task, model, X, y, is_cat, n_cats, seed, notes, f"{model} {setting.upper()}")
+            fitted[setting] = m
+            s = (_classification_scores(m, X_test, y_test, classes, positive) if task == "classification"
+                 else _regression_scores(m, X_test, y_test))
+            if "_roc" in s:
+                rocs[f"{model}_{setting}"] = s.pop("_roc")
+            scores[setting] = s
+            progress((2 * k + j + 1) / (2 * len(MODELS) + 1), f"{model} {setting.upper()} scored")
+        primary = "gini" if task == "classification" else "r2"
+        tstr_p, trtr_p = scores["tstr"][primary], scores["trtr"][primary]
+        gaps = {name: (scores["trtr"][name] - scores["tstr"][name])
+                if scores["trtr"][name] is not None and scores["tstr"][name] is not None else None
+                for name in scores["trtr"]}
+        ratio = tstr_p / trtr_p if tstr_p is not None and trtr_p is not None and trtr_p > 0 else None
+        if ratio is None:
+            notes.append(f"{model}: the ratio is undefined (TRTR {primary} is not positive)")
+        imp_tstr = _importance(fitted["tstr"], X_test[imp_idx], y_test[imp_idx], task, seed)
+        imp_trtr = _importance(fitted["trtr"], X_test[imp_idx], y_test[imp_idx], task, seed)
+        results[model] = {
+            **scores,
+            "gap": gaps,
+            "primary_score": primary,
+            "ratio": ratio,
+            "importance_rank_agreement": _rank_agreement(imp_tstr, imp_trtr),
+            "importance": {"features": list(features), "tstr": imp_tstr.tolist(), "trtr": imp_trtr.tolist()},
+        }
+    progress(1.0, "utility done")
+    primary_result = results[PRIMARY_MODEL]
+    return {
+        "target": target,
+        "task": task,
+        "positive_class": labels[positive] if positive is not None else None,
+        "primary_model": PRIMARY_MODEL,
+        "primary_score": primary_result["primary_score"],
+        "utility_ratio": primary_result["ratio"],
+        "tstr_score": primary_result["tstr"][primary_result["primary_score"]],
+        "trtr_score": primary_result["trtr"][primary_result["primary_score"]],
+        "models": results,
+        "rows": {"synthetic_train": len(y_syn), "real_train": len(y_real), "holdout_test": len(y_test),
+                 "importance": len(imp_idx)},
+        "notes": notes,
+        "_roc": rocs,
+    }
