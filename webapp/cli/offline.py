@@ -1,0 +1,257 @@
+"""Offline commands: the data owner's tools, on local files, with no service.
+
+    synthgate schema propose FILE [-o schema.yaml] [--qi COL ...] [--sensitive COL ...] [--target COL]
+    synthgate synth FILE --schema S --method M --epsilon E [--delta D] [--rows N] [--seed K]
+                    [--option key=value ...] -o OUT.csv [--json]
+    synthgate methods [--json]
+
+Heavy libraries are imported inside the commands, and only the module of the
+chosen method is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from webapp.cli._common import fail, handle_errors
+
+DEFAULT_ROWS = 1000
+
+PROPOSAL_HEADER = """\
+# Proposed public schema for {name} (synthgate schema propose).
+# NOT PUBLIC YET. Every value under a column with a `learned` list was read from the data:
+# replace it with a value from public documentation (or widen it), then delete the `learned`
+# line. Bounds were rounded outward; identifiers and free text are dropped from releases
+# (kind: identifier / text). A categorical without `values` must have its domain declared.
+"""
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    out: list[str] = []
+    for v in values:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return out
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            fail(f"--option takes key=value, got {pair!r}")
+        key, value = pair.split("=", 1)
+        try:
+            options[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            options[key.strip()] = value
+    return options
+
+
+class ProgressLine:
+    """Progress on stderr: one rewritten line on a terminal, throttled plain lines otherwise."""
+
+    def __init__(self, stage: str, enabled: bool = True) -> None:
+        self.stage = stage
+        self.enabled = enabled
+        self.tty = sys.stderr.isatty()
+        self.last = 0.0
+        self.last_text = ""
+
+    def __call__(self, fraction: float, message: str = "") -> None:
+        if not self.enabled:
+            return
+        pct = int(round(100 * max(0.0, min(1.0, float(fraction)))))
+        text = f"[{self.stage} {pct:3d}%] {message}".rstrip()
+        now = time.monotonic()
+        if text == self.last_text or (now - self.last < 0.25 and pct < 100):
+            return
+        self.last, self.last_text = now, text
+        if self.tty:
+            click.echo("\r" + text[:100].ljust(100), err=True, nl=False)
+            if pct >= 100:
+                click.echo("", err=True)
+        else:
+            click.echo(text, err=True)
+
+
+def _requested_cost(cls: Any, epsilon: str | None, delta: str | None) -> Any:
+    from privacy.budget import PrivacyCost, parse_number
+
+    if cls.guarantee == "dp":
+        if epsilon is None:
+            fail(f"{cls.name} is differentially private: give --epsilon (for example 1.0)")
+        eps = parse_number(epsilon, "epsilon")
+        dlt = parse_number(delta, "delta") if delta is not None else 0
+        return PrivacyCost(eps, dlt)
+    if epsilon is not None or delta is not None:
+        what = "not differentially private (its cost is epsilon = infinity)" if cls.guarantee == "non-dp" \
+            else "data-free (it reads no data; its cost is zero)"
+        fail(f"--epsilon/--delta apply to DP methods only; {cls.name} is {what}")
+    return PrivacyCost.non_dp() if cls.guarantee == "non-dp" else PrivacyCost.zero()
+
+
+def _write_table(df: Any, output: str) -> None:
+    path = Path(output)
+    if path.suffix.lower() in (".parquet", ".pq"):
+        df.to_parquet(path, index=False)
+        return
+    from core.bundle import safe_csv_bytes
+
+    path.write_bytes(safe_csv_bytes(df))
+
+
+def register(cli: click.Group) -> None:
+    # ------------------------------------------------------------------------------ schema
+    @cli.group("schema")
+    def schema_group() -> None:
+        """Public schema tools (offline)."""
+
+    @schema_group.command("propose")
+    @click.argument("file", type=click.Path(dir_okay=False))
+    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+                  help="Where to write the proposal (default: stdout).")
+    @click.option("--qi", "qi", multiple=True, help="A quasi-identifier column (repeat, or comma-separated).")
+    @click.option("--sensitive", multiple=True, help="A sensitive column (repeat, or comma-separated).")
+    @click.option("--target", default=None, help="The prediction target column.")
+    @click.option("--max-categories", default=100, show_default=True, type=int,
+                  help="More distinct values than this: the domain is left for the steward to declare.")
+    @handle_errors
+    def propose(file: str, output: str | None, qi: tuple[str, ...], sensitive: tuple[str, ...],
+                target: str | None, max_categories: int) -> None:
+        """Propose a public schema from FILE (CSV or Parquet), for the steward to edit and confirm."""
+        from privacy.schema import PublicSchema, propose_schema, read_table
+
+        df = read_table(file)
+        qis, sens = _split(qi), _split(sensitive)
+        columns = [str(c) for c in df.columns]
+        for name in [*qis, *sens, *([target] if target else [])]:
+            if name not in columns:
+                fail(f"column '{name}' is not in {Path(file).name} (columns: {', '.join(columns)})")
+        draft = propose_schema(df, max_categories=max_categories)
+        for name in [*qis, *sens, *([target] if target else [])]:
+            spec = draft.columns[name]
+            if spec.is_dropped:
+                fail(f"column '{name}' looks like {'an identifier' if spec.kind == 'identifier' else 'free text'} "
+                     "and is dropped from releases; it cannot be a quasi-identifier, sensitive or the target "
+                     "(edit its kind in the proposal first)")
+        data = draft.to_dict()
+        data["quasi_identifiers"] = qis
+        data["sensitive"] = sens
+        if target:
+            data["target"] = target
+        schema = PublicSchema.from_dict(data)
+        text = PROPOSAL_HEADER.format(name=Path(file).name) + schema.to_yaml()
+        if output:
+            Path(output).write_text(text, encoding="utf-8")
+            click.echo(f"wrote {output}", err=True)
+        else:
+            click.echo(text, nl=False)
+        learned = schema.learned_columns
+        dropped = [n for n, c in schema.columns.items() if c.is_dropped]
+        undeclared = [n for n in schema.open_columns]
+        click.echo(f"{len(schema.columns)} columns; values learned from the data in {len(learned)} "
+                   f"({', '.join(learned) or 'none'}); dropped as identifier/text: {', '.join(dropped) or 'none'}; "
+                   f"domain or bounds to declare: {', '.join(undeclared) or 'none'}", err=True)
+
+    # ------------------------------------------------------------------------------ synth
+    @cli.command("synth")
+    @click.argument("file", required=False, type=click.Path(dir_okay=False))
+    @click.option("--schema", "schema_path", type=click.Path(dir_okay=False), default=None,
+                  help="The confirmed public schema (YAML/JSON).")
+    @click.option("-m", "--method", required=True, help="A method of `synthgate methods`.")
+    @click.option("--epsilon", default=None, help="Privacy budget of this run (DP methods).")
+    @click.option("--delta", default=None, help="Delta of this run (zCDP and (epsilon, delta) methods), e.g. 1e-9.")
+    @click.option("--rows", type=int, default=DEFAULT_ROWS, show_default=True,
+                  help="Rows to generate (a fixed default, so that the real row count is not revealed).")
+    @click.option("--seed", type=int, default=None, help="Seed, for methods that can be reproduced.")
+    @click.option("--option", "options", multiple=True, help="A method option key=value (repeatable).")
+    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+                  help="Output file (.csv, or .parquet).")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+    @handle_errors
+    def synth(file: str | None, schema_path: str | None, method: str, epsilon: str | None, delta: str | None,
+              rows: int, seed: int | None, options: tuple[str, ...], output: str, as_json: bool,
+              quiet: bool) -> None:
+        """Fit METHOD on FILE under the public schema and write synthetic rows; prints the privacy cost."""
+        from privacy.synthesizers import create_synthesizer, synthesizer_class
+
+        cls = synthesizer_class(method)
+        requested = _requested_cost(cls, epsilon, delta)
+        if rows < 1:
+            fail("--rows must be a positive integer")
+        synthesizer = create_synthesizer(method, seed=seed, options=_parse_options(options))
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        if cls.guarantee == "data-free":
+            if file or schema_path:
+                click.echo(f"note: {method} is data-free; FILE and --schema are not read", err=True)
+            synthesizer.preflight(None, requested)
+            cost = synthesizer.fit()
+        else:
+            from privacy.schema import conform_table, load_schema, read_table
+
+            if not file:
+                fail(f"{method} needs a data FILE")
+            if not schema_path:
+                fail(f"{method} needs the public schema: --schema schema.yaml (draft one with `synthgate schema "
+                     "propose`)")
+            if not Path(schema_path).exists():
+                fail(f"schema file not found: {schema_path}")
+            schema = load_schema(Path(schema_path))
+            synthesizer.preflight(schema, requested)  # refuse before the data is read
+            table, _report = conform_table(read_table(file), schema)
+            timings["load"] = round(time.perf_counter() - t0, 3)
+            t1 = time.perf_counter()
+            cost = synthesizer.fit(table, schema, requested, progress=ProgressLine("fit", not quiet))
+            timings["fit"] = round(time.perf_counter() - t1, 3)
+        t2 = time.perf_counter()
+        df = synthesizer.sample(rows, progress=ProgressLine("sample", not quiet))
+        timings["sample"] = round(time.perf_counter() - t2, 3)
+        _write_table(df, output)
+        info = cls.info()
+        result = {
+            "method": method,
+            "output": output,
+            "rows": len(df),
+            "columns": [str(c) for c in df.columns],
+            "cost": cost.to_dict(),
+            "cost_text": cost.describe(),
+            "guarantee": info["guarantee"],
+            "releases_real_rows": info["releases_real_rows"],
+            "seed": seed,
+            "seconds": timings,
+        }
+        if as_json:
+            click.echo(json.dumps(result, indent=2))
+            return
+        click.echo(f"wrote {len(df)} rows x {len(df.columns)} columns to {output}")
+        click.echo(f"privacy cost: {cost.describe()}")
+        if info["releases_real_rows"]:
+            click.echo("warning: this output contains real records from the input file", err=True)
+
+    # ------------------------------------------------------------------------------ methods
+    @cli.command("methods")
+    @click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+    @handle_errors
+    def methods(as_json: bool) -> None:
+        """List the synthesis methods: name, guarantee, description and options."""
+        from privacy.synthesizers import method_catalogue
+
+        catalogue = method_catalogue()
+        if as_json:
+            click.echo(json.dumps(catalogue, indent=2, default=str))
+            return
+        width = max(len(m["name"]) for m in catalogue)
+        for m in catalogue:
+            flags = m["guarantee"] + (", zCDP" if m["zcdp"] else "") + (", needs delta" if m["needs_delta"] else "")
+            flags += ", releases real rows" if m["releases_real_rows"] else ""
+            click.echo(f"{m['name']:<{width}}  [{flags}]  {m['description']}")
+            if m["options"]:
+                opts = ", ".join(f"{k}={v['default']}" for k, v in m["options"].items())
+                click.echo(f"{'':<{width}}  options: {opts}")
