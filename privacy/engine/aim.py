@@ -127,9 +127,13 @@ def fit_aim(
         measurements.append(Measurement(cl, y, sigma, f"round {t}: {cl}"))
         selected.append(cl)
         before = model.project(cl)
-        previous = estimator.keyed(theta)
+        previous, alpha = estimator.keyed(theta), getattr(estimator, "alpha", None)
         estimator = MarginalEstimator(sizes, measurements)
-        theta = estimator.fit(round_iters, estimator.potentials_from(previous))
+        start = estimator.potentials_from(previous)
+        jumped = estimator.with_measurement_jump(start, measurements[-1], before)
+        if estimator.loss(jumped) < estimator.loss(start):
+            start = jumped
+        theta = estimator.fit(round_iters, start, alpha=alpha)
         model = estimator.model(theta)
         after = model.project(cl)
         if not last and float(np.abs(after - before).sum()) <= bias * clique_size(sizes, cl):
@@ -137,8 +141,7 @@ def fit_aim(
         spent = float(ledger.spent / rho)
         log.debug("AIM round %d: %s, sigma %.3g, budget used %.3f", t, cl, sigma, spent)
         progress(0.05 + 0.8 * spent, f"round {t}: measured {len(cl)}-way marginal")
-    previous = estimator.keyed(theta)
-    theta = estimator.fit(final_iters, estimator.potentials_from(previous))
+    theta = estimator.fit(final_iters, theta, alpha=getattr(estimator, "alpha", None))
     progress(0.97, "estimated the model")
     if ledger.spent != rho:  # pragma: no cover - the schedule always spends the whole budget
         raise AssertionError(f"AIM spent {ledger.spent}, planned {rho}")

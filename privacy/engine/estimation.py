@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from privacy.engine.factor import expand, sum_to
-from privacy.engine.junction_tree import JunctionTree, build_junction_tree, calibrate
+from privacy.engine.junction_tree import JunctionTree, build_junction_tree, clique_probabilities
 from privacy.engine.model import GraphicalModel
 from privacy.engine.table import Clique, clique_size
 
@@ -183,6 +183,22 @@ class MarginalEstimator:
             theta.append(lp)
         return theta
 
+    def with_measurement_jump(
+        self, theta: Sequence[np.ndarray], measurement: Measurement, current: np.ndarray, *, floor: float = 1.0
+    ) -> list[np.ndarray]:
+        """theta plus the log-ratio that makes the model's marginal on the measured clique equal
+        the (clipped, normalised) measurement: one step of iterative proportional fitting."""
+        y = np.maximum(np.asarray(measurement.values, dtype=np.float64), floor)
+        target = y / y.sum()
+        p = np.maximum(current / max(float(current.sum()), 1e-300), 1e-300)
+        ratio = np.log(target) - np.log(p)
+        out = [np.array(t) for t in theta]
+        for i, c in enumerate(self.cliques):
+            if set(measurement.clique) <= set(c):
+                out[i] = out[i] + expand(ratio, measurement.clique, c, self.sizes)
+                break
+        return out
+
     def keyed(self, theta: Sequence[np.ndarray]) -> dict[Clique, np.ndarray]:
         return dict(zip(self.cliques, theta, strict=True))
 
@@ -192,8 +208,7 @@ class MarginalEstimator:
         logp = [np.zeros(tuple(self.sizes[a] for a in c)) for c in jt.cliques]
         for c, h, th in zip(self.cliques, self.host, theta, strict=True):
             logp[h] = logp[h] + expand(th, c, jt.cliques[h], self.sizes)
-        beliefs, log_z = calibrate(jt, logp)
-        return [np.exp(b - log_z) for b in beliefs]
+        return clique_probabilities(jt, logp)
 
     def measured_marginals(self, jt_probs: Sequence[np.ndarray]) -> list[np.ndarray]:
         return [
@@ -224,17 +239,20 @@ class MarginalEstimator:
         theta: Sequence[np.ndarray] | None = None,
         *,
         tol: float = 0.0,
+        alpha: float | None = None,
         callback: Callable[[int, float], None] | None = None,
     ) -> list[np.ndarray]:
         """Run up to `iters` mirror-descent steps from theta (zeros by default).
 
+        `alpha` is the first step size (default 2 / (L * total), the
+        theoretical one; a warm start may pass the last one, `self.alpha`).
         Stops early when the loss has improved by less than `tol` (relative)
         over the last 50 accepted steps.
         """
         theta = [np.array(t, dtype=np.float64) for t in (theta or self.zero_potentials())]
         mu = self.measured_marginals(self.clique_marginals(theta))
         loss, grad = self.loss_and_gradient(mu)
-        alpha = 2.0 / (self.lipschitz * self.total)
+        alpha = alpha or 2.0 / (self.lipschitz * self.total)
         history = [loss]
         for t in range(iters):
             cand = [th - alpha * g for th, g in zip(theta, grad, strict=True)]
@@ -251,6 +269,8 @@ class MarginalEstimator:
                 alpha *= 0.5
             if callback is not None:
                 callback(t, loss)
+        self.alpha = alpha
+        self.final_loss = loss
         return theta
 
     def model(self, theta: Sequence[np.ndarray]) -> GraphicalModel:
