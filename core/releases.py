@@ -251,8 +251,9 @@ def update_policy(session: Session, user: User, dataset: Dataset, policy: str | 
     assert locked is not None
     before = {"policy": locked.policy, "epsilon_budget": locked.epsilon_budget, "delta_budget": locked.delta_budget}
     if epsilon_budget is not None or delta_budget is not None:
-        budget = _budget(epsilon_budget if epsilon_budget is not None else locked.epsilon_budget,
-                         delta_budget if delta_budget is not None else locked.delta_budget)
+        budget = PrivacyBudget(
+            _number(epsilon_budget, "epsilon_budget") if epsilon_budget is not None else Fraction(locked.epsilon_budget),
+            _number(delta_budget, "delta_budget") if delta_budget is not None else Fraction(locked.delta_budget))
         spent, reserved = ledger.committed_costs(session, locked.id)
         committed = sum((c for c in spent + reserved if c.is_dp), PrivacyCost.zero())
         if committed.epsilon > budget.epsilon or committed.delta > budget.delta:
