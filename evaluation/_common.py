@@ -46,6 +46,10 @@ class EvaluationLimits:
     attribute_train_rows: int = 20_000  # synthetic rows the attribute-inference model learns from
     max_sensitive: int = 5  # sensitive columns attacked
     max_plot_columns: int = 40  # columns drawn in the per-column figures
+    # BLAS / OpenMP threads while the report is built (None: the libraries' default). One thread by
+    # default: on a shared two-core machine under load, HistGradientBoosting with 2 OpenMP threads was
+    # measured 10-20x slower than with 1 (spin-waiting threads), and 1 costs at most ~2x when idle.
+    threads: int | None = 1
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -233,18 +233,28 @@ def build_report(
     (min_fidelity, min_utility_ratio, max_membership_auc, max_exact_match_rate,
     warn_margin); without them the checks are `not_run`.
     """
-    from evaluation.fidelity import fidelity_section
-    from evaluation.privacy_risk import privacy_section
-    from evaluation.public import synthetic_summary
-    from evaluation.utility import utility_section
+    from threadpoolctl import threadpool_limits
 
     include = set(SECTIONS) if include is None else set(include)
     unknown = include - set(SECTIONS)
     if unknown:
         raise ValueError(f"unknown report sections {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
     limits = limits or EvaluationLimits()
-    th = _thresholds(thresholds)
-    progress = progress or no_progress
+    if include & {"utility", "privacy"}:
+        import sklearn.ensemble  # noqa: F401 - load its OpenMP runtime now, so that the thread limit reaches it
+    with threadpool_limits(limits=limits.threads):
+        return _build(real_train, real_holdout, synthetic, schema, target, include, limits, _thresholds(thresholds),
+                      seed, progress or no_progress)
+
+
+def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema,
+           target: str | None, include: set[str], limits: EvaluationLimits, th: dict[str, float], seed: int,
+           progress: Callable[[float, str], None]) -> Report:
+    from evaluation.fidelity import fidelity_section
+    from evaluation.privacy_risk import privacy_section
+    from evaluation.public import synthetic_summary
+    from evaluation.utility import utility_section
+
     target = target if target is not None else schema.target
 
     sections: dict[str, Section] = {}

@@ -100,15 +100,16 @@ def _classification_scores(model, X: np.ndarray, y: np.ndarray, classes: np.ndar
     proba = _aligned_proba(model, X, classes)
     present = np.unique(y)
     with quiet_warnings():
+        keep = np.isin(classes, present)
+        p = proba[:, keep]  # probabilities of the classes the holdout holds, renormalised
+        sums = p.sum(axis=1, keepdims=True)
+        p = np.where(sums > 0, p / np.where(sums > 0, sums, 1.0), 1.0 / max(int(keep.sum()), 1))
         if present.size < 2:
             auc = float("nan")
-        elif classes.size == 2:
-            auc = roc_auc_score(y == positive, proba[:, list(classes).index(positive)])
+        elif present.size == 2:
+            pos = positive if positive in present else present[1]
+            auc = roc_auc_score(y == pos, p[:, list(classes[keep]).index(pos)])
         else:
-            keep = np.isin(classes, present)
-            p = proba[:, keep]
-            sums = p.sum(axis=1, keepdims=True)
-            p = np.where(sums > 0, p / np.where(sums > 0, sums, 1.0), 1.0 / keep.sum())
             auc = roc_auc_score(y, p, multi_class="ovr", average="macro", labels=classes[keep])
         pred = classes[np.argmax(proba, axis=1)]
         bacc = balanced_accuracy_score(y, pred)

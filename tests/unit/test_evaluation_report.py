@@ -1,0 +1,298 @@
+"""The report as the steward and the analyst see it: figures, public/internal split, rendering."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation import EvaluationLimits, Report, build_report, judge, split_holdout
+from privacy.budget import PrivacyCost
+from privacy.schema import PublicSchema, conform_table, load_schema
+from privacy.synthesizers import create_synthesizer
+from tests.conftest import DATA
+
+THRESHOLDS = {"min_fidelity": 0.6, "min_utility_ratio": 0.7, "max_membership_auc": 0.6,
+              "max_exact_match_rate": 0.0, "warn_margin": 0.1}
+NO_PLOTS = {"fidelity", "utility", "privacy"}
+
+
+@pytest.fixture(scope="module")
+def adult(adult_df: pd.DataFrame) -> dict[str, object]:
+    """6,000 training rows, 1,500 holdout rows and 6,000 other real rows of adult."""
+    schema = load_schema(DATA / "adult" / "schema.yaml")
+    df = conform_table(adult_df, schema)[0].sample(13_500, random_state=0).reset_index(drop=True)
+    train, holdout, _ = split_holdout(df.iloc[:7500], schema, seed=0)
+    return {"schema": schema, "train": train, "holdout": holdout, "other": df.iloc[7500:].reset_index(drop=True)}
+
+
+@pytest.fixture(scope="module")
+def copy_report(adult: dict) -> Report:
+    return build_report(adult["train"], adult["holdout"], adult["train"].reset_index(drop=True), adult["schema"],
+                        thresholds=THRESHOLDS, include=NO_PLOTS)
+
+
+@pytest.fixture(scope="module")
+def independent_report(adult: dict) -> Report:
+    return build_report(adult["train"], adult["holdout"], adult["other"], adult["schema"], thresholds=THRESHOLDS,
+                        include=NO_PLOTS)
+
+
+@pytest.fixture(scope="module")
+def marginals_report(adult: dict) -> Report:
+    synth = create_synthesizer("dp-marginals", seed=5)
+    synth.fit(adult["train"], adult["schema"], PrivacyCost(1, 1e-6))
+    synthetic = synth.sample(len(adult["train"]))
+    return build_report(adult["train"], adult["holdout"], synthetic, adult["schema"], thresholds=THRESHOLDS,
+                        include=NO_PLOTS)
+
+
+def check(report: Report, name: str) -> str:
+    return next(c.status for c in report.checks if c.name == name)
+
+
+# ------------------------------------------------------------------------------ what the figures say
+
+
+def test_a_copy_of_the_training_rows_is_perfectly_faithful_and_flagged_as_exposed(copy_report: Report) -> None:
+    s = copy_report.summary
+    assert all(sec.status == "computed" for sec in copy_report.sections.values())
+    assert s["fidelity_score"] == pytest.approx(1.0)
+    assert s["sdmetrics_quality"] > 0.98
+    assert s["utility_ratio"] == pytest.approx(1.0)
+    assert s["exact_match_rate"] == pytest.approx(1.0)
+    assert s["exact_match_rate_holdout"] < 0.01
+    # equal-size reference samples: a full copy lands at h/t + (1 - h/t) / 2 = 0.625 for a 20% holdout
+    assert s["dcr_share_closer_to_train"] > 0.58
+    assert s["dcr_p5_train"] == 0.0 < s["dcr_p5_holdout"]
+    assert s["membership_auc_distance"] > 0.95
+    assert check(copy_report, "fidelity") == "pass"
+    assert check(copy_report, "exact_match_rate") == "fail"
+    assert check(copy_report, "membership_auc") == "fail"
+    assert copy_report.overall_status == "fail"
+
+
+def test_rows_the_generator_never_saw_look_like_a_fresh_sample(independent_report: Report) -> None:
+    s = independent_report.summary
+    assert 0.45 < s["dcr_share_closer_to_train"] < 0.55
+    assert s["membership_auc"] < 0.58
+    assert abs(s["exact_match_rate"] - s["exact_match_rate_holdout"]) < 0.01
+    # an independent sample is as faithful as the real holdout (the sampling-noise reference)
+    assert s["fidelity_score"] == pytest.approx(s["fidelity_score_holdout_reference"], abs=0.02)
+    assert 0.97 < s["fidelity_score"] < 1.0
+    assert s["utility_ratio"] > 0.85
+    assert check(independent_report, "membership_auc") == "pass"
+
+
+def test_independent_marginals_keep_columns_and_lose_relationships(marginals_report: Report,
+                                                                    independent_report: Report) -> None:
+    m, ind = marginals_report.summary, independent_report.summary
+    fid = marginals_report.sections["fidelity"].data
+    categorical = [c for c in fid["columns"].values() if c["kind"] == "categorical"]
+    # category counts are kept (numbers are smeared inside the method's bins, e.g. capital-gain's zeros)
+    assert max(c["metrics"]["tv_distance"]["value"] for c in categorical) < 0.05
+    assert m["mean_two_way_tvd"] > 3 * ind["mean_two_way_tvd"]
+    assert m["fidelity_score"] < ind["fidelity_score"] - 0.1
+    # education and education-num say the same thing; independent columns cannot
+    assert fid["cramers_v"]["max_abs_difference"] > 0.8
+    assert m["utility_ratio"] < 0.3
+    assert check(marginals_report, "utility_ratio") == "fail"
+    assert m["exact_match_rate"] == 0.0
+
+
+def test_utility_reports_both_models_and_the_minority_class(copy_report: Report) -> None:
+    u = copy_report.sections["utility"].data
+    assert u["task"] == "classification" and u["positive_class"] == ">50K"
+    for model in ("linear", "hist_gradient_boosting"):
+        r = u["models"][model]
+        for setting in ("tstr", "trtr"):
+            assert 0.5 < r[setting]["roc_auc"] <= 1.0
+            assert 0.0 <= r[setting]["minority_f1"] <= 1.0
+            assert 0.0 <= r[setting]["balanced_accuracy"] <= 1.0
+        assert r["gap"]["roc_auc"] == pytest.approx(0.0)
+        assert r["importance_rank_agreement"] == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------ public vs internal
+
+
+def test_public_rendering_holds_public_sections_and_public_figures_only(independent_report: Report) -> None:
+    public = independent_report.to_dict(include_internal=False)
+    internal = independent_report.to_dict(include_internal=True)
+    assert public["schema_version"] == internal["schema_version"] == "1"
+    assert public["audience"] == "public" and internal["audience"] == "internal"
+    assert set(public["sections"]) == {"synthetic"}
+    assert set(public["withheld_sections"]) == {"fidelity", "utility", "privacy"}
+    assert set(public["summary"]) == {"synthetic_rows", "synthetic_columns"}
+    assert all(c["status"] == "withheld" and "value" not in c for c in public["checks"])
+    assert {"fidelity", "utility", "privacy"} <= set(internal["sections"])
+    assert internal["summary"]["membership_auc"] is not None
+    for doc in (public, internal):
+        json.dumps(doc, allow_nan=False)
+
+
+def _canary_tables() -> tuple[PublicSchema, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Penguins with an open island domain and open bill-length bounds; real rows carry canaries."""
+    base = load_schema(DATA / "penguins" / "schema.yaml").to_dict()
+    base["columns"]["island"] = {"kind": "categorical"}
+    base["columns"]["bill_length_mm"] = {"kind": "continuous", "nullable": True}
+    schema = PublicSchema.from_dict(base)
+    df = conform_table(pd.read_csv(DATA / "penguins" / "penguins.csv"), schema)[0]
+    real = df.iloc[:250].copy()
+    real.loc[real.index[:5], "island"] = "ZZCANARYISLAND"
+    real.loc[real.index[5:10], "bill_length_mm"] = 987654.321
+    train, holdout, _ = split_holdout(real, schema, seed=0)
+    synthetic = df.iloc[250:].reset_index(drop=True)
+    return schema, train, holdout, synthetic
+
+
+def test_no_value_from_a_real_row_reaches_the_public_rendering() -> None:
+    schema, train, holdout, synthetic = _canary_tables()
+    report = build_report(train, holdout, synthetic, schema, thresholds=THRESHOLDS)
+    assert all(s.status == "computed" for s in report.sections.values())
+    canaries = ("ZZCANARY", "987654", "9.877e+05", "9.87654")
+    internal = json.dumps(report.to_dict(include_internal=True))
+    # the internal report does read the real rows: the canary is there, so the test below can fail
+    assert "ZZCANARYISLAND" in internal
+    public_json = json.dumps(report.to_dict(include_internal=False))
+    public_html = report.to_html(include_internal=False)
+    for text in (public_json, public_html):
+        for canary in canaries:
+            assert canary not in text
+
+
+def test_public_rendering_is_the_same_whatever_the_real_rows() -> None:
+    schema, train, holdout, synthetic = _canary_tables()
+    other_real = pd.concat([holdout, train]).sample(frac=1.0, random_state=3)
+    other_train, other_holdout, _ = split_holdout(other_real.iloc[::-1], schema, seed=9)
+    a = build_report(train, holdout, synthetic, schema, thresholds=THRESHOLDS, seed=1)
+    b = build_report(other_train.iloc[:120], other_holdout, synthetic, schema, thresholds=THRESHOLDS, seed=1)
+    assert all(s.status == "computed" for r in (a, b) for s in r.sections.values())
+    assert a.to_dict(include_internal=True) != b.to_dict(include_internal=True)
+    assert a.to_dict(include_internal=False) == b.to_dict(include_internal=False)
+    assert a.to_html(include_internal=False) == b.to_html(include_internal=False)
+
+
+def test_html_is_one_self_contained_page_with_inline_figures() -> None:
+    schema, train, holdout, synthetic = _canary_tables()
+    report = build_report(train, holdout, synthetic, schema, thresholds=THRESHOLDS)
+    assert all(s.status == "computed" for s in report.sections.values())
+    assert not [n for s in report.sections.values() for n in s.notes if "could not be drawn" in n]
+    internal, public = report.to_html(include_internal=True), report.to_html(include_internal=False)
+    for page in (internal, public):
+        assert page.startswith("<!DOCTYPE html>") and page.count("<html") == 1
+        assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//|file:)""", page, re.IGNORECASE)
+        assert "<script" not in page.lower() and "<link" not in page.lower()
+        assert "data:image/png;base64," in page
+    # real vs synthetic overlays, the three heatmaps, ROC curves and the DCR histogram are internal
+    assert internal.count("<img") >= public.count("<img") + 4
+    assert "Internal report" in internal and "Public report" in public
+    for color in ("#2e7d32", "#c62828"):  # the summary's green / red badges
+        assert color in internal
+
+
+# ------------------------------------------------------------------------------ robustness
+
+
+def test_a_column_that_cannot_be_scored_is_reported_and_the_report_goes_on() -> None:
+    schema = load_schema(DATA / "penguins" / "schema.yaml")
+    df = conform_table(pd.read_csv(DATA / "penguins" / "penguins.csv"), schema)[0]
+    train, holdout, _ = split_holdout(df, schema, seed=0)
+    synthetic = df.sample(200, random_state=1).reset_index(drop=True)
+    synthetic["bill_depth_mm"] = np.nan  # declared nullable: a legal but unscorable synthetic column
+    synthetic = synthetic.drop(columns=["year"])
+    report = build_report(train, holdout, synthetic, schema, include=NO_PLOTS)
+    assert all(s.status == "computed" for s in report.sections.values())
+    cols = report.sections["fidelity"].data["columns"]
+    assert cols["year"]["not_scored"] == "the column is missing from the synthetic table"
+    assert cols["bill_depth_mm"]["metrics"]["ks_distance"]["value"] is None
+    assert "synthetic" in cols["bill_depth_mm"]["metrics"]["ks_distance"]["not_scored"]
+    assert cols["bill_depth_mm"]["metrics"]["null_rate_error"]["value"] > 0.9
+    assert report.summary["fidelity_score"] is not None
+    assert report.sections["synthetic"].data["missing_columns"] == ["year"]
+    json.dumps(report.to_dict(include_internal=True), allow_nan=False)
+
+
+def test_sections_can_be_left_out_and_utility_needs_a_target() -> None:
+    schema = load_schema(DATA / "penguins" / "schema.yaml").model_copy(update={"target": None})
+    df = conform_table(pd.read_csv(DATA / "penguins" / "penguins.csv"), schema)[0]
+    train, holdout, _ = split_holdout(df, schema, seed=0)
+    only = build_report(train, holdout, df.sample(100, random_state=2), schema, include={"fidelity"})
+    assert set(only.sections) == {"synthetic", "fidelity"}
+    assert not any(s.figures for s in only.sections.values())
+    assert only.summary["membership_auc"] is None
+    assert all(c.status == "not_run" for c in only.checks)
+    no_target = build_report(train, holdout, df.sample(100, random_state=2), schema, include={"utility"})
+    assert no_target.sections["utility"].status == "not_computed"
+    assert "target" in no_target.sections["utility"].reason
+    with pytest.raises(ValueError, match="unknown report sections"):
+        build_report(train, holdout, df, schema, include={"fidelity", "charts"})
+    with pytest.raises(ValueError, match="unknown thresholds"):
+        build_report(train, holdout, df, schema, thresholds={"min_fidelty": 0.5})
+
+
+@pytest.mark.parametrize(("target", "task", "scores"), [
+    ("species", "classification", ("roc_auc", "balanced_accuracy", "minority_f1")),
+    ("body_mass_g", "regression", ("r2", "mae")),
+])
+def test_utility_handles_multiclass_and_numeric_targets(target: str, task: str, scores: tuple[str, ...]) -> None:
+    schema = load_schema(DATA / "penguins" / "schema.yaml")
+    df = conform_table(pd.read_csv(DATA / "penguins" / "penguins.csv"), schema)[0]
+    train, holdout, _ = split_holdout(df, schema, target=target, seed=0)
+    report = build_report(train, holdout, train.reset_index(drop=True), schema, target, include={"utility"})
+    u = report.sections["utility"].data
+    assert report.sections["utility"].status == "computed", report.sections["utility"].reason
+    assert u["task"] == task
+    for model in ("linear", "hist_gradient_boosting"):
+        for name in scores:
+            assert u["models"][model]["tstr"][name] is not None
+    primary = u["models"]["hist_gradient_boosting"]["trtr"]["r2" if task == "regression" else "roc_auc"]
+    assert primary > (0.7 if task == "regression" else 0.95)
+    assert report.summary["utility_ratio"] == pytest.approx(1.0)
+
+
+def test_progress_runs_from_zero_to_one(adult: dict) -> None:
+    seen: list[tuple[float, str]] = []
+    limits = EvaluationLimits(fidelity_rows=2000, model_train_rows=2000, dcr_synthetic_rows=500)
+    build_report(adult["train"], adult["holdout"], adult["other"].head(2000), adult["schema"], include=NO_PLOTS,
+                 progress=lambda f, m: seen.append((f, m)), limits=limits)
+    fractions = [f for f, _ in seen]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert fractions == sorted(fractions) and all(0.0 <= f <= 1.0 for f in fractions)
+    assert all(m for _, m in seen)
+
+
+def test_samples_follow_the_limits(adult: dict) -> None:
+    limits = EvaluationLimits(fidelity_rows=1000, model_train_rows=1500, dcr_synthetic_rows=300,
+                              dcr_reference_rows=400, membership_targets=200)
+    report = build_report(adult["train"], adult["holdout"], adult["other"], adult["schema"], include=NO_PLOTS,
+                          limits=limits)
+    assert report.sections["fidelity"].data["rows_compared"] == {"real": 1000, "synthetic": 1000}
+    assert report.sections["utility"].data["rows"]["synthetic_train"] <= 1500
+    dcr = report.sections["privacy"].data["dcr"]
+    assert dcr["synthetic_rows_searched"] == 300 and dcr["reference_rows_each"] == 400
+    assert report.sections["privacy"].data["membership_inference"]["distance"]["members"] == 200
+    assert report.to_dict(include_internal=False)["settings"]["limits"]["fidelity_rows"] == 1000
+
+
+# ------------------------------------------------------------------------------ the traffic lights
+
+
+@pytest.mark.parametrize(("value", "threshold", "direction", "expected"), [
+    (0.80, 0.6, "min", "pass"),
+    (0.62, 0.6, "min", "warn"),  # within 10% of the minimum
+    (0.60, 0.6, "min", "warn"),  # exactly at a non-zero threshold
+    (0.59, 0.6, "min", "fail"),
+    (0.50, 0.6, "max", "pass"),
+    (0.58, 0.6, "max", "warn"),
+    (0.61, 0.6, "max", "fail"),
+    (0.0, 0.0, "max", "pass"),  # no warn zone at 0
+    (0.001, 0.0, "max", "fail"),
+    (None, 0.6, "min", "not_run"),
+    (0.7, None, "min", "not_run"),
+])
+def test_judge_follows_the_gate_rule(value, threshold, direction, expected) -> None:
+    assert judge(value, threshold, direction, 0.1) == expected
