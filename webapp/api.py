@@ -59,6 +59,13 @@ def methods() -> Response:
     return jsonify({"methods": method_catalogue()})
 
 
+@api.get("/openapi.json")
+def openapi() -> Response:
+    from webapp.openapi import openapi_document
+
+    return jsonify(openapi_document(request.script_root + api.url_prefix))
+
+
 @api.get("/signing-key")
 def signing_key() -> Response:
     from core.bundle import key_fingerprint, public_key_pem

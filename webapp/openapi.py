@@ -1,0 +1,306 @@
+"""The OpenAPI 3 document of the JSON API, served at /api/v1/openapi.json.
+
+Written by hand next to webapp/api.py; the request body of a release is taken
+from the pydantic model the API validates with, so the two cannot drift, and
+a test checks that every API route is documented and nothing else is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["openapi_document", "API_VERSION"]
+
+API_VERSION = "1"
+
+_ERROR_CODES = {
+    "400": "Invalid request: the message says which field and what to change",
+    "401": "Missing, wrong or revoked API token",
+    "403": "Not allowed for your role, or refused by the dataset's policy or the four-eyes rule",
+    "404": "No such object, or not one you may see",
+    "409": "Conflicts with the object's state or the remaining budget",
+    "413": "Upload larger than the limit",
+    "422": "The table does not fit its schema",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {c: {"$ref": f"#/components/responses/E{c}"} for c in codes}
+
+
+def _op(summary: str, tag: str, responses: dict[str, Any], *, params: list[dict[str, Any]] | None = None,
+        body: dict[str, Any] | None = None, public: bool = False, description: str | None = None,
+        errors: tuple[str, ...] = ("401",)) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "tags": [tag],
+                          "responses": {**responses, **_errors(*(() if public else errors))}}
+    op["operationId"] = summary.lower().replace(" ", "_").replace("'", "").replace(",", "")[:60]
+    if description:
+        op["description"] = description
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = body
+    if public:
+        op["security"] = []
+    return op
+
+
+_DATASET = {"name": "ref", "in": "path", "required": True, "description": "dataset id or name",
+            "schema": {"type": "string"}}
+_JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_TOKEN = {"name": "token_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_USER = {"name": "username", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _components() -> dict[str, Any]:
+    from core.releases import KINDS, ReleaseRequest
+
+    request_schema = ReleaseRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    request_schema.pop("$defs", None)
+    request_schema["properties"]["kind"] = {"anyOf": [{"type": "string", "enum": list(KINDS)}, {"type": "null"}],
+                                            "default": None}
+    cost = {"type": "object", "description": "exact values as fraction text ('1/10'); epsilon 'inf' for non-DP",
+            "properties": {"epsilon": {"type": "string"}, "delta": {"type": "string"},
+                           "rho": {"type": ["string", "null"]}, "dp": {"type": "boolean"}},
+            "additionalProperties": True}
+    return {
+        "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer",
+                       "description": "API token (sg_...), shown once when created; revocable"},
+            "session": {"type": "apiKey", "in": "cookie", "name": "session",
+                        "description": "the web pages' session cookie: GET requests only"},
+        },
+        "responses": {f"E{code}": _json(_ref("Error"), text) for code, text in _ERROR_CODES.items()},
+        "schemas": {
+            "Error": {
+                "type": "object", "required": ["error"],
+                "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string", "description": "stable, machine-readable"},
+                                   "message": {"type": "string", "description": "what to change"},
+                                   "field": {"type": "string", "description": "the field the error is about"}}}},
+            },
+            "Cost": cost,
+            "Dataset": {
+                "type": "object",
+                "required": ["id", "name", "schema", "schema_confirmed", "budget", "policy"],
+                "properties": {
+                    "id": {"type": "integer"}, "name": {"type": "string"},
+                    "description": {"type": ["string", "null"]},
+                    "schema": {"type": "object", "description": "the public schema (privacy/schema.py)"},
+                    "schema_confirmed": {"type": "boolean"},
+                    "budget": {"type": "object", "properties": {"epsilon": {"type": "string"},
+                                                                "delta": {"type": "string"}}},
+                    "policy": {"type": "object"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "internal": {"type": "object", "description": "stewards and admins only: rows, file, SHA-256"},
+                    "grants": {"type": "array", "items": {"type": "string"},
+                               "description": "stewards and admins only"},
+                    "ledger": _ref("Ledger"),
+                },
+            },
+            "Ledger": {
+                "type": "object",
+                "description": "spent, reserved and remaining budget under basic and zCDP composition",
+                "properties": {
+                    "dataset": {"type": "string"}, "policy": {"type": "string"},
+                    "budget": cost, "spent": cost, "reserved": cost,
+                    "remaining": {"type": "object", "properties": {
+                        "basic": {"type": "object"}, "zcdp": {"type": ["object", "null"]}}},
+                    "guarantee": {"type": "string"}, "formal_guarantee": {"type": "boolean"},
+                    "history": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+            "ReleaseRequest": request_schema,
+            "Release": {
+                "type": "object",
+                "required": ["id", "dataset", "method", "status", "progress"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "dataset": {"type": "object", "properties": {"id": {"type": "integer"},
+                                                                 "name": {"type": "string"}}},
+                    "requester": {"type": "string"}, "kind": {"type": "string"}, "method": {"type": "string"},
+                    "epsilon": {"type": "string"}, "delta": {"type": "string"},
+                    "rows": {"type": ["integer", "null"]}, "target": {"type": ["string", "null"]},
+                    "options": {"type": "object"},
+                    "status": {"type": "string", "enum": ["queued", "running", "awaiting_approval", "approved",
+                                                          "rejected", "failed"]},
+                    "stage": {"type": ["string", "null"]},
+                    "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                    "message": {"type": ["string", "null"]}, "error_code": {"type": ["string", "null"]},
+                    "cost": {"anyOf": [cost, {"type": "null"}]},
+                    "charge": {"type": ["string", "null"], "enum": ["reserved", "spent", "released", None]},
+                    "decision": {"type": ["object", "null"]},
+                    "can_download": {"type": "boolean"},
+                    "gate": {"type": ["object", "null"], "description": "stewards and admins only"},
+                    "summary": {"type": ["object", "null"], "description": "stewards and admins only"},
+                },
+            },
+            "Method": {"type": "object", "properties": {
+                "name": {"type": "string"}, "description": {"type": "string"},
+                "guarantee": {"type": "string", "enum": ["dp", "non-dp", "data-free"]},
+                "dp": {"type": "boolean"}, "zcdp": {"type": "boolean"}, "needs_delta": {"type": "boolean"},
+                "options": {"type": "object"}}},
+            "AuditEvent": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                "actor": {"type": "string"}, "action": {"type": "string"},
+                "object_type": {"type": ["string", "null"]}, "object_id": {"type": ["string", "null"]},
+                "detail": {"type": "object"}, "hash": {"type": "string"}}},
+        },
+    }
+
+
+def _paths() -> dict[str, Any]:
+    dataset_obj = {"type": "object", "properties": {"dataset": _ref("Dataset")}}
+    release_obj = {"type": "object", "properties": {"release": _ref("Release")}}
+    return {
+        "/health": {"get": _op("Health check", "service", {"200": _json({"type": "object"})}, public=True)},
+        "/openapi.json": {"get": _op("This document", "service", {"200": _json({"type": "object"})}, public=True)},
+        "/me": {"get": _op("Who am I", "service", {"200": _json({"type": "object", "properties": {
+            "id": {"type": "integer"}, "username": {"type": "string"}, "role": {"type": "string"}}})})},
+        "/methods": {"get": _op("List methods", "service", {"200": _json({"type": "object", "properties": {
+            "methods": {"type": "array", "items": _ref("Method")}}})},
+            description="Every synthesizer with its one-line description and whether it is DP.")},
+        "/signing-key": {"get": _op("Bundle signing key", "bundles", {"200": _json({"type": "object", "properties": {
+            "algorithm": {"type": "string"}, "public_key_pem": {"type": "string"},
+            "fingerprint": {"type": "string"}}})}, public=True,
+            description="The server's Ed25519 public key, to check bundles (`synthgate bundle verify`).")},
+        "/datasets": {
+            "get": _op("List datasets", "datasets", {"200": _json({"type": "object", "properties": {
+                "datasets": {"type": "array", "items": _ref("Dataset")}}})},
+                description="Stewards and admins see every dataset; analysts the ones granted to them."),
+            "post": _op("Register a dataset", "datasets",
+                        {"201": _json({"type": "object", "properties": {"dataset": _ref("Dataset"),
+                                                                        "issues": {"type": "array"}}}, "Created")},
+                        body={"required": True, "content": {"multipart/form-data": {"schema": {
+                            "type": "object", "required": ["file", "name"], "properties": {
+                                "file": {"type": "string", "format": "binary"}, "name": {"type": "string"},
+                                "schema": {"type": "string", "description": "YAML text or a file"},
+                                "policy": {"type": "string", "description": "YAML text or a file"},
+                                "epsilon_budget": {"type": "string"}, "delta_budget": {"type": "string"},
+                                "description": {"type": "string"}}}}}},
+                        errors=("400", "401", "403", "409", "413", "422"),
+                        description="Steward only. Without a schema one is proposed from the data and must be "
+                                    "confirmed before releases."),
+        },
+        "/datasets/{ref}": {"get": _op("Show a dataset", "datasets", {"200": _json(dataset_obj)}, params=[_DATASET],
+                                       errors=("401", "404"))},
+        "/datasets/{ref}/schema": {"put": _op(
+            "Confirm the public schema", "datasets", {"200": _json(dataset_obj)}, params=[_DATASET],
+            body={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["schema"],
+                "properties": {"schema": {"oneOf": [{"type": "object"}, {"type": "string"}]}}}}}},
+            errors=("400", "401", "403", "404", "422"))},
+        "/datasets/{ref}/policy": {"put": _op(
+            "Change policy or budget", "datasets", {"200": _json(dataset_obj)}, params=[_DATASET],
+            body={"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                "policy": {"type": ["object", "string", "null"]}, "epsilon_budget": {"type": ["string", "number"]},
+                "delta_budget": {"type": ["string", "number"]}}}}}},
+            errors=("400", "401", "403", "404", "409"))},
+        "/datasets/{ref}/grants": {"post": _op(
+            "Grant access", "datasets", {"201": _json(dataset_obj, "Granted")}, params=[_DATASET],
+            body={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["user"], "properties": {"user": {"type": "string"}}}}}},
+            errors=("401", "403", "404"))},
+        "/datasets/{ref}/grants/{username}": {"delete": _op(
+            "Revoke access", "datasets", {"200": _json({"type": "object", "properties": {
+                "revoked": {"type": "boolean"}}})}, params=[_DATASET, _USER], errors=("401", "403", "404"))},
+        "/datasets/{ref}/ledger": {"get": _op(
+            "Budget ledger", "datasets", {"200": _json({"type": "object", "properties": {
+                "ledger": _ref("Ledger"), "text": {"type": "string"}}})}, params=[_DATASET],
+            errors=("401", "404"))},
+        "/releases": {
+            "get": _op("List releases", "releases", {"200": _json({"type": "object", "properties": {
+                "releases": {"type": "array", "items": _ref("Release")}}})},
+                params=[{"name": "status", "in": "query", "schema": {"type": "string"}},
+                        {"name": "dataset", "in": "query", "schema": {"type": "string"}}],
+                description="Analysts see their own requests and approved releases of datasets granted to them."),
+            "post": _op("Request a release", "releases", {"202": _json(release_obj, "Accepted and queued")},
+                        body={"required": True, "content": {"application/json": {"schema": _ref("ReleaseRequest")}}},
+                        errors=("400", "401", "403", "404", "409"),
+                        description="Validates, reserves the cost in the ledger atomically, and queues the job. "
+                                    "A budget that cannot pay is refused (409) before anything is queued."),
+        },
+        "/releases/{job_id}": {"get": _op("Show a release", "releases", {"200": _json(release_obj)}, params=[_JOB],
+                                          errors=("401", "404"))},
+        "/releases/{job_id}/approve": {"post": _op(
+            "Approve a release", "releases", {"200": _json(release_obj)}, params=[_JOB],
+            body={"content": {"application/json": {"schema": {"type": "object", "properties": {
+                "comment": {"type": "string"}, "override": {"type": "string",
+                                                            "description": "required when the gate failed"},
+                "include_internal": {"type": "boolean"}}}}}},
+            errors=("401", "403", "404", "409"),
+            description="Steward only, never the requester (four eyes). Signs the bundle.")},
+        "/releases/{job_id}/reject": {"post": _op(
+            "Reject a release", "releases", {"200": _json(release_obj)}, params=[_JOB],
+            body={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["comment"], "properties": {"comment": {"type": "string"}}}}}},
+            errors=("400", "401", "403", "404", "409"), description="Steward only. The budget is not refunded.")},
+        "/releases/{job_id}/report": {"get": _op(
+            "Release report", "releases",
+            {"200": {"description": "The report", "content": {"text/html": {"schema": {"type": "string"}},
+                                                               "application/json": {"schema": {"type": "object"}}}}},
+            params=[_JOB, {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["html", "json"]}}],
+            errors=("401", "403", "404"),
+            description="Internal report for stewards and admins; the public report for the requester once "
+                        "approved.")},
+        "/releases/{job_id}/bundle": {"get": _op(
+            "Download the bundle", "bundles",
+            {"200": {"description": "The signed zip (Content-Disposition: attachment; Cache-Control: no-store)",
+                     "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}},
+            params=[_JOB], errors=("401", "403", "404", "409"),
+            description="Approved releases only; the requester, stewards and admins. Audited.")},
+        "/tokens": {"post": _op(
+            "Create an API token", "tokens",
+            {"201": _json({"type": "object", "properties": {"token": {"type": "string"}, "id": {"type": "integer"},
+                                                            "note": {"type": "string"}}}, "Created: shown once")},
+            body={"content": {"application/json": {"schema": {"type": "object", "properties": {
+                "label": {"type": "string"}}}}}})},
+        "/tokens/{token_id}": {"delete": _op(
+            "Revoke an API token", "tokens", {"200": _json({"type": "object", "properties": {
+                "revoked": {"type": "integer"}}})}, params=[_TOKEN], errors=("401", "404"),
+            description="Your own tokens; an admin may revoke any token.")},
+        "/audit": {"get": _op(
+            "Audit log", "audit", {"200": _json({"type": "object", "properties": {
+                "events": {"type": "array", "items": _ref("AuditEvent")},
+                "chain": {"type": "object", "properties": {"ok": {"type": "boolean"}, "events": {"type": "integer"},
+                                                           "first_bad_id": {"type": ["integer", "null"]},
+                                                           "reason": {"type": ["string", "null"]}}}}})},
+            params=[{"name": "action", "in": "query", "schema": {"type": "string"}, "description": "prefix"},
+                    {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 5000}}],
+            errors=("401", "403"), description="Stewards and admins. Verifies the hash chain.")},
+    }
+
+
+def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
+    """The OpenAPI 3.1 document of /api/v1."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("synthgate")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        version = "0"
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "synthgate API",
+            "version": version,
+            "description": "Privacy-first data releases: datasets with a public schema and a privacy budget, "
+                           "release requests charged to a ledger, a four-eyes approval gate, signed bundles. "
+                           "Errors have the body {error: {code, message, field?}}. State changes need a bearer "
+                           "token; the pages' session cookie may only read (GET).",
+        },
+        "servers": [{"url": server_url}],
+        "security": [{"bearer": []}, {"session": []}],
+        "tags": [{"name": t} for t in ("service", "datasets", "releases", "bundles", "tokens", "audit")],
+        "paths": _paths(),
+        "components": _components(),
+    }
