@@ -266,6 +266,7 @@ def fidelity_section(train: pd.DataFrame, synthetic: pd.DataFrame, schema: Publi
         "holdout_reference": reference,
         "mean_one_way_tvd": fid["mean_one_way_tvd"] if fid else None,
         "mean_two_way_tvd": fid["mean_two_way_tvd"] if fid else None,
+        "weighted_two_way_tvd": fid["weighted_two_way_tvd"] if fid else None,
         "worst_two_way_tvd": worst_pairs[0][0] if worst_pairs else None,
         "worst_two_way_pairs": [{"columns": [a, b], "tv_distance": v} for v, a, b in worst_pairs],
         "pairs_scored": len(pairs),

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from evaluation._common import section_rng
 from evaluation._tables import EPOCH, ColumnView
 from evaluation.fidelity import association_matrix
 from evaluation.metrics import average_ranks
@@ -43,8 +44,9 @@ def _numeric_summary(x: np.ndarray, view: ColumnView) -> dict[str, Any]:
     return out
 
 
-def synthetic_summary(synthetic: pd.DataFrame, schema: PublicSchema, views: dict[str, ColumnView]) -> dict[str, Any]:
-    """Column summaries and associations of the synthetic table.
+def synthetic_summary(synthetic: pd.DataFrame, schema: PublicSchema, views: dict[str, ColumnView], *,
+                      association_rows: int = 200_000, seed: int = 0) -> dict[str, Any]:
+    """Column summaries (all rows) and associations (a seeded sample) of the synthetic table.
 
     `views` must be built from the synthetic table (and the schema) alone.
     """
@@ -71,11 +73,17 @@ def synthetic_summary(synthetic: pd.DataFrame, schema: PublicSchema, views: dict
         entry["histogram"] = {"labels": view.labels(), "synthetic": shares.tolist()}
         columns[name] = entry
     missing = [n for n in schema.synthesized_columns if n not in synthetic.columns]
+    keep = None
+    if len(synthetic) > association_rows:
+        keep = np.sort(section_rng(seed, "public").choice(len(synthetic), size=association_rows, replace=False))
+    ranked = {n: average_ranks(x if keep is None else x[keep]) for n, x in numeric.items()}
+    sampled_codes = codes if keep is None else {n: c[keep] for n, c in codes.items()}
     return {
         "rows": len(synthetic),
         "columns": columns,
         "missing_columns": missing,
-        "association": {"columns": list(views), "synthetic": association_matrix(views, {n: average_ranks(x) for n, x in numeric.items()}, codes),
+        "association": {"columns": list(views), "synthetic": association_matrix(views, ranked, sampled_codes),
+                        "rows": len(synthetic) if keep is None else association_rows,
                         "definition": "Spearman correlation between two numeric columns; Cramer's V on the "
                                       "discretised columns otherwise"},
         "learned_domains": [n for n, v in views.items() if v.learned_domain],

@@ -134,6 +134,7 @@ def _fidelity_html(d: dict[str, Any]) -> str:
         ("SDMetrics quality score", sdm.get("score") if sdm.get("score") is not None else sdm.get("not_scored")),
         ("mean one-way TVD", d.get("mean_one_way_tvd")),
         ("mean two-way TVD", d.get("mean_two_way_tvd")),
+        ("association-weighted mean two-way TVD (in the score)", d.get("weighted_two_way_tvd")),
         ("worst two-way TVD", d.get("worst_two_way_tvd")),
         ("pairs scored / all pairs", f"{d.get('pairs_scored')} / {d.get('pairs_total')}"),
         ("Pearson: mean / max |difference|", _pair_summary(d.get("pearson"))),

@@ -262,7 +262,7 @@ def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.D
     public_views = table_views(schema, synthetic)
     sections["synthetic"] = _run_section(
         Section("synthetic", "Synthetic table (public)", "public"),
-        lambda: synthetic_summary(synthetic, schema, public_views),
+        lambda: synthetic_summary(synthetic, schema, public_views, association_rows=limits.fidelity_rows, seed=seed),
     )
     # internal: open domains read from every table, numbers binned at the real training quantiles
     internal_views = table_views(schema, real_train, real_holdout, synthetic, quantiles_from=real_train)
