@@ -2,8 +2,8 @@
 
 SQLite is made fit for several processes (web, workers) on one machine: WAL
 journal, a busy timeout, foreign keys on, and transactions begun by SQLAlchemy
-itself so that `write_session()` can open them with BEGIN IMMEDIATE, taking the
-write lock before the first read. That is what makes a check-then-insert (the
+itself with BEGIN IMMEDIATE, taking the write lock before the first read
+(transactions here are short; no computation runs inside one). That is what makes a check-then-insert (the
 ledger's reservation) atomic across processes. On PostgreSQL the same code
 takes a row lock (SELECT ... FOR UPDATE) instead.
 """
@@ -43,7 +43,10 @@ def make_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
-            mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+            # IMMEDIATE by default: a deferred transaction that reads and then writes
+            # fails with "database is locked" when another process wrote in between;
+            # taking the write lock up front makes it wait (busy_timeout) instead.
+            mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
             conn.exec_driver_sql(f"BEGIN {mode}")
 
         return engine

@@ -461,8 +461,7 @@ def approve(session: Session, user: User, job: ReleaseJob, comment: str | None =
             override: str | None = None, include_internal: bool = False) -> None:
     require_role(user, Role.steward)
     if job.requester_id == user.id:
-        audit.record(session, "authz.denied", actor=user, object_type="release", object_id=job.id,
-                     detail={"action": "approve", "reason": "four eyes"})
+        # the caller audits the refusal outside this transaction, which the error rolls back
         raise Forbidden("you requested this release: another steward must approve it (four-eyes rule)")
     if job.status != JobStatus.awaiting_approval.value:
         raise Conflict(f"release {job.id} is {job.status}; only a release awaiting approval can be approved")

@@ -69,6 +69,7 @@ class _Infinite:
 
 
 INFINITE = _Infinite()
+_LARGEST = Decimal("1e300")  # beyond this a value cannot be a float, let alone a privacy parameter
 
 
 def to_fraction(value: Any, name: str = "value") -> Fraction:
@@ -87,7 +88,7 @@ def to_fraction(value: Any, name: str = "value") -> Fraction:
     if isinstance(value, Rational):
         return Fraction(value.numerator, value.denominator)
     if isinstance(value, Decimal):
-        if not value.is_finite():
+        if not value.is_finite() or abs(value) > _LARGEST:
             raise InvalidPrivacyValue(f"{name} must be finite, got {value}", field=name)
         return Fraction(value)
     try:
@@ -113,7 +114,7 @@ def parse_number(text: str, name: str) -> Fraction:
         dec = Decimal(text)
     except InvalidOperation as exc:
         raise InvalidPrivacyValue(f"{name} must be a number such as 0.5, got {text!r}", field=name) from exc
-    if not dec.is_finite():
+    if not dec.is_finite() or abs(dec) > _LARGEST:
         raise InvalidPrivacyValue(f"{name} must be a finite number, got {text!r}", field=name)
     return Fraction(dec)
 

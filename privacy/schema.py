@@ -324,6 +324,9 @@ def read_table(path: str | Path, *, max_rows: int | None = None) -> pd.DataFrame
     """
     p = Path(path)
     suffix = p.suffix.lower()
+    if p.exists() and p.stat().st_size == 0:
+        raise SchemaError(f"{p.name} has no data rows (the file is empty); upload a table with a header and rows",
+                          field="file")
     try:
         if suffix in (".parquet", ".pq"):
             df = pd.read_parquet(p)

@@ -46,9 +46,10 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
 
 def register_extensions(app: Flask) -> None:
-    from webapp.auth import load_user
+    from webapp.auth import flush_pending_audit, load_user
     from webapp.extensions import csrf, login_manager
 
+    app.teardown_request(flush_pending_audit)
     login_manager.init_app(app)
     login_manager.login_view = "pages.login"
     login_manager.user_loader(load_user)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
+from werkzeug.utils import secure_filename
 
 from core import audit, releases
 from core.auth import create_token, revoke_token
@@ -101,7 +102,7 @@ def register_dataset() -> Response:
     storage = get_storage(settings())
     ds_id: int | None = None
     with tempfile.TemporaryDirectory(dir=settings().data_dir) as tmp:
-        path = Path(tmp) / ("upload" + Path(upload.filename).suffix.lower())
+        path = Path(tmp) / (secure_filename(upload.filename) or ("upload" + Path(upload.filename).suffix.lower()))
         upload.save(path)
         try:
             with write_session(settings()) as s:
@@ -241,7 +242,7 @@ def _visible_job(s, user: User, job_id: int) -> ReleaseJob:  # type: ignore[no-u
     try:
         return releases.get_job(s, user, job_id)
     except NotFound:
-        record_auth_failure(f"release {job_id} not visible", actor=user.username)
+        record_auth_failure(f"release {job_id} not visible", actor=user.username, action="authz.denied")
         raise
 
 
@@ -253,8 +254,13 @@ def approve(job_id: int) -> Response:
     with write_session(cfg) as s:
         user = _attach(user, s)
         job = _visible_job(s, user, job_id)
-        releases.approve(s, user, job, comment=body.get("comment"), override=body.get("override"),
-                         include_internal=bool(body.get("include_internal", False)))
+        try:
+            releases.approve(s, user, job, comment=body.get("comment"), override=body.get("override"),
+                             include_internal=bool(body.get("include_internal", False)))
+        except Forbidden as exc:
+            record_auth_failure(f"approve release {job_id}: {exc.message}", actor=user.username,
+                                action="authz.denied")
+            raise
         releases.make_bundle(s, get_storage(cfg), cfg, job)
         return jsonify({"release": releases.job_view(s, user, job)})
 

@@ -62,9 +62,22 @@ def api_user() -> User:
     return user
 
 
-def record_auth_failure(reason: str, actor: str = "anonymous") -> None:
-    """Audit a failed authentication or authorisation in its own transaction,
-    so that the refusal that follows does not roll it back."""
+def record_auth_failure(reason: str, actor: str = "anonymous", action: str = "auth.failed") -> None:
+    """Audit a failed authentication or authorisation.
+
+    Written when the request ends (`flush_pending_audit`), in its own
+    transaction: the refusal that follows must not roll it back, and the
+    request may still hold the database's write lock.
+    """
+    g.setdefault("pending_audit", []).append(
+        {"action": action, "actor": actor, "detail": {"reason": reason, "path": request.path,
+                                                        "method": request.method, "ip": request.remote_addr}})
+
+
+def flush_pending_audit(_exc: BaseException | None = None) -> None:
+    pending = g.pop("pending_audit", None)
+    if not pending:
+        return
     with write_session(settings()) as s:
-        audit.record(s, "auth.failed", actor=actor,
-                     detail={"reason": reason, "path": request.path, "ip": request.remote_addr})
+        for event in pending:
+            audit.record(s, event["action"], actor=event["actor"], detail=event["detail"])

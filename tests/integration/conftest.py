@@ -78,6 +78,7 @@ class Service:
     procs: list[subprocess.Popen] = field(default_factory=list)
     url: str | None = None
     logs: Path | None = None
+    log_files: list[Any] = field(default_factory=list)
 
     @property
     def env(self) -> dict[str, str]:
@@ -91,6 +92,7 @@ class Service:
 
         assert self.logs is not None
         log = open(self.logs / f"worker-{name}.log", "ab")
+        self.log_files.append(log)
         proc = subprocess.Popen(worker_command(self.settings, concurrency, f"{name}@%h"), env=self.env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
         self.procs.append(proc)
@@ -100,18 +102,19 @@ class Service:
         assert self.logs is not None
         port = _free_port()
         log = open(self.logs / "web.log", "ab")
+        self.log_files.append(log)
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
              "--timeout", "300", "webapp.wsgi:app"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
         self.procs.append(proc)
         self.url = f"http://127.0.0.1:{port}"
-        deadline = time.time() + 60
+        deadline = time.time() + 120
         while time.time() < deadline:
             try:
-                if requests.get(self.url + "/api/v1/health", timeout=2).status_code == 200:
+                if requests.get(self.url + "/api/v1/health", timeout=10).status_code == 200:
                     return self.url
-            except requests.ConnectionError:
+            except requests.RequestException:
                 pass
             if proc.poll() is not None:
                 raise RuntimeError("web server exited:\n" + (self.logs / "web.log").read_text()[-3000:])
@@ -139,6 +142,9 @@ class Service:
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=10)
+        for log in self.log_files:
+            log.close()
+        self.log_files.clear()
 
     # ----- HTTP helpers ------------------------------------------------------------------------
     def api(self, user: str, method: str, path: str, **kwargs: Any) -> requests.Response:
