@@ -124,15 +124,18 @@ class DPCopulaSynthesizer(OpenBoundsSupport, Synthesizer):
             rho_marg = budget.rho * share
             rho_corr = budget.rho - rho_marg
             marg_sigma = gaussian_sigma(rho_marg / d)
+            marg_noise_scale = marg_sigma
             marg_noise = lambda size: rng.normal(0.0, marg_sigma, size)  # noqa: E731
         else:
             eps_marg = budget.epsilon * share
             eps_corr = budget.epsilon - eps_marg
             marg_scale = d / float(eps_marg)
+            marg_noise_scale = marg_scale * math.sqrt(2.0)  # the Laplace standard deviation
             marg_noise = lambda size: rng.laplace(0.0, marg_scale, size)  # noqa: E731
 
         # 1. marginals
         self._probs: list[np.ndarray] = []
+        score_probs: list[np.ndarray] = []
         totals = []
         for j, enc in enumerate(self._encoder.encodings):
             counts = np.bincount(codes[:, j], minlength=enc.size).astype(float)
@@ -141,6 +144,10 @@ class DPCopulaSynthesizer(OpenBoundsSupport, Synthesizer):
             clipped = np.clip(noisy, 0.0, None)
             total = clipped.sum()
             self._probs.append(clipped / total if total > 0 else np.full(enc.size, 1.0 / enc.size))
+            # for the scores, drop cells below twice the noise scale: noise on empty cells would otherwise
+            # put phantom mass in the tails and shrink the real rows' scores (and the correlations)
+            kept = np.where(noisy > 2.0 * marg_noise_scale, noisy, 0.0)
+            score_probs.append(kept / kept.sum() if kept.sum() > 0 else self._probs[-1])
             progress(0.5 * (j + 1) / d, f"measured the marginal of {enc.name}")
         n_hat = max(float(np.mean(totals)), 1.0)
 
@@ -155,14 +162,14 @@ class DPCopulaSynthesizer(OpenBoundsSupport, Synthesizer):
                 order = np.argsort(-p, kind="stable")
             else:
                 order = np.arange(enc.size)
-            q = p[order]
+            q = score_probs[j][order]
             scores = interval_normal_scores(q)
             by_code = np.empty(enc.size)
             by_code[order] = scores
             score_of_code.append(by_code)
             variances[j] = float(np.sum(q * scores**2))
             self._orders.append(order)
-            cdf = np.cumsum(q)
+            cdf = np.cumsum(p[order])
             cdf[-1] = 1.0
             self._cdfs.append(cdf)
 

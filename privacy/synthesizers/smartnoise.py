@@ -47,10 +47,12 @@ What the guarantee does not cover: like smartnoise, these wrappers treat the
 number of rows as public (DPCTGAN's sampling rate, PATE's number of teachers,
 AIM's and MWEM's scales use it). DPCTGAN's accounting is opacus's RDP
 analysis of the subsampled Gaussian at rate batch/n, applied to batches drawn
-uniformly with replacement, the usual approximation; its noise comes from
-torch's (seedable, not cryptographic) generator. smartnoise draws its noise
-from OpenDP's secure sampler, so MST, AIM, MWEM and PAC-Synth are not
-reproducible with a seed; the GANs are, given the same machine and threads.
+uniformly with replacement, the usual approximation. Its DP-SGD noise comes
+from a torch generator opacus seeds from os.urandom (not a cryptographic
+sampler, but not predictable either), so DPCTGAN is not reproducible with a
+seed. smartnoise draws MST's, AIM's, MWEM's and PAC-Synth's noise from OpenDP's
+sampler, which takes no seed either. PATECTGAN, whose loop is ours, is
+reproducible with a seed on the same machine.
 """
 
 from __future__ import annotations
@@ -194,7 +196,9 @@ def _transformer_classes() -> dict[str, type]:
             self._fit_complete = True
             self.output_width = self.size
 
-        def _transform(self, val: Any) -> tuple[int, ...]:
+        def _transform(self, val: Any) -> Any:
+            if self.size == 1:  # one output: smartnoise expects a scalar, not a 1-tuple
+                return 1
             bits = [0] * self.size
             bits[int(val)] = 1
             return tuple(bits)
@@ -428,6 +432,13 @@ class SmartnoiseMSTSynthesizer(_CubeBase):
 
 
 class SmartnoiseAIMSynthesizer(_CubeBase):
+    """AIM; `rounds` must exceed the number of columns.
+
+    smartnoise's AIM measures every one-way marginal at the per-round noise
+    scale, which costs columns x 0.9 rho / rounds: with fewer rounds than
+    columns that alone is more than the whole budget. Such requests are refused.
+    """
+
     name = "aim-smartnoise"
     description = (
         "AIM (adaptive and iterative selection of marginals, Private-PGM) through smartnoise-synth; zCDP. "
@@ -444,6 +455,21 @@ class SmartnoiseAIMSynthesizer(_CubeBase):
         "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
     }
 
+    def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
+        super().preflight(schema, requested)
+        d = len(schema.synthesized_columns)
+        rounds, degree = self.options["rounds"], self.options["degree"]
+        if rounds is not None and rounds <= d:
+            raise MethodOptionError(
+                f"aim-smartnoise: rounds ({rounds}) must be more than the number of columns ({d}); its one-way "
+                "measurements alone would otherwise spend more than the budget", field="options")
+        if degree is None or not 1 <= degree <= d:
+            raise MethodOptionError(f"aim-smartnoise: degree must lie between 1 and the number of columns ({d})",
+                                    field="options")
+        for key in ("max_model_size", "max_cells"):
+            if self.options[key] is None or self.options[key] < 1:
+                raise MethodOptionError(f"aim-smartnoise: {key} must be a positive integer", field="options")
+
     def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
         assert budget.rho is not None
         from snsynth.aim import AIMSynthesizer
@@ -456,8 +482,6 @@ class SmartnoiseAIMSynthesizer(_CubeBase):
                 super().AIM(data, workload)
 
         self._enc = self._encoder(schema)
-        if self._enc.columns and len(self._enc.columns) < self.options["degree"]:
-            raise MethodOptionError("degree is larger than the number of columns", field="options")
         codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
         model = FixedRhoAIM(
             epsilon=float(budget.epsilon), delta=float(budget.delta), rounds=self.options["rounds"],
@@ -794,6 +818,7 @@ _GAN_OPTIONS: dict[str, tuple[type, Any, str]] = {
 
 class SmartnoiseDPCTGANSynthesizer(_GanBase):
     name = "dpctgan"
+    reproducible = False  # opacus seeds its noise (and torch's global generator) from os.urandom
     description = (
         "DP-CTGAN (a GAN whose discriminator is trained with DP-SGD, opacus) through smartnoise-synth; "
         "(epsilon, delta)-DP by opacus's RDP accounting at sampling rate batch/rows (batches are drawn "
