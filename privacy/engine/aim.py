@@ -86,6 +86,8 @@ def fit_aim(
     """
     sizes = table.sizes
     d = len(sizes)
+    if rho == 0:
+        return EngineFit.without_data("aim", sizes, ZCDPLedger(rho))
     workload = aim_workload(sizes, degree, max_cells)
     candidates = aim_candidates(workload)
     answers: dict[Clique, np.ndarray] = {cl: table.marginal(cl) for cl in candidates}

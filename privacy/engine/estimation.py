@@ -148,12 +148,14 @@ class MarginalEstimator:
         tables, divided by each attribute's marginal once per extra clique it
         is in. On a tree with single-attribute separators (MST) this is the
         exact factorisation of a distribution with those clique marginals.
+        The floor is at most the measurement's noise scale, so nearly exact
+        measurements give a nearly exact start.
         """
         one: dict[int, np.ndarray] = {}
         for m in self.measurements:
             if len(m.clique) == 1:
                 p = project_to_simplex(m.values, np.square(np.broadcast_to(m.sigma, m.values.shape)), self.total)
-                p = np.maximum(p, floor)
+                p = np.maximum(p, min(floor, float(np.min(m.sigma))))
                 one[m.clique[0]] = p / p.sum()
         degree: dict[int, int] = {}
         for c in self.cliques:
@@ -164,7 +166,8 @@ class MarginalEstimator:
             shape = tuple(self.sizes[a] for a in c)
             full = [m for m in ms if m.clique == c]
             if full:
-                p = np.maximum(np.asarray(full[0].values, dtype=np.float64), floor)
+                m_floor = min(floor, float(np.min(full[0].sigma)))
+                p = np.maximum(np.asarray(full[0].values, dtype=np.float64), m_floor)
                 p = p / p.sum()
             else:
                 p = np.ones(shape) / math.prod(shape)

@@ -30,6 +30,14 @@ class GraphicalModel:
         self.probabilities = [np.asarray(p, dtype=np.float64) for p in probabilities]
         self.total = float(total)
 
+    @classmethod
+    def uniform(cls, sizes: Sequence[int]) -> GraphicalModel:
+        """Every attribute independent and uniform over its domain (reads no data)."""
+        from privacy.engine.junction_tree import build_junction_tree
+
+        jt = build_junction_tree(sizes, [(a,) for a in range(len(sizes))])
+        return cls(jt, [np.full(jt.sizes[c[0]], 1.0 / jt.sizes[c[0]]) for c in jt.cliques], 1.0)
+
     # ----- queries ------------------------------------------------------------------------------
     def project(self, clique: Sequence[int]) -> np.ndarray:
         """Counts (scaled to `total`) of the model's marginal over `clique`."""

@@ -28,10 +28,12 @@ class DomainCompression:
     """Per attribute, the codes kept as themselves; the others share one last code.
 
     Decided from noisy one-way measurements only (post-processing). Decoding a
-    shared code draws uniformly among the codes it stands for.
+    shared code draws among the codes it stands for, with the attribute's
+    `spreads` weights or uniformly.
     """
 
     supports: tuple[np.ndarray, ...]  # bool per original code
+    spreads: tuple[np.ndarray | None, ...] | None = None  # how a shared code spreads (None: uniformly)
 
     @property
     def original_sizes(self) -> tuple[int, ...]:
@@ -64,7 +66,11 @@ class DomainCompression:
             shared = c == len(kept)
             col = np.empty(n, dtype=np.int64)
             col[~shared] = kept[c[~shared]]
-            col[shared] = others[rng.integers(0, len(others), size=int(shared.sum()))]
+            spread = None if self.spreads is None else self.spreads[j]
+            if spread is None:
+                col[shared] = others[rng.integers(0, len(others), size=int(shared.sum()))]
+            else:
+                col[shared] = others[rng.choice(len(others), size=int(shared.sum()), p=spread)]
             out[:, j] = col
         return out
 
@@ -80,6 +86,12 @@ class EngineFit:
     selected: list[Clique]
     compression: DomainCompression | None = None
     raw_one_way: list[Measurement] = field(default_factory=list)  # on the encoder's domain
+
+    @classmethod
+    def without_data(cls, method: str, sizes: tuple[int, ...], ledger: ZCDPLedger) -> EngineFit:
+        """The fit of a budget too small to measure anything (rho rounds to 0): a uniform model
+        over the public domain, made without reading the data."""
+        return cls(method=method, model=GraphicalModel.uniform(sizes), ledger=ledger, measurements=[], selected=[])
 
     def sample_codes(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """n rows of codes on the encoder's domain."""
