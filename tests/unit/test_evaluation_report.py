@@ -296,3 +296,47 @@ def test_samples_follow_the_limits(adult: dict) -> None:
 ])
 def test_judge_follows_the_gate_rule(value, threshold, direction, expected) -> None:
     assert judge(value, threshold, direction, 0.1) == expected
+
+
+# ------------------------------------------------------------------------------ the JSON contract
+
+TOP_LEVEL = {"schema_version", "kind", "audience", "summary", "sections", "withheld_sections", "settings",
+             "definitions", "checks"}
+SUMMARY = {"synthetic_rows", "synthetic_columns", "fidelity_score", "fidelity_score_holdout_reference",
+           "sdmetrics_quality", "mean_one_way_tvd", "mean_two_way_tvd", "worst_two_way_tvd", "utility_ratio",
+           "utility_primary_score", "tstr_score", "trtr_score", "exact_match_rate", "exact_match_rate_holdout",
+           "dcr_share_closer_to_train", "dcr_p5_train", "dcr_p5_holdout", "membership_auc",
+           "membership_auc_distance", "membership_auc_classifier", "attribute_inference_advantage"}
+
+
+def _keys(obj: object) -> list[str]:
+    if isinstance(obj, dict):
+        return [k for k in obj] + [k for v in obj.values() for k in _keys(v)]
+    if isinstance(obj, list):
+        return [k for v in obj for k in _keys(v)]
+    return []
+
+
+def test_json_layout_is_the_versioned_one(independent_report: Report) -> None:
+    """Changing these keys is a new schema_version: the pipeline, the gate and the bundle read them."""
+    internal = independent_report.to_dict(include_internal=True)
+    assert set(internal) == TOP_LEVEL | {"overall_status"}
+    assert set(independent_report.to_dict(include_internal=False)) == TOP_LEVEL
+    assert set(internal["summary"]) == SUMMARY
+    assert [c["name"] for c in internal["checks"]] == ["fidelity", "utility_ratio", "membership_auc",
+                                                       "exact_match_rate"]
+    for section in internal["sections"].values():
+        assert set(section) == {"title", "visibility", "status", "reason", "data", "notes", "figures"}
+    # arrays kept for drawing (ROC points, every distance) stay out of the JSON
+    assert not [k for k in _keys(internal) if k.startswith("_")]
+
+
+def test_an_empty_synthetic_table_gives_a_report_that_says_why(adult: dict) -> None:
+    report = build_report(adult["train"], adult["holdout"], adult["other"].head(0), adult["schema"],
+                          thresholds=THRESHOLDS)
+    assert report.sections["synthetic"].status == "computed" and report.summary["synthetic_rows"] == 0
+    for key in ("fidelity", "utility", "privacy"):
+        assert report.sections[key].status == "not_computed" and report.sections[key].reason
+    assert all(c.status == "not_run" for c in report.checks)
+    json.dumps(report.to_dict(include_internal=True), allow_nan=False)
+    assert "not computed" in report.to_html(include_internal=True)
