@@ -148,6 +148,10 @@ class _SDVBase(Synthesizer):
     def _model_kwargs(self) -> dict[str, Any]:
         return {}
 
+    def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
+        super().preflight(schema, requested)
+        self._model_kwargs()  # refuses bad options before any data is read
+
     def _fit(
         self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost, progress: ProgressCallback
     ) -> PrivacyCost:

@@ -1,0 +1,119 @@
+"""Data-free generators: no data read, zero cost, their own schema, and the controls they promise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from privacy.budget import PrivacyCost
+from privacy.errors import MethodOptionError
+from privacy.synthesizers import create_synthesizer
+
+SPEC = """
+columns:
+  age:    {distribution: norm, loc: 40, scale: 12, min: 17, max: 90, integer: true}
+  income: {distribution: lognorm, s: 0.8, scale: 30000, min: 0, max: 500000, null_rate: 0.1}
+  region: {values: [north, south, east], probabilities: [0.5, 0.3, 0.2]}
+  joined: {kind: datetime, min: 2000-01-01, max: 2020-12-31}
+  visits: {distribution: poisson, mu: 3}
+correlation:
+  columns: [age, income]
+  matrix: [[1.0, 0.6], [0.6, 1.0]]
+"""
+
+
+def test_scenario_reads_nothing_and_costs_nothing() -> None:
+    synth = create_synthesizer("scenario", seed=1)
+    synth.preflight()
+    assert synth.fit() == PrivacyCost.zero()
+    assert synth.fit(pd.DataFrame(), None, PrivacyCost(5)) == PrivacyCost.zero()  # a table given is ignored
+    out = synth.sample(50)
+    assert list(out.columns) == synth.output_schema().output_columns == ["x1", "x2", "x3", "x4", "x5", "target"]
+
+
+def test_scenario_class_weights_and_feature_bounds() -> None:
+    synth = create_synthesizer("scenario", seed=2, options={"weights": "0.9,0.1", "flip_y": 0, "n_features": 6,
+                                                           "n_informative": 4, "n_redundant": 2,
+                                                           "feature_bound": 3})
+    synth.fit()
+    out = synth.sample(5000)
+    share = out["target"].value_counts(normalize=True)
+    assert abs(share[1] - 0.1) < 0.02
+    features = out.drop(columns="target").to_numpy(dtype=float)
+    assert features.min() >= -3 and features.max() <= 3
+    # redundant features are linear combinations of the informative ones: the matrix has rank 4
+    unclipped = create_synthesizer("scenario", seed=2, options={"weights": [0.9, 0.1], "flip_y": 0, "n_features": 6,
+                                                               "n_informative": 4, "n_redundant": 2,
+                                                               "feature_bound": 1000})
+    unclipped.fit()
+    assert np.linalg.matrix_rank(unclipped.sample(500).drop(columns="target").to_numpy(dtype=float), tol=1e-6) == 4
+
+
+def test_scenario_regression_noise_and_target_bound() -> None:
+    quiet = create_synthesizer("scenario", seed=3, options={"task": "regression", "noise": 0.0, "n_informative": 5})
+    noisy = create_synthesizer("scenario", seed=3, options={"task": "regression", "noise": 50.0, "n_informative": 5,
+                                                           "target_bound": 100})
+    for s in (quiet, noisy):
+        s.fit()
+    q, n = quiet.sample(2000), noisy.sample(2000)
+    fit_q = np.linalg.lstsq(q.drop(columns="target").to_numpy(float), q["target"].to_numpy(float), rcond=None)[1]
+    assert fit_q.size == 0 or fit_q[0] < 1e-6  # an exact linear target without noise
+    assert n["target"].abs().max() <= 100
+    assert noisy.output_schema().columns["target"].max == 100
+
+
+@pytest.mark.parametrize("options", [
+    {"n_informative": 5, "n_redundant": 3, "n_features": 6},
+    {"task": "clustering"},
+    {"weights": "0.5,x"},
+    {"n_classes": 3, "weights": "0.5,0.2,0.2,0.1"},
+])
+def test_scenario_bad_options_are_refused(options: dict) -> None:
+    with pytest.raises(MethodOptionError):
+        create_synthesizer("scenario", options=options).preflight()
+
+
+def test_spec_marginals_correlation_and_nulls() -> None:
+    synth = create_synthesizer("spec", seed=4, options={"spec": SPEC})
+    assert synth.fit() == PrivacyCost.zero()
+    out = synth.sample(6000)
+    schema = synth.output_schema()
+    assert list(out.columns) == ["age", "income", "region", "joined", "visits"]
+    assert str(out["age"].dtype) == "Int64" and out["age"].between(17, 90).all()
+    assert abs(out["age"].astype(float).mean() - 40) < 1.0
+    assert abs(out["income"].isna().mean() - 0.1) < 0.02
+    assert out["income"].dropna().between(0, 500000).all()
+    share = out["region"].value_counts(normalize=True)
+    assert abs(share["north"] - 0.5) < 0.03 and abs(share["east"] - 0.2) < 0.03
+    assert pd.api.types.is_datetime64_any_dtype(out["joined"])
+    assert out["joined"].min() >= pd.Timestamp("2000-01-01") and out["joined"].max() <= pd.Timestamp("2020-12-31")
+    assert schema.columns["visits"].is_integer  # a discrete distribution gives integers
+    both = out[["age", "income"]].dropna().astype(float)
+    # a Gaussian copula with latent correlation 0.6 has Spearman correlation 6/pi * asin(0.3)
+    expected = 6 / np.pi * np.arcsin(0.3)
+    assert abs(stats.spearmanr(both["age"], both["income"])[0] - expected) < 0.04
+    assert abs(stats.spearmanr(out["age"].astype(float), out["visits"].astype(float))[0]) < 0.05
+
+
+def test_spec_accepts_a_yaml_file(tmp_path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(SPEC, encoding="utf-8")
+    synth = create_synthesizer("spec", seed=1, options={"spec": str(path)})
+    synth.fit()
+    assert len(synth.sample(10)) == 10
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    (None, "needs the option"),
+    ({"columns": {"a": {"distribution": "no_such_distribution"}}}, "not a scipy.stats distribution"),
+    ({"columns": {"a": {"distribution": "norm", "loc": 0, "scale": 1}, "b": {"distribution": "norm"}},
+      "correlation": {"matrix": [[1, 1.5], [1.5, 1]]}}, "symmetric"),
+    ({"columns": {"a": {"distribution": "norm"}, "b": {"distribution": "norm"}, "c": {"distribution": "norm"}},
+      "correlation": {"matrix": [[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]]}}, "positive semi-definite"),
+    ({"columns": {"a": {"values": ["x", "y"], "probabilities": [1]}}}, "probabilities"),
+])
+def test_spec_errors_say_what_to_change(spec, message: str) -> None:
+    with pytest.raises(MethodOptionError, match=message):
+        create_synthesizer("spec", options={"spec": spec}).preflight()

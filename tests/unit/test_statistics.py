@@ -1,0 +1,124 @@
+"""dp-statistics: declared cells, accurate at large epsilon, an exact and documented budget."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+
+import pandas as pd
+import pytest
+
+from privacy.budget import PrivacyCost
+from privacy.errors import DomainTooLarge, InvalidPrivacyValue, MethodOptionError, SchemaError
+from privacy.schema import PublicSchema, conform_table, load_schema
+from privacy.statistics import dp_statistics, planned_cost, preflight_statistics
+from tests.conftest import ADULT
+
+
+@pytest.fixture(scope="module")
+def adult(adult_df: pd.DataFrame) -> tuple[pd.DataFrame, PublicSchema]:
+    schema = load_schema(ADULT.parent / "schema.yaml")
+    table, _ = conform_table(adult_df, schema)
+    return table, schema
+
+
+def test_budget_split_is_exact_and_documented(adult) -> None:
+    table, schema = adult
+    release = dp_statistics(table, schema, PrivacyCost(1, Fraction(1, 10**6)),
+                            options={"columns": ["age", "workclass"], "by": ["sex"]}, seed=1)
+    # per breakdown: cell counts; age: sum, sum of squares, quantiles, histogram; workclass: histogram
+    assert release.budget["measurements"] == 2 * 6
+    assert release.budget["epsilon_per_measurement"] == "1/12 (0.0833333)"
+    assert release.cost == PrivacyCost(1, 0, Fraction(1, 2)) == planned_cost(PrivacyCost(1, Fraction(1, 10**6)))
+
+
+def test_accurate_at_large_epsilon_overall_and_by_group(adult) -> None:
+    table, schema = adult
+    release = dp_statistics(table, schema, PrivacyCost(50), options={"columns": ["age", "hours-per-week"],
+                                                                     "by": ["sex"]}, seed=2)
+    counts = release.counts.set_index("group")["count"]
+    assert abs(counts["all"] - len(table)) < 20
+    assert abs(counts["sex=Female"] - (table["sex"] == "Female").sum()) < 20
+    numeric = release.numeric.set_index(["group", "column"])
+    for group, rows in (("all", table), ("sex=Male", table[table["sex"] == "Male"])):
+        assert abs(numeric.loc[(group, "age"), "mean"] - rows["age"].mean()) < 0.3
+        assert abs(numeric.loc[(group, "age"), "variance"] - rows["age"].var()) < 5
+        assert abs(numeric.loc[(group, "age"), "q0.5"] - rows["age"].median()) <= 1
+    hist = release.histograms[(release.histograms["group"] == "all") & (release.histograms["column"] == "age")]
+    assert abs(hist["count"].sum() - len(table)) < 50
+
+
+def test_cells_come_from_the_declared_domain(adult) -> None:
+    table, schema = adult
+    release = dp_statistics(table, schema, PrivacyCost(1), options={"columns": ["age"], "by": [["sex", "race"]],
+                                                                    "statistics": ["count"]}, seed=3)
+    groups = release.counts[release.counts["breakdown"] == "sex x race"]["group"]
+    assert len(groups) == 2 * 5  # every declared combination, whether the data has it or not
+    # a declared category absent from the data is still a cell, with its own (noisy) count
+    data = schema.to_dict()
+    data["columns"]["race"]["values"] = [*data["columns"]["race"]["values"], "Not-in-data"]
+    wider = PublicSchema.from_dict(data)
+    release = dp_statistics(table, wider, PrivacyCost(1), options={"by": ["race"], "statistics": ["count"],
+                                                                   "columns": ["age"]}, seed=3)
+    assert "race=Not-in-data" in set(release.counts["group"])
+    # a nullable group column gets a null cell
+    release = dp_statistics(table, schema, PrivacyCost(1), options={"by": ["workclass"], "statistics": ["count"],
+                                                                    "columns": ["age"]}, seed=3)
+    assert "workclass=(null)" in set(release.counts["group"])
+
+
+def test_tables_are_plain_with_a_count_column_and_json_ready(adult) -> None:
+    table, schema = adult
+    release = dp_statistics(table, schema, PrivacyCost(1), options={"columns": ["age", "income"]}, seed=4)
+    for name, df in release.tables().items():
+        assert isinstance(df, pd.DataFrame) and "count" in df.columns, name
+        assert (df["count"].dropna() >= 0).all()
+    text = json.dumps(release.to_dict())
+    assert '"method": "dp-statistics"' in text
+
+
+def test_same_seed_same_release(adult) -> None:
+    table, schema = adult
+    a = dp_statistics(table, schema, PrivacyCost(1), options={"columns": ["age"]}, seed=9)
+    b = dp_statistics(table, schema, PrivacyCost(1), options={"columns": ["age"]}, seed=9)
+    pd.testing.assert_frame_equal(a.numeric, b.numeric)
+
+
+def test_open_bounds_need_bounds_epsilon_which_is_included(adult) -> None:
+    table, schema = adult
+    data = schema.to_dict()
+    data["columns"]["capital-loss"] = {"kind": "continuous", "integer": True}
+    open_schema = PublicSchema.from_dict(data)
+    with pytest.raises(SchemaError, match="bounds_epsilon"):
+        preflight_statistics(open_schema, PrivacyCost(1), {"columns": ["capital-loss"]})
+    release = dp_statistics(table, open_schema, PrivacyCost(1),
+                            options={"columns": ["capital-loss"], "bounds_epsilon": 0.2}, seed=5)
+    assert release.cost == PrivacyCost(1, 0, Fraction(1, 2))
+    assert release.budget["bounds_epsilon"] == "0.2"
+    assert release.budget["epsilon_per_measurement"] == "0.16"  # (1 - 0.2) / 5 measurements
+
+
+@pytest.mark.parametrize(("options", "error"), [
+    ({"by": ["age", "fnlwgt"]}, SchemaError),             # a continuous column cannot be a group
+    ({"by": [["native-country", "education", "occupation"]]}, DomainTooLarge),
+    ({"statistics": ["median"]}, MethodOptionError),
+    ({"columns": ["no-such-column"]}, SchemaError),
+    ({"quantiles": [1.5]}, MethodOptionError),
+    ({"colour": "blue"}, MethodOptionError),
+])
+def test_bad_requests_are_refused_before_reading_data(adult, options: dict, error: type) -> None:
+    _table, schema = adult
+    with pytest.raises(error):
+        preflight_statistics(schema, PrivacyCost(1), options)
+
+
+def test_open_category_domain_and_bad_epsilon_are_refused(adult) -> None:
+    _table, schema = adult
+    data = schema.to_dict()
+    data["columns"]["race"] = {"kind": "categorical"}
+    with pytest.raises(SchemaError, match="values"):
+        preflight_statistics(PublicSchema.from_dict(data), PrivacyCost(1), {"columns": ["race"]})
+    with pytest.raises(InvalidPrivacyValue):
+        planned_cost(PrivacyCost(0))
+    with pytest.raises(InvalidPrivacyValue):
+        planned_cost(PrivacyCost.non_dp())
