@@ -48,6 +48,7 @@ from wtforms import (
     BooleanField,
     IntegerField,
     PasswordField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -161,8 +162,9 @@ class RejectForm(FlaskForm):
 
 class UserForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
-    role = SelectField("Role", choices=[(r.value, r.value) for r in Role])
-    password = PasswordField("Initial password", validators=[DataRequired(), Length(min=8, max=256)])
+    role = SelectField("Role", choices=[SelectChoice(r.value) for r in Role])
+    password = PasswordField("Initial password", validators=[
+        DataRequired(), Length(min=8, max=256, message="a password needs at least 8 characters (at most 256)")])
 
 
 class TokenForm(FlaskForm):
@@ -698,11 +700,11 @@ def _request_context(s: Session, user: User, ds: Dataset, form: RequestForm) -> 
 
     schema = PublicSchema.from_dict(ds.public_schema)
     methods = method_choices()
-    form.method.choices = [(m["name"], f"{m['name']} — {_guarantee_label(m)}") for m in methods]
+    form.method.choices = [SelectChoice(m["name"], f"{m['name']} — {_guarantee_label(m)}") for m in methods]
     default_target = schema.target
-    form.target.choices = [("", f"schema default ({default_target or 'none'})")] + [
-        (c, c) for c in schema.synthesized_columns]
-    form.rebalance.choices = [("", "no rebalancing")] + [(m, m) for m in releases.OVERSAMPLERS]
+    form.target.choices = [SelectChoice("", f"schema default ({default_target or 'none'})")] + [
+        SelectChoice(c) for c in schema.synthesized_columns]
+    form.rebalance.choices = [SelectChoice("", "no rebalancing")] + [SelectChoice(m) for m in releases.OVERSAMPLERS]
     summary = ledger_summary(s, ds)
     policy = ds.policy or {}
     return {"ds": {"id": ds.id, "name": ds.name, "confirmed": ds.schema_confirmed},

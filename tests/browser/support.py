@@ -65,6 +65,10 @@ class PageClient:
     def get(self, path: str, **kw: Any):  # type: ignore[no-untyped-def]
         return self.client.get(path, **kw)
 
+    def csrf(self) -> str:
+        """A CSRF token valid for this session (from the account page, which every role may open)."""
+        return csrf_token(self.client.get("/account").get_data(as_text=True))
+
     def post_form(self, page_path: str, action: str, data: dict[str, Any] | None = None, **kw: Any):  # type: ignore[no-untyped-def]
         """Open `page_path`, take the CSRF token of its form posting to `action`, submit `data`."""
         page = self.client.get(page_path)
@@ -117,10 +121,14 @@ def make_app_env(tmp: Path, **overrides: Any) -> AppEnv:
     return env
 
 
-def register_demo(env: AppEnv, name: str = "adult", epsilon_budget: str = "3", grant: str | None = "analyst") -> dict:
-    resp = env.api("steward", "POST", "/datasets",
-                   data={"name": name, "schema": DEMO_SCHEMA.read_text(), "epsilon_budget": epsilon_budget,
-                         "delta_budget": "1e-6", "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv")})
+def register_demo(env: AppEnv, name: str = "adult", epsilon_budget: str = "3", grant: str | None = "analyst",
+                  schema: bool = True) -> dict:
+    """The demo table; without `schema` a schema is proposed from the data and awaits confirmation."""
+    data = {"name": name, "epsilon_budget": epsilon_budget, "delta_budget": "1e-6",
+            "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv")}
+    if schema:
+        data["schema"] = DEMO_SCHEMA.read_text()
+    resp = env.api("steward", "POST", "/datasets", data=data)
     assert resp.status_code == 201, resp.get_json()
     if grant:
         r = env.api("steward", "POST", f"/datasets/{name}/grants", json={"user": env.users[grant]})
@@ -129,15 +137,46 @@ def register_demo(env: AppEnv, name: str = "adult", epsilon_budget: str = "3", g
 
 
 def run_job_here(settings: Any, job_id: int) -> None:
-    """Run one queued release through the real pipeline in this process."""
+    """Run one queued release through the real pipeline in this process.
+
+    Warnings are shown, not raised, as in a worker process: pytest's
+    warnings-as-errors is for the code under test here, not the libraries the
+    pipeline calls."""
+    import warnings
+
     from core.storage import get_storage
     from workers.jobs import JobControl, claim
     from workers.pipeline import run_pipeline
 
     owner = f"pytest:{secrets.token_hex(3)}"
     assert claim(job_id, owner, settings), f"job {job_id} could not be claimed"
-    with JobControl(job_id, owner, settings) as control:
-        run_pipeline(job_id, control, settings, get_storage(settings))
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        with JobControl(job_id, owner, settings) as control:
+            run_pipeline(job_id, control, settings, get_storage(settings))
+
+
+def request_release(env: AppEnv, who: str = "analyst", dataset: str = "adult", epsilon: float = 0.25,
+                    rows: int = 300) -> int:
+    resp = env.api(who, "POST", "/releases", json={"dataset": dataset, "method": release_method(),
+                                                   "epsilon": epsilon, "delta": 1e-9, "rows": rows})
+    assert resp.status_code == 202, resp.get_json()
+    return resp.get_json()["release"]["id"]
+
+
+def finished_release(env: AppEnv, who: str = "analyst", dataset: str = "adult", approve: bool = False) -> int:
+    """A release of `who`, produced by the real pipeline; approved by the steward if asked."""
+    job_id = request_release(env, who, dataset)
+    run_job_here(env.settings, job_id)
+    view = env.api("steward", "GET", f"/releases/{job_id}").get_json()["release"]
+    assert view["status"] == "awaiting_approval", view
+    if approve:
+        body = {"comment": "ok"}
+        if view["gate"]["overall"] == "fail":
+            body["override"] = "reviewed for the test"
+        resp = env.api("steward", "POST", f"/releases/{job_id}/approve", json=body)
+        assert resp.status_code == 200, resp.get_json()
+    return job_id
 
 
 def start_web(svc: Any, web_workers: int = 2, timeout: float = 120) -> str:
