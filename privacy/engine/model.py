@@ -10,7 +10,7 @@ import numpy as np
 from privacy.encoding import smallest_uint
 from privacy.engine.factor import sum_to
 from privacy.engine.junction_tree import JunctionTree
-from privacy.engine.table import Clique, combined_codes
+from privacy.engine.table import CHUNK_ROWS, Clique, combined_codes
 
 __all__ = ["GraphicalModel", "draw_conditional"]
 
@@ -109,15 +109,24 @@ class GraphicalModel:
     def sample(self, n: int, rng: np.random.Generator, *, stratified: bool = True) -> np.ndarray:
         """n rows of codes (n x d) drawn attribute by attribute along the junction tree.
 
+        Large requests are drawn in blocks of `CHUNK_ROWS` rows, so that the
+        temporaries stay small next to the output.
+
         With `stratified` (the default), each attribute is drawn by systematic
         sampling within each configuration of the attributes it is conditioned
         on, in random row order: the sampled counts then match the model's
         conditional marginals up to rounding, with less variance than
         independent draws, and without linking attributes drawn in the same way.
         """
-        jt = self.jt
         d = len(self.sizes)
         out = np.zeros((n, d), dtype=smallest_uint(max(max(self.sizes) - 1, 0)))
+        for start in range(0, n, CHUNK_ROWS):
+            self._sample_into(out[start : start + CHUNK_ROWS], rng, stratified)
+        return out
+
+    def _sample_into(self, out: np.ndarray, rng: np.random.Generator, stratified: bool) -> None:
+        jt = self.jt
+        n, d = out.shape
         cols: list[np.ndarray] = [out[:, j] for j in range(d)]
         done: set[int] = set()
         for c in jt.order:
@@ -136,7 +145,6 @@ class GraphicalModel:
                     groups = np.zeros(n, dtype=np.int64)
                 out[:, a] = draw_conditional(table, groups, rng, stratified=stratified)
                 done.add(a)
-        return out
 
 
 def draw_conditional(
@@ -154,18 +162,21 @@ def draw_conditional(
     cond = np.where(row_sum > 0, weights / np.where(row_sum > 0, row_sum, 1.0), fallback[None, :])
     cdf = np.cumsum(cond, axis=1)
     cdf[:, -1] = 1.0
+    offsets = np.arange(g_count, dtype=np.float64)[:, None]
+    flat = (cdf + offsets).ravel()  # row g's cdf shifted into [g, g + 1]: one sorted array
     if stratified:
         perm = rng.permutation(n)
-        order = perm[np.argsort(groups[perm], kind="stable")]
+        # a stable sort of small unsigned keys is a radix sort: linear in rows
+        keys = groups[perm].astype(smallest_uint(max(g_count - 1, 0)), copy=False)
+        order = perm[np.argsort(keys, kind="stable")]
         g_sorted = groups[order]
         counts = np.bincount(groups, minlength=g_count)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         rank = np.arange(n) - starts[g_sorted]
-        u = np.empty(n)
-        u[order] = (rank + rng.random(n)) / counts[g_sorted]
+        # in this order the queries are ascending, so the search walks the cdf in order
+        query = g_sorted + (rank + rng.random(n)) / counts[g_sorted]
+        out = np.empty(n, dtype=np.int64)
+        out[order] = np.searchsorted(flat, query, side="right") - g_sorted * k
     else:
-        u = rng.random(n)
-    offsets = np.arange(g_count, dtype=np.float64)[:, None]
-    flat = (cdf + offsets).ravel()
-    pos = np.searchsorted(flat, u + groups, side="right") - groups * k
-    return np.clip(pos, 0, k - 1)
+        out = np.searchsorted(flat, groups + rng.random(n), side="right") - groups * k
+    return np.clip(out, 0, k - 1)

@@ -55,23 +55,21 @@ class DomainCompression:
 
     def decompress(self, codes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         n, d = codes.shape
-        out = np.empty((n, d), dtype=smallest_uint(max(max(self.original_sizes) - 1, 0)))
+        dtype = smallest_uint(max(max(self.original_sizes) - 1, 0))
+        out = np.empty((n, d), dtype=dtype)
         for j, s in enumerate(self.supports):
             kept = np.flatnonzero(s)
             others = np.flatnonzero(~s)
-            c = codes[:, j].astype(np.int64)
+            back = np.append(kept, 0).astype(dtype)  # compressed code -> original (shared: filled below)
+            out[:, j] = back[codes[:, j]]
             if len(others) == 0:
-                out[:, j] = kept[c]
                 continue
-            shared = c == len(kept)
-            col = np.empty(n, dtype=np.int64)
-            col[~shared] = kept[c[~shared]]
+            shared = np.flatnonzero(codes[:, j] == len(kept))
             spread = None if self.spreads is None else self.spreads[j]
             if spread is None:
-                col[shared] = others[rng.integers(0, len(others), size=int(shared.sum()))]
+                out[shared, j] = others[rng.integers(0, len(others), size=len(shared))]
             else:
-                col[shared] = others[rng.choice(len(others), size=int(shared.sum()), p=spread)]
-            out[:, j] = col
+                out[shared, j] = others[rng.choice(len(others), size=len(shared), p=spread)]
         return out
 
 

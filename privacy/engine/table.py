@@ -16,7 +16,9 @@ import numpy as np
 
 from privacy.encoding import smallest_uint
 
-__all__ = ["EncodedTable", "Clique", "combined_codes", "clique_size"]
+__all__ = ["EncodedTable", "Clique", "combined_codes", "clique_size", "CHUNK_ROWS"]
+
+CHUNK_ROWS = 1 << 20  # rows per pass when counting: keeps temporaries small on large tables
 
 Clique = tuple[int, ...]
 
@@ -26,15 +28,18 @@ def clique_size(sizes: Sequence[int], clique: Sequence[int]) -> int:
     return math.prod(int(sizes[a]) for a in clique)
 
 
-def combined_codes(columns: Sequence[np.ndarray], sizes: Sequence[int], clique: Clique) -> np.ndarray:
-    """Row-major cell index of each row in the marginal over `clique` (int64)."""
+def combined_codes(
+    columns: Sequence[np.ndarray], sizes: Sequence[int], clique: Clique, rows: slice | None = None
+) -> np.ndarray:
+    """Row-major cell index of each row (or of `rows`) in the marginal over `clique` (int64)."""
+    rows = rows or slice(None)
     if not clique:
-        n = len(columns[0]) if columns else 0
+        n = len(columns[0][rows]) if columns else 0
         return np.zeros(n, dtype=np.int64)
-    idx = columns[clique[0]].astype(np.int64)
+    idx = columns[clique[0]][rows].astype(np.int64)
     for a in clique[1:]:
         idx *= int(sizes[a])
-        idx += columns[a]
+        idx += columns[a][rows]
     return idx
 
 
@@ -62,7 +67,10 @@ class EncodedTable:
         """Counts over `clique` (float64, shape = the clique's sizes)."""
         shape = tuple(self.sizes[a] for a in clique)
         cells = math.prod(shape)
-        counts = np.bincount(combined_codes(self.columns, self.sizes, clique), minlength=cells)
+        counts = np.zeros(cells, dtype=np.int64)
+        for start in range(0, max(self.n_rows, 1), CHUNK_ROWS):
+            rows = slice(start, start + CHUNK_ROWS)
+            counts += np.bincount(combined_codes(self.columns, self.sizes, clique, rows), minlength=cells)
         return counts.astype(np.float64).reshape(shape)
 
     def recode(self, lookups: Sequence[np.ndarray], sizes: Sequence[int]) -> EncodedTable:
