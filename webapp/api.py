@@ -127,7 +127,7 @@ def show_dataset(ref: str) -> Response:
     user = api_user()
     with session_scope(settings()) as s:
         user = _attach(user, s)
-        ds = releases.get_dataset(s, user, ref)
+        ds = _visible_dataset(s, user, ref)
         return jsonify({"dataset": releases.dataset_view(s, user, ds, with_ledger=True)})
 
 
@@ -140,7 +140,7 @@ def confirm_schema(ref: str) -> Response:
         raise InvalidRequest("send {\"schema\": {...}} or {\"schema\": \"<yaml text>\"}", field="schema")
     with write_session(settings()) as s:
         user = _attach(user, s)
-        ds = releases.get_dataset(s, user, ref)
+        ds = _visible_dataset(s, user, ref)
         issues = releases.confirm_schema(s, user, ds, schema, get_storage(settings()))
         return jsonify({"dataset": releases.dataset_view(s, user, ds), "issues": issues})
 
@@ -151,7 +151,7 @@ def update_policy(ref: str) -> Response:
     body = _json()
     with write_session(settings()) as s:
         user = _attach(user, s)
-        ds = releases.get_dataset(s, user, ref)
+        ds = _visible_dataset(s, user, ref)
         releases.update_policy(s, user, ds, body.get("policy"), body.get("epsilon_budget"), body.get("delta_budget"))
         return jsonify({"dataset": releases.dataset_view(s, user, ds, with_ledger=True)})
 
@@ -162,7 +162,7 @@ def grant(ref: str) -> Response:
     body = _json()
     with write_session(settings()) as s:
         user = _attach(user, s)
-        ds = releases.get_dataset(s, user, ref)
+        ds = _visible_dataset(s, user, ref)
         releases.grant(s, user, ds, str(body.get("user", "")))
         return jsonify({"dataset": releases.dataset_view(s, user, ds)}), 201
 
@@ -172,7 +172,7 @@ def revoke(ref: str, username: str) -> Response:
     user = api_user()
     with write_session(settings()) as s:
         user = _attach(user, s)
-        ds = releases.get_dataset(s, user, ref)
+        ds = _visible_dataset(s, user, ref)
         removed = releases.revoke_grant(s, user, ds, username)
         return jsonify({"revoked": removed})
 
@@ -182,7 +182,7 @@ def dataset_ledger(ref: str) -> Response:
     user = api_user()
     with session_scope(settings()) as s:
         user = _attach(user, s)
-        ds = releases.get_dataset(s, user, ref)
+        ds = _visible_dataset(s, user, ref)
         summary = ledger_summary(s, ds)
         return jsonify({"ledger": summary.to_dict(), "text": summary.describe()})
 
@@ -197,7 +197,7 @@ def list_releases() -> Response:
     dataset = request.args.get("dataset")
     with session_scope(settings()) as s:
         user = _attach(user, s)
-        ds_id = releases.get_dataset(s, user, dataset).id if dataset else None
+        ds_id = _visible_dataset(s, user, dataset).id if dataset else None
         jobs = releases.visible_jobs(s, user, ds_id, status)
         return jsonify({"releases": [releases.job_view(s, user, j) for j in jobs]})
 
@@ -236,6 +236,14 @@ def show_release(job_id: int) -> Response:
         user = _attach(user, s)
         job = _visible_job(s, user, job_id)
         return jsonify({"release": releases.job_view(s, user, job)})
+
+
+def _visible_dataset(s, user: User, ref: str):  # type: ignore[no-untyped-def]
+    try:
+        return releases.get_dataset(s, user, ref)
+    except NotFound:
+        record_auth_failure(f"dataset {ref} not visible", actor=user.username, action="authz.denied")
+        raise
 
 
 def _visible_job(s, user: User, job_id: int) -> ReleaseJob:  # type: ignore[no-untyped-def]
@@ -347,7 +355,11 @@ def delete_token(token_id: int) -> Response:
     with write_session(settings()) as s:
         user = _attach(user, s)
         owner = None if user.role == Role.admin.value else user
-        row = revoke_token(s, token_id, owner)
+        try:
+            row = revoke_token(s, token_id, owner)
+        except NotFound:
+            record_auth_failure(f"token {token_id} not visible", actor=user.username, action="authz.denied")
+            raise
         audit.record(s, "token.revoke", actor=user, object_type="token", object_id=row.id)
         return jsonify({"revoked": token_id})
 
