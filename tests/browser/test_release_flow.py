@@ -32,6 +32,9 @@ def open_session(chromium: Any, svc: Any, who: str) -> Any:
     page = context.new_page()
     page.js_errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))  # type: ignore[attr-defined]
+    # anything the Content-Security-Policy blocked would break the page silently: count it as an error
+    page.on("console", lambda msg: page.js_errors.append(msg.text)  # type: ignore[attr-defined]
+            if "Content Security Policy" in msg.text or "Refused to" in msg.text else None)
     page.goto(svc.url + "/login")
     page.fill("#username", svc.tokens[f"{who}:username"])
     page.fill("#password", PASSWORD)
@@ -203,6 +206,7 @@ def test_steward_cannot_approve_own_request(web, chromium):
         other.fill("#approve-form textarea[name=override]", "reviewed")
     other.click("#approve")
     other.wait_for_selector("#job-status[data-status=approved]")
+    assert steward.js_errors == [] and other.js_errors == []
 
 
 def test_analyst_cannot_open_another_analysts_release(web, chromium):
