@@ -1074,7 +1074,7 @@ def token_create():  # type: ignore[no-untyped-def]
         user = _user(s)
         token, row = accounts.issue_token(s, user, form.label.data)
         prefix = row.prefix
-    return render(201, new_token=token, new_token_prefix=prefix)
+    return render(201, new_token=token, new_token_prefix=prefix, token_form=TokenForm(formdata=None))
 
 
 @pages.post("/tokens/<int:token_id>/revoke")
