@@ -95,7 +95,14 @@ class DomainEncoder:
         spec = enc.spec
         if enc.mode == "category":
             keys = {k: i for i, k in enumerate(_category_keys(spec.values or []))}
-            codes = s.map(lambda v: keys.get(_key(v), -1) if not pd.isna(v) else -1).to_numpy(dtype=np.int64)
+            if s.dtype == object:
+                # mixed Python objects: key every value (True and 1 must stay apart)
+                codes = s.map(lambda v: keys.get(_key(v), -1) if not pd.isna(v) else -1).to_numpy(dtype=np.int64)
+            else:
+                # one dtype (as conform_table leaves it): key each distinct value once, spread to the rows
+                inverse, uniques = pd.factorize(s, use_na_sentinel=True)
+                lookup = np.array([keys.get(_key(v), -1) for v in uniques] + [-1], dtype=np.int64)
+                codes = lookup[inverse]
         else:
             if spec.kind == "datetime":
                 t = pd.to_datetime(s, errors="coerce")
