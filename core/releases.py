@@ -506,7 +506,9 @@ def reject(session: Session, user: User, job: ReleaseJob, comment: str) -> None:
 
 
 def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool = False) -> dict[str, Any]:
-    schema = ds.public_schema
+    staff = user.role in (Role.steward.value, Role.admin.value)
+    # a proposed schema was read from the raw rows: only the steward sees it until they confirm it
+    schema = ds.public_schema if (ds.schema_confirmed or staff) else None
     view: dict[str, Any] = {
         "id": ds.id,
         "name": ds.name,
@@ -517,7 +519,7 @@ def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool
         "policy": ds.policy,
         "created_at": ds.created_at.isoformat(timespec="seconds"),
     }
-    if user.role in (Role.steward.value, Role.admin.value):
+    if staff:
         # facts read from the raw file: steward and admin only
         view["internal"] = {"rows": ds.n_rows, "original_filename": ds.original_filename, "sha256": ds.file_sha256}
         view["grants"] = [

@@ -207,10 +207,16 @@ def request_release() -> Response:
     user = api_user()
     req = releases.ReleaseRequest.parse(_json())
     cfg = settings()
-    with write_session(cfg) as s:
-        user = _attach(user, s)
-        job = releases.request_release(s, user, req, cfg)
-        job_id = job.id
+    try:
+        with write_session(cfg) as s:
+            user = _attach(user, s)
+            job = releases.request_release(s, user, req, cfg)
+            job_id = job.id
+    except NotFound as exc:
+        if exc.field == "dataset":
+            record_auth_failure(f"release request on dataset {req.dataset!r}: not visible", actor=user.username,
+                                action="authz.denied")
+        raise
     from workers.enqueue import enqueue_release
 
     try:

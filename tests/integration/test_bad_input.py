@@ -188,3 +188,27 @@ def test_cli_reports_bad_values_cleanly(tmp_path):
     proc = subprocess.run([exe, "releases", "request", "adult", "--method", "mst", "--epsilon", "0.5"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "cannot reach" in proc.stderr
+
+
+def test_proposed_schema_is_hidden_from_analysts_until_confirmed(app_env):
+    """A schema proposed from the raw rows is the steward's to see; analysts get it once confirmed."""
+    settings, client, tokens = app_env
+    small = CSV[:50_000]
+    small = small[: small.rfind(b"\n") + 1]
+    r = client.post("/api/v1/datasets", headers=_h(tokens["steward"]),
+                    data={"name": "proposed", "file": (io.BytesIO(small), "adult.csv")})
+    assert r.status_code == 201 and r.get_json()["dataset"]["schema_confirmed"] is False
+    assert r.get_json()["dataset"]["schema"]["columns"]["workclass"]["learned"] == ["values"]
+    client.post("/api/v1/datasets/proposed/grants", headers=_h(tokens["steward"]), json={"user": "analyst"})
+    one = client.get("/api/v1/datasets/proposed", headers=_h(tokens["analyst"])).get_json()["dataset"]
+    listed = [d for d in client.get("/api/v1/datasets", headers=_h(tokens["analyst"])).get_json()["datasets"]
+              if d["name"] == "proposed"]
+    for view in (one, *listed):
+        assert view["schema"] is None and "Self-emp-not-inc" not in str(view)
+    r = client.post("/api/v1/releases", headers=_h(tokens["analyst"]),
+                    json={"dataset": "proposed", "method": "mst", "epsilon": 0.5, "delta": 1e-9})
+    assert r.status_code == 409 and "not confirmed" in r.get_json()["error"]["message"]
+    r = client.put("/api/v1/datasets/proposed/schema", headers=_h(tokens["steward"]), json={"schema": SCHEMA})
+    assert r.status_code == 200, r.get_json()
+    body = client.get("/api/v1/datasets/proposed", headers=_h(tokens["analyst"])).get_json()
+    assert body["dataset"]["schema"]["columns"]["sex"]["values"] == ["Female", "Male"]
