@@ -207,6 +207,7 @@ def request_release() -> Response:
     user = api_user()
     req = releases.ReleaseRequest.parse(_json())
     cfg = settings()
+    username = user.username
     try:
         with write_session(cfg) as s:
             user = _attach(user, s)
@@ -214,7 +215,7 @@ def request_release() -> Response:
             job_id = job.id
     except NotFound as exc:
         if exc.field == "dataset":
-            record_auth_failure(f"release request on dataset {req.dataset!r}: not visible", actor=user.username,
+            record_auth_failure(f"release request on dataset {req.dataset!r}: not visible", actor=username,
                                 action="authz.denied")
         raise
     from workers.enqueue import enqueue_release
