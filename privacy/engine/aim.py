@@ -15,6 +15,13 @@ subsets, each weighted by how much it overlaps the workload.
 
 The per-round budget, annealing and final round are in
 `privacy.engine.accounting.AIMSchedule`.
+
+The model size is that of the junction tree the cliques would need (as in
+McKenna's reference AIM); smartnoise's port sums the clique sizes instead,
+which does not bound the memory estimation takes once triangulation merges
+cliques. Each round's estimation starts from the previous potentials plus one
+proportional-fitting step towards the new measurement (kept only if it lowers
+the loss), so a short run of mirror descent suffices.
 """
 
 from __future__ import annotations
@@ -129,7 +136,7 @@ def fit_aim(
         measurements.append(Measurement(cl, y, sigma, f"round {t}: {cl}"))
         selected.append(cl)
         before = model.project(cl)
-        previous, alpha = estimator.keyed(theta), getattr(estimator, "alpha", None)
+        previous, alpha = estimator.keyed(theta), estimator.alpha
         estimator = MarginalEstimator(sizes, measurements)
         start = estimator.potentials_from(previous)
         jumped = estimator.with_measurement_jump(start, measurements[-1], before)
@@ -143,7 +150,7 @@ def fit_aim(
         spent = float(ledger.spent / rho)
         log.debug("AIM round %d: %s, sigma %.3g, budget used %.3f", t, cl, sigma, spent)
         progress(0.05 + 0.8 * spent, f"round {t}: measured {len(cl)}-way marginal")
-    theta = estimator.fit(final_iters, theta, alpha=getattr(estimator, "alpha", None))
+    theta = estimator.fit(final_iters, theta, alpha=estimator.alpha)
     progress(0.97, "estimated the model")
     if ledger.spent != rho:  # pragma: no cover - the schedule always spends the whole budget
         raise AssertionError(f"AIM spent {ledger.spent}, planned {rho}")

@@ -123,6 +123,8 @@ class MarginalEstimator:
             cells = clique_size(self.sizes, c)
             lips.append(sum(cells / clique_size(self.sizes, m.clique) * float(np.max(m.weights)) for m in ms))
         self.lipschitz = max(lips) if lips else 1.0
+        self.alpha: float | None = None  # the last step size of `fit`, to warm-start the next
+        self.final_loss: float | None = None
 
     # ----- the pieces of one step ---------------------------------------------------------------
     def zero_potentials(self) -> list[np.ndarray]:

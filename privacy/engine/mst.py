@@ -24,7 +24,7 @@ from fractions import Fraction
 import numpy as np
 
 from privacy.engine.accounting import ZCDPLedger, mst_split
-from privacy.engine.estimation import MarginalEstimator, Measurement, project_to_simplex
+from privacy.engine.estimation import MarginalEstimator, Measurement, estimate_total, project_to_simplex
 from privacy.engine.mechanisms import exponential_select, gaussian_measure
 from privacy.engine.result import DomainCompression, EngineFit, Progress, no_progress
 from privacy.engine.table import Clique, EncodedTable
@@ -142,7 +142,7 @@ def fit_mst(
         work = table.recode(compression.lookups(), compression.sizes)
     else:
         compression, one_way, work = None, list(raw), table
-    total = MarginalEstimator(work.sizes, one_way).total
+    total = estimate_total(one_way)
     # 3. selection
     if d == 2:
         tree: list[Clique] = [(0, 1)]
@@ -150,6 +150,7 @@ def fit_mst(
         tree = _select_tree(work, one_way, total, ledger, split.select_each, split.select_rounds, rng)
     else:
         tree = []
+    log.debug("MST tree: %s", tree)
     progress(0.3, "selected the tree")
     # 4. two-way marginals of the tree
     two_way = []

@@ -97,11 +97,3 @@ class EngineFit:
         if self.compression is not None:
             codes = self.compression.decompress(codes, rng)
         return codes
-
-    def summary(self) -> dict:
-        return {
-            "method": self.method,
-            "cliques": [list(c) for c in self.selected],
-            "model_cells": self.model.jt.cells,
-            "ledger": self.ledger.to_dict(),
-        }
