@@ -410,7 +410,11 @@ def request_release(
     if rows > settings.max_rows:
         raise InvalidRequest(f"rows must be at most {settings.max_rows}", field="rows")
     # schema-only checks of the method (declared domains, domain size, options)
-    if req.method != "dp-statistics":
+    if req.method == "dp-statistics":
+        from privacy.statistics import preflight_statistics
+
+        preflight_statistics(schema, requested, req.options)
+    else:
         from privacy.synthesizers import create_synthesizer
 
         synth = create_synthesizer(req.method, options=req.options)
@@ -642,18 +646,26 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
     from privacy.statement import privacy_statement
     from privacy.synthesizers import synthesizer_class
 
-    stored = json.loads(storage.get_bytes((job.artifacts or {})["disclosure.json"]))
-    release = {"id": job.id, "dataset": ds.name, "kind": job.kind,
-               "rebalanced": stored.get("rebalanced"),
+    artifacts = job.artifacts or {}
+    stored = json.loads(storage.get_bytes(artifacts["disclosure.json"]))
+    release = {"id": job.id, "dataset": ds.name, "kind": job.kind, "rebalanced": stored.get("rebalanced"),
                "approved_at": job.decided_at.isoformat(timespec="seconds") if job.decided_at else None}
+    if job.method == "dp-statistics":
+        method = {"name": "dp-statistics", "guarantee": "dp", "zcdp": False,
+                  "description": "DP counts, means, variances, quantiles and histograms (diffprivlib)"}
+    else:
+        method = synthesizer_class(job.method).info()
+    # a data-free release describes its own output; every other release the dataset's public schema
+    schema = json.loads(storage.get_bytes(artifacts["schema.json"])) if job.kind == "scenario" else ds.public_schema
     return privacy_statement(
-        method=synthesizer_class(job.method).info(),
+        method=method,
         cost=job.cost,
-        schema=ds.public_schema,
+        schema=schema,
         dataset_guarantee=ledger.ledger_summary(session, ds).status.guarantee(),
         release=release,
         disclosure=stored.get("disclosure"),
         real_checks=stored.get("real_checks"),
+        small_cells=stored.get("small_cells"),
         gate=job.gate,
         override_reason=job.override_reason,
         include_internal=job.include_internal,

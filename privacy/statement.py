@@ -170,6 +170,7 @@ def privacy_statement(
     # --- post-processing ---------------------------------------------------------------
     lines += ["## Post-processing applied", ""]
     lines += _post_processing(dis, cells)
+    lines += _rebalancing(rel.get("rebalanced"), guarantee)
     lines.append("")
 
     # --- real rows ----------------------------------------------------------------------
@@ -263,6 +264,17 @@ def _not_covered(sch: PublicSchema, guarantee: str) -> list[str]:
         "differentially private; they stay with the data steward unless the steward includes them."
     )
     return out
+
+
+def _rebalancing(rebalanced: Mapping[str, Any] | None, guarantee: str) -> list[str]:
+    """A rebalancing (SMOTE family) applied to the synthesizer's output, not to real rows."""
+    if not rebalanced:
+        return []
+    keeps = ("so the guarantee above is unchanged by it" if guarantee == "dp"
+             else "which adds no real rows beyond what the method already released")
+    return ["", f"- class rebalancing with `{_md(rebalanced.get('method'))}` on the synthetic output: "
+                f"{_count(rebalanced.get('rows_added', 0), 'row')} interpolated between synthetic rows of the "
+                f"minority class(es); it reads only the synthetic output, {keeps}."]
 
 
 def _post_processing(dis: dict[str, Any] | None, cells: dict[str, Any] | None) -> list[str]:

@@ -139,19 +139,24 @@ class _Stage:
 
 
 def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: Storage) -> None:
+    """Run one job to awaiting_approval, by the kind of release it is."""
     spec = load_spec(job_id, settings)
     raw_options = _raw_options(job_id, settings)
-    prefix = f"jobs/{job_id}"
+    if spec.kind == "dp-statistics":
+        _run_statistics(spec, raw_options, control, settings, storage)
+    elif spec.kind == "scenario":
+        _run_data_free(spec, control, settings, storage)
+    else:
+        _run_synthetic(spec, raw_options, control, settings, storage)
 
-    from privacy.synthesizers import create_synthesizer
 
-    synth = create_synthesizer(spec.method, seed=spec.seed, options=spec.options)
-    synth.preflight(spec.schema, spec.requested)
-    planned = synth.planned_cost(spec.requested)
+def _check_reservation(spec: JobSpec, planned: PrivacyCost) -> None:
     if spec.reserved is not None and not _within(planned, spec.reserved):
         raise PipelineError("cost_mismatch", "the method's cost differs from the reservation; the job was stopped",
                             f"planned {planned.describe()} vs reserved {spec.reserved.describe()}")
 
+
+def _load(spec: JobSpec, control: JobControl, storage: Storage) -> tuple[pd.DataFrame, Any]:
     with _Stage(control, "load", spec) as st:
         with storage.local_path(spec.storage_key) as path:
             raw = read_table(path)
@@ -161,6 +166,34 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
         if len(table) < 10:
             raise PipelineError("too_few_rows", "the dataset has too few usable rows for a release",
                                 f"{len(table)} rows after conforming to the schema")
+    return table, conform_report
+
+
+def _ledger_text(spec: JobSpec, settings: Settings) -> str:
+    with session_scope(settings) as s:
+        ds = s.get(Dataset, spec.dataset_id)
+        assert ds is not None
+        return ledger_summary(s, ds).status.guarantee()
+
+
+def _store(files: dict[str, bytes], prefix: str, storage: Storage, st: _Stage) -> dict[str, str]:
+    for i, (name, data) in enumerate(files.items()):
+        storage.put_bytes(f"{prefix}/{name}", data)
+        st((i + 1) / len(files), name)
+    return {name: f"{prefix}/{name}" for name in files}
+
+
+def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobControl, settings: Settings,
+                   storage: Storage) -> None:
+    """dp-synthetic, synthetic and oversample releases: fit on the training split, sample, control, evaluate."""
+    job_id = spec.job_id
+    prefix = f"jobs/{job_id}"
+    from privacy.synthesizers import create_synthesizer
+
+    synth = create_synthesizer(spec.method, seed=spec.seed, options=spec.options)
+    synth.preflight(spec.schema, spec.requested)
+    _check_reservation(spec, synth.planned_cost(spec.requested))
+    table, conform_report = _load(spec, control, storage)
 
     from evaluation import split_holdout
 
@@ -229,10 +262,7 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
             utility_ratio=summary.get("utility_ratio"),
             fidelity=summary.get("fidelity_score"),
         )
-        with session_scope(settings) as s:
-            ds = s.get(Dataset, spec.dataset_id)
-            assert ds is not None
-            ledger_text = ledger_summary(s, ds).status.guarantee()
+        ledger_text = _ledger_text(spec, settings)
         # the steward's draft; the bundle's statement is written at approval, with the decision
         draft = privacy_statement(
             method=synth.info(), cost=cost, schema=spec.schema, dataset_guarantee=ledger_text,
@@ -253,10 +283,7 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
                                            "rebalanced": rebalanced, "conform": conform_report.to_dict()},
                                           indent=2, default=str).encode(),
         }
-        for i, (name, data) in enumerate(files.items()):
-            storage.put_bytes(f"{prefix}/{name}", data)
-            st((i + 1) / len(files), name)
-        artifacts = {name: f"{prefix}/{name}" for name in files}
+        artifacts = _store(files, prefix, storage, st)
 
     finished = control.finish(
         cost=cost.to_dict(),
@@ -269,6 +296,152 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
     if not finished:
         log.warning("job %s: finished but another worker owns it now; results discarded", job_id)
 
+
+
+
+def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobControl, settings: Settings,
+                    storage: Storage) -> None:
+    """dp-statistics: DP aggregates of the whole table, then small-cell rules. No holdout, no report on rows."""
+    from privacy.disclosure import apply_small_cell_rules
+    from privacy.gate import evaluate_gate
+    from privacy.statement import privacy_statement
+    from privacy.statistics import dp_statistics, planned_cost, preflight_statistics
+
+    prefix = f"jobs/{spec.job_id}"
+    preflight_statistics(spec.schema, spec.requested, spec.options)
+    _check_reservation(spec, planned_cost(spec.requested))
+    table, conform_report = _load(spec, control, storage)
+    split_info = {"holdout": 0.0, "reason": "aggregate release: every row is measured, none held out"}
+    with _Stage(control, "fit", spec) as st:
+        control.mark_data_read()
+        release = dp_statistics(table, spec.schema, spec.requested, options=spec.options, seed=spec.seed, progress=st)
+        cost = release.cost
+        if spec.reserved is not None and not _within(cost, spec.reserved):
+            raise PipelineError("cost_mismatch", "the statistics cost more than was reserved; the release was stopped",
+                                f"{cost.describe()} vs reserved {spec.reserved.describe()}")
+        del table
+    with _Stage(control, "postprocess", spec):
+        released: dict[str, pd.DataFrame] = {}
+        reports: dict[str, Any] = {}
+        for name, df in release.tables().items():
+            count_cols = [c for c in df.columns if c == "count" or c.endswith("_count")]
+            if df.empty or not count_cols:
+                released[name] = df
+                continue
+            released[name], rep = apply_small_cell_rules(df, count_cols, spec.policy.small_cell_threshold,
+                                                         spec.policy.rounding_base)
+            reports[name] = rep.to_dict()
+        small_cells = _merge_small_cell_reports(reports)
+    with _Stage(control, "write", spec) as st:
+        gate = evaluate_gate(spec.policy, disclosure=None, small_cells=small_cells)
+        long = pd.concat([df.assign(table=name) for name, df in released.items() if not df.empty], ignore_index=True)
+        long = long[["table", *[c for c in long.columns if c != "table"]]]
+        draft = privacy_statement(
+            method={"name": "dp-statistics", "guarantee": "dp", "zcdp": False,
+                    "description": "DP counts, means, variances, quantiles and histograms (diffprivlib)"},
+            cost=cost, schema=spec.schema, dataset_guarantee=_ledger_text(spec, settings),
+            release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind},
+            small_cells=small_cells, gate=gate, include_internal=True,
+        )
+        summary = {"tables": {name: len(df) for name, df in released.items()}, "budget": release.budget}
+        report_doc = {"schema_version": "1", "kind": "dp-statistics", "public": True, "summary": summary,
+                      "small_cells": small_cells, "budget": release.budget,
+                      "tables": {name: json.loads(df.to_json(orient="records")) for name, df in released.items()}}
+        html = _statistics_html(released, release.budget, small_cells)
+        files = {
+            "data.csv": safe_csv_bytes(long),
+            "data.parquet": _parquet_bytes(long.astype({c: "string" for c in long.columns
+                                                        if long[c].dtype == object})),
+            "schema.json": json.dumps({"kind": "dp-statistics", "tables": {n: list(df.columns)
+                                                                          for n, df in released.items()}},
+                                      indent=2).encode(),
+            "report.json": json.dumps(report_doc, indent=2, default=str).encode(),
+            "report_public.json": json.dumps(report_doc, indent=2, default=str).encode(),
+            "report.html": html.encode(),
+            "report_public.html": html.encode(),
+            "privacy_draft.md": draft.encode(),
+            "disclosure.json": json.dumps({"small_cells": small_cells, "conform": conform_report.to_dict()},
+                                          indent=2, default=str).encode(),
+        }
+        artifacts = _store(files, prefix, storage, st)
+    control.finish(cost=cost.to_dict(), split=split_info, artifacts=artifacts, summary=_jsonable(summary),
+                   gate=_jsonable(gate.to_dict(include_internal=True)), timings=spec.timings)
+
+
+def _merge_small_cell_reports(reports: dict[str, Any]) -> dict[str, Any] | None:
+    if not reports:
+        return None
+    merged: dict[str, Any] = {"tables": reports}
+    for key in ("cells_suppressed", "cells", "suppressed"):
+        vals = [r.get(key) for r in reports.values() if isinstance(r.get(key), int | float)]
+        if vals:
+            merged[key] = sum(vals)
+    first = next(iter(reports.values()))
+    for key in ("threshold", "rounding_base"):
+        if key in first:
+            merged[key] = first[key]
+    for key, value in first.items():
+        merged.setdefault(key, value)
+    return merged
+
+
+def _statistics_html(tables: dict[str, pd.DataFrame], budget: dict[str, Any], small_cells: Any) -> str:
+    import html as _html
+
+    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>DP statistics</title>",
+             "<style>body{font-family:sans-serif;margin:2rem}table{border-collapse:collapse}"
+             "td,th{border:1px solid #ccc;padding:.2rem .5rem}</style></head><body>",
+             "<h1>Differentially private statistics</h1>",
+             "<p>Every figure below was measured with a DP mechanism on bounds and domains from the public "
+             "schema; small cells were suppressed and counts rounded afterwards (post-processing).</p>",
+             f"<h2>Budget split</h2><pre>{_html.escape(json.dumps(budget, indent=2, default=str))}</pre>"]
+    for name, df in tables.items():
+        parts.append(f"<h2>{_html.escape(name)}</h2>")
+        parts.append(df.to_html(index=False, na_rep="suppressed", border=0))
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def _run_data_free(spec: JobSpec, control: JobControl, settings: Settings, storage: Storage) -> None:
+    """scenario / spec: generated from options alone; no real row is read, nothing is charged."""
+    from evaluation import build_report
+    from privacy.gate import evaluate_gate
+    from privacy.statement import privacy_statement
+    from privacy.synthesizers import create_synthesizer
+
+    prefix = f"jobs/{spec.job_id}"
+    synth = create_synthesizer(spec.method, seed=spec.seed, options=spec.options)
+    synth.preflight(None, spec.requested)
+    with _Stage(control, "fit", spec) as st:
+        cost = synth.fit(None, None, spec.requested, progress=st)
+        schema = synth.output_schema()
+    with _Stage(control, "sample", spec) as st:
+        generated = synth.sample(spec.rows, progress=st)
+    with _Stage(control, "evaluate", spec) as st:
+        empty = generated.iloc[:0]
+        report = build_report(empty, empty, generated, schema, schema.target, include=set(), seed=spec.seed % (2**32),
+                              progress=st)
+    with _Stage(control, "write", spec) as st:
+        gate = evaluate_gate(spec.policy, disclosure=None)
+        draft = privacy_statement(method=synth.info(), cost=cost, schema=schema,
+                                  dataset_guarantee=_ledger_text(spec, settings),
+                                  release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind},
+                                  gate=gate, include_internal=True)
+        files = {
+            "data.csv": safe_csv_bytes(generated),
+            "data.parquet": _parquet_bytes(generated),
+            "schema.json": json.dumps(schema.to_dict(), indent=2).encode(),
+            "report.json": json.dumps(report.to_dict(include_internal=True), indent=2, default=str).encode(),
+            "report_public.json": json.dumps(report.to_dict(include_internal=False), indent=2, default=str).encode(),
+            "report.html": report.to_html(include_internal=True).encode(),
+            "report_public.html": report.to_html(include_internal=False).encode(),
+            "privacy_draft.md": draft.encode(),
+            "disclosure.json": json.dumps({"data_free": True}).encode(),
+        }
+        artifacts = _store(files, prefix, storage, st)
+    control.finish(cost=cost.to_dict(), split={"holdout": 0.0, "reason": "data-free: no real rows"},
+                   artifacts=artifacts, summary=_jsonable(report.summary),
+                   gate=_jsonable(gate.to_dict(include_internal=True)), timings=spec.timings)
 
 def _within(actual: PrivacyCost, reserved: PrivacyCost) -> bool:
     if not reserved.is_dp:
