@@ -12,7 +12,7 @@ from privacy.encoding import smallest_uint
 from privacy.engine.accounting import ZCDPLedger
 from privacy.engine.estimation import Measurement
 from privacy.engine.model import GraphicalModel
-from privacy.engine.table import Clique
+from privacy.engine.table import CHUNK_ROWS, Clique
 
 __all__ = ["DomainCompression", "EngineFit", "Progress", "no_progress"]
 
@@ -92,8 +92,12 @@ class EngineFit:
         return cls(method=method, model=GraphicalModel.uniform(sizes), ledger=ledger, measurements=[], selected=[])
 
     def sample_codes(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """n rows of codes on the encoder's domain."""
-        codes = self.model.sample(n, rng)
-        if self.compression is not None:
-            codes = self.compression.decompress(codes, rng)
-        return codes
+        """n rows of codes on the encoder's domain (drawn and decompressed block by block)."""
+        if self.compression is None:
+            return self.model.sample(n, rng)
+        sizes = self.compression.original_sizes
+        out = np.empty((n, len(sizes)), dtype=smallest_uint(max(max(sizes) - 1, 0)))
+        for start in range(0, n, CHUNK_ROWS):
+            block = self.model.sample(min(CHUNK_ROWS, n - start), rng)
+            out[start : start + len(block)] = self.compression.decompress(block, rng)
+        return out

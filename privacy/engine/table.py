@@ -18,7 +18,7 @@ from privacy.encoding import smallest_uint
 
 __all__ = ["EncodedTable", "Clique", "combined_codes", "clique_size", "CHUNK_ROWS"]
 
-CHUNK_ROWS = 1 << 20  # rows per pass when counting: keeps temporaries small on large tables
+CHUNK_ROWS = 1 << 18  # rows per pass when counting: keeps temporaries small on large tables
 
 Clique = tuple[int, ...]
 
