@@ -81,7 +81,7 @@ class JobSpec:
 
 
 def load_spec(job_id: int, settings: Settings) -> JobSpec:
-    from core.ledger import committed_costs  # noqa: F401 - keeps the import graph explicit
+    from core.ledger import entry_cost
     from core.models import LedgerEntry
 
     with session_scope(settings) as s:
@@ -91,8 +91,6 @@ def load_spec(job_id: int, settings: Settings) -> JobSpec:
         assert ds is not None
         requester = s.get(User, job.requester_id)
         reserve = s.query(LedgerEntry).filter_by(job_id=job_id, action="reserve").one_or_none()
-        from core.ledger import entry_cost
-
         if job.epsilon == "inf":
             requested = PrivacyCost.non_dp()
         else:
