@@ -27,6 +27,7 @@ import datetime as dt
 import json
 import os
 import platform
+import threading
 import time
 from collections.abc import Callable
 from importlib import metadata
@@ -72,11 +73,24 @@ def run_bench(*, quick: bool = False, cases: list[str] | None = None, epsilon: f
     load_start = _load()
     t0 = time.perf_counter()
     results: list[dict[str, Any]] = []
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample_load() -> None:
+        while True:
+            samples.extend(_load()[:1])
+            if stop.wait(15):
+                return
+
+    sampler = threading.Thread(target=sample_load, name="bench-load", daemon=True)
+    sampler.start()
     try:
         for name in chosen:
             results.append(run_case(name, cfg))
             cfg.log(f"case {name}: {'ok' if results[-1]['ok'] else 'FAILED'} in {results[-1]['seconds']} s")
     finally:
+        stop.set()
+        sampler.join()
         cfg.close()
     return {
         "harness": "synthgate bench",
@@ -87,6 +101,8 @@ def run_bench(*, quick: bool = False, cases: list[str] | None = None, epsilon: f
             "cpus": os.cpu_count(),
             "load_average_start": load_start,
             "load_average_end": _load(),
+            "load_average_1min_mean": round(sum(samples) / len(samples), 2) if samples else None,
+            "load_average_1min_max": max(samples) if samples else None,
             "python": platform.python_version(),
             "platform": platform.platform(),
         },
@@ -130,15 +146,15 @@ def _case_tables(case: dict[str, Any]) -> list[tuple[list[str], list[list[str]]]
         rows = [[ln["run"], ln["stage"], _fmt(ln["wall_s"]), _fmt(ln["cpu_s"]), _fmt(ln["peak_rss_mib"])]
                 for ln in case["lines"]]
         tables.append((header, rows))
-    if case.get("ratio"):
-        header = ["ratio", "value", "target", "met"]
+    if case.get("ratio") or case.get("targets"):
+        header = ["ratio or figure", "value", "target", "met"]
         rows = []
         for name, value in case["ratio"].items():
             target = case.get("targets", {}).get(name, {})
             rows.append([name, _fmt(value), target.get("target", ""), _fmt(target.get("met")) if target else ""])
         for name, target in case.get("targets", {}).items():
             if name not in case["ratio"]:
-                rows.append([name, "", target["target"], _fmt(target["met"])])
+                rows.append([name, _fmt(target.get("value")), target["target"], _fmt(target["met"])])
         tables.append((header, rows))
     return tables
 
@@ -162,7 +178,8 @@ def _summary_lines(results: dict[str, Any]) -> list[str]:
     host = results["host"]
     return [f"synthgate bench ({results['mode']} mode), {results['started']}, {results['seconds']} s; "
             f"{host['cpus']} CPUs, load average {host['load_average_start']} at start, "
-            f"{host['load_average_end']} at end"]
+            f"{host['load_average_end']} at end, 1-minute load {host.get('load_average_1min_mean')} on average "
+            f"(max {host.get('load_average_1min_max')}) during the run"]
 
 
 def render_text(results: dict[str, Any]) -> str:
@@ -171,7 +188,8 @@ def render_text(results: dict[str, Any]) -> str:
     for case in results["cases"]:
         out.append("")
         status = "ok" if case["ok"] else "FAILED"
-        out.append(f"{case['number']}. {case['title']}  [{status}, {case['seconds']} s]")
+        out.append(f"{case['number']}. {case['title']}  [{status}, {case['seconds']} s, 1-minute load "
+                   f"{case.get('load_average_1min')}]")
         for header, rows in _case_tables(case):
             out.extend("  " + line for line in _text_table(header, rows))
             out.append("")
@@ -188,7 +206,8 @@ def render_markdown(results: dict[str, Any]) -> str:
                                                                              results["versions"].items())]
     for case in results["cases"]:
         out += ["", f"## {case['number']}. {case['title']}", "",
-                f"{'ok' if case['ok'] else 'FAILED'}, {case['seconds']} s", ""]
+                f"{'ok' if case['ok'] else 'FAILED'}, {case['seconds']} s, 1-minute load average at start and end "
+                f"{case.get('load_average_1min')}", ""]
         for header, rows in _case_tables(case):
             out.append("| " + " | ".join(header) + " |")
             out.append("|" + "|".join("---" for _ in header) + "|")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import statistics
 import sys
 import tempfile
@@ -107,6 +108,11 @@ METHOD_SETTINGS: dict[str, tuple[int | None, dict[str, Any], str]] = {
 }
 
 
+METHODS_NOTE = ("import = loading synthgate's registry and creating the synthesizer; fit = the first fit in a fresh "
+                "interpreter, which includes loading the method's own libraries (torch, SDV, JAX, imbalanced-learn), "
+                "imported lazily by the methods")
+
+
 @dataclass
 class BenchConfig:
     """One run of the harness: mode, privacy parameters, scratch folder, progress log."""
@@ -187,13 +193,20 @@ def _sum(result: ChildResult, *stages: str) -> dict[str, float]:
 
 def _target(value: float | None, op: str, bound: float) -> dict[str, Any]:
     met = None if value is None else (value >= bound if op == ">=" else value <= bound)
-    return {"target": f"{op} {bound:g}", "met": met}
+    return {"target": f"{op} {bound:g}", "met": met, "value": value}
 
 
 def _fail(case: dict[str, Any], what: str, result: ChildResult | dict[str, Any]) -> None:
     error = result.error if isinstance(result, ChildResult) else (result.get("stderr") or "failed")
     case["ok"] = False
     case.setdefault("errors", []).append(f"{what}: {(error or '').strip()[-1500:]}")
+
+
+def _load_1min() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except OSError:
+        return None
 
 
 def _synthgate_argv() -> list[str]:
@@ -240,8 +253,9 @@ def case_marginal(cfg: BenchConfig, algo: str) -> dict[str, Any]:
     cfg.log(f"[{algo}] native {algo}, cold and warm fit ({shape})")
     native = run_in_child("bench.workloads:native_marginal", timeout=p.timeout, method=algo, options=options,
                           **common)
-    cfg.log(f"[{algo}] smartnoise {algo.upper()}Synthesizer, cold and warm fit ({shape})")
     sn_fits = p.aim_smartnoise_fits if algo == "aim" else 2
+    cfg.log(f"[{algo}] smartnoise {algo.upper()}Synthesizer, {'cold and warm fit' if sn_fits > 1 else 'cold fit'} "
+            f"({shape})")
     bare = run_in_child("bench.workloads:smartnoise_marginal", timeout=p.timeout, algo=algo,
                         aim_options=options, **{**common, "fits": sn_fits})
     if sn_fits < 2:
@@ -640,7 +654,7 @@ def case_methods(cfg: BenchConfig) -> dict[str, Any]:
         "lines": [],
         "ratio": {},
         "targets": {},
-        "notes": ["import = loading the method's libraries in a fresh interpreter (torch, SDV, JAX where used)"],
+        "notes": [METHODS_NOTE, "sample = 1,000 rows"],
         "table": [],
     }
     for method in methods:
@@ -709,6 +723,7 @@ def run_case(name: str, cfg: BenchConfig) -> dict[str, Any]:
     """Run one case; an exception becomes a failed case entry, never a crash of the whole run."""
     t0 = time.perf_counter()
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    load_start = _load_1min()
     try:
         case = CASES[name](cfg)
     except Exception as exc:  # noqa: BLE001 - the harness reports the failure and moves on
@@ -716,5 +731,5 @@ def run_case(name: str, cfg: BenchConfig) -> dict[str, Any]:
         case = {"title": name, "ok": False, "errors": [f"{type(exc).__name__}: {exc}"], "lines": [], "ratio": {},
                 "targets": {}}
     case = {"id": name, "number": list(CASES).index(name) + 1, **case, "started": started,
-            "seconds": round(time.perf_counter() - t0, 1)}
+            "seconds": round(time.perf_counter() - t0, 1), "load_average_1min": [load_start, _load_1min()]}
     return case
