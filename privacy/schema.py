@@ -637,7 +637,7 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
             out[name] = parsed.astype("datetime64[ns]")
         elif spec.values is not None:
             keys = _category_keys(spec.values)
-            mapped = s.map(lambda v, keys=keys: keys.get(_key(v)) if not _isna(v) else None)
+            mapped = _map_declared(s, keys)
             n_bad = int((mapped.isna() & s.notna()).sum())
             if n_bad:
                 report.undeclared_to_null[name] = n_bad
@@ -666,6 +666,13 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
             result = result.loc[~mask]
     result = result.reset_index(drop=True)
     return _restore_output_dtypes(result, schema), report
+
+
+def _map_declared(s: pd.Series, keys: dict[str, Scalar]) -> pd.Series:
+    """Each value's declared category (by its key), or None: once per distinct value, not per cell."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    looked_up = np.array([keys.get(_key(v)) for v in uniques] + [None], dtype=object)
+    return pd.Series(looked_up[codes], index=s.index, dtype=object)
 
 
 def _isna(v: Any) -> bool:
@@ -723,7 +730,7 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
             out[name] = parsed.astype("datetime64[ns]")
         elif spec.values is not None:
             keys = _category_keys(spec.values)
-            mapped = s.map(lambda v, keys=keys: keys.get(_key(v)) if not _isna(v) else None)
+            mapped = _map_declared(s, keys)
             if not spec.nullable:
                 mapped = mapped.where(mapped.notna(), spec.values[0])
             out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)))

@@ -38,6 +38,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
         SYNTHGATE=settings,
     )
+    import scipy.optimize  # noqa: F401 - used by every release request (zCDP conversions); load it once, now
+
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)

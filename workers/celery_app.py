@@ -46,7 +46,7 @@ def celery_config(settings: Settings) -> dict:
             "store_processed": True,
             "processed_folder": str(folder / "processed"),
             "control_folder": str(folder / "control"),
-            "polling_interval": 0.5,
+            "polling_interval": 0.1,
         }
         conf["worker_enable_remote_control"] = False
     elif settings.broker_url.startswith(("redis://", "rediss://")):

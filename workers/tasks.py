@@ -72,6 +72,30 @@ def _data_read(job_id: int) -> bool:
 @signals.worker_process_init.connect
 def _after_fork(**_: object) -> None:
     dispose_engines()  # never share database connections across processes
+    _warm_up()
+
+
+def _warm_up() -> None:
+    """Import what every release needs once per worker process, before the first job.
+
+    Keeps a fresh worker's first release as fast as its later ones (the heavy
+    libraries of optional methods, torch, SDV, JAX, still load only when used).
+    """
+    try:
+        import scipy.optimize  # noqa: F401 - zCDP conversions
+        import sklearn.ensemble  # noqa: F401 - the report's utility models
+        import sklearn.linear_model  # noqa: F401
+
+        import evaluation.fidelity  # noqa: F401
+        import evaluation.privacy_risk  # noqa: F401
+        import evaluation.render  # noqa: F401
+        import evaluation.utility  # noqa: F401
+        import privacy.disclosure  # noqa: F401
+        import privacy.engine  # noqa: F401
+        import privacy.synthesizers.native  # noqa: F401
+        import workers.pipeline  # noqa: F401
+    except Exception:  # a warm-up failure must not stop the worker; the job will report it
+        log.exception("warm-up imports failed")
 
 
 @signals.worker_ready.connect

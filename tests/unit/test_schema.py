@@ -1,0 +1,146 @@
+"""The public schema: parsing, proposals marked as learned, validation messages, conformance."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from privacy.errors import SchemaError
+from privacy.schema import (
+    PublicSchema,
+    conform_table,
+    enforce_schema,
+    load_schema,
+    propose_schema,
+    read_table,
+    validate_table,
+)
+from tests.conftest import ADULT, PENGUINS_RAW, PUMS
+
+SCHEMA = {
+    "columns": {
+        "age": {"kind": "ordinal", "min": 18, "max": 90},
+        "colour": {"kind": "categorical", "values": ["red", "green"], "nullable": True},
+        "income": {"kind": "continuous", "min": 0, "max": 1000, "integer": True},
+        "visit": {"kind": "datetime", "min": "2020-01-01", "max": "2020-12-31"},
+        "id": {"kind": "identifier", "identifier": "fake"},
+    },
+    "quasi_identifiers": ["age"],
+    "sensitive": ["income"],
+}
+
+
+def table() -> pd.DataFrame:
+    return pd.DataFrame({
+        "age": [17, 30, 95, 40],
+        "colour": ["red", "blue", None, "green"],
+        "income": [10.4, 2000, -5, 500],
+        "visit": ["2019-06-01", "2020-02-03", "2020-05-05", "2021-01-01"],
+        "id": ["a", "b", "c", "d"],
+    })
+
+
+def test_schema_round_trips_through_yaml_and_json():
+    s = PublicSchema.from_dict(SCHEMA)
+    assert PublicSchema.from_text(s.to_yaml()) == s
+    assert PublicSchema.from_text(s.to_json()) == s
+    assert s.columns["visit"].min == dt.date(2020, 1, 1)
+    assert s.synthesized_columns == ["age", "colour", "income", "visit"]
+    assert s.output_columns == ["age", "colour", "income", "visit", "id"]
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"columns": {}}, "declares no columns"),
+    ({"columns": {"a": {"kind": "categorical", "min": 1}}}, "takes `values`"),
+    ({"columns": {"a": {"kind": "continuous", "min": 5, "max": 1}}}, "above max"),
+    ({"columns": {"a": {"kind": "categorical", "values": ["x", "x"]}}}, "duplicates"),
+    ({"columns": {"a": {"kind": "ordinal", "min": 1, "max": 2}}, "quasi_identifiers": ["b"]}, "not a declared column"),
+    ({"columns": {"a": {"kind": "wrong"}}}, "kind"),
+    ({"columns": {"a": {"kind": "ordinal", "min": 1, "max": 2, "colour": 1}}}, "colour"),
+    ({"columns": {"a": {"kind": "identifier"}}}, "nothing to synthesize"),
+])
+def test_malformed_schemas_are_refused_with_a_precise_message(bad, message):
+    with pytest.raises(SchemaError, match=message):
+        PublicSchema.from_dict(bad)
+
+
+def test_validation_names_each_problem():
+    s = PublicSchema.from_dict(SCHEMA)
+    df = table().assign(extra=1).drop(columns=["income"])
+    issues = {(i.column, i.code, i.severity) for i in validate_table(df, s)}
+    assert ("extra", "unknown_column", "error") in issues
+    assert ("income", "missing_column", "error") in issues
+    assert ("age", "out_of_bounds", "warning") in issues
+    assert ("colour", "undeclared_category", "warning") in issues
+    wrong = table().assign(age=["x", "30", "40", "50"])
+    assert any(i.code == "wrong_kind" and i.column == "age" for i in validate_table(wrong, s))
+
+
+def test_conform_clips_maps_undeclared_to_null_and_drops_identifiers():
+    s = PublicSchema.from_dict(SCHEMA)
+    out, report = conform_table(table(), s)
+    assert list(out.columns) == ["age", "colour", "income", "visit"]
+    assert out["age"].tolist() == [18, 30, 90, 40]
+    assert out["income"].tolist() == [10, 1000, 0, 500] and str(out["income"].dtype) == "Int64"
+    assert out["colour"].isna().tolist() == [False, True, True, False]  # "blue" was not declared
+    assert out["visit"].min() == pd.Timestamp("2020-01-01") and out["visit"].max() == pd.Timestamp("2020-12-31")
+    assert report.clipped == {"age": 2, "income": 2, "visit": 2}
+    assert report.undeclared_to_null == {"colour": 1}
+    assert report.dropped_columns == ["id"]
+
+
+def test_rows_with_nulls_in_non_nullable_columns_are_dropped():
+    s = PublicSchema.from_dict(SCHEMA)
+    df = table()
+    df.loc[1, "age"] = np.nan
+    out, report = conform_table(df, s)
+    assert len(out) == 3 and report.dropped_rows == 1
+
+
+def test_enforce_schema_puts_any_output_back_inside_the_schema():
+    s = PublicSchema.from_dict(SCHEMA)
+    raw = pd.DataFrame({"age": [10.6, 50.2, 99.0], "colour": ["green", "purple", None], "income": [1e9, -1, 3.7],
+                        "visit": ["2019-01-01", "2020-06-15", None]})
+    out = enforce_schema(raw, s, seed=1)
+    assert list(out.columns) == ["age", "colour", "income", "visit", "id"]
+    assert out["age"].tolist() == [18, 50, 90]
+    assert out["colour"].tolist()[:2] == ["green", None] or out["colour"].isna().sum() == 2
+    assert out["income"].tolist() == [1000, 0, 4]
+    assert out["id"].str.startswith("SYN-").all() and out["id"].is_unique
+
+
+def test_proposal_marks_every_learned_value_and_rounds_bounds_outward():
+    df = read_table(ADULT)
+    s = propose_schema(df, quasi_identifiers=["age", "sex"], target="income")
+    age = s.columns["age"]
+    assert age.kind == "ordinal" and set(age.learned) == {"min", "max"}
+    assert age.min < df["age"].min() and age.max > df["age"].max()  # the exact extremes are not published
+    assert s.columns["workclass"].learned == ["values"] and s.columns["workclass"].nullable
+    assert s.target == "income" and s.quasi_identifiers == ["age", "sex"]
+    assert s.learned_columns["fnlwgt"] == ["min", "max"]
+
+
+def test_proposal_detects_identifiers_free_text_and_dates():
+    s = propose_schema(read_table(PENGUINS_RAW))
+    assert s.columns["Individual ID"].kind == "identifier"
+    assert s.columns["Comments"].kind == "text"
+    assert s.columns["Date Egg"].kind == "datetime"
+    assert s.columns["Sex"].nullable
+
+
+def test_integer_categories_keep_their_type():
+    s = load_schema("tests/data/pums/schema.yaml")
+    out, _ = conform_table(read_table(PUMS), s)
+    assert str(out["sex"].dtype) == "Int64" and set(out["sex"].unique()) == {0, 1}
+
+
+@pytest.mark.parametrize("content,message", [(b"", "empty"), (b"a,b\n", "no data rows"),
+                                             (b"a,,c\n1,2,3\n", "without a header name")])
+def test_read_table_refuses_unusable_files(tmp_path, content, message):
+    p = tmp_path / "t.csv"
+    p.write_bytes(content)
+    with pytest.raises(SchemaError, match=message):
+        read_table(p)
