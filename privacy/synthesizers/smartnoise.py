@@ -22,7 +22,10 @@ Corrections to smartnoise 1.0.8, each found by reading its code:
 * MST and AIM run at the rho our accountant derives from (epsilon, delta)
   (`zcdp_rho`, never above smartnoise's own `cdp_rho`), and report it. MST's
   estimation uses the mean of its noisy one-way totals instead of the exact
-  row count.
+  row count, and its domain compression scales the merged cell's query like
+  its measurement (smartnoise's port to mbi 1.x scales only the measurement,
+  which shrinks the mass of rare categories; an accuracy defect, not a
+  privacy one).
 * MWEM takes its histogram sizes from the schema, not from the minimum and
   maximum code present in the data, its number of iterations and marginal
   width from options instead of the row count, and splits the columns into
@@ -382,6 +385,37 @@ def _noisy_total_mst_class() -> type:
         fixed_rho: float = 0.0
         progress: Any = None
 
+        def compress_domain(self, data: Any, measurements: Any) -> Any:
+            """Merge each column's cells measured below 3 sigma into one, as Private-PGM's MST does.
+
+            smartnoise 1.0.8 scales the merged cell's measurement by 1/sqrt(k + 1) but, with
+            mbi 1.x, no longer scales the query with it, so the model is fitted to a merged mass
+            sqrt(k + 1) times too small. Here the query carries the same scale as the measurement.
+            """
+            import jax.numpy as jnp
+            from mbi import LinearMeasurement
+
+            supports = {}
+            new_measurements = []
+            for m in measurements:
+                y = np.asarray(m.noisy_measurement)
+                col = m.clique[0]
+                sup = y >= 3 * m.stddev
+                if sup.sum() < 2 or sup.all():
+                    supports[col] = np.ones(y.size, dtype=bool)
+                    new_measurements.append(m)
+                    continue
+                supports[col] = sup
+                merged = int(y.size - sup.sum())
+                scale = np.ones(int(sup.sum()) + 1)
+                scale[-1] = 1.0 / np.sqrt(merged + 1.0)
+                y2 = np.append(y[sup], y[~sup].sum()) * scale
+                weights = jnp.asarray(scale)
+                new_measurements.append(LinearMeasurement(
+                    y2, m.clique, m.stddev, query=lambda factor, w=weights: factor.datavector() * w))
+            undo = lambda synthetic: self.reverse_data(synthetic, supports)  # noqa: E731
+            return self.transform_data(data, supports), new_measurements, undo
+
         def MST(self, data: Any, epsilon: float, delta: float) -> None:  # noqa: N802 - smartnoise's name
             rho = float(self.fixed_rho)
             sigma = np.sqrt(3 / (2 * rho))
@@ -447,7 +481,7 @@ class SmartnoiseAIMSynthesizer(_CubeBase):
     zcdp = True
     needs_delta = True
     option_spec = {
-        "bins": (int, 16, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
         "rounds": (int, None, "number of selection rounds (default 16 x columns, as in AIM)"),
         "max_model_size": (int, 80, "largest model (MB) AIM may grow"),
         "degree": (int, 2, "width of the workload marginals"),
@@ -529,10 +563,10 @@ class SmartnoiseMWEMSynthesizer(_CubeBase):
         "Columns are split into small independent histograms (see max_cells)."
     )
     zcdp = False
-    default_bins = 10
+    default_bins = 32
     option_spec = {
-        "bins": (int, 10, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
-        "max_cells": (int, 2000, "largest histogram (product of domain sizes) of one group of columns"),
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
+        "max_cells": (int, 5000, "largest histogram (product of domain sizes) of one group of columns"),
         "max_columns": (int, 3, "most columns in one histogram"),
         "iterations": (int, 30, "MWEM iterations per histogram"),
         "marginal_width": (int, 2, "widest marginal queried"),
@@ -546,9 +580,12 @@ class SmartnoiseMWEMSynthesizer(_CubeBase):
         return PrivacyCost(requested.epsilon, Fraction(0), requested.epsilon**2 / 2)
 
     def _domain_sizes(self, schema: PublicSchema) -> list[int]:
+        """Codes per column as the encoder will make them (an open column: its bins and a null code)."""
         bins = self.options["bins"]
-        return [schema.columns[n].domain_size(bins) if not schema.columns[n].is_open else bins + 1
-                for n in schema.synthesized_columns]
+        closed = [n for n in schema.synthesized_columns if not schema.columns[n].is_open]
+        sizes = dict(zip(closed, DomainEncoder(schema, default_bins=bins, columns=closed).sizes, strict=True)) \
+            if closed else {}
+        return [sizes.get(n, bins + 1) for n in schema.synthesized_columns]
 
     def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
         super().preflight(schema, requested)
@@ -634,8 +671,10 @@ class SmartnoisePACSynthSynthesizer(_CubeBase):
     zcdp = False
     needs_delta = True
     option_spec = {
-        "bins": (int, 16, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
-        "reporting_length": (int, 3, "widest combination of columns measured"),
+        "bins": (int, 32, "equal-width bins for continuous, datetime and wide ordinal columns without `bins` "
+                          "in the schema"),
+        "reporting_length": (int, 2, "widest combination of columns measured (each row counts in every "
+                                     "combination up to this width, so wider means more noise)"),
         "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
     }
 
@@ -652,15 +691,56 @@ class SmartnoisePACSynthSynthesizer(_CubeBase):
         model = AggregateSeededSynthesizer(
             reporting_length=min(self.options["reporting_length"], len(self._enc.columns)),
             epsilon=float(budget.epsilon), delta=float(budget.delta),
+            # pac-synth also releases a noisy row count; with smartnoise's 0.5% share of epsilon that count
+            # comes out negative on small tables and pac-synth aborts. 5% keeps it positive in practice.
+            number_of_records_epsilon_proportion=0.05,
         )
         progress(0.05, "measuring aggregates")
-        with _quiet():
-            model.fit(codes, transformer=_codes_transformer(self._enc), preprocessor_eps=0.0)
+        try:
+            with _quiet():
+                model.fit(codes, transformer=_codes_transformer(self._enc), preprocessor_eps=0.0)
+        except BaseException as exc:  # pac-synth's Rust panics are BaseExceptions (pyo3 PanicException)
+            if type(exc).__name__ != "PanicException":
+                raise
+            raise MethodOptionError(
+                f"pac-synth stopped: {str(exc).splitlines()[0] if str(exc) else 'internal error'}. The table is "
+                "probably too small for this epsilon; ask for more epsilon or use another method",
+                field="method") from exc
         self._model = model
 
+    def _encoder(self, schema: PublicSchema) -> DomainEncoder:
+        """Wide ordinals are binned too: pac-synth suppresses rare values, so a column with many
+        sparse codes (an age in years) would come out empty."""
+        bins = self.options["bins"]
+        cols = dict(schema.columns)
+        for name in schema.synthesized_columns:
+            spec = cols[name]
+            if spec.kind == "ordinal" and spec.values is None and spec.bins is None and spec.has_bounds:
+                lo, hi = spec.numeric_bounds()
+                if hi - lo + 1 > bins:
+                    cols[name] = spec.model_copy(update={"bins": bins})
+        return DomainEncoder(schema.model_copy(update={"columns": cols}), default_bins=bins)
+
     def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
-        # pac-synth writes '' for an attribute it leaves empty; _decode_codes turns it into null / a uniform draw
-        return super()._sample(n, progress)
+        """pac-synth leaves an attribute empty where its DP aggregates cannot support it; such a
+        value is drawn from the same column's synthesized values (post-processing of DP output),
+        or uniformly from the declared domain when the column came out entirely empty."""
+        rng = np.random.default_rng(None if self.seed is None else self.seed + 7919)
+        with _quiet():
+            raw = self._model.sample(n)
+        if not isinstance(raw, pd.DataFrame):
+            raw = pd.DataFrame(list(raw))
+        raw = raw.reset_index(drop=True)
+        for j, enc in enumerate(self._enc.encodings):
+            col = pd.to_numeric(raw.iloc[:, j], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            missing = np.isnan(col)
+            if missing.any():
+                present = col[~missing]
+                col[missing] = rng.choice(present, missing.sum()) if present.size else \
+                    rng.integers(0, enc.size, missing.sum())
+            raw.iloc[:, j] = col
+        progress(1.0, "sampled")
+        return _decode_codes(self._enc, raw, rng)
 
 
 # ----------------------------------------------------------------------------------

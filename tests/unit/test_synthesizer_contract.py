@@ -34,7 +34,7 @@ FAST_OPTIONS: dict[str, dict] = {
     "aim": {"rounds": 16},
     "aim-smartnoise": {"rounds": 16, "bins": 8},
     "mst-smartnoise": {"bins": 8},
-    "mwem": {"iterations": 8, "mult_weights_iterations": 5},
+    "mwem": {"iterations": 8, "mult_weights_iterations": 5, "bins": 10, "max_cells": 2000},
     "dpctgan": {"epochs": 1, "batch_size": 32},
     "patectgan": {"epochs": 3},
     "ctgan": {"epochs": 1},
