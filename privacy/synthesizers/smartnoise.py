@@ -511,9 +511,18 @@ class SmartnoiseAIMSynthesizer(_CubeBase):
         rho = float(budget.rho)
 
         class FixedRhoAIM(AIMSynthesizer):
+            rounds_done = 0
+
             def AIM(self, data: Any, workload: Any) -> None:  # noqa: N802 - smartnoise's name
                 self.rho = rho  # the rho our accountant charges, not smartnoise's cdp_rho
+                self.expected_rounds = self.rounds or 16 * len(data.domain)
                 super().AIM(data, workload)
+
+            def _worst_approximated(self, *args: Any, **kwargs: Any) -> Any:
+                self.rounds_done += 1
+                progress(0.05 + 0.9 * min(self.rounds_done / self.expected_rounds, 1.0),
+                         f"round {self.rounds_done} (about {self.expected_rounds})")
+                return super()._worst_approximated(*args, **kwargs)
 
         self._enc = self._encoder(schema)
         codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
@@ -615,8 +624,18 @@ class SmartnoiseMWEMSynthesizer(_CubeBase):
         codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
         seed = self.seed
 
+        total_steps = len(splits) * self.options["iterations"]
+
         class DeclaredMWEM(MWEMSynthesizer):
             """MWEM whose histogram shapes come from the declared domain, sampled with a seeded generator."""
+
+            steps_done = 0
+
+            def _exponential_mechanism(self, *args: Any, **kwargs: Any) -> Any:
+                self.steps_done += 1
+                progress(0.05 + 0.9 * min(self.steps_done / total_steps, 1.0),
+                         f"iteration {self.steps_done} of {total_steps}")
+                return super()._exponential_mechanism(*args, **kwargs)
 
             def _histogram_from_data_attributes(self, data: np.ndarray, splits: Any = ()) -> list[Any]:
                 histograms = []
