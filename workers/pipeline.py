@@ -186,9 +186,12 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
     """dp-synthetic, synthetic and oversample releases: fit on the training split, sample, control, evaluate."""
     job_id = spec.job_id
     prefix = f"jobs/{job_id}"
-    from privacy.synthesizers import create_synthesizer
+    from privacy.synthesizers import create_synthesizer, synthesizer_class
 
-    synth = create_synthesizer(spec.method, seed=spec.seed, options=spec.options)
+    options = dict(spec.options)
+    if "target" in synthesizer_class(spec.method).option_spec and spec.target and not options.get("target"):
+        options["target"] = spec.target  # the request's target is the class to balance
+    synth = create_synthesizer(spec.method, seed=spec.seed, options=options)
     synth.preflight(spec.schema, spec.requested)
     _check_reservation(spec, synth.planned_cost(spec.requested))
     table, conform_report = _load(spec, control, storage)
