@@ -37,10 +37,10 @@ def test_every_release_kind(service_factory):
     svc = service_factory("embedded")
     svc.start_web()
     svc.start_worker()
-    register_demo(svc, epsilon_budget="10")
+    name = register_demo(svc, epsilon_budget="10")["name"]
 
     # DP statistics: aggregates only, small cells suppressed, pure epsilon-DP
-    done, zf = _run_and_approve(svc, {"dataset": "adult", "method": "dp-statistics", "epsilon": 1.0,
+    done, zf = _run_and_approve(svc, {"dataset": name, "method": "dp-statistics", "epsilon": 1.0,
                                       "options": {"by": ["sex"], "columns": ["age", "income"]}})
     assert done["kind"] == "dp-statistics" and done["cost"]["epsilon"] == "1" and done["cost"]["delta"] == "0"
     stats = pd.read_csv(io.BytesIO(zf.read("data.csv")))
@@ -50,17 +50,17 @@ def test_every_release_kind(service_factory):
     assert "small-cell rules" in zf.read("privacy.md").decode()
 
     # data-free scenario: nothing read, nothing charged
-    ledger_before = svc.api("steward", "GET", "/datasets/adult/ledger").json()["ledger"]
-    done, zf = _run_and_approve(svc, {"dataset": "adult", "method": "scenario", "rows": 500,
+    ledger_before = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]
+    done, zf = _run_and_approve(svc, {"dataset": name, "method": "scenario", "rows": 500,
                                       "options": {"n_features": 5, "n_informative": 3}})
     assert done["kind"] == "scenario" and done["charge"] is None
     data = pd.read_parquet(io.BytesIO(zf.read("data.parquet")))
     assert len(data) == 500
-    ledger_after = svc.api("steward", "GET", "/datasets/adult/ledger").json()["ledger"]
+    ledger_after = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]
     assert ledger_after["spent"] == ledger_before["spent"]
 
     # a DP release whose output is rebalanced with SMOTE: post-processing, still DP
-    done, zf = _run_and_approve(svc, {"dataset": "adult", "method": "mst", "epsilon": 0.5, "delta": 1e-9,
+    done, zf = _run_and_approve(svc, {"dataset": name, "method": "mst", "epsilon": 0.5, "delta": 1e-9,
                                       "rows": 2000, "rebalance": "smote"})
     assert done["cost"]["dp"] is True
     released = pd.read_parquet(io.BytesIO(zf.read("data.parquet")))
@@ -69,16 +69,16 @@ def test_every_release_kind(service_factory):
     assert "class rebalancing with `smote` on the synthetic output" in zf.read("privacy.md").decode()
 
     # non-DP methods need the steward's policy; then the ledger says there is no formal guarantee
-    r = svc.api("analyst", "POST", "/releases", json={"dataset": "adult", "method": "smote"})
+    r = svc.api("analyst", "POST", "/releases", json={"dataset": name, "method": "smote"})
     assert r.status_code == 403
-    r = svc.api("steward", "PUT", "/datasets/adult/policy", json={"policy": {"privacy": "allow-non-dp"}})
+    r = svc.api("steward", "PUT", f"/datasets/{name}/policy", json={"policy": {"privacy": "allow-non-dp"}})
     assert r.status_code == 200, r.text
-    done, zf = _run_and_approve(svc, {"dataset": "adult", "method": "smote", "rows": 1000})
+    done, zf = _run_and_approve(svc, {"dataset": name, "method": "smote", "rows": 1000})
     assert done["kind"] == "oversample" and done["cost"]["dp"] is False
     statement = zf.read("privacy.md").decode()
     assert "NOT differentially private" in statement
-    ledger = svc.api("steward", "GET", "/datasets/adult/ledger").json()["ledger"]
+    ledger = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]
     assert ledger["formal_guarantee"] is False and "NO FORMAL GUARANTEE" in ledger["guarantee"]
 
-    done, zf = _run_and_approve(svc, {"dataset": "adult", "method": "gaussian-copula", "rows": 1000})
+    done, zf = _run_and_approve(svc, {"dataset": name, "method": "gaussian-copula", "rows": 1000})
     assert done["kind"] == "synthetic"

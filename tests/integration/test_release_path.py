@@ -24,7 +24,9 @@ DEMO_CSV = ROOT / "core" / "demo" / "adult_sample.csv"
 DEMO_SCHEMA = ROOT / "core" / "demo" / "adult_schema.yaml"
 
 
-def register_demo(svc, name: str = "adult", epsilon_budget: str = "3") -> dict:
+def register_demo(svc, name: str | None = None, epsilon_budget: str = "3") -> dict:
+    """Register the demo table; the name is unique per service (the PostgreSQL database is shared)."""
+    name = name or f"adult-{svc.tokens['steward:username'].rsplit('-', 1)[-1]}"
     with open(DEMO_CSV, "rb") as fh:
         resp = svc.api("steward", "POST", "/datasets", files={"file": ("adult.csv", fh)},
                        data={"name": name, "schema": DEMO_SCHEMA.read_text(), "epsilon_budget": epsilon_budget,
@@ -44,10 +46,10 @@ def test_release_end_to_end(service_factory, backend):
     svc = service_factory(backend)
     svc.start_web()
     svc.start_worker()
-    register_demo(svc)
+    name = register_demo(svc)["name"]
 
     resp = svc.api("analyst", "POST", "/releases",
-                   json={"dataset": "adult", "method": "mst", "epsilon": 1.0, "delta": 1e-9, "rows": 2000})
+                   json={"dataset": name, "method": "mst", "epsilon": 1.0, "delta": 1e-9, "rows": 2000})
     assert resp.status_code == 202, resp.text
     job = resp.json()["release"]
     assert job["status"] == "queued" and job["charge"] == "reserved"
@@ -101,9 +103,9 @@ def test_release_end_to_end(service_factory, backend):
     assert "epsilon" in privacy_md.lower()
 
     # one reservation, one spend, nothing else
-    rows = [h for h in ledger_rows(svc, "adult") if h["job_id"] == job["id"]]
+    rows = [h for h in ledger_rows(svc, name) if h["job_id"] == job["id"]]
     assert sorted(h["action"] for h in rows) == ["reserve", "spend"]
-    ledger = svc.api("steward", "GET", "/datasets/adult/ledger").json()["ledger"]
+    ledger = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]
     assert ledger["spent"]["epsilon"] == "1" and ledger["reserved"]["epsilon"] == "0"
 
     # every transition is in the audit log, and the chain verifies

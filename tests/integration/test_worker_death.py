@@ -15,11 +15,11 @@ FAST_LEASE = {"lease_seconds": 6, "heartbeat_seconds": 1, "reaper_seconds": 2}
 def test_killed_worker_job_finishes_once(service_factory, backend):
     svc = service_factory(backend, **FAST_LEASE)
     svc.start_web()
-    register_demo(svc)
+    name = register_demo(svc)["name"]
     first = svc.start_worker("doomed")
 
     resp = svc.api("analyst", "POST", "/releases", json={
-        "dataset": "adult", "method": "dpctgan", "epsilon": 1.0, "delta": 1e-6, "rows": 500,
+        "dataset": name, "method": "dpctgan", "epsilon": 1.0, "delta": 1e-6, "rows": 500,
         "options": {"epochs": 40},
     })
     assert resp.status_code == 202, resp.text
@@ -36,9 +36,9 @@ def test_killed_worker_job_finishes_once(service_factory, backend):
     assert done["status"] == "awaiting_approval", svc.worker_logs()
     assert done["internal"]["attempts"] == 2
 
-    rows = [h for h in ledger_rows(svc, "adult") if h["job_id"] == job_id]
+    rows = [h for h in ledger_rows(svc, name) if h["job_id"] == job_id]
     assert sorted(h["action"] for h in rows) == ["reserve", "spend"], rows
-    ledger = svc.api("steward", "GET", "/datasets/adult/ledger").json()["ledger"]
+    ledger = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]
     assert ledger["spent"]["epsilon"] == "1"
 
     audit = svc.api("steward", "GET", "/audit?limit=1000").json()
