@@ -231,6 +231,12 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
         del synthetic
         st(0.7, "checks against real rows")
         released, real_checks = real_row_checks(released, train, spec.schema, spec.policy, disclosure=disclosure)
+        # the same check on real people who were not in the training split: how often fresh rows of the
+        # population reproduce a unique training combination by chance (the gate's baseline)
+        _, baseline = real_row_checks(recode_like(test, disclosure), train, spec.schema,
+                                      spec.policy.model_copy(update={"remove_real_matches": False}),
+                                      disclosure=disclosure)
+        unique_baseline = baseline.unique_match_rate
 
     from evaluation import build_report
 
@@ -262,6 +268,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
             membership_auc=summary.get("membership_auc"),
             utility_ratio=summary.get("utility_ratio"),
             fidelity=summary.get("fidelity_score"),
+            unique_match_baseline=unique_baseline,
         )
         ledger_text = _ledger_text(spec, settings)
         # the steward's draft; the bundle's statement is written at approval, with the decision
@@ -281,6 +288,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
             "report_public.html": report.to_html(include_internal=False).encode(),
             "privacy_draft.md": draft.encode(),
             "disclosure.json": json.dumps({"disclosure": _as_dict(disclosure), "real_checks": _as_dict(real_checks),
+                                           "holdout_unique_match_rate": unique_baseline,
                                            "rebalanced": rebalanced, "conform": conform_report.to_dict()},
                                           indent=2, default=str).encode(),
         }

@@ -169,3 +169,22 @@ def test_gate_reads_the_reports_made_by_the_disclosure_functions():
     assert after.check("k_anonymity").status == "fail"  # nothing left to release
     assert after.check("exact_match_rate").value == 0.0
     assert not math.isnan(after.check("unique_match_rate").value)
+
+
+def test_unique_match_limit_rises_to_the_holdout_baseline():
+    """Fresh real people match unique training combinations at some rate; a release matching no more
+    often is not blamed, and one matching more still fails."""
+
+    policy = DatasetPolicy(max_unique_match_rate=0.01, warn_margin=0.1)
+    real = {"unique_match_rate": 0.05, "released_unique_match_rate": 0.05, "released_exact_match_rate": 0.0}
+    plain = evaluate_gate(policy, disclosure=None, real_checks=real)
+    assert plain.check("unique_match_rate").status == "fail"
+    with_baseline = evaluate_gate(policy, disclosure=None, real_checks=real, unique_match_baseline=0.08)
+    check = with_baseline.check("unique_match_rate")
+    assert check.status == "pass" and check.threshold == 0.08 and "holdout baseline" in check.message
+    above = evaluate_gate(policy, disclosure=None, real_checks={**real, "released_unique_match_rate": 0.09},
+                          unique_match_baseline=0.08)
+    assert above.check("unique_match_rate").status == "fail"
+    # a baseline below the policy's maximum changes nothing
+    low = evaluate_gate(policy, disclosure=None, real_checks=real, unique_match_baseline=0.001)
+    assert low.check("unique_match_rate").threshold == 0.01
