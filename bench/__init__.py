@@ -62,7 +62,7 @@ def _load() -> list[float]:
 def run_bench(*, quick: bool = False, cases: list[str] | None = None, epsilon: float = 1.0, delta: float = 1e-9,
               seed: int = 0, workdir: Path | None = None,
               log: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Run the chosen cases (all by default; names or numbers 1-7) and return the results dict."""
+    """Run the chosen cases (all by default; names or numbers 1-8) and return the results dict."""
     from bench.cases import BenchConfig, resolve_cases, run_case
 
     chosen = resolve_cases(cases)

@@ -74,12 +74,21 @@ class EncodedTable:
         return counts.astype(np.float64).reshape(shape)
 
     def recode(self, lookups: Sequence[np.ndarray], sizes: Sequence[int]) -> EncodedTable:
-        """A table whose attribute j is `lookups[j][old code]` on a domain of `sizes[j]`."""
+        """A table whose attribute j is `lookups[j][old code]` on a domain of `sizes[j]`.
+
+        An attribute whose lookup is the identity shares its column with this
+        table (columns are never written in place), so recoding a large table
+        costs memory only for the attributes that change.
+        """
         out = EncodedTable.__new__(EncodedTable)
         out.sizes = tuple(int(s) for s in sizes)
         out.n_rows = self.n_rows
-        out.columns = [
-            np.asarray(lookup, dtype=smallest_uint(max(size - 1, 0)))[col]
-            for col, lookup, size in zip(self.columns, lookups, out.sizes, strict=True)
-        ]
+        out.columns = []
+        for col, lookup, size in zip(self.columns, lookups, out.sizes, strict=True):
+            dtype = smallest_uint(max(size - 1, 0))
+            lookup = np.asarray(lookup)
+            if col.dtype == dtype and np.array_equal(lookup, np.arange(len(lookup))):
+                out.columns.append(col)
+            else:
+                out.columns.append(lookup.astype(dtype)[col])
         return out

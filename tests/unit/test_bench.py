@@ -108,7 +108,7 @@ def test_cases_are_chosen_by_name_or_number() -> None:
 
 # ----- a quick-mode run ----------------------------------------------------------------------------------
 
-LIBRARY_CASES = ["mst", "aim", "report", "scale", "methods"]
+LIBRARY_CASES = ["mst", "aim", "report", "scale", "methods", "engine"]
 
 
 def _positive(value: object) -> bool:
@@ -164,6 +164,13 @@ def test_quick_run_has_the_promised_ratios(quick_results: dict) -> None:
     methods = cases["methods"]["table"]
     assert [m["method"] for m in methods] == ["mst", "dp-marginals", "dp-copula", "scenario"]
     assert all(m["ok"] and _positive(m["import_s"]) and m["fit_s"] >= 0 for m in methods)
+    engine = cases["engine"]
+    assert {ln["run"] for ln in engine["lines"]} == {"mst @ 20,000", "mst @ 200,000"}
+    assert "mst: fit+sample 200,000 / 20,000 rows" in engine["targets"]
+    # the memory ratio is taken against the table the case says it built: one byte per code on adult's domain
+    for ln in engine["lines"]:
+        rows = int(ln["run"].split("@")[1].replace(",", ""))
+        assert ln["table_mib"] == pytest.approx(rows * 15 / 2**20, abs=0.01), ln
 
 
 def test_results_render_as_text_markdown_and_json(quick_results: dict) -> None:
