@@ -195,6 +195,12 @@ def _sum(result: ChildResult, *stages: str) -> dict[str, float]:
             "peak_rss_mib": max(s["peak_rss_mib"] for s in chosen)}
 
 
+def _row_steps(by_rows: dict[int, Any]) -> list[tuple[int, int]]:
+    """Consecutive (smaller, larger) row counts measured, for growth ratios."""
+    ordered = sorted(by_rows)
+    return list(zip(ordered, ordered[1:], strict=False))
+
+
 def _target(value: float | None, op: str, bound: float) -> dict[str, Any]:
     met = None if value is None else (value >= bound if op == ">=" else value <= bound)
     return {"target": f"{op} {bound:g}", "met": met, "value": value}
@@ -630,8 +636,7 @@ def case_scale(cfg: BenchConfig) -> dict[str, Any]:
             timings.setdefault(method, {})[rows] = (fit["wall_s"], sample["wall_s"], fit["peak_rss_mib"])
     growth: dict[str, Any] = {}
     for method, by_rows in timings.items():
-        ordered = sorted(by_rows)
-        for small, big in zip(ordered, ordered[1:], strict=False):
+        for small, big in _row_steps(by_rows):
             key = f"{method}: fit {big:,} / {small:,} rows"
             growth[key] = _ratio(by_rows[big][0], by_rows[small][0])
             case["ratio"][key] = growth[key]
@@ -751,8 +756,7 @@ def case_engine(cfg: BenchConfig) -> dict[str, Any]:
                 case["ratio"][key] = _ratio(worst, table_mib)
                 case["targets"][key] = _target(case["ratio"][key], "<=", 3)
     for method, by_rows in times.items():
-        ordered = sorted(by_rows)
-        for small, big in zip(ordered, ordered[1:], strict=False):
+        for small, big in _row_steps(by_rows):
             key = f"{method}: fit+sample {big:,} / {small:,} rows"
             case["ratio"][key] = _ratio(by_rows[big], by_rows[small])
             case["targets"][key] = _target(case["ratio"][key], "<=", big / small)
