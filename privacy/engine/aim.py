@@ -4,7 +4,11 @@ The workload is every k-way marginal (k = `degree`, 2 by default) whose table
 has at most `max_cells` cells; the candidates are the workload and all its
 subsets, each weighted by how much it overlaps the workload.
 
-1. Measure every one-way marginal at the round sigma.
+1. Measure every one-way marginal at the round sigma. The estimation uses
+   each of these shrunk towards the uniform table (positive-part James-Stein,
+   `shrink_to_uniform`): at the round sigma of small tables the noise swamps
+   the counts, and the raw values would pile each column's mass on its
+   noisiest cells (see the note below).
 2. Each round: pick the candidate the current model answers worst, by the
    exponential mechanism on weight * (L1 error - expected noise L1), among
    candidates that keep the junction tree under a size limit growing with the
@@ -22,6 +26,18 @@ which does not bound the memory estimation takes once triangulation merges
 cliques. Each round's estimation starts from the previous potentials plus one
 proportional-fitting step towards the new measurement (kept only if it lowers
 the loss), so a short run of mirror descent suffices.
+
+The shrinkage of the first one-way measurements departs from the published
+AIM. One-way marginals get 1/rounds of the budget each (rounds = 16 x columns
+by default), so on penguins (344 rows, numeric columns in 33 codes) at
+epsilon 0.3 each count is measured with sigma near 260. Fitted exactly, these
+measurements put each numeric column's mass on a few wrong codes (one-way TVD
+about 0.9); smartnoise's AIM is spared only because it runs 1000 mirror-descent
+steps from the uniform model each round and stops short of the optimum. On the
+quality grid (10 seeds), the average two-way TVD went from 0.776 to 0.624 on
+penguins and from 0.471 to 0.368 on pums at epsilon 0.3, and from 0.566 to
+0.516 on penguins at epsilon 1; adult (where c is about 1) did not move.
+`EngineFit.measurements` keeps the raw noisy values.
 """
 
 from __future__ import annotations
@@ -34,7 +50,7 @@ from fractions import Fraction
 import numpy as np
 
 from privacy.engine.accounting import AIMSchedule, ZCDPLedger
-from privacy.engine.estimation import MarginalEstimator, Measurement
+from privacy.engine.estimation import MarginalEstimator, Measurement, estimate_total, shrink_to_uniform
 from privacy.engine.junction_tree import junction_tree_cells
 from privacy.engine.mechanisms import exponential_select, gaussian_measure
 from privacy.engine.result import EngineFit, Progress, no_progress
@@ -84,12 +100,14 @@ def fit_aim(
     rounds: int | None = None,
     round_iters: int = 100,
     final_iters: int = 1000,
+    shrink_one_way: bool = True,
     progress: Progress = no_progress,
 ) -> EngineFit:
     """Fit AIM at total zCDP budget `rho` on an encoded table.
 
     `max_model_size` is in megabytes of float64 cells of the junction tree
-    (as in AIM), `max_cells` bounds each workload marginal.
+    (as in AIM), `max_cells` bounds each workload marginal. `shrink_one_way`
+    False fits the first one-way measurements as measured (published AIM).
     """
     sizes = table.sizes
     d = len(sizes)
@@ -108,7 +126,10 @@ def fit_aim(
         Measurement(cl, gaussian_measure(table.marginal(cl), s, rng), s, f"one-way {cl[0]}")
         for cl, s in zip(one_way_cliques, sigmas, strict=True)
     ]
-    estimator = MarginalEstimator(sizes, measurements)
+    n_estimate = estimate_total(measurements)
+    # what the estimation fits
+    used = [shrink_to_uniform(m, n_estimate) for m in measurements] if shrink_one_way else list(measurements)
+    estimator = MarginalEstimator(sizes, used)
     theta = estimator.fit(round_iters, estimator.bethe_start())
     model = estimator.model(theta)
     selected: list[Clique] = []
@@ -134,10 +155,11 @@ def fit_aim(
         cl = pool[exponential_select(scores, eps, float(weights.max()), rng)]
         y = gaussian_measure(answers[cl], sigma, rng)
         measurements.append(Measurement(cl, y, sigma, f"round {t}: {cl}"))
+        used.append(measurements[-1])
         selected.append(cl)
         before = model.project(cl)
         previous, alpha = estimator.keyed(theta), estimator.alpha
-        estimator = MarginalEstimator(sizes, measurements)
+        estimator = MarginalEstimator(sizes, used)
         start = estimator.potentials_from(previous)
         jumped = estimator.with_measurement_jump(start, measurements[-1], before)
         if estimator.loss(jumped) < estimator.loss(start):

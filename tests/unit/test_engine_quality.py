@@ -294,6 +294,25 @@ def test_native_beats_dp_marginals_on_adult(method: str) -> None:
     assert max(t.max() for t in ours) < min(t.max() for t in base)
 
 
+@pytest.mark.parametrize("dataset", ["penguins", "pums"])
+def test_aim_one_way_shrinkage_lowers_two_way_error_on_small_tables(dataset: str) -> None:
+    """At epsilon 0.3 AIM's first one-way measurements on these tables are mostly noise
+    (sigma about 220 on penguins' 344 rows, 190 on pums' 1,000); fitted as measured they put
+    each column's mass on its noisiest codes. Shrunk towards uniform (the default) the
+    average two-way error drops by well over 0.05 (0.776 -> 0.624 on penguins and
+    0.471 -> 0.368 on pums over 10 seeds in the quality grid)."""
+    _, _, encoder, codes = load_encoded(dataset)
+    table = EncodedTable(codes, tuple(encoder.sizes))
+    rho = zcdp_rho(0.3, DELTA)
+    shrunk, raw = [], []
+    for seed in range(4):
+        for flag, out in ((True, shrunk), (False, raw)):
+            fit = fit_aim(table, rho, np.random.default_rng(seed), shrink_one_way=flag)
+            syn = fit.sample_codes(len(codes), np.random.default_rng(100 + seed))
+            out.append(pair_tvds(codes, syn, encoder.sizes).mean())
+    assert np.mean(shrunk) < np.mean(raw) - 0.05, (shrunk, raw)
+
+
 # seeds per dataset: 10 on the small tables, whose runs spread widely at low epsilon; 5 on adult
 GRID_SEEDS = {"pums": list(range(10)), "penguins": list(range(10)), "adult": list(range(5))}
 # smartnoise's AIM takes over 20 minutes per fit on adult on this machine: one seed there
