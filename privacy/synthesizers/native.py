@@ -168,6 +168,11 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
         "rounds": (int, None, "rounds the budget is first divided into (default 16 x columns)"),
         "round_iters": (int, 100, "mirror-descent iterations after each measurement"),
         "final_iters": (int, 1000, "mirror-descent iterations of the final estimation"),
+        "shrink_one_way": (
+            bool,
+            True,
+            "fit the first one-way measurements shrunk towards uniform (James-Stein); false: as published",
+        ),
     }
 
     def _check_options(self) -> None:
@@ -219,5 +224,6 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
             rounds=o["rounds"],
             round_iters=o["round_iters"],
             final_iters=o["final_iters"],
+            shrink_one_way=o["shrink_one_way"],
             progress=progress,
         )

@@ -329,12 +329,12 @@ def test_quality_full_grid(dataset: str, method: str) -> None:
     "No worse" is printed at one standard error of the difference of the means (the issue's
     criterion) and asserted at three. Where the two implementations are equally good, a
     one-standard-error bound fails by chance in one comparison out of six, and the grid
-    makes 36 (3 datasets x 2 methods x 3 epsilons x average and worst pair): AIM on pums and
-    penguins at epsilon 0.3, where runs spread widely, is such a case. Three standard errors
+    makes 36 (3 datasets x 2 methods x 3 epsilons x average and worst pair). Three standard errors
     is the Bonferroni bound for a 5% chance of any false failure over the 36; it still
     fails an engine that is really worse (on adult one standard error is below 0.001). The
     table prints, for every cell, the one-standard-error verdict and whether each
-    implementation beats dp-marginals."""
+    implementation beats dp-marginals; bench/results/quality-grid-2026-11-24.md holds the last
+    full run and the cells that miss one standard error."""
     rows = compare(dataset, method, [0.3, 1.0, 3.0], seeds=GRID_SEEDS[dataset],
                    smartnoise_seeds=SMARTNOISE_SEEDS.get((dataset, method)))
     text = format_rows(rows)

@@ -21,7 +21,7 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of tables.")
     @click.option("--cases", default=None,
                   help="Comma-separated cases, by name or number: 1 mst, 2 aim, 3 service, 4 report, "
-                       "5 throughput, 6 scale, 7 methods (default: all).")
+                       "5 throughput, 6 scale, 7 methods, 8 engine (default: all).")
     @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
                   help="Also write the results as JSON to this file.")
     @click.option("--markdown", type=click.Path(dir_okay=False), default=None,
