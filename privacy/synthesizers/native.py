@@ -158,7 +158,9 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
     name = "aim"
     description = (
         "AIM (McKenna et al. 2022) on the native engine: adaptive rounds that measure the workload "
-        "marginals the model answers worst, under a model-size limit."
+        "marginals the model answers worst, under a model-size limit. The first one-way measurements "
+        "are shrunk towards uniform before estimation (James-Stein; `shrink_one_way`), which matters on "
+        "small tables where the noise swamps the counts."
     )
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
