@@ -13,6 +13,7 @@ it equals the request (or is smaller), and the ledger charges exactly it.
 from __future__ import annotations
 
 import abc
+import numbers
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Literal
 
@@ -30,6 +31,38 @@ Guarantee = Literal["dp", "non-dp", "data-free"]
 
 def no_progress(fraction: float, message: str) -> None:  # noqa: ARG001 - the default sink
     return None
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _coerce_option(typ: type, value: Any) -> Any:
+    """`value` as an option of type `typ`, or TypeError/ValueError: nothing is guessed
+    ("maybe" is not false, 2.7 rounds is not 2, True is not 1)."""
+    if typ is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+            return value.strip().lower() in _TRUE
+        if isinstance(value, numbers.Integral) and value in (0, 1):
+            return bool(value)
+        raise ValueError(value)
+    if isinstance(value, bool):
+        raise TypeError(value)
+    if isinstance(value, typ):
+        return value
+    if typ in (list, dict):
+        raise TypeError(value)
+    if typ is int:
+        if isinstance(value, str):
+            return int(value.strip())
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        if isinstance(value, numbers.Real) and float(value).is_integer():
+            return int(value)
+        raise ValueError(value)
+    return typ(value)
 
 
 class Synthesizer(abc.ABC):
@@ -66,17 +99,13 @@ class Synthesizer(abc.ABC):
         out: dict[str, Any] = {}
         for key, (typ, default, _help) in cls.option_spec.items():
             value = options.get(key, default)
-            if value is not None and not isinstance(value, typ):
+            if value is not None:
                 try:
-                    if typ is bool and isinstance(value, str):
-                        value = value.lower() in ("1", "true", "yes", "on")
-                    elif typ in (list, dict):
-                        raise TypeError
-                    else:
-                        value = typ(value)
+                    value = _coerce_option(typ, value)
                 except (TypeError, ValueError) as exc:
+                    expected = {bool: "true or false", int: "a whole number", float: "a number"}.get(typ, typ.__name__)
                     raise MethodOptionError(
-                        f"option {key} of {cls.name} must be {typ.__name__}, got {value!r}", field="options"
+                        f"option {key} of {cls.name} must be {expected}, got {value!r}", field="options"
                     ) from exc
             out[key] = value
         return out

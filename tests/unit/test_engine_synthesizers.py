@@ -260,6 +260,41 @@ def test_requests_and_options_are_checked_before_data() -> None:
         create_synthesizer("mst", options={"degree": 2})
 
 
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ({"shrink_one_way": "false"}, ("shrink_one_way", False)),
+        ({"shrink_one_way": " Yes"}, ("shrink_one_way", True)),
+        ({"shrink_one_way": 0}, ("shrink_one_way", False)),
+        ({"rounds": "40"}, ("rounds", 40)),
+        ({"rounds": 40.0}, ("rounds", 40)),
+        ({"max_model_size": "0.5"}, ("max_model_size", 0.5)),
+    ],
+)
+def test_options_from_text_and_numbers_are_read_exactly(options: dict, expected: tuple) -> None:
+    key, value = expected
+    got = create_synthesizer("aim", options=options).options[key]
+    assert got == value and type(got) is type(value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"shrink_one_way": "maybe"}, "shrink_one_way of aim must be true or false, got 'maybe'"),
+        ({"shrink_one_way": 2}, "must be true or false"),
+        ({"rounds": 2.7}, "rounds of aim must be a whole number, got 2.7"),
+        ({"rounds": True}, "must be a whole number"),
+        ({"rounds": "1e3"}, "must be a whole number"),
+        ({"max_model_size": True}, "max_model_size of aim must be a number"),
+        ({"max_model_size": "big"}, "must be a number"),
+    ],
+)
+def test_options_that_are_not_what_they_claim_are_refused(options: dict, message: str) -> None:
+    """Nothing is guessed: "maybe" is not false, 2.7 rounds is not 2, True is not 1."""
+    with pytest.raises(MethodOptionError, match=message):
+        create_synthesizer("aim", options=options)
+
+
 def test_no_heavy_library_is_imported() -> None:
     script = f"""
 import json, sys
