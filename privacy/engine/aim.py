@@ -30,7 +30,7 @@ the loss), so a short run of mirror descent suffices.
 The shrinkage of the first one-way measurements departs from the published
 AIM. One-way marginals get 1/rounds of the budget each (rounds = 16 x columns
 by default), so on penguins (344 rows, numeric columns in 33 codes) at
-epsilon 0.3 each count is measured with sigma near 260. Fitted exactly, these
+epsilon 0.3 each count is measured with sigma near 220. Fitted exactly, these
 measurements put each numeric column's mass on a few wrong codes (one-way TVD
 about 0.9); smartnoise's AIM is spared only because it runs 1000 mirror-descent
 steps from the uniform model each round and stops short of the optimum. On the

@@ -74,11 +74,11 @@ def shrink_to_uniform(m: Measurement, total: float) -> Measurement:
     this has lower expected squared error over the k cells than y itself, whatever
     the true counts (James and Stein 1961); here the total is itself estimated from
     the noisy one-way marginals, which leaves the dominance approximate (as in
-    Lindley's variant, which shrinks towards the measurement's own mean). It
-    matters where the noise swamps the counts: a
-    marginal whose k cells hold a few hundred records measured at sigma in the
-    hundreds is pulled nearly flat, where its raw values (or their projection onto
-    the simplex) would pile the mass on whichever cells drew the largest noise.
+    Lindley's variant, which shrinks towards the measurement's own mean). It matters
+    where the noise swamps the counts: a marginal whose k cells hold a few hundred
+    records measured at sigma in the hundreds is pulled nearly flat, where its raw
+    values (or their projection onto the simplex) would pile the mass on whichever
+    cells drew the largest noise.
     Where the counts stand well above the noise, c is close to 1. Post-processing
     of the noisy values and the public sigma: it costs no privacy.
     """

@@ -200,12 +200,12 @@ def test_shrink_to_uniform_flattens_noise_and_keeps_signal() -> None:
     k, total = 33, 344.0
     truth = np.zeros(k)
     truth[10:20] = total / 10  # 344 records in 10 of 33 codes
-    # sigma 260 (AIM's first round on penguins at epsilon 0.3): nearly flat
-    noisy = Measurement((0,), truth + rng.normal(0, 260.0, k), 260.0)
+    # sigma 220 (AIM's first round on penguins at epsilon 0.3): nearly flat
+    noisy = Measurement((0,), truth + rng.normal(0, 220.0, k), 220.0)
     flat = shrink_to_uniform(noisy, total)
     u = total / k
     d = noisy.values - u
-    c = 1 - (k - 2) * 260.0**2 / float(d @ d)
+    c = 1 - (k - 2) * 220.0**2 / float(d @ d)
     assert np.allclose(flat.values, u + max(c, 0.0) * d)
     assert np.ptp(flat.values) < 0.25 * np.ptp(noisy.values)
     assert flat.sigma == noisy.sigma and flat.clique == noisy.clique
