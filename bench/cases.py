@@ -230,6 +230,12 @@ def _adult_shape(rows: int | None, columns: list[str] | None) -> str:
     return f"{rows or 48_842:,} x {len(columns) if columns else 15}"
 
 
+def new_case(*, title: str, setup: dict[str, Any], notes: list[str], **extra: Any) -> dict[str, Any]:
+    """A case's result before it runs: ok until a step fails; lines, ratios and targets filled in."""
+    return {"title": title, "ok": True, "setup": setup, "lines": [], "ratio": {}, "targets": {}, "notes": notes,
+            **extra}
+
+
 # ---------------------------------------------------------------------------------------------
 # 1, 2: MST and AIM
 # ---------------------------------------------------------------------------------------------
@@ -242,22 +248,18 @@ def case_marginal(cfg: BenchConfig, algo: str) -> dict[str, Any]:
     options = p.aim_options if algo == "aim" else None
     rows = p.marginal_rows
     shape = _adult_shape(rows, columns)
-    case: dict[str, Any] = {
-        "title": f"{algo.upper()} at epsilon {cfg.epsilon:g} on adult ({shape}): native engine against "
-                 f"smartnoise-synth {algo.upper()}Synthesizer",
-        "ok": True,
-        "setup": {"rows": rows or 48_842, "columns": columns or "all 15", "epsilon": cfg.epsilon, "delta": cfg.delta,
-                  "sample_rows": "as many as the input", "options": options or "defaults"},
-        "lines": [],
-        "ratio": {},
-        "targets": {},
-        "notes": [
+    case = new_case(
+        title=f"{algo.upper()} at epsilon {cfg.epsilon:g} on adult ({shape}): native engine against "
+              f"smartnoise-synth {algo.upper()}Synthesizer",
+        setup={"rows": rows or 48_842, "columns": columns or "all 15", "epsilon": cfg.epsilon, "delta": cfg.delta,
+               "sample_rows": "as many as the input", "options": options or "defaults"},
+        notes=[
             "cold = first fit in a fresh interpreter; warm = a second fit in the same process",
             "both fit on the same integer codes of the public domain (privacy.encoding.DomainEncoder); smartnoise "
             "gets them through its stock LabelTransformer fitted on the declared code range, preprocessor_eps=0",
             "tvd = mean two-way total variation distance of the output against the input (lower is better)",
         ],
-    }
+    )
     common = {"rows": rows, "columns": columns, "epsilon": cfg.epsilon, "delta": cfg.delta, "fits": 2,
               "seed": cfg.seed}
     cfg.log(f"[{algo}] native {algo}, cold and warm fit ({shape})")
@@ -361,17 +363,13 @@ PIPELINE_STAGES = ("load", "split", "fit", "sample", "postprocess", "evaluate")
 def case_service(cfg: BenchConfig) -> dict[str, Any]:
     p = cfg.params
     shape = _adult_shape(p.service_rows, p.service_columns)
-    case: dict[str, Any] = {
-        "title": f"One release end to end through the service (mst, epsilon {cfg.epsilon:g}, adult {shape}, "
-                 f"{p.release_rows:,} rows out) against the sum of its library calls",
-        "ok": True,
-        "setup": {"method": "mst", "rows_in": p.service_rows or 48_842, "rows_out": p.release_rows,
-                  "epsilon": cfg.epsilon, "delta": cfg.delta, "backend": "embedded (SQLite, file-system broker)",
-                  "web": "gunicorn, 2 workers x 4 threads", "worker": "1 Celery worker process, concurrency 1"},
-        "lines": [],
-        "ratio": {},
-        "targets": {},
-        "notes": [
+    case = new_case(
+        title=f"One release end to end through the service (mst, epsilon {cfg.epsilon:g}, adult {shape}, "
+              f"{p.release_rows:,} rows out) against the sum of its library calls",
+        setup={"method": "mst", "rows_in": p.service_rows or 48_842, "rows_out": p.release_rows,
+               "epsilon": cfg.epsilon, "delta": cfg.delta, "backend": "embedded (SQLite, file-system broker)",
+               "web": "gunicorn, 2 workers x 4 threads", "worker": "1 Celery worker process, concurrency 1"},
+        notes=[
             "service = request POST to awaiting_approval, from the job's database timestamps (created_at to "
             "finished_at); cold = the worker's first release, warm = its second",
             "library = load/conform + split + fit + sample + disclosure control + report, called directly in a "
@@ -382,7 +380,7 @@ def case_service(cfg: BenchConfig) -> dict[str, Any]:
             "the service's write stage (CSV, Parquet, JSON, HTML artifacts to storage) has no library "
             "counterpart: it is service work; `serialise` shows what building those bytes alone costs",
         ],
-    }
+    )
     folder = cfg.folder / "service-inputs"
     csv_path, schema_path = write_adult_subset(folder, p.service_rows, p.service_columns, seed=cfg.seed)
     svc = cfg.service()
@@ -474,16 +472,12 @@ def case_service(cfg: BenchConfig) -> dict[str, Any]:
 
 def case_report(cfg: BenchConfig) -> dict[str, Any]:
     p = cfg.params
-    case: dict[str, Any] = {
-        "title": f"The full report (evaluation.build_report) on {p.report_rows:,} x {p.report_columns} rows",
-        "ok": True,
-        "setup": {"rows": p.report_rows, "columns": p.report_columns,
-                  "tables": "real and synthetic generated by evaluation._bench (latent-factor model), split 80/20"},
-        "lines": [],
-        "ratio": {},
-        "targets": {},
-        "notes": ["peak memory of a stage includes the tables the process already holds (real, synthetic)"],
-    }
+    case = new_case(
+        title=f"The full report (evaluation.build_report) on {p.report_rows:,} x {p.report_columns} rows",
+        setup={"rows": p.report_rows, "columns": p.report_columns,
+               "tables": "real and synthetic generated by evaluation._bench (latent-factor model), split 80/20"},
+        notes=["peak memory of a stage includes the tables the process already holds (real, synthetic)"],
+    )
     cfg.log(f"[report] build_report on {p.report_rows:,} x {p.report_columns}")
     result = run_in_child("bench.workloads:report_large", timeout=p.timeout, rows=p.report_rows,
                           columns=p.report_columns, seed=cfg.seed)
@@ -524,22 +518,18 @@ def _warm_every_worker(cfg: BenchConfig, svc: Any, dataset: str, rows: int) -> N
 def case_throughput(cfg: BenchConfig) -> dict[str, Any]:
     p = cfg.params
     n = p.throughput_jobs
-    case: dict[str, Any] = {
-        "title": f"{n} releases submitted at once (mst, epsilon {p.throughput_epsilon:g}, adult "
-                 f"{'demo sample 3,000 x 15' if p.throughput_data is None else _adult_shape(*p.throughput_data)}, "
-                 f"{p.throughput_rows:,} rows out) to 1 worker and to 2 workers",
-        "ok": True,
-        "setup": {"releases": n, "method": "mst", "rows_out": p.throughput_rows, "epsilon": p.throughput_epsilon,
-                  "backend": "embedded (SQLite, file-system broker)", "worker": "Celery, concurrency 1 per process"},
-        "lines": [],
-        "ratio": {},
-        "targets": {},
-        "notes": [
+    case = new_case(
+        title=f"{n} releases submitted at once (mst, epsilon {p.throughput_epsilon:g}, adult "
+              f"{'demo sample 3,000 x 15' if p.throughput_data is None else _adult_shape(*p.throughput_data)}, "
+              f"{p.throughput_rows:,} rows out) to 1 worker and to 2 workers",
+        setup={"releases": n, "method": "mst", "rows_out": p.throughput_rows, "epsilon": p.throughput_epsilon,
+               "backend": "embedded (SQLite, file-system broker)", "worker": "Celery, concurrency 1 per process"},
+        notes=[
             "throughput = releases / (last finished - first requested) x 60; queue wait = started - requested",
             "every worker ran a release before the measured batch (warm workers)",
             "the machine has 2 cores shared with other work: scaling is bounded by the free cores (see the load)",
         ],
-    }
+    )
     svc = cfg.service()
     if p.throughput_data is None:
         csv_path, schema_path = DEMO_CSV, DEMO_SCHEMA
@@ -607,17 +597,13 @@ def case_throughput(cfg: BenchConfig) -> dict[str, Any]:
 
 def case_scale(cfg: BenchConfig) -> dict[str, Any]:
     p = cfg.params
-    case: dict[str, Any] = {
-        "title": f"Scale: fit and sample at {', '.join(f'{r:,}' for r in p.scale_rows)} rows (adult resampled "
-                 f"with replacement, 15 columns) for {', '.join(p.scale_methods)}",
-        "ok": True,
-        "setup": {"rows": list(p.scale_rows), "methods": list(p.scale_methods), "epsilon": cfg.epsilon,
-                  "delta": cfg.delta, "sample_rows": "as many as the input"},
-        "lines": [],
-        "ratio": {},
-        "targets": {},
-        "notes": ["peak memory of a stage includes the input table the process holds (table_mib)"],
-    }
+    case = new_case(
+        title=f"Scale: fit and sample at {', '.join(f'{r:,}' for r in p.scale_rows)} rows (adult resampled "
+              f"with replacement, 15 columns) for {', '.join(p.scale_methods)}",
+        setup={"rows": list(p.scale_rows), "methods": list(p.scale_methods), "epsilon": cfg.epsilon,
+               "delta": cfg.delta, "sample_rows": "as many as the input"},
+        notes=["peak memory of a stage includes the input table the process holds (table_mib)"],
+    )
     timings: dict[str, dict[int, tuple[float, float, float]]] = {}
     for method in p.scale_methods:
         for rows in p.scale_rows:
@@ -654,18 +640,14 @@ def case_methods(cfg: BenchConfig) -> dict[str, Any]:
 
     p = cfg.params
     methods = list(p.methods) if p.methods else method_names()
-    case: dict[str, Any] = {
-        "title": f"Fit time of {'every registered method' if p.methods is None else 'a few methods'} on adult "
-                 f"at epsilon {cfg.epsilon:g} (DP methods), each in a fresh process",
-        "ok": True,
-        "setup": {"methods": methods, "rows": p.method_rows or 48_842, "epsilon": cfg.epsilon, "delta": cfg.delta,
-                  "sample_rows": 1_000},
-        "lines": [],
-        "ratio": {},
-        "targets": {},
-        "notes": [METHODS_NOTE, "sample = 1,000 rows"],
-        "table": [],
-    }
+    case = new_case(
+        title=f"Fit time of {'every registered method' if p.methods is None else 'a few methods'} on adult "
+              f"at epsilon {cfg.epsilon:g} (DP methods), each in a fresh process",
+        setup={"methods": methods, "rows": p.method_rows or 48_842, "epsilon": cfg.epsilon, "delta": cfg.delta,
+               "sample_rows": 1_000},
+        notes=[METHODS_NOTE, "sample = 1,000 rows"],
+        table=[],
+    )
     for method in methods:
         rows, options, note = METHOD_SETTINGS.get(method, (None, {}, ""))
         if p.method_rows is not None:
@@ -707,16 +689,12 @@ def case_methods(cfg: BenchConfig) -> dict[str, Any]:
 def case_engine(cfg: BenchConfig) -> dict[str, Any]:
     p = cfg.params
     sizes = ", ".join(f"{r:,}" for r in p.engine_rows)
-    case: dict[str, Any] = {
-        "title": f"The native engine alone at {sizes} rows x 15 columns (adult's codes resampled with "
-                 f"replacement): time against rows, peak memory against the encoded table",
-        "ok": True,
-        "setup": {"rows": list(p.engine_rows), "methods": list(p.engine_methods), "epsilon": cfg.epsilon,
-                  "delta": cfg.delta, "sample_rows": "as many as the input"},
-        "lines": [],
-        "ratio": {},
-        "targets": {},
-        "notes": [
+    case = new_case(
+        title=f"The native engine alone at {sizes} rows x 15 columns (adult's codes resampled with "
+              f"replacement): time against rows, peak memory against the encoded table",
+        setup={"rows": list(p.engine_rows), "methods": list(p.engine_methods), "epsilon": cfg.epsilon,
+               "delta": cfg.delta, "sample_rows": "as many as the input"},
+        notes=[
             "the table is built column by column as codes on the public domain (no DataFrame of that size); "
             "memory = peak RSS of the stage minus the process's RSS just before the table was built (after a "
             "warm-up fit and sample on adult's 48,842 rows, which loads the engine's code), so it counts the "
@@ -728,7 +706,7 @@ def case_engine(cfg: BenchConfig) -> dict[str, Any]:
             "marginals worth measuring instead of annealing early, and the model grows towards max_model_size "
             "(a 1,000,000-row fit ran over 12 CPU minutes here without finishing, against 5 s on adult's 48,842)",
         ],
-    }
+    )
     times: dict[str, dict[int, float]] = {}
     for method in p.engine_methods:
         for rows in p.engine_rows:
