@@ -50,6 +50,7 @@ __all__ = [
     "apply_disclosure_control",
     "real_row_checks",
     "apply_small_cell_rules",
+    "CELL_LABEL_COLUMNS",
     "recode_like",
     "class_sizes",
     "k_anonymity",
@@ -820,19 +821,30 @@ def real_row_checks(
 # ----------------------------------------------------------------------------------
 
 
+#: Columns of an aggregate table that name a cell rather than measure it; kept when the cell is suppressed.
+CELL_LABEL_COLUMNS = ("table", "breakdown", "group", "column", "bin")
+
+
 def apply_small_cell_rules(
     table: pd.DataFrame,
     count_columns: Sequence[str],
     threshold: int | float,
     rounding_base: int | float,
+    *,
+    label_columns: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, SmallCellReport]:
     """Small-cell rules for an aggregate table (counts, histogram bins, totals).
 
     Every count below `threshold` is suppressed (published as null, with a
     `<column>_suppressed` flag column); every other count, totals included, is
     rounded to the nearest multiple of `rounding_base` (halves up); a count
-    that rounding brings below the threshold is suppressed too. The rules read
-    only the (already DP) aggregate table.
+    that rounding brings below the threshold is suppressed too. A suppressed
+    cell is suppressed whole: every other statistic of its row (mean, variance,
+    quantiles, ...) is nulled as well, and so is every statistic of a row
+    whose count is missing. Only the label columns (`CELL_LABEL_COLUMNS` and
+    `label_columns`), which name the cell, and the other count columns, each
+    a cell of its own, are kept. The rules read only the (already DP)
+    aggregate table.
     """
     if threshold < 0:
         raise ValueError("threshold must be >= 0")
@@ -842,10 +854,13 @@ def apply_small_cell_rules(
     if missing:
         raise SchemaError(f"count column(s) {missing} are not in the table", field="count_columns")
     out = table.reset_index(drop=True).copy()
+    labels = set(CELL_LABEL_COLUMNS) | set(label_columns)
+    statistic_columns = [c for c in out.columns if c not in labels and c not in count_columns]
     suppressed: dict[str, int] = {}
     after: dict[str, int] = {}
     rounded: dict[str, int] = {}
     published: list[float] = []
+    withheld_rows = np.zeros(len(out), dtype=bool)
     integer_base = float(rounding_base).is_integer()
     for c in count_columns:
         x = pd.to_numeric(out[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
@@ -854,6 +869,7 @@ def apply_small_cell_rules(
         r = _round_to(x, float(rounding_base))
         small_after = present & ~small & (r < threshold)
         keep = present & ~small & ~small_after
+        withheld_rows |= ~keep
         suppressed[c] = int(small.sum())
         after[c] = int(small_after.sum())
         rounded[c] = int(np.sum(keep & (r != x)))
@@ -864,6 +880,8 @@ def apply_small_cell_rules(
             out[c] = values
         out[f"{c}_suppressed"] = small | small_after
         published.extend(values[keep].tolist())
+    for c in statistic_columns:
+        out[c] = out[c].mask(withheld_rows)
     report = SmallCellReport(
         threshold=threshold,
         rounding_base=rounding_base,

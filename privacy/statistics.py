@@ -21,8 +21,14 @@ composition). Measurements per breakdown:
   quantiles), and an equal-width histogram with a null bin (Geometric);
 * per categorical column: its histogram over the declared values and null.
 
-mean = c + S1 / n, variance = S2 / n - (S1 / n)^2, with n the DP count, clipped
-to what the bounds allow (post-processing).
+mean = c + S1 / n, variance = S2 / n - (S1 / n)^2, with n the DP count (of
+non-null values when the column is nullable), clipped to what the bounds allow
+(post-processing).
+
+Every row of the numeric table carries its cell's DP row count as `count` (and
+the DP non-null count as `nonnull_count` when that was measured), so the
+small-cell rules of `privacy.disclosure` suppress a small cell whole: its
+count, mean, variance and quantiles alike.
 
 Budget split (documented in every release's `budget`): the requested epsilon
 minus `bounds_epsilon` is divided equally among all measurements of all
@@ -30,7 +36,8 @@ breakdowns; they compose by basic composition to exactly that epsilon. The
 release is pure epsilon-DP (delta = 0, hence epsilon^2/2-zCDP).
 
 Small-cell suppression and rounding are not applied here: every table is a
-plain DataFrame with a `count` column for `privacy.disclosure`.
+plain DataFrame with a `count` column (and `*_count` columns) for
+`privacy.disclosure.apply_small_cell_rules`.
 """
 
 from __future__ import annotations
@@ -360,7 +367,9 @@ def dp_statistics(
                 mid, half = (lo + hi) / 2, (hi - lo) / 2
                 x_all = np.clip(_values(table[col], spec), lo, hi)
                 moments = bool(stats & {"mean", "variance"})
-                per_cell: list[dict[str, Any]] = [{} for _ in cells]
+                # every row names its cell's DP row count, so that small-cell rules can suppress the cell
+                # whole, whichever statistics were asked for
+                per_cell: list[dict[str, Any]] = [{"count": c} for c in dp_rows]
                 if moments:
                     if spec.nullable:
                         nn = [noisy_count(int(np.count_nonzero(~np.isnan(x_all[m])))) for m in members]
@@ -378,7 +387,8 @@ def dp_statistics(
                     for k in range(n_cells):
                         n_k = max(nn[k], 1)
                         m1 = s1[k] / n_k
-                        per_cell[k]["count"] = nn[k]
+                        if spec.nullable:
+                            per_cell[k]["nonnull_count"] = nn[k]
                         if "mean" in stats:
                             per_cell[k]["mean"] = _present(float(np.clip(mid + m1, lo, hi)), spec)
                         if s2 is not None:
@@ -395,12 +405,10 @@ def dp_statistics(
                         for q, v in zip(sorted(o.quantiles), qs, strict=True):
                             per_cell[k][f"q{q:g}"] = _present(float(v), spec)
                     spent_units += 1
-                if per_cell and any(per_cell):
+                if any(len(vals) > 1 for vals in per_cell):
                     for cell, vals in zip(cells, per_cell, strict=True):
-                        row = {"breakdown": bname, "group": _label(group, cell), "column": col}
-                        row.setdefault("count", None)
-                        row.update(vals)
-                        numeric_rows.append(row)
+                        numeric_rows.append({"breakdown": bname, "group": _label(group, cell), "column": col,
+                                             **vals})
                 if "histogram" in stats:
                     n_bins = spec.bins or o.bins
                     edges = np.linspace(lo, hi, n_bins + 1)
@@ -443,7 +451,7 @@ def dp_statistics(
         "composition": "basic; cells of one breakdown are disjoint (parallel composition)",
         "neighbouring": "add or remove one row",
     }
-    numeric_cols = ["breakdown", "group", "column", "count", "mean", "variance"] + [f"q{q:g}" for q in o.quantiles]
+    numeric_cols = ["breakdown", "group", "column", "count", "nonnull_count", "mean", "variance"] + [f"q{q:g}" for q in o.quantiles]
     numeric_df = pd.DataFrame(numeric_rows)
     if not numeric_df.empty:
         numeric_df = numeric_df[[c for c in numeric_cols if c in numeric_df.columns]]

@@ -372,7 +372,7 @@ def test_small_cell_rules_exact():
         "cell": ["a", "b", "c", "d", "e", "f", "g", "total"],
         "count": [3, 9.6, 10, 12, 12.5, 27, -2, 1076.1],
     })
-    out, report = apply_small_cell_rules(table, ["count"], threshold=10, rounding_base=5)
+    out, report = apply_small_cell_rules(table, ["count"], threshold=10, rounding_base=5, label_columns=["cell"])
     assert out["count"].tolist() == [pd.NA, pd.NA, 10, 10, 15, 25, pd.NA, 1075]
     assert out["count_suppressed"].tolist() == [True, True, False, False, False, False, True, False]
     assert report.suppressed == {"count": 3}
@@ -398,6 +398,30 @@ def test_small_cell_rules_on_several_count_columns():
     out, report = apply_small_cell_rules(table, ["men", "women"], threshold=10, rounding_base=10)
     assert out["men"].tolist() == [pd.NA, 50] and out["women"].tolist() == [30, pd.NA]
     assert report.cells == 4 and report.cells_suppressed == 2
+
+
+def test_a_suppressed_cell_is_suppressed_whole():
+    table = pd.DataFrame({
+        "breakdown": ["sex"] * 4,
+        "group": ["sex=F", "sex=M", "sex=X", "sex=(null)"],
+        "column": ["age"] * 4,
+        "count": [4, 120, 12, None],
+        "nonnull_count": [4, 118, 8, None],
+        "mean": [61.5, 38.2, 44.0, 50.0],
+        "variance": [3.1, 170.0, 12.0, 1.0],
+        "q0.5": ["2001-03-04", "1999-01-01", "1998-05-05", "2000-01-01"],  # dates are published as text
+    })
+    out, report = apply_small_cell_rules(table, ["count", "nonnull_count"], threshold=10, rounding_base=5)
+    assert out["count"].tolist() == [pd.NA, 120, 10, pd.NA]
+    assert out["nonnull_count"].tolist() == [pd.NA, 120, pd.NA, pd.NA]
+    # a cell with a small count (F), a small non-null count (X) or no count at all publishes no statistic
+    for col in ("mean", "variance", "q0.5"):
+        assert out[col].isna().tolist() == [True, False, True, True], col
+    assert out.loc[1, "mean"] == 38.2 and out.loc[1, "q0.5"] == "1999-01-01"
+    # the labels still say which cell was suppressed
+    assert out["group"].tolist() == table["group"].tolist() and out["column"].tolist() == ["age"] * 4
+    assert out["count_suppressed"].tolist() == [True, False, False, False]
+    assert report.cells_suppressed == 2 + 1
 
 
 def test_small_cell_rules_refuse_unknown_columns():

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from privacy.budget import PrivacyCost
+from privacy.disclosure import apply_small_cell_rules
 from privacy.errors import DomainTooLarge, InvalidPrivacyValue, MethodOptionError, SchemaError
 from privacy.schema import PublicSchema, conform_table, load_schema
 from privacy.statistics import dp_statistics, planned_cost, preflight_statistics
@@ -96,6 +97,23 @@ def test_open_bounds_need_bounds_epsilon_which_is_included(adult) -> None:
     assert release.cost == PrivacyCost(1, 0, Fraction(1, 2))
     assert release.budget["bounds_epsilon"] == "0.2"
     assert release.budget["epsilon_per_measurement"] == "0.16"  # (1 - 0.2) / 5 measurements
+
+
+@pytest.mark.parametrize("statistics", [["quantiles"], ["mean", "variance", "quantiles"]])
+def test_small_cells_are_suppressed_whole_in_the_numeric_table(adult, statistics: list[str]) -> None:
+    table, schema = adult
+    release = dp_statistics(table, schema, PrivacyCost(5), options={"columns": ["age"], "by": ["race"],
+                                                                    "statistics": statistics}, seed=6)
+    numeric = release.numeric
+    assert numeric["count"].notna().all()  # every row names its cell's size, whatever was asked
+    out, report = apply_small_cell_rules(numeric, ["count"], threshold=1000, rounding_base=5)
+    small = set(table["race"].value_counts().loc[lambda v: v < 900].index)
+    assert small == {"Amer-Indian-Eskimo", "Other"}
+    for _, row in out.iterrows():
+        withheld = row["group"].removeprefix("race=") in small
+        stats = [c for c in out.columns if c not in ("breakdown", "group", "column") and not c.endswith("suppressed")]
+        assert all(pd.isna(row[c]) for c in stats) == withheld, row.to_dict()
+    assert report.cells_suppressed == 2
 
 
 @pytest.mark.parametrize(("options", "error"), [
