@@ -6,16 +6,33 @@ the request: the caller names `bounds_epsilon`, the bounds are measured with it,
 and the method runs on what is left, so that the total cost is exactly what was
 asked.
 
-The mechanism (after Desfontaines, "Lowering the cost of anonymization", 2020,
-and smartnoise's `approx_bounds`) is a noisy histogram over a fixed geometric
-grid that covers every float from -2**64 to 2**64:
-bins [2**(k/4), 2**((k+1)/4)) on each side of a central bin [-1, 1). Each row
-falls in one bin, so the histogram with Laplace(1/epsilon) noise per bin is
-epsilon-DP (add/remove one row). The learned range runs from the lowest to the
-highest bin whose noisy count clears a threshold set so that an empty bin
-clears it with probability at most 1e-6 overall. The bounds are therefore grid
-points (19% apart), never values of the data; values beyond them are clipped.
-Columns share `bounds_epsilon` equally (basic composition).
+The mechanism is a private search on a logarithmic scale (the sparse vector
+technique, "AboveThreshold"; Dwork and Roth 2014, section 3.6; Lyu, Su and Li,
+"Understanding the Sparse Vector Technique", VLDB 2017). The candidates are a
+fixed, public geometric grid that covers every float from -2**64 to 2**64:
+0, and +-2**(k/4) for k = 0 .. 256 (neighbouring points 19% apart). For the
+upper bound the candidates are visited from the lowest up; at each one the
+number of values above it is compared, with fresh Laplace noise, to a noisy
+threshold, and the first candidate whose noisy count falls below is the bound.
+The lower bound is found the same way from the top down, counting the values
+below. The threshold is `THRESHOLD_SCALES` noise scales, so the bound is the
+point with a few dozen to a few hundred values beyond it (fewer the larger the
+epsilon): it follows the bulk of a skewed column (a mass of zeros, or incomes
+with a long right tail) instead of collapsing onto its mode, and it is not a
+function of the extremes, since moving one value anywhere changes every count
+by at most one.
+
+Privacy: each count has sensitivity 1 under add/remove-one-row, and the counts
+are monotonic (adding a row never decreases any of them), so a search with
+threshold noise Lap(2/e) and query noise Lap(2/e) that stops at the first
+candidate below the threshold is e-DP (Lyu et al., Theorem 4, with the epsilon
+split equally between threshold and queries). The two searches of a column
+share its epsilon equally (basic composition); when one side is declared the
+other gets it all. The bounds are grid points, never values of the data;
+values beyond them are clipped. Columns share `bounds_epsilon` equally (basic
+composition), so the cost is exactly `bounds_epsilon`. A search that never
+stops, or a lower bound that is not below the upper one (too few rows for the
+epsilon), raises `BoundsNotFound`; the epsilon is spent all the same.
 
 Open categorical domains cannot be learned this way: the schema must declare
 the values. Every refusal happens in `check_bounds_request`, before data is
@@ -42,28 +59,32 @@ import pandas as pd
 
 from privacy.budget import PrivacyCost, format_value, to_fraction
 from privacy.errors import InvalidPrivacyValue, PrivacyError, SchemaError
-from privacy.schema import PublicSchema
+from privacy.schema import ColumnSpec, PublicSchema
 
 if TYPE_CHECKING:
     from privacy.synthesizers.base import ProgressCallback, Synthesizer
 
 __all__ = [
     "GRID_STEPS_PER_DOUBLING",
-    "FAILURE_PROBABILITY",
+    "THRESHOLD_SCALES",
     "BoundsNotFound",
     "LearnedBounds",
     "MethodBudget",
     "OpenBoundsSupport",
     "bounds_cost",
     "check_bounds_request",
+    "dp_lower_bound",
     "dp_range",
+    "dp_upper_bound",
     "learn_open_bounds",
     "split_request",
 ]
 
 GRID_STEPS_PER_DOUBLING = 4
 MAX_EXPONENT = 64
-FAILURE_PROBABILITY = 1e-6
+#: The search threshold in noise scales (2 / epsilon): the larger, the more values fall beyond a bound, and the
+#: rarer a bound far beyond the data (a negative noisy threshold: probability exp(-THRESHOLD_SCALES) / 2).
+THRESHOLD_SCALES = 3
 BOUNDS_OPTION_HELP = (
     "epsilon spent learning the numeric/datetime bounds the schema leaves open "
     "(taken out of the requested epsilon; 0 = every bound must be declared)"
@@ -71,7 +92,7 @@ BOUNDS_OPTION_HELP = (
 
 
 class BoundsNotFound(PrivacyError):
-    """The noisy histogram found no bin above the threshold (too few rows for the epsilon)."""
+    """The private search found no usable bound (too few rows for the epsilon)."""
 
     code = "bounds_not_found"
     status = 422
@@ -100,39 +121,90 @@ class MethodBudget:
 
 
 def _grid() -> np.ndarray:
+    """The public candidates, ascending: 0 and +-2**(k/GRID_STEPS_PER_DOUBLING) up to 2**MAX_EXPONENT."""
     mags = 2.0 ** (np.arange(0, MAX_EXPONENT * GRID_STEPS_PER_DOUBLING + 1) / GRID_STEPS_PER_DOUBLING)
-    return np.concatenate([-mags[::-1], mags])
+    return np.concatenate([-mags[::-1], [0.0], mags])
 
 
-def dp_range(values: np.ndarray, epsilon: float, *, random_state: int | np.random.RandomState | None = None) -> tuple[float, float]:
-    """An epsilon-DP range that covers most of `values` (nulls ignored), as grid points.
+def _finite(values: np.ndarray) -> np.ndarray:
+    x = np.asarray(values, dtype=float)
+    return np.sort(x[np.isfinite(x)])
 
-    Raises BoundsNotFound when no bin clears the threshold: the epsilon is spent
-    all the same.
+
+def _check_epsilon(epsilon: float) -> float:
+    eps = float(epsilon)
+    if not (math.isfinite(eps) and eps > 0):
+        raise InvalidPrivacyValue("bounds epsilon must be a finite number > 0", field="bounds_epsilon")
+    return eps
+
+
+def _rng(random_state: int | np.random.RandomState | None) -> np.random.RandomState:
+    return random_state if isinstance(random_state, np.random.RandomState) else np.random.RandomState(random_state)
+
+
+def _first_below_threshold(counts: np.ndarray, epsilon: float, rng: np.random.RandomState) -> int | None:
+    """AboveThreshold on monotonic counts: the first index whose noisy count is below the noisy threshold.
+
+    e-DP for counts of sensitivity 1 that all move the same way between neighbouring tables.
     """
     from diffprivlib.mechanisms import Laplace
 
-    if not epsilon > 0:
-        raise InvalidPrivacyValue("bounds epsilon must be > 0", field="bounds_epsilon")
-    edges = _grid()
-    n_bins = len(edges) - 1
-    x = np.asarray(values, dtype=float)
-    x = x[np.isfinite(x)]
-    x = np.clip(x, edges[0], np.nextafter(edges[-1], 0))
-    idx = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, n_bins - 1)
-    counts = np.bincount(idx, minlength=n_bins).astype(float)
-    rng = random_state if isinstance(random_state, np.random.RandomState) else np.random.RandomState(random_state)
-    mech = Laplace(epsilon=float(epsilon), sensitivity=1.0, random_state=rng)
-    noisy = np.array([mech.randomise(float(c)) for c in counts])
-    threshold = math.log(n_bins / (2.0 * FAILURE_PROBABILITY)) / float(epsilon)
-    above = np.flatnonzero(noisy > threshold)
-    if above.size == 0:
-        raise BoundsNotFound(
-            f"could not learn bounds with epsilon {float(epsilon):.4g}: too few rows for that epsilon; "
-            "declare min and max in the public schema, or give more bounds_epsilon",
-            field="bounds_epsilon",
-        )
-    return float(edges[above[0]]), float(edges[above[-1] + 1])
+    scale = 2.0 / epsilon  # half the epsilon to the threshold, half to the queries
+    threshold = Laplace(epsilon=epsilon / 2, sensitivity=1.0, random_state=rng).randomise(THRESHOLD_SCALES * scale)
+    query = Laplace(epsilon=epsilon / 2, sensitivity=1.0, random_state=rng)
+    for i, c in enumerate(counts.tolist()):
+        if query.randomise(float(c)) <= threshold:
+            return i
+    return None
+
+
+def _not_found(epsilon: float) -> BoundsNotFound:
+    return BoundsNotFound(
+        f"could not learn bounds with epsilon {epsilon:.4g}: too few rows for that epsilon; "
+        "declare min and max in the public schema, or give more bounds_epsilon",
+        field="bounds_epsilon",
+    )
+
+
+def dp_upper_bound(values: np.ndarray, epsilon: float, *,
+                   random_state: int | np.random.RandomState | None = None) -> float:
+    """An epsilon-DP upper bound of `values` (non-finite values ignored): a grid point above the bulk."""
+    eps = _check_epsilon(epsilon)
+    x, grid = _finite(values), _grid()
+    above = len(x) - np.searchsorted(x, grid, side="right")  # values above each candidate, lowest first
+    i = _first_below_threshold(above, eps, _rng(random_state))
+    if i is None:
+        raise _not_found(eps)
+    return float(grid[i])
+
+
+def dp_lower_bound(values: np.ndarray, epsilon: float, *,
+                   random_state: int | np.random.RandomState | None = None) -> float:
+    """An epsilon-DP lower bound of `values` (non-finite values ignored): a grid point below the bulk."""
+    eps = _check_epsilon(epsilon)
+    x, grid = _finite(values), _grid()[::-1]
+    below = np.searchsorted(x, grid, side="left")  # values below each candidate, highest first
+    i = _first_below_threshold(below, eps, _rng(random_state))
+    if i is None:
+        raise _not_found(eps)
+    return float(grid[i])
+
+
+def dp_range(values: np.ndarray, epsilon: float, *,
+             random_state: int | np.random.RandomState | None = None) -> tuple[float, float]:
+    """An epsilon-DP range that covers the bulk of `values` (nulls ignored), as grid points.
+
+    The two bounds take epsilon/2 each. Raises BoundsNotFound when the lower
+    bound is not below the upper one (too few rows for the epsilon): the
+    epsilon is spent all the same.
+    """
+    eps = _check_epsilon(epsilon)
+    rng = _rng(random_state)
+    lo = dp_lower_bound(values, eps / 2, random_state=rng)
+    hi = dp_upper_bound(values, eps / 2, random_state=rng)
+    if not lo < hi:
+        raise _not_found(eps)
+    return lo, hi
 
 
 def _nice_outward(lo: float, hi: float, integer: bool) -> tuple[float | int, float | int]:
@@ -210,12 +282,7 @@ def learn_open_bounds(
             values = ((t - pd.Timestamp("1970-01-01")) / pd.Timedelta(days=1)).to_numpy(dtype=float, na_value=np.nan)
         else:
             values = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        lo, hi = dp_range(values, float(per_column), random_state=rng)
-        # a declared side is public: keep it, and learn only the missing one
-        if spec.min is not None:
-            lo = _as_days_or_number(spec.min)
-        if spec.max is not None:
-            hi = _as_days_or_number(spec.max)
+        lo, hi = _learn_missing_sides(values, spec, float(per_column), rng)
         if spec.kind == "datetime":
             lo_d = dt.date(1970, 1, 1) + dt.timedelta(days=math.floor(lo))
             hi_d = dt.date(1970, 1, 1) + dt.timedelta(days=math.ceil(hi))
@@ -228,6 +295,21 @@ def learn_open_bounds(
                 nhi = nlo + 1
             learned[name] = (spec.min if spec.min is not None else nlo, spec.max if spec.max is not None else nhi)
     return LearnedBounds(schema.with_bounds(learned), learned, bounds_cost(eps))
+
+
+def _learn_missing_sides(values: np.ndarray, spec: ColumnSpec, epsilon: float, rng: np.random.RandomState) -> tuple[float, float]:
+    """(lo, hi) of one column: a declared side is public and kept; the open sides share `epsilon`."""
+    if spec.min is None and spec.max is None:
+        return dp_range(values, epsilon, random_state=rng)
+    if spec.min is None:
+        hi = _as_days_or_number(spec.max)
+        lo = dp_lower_bound(values, epsilon, random_state=rng)
+    else:
+        lo = _as_days_or_number(spec.min)
+        hi = dp_upper_bound(values, epsilon, random_state=rng)
+    if not lo < hi:
+        raise _not_found(epsilon)
+    return lo, hi
 
 
 def _as_days_or_number(v: Any) -> float:

@@ -1,4 +1,4 @@
-"""Learning open bounds with declared epsilon: grid points, not data values, and an exact cost."""
+"""Learning open bounds with declared epsilon: grid points, not data values, heavy tails kept, an exact cost."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from privacy.bounds import (
     bounds_cost,
     check_bounds_request,
     dp_range,
+    dp_upper_bound,
     learn_open_bounds,
     split_request,
 )
@@ -24,12 +25,12 @@ from privacy.budget import PrivacyCost
 from privacy.errors import InvalidPrivacyValue, SchemaError
 from privacy.schema import PublicSchema, conform_table, load_schema, read_table
 from privacy.synthesizers import synthesizer_class
-from tests.conftest import ADULT, PENGUINS_RAW
+from tests.conftest import ADULT, PENGUINS_RAW, PUMS
 
 
 def _on_grid(x: float) -> bool:
     if -1 <= x <= 1:
-        return x in (-1.0, 1.0)
+        return x in (-1.0, 0.0, 1.0)
     k = math.log2(abs(x)) * GRID_STEPS_PER_DOUBLING
     return abs(k - round(k)) < 1e-9
 
@@ -46,6 +47,48 @@ def test_a_lone_outlier_does_not_move_the_bounds(adult_df: pd.DataFrame) -> None
     with_outlier = np.append(ages, 1e9)
     assert dp_range(with_outlier, 1.0, random_state=2)[1] < 1000
     assert dp_range(np.append(ages, -1e9), 1.0, random_state=2)[0] > -1000
+
+
+def test_heavy_tailed_income_keeps_its_upper_tail() -> None:
+    """PINCP: 12% zeros and a long right tail; the learned range must not collapse onto the zeros."""
+    income = read_table(PUMS)["income"].to_numpy(dtype=float)
+    schema = PublicSchema.from_dict({"columns": {"income": {"kind": "continuous", "integer": True}}})
+    covered, sane = 0, 0
+    for seed in range(20):
+        rows = np.random.default_rng(seed).choice(income, 4000, replace=True)
+        learned = learn_open_bounds(pd.DataFrame({"income": rows}), schema, Fraction(1, 10), seed=seed)
+        assert learned.cost == bounds_cost(Fraction(1, 10))  # both searches inside the 0.1 asked for
+        lo, hi = learned.bounds["income"]
+        assert lo <= np.percentile(rows, 10)
+        covered += hi >= np.percentile(rows, 90)
+        sane += hi <= 2 * rows.max()
+    assert covered >= 19 and sane >= 19
+
+
+@pytest.mark.parametrize("column", ["capital-gain", "lognormal"])
+def test_skewed_columns_keep_their_upper_tail(adult_df: pd.DataFrame, column: str) -> None:
+    if column == "lognormal":
+        values, quantile = np.random.default_rng(0).lognormal(10, 1.5, 4000), 90
+    else:  # 92% zeros: the 90th percentile is 0, so ask for the 99th
+        values, quantile = adult_df[column].to_numpy(dtype=float), 99
+    target = np.percentile(values, quantile)
+    his = [dp_range(values, 0.1, random_state=seed)[1] for seed in range(20)]
+    assert sum(hi >= target for hi in his) >= 19, (target, his)
+    assert sum(hi <= 4 * values.max() for hi in his) >= 19, (values.max(), his)
+
+
+def test_the_bound_is_not_a_function_of_the_extremes() -> None:
+    income = read_table(PUMS)["income"].to_numpy(dtype=float)
+    rows = np.random.default_rng(7).choice(income, 4000, replace=True)
+    moved = rows.copy()
+    moved[np.argmax(moved)] = 1e12  # the richest row moves far away
+    same = 0
+    for seed in range(20):
+        a = dp_upper_bound(rows, 0.05, random_state=seed)
+        b = dp_upper_bound(moved, 0.05, random_state=seed)
+        assert b <= a * 2 ** (2 / GRID_STEPS_PER_DOUBLING)  # at most two grid steps, never out to the outlier
+        same += a == b
+    assert same >= 18
 
 
 def test_too_few_rows_for_the_epsilon_fails_clearly() -> None:
