@@ -25,8 +25,9 @@ by at most one.
 Privacy: each count has sensitivity 1 under add/remove-one-row, and the counts
 are monotonic (adding a row never decreases any of them), so a search with
 threshold noise Lap(2/e) and query noise Lap(2/e) that stops at the first
-candidate below the threshold is e-DP (Lyu et al., Theorem 4, with the epsilon
-split equally between threshold and queries). The two searches of a column
+candidate below the threshold is e-DP (Lyu et al.'s SVT with one positive
+answer, the epsilon split equally between threshold and queries, and their
+query noise for monotonic queries). The two searches of a column
 share its epsilon equally (basic composition); when one side is declared the
 other gets it all. The bounds are grid points, never values of the data;
 values beyond them are clipped. Columns share `bounds_epsilon` equally (basic
