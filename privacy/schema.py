@@ -108,6 +108,16 @@ class ColumnSpec(BaseModel):
             raise ValueError(f"values lists duplicates: {dup}")
         return v
 
+    @field_validator("learned")
+    @classmethod
+    def _learned_names_fields(cls, v: list[str]) -> list[str]:
+        """`learned` names the fields whose values were read from the data (the privacy statement shows them)."""
+        fields = set(cls.model_fields) - {"learned"}
+        unknown = [f for f in v if f not in fields]
+        if unknown:
+            raise ValueError(f"learned names {unknown}, which are not column fields; use some of {sorted(fields)}")
+        return list(dict.fromkeys(v))
+
     @model_validator(mode="after")
     def _consistent(self) -> ColumnSpec:
         if self.kind == "categorical" and (self.min is not None or self.max is not None):
@@ -384,6 +394,15 @@ def _clean_number(x: float) -> float | int:
     return int(x) if float(x).is_integer() else float(round(x, 10))
 
 
+def _proposed(learned: tuple[str, ...], **fields: Any) -> ColumnSpec:
+    """A proposed column whose `learned` names every field in `learned` (each read from the data)."""
+    return ColumnSpec(**fields, learned=[f for f in _LEARNED_ORDER if f in learned])
+
+
+#: Order of the fields in a proposal's `learned` list (the privacy statement lists them in this order).
+_LEARNED_ORDER = ("kind", "values", "min", "max", "integer", "nullable", "identifier")
+
+
 def propose_schema(
     df: pd.DataFrame,
     *,
@@ -394,9 +413,14 @@ def propose_schema(
 ) -> PublicSchema:
     """Propose a public schema from the data, for the steward to edit and confirm.
 
-    Every bound and domain read from the data is listed in the column's `learned`
-    field. Numeric bounds are rounded outward; identifiers (unique values, id-like
-    names) and free text (long, mostly unique strings) are detected.
+    Every fact read from the data is listed in the column's `learned` field, so
+    that the privacy statement names whatever the steward keeps: the kind (chosen
+    from the values: few distinct integers, their range, uniqueness, string
+    lengths, dates), category domains, bounds, `integer`, nullability, and how an
+    identifier is replaced. Numeric bounds are rounded outward; identifiers
+    (unique values, id-like names) and free text (long, mostly unique strings)
+    are detected. No text derived from the data (counts of values, examples)
+    is written into the schema.
     """
     cols: dict[str, ColumnSpec] = {}
     n = len(df)
@@ -407,76 +431,71 @@ def propose_schema(
         nunique = int(nonnull.nunique())
         sname = str(name)
         if nonnull.empty:
-            cols[sname] = ColumnSpec(kind="categorical", values=["(empty)"], nullable=True, learned=["values"])
+            cols[sname] = _proposed(("kind", "values", "nullable"), kind="categorical", values=["(empty)"],
+                                    nullable=True)
             continue
         if pd.api.types.is_bool_dtype(s):
-            cols[sname] = ColumnSpec(kind="categorical", values=[False, True], nullable=nullable)
+            # [False, True] is the whole domain of the type; that the column has the type was read from the data
+            cols[sname] = _proposed(("kind", "nullable"), kind="categorical", values=[False, True], nullable=nullable)
             continue
         if pd.api.types.is_datetime64_any_dtype(s) or (s.dtype == object and _looks_like_dates(nonnull)):
             values = pd.to_datetime(nonnull, errors="coerce")
             lo, hi = values.min(), values.max()
-            cols[sname] = ColumnSpec(
-                kind="datetime",
-                min=dt.date(lo.year, 1, 1),
-                max=dt.date(hi.year, 12, 31),
-                nullable=nullable,
-                learned=["min", "max"],
-            )
+            cols[sname] = _proposed(("kind", "min", "max", "nullable"), kind="datetime",
+                                    min=dt.date(lo.year, 1, 1), max=dt.date(hi.year, 12, 31), nullable=nullable)
             continue
         if pd.api.types.is_numeric_dtype(s):
             is_int = bool(np.all(np.mod(nonnull.to_numpy(dtype=float), 1) == 0))
             if is_int and nunique == n and n > 20 and _ID_NAME.search(sname):
-                cols[sname] = ColumnSpec(kind="identifier", identifier="fake")
+                cols[sname] = _proposed(("kind",), kind="identifier", identifier="fake")
                 continue
             lo, hi = float(nonnull.min()), float(nonnull.max())
             if is_int and nunique <= 12 and (hi - lo) < 20:
-                cols[sname] = ColumnSpec(
-                    kind="categorical",
-                    values=sorted(int(v) for v in nonnull.unique()),
-                    nullable=nullable,
-                    learned=["values"],
-                )
+                cols[sname] = _proposed(("kind", "values", "nullable"), kind="categorical",
+                                        values=sorted(int(v) for v in nonnull.unique()), nullable=nullable)
                 continue
             rlo, rhi = _round_out(lo, hi)
             kind: ColumnKind = "ordinal" if is_int and (rhi - rlo) <= 200 else "continuous"
-            cols[sname] = ColumnSpec(
-                kind=kind,
-                min=_clean_number(rlo),
-                max=_clean_number(rhi),
-                integer=is_int,
-                nullable=nullable,
-                learned=["min", "max"],
-            )
+            cols[sname] = _proposed(("kind", "min", "max", "integer", "nullable"), kind=kind,
+                                    min=_clean_number(rlo), max=_clean_number(rhi), integer=is_int, nullable=nullable)
             continue
         # strings
         as_str = nonnull.astype(str)
         mean_len = float(as_str.str.len().mean())
         if nunique == len(nonnull) and len(nonnull) > 20 and (mean_len < 40 or _ID_NAME.search(sname)):
-            cols[sname] = ColumnSpec(kind="identifier", identifier="fake" if not nullable else "drop")
+            # whether ids are regenerated or dropped depends on the column having nulls: learned as well
+            cols[sname] = _proposed(("kind", "identifier"), kind="identifier",
+                                    identifier="fake" if not nullable else "drop")
             continue
         if _ID_NAME.search(sname) and nunique > 0.3 * len(nonnull) and len(nonnull) > 20:
-            cols[sname] = ColumnSpec(kind="identifier")
+            cols[sname] = _proposed(("kind",), kind="identifier")
             continue
         if (
             mean_len > 40
             or _TEXT_NAME.search(sname)
             or (nunique > max_categories and as_str.str.contains(" ").mean() > 0.5)
         ):
-            cols[sname] = ColumnSpec(kind="text", nullable=nullable)
+            cols[sname] = _proposed(("kind", "nullable"), kind="text", nullable=nullable)
             continue
         cats = sorted(as_str.unique().tolist())
         if len(cats) > max_categories:
-            # keep the column, but the steward must declare a domain (or coarsen) before any release
-            cols[sname] = ColumnSpec(kind="categorical", values=None, nullable=nullable,
-                                     description=f"{len(cats)} distinct values: declare a domain or coarsen")
+            # keep the column, but the steward must declare a domain (or coarsen) before any release; the
+            # description says so without repeating anything read from the data (such as how many values)
+            cols[sname] = _proposed(("kind", "nullable"), kind="categorical", values=None, nullable=nullable,
+                                    description=OPEN_DOMAIN_DESCRIPTION)
             continue
-        cols[sname] = ColumnSpec(kind="categorical", values=cats, nullable=nullable, learned=["values"])
+        cols[sname] = _proposed(("kind", "values", "nullable"), kind="categorical", values=cats, nullable=nullable)
     return PublicSchema(
         columns=cols,
         quasi_identifiers=[q for q in (quasi_identifiers or []) if q in cols],
         sensitive=[q for q in (sensitive or []) if q in cols],
         target=target if target in cols else None,
     )
+
+
+OPEN_DOMAIN_DESCRIPTION = (
+    "no category domain proposed: declare `values` (or coarsen the column), or drop it with kind: identifier"
+)
 
 
 def _looks_like_dates(nonnull: pd.Series) -> bool:

@@ -116,11 +116,50 @@ def test_proposal_marks_every_learned_value_and_rounds_bounds_outward():
     df = read_table(ADULT)
     s = propose_schema(df, quasi_identifiers=["age", "sex"], target="income")
     age = s.columns["age"]
-    assert age.kind == "ordinal" and set(age.learned) == {"min", "max"}
+    assert age.kind == "ordinal" and {"min", "max"} <= set(age.learned)
     assert age.min < df["age"].min() and age.max > df["age"].max()  # the exact extremes are not published
-    assert s.columns["workclass"].learned == ["values"] and s.columns["workclass"].nullable
+    assert s.columns["workclass"].learned == ["kind", "values", "nullable"] and s.columns["workclass"].nullable
     assert s.target == "income" and s.quasi_identifiers == ["age", "sex"]
-    assert s.learned_columns["fnlwgt"] == ["min", "max"]
+    assert s.learned_columns["fnlwgt"] == ["kind", "min", "max", "integer", "nullable"]
+
+
+@pytest.mark.parametrize("path", [ADULT, PENGUINS_RAW, PUMS])
+def test_proposal_marks_every_fact_read_from_the_data(path):
+    s = propose_schema(read_table(path))
+    for name, spec in s.columns.items():
+        assert "kind" in spec.learned, name  # categorical / ordinal / identifier / text: chosen from the values
+        if spec.kind != "identifier":
+            assert "nullable" in spec.learned, name
+        if spec.kind in ("ordinal", "continuous") and spec.values is None:
+            assert {"min", "max", "integer"} <= set(spec.learned), name
+        if spec.values is not None and spec.values != [False, True]:
+            assert "values" in spec.learned, name
+        if spec.kind == "identifier" and spec.identifier == "fake":
+            assert "identifier" in spec.learned or not spec.nullable, name
+
+
+def test_the_privacy_statement_names_the_learned_facts():
+    from privacy.statement import privacy_statement
+
+    df = pd.DataFrame({"n_children": [0, 1, 2, 3, 1, 0] * 5, "income": [10.5, 2000.25, 0.0, 51.0, 7.0, None] * 5})
+    s = propose_schema(df)
+    assert s.columns["n_children"].kind == "categorical" and s.columns["income"].kind == "continuous"
+    text = privacy_statement(method={"name": "mst", "guarantee": "dp"}, cost=None, schema=s).replace("\\", "")
+    assert "`n_children`: kind = categorical; values [0, 1, 2, 3]; nullable = False" in text
+    assert "`income`: kind = continuous; min = 0; max = 2500; integer = False; nullable = True" in text
+
+
+def test_a_proposal_writes_no_text_read_from_the_data():
+    df = pd.DataFrame({"city": [f"town{i:03d}" for i in range(150)] * 2})
+    spec = propose_schema(df, max_categories=100).columns["city"]
+    assert spec.kind == "categorical" and spec.values is None and spec.learned == ["kind", "nullable"]
+    assert "150" not in str(spec.description) and not any(ch.isdigit() for ch in str(spec.description))
+    assert "declare `values`" in str(spec.description)
+
+
+def test_learned_names_column_fields():
+    with pytest.raises(SchemaError, match="learned names"):
+        PublicSchema.from_dict({"columns": {"a": {"kind": "ordinal", "min": 0, "max": 1, "learned": ["minimum"]}}})
 
 
 def test_proposal_detects_identifiers_free_text_and_dates():
