@@ -82,3 +82,26 @@ def test_every_release_kind(service_factory):
 
     done, zf = _run_and_approve(svc, {"dataset": name, "method": "gaussian-copula", "rows": 1000})
     assert done["kind"] == "synthetic"
+
+
+def test_dp_statistics_bundle_suppresses_a_small_cell_whole(service_factory):
+    """A cell below the policy's threshold publishes no count and no mean or quantile either."""
+    svc = service_factory("redis-postgres")
+    svc.start_web()
+    svc.start_worker()
+    name = register_demo(svc)["name"]
+    r = svc.api("steward", "PUT", f"/datasets/{name}/policy", json={"policy": {"small_cell_threshold": 50}})
+    assert r.status_code == 200, r.text
+    # the demo sample has 21 rows of race Other and 25 of Amer-Indian-Eskimo, 100 of Asian-Pac-Islander
+    _, zf = _run_and_approve(svc, {"dataset": name, "method": "dp-statistics", "epsilon": 2.0,
+                                   "options": {"by": ["race"], "columns": ["age"],
+                                               "statistics": ["count", "mean", "quantiles"]}})
+    stats = pd.read_csv(io.BytesIO(zf.read("data.csv")))
+    numeric = stats[stats["table"] == "numeric"].set_index("group")
+    measured = ["mean", "q0.25", "q0.5", "q0.75"]
+    for group in ("race=Other", "race=Amer-Indian-Eskimo"):
+        assert numeric.loc[group, ["count", *measured]].isna().all(), numeric.loc[group].to_dict()
+    for group in ("race=White", "race=Asian-Pac-Islander", "all"):
+        assert numeric.loc[group, ["count", *measured]].notna().all(), numeric.loc[group].to_dict()
+    counts = stats[stats["table"] == "counts"].set_index("group")["count"]
+    assert counts[["race=Other", "race=Amer-Indian-Eskimo"]].isna().all()
