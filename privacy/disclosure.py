@@ -168,10 +168,12 @@ class SmallCellReport:
     suppressed_after_rounding: dict[str, int]
     rounded: dict[str, int]
     min_published: float | None
+    suppressed_with_cell: dict[str, int] = field(default_factory=dict)
 
     @property
     def cells_suppressed(self) -> int:
-        return sum(self.suppressed.values()) + sum(self.suppressed_after_rounding.values())
+        return (sum(self.suppressed.values()) + sum(self.suppressed_after_rounding.values())
+                + sum(self.suppressed_with_cell.values()))
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -838,13 +840,17 @@ def apply_small_cell_rules(
     Every count below `threshold` is suppressed (published as null, with a
     `<column>_suppressed` flag column); every other count, totals included, is
     rounded to the nearest multiple of `rounding_base` (halves up); a count
-    that rounding brings below the threshold is suppressed too. A suppressed
-    cell is suppressed whole: every other statistic of its row (mean, variance,
-    quantiles, ...) is nulled as well, and so is every statistic of a row
-    whose count is missing. Only the label columns (`CELL_LABEL_COLUMNS` and
-    `label_columns`), which name the cell, and the other count columns, each
-    a cell of its own, are kept. The rules read only the (already DP)
-    aggregate table.
+    that rounding brings below the threshold is suppressed too.
+
+    A suppressed cell is suppressed whole. Every other statistic of its row
+    (mean, variance, quantiles, ...) is nulled as well, and so is every
+    statistic of a row whose count is missing. The row's cell size is its
+    `cell_count` column (a histogram bin's group), or else its `count`; when
+    that is withheld, the row's other counts (bins, non-null counts) are
+    withheld with it (`suppressed_with_cell` in the report). Other count
+    columns are cells of their own and are kept. Label columns
+    (`CELL_LABEL_COLUMNS` and `label_columns`), which name the cell, are kept.
+    The rules read only the (already DP) aggregate table.
     """
     if threshold < 0:
         raise ValueError("threshold must be >= 0")
@@ -856,29 +862,42 @@ def apply_small_cell_rules(
     out = table.reset_index(drop=True).copy()
     labels = set(CELL_LABEL_COLUMNS) | set(label_columns)
     statistic_columns = [c for c in out.columns if c not in labels and c not in count_columns]
+    size_column = next((c for c in ("cell_count", "count") if c in count_columns), None)
+    raw = {c: pd.to_numeric(out[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan) for c in count_columns}
+    rounded_values = {c: _round_to(x, float(rounding_base)) for c, x in raw.items()}
+
+    def passes(c: str) -> np.ndarray:
+        x = raw[c]
+        return ~np.isnan(x) & (x >= threshold) & (rounded_values[c] >= threshold)
+
+    cell_withheld = ~passes(size_column) if size_column is not None else np.zeros(len(out), dtype=bool)
     suppressed: dict[str, int] = {}
     after: dict[str, int] = {}
+    with_cell: dict[str, int] = {}
     rounded: dict[str, int] = {}
     published: list[float] = []
     withheld_rows = np.zeros(len(out), dtype=bool)
     integer_base = float(rounding_base).is_integer()
     for c in count_columns:
-        x = pd.to_numeric(out[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        x, r = raw[c], rounded_values[c]
         present = ~np.isnan(x)
         small = present & (x < threshold)
-        r = _round_to(x, float(rounding_base))
         small_after = present & ~small & (r < threshold)
         keep = present & ~small & ~small_after
+        by_cell = keep & cell_withheld
+        keep &= ~by_cell
         withheld_rows |= ~keep
         suppressed[c] = int(small.sum())
         after[c] = int(small_after.sum())
+        if by_cell.any():
+            with_cell[c] = int(by_cell.sum())
         rounded[c] = int(np.sum(keep & (r != x)))
         values = np.where(keep, r, np.nan)
         if integer_base:
             out[c] = pd.Series(pd.array(values, dtype="Float64")).round().astype("Int64")
         else:
             out[c] = values
-        out[f"{c}_suppressed"] = small | small_after
+        out[f"{c}_suppressed"] = small | small_after | by_cell
         published.extend(values[keep].tolist())
     for c in statistic_columns:
         out[c] = out[c].mask(withheld_rows)
@@ -891,5 +910,6 @@ def apply_small_cell_rules(
         suppressed_after_rounding=after,
         rounded=rounded,
         min_published=float(min(published)) if published else None,
+        suppressed_with_cell=with_cell,
     )
     return out, report

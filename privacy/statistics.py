@@ -26,9 +26,10 @@ non-null values when the column is nullable), clipped to what the bounds allow
 (post-processing).
 
 Every row of the numeric table carries its cell's DP row count as `count` (and
-the DP non-null count as `nonnull_count` when that was measured), so the
-small-cell rules of `privacy.disclosure` suppress a small cell whole: its
-count, mean, variance and quantiles alike.
+the DP non-null count as `nonnull_count` when that was measured), and every
+histogram row carries it as `cell_count` (the same measurement, already paid
+for), so the small-cell rules of `privacy.disclosure` suppress a small cell
+whole: its count, mean, variance, quantiles and histogram bins alike.
 
 Budget split (documented in every release's `budget`): the requested epsilon
 minus `bounds_epsilon` is divided equally among all measurements of all
@@ -415,7 +416,7 @@ def dp_statistics(
                     labels = [_bin_label(edges[i], edges[i + 1], spec, i == n_bins - 1) for i in range(n_bins)]
                     if spec.nullable:
                         labels.append("(null)")
-                    for cell, m in zip(cells, members, strict=True):
+                    for cell, m, cell_size in zip(cells, members, dp_rows, strict=True):
                         x = x_all[m]
                         isnull = np.isnan(x)
                         codes = np.minimum(np.searchsorted(edges, x[~isnull], side="right") - 1, n_bins - 1)
@@ -424,7 +425,7 @@ def dp_statistics(
                             counts = np.append(counts, int(isnull.sum()))
                         for lab, c in zip(labels, counts, strict=True):
                             hist_rows.append({"breakdown": bname, "group": _label(group, cell), "column": col,
-                                              "bin": lab, "count": noisy_count(int(c))})
+                                              "bin": lab, "count": noisy_count(int(c)), "cell_count": cell_size})
                     spent_units += 1
             elif "histogram" in stats or "count" in stats:
                 values = list(spec.values or [])
@@ -432,11 +433,11 @@ def dp_statistics(
                 labels = [str(v) for v in values] + (["(null)"] if spec.nullable else [])
                 codes_all = np.array([len(values) if pd.isna(v) else keys.get(_key(v), len(values))
                                       for v in table[col].tolist()], dtype=np.int64)
-                for cell, m in zip(cells, members, strict=True):
+                for cell, m, cell_size in zip(cells, members, dp_rows, strict=True):
                     counts = np.bincount(codes_all[m], minlength=len(values) + 1)[: len(labels)]
                     for lab, c in zip(labels, counts, strict=True):
                         hist_rows.append({"breakdown": bname, "group": _label(group, cell), "column": col,
-                                          "bin": lab, "count": noisy_count(int(c))})
+                                          "bin": lab, "count": noisy_count(int(c)), "cell_count": cell_size})
                 spent_units += 1
         progress((b + 1) / len(breakdowns), f"measured breakdown {bname}")
     if spent_units != units:  # pragma: no cover - the unit count above and the loop must agree
@@ -458,7 +459,7 @@ def dp_statistics(
     return StatisticsRelease(
         counts=pd.DataFrame(count_rows, columns=["breakdown", "group", "count"]),
         numeric=numeric_df if not numeric_df.empty else pd.DataFrame(columns=["breakdown", "group", "column", "count"]),
-        histograms=pd.DataFrame(hist_rows, columns=["breakdown", "group", "column", "bin", "count"]),
+        histograms=pd.DataFrame(hist_rows, columns=["breakdown", "group", "column", "bin", "count", "cell_count"]),
         cost=cost,
         budget=budget,
     )

@@ -85,7 +85,7 @@ def test_every_release_kind(service_factory):
 
 
 def test_dp_statistics_bundle_suppresses_a_small_cell_whole(service_factory):
-    """A cell below the policy's threshold publishes no count and no mean or quantile either."""
+    """A cell below the policy's threshold publishes no count, and no mean, quantile or histogram bin either."""
     svc = service_factory("redis-postgres")
     svc.start_web()
     svc.start_worker()
@@ -95,7 +95,7 @@ def test_dp_statistics_bundle_suppresses_a_small_cell_whole(service_factory):
     # the demo sample has 21 rows of race Other and 25 of Amer-Indian-Eskimo, 100 of Asian-Pac-Islander
     _, zf = _run_and_approve(svc, {"dataset": name, "method": "dp-statistics", "epsilon": 2.0,
                                    "options": {"by": ["race"], "columns": ["age"],
-                                               "statistics": ["count", "mean", "quantiles"]}})
+                                               "statistics": ["count", "mean", "quantiles", "histogram"]}})
     stats = pd.read_csv(io.BytesIO(zf.read("data.csv")))
     numeric = stats[stats["table"] == "numeric"].set_index("group")
     measured = ["mean", "q0.25", "q0.5", "q0.75"]
@@ -105,3 +105,7 @@ def test_dp_statistics_bundle_suppresses_a_small_cell_whole(service_factory):
         assert numeric.loc[group, ["count", *measured]].notna().all(), numeric.loc[group].to_dict()
     counts = stats[stats["table"] == "counts"].set_index("group")["count"]
     assert counts[["race=Other", "race=Amer-Indian-Eskimo"]].isna().all()
+    bins = stats[stats["table"] == "histograms"]
+    small = bins["group"].isin(["race=Other", "race=Amer-Indian-Eskimo"])
+    assert small.any() and bins.loc[small, ["count", "cell_count"]].isna().all().all()
+    assert bins.loc[bins["group"] == "race=White", "count"].notna().any()

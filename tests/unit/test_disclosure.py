@@ -424,6 +424,22 @@ def test_a_suppressed_cell_is_suppressed_whole():
     assert report.cells_suppressed == 2 + 1
 
 
+def test_the_bins_of_a_suppressed_cell_are_withheld_with_it():
+    table = pd.DataFrame({
+        "group": ["sex=F"] * 2 + ["sex=M"] * 2,
+        "bin": ["[0, 50)", "[50, 100]"] * 2,
+        "count": [11, 2, 60, 55],        # noise lifted one bin of the small cell F over the threshold
+        "cell_count": [9, 9, 115, 115],  # the size of the cell each bin belongs to
+    })
+    out, report = apply_small_cell_rules(table, ["count", "cell_count"], threshold=10, rounding_base=5)
+    assert out["count"].tolist() == [pd.NA, pd.NA, 60, 55]
+    assert out["cell_count"].tolist() == [pd.NA, pd.NA, 115, 115]
+    assert out["count_suppressed"].tolist() == [True, True, False, False]
+    assert report.suppressed_with_cell == {"count": 1}
+    assert report.cells_suppressed == 1 + 1 + 2
+    assert report.min_published == 55
+
+
 def test_small_cell_rules_refuse_unknown_columns():
     with pytest.raises(SchemaError):
         apply_small_cell_rules(pd.DataFrame({"n": [1]}), ["count"], 10, 5)

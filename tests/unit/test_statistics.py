@@ -116,6 +116,18 @@ def test_small_cells_are_suppressed_whole_in_the_numeric_table(adult, statistics
     assert report.cells_suppressed == 2
 
 
+def test_small_cells_are_suppressed_whole_in_the_histograms(adult) -> None:
+    table, schema = adult
+    release = dp_statistics(table, schema, PrivacyCost(5), options={"columns": ["age", "sex"], "by": ["race"],
+                                                                    "statistics": ["histogram"]}, seed=7)
+    hist = release.histograms
+    assert hist["cell_count"].notna().all()
+    out, _ = apply_small_cell_rules(hist, ["count", "cell_count"], threshold=1000, rounding_base=5)
+    small = out["group"].isin(["race=Amer-Indian-Eskimo", "race=Other"])
+    assert out.loc[small, "count"].isna().all() and out.loc[small, "cell_count"].isna().all()
+    assert out.loc[out["group"] == "race=White", "count"].notna().any()
+
+
 @pytest.mark.parametrize(("options", "error"), [
     ({"by": ["age", "fnlwgt"]}, SchemaError),             # a continuous column cannot be a group
     ({"by": [["native-country", "education", "occupation"]]}, DomainTooLarge),
