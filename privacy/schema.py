@@ -394,13 +394,13 @@ def _clean_number(x: float) -> float | int:
     return int(x) if float(x).is_integer() else float(round(x, 10))
 
 
+#: Order of the fields in a proposal's `learned` list (the privacy statement lists them in this order).
+_LEARNED_ORDER = ("kind", "values", "min", "max", "integer", "nullable", "identifier")
+
+
 def _proposed(learned: tuple[str, ...], **fields: Any) -> ColumnSpec:
     """A proposed column whose `learned` names every field in `learned` (each read from the data)."""
     return ColumnSpec(**fields, learned=[f for f in _LEARNED_ORDER if f in learned])
-
-
-#: Order of the fields in a proposal's `learned` list (the privacy statement lists them in this order).
-_LEARNED_ORDER = ("kind", "values", "min", "max", "integer", "nullable", "identifier")
 
 
 def propose_schema(
