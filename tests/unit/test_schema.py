@@ -134,8 +134,6 @@ def test_proposal_marks_every_fact_read_from_the_data(path):
             assert {"min", "max", "integer"} <= set(spec.learned), name
         if spec.values is not None and spec.values != [False, True]:
             assert "values" in spec.learned, name
-        if spec.kind == "identifier" and spec.identifier == "fake":
-            assert "identifier" in spec.learned or not spec.nullable, name
 
 
 def test_the_privacy_statement_names_the_learned_facts():
@@ -147,6 +145,14 @@ def test_the_privacy_statement_names_the_learned_facts():
     text = privacy_statement(method={"name": "mst", "guarantee": "dp"}, cost=None, schema=s).replace("\\", "")
     assert "`n_children`: kind = categorical; values [0, 1, 2, 3]; nullable = False" in text
     assert "`income`: kind = continuous; min = 0; max = 2500; integer = False; nullable = True" in text
+
+
+def test_how_an_identifier_is_replaced_is_marked_learned():
+    # ids with gaps are dropped, complete ids are regenerated: the choice tells whether the column has nulls
+    ids = [f"P{i:05d}" for i in range(40)]
+    s = propose_schema(pd.DataFrame({"pid": ids, "pid2": ids[:-1] + [None], "x": range(40)}))
+    assert s.columns["pid"].identifier == "fake" and s.columns["pid2"].identifier == "drop"
+    assert s.columns["pid"].learned == s.columns["pid2"].learned == ["kind", "identifier"]
 
 
 def test_a_proposal_writes_no_text_read_from_the_data():
