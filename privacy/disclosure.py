@@ -14,7 +14,8 @@ Two kinds of work live here, and the difference between them is the point:
   depends on real data: the privacy statement must say so.
 
 `apply_small_cell_rules` is the aggregate-release counterpart: no published
-cell below a threshold, counts rounded to a base.
+cell below a threshold, counts rounded to a base, and a suppressed cell
+suppressed whole (its mean, variance, quantiles and bins with its count).
 
 Conventions, all public and documented in the reports:
 
