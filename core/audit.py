@@ -43,7 +43,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Engine, event, select, text
+from sqlalchemy import URL, Connection, Engine, event, make_url, select, text
 from sqlalchemy.orm import Session
 
 from core.models import AuditEvent, User, utcnow
@@ -329,21 +329,25 @@ def event_at(session: Session, position: int) -> tuple[int, AuditEvent | None]:
     return int(total), ev
 
 
+def _url_key(url: str | URL) -> str:
+    return make_url(url).render_as_string(hide_password=False)
+
+
 def register_anchor(settings: Settings) -> None:
     """Say which settings (key, storage) sign the checkpoints of `settings.database_url` in this process."""
     with _anchors_lock:
-        _anchors[settings.database_url] = settings
+        _anchors[_url_key(settings.database_url)] = settings
 
 
 def _anchor_for(session: Session) -> Settings | None:
-    url = session.get_bind().url.render_as_string(hide_password=False)
+    url = _url_key(session.get_bind().url)
     with _anchors_lock:
         found = _anchors.get(url)
     if found is None:
         from core.settings import get_settings
 
         env = get_settings()  # a worker or CLI process: its settings come from the environment
-        found = env if env.database_url == url else None
+        found = env if _url_key(env.database_url) == url else None
     return found
 
 
