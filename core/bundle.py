@@ -3,10 +3,13 @@
 Contents: `data.csv` (spreadsheet-safe cells), `data.parquet`, `schema.json`
 (the released public schema), `report.html` / `report.json` (public sections
 unless the steward included more), `privacy.md`, `manifest.json` (SHA-256 of
-every file, method, cost, library versions, job id, approver) and
-`manifest.sig`, an Ed25519 signature of manifest.json by the server's key.
-`verify_bundle` checks the signature, every hash, and that no file was added
-or removed; it needs only the server's public key, which the API publishes.
+every file, method, cost, library versions, job id, approver, and the audit
+log's head at the approval, `audit_head`) and `manifest.sig`, an Ed25519
+signature of manifest.json by the server's key. `verify_bundle` first reads the
+zip's structure itself and refuses any zip a standard unzip could extract
+differently (see "strict zip reading" below), then checks the signature, every
+hash, and that no file was added or removed; it needs only the server's public
+key, which the API publishes, and never creates one.
 """
 
 from __future__ import annotations
