@@ -24,6 +24,18 @@ from tests.integration.release_support import approved_release, cli
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def _signatures_verify_offline(served: dict) -> None:
+    """Anyone holding the served checkpoints and the server's public key can check them."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    pub = serialization.load_pem_public_key(served["public_key_pem"].encode())
+    for doc in served["checkpoints"]:
+        payload = json.dumps(doc["checkpoint"], sort_keys=True, separators=(",", ":")).encode()
+        pub.verify(base64.b64decode(doc["signature"]), payload)  # raises InvalidSignature if not
+
+
 def _snapshot(svc) -> list[dict]:
     with write_session(svc.settings) as s:
         return [dict(r._mapping) for r in s.execute(select(AuditEvent.__table__).order_by(AuditEvent.id))]
@@ -92,6 +104,10 @@ def test_truncation_and_rewrite_are_detected(service_factory, backend, tmp_path)
     assert check["checkpoints"] >= 4 and check["latest_checkpoint"] == check["events"]  # the head is signed
     served = svc.api("analyst", "GET", "/audit/checkpoints").json()
     assert {c["checkpoint"]["reason"] for c in served["checkpoints"]} >= {"head", "periodic", f"bundle {job_id}"}
+    _signatures_verify_offline(served)
+    assert svc.api("analyst", "GET", "/audit/position/0").status_code == 400
+    assert svc.api("analyst", "GET", "/audit/verify").status_code == 403
+    assert svc.api("admin", "GET", "/audit/verify").json()["chain"]["ok"] is True
     code, out = _bundle_check(svc, tmp_path / "bundle.zip")
     assert code == 0 and "audit log OK" in out, out
     original = _snapshot(svc)
