@@ -631,6 +631,7 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
         # the seed of a DP mechanism's noise is a secret: knowing it, one could subtract the noise
         "seed": "withheld (the seed of DP noise is secret)" if dp else job.seed,
     }
+    manifest["audit_head"] = audit.head_for_manifest(session, settings, storage, job.id)
     data = build_bundle(files, manifest, signing_key(settings))
     key = f"jobs/{job.id}/bundle-{job.id}.zip"
     storage.put_bytes(key, data)

@@ -43,6 +43,7 @@ class Settings:
     session_cookie_secure: bool = False
     download_link_seconds: int = 300
     log_level: str = "INFO"
+    audit_checkpoint_every: int = 100  # a permanent signed audit checkpoint each time this many events accrue
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -67,6 +67,10 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def size(self, key: str) -> int: ...
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key under `prefix` ('audit/checkpoints/'), sorted; object stores list natively."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list keys")
+
 
 class LocalStorage(Storage):
     def __init__(self, root: str | Path) -> None:
@@ -131,6 +135,13 @@ class LocalStorage(Storage):
 
     def size(self, key: str) -> int:
         return self._path(key).stat().st_size
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = self._path(prefix.rstrip("/"))
+        if not base.is_dir():
+            return []
+        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*")
+                      if p.is_file() and not p.name.startswith(".tmp-"))
 
 
 def get_storage(settings: Settings | None = None) -> Storage:

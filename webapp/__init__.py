@@ -66,6 +66,9 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(api)  # the API authenticates state changes with bearer tokens, not cookies
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    from webapp.api_audit import api_audit
+
+    app.register_blueprint(api_audit)
 
 
 def register_error_handlers(app: Flask) -> None:

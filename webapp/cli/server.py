@@ -208,18 +208,35 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @handle_errors
     def audit_verify(as_json: bool) -> None:
-        """Recompute the audit chain; exit 1 if any event was edited, removed or reordered."""
-        from core.audit import verify_chain
-        from core.db import session_scope
+        """Recompute the audit chain and compare it with the signed checkpoints in storage.
 
-        with session_scope(_settings()) as s:
-            check = verify_chain(s)
+        Exit 1 if an event was edited, removed or reordered, if the log was truncated (fewer events
+        than a checkpoint counted) or rewritten (another hash at a checkpointed position), or if a
+        checkpoint's signature does not verify.
+        """
+        from core.audit import verify_anchored
+        from core.bundle import stored_public_key_pem
+        from core.db import session_scope
+        from core.storage import get_storage
+
+        settings = _settings()
+        pem = stored_public_key_pem(settings.data_dir) if (settings.data_dir / "signing_key.pem").exists() else None
+        with session_scope(settings) as s:
+            check = verify_anchored(s, get_storage(settings), pem)
         if as_json:
             click.echo(json.dumps(check.to_dict()))
         elif check.ok:
-            click.echo(f"audit chain intact: {check.events} events")
-        else:
+            anchored = (f", consistent with {check.checkpoints} signed checkpoints (the latest at "
+                        f"{check.latest_checkpoint} events)" if check.checkpoints else ", no signed checkpoints yet")
+            click.echo(f"audit chain intact: {check.events} events{anchored}")
+        elif check.problem in ("edited", "removed"):
             click.echo(f"audit chain BROKEN at event {check.first_bad_id}: {check.reason}", err=True)
+        elif check.problem == "rewritten":
+            click.echo(f"audit chain REWRITTEN at event {check.first_bad_id}: {check.reason}", err=True)
+        elif check.problem == "truncated":
+            click.echo(f"audit chain TRUNCATED: {check.reason}", err=True)
+        else:
+            click.echo(f"audit checkpoint INVALID: {check.reason}", err=True)
         sys.exit(0 if check.ok else 1)
 
     @cli.command()

@@ -1,0 +1,44 @@
+"""Approved releases on a real service (gunicorn + Celery worker), for the integrity and audit tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from tests.integration.test_release_path import register_demo
+
+ROOT = Path(__file__).resolve().parents[2]
+SYNTHGATE = str(Path(sys.executable).parent / "synthgate")
+
+
+def approved_release(svc: Any, dataset: str | None = None) -> tuple[int, bytes]:
+    """Request a small dp-marginals release as the analyst, let the worker run it, approve it as the
+    steward and download its bundle as the analyst. Returns (job id, bundle bytes)."""
+    if dataset is None:
+        dataset = register_demo(svc)["name"]
+    resp = svc.api("analyst", "POST", "/releases",
+                   json={"dataset": dataset, "method": "dp-marginals", "epsilon": 0.1, "delta": 0, "rows": 200})
+    assert resp.status_code == 202, resp.text
+    job_id = resp.json()["release"]["id"]
+    done = svc.wait_for("analyst", job_id)
+    assert done["status"] == "awaiting_approval", svc.worker_logs()
+    view = svc.api("steward", "GET", f"/releases/{job_id}").json()["release"]
+    body = {"comment": "ok"}
+    if view["gate"]["overall"] == "fail":
+        body["override"] = "reviewed for the test"
+    resp = svc.api("steward", "POST", f"/releases/{job_id}/approve", json=body)
+    assert resp.status_code == 200, resp.text
+    resp = svc.api("analyst", "GET", f"/releases/{job_id}/bundle")
+    assert resp.status_code == 200, resp.text
+    return job_id, resp.content
+
+
+def cli(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+        timeout: float = 180) -> subprocess.CompletedProcess:
+    """The installed `synthgate` command, with only PATH, HOME, PYTHONPATH and `env` in its environment."""
+    child = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd or ROOT), "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([SYNTHGATE, *args], env=child, capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd or ROOT)
