@@ -532,7 +532,7 @@ def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool
             ).scalars()
         ]
     if with_ledger:
-        view["ledger"] = ledger.ledger_summary(session, ds).to_dict()
+        view["ledger"] = ledger.ledger_summary(session, ds, user).to_dict()
     return view
 
 

@@ -183,7 +183,7 @@ def dataset_ledger(ref: str) -> Response:
     with session_scope(settings()) as s:
         user = _attach(user, s)
         ds = _visible_dataset(s, user, ref)
-        summary = ledger_summary(s, ds)
+        summary = ledger_summary(s, ds, user)
         return jsonify({"ledger": summary.to_dict(), "text": summary.describe()})
 
 
