@@ -15,10 +15,20 @@ A YAML document (`synthgate datasets register ... --policy POLICY.yaml`)::
     small_cell_threshold: 10    # dp-statistics: no cell below this
     rounding_base: 5            # dp-statistics: totals rounded to a multiple of this
     warn_margin: 0.1            # within this fraction of a threshold: warn instead of pass
+    max_delta: 1.0e-6           # the largest delta one request may ask for (also capped by the delta budget)
+
+`max_delta` bounds each request's delta. A delta is the chance that the
+guarantee fails outright, so it must stay well under 1/rows; the number of rows
+is not public to analysts, so the default is a fixed small number (1e-6, fit for
+tables of up to about a hundred thousand rows with room to spare). A steward
+with a larger table lowers it. Each request's epsilon is at most
+`MAX_REQUEST_EPSILON`: beyond that there is no meaningful guarantee and the
+accounting arithmetic loses its precision.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +38,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from privacy.accounting import POLICY_ALLOW_NON_DP, POLICY_DP_ONLY
 from privacy.errors import SchemaError
 
-__all__ = ["DatasetPolicy", "load_policy"]
+__all__ = ["DatasetPolicy", "load_policy", "DEFAULT_MAX_DELTA", "MAX_REQUEST_EPSILON"]
+
+DEFAULT_MAX_DELTA = 1e-6
+MAX_REQUEST_EPSILON = Fraction(100)
 
 
 class DatasetPolicy(BaseModel):
@@ -47,11 +60,20 @@ class DatasetPolicy(BaseModel):
     small_cell_threshold: int = Field(default=10, ge=0)
     rounding_base: int = Field(default=5, ge=1)
     warn_margin: float = Field(default=0.1, ge=0, le=1)
+    max_delta: float = Field(default=DEFAULT_MAX_DELTA, ge=0, lt=1,
+                             description="the largest delta one request may ask for")
 
     def effective_k(self, has_quasi_identifiers: bool) -> int | None:
         if self.k is not None:
             return self.k
         return 5 if has_quasi_identifiers else None
+
+    @property
+    def max_delta_exact(self) -> Fraction:
+        """`max_delta` as the exact decimal the steward wrote (1e-6 is exactly 1/10**6)."""
+        from privacy.budget import to_fraction
+
+        return to_fraction(self.max_delta, "max_delta")
 
     @property
     def allows_non_dp(self) -> bool:

@@ -373,18 +373,32 @@ def delete_token(token_id: int) -> Response:
 
 # ---------------------------------------------------------------------------------------- audit
 
+MAX_AUDIT_EVENTS = 5000
+
+
+def _int_arg(name: str, *, default: int, lo: int, hi: int) -> int:
+    """A whole-number query parameter within [lo, hi], or InvalidRequest saying what to give."""
+    raw = request.args.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 9 or not lo <= int(text) <= hi:
+        raise InvalidRequest(f"{name} must be a whole number from {lo} to {hi}, got {raw[:40]!r}", field=name)
+    return int(text)
+
 
 @api.get("/audit")
 def audit_log() -> Response:
     user = api_user()
     if user.role not in (Role.steward.value, Role.admin.value):
         raise Forbidden("the audit log is for stewards and admins")
-    limit = min(int(request.args.get("limit", 200)), 5000)
+    limit = _int_arg("limit", default=200, lo=1, hi=MAX_AUDIT_EVENTS)
     action = request.args.get("action")
     with session_scope(settings()) as s:
         q = s.query(AuditEvent).order_by(AuditEvent.id.desc())
         if action:
-            q = q.filter(AuditEvent.action.like(f"{action}%"))
+            q = q.filter(AuditEvent.action.like(action.replace("\\", "\\\\").replace("%", r"\%")
+                                                .replace("_", r"\_") + "%", escape="\\"))
         events = [{"id": e.id, "at": e.created_at.isoformat(timespec="seconds"), "actor": e.actor,
                    "action": e.action, "object_type": e.object_type, "object_id": e.object_id,
                    "detail": e.detail, "hash": e.hash} for e in q.limit(limit)]
