@@ -13,7 +13,7 @@ from werkzeug.utils import secure_filename
 from core import audit, releases
 from core.auth import create_token, revoke_token
 from core.db import session_scope, write_session
-from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
+from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
 from core.ledger import ledger_summary
 from core.models import ApiToken, AuditEvent, ReleaseJob, Role, User
 from core.storage import get_storage
@@ -228,8 +228,8 @@ def request_release() -> Response:
 
         fail_job(cfg, job_id, "queue_unavailable",
                  "the job queue is unavailable; nothing was charged. Try again shortly.", repr(exc))
-        raise ServiceError("the job queue is unavailable; the request was cancelled and nothing was charged",
-                           code="queue_unavailable") from exc
+        raise ServiceUnavailable("the job queue is unavailable; the request was cancelled and nothing was "
+                                 "charged. Try again shortly", code="queue_unavailable") from exc
     with session_scope(cfg) as s:
         user = _attach(user, s)
         job = s.get(ReleaseJob, job_id)
