@@ -43,6 +43,7 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_headers(app)
     logging.getLogger("synthgate").setLevel(settings.log_level)
     return app
 
@@ -66,6 +67,12 @@ def register_blueprints(app: Flask) -> None:
     csrf.exempt(api)  # the API authenticates state changes with bearer tokens, not cookies
     app.register_blueprint(api)
     app.register_blueprint(pages)
+
+
+def register_headers(app: Flask) -> None:
+    from webapp.headers import register_security_headers
+
+    register_security_headers(app, secure_cookies=app.config["SYNTHGATE"].session_cookie_secure)
 
 
 def register_error_handlers(app: Flask) -> None:

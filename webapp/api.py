@@ -18,6 +18,7 @@ from core.ledger import ledger_summary
 from core.models import ApiToken, AuditEvent, ReleaseJob, Role, User
 from core.storage import get_storage
 from webapp.auth import api_user, record_auth_failure, settings
+from webapp.headers import REPORT_CSP, REPORT_FRAME_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,9 @@ def report(job_id: int) -> Response:
         data = get_storage(settings()).get_bytes(job.artifacts[name])
     resp = Response(data, mimetype="application/json" if fmt == "json" else "text/html")
     resp.headers["Cache-Control"] = "no-store"
-    resp.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    # the same sandbox and frame rules as the report page route
+    resp.headers["Content-Security-Policy"] = REPORT_CSP
+    resp.headers["X-Frame-Options"] = REPORT_FRAME_OPTIONS
     return resp
 
 
