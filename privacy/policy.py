@@ -92,16 +92,28 @@ class DatasetPolicy(BaseModel):
 
 
 def load_policy(source: str | Path | dict[str, Any] | None) -> DatasetPolicy:
+    """A policy from YAML text, a mapping, or a file given as a `Path`.
+
+    A string is always YAML text, never a file name: text comes from users, and
+    a server must not read files they name.
+    """
     if source is None:
         return DatasetPolicy()
     if isinstance(source, dict):
         return DatasetPolicy.from_dict(source)
-    p = Path(source)
-    text = p.read_text(encoding="utf-8") if p.exists() else str(source)
+    if isinstance(source, Path):
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SchemaError(f"cannot read the policy file {source}: {exc}", field="policy") from exc
+    else:
+        text = str(source)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SchemaError(f"the policy is not valid YAML: {exc}", field="policy") from exc
+    except RecursionError as exc:
+        raise SchemaError("the policy is nested too deeply: it is a flat mapping of settings", field="policy") from exc
     if data is not None and not isinstance(data, dict):
         raise SchemaError("the policy must be a mapping of settings", field="policy")
     return DatasetPolicy.from_dict(data)

@@ -34,6 +34,14 @@ def _json() -> dict[str, Any]:
     return body
 
 
+def _yaml_text(text: str | None) -> str | None:
+    """Schema text from a user, made sure to be read as text: `load_schema` takes a one-line
+    string for a file name, and the server must never read a file a user names."""
+    if text is None or "\n" in text:
+        return text
+    return text + "\n"
+
+
 def _attach(user: User, s) -> User:  # type: ignore[no-untyped-def]
     return s.merge(user, load=False)
 
@@ -97,6 +105,7 @@ def register_dataset() -> Response:
     schema_text = form.get("schema") or None
     if "schema" in request.files and request.files["schema"].filename:
         schema_text = request.files["schema"].read().decode("utf-8", errors="replace")
+    schema_text = _yaml_text(schema_text)
     policy_text = form.get("policy") or None
     if "policy" in request.files and request.files["policy"].filename:
         policy_text = request.files["policy"].read().decode("utf-8", errors="replace")
@@ -139,6 +148,8 @@ def confirm_schema(ref: str) -> Response:
     schema = body.get("schema")
     if schema is None:
         raise InvalidRequest("send {\"schema\": {...}} or {\"schema\": \"<yaml text>\"}", field="schema")
+    if isinstance(schema, str):
+        schema = _yaml_text(schema)
     with write_session(settings()) as s:
         user = _attach(user, s)
         ds = _visible_dataset(s, user, ref)

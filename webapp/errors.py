@@ -91,6 +91,14 @@ def register_error_handlers(app: Flask) -> None:
                               "the database is unavailable right now, so the request was not carried out; "
                               f"try again in {RETRY_AFTER_SECONDS} seconds")
 
+    @app.errorhandler(RecursionError)
+    def _too_deep(exc: RecursionError):  # type: ignore[no-untyped-def]
+        # deep input (a nested YAML schema or policy) exhausts a parser's stack: the input is at fault
+        log.warning("input nested too deeply on %s %s", request.method, request.path, exc_info=exc)
+        return error_response(400, "too_deeply_nested",
+                              "the input is nested too deeply to read; send a flatter document "
+                              "(a schema or policy is a mapping a few levels deep)")
+
     @app.errorhandler(Exception)
     def _internal(exc: Exception):  # type: ignore[no-untyped-def]
         log.exception("internal error on %s %s", request.method, request.path)

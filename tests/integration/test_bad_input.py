@@ -360,3 +360,45 @@ def test_bad_tables_are_a_422_that_says_what_to_fix(live, content, filename, wor
     _refused(r, 422, "schema_error", "file", *words)
     assert live_state(live) == before
     assert len(list(live.settings.storage_dir.glob("datasets/*/raw*"))) == len(before[0])  # nothing stored
+
+
+@pytest.mark.parametrize("field,text,status,code,words", [
+    ("schema", "columns:\n  x: " + "[" * 3000 + "]" * 3000 + "\n", 400, "too_deeply_nested", ("nested too deeply",)),
+    ("policy", "{" * 3000, 422, "schema_error", ("policy",)),
+    ("policy", "k: " + "[" * 3000 + "]" * 3000, 422, "schema_error", ("policy is nested too deeply",)),
+])
+def test_deeply_nested_schema_or_policy_text_is_a_4xx(live, field, text, status, code, words):
+    from tests.integration.live_support import PENGUINS_CSV, PENGUINS_SCHEMA
+
+    before = live_state(live)
+    form = {"name": "deep", "schema": PENGUINS_SCHEMA, field: text}
+    r = live.api("steward", "POST", "/datasets", data=form, files={"file": ("penguins.csv", PENGUINS_CSV)})
+    _refused(r, status, code, None, *words)
+    assert live_state(live) == before
+
+
+def test_schema_and_policy_text_are_never_read_as_server_file_names(live, tmp_path):
+    """A one-line schema or policy is text: naming a file on the server must not make the server read it."""
+    from tests.integration.live_support import PENGUINS_CSV, ROOT
+
+    on_server = tmp_path / "policy.yaml"
+    on_server.write_text("privacy: allow-non-dp\nk: 2\n")
+    before = live_state(live)
+    r = live.api("steward", "POST", "/datasets", data={"name": "by-path", "policy": str(on_server)},
+                 files={"file": ("penguins.csv", PENGUINS_CSV)})
+    _refused(r, 422, "schema_error", "policy", "must be a mapping")
+    schema_file = str(ROOT / "tests/data/penguins/schema.yaml")
+    r = live.api("steward", "POST", "/datasets", data={"name": "by-path", "schema": schema_file},
+                 files={"file": ("penguins.csv", PENGUINS_CSV)})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "schema_error", r.text
+    assert live_state(live) == before
+
+    r = live.api("steward", "POST", "/datasets", data={"name": "proposed-by-path"},
+                 files={"file": ("penguins.csv", PENGUINS_CSV)})
+    assert r.status_code == 201 and r.json()["dataset"]["schema_confirmed"] is False
+    r = live.api("steward", "PUT", "/datasets/proposed-by-path/schema", json={"schema": schema_file})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "schema_error", r.text
+    r = live.api("steward", "PUT", "/datasets/proposed-by-path/policy", json={"policy": str(on_server)})
+    _refused(r, 422, "schema_error", "policy", "must be a mapping")
+    ds = live.api("steward", "GET", "/datasets/proposed-by-path").json()["dataset"]
+    assert ds["schema_confirmed"] is False and ds["policy"]["privacy"] == "dp-only"
