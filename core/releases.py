@@ -394,7 +394,7 @@ def _check_request_limits(epsilon: Any, delta: Any, dataset: Dataset | None) -> 
     4xx instead of an overflow. NaN, strings and infinities are left to the
     value objects, which refuse them with their own message.
     """
-    from privacy.policy import MAX_REQUEST_EPSILON
+    from privacy.policy import MAX_REQUEST_EPSILON, MIN_REQUEST_DELTA
 
     eps = _finite_or_none(epsilon, "epsilon")
     if eps is not None and eps > MAX_REQUEST_EPSILON:
@@ -403,6 +403,10 @@ def _check_request_limits(epsilon: Any, delta: Any, dataset: Dataset | None) -> 
             f"for at most epsilon {format_value(MAX_REQUEST_EPSILON)} (typical values are 0.1 to 10)",
             field="epsilon", code="epsilon_too_large")
     dlt = _finite_or_none(delta, "delta")
+    if dlt is not None and 0 < dlt < MIN_REQUEST_DELTA:
+        raise InvalidRequest(f"delta {float(dlt):.3g} is too small for the accounting to represent: give 0 "
+                             "(for a method that does not need a delta) or at least 1e-100, such as 1e-9",
+                             field="delta", code="delta_too_small")
     if dlt is None or dataset is None or dlt == 0:
         return
     policy = DatasetPolicy.from_dict(dataset.policy)

@@ -23,7 +23,8 @@ is not public to analysts, so the default is a fixed small number (1e-6, fit for
 tables of up to about a hundred thousand rows with room to spare). A steward
 with a larger table lowers it. Each request's epsilon is at most
 `MAX_REQUEST_EPSILON`: beyond that there is no meaningful guarantee and the
-accounting arithmetic loses its precision.
+accounting arithmetic loses its precision; a positive delta is at least
+`MIN_REQUEST_DELTA` (1e-100), for the same arithmetic.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from privacy.accounting import POLICY_ALLOW_NON_DP, POLICY_DP_ONLY
 from privacy.errors import SchemaError
 
-__all__ = ["DatasetPolicy", "load_policy", "DEFAULT_MAX_DELTA", "MAX_REQUEST_EPSILON"]
+__all__ = ["DatasetPolicy", "load_policy", "DEFAULT_MAX_DELTA", "MAX_REQUEST_EPSILON", "MIN_REQUEST_DELTA"]
 
 DEFAULT_MAX_DELTA = 1e-6
 MAX_REQUEST_EPSILON = Fraction(100)
+MIN_REQUEST_DELTA = Fraction(1, 10**100)  # a positive delta below this underflows the accounting's floats
 
 
 class DatasetPolicy(BaseModel):

@@ -279,6 +279,15 @@ def test_malformed_json_bodies_are_a_400_not_a_500(live, raw, words):
     assert live_state(live) == before
 
 
+@pytest.mark.parametrize("method", ["mst", "dp-statistics"])
+def test_subnormal_delta_is_a_400_not_a_500(live, method):
+    before = live_state(live)
+    r = live.api("analyst", "POST", "/releases",
+                 json={"dataset": "penguins", "method": method, "epsilon": 0.5, "delta": 5e-324, "rows": 20})
+    _refused(r, 400, "delta_too_small", "delta", "at least 1e-100")
+    assert live_state(live) == before
+
+
 @pytest.mark.parametrize("dataset,method,delta,words", [
     # a pure epsilon-DP method charges no delta, so the ledger used to admit any delta it was given
     ("penguins", "dp-statistics", 0.99, ("delta 0.99 is too large", "at most delta 0.000001", "max_delta")),
