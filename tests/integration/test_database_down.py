@@ -82,3 +82,24 @@ def test_database_down_gives_503_with_retry_after_then_recovers(service_factory,
     r = svc.api("analyst", "GET", "/datasets")
     assert r.status_code == 200 and r.json() == {"datasets": []}
     assert browser.get(f"{svc.url}/", timeout=60).status_code == 200
+
+
+def test_job_queue_down_gives_503_with_retry_after_and_charges_nothing(service_factory):
+    """The broker (a Redis port nobody listens on) refuses the job: 503 + Retry-After, the reservation
+    is released and the job is marked failed, not left queued."""
+    from tests.integration.live_support import register_penguins
+
+    svc = service_factory("embedded", broker_url="redis://127.0.0.1:1/0")
+    svc.start_web()
+    register_penguins(svc, "penguins", epsilon_budget="3", delta_budget="1e-6")
+    r = svc.api("analyst", "POST", "/releases",
+                json={"dataset": "penguins", "method": "mst", "epsilon": 0.5, "delta": 1e-9, "rows": 20})
+    assert r.status_code == 503, r.text
+    assert int(r.headers["Retry-After"]) > 0
+    err = r.json()["error"]
+    assert err["code"] == "queue_unavailable" and "nothing was charged" in err["message"]
+    assert "try again" in err["message"].lower()
+    ledger = svc.api("analyst", "GET", "/datasets/penguins/ledger").json()["ledger"]
+    assert ledger["reserved"]["epsilon"] == "0" and ledger["spent"]["epsilon"] == "0"
+    jobs = svc.api("analyst", "GET", "/releases").json()["releases"]
+    assert [j["status"] for j in jobs] == ["failed"] and jobs[0]["charge"] == "released"
