@@ -84,8 +84,8 @@ def visible_datasets(session: Session, user: User) -> list[Dataset]:
 
 def get_dataset(session: Session, user: User, ref: int | str) -> Dataset:
     """A dataset by id or name, if the user may see it (404 otherwise)."""
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        ds = session.get(Dataset, int(ref))
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isascii() and ref.isdigit()):
+        ds = session.get(Dataset, int(ref)) if 0 < int(ref) < 2**63 else None  # beyond any id: none
     else:
         ds = session.execute(select(Dataset).where(Dataset.name == ref)).scalar_one_or_none()
     if ds is None or (user.role == Role.analyst.value and ds.id not in _granted_ids(session, user)):

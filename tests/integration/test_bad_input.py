@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from core.auth import create_token, create_user
@@ -411,3 +412,24 @@ def test_schema_and_policy_text_are_never_read_as_server_file_names(live, tmp_pa
     _refused(r, 422, "schema_error", "policy", "must be a mapping")
     ds = live.api("steward", "GET", "/datasets/proposed-by-path").json()["dataset"]
     assert ds["schema_confirmed"] is False and ds["policy"]["privacy"] == "dp-only"
+
+
+HUGE = "9" * 25  # beyond any database id (a BIGINT holds 19 digits)
+
+
+@pytest.mark.parametrize("user,method,path,kwargs,field", [
+    ("analyst", "GET", f"/datasets/{HUGE}", {}, "dataset"),
+    ("analyst", "GET", f"/datasets/{HUGE}/ledger", {}, "dataset"),
+    ("analyst", "GET", "/releases", {"params": {"dataset": HUGE}}, "dataset"),
+    ("analyst", "POST", "/releases", {"json": {"dataset": int(HUGE), "method": "mst", "epsilon": 0.5}}, "dataset"),
+    ("analyst", "GET", f"/releases/{HUGE}", {}, None),
+    ("analyst", "GET", f"/releases/{HUGE}/report", {}, None),
+    ("steward", "POST", f"/releases/{HUGE}/approve", {"json": {}}, None),
+    ("analyst", "DELETE", f"/tokens/{HUGE}", {}, None),
+])
+def test_ids_beyond_any_database_id_are_a_404_not_a_500(live, user, method, path, kwargs, field):
+    r = live.api(user, method, path, **kwargs)
+    _refused(r, 404, "not_found", field)
+    assert live.url is not None
+    page = requests.get(f"{live.url}/releases/{HUGE}", timeout=60)
+    assert page.status_code == 404
