@@ -49,6 +49,13 @@ class PayloadTooLarge(ServiceError):
     status = 413
 
 
+class ServiceUnavailable(ServiceError):
+    """A dependency (database, job queue) is unreachable for now; the client should retry."""
+
+    code = "service_unavailable"
+    status = 503
+
+
 class InternalError(ServiceError):
     code = "internal_error"
     status = 500

@@ -11,6 +11,10 @@ Rules (privacy/accounting.py holds the arithmetic):
   (job_id, action) is unique, so retries and redelivered tasks never charge
   twice, and spend and release exclude each other.
 * Rejection and failures after data access never refund.
+* Who sees what: every role sees the totals (spent, reserved, remaining under
+  each composition, the guarantee); the history of entries, which names each
+  requester, method and cost, is whole for stewards and admins, and only the
+  analyst's own entries for an analyst.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict
-from core.models import Dataset, LedgerAction, LedgerEntry, ReleaseJob, User
+from core.models import Dataset, LedgerAction, LedgerEntry, ReleaseJob, Role, User
 from privacy.accounting import budget_status, check_can_pay
 from privacy.budget import PrivacyBudget, PrivacyCost, format_value
 from privacy.policy import DatasetPolicy
@@ -179,18 +183,28 @@ def job_charge_state(session: Session, job_id: int) -> str | None:
     return None
 
 
+HISTORY_ALL = "all"
+HISTORY_OWN = "own"
+
+
 @dataclass(frozen=True)
 class LedgerSummary:
+    """The totals of a dataset's ledger and the part of its history the viewer may see.
+
+    `history_scope` is "all" (every entry) or "own" (the viewer's own entries only).
+    """
+
     dataset_id: int
     dataset_name: str
     policy: str
     status: Any  # privacy.accounting.BudgetStatus
     history: list[dict[str, Any]]
+    history_scope: str = HISTORY_ALL
 
     def to_dict(self) -> dict[str, Any]:
         d = self.status.to_dict()
         return {"dataset_id": self.dataset_id, "dataset": self.dataset_name, "policy": self.policy, **d,
-                "history": self.history}
+                "history": self.history, "history_scope": self.history_scope}
 
     def describe(self) -> str:
         s = self.status
@@ -211,7 +225,8 @@ class LedgerSummary:
         else:
             lines.append("             zCDP composition:  not applicable (a charge is not zCDP)")
         lines.append("  guarantee  " + s.guarantee())
-        lines.append("  history")
+        lines.append("  history" + ("  (your own entries only; the totals above count every release)"
+                                    if self.history_scope == HISTORY_OWN else ""))
         for h in self.history:
             lines.append(
                 f"    {h['created_at']}  job {h['job_id']}  {h['action']:<8} {h['method']:<16} "
@@ -220,14 +235,31 @@ class LedgerSummary:
         return "\n".join(lines)
 
 
-def ledger_summary(session: Session, dataset: Dataset) -> LedgerSummary:
+def history_scope(viewer: User | None) -> str:
+    """"all" for stewards, admins and internal callers (no viewer); "own" for anyone else."""
+    if viewer is None or viewer.role in (Role.steward.value, Role.admin.value):
+        return HISTORY_ALL
+    return HISTORY_OWN
+
+
+def ledger_summary(session: Session, dataset: Dataset, viewer: User | None = None) -> LedgerSummary:
+    """Totals and history of a dataset's ledger as `viewer` may see them.
+
+    Without a viewer (workers, bundle statements) the history is whole; callers
+    that answer a user pass that user.
+    """
     spent, reserved = committed_costs(session, dataset.id)
     status = budget_status(dataset_budget(dataset), spent, reserved)
-    users = {u.id: u.username for u in session.execute(select(User)).scalars()}
+    scope = history_scope(viewer)
+    q = select(LedgerEntry).where(LedgerEntry.dataset_id == dataset.id).order_by(LedgerEntry.id)
+    if scope == HISTORY_OWN:
+        assert viewer is not None
+        q = q.where(LedgerEntry.requester_id == viewer.id)
+    entries = list(session.execute(q).scalars())
+    ids = {e.requester_id for e in entries}
+    users = {u.id: u.username for u in session.execute(select(User).where(User.id.in_(ids or {-1}))).scalars()}
     history = []
-    for e in session.execute(
-        select(LedgerEntry).where(LedgerEntry.dataset_id == dataset.id).order_by(LedgerEntry.id)
-    ).scalars():
+    for e in entries:
         cost = entry_cost(e)
         history.append({
             "id": e.id,
@@ -242,4 +274,5 @@ def ledger_summary(session: Session, dataset: Dataset) -> LedgerSummary:
             "note": e.note,
             "created_at": e.created_at.isoformat(timespec="seconds"),
         })
-    return LedgerSummary(dataset.id, dataset.name, DatasetPolicy.from_dict(dataset.policy).privacy, status, history)
+    return LedgerSummary(dataset.id, dataset.name, DatasetPolicy.from_dict(dataset.policy).privacy, status, history,
+                         scope)

@@ -84,8 +84,8 @@ def visible_datasets(session: Session, user: User) -> list[Dataset]:
 
 def get_dataset(session: Session, user: User, ref: int | str) -> Dataset:
     """A dataset by id or name, if the user may see it (404 otherwise)."""
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        ds = session.get(Dataset, int(ref))
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isascii() and ref.isdigit()):
+        ds = session.get(Dataset, int(ref)) if 0 < int(ref) < 2**63 else None  # beyond any id: none
     else:
         ds = session.execute(select(Dataset).where(Dataset.name == ref)).scalar_one_or_none()
     if ds is None or (user.role == Role.analyst.value and ds.id not in _granted_ids(session, user)):
@@ -357,8 +357,14 @@ def method_kind(method: str) -> str:
     return {"dp": "dp-synthetic", "non-dp": "synthetic", "data-free": "scenario"}[cls.guarantee]
 
 
-def requested_cost(method: str, epsilon: Any, delta: Any) -> tuple[PrivacyCost, PrivacyCost]:
-    """(requested, planned) costs of a method at epsilon/delta, checked before anything is stored."""
+def requested_cost(method: str, epsilon: Any, delta: Any,
+                   dataset: Dataset | None = None) -> tuple[PrivacyCost, PrivacyCost]:
+    """(requested, planned) costs of a method at epsilon/delta, checked before anything is stored.
+
+    Every request's epsilon is at most MAX_REQUEST_EPSILON; with a dataset, its
+    delta is at most the policy's max_delta and the dataset's whole delta budget.
+    """
+    _check_request_limits(epsilon, delta, dataset)
     if method == "dp-statistics":
         from privacy.statistics import planned_cost as stats_planned  # type: ignore[attr-defined]
 
@@ -381,6 +387,53 @@ def requested_cost(method: str, epsilon: Any, delta: Any) -> tuple[PrivacyCost, 
     return requested, cls.planned_cost(requested)
 
 
+def _check_request_limits(epsilon: Any, delta: Any, dataset: Dataset | None) -> None:
+    """Refuse an epsilon beyond any meaningful guarantee and a delta above what the dataset allows.
+
+    Runs before any accounting arithmetic, so that an absurd value gets a clear
+    4xx instead of an overflow. NaN, strings and infinities are left to the
+    value objects, which refuse them with their own message.
+    """
+    from privacy.policy import MAX_REQUEST_EPSILON, MIN_REQUEST_DELTA
+
+    eps = _finite_or_none(epsilon, "epsilon")
+    if eps is not None and eps > MAX_REQUEST_EPSILON:
+        raise InvalidRequest(
+            f"epsilon {format_value(eps) if eps <= 10**6 else f'{float(eps):.3g}'} is far beyond any meaningful privacy guarantee: a request may ask "
+            f"for at most epsilon {format_value(MAX_REQUEST_EPSILON)} (typical values are 0.1 to 10)",
+            field="epsilon", code="epsilon_too_large")
+    dlt = _finite_or_none(delta, "delta")
+    if dlt is not None and 0 < dlt < MIN_REQUEST_DELTA:
+        raise InvalidRequest(f"delta {float(dlt):.3g} is too small for the accounting to represent: give 0 "
+                             "(for a method that does not need a delta) or at least 1e-100, such as 1e-9",
+                             field="delta", code="delta_too_small")
+    if dlt is None or dataset is None or dlt == 0:
+        return
+    policy = DatasetPolicy.from_dict(dataset.policy)
+    max_delta = policy.max_delta_exact
+    budget_delta = Fraction(dataset.delta_budget)
+    limit = min(max_delta, budget_delta)
+    if dlt > limit:
+        raise InvalidRequest(
+            f"delta {format_value(dlt)} is too large for dataset '{dataset.name}': a request may ask for at "
+            f"most delta {format_value(limit)} (the policy's max_delta is {format_value(max_delta)}, the "
+            f"dataset's whole delta budget {format_value(budget_delta)}). Ask for a smaller delta such as "
+            f"{format_value(min(limit, Fraction(1, 10**9)))}, or 0 for a method that does not need one",
+            field="delta", code="delta_too_large")
+
+
+def _finite_or_none(value: Any, field: str) -> Fraction | None:
+    """The exact value of a finite number given as JSON or text; None when it is absent or not one."""
+    from privacy.errors import PrivacyError
+
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return _number(value, field)
+    except PrivacyError:
+        return None
+
+
 def request_release(
     session: Session,
     user: User,
@@ -401,7 +454,7 @@ def request_release(
     kind = method_kind(req.method) if req.method else None
     if req.kind is not None and req.kind != kind:
         raise InvalidRequest(f"method {req.method} makes a {kind} release, not {req.kind}", field="kind")
-    requested, planned = requested_cost(req.method, req.epsilon, req.delta)
+    requested, planned = requested_cost(req.method, req.epsilon, req.delta, dataset)
     schema = PublicSchema.from_dict(dataset.public_schema)
     target = req.target or schema.target
     if target is not None and target not in schema.synthesized_columns:
@@ -532,7 +585,7 @@ def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool
             ).scalars()
         ]
     if with_ledger:
-        view["ledger"] = ledger.ledger_summary(session, ds).to_dict()
+        view["ledger"] = ledger.ledger_summary(session, ds, user).to_dict()
     return view
 
 
@@ -579,14 +632,57 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
     return view
 
 
+MAX_JSON_DEPTH = 32
+
+
 def json_body(text: str | bytes | None) -> Any:
+    """Parse a request body as JSON, refusing what would fail later with a clear InvalidRequest.
+
+    Bytes must be UTF-8; nesting deeper than MAX_JSON_DEPTH is refused (no
+    request needs more, and a deep body would exhaust the parser's stack).
+    """
     if not text:
         return {}
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidRequest(f"the body is not valid UTF-8 (byte 0x{text[exc.start]:02x} at position "
+                                 f"{exc.start}); send JSON encoded as UTF-8") from exc
     try:
-        return json.loads(text)
+        body = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
+    except RecursionError as exc:
+        raise InvalidRequest(f"the body is nested too deeply: at most {MAX_JSON_DEPTH} levels of objects "
+                             "and arrays are accepted; send a flatter document") from exc
+    except ValueError as exc:  # e.g. an integer with more digits than Python converts
+        raise InvalidRequest(f"the body is not acceptable JSON: {exc}; send plain numbers, "
+                             "strings, arrays and objects") from exc
+    if _json_depth(body) > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"the body is nested too deeply: at most {MAX_JSON_DEPTH} levels of objects "
+                             "and arrays are accepted; send a flatter document")
+    return body
 
+
+def _json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        depth += 1
+        if depth > MAX_JSON_DEPTH:
+            return depth
+        deepest = max(deepest, depth)
+        stack.extend((c, depth) for c in children)
+    return deepest
 
 
 # ------------------------------------------------------------------------------------------------

@@ -15,10 +15,21 @@ A YAML document (`synthgate datasets register ... --policy POLICY.yaml`)::
     small_cell_threshold: 10    # dp-statistics: no cell below this
     rounding_base: 5            # dp-statistics: totals rounded to a multiple of this
     warn_margin: 0.1            # within this fraction of a threshold: warn instead of pass
+    max_delta: 1.0e-6           # the largest delta one request may ask for (also capped by the delta budget)
+
+`max_delta` bounds each request's delta. A delta is the chance that the
+guarantee fails outright, so it must stay well under 1/rows; the number of rows
+is not public to analysts, so the default is a fixed small number (1e-6, fit for
+tables of up to about a hundred thousand rows with room to spare). A steward
+with a larger table lowers it. Each request's epsilon is at most
+`MAX_REQUEST_EPSILON`: beyond that there is no meaningful guarantee and the
+accounting arithmetic loses its precision; a positive delta is at least
+`MIN_REQUEST_DELTA` (1e-100), for the same arithmetic.
 """
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +39,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from privacy.accounting import POLICY_ALLOW_NON_DP, POLICY_DP_ONLY
 from privacy.errors import SchemaError
 
-__all__ = ["DatasetPolicy", "load_policy"]
+__all__ = ["DatasetPolicy", "load_policy", "DEFAULT_MAX_DELTA", "MAX_REQUEST_EPSILON", "MIN_REQUEST_DELTA"]
+
+DEFAULT_MAX_DELTA = 1e-6
+MAX_REQUEST_EPSILON = Fraction(100)
+MIN_REQUEST_DELTA = Fraction(1, 10**100)  # a positive delta below this underflows the accounting's floats
 
 
 class DatasetPolicy(BaseModel):
@@ -47,11 +62,20 @@ class DatasetPolicy(BaseModel):
     small_cell_threshold: int = Field(default=10, ge=0)
     rounding_base: int = Field(default=5, ge=1)
     warn_margin: float = Field(default=0.1, ge=0, le=1)
+    max_delta: float = Field(default=DEFAULT_MAX_DELTA, ge=0, lt=1,
+                             description="the largest delta one request may ask for")
 
     def effective_k(self, has_quasi_identifiers: bool) -> int | None:
         if self.k is not None:
             return self.k
         return 5 if has_quasi_identifiers else None
+
+    @property
+    def max_delta_exact(self) -> Fraction:
+        """`max_delta` as the exact decimal the steward wrote (1e-6 is exactly 1/10**6)."""
+        from privacy.budget import to_fraction
+
+        return to_fraction(self.max_delta, "max_delta")
 
     @property
     def allows_non_dp(self) -> bool:
@@ -70,16 +94,28 @@ class DatasetPolicy(BaseModel):
 
 
 def load_policy(source: str | Path | dict[str, Any] | None) -> DatasetPolicy:
+    """A policy from YAML text, a mapping, or a file given as a `Path`.
+
+    A string is always YAML text, never a file name: text comes from users, and
+    a server must not read files they name.
+    """
     if source is None:
         return DatasetPolicy()
     if isinstance(source, dict):
         return DatasetPolicy.from_dict(source)
-    p = Path(source)
-    text = p.read_text(encoding="utf-8") if p.exists() else str(source)
+    if isinstance(source, Path):
+        try:
+            text = source.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise SchemaError(f"cannot read the policy file {source}: {exc}", field="policy") from exc
+    else:
+        text = str(source)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise SchemaError(f"the policy is not valid YAML: {exc}", field="policy") from exc
+    except RecursionError as exc:
+        raise SchemaError("the policy is nested too deeply: it is a flat mapping of settings", field="policy") from exc
     if data is not None and not isinstance(data, dict):
         raise SchemaError("the policy must be a mapping of settings", field="policy")
     return DatasetPolicy.from_dict(data)

@@ -16,6 +16,8 @@ from core.settings import Settings
 
 __all__ = ["create_app"]
 
+MAX_DATABASE_ID = 2**63 - 1  # the largest id a BIGINT (and SQLite's INTEGER) holds
+
 
 def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     if isinstance(config, Settings):
@@ -40,11 +42,26 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
     )
     import scipy.optimize  # noqa: F401 - used by every release request (zCDP conversions); load it once, now
 
+    register_converters(app)
     register_extensions(app)
     register_blueprints(app)
     register_error_handlers(app)
+    register_headers(app)
     logging.getLogger("synthgate").setLevel(settings.log_level)
     return app
+
+
+def register_converters(app: Flask) -> None:
+    """`<int:...>` in routes matches database ids only (1 to 2**63 - 1): a larger number is a 404
+    for a thing that does not exist, not an overflow in the database driver."""
+    from werkzeug.routing import IntegerConverter
+
+    class DatabaseId(IntegerConverter):
+        def __init__(self, map, *args, **kwargs):  # type: ignore[no-untyped-def]  # noqa: A002 - werkzeug's name
+            kwargs.setdefault("max", MAX_DATABASE_ID)
+            super().__init__(map, *args, **kwargs)
+
+    app.url_map.converters["int"] = DatabaseId
 
 
 def register_extensions(app: Flask) -> None:
@@ -69,6 +86,12 @@ def register_blueprints(app: Flask) -> None:
     from webapp.api_audit import api_audit
 
     app.register_blueprint(api_audit)
+
+
+def register_headers(app: Flask) -> None:
+    from webapp.headers import register_security_headers
+
+    register_security_headers(app, secure_cookies=app.config["SYNTHGATE"].session_cookie_secure)
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -13,11 +13,12 @@ from werkzeug.utils import secure_filename
 from core import audit, releases
 from core.auth import create_token, revoke_token
 from core.db import session_scope, write_session
-from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
+from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
 from core.ledger import ledger_summary
 from core.models import ApiToken, AuditEvent, ReleaseJob, Role, User
 from core.storage import get_storage
 from webapp.auth import api_user, record_auth_failure, settings
+from webapp.headers import REPORT_CSP, REPORT_FRAME_OPTIONS
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,14 @@ def _json() -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("the request body must be a JSON object")
     return body
+
+
+def _yaml_text(text: str | None) -> str | None:
+    """Schema text from a user, made sure to be read as text: `load_schema` takes a one-line
+    string for a file name, and the server must never read a file a user names."""
+    if text is None or "\n" in text:
+        return text
+    return text + "\n"
 
 
 def _attach(user: User, s) -> User:  # type: ignore[no-untyped-def]
@@ -96,6 +105,7 @@ def register_dataset() -> Response:
     schema_text = form.get("schema") or None
     if "schema" in request.files and request.files["schema"].filename:
         schema_text = request.files["schema"].read().decode("utf-8", errors="replace")
+    schema_text = _yaml_text(schema_text)
     policy_text = form.get("policy") or None
     if "policy" in request.files and request.files["policy"].filename:
         policy_text = request.files["policy"].read().decode("utf-8", errors="replace")
@@ -138,6 +148,8 @@ def confirm_schema(ref: str) -> Response:
     schema = body.get("schema")
     if schema is None:
         raise InvalidRequest("send {\"schema\": {...}} or {\"schema\": \"<yaml text>\"}", field="schema")
+    if isinstance(schema, str):
+        schema = _yaml_text(schema)
     with write_session(settings()) as s:
         user = _attach(user, s)
         ds = _visible_dataset(s, user, ref)
@@ -183,7 +195,7 @@ def dataset_ledger(ref: str) -> Response:
     with session_scope(settings()) as s:
         user = _attach(user, s)
         ds = _visible_dataset(s, user, ref)
-        summary = ledger_summary(s, ds)
+        summary = ledger_summary(s, ds, user)
         return jsonify({"ledger": summary.to_dict(), "text": summary.describe()})
 
 
@@ -228,8 +240,8 @@ def request_release() -> Response:
 
         fail_job(cfg, job_id, "queue_unavailable",
                  "the job queue is unavailable; nothing was charged. Try again shortly.", repr(exc))
-        raise ServiceError("the job queue is unavailable; the request was cancelled and nothing was charged",
-                           code="queue_unavailable") from exc
+        raise ServiceUnavailable("the job queue is unavailable; the request was cancelled and nothing was "
+                                 "charged. Try again shortly", code="queue_unavailable") from exc
     with session_scope(cfg) as s:
         user = _attach(user, s)
         job = s.get(ReleaseJob, job_id)
@@ -308,7 +320,9 @@ def report(job_id: int) -> Response:
         data = get_storage(settings()).get_bytes(job.artifacts[name])
     resp = Response(data, mimetype="application/json" if fmt == "json" else "text/html")
     resp.headers["Cache-Control"] = "no-store"
-    resp.headers["Content-Security-Policy"] = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    # the same sandbox and frame rules as the report page route
+    resp.headers["Content-Security-Policy"] = REPORT_CSP
+    resp.headers["X-Frame-Options"] = REPORT_FRAME_OPTIONS
     return resp
 
 
@@ -373,18 +387,32 @@ def delete_token(token_id: int) -> Response:
 
 # ---------------------------------------------------------------------------------------- audit
 
+MAX_AUDIT_EVENTS = 5000
+
+
+def _int_arg(name: str, *, default: int, lo: int, hi: int) -> int:
+    """A whole-number query parameter within [lo, hi], or InvalidRequest saying what to give."""
+    raw = request.args.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    text = raw.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 9 or not lo <= int(text) <= hi:
+        raise InvalidRequest(f"{name} must be a whole number from {lo} to {hi}, got {raw[:40]!r}", field=name)
+    return int(text)
+
 
 @api.get("/audit")
 def audit_log() -> Response:
     user = api_user()
     if user.role not in (Role.steward.value, Role.admin.value):
         raise Forbidden("the audit log is for stewards and admins")
-    limit = min(int(request.args.get("limit", 200)), 5000)
+    limit = _int_arg("limit", default=200, lo=1, hi=MAX_AUDIT_EVENTS)
     action = request.args.get("action")
     with session_scope(settings()) as s:
         q = s.query(AuditEvent).order_by(AuditEvent.id.desc())
         if action:
-            q = q.filter(AuditEvent.action.like(f"{action}%"))
+            q = q.filter(AuditEvent.action.like(action.replace("\\", "\\\\").replace("%", r"\%")
+                                                .replace("_", r"\_") + "%", escape="\\"))
         events = [{"id": e.id, "at": e.created_at.isoformat(timespec="seconds"), "actor": e.actor,
                    "action": e.action, "object_type": e.object_type, "object_id": e.object_id,
                    "detail": e.detail, "hash": e.hash} for e in q.limit(limit)]

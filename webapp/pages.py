@@ -541,7 +541,7 @@ def _dataset_context(s: Session, user: User, ds: Dataset) -> dict[str, Any]:
 
     staff = user.role in STAFF
     view = releases.dataset_view(s, user, ds, with_ledger=True)
-    summary = ledger_summary(s, ds)
+    summary = ledger_summary(s, ds, user)
     schema = PublicSchema.from_dict(ds.public_schema)
     # a proposed schema was read from the raw data: only the steward and admins see it
     show_schema = ds.schema_confirmed or staff
@@ -573,6 +573,7 @@ def _dataset_context(s: Session, user: User, ds: Dataset) -> dict[str, Any]:
         "learned": schema.learned_columns if show_schema else {},
         "budget": _budget_view(summary.status),
         "history": summary.history,
+        "history_own": summary.history_scope == "own",
         "jobs": jobs,
         "policy_yaml": policy_yaml,
         "staff": staff,

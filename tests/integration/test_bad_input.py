@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from core.auth import create_token, create_user
@@ -212,3 +213,223 @@ def test_proposed_schema_is_hidden_from_analysts_until_confirmed(app_env):
     assert r.status_code == 200, r.get_json()
     body = client.get("/api/v1/datasets/proposed", headers=_h(tokens["analyst"])).get_json()
     assert body["dataset"]["schema"]["columns"]["sex"]["values"] == ["Female", "Male"]
+
+
+# ------------------------------------------------------------------------------------------------
+# the same refusals through the real service: gunicorn processes on a SQLite file
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    from tests.integration.live_support import register_penguins, start_live
+
+    svc = start_live(tmp_path_factory.mktemp("bad-input-live"))
+    register_penguins(svc, "penguins", epsilon_budget="3", delta_budget="1e-5")
+    register_penguins(svc, "tight", epsilon_budget="3", delta_budget="1e-7")
+    register_penguins(svc, "strict", epsilon_budget="3", delta_budget="1e-5")
+    # checked by test_steward_lowers_max_delta
+    svc.api("steward", "PUT", "/datasets/strict/policy", json={"policy": {"max_delta": 1e-9}})
+    yield svc
+    svc.stop()
+    dispose_engines()
+
+
+def live_state(svc) -> tuple:
+    """What a refused request must leave unchanged: datasets, releases and every ledger, as the steward sees them."""
+    datasets = svc.api("steward", "GET", "/datasets").json()["datasets"]
+    jobs = svc.api("steward", "GET", "/releases").json()["releases"]
+    ledgers = [svc.api("steward", "GET", f"/datasets/{d['name']}/ledger").json()["ledger"]["history"] for d in datasets]
+    return [d["name"] for d in datasets], [j["id"] for j in jobs], ledgers
+
+
+def _refused(r, status: int, code: str, field: str | None, *words: str) -> None:
+    assert r.status_code == status, (r.status_code, r.text[:500])
+    err = r.json()["error"]
+    assert err["code"] == code, err
+    if field is not None:
+        assert err.get("field") == field, err
+    for w in words:
+        assert w in err["message"], err
+
+
+@pytest.mark.parametrize("body,code,field,words", [
+    ({"method": "mst", "epsilon": 1e308, "delta": 1e-9}, "epsilon_too_large", "epsilon", ("at most epsilon 100",)),
+    ({"method": "dp-statistics", "epsilon": 1e308}, "epsilon_too_large", "epsilon", ("at most epsilon 100",)),
+    ({"method": "mwem", "epsilon": 1e300}, "epsilon_too_large", "epsilon", ("at most epsilon 100",)),
+])
+def test_absurd_epsilon_is_a_400_not_a_500(live, body, code, field, words):
+    before = live_state(live)
+    r = live.api("analyst", "POST", "/releases", json={"dataset": "penguins", **body})
+    _refused(r, 400, code, field, *words)
+    assert live_state(live) == before
+
+
+@pytest.mark.parametrize("raw,words", [
+    ('{"a":' * 5000 + "1" + "}" * 5000, ("nested too deeply", "at most 32 levels")),
+    ("[" * 100_000 + "]" * 100_000, ("nested too deeply",)),
+    ('{"dataset": "penguins", "method": "mst", "epsilon": 0.5, "options": ' + '{"x": ' * 40 + "1" + "}" * 41,
+     ("nested too deeply",)),
+    (b'{"dataset": "pengu\xff\xfeins", "method": "mst", "epsilon": 0.5}', ("not valid UTF-8", "0xff", "UTF-8")),
+    ('{"dataset": "penguins", "method": "mst", "epsilon": ' + "1" * 5000 + "}", ("not acceptable JSON",)),
+])
+def test_malformed_json_bodies_are_a_400_not_a_500(live, raw, words):
+    before = live_state(live)
+    r = live.api("analyst", "POST", "/releases", data=raw, headers={"Content-Type": "application/json"})
+    _refused(r, 400, "invalid_request", None, *words)
+    assert live_state(live) == before
+
+
+@pytest.mark.parametrize("method", ["mst", "dp-statistics"])
+def test_subnormal_delta_is_a_400_not_a_500(live, method):
+    before = live_state(live)
+    r = live.api("analyst", "POST", "/releases",
+                 json={"dataset": "penguins", "method": method, "epsilon": 0.5, "delta": 5e-324, "rows": 20})
+    _refused(r, 400, "delta_too_small", "delta", "at least 1e-100")
+    assert live_state(live) == before
+
+
+@pytest.mark.parametrize("dataset,method,delta,words", [
+    # a pure epsilon-DP method charges no delta, so the ledger used to admit any delta it was given
+    ("penguins", "dp-statistics", 0.99, ("delta 0.99 is too large", "at most delta 0.000001", "max_delta")),
+    ("penguins", "mwem", 0.99, ("delta 0.99 is too large", "at most delta 0.000001")),
+    ("penguins", "mst", 0.99, ("delta 0.99 is too large",)),
+    ("penguins", "mst", 5e-6, ("at most delta 0.000001", "max_delta is 0.000001")),
+    ("tight", "mst", 5e-7, ("at most delta 0.0000001", "delta budget 0.0000001")),
+    ("strict", "aim", 1e-8, ("at most delta 0.000000001", "max_delta is 0.000000001")),
+])
+def test_delta_above_the_policy_maximum_or_the_budget_is_refused(live, dataset, method, delta, words):
+    before = live_state(live)
+    body = {"dataset": dataset, "method": method, "epsilon": 0.5, "delta": delta, "rows": 20}
+    r = live.api("analyst", "POST", "/releases", json=body)
+    _refused(r, 400, "delta_too_large", "delta", *words)
+    assert live_state(live) == before
+
+
+def test_steward_lowers_max_delta(live):
+    policy = live.api("analyst", "GET", "/datasets/strict").json()["dataset"]["policy"]
+    assert policy["max_delta"] == 1e-9
+    assert live.api("analyst", "GET", "/datasets/penguins").json()["dataset"]["policy"]["max_delta"] == 1e-6
+    r = live.api("steward", "PUT", "/datasets/strict/policy", json={"policy": {"max_delta": 1.5}})
+    _refused(r, 422, "schema_error", "policy", "max_delta")
+
+
+def test_delta_within_the_limits_is_accepted(live):
+    for dataset, delta in (("strict", 1e-10), ("tight", 1e-7), ("penguins", 1e-6)):
+        r = live.api("analyst", "POST", "/releases",
+                     json={"dataset": dataset, "method": "mst", "epsilon": 0.1, "delta": delta, "rows": 20})
+        assert r.status_code == 202, r.text
+
+
+@pytest.mark.parametrize("limit", ["abc", "-1", "0", "1e3", "5001", "99999999999999999999", "1.5", "٣"])
+def test_audit_limit_must_be_a_whole_number_within_the_cap(live, limit):
+    r = live.api("steward", "GET", "/audit", params={"limit": limit})
+    _refused(r, 400, "invalid_request", "limit", "limit must be a whole number from 1 to 5000")
+
+
+def test_audit_limit_is_honoured(live):
+    r = live.api("steward", "GET", "/audit", params={"limit": "2"})
+    assert r.status_code == 200 and len(r.json()["events"]) == 2
+    assert len(live.api("steward", "GET", "/audit").json()["events"]) > 2
+
+
+def _parquet(df) -> bytes:
+    buf = io.BytesIO()
+    df.to_parquet(buf)
+    return buf.getvalue()
+
+
+def _bad_uploads() -> list:
+    import pandas as pd
+
+    return [
+        pytest.param(b"a,b,a,c,c\n1,2,3,4,5\n6,7,8,9,10\n", "dup.csv", ("duplicate column names", "'a'", "'c'"),
+                     id="duplicate-columns"),
+        pytest.param(b"name,n\nJos\xe9,1\nAnna,2\n", "latin1.csv", ("not UTF-8", "on line 2", "Save the file as UTF-8"),
+                     id="invalid-utf8"),
+        pytest.param(b"x,y\n1.5,2\n2.5,inf\n3.5,4\n", "inf.csv", ("infinite values", "y (first at data row 2)"),
+                     id="inf-in-csv"),
+        pytest.param(b"x,y\n1.5,2\n2.5,-1e999\n", "overflow.csv", ("infinite values", "y"), id="overflow-in-csv"),
+        pytest.param(_parquet(pd.DataFrame({"x": [1, 2], "tags": [[1, 2], [3]]})), "list.parquet",
+                     ("list, struct or map columns", "tags", "flatten"), id="parquet-list"),
+        pytest.param(_parquet(pd.DataFrame({"x": [1, 2], "pt": [{"a": 1}, {"a": 2}]})), "struct.parquet",
+                     ("list, struct or map columns", "pt", "flatten"), id="parquet-struct"),
+        pytest.param(_parquet(pd.DataFrame({"x": [1.0, float("inf")], "y": [1, 2]})), "inf.parquet",
+                     ("infinite values", "x (first at data row 2)"), id="inf-in-parquet"),
+    ]
+
+
+@pytest.mark.parametrize("content,filename,words", _bad_uploads())
+@pytest.mark.parametrize("with_schema", [False, True], ids=["proposed", "with-schema"])
+def test_bad_tables_are_a_422_that_says_what_to_fix(live, content, filename, words, with_schema):
+    before = live_state(live)
+    form = {"name": "bad-table"}
+    if with_schema:
+        form["schema"] = "columns:\n  x:\n    kind: continuous\n    min: 0\n    max: 10\n"
+    r = live.api("steward", "POST", "/datasets", data=form, files={"file": (filename, content)})
+    _refused(r, 422, "schema_error", "file", *words)
+    assert live_state(live) == before
+    assert len(list(live.settings.storage_dir.glob("datasets/*/raw*"))) == len(before[0])  # nothing stored
+
+
+@pytest.mark.parametrize("field,text,status,code,words", [
+    ("schema", "columns:\n  x: " + "[" * 3000 + "]" * 3000 + "\n", 400, "too_deeply_nested", ("nested too deeply",)),
+    ("policy", "{" * 3000, 422, "schema_error", ("policy",)),
+    ("policy", "k: " + "[" * 3000 + "]" * 3000, 422, "schema_error", ("policy is nested too deeply",)),
+])
+def test_deeply_nested_schema_or_policy_text_is_a_4xx(live, field, text, status, code, words):
+    from tests.integration.live_support import PENGUINS_CSV, PENGUINS_SCHEMA
+
+    before = live_state(live)
+    form = {"name": "deep", "schema": PENGUINS_SCHEMA, field: text}
+    r = live.api("steward", "POST", "/datasets", data=form, files={"file": ("penguins.csv", PENGUINS_CSV)})
+    _refused(r, status, code, None, *words)
+    assert live_state(live) == before
+
+
+def test_schema_and_policy_text_are_never_read_as_server_file_names(live, tmp_path):
+    """A one-line schema or policy is text: naming a file on the server must not make the server read it."""
+    from tests.integration.live_support import PENGUINS_CSV, ROOT
+
+    on_server = tmp_path / "policy.yaml"
+    on_server.write_text("privacy: allow-non-dp\nk: 2\n")
+    before = live_state(live)
+    r = live.api("steward", "POST", "/datasets", data={"name": "by-path", "policy": str(on_server)},
+                 files={"file": ("penguins.csv", PENGUINS_CSV)})
+    _refused(r, 422, "schema_error", "policy", "must be a mapping")
+    schema_file = str(ROOT / "tests/data/penguins/schema.yaml")
+    r = live.api("steward", "POST", "/datasets", data={"name": "by-path", "schema": schema_file},
+                 files={"file": ("penguins.csv", PENGUINS_CSV)})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "schema_error", r.text
+    assert live_state(live) == before
+
+    r = live.api("steward", "POST", "/datasets", data={"name": "proposed-by-path"},
+                 files={"file": ("penguins.csv", PENGUINS_CSV)})
+    assert r.status_code == 201 and r.json()["dataset"]["schema_confirmed"] is False
+    r = live.api("steward", "PUT", "/datasets/proposed-by-path/schema", json={"schema": schema_file})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "schema_error", r.text
+    r = live.api("steward", "PUT", "/datasets/proposed-by-path/policy", json={"policy": str(on_server)})
+    _refused(r, 422, "schema_error", "policy", "must be a mapping")
+    ds = live.api("steward", "GET", "/datasets/proposed-by-path").json()["dataset"]
+    assert ds["schema_confirmed"] is False and ds["policy"]["privacy"] == "dp-only"
+
+
+HUGE = "9" * 25  # beyond any database id (a BIGINT holds 19 digits)
+
+
+@pytest.mark.parametrize("user,method,path,kwargs,field", [
+    ("analyst", "GET", f"/datasets/{HUGE}", {}, "dataset"),
+    ("analyst", "GET", f"/datasets/{HUGE}/ledger", {}, "dataset"),
+    ("analyst", "GET", "/releases", {"params": {"dataset": HUGE}}, "dataset"),
+    ("analyst", "POST", "/releases", {"json": {"dataset": int(HUGE), "method": "mst", "epsilon": 0.5}}, "dataset"),
+    ("analyst", "GET", f"/releases/{HUGE}", {}, None),
+    ("analyst", "GET", f"/releases/{HUGE}/report", {}, None),
+    ("steward", "POST", f"/releases/{HUGE}/approve", {"json": {}}, None),
+    ("analyst", "DELETE", f"/tokens/{HUGE}", {}, None),
+])
+def test_ids_beyond_any_database_id_are_a_404_not_a_500(live, user, method, path, kwargs, field):
+    r = live.api(user, method, path, **kwargs)
+    _refused(r, 404, "not_found", field)
+    assert live.url is not None
+    page = requests.get(f"{live.url}/releases/{HUGE}", timeout=60)
+    assert page.status_code == 404

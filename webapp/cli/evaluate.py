@@ -98,7 +98,7 @@ def register(cli: click.Group) -> None:
         schema = load_schema(Path(schema_path))
         if target is not None and (target not in schema.columns or schema.columns[target].is_dropped):
             fail(f"--target '{target}' is not a modelled column of the schema")
-        policy = load_policy(policy_path)
+        policy = load_policy(Path(policy_path) if policy_path else None)
         real_df = _read(real, schema, "REAL", strict=True)
         synthetic_df = _read(synthetic, schema, "SYNTH", strict=False)
         notes: list[str] = []
