@@ -336,6 +336,21 @@ def register(cli: click.Group) -> None:
         out = _client(ctx).post(f"/releases/{release_id}/reject", json={"comment": comment})
         _echo(out, as_json, f"release {release_id} rejected (its privacy cost stays charged)")
 
+    @releases.command("cancel")
+    @click.argument("release_id", type=int)
+    @click.option("--reason", default=None, help="Why (kept in the audit log).")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def releases_cancel(ctx: click.Context, release_id: int, reason: str | None, as_json: bool) -> None:
+        """Cancel a queued or running release (its requester or a steward)."""
+        out = _client(ctx).post(f"/releases/{release_id}/cancel", json={"reason": reason})
+        done = out["cancelled"]
+        charge = ("its reservation was given back" if done["reservation_released"]
+                  else "its charge stays (the mechanism had read the data)" if done["data_read"]
+                  else "nothing was charged")
+        _echo(out, as_json, f"release {release_id} cancelled ({done['was']}); {charge}")
+
     @releases.command("download")
     @click.argument("release_id", type=int)
     @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
