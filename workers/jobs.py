@@ -310,13 +310,15 @@ def reap(settings: Settings, send: Any) -> list[int]:
     return requeued
 
 
-def requeue_unclaimed(settings: Settings, send: Any) -> list[int]:
+def requeue_unclaimed(settings: Settings, send: Any, held: Any = None) -> list[int]:
     """Send again the jobs queued longer than `requeue_after_seconds` that no worker claimed.
 
-    The broker may have lost them (Redis restarted without its data). Each job is
-    re-sent at most once per period however many workers sweep: the update of
-    `enqueued_at` is a compare-and-set. A job still in the queue is then delivered
-    twice, and the second delivery finds nothing to claim. Returns the ids re-sent.
+    The broker may have lost them (Redis restarted without its data). `held()`, when
+    given, returns the ids whose message the broker still holds (or None if it cannot
+    tell): those are only waiting their turn and are left alone. Each job is re-sent
+    at most once per period however many workers sweep: the update of `enqueued_at`
+    is a compare-and-set. Should a message exist after all, the second delivery finds
+    nothing to claim. Returns the ids re-sent.
     """
     now = utcnow()
     cutoff = now - dt.timedelta(seconds=settings.requeue_after_seconds)
@@ -327,7 +329,10 @@ def requeue_unclaimed(settings: Settings, send: Any) -> list[int]:
                 ReleaseJob.status == JobStatus.queued.value, since < cutoff).order_by(ReleaseJob.id)
         ).all())
     sent: list[int] = []
+    in_broker = held() if (held is not None and stale) else None
     for job_id, enqueued_at in stale:
+        if in_broker is not None and job_id in in_broker:
+            continue
         with write_session(settings) as s:
             same = (ReleaseJob.enqueued_at.is_(None) if enqueued_at is None
                     else ReleaseJob.enqueued_at == enqueued_at)
@@ -351,19 +356,23 @@ def requeue_unclaimed(settings: Settings, send: Any) -> list[int]:
 class Reaper(threading.Thread):
     """Background thread of a worker's main process: `reap` and `requeue_unclaimed`, periodically."""
 
-    def __init__(self, settings: Settings, send: Any) -> None:
+    def __init__(self, settings: Settings, send: Any, held: Any = None) -> None:
         super().__init__(name="synthgate-reaper", daemon=True)
         self.settings = settings
         self.send = send
+        self.held = held
         self.stopped = threading.Event()
 
     def run(self) -> None:
         while not self.stopped.wait(self.settings.reaper_seconds):
-            for sweep in (reap, requeue_unclaimed):
-                try:
-                    sweep(self.settings, self.send)
-                except Exception:
-                    log.exception("%s pass failed", sweep.__name__)
+            try:
+                reap(self.settings, self.send)
+            except Exception:
+                log.exception("reaper pass failed")
+            try:
+                requeue_unclaimed(self.settings, self.send, held=self.held)
+            except Exception:
+                log.exception("requeue pass failed")
 
     def stop(self) -> None:
         self.stopped.set()

@@ -122,11 +122,12 @@ def _warm_up() -> None:
 def _start_reaper(**_: object) -> None:
     global _reaper
     settings = get_settings()
-    from workers.enqueue import enqueue_release
+    from workers.enqueue import enqueue_release, held_job_ids
 
-    _reaper = Reaper(settings, lambda job_id: enqueue_release(job_id, settings))
+    _reaper = Reaper(settings, lambda job_id: enqueue_release(job_id, settings), held=lambda: held_job_ids(settings))
     _reaper.start()
-    log.info("reaper started (every %ss, lease %ss)", settings.reaper_seconds, settings.lease_seconds)
+    log.info("reaper started (every %ss, lease %ss, unclaimed jobs re-sent after %ss)", settings.reaper_seconds,
+             settings.lease_seconds, settings.requeue_after_seconds)
 
 
 @signals.worker_shutdown.connect
