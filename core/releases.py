@@ -58,6 +58,7 @@ __all__ = [
 KINDS = ("dp-synthetic", "synthetic", "dp-statistics", "oversample", "scenario")
 DEFAULT_ROWS = 10_000
 OVERSAMPLERS = ("smote", "borderline-smote", "adasyn", "smotenc")
+MAX_GENERATED_CELLS = 100_000_000  # rows x columns of one data-free release (about 800 MB of float64)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -436,6 +437,12 @@ def request_release(
 
         synth = create_synthesizer(req.method, options=req.options)
         synth.preflight(schema, requested)
+        # a data-free generator's width comes from its options: bound the table it would build
+        width = len(synth.output_schema().columns) if hasattr(synth, "output_schema") else 0
+        if width * rows > MAX_GENERATED_CELLS:
+            raise InvalidRequest(
+                f"{req.method} would generate {rows:,} rows x {width} columns = {width * rows:,} values; at most "
+                f"{MAX_GENERATED_CELLS:,} are accepted: ask for fewer rows or columns", field="rows")
     if req.rebalance is not None:
         if req.rebalance not in OVERSAMPLERS:
             raise InvalidRequest(f"rebalance must be one of {', '.join(OVERSAMPLERS)}", field="rebalance")

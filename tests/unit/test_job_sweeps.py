@@ -73,3 +73,17 @@ def test_cancel_rules_and_refunds(env):  # noqa: F811
         control.mark_data_read()
     with write_session(settings) as s, pytest.raises(Conflict, match="only a queued or running"):
         releases.cancel_release(s, _user(s, "analyst"), s.get(ReleaseJob, running))
+
+
+def test_a_data_free_release_is_bounded_in_rows_times_columns(env):  # noqa: F811
+    from core.errors import InvalidRequest
+
+    with write_session(env) as s:
+        req = releases.ReleaseRequest(dataset="pums", method="scenario", rows=200_000,
+                                      options={"n_features": 1000, "n_informative": 3})
+        with pytest.raises(InvalidRequest, match="at most 100,000,000 are accepted"):
+            releases.request_release(s, _user(s, "analyst"), req, env)
+    with write_session(env) as s:
+        ok = releases.ReleaseRequest(dataset="pums", method="scenario", rows=1000, options={"n_features": 1000,
+                                                                                              "n_informative": 3})
+        assert releases.request_release(s, _user(s, "analyst"), ok, env).status == "queued"
