@@ -181,6 +181,8 @@ class ReleaseJob(Base):
     lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     data_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    # when a queued job was last sent to the broker: the sweep re-sends one left unclaimed too long
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
 
     split: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     cost: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, field_validator
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from core import audit, ledger
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound
@@ -48,6 +48,7 @@ __all__ = [
     "get_job",
     "approve",
     "reject",
+    "cancel_release",
     "can_download",
     "dataset_view",
     "job_view",
@@ -57,6 +58,7 @@ __all__ = [
 KINDS = ("dp-synthetic", "synthetic", "dp-statistics", "oversample", "scenario")
 DEFAULT_ROWS = 10_000
 OVERSAMPLERS = ("smote", "borderline-smote", "adasyn", "smotenc")
+MAX_GENERATED_CELLS = 100_000_000  # rows x columns of one data-free release (about 800 MB of float64)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -127,9 +129,16 @@ def _can_see_job(session: Session, user: User, job: ReleaseJob) -> bool:
 
 
 def can_download(user: User, job: ReleaseJob) -> bool:
-    return job.status == JobStatus.approved.value and (
-        job.requester_id == user.id or user.role in (Role.steward.value, Role.admin.value)
-    )
+    """May `user` read this job's bundle and public report: approved, and the requester
+    (still granted the dataset, checked now) or a steward or admin."""
+    if job.status != JobStatus.approved.value:
+        return False
+    if user.role in (Role.steward.value, Role.admin.value):
+        return True
+    if job.requester_id != user.id:
+        return False
+    session = object_session(job)
+    return session is not None and job.dataset_id in _granted_ids(session, user)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -296,8 +305,17 @@ def revoke_grant(session: Session, actor: User, dataset: Dataset, username: str)
     if g is None:
         return False
     session.delete(g)
+    # the user's unfinished jobs on the dataset stop with the grant; a queued one never read the data,
+    # so its reservation is given back, a running one that read it keeps its charge
+    pending = session.execute(
+        select(ReleaseJob).where(ReleaseJob.dataset_id == dataset.id, ReleaseJob.requester_id == target.id,
+                                 ReleaseJob.status.in_((JobStatus.queued.value, JobStatus.running.value)))
+        .order_by(ReleaseJob.id).with_for_update()
+    ).scalars().all()
+    cancelled = [_stop_job(session, actor, job, f"cancelled: {username}'s access to {dataset.name} was revoked")
+                 for job in pending]
     audit.record(session, "dataset.revoke", actor=actor, object_type="dataset", object_id=dataset.id,
-                 detail={"user": username})
+                 detail={"user": username, "cancelled_releases": [c["id"] for c in cancelled]})
     return True
 
 
@@ -472,6 +490,12 @@ def request_release(
 
         synth = create_synthesizer(req.method, options=req.options)
         synth.preflight(schema, requested)
+        # a data-free generator's width comes from its options: bound the table it would build
+        width = len(synth.output_schema().columns) if hasattr(synth, "output_schema") else 0
+        if width * rows > MAX_GENERATED_CELLS:
+            raise InvalidRequest(
+                f"{req.method} would generate {rows:,} rows x {width} columns = {width * rows:,} values; at most "
+                f"{MAX_GENERATED_CELLS:,} are accepted: ask for fewer rows or columns", field="rows")
     if req.rebalance is not None:
         if req.rebalance not in OVERSAMPLERS:
             raise InvalidRequest(f"rebalance must be one of {', '.join(OVERSAMPLERS)}", field="rebalance")
@@ -500,6 +524,7 @@ def request_release(
                  **({"comment": req.comment} if req.comment else {})},
         seed=secrets.randbits(62),
         status=JobStatus.queued.value,
+        enqueued_at=utcnow(),
         stage="queued",
         message="waiting for a worker",
     )
@@ -555,6 +580,41 @@ def reject(session: Session, user: User, job: ReleaseJob, comment: str) -> None:
     # no refund: the output exists, and refunds after seeing it would allow retrying until a lucky draw
     audit.record(session, "release.reject", actor=user, object_type="release", object_id=job.id,
                  detail={"comment": job.decision_comment})
+
+
+def cancel_release(session: Session, user: User, job: ReleaseJob, reason: str | None = None) -> dict[str, Any]:
+    """Cancel a queued or running release, by its requester or a steward.
+
+    A queued job's reservation is given back; a running job that already read the
+    data keeps its charge (the mechanism ran). The worker running it notices at its
+    next heartbeat or progress report and stops without writing an output.
+    """
+    if job.requester_id != user.id and user.role != Role.steward.value:
+        raise Forbidden("only the requester or a steward may cancel a release")
+    locked = session.get(ReleaseJob, job.id, with_for_update=True, populate_existing=True)
+    assert locked is not None
+    if locked.status not in (JobStatus.queued.value, JobStatus.running.value):
+        raise Conflict(f"release {job.id} is {locked.status}; only a queued or running release can be cancelled",
+                       field="release")
+    note = f"cancelled by {user.username}" + (f": {reason.strip()}" if reason and reason.strip() else "")
+    return _stop_job(session, user, locked, note[:2000])
+
+
+def _stop_job(session: Session, actor: User, job: ReleaseJob, message: str) -> dict[str, Any]:
+    """End a queued or running job (row locked by the caller) as failed/cancelled, and audit it."""
+    was = job.status
+    job.status = JobStatus.failed.value
+    job.error_code = "cancelled"
+    job.message = message
+    job.error = message
+    job.finished_at = utcnow()
+    job.lease_owner = None
+    job.lease_expires_at = None
+    released = False if job.data_read else ledger.release_reservation(session, job, message)
+    outcome = {"id": job.id, "was": was, "data_read": bool(job.data_read), "reservation_released": released}
+    audit.record(session, "release.cancel", actor=actor, object_type="release", object_id=job.id,
+                 detail={**outcome, "message": message})
+    return outcome
 
 
 # ------------------------------------------------------------------------------------------------

@@ -44,6 +44,11 @@ class Settings:
     download_link_seconds: int = 300
     log_level: str = "INFO"
     audit_checkpoint_every: int = 100  # a permanent signed audit checkpoint each time this many events accrue
+    # bounded work and jobs never lost
+    job_time_limit_seconds: int = 3600  # hard limit of one run of a job, for methods not in job_time_limits
+    job_time_limits: str = ""  # per-method limits in seconds, e.g. "mst=600,dpctgan=7200"
+    stop_grace_seconds: int = 30  # a stopped job's worker process is ended if it has not stopped by then
+    requeue_after_seconds: int = 300  # a queued job not claimed this long is sent to the queue again
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -89,6 +94,14 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def job_time_limit(self, method: str) -> int:
+        """The hard time limit, in seconds, of one run of a job of `method`."""
+        for part in self.job_time_limits.replace(";", ",").split(","):
+            name, sep, value = part.partition("=")
+            if sep and name.strip() == method:
+                return int(value.strip())
+        return self.job_time_limit_seconds
 
     def ensure_dirs(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)

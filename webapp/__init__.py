@@ -77,11 +77,14 @@ def register_extensions(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from webapp.api import api
+    from webapp.api_jobs import api_jobs
     from webapp.extensions import csrf
     from webapp.pages import pages
 
     csrf.exempt(api)  # the API authenticates state changes with bearer tokens, not cookies
     app.register_blueprint(api)
+    csrf.exempt(api_jobs)
+    app.register_blueprint(api_jobs)
     app.register_blueprint(pages)
     from webapp.api_audit import api_audit
 

@@ -160,6 +160,10 @@ class RejectForm(FlaskForm):
                                                   Length(max=2000)])
 
 
+class CancelForm(FlaskForm):
+    """Cancel a queued or running release (the CSRF token is its only field)."""
+
+
 class UserForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
     role = SelectField("Role", choices=[SelectChoice(r.value) for r in Role])
@@ -803,6 +807,7 @@ def _release_context(s: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         "download_url": download_link(job.id, user.id) if can_dl else None,
         "link_seconds": settings().download_link_seconds,
         "active": job.status in ACTIVE_STATUSES,
+        "can_cancel": job.status in ACTIVE_STATUSES and (is_requester or user.role == Role.steward.value),
     }
 
 
@@ -813,6 +818,7 @@ def _render_release(job_id: int, status: int = 200, **extra: Any) -> tuple[str, 
         ctx = _release_context(s, user, job)
     ctx.setdefault("approve_form", extra.pop("approve_form", None) or ApproveForm())
     ctx.setdefault("reject_form", extra.pop("reject_form", None) or RejectForm())
+    ctx.setdefault("cancel_form", CancelForm())
     return render_template("release.html", decision_error=extra.pop("decision_error", None), **ctx), status
 
 
@@ -889,6 +895,27 @@ def release_reject(job_id: int):  # type: ignore[no-untyped-def]
         _apply_errors(form, exc, {"comment": "comment"})
         return _render_release(job_id, exc.status, reject_form=form)
     flash("Release rejected. The budget it spent stays spent.", "ok")
+    return redirect(url_for("pages.release", job_id=job_id))
+
+
+@pages.post("/releases/<int:job_id>/cancel")
+@login_required
+def release_cancel(job_id: int):  # type: ignore[no-untyped-def]
+    if not CancelForm().validate_on_submit():
+        return _render_release(job_id, 400, decision_error="the form expired; reload the page and try again")
+    try:
+        with write_session(settings()) as s:
+            user = _user(s)
+            job = _job_or_404(s, user, job_id)
+            done = releases.cancel_release(s, user, job)
+    except Forbidden as exc:
+        _note_denial(exc.message, "release", job_id)
+        return _render_release(job_id, 403, decision_error=exc.message)
+    except Conflict as exc:
+        return _render_release(job_id, exc.status, decision_error=exc.message)
+    flash("Release cancelled: " + ("its reservation was given back." if done["reservation_released"]
+                                   else "its charge stays, the mechanism had read the data." if done["data_read"]
+                                   else "nothing was charged."), "ok")
     return redirect(url_for("pages.release", job_id=job_id))
 
 

@@ -13,7 +13,7 @@ from core.settings import get_settings
 from core.storage import get_storage
 from privacy.errors import PrivacyError
 from workers.celery_app import TASK_RUN_RELEASE, celery_app
-from workers.jobs import JobControl, LeaseLost, Reaper, claim, fail_job, worker_identity
+from workers.jobs import JobControl, JobStopped, LeaseLost, Reaper, claim, fail_job, worker_identity
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +30,17 @@ def run_release(job_id: int) -> str:
         return "skipped"
     from workers.pipeline import PipelineError, run_pipeline
 
+    control = JobControl(job_id, owner, settings, time_limit=settings.job_time_limit(_method(job_id)),
+                         hard_exit=_in_pool_process())
     try:
-        with JobControl(job_id, owner, settings) as control:
+        with control:
             run_pipeline(job_id, control, settings, get_storage(settings))
         return "done"
-    except LeaseLost:
-        log.warning("job %s: lease lost; leaving it to its new owner", job_id)
-        return "lease_lost"
+    except (LeaseLost, JobStopped):
+        # cancelled, timed out (the job is already failed) or taken over: nothing more to write
+        log.warning("job %s: stopped (%s); this worker writes nothing more", job_id,
+                    control.stop_reason or "lease lost")
+        return "stopped"
     except PipelineError as exc:
         fail_job(settings, job_id, exc.code, exc.public, exc.detail, owner=owner)
         return "failed"
@@ -58,6 +62,22 @@ def run_release(job_id: int) -> str:
                  "an internal error stopped the release; the steward can see the details",
                  f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}", owner=owner)
         return "failed"
+
+
+def _method(job_id: int) -> str:
+    from core.db import session_scope
+    from core.models import ReleaseJob
+
+    with session_scope(get_settings()) as s:
+        job = s.get(ReleaseJob, job_id)
+        return job.method if job else ""
+
+
+def _in_pool_process() -> bool:
+    """True in a prefork pool process, which may be ended (the pool replaces it); never the main process."""
+    from billiard.process import current_process
+
+    return current_process().name != "MainProcess"
 
 
 def _data_read(job_id: int) -> bool:
@@ -102,11 +122,12 @@ def _warm_up() -> None:
 def _start_reaper(**_: object) -> None:
     global _reaper
     settings = get_settings()
-    from workers.enqueue import enqueue_release
+    from workers.enqueue import enqueue_release, held_job_ids
 
-    _reaper = Reaper(settings, lambda job_id: enqueue_release(job_id, settings))
+    _reaper = Reaper(settings, lambda job_id: enqueue_release(job_id, settings), held=lambda: held_job_ids(settings))
     _reaper.start()
-    log.info("reaper started (every %ss, lease %ss)", settings.reaper_seconds, settings.lease_seconds)
+    log.info("reaper started (every %ss, lease %ss, unclaimed jobs re-sent after %ss)", settings.reaper_seconds,
+             settings.lease_seconds, settings.requeue_after_seconds)
 
 
 @signals.worker_shutdown.connect

@@ -23,10 +23,19 @@ from privacy.budget import PrivacyCost
 from privacy.errors import MethodOptionError
 from privacy.schema import PublicSchema
 
-__all__ = ["Synthesizer", "ProgressCallback", "Guarantee", "no_progress"]
+__all__ = ["Synthesizer", "ProgressCallback", "Guarantee", "OptionSpec", "no_progress", "option_bounds"]
 
 ProgressCallback = Callable[[float, str], None]
 Guarantee = Literal["dp", "non-dp", "data-free"]
+# (type, default, help) or (type, default, help, (min, max)): every option whose value sets how much
+# work a fit does (iterations, epochs, rounds, bins, sizes) declares inclusive bounds, checked at
+# request time, so that no request can hold a worker for an unbounded time
+OptionSpec = tuple[type, Any, str] | tuple[type, Any, str, tuple[float | None, float | None]]
+
+
+def option_bounds(entry: OptionSpec) -> tuple[float | None, float | None]:
+    """The declared (min, max) of an option-spec entry; (None, None) when it declares none."""
+    return entry[3] if len(entry) > 3 else (None, None)  # type: ignore[misc]
 
 
 def no_progress(fraction: float, message: str) -> None:  # noqa: ARG001 - the default sink
@@ -65,6 +74,10 @@ def _coerce_option(typ: type, value: Any) -> Any:
     return typ(value)
 
 
+def _show(bound: float | None) -> str:
+    return "any" if bound is None else f"{bound:,}"
+
+
 class Synthesizer(abc.ABC):
     """Base of every method. Subclasses set the class attributes and implement
     `_fit` and `_sample`; they read bounds and domains from the schema only."""
@@ -74,8 +87,9 @@ class Synthesizer(abc.ABC):
     guarantee: ClassVar[Guarantee]
     zcdp: ClassVar[bool] = False
     needs_delta: ClassVar[bool] = False
-    # option name -> (type, default, help); unknown options are refused
-    option_spec: ClassVar[Mapping[str, tuple[type, Any, str]]] = {}
+    # option name -> (type, default, help[, (min, max)]); unknown options are refused, values
+    # outside the declared bounds too
+    option_spec: ClassVar[Mapping[str, OptionSpec]] = {}
     # what a released table contains, for the privacy statement
     releases_real_rows: ClassVar[bool] = False
     # whether the same seed gives the same output (False where the library draws unseedable noise)
@@ -97,7 +111,8 @@ class Synthesizer(abc.ABC):
                 f"unknown option(s) for {cls.name}: {', '.join(unknown)}; known options: {known}", field="options"
             )
         out: dict[str, Any] = {}
-        for key, (typ, default, _help) in cls.option_spec.items():
+        for key, entry in cls.option_spec.items():
+            typ, default = entry[0], entry[1]
             value = options.get(key, default)
             if value is not None:
                 try:
@@ -107,6 +122,11 @@ class Synthesizer(abc.ABC):
                     raise MethodOptionError(
                         f"option {key} of {cls.name} must be {expected}, got {value!r}", field="options"
                     ) from exc
+                lo, hi = option_bounds(entry)
+                if (lo is not None and value < lo) or (hi is not None and value > hi):
+                    raise MethodOptionError(
+                        f"option {key} of {cls.name} must be between {_show(lo)} and {_show(hi)}, got {value!r}",
+                        field="options")
             out[key] = value
         return out
 
@@ -184,5 +204,7 @@ class Synthesizer(abc.ABC):
             "needs_delta": cls.needs_delta,
             "releases_real_rows": cls.releases_real_rows,
             "reproducible": cls.reproducible,
-            "options": {k: {"type": t.__name__, "default": d, "help": h} for k, (t, d, h) in cls.option_spec.items()},
+            "options": {k: {"type": e[0].__name__, "default": e[1], "help": e[2],
+                             **dict(zip(("min", "max"), option_bounds(e), strict=True))}
+                        for k, e in cls.option_spec.items()},
         }

@@ -35,6 +35,7 @@ from their options alone.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
@@ -103,18 +104,18 @@ class ScenarioSynthesizer(_DataFreeBase):
                    "controls as options. Reads no real data.")
     option_spec = {
         "task": (str, "classification", "classification or regression"),
-        "n_features": (int, 5, "number of features"),
-        "n_informative": (int, 3, "informative features"),
-        "n_redundant": (int, 1, "classification: linear combinations of the informative features"),
-        "n_repeated": (int, 0, "classification: duplicated features"),
-        "n_classes": (int, 2, "classification: number of classes"),
-        "n_clusters_per_class": (int, 1, "classification: clusters per class"),
+        "n_features": (int, 5, "number of features", (1, 1000)),
+        "n_informative": (int, 3, "informative features", (0, 1000)),
+        "n_redundant": (int, 1, "classification: linear combinations of the informative features", (0, 1000)),
+        "n_repeated": (int, 0, "classification: duplicated features", (0, 1000)),
+        "n_classes": (int, 2, "classification: number of classes", (2, 100)),
+        "n_clusters_per_class": (int, 1, "classification: clusters per class", (1, 100)),
         "weights": (object, None, "classification: class proportions, e.g. 0.9,0.1"),
         "flip_y": (float, 0.01, "classification: share of labels flipped at random"),
         "class_sep": (float, 1.0, "classification: separation of the classes"),
         "noise": (float, 0.0, "regression: standard deviation of the noise on the target"),
         "bias": (float, 0.0, "regression: intercept"),
-        "effective_rank": (int, None, "regression: approximate rank of the features (None: well conditioned)"),
+        "effective_rank": (int, None, "regression: approximate rank of the features (None: well conditioned)", (1, 1000)),
         "feature_bound": (float, 10.0, "declared bound of every feature: values lie in [-bound, bound]"),
         "target_bound": (float, None, "regression: declared bound of the target (None: left open)"),
     }
@@ -199,27 +200,53 @@ _RESERVED = {"distribution", "kind", "min", "max", "integer", "null_rate", "valu
              "description"}
 
 
+# a spec is sent as content: its YAML/JSON text (or the mapping) is at most this long
+MAX_SPEC_CHARS = 64 * 1024
+MAX_SPEC_COLUMNS = 200
+
+
 def parse_spec(spec: Any) -> dict[str, Any]:
-    """A spec from a mapping, YAML/JSON text or a path to a YAML file."""
+    """A spec from a mapping or its YAML/JSON text, size-limited. Never a file path.
+
+    Options come from requesters, and the generator runs on the server: a path
+    would make the server read its own files, so text that names a path is
+    refused with a message that says to send the content instead.
+    """
     if spec is None:
-        raise MethodOptionError("the spec method needs the option `spec` (a mapping, YAML text or a file path)",
-                                field="options")
+        raise MethodOptionError("the spec method needs the option `spec`: the spec itself, as a mapping or "
+                                "YAML/JSON text (the CLI reads a local file with --spec FILE)", field="options")
     if isinstance(spec, Mapping):
-        data = dict(spec)
-    elif isinstance(spec, str | Path):
-        text = str(spec)
-        path = Path(text)
-        if "\n" not in text and path.suffix.lower() in (".yaml", ".yml", ".json") and path.exists():
-            text = path.read_text(encoding="utf-8")
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise MethodOptionError(f"the spec is not valid YAML: {exc}", field="options") from exc
+        data: Any = dict(spec)
+        size = len(json.dumps(data, default=str))
+    elif isinstance(spec, str):
+        size = len(spec)
+        if size <= MAX_SPEC_CHARS:
+            try:
+                data = yaml.safe_load(spec)
+            except yaml.YAMLError as exc:
+                raise MethodOptionError(f"the spec is not valid YAML: {exc}", field="options") from exc
     else:
-        raise MethodOptionError("spec must be a mapping or YAML text", field="options")
+        raise MethodOptionError("spec must be a mapping or YAML/JSON text", field="options")
+    if size > MAX_SPEC_CHARS:
+        raise MethodOptionError(f"the spec is {size:,} characters long; at most {MAX_SPEC_CHARS:,} are accepted",
+                                field="options")
+    if isinstance(data, str) and _looks_like_path(data):
+        raise MethodOptionError(
+            "the spec option names a file path; options never refer to files on the server. Send the spec's "
+            "content instead (a mapping or YAML/JSON text; the CLI reads a local file with --spec FILE)",
+            field="options")
     if not isinstance(data, Mapping) or not isinstance(data.get("columns"), Mapping) or not data["columns"]:
         raise MethodOptionError("the spec needs a non-empty `columns` mapping", field="options")
+    if len(data["columns"]) > MAX_SPEC_COLUMNS:
+        raise MethodOptionError(f"the spec has {len(data['columns'])} columns; at most {MAX_SPEC_COLUMNS} are "
+                                "accepted", field="options")
     return dict(data)
+
+
+def _looks_like_path(text: str) -> bool:
+    text = text.strip()
+    return "\n" not in text and ("/" in text or "\\" in text or text.startswith("~")
+                                 or Path(text).suffix.lower() in (".yaml", ".yml", ".json", ".txt"))
 
 
 def _as_days(v: Any) -> float:
@@ -346,7 +373,7 @@ class SpecSynthesizer(_DataFreeBase):
     description = ("Data-free data from a spec: named scipy distributions per column and a correlation matrix "
                    "imposed on their normal scores (Gaussian copula). Reads no real data.")
     option_spec = {
-        "spec": (object, None, "the spec: a mapping, YAML text or a path to a YAML file (see the docs)"),
+        "spec": (object, None, "the spec itself: a mapping or YAML/JSON text, at most 64 KiB (never a file path)"),
     }
 
     def _parsed(self) -> tuple[list[_Column], np.ndarray]:

@@ -87,7 +87,7 @@ class DPCopulaSynthesizer(OpenBoundsSupport, Synthesizer):
     guarantee = "dp"
     zcdp = True
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
         "marginal_share": (float, 0.5, "share of the budget spent on the marginals (the rest on correlations)"),
         "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
     }

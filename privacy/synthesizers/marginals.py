@@ -26,7 +26,7 @@ class DPMarginalsSynthesizer(Synthesizer):
     guarantee = "dp"
     zcdp = True
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
     }
 
     @classmethod

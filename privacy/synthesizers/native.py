@@ -118,8 +118,8 @@ class NativeMSTSynthesizer(_NativeMarginalSynthesizer):
         "tree of two-way marginals picked by the exponential mechanism, a tree graphical model."
     )
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
-        "iters": (int, 1000, "mirror-descent iterations of the final estimation"),
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "iters": (int, 1000, "mirror-descent iterations of the final estimation", (0, 20_000)),
         "compress": (bool, True, "merge codes measured below 3 sigma into one (as MST does)"),
     }
 
@@ -163,13 +163,13 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
         "small tables where the noise swamps the counts."
     )
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
-        "degree": (int, 2, "the workload: every marginal of this many columns (2 or 3)"),
-        "max_model_size": (float, 80.0, "largest junction tree, in megabytes of float64 cells"),
-        "max_cells": (int, 10000, "workload marginals with more cells are left out"),
-        "rounds": (int, None, "rounds the budget is first divided into (default 16 x columns)"),
-        "round_iters": (int, 100, "mirror-descent iterations after each measurement"),
-        "final_iters": (int, 1000, "mirror-descent iterations of the final estimation"),
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "degree": (int, 2, "the workload: every marginal of this many columns (2 or 3)", (2, 3)),
+        "max_model_size": (float, 80.0, "largest junction tree, in megabytes of float64 cells", (0.001, 1024)),
+        "max_cells": (int, 10000, "workload marginals with more cells are left out", (1, 1_000_000)),
+        "rounds": (int, None, "rounds the budget is first divided into (default 16 x columns)", (1, 10_000)),
+        "round_iters": (int, 100, "mirror-descent iterations after each measurement", (0, 5000)),
+        "final_iters": (int, 1000, "mirror-descent iterations of the final estimation", (0, 20_000)),
         "shrink_one_way": (
             bool,
             True,

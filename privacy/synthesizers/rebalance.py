@@ -230,7 +230,7 @@ class _RebalanceBase(Synthesizer):
     method: str = ""
     option_spec = {
         "target": (str, None, "column to balance (default: the schema's target)"),
-        "k_neighbors": (int, 5, "neighbours to interpolate between (lowered for tiny classes)"),
+        "k_neighbors": (int, 5, "neighbours to interpolate between (lowered for tiny classes)", (1, 100)),
     }
 
     def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:

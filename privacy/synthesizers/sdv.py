@@ -31,7 +31,7 @@ import pandas as pd
 from privacy.budget import PrivacyCost
 from privacy.errors import MethodOptionError, MissingDependency
 from privacy.schema import NUMERIC_KINDS, PublicSchema, _key
-from privacy.synthesizers.base import ProgressCallback, Synthesizer
+from privacy.synthesizers.base import OptionSpec, ProgressCallback, Synthesizer
 
 __all__ = ["GaussianCopulaSynthesizer", "CTGANSynthesizer", "TVAESynthesizer", "CopulaGANSynthesizer",
            "sdv_metadata"]
@@ -143,7 +143,7 @@ def _epoch_progress(progress: ProgressCallback) -> Iterator[None]:
 class _SDVBase(Synthesizer):
     guarantee = "non-dp"
     sdv_class: ClassVar[str] = ""
-    option_spec: ClassVar[dict[str, tuple[type, Any, str]]] = {}
+    option_spec: ClassVar[dict[str, OptionSpec]] = {}
 
     def _model_kwargs(self) -> dict[str, Any]:
         return {}
@@ -200,9 +200,9 @@ class GaussianCopulaSynthesizer(_SDVBase):
         return {"default_distribution": self.options["default_distribution"]}
 
 
-_GAN_OPTIONS: dict[str, tuple[type, Any, str]] = {
-    "epochs": (int, 100, "training epochs"),
-    "batch_size": (int, 500, "batch size (a multiple of 10)"),
+_GAN_OPTIONS: dict[str, OptionSpec] = {
+    "epochs": (int, 100, "training epochs", (1, 1000)),
+    "batch_size": (int, 500, "batch size (a multiple of 10)", (10, 10_000)),
 }
 
 

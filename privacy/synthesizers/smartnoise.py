@@ -78,7 +78,7 @@ from privacy.budget import PrivacyCost
 from privacy.encoding import DomainEncoder
 from privacy.errors import DomainTooLarge, InvalidPrivacyValue, MethodOptionError, MissingDependency
 from privacy.schema import PublicSchema
-from privacy.synthesizers.base import ProgressCallback, Synthesizer
+from privacy.synthesizers.base import OptionSpec, ProgressCallback, Synthesizer
 
 __all__ = [
     "SmartnoiseMSTSynthesizer",
@@ -447,7 +447,7 @@ class SmartnoiseMSTSynthesizer(_CubeBase):
     zcdp = True
     needs_delta = True
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
         "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
     }
 
@@ -481,11 +481,11 @@ class SmartnoiseAIMSynthesizer(_CubeBase):
     zcdp = True
     needs_delta = True
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
-        "rounds": (int, None, "number of selection rounds (default 16 x columns, as in AIM)"),
-        "max_model_size": (int, 80, "largest model (MB) AIM may grow"),
-        "degree": (int, 2, "width of the workload marginals"),
-        "max_cells": (int, 10000, "workload marginals larger than this are skipped"),
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "rounds": (int, None, "number of selection rounds (default 16 x columns, as in AIM)", (1, 10_000)),
+        "max_model_size": (int, 80, "largest model (MB) AIM may grow", (1, 1024)),
+        "degree": (int, 2, "width of the workload marginals", (2, 3)),
+        "max_cells": (int, 10000, "workload marginals larger than this are skipped", (1, 1_000_000)),
         "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
     }
 
@@ -574,12 +574,12 @@ class SmartnoiseMWEMSynthesizer(_CubeBase):
     zcdp = False
     default_bins = 32
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
-        "max_cells": (int, 5000, "largest histogram (product of domain sizes) of one group of columns"),
-        "max_columns": (int, 3, "most columns in one histogram"),
-        "iterations": (int, 30, "MWEM iterations per histogram"),
-        "marginal_width": (int, 2, "widest marginal queried"),
-        "mult_weights_iterations": (int, 20, "multiplicative-weights passes per iteration"),
+        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "max_cells": (int, 5000, "largest histogram (product of domain sizes) of one group of columns", (1, 1_000_000)),
+        "max_columns": (int, 3, "most columns in one histogram", (1, 10)),
+        "iterations": (int, 30, "MWEM iterations per histogram", (1, 1000)),
+        "marginal_width": (int, 2, "widest marginal queried", (1, 5)),
+        "mult_weights_iterations": (int, 20, "multiplicative-weights passes per iteration", (1, 1000)),
         "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
     }
 
@@ -691,9 +691,9 @@ class SmartnoisePACSynthSynthesizer(_CubeBase):
     needs_delta = True
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous, datetime and wide ordinal columns without `bins` "
-                          "in the schema"),
+                          "in the schema", (2, 10_000)),
         "reporting_length": (int, 2, "widest combination of columns measured (each row counts in every "
-                                     "combination up to this width, so wider means more noise)"),
+                                     "combination up to this width, so wider means more noise)", (1, 5)),
         "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
     }
 
@@ -905,12 +905,12 @@ class _GanBase(_SmartnoiseBase):
         raise NotImplementedError
 
 
-_GAN_OPTIONS: dict[str, tuple[type, Any, str]] = {
-    "epochs": (int, 10, "most training epochs (fewer if the budget runs out first)"),
-    "batch_size": (int, 128, "batch size (even; capped at half the rows)"),
-    "embedding_dim": (int, 64, "size of the generator's noise input"),
-    "generator_dim": (int, 128, "width of the generator's two residual layers"),
-    "discriminator_dim": (int, 128, "width of the discriminator's two layers"),
+_GAN_OPTIONS: dict[str, OptionSpec] = {
+    "epochs": (int, 10, "most training epochs (fewer if the budget runs out first)", (1, 5000)),
+    "batch_size": (int, 128, "batch size (even; capped at half the rows)", (2, 10_000)),
+    "embedding_dim": (int, 64, "size of the generator's noise input", (1, 1024)),
+    "generator_dim": (int, 128, "width of the generator's two residual layers", (1, 1024)),
+    "discriminator_dim": (int, 128, "width of the discriminator's two layers", (1, 1024)),
     "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
 }
 
@@ -978,12 +978,12 @@ class SmartnoisePATECTGANSynthesizer(_GanBase):
     )
     option_spec = {
         **_GAN_OPTIONS,
-        "batch_size": (int, 64, "generated samples per student step (each is one PATE query)"),
-        "epochs": (int, 200, "most generator iterations (fewer if the budget runs out first)"),
+        "batch_size": (int, 64, "generated samples per student step (each is one PATE query)", (2, 10_000)),
+        "epochs": (int, 200, "most generator iterations (fewer if the budget runs out first)", (1, 5000)),
         "noise_multiplier": (float, 1e-3, "gamma: the vote noise is Laplace(1/gamma); smaller is more private"),
-        "teacher_iters": (int, 5, "teacher discriminator steps per iteration"),
-        "student_iters": (int, 5, "student steps (PATE queries x batch) per iteration"),
-        "sample_per_teacher": (int, 1000, "rows per teacher (the number of teachers follows)"),
+        "teacher_iters": (int, 5, "teacher discriminator steps per iteration", (1, 100)),
+        "student_iters": (int, 5, "student steps (PATE queries x batch) per iteration", (1, 100)),
+        "sample_per_teacher": (int, 1000, "rows per teacher (the number of teachers follows)", (10, 1_000_000)),
     }
 
     def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:

@@ -97,10 +97,28 @@ def test_spec_marginals_correlation_and_nulls() -> None:
     assert abs(stats.spearmanr(out["age"].astype(float), out["visits"].astype(float))[0]) < 0.05
 
 
-def test_spec_accepts_a_yaml_file(tmp_path) -> None:
+@pytest.mark.parametrize("as_text", [str, lambda p: p.name, lambda p: f"~/{p.name}"])
+def test_spec_refuses_a_file_path(tmp_path, as_text) -> None:
+    # a path names a file on the server, which the requester must never make it read
     path = tmp_path / "spec.yaml"
     path.write_text(SPEC, encoding="utf-8")
-    synth = create_synthesizer("spec", seed=1, options={"spec": str(path)})
+    with pytest.raises(MethodOptionError, match="names a file path"):
+        create_synthesizer("spec", seed=1, options={"spec": as_text(path)}).preflight()
+
+
+def test_spec_content_is_size_limited() -> None:
+    from privacy.synthesizers.datafree import MAX_SPEC_CHARS
+
+    huge = SPEC + "#" + "x" * MAX_SPEC_CHARS + "\n"
+    with pytest.raises(MethodOptionError, match="characters long"):
+        create_synthesizer("spec", options={"spec": huge}).preflight()
+    many = {"columns": {f"c{i}": {"distribution": "norm"} for i in range(201)}}
+    with pytest.raises(MethodOptionError, match="at most 200"):
+        create_synthesizer("spec", options={"spec": many}).preflight()
+
+
+def test_spec_accepts_yaml_text() -> None:
+    synth = create_synthesizer("spec", seed=1, options={"spec": SPEC})
     synth.fit()
     assert len(synth.sample(10)) == 10
 

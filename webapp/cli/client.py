@@ -90,6 +90,20 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
+def _attach_spec(options: dict[str, Any], spec_path: str | None) -> None:
+    """Put a local spec file's content in the options: the server never reads paths.
+
+    `--spec FILE`, or `--option spec=FILE` naming a file on this machine, sends the
+    file's text; the server validates and size-limits it.
+    """
+    if spec_path is None:
+        value = options.get("spec")
+        if isinstance(value, str) and "\n" not in value and Path(value).expanduser().is_file():
+            spec_path = str(Path(value).expanduser())
+    if spec_path is not None:
+        options["spec"] = Path(spec_path).read_text(encoding="utf-8")
+
+
 def _release_line(r: dict[str, Any]) -> str:
     pct = f"{round(100 * (r.get('progress') or 0))}%"
     return (f"release {r['id']}  {r['status']:<18} {pct:>4}  {r['method']} on {r['dataset']['name']}  "
@@ -234,15 +248,18 @@ def register(cli: click.Group) -> None:
     @click.option("--target", default=None)
     @click.option("--rebalance", default=None, help="smote|borderline-smote|adasyn|smotenc on the DP output.")
     @click.option("--option", "options", multiple=True, help="key=value method option (repeatable).")
+    @click.option("--spec", "spec_path", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="method spec: a local YAML/JSON scenario spec; its content is sent with the request.")
     @click.option("--wait", is_flag=True, help="Follow the job with a progress bar until it stops.")
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
     @handle_errors
     def releases_request(ctx: click.Context, dataset: str, method: str, epsilon: str | None, delta: str | None,
                          rows: int | None, target: str | None, rebalance: str | None, options: tuple[str, ...],
-                         wait: bool, as_json: bool) -> None:
+                         spec_path: str | None, wait: bool, as_json: bool) -> None:
         """Ask for a release of DATASET."""
         body: dict[str, Any] = {"dataset": dataset, "method": method, "options": _parse_options(options)}
+        _attach_spec(body["options"], spec_path)
         if epsilon is not None:
             body["epsilon"] = _number_arg(epsilon, "epsilon")
         if delta is not None:
@@ -318,6 +335,21 @@ def register(cli: click.Group) -> None:
     def releases_reject(ctx: click.Context, release_id: int, comment: str, as_json: bool) -> None:
         out = _client(ctx).post(f"/releases/{release_id}/reject", json={"comment": comment})
         _echo(out, as_json, f"release {release_id} rejected (its privacy cost stays charged)")
+
+    @releases.command("cancel")
+    @click.argument("release_id", type=int)
+    @click.option("--reason", default=None, help="Why (kept in the audit log).")
+    @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
+    @handle_errors
+    def releases_cancel(ctx: click.Context, release_id: int, reason: str | None, as_json: bool) -> None:
+        """Cancel a queued or running release (its requester or a steward)."""
+        out = _client(ctx).post(f"/releases/{release_id}/cancel", json={"reason": reason})
+        done = out["cancelled"]
+        charge = ("its reservation was given back" if done["reservation_released"]
+                  else "its charge stays (the mechanism had read the data)" if done["data_read"]
+                  else "nothing was charged")
+        _echo(out, as_json, f"release {release_id} cancelled ({done['was']}); {charge}")
 
     @releases.command("download")
     @click.argument("release_id", type=int)
