@@ -138,7 +138,7 @@ def find_hits(text: str, seed: int, train_rows: int | None, *, table: bool, repo
                 hits.append(f"row count {train_rows}")
                 break
         for label in ("train_rows", "holdout_rows", "real_rows"):
-            if label in text:
+            if re.search(rf"(?<!\w){label}(?!\w)", text):  # a key of its own, not model_train_rows
                 hits.append(f"label {label}")
         if OVERRIDE in text:
             hits.append("the steward's override reason")
@@ -285,7 +285,8 @@ def test_the_scan_finds_what_it_looks_for():
     assert find_hits(f"rows: 275 of {seed % 2**40}", seed, 275, table=True)
     assert not find_hits(f"0.{seed % 2**32} and sha {seed:x}00ff and rows 2750", seed, 275, table=False)
     assert not find_hits(f"value {seed % 2**16}", seed, None, table=True)
-    assert find_hits("train_rows: 12", seed, None, table=False)
+    assert find_hits('"train_rows": 12', seed, None, table=False)
+    assert not find_hits('"model_train_rows": 50000', seed, None, table=False)
     assert not find_hits("Gentoo: 275", seed, 275, table=False, report=True)
     assert find_hits("real training rows: 275", seed, 275, table=False, report=True)
 
