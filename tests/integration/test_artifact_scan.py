@@ -16,8 +16,9 @@ Then everything the requesting analyst can reach is collected and scanned:
 What is looked for, read from the database (never from an analyst view):
 
 * the job's noise seed in any encoding: decimal of the seed and of the seed
-  modulo 2^k for every k from 16 to 64, and the same numbers in hexadecimal
-  (with or without ``0x``, either case);
+  modulo 2^k for every k from 16 to 64 (plain, and grouped by thousands with
+  ``,``, ``_`` or a space, as a report formats numbers), and the same numbers in
+  hexadecimal (with or without ``0x``, either case);
 * the exact number of rows the mechanism read: the training rows of the job
   (the split's ``train_rows``; for dp-statistics, which reads every row, the
   table's 344 rows), and the names ``train_rows`` / ``holdout_rows`` /
@@ -106,7 +107,7 @@ def seed_encodings(seed: int) -> set[str]:
     values = {seed} | {seed % (2**k) for k in range(16, 65)}
     out: set[str] = set()
     for v in values:
-        out |= {str(v), f"{v:x}", f"{v:X}", f"0x{v:x}", f"0x{v:X}"}
+        out |= {str(v), f"{v:,}", f"{v:_}", f"{v:,}".replace(",", " "), f"{v:x}", f"{v:X}", f"0x{v:x}", f"0x{v:X}"}
     return out
 
 
@@ -123,7 +124,7 @@ def find_hits(text: str, seed: int, train_rows: int | None, *, table: bool, repo
     hits = []
     for enc in seed_encodings(seed):
         pattern = _token(enc)
-        if len(enc) >= 6:
+        if len(re.sub(r"[,_ ]", "", enc)) >= 6:  # digits (or hex digits), not separators
             if pattern.search(text):
                 hits.append(f"seed encoding {enc}")
         elif not table:
@@ -282,6 +283,7 @@ def test_the_scan_finds_what_it_looks_for():
     assert find_hits(f"settings: seed {seed % 2**32}", seed, None, table=False)
     assert find_hits(f'{{"x": "{seed:x}"}}', seed, None, table=False)
     assert find_hits(f"seed={seed % 2**16}", seed, None, table=False)
+    assert find_hits(f"<td>{seed % 2**32:,}</td>", seed, None, table=False)
     assert find_hits(f"rows: 275 of {seed % 2**40}", seed, 275, table=True)
     assert not find_hits(f"0.{seed % 2**32} and sha {seed:x}00ff and rows 2750", seed, 275, table=False)
     assert not find_hits(f"value {seed % 2**16}", seed, None, table=True)
