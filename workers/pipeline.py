@@ -183,10 +183,11 @@ def _check_reservation(spec: JobSpec, planned: PrivacyCost) -> None:
 
 
 def _load(spec: JobSpec, control: JobControl, storage: Storage) -> tuple[pd.DataFrame, Any]:
-    """Read and conform the raw table. The charge is spent first: what follows depends on the data."""
+    """Read and conform the raw table. The charge is spent once the file is found and before it is
+    read: a missing file says nothing about the rows, everything after it depends on them."""
     with _Stage(control, "load", spec) as st:
-        control.mark_data_read()
         with storage.local_path(spec.storage_key) as path:
+            control.mark_data_read()
             raw = read_table(path)
         st(0.6, "conforming to the public schema")
         table, conform_report = conform_table(raw, spec.schema)

@@ -320,5 +320,9 @@ def test_a_failure_after_reading_the_data_is_charged_and_says_nothing_of_the_dat
     assert "row" not in done["message"] and "6" not in done["message"]
     steward = svc.api("steward", "GET", f"/releases/{job_id}").json()["release"]
     assert steward["error_code"] == "too_few_rows" and "6 rows" in steward["internal"]["error"]
+    # the requester's times resolve minutes only, so they do not time the fit; the steward's seconds
+    for key in ("created_at", "started_at", "finished_at"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", done[key]), done[key]
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", steward[key]), steward[key]
     ledger = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]
     assert Fraction(ledger["spent"]["epsilon"]) == 1, ledger
