@@ -650,10 +650,36 @@ def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool
 
 
 def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
+    """A release as `user` may see it.
+
+    Staff see everything. The requester (and any other analyst who may see the
+    job) sees nothing derived from real rows beyond the approved bundle: no gate,
+    no report figures, no override reason (it speaks of the internal checks);
+    times to the minute only (finer ones would time the fit); while running,
+    the stage but not the method's own progress text; after a failure that
+    happened once the data was read, one fixed message whatever the cause.
+    """
     ds = session.get(Dataset, job.dataset_id)
     requester = session.get(User, job.requester_id)
     decider = session.get(User, job.decided_by) if job.decided_by else None
     staff = user.role in (Role.steward.value, Role.admin.value)
+
+    def when(t: Any) -> str | None:
+        if t is None:
+            return None
+        return t.isoformat(timespec="seconds") if staff else t.replace(second=0, microsecond=0).isoformat(
+            timespec="minutes")
+
+    failed = job.status == JobStatus.failed.value
+    message = job.message
+    error_code = job.error_code if failed else None
+    if not staff:
+        if job.status == JobStatus.running.value:
+            message = job.stage or job.status
+        elif failed and job.data_read:
+            message = ("the release could not be produced from the data; the charge is kept, as for any release "
+                       "that read the data. The steward can see the details")
+            error_code = "failed_after_data_read"
     view: dict[str, Any] = {
         "id": job.id,
         "dataset": {"id": job.dataset_id, "name": ds.name if ds else None},
@@ -668,18 +694,18 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         "status": job.status,
         "stage": job.stage,
         "progress": round(float(job.progress or 0.0), 4),
-        "message": job.message,
-        "error_code": job.error_code if job.status == JobStatus.failed.value else None,
-        "created_at": job.created_at.isoformat(timespec="seconds"),
-        "started_at": job.started_at.isoformat(timespec="seconds") if job.started_at else None,
-        "finished_at": job.finished_at.isoformat(timespec="seconds") if job.finished_at else None,
+        "message": message,
+        "error_code": error_code,
+        "created_at": when(job.created_at),
+        "started_at": when(job.started_at),
+        "finished_at": when(job.finished_at),
         "cost": job.cost,
         "charge": ledger.job_charge_state(session, job.id),
         "decision": None if job.decided_at is None else {
             "by": decider.username if decider else None,
-            "at": job.decided_at.isoformat(timespec="seconds"),
+            "at": when(job.decided_at),
             "comment": job.decision_comment,
-            "override": job.override_reason,
+            **({"override": job.override_reason} if staff else {}),
         },
         "can_download": can_download(user, job),
     }
@@ -771,7 +797,6 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
     files["privacy.md"] = final_statement(session, storage, job, ds).encode()
     approver = session.get(User, job.decided_by) if job.decided_by else None
     requester = session.get(User, job.requester_id)
-    dp = (job.cost or {}).get("dp", False)
     manifest = {
         "job_id": job.id,
         "dataset": ds.name,
@@ -781,11 +806,12 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
         "rows": job.rows,
         "requester": requester.username if requester else None,
         "approved_by": approver.username if approver else None,
-        "approved_at": job.decided_at.isoformat(timespec="seconds") if job.decided_at else None,
-        "override_reason": job.override_reason,
+        "approved_at": job.decided_at.replace(second=0, microsecond=0).isoformat(timespec="minutes")
+        if job.decided_at else None,
         "report_sections": "public and internal" if job.include_internal else "public only",
-        # the seed of a DP mechanism's noise is a secret: knowing it, one could subtract the noise
-        "seed": "withheld (the seed of DP noise is secret)" if dp else job.seed,
+        # the seed of a mechanism's noise is a secret: knowing it, one could subtract the noise. The
+        # override reason speaks of checks on real rows: it stays with the steward (and the audit log).
+        "seed": "withheld (the seed of the release's randomness is secret)",
     }
     manifest["audit_head"] = audit.head_for_manifest(session, settings, storage, job.id)
     data = build_bundle(files, manifest, signing_key(settings))
@@ -806,7 +832,13 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
     artifacts = job.artifacts or {}
     stored = json.loads(storage.get_bytes(artifacts["disclosure.json"]))
     release = {"id": job.id, "dataset": ds.name, "kind": job.kind, "rebalanced": stored.get("rebalanced"),
-               "approved_at": job.decided_at.isoformat(timespec="seconds") if job.decided_at else None}
+               "approved_at": job.decided_at.replace(second=0, microsecond=0).isoformat(timespec="minutes")
+               if job.decided_at else None}
+    split = job.split or {}
+    if str(split.get("method", "")).startswith("independent"):
+        release["holdout"] = split.get("holdout_fraction")  # the requested fraction, not the sizes
+    elif job.method == "dp-statistics":
+        release["holdout"] = 0.0
     if job.method == "dp-statistics":
         method = {"name": "dp-statistics", "guarantee": "dp", "zcdp": False,
                   "description": "DP counts, means, variances, quantiles and histograms (diffprivlib)"}
@@ -824,6 +856,7 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
         real_checks=stored.get("real_checks"),
         small_cells=stored.get("small_cells"),
         gate=job.gate,
-        override_reason=job.override_reason,
+        # the override speaks of the internal checks: in the bundle only with the internal sections
+        override_reason=job.override_reason if job.include_internal else None,
         include_internal=job.include_internal,
     )

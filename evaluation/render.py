@@ -291,7 +291,6 @@ def render_html(report: Report, include_internal: bool) -> str:
                   "synthetic table and the public schema only.</div>")
     settings = report.settings
     footer = _kv([
-        ("seed", settings.get("seed")),
         ("sections", ", ".join(settings.get("include", []))),
         *[(f"limit: {k}", v) for k, v in settings.get("limits", {}).items()],
         *[(f"version: {k}", v) for k, v in settings.get("versions", {}).items()],

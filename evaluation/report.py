@@ -231,7 +231,9 @@ def build_report(
     (fidelity, utility, privacy, plots; all by default); the public synthetic
     summary is always there. `thresholds` are the dataset policy's
     (min_fidelity, min_utility_ratio, max_membership_auc, max_exact_match_rate,
-    warn_margin); without them the checks are `not_run`.
+    warn_margin); without them the checks are `not_run`. `seed` seeds the
+    report's samples and models; it is not written into the report, so it may
+    be derived from a secret, but it must not be the mechanism's noise seed.
     """
     from threadpoolctl import threadpool_limits
 
@@ -311,8 +313,8 @@ def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.D
 
         draw_figures(sections, limits)
     progress(1.0, "report ready")
+    # no seed here: the report may reach analysts, and its seed is the job's business only
     settings = {
-        "seed": seed,
         "target": target,
         "include": sorted(include),
         "thresholds": th,

@@ -1,9 +1,17 @@
 """The holdout split made before any fit.
 
 The synthesizer sees only the training part; the holdout is what TSTR is
-scored on and what the privacy attacks use as non-members. The split is
-stratified on the target when it is categorical, so a rare class is in both
-parts.
+scored on and what the privacy attacks use as non-members.
+
+Each row goes to the holdout on its own, with probability `holdout`, by an
+independent draw (Bernoulli sampling), whatever the other rows are. So adding
+or removing one row of the table changes the training part by at most that
+row, and a DP fit on the training part is DP with respect to add/remove-one-row
+neighbours of the whole table (a fixed-size split would instead turn adding a
+row into a substitution). The sizes of the two parts are therefore random, and
+data-derived: `split_info` holds them and is internal. There is no
+stratification: it would tie the rows' draws together; independent draws are
+balanced in expectation.
 """
 
 from __future__ import annotations
@@ -13,60 +21,52 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from privacy.errors import MethodOptionError, SchemaError
+from privacy.errors import MethodOptionError, PrivacyError, SchemaError
 from privacy.schema import PublicSchema
 
-__all__ = ["split_holdout"]
+__all__ = ["split_holdout", "EmptySplit"]
 
 MIN_ROWS = 4
 
 
+class EmptySplit(PrivacyError):
+    """The independent draws left the training part or the holdout empty."""
+
+    code = "empty_split"
+
+
 def split_holdout(df: pd.DataFrame, schema: PublicSchema, target: str | None = None, holdout: float = 0.2,
-                  seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """Split a conformed table into (train, holdout, split_info).
+                  seed: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Split a conformed table into (train, holdout, split_info) by independent per-row draws.
 
-    `target` defaults to the schema's target. Rows keep their index, so the
+    `seed` seeds the draws (None: fresh entropy); it must not be a secret used
+    elsewhere, because the draws are not meant to hide it. `target` (default:
+    the schema's) is only checked to be a column. Rows keep their index, so the
     split can be checked against the source table. `split_info` is a small
-    JSON-able record of how the split was made (internal: it holds row counts).
+    JSON-able record of the split; it holds the sizes, which are data-derived,
+    and never the seed. Raises `EmptySplit` when a part comes out empty (with a
+    holdout of 0.2 that happens with probability 0.8^n + 0.2^n for n rows).
     """
-    from sklearn.model_selection import train_test_split
-
     if not isinstance(holdout, int | float) or isinstance(holdout, bool) or not 0.0 < float(holdout) < 1.0:
         raise MethodOptionError(f"holdout must be a fraction between 0 and 1 (exclusive), got {holdout!r}",
-                                  field="holdout")
+                                field="holdout")
     if len(df) < MIN_ROWS:
         raise MethodOptionError(f"a table of {len(df)} rows is too small to hold out a test split",
-                                  field="holdout")
+                                field="holdout")
     target = target if target is not None else schema.target
     if target is not None and target not in df.columns:
         raise SchemaError(f"the target '{target}' is not a column of the table", field="target")
-    n_holdout = min(max(1, int(round(len(df) * float(holdout)))), len(df) - 1)
-    stratify = None
-    method = "random"
-    reason = None
-    if target is not None and schema.columns[target].kind == "categorical":
-        labels = df[target].astype("string").fillna("\x00null")
-        counts = labels.value_counts()
-        if counts.min() >= 2 and n_holdout >= counts.size and len(df) - n_holdout >= counts.size:
-            stratify = labels.to_numpy()
-            method = "stratified"
-        else:
-            reason = "a class has fewer than 2 rows, or there are more classes than holdout rows"
-    elif target is not None:
-        reason = f"the target '{target}' is not categorical"
-    positions = np.arange(len(df))
-    train_pos, holdout_pos = train_test_split(positions, test_size=n_holdout, random_state=seed, stratify=stratify,
-                                              shuffle=True)
-    train_df = df.iloc[np.sort(train_pos)]
-    holdout_df = df.iloc[np.sort(holdout_pos)]
+    rng = np.random.default_rng(seed)
+    in_holdout = rng.random(len(df)) < float(holdout)
+    if in_holdout.all() or not in_holdout.any():
+        raise EmptySplit("the random holdout split left one part empty; submit the release again",
+                         field="holdout")
+    train_df = df.iloc[np.flatnonzero(~in_holdout)]
+    holdout_df = df.iloc[np.flatnonzero(in_holdout)]
     info: dict[str, Any] = {
-        "method": method,
+        "method": "independent per-row draws (Bernoulli sampling)",
         "holdout_fraction": float(holdout),
-        "seed": int(seed),
-        "stratified_on": target if method == "stratified" else None,
         "train_rows": len(train_df),
         "holdout_rows": len(holdout_df),
     }
-    if reason:
-        info["not_stratified_because"] = reason
     return train_df, holdout_df, info

@@ -17,12 +17,24 @@ filtering was applied, but withholds their figures; the steward's copy
 rows, the total removed is stated, because the released table's size (with
 the public suppression counts and the requested row count) reveals it anyway.
 Counts computed on the synthetic output (suppressed rows, generalised columns,
-coded values) are always shown.
+coded values) are always shown. The gate's overall verdict and a steward's
+override reason rest on the internal checks: only the steward's copy has them.
+
+Neighbours. The guarantee is stated for add/remove-one-row neighbours of the
+whole registered table. A release fitted on a training part says how that part
+was drawn (each row held out on its own, by an independent draw), which is
+what makes the fit's guarantee hold for the whole table; the sizes of the parts
+are data-derived and never stated.
+
+Escaping. Everything user-written (dataset names, column names and values,
+notes, reasons) is escaped, so it renders as the text it is, never as Markdown
+or HTML.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
@@ -64,9 +76,26 @@ def _count(n: Any, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
+# characters with a meaning in (GitHub-flavoured) Markdown or HTML wherever they stand in a line
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~!])")
+# what would start an automatic link ("http://", "www.")
+_AUTOLINK = re.compile(r"(?i)(?<=[a-z0-9])(:)(?=//)|(?<=\bwww)(\.)")
+
+
 def _md(text: Any) -> str:
-    """Escape Markdown table/emphasis characters in values taken from schemas or reports."""
-    return str(text).replace("|", "\\|").replace("*", "\\*").replace("_", "\\_")
+    """User-written or data-derived text as inert Markdown: on one line, every character that could
+    make emphasis, a link, a table cell, raw HTML or an entity backslash-escaped."""
+    one_line = " ".join(str(text).split())
+    return _AUTOLINK.sub(lambda m: "\\" + m.group(0), _MD_SPECIAL.sub(r"\\\1", one_line))
+
+
+def _code(text: Any) -> str:
+    """A name as an inline code span that no character of the name can end early."""
+    one_line = " ".join(str(text).split())
+    longest = max((len(run) for run in re.findall(r"`+", one_line)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest else ""
+    return f"{fence}{pad}{one_line}{pad}{fence}"
 
 
 def privacy_statement(
@@ -95,12 +124,16 @@ def privacy_statement(
       `learned` entries are listed as not covered by the guarantee.
     - `dataset_guarantee`: the ledger's text for the dataset so far
       (`BudgetStatus.guarantee()`), charges of this release included.
-    - `release`: optional facts such as `{"id", "dataset", "kind", "rows", "created"}`.
+    - `release`: optional facts such as `{"id", "dataset", "kind", "rows", "created"}`, and
+      `"holdout"`: the fraction with which each row was held out of the fit by an
+      independent draw (0 when every row was measured; absent when not known).
     - `disclosure`, `real_checks`, `small_cells`: the reports of
       `privacy.disclosure` (objects or their `to_dict()`).
     - `gate`: the `GateResult` (or its `to_dict(include_internal=True)`).
-    - `override_reason`: the steward's written reason when a failing gate was overridden.
-    - `include_internal`: also give the figures computed on real rows (steward's copy).
+    - `override_reason`: the steward's written reason when a failing gate was overridden;
+      stated in the steward's copy only (it speaks of the internal checks).
+    - `include_internal`: also give the figures computed on real rows, the gate's
+      overall verdict and the override (steward's copy).
     """
     info = dict(method)
     name = str(info.get("name", "unknown"))
@@ -146,6 +179,7 @@ def privacy_statement(
     # --- coverage ----------------------------------------------------------------------
     lines += ["## What the guarantee covers", ""]
     lines += _covers(guarantee, c)
+    lines += _neighbours(guarantee, rel.get("holdout"))
     lines += ["", "## What it does not cover", ""]
     lines += _not_covered(sch, guarantee)
     lines.append("")
@@ -228,6 +262,28 @@ def _covers(guarantee: str, c: PrivacyCost | None) -> list[str]:
     return [text]
 
 
+def _neighbours(guarantee: str, holdout: Any) -> list[str]:
+    """What the neighbouring relation is, and how the rows the mechanism read were chosen."""
+    if guarantee == "data-free":
+        return []
+    text = ("Neighbouring datasets here are the whole registered table and that table with any one row added "
+            "or removed.")
+    if holdout is None:
+        return ["", text]
+    fraction = float(holdout)
+    if fraction <= 0:
+        text += " Every row of the registered table was measured; none was held out."
+    else:
+        text += (
+            f" Before the fit, each row was held out (kept from the mechanism, and used only for the data "
+            f"steward's internal checks) on its own, by an independent random draw with probability "
+            f"{fraction:.4g}, whatever the other rows are. Adding or removing one row therefore changes the rows "
+            "the mechanism read by at most that row, so the guarantee holds for the whole registered table. The "
+            "sizes of the training part and of the holdout depend on the data and are not published."
+        )
+    return ["", text]
+
+
 def _not_covered(sch: PublicSchema, guarantee: str) -> list[str]:
     out = [
         "- **The public schema.** Column names, kinds, category domains, numeric bounds, hierarchies and coding "
@@ -245,11 +301,11 @@ def _not_covered(sch: PublicSchema, guarantee: str) -> list[str]:
             for f in fields:
                 v = getattr(spec, f, None)
                 if f == "values" and isinstance(v, list):
-                    text = ", ".join(str(x) for x in v[:20]) + (f", ... ({len(v)} values)" if len(v) > 20 else "")
+                    text = ", ".join(_md(x) for x in v[:20]) + (f", ... ({len(v)} values)" if len(v) > 20 else "")
                     shown.append(f"values [{text}]")
                 else:
-                    shown.append(f"{f} = {v}")
-            out.append(f"  - `{col}`: {_md('; '.join(shown))}")
+                    shown.append(f"{_md(f)} = {_md(v)}")
+            out.append(f"  - {_code(col)}: {'; '.join(shown)}")
     if guarantee == "dp":
         out += [
             "- **Groups of rows.** The bound is for one row. Several rows of the same person or household are "
@@ -272,7 +328,7 @@ def _rebalancing(rebalanced: Mapping[str, Any] | None, guarantee: str) -> list[s
         return []
     keeps = ("so the guarantee above is unchanged by it" if guarantee == "dp"
              else "which adds no real rows beyond what the method already released")
-    return ["", f"- class rebalancing with `{_md(rebalanced.get('method'))}` on the synthetic output: "
+    return ["", f"- class rebalancing with {_code(rebalanced.get('method'))} on the synthetic output: "
                 f"{_count(rebalanced.get('rows_added', 0), 'row')} interpolated between synthetic rows of the "
                 f"minority class(es); it reads only the synthetic output, {keeps}."]
 
@@ -296,16 +352,16 @@ def _post_processing(dis: dict[str, Any] | None, cells: dict[str, Any] | None) -
                 parts.append(f"top-coded at {c['top_code']:g} ({_count(c.get('top_coded', 0), 'value')})")
             if c.get("bottom_code") is not None:
                 parts.append(f"bottom-coded at {c['bottom_code']:g} ({_count(c.get('bottom_coded', 0), 'value')})")
-            out.append(f"- `{col}`: " + "; ".join(parts))
+            out.append(f"- {_code(col)}: " + "; ".join(parts))
         gen = dis.get("generalisation") or {}
         for col, g in gen.items():
             out.append(
-                f"- `{col}` generalised ({_md(g.get('how', g.get('type')))}): {g.get('rows_generalised', 0)} values "
+                f"- {_code(col)} generalised ({_md(g.get('how', g.get('type')))}): {g.get('rows_generalised', 0)} values "
                 f"recoded, sparing {g.get('rows_spared', 0)} rows from suppression"
             )
         k = dis.get("k")
         if k is not None:
-            qis = ", ".join(f"`{q}`" for q in dis.get("quasi_identifiers", []))
+            qis = ", ".join(_code(q) for q in dis.get("quasi_identifiers", []))
             sup = dis.get("suppression") or {}
             out.append(
                 f"- rare-combination suppression at k = {k} on {qis}: {sup.get('rows_suppressed', 0)} rows "
@@ -318,7 +374,7 @@ def _post_processing(dis: dict[str, Any] | None, cells: dict[str, Any] | None) -
                     f"{ka.get('classes', 0)} classes"
                 )
             for col, ld in (dis.get("l_diversity") or {}).items():
-                text = f"- l-diversity of `{col}`: smallest l = {ld.get('smallest_l')}"
+                text = f"- l-diversity of {_code(col)}: smallest l = {ld.get('smallest_l')}"
                 if ld.get("l") is not None:
                     text += f" (l = {ld['l']}: {_pct(ld.get('share_classes_below_l'))} of classes below)"
                 out.append(text)
@@ -343,7 +399,7 @@ def _real_checks(real: dict[str, Any] | None, include_internal: bool, guarantee:
         "The released rows were compared with the real training rows (internal checks, run for the steward):",
         "",
         "- exact copies: released rows equal to a real row on every modelled column "
-        f"({', '.join(f'`{c}`' for c in real.get('compared_columns', []))})",
+        f"({', '.join(_code(c) for c in real.get('compared_columns', []))})",
     ]
     if real.get("quasi_identifiers"):
         out.append(
@@ -363,7 +419,8 @@ def _real_checks(real: dict[str, Any] | None, include_internal: bool, guarantee:
                 "**This filtering looked at real rows, so it is not post-processing:** which rows were removed "
                 "depends on the real data, and that dependence is not counted in epsilon. The formal "
                 "differential-privacy guarantee above applies to the synthesizer's output before this filtering, "
-                "not strictly to the released table."
+                "not strictly to the released table: in particular it does not cover the number of released "
+                "rows, nor the count of removed rows below, which both depend on the real rows."
             )
         else:
             out.append("This filtering looked at real rows.")
@@ -430,6 +487,6 @@ def _gate(gate: GateResult | Mapping[str, Any] | None, include_internal: bool, o
             f"Overall on the public checks: **{data['overall_public']}**. The checks computed on real rows "
             "are for the data steward, who decides on approval."
         )
-    if override_reason:
+    if override_reason and include_internal:
         out.append(f"The steward approved the release over a failing gate, with this reason: {_md(override_reason)}")
     return out

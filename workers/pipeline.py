@@ -8,10 +8,22 @@ statement -> write artifacts. Each stage reports progress through JobControl.
 The pipeline only orchestrates: every computation lives in `privacy/` or
 `evaluation/`. Nothing here is shown to an analyst: the artifacts wait in
 private storage until a steward approves the release.
+
+Secrets and charges:
+
+* The job's seed seeds the mechanism's noise and is secret. Every auxiliary
+  draw (the holdout split, the report's samples, rebalancing) gets its own
+  sub-seed derived from it by HMAC-SHA256 (`sub_seed`), which reveals nothing
+  about it; neither the seed nor a sub-seed is written into any artifact.
+* The reservation becomes spent before the raw file is read: every outcome
+  from then on depends on the data, so every failure from then on keeps the
+  charge, and its public message says nothing about the data.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import io
 import json
 import logging
@@ -45,6 +57,22 @@ STAGES: dict[str, tuple[float, float]] = {
     "evaluate": (0.72, 0.95),
     "write": (0.95, 1.00),
 }
+
+
+# what a requester is told when a release fails after the data was read: nothing data-derived
+DATA_FAILURE_MESSAGE = ("the release could not be produced from the data; the charge is kept, as for any "
+                        "release that read the data. The steward can see the details")
+
+
+def sub_seed(seed: int, purpose: str) -> int:
+    """A 62-bit seed for one auxiliary draw of a job, derived from the job's secret seed.
+
+    HMAC-SHA256 keyed with the secret: a re-run of the job draws the same, and
+    the value (or anything drawn from it) reveals nothing about the secret or
+    about the sub-seeds of other purposes.
+    """
+    digest = hmac.new(int(seed).to_bytes(8, "big", signed=False), purpose.encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "big") >> 2
 
 
 class PipelineError(Exception):
@@ -155,15 +183,19 @@ def _check_reservation(spec: JobSpec, planned: PrivacyCost) -> None:
 
 
 def _load(spec: JobSpec, control: JobControl, storage: Storage) -> tuple[pd.DataFrame, Any]:
+    """Read and conform the raw table. The charge is spent once the file is found and before it is
+    read: a missing file says nothing about the rows, everything after it depends on them."""
     with _Stage(control, "load", spec) as st:
         with storage.local_path(spec.storage_key) as path:
+            control.mark_data_read()
             raw = read_table(path)
         st(0.6, "conforming to the public schema")
         table, conform_report = conform_table(raw, spec.schema)
         del raw
         if len(table) < 10:
-            raise PipelineError("too_few_rows", "the dataset has too few usable rows for a release",
-                                f"{len(table)} rows after conforming to the schema")
+            raise PipelineError("too_few_rows", DATA_FAILURE_MESSAGE,
+                                f"the dataset has too few usable rows for a release: {len(table)} rows after "
+                                "conforming to the schema")
     return table, conform_report
 
 
@@ -197,16 +229,18 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
     table, conform_report = _load(spec, control, storage)
 
     from evaluation import split_holdout
+    from evaluation.split import EmptySplit
 
     with _Stage(control, "split", spec):
         holdout = float(raw_options.get("holdout", 0.2))
-        train, test, split_info = split_holdout(table, spec.schema, target=spec.target, holdout=holdout,
-                                                seed=spec.seed % (2**32))
+        try:
+            train, test, split_info = split_holdout(table, spec.schema, target=spec.target, holdout=holdout,
+                                                    seed=sub_seed(spec.seed, "holdout split"))
+        except EmptySplit as exc:
+            raise PipelineError(exc.code, DATA_FAILURE_MESSAGE, exc.message) from exc
         del table
 
     with _Stage(control, "fit", spec) as st:
-        if synth.guarantee != "data-free":
-            control.mark_data_read()
         cost = synth.fit(train, spec.schema, spec.requested, progress=st)
         if spec.reserved is not None and not _within(cost, spec.reserved):
             raise PipelineError("cost_mismatch", "the fit cost more than was reserved; the release was stopped",
@@ -224,7 +258,8 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
             from privacy.synthesizers.rebalance import rebalance_output
 
             before = len(synthetic)
-            synthetic = rebalance_output(synthetic, spec.schema, spec.target, rebalance, seed=spec.seed % (2**32))
+            synthetic = rebalance_output(synthetic, spec.schema, spec.target, rebalance,
+                                         seed=sub_seed(spec.seed, "rebalance"))
             rebalanced = {"method": rebalance, "rows_added": len(synthetic) - before}
         st(0.3, "disclosure control")
         released, released_schema, disclosure = apply_disclosure_control(synthetic, spec.schema, spec.policy)
@@ -253,7 +288,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
         test_view = recode_like(test, disclosure)
         del train, test
         report = build_report(train_view, test_view, released, released_schema, spec.target,
-                              thresholds=thresholds, seed=spec.seed % (2**32), progress=st)
+                              thresholds=thresholds, seed=sub_seed(spec.seed, "report"), progress=st)
         del train_view, test_view
 
     from privacy.gate import evaluate_gate
@@ -275,7 +310,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
         draft = privacy_statement(
             method=synth.info(), cost=cost, schema=spec.schema, dataset_guarantee=ledger_text,
             release={"id": job_id, "dataset": spec.dataset_name, "kind": spec.kind, "rows": len(released),
-                     "rebalanced": rebalanced},
+                     "rebalanced": rebalanced, "holdout": split_info["holdout_fraction"]},
             disclosure=disclosure, real_checks=real_checks, gate=gate, include_internal=True,
         )
         files = {
@@ -322,7 +357,6 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
     table, conform_report = _load(spec, control, storage)
     split_info = {"holdout": 0.0, "reason": "aggregate release: every row is measured, none held out"}
     with _Stage(control, "fit", spec) as st:
-        control.mark_data_read()
         release = dp_statistics(table, spec.schema, spec.requested, options=spec.options, seed=spec.seed, progress=st)
         cost = release.cost
         if spec.reserved is not None and not _within(cost, spec.reserved):
@@ -349,7 +383,7 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
             method={"name": "dp-statistics", "guarantee": "dp", "zcdp": False,
                     "description": "DP counts, means, variances, quantiles and histograms (diffprivlib)"},
             cost=cost, schema=spec.schema, dataset_guarantee=_ledger_text(spec, settings),
-            release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind},
+            release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind, "holdout": 0.0},
             small_cells=small_cells, gate=gate, include_internal=True,
         )
         summary = {"tables": {name: len(df) for name, df in released.items()}, "budget": release.budget}
@@ -428,8 +462,8 @@ def _run_data_free(spec: JobSpec, control: JobControl, settings: Settings, stora
         generated = synth.sample(spec.rows, progress=st)
     with _Stage(control, "evaluate", spec) as st:
         empty = generated.iloc[:0]
-        report = build_report(empty, empty, generated, schema, schema.target, include=set(), seed=spec.seed % (2**32),
-                              progress=st)
+        report = build_report(empty, empty, generated, schema, schema.target, include=set(),
+                              seed=sub_seed(spec.seed, "report"), progress=st)
     with _Stage(control, "write", spec) as st:
         gate = evaluate_gate(spec.policy, disclosure=None)
         draft = privacy_statement(method=synth.info(), cost=cost, schema=schema,

@@ -1,4 +1,4 @@
-"""The holdout split the worker makes before any fit."""
+"""The holdout split the worker makes before any fit: independent per-row draws."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from evaluation import split_holdout
+from evaluation.split import EmptySplit
 from privacy.errors import MethodOptionError, SchemaError
-from privacy.schema import ColumnSpec, PublicSchema, conform_table, load_schema
+from privacy.schema import PublicSchema, conform_table, load_schema
 from tests.conftest import DATA
 
 
@@ -26,20 +27,53 @@ def test_split_is_a_partition_of_the_rows(adult: tuple[pd.DataFrame, PublicSchem
     assert len(train) + len(holdout) == len(df)
     assert set(train.index).isdisjoint(holdout.index)
     assert set(train.index) | set(holdout.index) == set(df.index)
-    assert len(holdout) == round(0.2 * len(df))
     # rows keep their index, so they can be traced to the source table
     pd.testing.assert_frame_equal(holdout, df.loc[holdout.index])
     assert info["train_rows"] == len(train) and info["holdout_rows"] == len(holdout)
     json.dumps(info)
 
 
-def test_split_is_stratified_on_a_categorical_target(adult: tuple[pd.DataFrame, PublicSchema]) -> None:
+def test_split_info_never_holds_the_seed(adult: tuple[pd.DataFrame, PublicSchema]) -> None:
     df, schema = adult
-    train, holdout, info = split_holdout(df, schema, seed=0)
-    assert info["method"] == "stratified" and info["stratified_on"] == "income"
-    share = df["income"].eq(">50K").mean()
-    assert train["income"].eq(">50K").mean() == pytest.approx(share, abs=0.001)
-    assert holdout["income"].eq(">50K").mean() == pytest.approx(share, abs=0.001)
+    seed = 987_654_321_123
+    info = split_holdout(df.head(200), schema, seed=seed)[2]
+    assert "seed" not in info and str(seed) not in json.dumps(info)
+    assert str(seed % 2**32) not in json.dumps(info)
+
+
+def test_the_holdout_size_is_random_not_fixed(adult: tuple[pd.DataFrame, PublicSchema]) -> None:
+    """Independent draws: the size is Binomial(n, 0.2), not round(0.2 n)."""
+    df, schema = adult
+    sizes = [len(split_holdout(df.head(1000), schema, seed=s)[1]) for s in range(40)]
+    assert len(set(sizes)) > 5
+    assert abs(np.mean(sizes) - 200) < 15  # expectation 200, sd of the mean about 2
+
+
+def test_adding_a_row_changes_the_training_part_by_at_most_that_row(
+        adult: tuple[pd.DataFrame, PublicSchema]) -> None:
+    """Neighbour-preserving: with the same draws, a table with one more row (at the end) gives
+    the same training rows, plus possibly the new one; never a substitution of another row."""
+    df, schema = adult
+    small, large = df.head(500), df.head(501)
+    for seed in range(20):
+        train_s = split_holdout(small, schema, seed=seed)[0]
+        train_l = split_holdout(large, schema, seed=seed)[0]
+        extra = set(train_l.index) - set(train_s.index)
+        assert set(train_s.index) <= set(train_l.index)
+        assert extra <= {large.index[-1]}
+
+
+def test_each_row_is_held_out_with_the_requested_probability(adult: tuple[pd.DataFrame, PublicSchema]) -> None:
+    """Every row, whatever its class, is held out with probability `holdout` (no stratification
+    that would tie rows together): over many splits each of the first rows is held out about 30%."""
+    df, schema = adult
+    head = df.head(60)
+    counts = np.zeros(len(head))
+    runs = 400
+    for seed in range(runs):
+        held = split_holdout(head, schema, holdout=0.3, seed=seed)[1].index
+        counts += head.index.isin(held)
+    assert np.all(np.abs(counts / runs - 0.3) < 0.1)
 
 
 def test_split_is_reproducible_with_its_seed(adult: tuple[pd.DataFrame, PublicSchema]) -> None:
@@ -50,23 +84,18 @@ def test_split_is_reproducible_with_its_seed(adult: tuple[pd.DataFrame, PublicSc
     assert a.equals(b) and not a.equals(c)
 
 
-def test_numeric_target_or_no_target_gives_a_random_split(pums_df: pd.DataFrame) -> None:
-    schema = load_schema(DATA / "pums" / "schema.yaml")
-    df = conform_table(pums_df, schema)[0]
-    _, holdout, info = split_holdout(df, schema, target="income", holdout=0.3, seed=0)
-    assert info["method"] == "random" and "not categorical" in info["not_stratified_because"]
-    assert len(holdout) == 300
-    no_target = schema.model_copy(update={"target": None})
-    assert split_holdout(df, no_target, seed=0)[2]["method"] == "random"
-
-
-def test_a_class_with_one_row_falls_back_to_a_random_split() -> None:
-    schema = PublicSchema(columns={"a": ColumnSpec(kind="continuous", min=0, max=1),
-                                   "t": ColumnSpec(kind="categorical", values=["x", "y", "z"])}, target="t")
-    df = pd.DataFrame({"a": np.linspace(0, 1, 50), "t": pd.array(["x"] * 30 + ["y"] * 19 + ["z"], dtype="string")})
-    train, holdout, info = split_holdout(df, schema, seed=0)
-    assert info["method"] == "random" and "fewer than 2 rows" in info["not_stratified_because"]
-    assert len(train) == 40 and len(holdout) == 10
+def test_an_empty_part_fails_cleanly(adult: tuple[pd.DataFrame, PublicSchema]) -> None:
+    df, schema = adult
+    tiny = df.head(4)
+    outcomes = set()
+    for seed in range(200):
+        try:
+            split_holdout(tiny, schema, holdout=0.2, seed=seed)
+            outcomes.add("split")
+        except EmptySplit as exc:
+            assert exc.code == "empty_split" and "submit the release again" in exc.message
+            outcomes.add("empty")
+    assert outcomes == {"split", "empty"}  # 0.8^4 = 41% of draws leave the holdout empty
 
 
 @pytest.mark.parametrize("fraction", [0, 1, 1.5, -0.1, "0.2", True])

@@ -145,7 +145,8 @@ def test_plain_dicts_from_a_job_record_give_the_same_statement():
     }))
     plain = privacy_statement(method=DP_METHOD, override_reason="pilot release", **stored)
     assert plain == objects
-    assert "pilot release" in plain
+    steward = privacy_statement(method=DP_METHOD, override_reason="pilot release", include_internal=True, **stored)
+    assert "pilot release" in steward and "over a failing gate" in steward
 
 
 @pytest.mark.parametrize("include_internal", [False, True])
@@ -154,3 +155,62 @@ def test_public_gate_dict_renders_without_internal_figures(include_internal):
     text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA,
                              gate=gate.to_dict(include_internal=False), include_internal=include_internal)
     assert "0.5731" not in text and "withheld" in text
+
+
+def test_public_statement_says_nothing_of_the_override_or_the_overall_verdict():
+    """The override reason and "approved over a failing gate" rest on the internal checks."""
+    dis, rc, gate = reports(remove=False)
+    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA, disclosure=dis,
+                             real_checks=rc, gate=gate, override_reason="membership AUC 0.93 is fine for us")
+    assert "0.93" not in text and "membership AUC 0.93" not in text
+    assert "over a failing gate" not in text and "Overall: **" not in text
+
+
+def test_statement_states_the_neighbouring_relation_and_the_split():
+    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA,
+                             release={"id": 3, "dataset": "census", "kind": "dp-synthetic", "holdout": 0.2})
+    assert "the whole registered table and that table with any one row added or removed" in text
+    assert "independent random draw with probability 0.2" in text
+    assert "at most that row" in text and "are not published" in text
+    stats = privacy_statement(method={"name": "dp-statistics", "guarantee": "dp"}, cost=PrivacyCost(1),
+                              schema=SCHEMA, release={"holdout": 0.0})
+    assert "Every row of the registered table was measured; none was held out." in stats
+    free = privacy_statement(method={"name": "scenario", "guarantee": "data-free"}, cost=PrivacyCost.zero(),
+                             schema=SCHEMA, release={"holdout": 0.0})
+    assert "Neighbouring datasets" not in free
+
+
+def test_filtering_on_real_rows_says_the_row_count_is_not_covered():
+    dis, rc, gate = reports(remove=True)
+    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA, disclosure=dis,
+                             real_checks=rc, gate=gate)
+    assert "does not cover the number of released rows" in text
+
+
+HOSTILE = "<img src=x onerror=alert(1)> **bold** [link](http://evil.example) | cell `code`\n# heading"
+
+
+def test_user_written_text_is_escaped_in_the_statement():
+    """Dataset names, column names, values, reasons: shown as text, never as Markdown or HTML.
+
+    (CommonMark: a backslash before ASCII punctuation makes it a literal character; a code span
+    is ended only by a backtick run of its own length.)"""
+    import re
+
+    schema = PublicSchema.from_dict({"columns": {
+        "x`y <b>": {"kind": "categorical", "values": ["<script>alert(1)</script>", "a|b"], "learned": ["values"]},
+    }})
+    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=schema, dataset_guarantee=HOSTILE,
+                             release={"id": 1, "dataset": HOSTILE, "kind": "dp-synthetic"},
+                             gate=reports(remove=False)[2], override_reason=HOSTILE, include_internal=True)
+    hostile_lines = [line for line in text.splitlines() if "onerror" in line]
+    assert len(hostile_lines) == 3  # title, dataset guarantee, override: the newline did not start a heading
+    for line in hostile_lines:
+        for ch in "<>*[]|`":
+            # outside our own markup, every special character of the user's text is escaped
+            user_part = line[line.index("\\<img"):]
+            assert not re.search(rf"(?<!\\){re.escape(ch)}", user_part), (ch, line)
+        assert "http\\://" in line  # no automatic link
+    assert not any(line.lstrip().startswith("# heading") for line in text.splitlines())
+    assert "\\<script\\>alert(1)\\</script\\>" in text and "a\\|b" in text
+    assert "`` x`y <b> ``" in text  # a backtick in a column name does not end its code span

@@ -1,0 +1,46 @@
+"""The job's secret seed stays out of what the report and the split produce; auxiliary draws
+use sub-seeds that reveal nothing about it."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from evaluation import build_report, split_holdout
+from privacy.schema import conform_table, load_schema
+from tests.conftest import DATA
+from workers.pipeline import sub_seed
+
+SEED = 3_141_592_653_589_793_238 % 2**62
+
+
+def _encodings(seed: int) -> set[str]:
+    return {str(v) for v in {seed, *(seed % 2**k for k in range(16, 65))}} | {f"{seed:x}", f"{seed % 2**32:x}"}
+
+
+def test_the_report_does_not_carry_its_seed() -> None:
+    schema = load_schema(DATA / "penguins" / "schema.yaml")
+    df = conform_table(pd.read_csv(DATA / "penguins" / "penguins.csv"), schema)[0]
+    seed = SEED % 2**32
+    report = build_report(df.iloc[:0], df.iloc[:0], df.head(60), schema, include=set(), seed=seed)
+    texts = [json.dumps(report.to_dict(include_internal=True)), json.dumps(report.to_dict(include_internal=False)),
+             report.to_html(include_internal=True), report.to_html(include_internal=False)]
+    assert "seed" not in report.settings
+    for text in texts:
+        assert str(seed) not in text
+
+
+def test_sub_seeds_are_stable_distinct_and_unrelated_to_the_seed() -> None:
+    a, b = sub_seed(SEED, "holdout split"), sub_seed(SEED, "report")
+    assert a == sub_seed(SEED, "holdout split") and a != b
+    assert 0 <= a < 2**62 and sub_seed(SEED + 1, "report") != b
+    for value in (a, b):
+        assert not _encodings(value) & _encodings(SEED)
+
+
+def test_split_info_has_no_seed() -> None:
+    schema = load_schema(DATA / "penguins" / "schema.yaml")
+    df = conform_table(pd.read_csv(DATA / "penguins" / "penguins.csv"), schema)[0]
+    info = split_holdout(df, schema, seed=sub_seed(SEED, "holdout split"))[2]
+    assert not any(enc in json.dumps(info) for enc in _encodings(SEED) if len(enc) >= 6)
