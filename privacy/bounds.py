@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from privacy._random import full_seed_random_state
 from privacy.budget import PrivacyCost, format_value, to_fraction
 from privacy.errors import InvalidPrivacyValue, PrivacyError, SchemaError
 from privacy.schema import ColumnSpec, PublicSchema
@@ -273,7 +274,7 @@ def learn_open_bounds(
             field="schema",
         )
     per_column = eps / len(names)
-    rng = np.random.RandomState(None if seed is None else seed % (2**32))
+    rng = full_seed_random_state(seed)
     learned: dict[str, tuple[Any, Any]] = {}
     for name in names:
         spec = schema.columns[name]

@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from privacy._random import full_seed_random_state
 from privacy.bounds import learn_open_bounds
 from privacy.budget import PrivacyCost, format_value, to_fraction
 from privacy.errors import DomainTooLarge, InvalidPrivacyValue, MethodOptionError, SchemaError
@@ -325,7 +326,7 @@ def dp_statistics(
     preflight_statistics(schema, requested, options)
     o = statistics_options(schema, options)
     cost = planned_cost(requested)
-    rng = np.random.RandomState(None if seed is None else seed % (2**32))
+    rng = full_seed_random_state(seed)
 
     bounds_spent = Fraction(0)
     numeric = _numeric_columns(schema, o.columns)

@@ -44,3 +44,26 @@ def test_split_info_has_no_seed() -> None:
     df = conform_table(pd.read_csv(DATA / "penguins" / "penguins.csv"), schema)[0]
     info = split_holdout(df, schema, seed=sub_seed(SEED, "holdout split"))[2]
     assert not any(enc in json.dumps(info) for enc in _encodings(SEED) if len(enc) >= 6)
+
+
+def test_noise_depends_on_every_bit_of_the_seed() -> None:
+    """Two seeds equal modulo 2^32 draw different noise: the seed is not cut to 32 searchable bits."""
+    from fractions import Fraction
+
+    from privacy import PrivacyCost
+    from privacy._random import full_seed_random_state
+    from privacy.statistics import dp_statistics
+
+    low, high = SEED % 2**32, SEED % 2**32 + 2**40
+    assert full_seed_random_state(low).randint(0, 2**31, 8).tolist() != \
+        full_seed_random_state(high).randint(0, 2**31, 8).tolist()
+    schema = load_schema(DATA / "penguins" / "schema.yaml")
+    df = conform_table(pd.read_csv(DATA / "penguins" / "penguins.csv"), schema)[0]
+    cost = PrivacyCost(1, Fraction(0))
+
+    def tables(seed: int) -> str:
+        release = dp_statistics(df, schema, cost, seed=seed)
+        return json.dumps({k: v.to_dict(orient="records") for k, v in release.tables().items()}, default=str)
+
+    assert tables(low) == tables(low)
+    assert tables(low) != tables(high)
