@@ -57,6 +57,7 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from core import accounts, audit, releases
 from core.auth import check_password
+from core.bundle import public_key_pem
 from core.db import session_scope, write_session
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
 from core.ledger import ledger_summary
@@ -1005,7 +1006,7 @@ def audit_page():  # type: ignore[no-untyped-def]
                    "detail": e.detail or {}, "hash": e.hash} for e in s.execute(q.limit(limit)).scalars()]
         actions = sorted(s.execute(select(AuditEvent.action).distinct()).scalars())
         object_types = sorted(t for t in s.execute(select(AuditEvent.object_type).distinct()).scalars() if t)
-        check = audit.verify_chain(s)
+        check = audit.verify_anchored(s, get_storage(settings()), public_key_pem(settings()))
     return render_template("audit.html", events=events, filters=filters, limit=limit, actions=actions,
                            object_types=object_types, chain=check.to_dict())
 

@@ -116,6 +116,9 @@ def test_truncation_and_rewrite_are_detected(service_factory, backend, tmp_path)
     _cut(svc, 1)
     code, out = _audit_verify(svc)
     assert code == 1 and "TRUNCATED" in out and f"holds {len(original) - 1} events" in out, out
+    # the audit views stewards read check the same anchors, not the chain alone
+    chain = svc.api("steward", "GET", "/audit").json()["chain"]
+    assert chain["ok"] is False and chain["problem"] == "truncated", chain
     _restore(svc, original)
     assert _anchored(svc).ok
 
