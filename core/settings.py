@@ -43,6 +43,20 @@ class Settings:
     session_cookie_secure: bool = False
     download_link_seconds: int = 300
     log_level: str = "INFO"
+    # passwords: length and a zxcvbn strength score (0-4); common passwords are always refused
+    password_min_length: int = 8
+    password_min_score: int = 2
+    # brute-force limits ("N per M minutes", the `limits` notation); failures only are counted
+    login_fail_limit_account: str = "10 per 15 minutes"
+    login_fail_limit_client: str = "100 per 15 minutes"
+    token_fail_limit_client: str = "100 per 15 minutes"
+    api_limit_account: str = "1200 per minute"
+    rate_limit_storage_url: str = ""  # default: the Redis broker when there is one, else in-process memory
+    # budgets: a raise above the confirm ceiling waits for a second steward; above the maximum it is refused
+    budget_confirm_epsilon: str = "10"
+    budget_max_epsilon: str = "100"
+    budget_confirm_delta: str = "1e-5"
+    budget_max_delta: str = "1e-3"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -84,6 +98,15 @@ class Settings:
     @property
     def broker_folder(self) -> Path:
         return Path(self.broker_url.removeprefix("filesystem://"))
+
+    @property
+    def rate_limit_storage(self) -> str:
+        """Where the rate-limit counters live: shared Redis when the broker is Redis, else per process."""
+        if self.rate_limit_storage_url:
+            return self.rate_limit_storage_url
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return "memory://"
 
     @property
     def is_sqlite(self) -> bool:
