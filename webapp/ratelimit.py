@@ -54,9 +54,9 @@ def init_rate_limits(app: Flask, settings: Settings) -> None:
         parse(spec)  # a wrong setting fails at start-up, not at the first login
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.rate_limit_storage)
     app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
-    # one installation's counters apart from another's on a shared Redis
-    app.config.setdefault("RATELIMIT_KEY_PREFIX",
-                          "synthgate-" + hashlib.sha256(settings.database_url.encode()).hexdigest()[:12])
+    # one installation's counters apart from another's on a shared Redis (same on all its web machines)
+    install = (settings.database_url + "\0" + app.config["SECRET_KEY"]).encode()
+    app.config.setdefault("RATELIMIT_KEY_PREFIX", "synthgate-" + hashlib.sha256(install).hexdigest()[:12])
     app.extensions["synthgate_limiter"] = Limiter(get_remote_address, app=app)
 
     from webapp.errors import error_response
