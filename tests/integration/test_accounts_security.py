@@ -213,6 +213,14 @@ def test_failed_logins_and_bad_tokens_are_limited_per_client(service_factory):
 def test_common_and_weak_passwords_are_refused(service_factory):
     svc = service_factory("embedded")
     svc.start_web()
+    # the admin page's form
+    admin = logged_in(svc, "admin")
+    page = admin.get(svc.url + "/admin", timeout=30)
+    resp = admin.post(svc.url + "/admin/users", data={"username": "pat", "role": "analyst", "password": "password",
+                                                      "csrf_token": csrf(page.text)}, allow_redirects=False,
+                      timeout=60)
+    assert resp.status_code == 400 and "most common" in resp.text, resp.status_code
+    # and the API
     for weak, says in (("password", "most common"), ("Password1", "most common"), ("qwertyuiop", "most common"),
                        ("iloveyou2", "most common"), ("short", "at least 8"),
                        ("dora-the-user-2024", "username"), ("aaaaaaaaaaaa", "weak")):
@@ -239,12 +247,22 @@ def test_a_new_steward_needs_a_second_steward_and_its_own_password(service_facto
     svc = service_factory("redis-postgres")
     svc.start_web()
     name = "stew-" + svc.tokens["steward:username"].rsplit("-", 1)[-1]
-    resp = svc.api("admin", "POST", "/users", json={"username": name, "role": "steward",
+    admin = logged_in(svc, "admin")
+    page = admin.get(svc.url + "/admin", timeout=30)
+    resp = admin.post(svc.url + "/admin/users", data={"username": name, "role": "steward",
+                                                      "password": "admin chose this phrase",
+                                                      "csrf_token": csrf(page.text)}, timeout=60)
+    assert resp.status_code == 200 and "when another steward confirms it" in resp.text, resp.text[:2000]
+    listed = svc.api("steward", "GET", "/confirmations").json()["confirmations"]
+    assert [c["payload"]["username"] for c in listed] == [name] and listed[0]["payload"]["role"] == "steward"
+    change_id = listed[0]["id"]
+    # the API says the same
+    resp = svc.api("admin", "POST", "/users", json={"username": name + "-2", "role": "steward",
                                                      "password": "admin chose this phrase"})
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert body["user"]["role"] == "analyst" and body["user"]["must_change_password"]
-    change_id = body["awaiting_confirmation"]["id"]
+    assert body["awaiting_confirmation"]["payload"]["role"] == "steward"
 
     # the admin's password lets in only to choose a new one
     web, resp = login(svc, name, "admin chose this phrase")
@@ -260,8 +278,6 @@ def test_a_new_steward_needs_a_second_steward_and_its_own_password(service_facto
     resp = svc.api("admin", "POST", f"/confirmations/{change_id}/confirm")
     assert resp.status_code == 403, resp.text
     assert svc.api("analyst", "GET", "/confirmations").status_code == 403
-    listed = svc.api("steward", "GET", "/confirmations").json()["confirmations"]
-    assert [c["id"] for c in listed] == [change_id] and listed[0]["payload"]["role"] == "steward"
     resp = svc.api("steward", "POST", f"/confirmations/{change_id}/confirm", json={"comment": "met her"})
     assert resp.status_code == 200, resp.text
     assert resp.json()["change"]["status"] == "confirmed"
