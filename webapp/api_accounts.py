@@ -65,12 +65,21 @@ def set_role(user_id: int) -> tuple[Response, int]:
         return jsonify(out), 200
 
 
-@api_accounts.post("/users/<int:user_id>/<any(disable, enable):change>")
-def set_active(user_id: int, change: str) -> Response:
+def _set_active(user_id: int, active: bool) -> Response:
     user = api_user()
     with write_session(settings()) as s:
-        target = accounts.set_active(s, _attach(user, s), user_id, change == "enable")
+        target = accounts.set_active(s, _attach(user, s), user_id, active)
         return jsonify({"user": accounts.user_view(target)})
+
+
+@api_accounts.post("/users/<int:user_id>/disable")
+def disable_user(user_id: int) -> Response:
+    return _set_active(user_id, False)
+
+
+@api_accounts.post("/users/<int:user_id>/enable")
+def enable_user(user_id: int) -> Response:
+    return _set_active(user_id, True)
 
 
 @api_accounts.get("/confirmations")
@@ -81,15 +90,24 @@ def list_confirmations() -> Response:
         return jsonify({"confirmations": [confirmations.change_view(c) for c in changes]})
 
 
-@api_accounts.post("/confirmations/<int:change_id>/<any(confirm, reject):decision>")
-def decide(change_id: int, decision: str) -> Response:
+def _decide(change_id: int, confirm: bool) -> Response:
     user = api_user()
     body = _json()
     comment = _text(body, "comment") or None
     with write_session(settings()) as s:
         actor = _attach(user, s)
-        if decision == "confirm":
+        if confirm:
             change = confirmations.confirm(s, actor, change_id, comment, settings=settings())
         else:
             change = confirmations.reject(s, actor, change_id, comment)
         return jsonify({"change": confirmations.change_view(change)})
+
+
+@api_accounts.post("/confirmations/<int:change_id>/confirm")
+def confirm_change(change_id: int) -> Response:
+    return _decide(change_id, True)
+
+
+@api_accounts.post("/confirmations/<int:change_id>/reject")
+def reject_change(change_id: int) -> Response:
+    return _decide(change_id, False)

@@ -375,3 +375,4 @@ def test_budget_raises_above_the_ceiling_need_a_second_steward(service_factory):
     resp = svc.api("steward", "PUT", f"/datasets/{name}/policy", json={"epsilon_budget": 5})
     assert resp.status_code == 200 and resp.json()["dataset"]["budget"]["epsilon"] == "5"
     assert "dataset.budget_confirmed" in audit_actions(svc)
+
