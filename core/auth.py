@@ -10,6 +10,7 @@ as their SHA-256, and revocable on the server.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import hashlib
 import hmac
@@ -150,12 +151,14 @@ def start_session(session: Session, user: User, ip: str | None = None) -> str:
     return sid
 
 
-def session_user_id(session: Session, sid: str | None) -> int | None:
-    """The user id of a live session, or None when it is unknown or was revoked."""
+def session_user_id(session: Session, sid: str | None, max_age: dt.timedelta | None = None) -> int | None:
+    """The user id of a live session, or None when it is unknown, revoked or older than `max_age`."""
     if not sid:
         return None
     row = session.execute(select(UserSession).where(UserSession.sid_hash == hash_token(sid))).scalar_one_or_none()
     if row is None or row.revoked_at is not None:
+        return None
+    if max_age is not None and row.created_at < utcnow() - max_age:
         return None
     return row.user_id
 

@@ -41,6 +41,7 @@ class Settings:
     default_epsilon_budget: str = "3"
     default_delta_budget: str = "1e-6"
     session_cookie_secure: bool = False
+    session_max_hours: int = 8  # a login lasts at most this long, however active
     download_link_seconds: int = 300
     log_level: str = "INFO"
     # passwords: length and a zxcvbn strength score (0-4); common passwords are always refused

@@ -13,6 +13,8 @@ or by API, until it has.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import current_app, g, request, session
 from flask_login import current_user
 
@@ -41,7 +43,8 @@ def load_user(user_id: str) -> User | None:
     """Flask-Login's loader: the cookie's user, only while its server-side session is live."""
     with session_scope(settings()) as s:
         user = s.get(User, int(user_id)) if user_id.isdigit() else None
-        if user is None or not user.active or session_user_id(s, current_sid()) != user.id:
+        max_age = dt.timedelta(hours=settings().session_max_hours)
+        if user is None or not user.active or session_user_id(s, current_sid(), max_age) != user.id:
             return None
         s.expunge(user)
         return user

@@ -111,6 +111,24 @@ def test_a_copied_cookie_stops_working_after_logout(service_factory, backend):
     assert stolen.get(svc.url + "/api/v1/me", timeout=30).status_code == 401
 
 
+def test_a_session_ends_after_its_maximum_age(service_factory):
+    import datetime as dt
+
+    from sqlalchemy import update
+
+    from core.db import write_session
+    from core.models import UserSession, utcnow
+
+    svc = service_factory("redis-postgres", session_max_hours=1)
+    svc.start_web()
+    web = logged_in(svc, "analyst")
+    assert works(web, svc)
+    with write_session(svc.settings) as s:  # the login happened 61 minutes ago
+        s.execute(update(UserSession).where(UserSession.user_id == user_id(svc, "analyst"))
+                  .values(created_at=utcnow() - dt.timedelta(minutes=61)))
+    assert not works(web, svc)
+
+
 def test_password_role_change_and_disable_end_other_sessions(service_factory):
     svc = service_factory("redis-postgres")
     svc.start_web()
