@@ -5,6 +5,12 @@ Tokens are created only for the acting user (shown once): an admin who could
 mint a token for someone else could act as that steward and get around the
 four-eyes rule. An admin may list and revoke every token; others only their own.
 Another user's token is reported as not found, never as forbidden.
+
+Four eyes on identities: an account an admin creates must change its password
+at first login, and a new steward or admin (or a role change to one) takes
+effect only when a second steward confirms it (core/confirmations.py).
+Ending an account's sessions on the server goes with every change that could
+matter to them: a disabled account, a role change, a new password.
 """
 
 from __future__ import annotations
@@ -14,15 +20,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core import audit
-from core.auth import create_token, create_user
-from core.errors import Conflict, Forbidden, NotFound
-from core.models import ApiToken, Role, User, utcnow
+from core import audit, confirmations
+from core.auth import create_token, create_user, end_all_sessions, set_password
+from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
+from core.models import ApiToken, PendingChange, Role, User, utcnow
+from core.settings import Settings, get_settings
 
 __all__ = [
     "list_users",
     "create_account",
+    "set_role",
     "set_active",
+    "change_password",
     "visible_tokens",
     "issue_token",
     "revoke_token_as",
@@ -42,13 +51,85 @@ def list_users(session: Session, actor: User) -> list[User]:
     return list(session.execute(select(User).order_by(User.id)).scalars())
 
 
-def create_account(session: Session, actor: User, username: str, role: str, password: str) -> User:
-    """A new user with a role and an initial password (scrypt-hashed). Admin only."""
+def _policy(settings: Settings | None) -> dict[str, int]:
+    settings = settings or get_settings()
+    return {"min_length": settings.password_min_length, "min_score": settings.password_min_score}
+
+
+def _check_role(role: str) -> str:
+    try:
+        return Role(role).value
+    except ValueError:
+        raise InvalidRequest(f"role must be one of steward, analyst, admin; got {role!r}", field="role") from None
+
+
+def create_account(session: Session, actor: User, username: str, role: str, password: str,
+                   settings: Settings | None = None) -> tuple[User, PendingChange | None]:
+    """A new user with an initial password that must be changed at first login. Admin only.
+
+    A steward or admin account starts as an analyst (no grants: it sees nothing) and gets its role
+    when a second steward confirms it. Returns the user and that pending change, if any.
+    """
     _require_admin(actor, "creating users")
-    user = create_user(session, username, role, password)
+    role = _check_role(role)
+    start_role = Role.analyst.value if role in confirmations.ELEVATED_ROLES else role
+    user = create_user(session, username, start_role, password, must_change_password=True,
+                       policy=_policy(settings))
     audit.record(session, "user.create", actor=actor, object_type="user", object_id=user.id,
-                 detail={"username": user.username, "role": user.role})
-    return user
+                 detail={"username": user.username, "role": user.role, "requested_role": role,
+                         "must_change_password": True})
+    change = None
+    if role != start_role:
+        change = confirmations.request_change(session, actor, confirmations.ROLE, "user", user.id,
+                                              {"role": role, "username": user.username, "before": start_role})
+    return user, change
+
+
+def set_role(session: Session, actor: User, user_id: int, role: str) -> tuple[User, PendingChange | None]:
+    """Change a user's role. Admin only. Lowering to analyst applies at once (and ends the user's
+    sessions); a change to steward or admin waits for a second steward's confirmation."""
+    _require_admin(actor, "changing roles")
+    role = _check_role(role)
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}", field="user")
+    if user.id == actor.id:
+        raise Conflict("you cannot change your own role; ask another admin", field="user")
+    if user.role == role:
+        return user, None
+    if role in confirmations.ELEVATED_ROLES:
+        change = confirmations.request_change(session, actor, confirmations.ROLE, "user", user.id,
+                                              {"role": role, "username": user.username, "before": user.role})
+        return user, change
+    for old in confirmations.pending_for(session, "user", user.id):  # a demotion withdraws a pending elevation
+        confirmations.reject(session, actor, old.id, "superseded by a role change to " + role)
+    before = user.role
+    user.role = role
+    ended = end_all_sessions(session, user.id, "role change")
+    audit.record(session, "user.role_change", actor=actor, object_type="user", object_id=user.id,
+                 detail={"username": user.username, "before": before, "after": role, "sessions_ended": ended})
+    return user, None
+
+
+def change_password(session: Session, user: User, current: str, new: str, keep_sid: str | None = None,
+                    settings: Settings | None = None) -> int:
+    """The user's own password change: needs the current password; ends every other session."""
+    from werkzeug.security import check_password_hash
+
+    if not user.password_hash or not check_password_hash(user.password_hash, current or ""):
+        raise Unauthorized("the current password is wrong", field="current_password")
+    if current == new:
+        raise InvalidRequest("choose a new password different from the current one", field="new_password")
+    try:
+        set_password(user, new, **_policy(settings))
+    except InvalidRequest as exc:
+        raise InvalidRequest(exc.message, field="new_password") from None
+    forced = bool(user.must_change_password)
+    user.must_change_password = False
+    ended = end_all_sessions(session, user.id, "password change", keep_sid=keep_sid)
+    audit.record(session, "user.password_change", actor=user, object_type="user", object_id=user.id,
+                 detail={"forced": forced, "sessions_ended": ended})
+    return ended
 
 
 def set_active(session: Session, actor: User, user_id: int, active: bool) -> User:
@@ -61,8 +142,9 @@ def set_active(session: Session, actor: User, user_id: int, active: bool) -> Use
         raise Conflict("you cannot disable your own account; ask another admin", field="user")
     if bool(user.active) != active:
         user.active = active
+        ended = 0 if active else end_all_sessions(session, user.id, "account disabled")
         audit.record(session, "user.enable" if active else "user.disable", actor=actor, object_type="user",
-                     object_id=user.id, detail={"username": user.username})
+                     object_id=user.id, detail={"username": user.username, "sessions_ended": ended})
     return user
 
 
@@ -100,6 +182,7 @@ def revoke_token_as(session: Session, actor: User, token_id: int) -> ApiToken:
 
 def user_view(user: User) -> dict[str, Any]:
     return {"id": user.id, "username": user.username, "role": user.role, "active": bool(user.active),
+            "must_change_password": bool(user.must_change_password),
             "created_at": user.created_at.isoformat(timespec="seconds") if user.created_at else None}
 
 

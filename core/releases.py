@@ -190,6 +190,13 @@ def register_dataset(
     eps = epsilon_budget if epsilon_budget is not None else (settings.default_epsilon_budget if settings else "3")
     dlt = delta_budget if delta_budget is not None else (settings.default_delta_budget if settings else "1e-6")
     budget = _budget(eps, dlt)
+    from core import confirmations
+    from core.settings import get_settings
+
+    limits_from = settings or get_settings()
+    wanted = budget if confirmations.check_budget(limits_from, budget.epsilon, budget.delta) else None
+    if wanted is not None:  # above the ceiling: start at the ceiling until a second steward confirms the rest
+        budget = PrivacyBudget(*confirmations.capped_budget(limits_from, budget.epsilon, budget.delta))
     policy = load_policy(policy_text) if policy_text is not None else DatasetPolicy()
     suffix = Path(filename).suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq", ".txt", ""):
@@ -228,9 +235,20 @@ def register_dataset(
                  detail={"name": name, "schema_confirmed": confirmed, "budget": budget.to_dict(),
                          "policy": policy.privacy, "sha256": ds.file_sha256})
     session.flush()
+    pending_issue = []
+    if wanted is not None:
+        change = confirmations.request_change(session, user, confirmations.BUDGET, "dataset", ds.id,
+                                              {"epsilon_budget": str(wanted.epsilon),
+                                               "delta_budget": str(wanted.delta), "dataset": name})
+        pending_issue.append({"column": "", "code": "budget_awaits_confirmation", "severity": "warning",
+                              "message": f"the budget asked for (epsilon {format_value(wanted.epsilon)}, delta "
+                                         f"{format_value(wanted.delta)}) is above the ceiling: the dataset starts "
+                                         f"at epsilon {format_value(budget.epsilon)}, delta "
+                                         f"{format_value(budget.delta)} until another steward confirms change "
+                                         f"{change.id}"})
     storage.put_file(ds.storage_key, upload_path)
-    return ds, [{"column": i.column or "", "code": i.code, "message": i.message, "severity": i.severity}
-                for i in issues]
+    return ds, pending_issue + [{"column": i.column or "", "code": i.code, "message": i.message,
+                                 "severity": i.severity} for i in issues]
 
 
 def confirm_schema(session: Session, user: User, dataset: Dataset, schema_text: str | dict[str, Any],
@@ -253,8 +271,15 @@ def confirm_schema(session: Session, user: User, dataset: Dataset, schema_text: 
 
 
 def update_policy(session: Session, user: User, dataset: Dataset, policy: str | dict[str, Any],
-                  epsilon_budget: Any = None, delta_budget: Any = None) -> None:
+                  epsilon_budget: Any = None, delta_budget: Any = None,
+                  settings: Settings | None = None) -> Any:
+    """Change a dataset's policy and budget. A budget raise above the ceiling is not applied: it is
+    returned as a change awaiting a second steward (core/confirmations.py); None otherwise."""
+    from core import confirmations
+    from core.settings import get_settings
+
     require_role(user, Role.steward)
+    pending = None
     new_policy = load_policy(policy) if policy is not None else DatasetPolicy.from_dict(dataset.policy)
     locked = ledger.lock_dataset(session, dataset.id)
     assert locked is not None
@@ -270,12 +295,20 @@ def update_policy(session: Session, user: User, dataset: Dataset, policy: str | 
                 f"the new budget is below what is already committed (epsilon {format_value(committed.epsilon)}, "
                 f"delta {format_value(committed.delta)}): a budget cannot be lowered below its spending",
                 field="epsilon_budget")
-        locked.epsilon_budget = str(budget.epsilon)
-        locked.delta_budget = str(budget.delta)
+        current = (Fraction(locked.epsilon_budget), Fraction(locked.delta_budget))
+        if confirmations.check_budget(settings or get_settings(), budget.epsilon, budget.delta, current):
+            pending = confirmations.request_change(
+                session, user, confirmations.BUDGET, "dataset", locked.id,
+                {"epsilon_budget": str(budget.epsilon), "delta_budget": str(budget.delta), "dataset": locked.name})
+        else:
+            locked.epsilon_budget = str(budget.epsilon)
+            locked.delta_budget = str(budget.delta)
     locked.policy = new_policy.to_dict()
     audit.record(session, "dataset.update_policy", actor=user, object_type="dataset", object_id=dataset.id,
                  detail={"before": before, "after": {"policy": locked.policy, "epsilon_budget": locked.epsilon_budget,
-                                                     "delta_budget": locked.delta_budget}})
+                                                     "delta_budget": locked.delta_budget},
+                         "budget_awaits_confirmation": pending.id if pending is not None else None})
+    return pending
 
 
 def grant(session: Session, actor: User, dataset: Dataset, username: str) -> Grant:

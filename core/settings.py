@@ -41,6 +41,7 @@ class Settings:
     default_epsilon_budget: str = "3"
     default_delta_budget: str = "1e-6"
     session_cookie_secure: bool = False
+    session_max_hours: int = 8  # a login lasts at most this long, however active
     download_link_seconds: int = 300
     log_level: str = "INFO"
     audit_checkpoint_every: int = 100  # a permanent signed audit checkpoint each time this many events accrue
@@ -49,6 +50,20 @@ class Settings:
     job_time_limits: str = ""  # per-method limits in seconds, e.g. "mst=600,dpctgan=7200"
     stop_grace_seconds: int = 30  # a stopped job's worker process is ended if it has not stopped by then
     requeue_after_seconds: int = 300  # a queued job not claimed this long is sent to the queue again
+    # passwords: length and a zxcvbn strength score (0-4); common passwords are always refused
+    password_min_length: int = 8
+    password_min_score: int = 2
+    # brute-force limits ("N per M minutes", the `limits` notation); failures only are counted
+    login_fail_limit_account: str = "10 per 15 minutes"
+    login_fail_limit_client: str = "100 per 15 minutes"
+    token_fail_limit_client: str = "100 per 15 minutes"
+    api_limit_account: str = "1200 per minute"
+    rate_limit_storage_url: str = ""  # default: the Redis broker when there is one, else in-process memory
+    # budgets: a raise above the confirm ceiling waits for a second steward; above the maximum it is refused
+    budget_confirm_epsilon: str = "10"
+    budget_max_epsilon: str = "100"
+    budget_confirm_delta: str = "1e-5"
+    budget_max_delta: str = "1e-3"
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -90,6 +105,15 @@ class Settings:
     @property
     def broker_folder(self) -> Path:
         return Path(self.broker_url.removeprefix("filesystem://"))
+
+    @property
+    def rate_limit_storage(self) -> str:
+        """Where the rate-limit counters live: shared Redis when the broker is Redis, else per process."""
+        if self.rate_limit_storage_url:
+            return self.rate_limit_storage_url
+        if self.broker_url.startswith(("redis://", "rediss://")):
+            return self.broker_url
+        return "memory://"
 
     @property
     def is_sqlite(self) -> bool:

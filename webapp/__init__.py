@@ -73,18 +73,24 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_view = "pages.login"
     login_manager.user_loader(load_user)
     csrf.init_app(app)
+    from webapp.ratelimit import init_rate_limits
+
+    init_rate_limits(app, app.config["SYNTHGATE"])
 
 
 def register_blueprints(app: Flask) -> None:
     from webapp.api import api
+    from webapp.api_accounts import api_accounts
     from webapp.api_jobs import api_jobs
     from webapp.extensions import csrf
     from webapp.pages import pages
 
     csrf.exempt(api)  # the API authenticates state changes with bearer tokens, not cookies
+    csrf.exempt(api_accounts)
     app.register_blueprint(api)
     csrf.exempt(api_jobs)
     app.register_blueprint(api_jobs)
+    app.register_blueprint(api_accounts)
     app.register_blueprint(pages)
     from webapp.api_audit import api_audit
 

@@ -165,8 +165,15 @@ def update_policy(ref: str) -> Response:
     with write_session(settings()) as s:
         user = _attach(user, s)
         ds = _visible_dataset(s, user, ref)
-        releases.update_policy(s, user, ds, body.get("policy"), body.get("epsilon_budget"), body.get("delta_budget"))
-        return jsonify({"dataset": releases.dataset_view(s, user, ds, with_ledger=True)})
+        pending = releases.update_policy(s, user, ds, body.get("policy"), body.get("epsilon_budget"),
+                                         body.get("delta_budget"), settings=settings())
+        out = {"dataset": releases.dataset_view(s, user, ds, with_ledger=True)}
+        if pending is not None:  # the budget raise waits for a second steward (202: accepted, not applied)
+            from core.confirmations import change_view
+
+            out["awaiting_confirmation"] = change_view(pending)
+            return jsonify(out), 202
+        return jsonify(out)
 
 
 @api.post("/datasets/<ref>/grants")

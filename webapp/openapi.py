@@ -21,6 +21,7 @@ _ERROR_CODES = {
     "409": "Conflicts with the object's state or the remaining budget",
     "413": "Upload larger than the limit",
     "422": "The table does not fit its schema",
+    "429": "Too many failed logins or tokens, or API requests: try again after Retry-After seconds",
 }
 
 
@@ -280,6 +281,65 @@ def _paths() -> dict[str, Any]:
     }
 
 
+def _account_paths() -> dict[str, Any]:
+    """Accounts and the changes awaiting a second steward (webapp/api_accounts.py)."""
+    user_obj = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "username": {"type": "string"}, "role": {"type": "string"},
+        "active": {"type": "boolean"}, "must_change_password": {"type": "boolean"},
+        "created_at": {"type": ["string", "null"]}}}
+    change_obj = {"type": "object", "properties": {
+        "id": {"type": "integer"}, "kind": {"type": "string", "enum": ["role", "budget"]},
+        "object_type": {"type": "string"}, "object_id": {"type": "integer"}, "payload": {"type": "object"},
+        "status": {"type": "string"}, "requested_by": {"type": "string"},
+        "requested_at": {"type": ["string", "null"]}, "decided_at": {"type": ["string", "null"]},
+        "reason": {"type": ["string", "null"]}}}
+    with_change = {"type": "object", "properties": {"user": user_obj, "awaiting_confirmation": change_obj}}
+    uid = {"name": "user_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    cid = {"name": "change_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+    comment = {"content": {"application/json": {"schema": {"type": "object", "properties": {
+        "comment": {"type": "string"}}}}}}
+    return {
+        "/users": {
+            "get": _op("List users", "accounts", {"200": _json({"type": "object", "properties": {
+                "users": {"type": "array", "items": user_obj}}})}, errors=("401", "403"),
+                description="Admin only."),
+            "post": _op("Create a user", "accounts", {"201": _json(with_change, "Created")},
+                        body={"required": True, "content": {"application/json": {"schema": {
+                            "type": "object", "required": ["username", "role", "password"], "properties": {
+                                "username": {"type": "string"}, "role": {"type": "string"},
+                                "password": {"type": "string"}}}}}},
+                        errors=("400", "401", "403", "409"),
+                        description="Admin only. The user must change the password at first login; a "
+                                    "steward or admin role waits for a second steward (awaiting_confirmation).")},
+        "/users/{user_id}/role": {"put": _op(
+            "Change a user's role", "accounts", {"200": _json(with_change), "202": _json(
+                with_change, "Accepted: takes effect when another steward confirms it")},
+            params=[uid], body={"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["role"], "properties": {"role": {"type": "string"}}}}}},
+            errors=("400", "401", "403", "404", "409"),
+            description="Admin only. Ends the user's sessions when it takes effect.")},
+        "/users/{user_id}/disable": {"post": _op(
+            "Disable a user", "accounts", {"200": _json({"type": "object", "properties": {"user": user_obj}})},
+            params=[uid], errors=("401", "403", "404", "409"), description="Admin only. Ends their sessions.")},
+        "/users/{user_id}/enable": {"post": _op(
+            "Enable a user", "accounts", {"200": _json({"type": "object", "properties": {"user": user_obj}})},
+            params=[uid], errors=("401", "403", "404"), description="Admin only.")},
+        "/confirmations": {"get": _op(
+            "Changes awaiting confirmation", "accounts", {"200": _json({"type": "object", "properties": {
+                "confirmations": {"type": "array", "items": change_obj}}})}, errors=("401", "403"),
+            description="Stewards and admins: role elevations and budget raises above the ceiling.")},
+        "/confirmations/{change_id}/confirm": {"post": _op(
+            "Confirm a change", "accounts", {"200": _json({"type": "object", "properties": {"change": change_obj}})},
+            params=[cid], body=comment, errors=("400", "401", "403", "404", "409"),
+            description="A steward other than the requester (and, for a role, not the user concerned). "
+                        "The change is applied now.")},
+        "/confirmations/{change_id}/reject": {"post": _op(
+            "Reject a change", "accounts", {"200": _json({"type": "object", "properties": {"change": change_obj}})},
+            params=[cid], body=comment, errors=("401", "403", "404", "409"),
+            description="A steward or admin, or the requester withdrawing it.")},
+    }
+
+
 def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
     """The OpenAPI 3.1 document of /api/v1."""
     from importlib import metadata
@@ -300,7 +360,8 @@ def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
         },
         "servers": [{"url": server_url}],
         "security": [{"bearer": []}, {"session": []}],
-        "tags": [{"name": t} for t in ("service", "datasets", "releases", "bundles", "tokens", "audit")],
-        "paths": _paths(),
+        "tags": [{"name": t} for t in ("service", "datasets", "releases", "bundles", "tokens", "accounts",
+                                       "audit")],
+        "paths": {**_paths(), **_account_paths()},
         "components": _components(),
     }

@@ -23,6 +23,7 @@ import zipfile
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 from flask import (
@@ -32,10 +33,12 @@ from flask import (
     current_app,
     flash,
     g,
+    make_response,
     redirect,
     render_template,
     request,
     send_file,
+    session,
     url_for,
 )
 from flask_login import current_user, login_required, login_user, logout_user
@@ -53,10 +56,10 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
-from core import accounts, audit, releases
-from core.auth import check_password
+from core import accounts, audit, confirmations, releases
+from core.auth import check_password, end_session, start_session
 from core.bundle import public_key_pem
 from core.db import session_scope, write_session
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
@@ -65,7 +68,8 @@ from core.models import AuditEvent, Dataset, JobStatus, ReleaseJob, Role, User
 from core.storage import get_storage
 from privacy.budget import format_value
 from privacy.errors import PrivacyError
-from webapp.auth import settings
+from webapp import ratelimit
+from webapp.auth import SESSION_KEY, current_sid, settings
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +105,19 @@ DOWNLOAD_SALT = "synthgate.bundle-download"
 class LoginForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Password", validators=[DataRequired()])
+
+
+class PasswordChangeForm(FlaskForm):
+    current_password = PasswordField("Current password", validators=[DataRequired()])
+    new_password = PasswordField("New password", validators=[DataRequired(), Length(max=256)],
+                                 description="At least 8 characters; a phrase of unrelated words is best. "
+                                             "Common passwords are refused.")
+    confirm = PasswordField("New password again", validators=[
+        DataRequired(), EqualTo("new_password", message="the two new passwords differ; type the same one twice")])
+
+
+class RoleForm(FlaskForm):
+    role = SelectField("Role", choices=[SelectChoice(r.value) for r in Role])
 
 
 class PostForm(FlaskForm):
@@ -417,27 +434,63 @@ def _exact(value: Any) -> str:
 # ================================================================================================
 
 
+def safe_next(raw: str | None) -> str | None:
+    """A same-origin relative path to go to after login, or None.
+
+    Browsers drop tabs and line breaks inside URLs and read a backslash as '/', so
+    '/%09/evil.example' would be '//evil.example': those are removed or turned
+    first, then only a path on this host is accepted. CR/LF is refused outright.
+    """
+    if not raw:
+        return None
+    if "\r" in raw or "\n" in raw:
+        raise InvalidRequest("the 'next' address must not contain line breaks; remove them", field="next")
+    cleaned = "".join(ch for ch in raw if ch.isprintable() and not ch.isspace()).replace("\\", "/")
+    parts = urlsplit(cleaned)
+    if parts.scheme or parts.netloc or not cleaned.startswith("/") or cleaned.startswith("//"):
+        return None
+    return cleaned
+
+
+def _login_refused(form: LoginForm, exc: ratelimit.TooManyAttempts):  # type: ignore[no-untyped-def]
+    form.form_errors.append(exc.message[:1].upper() + exc.message[1:] + ".")
+    resp = make_response(render_template("login.html", form=form), 429)
+    resp.headers["Retry-After"] = str(exc.retry_after)
+    return resp
+
+
 @pages.route("/login", methods=["GET", "POST"])
 def login():  # type: ignore[no-untyped-def]
     form = LoginForm()
+    nxt = safe_next(request.args.get("next"))
     if form.validate_on_submit():
         username = form.username.data or ""
+        try:
+            ratelimit.check_login(username)
+        except ratelimit.TooManyAttempts as exc:
+            with write_session(settings()) as s:
+                audit.record(s, "auth.login_throttled", actor=username[:64] or "anonymous",
+                             detail={"ip": request.remote_addr, "retry_after": exc.retry_after})
+            return _login_refused(form, exc)
         with write_session(settings()) as s:
             user = check_password(s, username, form.password.data or "")
             if user is None:
                 audit.record(s, "auth.login_failed", actor=username[:64] or "anonymous",
                              detail={"ip": request.remote_addr})
             else:
+                sid = start_session(s, user, request.remote_addr)
                 audit.record(s, "auth.login", actor=user, detail={"ip": request.remote_addr})
                 s.expunge(user)
         if user is None:
+            ratelimit.note_login_failure(username)
             form.form_errors.append("Wrong username or password (or the account is disabled).")
             return render_template("login.html", form=form), 401
+        session.clear()  # nothing from before the login survives it
         login_user(user)
-        nxt = request.args.get("next") or ""
-        if not nxt.startswith("/") or nxt.startswith("//") or nxt.startswith("/\\"):
-            nxt = url_for("pages.index")
-        return redirect(nxt)
+        session[SESSION_KEY] = sid
+        if user.must_change_password:
+            return redirect(url_for("pages.password"))
+        return redirect(nxt or url_for("pages.index"))
     return render_template("login.html", form=form), 400 if form.errors else 200
 
 
@@ -445,9 +498,41 @@ def login():  # type: ignore[no-untyped-def]
 @login_required
 def logout():  # type: ignore[no-untyped-def]
     with write_session(settings()) as s:
+        end_session(s, current_sid(), "logout")
         audit.record(s, "auth.logout", actor=current_user.username)
     logout_user()
+    session.clear()
     return redirect(url_for("pages.login"))
+
+
+@pages.before_request
+def _initial_password_first():  # type: ignore[no-untyped-def]
+    """An account created with an admin's password may only change it (or log out)."""
+    if (current_user.is_authenticated and current_user.must_change_password
+            and request.endpoint not in ("pages.password", "pages.logout", "static")):
+        return redirect(url_for("pages.password"))
+    return None
+
+
+@pages.route("/account/password", methods=["GET", "POST"])
+@login_required
+def password():  # type: ignore[no-untyped-def]
+    """Change one's own password; every other session of the account ends."""
+    form = PasswordChangeForm()
+    forced = bool(current_user.must_change_password)
+    if form.validate_on_submit():
+        try:
+            with write_session(settings()) as s:
+                ended = accounts.change_password(s, _user(s), form.current_password.data or "",
+                                                 form.new_password.data or "", keep_sid=current_sid(),
+                                                 settings=settings())
+        except (InvalidRequest, ServiceError) as exc:
+            _apply_errors(form, exc, {"current_password": "current_password", "new_password": "new_password",
+                                      "password": "new_password"})
+            return render_template("password.html", form=form, forced=forced), exc.status
+        flash("Password changed." + (f" {ended} other session(s) ended." if ended else ""), "ok")
+        return redirect(url_for("pages.index"))
+    return render_template("password.html", form=form, forced=forced), 400 if form.errors else 200
 
 
 # ================================================================================================
@@ -679,8 +764,9 @@ def dataset_policy(dataset_id: int):  # type: ignore[no-untyped-def]
             policy = yaml.safe_load(form.policy_text.data or "") if (form.policy_text.data or "").strip() else {}
             if not isinstance(policy, dict):
                 raise InvalidRequest("the policy must be a YAML mapping of settings", field="policy")
-            releases.update_policy(s, user, ds, policy, (form.epsilon_budget.data or "").strip() or None,
-                                   (form.delta_budget.data or "").strip() or None)
+            pending = releases.update_policy(s, user, ds, policy, (form.epsilon_budget.data or "").strip() or None,
+                                             (form.delta_budget.data or "").strip() or None, settings=settings())
+            pending_id = pending.id if pending is not None else None
     except yaml.YAMLError as exc:
         form.policy_text.errors = [*form.policy_text.errors, f"not valid YAML: {exc}"]
         return _render_dataset(dataset_id, 400, policy_form=form)
@@ -688,7 +774,11 @@ def dataset_policy(dataset_id: int):  # type: ignore[no-untyped-def]
         _apply_errors(form, exc, {"policy": "policy_text", "epsilon_budget": "epsilon_budget",
                                   "delta_budget": "delta_budget"})
         return _render_dataset(dataset_id, exc.status, policy_form=form)
-    flash("Policy and budget updated.", "ok")
+    if pending_id is not None:
+        flash(f"Policy updated. The budget raise is above the ceiling: it takes effect when another steward "
+              f"confirms change {pending_id}.", "ok")
+    else:
+        flash("Policy and budget updated.", "ok")
     return redirect(url_for("pages.dataset", dataset_id=dataset_id, _anchor="policy"))
 
 
@@ -1049,14 +1139,75 @@ def admin_create_user():  # type: ignore[no-untyped-def]
         with write_session(settings()) as s:
             user = _user(s)
             _require(user, Role.admin)
-            created = accounts.create_account(s, user, (form.username.data or "").strip(), form.role.data or "",
-                                              form.password.data or "")
+            created, change = accounts.create_account(s, user, (form.username.data or "").strip(),
+                                                      form.role.data or "", form.password.data or "",
+                                                      settings=settings())
             name, role = created.username, created.role
+            wanted = change.payload["role"] if change is not None else None
     except (InvalidRequest, Conflict) as exc:
         _apply_errors(form, exc, {"username": "username", "role": "role", "password": "password"})
         return _render_admin(exc.status, user_form=form)
-    flash(f"User {name} created with role {role}.", "ok")
+    msg = f"User {name} created with role {role}; they choose their own password at first login."
+    if wanted:
+        msg += f" The {wanted} role takes effect when another steward confirms it."
+    flash(msg, "ok")
     return redirect(url_for("pages.admin"))
+
+
+@pages.post("/admin/users/<int:user_id>/role")
+@login_required
+def admin_set_role(user_id: int):  # type: ignore[no-untyped-def]
+    form = RoleForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        with write_session(settings()) as s:
+            user = _user(s)
+            _require(user, Role.admin)
+            target, change = accounts.set_role(s, user, user_id, form.role.data or "")
+            name, role = target.username, target.role
+    except (Conflict, InvalidRequest) as exc:
+        return _render_admin(exc.status, user_error=exc.message)
+    if change is not None:
+        flash(f"{name} becomes {change.payload['role']} when another steward confirms it "
+              f"(on the Confirmations page).", "ok")
+    else:
+        flash(f"{name} is now {role}; their sessions were ended.", "ok")
+    return redirect(url_for("pages.admin"))
+
+
+def _render_confirmations(status: int = 200, **extra: Any) -> tuple[str, int]:
+    with session_scope(settings()) as s:
+        user = _user(s)
+        _require(user, Role.steward, Role.admin)
+        changes = [confirmations.change_view(c) for c in confirmations.pending(s, user)]
+    return render_template("confirmations.html", changes=changes, post_form=PostForm(),
+                           me=current_user.username, **extra), status
+
+
+@pages.get("/confirmations")
+@login_required
+def confirmations_page():  # type: ignore[no-untyped-def]
+    return _render_confirmations()
+
+
+@pages.post("/confirmations/<int:change_id>/<any(confirm, reject):decision>")
+@login_required
+def confirmation_decide(change_id: int, decision: str):  # type: ignore[no-untyped-def]
+    if not PostForm().validate_on_submit():
+        abort(400)
+    try:
+        with write_session(settings()) as s:
+            user = _user(s)
+            if decision == "confirm":
+                confirmations.confirm(s, user, change_id, settings=settings())
+            else:
+                confirmations.reject(s, user, change_id)
+    except (Forbidden, Conflict, NotFound, InvalidRequest) as exc:
+        _note_denial(exc.message, "change", change_id)
+        return _render_confirmations(exc.status, change_error=exc.message)
+    flash(f"Change {change_id} {'confirmed and applied' if decision == 'confirm' else 'rejected'}.", "ok")
+    return redirect(url_for("pages.confirmations_page"))
 
 
 @pages.post("/admin/users/<int:user_id>/<any(disable, enable):change>")

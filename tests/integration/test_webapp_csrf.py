@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 
 from core.db import dispose_engines, session_scope
-from core.models import ApiToken, AuditEvent, Dataset, Grant, LedgerEntry, ReleaseJob, User
+from core.models import ApiToken, AuditEvent, Dataset, Grant, LedgerEntry, PendingChange, ReleaseJob, User
 from tests.browser.support import (
     DEMO_CSV,
     DEMO_SCHEMA,
@@ -50,7 +50,9 @@ def state(env) -> tuple:
     with session_scope(env.settings) as s:
         counts = tuple(s.execute(select(func.count()).select_from(m)).scalar_one()
                        for m in (User, ApiToken, Dataset, Grant, ReleaseJob, LedgerEntry))
-        users = tuple(s.execute(select(User.username, User.active).order_by(User.id)).all())
+        users = tuple(s.execute(select(User.username, User.active, User.role, User.password_hash)
+                                .order_by(User.id)).all())
+        pending = tuple(s.execute(select(PendingChange.id, PendingChange.status).order_by(PendingChange.id)).all())
         tokens = tuple(s.execute(select(ApiToken.id, ApiToken.revoked_at).order_by(ApiToken.id)).all())
         datasets = tuple((d.schema_confirmed, str(d.policy), d.epsilon_budget)
                          for d in s.execute(select(Dataset).order_by(Dataset.id)).scalars())
@@ -58,7 +60,7 @@ def state(env) -> tuple:
         changes = s.execute(select(func.count()).select_from(AuditEvent).where(
             ~AuditEvent.action.like("auth.%"))).scalar_one()
     files = sorted(str(p) for p in env.settings.storage_dir.rglob("*") if p.is_file())
-    return counts, users, tokens, datasets, jobs, changes, tuple(files)
+    return counts, users, pending, tokens, datasets, jobs, changes, tuple(files)
 
 
 def forms(env) -> list[tuple[str, str, str, dict]]:
@@ -79,6 +81,11 @@ def forms(env) -> list[tuple[str, str, str, dict]]:
         ("admin", "/admin", "/admin/users", {"username": "csrf-user", "role": "analyst", "password": "long-password-1"}),
         ("analyst", "/account", "/tokens", {"label": "csrf"}),
         ("analyst", "/account", f"/tokens/{env.token_id}/revoke", {}),
+        ("analyst2", "/account/password", "/account/password",
+         {"current_password": "correct horse battery", "new_password": "plover canyon mosaic",
+          "confirm": "plover canyon mosaic"}),
+        ("admin", "/admin", f"/admin/users/{env.analyst_id}/role", {"role": "steward"}),  # waits: change 1
+        ("steward", "/confirmations", "/confirmations/1/reject", {}),
         # last: these take the analyst's access away
         ("steward", "/datasets/1", f"/datasets/1/grants/{env.users['analyst']}/revoke", {}),
         ("admin", "/admin", f"/admin/users/{env.analyst_id}/disable", {}),
@@ -132,7 +139,7 @@ def test_login_form_needs_its_token_too(env):
 def test_no_state_change_through_get(env):
     client = env.pages("admin")
     for _, _, action, _ in forms(env):
-        if action in ("/datasets/new", "/datasets/1/request"):
+        if action in ("/datasets/new", "/datasets/1/request", "/account/password"):
             continue  # these paths also show their form on GET
         assert client.get(action).status_code == 405, action
 

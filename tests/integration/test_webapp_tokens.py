@@ -20,6 +20,7 @@ from tests.browser.support import PASSWORD, PageClient, make_app_env
 
 pytestmark = [pytest.mark.integration]
 
+NORA_OWN = "quilt marmot ledger sunrise"
 TOKEN = re.compile(r'id="new-token-value">(sg_[A-Za-z0-9_\-]+)<')
 
 
@@ -134,6 +135,11 @@ def test_admin_creates_and_disables_users(env):
                                                       "password": "long-enough-1"})
     assert resp.status_code == 302
     nora = PageClient(env.app, "nora", "long-enough-1")
+    # the admin chose the password: nora must choose her own before anything else
+    assert nora.get("/").headers["Location"].endswith("/account/password")
+    resp = nora.post_form("/account/password", "/account/password", {
+        "current_password": "long-enough-1", "new_password": NORA_OWN, "confirm": NORA_OWN})
+    assert resp.status_code == 302, resp.get_data(as_text=True)
     assert "nora" in nora.get("/").get_data(as_text=True)
     token = TOKEN.search(nora.post_form("/account", "/tokens", {}).get_data(as_text=True)).group(1)
     assert bearer(env, token).status_code == 200
@@ -150,7 +156,7 @@ def test_admin_creates_and_disables_users(env):
     resp = bearer(env, token)
     assert resp.status_code == 401 and "disabled" in resp.get_json()["error"]["message"]
     again = PageClient(env.app)
-    assert again.login("nora", "long-enough-1").status_code == 401
+    assert again.login("nora", NORA_OWN).status_code == 401
     resp = admin.post_form("/admin", f"/admin/users/{nora_id}/enable")
     assert resp.status_code == 302 and bearer(env, token).status_code == 200
     # an admin cannot lock themselves out

@@ -158,46 +158,89 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @handle_errors
     def users_create(name: str, role: str, password: str | None, prompt: bool, as_json: bool) -> None:
-        """Create a user and print an API token (shown once)."""
-        from core import audit
+        """Create a user and print an API token (shown once).
+
+        This is the bootstrap path: while the database has fewer than two active stewards, a steward
+        or admin gets the role at once. After that the role waits, as on the web, for a steward to
+        confirm it (the user is an analyst with no grants until then).
+        """
+        from sqlalchemy import func, select
+
+        from core import audit, confirmations
         from core.auth import create_token, create_user
         from core.db import write_session
         from core.migrate import upgrade
+        from core.models import Role, User
 
         settings = _settings()
         upgrade(settings)
         if prompt:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+        policy = {"min_length": settings.password_min_length, "min_score": settings.password_min_score}
         with write_session(settings) as s:
-            user = create_user(s, name, role, password)
+            stewards = s.execute(select(func.count()).select_from(User).where(
+                User.role == Role.steward.value, User.active.is_(True))).scalar_one()
+            bootstrap = stewards < 2
+            start_role = role if bootstrap or role not in confirmations.ELEVATED_ROLES else Role.analyst.value
+            user = create_user(s, name, start_role, password, policy=policy)
             token = create_token(s, user, label="created with the user")
             audit.record(s, "users.create", actor="cli", object_type="user", object_id=user.id,
-                         detail={"username": name, "role": role})
+                         detail={"username": name, "role": start_role, "requested_role": role,
+                                 "bootstrap": bootstrap})
+            change = None
+            if start_role != role:
+                change = confirmations.request_change(s, "cli", confirmations.ROLE, "user", user.id,
+                                                      {"role": role, "username": name, "before": start_role})
+            change_id = change.id if change is not None else None
         if as_json:
-            click.echo(json.dumps({"username": name, "role": role, "token": token}))
+            click.echo(json.dumps({"username": name, "role": start_role, "token": token,
+                                   "awaiting_confirmation": change_id}))
         else:
-            click.echo(f"created {role} '{name}'")
+            click.echo(f"created {start_role} '{name}'")
+            if change_id is not None:
+                click.echo(f"the {role} role takes effect when a steward confirms change {change_id} "
+                           "(Confirmations page, or POST /api/v1/confirmations/{id}/confirm)")
             click.echo(f"API token (shown once): {token}")
 
     @users.command("token")
     @click.argument("name")
+    @click.option("--break-glass", is_flag=True,
+                  help="Issue a token for an existing user although it lets whoever reads it act as them.")
+    @click.option("--reason", default=None, help="Why (required with --break-glass; kept in the audit log).")
     @handle_errors
-    def users_token(name: str) -> None:
-        """Issue a new API token for an existing user."""
+    def users_token(name: str, break_glass: bool, reason: str | None) -> None:
+        """Issue a new API token for an existing user: recovery only, with --break-glass and --reason.
+
+        Users create their own tokens on the "API tokens" page. A token minted here for someone else
+        would let the operator act as that user (and, for a steward, get around four eyes), so it is
+        refused unless asked for explicitly; the event, the reason and the token's prefix are audited
+        and the token is labelled as such, for the user and the admins to see.
+        """
         from sqlalchemy import select
 
         from core import audit
         from core.auth import create_token
         from core.db import write_session
-        from core.models import User
+        from core.models import ApiToken, User
 
+        if not break_glass:
+            fail("tokens are created by their user on the 'API tokens' page; to issue one for an existing user "
+                 "anyway (account recovery), run again with --break-glass --reason TEXT (audited)")
+        if not (reason or "").strip():
+            fail("--break-glass needs --reason TEXT: say why, for the audit log")
         settings = _settings()
         with write_session(settings) as s:
             user = s.execute(select(User).where(User.username == name)).scalar_one_or_none()
             if user is None:
                 fail(f"no user '{name}'")
-            token = create_token(s, user, label="issued with synthgate users token")
-            audit.record(s, "token.create", actor="cli", object_type="user", object_id=user.id)
+            if not user.active:
+                fail(f"user '{name}' is disabled; an admin must enable the account first")
+            token = create_token(s, user, label=f"break-glass: {reason.strip()}"[:128])
+            row = s.execute(select(ApiToken).where(ApiToken.user_id == user.id)
+                            .order_by(ApiToken.id.desc()).limit(1)).scalar_one()
+            audit.record(s, "token.break_glass", actor="cli", object_type="token", object_id=row.id,
+                         detail={"user": name, "role": user.role, "reason": reason.strip(), "prefix": row.prefix})
+        click.echo("warning: this token acts as " + name + "; the issue is in the audit log", err=True)
         click.echo(token)
 
     @cli.group("audit")

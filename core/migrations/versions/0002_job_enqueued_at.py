@@ -1,13 +1,13 @@
 """release_jobs.enqueued_at: when a queued job was last sent to the broker
 
-Revision ID: 0002_f
+Revision ID: 0002
 Revises: 0001
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_f"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
