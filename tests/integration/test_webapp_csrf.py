@@ -76,6 +76,8 @@ def forms(env) -> list[tuple[str, str, str, dict]]:
         ("steward", "/datasets/2", "/datasets/2/schema", {"schema_text": DEMO_SCHEMA.read_text()}),
         ("analyst", "/datasets/1/request", "/datasets/1/request",
          {"method": "dp-marginals", "epsilon": "0.1", "delta": "0", "rows": "50"}),
+        # the request above is release 3, still queued (no worker here): its requester cancels it
+        ("analyst", "/releases/3", "/releases/3/cancel", {}),
         ("steward", f"/releases/{job}", f"/releases/{job}/reject", {"comment": "not needed"}),
         ("steward", f"/releases/{env.job2_id}", f"/releases/{env.job2_id}/approve", env.approve_fields),
         ("admin", "/admin", "/admin/users", {"username": "csrf-user", "role": "analyst", "password": "long-password-1"}),
