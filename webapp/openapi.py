@@ -340,6 +340,40 @@ def _account_paths() -> dict[str, Any]:
     }
 
 
+def _job_and_audit_paths() -> dict[str, Any]:
+    """Cancelling a release (webapp/api_jobs.py) and the audit anchors (webapp/api_audit.py)."""
+    chain = {"type": "object", "properties": {
+        "ok": {"type": "boolean"}, "events": {"type": "integer"}, "first_bad_id": {"type": ["integer", "null"]},
+        "reason": {"type": ["string", "null"]}, "problem": {"type": ["string", "null"]},
+        "checkpoints": {"type": "integer"}, "latest_checkpoint": {"type": ["integer", "null"]}}}
+    return {
+        "/releases/{job_id}/cancel": {"post": _op(
+            "Cancel a release", "releases", {"200": _json({"type": "object", "properties": {
+                "cancelled": {"type": "object"}, "release": {"type": "object"}}})}, params=[_JOB],
+            body={"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"reason": {"type": "string"}}}}}},
+            errors=("400", "401", "403", "404", "409"),
+            description="Its requester or a steward, while it is queued or running. A queued release gets its "
+                        "reservation back; a running one that read the data keeps its charge.")},
+        "/audit/checkpoints": {"get": _op(
+            "Signed audit checkpoints", "audit", {"200": _json({"type": "object", "properties": {
+                "checkpoints": {"type": "array", "items": {"type": "object"}},
+                "algorithm": {"type": "string"}, "public_key_pem": {"type": "string"},
+                "fingerprint": {"type": "string"}}})},
+            description="Any user. Each checkpoint is the head (count, last id, hash) signed with the server's "
+                        "Ed25519 key; anyone can check them offline.")},
+        "/audit/position/{position}": {"get": _op(
+            "Audit event at a position", "audit", {"200": _json({"type": "object", "properties": {
+                "position": {"type": "integer"}, "count": {"type": "integer"},
+                "event_id": {"type": ["integer", "null"]}, "hash": {"type": ["string", "null"]}}})},
+            params=[{"name": "position", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}],
+            errors=("400", "401"), description="Any user: the hash a bundle's audit head can be compared with.")},
+        "/audit/verify": {"get": _op(
+            "Verify the audit log against its checkpoints", "audit", {"200": _json({"type": "object", "properties": {
+                "chain": chain}})}, errors=("401", "403"), description="Stewards and admins.")},
+    }
+
+
 def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
     """The OpenAPI 3.1 document of /api/v1."""
     from importlib import metadata
@@ -362,6 +396,6 @@ def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
         "security": [{"bearer": []}, {"session": []}],
         "tags": [{"name": t} for t in ("service", "datasets", "releases", "bundles", "tokens", "accounts",
                                        "audit")],
-        "paths": {**_paths(), **_account_paths()},
+        "paths": {**_paths(), **_account_paths(), **_job_and_audit_paths()},
         "components": _components(),
     }
