@@ -43,8 +43,9 @@ class _NativeMarginalSynthesizer(Synthesizer):
     guarantee = "dp"
     zcdp = True
     needs_delta = True
-    # what the requester sees while the engine runs
+    # what the requester sees while the engine runs, and the engine's fixed messages passed on as they are
     progress_message: str = "fitting the model"
+    public_messages: frozenset[str] = frozenset()
 
     @classmethod
     def info(cls) -> dict[str, Any]:
@@ -91,7 +92,8 @@ class _NativeMarginalSynthesizer(Synthesizer):
         table_codes = EncodedTable(encoder.encode(table), encoder.sizes)
         seeds = np.random.SeedSequence(self.seed).spawn(2)
         rho = request_rho(requested)
-        milestones = Milestones(progress, self.progress_message, 0.0, 1.0, absolute=True)
+        milestones = Milestones(progress, self.progress_message, 0.0, 1.0, absolute=True,
+                                public=self.public_messages)
         result = self._run(table_codes, rho, np.random.default_rng(seeds[0]), milestones)
         milestones.finish()
         cost = result.ledger.cost(requested)
@@ -135,7 +137,9 @@ class NativeMSTSynthesizer(_NativeMarginalSynthesizer):
         "MST (McKenna et al. 2021) on the native engine: DP one-way marginals, a maximum spanning "
         "tree of two-way marginals picked by the exponential mechanism, a tree graphical model."
     )
-    progress_message = "measuring marginals and estimating the tree model"
+    progress_message = "fitting MST"
+    public_messages = frozenset({"measured one-way marginals", "selected the tree",
+                                 "measured the tree's two-way marginals", "estimated the model"})
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
         "iters": (int, 1000, "mirror-descent iterations of the final estimation"),
@@ -182,6 +186,7 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
         "small tables where the noise swamps the counts."
     )
     progress_message = "running AIM rounds"
+    public_messages = frozenset({"measured one-way marginals", "estimated the model"})
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema"),
         "degree": (int, 2, "the workload: every marginal of this many columns (2 or 3)"),

@@ -9,6 +9,11 @@ reported cost is the planned one (equal to what was asked for DP methods,
 infinity for non-DP, zero for data-free); integers stay integers; a seed
 reproduces the output where the method claims it. GANs and slow methods run
 with few epochs/rounds so that the whole suite stays within a few minutes.
+
+The number of rows is not public either: every DP method is fitted a second time
+on a smaller table with the same schema, and what its progress callback received
+(fractions and messages, which the requester sees before approval) must be the
+same on both. Every DP method's catalogue entry says how it treats the row count.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ ROWS = 120
 FAST_OPTIONS: dict[str, dict] = {
     "aim": {"rounds": 16},
     "aim-smartnoise": {"rounds": 16, "bins": 8},
-    "mst-smartnoise": {"bins": 8},
+    "mst-smartnoise": {"bins": 8, "iters": 500},
     "mwem": {"iterations": 8, "mult_weights_iterations": 5, "bins": 10, "max_cells": 2000},
-    "dpctgan": {"epochs": 1, "batch_size": 32},
+    # sigma 8: on 345 rows the row count's lower bound (about 140) leaves room for one epoch at epsilon 1
+    "dpctgan": {"epochs": 1, "batch_size": 32, "sigma": 8.0},
     "patectgan": {"epochs": 3},
     "ctgan": {"epochs": 1},
     "copulagan": {"epochs": 1},
@@ -299,6 +305,40 @@ def test_every_method_is_in_the_catalogue_with_a_guarantee() -> None:
         assert info["name"] == method
         assert info["guarantee"] in ("dp", "non-dp", "data-free")
         assert info["description"]
+        if info["guarantee"] == "dp":
+            # how the row count is treated: unused, or bought with a declared share of the request
+            row_count = info["row_count"]
+            assert row_count["use"] and 0 <= row_count["epsilon_share"] < 1 and 0 <= row_count["delta_share"] < 1
+            if row_count["epsilon_share"] > 0:
+                assert f"{round(row_count['epsilon_share'] * 100)}% of epsilon" in info["description"]
+
+
+SMALLER_ROWS = 260
+
+
+def _dp_methods() -> list:
+    out = []
+    for method in sorted(REGISTRY):
+        if not _available(method):
+            out.append(pytest.param(method, marks=pytest.mark.skip(reason=f"{REGISTRY[method]} is not importable")))
+        elif synthesizer_class(method).guarantee == "dp":
+            out.append(method)
+    return out
+
+
+@pytest.mark.parametrize("method", _dp_methods())
+def test_progress_shows_nothing_that_follows_from_the_rows(method: str) -> None:
+    """The requester follows the fit before any approval: the same calls on 345 rows and on 260."""
+    _synth, _cost, _out, calls = fitted(method, "penguins-raw")
+    _raw, schema, conformed = table("penguins-raw")
+    smaller = conformed.iloc[:SMALLER_ROWS].reset_index(drop=True)
+    assert len(smaller) < len(conformed)
+    synth = create_synthesizer(method, seed=11, options=FAST_OPTIONS.get(method))
+    small_calls: list[tuple[float, str]] = []
+    synth.fit(smaller, schema, _requested(method), progress=lambda f, m: small_calls.append((f, m)))
+    assert small_calls == calls
+    for _f, message in calls:
+        assert str(len(conformed)) not in message and str(SMALLER_ROWS) not in message
 
 
 def test_datetimes_come_back_as_dates_within_bounds() -> None:
@@ -307,3 +347,26 @@ def test_datetimes_come_back_as_dates_within_bounds() -> None:
     dates = out["Date Egg"].dropna()
     assert len(dates) == ROWS
     assert dates.min() >= pd.Timestamp(dt.date(2007, 1, 1)) and dates.max() <= pd.Timestamp(dt.date(2009, 12, 31))
+
+
+def test_milestones_do_not_show_how_long_the_loop_was() -> None:
+    from privacy.synthesizers._progress import Milestones
+
+    def run(steps: int, stop: int | None = None) -> list[tuple[float, str]]:
+        calls: list[tuple[float, str]] = []
+        m = Milestones(lambda f, msg: calls.append((f, msg)), "working", public={"fixed step"})
+        for i in range(stop or steps):
+            m((i + 1) / steps, f"step {i + 1} of {steps}")
+            if i == 1:
+                m((i + 1) / steps, "fixed step")
+        m.finish()
+        return calls
+
+    three, thousand = run(3), run(1000)
+    assert [c for c in three if c[1] == "working"] == [c for c in thousand if c[1] == "working"]
+    assert len([c for c in three if c[1] == "working"]) == 9
+    # an early stop changes nothing either
+    assert [c for c in run(1000, stop=17) if c[1] == "working"] == [c for c in thousand if c[1] == "working"]
+    assert not any("of" in msg for _f, msg in thousand)
+    fractions = [f for f, _m in thousand]
+    assert fractions == sorted(fractions) and all(0 < f < 1 for f in fractions)
