@@ -6,7 +6,10 @@ documents, and the fit reports exactly (epsilon, delta, rho). The domain comes
 from the public schema alone (`DomainEncoder`): declared categories, bins
 between declared bounds, nulls as their own code. Nothing about the data is
 learned except through the charged measurements and selections; the number of
-records the model stands for is itself estimated from the noisy measurements.
+records the model stands for is itself estimated from the noisy measurements,
+so neither method uses the exact row count. The engine's progress (AIM's
+adaptive rounds, the estimation's early stop) depends on the data; the
+requester sees fixed milestones instead (privacy/synthesizers/_progress.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from privacy.budget import PrivacyCost
 from privacy.encoding import DomainEncoder
 from privacy.errors import DomainTooLarge, MethodOptionError
 from privacy.schema import PublicSchema
+from privacy.synthesizers._progress import Milestones
 from privacy.synthesizers.base import ProgressCallback, Synthesizer
 
 __all__ = ["NativeMSTSynthesizer", "NativeAIMSynthesizer", "MAX_MARGINAL_CELLS"]
@@ -39,6 +43,19 @@ class _NativeMarginalSynthesizer(Synthesizer):
     guarantee = "dp"
     zcdp = True
     needs_delta = True
+    # what the requester sees while the engine runs, and the engine's fixed messages passed on as they are
+    progress_message: str = "fitting the model"
+    public_messages: frozenset[str] = frozenset()
+
+    @classmethod
+    def info(cls) -> dict[str, Any]:
+        out = super().info()
+        out["row_count"] = {
+            "epsilon_share": 0.0,
+            "delta_share": 0.0,
+            "use": "the exact number of rows is not used: the total is estimated from the noisy marginals",
+        }
+        return out
 
     def _encoder(self, schema: PublicSchema) -> DomainEncoder:
         return DomainEncoder(schema, default_bins=self.options["bins"])
@@ -75,7 +92,10 @@ class _NativeMarginalSynthesizer(Synthesizer):
         table_codes = EncodedTable(encoder.encode(table), encoder.sizes)
         seeds = np.random.SeedSequence(self.seed).spawn(2)
         rho = request_rho(requested)
-        result = self._run(table_codes, rho, np.random.default_rng(seeds[0]), progress)
+        milestones = Milestones(progress, self.progress_message, 0.0, 1.0, absolute=True,
+                                public=self.public_messages)
+        result = self._run(table_codes, rho, np.random.default_rng(seeds[0]), milestones)
+        milestones.finish()
         cost = result.ledger.cost(requested)
         planned = self.planned_cost(requested)
         if cost != planned:  # pragma: no cover - the engine spends exactly the planned rho
@@ -117,6 +137,9 @@ class NativeMSTSynthesizer(_NativeMarginalSynthesizer):
         "MST (McKenna et al. 2021) on the native engine: DP one-way marginals, a maximum spanning "
         "tree of two-way marginals picked by the exponential mechanism, a tree graphical model."
     )
+    progress_message = "fitting MST"
+    public_messages = frozenset({"measured one-way marginals", "selected the tree",
+                                 "measured the tree's two-way marginals", "estimated the model"})
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
         "iters": (int, 1000, "mirror-descent iterations of the final estimation", (0, 20_000)),
@@ -162,6 +185,8 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
         "are shrunk towards uniform before estimation (James-Stein; `shrink_one_way`), which matters on "
         "small tables where the noise swamps the counts."
     )
+    progress_message = "running AIM rounds"
+    public_messages = frozenset({"measured one-way marginals", "estimated the model"})
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
         "degree": (int, 2, "the workload: every marginal of this many columns (2 or 3)", (2, 3)),

@@ -46,12 +46,34 @@ Corrections to smartnoise 1.0.8, each found by reading its code:
   (2 * gamma^2 * l * (l + 1) per query, gamma = `noise_multiplier`), from
   which the number of iterations is fixed before training.
 
-What the guarantee does not cover: like smartnoise, these wrappers treat the
-number of rows as public (DPCTGAN's sampling rate, PATE's number of teachers,
-AIM's and MWEM's scales use it). DPCTGAN's accounting is opacus's RDP
-analysis of the subsampled Gaussian at rate batch/n, applied to batches drawn
-uniformly with replacement, the usual approximation. Its DP-SGD noise comes
-from a torch generator opacus seeds from os.urandom (not a cryptographic
+The number of rows is not public. Where a method's parameters follow it, a
+share of the method's own epsilon (`ROW_COUNT_SHARE` of each class, part of the
+request, never extra) buys a row count with the two-sided geometric mechanism
+(`dp_row_count`), and every such parameter follows the noisy count, never the
+exact one:
+
+* MWEM: the total of its synthetic histograms (smartnoise starts them at the
+  exact row count, which sets the multiplicative-weights step);
+* DPCTGAN: the batch size (capped at half the rows), the steps of an epoch and
+  the sampling rate of the DP-SGD accountant. These come from a lower bound of
+  the count that exceeds the true count with probability at most half the
+  request's delta (`ROW_COUNT_FAILURE_SHARE`); that probability is part of the
+  delta, and the rate is batch / (lower bound - 1), which over-states the rate
+  of the table and of its neighbour with one row fewer, the safe direction.
+  smartnoise's training loop is given a placeholder table of that many rows,
+  built from the schema, so it never sees the exact count; the batches are
+  drawn from the real rows;
+* PATECTGAN: the number of teachers and the batch size.
+
+MST and AIM estimate their totals from their noisy marginals, and PAC-Synth's
+noise scales follow (epsilon, delta) and a DP percentile alone, so they spend
+nothing on a count. No progress message or fraction carries a value that
+follows from the rows (privacy/synthesizers/_progress.py).
+
+What the guarantee does not cover: DPCTGAN's accounting is opacus's RDP
+analysis of the subsampled Gaussian, applied to batches drawn uniformly with
+replacement, the usual approximation of Poisson sampling. Its DP-SGD noise
+comes from a torch generator opacus seeds from os.urandom (not a cryptographic
 sampler, but not predictable either), so DPCTGAN is not reproducible with a
 seed. smartnoise draws MST's, AIM's, MWEM's and PAC-Synth's noise from OpenDP's
 sampler, which takes no seed either. PATECTGAN, whose loop is ours, is
@@ -66,9 +88,10 @@ import logging
 import math
 import threading
 import warnings
+from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -78,6 +101,7 @@ from privacy.budget import PrivacyCost
 from privacy.encoding import DomainEncoder
 from privacy.errors import DomainTooLarge, InvalidPrivacyValue, MethodOptionError, MissingDependency
 from privacy.schema import PublicSchema
+from privacy.synthesizers._progress import Milestones
 from privacy.synthesizers.base import OptionSpec, ProgressCallback, Synthesizer
 
 __all__ = [
@@ -89,7 +113,10 @@ __all__ = [
     "SmartnoisePATECTGANSynthesizer",
     "mwem_splits",
     "dpctgan_max_epochs",
+    "dpctgan_sample_rate",
     "pate_epsilon",
+    "DPRowCount",
+    "dp_row_count",
 ]
 
 log = logging.getLogger(__name__)
@@ -135,6 +162,42 @@ def _import_snsynth() -> None:
         import snsynth  # noqa: F401
     except ImportError as exc:  # pragma: no cover - installed with the product
         raise MissingDependency("smartnoise-synth is not installed; pip install smartnoise-synth==1.0.8") from exc
+
+
+# ----------------------------------------------------------------------------------
+# the row count, bought with a share of the method's epsilon
+# ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DPRowCount:
+    """A row count released with the two-sided geometric mechanism (epsilon-DP, add/remove one row).
+
+    value: the noisy count (at least 0); lower: a lower bound that exceeds the
+    true count with probability at most `failure`.
+    """
+
+    value: int
+    lower: int
+    epsilon: float
+    failure: float
+
+
+def dp_row_count(n: int, epsilon: float, failure: float, rng: np.random.Generator) -> DPRowCount:
+    """The number of rows plus two-sided geometric noise, P(k) proportional to exp(-epsilon |k|).
+
+    The lower bound subtracts the smallest k with P(noise > k) = a^(k+1) / (1 + a)
+    <= failure (a = exp(-epsilon)), so it overshoots the true count with
+    probability at most `failure`.
+    """
+    if not (epsilon > 0 and math.isfinite(epsilon)) or not 0 < failure < 1:
+        raise ValueError(f"row count needs epsilon > 0 and failure in (0, 1), got {epsilon}, {failure}")
+    alpha = math.exp(-epsilon)
+    # the difference of two geometric variables on {0, 1, ...} is two-sided geometric
+    noise = int(rng.geometric(1.0 - alpha)) - int(rng.geometric(1.0 - alpha))
+    margin = max(math.ceil(math.log(failure * (1.0 + alpha)) / math.log(alpha)) - 1, 0)
+    value = n + noise
+    return DPRowCount(max(value, 0), max(value - margin, 0), float(epsilon), float(failure))
 
 
 # ----------------------------------------------------------------------------------
@@ -303,6 +366,14 @@ class _GanCodec:
                 out[enc.name] = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         return pd.DataFrame(out)
 
+    def placeholder(self, rows: int) -> pd.DataFrame:
+        """`rows` rows built from the schema alone (code 0, lower bounds): for a library loop that takes
+        its sizes from the table it is given and must not be given the real one."""
+        out: dict[str, Any] = {}
+        for enc, tr in zip(self.encoder.encodings, self.transformers, strict=True):
+            out[enc.name] = np.zeros(rows, dtype=np.int64) if enc.mode == "category" else np.full(rows, tr.lo)
+        return pd.DataFrame(out)
+
     def decode(self, raw: pd.DataFrame) -> pd.DataFrame:
         out: dict[str, Any] = {}
         for j, enc in enumerate(self.encoder.encodings):
@@ -342,6 +413,41 @@ def _decode_codes(encoder: DomainEncoder, raw: pd.DataFrame, rng: np.random.Gene
 class _SmartnoiseBase(OpenBoundsSupport, Synthesizer):
     guarantee = "dp"
     reproducible = False
+    # share of the method's epsilon spent on a DP row count (0: the method uses no row count)
+    ROW_COUNT_SHARE: ClassVar[Fraction] = Fraction(0)
+    # share of delta that bounds the chance the count's lower bound exceeds the true count
+    ROW_COUNT_FAILURE_SHARE: ClassVar[Fraction] = Fraction(0)
+    # what follows from the row count, for info()
+    row_count_use: ClassVar[str] = (
+        "the exact number of rows is not used: totals are estimated from the noisy measurements"
+    )
+
+    @classmethod
+    def info(cls) -> dict[str, Any]:
+        out = super().info()
+        out["row_count"] = {
+            "epsilon_share": float(cls.ROW_COUNT_SHARE),
+            "delta_share": float(cls.ROW_COUNT_FAILURE_SHARE),
+            "use": cls.row_count_use,
+        }
+        return out
+
+    def _count_rows(self, table: pd.DataFrame, budget: MethodBudget) -> tuple[DPRowCount, MethodBudget]:
+        """Spend `ROW_COUNT_SHARE` of the method's epsilon on the row count; return it and what is left.
+
+        The count is epsilon_c-DP. The rest runs at epsilon - epsilon_c; with a
+        failure share beta of delta, the rest gets (delta - beta) * exp(-epsilon_c),
+        so that count, failure and the rest compose to (epsilon, delta).
+        """
+        eps_c = budget.epsilon * self.ROW_COUNT_SHARE
+        beta = budget.delta * self.ROW_COUNT_FAILURE_SHARE
+        rng = np.random.default_rng(None if self.seed is None else self.seed + 15485863)
+        count = dp_row_count(len(table), float(eps_c), float(beta) if beta > 0 else 0.5, rng)
+        rest_delta = budget.delta
+        if beta > 0:  # rounded down, a little below the float product
+            rest_delta = Fraction(float(budget.delta - beta) * math.exp(-float(eps_c)) * (1 - 1e-9))
+        self.row_count = count
+        return count, MethodBudget(budget.epsilon - eps_c, rest_delta, None)
 
     def _fit(
         self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost, progress: ProgressCallback
@@ -383,6 +489,7 @@ def _noisy_total_mst_class() -> type:
 
     class FixedRhoMST(MSTSynthesizer):
         fixed_rho: float = 0.0
+        estimation_iters: int = 5000
         progress: Any = None
 
         def compress_domain(self, data: Any, measurements: Any) -> Any:
@@ -431,7 +538,7 @@ def _noisy_total_mst_class() -> type:
             log2 = self.measure(data, cliques, sigma)
             self.progress(0.5, "measured two-way marginals; estimating the model")
             self.synthesizer = estimation.mirror_descent(
-                data.domain, log1 + log2, known_total=total, iters=5000,
+                data.domain, log1 + log2, known_total=total, iters=self.estimation_iters,
                 marginal_oracle=marginal_oracles.message_passing_stable,
             )
 
@@ -448,8 +555,14 @@ class SmartnoiseMSTSynthesizer(_CubeBase):
     needs_delta = True
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "iters": (int, 5000, "mirror-descent iterations of the final estimation (post-processing)", (1, 20_000)),
         "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
     }
+
+    def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
+        super().preflight(schema, requested)
+        if self.options["iters"] is None or self.options["iters"] < 1:
+            raise MethodOptionError("option iters of mst-smartnoise must be a positive integer", field="options")
 
     def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
         assert budget.rho is not None
@@ -458,6 +571,7 @@ class SmartnoiseMSTSynthesizer(_CubeBase):
         cls = _noisy_total_mst_class()
         model = cls(epsilon=float(budget.epsilon), delta=float(budget.delta))
         model.fixed_rho = float(budget.rho)
+        model.estimation_iters = int(self.options["iters"])
         model.progress = progress
         progress(0.05, "measuring")
         with _quiet():
@@ -520,8 +634,8 @@ class SmartnoiseAIMSynthesizer(_CubeBase):
 
             def _worst_approximated(self, *args: Any, **kwargs: Any) -> Any:
                 self.rounds_done += 1
-                progress(0.05 + 0.9 * min(self.rounds_done / self.expected_rounds, 1.0),
-                         f"round {self.rounds_done} (about {self.expected_rounds})")
+                # how many rounds AIM runs depends on the data: the requester sees fixed milestones only
+                milestones(min(self.rounds_done / self.expected_rounds, 1.0))
                 return super()._worst_approximated(*args, **kwargs)
 
         self._enc = self._encoder(schema)
@@ -532,8 +646,10 @@ class SmartnoiseAIMSynthesizer(_CubeBase):
             max_cells=self.options["max_cells"],
         )
         progress(0.05, "running AIM rounds")
+        milestones = Milestones(progress, "running AIM rounds")
         with _quiet():
             model.fit(codes, transformer=_codes_transformer(self._enc), preprocessor_eps=0.0)
+        milestones.finish()
         self._model = model
 
 
@@ -568,11 +684,14 @@ def mwem_splits(sizes: list[int], max_cells: int, max_columns: int = 3) -> list[
 class SmartnoiseMWEMSynthesizer(_CubeBase):
     name = "mwem"
     description = (
-        "MWEM (multiplicative weights with the exponential mechanism) through smartnoise-synth; pure epsilon-DP. "
-        "Columns are split into small independent histograms (see max_cells)."
+        "MWEM (multiplicative weights with the exponential mechanism) through smartnoise-synth; pure epsilon-DP "
+        "under add/remove of one row: 5% of epsilon buys a noisy row count that sets the total of the synthetic "
+        "histograms. Columns are split into small independent histograms (see max_cells)."
     )
     zcdp = False
     default_bins = 32
+    ROW_COUNT_SHARE = Fraction(1, 20)
+    row_count_use = "the total of the synthetic histograms (the multiplicative-weights step) follows the noisy count"
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
         "max_cells": (int, 5000, "largest histogram (product of domain sizes) of one group of columns", (1, 1_000_000)),
@@ -623,6 +742,8 @@ class SmartnoiseMWEMSynthesizer(_CubeBase):
         splits = mwem_splits(sizes, self.options["max_cells"], self.options["max_columns"])
         codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
         seed = self.seed
+        count, rest = self._count_rows(table, budget)
+        synthetic_total = float(max(count.value, 1))
 
         total_steps = len(splits) * self.options["iterations"]
 
@@ -630,6 +751,10 @@ class SmartnoiseMWEMSynthesizer(_CubeBase):
             """MWEM whose histogram shapes come from the declared domain, sampled with a seeded generator."""
 
             steps_done = 0
+
+            def _initialize_a(self, histogram: np.ndarray, dimensions: Any) -> np.ndarray:
+                """Uniform start at the noisy row count (smartnoise starts at the exact one)."""
+                return np.full(np.shape(histogram), synthetic_total / float(np.prod(dimensions)))
 
             def _exponential_mechanism(self, *args: Any, **kwargs: Any) -> Any:
                 self.steps_done += 1
@@ -660,7 +785,7 @@ class SmartnoiseMWEMSynthesizer(_CubeBase):
                 return self._transformer.inverse_transform(combined[:, self._reorder(self.splits)])
 
         model = DeclaredMWEM(
-            epsilon=float(budget.epsilon), splits=[list(s) for s in splits],
+            epsilon=float(rest.epsilon), splits=[list(s) for s in splits],
             iterations=self.options["iterations"], q_count=None,
             marginal_width=self.options["marginal_width"],
             mult_weights_iterations=self.options["mult_weights_iterations"],
@@ -671,8 +796,8 @@ class SmartnoiseMWEMSynthesizer(_CubeBase):
             warnings.filterwarnings("ignore", message="Flattened dimensionality of synthetic histogram")
             model.fit(codes, transformer=_codes_transformer(self._enc), preprocessor_eps=0.0)
         spent = float(np.sum(model.accountant))
-        if spent > float(budget.epsilon) * (1 + 1e-9):  # pragma: no cover - a defect of the library if it happens
-            raise RuntimeError(f"mwem spent {spent} epsilon, more than its budget {float(budget.epsilon)}")
+        if spent > float(rest.epsilon) * (1 + 1e-9):  # pragma: no cover - a defect of the library if it happens
+            raise RuntimeError(f"mwem spent {spent} epsilon, more than its budget {float(rest.epsilon)}")
         self._model = model
 
 
@@ -801,17 +926,26 @@ def _opacus_epsilon(sample_rate: float, sigma: float, steps: int, delta: float) 
     return float(eps)
 
 
-def dpctgan_max_epochs(n: int, batch_size: int, sigma: float, epsilon: float, delta: float, limit: int) -> int:
+def dpctgan_sample_rate(batch: int, rows_lower: int) -> float:
+    """The sampling rate DP-SGD is accounted at: batch / (lower bound - 1), at most 1.
+
+    With the lower bound below the true count n, this is above batch / n and
+    batch / (n - 1), the rates of the table and of its neighbour with one row
+    fewer: over-stating the rate is the safe direction.
+    """
+    return min(1.0, batch / max(rows_lower - 1, 1))
+
+
+def dpctgan_max_epochs(sample_rate: float, steps_per_epoch: int, sigma: float, epsilon: float, delta: float,
+                       limit: int) -> int:
     """The most epochs (<= limit) whose opacus RDP epsilon stays within `epsilon`.
 
     Each DPCTGAN step makes two private optimizer steps (fake and real batches).
     """
-    steps_per_epoch = max(n // batch_size, 1)
-    q = batch_size / n
     lo, hi = 0, limit
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if _opacus_epsilon(q, sigma, 2 * steps_per_epoch * mid, delta) <= epsilon:
+        if _opacus_epsilon(sample_rate, sigma, 2 * steps_per_epoch * mid, delta) <= epsilon:
             lo = mid
         else:
             hi = mid - 1
@@ -920,31 +1054,53 @@ class SmartnoiseDPCTGANSynthesizer(_GanBase):
     reproducible = False  # opacus seeds its noise (and torch's global generator) from os.urandom
     description = (
         "DP-CTGAN (a GAN whose discriminator is trained with DP-SGD, opacus) through smartnoise-synth; "
-        "(epsilon, delta)-DP by opacus's RDP accounting at sampling rate batch/rows (batches are drawn "
-        "uniformly with replacement, the usual approximation of Poisson sampling). Needs many rows."
+        "(epsilon, delta)-DP under add/remove of one row: 10% of epsilon buys a noisy row count whose lower "
+        "bound (exceeded with probability at most delta/2, part of delta) sets the batch size, the steps of "
+        "an epoch and the sampling rate of opacus's RDP accounting (batches are drawn uniformly with "
+        "replacement, the usual approximation of Poisson sampling). Needs many rows."
     )
     option_spec = {
         **_GAN_OPTIONS,
         "sigma": (float, 5.0, "noise multiplier of DP-SGD"),
     }
+    ROW_COUNT_SHARE = Fraction(1, 10)
+    ROW_COUNT_FAILURE_SHARE = Fraction(1, 2)
+    row_count_use = (
+        "batch size, steps per epoch and the DP-SGD sampling rate follow a lower bound of the noisy count; "
+        "the chance that the bound exceeds the true count is part of delta"
+    )
 
     def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
         import snsynth.pytorch.nn.dpctgan as dpctgan_module
 
-        n = len(table)
-        batch = self._gan_batch(n)
+        count, rest = self._count_rows(table, budget)
+        rows = count.lower  # below the true count but with probability <= failure
+        batch = self._gan_batch(rows)
+        sample_rate = dpctgan_sample_rate(batch, rows)
+        steps_per_epoch = max(rows // batch, 1)
         sigma = float(self.options["sigma"])
-        eps, delta = float(budget.epsilon), float(budget.delta)
-        epochs = dpctgan_max_epochs(n, batch, sigma, eps, delta, int(self.options["epochs"]))
+        eps, delta = float(rest.epsilon), float(rest.delta)
+        epochs = dpctgan_max_epochs(sample_rate, steps_per_epoch, sigma, eps, delta, int(self.options["epochs"]))
         if epochs < 1:
             raise InvalidPrivacyValue(
-                f"dpctgan cannot train one epoch within epsilon {eps:g} at sigma {sigma:g} and batch size {batch}; "
+                f"dpctgan cannot train one epoch within epsilon {float(budget.epsilon):g} at sigma {sigma:g}; "
                 "ask for more epsilon, raise the option sigma, or lower batch_size",
                 field="epsilon",
             )
         self.epochs_run = epochs
+        self.training_plan = {"batch_size": batch, "sample_rate": sample_rate, "steps_per_epoch": steps_per_epoch,
+                              "epochs": epochs}
         self._codec = _GanCodec(schema)
-        prepared = self._codec.encode(table)
+        transformer = self._codec.table_transformer()
+        real = np.array([[float(x) if x is not None else 0.0 for x in row]
+                         for row in transformer.transform(self._codec.encode(table))], dtype=float)
+
+        class _RealRows(_UnconditionalSampler):
+            """The batches come from the real rows, whatever table smartnoise's loop was given."""
+
+            def __init__(self, data: np.ndarray, transformers: Any = None, **_: Any) -> None:
+                super().__init__(real)
+
         model = dpctgan_module.DPCTGAN(
             embedding_dim=self.options["embedding_dim"],
             generator_dim=(self.options["generator_dim"],) * 2,
@@ -952,15 +1108,18 @@ class SmartnoiseDPCTGANSynthesizer(_GanBase):
             batch_size=batch, epochs=epochs, sigma=sigma, epsilon=eps, delta=delta,
             verbose=False, cuda=False, loss="cross_entropy",
         )
-        progress(0.05, f"training {epochs} epoch(s)")
+        progress(0.05, "training the GAN")
+        # smartnoise's loop takes its steps per epoch and opacus's sample size from the length of the table
+        # it is given: a placeholder of `rows` rows built from the schema, never the exact count
+        placeholder = self._codec.placeholder(max(rows, batch))
         original_sampler = dpctgan_module.DataSampler
         with _GAN_LOCK, _seeded(self.seed), _quiet(), _no_reseed(dpctgan_module):
-            dpctgan_module.DataSampler = _UnconditionalSampler
+            dpctgan_module.DataSampler = _RealRows
             try:
-                model.fit(prepared, transformer=self._codec.table_transformer(), preprocessor_eps=0.0)
+                model.fit(placeholder, transformer=transformer, preprocessor_eps=0.0)
             finally:
                 dpctgan_module.DataSampler = original_sampler
-        spent = _opacus_epsilon(batch / n, sigma, 2 * max(n // batch, 1) * len(model.loss_d_list), delta)
+        spent = _opacus_epsilon(sample_rate, sigma, 2 * steps_per_epoch * len(model.loss_d_list), delta)
         if len(model.loss_d_list) > epochs or spent > eps:  # pragma: no cover - guards the accounting above
             raise RuntimeError(f"dpctgan overran its budget: {spent} > {eps}")
         self._model = model
@@ -973,9 +1132,12 @@ class SmartnoisePATECTGANSynthesizer(_GanBase):
     name = "patectgan"
     description = (
         "PATE-CTGAN (teacher discriminators on disjoint parts of the data, a student trained on their noisy "
-        "votes) on smartnoise-synth's networks; (epsilon, delta)-DP by the data-independent moments bound. "
-        "Weak at small epsilon."
+        "votes) on smartnoise-synth's networks; (epsilon, delta)-DP under add/remove of one row by the "
+        "data-independent moments bound, with 5% of epsilon spent on a noisy row count that sets the number "
+        "of teachers and the batch size. Weak at small epsilon."
     )
+    ROW_COUNT_SHARE = Fraction(1, 20)
+    row_count_use = "the number of teachers and the batch size follow the noisy count"
     option_spec = {
         **_GAN_OPTIONS,
         "batch_size": (int, 64, "generated samples per student step (each is one PATE query)", (2, 10_000)),
@@ -993,22 +1155,23 @@ class SmartnoisePATECTGANSynthesizer(_GanBase):
         from snsynth.pytorch.nn.privacy_utils import pate, weights_init
 
         n = len(table)
-        batch = self._gan_batch(n)
+        count, rest = self._count_rows(table, budget)
+        batch = self._gan_batch(count.value)
         gamma = float(self.options["noise_multiplier"])
         student_iters = int(self.options["student_iters"])
         teacher_iters = int(self.options["teacher_iters"])
         if gamma <= 0 or student_iters < 1 or teacher_iters < 1:
             raise MethodOptionError("noise_multiplier, student_iters and teacher_iters must be positive",
                                     field="options")
-        eps, delta = float(budget.epsilon), float(budget.delta)
+        eps, delta = float(rest.epsilon), float(rest.delta)
         per_iteration = student_iters * batch
         iterations = 0
         while iterations < int(self.options["epochs"]) and pate_epsilon(per_iteration * (iterations + 1), gamma, delta) <= eps:
             iterations += 1
         if iterations < 1:
             raise InvalidPrivacyValue(
-                f"patectgan cannot make one iteration within epsilon {eps:g} (gamma {gamma:g}, {per_iteration} "
-                "queries per iteration); ask for more epsilon, or lower noise_multiplier, batch_size or student_iters",
+                f"patectgan cannot make one iteration within epsilon {float(budget.epsilon):g} (gamma {gamma:g}); "
+                "ask for more epsilon, or lower noise_multiplier, batch_size or student_iters",
                 field="epsilon",
             )
         self.iterations_run = iterations
@@ -1026,7 +1189,8 @@ class SmartnoisePATECTGANSynthesizer(_GanBase):
             model._transformer = transformer
             train = transformer.transform(prepared)
             data = np.array([[float(x) if x is not None else 0.0 for x in row] for row in train], dtype=np.float32)
-            n_teachers = max(2, n // max(1, int(self.options["sample_per_teacher"])))
+            n_teachers = max(2, count.value // max(1, int(self.options["sample_per_teacher"])))
+            self.training_plan = {"batch_size": batch, "teachers": n_teachers, "iterations": iterations}
             assignment = np.random.randint(n_teachers, size=n)
             parts = [data[assignment == t] for t in range(n_teachers)]
             data_dim = transformer.output_width
@@ -1048,6 +1212,7 @@ class SmartnoisePATECTGANSynthesizer(_GanBase):
                 z = torch.randn(batch, emb)
                 return model._apply_activate(model._generator(z))
 
+            milestones = Milestones(progress, "training the GAN")
             for it in range(iterations):
                 for _ in range(teacher_iters):
                     for t, part in enumerate(parts):
@@ -1068,7 +1233,8 @@ class SmartnoisePATECTGANSynthesizer(_GanBase):
                 opt_g.zero_grad()
                 bce(student(generated()).squeeze(), ones).backward()
                 opt_g.step()
-                progress(0.05 + 0.9 * (it + 1) / iterations, f"iteration {it + 1} of {iterations}")
+                milestones((it + 1) / iterations)
+            milestones.finish()
             model.cond_generator = _UnconditionalSampler(data[:0])
         spent = pate_epsilon(per_iteration * iterations, gamma, delta)
         if spent > eps:  # pragma: no cover - guards the loop above

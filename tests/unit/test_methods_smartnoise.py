@@ -18,7 +18,9 @@ from privacy.synthesizers.smartnoise import (
     _codes_transformer,
     _GanCodec,
     _opacus_epsilon,
+    dp_row_count,
     dpctgan_max_epochs,
+    dpctgan_sample_rate,
     mwem_splits,
     pate_epsilon,
 )
@@ -116,19 +118,24 @@ def test_mwem_is_pure_dp_and_spends_exactly_epsilon(pums) -> None:
     synth = create_synthesizer("mwem", seed=1, options={"iterations": 5, "mult_weights_iterations": 3})
     cost = synth.fit(table, schema, PrivacyCost(Fraction(1, 2), DELTA))
     assert cost == PrivacyCost(Fraction(1, 2), 0, Fraction(1, 8))
-    assert sum(synth._model.accountant) == pytest.approx(0.5)
+    # MWEM's own steps and the row count (its declared share) add up to the request
+    assert synth.row_count.epsilon == pytest.approx(0.5 / 20)
+    assert sum(synth._model.accountant) + synth.row_count.epsilon == pytest.approx(0.5)
     out = synth.sample(300)
     assert set(out["race"].dropna().astype(int)) <= {1, 2, 3, 4, 5, 6}
 
 
 def test_dpctgan_epochs_stay_within_the_budget() -> None:
-    n, batch, sigma, eps = 2000, 64, 3.0, 1.0
-    epochs = dpctgan_max_epochs(n, batch, sigma, eps, 1e-9, limit=500)
+    rows, batch, sigma, eps = 2000, 64, 3.0, 1.0
+    q = dpctgan_sample_rate(batch, rows)
+    assert q == batch / (rows - 1)  # above the rate of the table and of its neighbour with a row fewer
+    epochs = dpctgan_max_epochs(q, rows // batch, sigma, eps, 1e-9, limit=500)
     assert epochs >= 1
-    steps = 2 * (n // batch)
-    assert _opacus_epsilon(batch / n, sigma, steps * epochs, 1e-9) <= eps
-    assert _opacus_epsilon(batch / n, sigma, steps * (epochs + 1), 1e-9) > eps
-    assert dpctgan_max_epochs(n, batch, sigma, eps, 1e-9, limit=2) == min(2, epochs)
+    steps = 2 * (rows // batch)
+    assert _opacus_epsilon(q, sigma, steps * epochs, 1e-9) <= eps
+    assert _opacus_epsilon(q, sigma, steps * (epochs + 1), 1e-9) > eps
+    assert dpctgan_max_epochs(q, rows // batch, sigma, eps, 1e-9, limit=2) == min(2, epochs)
+    assert dpctgan_sample_rate(64, 10) == 1.0  # capped
 
 
 def test_dpctgan_never_uses_smartnoise_conditional_sampler(adult_small, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -178,8 +185,9 @@ def test_pate_teachers_are_distinct_and_the_budget_fixes_the_iterations(pums, mo
     assert cost == PrivacyCost(Fraction(1, 2), DELTA)
     assert calls and all(n == distinct and n >= 2 for n, distinct in calls)
     per_iteration = 2 * 32  # student steps x generated samples: one PATE query each
-    assert pate_epsilon(per_iteration * synth.iterations_run, 1e-3, 1e-9) <= 0.5
-    assert pate_epsilon(per_iteration * (synth.iterations_run + 1), 1e-3, 1e-9) > 0.5
+    rest = 0.5 * 19 / 20  # what is left after the row count's declared share
+    assert pate_epsilon(per_iteration * synth.iterations_run, 1e-3, 1e-9) <= rest
+    assert pate_epsilon(per_iteration * (synth.iterations_run + 1), 1e-3, 1e-9) > rest
     assert len(calls) == 2 * synth.iterations_run  # one vote per student step, none beyond the budget
 
 
@@ -213,3 +221,127 @@ def test_methods_that_need_delta_refuse_zero_delta(pums, method: str) -> None:
     _table, schema = pums
     with pytest.raises(Exception, match="delta"):
         create_synthesizer(method).preflight(schema, PrivacyCost(1))
+
+
+# ----- the row count is not public: what follows from it follows the noisy count -----------------
+
+_SMALL_GAN = {"generator_dim": 16, "discriminator_dim": 16, "embedding_dim": 8}
+
+
+def _fake_count(monkeypatch: pytest.MonkeyPatch, value: int, lower: int) -> list[int]:
+    """Make the DP row count come out at (value, lower); return the true counts it was asked about."""
+    from privacy.synthesizers import smartnoise
+
+    asked: list[int] = []
+
+    def fake(n: int, epsilon: float, failure: float, rng: np.random.Generator) -> smartnoise.DPRowCount:
+        asked.append(n)
+        return smartnoise.DPRowCount(value, lower, epsilon, failure)
+
+    monkeypatch.setattr(smartnoise, "dp_row_count", fake)
+    return asked
+
+
+def test_dp_row_count_is_two_sided_geometric_and_its_lower_bound_rarely_overshoots() -> None:
+    rng = np.random.default_rng(5)
+    eps, failure, n = 0.5, 0.05, 1000
+    draws = [dp_row_count(n, eps, failure, rng) for _ in range(20000)]
+    noise = np.array([d.value - n for d in draws], dtype=float)
+    alpha = np.exp(-eps)
+    assert abs(noise.mean()) < 0.1
+    assert noise.var() == pytest.approx(2 * alpha / (1 - alpha) ** 2, rel=0.05)
+    overshoot = np.mean([d.lower > n for d in draws])
+    assert overshoot <= failure
+    # the margin is the smallest that keeps the overshoot below `failure`: not needlessly wide
+    margin = draws[0].value - draws[0].lower
+    assert alpha ** margin / (1 + alpha) > failure
+    with pytest.raises(ValueError):
+        dp_row_count(n, 0.0, failure, rng)
+
+
+def test_dpctgan_batch_steps_and_rate_follow_the_noisy_lower_bound(pums, monkeypatch: pytest.MonkeyPatch) -> None:
+    import opacus
+
+    table, schema = pums
+    seen: list[int] = []
+    original = opacus.PrivacyEngine.__init__
+
+    def spy(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs["sample_size"])
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(opacus.PrivacyEngine, "__init__", spy)
+    options = {"epochs": 1, "batch_size": 64, **_SMALL_GAN}
+    plans = {}
+    for lower in (2400, 300):
+        asked = _fake_count(monkeypatch, lower + 200, lower)
+        synth = create_synthesizer("dpctgan", seed=1, options=options)
+        cost = synth.fit(table, schema, PrivacyCost(3, DELTA))
+        assert cost == PrivacyCost(3, DELTA)
+        assert asked == [len(table)]  # the count was taken of the real table
+        assert synth.row_count.epsilon == pytest.approx(0.3)  # 10% of epsilon
+        assert synth.row_count.failure == pytest.approx(float(DELTA) / 2)
+        plans[lower] = synth.training_plan
+    # the exact count (1000) appears nowhere: smartnoise's loop and opacus were given the lower bound
+    assert seen == [2400, 300]
+    assert plans[2400] == {"batch_size": 64, "sample_rate": 64 / 2399, "steps_per_epoch": 2400 // 64,
+                           "epochs": plans[2400]["epochs"]}
+    assert plans[300]["sample_rate"] == 64 / 299 and plans[300]["steps_per_epoch"] == 300 // 64
+    # a small count caps the batch at half of it
+    _fake_count(monkeypatch, 100, 40)
+    synth = create_synthesizer("dpctgan", seed=1, options={**options, "sigma": 20.0})
+    synth.fit(table, schema, PrivacyCost(3, DELTA))
+    assert synth.training_plan["batch_size"] == 20 and synth.training_plan["sample_rate"] == 20 / 39
+
+
+def test_pate_teachers_and_batch_follow_the_noisy_count(pums, monkeypatch: pytest.MonkeyPatch) -> None:
+    import snsynth.pytorch.nn.privacy_utils as privacy_utils
+
+    table, schema = pums
+    teachers: list[int] = []
+    original = privacy_utils.pate
+
+    def spy(data, teachers_, lap_scale, device="cpu"):  # type: ignore[no-untyped-def]
+        teachers.append(len(teachers_))
+        return original(data, teachers_, lap_scale, device)
+
+    monkeypatch.setattr(privacy_utils, "pate", spy)
+    options = {"epochs": 1, "sample_per_teacher": 250, "teacher_iters": 1, "student_iters": 1,
+               "batch_size": 64, **_SMALL_GAN}
+    asked = _fake_count(monkeypatch, 2000, 2000)
+    synth = create_synthesizer("patectgan", seed=2, options=options)
+    synth.fit(table, schema, PrivacyCost(1, DELTA))
+    assert asked == [len(table)]
+    assert synth.row_count.epsilon == pytest.approx(0.05)  # 5% of epsilon
+    # 2000 // 250 = 8 teachers; the exact 1000 rows would have made 4
+    assert teachers and set(teachers) == {8} and synth.training_plan["teachers"] == 8
+    _fake_count(monkeypatch, 40, 40)
+    synth = create_synthesizer("patectgan", seed=2, options=options)
+    synth.fit(table, schema, PrivacyCost(1, DELTA))
+    assert synth.training_plan["batch_size"] == 20  # half the noisy count, not half the 1000 rows
+
+
+def test_mwem_synthetic_total_follows_the_noisy_count(pums, monkeypatch: pytest.MonkeyPatch) -> None:
+    table, schema = pums
+    asked = _fake_count(monkeypatch, 4321, 4321)
+    synth = create_synthesizer("mwem", seed=1, options={"iterations": 3, "mult_weights_iterations": 2})
+    cost = synth.fit(table, schema, PrivacyCost(1))
+    assert cost.epsilon == 1 and cost.delta == 0
+    assert asked == [len(table)]
+    # the multiplicative weights keep the total they start from: the noisy count, not the 1000 rows
+    for fake, _hist, _split in synth._model.synthetic_histograms:
+        assert float(np.sum(fake)) == pytest.approx(4321)
+
+
+@pytest.mark.parametrize("method", ["mst-smartnoise", "aim-smartnoise", "pacsynth", "mwem", "dpctgan", "patectgan"])
+def test_info_declares_how_the_row_count_is_handled(method: str) -> None:
+    from privacy.synthesizers import synthesizer_class
+
+    info = synthesizer_class(method).info()
+    row_count = info["row_count"]
+    assert row_count["use"]
+    if method in ("mwem", "dpctgan", "patectgan"):
+        share = f"{round(row_count['epsilon_share'] * 100)}% of epsilon"
+        assert row_count["epsilon_share"] > 0 and share in info["description"]
+    else:
+        assert row_count["epsilon_share"] == 0

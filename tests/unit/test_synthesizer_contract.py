@@ -9,6 +9,11 @@ reported cost is the planned one (equal to what was asked for DP methods,
 infinity for non-DP, zero for data-free); integers stay integers; a seed
 reproduces the output where the method claims it. GANs and slow methods run
 with few epochs/rounds so that the whole suite stays within a few minutes.
+
+The number of rows is not public either: every DP method is fitted a second time
+on a smaller table with the same schema, and what its progress callback received
+(fractions and messages, which the requester sees before approval) must be the
+same on both. Every DP method's catalogue entry says how it treats the row count.
 """
 
 from __future__ import annotations
@@ -33,9 +38,10 @@ ROWS = 120
 FAST_OPTIONS: dict[str, dict] = {
     "aim": {"rounds": 16},
     "aim-smartnoise": {"rounds": 16, "bins": 8},
-    "mst-smartnoise": {"bins": 8},
+    "mst-smartnoise": {"bins": 8, "iters": 500},
     "mwem": {"iterations": 8, "mult_weights_iterations": 5, "bins": 10, "max_cells": 2000},
-    "dpctgan": {"epochs": 1, "batch_size": 32},
+    # sigma 8: on 345 rows the row count's lower bound (about 140) leaves room for one epoch at epsilon 1
+    "dpctgan": {"epochs": 1, "batch_size": 32, "sigma": 8.0},
     "patectgan": {"epochs": 3},
     "ctgan": {"epochs": 1},
     "copulagan": {"epochs": 1},
@@ -299,6 +305,57 @@ def test_every_method_is_in_the_catalogue_with_a_guarantee() -> None:
         assert info["name"] == method
         assert info["guarantee"] in ("dp", "non-dp", "data-free")
         assert info["description"]
+        if info["guarantee"] == "dp":
+            # how the row count is treated: unused, or bought with a declared share of the request
+            row_count = info["row_count"]
+            assert row_count["use"] and 0 <= row_count["epsilon_share"] < 1 and 0 <= row_count["delta_share"] < 1
+            if row_count["epsilon_share"] > 0:
+                assert f"{round(row_count['epsilon_share'] * 100)}% of epsilon" in info["description"]
+
+
+SMALLER_ROWS = 260
+# below twice patectgan's batch: smartnoise's batch (and so the number of PATE queries) followed the rows
+SMALLER_ROWS_FOR = {"patectgan": 100}
+_SMALL_NETS = {"generator_dim": 32, "discriminator_dim": 32, "embedding_dim": 16}
+# options under which the budget, not a limit, sets how long the GANs train: an epoch or iteration
+# count that followed the rows would then differ between the two tables
+PROGRESS_OPTIONS: dict[str, dict] = {
+    "dpctgan": {"epochs": 30, "batch_size": 32, "sigma": 8.0, **_SMALL_NETS},
+    "patectgan": {"epochs": 200, "teacher_iters": 1, **_SMALL_NETS},
+}
+
+
+def _dp_methods() -> list:
+    out = []
+    for method in sorted(REGISTRY):
+        if not _available(method):
+            out.append(pytest.param(method, marks=pytest.mark.skip(reason=f"{REGISTRY[method]} is not importable")))
+        elif synthesizer_class(method).guarantee == "dp":
+            out.append(method)
+    return out
+
+
+def _progress_calls(method: str, rows: int | None) -> list[tuple[float, str]]:
+    if rows is None and method not in PROGRESS_OPTIONS:
+        return fitted(method, "penguins-raw")[3]  # the contract's own fit
+    _raw, schema, conformed = table("penguins-raw")
+    data = conformed if rows is None else conformed.iloc[:rows].reset_index(drop=True)
+    synth = create_synthesizer(method, seed=11, options=PROGRESS_OPTIONS.get(method, FAST_OPTIONS.get(method)))
+    calls: list[tuple[float, str]] = []
+    synth.fit(data, schema, _requested(method), progress=lambda f, m: calls.append((f, m)))
+    return calls
+
+
+@pytest.mark.parametrize("method", _dp_methods())
+def test_progress_shows_nothing_that_follows_from_the_rows(method: str) -> None:
+    """The requester follows the fit before any approval: the same calls on 345 rows and on fewer."""
+    rows = SMALLER_ROWS_FOR.get(method, SMALLER_ROWS)
+    calls = _progress_calls(method, None)
+    small_calls = _progress_calls(method, rows)
+    assert len(table("penguins-raw")[2]) > rows
+    assert small_calls == calls
+    for _f, message in calls:
+        assert str(len(table("penguins-raw")[2])) not in message and str(rows) not in message
 
 
 def test_datetimes_come_back_as_dates_within_bounds() -> None:
@@ -307,3 +364,26 @@ def test_datetimes_come_back_as_dates_within_bounds() -> None:
     dates = out["Date Egg"].dropna()
     assert len(dates) == ROWS
     assert dates.min() >= pd.Timestamp(dt.date(2007, 1, 1)) and dates.max() <= pd.Timestamp(dt.date(2009, 12, 31))
+
+
+def test_milestones_do_not_show_how_long_the_loop_was() -> None:
+    from privacy.synthesizers._progress import Milestones
+
+    def run(steps: int, stop: int | None = None) -> list[tuple[float, str]]:
+        calls: list[tuple[float, str]] = []
+        m = Milestones(lambda f, msg: calls.append((f, msg)), "working", public={"fixed step"})
+        for i in range(stop or steps):
+            m((i + 1) / steps, f"step {i + 1} of {steps}")
+            if i == 1:
+                m((i + 1) / steps, "fixed step")
+        m.finish()
+        return calls
+
+    three, thousand = run(3), run(1000)
+    assert [c for c in three if c[1] == "working"] == [c for c in thousand if c[1] == "working"]
+    assert len([c for c in three if c[1] == "working"]) == 9
+    # an early stop changes nothing either
+    assert [c for c in run(1000, stop=17) if c[1] == "working"] == [c for c in thousand if c[1] == "working"]
+    assert not any("of" in msg for _f, msg in thousand)
+    fractions = [f for f, _m in thousand]
+    assert fractions == sorted(fractions) and all(0 < f < 1 for f in fractions)
