@@ -99,7 +99,11 @@ class BenchService:
         from core.settings import Settings
 
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.settings = Settings.from_env(environ={}, data_dir=str(self.folder / "data"))
+        # a throwaway installation that runs many releases on one dataset: its budget ceiling is the
+        # bench's own (a real installation keeps the defaults, and a second steward confirms raises)
+        self.settings = Settings.from_env(environ={}, data_dir=str(self.folder / "data"),
+                                          budget_max_epsilon="1000", budget_confirm_epsilon="1000",
+                                          budget_confirm_delta="1e-3")
         upgrade(self.settings)
         with write_session(self.settings) as s:
             for name, role in (("steward", "steward"), ("analyst", "analyst")):

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import time
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
@@ -63,9 +63,7 @@ def init_rate_limits(app: Flask, settings: Settings) -> None:
 
     @app.errorhandler(TooManyAttempts)
     def _too_many(exc: TooManyAttempts):  # type: ignore[no-untyped-def]
-        body, status = error_response(exc.status, exc.code, exc.message, exc.field)
-        resp = body if isinstance(body, Response) else current_app.make_response(body)
-        resp.status_code = status
+        resp = error_response(exc.status, exc.code, exc.message, exc.field)
         resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
 
