@@ -18,16 +18,22 @@ Retry-After.
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 
 from flask import Flask, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse
-from limits.strategies import RateLimiter
+from limits.errors import StorageError
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter, RateLimiter
+from redis.exceptions import RedisError
 
 from core.errors import ServiceError
 from core.settings import Settings
+
+log = logging.getLogger(__name__)
 
 __all__ = ["TooManyAttempts", "init_rate_limits", "check_login", "note_login_failure", "check_token_client",
            "note_token_failure", "count_api_request"]
@@ -72,8 +78,33 @@ def _settings() -> Settings:
     return current_app.config["SYNTHGATE"]
 
 
-def _limiter() -> RateLimiter:
-    return current_app.extensions["synthgate_limiter"].limiter
+class _FallbackLimiter:
+    """The configured limiter, or this process's memory while its storage (Redis) cannot be reached.
+
+    Brute-force limits keep holding (per process) through a Redis outage instead of turning
+    every login and API call into a 500; the outage is logged.
+    """
+
+    def __init__(self, primary: RateLimiter) -> None:
+        self.primary = primary
+        self.memory = MovingWindowRateLimiter(MemoryStorage())
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        def call(*args, **kwargs):  # type: ignore[no-untyped-def]
+            try:
+                return getattr(self.primary, name)(*args, **kwargs)
+            except (RedisError, StorageError, OSError) as exc:
+                log.warning("rate-limit storage unreachable (%s); counting in this process's memory", exc)
+                return getattr(self.memory, name)(*args, **kwargs)
+
+        return call
+
+
+def _limiter() -> _FallbackLimiter:
+    ext = current_app.extensions
+    if "synthgate_limiter_fallback" not in ext:
+        ext["synthgate_limiter_fallback"] = _FallbackLimiter(ext["synthgate_limiter"].limiter)
+    return ext["synthgate_limiter_fallback"]
 
 
 def _client() -> str:

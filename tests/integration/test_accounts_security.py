@@ -208,6 +208,25 @@ def test_wrong_passwords_lock_the_account_for_a_while(service_factory, backend):
     assert "auth.login_throttled" in audit_actions(svc)
 
 
+def test_limits_hold_when_their_redis_is_unreachable(service_factory):
+    """Counters stored in a Redis nobody answers on: logins and API calls are still served (no 500),
+    and a brute force is still stopped, counted in each web process's memory meanwhile."""
+    svc = service_factory("embedded", broker_url="redis://127.0.0.1:1/0", login_fail_limit_account="3 per 15 minutes")
+    svc.start_web()
+    assert svc.api("analyst", "GET", "/me").status_code == 200
+    user = svc.tokens["analyst:username"]
+    statuses = []
+    for _ in range(20):
+        _, resp = login(svc, user, "not the password")
+        statuses.append(resp.status_code)
+        if resp.status_code == 429:
+            break
+    assert 500 not in statuses and statuses[-1] == 429, statuses
+    assert statuses.count(401) <= 2 * 3, statuses  # at most the limit in each of the 2 gunicorn processes
+    _, resp = login(svc, svc.tokens["steward:username"], PASSWORD)
+    assert resp.status_code == 302
+
+
 def test_failed_logins_and_bad_tokens_are_limited_per_client(service_factory):
     svc = service_factory("redis-postgres", login_fail_limit_client="6 per 15 minutes",
                           token_fail_limit_client="4 per 15 minutes")

@@ -146,6 +146,9 @@ def find_hits(text: str, seed: int, train_rows: int | None, *, table: bool, repo
     return hits
 
 
+BIG_BUDGET = {"budget_max_epsilon": "1000", "budget_confirm_epsilon": "1000", "budget_confirm_delta": "1e-3"}
+
+
 def _register(svc, name: str, policy: dict | None = None) -> str:
     with open(PENGUINS / "penguins.csv", "rb") as fh:
         r = svc.api("steward", "POST", "/datasets", files={"file": ("penguins.csv", fh)},
@@ -188,7 +191,8 @@ def _bundle_texts(content: bytes) -> dict[str, tuple[str, bool]]:
 
 @pytest.mark.timeout(2700)
 def test_no_seed_or_row_count_reaches_the_analyst(service_factory):
-    svc = service_factory("embedded")
+    # one dataset pays for every method: a budget above the default ceiling, as a second steward would confirm
+    svc = service_factory("embedded", **BIG_BUDGET)
     svc.start_web()
     svc.start_worker(concurrency=2)
     suffix = svc.tokens["steward:username"].rsplit("-", 1)[-1]
@@ -296,7 +300,8 @@ def test_the_scan_finds_what_it_looks_for():
 def test_a_failure_after_reading_the_data_is_charged_and_says_nothing_of_the_data(service_factory, tmp_path):
     """Too few usable rows is learned from the data: the charge is kept, and the requester gets
     one fixed message and code, the same as for any other failure after the data was read."""
-    svc = service_factory("embedded")
+    # one dataset pays for every method: a budget above the default ceiling, as a second steward would confirm
+    svc = service_factory("embedded", **BIG_BUDGET)
     svc.start_web()
     svc.start_worker()
     small = tmp_path / "few.csv"
