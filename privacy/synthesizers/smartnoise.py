@@ -96,6 +96,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
+from privacy._random import seed_global_numpy
 from privacy.bounds import BOUNDS_OPTION_HELP, MethodBudget, OpenBoundsSupport
 from privacy.budget import PrivacyCost
 from privacy.encoding import DomainEncoder
@@ -972,7 +973,7 @@ def _seeded(seed: int | None) -> Any:
     np_state = np.random.get_state()
     with torch.random.fork_rng(devices=[]):
         if seed is not None:
-            np.random.seed(seed % (2**32))
+            seed_global_numpy(seed)  # every bit of the seed, not its low 32
             torch.manual_seed(seed)
         else:
             # torch starts every process from the same fixed seed: draw a fresh one
