@@ -75,7 +75,7 @@ DP_METHODS: dict[str, dict[str, Any]] = {
     "aim-smartnoise": {"rounds": 9, "bins": 8},
     "mwem": {"iterations": 6, "mult_weights_iterations": 5, "bins": 8, "max_cells": 2000},
     "pacsynth": {},
-    "dpctgan": {"epochs": 1, "batch_size": 64},
+    "dpctgan": {"epochs": 1, "batch_size": 32, "sigma": 8},  # one epoch fits epsilon 1 on 344 rows
     "patectgan": {"epochs": 1},
     "dp-copula": {},
     "dp-marginals": {},
