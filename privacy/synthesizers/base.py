@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import numbers
 from collections.abc import Callable, Mapping
+from fractions import Fraction
 from typing import Any, ClassVar, Literal
 
 import pandas as pd
@@ -94,6 +95,11 @@ class Synthesizer(abc.ABC):
     releases_real_rows: ClassVar[bool] = False
     # whether the same seed gives the same output (False where the library draws unseedable noise)
     reproducible: ClassVar[bool] = True
+    # DP methods say how they treat the number of rows, which is not public: the share of epsilon (and
+    # of delta) spent on a DP count, and what follows from it; None for methods that are not DP
+    ROW_COUNT_SHARE: ClassVar[Fraction] = Fraction(0)
+    ROW_COUNT_FAILURE_SHARE: ClassVar[Fraction] = Fraction(0)
+    row_count_use: ClassVar[str | None] = None
 
     def __init__(self, *, seed: int | None = None, options: Mapping[str, Any] | None = None) -> None:
         self.seed = seed
@@ -207,4 +213,9 @@ class Synthesizer(abc.ABC):
             "options": {k: {"type": e[0].__name__, "default": e[1], "help": e[2],
                              **dict(zip(("min", "max"), option_bounds(e), strict=True))}
                         for k, e in cls.option_spec.items()},
+            **({} if cls.row_count_use is None else {"row_count": {
+                "epsilon_share": float(cls.ROW_COUNT_SHARE),
+                "delta_share": float(cls.ROW_COUNT_FAILURE_SHARE),
+                "use": cls.row_count_use,
+            }}),
         }

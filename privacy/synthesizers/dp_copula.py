@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -87,6 +86,7 @@ class DPCopulaSynthesizer(OpenBoundsSupport, Synthesizer):
     )
     guarantee = "dp"
     zcdp = True
+    row_count_use = "the exact number of rows is not used: the correlation is scaled by the mean of the noisy marginal totals"
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
         "marginal_share": (float, 0.5, "share of the budget spent on the marginals (the rest on correlations)"),
@@ -100,16 +100,6 @@ class DPCopulaSynthesizer(OpenBoundsSupport, Synthesizer):
             raise MethodOptionError("marginal_share must lie strictly between 0 and 1", field="options")
         if self.options["bins"] < 2:
             raise MethodOptionError("bins must be at least 2", field="options")
-
-    @classmethod
-    def info(cls) -> dict[str, Any]:
-        out = super().info()
-        out["row_count"] = {
-            "epsilon_share": 0.0,
-            "delta_share": 0.0,
-            "use": "the exact number of rows is not used: the correlation is scaled by the mean of the noisy marginal totals",
-        }
-        return out
 
     @classmethod
     def planned_cost(cls, requested: PrivacyCost) -> PrivacyCost:

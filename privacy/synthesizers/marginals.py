@@ -9,7 +9,6 @@ mechanism (pure DP, delta = 0); the budget is split equally over columns.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,19 +25,10 @@ class DPMarginalsSynthesizer(Synthesizer):
     description = "Independent DP histogram of each column (baseline: keeps no relationships between columns)."
     guarantee = "dp"
     zcdp = True
+    row_count_use = "the exact number of rows is not used: each noisy histogram is normalised to probabilities"
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
     }
-
-    @classmethod
-    def info(cls) -> dict[str, Any]:
-        out = super().info()
-        out["row_count"] = {
-            "epsilon_share": 0.0,
-            "delta_share": 0.0,
-            "use": "the exact number of rows is not used: each noisy histogram is normalised to probabilities",
-        }
-        return out
 
     @classmethod
     def planned_cost(cls, requested: PrivacyCost) -> PrivacyCost:

@@ -46,16 +46,7 @@ class _NativeMarginalSynthesizer(Synthesizer):
     # what the requester sees while the engine runs, and the engine's fixed messages passed on as they are
     progress_message: str = "fitting the model"
     public_messages: frozenset[str] = frozenset()
-
-    @classmethod
-    def info(cls) -> dict[str, Any]:
-        out = super().info()
-        out["row_count"] = {
-            "epsilon_share": 0.0,
-            "delta_share": 0.0,
-            "use": "the exact number of rows is not used: the total is estimated from the noisy marginals",
-        }
-        return out
+    row_count_use = "the exact number of rows is not used: the total is estimated from the noisy marginals"
 
     def _encoder(self, schema: PublicSchema) -> DomainEncoder:
         return DomainEncoder(schema, default_bins=self.options["bins"])

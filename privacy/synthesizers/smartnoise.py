@@ -91,7 +91,7 @@ import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -414,24 +414,9 @@ def _decode_codes(encoder: DomainEncoder, raw: pd.DataFrame, rng: np.random.Gene
 class _SmartnoiseBase(OpenBoundsSupport, Synthesizer):
     guarantee = "dp"
     reproducible = False
-    # share of the method's epsilon spent on a DP row count (0: the method uses no row count)
-    ROW_COUNT_SHARE: ClassVar[Fraction] = Fraction(0)
-    # share of delta that bounds the chance the count's lower bound exceeds the true count
-    ROW_COUNT_FAILURE_SHARE: ClassVar[Fraction] = Fraction(0)
-    # what follows from the row count, for info()
-    row_count_use: ClassVar[str] = (
-        "the exact number of rows is not used: totals are estimated from the noisy measurements"
-    )
-
-    @classmethod
-    def info(cls) -> dict[str, Any]:
-        out = super().info()
-        out["row_count"] = {
-            "epsilon_share": float(cls.ROW_COUNT_SHARE),
-            "delta_share": float(cls.ROW_COUNT_FAILURE_SHARE),
-            "use": cls.row_count_use,
-        }
-        return out
+    # ROW_COUNT_SHARE of epsilon is spent on a DP row count (ROW_COUNT_FAILURE_SHARE of delta bounds the
+    # chance its lower bound exceeds the true count); see Synthesizer
+    row_count_use = "the exact number of rows is not used: totals are estimated from the noisy measurements"
 
     def _count_rows(self, table: pd.DataFrame, budget: MethodBudget) -> tuple[DPRowCount, MethodBudget]:
         """Spend `ROW_COUNT_SHARE` of the method's epsilon on the row count; return it and what is left.
