@@ -203,7 +203,7 @@ def register_dataset(
         raise InvalidRequest(f"unsupported file type '{suffix}': upload a CSV or Parquet file", field="file")
     table = read_table(upload_path if suffix else upload_path)
     if schema_text:
-        schema = load_schema(schema_text) if not isinstance(schema_text, PublicSchema) else schema_text
+        schema = _schema_from_request(schema_text)
         confirmed = True
     else:
         schema = propose_schema(table)
@@ -251,10 +251,17 @@ def register_dataset(
                                  "severity": i.severity} for i in issues]
 
 
+def _schema_from_request(schema: str | dict[str, Any] | PublicSchema) -> PublicSchema:
+    """A schema sent by a user: text, a mapping or a schema object, never a name of a server file."""
+    if isinstance(schema, str):
+        return PublicSchema.from_text(schema)
+    return load_schema(schema)
+
+
 def confirm_schema(session: Session, user: User, dataset: Dataset, schema_text: str | dict[str, Any],
                    storage: Storage) -> list[dict[str, str]]:
     require_role(user, Role.steward)
-    schema = load_schema(schema_text)
+    schema = _schema_from_request(schema_text)
     with storage.local_path(dataset.storage_key) as path:
         table = read_table(path)
     issues = validate_table(table, schema)

@@ -160,6 +160,11 @@ def test_registration_form_and_schema_confirmation(tmp_path):
                                               {"method": release_method(), "epsilon": "0.5", "delta": "1e-9"})
         assert resp.status_code == 409 and "not confirmed" in resp.get_data(as_text=True)
 
+        # one line naming a file on the server is text, not a file to read: refused, nothing confirmed
+        resp = steward.post_form("/datasets/1", "/datasets/1/schema", {"schema_text": str(DEMO_SCHEMA)})
+        assert resp.status_code in (400, 422) and "must be a mapping" in resp.get_data(as_text=True)
+        assert "proposed from the raw data" in steward.get("/datasets/1").get_data(as_text=True)
+
         # a schema the table does not fit is refused next to the field
         resp = steward.post_form("/datasets/1", "/datasets/1/schema",
                                  {"schema_text": "columns:\n  age: {kind: ordinal, min: 17, max: 90}\n"})
