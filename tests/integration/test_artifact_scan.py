@@ -146,7 +146,11 @@ def find_hits(text: str, seed: int, train_rows: int | None, *, table: bool, repo
     return hits
 
 
-BIG_BUDGET = {"budget_max_epsilon": "1000", "budget_confirm_epsilon": "1000", "budget_confirm_delta": "1e-3"}
+# one dataset pays for every method (a budget above the default ceiling, as a second steward would confirm),
+# and the analyst polls every job several times a second to see each progress message (above the default
+# per-account API rate)
+SCAN_SETTINGS = {"budget_max_epsilon": "1000", "budget_confirm_epsilon": "1000", "budget_confirm_delta": "1e-3",
+                 "api_limit_account": "100000 per minute"}
 
 
 def _register(svc, name: str, policy: dict | None = None) -> str:
@@ -191,8 +195,7 @@ def _bundle_texts(content: bytes) -> dict[str, tuple[str, bool]]:
 
 @pytest.mark.timeout(2700)
 def test_no_seed_or_row_count_reaches_the_analyst(service_factory):
-    # one dataset pays for every method: a budget above the default ceiling, as a second steward would confirm
-    svc = service_factory("embedded", **BIG_BUDGET)
+    svc = service_factory("embedded", **SCAN_SETTINGS)
     svc.start_web()
     svc.start_worker(concurrency=2)
     suffix = svc.tokens["steward:username"].rsplit("-", 1)[-1]
@@ -300,8 +303,7 @@ def test_the_scan_finds_what_it_looks_for():
 def test_a_failure_after_reading_the_data_is_charged_and_says_nothing_of_the_data(service_factory, tmp_path):
     """Too few usable rows is learned from the data: the charge is kept, and the requester gets
     one fixed message and code, the same as for any other failure after the data was read."""
-    # one dataset pays for every method: a budget above the default ceiling, as a second steward would confirm
-    svc = service_factory("embedded", **BIG_BUDGET)
+    svc = service_factory("embedded", **SCAN_SETTINGS)
     svc.start_web()
     svc.start_worker()
     small = tmp_path / "few.csv"
