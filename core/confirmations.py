@@ -106,14 +106,7 @@ def confirm(session: Session, actor: User, change_id: int, comment: str | None =
         _apply_budget(session, actor, change, settings or get_settings())
     else:  # pragma: no cover - only the kinds above are ever recorded
         raise Conflict(f"unknown kind of change {change.kind!r}")
-    change.status = "confirmed"
-    change.decided_by = actor.id
-    change.decided_at = utcnow()
-    audit.record(session, "confirmation.confirm", actor=actor, object_type=change.object_type,
-                 object_id=change.object_id, detail={"change": change.id, "kind": change.kind,
-                                                     "requested_by": change.requested_by_name,
-                                                     "payload": change.payload, "comment": comment})
-    return change
+    return _decide(session, actor, change, "confirmed", comment, requested_by=change.requested_by_name)
 
 
 def reject(session: Session, actor: User, change_id: int, comment: str | None = None) -> PendingChange:
@@ -121,12 +114,19 @@ def reject(session: Session, actor: User, change_id: int, comment: str | None = 
     change = _pending_or_404(session, change_id)
     if actor.role not in ELEVATED_ROLES and change.requested_by != actor.id:
         raise Forbidden(f"rejecting a change needs the steward or admin role; you are {actor.role}")
-    change.status = "rejected"
+    return _decide(session, actor, change, "rejected", comment)
+
+
+def _decide(session: Session, actor: User, change: PendingChange, status: str, comment: str | None,
+            **detail: Any) -> PendingChange:
+    """Close a pending change as confirmed or rejected, and audit the decision."""
+    change.status = status
     change.decided_by = actor.id
     change.decided_at = utcnow()
-    audit.record(session, "confirmation.reject", actor=actor, object_type=change.object_type,
-                 object_id=change.object_id, detail={"change": change.id, "kind": change.kind,
-                                                     "payload": change.payload, "comment": comment})
+    action = {"confirmed": "confirmation.confirm", "rejected": "confirmation.reject"}[status]
+    audit.record(session, action, actor=actor, object_type=change.object_type, object_id=change.object_id,
+                 detail={"change": change.id, "kind": change.kind, **detail, "payload": change.payload,
+                         "comment": comment})
     return change
 
 
