@@ -37,7 +37,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from core.errors import InvalidRequest
-from core.settings import Settings
+from core.settings import Settings, create_once
 
 __all__ = [
     "safe_csv_bytes",
@@ -93,16 +93,10 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
     """The server's Ed25519 key, generated once into data_dir/signing_key.pem (0600)."""
     path = settings.data_dir / "signing_key.pem"
     if not path.exists():
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
         key = Ed25519PrivateKey.generate()
         pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(pem)
-        except FileExistsError:
-            pass
+        create_once(path, pem)
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     assert isinstance(loaded, Ed25519PrivateKey)
     return loaded

@@ -145,14 +145,7 @@ class Settings:
             return self.secret_key
         path = self.data_dir / "secret_key"
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            key = secrets.token_hex(32)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(key)
-            except FileExistsError:  # pragma: no cover - lost a race with another process
-                pass
+            create_once(path, secrets.token_hex(32).encode())
         return path.read_text().strip()
 
     def env(self) -> dict[str, str]:
@@ -166,6 +159,29 @@ class Settings:
                 continue
             out[ENV_PREFIX + f.name.upper()] = str(int(value) if isinstance(value, bool) else value)
         return out
+
+
+def create_once(path: Path, content: bytes) -> None:
+    """Write `content` to `path` (mode 0600) unless the file exists, safely across processes.
+
+    The content goes to a private temporary file first and is linked into place, so that a
+    process reading `path` sees either no file or the whole of it, and when several processes
+    race, the first link wins and every process reads that one.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process won the race: its key is the one every process uses
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 _cached: Settings | None = None
