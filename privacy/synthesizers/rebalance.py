@@ -172,7 +172,7 @@ def rebalance_table(
     Not private by itself: on real rows the result contains them. Columns and
     types follow the schema (`enforce_schema`).
     """
-    from imblearn.over_sampling import ADASYN, SMOTE, SMOTENC, BorderlineSMOTE
+    from imblearn.over_sampling import SMOTE, SMOTENC, BorderlineSMOTE
 
     target = check_rebalance_request(schema, target, method)
     features = _feature_columns(schema, target)
@@ -200,19 +200,47 @@ def rebalance_table(
         sampler = BorderlineSMOTE(sampling_strategy=strategy, random_state=random_state, k_neighbors=k,
                                   m_neighbors=max(k, 2 * k))
     elif method == "adasyn":
-        sampler = ADASYN(sampling_strategy=strategy, random_state=random_state, n_neighbors=k)
+        sampler = None  # one ADASYN per class: see _adasyn_per_class
     else:
         sampler = SMOTENC(encoding.categorical_indices(), sampling_strategy=strategy, random_state=random_state,
                           k_neighbors=k)
     try:
-        x_new, y_new = sampler.fit_resample(x, y)
+        if method == "adasyn":
+            x_add, y_add = _adasyn_per_class(x, y, strategy, random_state, k)
+        else:
+            x_new, y_new = sampler.fit_resample(x, y)
+            x_add, y_add = x_new[len(x):], y_new[len(x):]
     except (ValueError, RuntimeError) as exc:
         raise MethodOptionError(f"{method} could not rebalance '{target}': {str(exc).splitlines()[0]}",
                                 field="method") from exc
-    added = encoding.decode(x_new[len(x):])
-    added[target] = list(y_new[len(x):])
+    added = encoding.decode(x_add)
+    added[target] = list(y_add)
     result = pd.concat([rows, added, kept], ignore_index=True)
     return enforce_schema(result[[c for c in df.columns if c in result.columns]], schema, seed=seed)
+
+
+def _adasyn_per_class(x: np.ndarray, y: np.ndarray, strategy: dict[str, int], random_state: int | None,
+                      k: int) -> tuple[np.ndarray, np.ndarray]:
+    """ADASYN's new rows, one class at a time.
+
+    ADASYN weights each minority row by the share of its k neighbours from other
+    classes. Where no row of a class has such a neighbour (a class that lies apart
+    from the rest, as Gentoo penguins do), the weights are all zero and ADASYN is
+    undefined; that class gets uniform weights, which is SMOTE, instead of failing
+    the whole release.
+    """
+    from imblearn.over_sampling import ADASYN, SMOTE
+
+    xs, ys = [], []
+    for cls, target_count in strategy.items():
+        one = {cls: target_count}
+        try:
+            x_new, y_new = ADASYN(sampling_strategy=one, random_state=random_state, n_neighbors=k).fit_resample(x, y)
+        except RuntimeError:  # no neighbour of another class: ADASYN's weights are undefined
+            x_new, y_new = SMOTE(sampling_strategy=one, random_state=random_state, k_neighbors=k).fit_resample(x, y)
+        xs.append(x_new[len(x):])
+        ys.append(y_new[len(x):])
+    return np.vstack(xs), np.concatenate(ys)
 
 
 def rebalance_output(df: pd.DataFrame, schema: PublicSchema, target: str | None, method: str,
@@ -282,8 +310,9 @@ class BorderlineSMOTESynthesizer(_RebalanceBase):
 class ADASYNSynthesizer(_RebalanceBase):
     name = "adasyn"
     method = "adasyn"
-    description = ("ADASYN on the training rows (more new rows where the minority is hard to learn). Not DP; the "
-                   "release contains real records.")
+    description = ("ADASYN on the training rows (more new rows where the minority is hard to learn; a class with "
+                   "no neighbour of another class gets SMOTE's uniform weights). Not DP; the release contains real "
+                   "records.")
 
 
 class SMOTENCSynthesizer(_RebalanceBase):

@@ -116,3 +116,28 @@ def test_sample_draws_rows_of_the_balanced_table(penguins) -> None:
     assert all(tuple(row) in keys for row in out.astype(str).to_numpy())
     assert balanced.drop_duplicates().shape[0] == len(balanced)
     assert out.astype(str).drop_duplicates().shape[0] == 100  # drawn without replacement
+
+
+def test_adasyn_balances_a_class_that_lies_apart_from_the_others(penguins) -> None:
+    """Gentoo penguins have no neighbour of another species: imblearn's ADASYN raises on such a class."""
+    from imblearn.over_sampling import ADASYN
+
+    from privacy.synthesizers.rebalance import _Encoding, _feature_columns
+
+    table, schema = penguins
+    # an 80% sample, as a training split is: on this one a species has no neighbour of another
+    table = table.dropna(subset=["species"]).sample(frac=0.8, random_state=2).reset_index(drop=True)
+    features = _feature_columns(schema, "species")
+    encoding = _Encoding(table, schema, features, nominal_as_codes=False)
+    x, y = encoding.encode(table), table["species"].astype(str).to_numpy()
+    majority = int(table["species"].value_counts().max())
+    strategy = {c: majority for c, k in table["species"].value_counts().items() if k < majority}
+    with pytest.raises(RuntimeError, match="neigbours"):  # the library alone fails on this table
+        ADASYN(sampling_strategy=strategy, random_state=0, n_neighbors=5).fit_resample(x, y)
+
+    balanced = rebalance_table(table, schema, "species", "adasyn", seed=5)
+    counts = balanced["species"].value_counts()
+    for cls in strategy:
+        assert abs(int(counts[cls]) - majority) <= 0.1 * majority, counts
+    head = balanced.iloc[: len(table)].reset_index(drop=True)
+    pd.testing.assert_frame_equal(head, table, check_dtype=False)
