@@ -22,8 +22,6 @@ Secrets and charges:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import io
 import json
 import logging
@@ -40,6 +38,7 @@ from core.ledger import ledger_summary
 from core.models import Dataset, ReleaseJob, User
 from core.settings import Settings
 from core.storage import Storage
+from privacy._random import sub_seed
 from privacy.budget import PrivacyCost
 from privacy.policy import DatasetPolicy
 from privacy.schema import PublicSchema, conform_table, read_table
@@ -62,17 +61,6 @@ STAGES: dict[str, tuple[float, float]] = {
 # what a requester is told when a release fails after the data was read: nothing data-derived
 DATA_FAILURE_MESSAGE = ("the release could not be produced from the data; the charge is kept, as for any "
                         "release that read the data. The steward can see the details")
-
-
-def sub_seed(seed: int, purpose: str) -> int:
-    """A 62-bit seed for one auxiliary draw of a job, derived from the job's secret seed.
-
-    HMAC-SHA256 keyed with the secret: a re-run of the job draws the same, and
-    the value (or anything drawn from it) reveals nothing about the secret or
-    about the sub-seeds of other purposes.
-    """
-    digest = hmac.new(int(seed).to_bytes(8, "big", signed=False), purpose.encode(), hashlib.sha256).digest()
-    return int.from_bytes(digest[:8], "big") >> 2
 
 
 class PipelineError(Exception):

@@ -107,6 +107,17 @@ class Synthesizer(abc.ABC):
         self.schema: PublicSchema | None = None
         self.cost: PrivacyCost | None = None
 
+    def derived_seed(self, purpose: str) -> int | None:
+        """The seed of one auxiliary draw (sampling, schema enforcement...), None when unseeded.
+
+        Derived by HMAC from the noise seed, so that rows drawn from it say nothing of that seed.
+        """
+        if self.seed is None:
+            return None
+        from privacy._random import sub_seed
+
+        return sub_seed(self.seed, purpose)
+
     # ----- options -------------------------------------------------------------
     @classmethod
     def validate_options(cls, options: Mapping[str, Any]) -> dict[str, Any]:
@@ -189,7 +200,7 @@ class Synthesizer(abc.ABC):
         from privacy.schema import enforce_schema
 
         raw = self._sample(n, progress or no_progress)
-        return enforce_schema(raw, self.schema, seed=None if self.seed is None else self.seed + 1)
+        return enforce_schema(raw, self.schema, seed=self.derived_seed("enforce schema"))
 
     @abc.abstractmethod
     def _fit(

@@ -213,7 +213,7 @@ class DPCopulaSynthesizer(OpenBoundsSupport, Synthesizer):
     def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
         from scipy.stats import norm
 
-        rng = np.random.default_rng(None if self.seed is None else self.seed + 7919)
+        rng = np.random.default_rng(self.derived_seed("sample"))
         d = len(self._probs)
         z = rng.standard_normal((n, d)) @ self._chol.T
         u = norm.cdf(z)

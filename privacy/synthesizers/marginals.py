@@ -64,7 +64,7 @@ class DPMarginalsSynthesizer(Synthesizer):
         return cost
 
     def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
-        rng = np.random.default_rng(None if self.seed is None else self.seed + 7919)
+        rng = np.random.default_rng(self.derived_seed("sample"))
         codes = np.empty((n, len(self._probs)), dtype=np.int64)
         for j, p in enumerate(self._probs):
             codes[:, j] = rng.choice(len(p), size=n, p=p)

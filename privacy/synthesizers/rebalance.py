@@ -283,7 +283,7 @@ class _RebalanceBase(Synthesizer):
 
     def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
         """n rows of the balanced table: a random subset, or all of it and random repeats beyond its size."""
-        rng = np.random.default_rng(None if self.seed is None else self.seed + 7919)
+        rng = np.random.default_rng(self.derived_seed("sample"))
         size = len(self._balanced)
         if n <= size:
             idx = rng.choice(size, size=n, replace=False)

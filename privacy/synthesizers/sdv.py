@@ -174,7 +174,9 @@ class _SDVBase(Synthesizer):
     def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
         from sdv.logging.utils import disable_single_table_logger
 
-        seed = self.seed + 7919 if self.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+        seed = self.derived_seed("sample")
+        if seed is None:
+            seed = int(np.random.SeedSequence().generate_state(1)[0])
         with _LOCK, disable_single_table_logger(), _seeded(seed):
             self._model._set_random_state(seed % (2**32))
             sampled = self._model.sample(n)

@@ -427,7 +427,7 @@ class _SmartnoiseBase(OpenBoundsSupport, Synthesizer):
         """
         eps_c = budget.epsilon * self.ROW_COUNT_SHARE
         beta = budget.delta * self.ROW_COUNT_FAILURE_SHARE
-        rng = np.random.default_rng(None if self.seed is None else self.seed + 15485863)
+        rng = np.random.default_rng(self.derived_seed("row count"))
         count = dp_row_count(len(table), float(eps_c), float(beta) if beta > 0 else 0.5, rng)
         rest_delta = budget.delta
         if beta > 0:  # rounded down, a little below the float product
@@ -459,7 +459,7 @@ class _CubeBase(_SmartnoiseBase):
         return DomainEncoder(schema, default_bins=self.options.get("bins") or self.default_bins)
 
     def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
-        rng = np.random.default_rng(None if self.seed is None else self.seed + 7919)
+        rng = np.random.default_rng(self.derived_seed("sample"))
         with _quiet():
             raw = self._model.sample(n)
         if not isinstance(raw, pd.DataFrame):
@@ -727,7 +727,7 @@ class SmartnoiseMWEMSynthesizer(_CubeBase):
         sizes = self._enc.sizes
         splits = mwem_splits(sizes, self.options["max_cells"], self.options["max_columns"])
         codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
-        seed = self.seed
+        sample_seed = self.derived_seed("sample")
         count, rest = self._count_rows(table, budget)
         synthetic_total = float(max(count.value, 1))
 
@@ -760,7 +760,7 @@ class SmartnoiseMWEMSynthesizer(_CubeBase):
                 return histograms
 
             def sample(self, samples: int) -> Any:
-                rng = np.random.default_rng(None if seed is None else seed + 104729)
+                rng = np.random.default_rng(sample_seed)
                 parts = []
                 for fake, _hist, _split in self.synthetic_histograms:
                     p = np.ravel(fake).astype(float)
@@ -855,7 +855,7 @@ class SmartnoisePACSynthSynthesizer(_CubeBase):
         """pac-synth leaves an attribute empty where its DP aggregates cannot support it; such a
         value is drawn from the same column's synthesized values (post-processing of DP output),
         or uniformly from the declared domain when the column came out entirely empty."""
-        rng = np.random.default_rng(None if self.seed is None else self.seed + 7919)
+        rng = np.random.default_rng(self.derived_seed("sample"))
         with _quiet():
             raw = self._model.sample(n)
         if not isinstance(raw, pd.DataFrame):
@@ -1014,7 +1014,7 @@ class _GanBase(_SmartnoiseBase):
         return max(2, batch - batch % 2)
 
     def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
-        with _GAN_LOCK, _seeded(None if self.seed is None else self.seed + 7919), _quiet():
+        with _GAN_LOCK, _seeded(self.derived_seed("sample")), _quiet():
             raw = self._generate(n)
         if not isinstance(raw, pd.DataFrame):
             raw = pd.DataFrame(list(raw))

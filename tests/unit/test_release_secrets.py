@@ -8,9 +8,9 @@ import json
 import pandas as pd
 
 from evaluation import build_report, split_holdout
+from privacy._random import sub_seed
 from privacy.schema import conform_table, load_schema
 from tests.conftest import DATA
-from workers.pipeline import sub_seed
 
 SEED = 3_141_592_653_589_793_238 % 2**62
 
