@@ -198,7 +198,9 @@ class Checkpoint:
 def _sign(settings: Settings, count: int, head_id: int | None, head_hash: str, reason: str) -> bytes:
     from core.bundle import key_fingerprint, public_key_pem, signing_key
 
-    cp = Checkpoint(count, head_id, head_hash, utcnow().isoformat(timespec="seconds"), reason,
+    # stamped to the minute: any API user may read checkpoints, and finer times would time a job's fit
+    stamp = utcnow().replace(second=0, microsecond=0).isoformat(timespec="minutes")
+    cp = Checkpoint(count, head_id, head_hash, stamp, reason,
                     key_fingerprint(public_key_pem(settings)))
     payload = cp.payload()
     signature = base64.b64encode(signing_key(settings).sign(payload)).decode()

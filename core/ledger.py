@@ -272,7 +272,9 @@ def ledger_summary(session: Session, dataset: Dataset, viewer: User | None = Non
             "cost": cost.to_dict(),
             "requester": users.get(e.requester_id, str(e.requester_id)),
             "note": e.note,
-            "created_at": e.created_at.isoformat(timespec="seconds"),
+            # an analyst's own entries to the minute: the spend is written as the data is read
+            "created_at": (e.created_at.isoformat(timespec="seconds") if scope == HISTORY_ALL
+                           else e.created_at.replace(second=0, microsecond=0).isoformat(timespec="minutes")),
         })
     return LedgerSummary(dataset.id, dataset.name, DatasetPolicy.from_dict(dataset.policy).privacy, status, history,
                          scope)

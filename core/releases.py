@@ -697,7 +697,8 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
     no report figures, no override reason (it speaks of the internal checks);
     times to the minute only (finer ones would time the fit); while running,
     the stage but not the method's own progress text; after a failure that
-    happened once the data was read, one fixed message whatever the cause.
+    happened once the data was read, one fixed message whatever the cause, and
+    neither the stage nor the progress it stopped at.
     """
     ds = session.get(Dataset, job.dataset_id)
     requester = session.get(User, job.requester_id)
@@ -713,6 +714,7 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
     failed = job.status == JobStatus.failed.value
     message = job.message
     error_code = job.error_code if failed else None
+    stage, progress = job.stage, round(float(job.progress or 0.0), 4)
     if not staff:
         if job.status == JobStatus.running.value:
             message = job.stage or job.status
@@ -720,6 +722,8 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
             message = ("the release could not be produced from the data; the charge is kept, as for any release "
                        "that read the data. The steward can see the details")
             error_code = "failed_after_data_read"
+            # where it stopped (loading, splitting, fitting) would tell one cause from another
+            stage, progress = None, 0.0
     view: dict[str, Any] = {
         "id": job.id,
         "dataset": {"id": job.dataset_id, "name": ds.name if ds else None},
@@ -732,8 +736,8 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         "target": job.target,
         "options": job.options,
         "status": job.status,
-        "stage": job.stage,
-        "progress": round(float(job.progress or 0.0), 4),
+        "stage": stage,
+        "progress": progress,
         "message": message,
         "error_code": error_code,
         "created_at": when(job.created_at),

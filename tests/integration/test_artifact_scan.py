@@ -327,9 +327,21 @@ def test_a_failure_after_reading_the_data_is_charged_and_says_nothing_of_the_dat
     assert "row" not in done["message"] and "6" not in done["message"]
     steward = svc.api("steward", "GET", f"/releases/{job_id}").json()["release"]
     assert steward["error_code"] == "too_few_rows" and "6 rows" in steward["internal"]["error"]
+    # where it stopped would tell this cause from a failure in the fit: the requester sees neither
+    assert steward["stage"] and done["stage"] is None and done["progress"] == 0.0, (steward, done)
     # the requester's times resolve minutes only, so they do not time the fit; the steward's seconds
     for key in ("created_at", "started_at", "finished_at"):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", done[key]), done[key]
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", steward[key]), steward[key]
     ledger = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]
     assert Fraction(ledger["spent"]["epsilon"]) == 1, ledger
+    # the spend entry is written when the data is read: the requester's own history is to the minute too
+    own = svc.api("analyst", "GET", f"/datasets/{name}/ledger").json()["ledger"]
+    assert own["history"] and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", h["created_at"])
+                                  for h in own["history"]), own["history"]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", h["created_at"]) for h in ledger["history"])
+    # signed audit checkpoints, which any API user may fetch, are stamped to the minute as well
+    checkpoints = svc.api("analyst", "GET", "/audit/checkpoints")
+    assert checkpoints.status_code == 200, checkpoints.text
+    stamps = re.findall(r'"created_at": ?"([^"]+)"', checkpoints.text)
+    assert stamps and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", t) for t in stamps), stamps
