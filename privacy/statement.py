@@ -154,6 +154,10 @@ def privacy_statement(
     lines += [title, ""]
     if not include_internal:
         lines += ["_Public version: figures computed on real rows are withheld; the data steward has them._", ""]
+    else:
+        lines += ["_This copy includes, at the data steward's choice, the internal checks: figures computed on "
+                  "real rows, the gate's verdict and any override reason. No privacy guarantee covers them; "
+                  "whoever holds this copy learns them as they are._", ""]
 
     # --- what and how --------------------------------------------------------------
     lines += ["## Release and mechanism", ""]
@@ -266,6 +270,14 @@ def _neighbours(guarantee: str, holdout: Any) -> list[str]:
     """What the neighbouring relation is, and how the rows the mechanism read were chosen."""
     if guarantee == "data-free":
         return []
+    if guarantee == "non-dp":
+        # no guarantee to state a relation for; only how the rows the method read were chosen
+        if holdout is None or float(holdout) <= 0:
+            return []
+        return ["", f"Before the fit, each row was held out (kept from the method, and used only for the data "
+                    f"steward's internal checks) by an independent random draw with probability "
+                    f"{float(holdout):.4g}. The rows the method read are not protected by this: the split is no "
+                    "privacy guarantee."]
     text = ("Neighbouring datasets here are the whole registered table and that table with any one row added "
             "or removed.")
     if holdout is None:

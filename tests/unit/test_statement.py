@@ -85,6 +85,8 @@ def test_public_statement_withholds_real_row_figures_and_the_steward_copy_has_th
         assert canary in steward
     assert "withheld" in public and "Public version" in public
     assert "Overall: **fail**" in steward  # l-diversity fails on the released table
+    # a copy with the internal sections says that no guarantee covers them
+    assert "No privacy guarantee covers them" in steward and "No privacy guarantee covers them" not in public
     assert "exact copies" in public and "unique matches" in public  # which checks ran is always said
 
 
@@ -178,6 +180,11 @@ def test_statement_states_the_neighbouring_relation_and_the_split():
     free = privacy_statement(method={"name": "scenario", "guarantee": "data-free"}, cost=PrivacyCost.zero(),
                              schema=SCHEMA, release={"holdout": 0.0})
     assert "Neighbouring datasets" not in free
+    open_ = privacy_statement(method={"name": "ctgan", "guarantee": "non-dp"}, cost=PrivacyCost.non_dp(),
+                              schema=SCHEMA, release={"holdout": 0.2})
+    # no guarantee is claimed for a non-DP release, not even "for the whole registered table"
+    assert "the guarantee holds" not in open_ and "Neighbouring datasets" not in open_
+    assert "independent random draw with probability 0.2" in open_ and "no privacy guarantee" in open_
 
 
 def test_filtering_on_real_rows_says_the_row_count_is_not_covered():
