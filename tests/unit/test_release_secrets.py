@@ -82,3 +82,32 @@ def test_smartnoise_global_seeding_uses_every_bit_of_the_seed() -> None:
     low = SEED % 2**32
     assert draws(low) == draws(low)
     assert draws(low) != draws(low + 2**40)
+
+
+def test_no_synthesizer_derives_a_draw_from_the_seed_by_arithmetic() -> None:
+    """`seed + 7919` for sampling would hand the noise seed to whoever recovers the sampler's state
+    from the released rows; every auxiliary draw goes through the HMAC sub-seed instead."""
+    import re
+    from pathlib import Path
+
+    from privacy.synthesizers.base import Synthesizer
+
+    root = Path(__file__).resolve().parents[2] / "privacy"
+    offenders = [f"{path.relative_to(root)}:{n}" for path in root.rglob("*.py") if path.name != "_random.py"
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if re.search(r"seed\s*[-+*^%]\s*\d", line) and not line.lstrip().startswith("#")]
+    assert not offenders, offenders
+
+    class Probe(Synthesizer):  # the smallest concrete synthesizer
+        name = "probe"
+        description = "probe"
+        guarantee = "non-dp"
+
+        def _fit(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            raise NotImplementedError
+
+        def _sample(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            raise NotImplementedError
+
+    assert Probe(seed=SEED).derived_seed("sample") == sub_seed(SEED, "sample") != SEED
+    assert Probe().derived_seed("sample") is None
