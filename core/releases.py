@@ -202,6 +202,7 @@ def register_dataset(
     if suffix not in (".csv", ".parquet", ".pq", ".txt", ""):
         raise InvalidRequest(f"unsupported file type '{suffix}': upload a CSV or Parquet file", field="file")
     table = read_table(upload_path if suffix else upload_path)
+    delta_issues = _check_max_delta(policy, len(table))
     if schema_text:
         schema = _schema_from_request(schema_text)
         confirmed = True
@@ -247,8 +248,33 @@ def register_dataset(
                                          f"{format_value(budget.delta)} until another steward confirms change "
                                          f"{change.id}"})
     storage.put_file(ds.storage_key, upload_path)
-    return ds, pending_issue + [{"column": i.column or "", "code": i.code, "message": i.message,
+    return ds, pending_issue + delta_issues + [{"column": i.column or "", "code": i.code, "message": i.message,
                                  "severity": i.severity} for i in issues]
+
+
+def _check_max_delta(policy: DatasetPolicy, n_rows: int) -> list[dict[str, str]]:
+    """Refuse a policy whose max_delta is not below 1/rows; warn when it is not well below (1/(10 rows)).
+
+    A delta is the chance that the guarantee fails outright: at 1/rows or more, a mechanism that
+    publishes one random row whole would meet it. Only the steward sees this (the row count is not
+    public); analysts see the max_delta the steward chose.
+    """
+    max_delta = policy.max_delta_exact
+    if n_rows <= 0 or max_delta == 0:
+        return []
+    well_under = Fraction(1, 10 * n_rows)
+    digits = 1 - math.floor(math.log10(well_under))  # two significant digits, rounded down
+    suggestion = f"{math.floor(well_under * 10**digits) / 10**digits:.{digits}f}"
+    if max_delta * n_rows >= 1:
+        raise InvalidRequest(
+            f"the policy's max_delta {format_value(max_delta)} is not below 1/rows for this table of {n_rows} "
+            f"rows, so one row could be published whole within it; set max_delta to at most {suggestion} "
+            "(1/(10 rows))", field="policy")
+    if max_delta * n_rows * 10 > 1:
+        return [{"column": "", "code": "max_delta_not_small", "severity": "warning",
+                 "message": f"the policy's max_delta {format_value(max_delta)} is not well below 1/rows for this "
+                            f"table of {n_rows} rows; consider {suggestion} or less"}]
+    return []
 
 
 def _schema_from_request(schema: str | dict[str, Any] | PublicSchema) -> PublicSchema:
@@ -290,6 +316,7 @@ def update_policy(session: Session, user: User, dataset: Dataset, policy: str | 
     new_policy = load_policy(policy) if policy is not None else DatasetPolicy.from_dict(dataset.policy)
     locked = ledger.lock_dataset(session, dataset.id)
     assert locked is not None
+    _check_max_delta(new_policy, int(locked.n_rows or 0))
     before = {"policy": locked.policy, "epsilon_budget": locked.epsilon_budget, "delta_budget": locked.delta_budget}
     if epsilon_budget is not None or delta_budget is not None:
         budget = PrivacyBudget(

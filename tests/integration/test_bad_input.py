@@ -314,6 +314,25 @@ def test_steward_lowers_max_delta(live):
     _refused(r, 422, "schema_error", "policy", "max_delta")
 
 
+def test_max_delta_must_be_well_under_one_over_rows(live):
+    """344 penguins: a max_delta of 0.01 would let a mechanism publish a row whole within its delta."""
+    from tests.integration.live_support import PENGUINS_CSV, PENGUINS_SCHEMA
+
+    before = live_state(live)
+    r = live.api("steward", "PUT", "/datasets/tight/policy", json={"policy": {"max_delta": 0.01}})
+    _refused(r, 400, "invalid_request", "policy", "max_delta 0.01 is not below 1/rows", "344 rows",
+             "at most 0.00029")
+    r = live.api("steward", "POST", "/datasets", files={"file": ("penguins.csv", PENGUINS_CSV)},
+                 data={"name": "loose", "schema": PENGUINS_SCHEMA, "policy": "max_delta: 0.005"})
+    _refused(r, 400, "invalid_request", "policy", "not below 1/rows")
+    assert live_state(live) == before  # neither the dataset nor the policy change was kept
+    # below 1/rows but not well below: accepted, with a warning for the steward
+    r = live.api("steward", "POST", "/datasets", files={"file": ("penguins.csv", PENGUINS_CSV)},
+                 data={"name": "loose", "schema": PENGUINS_SCHEMA, "policy": "max_delta: 0.001"})
+    assert r.status_code == 201, r.text
+    assert any(i["code"] == "max_delta_not_small" for i in r.json()["issues"]), r.json()["issues"]
+
+
 def test_delta_within_the_limits_is_accepted(live):
     for dataset, delta in (("strict", 1e-10), ("tight", 1e-7), ("penguins", 1e-6)):
         r = live.api("analyst", "POST", "/releases",
