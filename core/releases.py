@@ -904,7 +904,8 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
     stored = json.loads(storage.get_bytes(artifacts["disclosure.json"]))
     release = {"id": job.id, "dataset": ds.name, "kind": job.kind, "rebalanced": stored.get("rebalanced"),
                "approved_at": job.decided_at.replace(second=0, microsecond=0).isoformat(timespec="minutes")
-               if job.decided_at else None}
+               if job.decided_at else None,
+               "approval_comment": job.decision_comment}
     split = job.split or {}
     if str(split.get("method", "")).startswith("independent"):
         release["holdout"] = split.get("holdout_fraction")  # the requested fraction, not the sizes

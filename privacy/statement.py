@@ -124,7 +124,8 @@ def privacy_statement(
       `learned` entries are listed as not covered by the guarantee.
     - `dataset_guarantee`: the ledger's text for the dataset so far
       (`BudgetStatus.guarantee()`), charges of this release included.
-    - `release`: optional facts such as `{"id", "dataset", "kind", "rows", "created"}`, and
+    - `release`: optional facts such as `{"id", "dataset", "kind", "rows", "created"}`,
+      `"approved_at"` and `"approval_comment"` (the steward's public comment), and
       `"holdout"`: the fraction with which each row was held out of the fit by an
       independent draw (0 when every row was measured; absent when not known).
     - `disclosure`, `real_checks`, `small_cells`: the reports of
@@ -220,6 +221,13 @@ def privacy_statement(
     lines += ["## Release gate", ""]
     lines += _gate(gate, include_internal, override_reason)
     lines.append("")
+
+    # --- decision -----------------------------------------------------------------------
+    if rel.get("approved_at"):
+        lines += ["## Approval", "", f"Approved by the data steward on {_md(rel['approved_at'])} (UTC)."]
+        if rel.get("approval_comment"):
+            lines += ["", f"The steward's comment: {_md(rel['approval_comment'])}"]
+        lines.append("")
     return "\n".join(lines)
 
 

@@ -47,3 +47,7 @@ def test_override_and_comment_are_escaped_in_the_bundle_statement(service_factor
     assert "https://" not in line, line
     # and rendered, the text reads as the steward wrote it
     assert re.sub(r"\\(.)", r"\1", line).count("onerror=alert(1)") == 1
+    # the public comment is in the statement too (every copy), escaped the same way
+    comment = next(ln for ln in statement.splitlines() if ln.startswith("The steward's comment: "))
+    assert not re.search(r"(?<!\\)<", comment) and not re.search(r"(?<!\\)\]\(", comment), comment
+    assert "https://" not in comment and "steal()" in re.sub(r"\\(.)", r"\1", comment)

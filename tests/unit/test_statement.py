@@ -221,3 +221,12 @@ def test_user_written_text_is_escaped_in_the_statement():
     assert not any(line.lstrip().startswith("# heading") for line in text.splitlines())
     assert "\\<script\\>alert(1)\\</script\\>" in text and "a\\|b" in text
     assert "`` x`y <b> ``" in text  # a backtick in a column name does not end its code span
+
+
+def test_the_approval_and_the_stewards_public_comment_are_stated():
+    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA,
+                             release={"approved_at": "2026-12-07T10:31", "approval_comment": "fine for the <b>pilot</b>"})
+    assert "Approved by the data steward on 2026-12-07T10:31 (UTC)." in text
+    line = next(ln for ln in text.splitlines() if ln.startswith("The steward's comment: "))
+    assert "<b>" not in line and "pilot" in line
+    assert "## Approval" not in privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA)
