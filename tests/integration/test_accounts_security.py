@@ -410,4 +410,15 @@ def test_budget_raises_above_the_ceiling_need_a_second_steward(service_factory):
     resp = svc.api("steward", "PUT", f"/datasets/{name}/policy", json={"epsilon_budget": 5})
     assert resp.status_code == 200 and resp.json()["dataset"]["budget"]["epsilon"] == "5"
     assert "dataset.budget_confirmed" in audit_actions(svc)
+    # delta the same way: above the maximum refused, above the ceiling (1e-5) waits for a second steward
+    resp = svc.api("steward", "PUT", f"/datasets/{name}/policy", json={"delta_budget": 0.5})
+    assert resp.status_code == 400 and "delta_budget" in resp.json()["error"]["message"], resp.text
+    resp = svc.api("steward", "PUT", f"/datasets/{name}/policy", json={"delta_budget": 1e-4})
+    assert resp.status_code == 202, resp.text
+    assert resp.json()["dataset"]["budget"]["delta"] == "0.000001", resp.json()["dataset"]["budget"]
+    change = resp.json()["awaiting_confirmation"]["id"]
+    assert svc.api("steward", "POST", f"/confirmations/{change}/confirm").status_code == 403
+    assert svc.api("steward2", "POST", f"/confirmations/{change}/confirm").status_code == 200
+    ds = svc.api("steward", "GET", f"/datasets/{name}").json()["dataset"]
+    assert ds["budget"]["delta"] == "0.0001", ds["budget"]
 
