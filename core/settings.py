@@ -59,6 +59,7 @@ class Settings:
     token_fail_limit_client: str = "100 per 15 minutes"
     api_limit_account: str = "1200 per minute"
     rate_limit_storage_url: str = ""  # default: the Redis broker when there is one, else in-process memory
+    proxy_hops: int = 0  # reverse proxies in front of the web app whose X-Forwarded-* headers are trusted
     # budgets: a raise above the confirm ceiling waits for a second steward; above the maximum it is refused
     budget_confirm_epsilon: str = "10"
     budget_max_epsilon: str = "100"

@@ -40,6 +40,13 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         JSON_SORT_KEYS=False,
         SYNTHGATE=settings,
     )
+    if settings.proxy_hops > 0:
+        # behind a reverse proxy every request comes from the proxy's address: take the client's from the
+        # X-Forwarded-For the proxies set (only that many hops, so a client cannot forge its own)
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = settings.proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
     import scipy.optimize  # noqa: F401 - used by every release request (zCDP conversions); load it once, now
 
     register_converters(app)

@@ -240,6 +240,27 @@ def test_failed_logins_and_bad_tokens_are_limited_per_client(service_factory):
     assert "try again in" in bad[-1].json()["error"]["message"] and int(bad[-1].headers["Retry-After"]) > 0
 
 
+def test_behind_a_proxy_each_client_has_its_own_login_limit(service_factory):
+    """With SYNTHGATE_PROXY_HOPS=1 the client address comes from the proxy's X-Forwarded-For: one
+    client's failures do not lock out the others behind the same proxy, and a client cannot reset
+    its count by sending a forged header of its own in front of the proxy's."""
+    svc = service_factory("embedded", login_fail_limit_client="3 per 15 minutes", proxy_hops=1)
+    svc.start_web()
+
+    def attempt(client: str, forged: str | None = None) -> int:
+        web = browser(svc)
+        page = web.get(svc.url + "/login", timeout=30)
+        chain = f"{forged}, {client}" if forged else client  # the proxy appends the address it saw
+        resp = web.post(svc.url + "/login", data={"username": "nobody", "password": "whatever-guess",
+                                                  "csrf_token": csrf(page.text)},
+                        headers={"X-Forwarded-For": chain}, allow_redirects=False, timeout=60)
+        return resp.status_code
+
+    assert [attempt("198.51.100.7") for _ in range(4)] == [401, 401, 401, 429]
+    assert attempt("198.51.100.7", forged="203.0.113.99") == 429  # the forged hop is not trusted
+    assert attempt("198.51.100.8") == 401  # another client behind the same proxy is not locked out
+
+
 # ------------------------------------------------------------------------------------------------
 # item: password policy
 # ------------------------------------------------------------------------------------------------
