@@ -161,8 +161,10 @@ def register(cli: click.Group) -> None:
         """Create a user and print an API token (shown once).
 
         This is the bootstrap path: while the database has fewer than two active stewards, a steward
-        or admin gets the role at once. After that the role waits, as on the web, for a steward to
-        confirm it (the user is an analyst with no grants until then).
+        or admin gets the role at once, and the API token is printed. After that the account is
+        made as an admin makes one on the web: the role waits for a steward to confirm it (the user
+        is an analyst with no grants until then), the password given here must be changed at first
+        login, and no token is printed: the user creates their own once logged in.
         """
         from sqlalchemy import func, select
 
@@ -181,12 +183,16 @@ def register(cli: click.Group) -> None:
             stewards = s.execute(select(func.count()).select_from(User).where(
                 User.role == Role.steward.value, User.active.is_(True))).scalar_one()
             bootstrap = stewards < 2
+            if not bootstrap and not password:
+                fail("give --password or --prompt: the user logs in with it once, changes it, and then creates "
+                     "their own API token")
             start_role = role if bootstrap or role not in confirmations.ELEVATED_ROLES else Role.analyst.value
-            user = create_user(s, name, start_role, password, policy=policy)
-            token = create_token(s, user, label="created with the user")
+            user = create_user(s, name, start_role, password, policy=policy,
+                               must_change_password=not bootstrap)
+            token = create_token(s, user, label="created with the user") if bootstrap else None
             audit.record(s, "users.create", actor="cli", object_type="user", object_id=user.id,
                          detail={"username": name, "role": start_role, "requested_role": role,
-                                 "bootstrap": bootstrap})
+                                 "bootstrap": bootstrap, "must_change_password": not bootstrap})
             change = None
             if start_role != role:
                 change = confirmations.request_change(s, "cli", confirmations.ROLE, "user", user.id,
@@ -194,13 +200,16 @@ def register(cli: click.Group) -> None:
             change_id = change.id if change is not None else None
         if as_json:
             click.echo(json.dumps({"username": name, "role": start_role, "token": token,
-                                   "awaiting_confirmation": change_id}))
+                                   "must_change_password": not bootstrap, "awaiting_confirmation": change_id}))
         else:
             click.echo(f"created {start_role} '{name}'")
             if change_id is not None:
                 click.echo(f"the {role} role takes effect when a steward confirms change {change_id} "
                            "(Confirmations page, or POST /api/v1/confirmations/{id}/confirm)")
-            click.echo(f"API token (shown once): {token}")
+            if token is not None:
+                click.echo(f"API token (shown once): {token}")
+            else:
+                click.echo(f"'{name}' must change this password at first login, then creates their own API token")
 
     @users.command("token")
     @click.argument("name")
