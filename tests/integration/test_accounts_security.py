@@ -244,7 +244,7 @@ def test_behind_a_proxy_each_client_has_its_own_login_limit(service_factory):
     """With SYNTHGATE_PROXY_HOPS=1 the client address comes from the proxy's X-Forwarded-For: one
     client's failures do not lock out the others behind the same proxy, and a client cannot reset
     its count by sending a forged header of its own in front of the proxy's."""
-    svc = service_factory("embedded", login_fail_limit_client="3 per 15 minutes", proxy_hops=1)
+    svc = service_factory("redis-postgres", login_fail_limit_client="3 per 15 minutes", proxy_hops=1)
     svc.start_web()
 
     def attempt(client: str, forged: str | None = None) -> int:
