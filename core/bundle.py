@@ -59,8 +59,16 @@ LIBRARIES = ("synthgate", "numpy", "pandas", "scipy", "scikit-learn", "smartnois
              "sdv", "imbalanced-learn", "torch", "pyarrow", "sdmetrics")
 
 
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+
+
 def _neutralise(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe; any other is kept.
+
+    A label such as `-1` or `+3.5` is a plain number to a spreadsheet, not a formula: it stays as it
+    is, so that the CSV reads back as the Parquet file does.
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
 
@@ -68,15 +76,17 @@ def _neutralise(value: Any) -> Any:
 def safe_csv_bytes(df: pd.DataFrame) -> bytes:
     """CSV whose text cells cannot start a spreadsheet formula (OWASP CSV injection).
 
-    Text cells beginning with = + - @ tab CR | % get a leading apostrophe.
-    Numeric columns are untouched, so negative numbers stay numbers.
+    Text cells beginning with = + - @ tab CR | % get a leading apostrophe, unless the whole cell
+    is a plain number (a category labelled `-1`). Numeric columns are untouched, so negative
+    numbers stay numbers.
     """
     out = df.copy()
     for name in out.columns:
         if not (pd.api.types.is_numeric_dtype(out[name]) or pd.api.types.is_datetime64_any_dtype(out[name])):
             out[name] = out[name].map(_neutralise)
     out.columns = [_neutralise(str(c)) for c in out.columns]
-    return out.to_csv(index=False).encode("utf-8")
+    # CRLF line ends (RFC 4180): a cell holding a carriage return or a line feed is then quoted
+    return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
 
 
 def library_versions() -> dict[str, str]:

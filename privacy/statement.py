@@ -222,6 +222,9 @@ def privacy_statement(
     lines += _gate(gate, include_internal, override_reason)
     lines.append("")
 
+    # --- files ----------------------------------------------------------------------------
+    lines += ["## Files", "", CSV_NOTE, ""]
+
     # --- decision -----------------------------------------------------------------------
     if rel.get("approved_at"):
         lines += ["## Approval", "", f"Approved by the data steward on {_md(rel['approved_at'])} (UTC)."]
@@ -229,6 +232,14 @@ def privacy_statement(
             lines += ["", f"The steward's comment: {_md(rel['approval_comment'])}"]
         lines.append("")
     return "\n".join(lines)
+
+
+CSV_NOTE = (
+    "`data.parquet` holds the released values as they are. In `data.csv`, a text cell that a spreadsheet "
+    "would run as a formula (it begins with `=`, `+`, `-`, `@`, `|`, `%`, a tab or a carriage return, and is "
+    "not a plain number such as `-1`) starts with an added apostrophe (`'`); every other cell is written as it "
+    "is, so the two files read back the same."
+)
 
 
 def _parameters(guarantee: str, c: PrivacyCost | None, zcdp: bool) -> list[str]:

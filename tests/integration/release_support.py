@@ -42,3 +42,30 @@ def cli(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = N
     child = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd or ROOT), "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([SYNTHGATE, *args], env=child, capture_output=True, text=True, timeout=timeout,
                           cwd=cwd or ROOT)
+
+
+def assert_csv_reads_back_as_parquet(bundle: bytes) -> None:
+    """The bundle's data.csv, read by pandas, equals its data.parquet.
+
+    Text columns are read as text (a label "-1" is a label, as in the Parquet file), and dates as
+    dates; a cell neutralised for spreadsheets (a formula) would differ, and none of our test tables
+    has one.
+    """
+    import io
+    import zipfile
+
+    import pandas as pd
+
+    with zipfile.ZipFile(io.BytesIO(bundle)) as zf:
+        parquet = pd.read_parquet(io.BytesIO(zf.read("data.parquet")))
+        raw = zf.read("data.csv")
+    text = [c for c in parquet.columns if pd.api.types.is_object_dtype(parquet[c])
+            or pd.api.types.is_string_dtype(parquet[c]) or isinstance(parquet[c].dtype, pd.CategoricalDtype)]
+    dates = [c for c in parquet.columns if pd.api.types.is_datetime64_any_dtype(parquet[c])]
+    csv = pd.read_csv(io.BytesIO(raw), dtype={c: str for c in text}, parse_dates=dates)
+    expected = parquet.copy()
+    for c in text:  # compared as the text a reader sees
+        expected[c] = expected[c].astype(object).where(expected[c].notna(), None).map(
+            lambda v: v if v is None else str(v))
+        csv[c] = csv[c].astype(object).where(csv[c].notna(), None)
+    pd.testing.assert_frame_equal(csv, expected, check_dtype=False, check_categorical=False)

@@ -60,6 +60,7 @@ import requests
 
 from core.db import session_scope
 from core.models import ReleaseJob
+from tests.integration.release_support import assert_csv_reads_back_as_parquet
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -95,6 +96,8 @@ DATA_FREE: dict[str, dict[str, Any]] = {
     "spec": {"spec": {"columns": {
         "age": {"distribution": "norm", "loc": 40, "scale": 12, "min": 17, "max": 90, "integer": True},
         "region": {"values": ["north", "south"], "probabilities": [0.6, 0.4]},
+        # labels a spreadsheet reads as numbers: data.csv must keep them as they are
+        "label": {"values": ["-1", "+1"], "probabilities": [0.5, 0.5]},
     }}},
 }
 
@@ -265,6 +268,7 @@ def test_no_seed_or_row_count_reaches_the_analyst(service_factory):
         train_rows = split.get("train_rows") if job["body"]["method"] != "dp-statistics" else 344
         bundle = svc.api("analyst", "GET", f"/releases/{job_id}/bundle")
         assert bundle.status_code == 200, bundle.text
+        assert_csv_reads_back_as_parquet(bundle.content)
         artifacts: dict[str, tuple[str, bool]] = {
             f"bundle/{name}": value for name, value in _bundle_texts(bundle.content).items()}
         artifacts.update({name: (text, False) for name, text in shared.items()})

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from core.bundle import verify_bundle
+from tests.integration.release_support import assert_csv_reads_back_as_parquet
 from tests.integration.test_release_path import register_demo
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,6 +31,7 @@ def _run_and_approve(svc, body: dict) -> tuple[dict, zipfile.ZipFile]:
     assert r.status_code == 200
     pem = svc.api("", "GET", "/signing-key").json()["public_key_pem"]
     assert verify_bundle(r.content, pem).ok
+    assert_csv_reads_back_as_parquet(r.content)
     return done, zipfile.ZipFile(io.BytesIO(r.content))
 
 
