@@ -330,9 +330,15 @@ class _Column:
         if lo > hi:
             raise MethodOptionError(f"spec column '{name}': min is above max", field="options")
         self.lo, self.hi = lo, hi
-        self.f_lo = float(self.dist.cdf(lo)) if math.isfinite(lo) else 0.0
-        self.f_hi = float(self.dist.cdf(hi)) if math.isfinite(hi) else 1.0
-        if self.f_hi - self.f_lo <= 1e-12 and not (isinstance(dist, stats.rv_discrete)):
+        if isinstance(dist, stats.rv_discrete):
+            # the mass strictly below min, and up to max: ppf maps (F(min - 1), F(max)] onto min..max.
+            # F(min) here would drop min itself (poisson(mu=2) would never give 0)
+            self.f_lo = float(self.dist.cdf(math.ceil(lo) - 1)) if math.isfinite(lo) else 0.0
+            self.f_hi = float(self.dist.cdf(math.floor(hi))) if math.isfinite(hi) else 1.0
+        else:
+            self.f_lo = float(self.dist.cdf(lo)) if math.isfinite(lo) else 0.0
+            self.f_hi = float(self.dist.cdf(hi)) if math.isfinite(hi) else 1.0
+        if self.f_hi - self.f_lo <= 1e-12:
             raise MethodOptionError(f"spec column '{name}': the distribution puts no mass between min and max",
                                     field="options")
 

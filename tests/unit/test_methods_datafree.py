@@ -135,3 +135,36 @@ def test_spec_accepts_yaml_text() -> None:
 def test_spec_errors_say_what_to_change(spec, message: str) -> None:
     with pytest.raises(MethodOptionError, match=message):
         create_synthesizer("spec", options={"spec": spec}).preflight()
+
+
+@pytest.mark.parametrize("raw", [
+    {"distribution": "poisson", "mu": 2},
+    {"distribution": "binom", "n": 10, "p": 0.3},
+    {"distribution": "geom", "p": 0.4},
+    {"distribution": "nbinom", "n": 3, "p": 0.5},
+    {"distribution": "bernoulli", "p": 0.3},
+    {"distribution": "randint", "low": 1, "high": 7},
+    {"distribution": "betabinom", "n": 8, "a": 2, "b": 3},
+    {"distribution": "poisson", "mu": 4, "min": 2, "max": 6},  # truncated on both sides
+])
+def test_discrete_columns_follow_their_pmf(raw: dict) -> None:
+    """Every value of the support between min and max, the lowest one included, at its (truncated) pmf."""
+    from scipy import stats
+
+    from privacy.synthesizers.datafree import _Column
+
+    col = _Column("x", raw)
+    rng = np.random.default_rng(0)
+    n = 200_000
+    drawn = np.asarray(col.values_from(rng.random(n), rng), dtype=float)
+    dist = getattr(stats, raw["distribution"])(**{k: v for k, v in raw.items()
+                                                 if k not in ("distribution", "min", "max")})
+    support = np.arange(int(col.lo) if np.isfinite(col.lo) else 0, int(drawn.max()) + 1)
+    lo, hi = raw.get("min", -np.inf), raw.get("max", np.inf)
+    support = support[(support >= lo) & (support <= hi)]
+    pmf = dist.pmf(support)
+    pmf = pmf / pmf.sum()
+    freq = np.array([(drawn == k).mean() for k in support])
+    assert freq.sum() > 0.999  # nothing outside the support
+    assert np.abs(freq - pmf).sum() / 2 < 0.01, dict(zip(support.tolist(), zip(freq.round(4), pmf.round(4))))
+    assert drawn.min() == support[0]  # the lowest value is drawn (P(0) of poisson(2) is 13.5%)
