@@ -69,6 +69,9 @@ def check_rebalance_request(schema: PublicSchema, target: str | None, method: st
     if method == "smotenc" and all(schema.columns[f].values is not None for f in features):
         raise MethodOptionError("smotenc needs at least one numeric or date column besides the target; "
                                 "use smote for purely categorical tables", field="method")
+    if method == "smotenc" and all(schema.columns[f].values is None for f in features):
+        raise MethodOptionError("smotenc needs at least one categorical column besides the target; use smote for "
+                                "purely numeric tables", field="method")
     return name
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -103,6 +104,19 @@ def test_smotenc_needs_a_numeric_column(penguins) -> None:
     only_categories = schema.subset(["species", "island", "sex"])
     with pytest.raises(MethodOptionError, match="smotenc"):
         create_synthesizer("smotenc").preflight(only_categories, PrivacyCost.non_dp())
+
+
+def test_smotenc_on_numbers_only_is_refused_from_the_schema(penguins) -> None:
+    """SMOTE-NC needs a categorical feature: without one imbalanced-learn fails, after the data was read."""
+    from imblearn.over_sampling import SMOTENC
+
+    table, schema = penguins
+    numbers_only = schema.subset(["species", "bill_length_mm", "bill_depth_mm", "body_mass_g"])
+    with pytest.raises(MethodOptionError, match="at least one categorical column"):
+        create_synthesizer("smotenc").preflight(numbers_only, PrivacyCost.non_dp())
+    x = table[["bill_length_mm", "bill_depth_mm", "body_mass_g"]].dropna().to_numpy()
+    with pytest.raises(ValueError, match="numerical features"):  # what the library alone says, too late
+        SMOTENC(categorical_features=[], random_state=0).fit_resample(x, np.arange(len(x)) % 2)
 
 
 def test_sample_draws_rows_of_the_balanced_table(penguins) -> None:
