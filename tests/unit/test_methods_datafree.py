@@ -166,5 +166,6 @@ def test_discrete_columns_follow_their_pmf(raw: dict) -> None:
     pmf = pmf / pmf.sum()
     freq = np.array([(drawn == k).mean() for k in support])
     assert freq.sum() > 0.999  # nothing outside the support
-    assert np.abs(freq - pmf).sum() / 2 < 0.01, dict(zip(support.tolist(), zip(freq.round(4), pmf.round(4))))
+    shown = dict(zip(support.tolist(), zip(freq.round(4), pmf.round(4), strict=True), strict=True))
+    assert np.abs(freq - pmf).sum() / 2 < 0.01, shown
     assert drawn.min() == support[0]  # the lowest value is drawn (P(0) of poisson(2) is 13.5%)
