@@ -810,9 +810,9 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
     """Post-process a synthesizer's output onto the schema (public: uses no real data).
 
     Orders and casts the columns, clips to the declared bounds, maps values
-    outside the declared domain to null (or to the first declared value when the
-    column is not nullable), rounds integers and regenerates `identifier: fake`
-    columns as fresh ids. Keeps the DP guarantee: it reads only the output and
+    outside the declared domain to null, fills nulls of a non-nullable column
+    with draws from that column's own output values (`_fill_from_output`),
+    rounds integers and regenerates `identifier: fake` columns as fresh ids. Keeps the DP guarantee: it reads only the output and
     the schema.
     """
     rng = np.random.default_rng(seed)
@@ -837,26 +837,58 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
             keys = _category_keys(spec.values)
             mapped = _map_declared(s, keys)
             if not spec.nullable:
-                mapped = mapped.where(mapped.notna(), spec.values[0])
+                mapped = _fill_from_output(mapped, rng, name, list(spec.values))
             out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)))
         elif spec.kind in NUMERIC_KINDS:
             num = pd.to_numeric(s, errors="coerce").astype("float64")
             if spec.has_bounds:
                 lo, hi = spec.numeric_bounds()
                 num = num.clip(lo, hi)
-            if not spec.nullable and num.isna().any():
-                fill = (spec.numeric_bounds()[0] + spec.numeric_bounds()[1]) / 2 if spec.has_bounds else 0.0
-                num = num.fillna(fill)
+            if not spec.nullable:
+                num = _fill_from_output(num, rng, name, spec.numeric_bounds() if spec.has_bounds else None)
             if spec.is_integer:
                 out[name] = num.round().astype("Int64")
             else:
                 out[name] = num
         else:
             out[name] = s.astype("string")
-        if not spec.nullable and spec.kind == "datetime" and out[name].isna().any():
-            fill = pd.Timestamp(spec.min) if spec.min is not None else pd.Timestamp("1970-01-01")
-            out[name] = out[name].fillna(fill)
+        if not spec.nullable and spec.kind == "datetime":
+            bounds = (pd.Timestamp(spec.min), pd.Timestamp(spec.max)) if spec.has_bounds else None
+            out[name] = _fill_from_output(out[name], rng, name, bounds)
     return pd.DataFrame(out)
+
+
+def _fill_from_output(s: pd.Series, rng: np.random.Generator, name: str, fallback: Any) -> pd.Series:
+    """Missing values of a non-nullable column, drawn from the column's own output values.
+
+    Post-processing of the output alone: the filled values follow the model's marginal for the
+    column, never a constant (a fill with the bounds' midpoint piled a sixth of some SDV columns
+    onto one value). With no value in the output to draw from, a declared domain (a list) or
+    bounds (lo, hi) is drawn from uniformly; with neither, the column cannot be filled honestly.
+    """
+    missing = s.isna().to_numpy()
+    if not missing.any():
+        return s
+    present = s[~missing].to_numpy()
+    k = int(missing.sum())
+    if present.size:
+        drawn: Any = present[rng.integers(0, present.size, k)]
+    elif isinstance(fallback, list) and fallback:
+        drawn = np.array(fallback, dtype=object)[rng.integers(0, len(fallback), k)]
+    elif isinstance(fallback, tuple):
+        lo, hi = fallback
+        if isinstance(lo, pd.Timestamp):
+            days = rng.uniform(0, (hi - lo) / pd.Timedelta(days=1), k)
+            drawn = (lo + pd.to_timedelta(np.floor(days), unit="D")).to_numpy()
+        else:
+            drawn = rng.uniform(float(lo), float(hi), k)
+    else:
+        raise SchemaError(f"the synthesizer produced no value for column '{name}', which may not be null and has "
+                          "no declared bounds to draw from: declare its bounds, or let it be nullable",
+                          field="schema")
+    filled = s.copy().astype(object) if s.dtype == object else s.copy()
+    filled.iloc[np.flatnonzero(missing)] = drawn
+    return filled
 
 
 __all__ += ["enforce_schema", "NA_VALUES"]

@@ -189,3 +189,35 @@ def test_read_table_refuses_unusable_files(tmp_path, content, message):
     p.write_bytes(content)
     with pytest.raises(SchemaError, match=message):
         read_table(p)
+
+
+def test_nulls_of_a_non_nullable_column_are_drawn_from_the_output_not_a_constant() -> None:
+    """SDV output with NaN in a non-nullable column used to be filled with the bounds' midpoint (a
+    sixth of some mammography columns sat on one value); the fill now follows the column's output."""
+    from privacy.schema import enforce_schema
+
+    schema = PublicSchema.from_dict({"columns": {
+        "x": {"kind": "continuous", "min": 0, "max": 100},
+        "c": {"kind": "categorical", "values": ["a", "b", "c"]},
+        "d": {"kind": "datetime", "min": "2020-01-01", "max": "2020-12-31"},
+    }})
+    rng = np.random.default_rng(0)
+    n = 5000
+    x = rng.uniform(0, 20, n)  # the model's values: nowhere near the midpoint 50
+    x[rng.random(n) < 0.2] = np.nan
+    c = np.where(rng.random(n) < 0.9, "b", "c").astype(object)
+    c[rng.random(n) < 0.2] = None
+    d = pd.Series(pd.to_datetime("2020-03-01") + pd.to_timedelta(rng.integers(0, 30, n), unit="D"))
+    d[rng.random(n) < 0.2] = pd.NaT
+    out = enforce_schema(pd.DataFrame({"x": x, "c": c, "d": d}), schema, seed=1)
+    assert out.notna().all().all()
+    assert out["x"].between(0, 20).all() and (out["x"] == 50).sum() == 0
+    assert set(out["c"].astype(str)) == {"b", "c"} and (out["c"] == "b").mean() > 0.85  # never "a", the first
+    assert out["d"].between(pd.Timestamp("2020-03-01"), pd.Timestamp("2020-03-30")).all()
+    # no output at all: drawn over the declared domain, not one value
+    empty = enforce_schema(pd.DataFrame({"x": [np.nan] * 200, "c": [None] * 200, "d": [pd.NaT] * 200}), schema,
+                           seed=2)
+    assert empty["x"].nunique() > 100 and empty["c"].nunique() == 3 and empty["d"].nunique() > 50
+    with pytest.raises(SchemaError, match="no value for column 'y'"):
+        enforce_schema(pd.DataFrame({"y": [np.nan] * 3}),
+                       PublicSchema.from_dict({"columns": {"y": {"kind": "continuous"}}}), seed=3)
