@@ -89,6 +89,8 @@ class ColumnSpec(BaseModel):
     identifier: Literal["drop", "fake"] = "drop"
     learned: list[str] = Field(default_factory=list)
     description: str | None = None
+    # spellings of a missing value in this column's file (e.g. "N" in census files), besides the table's own
+    null_tokens: list[str] | None = None
     # disclosure control (post-processing on the synthetic output only)
     top_code: float | None = None
     bottom_code: float | None = None
@@ -200,7 +202,14 @@ class PublicSchema(BaseModel):
     quasi_identifiers: list[str] = Field(default_factory=list)
     sensitive: list[str] = Field(default_factory=list)
     target: str | None = None
+    # spellings of a missing value anywhere in the file, besides the usual ones (NA_VALUES)
+    null_tokens: list[str] = Field(default_factory=list)
     version: int = 1
+
+    def null_tokens_of(self, name: str) -> set[str]:
+        """What reads as missing in column `name`: the table's tokens and the column's own."""
+        spec = self.columns.get(name)
+        return {*self.null_tokens, *((spec.null_tokens or []) if spec is not None else [])}
 
     @model_validator(mode="after")
     def _references(self) -> PublicSchema:
@@ -481,7 +490,42 @@ def _clean_number(x: float) -> float | int:
 
 
 #: Order of the fields in a proposal's `learned` list (the privacy statement lists them in this order).
-_LEARNED_ORDER = ("kind", "values", "min", "max", "integer", "nullable", "identifier")
+_LEARNED_ORDER = ("kind", "values", "min", "max", "integer", "nullable", "identifier", "null_tokens")
+
+# a short spelling of "missing" that a numeric column may use instead of an empty cell (census files write N)
+_NULL_TOKEN = re.compile(r"^(?:[A-Za-z]|[-.*/]+|\(?[Xx]\)?)$")
+
+
+def _null_token(nonnull: pd.Series) -> str | None:
+    """The one short token in an otherwise numeric text column (`N`, `-`, `.`, `*`), or None."""
+    if nonnull.empty or pd.api.types.is_numeric_dtype(nonnull):
+        return None
+    text = nonnull.astype(str).str.strip()
+    numbers = pd.to_numeric(text, errors="coerce")
+    others = text[numbers.isna()].unique()
+    if len(others) != 1 or numbers.notna().mean() < 0.5 or not _NULL_TOKEN.match(str(others[0])):
+        return None
+    return str(others[0])
+
+
+def apply_null_tokens(df: pd.DataFrame, schema: PublicSchema) -> pd.DataFrame:
+    """`df` with the schema's null tokens read as missing (numbers written as text then read as numbers)."""
+    out = None
+    for name in schema.columns:
+        tokens = schema.null_tokens_of(name)
+        if not tokens or name not in df.columns:
+            continue
+        s = df[name]
+        hit = s.notna() & s.astype(str).str.strip().isin(tokens)
+        if not hit.any():
+            continue
+        out = df.copy() if out is None else out
+        rest = s.where(~hit)
+        numbers = pd.to_numeric(rest, errors="coerce")
+        if int(numbers.notna().sum()) == int(rest.notna().sum()):  # every other value is a number
+            rest = numbers
+        out[name] = rest
+    return df if out is None else out
 
 
 def _proposed(learned: tuple[str, ...], **fields: Any) -> ColumnSpec:
@@ -510,6 +554,14 @@ def propose_schema(
     """
     cols: dict[str, ColumnSpec] = {}
     n = len(df)
+    tokens: dict[str, str] = {}
+    for name in df.columns:
+        token = _null_token(df[name].dropna())
+        if token is not None:
+            tokens[str(name)] = token
+    if tokens:
+        df = apply_null_tokens(df, PublicSchema(columns={
+            name: ColumnSpec(kind="continuous", null_tokens=[tok]) for name, tok in tokens.items()}))
     for name in df.columns:
         s = df[name]
         nullable = bool(s.isna().any())
@@ -571,6 +623,10 @@ def propose_schema(
                                     description=OPEN_DOMAIN_DESCRIPTION)
             continue
         cols[sname] = _proposed(("kind", "values", "nullable"), kind="categorical", values=cats, nullable=nullable)
+    for name, token in tokens.items():  # the spelling of "missing" was read from the data too
+        spec = cols[name]
+        cols[name] = spec.model_copy(update={
+            "null_tokens": [token], "learned": [f for f in _LEARNED_ORDER if f in {*spec.learned, "null_tokens"}]})
     return PublicSchema(
         columns=cols,
         quasi_identifiers=[q for q in (quasi_identifiers or []) if q in cols],
@@ -647,6 +703,7 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
     (they will be clipped or mapped to null), nulls in a non-nullable column.
     These counts come from real rows: show them to the steward only.
     """
+    df = apply_null_tokens(df, schema)
     issues: list[SchemaIssue] = []
     declared = set(schema.columns)
     present = {str(c) for c in df.columns}
@@ -716,6 +773,7 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
     With strict=True, structural errors (missing or unknown columns, wrong kinds)
     raise SchemaError.
     """
+    df = apply_null_tokens(df, schema)
     issues = [i for i in validate_table(df, schema) if i.severity == "error"]
     if strict and issues:
         raise SchemaError("; ".join(i.message for i in issues), field="schema")

@@ -221,3 +221,46 @@ def test_nulls_of_a_non_nullable_column_are_drawn_from_the_output_not_a_constant
     with pytest.raises(SchemaError, match="no value for column 'y'"):
         enforce_schema(pd.DataFrame({"y": [np.nan] * 3}),
                        PublicSchema.from_dict({"columns": {"y": {"kind": "continuous"}}}), seed=3)
+
+
+def _census_style(tmp_path, token: str = "N"):  # type: ignore[no-untyped-def]
+    """PUMS as the Census Bureau writes its files: a missing income is the letter N, not an empty cell."""
+    raw = pd.read_csv(PUMS)
+    missing = np.random.default_rng(0).random(len(raw)) < 0.15
+    raw["income"] = raw["income"].astype(object).where(~missing, token)
+    path = tmp_path / "pums-census.csv"
+    raw.to_csv(path, index=False)
+    return path, missing
+
+
+def test_a_null_token_is_proposed_marked_learned_and_read_as_missing(tmp_path) -> None:
+    from privacy.schema import read_table
+
+    path, missing = _census_style(tmp_path)
+    table = read_table(path)
+    proposed = propose_schema(table)
+    income = proposed.columns["income"]
+    # without the token the column was categorical with hundreds of values read from the data
+    assert income.kind == "continuous" and income.nullable and income.null_tokens == ["N"], income
+    assert "null_tokens" in income.learned  # the spelling was read from the data: privacy.md names it
+    conformed, _ = conform_table(table, proposed)
+    assert conformed["income"].isna().to_numpy().tolist() == missing.tolist()
+    assert conformed["income"].notna().sum() == (~missing).sum() and conformed["income"].max() > 10_000
+
+
+def test_a_declared_null_token_lets_a_numeric_column_validate(tmp_path) -> None:
+    from privacy.schema import read_table
+
+    path, missing = _census_style(tmp_path, token="-")
+    table = read_table(path)
+    schema = load_schema(PUMS.parent / "schema.yaml")
+    spec = schema.columns["income"].model_copy(update={"nullable": True})
+    plain = PublicSchema(**{**schema.model_dump(), "columns": {**schema.columns, "income": spec}})
+    assert any(i.code == "wrong_kind" for i in validate_table(table, plain))  # "-" is not a number
+    for declared in (plain.model_copy(update={"null_tokens": ["-"]}),  # table-wide
+                     PublicSchema(**{**plain.model_dump(), "columns": {
+                         **plain.columns, "income": spec.model_copy(update={"null_tokens": ["-"]})}})):
+        assert not [i for i in validate_table(table, declared) if i.severity == "error"]
+        conformed, _ = conform_table(table, declared)
+        assert conformed["income"].isna().to_numpy().tolist() == missing.tolist()
+    assert PublicSchema.from_dict(declared.to_dict()).columns["income"].null_tokens == ["-"]
