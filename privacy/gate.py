@@ -223,6 +223,7 @@ def evaluate_gate(
     fidelity: float | None = None,
     small_cells: SmallCellReport | Mapping[str, Any] | None = None,
     unique_match_baseline: float | None = None,
+    exact_match_baseline: tuple[float, int] | None = None,
 ) -> GateResult:
     """Judge a release against the dataset policy.
 
@@ -238,6 +239,17 @@ def evaluate_gate(
     combination by chance. When given, the unique-match limit is the larger of
     the policy's maximum and this baseline: a release is not blamed for
     matches that any new sample of real people would make just as often.
+
+    `exact_match_baseline` is (rate, rows) of the same holdout for exact copies:
+    the share of real rows outside the training split that equal a training row
+    on every compared column. Where columns are coarse, most fresh people do (on
+    the categorical columns of the test tables, 67% of adult's holdout and 93% of
+    PUMS's, while MST, AIM and dp-copula at epsilon 1 release 29-86%). The limit
+    is then the larger of the policy's maximum and the baseline's upper bound,
+    rate + 2 standard errors (sqrt(rate (1 - rate) / rows)), so that a release
+    matching training rows no more often than new people do passes, and a copy
+    of the training rows (rate 1) fails. A baseline of 0 (continuous columns)
+    leaves the policy's maximum as it is.
     """
     m = policy.warn_margin
     dis = _as_dict(disclosure)
@@ -262,7 +274,17 @@ def evaluate_gate(
         exact, unique = real.get("released_exact_match_rate"), real.get("released_unique_match_rate")
         extra_e = f"; {real.get('removed_exact', 0)} exact copies removed by filtering" if real.get("filtering_applied") else ""
         extra_u = f"; {real.get('removed_unique', 0)} unique matches removed by filtering" if real.get("filtering_applied") else ""
-    checks.append(_judge("exact_match_rate", exact, policy.max_exact_match_rate, "max", m,
+    exact_limit = policy.max_exact_match_rate
+    if exact_match_baseline is not None:
+        rate, rows = _number(exact_match_baseline[0]), int(exact_match_baseline[1] or 0)
+        if rate is not None and rows > 0:
+            upper = min(1.0, rate + 2 * math.sqrt(rate * (1 - rate) / rows))
+            if upper > exact_limit:
+                exact_limit = upper
+                extra_e += (f"; limit raised from the policy's {policy.max_exact_match_rate:g} to {upper:.4g}, the "
+                            f"upper bound of the holdout baseline {rate:.4g} (real rows outside the training split "
+                            "equal a training row that often)")
+    checks.append(_judge("exact_match_rate", exact, exact_limit, "max", m,
                          label="exact-match rate (released rows equal to a real training row)", internal=True,
                          not_run="the check against real rows was not run", extra=extra_e))
     unique_not_run = ("no quasi-identifiers declared" if real is not None and real.get("unique_match_rate") is None

@@ -260,6 +260,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
                                       spec.policy.model_copy(update={"remove_real_matches": False}),
                                       disclosure=disclosure)
         unique_baseline = baseline.unique_match_rate
+        exact_baseline = (baseline.exact_match_rate, baseline.rows_checked)
 
     from evaluation import build_report
 
@@ -292,6 +293,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
             utility_ratio=summary.get("utility_ratio"),
             fidelity=summary.get("fidelity_score"),
             unique_match_baseline=unique_baseline,
+            exact_match_baseline=exact_baseline,
         )
         ledger_text = _ledger_text(spec, settings)
         # the steward's draft; the bundle's statement is written at approval, with the decision
@@ -312,6 +314,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
             "privacy_draft.md": draft.encode(),
             "disclosure.json": json.dumps({"disclosure": _as_dict(disclosure), "real_checks": _as_dict(real_checks),
                                            "holdout_unique_match_rate": unique_baseline,
+                                           "holdout_exact_match_rate": exact_baseline[0],
                                            "rebalanced": rebalanced, "conform": conform_report.to_dict()},
                                           indent=2, default=str).encode(),
         }

@@ -188,3 +188,63 @@ def test_unique_match_limit_rises_to_the_holdout_baseline():
     # a baseline below the policy's maximum changes nothing
     low = evaluate_gate(policy, disclosure=None, real_checks=real, unique_match_baseline=0.001)
     assert low.check("unique_match_rate").threshold == 0.01
+
+
+@pytest.mark.parametrize("table,released,baseline,rows", [
+    # figures measured on the categorical columns of the test tables (MST at epsilon 1; holdout baseline)
+    ("adult", 0.5627, 0.6678, 2000),
+    ("pums", 0.8613, 0.9308, 200),
+])
+def test_exact_match_limit_rises_to_the_holdout_baseline(table, released, baseline, rows):
+    """Where columns are coarse most fresh people equal a training row: a DP release matching no more
+    often than they do passes without an override; a copy of the training rows still fails."""
+    policy = DatasetPolicy()  # max_exact_match_rate 0
+    real = {"released_exact_match_rate": released, "released_unique_match_rate": None}
+    assert evaluate_gate(policy, disclosure=None, real_checks=real).check("exact_match_rate").status == "fail"
+    gate = evaluate_gate(policy, disclosure=None, real_checks=real, exact_match_baseline=(baseline, rows))
+    check = gate.check("exact_match_rate")
+    upper = baseline + 2 * math.sqrt(baseline * (1 - baseline) / rows)
+    assert check.status == "pass" and check.threshold == pytest.approx(upper), check
+    assert "holdout baseline" in check.message
+    copy = evaluate_gate(policy, disclosure=None, real_checks={**real, "released_exact_match_rate": 1.0},
+                         exact_match_baseline=(baseline, rows))
+    assert copy.check("exact_match_rate").status == "fail"
+
+
+def test_no_exact_matches_in_the_holdout_leave_the_policy_maximum():
+    policy = DatasetPolicy()
+    real = {"released_exact_match_rate": 0.01, "released_unique_match_rate": None}
+    gate = evaluate_gate(policy, disclosure=None, real_checks=real, exact_match_baseline=(0.0, 5000))
+    assert gate.check("exact_match_rate").status == "fail" and gate.check("exact_match_rate").threshold == 0.0
+
+
+def test_mst_on_coarse_adult_columns_passes_and_a_copy_fails():
+    """On adult's categorical columns (a census-like table where combinations repeat), a DP release
+    passes the exact-match check without an override; the training rows themselves fail it."""
+    from fractions import Fraction
+
+    from evaluation.split import split_holdout
+    from privacy.budget import PrivacyCost
+    from privacy.disclosure import recode_like
+    from privacy.schema import conform_table, load_schema, read_table
+    from privacy.synthesizers import create_synthesizer
+    from tests.conftest import ADULT
+
+    schema = load_schema(ADULT.parent / "schema.yaml")
+    cats = [c for c, spec in schema.columns.items() if spec.values is not None]
+    schema = schema.subset(cats).model_copy(update={"quasi_identifiers": [], "sensitive": []})
+    table, _ = conform_table(read_table(ADULT)[cats].sample(5000, random_state=0), schema)
+    train, test, _ = split_holdout(table, schema, seed=1)
+    policy = DatasetPolicy()
+    synth = create_synthesizer("mst", seed=2)
+    synth.fit(train, schema, PrivacyCost(1, Fraction(1, 10**6)))
+    outcomes = {}
+    for name, rows in (("mst", synth.sample(len(train))), ("copy", train.reset_index(drop=True))):
+        released, _, dis = apply_disclosure_control(rows, schema, policy)
+        _, real = real_row_checks(released, train, schema, policy, disclosure=dis)
+        _, base = real_row_checks(recode_like(test, dis), train, schema, policy, disclosure=dis)
+        gate = evaluate_gate(policy, disclosure=dis, real_checks=real,
+                             exact_match_baseline=(base.exact_match_rate, base.rows_checked))
+        outcomes[name] = (real.exact_match_rate, base.exact_match_rate, gate.check("exact_match_rate").status)
+    assert outcomes["mst"][0] > 0.3 and outcomes["mst"][2] == "pass", outcomes  # many matches, as fresh rows have
+    assert outcomes["copy"][0] == 1.0 and outcomes["copy"][2] == "fail", outcomes
