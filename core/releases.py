@@ -443,7 +443,8 @@ def method_kind(method: str) -> str:
 
 
 def requested_cost(method: str, epsilon: Any, delta: Any,
-                   dataset: Dataset | None = None) -> tuple[PrivacyCost, PrivacyCost]:
+                   dataset: Dataset | None = None,
+                   options: dict[str, Any] | None = None) -> tuple[PrivacyCost, PrivacyCost]:
     """(requested, planned) costs of a method at epsilon/delta, checked before anything is stored.
 
     Every request's epsilon is at most MAX_REQUEST_EPSILON; with a dataset, its
@@ -454,7 +455,7 @@ def requested_cost(method: str, epsilon: Any, delta: Any,
         from privacy.statistics import planned_cost as stats_planned  # type: ignore[attr-defined]
 
         requested = PrivacyCost(_number(epsilon, "epsilon"), _number(delta, "delta"))
-        return requested, stats_planned(requested)
+        return requested, stats_planned(requested, options)
     from privacy.synthesizers import synthesizer_class
 
     cls = synthesizer_class(method)
@@ -539,7 +540,7 @@ def request_release(
     kind = method_kind(req.method) if req.method else None
     if req.kind is not None and req.kind != kind:
         raise InvalidRequest(f"method {req.method} makes a {kind} release, not {req.kind}", field="kind")
-    requested, planned = requested_cost(req.method, req.epsilon, req.delta, dataset)
+    requested, planned = requested_cost(req.method, req.epsilon, req.delta, dataset, req.options)
     schema = PublicSchema.from_dict(dataset.public_schema)
     target = req.target or schema.target
     if target is not None and target not in schema.synthesized_columns:
@@ -912,8 +913,9 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
     elif job.method == "dp-statistics":
         release["holdout"] = 0.0
     if job.method == "dp-statistics":
-        method = {"name": "dp-statistics", "guarantee": "dp", "zcdp": False,
-                  "description": "DP counts, means, variances, quantiles and histograms (diffprivlib)"}
+        from privacy.statistics import method_info
+
+        method = method_info(job.options)
     else:
         method = synthesizer_class(job.method).info()
     # a data-free release describes its own output; every other release the dataset's public schema

@@ -31,10 +31,30 @@ histogram row carries it as `cell_count` (the same measurement, already paid
 for), so the small-cell rules of `privacy.disclosure` suppress a small cell
 whole: its count, mean, variance, quantiles and histogram bins alike.
 
-Budget split (documented in every release's `budget`): the requested epsilon
-minus `bounds_epsilon` is divided equally among all measurements of all
-breakdowns; they compose by basic composition to exactly that epsilon. The
-release is pure epsilon-DP (delta = 0, hence epsilon^2/2-zCDP).
+Two mechanisms (option `mechanism`):
+
+* `laplace` (default): counts and histograms with the Geometric mechanism,
+  sums with Laplace. The requested epsilon minus `bounds_epsilon` is divided
+  equally among all measurements of all breakdowns; they compose by basic
+  composition to exactly that epsilon. Pure epsilon-DP (delta = 0, hence
+  epsilon^2/2-zCDP); a delta offered with the request is not used or charged.
+* `gaussian`: the request's (epsilon, delta > 0) is turned into the rho of a
+  zCDP mechanism (`zcdp_rho`), charged as such, so that it composes with MST,
+  AIM and other zCDP releases of the dataset by adding rho. `bounds_epsilon`
+  costs bounds_epsilon^2/2 of it; the rest is divided equally among the
+  measurements, each a Gaussian mechanism with sigma = sensitivity /
+  sqrt(2 rho_unit) (counts rounded, post-processing), and the quantiles an
+  exponential mechanism at epsilon_unit = sqrt(2 rho_unit).
+
+Every count, histogram bin, mean and variance comes with a 95% interval for the
+mechanism's noise, computed from its known noise distribution and the released
+values alone (post-processing: no privacy cost): `count_moe` (a count lies within
+that many of the true count), and `mean_low`/`mean_high`,
+`variance_low`/`variance_high` (from the intervals of the noisy sums and counts,
+Bonferroni-combined, so at least 95%). The intervals cover the statistic of the
+table as measured (values clipped to the bounds), not sampling error. The
+quantiles (an exponential mechanism, whose error depends on the gaps between
+the real values) have no such interval.
 
 Small-cell suppression and rounding are not applied here: every table is a
 plain DataFrame with a `count` column (and `*_count` columns) for
@@ -61,6 +81,10 @@ from privacy.errors import DomainTooLarge, InvalidPrivacyValue, MethodOptionErro
 from privacy.schema import NUMERIC_KINDS, ColumnSpec, PublicSchema, _category_keys, _key
 
 __all__ = [
+    "MECHANISMS",
+    "long_table",
+    "release_tables",
+    "method_info",
     "STATISTICS",
     "MAX_CELLS",
     "StatisticsRelease",
@@ -72,6 +96,8 @@ __all__ = [
 
 NAME = "dp-statistics"
 STATISTICS = ("count", "mean", "variance", "quantiles", "histogram")
+MECHANISMS = ("laplace", "gaussian")
+CONFIDENCE = 0.95
 MAX_CELLS = 10_000
 DEFAULT_QUANTILES = (0.25, 0.5, 0.75)
 MAX_GROUP_INTEGERS = 1000
@@ -79,10 +105,40 @@ MAX_GROUP_INTEGERS = 1000
 ProgressCallback = Callable[[float, str], None]
 
 
-def planned_cost(requested: PrivacyCost) -> PrivacyCost:
-    """The cost of a dp-statistics release at `requested`: pure epsilon-DP whatever delta is offered."""
+def _mechanism(options: Mapping[str, Any] | None) -> str:
+    mechanism = str((options or {}).get("mechanism") or "laplace").strip().lower()
+    if mechanism not in MECHANISMS:
+        raise MethodOptionError(f"mechanism must be one of {', '.join(MECHANISMS)}, got {mechanism!r}",
+                                field="options")
+    return mechanism
+
+
+def method_info(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """What the privacy statement says of a dp-statistics release with these options."""
+    if _mechanism(options) == "gaussian":
+        return {"name": NAME, "guarantee": "dp", "zcdp": True,
+                "description": "DP counts, means, variances, quantiles and histograms: Gaussian mechanism (zCDP), "
+                               "exponential-mechanism quantiles; 95% noise intervals"}
+    return {"name": NAME, "guarantee": "dp", "zcdp": False,
+            "description": "DP counts, means, variances, quantiles and histograms: Geometric and Laplace "
+                           "mechanisms (diffprivlib), exponential-mechanism quantiles; 95% noise intervals"}
+
+
+def planned_cost(requested: PrivacyCost, options: Mapping[str, Any] | None = None) -> PrivacyCost:
+    """The cost of a dp-statistics release at `requested`.
+
+    Laplace (default): pure epsilon-DP whatever delta is offered. Gaussian: the
+    (epsilon, delta) asked for, run at the rho whose conversion fits it (zCDP).
+    """
     if not requested.is_dp or requested.epsilon <= 0:
         raise InvalidPrivacyValue("dp-statistics needs a finite epsilon > 0", field="epsilon")
+    if _mechanism(options) == "gaussian":
+        if requested.delta <= 0:
+            raise InvalidPrivacyValue("the Gaussian mechanism needs a delta > 0 (for example 1e-9); or use "
+                                      "mechanism: laplace, which is pure epsilon-DP", field="delta")
+        from privacy.accounting import zcdp_rho
+
+        return PrivacyCost(requested.epsilon, requested.delta, zcdp_rho(requested.epsilon, requested.delta))
     return PrivacyCost(requested.epsilon, 0, requested.epsilon**2 / 2)
 
 
@@ -95,6 +151,7 @@ class _Options:
     bins: int
     bounds_epsilon: Fraction
     overall: bool
+    mechanism: str = "laplace"
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -108,7 +165,7 @@ def _as_list(value: Any) -> list[Any]:
 def statistics_options(schema: PublicSchema, options: Mapping[str, Any] | None) -> _Options:
     """Validate the options of a dp-statistics request against the schema (no data)."""
     options = dict(options or {})
-    known = {"statistics", "columns", "by", "quantiles", "bins", "bounds_epsilon", "overall"}
+    known = {"statistics", "columns", "by", "quantiles", "bins", "bounds_epsilon", "overall", "mechanism"}
     unknown = sorted(set(options) - known)
     if unknown:
         raise MethodOptionError(f"unknown option(s) for {NAME}: {', '.join(unknown)}; known options: "
@@ -158,7 +215,7 @@ def statistics_options(schema: PublicSchema, options: Mapping[str, Any] | None) 
     if not overall and not by:
         raise MethodOptionError("overall: false needs at least one `by` group", field="options")
     return _Options(tuple(stats), tuple(columns), tuple(by), quantiles, bins,
-                    to_fraction(options.get("bounds_epsilon") or 0, "bounds_epsilon"), overall)
+                    to_fraction(options.get("bounds_epsilon") or 0, "bounds_epsilon"), overall, _mechanism(options))
 
 
 def _group_domain(name: str, spec: ColumnSpec) -> list[Any]:
@@ -205,7 +262,7 @@ def _breakdowns(o: _Options) -> list[tuple[str, ...]]:
 
 def preflight_statistics(schema: PublicSchema, requested: PrivacyCost, options: Mapping[str, Any] | None = None) -> None:
     """Refuse a bad dp-statistics request before any data is read."""
-    planned_cost(requested)
+    cost = planned_cost(requested, options)
     o = statistics_options(schema, options)
     open_numeric = [c for c in _numeric_columns(schema, o.columns) if schema.columns[c].is_open]
     if open_numeric and o.bounds_epsilon <= 0:
@@ -214,6 +271,11 @@ def preflight_statistics(schema: PublicSchema, requested: PrivacyCost, options: 
     if o.bounds_epsilon < 0 or (open_numeric and o.bounds_epsilon >= requested.epsilon):
         raise InvalidPrivacyValue(f"bounds_epsilon must lie between 0 and the requested epsilon "
                                   f"{format_value(requested.epsilon)}", field="bounds_epsilon")
+    if o.mechanism == "gaussian" and open_numeric and cost.rho is not None and o.bounds_epsilon**2 / 2 >= cost.rho:
+        raise InvalidPrivacyValue(f"bounds_epsilon {format_value(o.bounds_epsilon)} costs rho "
+                                  f"{format_value(o.bounds_epsilon**2 / 2)}, all of the request's rho "
+                                  f"{format_value(cost.rho)}: give a smaller bounds_epsilon or a larger epsilon",
+                                  field="bounds_epsilon")
 
 
 @dataclass
@@ -244,6 +306,49 @@ class StatisticsRelease:
             "budget": self.budget,
             "tables": {name: records(df) for name, df in self.tables().items()},
         }
+
+
+def release_tables(release: StatisticsRelease, threshold: int | float,
+                   rounding_base: int | float) -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
+    """The tables as released: small-cell rules on every count column (post-processing of the DP values).
+
+    Returns the tables and the merged small-cell report (None when no table had counts).
+    """
+    from privacy.disclosure import apply_small_cell_rules
+
+    released: dict[str, pd.DataFrame] = {}
+    reports: dict[str, Any] = {}
+    for name, df in release.tables().items():
+        count_cols = [c for c in df.columns if c == "count" or c.endswith("_count")]
+        if df.empty or not count_cols:
+            released[name] = df
+            continue
+        released[name], rep = apply_small_cell_rules(df, count_cols, threshold, rounding_base)
+        reports[name] = rep.to_dict()
+    return released, _merge_small_cell_reports(reports)
+
+
+def _merge_small_cell_reports(reports: dict[str, Any]) -> dict[str, Any] | None:
+    if not reports:
+        return None
+    merged: dict[str, Any] = {"tables": reports}
+    for key in ("cells_suppressed", "cells", "suppressed"):
+        vals = [r.get(key) for r in reports.values() if isinstance(r.get(key), int | float)]
+        if vals:
+            merged[key] = sum(vals)
+    first = next(iter(reports.values()))
+    for key in ("threshold", "rounding_base"):
+        if key in first:
+            merged[key] = first[key]
+    for key, value in first.items():
+        merged.setdefault(key, value)
+    return merged
+
+
+def long_table(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every released table in one, with a `table` column first (the bundle's data.csv)."""
+    long = pd.concat([df.assign(table=name) for name, df in tables.items() if not df.empty], ignore_index=True)
+    return long[["table", *[c for c in long.columns if c != "table"]]]
 
 
 def _jsonable(v: Any) -> Any:
@@ -319,13 +424,12 @@ def dp_statistics(
     (to learn open bounds), overall (default true).
     """
     from diffprivlib.accountant import BudgetAccountant
-    from diffprivlib.mechanisms import Geometric, Laplace
     from diffprivlib.tools import quantile
 
     progress = progress or (lambda f, m: None)
     preflight_statistics(schema, requested, options)
     o = statistics_options(schema, options)
-    cost = planned_cost(requested)
+    cost = planned_cost(requested, options)
     rng = full_seed_random_state(seed)
 
     bounds_spent = Fraction(0)
@@ -337,13 +441,12 @@ def dp_statistics(
     breakdowns = _breakdowns(o)
     units = sum(_measurements(schema, o, g) for g in breakdowns)
     assert isinstance(requested.epsilon, Fraction)
-    eps_unit = (requested.epsilon - bounds_spent) / units
-    e = float(eps_unit)
+    noise = _Noise.for_request(o.mechanism, requested, cost, bounds_spent, units, rng)
+    e = noise.epsilon  # the quantiles' exponential mechanism
     stats = set(o.statistics)
     accountant = BudgetAccountant()  # diffprivlib's own bookkeeping, kept out of its global default
-
-    def noisy_count(c: int) -> int:
-        return max(0, int(Geometric(epsilon=e, sensitivity=1, random_state=rng).randomise(int(c))))
+    noisy_count = noise.count
+    count_moe = noise.count_margin(1 - CONFIDENCE)
 
     count_rows: list[dict[str, Any]] = []
     numeric_rows: list[dict[str, Any]] = []
@@ -358,7 +461,8 @@ def dp_statistics(
         spent_units += 1
         if "count" in stats or not o.columns:
             for cell, c in zip(cells, dp_rows, strict=True):
-                count_rows.append({"breakdown": bname, "group": _label(group, cell), "count": c})
+                count_rows.append({"breakdown": bname, "group": _label(group, cell), "count": c,
+                                   "count_moe": count_moe})
         members = [np.flatnonzero(cell_of_row == k) for k in range(n_cells)]
         for col in o.columns:
             if col in group:
@@ -378,24 +482,31 @@ def dp_statistics(
                         spent_units += 1
                     else:
                         nn = dp_rows
-                    s1 = [Laplace(epsilon=e, sensitivity=max(half, 1e-12), random_state=rng).randomise(
-                        float(np.nansum(x_all[m] - mid))) for m in members]
+                    s1 = [noise.sum(float(np.nansum(x_all[m] - mid)), half) for m in members]
                     spent_units += 1
                     s2 = None
                     if "variance" in stats:
-                        s2 = [Laplace(epsilon=e, sensitivity=max(half * half, 1e-12), random_state=rng).randomise(
-                            float(np.nansum((x_all[m] - mid) ** 2))) for m in members]
+                        s2 = [noise.sum(float(np.nansum((x_all[m] - mid) ** 2)), half * half) for m in members]
                         spent_units += 1
+                    # Bonferroni: the count and the one or two sums each within their margin
+                    parts = 3 if s2 is not None else 2
+                    tail = (1 - CONFIDENCE) / parts
+                    margins = (noise.count_margin(tail), noise.sum_margin(half, tail),
+                               noise.sum_margin(half * half, tail))
                     for k in range(n_cells):
                         n_k = max(nn[k], 1)
                         m1 = s1[k] / n_k
                         if spec.nullable:
                             per_cell[k]["nonnull_count"] = nn[k]
+                        box = _moment_box(nn[k], s1[k], None if s2 is None else s2[k], margins, half)
                         if "mean" in stats:
                             per_cell[k]["mean"] = _present(float(np.clip(mid + m1, lo, hi)), spec)
+                            per_cell[k]["mean_low"] = _present(mid + box[0], spec)
+                            per_cell[k]["mean_high"] = _present(mid + box[1], spec)
                         if s2 is not None:
                             var = s2[k] / n_k - m1 * m1
                             per_cell[k]["variance"] = float(np.clip(var, 0.0, half * half))
+                            per_cell[k]["variance_low"], per_cell[k]["variance_high"] = box[2], box[3]
                 if "quantiles" in stats and o.quantiles:
                     for k, m in enumerate(members):
                         vals = _spread_ties(x_all[m], spec, lo, hi, rng)
@@ -426,7 +537,8 @@ def dp_statistics(
                             counts = np.append(counts, int(isnull.sum()))
                         for lab, c in zip(labels, counts, strict=True):
                             hist_rows.append({"breakdown": bname, "group": _label(group, cell), "column": col,
-                                              "bin": lab, "count": noisy_count(int(c)), "cell_count": cell_size})
+                                              "bin": lab, "count": noisy_count(int(c)), "count_moe": count_moe,
+                                              "cell_count": cell_size})
                     spent_units += 1
             elif "histogram" in stats or "count" in stats:
                 values = list(spec.values or [])
@@ -438,32 +550,127 @@ def dp_statistics(
                     counts = np.bincount(codes_all[m], minlength=len(values) + 1)[: len(labels)]
                     for lab, c in zip(labels, counts, strict=True):
                         hist_rows.append({"breakdown": bname, "group": _label(group, cell), "column": col,
-                                          "bin": lab, "count": noisy_count(int(c)), "cell_count": cell_size})
+                                          "bin": lab, "count": noisy_count(int(c)), "count_moe": count_moe,
+                                          "cell_count": cell_size})
                 spent_units += 1
         progress((b + 1) / len(breakdowns), f"measured breakdown {bname}")
     if spent_units != units:  # pragma: no cover - the unit count above and the loop must agree
         raise RuntimeError(f"dp-statistics made {spent_units} measurements but budgeted {units}")
 
     budget = {
+        "mechanism": o.mechanism,
         "epsilon": format_value(requested.epsilon),
         "bounds_epsilon": format_value(bounds_spent),
         "measurements": units,
-        "epsilon_per_measurement": format_value(eps_unit),
+        **noise.describe(),
         "breakdowns": ["overall" if not g else " x ".join(g) for g in breakdowns],
-        "composition": "basic; cells of one breakdown are disjoint (parallel composition)",
+        "composition": ("basic; cells of one breakdown are disjoint (parallel composition)" if o.mechanism == "laplace"
+                        else "zCDP (rho adds up); cells of one breakdown are disjoint (parallel composition)"),
         "neighbouring": "add or remove one row",
+        "confidence": (f"{CONFIDENCE:.0%} intervals of the mechanism's noise (count_moe, mean_low/high, "
+                       "variance_low/high), from its known distribution: they cover the table's own statistic, "
+                       "not sampling error; none for quantiles"),
     }
-    numeric_cols = ["breakdown", "group", "column", "count", "nonnull_count", "mean", "variance"] + [f"q{q:g}" for q in o.quantiles]
+    numeric_cols = (["breakdown", "group", "column", "count", "nonnull_count", "mean", "mean_low", "mean_high",
+                     "variance", "variance_low", "variance_high"] + [f"q{q:g}" for q in o.quantiles])
     numeric_df = pd.DataFrame(numeric_rows)
     if not numeric_df.empty:
         numeric_df = numeric_df[[c for c in numeric_cols if c in numeric_df.columns]]
     return StatisticsRelease(
-        counts=pd.DataFrame(count_rows, columns=["breakdown", "group", "count"]),
+        counts=pd.DataFrame(count_rows, columns=["breakdown", "group", "count", "count_moe"]),
         numeric=numeric_df if not numeric_df.empty else pd.DataFrame(columns=["breakdown", "group", "column", "count"]),
-        histograms=pd.DataFrame(hist_rows, columns=["breakdown", "group", "column", "bin", "count", "cell_count"]),
+        histograms=pd.DataFrame(hist_rows, columns=["breakdown", "group", "column", "bin", "count", "count_moe",
+                                                    "cell_count"]),
         cost=cost,
         budget=budget,
     )
+
+
+@dataclass(frozen=True)
+class _Noise:
+    """The noise of one request's measurements: each a count or a sum, all at the same share of the budget."""
+
+    mechanism: str
+    epsilon: float  # laplace: each measurement's epsilon; gaussian: the quantiles' epsilon sqrt(2 rho_unit)
+    sigma: float  # gaussian: the noise of a sensitivity-1 measurement; 0 for laplace
+    rng: Any
+    text: dict[str, str]
+
+    @classmethod
+    def for_request(cls, mechanism: str, requested: PrivacyCost, cost: PrivacyCost, bounds_spent: Fraction,
+                    units: int, rng: Any) -> _Noise:
+        if mechanism == "gaussian":
+            from privacy.accounting import gaussian_sigma
+
+            assert cost.rho is not None
+            rho_unit = (cost.rho - bounds_spent**2 / 2) / units
+            sigma = gaussian_sigma(rho_unit)
+            return cls(mechanism, math.sqrt(2 * float(rho_unit)), sigma, rng, {
+                "rho": format_value(cost.rho), "rho_per_measurement": format_value(rho_unit),
+                "sigma_per_unit_sensitivity": f"{sigma:.6g}"})
+        assert isinstance(requested.epsilon, Fraction)
+        eps_unit = (requested.epsilon - bounds_spent) / units
+        return cls(mechanism, float(eps_unit), 0.0, rng, {"epsilon_per_measurement": format_value(eps_unit)})
+
+    def describe(self) -> dict[str, str]:
+        return dict(self.text)
+
+    def count(self, c: int) -> int:
+        """A noisy count, at least 0 (post-processing)."""
+        from diffprivlib.mechanisms import Geometric
+
+        if self.mechanism == "gaussian":
+            return max(0, int(round(c + self.rng.normal(0.0, self.sigma))))
+        return max(0, int(Geometric(epsilon=self.epsilon, sensitivity=1, random_state=self.rng).randomise(int(c))))
+
+    def sum(self, x: float, sensitivity: float) -> float:
+        from diffprivlib.mechanisms import Laplace
+
+        if self.mechanism == "gaussian":
+            return float(x + self.rng.normal(0.0, self.sigma * max(sensitivity, 1e-12)))
+        return float(Laplace(epsilon=self.epsilon, sensitivity=max(sensitivity, 1e-12),
+                             random_state=self.rng).randomise(float(x)))
+
+    def count_margin(self, tail: float) -> int:
+        """m such that a noisy count is within m of the true count with probability >= 1 - tail."""
+        if self.mechanism == "gaussian":
+            from scipy.stats import norm
+
+            return math.ceil(float(norm.ppf(1 - tail / 2)) * self.sigma + 0.5)  # +0.5: the rounding
+        # two-sided geometric, P(X = k) ~ a^|k|: P(|X| >= k) = 2 a^k / (1 + a)
+        a = math.exp(-self.epsilon)
+        return max(0, math.ceil(math.log(tail * (1 + a) / 2) / math.log(a)) - 1)
+
+    def sum_margin(self, sensitivity: float, tail: float) -> float:
+        """t such that a noisy sum is within t of the true sum with probability >= 1 - tail."""
+        if self.mechanism == "gaussian":
+            from scipy.stats import norm
+
+            return float(norm.ppf(1 - tail / 2)) * self.sigma * sensitivity
+        return sensitivity / self.epsilon * math.log(1 / tail)  # Laplace: P(|X| > t) = exp(-t / b)
+
+
+def _moment_box(n: int, s1: float, s2: float | None, margins: tuple[int, float, float],
+                half: float) -> tuple[float, float, float | None, float | None]:
+    """Intervals of the (centred) mean and of the variance when the count and the sums lie within their margins.
+
+    With n in [n - m_n, n + m_n] (at least 1) and S1, S2 in theirs, S1 / n and S2 / n are monotone in each
+    variable, so their extremes are at the corners; the variance S2 / n - (S1 / n)^2 is bounded by combining
+    them. Clipped to what the bounds allow. A count whose interval reaches 0 gives the whole range.
+    """
+    m_n, m_1, m_2 = margins
+    n_lo, n_hi = n - m_n, n + m_n
+    if n_lo < 1:
+        return -half, half, (0.0 if s2 is not None else None), (half * half if s2 is not None else None)
+    ratios = [(s1 + d) / k for d in (-m_1, m_1) for k in (n_lo, n_hi)]
+    a, b = max(min(ratios), -half), min(max(ratios), half)
+    if s2 is None:
+        return a, b, None, None
+    seconds = [max(s2 + d, 0.0) / k for d in (-m_2, m_2) for k in (n_lo, n_hi)]
+    lowest_square = 0.0 if a <= 0 <= b else min(a * a, b * b)
+    var_lo = float(np.clip(min(seconds) - max(a * a, b * b), 0.0, half * half))
+    var_hi = float(np.clip(max(seconds) - lowest_square, 0.0, half * half))
+    return a, b, var_lo, var_hi
 
 
 def _spread_ties(x: np.ndarray, spec: ColumnSpec, lo: float, hi: float, rng: np.random.RandomState) -> np.ndarray:

@@ -337,14 +337,20 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
 def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobControl, settings: Settings,
                     storage: Storage) -> None:
     """dp-statistics: DP aggregates of the whole table, then small-cell rules. No holdout, no report on rows."""
-    from privacy.disclosure import apply_small_cell_rules
     from privacy.gate import evaluate_gate
     from privacy.statement import privacy_statement
-    from privacy.statistics import dp_statistics, planned_cost, preflight_statistics
+    from privacy.statistics import (
+        dp_statistics,
+        long_table,
+        method_info,
+        planned_cost,
+        preflight_statistics,
+        release_tables,
+    )
 
     prefix = f"jobs/{spec.job_id}"
     preflight_statistics(spec.schema, spec.requested, spec.options)
-    _check_reservation(spec, planned_cost(spec.requested))
+    _check_reservation(spec, planned_cost(spec.requested, spec.options))
     table, conform_report = _load(spec, control, storage)
     split_info = {"holdout": 0.0, "reason": "aggregate release: every row is measured, none held out"}
     with _Stage(control, "fit", spec) as st:
@@ -355,24 +361,12 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
                                 f"{cost.describe()} vs reserved {spec.reserved.describe()}")
         del table
     with _Stage(control, "postprocess", spec):
-        released: dict[str, pd.DataFrame] = {}
-        reports: dict[str, Any] = {}
-        for name, df in release.tables().items():
-            count_cols = [c for c in df.columns if c == "count" or c.endswith("_count")]
-            if df.empty or not count_cols:
-                released[name] = df
-                continue
-            released[name], rep = apply_small_cell_rules(df, count_cols, spec.policy.small_cell_threshold,
-                                                         spec.policy.rounding_base)
-            reports[name] = rep.to_dict()
-        small_cells = _merge_small_cell_reports(reports)
+        released, small_cells = release_tables(release, spec.policy.small_cell_threshold, spec.policy.rounding_base)
     with _Stage(control, "write", spec) as st:
         gate = evaluate_gate(spec.policy, disclosure=None, small_cells=small_cells)
-        long = pd.concat([df.assign(table=name) for name, df in released.items() if not df.empty], ignore_index=True)
-        long = long[["table", *[c for c in long.columns if c != "table"]]]
+        long = long_table(released)
         draft = privacy_statement(
-            method={"name": "dp-statistics", "guarantee": "dp", "zcdp": False,
-                    "description": "DP counts, means, variances, quantiles and histograms (diffprivlib)"},
+            method=method_info(spec.options),
             cost=cost, schema=spec.schema, dataset_guarantee=_ledger_text(spec, settings),
             release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind, "holdout": 0.0},
             small_cells=small_cells, gate=gate, include_internal=True,
@@ -400,23 +394,6 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
         artifacts = _store(files, prefix, storage, st)
     control.finish(cost=cost.to_dict(), split=split_info, artifacts=artifacts, summary=_jsonable(summary),
                    gate=_jsonable(gate.to_dict(include_internal=True)), timings=spec.timings)
-
-
-def _merge_small_cell_reports(reports: dict[str, Any]) -> dict[str, Any] | None:
-    if not reports:
-        return None
-    merged: dict[str, Any] = {"tables": reports}
-    for key in ("cells_suppressed", "cells", "suppressed"):
-        vals = [r.get(key) for r in reports.values() if isinstance(r.get(key), int | float)]
-        if vals:
-            merged[key] = sum(vals)
-    first = next(iter(reports.values()))
-    for key in ("threshold", "rounding_base"):
-        if key in first:
-            merged[key] = first[key]
-    for key, value in first.items():
-        merged.setdefault(key, value)
-    return merged
 
 
 def _statistics_html(tables: dict[str, pd.DataFrame], budget: dict[str, Any], small_cells: Any) -> str:

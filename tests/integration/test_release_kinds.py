@@ -50,6 +50,21 @@ def test_every_release_kind(service_factory):
     counts = stats["count"].dropna()
     assert (counts >= 10).all() and (counts % 5 == 0).all()  # small cells gone, counts rounded
     assert "small-cell rules" in zf.read("privacy.md").decode()
+    assert "count_moe" in stats.columns and (stats["count_moe"].dropna() > 0).all()  # 95% noise intervals
+
+    # DP statistics with the Gaussian mechanism: charged in zCDP, so it composes with MST by adding rho
+    from fractions import Fraction
+
+    from privacy.accounting import zcdp_rho
+
+    done, zf = _run_and_approve(svc, {"dataset": name, "method": "dp-statistics", "epsilon": 1.0, "delta": 1e-9,
+                                      "options": {"mechanism": "gaussian", "by": ["sex"], "columns": ["age"]}})
+    rho_stats = zcdp_rho(1, Fraction(1, 10**9))
+    assert Fraction(done["cost"]["rho"]) == rho_stats and done["cost"]["delta"] != "0", done["cost"]
+    assert "Gaussian mechanism (zCDP)" in zf.read("privacy.md").decode()
+    gaussian = pd.read_csv(io.BytesIO(zf.read("data.csv")))
+    row = gaussian[(gaussian["table"] == "numeric") & (gaussian["group"] == "all")].iloc[0]
+    assert row["mean_low"] <= row["mean"] <= row["mean_high"]
 
     # data-free scenario: nothing read, nothing charged
     ledger_before = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]
@@ -65,6 +80,10 @@ def test_every_release_kind(service_factory):
     done, zf = _run_and_approve(svc, {"dataset": name, "method": "mst", "epsilon": 0.5, "delta": 1e-9,
                                       "rows": 2000, "rebalance": "smote"})
     assert done["cost"]["dp"] is True
+    ledger = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]
+    rho_mst = Fraction(done["cost"]["rho"])
+    zcdp = ledger["remaining"]["zcdp"]
+    assert zcdp is not None and Fraction(zcdp["rho_committed"]) >= rho_stats + rho_mst, zcdp
     released = pd.read_parquet(io.BytesIO(zf.read("data.parquet")))
     shares = released["income"].value_counts(normalize=True)
     assert shares.min() > 0.3  # the minority class was 24% of adult; suppression afterwards trims a little

@@ -139,3 +139,33 @@ def test_synthgate_synth_runs_as_a_real_process(tmp_path: Path) -> None:
     assert "[fit" in proc.stderr  # the progress display
     df = pd.read_csv(out)
     assert len(df) == 200 and df["age"].between(0, 100).all()
+
+
+def test_stats_measures_with_intervals_and_small_cell_rules(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "stats.json"
+    result = runner.invoke(cli, ["stats", str(PUMS), "--schema", str(PUMS_SCHEMA), "--epsilon", "1", "--delta",
+                                 "1e-9", "--option", "mechanism=gaussian", "--option", 'columns=["age", "sex"]',
+                                 "--option", 'by=["sex"]', "--seed", "3", "-o", str(out), "-q", "--json"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert printed["cost"]["rho"] is not None and printed["budget"]["mechanism"] == "gaussian"
+    doc = json.loads(out.read_text())
+    counts = pd.DataFrame(doc["tables"]["counts"])
+    assert {"count", "count_moe"} <= set(counts.columns)
+    kept = counts.dropna(subset=["count"])
+    assert (kept["count"] % 5 == 0).all() and (kept["count"] >= 10).all()  # rounded, no small cell
+    numeric = pd.DataFrame(doc["tables"]["numeric"])
+    row = numeric[numeric["group"] == "all"].iloc[0]
+    assert row["mean_low"] <= row["mean"] <= row["mean_high"]
+    csv = tmp_path / "stats.csv"
+    result = runner.invoke(cli, ["stats", str(PUMS), "--schema", str(PUMS_SCHEMA), "--epsilon", "1", "-o",
+                                 str(csv), "-q"])
+    assert result.exit_code == 0 and "privacy cost: epsilon = 1" in result.output, result.output
+    assert set(pd.read_csv(csv)["table"]) >= {"counts", "numeric"}
+
+
+def test_stats_refuses_a_gaussian_request_without_delta_before_reading(runner: CliRunner, tmp_path: Path) -> None:
+    missing = tmp_path / "not-there.csv"  # never opened: the request is refused first
+    result = runner.invoke(cli, ["stats", str(missing), "--schema", str(PUMS_SCHEMA), "--epsilon", "1",
+                                 "--option", "mechanism=gaussian", "-o", str(tmp_path / "x.json")])
+    assert result.exit_code == 2 and "needs a delta" in result.output, result.output

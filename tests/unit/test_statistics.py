@@ -152,3 +152,73 @@ def test_open_category_domain_and_bad_epsilon_are_refused(adult) -> None:
         planned_cost(PrivacyCost(0))
     with pytest.raises(InvalidPrivacyValue):
         planned_cost(PrivacyCost.non_dp())
+
+
+# ---------------------------------------------------------------------------------- Gaussian and intervals
+
+def test_gaussian_mechanism_is_charged_in_zcdp_and_needs_a_delta() -> None:
+    from privacy.accounting import zcdp_rho
+
+    requested = PrivacyCost(1, Fraction(1, 10**9))
+    cost = planned_cost(requested, {"mechanism": "gaussian"})
+    # charged as the zCDP mechanism it is: rho composes with MST and AIM by adding up
+    assert cost == PrivacyCost(1, Fraction(1, 10**9), zcdp_rho(1, Fraction(1, 10**9)))
+    assert planned_cost(requested) == PrivacyCost(1, 0, Fraction(1, 2))  # Laplace: pure epsilon, delta unused
+    with pytest.raises(InvalidPrivacyValue, match="needs a delta"):
+        planned_cost(PrivacyCost(1), {"mechanism": "gaussian"})
+    with pytest.raises(MethodOptionError, match="mechanism must be one of"):
+        planned_cost(requested, {"mechanism": "cauchy"})
+
+
+def test_gaussian_counts_have_the_documented_noise(adult) -> None:
+    table, schema = adult
+    small = table.head(3000)
+    truth = int((small["sex"] == "Female").sum())
+    draws = []
+    for seed in range(200):
+        release = dp_statistics(small, schema, PrivacyCost(1, Fraction(1, 10**9)),
+                                options={"mechanism": "gaussian", "columns": ["sex"], "statistics": ["count"],
+                                         "by": ["sex"], "overall": False}, seed=seed)
+        draws.append(int(release.counts.set_index("group").loc["sex=Female", "count"]) - truth)
+    sigma = float(release.budget["sigma_per_unit_sensitivity"])
+    assert release.budget["mechanism"] == "gaussian" and "zCDP" in release.budget["composition"]
+    assert abs(float(pd.Series(draws).mean())) < 4 * sigma / 200**0.5
+    assert 0.8 * sigma < float(pd.Series(draws).std()) < 1.2 * sigma
+
+
+def _cells(table: pd.DataFrame) -> dict[str, pd.Series]:
+    """Row masks of the release's cells: the whole table, and each sex."""
+    sex = table["sex"].astype(str)
+    return {"all": pd.Series(True, index=table.index), "sex=Female": sex == "Female", "sex=Male": sex == "Male"}
+
+
+@pytest.mark.parametrize("mechanism,delta", [("laplace", 0), ("gaussian", Fraction(1, 10**9))])
+def test_intervals_cover_the_tables_own_statistics(adult, mechanism: str, delta) -> None:
+    """Over 200 releases at epsilon 0.5, each 95% interval holds the table's own value at least ~95% of the time."""
+    table, schema = adult
+    small = table.head(2000)
+    cells = _cells(small)
+    hours = small["hours-per-week"].astype(float).clip(1, 99)
+    hits: dict[str, list[bool]] = {"count": [], "mean": [], "variance": [], "histogram": []}
+    widths = []
+    for seed in range(200):
+        release = dp_statistics(small, schema, PrivacyCost(Fraction(1, 2), delta),
+                                options={"mechanism": mechanism, "columns": ["hours-per-week", "sex"],
+                                         "statistics": ["count", "mean", "variance", "histogram"], "by": ["sex"]},
+                                seed=seed)
+        if seed == 0:
+            assert set(release.counts["group"]) == set(cells), release.counts
+        for _, row in release.counts.iterrows():
+            hits["count"].append(abs(row["count"] - int(cells[row["group"]].sum())) <= row["count_moe"])
+        for _, row in release.numeric.iterrows():
+            x = hours[cells[row["group"]]]
+            hits["mean"].append(row["mean_low"] <= x.mean() <= row["mean_high"])
+            hits["variance"].append(row["variance_low"] <= x.var(ddof=0) <= row["variance_high"])
+            widths.append(row["mean_high"] - row["mean_low"])
+        for _, row in release.histograms[release.histograms["column"] == "sex"].iterrows():
+            true = int((small["sex"].astype(str) == row["bin"]).sum())  # the overall breakdown's bins
+            hits["histogram"].append(abs(row["count"] - true) <= row["count_moe"])
+    coverage = {k: sum(v) / len(v) for k, v in hits.items()}
+    print(mechanism, {k: round(v, 4) for k, v in coverage.items()}, "widest mean interval", round(max(widths), 2))
+    assert all(c >= 0.93 for c in coverage.values()), coverage
+    assert max(widths) < 0.25 * 98, max(widths)  # informative: a quarter of the 1-99 range at most
