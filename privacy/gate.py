@@ -222,8 +222,8 @@ def evaluate_gate(
     utility_ratio: float | None = None,
     fidelity: float | None = None,
     small_cells: SmallCellReport | Mapping[str, Any] | None = None,
-    unique_match_baseline: float | None = None,
-    exact_match_baseline: tuple[float, int] | None = None,
+    unique_match_baseline: float | tuple[float, int] | None = None,
+    exact_match_baseline: float | tuple[float, int] | None = None,
 ) -> GateResult:
     """Judge a release against the dataset policy.
 
@@ -240,16 +240,19 @@ def evaluate_gate(
     the policy's maximum and this baseline: a release is not blamed for
     matches that any new sample of real people would make just as often.
 
-    `exact_match_baseline` is (rate, rows) of the same holdout for exact copies:
-    the share of real rows outside the training split that equal a training row
-    on every compared column. Where columns are coarse, most fresh people do (on
-    the categorical columns of the test tables, 67% of adult's holdout and 93% of
-    PUMS's, while MST, AIM and dp-copula at epsilon 1 release 29-86%). The limit
-    is then the larger of the policy's maximum and the baseline's upper bound,
-    rate + 2 standard errors (sqrt(rate (1 - rate) / rows)), so that a release
-    matching training rows no more often than new people do passes, and a copy
-    of the training rows (rate 1) fails. A baseline of 0 (continuous columns)
-    leaves the policy's maximum as it is.
+    `exact_match_baseline` is the same for exact copies: the share of real rows
+    outside the training split that equal a training row on every compared
+    column. Where columns are coarse, most fresh people do (on the categorical
+    columns of the test tables, 67% of adult's holdout and 93% of PUMS's, while
+    MST, AIM and dp-copula at epsilon 1 release 29-86%); the limit rises the
+    same way, so that a release matching training rows no more often than new
+    people do passes, and a copy of the training rows (rate 1) fails.
+
+    A baseline given as (rate, holdout rows) is measured on a sample: the limit
+    is then its upper bound, the Wilson score bound at z = 2 (about 97.7%), so
+    that a small holdout does not fail sound releases by chance (a holdout of 69
+    penguins with no match bounds the rate at 5.5%, not 0). A plain number is
+    taken as exact.
     """
     m = policy.warn_margin
     dis = _as_dict(disclosure)
@@ -275,26 +278,22 @@ def evaluate_gate(
         extra_e = f"; {real.get('removed_exact', 0)} exact copies removed by filtering" if real.get("filtering_applied") else ""
         extra_u = f"; {real.get('removed_unique', 0)} unique matches removed by filtering" if real.get("filtering_applied") else ""
     exact_limit = policy.max_exact_match_rate
-    if exact_match_baseline is not None:
-        rate, rows = _number(exact_match_baseline[0]), int(exact_match_baseline[1] or 0)
-        if rate is not None and rows > 0:
-            upper = min(1.0, rate + 2 * math.sqrt(rate * (1 - rate) / rows))
-            if upper > exact_limit:
-                exact_limit = upper
-                extra_e += (f"; limit raised from the policy's {policy.max_exact_match_rate:g} to {upper:.4g}, the "
-                            f"upper bound of the holdout baseline {rate:.4g} (real rows outside the training split "
-                            "equal a training row that often)")
+    upper, measured = _baseline_limit(exact_match_baseline)
+    if upper is not None and upper > exact_limit:
+        exact_limit = upper
+        extra_e += (f"; limit raised from the policy's {policy.max_exact_match_rate:g} to {upper:.4g}, "
+                    f"{measured} (real rows outside the training split equal a training row that often)")
     checks.append(_judge("exact_match_rate", exact, exact_limit, "max", m,
                          label="exact-match rate (released rows equal to a real training row)", internal=True,
                          not_run="the check against real rows was not run", extra=extra_e))
     unique_not_run = ("no quasi-identifiers declared" if real is not None and real.get("unique_match_rate") is None
                       else "the check against real rows was not run")
     unique_limit = policy.max_unique_match_rate
-    baseline = _number(unique_match_baseline)
-    if baseline is not None and baseline > unique_limit:
-        unique_limit = baseline
-        extra_u += (f"; limit raised from the policy's {policy.max_unique_match_rate:g} to the holdout baseline "
-                    f"{baseline:.4g} (real rows outside the training split match that often)")
+    upper, measured = _baseline_limit(unique_match_baseline)
+    if upper is not None and upper > unique_limit:
+        unique_limit = upper
+        extra_u += (f"; limit raised from the policy's {policy.max_unique_match_rate:g} to {upper:.4g}, {measured} "
+                    "(real rows outside the training split match that often)")
     checks.append(_judge("unique_match_rate", unique, unique_limit, "max", m,
                          label="unique-match rate (released rows reproducing a unique real QI combination)",
                          internal=True, not_run=unique_not_run, extra=extra_u))
@@ -306,6 +305,23 @@ def evaluate_gate(
                          label="fidelity score", internal=True))
     checks.append(_small_cell_check(policy, cells, m))
     return GateResult(checks)
+
+
+def _baseline_limit(baseline: float | tuple[float, int] | None) -> tuple[float | None, str]:
+    """(limit, how it was found) from a holdout baseline: a plain rate, or the Wilson upper bound of (rate, rows)."""
+    if baseline is None:
+        return None, ""
+    if not isinstance(baseline, tuple | list):
+        rate = _number(baseline)
+        return rate, f"the holdout baseline {rate:.4g}" if rate is not None else ""
+    rate, rows = _number(baseline[0]), int(baseline[1] or 0)
+    if rate is None or rows <= 0:
+        return None, ""
+    z = 2.0
+    centre = rate + z * z / (2 * rows)
+    spread = z * math.sqrt(rate * (1 - rate) / rows + z * z / (4 * rows * rows))
+    upper = min(1.0, (centre + spread) / (1 + z * z / rows))
+    return upper, f"the upper bound of the holdout baseline {rate:.4g} on {rows} rows"
 
 
 def _k_check(policy: DatasetPolicy, dis: dict[str, Any] | None, k_info: Mapping[str, Any] | None, m: float) -> GateCheck:

@@ -261,6 +261,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
                                       disclosure=disclosure)
         unique_baseline = baseline.unique_match_rate
         exact_baseline = (baseline.exact_match_rate, baseline.rows_checked)
+        unique_bound = None if unique_baseline is None else (unique_baseline, baseline.rows_checked)
 
     from evaluation import build_report
 
@@ -292,7 +293,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
             membership_auc=summary.get("membership_auc"),
             utility_ratio=summary.get("utility_ratio"),
             fidelity=summary.get("fidelity_score"),
-            unique_match_baseline=unique_baseline,
+            unique_match_baseline=unique_bound,
             exact_match_baseline=exact_baseline,
         )
         ledger_text = _ledger_text(spec, settings)

@@ -203,19 +203,28 @@ def test_exact_match_limit_rises_to_the_holdout_baseline(table, released, baseli
     assert evaluate_gate(policy, disclosure=None, real_checks=real).check("exact_match_rate").status == "fail"
     gate = evaluate_gate(policy, disclosure=None, real_checks=real, exact_match_baseline=(baseline, rows))
     check = gate.check("exact_match_rate")
-    upper = baseline + 2 * math.sqrt(baseline * (1 - baseline) / rows)
-    assert check.status == "pass" and check.threshold == pytest.approx(upper), check
+    wald = baseline + 2 * math.sqrt(baseline * (1 - baseline) / rows)
+    assert check.status == "pass" and baseline < check.threshold < wald + 0.01, check  # Wilson, close to Wald here
     assert "holdout baseline" in check.message
     copy = evaluate_gate(policy, disclosure=None, real_checks={**real, "released_exact_match_rate": 1.0},
                          exact_match_baseline=(baseline, rows))
     assert copy.check("exact_match_rate").status == "fail"
 
 
-def test_no_exact_matches_in_the_holdout_leave_the_policy_maximum():
+def test_a_holdout_without_matches_bounds_the_rate_by_its_size():
+    """No match among 69 held-out penguins does not show the rate is 0: Wilson's bound is 5.5%. On a large
+    holdout the bound is near 0, and a release of copies fails either way."""
     policy = DatasetPolicy()
-    real = {"released_exact_match_rate": 0.01, "released_unique_match_rate": None}
-    gate = evaluate_gate(policy, disclosure=None, real_checks=real, exact_match_baseline=(0.0, 5000))
-    assert gate.check("exact_match_rate").status == "fail" and gate.check("exact_match_rate").threshold == 0.0
+    real = {"released_exact_match_rate": 0.03, "released_unique_match_rate": 0.03}
+    small = evaluate_gate(policy, disclosure=None, real_checks=real, exact_match_baseline=(0.0, 69),
+                          unique_match_baseline=(0.0, 69))
+    for name in ("exact_match_rate", "unique_match_rate"):
+        assert small.check(name).status == "pass" and small.check(name).threshold == pytest.approx(0.0548, abs=1e-3)
+    large = evaluate_gate(policy, disclosure=None, real_checks=real, exact_match_baseline=(0.0, 20000))
+    assert large.check("exact_match_rate").status == "fail" and large.check("exact_match_rate").threshold < 0.001
+    copies = evaluate_gate(policy, disclosure=None, real_checks={**real, "released_exact_match_rate": 1.0},
+                           exact_match_baseline=(0.0, 69))
+    assert copies.check("exact_match_rate").status == "fail"
 
 
 def test_mst_on_coarse_adult_columns_passes_and_a_copy_fails():
