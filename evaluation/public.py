@@ -22,11 +22,28 @@ QUANTILES = {"p5": 5, "p25": 25, "median": 50, "p75": 75, "p95": 95}
 TOP_CATEGORIES = 10
 
 
+def _ranked_labels(view: ColumnView) -> list[Any] | None:
+    """The levels of an ordinal column declared by labels (a generalised age: "20-24", ...), else None.
+
+    Its numeric view is the rank of the level, which means nothing to a reader: its location
+    statistics are given as the label of the level, and no mean or spread is given.
+    """
+    values = view.spec.values
+    if values is None or view.spec.kind != "ordinal":
+        return None
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return None
+    return list(values)
+
+
 def _as_value(x: float, view: ColumnView) -> Any:
     if not np.isfinite(x):
         return None
     if view.is_datetime:
         return (EPOCH + pd.Timedelta(days=float(x))).strftime("%Y-%m-%d")
+    labels = _ranked_labels(view)
+    if labels is not None:
+        return labels[min(max(int(x), 0), len(labels) - 1)]
     return float(x)
 
 
@@ -34,11 +51,13 @@ def _numeric_summary(x: np.ndarray, view: ColumnView) -> dict[str, Any]:
     finite = x[np.isfinite(x)]
     if finite.size == 0:
         return {"values": 0}
-    q = np.percentile(finite, list(QUANTILES.values()))
+    labelled = _ranked_labels(view) is not None
+    # levels: a quantile is a level that a row has ("lower"), never a point between two levels
+    q = np.percentile(finite, list(QUANTILES.values()), method="lower" if labelled else "linear")
     out: dict[str, Any] = {"values": int(finite.size), "min": _as_value(finite.min(), view)}
     out.update({k: _as_value(v, view) for k, v in zip(QUANTILES, q, strict=True)})
     out["max"] = _as_value(finite.max(), view)
-    if not view.is_datetime:
+    if not view.is_datetime and not labelled:
         out["mean"] = float(finite.mean())
         out["std"] = float(finite.std())
     return out

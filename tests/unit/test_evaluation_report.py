@@ -340,3 +340,26 @@ def test_an_empty_synthetic_table_gives_a_report_that_says_why(adult: dict) -> N
     assert all(c.status == "not_run" for c in report.checks)
     json.dumps(report.to_dict(include_internal=True), allow_nan=False)
     assert "not computed" in report.to_html(include_internal=True)
+
+
+def test_a_generalised_column_is_described_by_its_released_labels() -> None:
+    """Age generalised to bands is released as "20-24", ...: the public summary names bands, not ranks."""
+    from evaluation._tables import column_view
+    from evaluation.public import synthetic_summary
+    from privacy.disclosure import apply_disclosure_control
+    from privacy.policy import DatasetPolicy
+    from privacy.schema import conform_table, load_schema, read_table
+    from tests.conftest import ADULT
+
+    schema = load_schema(ADULT.parent / "schema.yaml")
+    table, _ = conform_table(read_table(ADULT).sample(5000, random_state=0), schema)
+    released, released_schema, report = apply_disclosure_control(table, schema, DatasetPolicy(suppression="generalise"))
+    assert "age" in report.generalisation
+    views = {n: column_view(n, released_schema.columns[n], released[n]) for n in ["age", "hours-per-week"]}
+    summary = synthetic_summary(released, released_schema, views)["columns"]
+    bands = set(released_schema.columns["age"].values)
+    age = summary["age"]
+    for key in ("min", "p5", "p25", "median", "p75", "p95", "max"):
+        assert age[key] in bands, (key, age[key])
+    assert "mean" not in age and "std" not in age  # a mean of ranks would mean nothing
+    assert isinstance(summary["hours-per-week"]["median"], float)  # plain numbers unchanged
