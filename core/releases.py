@@ -875,7 +875,9 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
         "kind": job.kind,
         "method": job.method,
         "cost": job.cost,
-        "rows": job.rows,
+        # the rows in data.csv / data.parquet (after suppression and filtering), and the rows asked for
+        "rows": _parquet_rows(files["data.parquet"]),
+        "rows_requested": job.rows,
         "requester": requester.username if requester else None,
         "approved_by": approver.username if approver else None,
         "approved_at": job.decided_at.replace(second=0, microsecond=0).isoformat(timespec="minutes")
@@ -894,6 +896,14 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
     job.bundle_key = key
     job.bundle_sha256 = hashlib.sha256(data).hexdigest()
     return key
+
+
+def _parquet_rows(data: bytes) -> int:
+    import io
+
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(io.BytesIO(data)).metadata.num_rows)
 
 
 def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dataset) -> str:

@@ -4,6 +4,7 @@ synthesis and oversampling (under allow-non-dp), and rebalancing of a DP output.
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import pandas as pd
@@ -32,7 +33,12 @@ def _run_and_approve(svc, body: dict) -> tuple[dict, zipfile.ZipFile]:
     pem = svc.api("", "GET", "/signing-key").json()["public_key_pem"]
     assert verify_bundle(r.content, pem).ok
     assert_csv_reads_back_as_parquet(r.content)
-    return done, zipfile.ZipFile(io.BytesIO(r.content))
+    zf = zipfile.ZipFile(io.BytesIO(r.content))
+    manifest = json.loads(zf.read("manifest.json"))
+    # the manifest counts the rows released, not the rows sampled
+    assert manifest["rows"] == len(pd.read_parquet(io.BytesIO(zf.read("data.parquet")))), manifest
+    assert manifest["rows_requested"] == body.get("rows", done["rows"])
+    return done, zf
 
 
 def test_every_release_kind(service_factory):
