@@ -305,6 +305,11 @@ def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.D
             message = f"{label}: not computed"
         else:
             message = f"{label} {value:.4g} against the {'minimum' if direction == 'min' else 'maximum'} {t:.4g}"
+        leak = (sections["utility"].data or {}).get("leakage") if name == "utility_ratio" and "utility" in sections \
+            else None
+        if leak and leak.get("suspected") and status == "pass":
+            # a near-perfect real model or a copied target makes any ratio look good: never show it green
+            status, message = "warn", f"{label} not meaningful: {leak['reason']}"
         checks.append(Check(name, label, value, t, direction, status, message))
 
     if "plots" in include:
@@ -347,6 +352,7 @@ def _headline(sections: dict[str, Section]) -> dict[str, Any]:
         "mean_two_way_tvd": fid.get("mean_two_way_tvd"),
         "worst_two_way_tvd": fid.get("worst_two_way_tvd"),
         "utility_ratio": util.get("utility_ratio"),
+        "utility_leakage": (util.get("leakage") or {}).get("reason") or None,
         "utility_primary_score": util.get("primary_score"),
         "tstr_score": util.get("tstr_score"),
         "trtr_score": util.get("trtr_score"),

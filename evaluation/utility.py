@@ -237,6 +237,9 @@ def utility_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
         }
     progress(1.0, "utility done")
     primary_result = results[PRIMARY_MODEL]
+    leakage = _leakage(primary_result, task, features, tview, train, target, rng, limits)
+    if leakage["suspected"]:
+        notes.append("utility is not measured: " + leakage["reason"])
     return {
         "target": target,
         "task": task,
@@ -250,5 +253,43 @@ def utility_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
         "rows": {"synthetic_train": len(y_syn), "real_train": len(y_real), "holdout_test": len(y_test),
                  "importance": len(imp_idx)},
         "notes": notes,
+        "leakage": leakage,
         "_roc": rocs,
     }
+
+
+NEAR_PERFECT_AUC = 0.99
+DUPLICATE_NMI = 0.95
+
+
+def _leakage(primary: dict[str, Any], task: str, features: dict[str, ColumnView], tview: ColumnView,
+             train: pd.DataFrame, target: str, rng: np.random.Generator, limits: EvaluationLimits) -> dict[str, Any]:
+    """Whether the target leaks from the features, so that TSTR / TRTR says nothing of the synthetic data.
+
+    Two signs: the model trained on real rows is near perfect on the holdout (ROC AUC above
+    NEAR_PERFECT_AUC, or R^2 above it), or one feature nearly duplicates the target (normalised mutual
+    information of their codes above DUPLICATE_NMI on the real training rows). Internal: real rows.
+    """
+    from sklearn.metrics import normalized_mutual_info_score
+
+    trtr = primary.get("trtr", {})
+    score = trtr.get("roc_auc") if task == "classification" else trtr.get("r2")
+    near_perfect = score is not None and np.isfinite(score) and score > NEAR_PERFECT_AUC
+    rows = sample_rows(train, limits.model_train_rows, rng)
+    y = tview.codes(rows[target])
+    duplicates = []
+    for name, view in features.items():
+        with quiet_warnings():
+            nmi = float(normalized_mutual_info_score(y, view.codes(rows[name])))
+        if nmi > DUPLICATE_NMI:
+            duplicates.append({"feature": name, "nmi": round(nmi, 4)})
+    reasons = []
+    if near_perfect:
+        reasons.append(f"the model trained on real rows is near perfect on the holdout "
+                       f"({'ROC AUC' if task == 'classification' else 'R^2'} {score:.4f} > {NEAR_PERFECT_AUC})")
+    if duplicates:
+        reasons.append("the target is nearly a copy of " + ", ".join(f"'{d['feature']}' (NMI {d['nmi']})"
+                                                                     for d in duplicates))
+    return {"suspected": bool(reasons), "near_perfect_trtr": bool(near_perfect), "duplicates": duplicates,
+            "reason": "; ".join(reasons) + ("; remove the leaking feature(s) or choose another target"
+                                            if reasons else "")}

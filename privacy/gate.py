@@ -224,6 +224,7 @@ def evaluate_gate(
     small_cells: SmallCellReport | Mapping[str, Any] | None = None,
     unique_match_baseline: float | tuple[float, int] | None = None,
     exact_match_baseline: float | tuple[float, int] | None = None,
+    utility_leakage: str | None = None,
 ) -> GateResult:
     """Judge a release against the dataset policy.
 
@@ -232,6 +233,11 @@ def evaluate_gate(
     figures on the released table take precedence for k and l when rows were
     removed; the three numbers come from the evaluation report; `small_cells`
     from `apply_small_cell_rules`. Anything not given is `not_run`.
+
+    `utility_leakage`, when the report found the target leaking from the features
+    (a near-perfect real model, or a feature that copies the target), turns a
+    passing utility ratio into a warning that says why: the ratio then says
+    nothing of the synthetic data.
 
     `unique_match_baseline` is the unique-match rate of real rows that were not
     in the training split (the holdout) against the training rows: the rate at
@@ -299,8 +305,13 @@ def evaluate_gate(
                          internal=True, not_run=unique_not_run, extra=extra_u))
     checks.append(_judge("membership_auc", membership_auc, policy.max_membership_auc, "max", m,
                          label="membership-inference AUC", internal=True))
-    checks.append(_judge("utility_ratio", utility_ratio, policy.min_utility_ratio, "min", m,
-                         label="utility ratio (TSTR / TRTR)", internal=True))
+    utility = _judge("utility_ratio", utility_ratio, policy.min_utility_ratio, "min", m,
+                     label="utility ratio (TSTR / TRTR)", internal=True)
+    if utility_leakage and utility.status == "pass":
+        utility = GateCheck(utility.name, utility.value, utility.threshold, "warn",
+                            f"utility ratio (TSTR / TRTR) not meaningful: {utility_leakage}", utility.direction,
+                            utility.internal)
+    checks.append(utility)
     checks.append(_judge("fidelity", fidelity, policy.min_fidelity, "min", m,
                          label="fidelity score", internal=True))
     checks.append(_small_cell_check(policy, cells, m))

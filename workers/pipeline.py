@@ -292,6 +292,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
             real_checks=real_checks,
             membership_auc=summary.get("membership_auc"),
             utility_ratio=summary.get("utility_ratio"),
+            utility_leakage=summary.get("utility_leakage"),
             fidelity=summary.get("fidelity_score"),
             unique_match_baseline=unique_bound,
             exact_match_baseline=exact_baseline,

@@ -363,3 +363,34 @@ def test_a_generalised_column_is_described_by_its_released_labels() -> None:
         assert age[key] in bands, (key, age[key])
     assert "mean" not in age and "std" not in age  # a mean of ranks would mean nothing
     assert isinstance(summary["hours-per-week"]["median"], float)  # plain numbers unchanged
+
+
+def test_a_target_that_leaks_from_a_feature_is_not_shown_as_good_utility(adult: dict) -> None:
+    """adult with a column that restates income: any synthetic table scores a high ratio, which says
+    nothing; the report and the gate say so instead of passing it."""
+    from privacy.gate import evaluate_gate
+    from privacy.policy import DatasetPolicy
+    from privacy.schema import ColumnSpec, PublicSchema
+
+    schema = adult["schema"]
+    leaky = PublicSchema(**{**schema.model_dump(), "columns": {
+        **schema.columns, "income_band": ColumnSpec(kind="categorical", values=["low", "high"])}})
+
+    def with_leak(df: pd.DataFrame) -> pd.DataFrame:
+        out = df.copy()
+        out["income_band"] = out["income"].map({"<=50K": "low", ">50K": "high"})
+        return out
+
+    train, holdout = with_leak(adult["train"]), with_leak(adult["holdout"])
+    report = build_report(train, holdout, with_leak(adult["other"]), leaky, thresholds=THRESHOLDS, include=NO_PLOTS)
+    leakage = report.sections["utility"].data["leakage"]
+    assert leakage["suspected"] and leakage["duplicates"][0]["feature"] == "income_band", leakage
+    check = next(c for c in report.checks if c.name == "utility_ratio")
+    assert check.status == "warn" and "not meaningful" in check.message, check
+    gate = evaluate_gate(DatasetPolicy(), disclosure=None, utility_ratio=report.summary["utility_ratio"],
+                         utility_leakage=report.summary["utility_leakage"])
+    assert gate.check("utility_ratio").status == "warn"
+    # the same table without the leak: no warning
+    plain = build_report(adult["train"], adult["holdout"], adult["other"], schema, thresholds=THRESHOLDS,
+                         include=NO_PLOTS)
+    assert not plain.sections["utility"].data["leakage"]["suspected"] and plain.summary["utility_leakage"] is None
