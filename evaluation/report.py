@@ -28,7 +28,7 @@ __all__ = ["Report", "Section", "Figure", "Check", "build_report", "SECTIONS", "
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: summary.utility_leakage
 SECTIONS = ("fidelity", "utility", "privacy", "plots")
 Visibility = Literal["public", "internal"]
 Status = Literal["pass", "warn", "fail", "not_run"]
