@@ -569,6 +569,11 @@ def request_release(
             raise InvalidRequest(f"rebalance must be one of {', '.join(OVERSAMPLERS)}", field="rebalance")
         if target is None:
             raise InvalidRequest("rebalancing needs a target column", field="target")
+        from privacy.synthesizers.rebalance import check_rebalance_request
+
+        # what the schema can tell (a categorical target, features smotenc can use) is refused now, not
+        # after the fit has read the data and kept its charge
+        check_rebalance_request(schema, target, req.rebalance)
     policy = DatasetPolicy.from_dict(dataset.policy)
     if not planned.is_dp and not policy.allows_non_dp:
         from privacy.errors import PolicyViolation

@@ -333,6 +333,18 @@ def test_max_delta_must_be_well_under_one_over_rows(live):
     assert any(i["code"] == "max_delta_not_small" for i in r.json()["issues"]), r.json()["issues"]
 
 
+def test_rebalancing_a_numeric_target_is_refused_before_anything_is_reserved(live):
+    """The schema says body_mass_g is no class to balance: refused at request time, not after the fit."""
+    before = live_state(live)
+    r = live.api("analyst", "POST", "/releases", json={"dataset": "penguins", "method": "mst", "epsilon": 0.5,
+                                                        "delta": 1e-7, "rows": 50, "rebalance": "smote",
+                                                        "target": "body_mass_g"})
+    assert r.status_code in (400, 422), r.text
+    err = r.json()["error"]
+    assert err["field"] == "target" and "categorical" in err["message"], err
+    assert live_state(live) == before
+
+
 def test_delta_within_the_limits_is_accepted(live):
     for dataset, delta in (("strict", 1e-10), ("tight", 1e-7), ("penguins", 1e-6)):
         r = live.api("analyst", "POST", "/releases",
