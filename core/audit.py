@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import URL, Connection, Engine, event, make_url, select, text
 from sqlalchemy.orm import Session
 
-from core.models import AuditEvent, User, utcnow
+from core.models import AuditEvent, User, to_minute, utcnow
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -199,7 +199,7 @@ def _sign(settings: Settings, count: int, head_id: int | None, head_hash: str, r
     from core.bundle import key_fingerprint, public_key_pem, signing_key
 
     # stamped to the minute: any API user may read checkpoints, and finer times would time a job's fit
-    stamp = utcnow().replace(second=0, microsecond=0).isoformat(timespec="minutes")
+    stamp = to_minute(utcnow())
     cp = Checkpoint(count, head_id, head_hash, stamp, reason,
                     key_fingerprint(public_key_pem(settings)))
     payload = cp.payload()

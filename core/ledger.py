@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from core.errors import Conflict
-from core.models import Dataset, LedgerAction, LedgerEntry, ReleaseJob, Role, User
+from core.models import Dataset, LedgerAction, LedgerEntry, ReleaseJob, Role, User, to_minute
 from privacy.accounting import budget_status, check_can_pay
 from privacy.budget import PrivacyBudget, PrivacyCost, format_value
 from privacy.policy import DatasetPolicy
@@ -274,7 +274,7 @@ def ledger_summary(session: Session, dataset: Dataset, viewer: User | None = Non
             "note": e.note,
             # an analyst's own entries to the minute: the spend is written as the data is read
             "created_at": (e.created_at.isoformat(timespec="seconds") if scope == HISTORY_ALL
-                           else e.created_at.replace(second=0, microsecond=0).isoformat(timespec="minutes")),
+                           else to_minute(e.created_at)),
         })
     return LedgerSummary(dataset.id, dataset.name, DatasetPolicy.from_dict(dataset.policy).privacy, status, history,
                          scope)

@@ -46,6 +46,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
+def to_minute(t: dt.datetime) -> str:
+    """A time as analysts see it: to the minute (finer ones would time a job's fit)."""
+    return t.replace(second=0, microsecond=0).isoformat(timespec="minutes")
+
+
 class Base(DeclarativeBase):
     type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
 

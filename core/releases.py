@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, object_session
 
 from core import audit, ledger
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from core.models import Dataset, Grant, JobStatus, ReleaseJob, Role, User, utcnow
+from core.models import Dataset, Grant, JobStatus, ReleaseJob, Role, User, to_minute, utcnow
 from core.settings import Settings
 from core.storage import Storage, sha256_file
 from privacy.budget import PrivacyBudget, PrivacyCost, format_value
@@ -741,8 +741,7 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
     def when(t: Any) -> str | None:
         if t is None:
             return None
-        return t.isoformat(timespec="seconds") if staff else t.replace(second=0, microsecond=0).isoformat(
-            timespec="minutes")
+        return t.isoformat(timespec="seconds") if staff else to_minute(t)
 
     failed = job.status == JobStatus.failed.value
     message = job.message
@@ -885,7 +884,7 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
         "rows_requested": job.rows,
         "requester": requester.username if requester else None,
         "approved_by": approver.username if approver else None,
-        "approved_at": job.decided_at.replace(second=0, microsecond=0).isoformat(timespec="minutes")
+        "approved_at": to_minute(job.decided_at)
         if job.decided_at else None,
         "report_sections": "public and internal" if job.include_internal else "public only",
         # the seed of a mechanism's noise is a secret: knowing it, one could subtract the noise. The
@@ -919,7 +918,7 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
     artifacts = job.artifacts or {}
     stored = json.loads(storage.get_bytes(artifacts["disclosure.json"]))
     release = {"id": job.id, "dataset": ds.name, "kind": job.kind, "rebalanced": stored.get("rebalanced"),
-               "approved_at": job.decided_at.replace(second=0, microsecond=0).isoformat(timespec="minutes")
+               "approved_at": to_minute(job.decided_at)
                if job.decided_at else None,
                "approval_comment": job.decision_comment}
     split = job.split or {}
