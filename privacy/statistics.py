@@ -53,8 +53,16 @@ that many of the true count), and `mean_low`/`mean_high`,
 `variance_low`/`variance_high` (from the intervals of the noisy sums and counts,
 Bonferroni-combined, so at least 95%). The intervals cover the statistic of the
 table as measured (values clipped to the bounds), not sampling error. The
-quantiles (an exponential mechanism, whose error depends on the gaps between
-the real values) have no such interval.
+quantiles come with a rank interval instead: `q<level>_rank_moe`. Each quantile is
+an exponential mechanism over a fixed grid of G candidate values (the integers
+between the bounds for integer and date columns, `QUANTILE_GRID` equal steps
+otherwise; values are rounded up to the grid), with utility minus the number of
+rows by which a candidate misses the quantile's rank (sensitivity 1). With
+probability at least 95% the released value misses by at most
+rank_moe = 2 ln(G / 0.05) / epsilon_q rows: the released q-quantile is a true
+quantile of the column (on the grid) at a level within q +/- rank_moe / n. The
+bound follows from the mechanism alone (the best candidate misses by 0 rows and
+at most G candidates compete), so it costs nothing and reads no data.
 
 Small-cell suppression and rounding are not applied here: every table is a
 plain DataFrame with a `count` column (and `*_count` columns) for
@@ -66,7 +74,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -423,9 +431,6 @@ def dp_statistics(
     (numeric histograms, default 10 or the schema's `bins`), bounds_epsilon
     (to learn open bounds), overall (default true).
     """
-    from diffprivlib.accountant import BudgetAccountant
-    from diffprivlib.tools import quantile
-
     progress = progress or (lambda f, m: None)
     preflight_statistics(schema, requested, options)
     o = statistics_options(schema, options)
@@ -444,7 +449,6 @@ def dp_statistics(
     noise = _Noise.for_request(o.mechanism, requested, cost, bounds_spent, units, rng)
     e = noise.epsilon  # the quantiles' exponential mechanism
     stats = set(o.statistics)
-    accountant = BudgetAccountant()  # diffprivlib's own bookkeeping, kept out of its global default
     noisy_count = noise.count
     count_moe = noise.count_margin(1 - CONFIDENCE)
 
@@ -509,14 +513,12 @@ def dp_statistics(
                             per_cell[k]["variance_low"], per_cell[k]["variance_high"] = box[2], box[3]
                 if "quantiles" in stats and o.quantiles:
                     for k, m in enumerate(members):
-                        vals = _spread_ties(x_all[m], spec, lo, hi, rng)
-                        qs = quantile(vals, list(o.quantiles), epsilon=e, bounds=(lo, hi if hi > lo else lo + 1e-5),
-                                      random_state=rng, accountant=accountant)
-                        qs = np.sort(np.atleast_1d(qs))  # post-processing: quantiles in order
-                        if spec.is_integer or spec.kind == "datetime":
-                            qs = np.minimum(np.floor(qs), hi)
+                        qs, rank_moe = grid_quantiles(x_all[m], o.quantiles, e, lo, hi,
+                                                      integer=spec.is_integer or spec.kind == "datetime", rng=rng)
+                        qs = np.sort(qs)  # post-processing: quantiles in order
                         for q, v in zip(sorted(o.quantiles), qs, strict=True):
                             per_cell[k][f"q{q:g}"] = _present(float(v), spec)
+                            per_cell[k][f"q{q:g}_rank_moe"] = rank_moe
                     spent_units += 1
                 if any(len(vals) > 1 for vals in per_cell):
                     for cell, vals in zip(cells, per_cell, strict=True):
@@ -568,11 +570,13 @@ def dp_statistics(
                         else "zCDP (rho adds up); cells of one breakdown are disjoint (parallel composition)"),
         "neighbouring": "add or remove one row",
         "confidence": (f"{CONFIDENCE:.0%} intervals of the mechanism's noise (count_moe, mean_low/high, "
-                       "variance_low/high), from its known distribution: they cover the table's own statistic, "
-                       "not sampling error; none for quantiles"),
+                       "variance_low/high; q*_rank_moe: the released quantile's rank among the real values is "
+                       "within that many rows of the quantile's rank), from its known distribution: they cover the "
+                       "table's own statistic, not sampling error"),
     }
     numeric_cols = (["breakdown", "group", "column", "count", "nonnull_count", "mean", "mean_low", "mean_high",
-                     "variance", "variance_low", "variance_high"] + [f"q{q:g}" for q in o.quantiles])
+                     "variance", "variance_low", "variance_high"]
+                    + [c for q in o.quantiles for c in (f"q{q:g}", f"q{q:g}_rank_moe")])
     numeric_df = pd.DataFrame(numeric_rows)
     if not numeric_df.empty:
         numeric_df = numeric_df[[c for c in numeric_cols if c in numeric_df.columns]]
@@ -673,21 +677,46 @@ def _moment_box(n: int, s1: float, s2: float | None, margins: tuple[int, float, 
     return a, b, var_lo, var_hi
 
 
-def _spread_ties(x: np.ndarray, spec: ColumnSpec, lo: float, hi: float, rng: np.random.RandomState) -> np.ndarray:
-    """Non-null values with ties broken by independent per-row jitter.
+QUANTILE_GRID = 1024
+MAX_INTEGER_GRID = 200_000
 
-    The exponential-mechanism quantile weighs the gaps between sorted values by
-    their length, so a mass of equal values (e.g. capital-gain = 0) would be
-    invisible to it. Integers and days become uniform in [x, x + 1) (the result
-    is floored back); other numbers move by at most 1e-4 of the range. Each row
-    is changed independently of the others, so the guarantee is unchanged.
+
+def quantile_grid(lo: float, hi: float, *, integer: bool) -> np.ndarray:
+    """The candidate values of the quantile mechanism: public, from the bounds only."""
+    if integer and math.floor(hi) - math.ceil(lo) + 1 <= MAX_INTEGER_GRID:
+        return np.arange(math.ceil(lo), math.floor(hi) + 1, dtype=float)
+    return np.linspace(lo, hi, QUANTILE_GRID)
+
+
+def quantile_rank_moe(grid_size: int, epsilon: float, tail: float = 1 - CONFIDENCE) -> int:
+    """Rows by which an exponential-mechanism quantile misses its rank, exceeded with probability <= tail."""
+    return int(math.ceil(2.0 * math.log(grid_size / tail) / epsilon))
+
+
+def grid_quantiles(x: np.ndarray, quantiles: Sequence[float], epsilon: float, lo: float, hi: float, *,
+                   integer: bool, rng: np.random.RandomState) -> tuple[np.ndarray, int]:
+    """epsilon-DP quantiles (epsilon split equally among them) and their 95% rank margin.
+
+    Each quantile is an exponential mechanism over `quantile_grid`: a candidate t
+    scores -max(0, q n - #{x <= t}, #{x < t} - q n) with x rounded up to the grid,
+    so the true quantile scores 0 and one row more or less moves any score by at
+    most 1. Sampling uses the Gumbel-max trick on the log-weights epsilon_q u / 2.
     """
-    v = x[~np.isnan(x)]
-    if spec.is_integer or spec.kind == "datetime":
-        v = v + rng.random_sample(v.size)
-    else:
-        v = v + (rng.random_sample(v.size) - 0.5) * 1e-4 * (hi - lo)
-    return np.clip(v, lo, hi)
+    grid = quantile_grid(lo, hi, integer=integer)
+    values = x[~np.isnan(x)]
+    idx = np.clip(np.searchsorted(grid, np.clip(values, lo, hi), side="left"), 0, len(grid) - 1)
+    at = np.bincount(idx, minlength=len(grid)).astype(float)
+    le = np.cumsum(at)
+    lt = le - at
+    n = float(len(values))
+    eps_q = epsilon / max(1, len(quantiles))
+    out = np.empty(len(quantiles))
+    for i, q in enumerate(quantiles):
+        target = q * n
+        score = -np.maximum(0.0, np.maximum(target - le, lt - target))
+        gumbel = -np.log(-np.log(rng.random_sample(len(grid)).clip(1e-300, 1.0)))
+        out[i] = grid[int(np.argmax(eps_q * score / 2.0 + gumbel))]
+    return out, quantile_rank_moe(len(grid), eps_q)
 
 
 def _bin_label(lo: float, hi: float, spec: ColumnSpec, last: bool) -> str:

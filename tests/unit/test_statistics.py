@@ -222,3 +222,41 @@ def test_intervals_cover_the_tables_own_statistics(adult, mechanism: str, delta)
     print(mechanism, {k: round(v, 4) for k, v in coverage.items()}, "widest mean interval", round(max(widths), 2))
     assert all(c >= 0.93 for c in coverage.values()), coverage
     assert max(widths) < 0.25 * 98, max(widths)  # informative: a quarter of the 1-99 range at most
+
+
+def test_quantiles_carry_a_rank_interval_that_holds(adult) -> None:
+    """Over 200 releases of adult's quantiles at a small epsilon, the released value's rank among the real
+    values is within `rank_moe` rows of the quantile's rank at least 95% of the time, for every level."""
+    import numpy as np
+
+    from privacy.statistics import grid_quantiles, quantile_grid
+
+    table, schema = adult
+    levels = (0.1, 0.5, 0.9)
+    for column in ("age", "hours-per-week", "fnlwgt"):
+        spec = schema.columns[column]
+        lo, hi = (float(v) for v in spec.numeric_bounds())
+        x = table[column].to_numpy(dtype=float)
+        grid = quantile_grid(lo, hi, integer=spec.is_integer)
+        snapped = np.sort(grid[np.searchsorted(grid, x, side="left").clip(0, len(grid) - 1)])
+        n = len(snapped)
+        held = np.zeros(len(levels))
+        rng = np.random.RandomState(7)
+        for _ in range(200):
+            released, moe = grid_quantiles(x, levels, 0.05, lo, hi, integer=spec.is_integer, rng=rng)
+            for i, q in enumerate(levels):
+                below = np.searchsorted(snapped, released[i], side="left")
+                at_most = np.searchsorted(snapped, released[i], side="right")
+                miss = max(0.0, q * n - at_most, below - q * n)
+                held[i] += miss <= moe
+        assert (held / 200 >= 0.95).all(), (column, held)
+        assert moe < 0.05 * n  # an interval narrow enough to mean something on 32k rows
+
+
+def test_released_quantiles_come_with_their_rank_margin(adult) -> None:
+    table, schema = adult
+    release = dp_statistics(table, schema, PrivacyCost(1), options={"columns": ["age"], "statistics": ["quantiles"]},
+                            seed=3)
+    row = release.numeric.iloc[0]
+    assert row["q0.5_rank_moe"] == row["q0.25_rank_moe"] > 0
+    assert "q*_rank_moe" in release.budget["confidence"]
