@@ -1134,6 +1134,30 @@ class SmartnoisePATECTGANSynthesizer(_GanBase):
         "sample_per_teacher": (int, 1000, "rows per teacher (the number of teachers follows)", (10, 1_000_000)),
     }
 
+    def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
+        """What the request alone decides, before any data is read: a positive gamma, and one iteration.
+
+        The smallest batch is 2 queries per student step, and the rest of the budget is at most epsilon
+        less the row count's share (and `bounds_epsilon` when bounds are learned) at the whole delta: if
+        even that cannot pay for one iteration, no table can, and the fit would fail after reading it.
+        """
+        super().preflight(schema, requested)
+        gamma = self.options["noise_multiplier"]
+        if gamma is None or not (math.isfinite(gamma) and gamma > 0):
+            raise MethodOptionError("noise_multiplier of patectgan must be a positive number", field="options")
+        if not requested.is_dp or requested.delta <= 0:
+            return
+        eps = float(requested.epsilon)
+        if schema.open_columns:
+            eps -= float(self.options["bounds_epsilon"] or 0)
+        eps *= float(1 - self.ROW_COUNT_SHARE)
+        if eps <= 0 or pate_epsilon(int(self.options["student_iters"]) * 2, float(gamma),
+                                    float(requested.delta)) > eps:
+            raise InvalidPrivacyValue(
+                f"patectgan cannot make one iteration within epsilon {float(requested.epsilon):g} "
+                f"(noise_multiplier {float(gamma):g}, student_iters {self.options['student_iters']}) on any table; "
+                "ask for more epsilon, or lower noise_multiplier or student_iters", field="epsilon")
+
     def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
         import snsynth.pytorch.nn.patectgan as patectgan_module
         import torch

@@ -345,3 +345,18 @@ def test_info_declares_how_the_row_count_is_handled(method: str) -> None:
         assert row_count["epsilon_share"] > 0 and share in info["description"]
     else:
         assert row_count["epsilon_share"] == 0
+
+
+def test_patectgan_refuses_at_request_time_what_no_table_could_pay_for(pums) -> None:
+    """A gamma of 0, or an epsilon that cannot buy one iteration even at the smallest batch, used to fail
+    only inside the fit, after the table was read (and the job's charge kept)."""
+    from privacy.errors import InvalidPrivacyValue
+
+    _table, schema = pums
+    with pytest.raises(MethodOptionError, match="noise_multiplier"):
+        create_synthesizer("patectgan", options={"noise_multiplier": 0}).preflight(schema, PrivacyCost(1, DELTA))
+    # 10 PATE queries at gamma 0.1 cost epsilon 3.5 under the moments bound: epsilon 1 cannot pay for one
+    with pytest.raises(InvalidPrivacyValue, match="one iteration"):
+        create_synthesizer("patectgan", options={"noise_multiplier": 0.1}).preflight(schema, PrivacyCost(1, DELTA))
+    create_synthesizer("patectgan", options={"noise_multiplier": 0.1}).preflight(schema, PrivacyCost(5, DELTA))
+    create_synthesizer("patectgan").preflight(schema, PrivacyCost(1, DELTA))
