@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_ROWS",
     "register_dataset",
     "confirm_schema",
+    "disclosure_issues",
     "update_policy",
     "grant",
     "revoke_grant",
@@ -277,6 +278,25 @@ def _check_max_delta(policy: DatasetPolicy, n_rows: int) -> list[dict[str, str]]
     return []
 
 
+#: kinds whose rows pass through k-anonymity (privacy.disclosure.apply_disclosure_control)
+ROW_LEVEL_KINDS = ("dp-synthetic", "synthetic", "oversample")
+
+
+def disclosure_issues(schema: PublicSchema, policy: DatasetPolicy, rows: int = DEFAULT_ROWS) -> list[dict[str, str]]:
+    """What k-anonymity is expected to do to a release of `rows` rows (the default request), as warnings.
+
+    The same schema-only preflight that refuses requests at request time; a steward sees it when confirming a
+    schema or a policy, so that a schema every request would fail on is fixed before any budget is spent.
+    """
+    from privacy.generalise import preflight_disclosure
+
+    result = preflight_disclosure(schema, policy, rows)
+    notes = list(result.warnings)
+    if result.refused and result.message:
+        notes.insert(0, f"a release of {rows:,} rows (the default request) would be refused: {result.message}")
+    return [{"column": "", "code": "disclosure_preflight", "severity": "warning", "message": m} for m in notes]
+
+
 def _schema_from_request(schema: str | dict[str, Any] | PublicSchema) -> PublicSchema:
     """A schema sent by a user: text, a mapping or a schema object, never a name of a server file."""
     if isinstance(schema, str):
@@ -300,7 +320,7 @@ def confirm_schema(session: Session, user: User, dataset: Dataset, schema_text: 
     audit.record(session, "dataset.confirm_schema", actor=user, object_type="dataset", object_id=dataset.id,
                  detail={"learned_kept": schema.learned_columns})
     return [{"column": i.column or "", "code": i.code, "message": i.message, "severity": i.severity}
-            for i in issues]
+            for i in issues] + disclosure_issues(schema, DatasetPolicy.from_dict(dataset.policy))
 
 
 def update_policy(session: Session, user: User, dataset: Dataset, policy: str | dict[str, Any],
@@ -575,6 +595,11 @@ def request_release(
         # after the fit has read the data and kept its charge
         check_rebalance_request(schema, target, req.rebalance)
     policy = DatasetPolicy.from_dict(dataset.policy)
+    if kind in ROW_LEVEL_KINDS:
+        # k-anonymity on the public schema alone: a release it would empty is refused before any reservation
+        from privacy.generalise import check_disclosure_request
+
+        check_disclosure_request(schema, policy, rows, max_rows=settings.max_rows)
     if not planned.is_dp and not policy.allows_non_dp:
         from privacy.errors import PolicyViolation
 

@@ -25,8 +25,12 @@ Conventions, all public and documented in the reports:
 * numeric bands are anchored at multiples of the band width and clipped to the
   declared bounds (age 17..90 in bands of 5: "17-19", "20-24", ..., "85-90");
   the last interval is closed;
-* a hierarchy is applied only when it spares at least `min_generalisation_gain`
-  of the rows from suppression (greedy, the most helpful hierarchy first).
+* with `suppression: generalise`, each quasi-identifier is generalised along
+  nested levels from the public schema (declared hierarchies, then derived
+  bands, month/year/decade, groups, then `*`), at the node of least
+  information loss that reaches k with at most the policy's `max_suppression`
+  of the rows suppressed (`privacy.generalise`, which documents the levels, the
+  loss metric and the search).
 """
 
 from __future__ import annotations
@@ -40,7 +44,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from privacy._classes import codes_of, combine_codes, sizes_from_ids
 from privacy.errors import SchemaError
+from privacy.generalise import _decimals, apply_recoding, choose_generalisation, generalised_spec
 from privacy.policy import DatasetPolicy
 from privacy.schema import NUMERIC_KINDS, ColumnSpec, PublicSchema, _key
 
@@ -59,9 +65,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MIN_GENERALISATION_GAIN = 0.01
-
 
 # ----------------------------------------------------------------------------------
 # reports
@@ -82,6 +85,7 @@ class DisclosureReport:
     coding: dict[str, dict[str, Any]] = field(default_factory=dict)
     generalisation: dict[str, dict[str, Any]] = field(default_factory=dict)
     generalisation_trace: list[dict[str, Any]] = field(default_factory=list)
+    lattice: dict[str, Any] = field(default_factory=dict)
     suppression: dict[str, Any] = field(default_factory=dict)
     k_anonymity_before: dict[str, Any] = field(default_factory=dict)
     k_anonymity: dict[str, Any] = field(default_factory=dict)
@@ -109,6 +113,7 @@ class DisclosureReport:
             "coding": self.coding,
             "generalisation": self.generalisation,
             "generalisation_trace": self.generalisation_trace,
+            "lattice": self.lattice,
             "suppression": self.suppression,
             "k_anonymity_before": self.k_anonymity_before,
             "k_anonymity": self.k_anonymity,
@@ -192,20 +197,9 @@ class SmallCellReport:
 # ----------------------------------------------------------------------------------
 
 
-def _codes(s: pd.Series) -> np.ndarray:
-    """Integer codes of a column; null is a value of its own."""
-    codes, _ = pd.factorize(s, use_na_sentinel=False)
-    return np.asarray(codes, dtype=np.int64)
-
-
-def _combine(code_columns: Sequence[np.ndarray], n: int) -> np.ndarray:
-    """One class id per row from several code columns (compacted after each step: no overflow)."""
-    key = np.zeros(n, dtype=np.int64)
-    for codes in code_columns:
-        width = int(codes.max()) + 1 if len(codes) else 1
-        key = key * width + codes
-        key = np.asarray(pd.factorize(key)[0], dtype=np.int64)
-    return key
+_codes = codes_of
+_combine = combine_codes
+_sizes_from_ids = sizes_from_ids
 
 
 def _class_ids(table: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
@@ -289,13 +283,6 @@ def l_diversity(
 # ----------------------------------------------------------------------------------
 
 
-def _decimals(step: float) -> int:
-    text = repr(float(step))
-    if "e-" in text:
-        return min(int(text.split("e-")[1]) + 6, 15)
-    return len(text.split(".")[1]) if "." in text and not text.endswith(".0") else 0
-
-
 def _round_to(x: np.ndarray, step: float) -> np.ndarray:
     """Nearest multiple of step, halves up, without float dust (0.1 * 3 -> 0.3)."""
     # the quotient is rounded first so that 0.15 / 0.1 = 1.4999999999999998 counts as a half
@@ -376,166 +363,6 @@ def _coded_spec(spec: ColumnSpec, params: Mapping[str, Any]) -> ColumnSpec:
 # ----------------------------------------------------------------------------------
 
 
-def _fmt(x: float) -> str:
-    x = float(x)
-    if x.is_integer():
-        return str(int(x))
-    return f"{x:.10g}"
-
-
-MAX_INTERVALS = 10_000
-
-
-def _interval_recoding(name: str, spec: ColumnSpec, s: pd.Series) -> dict[str, Any]:
-    """Bands or edges: intervals [e_i, e_{i+1}), the last closed, clipped to the bounds.
-
-    Open bounds (left open in the schema) are taken from the synthetic output.
-    """
-    hierarchy = spec.hierarchy
-    assert hierarchy is not None
-    x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    present = x[~np.isnan(x)]
-    lo = float(spec.min) if spec.min is not None else (float(present.min()) if len(present) else 0.0)
-    hi = float(spec.max) if spec.max is not None else (float(present.max()) if len(present) else lo)
-    if hierarchy.band is not None:
-        b = float(hierarchy.band)
-        first = round(math.floor(round(lo / b, 9)) * b, _decimals(b))
-        count = int(math.ceil((hi - first) / b))
-        if count > MAX_INTERVALS:
-            raise SchemaError(f"column '{name}': a band of {_fmt(b)} makes {count} intervals between the bounds; "
-                              "declare a wider band", field="schema")
-        places = _decimals(b)
-        cuts = [c for c in (round(first + i * b, places) for i in range(1, count + 1)) if lo < c < hi]
-        how = f"bands of {_fmt(b)}"
-    else:
-        cuts = sorted({float(e) for e in (hierarchy.edges or []) if lo < float(e) < hi})
-        how = "intervals cut at " + ", ".join(_fmt(e) for e in cuts) if cuts else "one interval"
-    edges = [lo, *cuts, hi]
-    if spec.is_integer:
-        intervals: list[list[int]] = []
-        for i in range(len(edges) - 1):
-            a, b2 = edges[i], edges[i + 1]
-            last = i == len(edges) - 2
-            ia, ib = math.ceil(a), (math.floor(b2) if last else math.ceil(b2) - 1)
-            if ib >= ia:
-                intervals.append([ia, ib])
-            elif last and intervals:  # an empty last interval: the previous one runs to the bound
-                intervals[-1][1] = max(intervals[-1][1], math.floor(b2))
-        if not intervals:
-            intervals = [[math.ceil(lo), max(math.ceil(lo), math.floor(hi))]]
-        labels = [str(a) if a == b2 else f"{a}-{b2}" for a, b2 in intervals]
-        cut_points: list[float] = [float(a) for a, _ in intervals] + [float(intervals[-1][1])]
-    else:
-        labels = [
-            f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}{']' if i == len(edges) - 2 else ')'}"
-            for i in range(len(edges) - 1)
-        ]
-        cut_points = edges
-    return {"type": "intervals", "how": how, "edges": cut_points, "labels": labels, "integer": spec.is_integer}
-
-
-def _datetime_recoding(spec: ColumnSpec, s: pd.Series) -> dict[str, Any]:
-    assert spec.hierarchy is not None
-    t = pd.to_datetime(s, errors="coerce")
-    present = t.dropna()
-    lo = pd.Timestamp(spec.min) if spec.min is not None else (present.min() if len(present) else pd.Timestamp(1970, 1, 1))
-    hi = pd.Timestamp(spec.max) if spec.max is not None else (present.max() if len(present) else lo)
-    if spec.hierarchy.granularity == "year":
-        return {"type": "year", "how": "year", "min": int(lo.year), "max": int(hi.year)}
-    months = pd.period_range(lo.to_period("M"), hi.to_period("M"), freq="M").strftime("%Y-%m").tolist()
-    return {"type": "month", "how": "month (YYYY-MM)", "labels": months}
-
-
-def _group_recoding(name: str, spec: ColumnSpec, s: pd.Series) -> dict[str, Any]:
-    assert spec.hierarchy is not None and spec.hierarchy.groups is not None
-    mapping: dict[str, str] = {}
-    for group, members in spec.hierarchy.groups.items():
-        for m in members:
-            k = _key(m)
-            if k in mapping and mapping[k] != group:
-                raise SchemaError(
-                    f"column '{name}': value {m!r} is in two hierarchy groups ({mapping[k]}, {group}); "
-                    "put it in one", field="schema")
-            mapping[k] = str(group)
-    declared = [_key(v) for v in spec.values] if spec.values is not None else sorted(
-        {_key(v) for v in s.dropna().tolist()})
-    labels = [str(g) for g in spec.hierarchy.groups]
-    for v in declared:
-        if v not in mapping:
-            if v in labels:
-                raise SchemaError(
-                    f"column '{name}': group name {v!r} is also an ungrouped value; rename the group or "
-                    "put the value in it", field="schema")
-            labels.append(v)
-    return {"type": "groups", "how": "groups " + ", ".join(str(g) for g in spec.hierarchy.groups),
-            "mapping": mapping, "labels": labels}
-
-
-def _build_recoding(name: str, spec: ColumnSpec, s: pd.Series) -> dict[str, Any]:
-    h = spec.hierarchy
-    assert h is not None
-    numeric = spec.kind in NUMERIC_KINDS and spec.values is None
-    if h.band is not None or h.edges is not None:
-        if not numeric:
-            raise SchemaError(f"column '{name}' is {spec.kind}: band/edges hierarchies apply to numeric "
-                              "columns; use groups", field="schema")
-        rec = _interval_recoding(name, spec, s)
-    elif h.granularity is not None:
-        if spec.kind != "datetime":
-            raise SchemaError(f"column '{name}' is {spec.kind}: granularity applies to datetime columns",
-                              field="schema")
-        rec = _datetime_recoding(spec, s)
-    elif h.groups is not None:
-        if numeric or spec.kind == "datetime":
-            raise SchemaError(f"column '{name}' is {spec.kind}: groups apply to categorical columns; "
-                              "use band or edges", field="schema")
-        rec = _group_recoding(name, spec, s)
-    else:
-        raise SchemaError(f"column '{name}' declares an empty hierarchy; give band, edges, granularity "
-                          "or groups", field="schema")
-    rec["column"] = name
-    return rec
-
-
-def _apply_recoding(s: pd.Series, rec: Mapping[str, Any]) -> pd.Series:
-    kind = rec["type"]
-    if kind == "intervals":
-        x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        edges = np.asarray(rec["edges"], dtype=float)
-        labels = np.asarray(rec["labels"], dtype=object)
-        idx = np.searchsorted(edges, x, side="right") - 1
-        idx = np.clip(idx, 0, len(labels) - 1)
-        out = np.where(np.isnan(x), None, labels[idx])
-        return pd.Series(pd.array(out.tolist(), dtype="string"), index=s.index)
-    if kind == "year":
-        t = pd.to_datetime(s, errors="coerce")
-        years = t.dt.year.astype("Int64").clip(rec["min"], rec["max"])
-        return years
-    if kind == "month":
-        t = pd.to_datetime(s, errors="coerce")
-        labels = rec["labels"]
-        first = int(labels[0][:4]) * 12 + int(labels[0][5:7]) - 1
-        months = (t.dt.year * 12 + t.dt.month - 1).to_numpy(dtype=float, na_value=np.nan)
-        idx = np.clip(np.nan_to_num(months, nan=first) - first, 0, len(labels) - 1).astype(np.int64)
-        out = np.where(np.isnan(months), None, np.asarray(labels, dtype=object)[idx])
-        return pd.Series(pd.array(out.tolist(), dtype="string"), index=s.index)
-    if kind == "groups":
-        mapping = rec["mapping"]
-        codes, uniques = pd.factorize(s)
-        labels = np.array([mapping.get(_key(v), _key(v)) for v in uniques] + [None], dtype=object)
-        return pd.Series(pd.array(labels[codes].tolist(), dtype="string"), index=s.index)
-    raise ValueError(f"unknown recoding {kind!r}")
-
-
-def _generalised_spec(spec: ColumnSpec, rec: Mapping[str, Any]) -> ColumnSpec:
-    common = {"nullable": spec.nullable, "learned": list(spec.learned),
-              "description": f"generalised: {rec['how']}"}
-    if rec["type"] == "year":
-        return ColumnSpec(kind="ordinal", min=rec["min"], max=rec["max"], integer=True, **common)
-    kind = "categorical" if rec["type"] == "groups" else "ordinal"
-    return ColumnSpec(kind=kind, values=list(rec["labels"]), **common)
-
-
 def recode_like(table: pd.DataFrame, report: DisclosureReport | Mapping[str, Any]) -> pd.DataFrame:
     """Apply a report's coding and generalisation (not its suppression) to another table.
 
@@ -550,7 +377,7 @@ def recode_like(table: pd.DataFrame, report: DisclosureReport | Mapping[str, Any
             out[name], _ = _apply_coding(out[name], params)
     for name, rec in rep.generalisation.items():
         if name in out.columns:
-            out[name] = _apply_recoding(out[name], rec)
+            out[name] = apply_recoding(out[name], rec)
     return out.reset_index(drop=True)
 
 
@@ -559,32 +386,23 @@ def recode_like(table: pd.DataFrame, report: DisclosureReport | Mapping[str, Any
 # ----------------------------------------------------------------------------------
 
 
-def _suppressed_rows(code_map: Mapping[str, np.ndarray], order: Sequence[str], k: int, n: int) -> int:
-    ids = _combine([code_map[c] for c in order], n)
-    return int(np.sum(_sizes_from_ids(ids) < k))
-
-
 def apply_disclosure_control(
     synthetic: pd.DataFrame,
     schema: PublicSchema,
     policy: DatasetPolicy,
-    *,
-    min_generalisation_gain: float = DEFAULT_MIN_GENERALISATION_GAIN,
 ) -> tuple[pd.DataFrame, PublicSchema, DisclosureReport]:
     """Post-process a synthetic table with the schema's and policy's disclosure rules.
 
     Steps: top/bottom coding and rounding where the schema declares them;
-    generalisation of quasi-identifiers by their hierarchies when the policy
-    says `suppression: generalise` (each hierarchy applied only when it spares
-    at least `min_generalisation_gain` of the rows from suppression); then
-    removal of rows whose quasi-identifier combination occurs fewer than k
-    times. Reads only `synthetic` and `schema`, so the DP guarantee holds.
+    when the policy says `suppression: generalise`, generalisation of the
+    quasi-identifiers at the node of least information loss that leaves at
+    most `max_suppression` of the rows in classes below k
+    (`privacy.generalise.choose_generalisation`); then removal of rows whose
+    quasi-identifier combination occurs fewer than k times. Reads only `synthetic` and `schema`, so the DP guarantee holds.
 
     Returns the released table, the public schema that describes it exactly
     (generalised columns change kind) and a public report.
     """
-    if not 0 <= min_generalisation_gain <= 1:
-        raise ValueError("min_generalisation_gain is a share of rows, between 0 and 1")
     missing = [c for c in schema.output_columns if c not in synthetic.columns]
     if missing:
         raise SchemaError(f"the table lacks declared column(s) {missing}", field="schema")
@@ -612,14 +430,15 @@ def apply_disclosure_control(
 
     # 2. generalisation of quasi-identifiers, chosen on the synthetic output
     if qis and k is not None and policy.suppression == "generalise" and len(table):
-        candidates = {q: _build_recoding(q, columns[q], table[q]) for q in qis if columns[q].hierarchy is not None}
-        if candidates:
-            _choose_generalisation(table, qis, candidates, k, min_generalisation_gain, report)
-            for name in report.generalisation:
-                rows = int(table[name].notna().sum())
-                table[name] = _apply_recoding(table[name], report.generalisation[name])
-                columns[name] = _generalised_spec(columns[name], report.generalisation[name])
-                report.generalisation[name]["rows_generalised"] = rows
+        choice = choose_generalisation(table, columns, qis, k, policy.max_suppression)
+        for name, rec in choice.recodings.items():
+            rows = int(len(table)) if rec["type"] == "suppressed" else int(table[name].notna().sum())
+            table[name] = apply_recoding(table[name], rec)
+            columns[name] = generalised_spec(columns[name], rec)
+            report.generalisation[name] = {**rec, "rows_generalised": rows}
+        report.lattice = choice.summary
+        if not choice.summary["acceptable"]:
+            report.notes.append(f"fewer than k = {k} rows: no generalisation reaches k, every row is suppressed")
     elif qis and policy.suppression == "generalise" and not len(table):
         report.notes.append("empty table: nothing to generalise")
 
@@ -649,51 +468,6 @@ def apply_disclosure_control(
         report.rows_in, len(report.generalisation), report.rows_suppressed, report.rows_out,
     )
     return table, released_schema, report
-
-
-def _choose_generalisation(
-    table: pd.DataFrame,
-    qis: Sequence[str],
-    candidates: Mapping[str, dict[str, Any]],
-    k: int,
-    min_gain: float,
-    report: DisclosureReport,
-) -> None:
-    """Greedy: apply the hierarchy that spares the most rows, while it spares enough."""
-    n = len(table)
-    need = max(1, math.ceil(min_gain * n))
-    codes = {q: _codes(table[q]) for q in qis}
-    generalised_codes = {c: _codes(_apply_recoding(table[c], rec)) for c, rec in candidates.items()}
-    current = _suppressed_rows(codes, qis, k, n)
-    remaining = [c for c in qis if c in candidates]
-    while remaining and current > 0:
-        trials = {}
-        for c in remaining:
-            trial = dict(codes)
-            trial[c] = generalised_codes[c]
-            trials[c] = _suppressed_rows(trial, qis, k, n)
-        best = min(remaining, key=lambda c: (trials[c], remaining.index(c)))
-        gain = current - trials[best]
-        step = {
-            "suppressed_before": current,
-            "suppressed_if_generalised": {c: trials[c] for c in remaining},
-            "rows_required": need,
-        }
-        if gain < need:
-            step["chosen"] = None
-            report.generalisation_trace.append(step)
-            break
-        step["chosen"] = best
-        report.generalisation_trace.append(step)
-        codes[best] = generalised_codes[best]
-        report.generalisation[best] = {**candidates[best], "rows_spared": gain}
-        current = trials[best]
-        remaining.remove(best)
-    skipped = [c for c in candidates if c not in report.generalisation]
-    if skipped:
-        report.notes.append(
-            "hierarchies not applied (they would not spare enough rows from suppression): " + ", ".join(skipped)
-        )
 
 
 # ----------------------------------------------------------------------------------

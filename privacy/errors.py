@@ -53,6 +53,13 @@ class DomainTooLarge(PrivacyError):
     status = 422
 
 
+class DisclosureInfeasible(PrivacyError):
+    """The public schema and policy predict that k-anonymity would suppress the release; refused before any cost."""
+
+    code = "disclosure_infeasible"
+    status = 422
+
+
 class BudgetExceeded(PrivacyError):
     """A cost the remaining budget cannot pay."""
 

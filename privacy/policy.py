@@ -5,7 +5,10 @@ A YAML document (`synthgate datasets register ... --policy POLICY.yaml`)::
     privacy: dp-only            # or allow-non-dp
     k: 5                        # k-anonymity on the quasi-identifiers (default 5 when QIs are declared)
     l: 2                        # l-diversity of the sensitive columns (null: not checked)
-    suppression: suppress       # or generalise: generalise by the schema's hierarchies first
+    suppression: generalise     # or suppress: remove rare quasi-identifier combinations without generalising
+    max_suppression: 0.1        # at most this share of the sampled rows may be suppressed (generalise chooses
+                                # the least-loss generalisation that meets it; a request expected to exceed it
+                                # is refused before any budget is reserved)
     max_exact_match_rate: 0.0   # share of synthetic rows equal to a real training row
     max_unique_match_rate: 0.01 # share reproducing a QI combination unique in the real data
     remove_real_matches: false  # filter those rows out (touches real rows: the statement says so)
@@ -62,6 +65,8 @@ class DatasetPolicy(BaseModel):
     small_cell_threshold: int = Field(default=10, ge=0)
     rounding_base: int = Field(default=5, ge=1)
     warn_margin: float = Field(default=0.1, ge=0, le=1)
+    max_suppression: float = Field(default=0.1, ge=0, le=1,
+                                   description="the largest share of sampled rows k-anonymity may suppress")
     max_delta: float = Field(default=DEFAULT_MAX_DELTA, ge=0, lt=1,
                              description="the largest delta one request may ask for")
 

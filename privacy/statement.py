@@ -72,6 +72,10 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * float(x):.2f}%"
 
 
+def _loss(x: float | None) -> str:
+    return "-" if x is None else f"{float(x):.3f}"
+
+
 def _count(n: Any, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
@@ -385,11 +389,24 @@ def _post_processing(dis: dict[str, Any] | None, cells: dict[str, Any] | None) -
                 parts.append(f"bottom-coded at {c['bottom_code']:g} ({_count(c.get('bottom_coded', 0), 'value')})")
             out.append(f"- {_code(col)}: " + "; ".join(parts))
         gen = dis.get("generalisation") or {}
-        for col, g in gen.items():
+        lattice = dis.get("lattice") or {}
+        if lattice:
             out.append(
-                f"- {_code(col)} generalised ({_md(g.get('how', g.get('type')))}): {g.get('rows_generalised', 0)} values "
-                f"recoded, sparing {g.get('rows_spared', 0)} rows from suppression"
+                f"- generalisation chosen on the synthetic output: {_md(lattice.get('node', ''))} (the least "
+                f"information loss, {_loss(lattice.get('information_loss'))} on a scale where 0 keeps every value "
+                "as synthesized and 1 suppresses every value (Iyengar's loss metric), among "
+                f"{lattice.get('nodes', 0)} combinations of levels, that reaches k = {lattice.get('k')} with at most "
+                f"{_pct(lattice.get('max_suppression'))} of the rows suppressed; {lattice.get('nodes_evaluated', 0)} "
+                "evaluated)"
             )
+        for col, g in gen.items():
+            text = (f"- {_code(col)} generalised ({_md(g.get('how', g.get('type')))}): "
+                    f"{g.get('rows_generalised', 0)} values recoded")
+            if g.get("rows_spared") is not None:
+                text += f", sparing {g.get('rows_spared', 0)} rows from suppression"
+            if g.get("information_loss") is not None:
+                text += f"; information loss {_loss(g['information_loss'])}"
+            out.append(text)
         k = dis.get("k")
         if k is not None:
             qis = ", ".join(_code(q) for q in dis.get("quasi_identifiers", []))

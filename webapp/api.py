@@ -160,6 +160,9 @@ def confirm_schema(ref: str) -> Response:
 
 @api.put("/datasets/<ref>/policy")
 def update_policy(ref: str) -> Response:
+    from privacy.policy import DatasetPolicy
+    from privacy.schema import PublicSchema
+
     user = api_user()
     body = _json()
     with write_session(settings()) as s:
@@ -167,7 +170,9 @@ def update_policy(ref: str) -> Response:
         ds = _visible_dataset(s, user, ref)
         pending = releases.update_policy(s, user, ds, body.get("policy"), body.get("epsilon_budget"),
                                          body.get("delta_budget"), settings=settings())
-        out = {"dataset": releases.dataset_view(s, user, ds, with_ledger=True)}
+        out = {"dataset": releases.dataset_view(s, user, ds, with_ledger=True),
+               "issues": releases.disclosure_issues(PublicSchema.from_dict(ds.public_schema),
+                                                    DatasetPolicy.from_dict(ds.policy))}
         if pending is not None:  # the budget raise waits for a second steward (202: accepted, not applied)
             from core.confirmations import change_view
 

@@ -746,6 +746,9 @@ def dataset_schema(dataset_id: int):  # type: ignore[no-untyped-def]
         _apply_errors(form, exc, {"schema": "schema_text"})
         return _render_dataset(dataset_id, exc.status, schema_form=form)
     flash(f"Public schema confirmed ({len(issues)} note(s)). Releases can now be requested.", "ok")
+    for note in issues:
+        if note["code"] == "disclosure_preflight":
+            flash(note["message"], "warn")
     return redirect(url_for("pages.dataset", dataset_id=dataset_id))
 
 
@@ -767,6 +770,11 @@ def dataset_policy(dataset_id: int):  # type: ignore[no-untyped-def]
             pending = releases.update_policy(s, user, ds, policy, (form.epsilon_budget.data or "").strip() or None,
                                              (form.delta_budget.data or "").strip() or None, settings=settings())
             pending_id = pending.id if pending is not None else None
+            from privacy.policy import DatasetPolicy
+            from privacy.schema import PublicSchema
+
+            notes = releases.disclosure_issues(PublicSchema.from_dict(ds.public_schema),
+                                               DatasetPolicy.from_dict(ds.policy))
     except yaml.YAMLError as exc:
         form.policy_text.errors = [*form.policy_text.errors, f"not valid YAML: {exc}"]
         return _render_dataset(dataset_id, 400, policy_form=form)
@@ -779,6 +787,8 @@ def dataset_policy(dataset_id: int):  # type: ignore[no-untyped-def]
               f"confirms change {pending_id}.", "ok")
     else:
         flash("Policy and budget updated.", "ok")
+    for note in notes:
+        flash(note["message"], "warn")
     return redirect(url_for("pages.dataset", dataset_id=dataset_id, _anchor="policy"))
 
 

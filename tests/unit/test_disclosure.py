@@ -71,7 +71,7 @@ def test_classes_of_four_and_five_at_k5_the_four_go_the_five_stay():
          "zip": {"kind": "categorical", "values": ["100", "200"]}, "v": VALUE},
         qis=["sex", "zip"],
     )
-    out, _, report = apply_disclosure_control(table, schema, DatasetPolicy(k=5))
+    out, _, report = apply_disclosure_control(table, schema, DatasetPolicy(k=5, suppression="suppress"))
     assert out["sex"].tolist() == ["M"] * 5
     assert out["v"].tolist() == [5, 6, 7, 8, 9]
     assert report.suppression["rows_suppressed"] == 4
@@ -95,7 +95,7 @@ def test_only_declared_columns_are_released_in_schema_order():
 def test_k_defaults_to_5_when_quasi_identifiers_are_declared():
     table = pd.DataFrame({"g": ["a"] * 4 + ["b"] * 5, "v": range(9)})
     schema = schema_of({"g": GROUP, "v": VALUE}, qis=["g"])
-    out, _, report = apply_disclosure_control(table, schema, DatasetPolicy())
+    out, _, report = apply_disclosure_control(table, schema, DatasetPolicy(suppression="suppress"))
     assert report.k == 5
     assert out["g"].tolist() == ["b"] * 5
 
@@ -104,7 +104,8 @@ def test_nulls_form_a_class_of_their_own():
     table = pd.DataFrame({"g": ["a"] * 5 + [None] * 2, "v": range(7)})
     schema = schema_of({"g": {**GROUP, "nullable": True}, "v": VALUE}, qis=["g"])
     assert class_sizes(enforce_schema(table, schema), ["g"]).tolist() == [5] * 5 + [2] * 2
-    out, _, report = apply_disclosure_control(enforce_schema(table, schema), schema, DatasetPolicy(k=3))
+    out, _, report = apply_disclosure_control(enforce_schema(table, schema), schema,
+                                              DatasetPolicy(k=3, suppression="suppress"))
     assert out["v"].tolist() == [0, 1, 2, 3, 4] and report.rows_suppressed == 2
 
 
@@ -119,7 +120,7 @@ def test_no_quasi_identifiers_no_suppression():
 def test_everything_suppressed_gives_an_empty_but_valid_table():
     table = pd.DataFrame({"g": ["a", "b", "c", "d"], "v": [1, 2, 3, 4]})
     schema = schema_of({"g": GROUP, "v": VALUE}, qis=["g"])
-    out, released, report = apply_disclosure_control(table, schema, DatasetPolicy(k=2))
+    out, released, report = apply_disclosure_control(table, schema, DatasetPolicy(k=2, suppression="suppress"))
     assert len(out) == 0 and report.rows_suppressed == 4
     assert report.k_anonymity["smallest_class"] is None
     assert list(out.columns) == ["g", "v"]
@@ -188,7 +189,7 @@ def test_age_bands_spare_rows_that_suppression_alone_removes():
     assert report.rows_suppressed == 1  # only the 90-year-old, alone in "85-90"
     assert out["age"].tolist() == ["20-24"] * 5 + ["40-44"] * 5
     assert report.generalisation["age"]["rows_generalised"] == 11
-    assert report.generalisation["age"]["rows_spared"] == 5
+    assert report.lattice["levels"] == {"age": 1} and report.lattice["rows_suppressed"] == 1
     spec = released.columns["age"]
     assert spec.kind == "ordinal"
     assert spec.values == ["17-19", "20-24", "25-29", "30-34", "35-39", "40-44", "45-49", "50-54", "55-59",
@@ -247,7 +248,8 @@ def test_dates_generalised_to_month_and_to_year():
         table = pd.DataFrame({"d": dates, "v": range(6)})
         only, _, rep_only = apply_disclosure_control(table, schema, DatasetPolicy(k=2, suppression="suppress"))
         assert rep_only.rows_suppressed == 6
-        out, released, report = apply_disclosure_control(table, schema, DatasetPolicy(k=2))
+        # one row of six may go: the declared level is then the least loss (the decade would keep it)
+        out, released, report = apply_disclosure_control(table, schema, DatasetPolicy(k=2, max_suppression=0.2))
         assert report.rows_suppressed == 1  # 2022-01-15 is alone in its month and its year
         assert out["d"].tolist() == expected and len(out) == kept
         released_is_described(out, released)
@@ -259,31 +261,37 @@ def test_dates_generalised_to_month_and_to_year():
             assert (spec.kind, spec.min, spec.max, spec.is_integer) == ("ordinal", 2020, 2022, True)
 
 
-def test_a_hierarchy_that_spares_too_few_rows_is_not_applied():
-    # grouping 'g' merges two singleton rows into one class of 2: at k = 3 it spares nothing
+def test_suppressing_a_few_rows_or_generalising_is_decided_by_the_suppression_limit():
+    # grouping 'g' merges two singleton rows into one class of 2: at k = 3 only '*' spares them
     schema = schema_of(
         {"g": {**GROUP, "hierarchy": {"groups": {"ab": ["a", "b"]}}},
          "age": {"kind": "ordinal", "min": 17, "max": 90, "hierarchy": {"band": 10}}},
         qis=["g", "age"],
     )
     table = pd.DataFrame({"g": ["a", "b"] + ["c"] * 6, "age": [30, 30, 31, 32, 33, 34, 35, 36]})
-    out, released, report = apply_disclosure_control(table, schema, DatasetPolicy(k=3))
-    assert list(report.generalisation) == ["age"]
-    assert out["g"].tolist() == ["c"] * 6  # not generalised: the two singletons are suppressed
+    # 2 of 8 rows may go: banding age and suppressing the two singletons loses least
+    out, released, report = apply_disclosure_control(table, schema, DatasetPolicy(k=3, max_suppression=0.25))
+    assert list(report.generalisation) == ["age"] and report.rows_suppressed == 2
+    assert out["g"].tolist() == ["c"] * 6 and out["age"].tolist() == ["30-39"] * 6
     assert released.columns["g"].kind == "categorical" and released.columns["g"].values == ["a", "b", "c", "d"]
-    assert report.generalisation_trace[0]["suppressed_if_generalised"] == {"g": 8, "age": 2}
-    assert report.generalisation_trace[-1]["chosen"] is None
-    assert any("g" in note for note in report.notes)
+    released_is_described(out, released)
+    # none may go (10% of 8 rows is 0 rows): g is released as '*', age in bands of 10
+    out, released, report = apply_disclosure_control(table, schema, DatasetPolicy(k=3))
+    assert report.rows_suppressed == 0 and report.lattice["levels"] == {"g": 2, "age": 1}
+    assert out["g"].tolist() == ["*"] * 8 and out["age"].tolist() == ["30-39"] * 8
+    assert released.columns["g"].values == ["*"] and not released.columns["g"].nullable
+    assert report.lattice["node"] == "g suppressed (*), age to bands of 10"
+    released_is_described(out, released)
 
 
-def test_the_gain_required_is_a_share_of_the_rows():
+def test_the_suppression_limit_is_a_share_of_the_rows():
     table = pd.DataFrame({"age": [20, 21] + [40] * 98, "v": [1] * 100})
     schema = age_schema(band=5)
-    # banding spares 2 of 100 rows: applied at a 1% requirement, not at 5%
-    _, _, rep1 = apply_disclosure_control(table, schema, DatasetPolicy(k=2), min_generalisation_gain=0.01)
-    _, _, rep5 = apply_disclosure_control(table, schema, DatasetPolicy(k=2), min_generalisation_gain=0.05)
-    assert list(rep1.generalisation) == ["age"] and rep1.rows_suppressed == 0
+    # suppressing the two loses less than banding 100 rows, when the policy lets 2% go; not when only 1% may
+    _, _, rep5 = apply_disclosure_control(table, schema, DatasetPolicy(k=2, max_suppression=0.05))
+    _, _, rep1 = apply_disclosure_control(table, schema, DatasetPolicy(k=2, max_suppression=0.01))
     assert rep5.generalisation == {} and rep5.rows_suppressed == 2
+    assert list(rep1.generalisation) == ["age"] and rep1.rows_suppressed == 0
 
 
 def test_generalisation_is_idempotent_on_the_released_table():
@@ -448,6 +456,6 @@ def test_small_cell_rules_refuse_unknown_columns():
 def test_decimal_bands_put_values_on_a_boundary_in_the_upper_band():
     schema = schema_of({"x": {"kind": "continuous", "min": 0, "max": 1, "hierarchy": {"band": 0.1}}}, qis=["x"])
     table = pd.DataFrame({"x": [0.3, 0.3, 0.29, 0.29, 1.0, 0.95]})
-    out, released, _ = apply_disclosure_control(table, schema, DatasetPolicy(k=2), min_generalisation_gain=0)
+    out, released, _ = apply_disclosure_control(table, schema, DatasetPolicy(k=2))
     assert out["x"].tolist() == ["[0.3, 0.4)", "[0.3, 0.4)", "[0.2, 0.3)", "[0.2, 0.3)", "[0.9, 1]", "[0.9, 1]"]
     assert len(released.columns["x"].values) == 10
