@@ -363,9 +363,12 @@ def _constraints(report: Mapping[str, Any] | None) -> list[str]:
                "before any step below (reading only those rows, rows drawn from the fitted model and the schema, "
                "so it adds no privacy cost):"]
     for c in report["constraints"]:
-        how = "recomputed from its formula" if c.get("kind") == "formula" else "violated as sampled"
-        out.append(f"  - {_code(c.get('constraint'))}: {_count(c.get('violations_before', 0), 'row')} {how}; "
-                   f"{_count(c.get('repaired', 0), 'row')} repaired")
+        before, repaired = c.get("violations_before", 0), c.get("repaired", 0)
+        if c.get("kind") == "formula":
+            text = f"{_count(before, 'row')} differed from the formula as sampled and were recomputed"
+        else:
+            text = f"{_count(before, 'row')} violated it as sampled; {_count(repaired, 'row')} repaired"
+        out.append(f"  - {_code(c.get('constraint'))}: {text}")
     resampled = int(report.get("rows_resampled") or 0)
     if resampled:
         out.append(f"  - {_count(resampled, 'row')} violating a constraint replaced by fresh rows from the fitted "
