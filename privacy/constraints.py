@@ -78,6 +78,7 @@ __all__ = [
     "Formula",
     "Inequality",
     "check_constraints",
+    "constraints_valid_for",
     "enforce_constraints",
     "repair_constraints",
     "violation_counts",
@@ -279,6 +280,19 @@ def check_constraints(constraints: Sequence[Constraint], columns: Mapping[str, C
                     raise ValueError(f"{where}: it reads '{name}', which constraints[{targets[name]}] computes; list "
                                      "that constraint first")
     _check_no_cycle([c.inequality for c in constraints if c.inequality is not None])
+
+
+def constraints_valid_for(constraints: Sequence[Constraint], columns: Mapping[str, ColumnSpec]) -> list[Constraint]:
+    """The constraints that keep their meaning on `columns`, each checked alone: after disclosure
+    control recodes a column (age into bands, say), a constraint on its old values no longer applies."""
+    kept: list[Constraint] = []
+    for c in constraints:
+        try:
+            check_constraints([c], columns)
+        except ValueError:
+            continue
+        kept.append(c)
+    return kept
 
 
 def _declared(name: str, columns: Mapping[str, ColumnSpec], where: str) -> ColumnSpec:

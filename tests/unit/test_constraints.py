@@ -346,6 +346,21 @@ def test_offline_synth_enforces_the_schema_constraints(tmp_path: Path) -> None:
     assert violation_counts(df, load_schema(COMPAS / "schema.yaml")) == {INEQUALITY: 0, AGE_CAT: 0}
 
 
+def test_generalising_a_constrained_column_drops_its_constraint_from_the_released_schema(compas) -> None:
+    from privacy.disclosure import apply_disclosure_control
+    from privacy.policy import DatasetPolicy
+
+    table, schema = compas
+    data = schema.to_dict()
+    data["columns"]["age"]["hierarchy"] = {"band": 10}
+    data["quasi_identifiers"] = ["age", "sex", "race"]
+    generalising = PublicSchema.from_dict(data)
+    released, released_schema, report = apply_disclosure_control(
+        table.head(500), generalising, DatasetPolicy.from_dict({"k": 5, "suppression": "generalise"}))
+    assert "age" in report.generalisation and len(released)
+    assert [c.describe() for c in released_schema.constraints] == [INEQUALITY]
+
+
 # ----------------------------------------------------------------------------------------- data-free
 
 
