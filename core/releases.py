@@ -943,6 +943,7 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
     artifacts = job.artifacts or {}
     stored = json.loads(storage.get_bytes(artifacts["disclosure.json"]))
     release = {"id": job.id, "dataset": ds.name, "kind": job.kind, "rebalanced": stored.get("rebalanced"),
+               "constraints": stored.get("constraints"),
                "approved_at": to_minute(job.decided_at)
                if job.decided_at else None,
                "approval_comment": job.decision_comment}

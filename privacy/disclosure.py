@@ -461,7 +461,10 @@ def apply_disclosure_control(
         if not qis:
             report.notes.append("no quasi-identifiers declared: no suppression, k-anonymity not applicable")
     report.rows_out = len(table)
-    released_schema = schema.model_copy(update={"columns": columns})
+    from privacy.constraints import constraints_valid_for
+
+    released_schema = schema.model_copy(update={"columns": columns,
+                                                "constraints": constraints_valid_for(schema.constraints, columns)})
     released_schema = PublicSchema.model_validate(released_schema.model_dump())
     logger.info(
         "disclosure control: %d rows in, %d generalised column(s), %d row(s) suppressed, %d out",

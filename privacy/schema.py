@@ -17,6 +17,8 @@ The schema is a small YAML/JSON document::
     quasi_identifiers: [age, sex, race]
     sensitive: [income]
     target: income
+    constraints:                    # between columns: see privacy/constraints.py
+      - c_jail_in <= c_jail_out
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import pandas as pd
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from privacy.constraints import Constraint, check_constraints
 from privacy.errors import SchemaError
 
 __all__ = [
@@ -204,6 +207,8 @@ class PublicSchema(BaseModel):
     target: str | None = None
     # spellings of a missing value anywhere in the file, besides the usual ones (NA_VALUES)
     null_tokens: list[str] = Field(default_factory=list)
+    # public rules between columns (inequalities, fixed combinations, formulas), enforced on every output
+    constraints: list[Constraint] = Field(default_factory=list)
     version: int = 1
 
     def null_tokens_of(self, name: str) -> set[str]:
@@ -228,6 +233,7 @@ class PublicSchema(BaseModel):
                 raise ValueError(f"target '{self.target}' is an {self.columns[self.target].kind} column")
         if not any(not c.is_dropped for c in self.columns.values()):
             raise ValueError("every column is an identifier or text: nothing to synthesize")
+        check_constraints(self.constraints, self.columns)
         return self
 
     # ----- construction -----------------------------------------------------------
@@ -290,6 +296,7 @@ class PublicSchema(BaseModel):
             quasi_identifiers=[q for q in self.quasi_identifiers if q in cols],
             sensitive=[s for s in self.sensitive if s in cols],
             target=self.target if self.target in cols else None,
+            constraints=[c for c in self.constraints if all(n in cols for n in c.columns)],
         )
 
     def with_bounds(self, bounds: Mapping[str, tuple[Any, Any]]) -> PublicSchema:
@@ -879,7 +886,7 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
     for name, spec in schema.columns.items():
         if spec.kind == "identifier":
             if spec.identifier == "fake":
-                out[name] = pd.Series([f"SYN-{i:08d}" for i in rng.permutation(n) + 1], dtype="string")
+                out[name] = fake_ids(n, rng)
             continue
         if spec.kind == "text":
             continue
@@ -916,6 +923,11 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
     return pd.DataFrame(out)
 
 
+def fake_ids(n: int, rng: np.random.Generator) -> pd.Series:
+    """n fresh, distinct ids for an `identifier: fake` column, in random order."""
+    return pd.Series([f"SYN-{i:08d}" for i in rng.permutation(n) + 1], dtype="string")
+
+
 def _fill_from_output(s: pd.Series, rng: np.random.Generator, name: str, fallback: Any) -> pd.Series:
     """Missing values of a non-nullable column, drawn from the column's own output values.
 
@@ -949,4 +961,4 @@ def _fill_from_output(s: pd.Series, rng: np.random.Generator, name: str, fallbac
     return filled
 
 
-__all__ += ["enforce_schema", "NA_VALUES"]
+__all__ += ["enforce_schema", "fake_ids", "NA_VALUES"]

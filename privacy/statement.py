@@ -212,7 +212,8 @@ def privacy_statement(
 
     # --- post-processing ---------------------------------------------------------------
     lines += ["## Post-processing applied", ""]
-    lines += _post_processing(dis, cells)
+    lines += _post_processing(dis, cells) if dis or cells or not _constraints(rel.get("constraints")) else []
+    lines += _constraints(rel.get("constraints"))
     lines += _rebalancing(rel.get("rebalanced"), guarantee)
     lines.append("")
 
@@ -354,6 +355,34 @@ def _not_covered(sch: PublicSchema, guarantee: str) -> list[str]:
         "- **Internal reports.** Fidelity, utility and risk figures computed on real rows are not "
         "differentially private; they stay with the data steward unless the steward includes them."
     )
+    return out
+
+
+def _constraints(report: Mapping[str, Any] | None) -> list[str]:
+    """The public schema's constraints and what enforcing them changed (counts of synthetic rows)."""
+    if not report or not report.get("constraints"):
+        return []
+    rows = report.get("rows", 0)
+    out = ["", f"- constraints of the public schema, enforced on the {_count(rows, 'row')} the method produced, "
+               "before any step below (reading only those rows, rows drawn from the fitted model and the schema, "
+               "so it adds no privacy cost):"]
+    for c in report["constraints"]:
+        before, repaired = c.get("violations_before", 0), c.get("repaired", 0)
+        if c.get("kind") == "formula":
+            text = f"{_count(before, 'row')} differed from the formula as sampled and were recomputed"
+        else:
+            text = f"{_count(before, 'row')} violated it as sampled; {_count(repaired, 'row')} repaired"
+        out.append(f"  - {_code(c.get('constraint'))}: {text}")
+    resampled = int(report.get("rows_resampled") or 0)
+    if resampled:
+        out.append(f"  - {_count(resampled, 'row')} violating a constraint replaced by fresh rows from the fitted "
+                   f"model that satisfy them all ({_count(report.get('rows_drawn', 0), 'row')} drawn in "
+                   f"{_count(report.get('rounds', 0), 'round')})")
+    out.append(f"  - {_count(report.get('rows_repaired', 0), 'row')} repaired (inequalities: values swapped, then "
+               "clipped to the declared bounds; combinations: the nearest allowed one; determined columns and "
+               "formulas: recomputed from their source)")
+    out.append("  - afterwards no row violated a constraint; later steps (coding, generalisation) change values "
+               "as described there")
     return out
 
 

@@ -40,6 +40,7 @@ from core.settings import Settings
 from core.storage import Storage
 from privacy._random import sub_seed
 from privacy.budget import PrivacyCost
+from privacy.constraints import enforce_constraints
 from privacy.policy import DatasetPolicy
 from privacy.schema import PublicSchema, conform_table, read_table
 from workers.jobs import JobControl
@@ -236,6 +237,8 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
 
     with _Stage(control, "sample", spec) as st:
         synthetic = synth.sample(spec.rows, progress=st)
+        synthetic, constraints = enforce_constraints(synthetic, spec.schema, resample=synth.sample_more,
+                                                     seed=sub_seed(spec.seed, "constraints"))
 
     from privacy.disclosure import apply_disclosure_control, real_row_checks, recode_like
 
@@ -302,7 +305,8 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
         draft = privacy_statement(
             method=synth.info(), cost=cost, schema=spec.schema, dataset_guarantee=ledger_text,
             release={"id": job_id, "dataset": spec.dataset_name, "kind": spec.kind, "rows": len(released),
-                     "rebalanced": rebalanced, "holdout": split_info["holdout_fraction"]},
+                     "rebalanced": rebalanced, "holdout": split_info["holdout_fraction"],
+                     "constraints": constraints.to_dict()},
             disclosure=disclosure, real_checks=real_checks, gate=gate, include_internal=True,
         )
         files = {
@@ -317,7 +321,8 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
             "disclosure.json": json.dumps({"disclosure": _as_dict(disclosure), "real_checks": _as_dict(real_checks),
                                            "holdout_unique_match_rate": unique_baseline,
                                            "holdout_exact_match_rate": exact_baseline[0],
-                                           "rebalanced": rebalanced, "conform": conform_report.to_dict()},
+                                           "rebalanced": rebalanced, "conform": conform_report.to_dict(),
+                                           "constraints": constraints.to_dict()},
                                           indent=2, default=str).encode(),
         }
         artifacts = _store(files, prefix, storage, st)
@@ -430,6 +435,8 @@ def _run_data_free(spec: JobSpec, control: JobControl, settings: Settings, stora
         schema = synth.output_schema()
     with _Stage(control, "sample", spec) as st:
         generated = synth.sample(spec.rows, progress=st)
+        generated, constraints = enforce_constraints(generated, schema, resample=synth.sample_more,
+                                                     seed=sub_seed(spec.seed, "constraints"))
     with _Stage(control, "evaluate", spec) as st:
         empty = generated.iloc[:0]
         report = build_report(empty, empty, generated, schema, schema.target, include=set(),
@@ -438,7 +445,8 @@ def _run_data_free(spec: JobSpec, control: JobControl, settings: Settings, stora
         gate = evaluate_gate(spec.policy, disclosure=None)
         draft = privacy_statement(method=synth.info(), cost=cost, schema=schema,
                                   dataset_guarantee=_ledger_text(spec, settings),
-                                  release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind},
+                                  release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind,
+                                           "constraints": constraints.to_dict()},
                                   gate=gate, include_internal=True)
         files = {
             "data.csv": safe_csv_bytes(generated),
@@ -449,7 +457,7 @@ def _run_data_free(spec: JobSpec, control: JobControl, settings: Settings, stora
             "report.html": report.to_html(include_internal=True).encode(),
             "report_public.html": report.to_html(include_internal=False).encode(),
             "privacy_draft.md": draft.encode(),
-            "disclosure.json": json.dumps({"data_free": True}).encode(),
+            "disclosure.json": json.dumps({"data_free": True, "constraints": constraints.to_dict()}).encode(),
         }
         artifacts = _store(files, prefix, storage, st)
     control.finish(cost=cost.to_dict(), split={"holdout": 0.0, "reason": "data-free: no real rows"},

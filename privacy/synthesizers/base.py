@@ -106,6 +106,7 @@ class Synthesizer(abc.ABC):
         self.options = self.validate_options(options or {})
         self.schema: PublicSchema | None = None
         self.cost: PrivacyCost | None = None
+        self._more_draws = 0
 
     def derived_seed(self, purpose: str) -> int | None:
         """The seed of one auxiliary draw (sampling, schema enforcement...), None when unseeded.
@@ -201,6 +202,25 @@ class Synthesizer(abc.ABC):
 
         raw = self._sample(n, progress or no_progress)
         return enforce_schema(raw, self.schema, seed=self.derived_seed("enforce schema"))
+
+    def sample_more(self, n: int, progress: ProgressCallback | None = None) -> pd.DataFrame:
+        """n further rows, independent of every earlier draw: for reject-and-resample.
+
+        Most methods derive their sampling seed afresh from the noise seed on each `sample` call,
+        so a second `sample(n)` would repeat the first rows. Each call here samples under a seed
+        derived (by HMAC) for that call, and the same sequence of calls on the same seed gives the
+        same rows.
+        """
+        self._more_draws += 1
+        seed = self.seed
+        if seed is not None:
+            from privacy._random import sub_seed
+
+            self.seed = sub_seed(seed, f"more rows {self._more_draws}")
+        try:
+            return self.sample(n, progress)
+        finally:
+            self.seed = seed
 
     @abc.abstractmethod
     def _fit(

@@ -30,6 +30,24 @@ from their options alone.
   rounded outward. Dates are numbers of days since 1970-01-01 (uniform between
   min and max unless a distribution is named). `null_rate` blanks a share of
   the values at random.
+
+  A column may instead be computed from the columns listed before it, by a
+  formula (parsed by `privacy._expression`: arithmetic, comparisons and named
+  functions such as exp, log, logistic, clip and where; never eval)::
+
+        tenure:  {distribution: gamma, a: 2, scale: 12, min: 0, max: 72, integer: true}
+        charges: {distribution: norm, loc: 70, scale: 20, min: 18, max: 120}
+        total:   {formula: "tenure * charges", min: 0, max: 9000}
+        churn:   {formula: "logistic(1.0 - 0.08 * tenure + 0.02 * charges)", draw: bernoulli}
+
+  Without `draw`, the column is the formula's value (clipped to min/max, rounded
+  when `integer`), and the output schema declares it as a formula constraint.
+  With `draw: bernoulli`, the formula is a probability (clipped to [0, 1]) and
+  each row draws its value from it, with a seed derived from the job's seed:
+  the second of `values` (default [0, 1]) with that probability, else the first.
+  Formula columns take no part in the correlation. A top-level `constraints`
+  list (the public schema's, see `privacy.constraints`) is declared in the
+  output schema and enforced on the output like any method's.
 """
 
 from __future__ import annotations
@@ -197,7 +215,7 @@ class ScenarioSynthesizer(_DataFreeBase):
 # ----------------------------------------------------------------------------------
 
 _RESERVED = {"distribution", "kind", "min", "max", "integer", "null_rate", "values", "probabilities",
-             "description"}
+             "description", "formula", "draw"}
 
 
 # a spec is sent as content: its YAML/JSON text (or the mapping) is at most this long
@@ -279,6 +297,12 @@ class _Column:
             raise MethodOptionError(f"spec column '{name}': null_rate must lie in [0, 1)", field="options")
         self.values: list[Any] | None = None
         self.kind = raw.get("kind")
+        self.formula: str | None = None
+        self.draw: str | None = None
+        self.nullable_inputs = False
+        if "formula" in raw:
+            self._formula_column(raw)
+            return
         if "values" in raw:
             values = list(raw["values"] or [])
             probs = raw.get("probabilities")
@@ -342,7 +366,67 @@ class _Column:
             raise MethodOptionError(f"spec column '{name}': the distribution puts no mass between min and max",
                                     field="options")
 
+    def _formula_column(self, raw: Mapping[str, Any]) -> None:
+        name = self.name
+        self.formula = str(raw["formula"])
+        self.draw = raw.get("draw")
+        extra = sorted(set(raw) - {"formula", "draw", "values", "min", "max", "integer", "kind", "description"})
+        if extra:
+            raise MethodOptionError(f"spec column '{name}' is computed by its formula and does not take {extra}",
+                                    field="options")
+        if self.draw == "bernoulli":
+            self.values = list(raw.get("values") or [0, 1])
+            if len(self.values) != 2:
+                raise MethodOptionError(f"spec column '{name}': a Bernoulli draw needs two `values` (the first when "
+                                        "the draw fails, the second when it succeeds)", field="options")
+            self.kind = "categorical"
+            return
+        if self.draw is not None:
+            raise MethodOptionError(f"spec column '{name}': draw must be bernoulli (or left out for the formula's "
+                                    "value itself)", field="options")
+        if "values" in raw:
+            raise MethodOptionError(f"spec column '{name}': a formula without a draw computes a number; give "
+                                    "min/max, not values", field="options")
+        self.kind = self.kind or "continuous"
+        if self.kind not in ("continuous", "ordinal"):
+            raise MethodOptionError(f"spec column '{name}': a formula computes a continuous or ordinal column",
+                                    field="options")
+        self.integer = bool(raw.get("integer", self.kind == "ordinal"))
+        self.lo = None if raw.get("min") is None else float(raw["min"])
+        self.hi = None if raw.get("max") is None else float(raw["max"])
+        if self.lo is not None and self.hi is not None and self.lo > self.hi:
+            raise MethodOptionError(f"spec column '{name}': min is above max", field="options")
+
+    def formula_spec(self) -> ColumnSpec:
+        nullable = self.nullable_inputs
+        if self.draw == "bernoulli":
+            return ColumnSpec(kind="categorical", values=self.values, nullable=nullable,
+                              description=f"drawn: Bernoulli(p = {self.formula})")
+        lo = self.lo if self.lo is None or not self.integer else math.ceil(self.lo)
+        hi = self.hi if self.hi is None or not self.integer else math.floor(self.hi)
+        return ColumnSpec(kind="ordinal" if self.kind == "ordinal" else "continuous", min=lo, max=hi,
+                          integer=self.integer, nullable=nullable)
+
+    def formula_values(self, expr: Any, frame: pd.DataFrame, rng: np.random.Generator) -> Any:
+        """The column from the columns before it: the formula's value, or a draw from it."""
+        from privacy.constraints import _expression_inputs
+
+        x = expr.evaluate(_expression_inputs(frame, expr.columns), len(frame))
+        nulls = np.zeros(len(frame), dtype=bool)
+        for col in expr.columns:
+            nulls |= frame[col].isna().to_numpy()
+        if self.draw == "bernoulli":
+            p = np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0)
+            hit = rng.random(len(frame)) < p
+            out = np.where(hit, np.array(self.values[1], dtype=object), np.array(self.values[0], dtype=object))
+            return pd.Series(out, dtype=object).where(~nulls, None)
+        x = np.where(nulls, np.nan, x)
+        x = np.clip(x, -np.inf if self.lo is None else self.lo, np.inf if self.hi is None else self.hi)
+        return np.round(x) if self.integer else x
+
     def column_spec(self) -> ColumnSpec:
+        if self.formula is not None:
+            return self.formula_spec()
         nullable = self.null_rate > 0
         if self.values is not None:
             return ColumnSpec(kind="categorical", values=self.values, nullable=nullable)
@@ -384,7 +468,13 @@ class SpecSynthesizer(_DataFreeBase):
 
     def _parsed(self) -> tuple[list[_Column], np.ndarray]:
         spec = parse_spec(self.options["spec"])
-        columns = [_Column(str(name), raw) for name, raw in spec["columns"].items()]
+        every = [_Column(str(name), raw) for name, raw in spec["columns"].items()]
+        self._formulas = self._formula_expressions(every)
+        columns = [c for c in every if c.formula is None]
+        if not columns:
+            raise MethodOptionError("the spec needs at least one column drawn from a distribution (formulas compute "
+                                    "from other columns)", field="options")
+        self._all_columns = every
         names = [c.name for c in columns]
         corr = np.eye(len(columns))
         raw_corr = spec.get("correlation")
@@ -393,6 +483,10 @@ class SpecSynthesizer(_DataFreeBase):
                 raise MethodOptionError("correlation needs `matrix` (and `columns`, by default all columns in order)",
                                         field="options")
             cols = list(raw_corr.get("columns") or names)
+            computed = [c for c in cols if c in self._formulas]
+            if computed:
+                raise MethodOptionError(f"correlation names formula column(s) {computed}; they follow from their "
+                                        "formulas", field="options")
             unknown = [c for c in cols if c not in names]
             if unknown:
                 raise MethodOptionError(f"correlation names unknown column(s): {unknown}", field="options")
@@ -409,10 +503,35 @@ class SpecSynthesizer(_DataFreeBase):
             corr[np.ix_(idx, idx)] = m
         return columns, corr
 
+    @staticmethod
+    def _formula_expressions(columns: list[_Column]) -> dict[str, Any]:
+        """Each formula column's checked expression; it may read only the columns listed before it."""
+        from privacy._expression import ExpressionError, parse_expression
+
+        out: dict[str, Any] = {}
+        nullable: dict[str, bool] = {}
+        for i, c in enumerate(columns):
+            if c.formula is not None:
+                before = [p.name for p in columns[:i]]
+                try:
+                    out[c.name] = parse_expression(c.formula, before)
+                except ExpressionError as exc:
+                    raise MethodOptionError(f"spec column '{c.name}': {exc} (a formula reads the columns listed "
+                                            "before it)", field="options") from exc
+                c.nullable_inputs = any(nullable[n] for n in out[c.name].columns)
+                nullable[c.name] = c.nullable_inputs
+            else:
+                nullable[c.name] = c.null_rate > 0
+        return out
+
     def output_schema(self) -> PublicSchema:
-        columns, _ = self._parsed()
+        self._parsed()
+        spec = parse_spec(self.options["spec"])
+        exact = [{"formula": {"column": c.name, "expression": c.formula}} for c in self._all_columns
+                 if c.formula is not None and c.draw is None]
         try:
-            return PublicSchema(columns={c.name: c.column_spec() for c in columns})
+            return PublicSchema(columns={c.name: c.column_spec() for c in self._all_columns},
+                                constraints=[*exact, *(spec.get("constraints") or [])])
         except (ValueError, SchemaError) as exc:
             raise MethodOptionError(f"the spec does not make a valid schema: {exc}", field="options") from exc
 
@@ -425,6 +544,11 @@ class SpecSynthesizer(_DataFreeBase):
         chol = np.linalg.cholesky(corr + 1e-12 * np.eye(len(columns)))
         z = rng.standard_normal((n, len(columns))) @ chol.T
         u = norm.cdf(z)
-        out = {c.name: c.values_from(u[:, j], rng) for j, c in enumerate(columns)}
+        frame = pd.DataFrame({c.name: c.values_from(u[:, j], rng) for j, c in enumerate(columns)})
+        if self._formulas:
+            draws = np.random.default_rng(self.derived_seed("formulas"))
+            for c in self._all_columns:
+                if c.formula is not None:
+                    frame[c.name] = c.formula_values(self._formulas[c.name], frame, draws)
         progress(1.0, "generated")
-        return pd.DataFrame(out)
+        return frame[[c.name for c in self._all_columns]]

@@ -9,7 +9,8 @@ Two uses, with different guarantees:
   real neighbours. Not DP (epsilon = infinity), `releases_real_rows = True`.
 * `rebalance_output(df, schema, target, method, seed)` on the output of a DP
   method: post-processing of DP data with public knowledge only, so the DP
-  guarantee of that output holds unchanged.
+  guarantee of that output holds unchanged. New rows that break a constraint
+  of the schema are repaired.
 
 Encoding (from the schema): numbers and dates are scaled to [0, 1] by their
 declared bounds (by the table's own range where the schema leaves them open,
@@ -250,9 +251,16 @@ def rebalance_output(df: pd.DataFrame, schema: PublicSchema, target: str | None,
                      seed: int | None = None) -> pd.DataFrame:
     """Rebalance the output of a (DP) synthesizer: post-processing, so its guarantee holds.
 
-    Reads only `df` and the public schema. Returns `df`'s rows plus new minority rows.
+    Reads only `df` and the public schema. Returns `df`'s rows plus new minority rows. A new row
+    interpolated between two rows that satisfy the schema's constraints can break one (a value
+    near a band's edge, a null indicator rounded the other way): such rows are repaired as
+    `privacy.constraints.repair_constraints` describes, so the rebalanced table satisfies them too.
     """
-    return rebalance_table(df, schema, target, method, seed=seed)
+    from privacy.constraints import repair_constraints
+
+    balanced = rebalance_table(df, schema, target, method, seed=seed)
+    repaired, _counts = repair_constraints(balanced, schema, seed=seed)
+    return repaired
 
 
 class _RebalanceBase(Synthesizer):

@@ -213,6 +213,11 @@ def register(cli: click.Group) -> None:
         t2 = time.perf_counter()
         df = synthesizer.sample(rows, progress=ProgressLine("sample", not quiet))
         timings["sample"] = round(time.perf_counter() - t2, 3)
+        from privacy.constraints import enforce_constraints
+
+        df, constraints = enforce_constraints(df, synthesizer.schema, resample=synthesizer.sample_more,
+                                              seed=synthesizer.derived_seed("constraints"))
+        timings["constraints"] = constraints.seconds
         _write_table(df, output)
         info = cls.info()
         result = {
@@ -226,12 +231,17 @@ def register(cli: click.Group) -> None:
             "releases_real_rows": info["releases_real_rows"],
             "seed": seed,
             "seconds": timings,
+            "constraints": constraints.to_dict(),
         }
         if as_json:
             click.echo(json.dumps(result, indent=2))
             return
         click.echo(f"wrote {len(df)} rows x {len(df.columns)} columns to {output}")
         click.echo(f"privacy cost: {cost.describe()}")
+        if constraints.constraints:
+            click.echo(f"constraints: {len(constraints.constraints)} enforced; {constraints.rows_violating} rows "
+                       f"violated one as sampled, {constraints.rows_resampled} replaced by fresh draws, "
+                       f"{constraints.rows_repaired} repaired; none left")
         if info["releases_real_rows"]:
             click.echo("warning: this output contains real records from the input file", err=True)
 
