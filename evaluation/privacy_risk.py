@@ -219,7 +219,7 @@ def _membership_classifier(ctx: _Context) -> dict[str, Any]:
     Xs, is_cat, n_cats = model_matrix(ctx.views, syn)
     Xr, _, _ = model_matrix(ctx.views, ref)
     native = [bool(c and n <= 250) for c, n in zip(is_cat, n_cats, strict=True)]
-    model = HistGradientBoostingClassifier(max_iter=100, class_weight="balanced", random_state=ctx.seed,
+    model = HistGradientBoostingClassifier(max_iter=100, class_weight="balanced", random_state=ctx.seed % 2**32,
                                            categorical_features=native if any(native) else None)
     with quiet_warnings():
         model.fit(np.vstack([Xs, Xr]), np.r_[np.ones(len(Xs)), np.zeros(len(Xr))])
@@ -261,7 +261,7 @@ def _attribute_inference(ctx: _Context, schema: PublicSchema) -> dict[str, Any]:
                 pm = np.full(len(ym), ys[0])
                 pn = np.full(len(yn), ys[0])
             else:
-                model = HistGradientBoostingClassifier(max_iter=100, categorical_features=cats, random_state=ctx.seed)
+                model = HistGradientBoostingClassifier(max_iter=100, categorical_features=cats, random_state=ctx.seed % 2**32)
                 with quiet_warnings():
                     model.fit(Xs, ys)
                 pm, pn = model.predict(Xm), model.predict(Xn)
@@ -274,7 +274,7 @@ def _attribute_inference(ctx: _Context, schema: PublicSchema) -> dict[str, Any]:
             if ok.sum() < 2:
                 out[s] = {"value": None, "not_scored": "the synthetic column has fewer than 2 values"}
                 continue
-            model = HistGradientBoostingRegressor(max_iter=100, categorical_features=cats, random_state=ctx.seed)
+            model = HistGradientBoostingRegressor(max_iter=100, categorical_features=cats, random_state=ctx.seed % 2**32)
             with quiet_warnings():
                 model.fit(Xs[ok], ys[ok])
             tolerance = 0.05 * (view.hi - view.lo if view.hi > view.lo else 1.0)

@@ -62,7 +62,7 @@ def _pipeline(task: str, model: str, is_cat: list[bool], n_cats: list[int], seed
         return Pipeline([("prepare", ColumnTransformer(parts)), ("model", estimator)])
     native = [bool(c and n <= 250) for c, n in zip(is_cat, n_cats, strict=True)]
     cls = HistGradientBoostingClassifier if task == "classification" else HistGradientBoostingRegressor
-    estimator = cls(max_iter=100, categorical_features=native if any(native) else None, random_state=seed)
+    estimator = cls(max_iter=100, categorical_features=native if any(native) else None, random_state=seed % 2**32)
     return Pipeline([("model", estimator)])
 
 

@@ -397,3 +397,21 @@ def test_a_target_that_leaks_from_a_feature_is_not_shown_as_good_utility(adult: 
     plain = build_report(adult["train"], adult["holdout"], adult["other"], schema, thresholds=THRESHOLDS,
                          include=NO_PLOTS)
     assert not plain.sections["utility"].data["leakage"]["suspected"] and plain.summary["utility_leakage"] is None
+
+
+def test_a_job_sub_seed_of_62_bits_runs_every_section() -> None:
+    """The service seeds the report with a 62-bit HMAC sub-seed; scikit-learn takes at most 2**32 - 1, and the
+    utility and membership sections used to fail on it (the release then had no utility ratio)."""
+    from evaluation import build_report, split_holdout
+    from privacy._random import sub_seed
+    from privacy.schema import conform_table, load_schema, read_table
+    from tests.conftest import PENGUINS
+
+    schema = load_schema(PENGUINS.parent / "schema.yaml")
+    table, _ = conform_table(read_table(PENGUINS), schema)
+    train, holdout, _ = split_holdout(table, schema, target="species", seed=1)
+    seed = sub_seed(2**61 + 7, "report")
+    assert seed >= 2**32
+    report = build_report(train, holdout, train.sample(frac=1.0, random_state=2), schema, "species", seed=seed)
+    assert report.summary["utility_ratio"] is not None
+    assert report.summary["membership_auc_classifier"] is not None
