@@ -36,7 +36,8 @@ from core.models import JobStatus, ReleaseCandidate, ReleaseJob, Role, User, utc
 from core.storage import Storage
 
 __all__ = ["RERUN_KINDS", "MAX_CANDIDATES", "sample_key", "sample_meta_key", "candidate_prefix",
-           "request_rerun", "candidates_of", "candidate_view", "candidate_report_key", "choose_for_approval", "adopt", "statement_facts"]
+           "request_rerun", "candidates_of", "candidate_view", "candidate_report_key", "choose_for_approval",
+           "adopt", "statement_facts"]
 
 RERUN_KINDS = ("dp-synthetic", "synthetic", "oversample")
 MAX_CANDIDATES = 50  # re-runs of one release: each takes a worker and storage

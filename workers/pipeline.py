@@ -447,7 +447,9 @@ def run_rerun(candidate_id: int, control: JobControl, settings: Settings, storag
         if _jsonable(split_info) != original_split:
             raise PipelineError("split_mismatch", "the real table no longer splits as it did for the release; "
                                 "it cannot be re-run", f"split now {split_info}, at the release {original_split}")
-    synthetic = rows_subset(sample, chosen.rows, sub_seed(spec.seed, f"re-run {number} rows"))
+    # seeded by the row count alone: the same settings give the same candidate, so repeating a re-run
+    # cannot draw subsets until one looks lucky on the internal checks
+    synthetic = rows_subset(sample, chosen.rows, sub_seed(spec.seed, f"re-run rows {chosen.rows}"))
     del sample
     outcome = post_process(spec, Sampled(
         synthetic=synthetic, train=train, test=test, schema=chosen.schema, policy=chosen.policy,

@@ -144,10 +144,11 @@ def reap_candidates(settings: Settings, send: Any) -> list[int]:
     now = utcnow()
     unclaimed = now - dt.timedelta(seconds=settings.requeue_after_seconds)
     with session_scope(settings) as s:
-        stale = list(s.execute(select(ReleaseCandidate.id, ReleaseCandidate.attempts, ReleaseCandidate.status).where(or_(
-            and_(ReleaseCandidate.status == CANDIDATE_RUNNING, ReleaseCandidate.lease_expires_at < now),
-            and_(ReleaseCandidate.status == CANDIDATE_QUEUED, ReleaseCandidate.enqueued_at < unclaimed),
-        ))).all())
+        stale = list(s.execute(
+            select(ReleaseCandidate.id, ReleaseCandidate.attempts, ReleaseCandidate.status).where(or_(
+                and_(ReleaseCandidate.status == CANDIDATE_RUNNING, ReleaseCandidate.lease_expires_at < now),
+                and_(ReleaseCandidate.status == CANDIDATE_QUEUED, ReleaseCandidate.enqueued_at < unclaimed),
+            ))).all())
     sent = []
     for cand_id, attempts, status in stale:
         if status == CANDIDATE_RUNNING and attempts >= settings.max_attempts:
