@@ -189,8 +189,9 @@ def test_a_rerun_charges_nothing_and_its_approved_candidate_is_the_bundle(servic
     hits = [f"{hit} in {where}" for where, (text, table) in reached.items()
             for hit in find_hits(text, seed, train_rows, table=table, report="report" in where)]
     assert not hits, hits
-    print(f"\n[{backend}] original job {sum(original['internal']['timings'].values()):.2f} s of stages; "
-          f"re-run {sum(cand['timings'].values()):.2f} s of stages, {rerun_seconds:.2f} s from request to ready")
+    print(f"\n[{backend}] original job {sum(original['internal']['timings'].values()):.2f} s of stages "
+          f"{original['internal']['timings']}; re-run {sum(cand['timings'].values()):.2f} s of stages "
+          f"{cand['timings']}, {rerun_seconds:.2f} s from request to ready")
 
 
 def _csrf(page: str) -> str:
