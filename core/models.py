@@ -31,6 +31,7 @@ __all__ = [
     "Dataset",
     "Grant",
     "ReleaseJob",
+    "ReleaseCandidate",
     "LedgerEntry",
     "AuditEvent",
     "UserSession",
@@ -246,6 +247,49 @@ class ReleaseJob(Base):
     include_internal: Mapped[bool] = mapped_column(Boolean, default=False)
     bundle_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     bundle_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the candidate (release_candidates.number) whose artifacts the job holds once approved; None: the
+    # original run, when no re-run of post-processing was made
+    candidate: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ReleaseCandidate(Base):
+    """One output of post-processing for a job: disclosure control, real-row checks, evaluation and
+    gate run on the job's stored DP sample with some settings.
+
+    Number 0 is the original run (recorded when the first re-run is asked for); 1.. are re-runs, each
+    with its own artifacts under the job's private storage. A re-run reads the sample, never the
+    mechanism, so it charges nothing. It runs in a worker under its own lease, like a job.
+    """
+
+    __tablename__ = "release_candidates"
+    __table_args__ = (UniqueConstraint("job_id", "number", name="uq_candidate_job_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("release_jobs.id"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    # the settings asked for (policy overrides, schema coding/hierarchies, rows) and those in effect
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    status: Mapped[str] = mapped_column(String(32), default="queued", index=True)
+    stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    progress: Mapped[float] = mapped_column(default=0.0)
+    message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    enqueued_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+    rows_released: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    artifacts: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    gate: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    timings: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
 
 class LedgerEntry(Base):

@@ -638,13 +638,20 @@ def request_release(
 
 
 def approve(session: Session, user: User, job: ReleaseJob, comment: str | None = None,
-            override: str | None = None, include_internal: bool = False) -> None:
+            override: str | None = None, include_internal: bool = False, candidate: Any = None) -> None:
+    """Approve a release awaiting approval. When the steward re-ran its post-processing, `candidate`
+    chooses which candidate is released (default: the latest ready one; see core/candidates.py)."""
+    from core import candidates
+
     require_role(user, Role.steward)
     if job.requester_id == user.id:
         # the caller audits the refusal outside this transaction, which the error rolls back
         raise Forbidden("you requested this release: another steward must approve it (four-eyes rule)")
     if job.status != JobStatus.awaiting_approval.value:
         raise Conflict(f"release {job.id} is {job.status}; only a release awaiting approval can be approved")
+    chosen = candidates.choose_for_approval(session, job, candidate)
+    if chosen is not None:
+        candidates.adopt(job, chosen)
     gate = job.gate or {}
     if gate.get("overall") == "fail":
         if not override or not override.strip():
@@ -659,7 +666,8 @@ def approve(session: Session, user: User, job: ReleaseJob, comment: str | None =
     job.include_internal = bool(include_internal)
     audit.record(session, "release.approve", actor=user, object_type="release", object_id=job.id,
                  detail={"comment": comment, "override": job.override_reason, "gate": gate.get("overall"),
-                         "include_internal": job.include_internal})
+                         "include_internal": job.include_internal,
+                         **({"candidate": job.candidate} if job.candidate is not None else {})})
     if job.override_reason:
         audit.record(session, "release.override", actor=user, object_type="release", object_id=job.id,
                      detail={"reason": job.override_reason})
@@ -816,6 +824,11 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         view["summary"] = job.summary
         view["internal"] = {"split": job.split, "attempts": job.attempts, "timings": job.timings,
                             "error": job.error}
+        # re-runs of post-processing on the job's sample: stewards and admins only (core/candidates.py)
+        from core.candidates import candidate_view, candidates_of
+
+        view["candidate"] = job.candidate
+        view["candidates"] = [candidate_view(c) for c in candidates_of(session, job.id)]
     return view
 
 
@@ -916,6 +929,8 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
         # override reason speaks of checks on real rows: it stays with the steward (and the audit log).
         "seed": "withheld (the seed of the release's randomness is secret)",
     }
+    if job.candidate is not None:  # which post-processing of the one DP sample this bundle holds
+        manifest["candidate"] = job.candidate
     manifest["audit_head"] = audit.head_for_manifest(session, settings, storage, job.id)
     data = build_bundle(files, manifest, signing_key(settings))
     key = f"jobs/{job.id}/bundle-{job.id}.zip"
@@ -947,6 +962,11 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
                "approved_at": to_minute(job.decided_at)
                if job.decided_at else None,
                "approval_comment": job.decision_comment}
+    from core.candidates import statement_facts
+
+    postprocessing = statement_facts(session, job)
+    if postprocessing is not None:
+        release["postprocessing"] = postprocessing
     split = job.split or {}
     if str(split.get("method", "")).startswith("independent"):
         release["holdout"] = split.get("holdout_fraction")  # the requested fraction, not the sizes

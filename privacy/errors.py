@@ -79,3 +79,10 @@ class MissingDependency(PrivacyError):
 
     code = "missing_dependency"
     status = 501
+
+
+class PostprocessSettingError(PrivacyError, ValueError):
+    """A setting for a re-run of post-processing that is unknown, out of range, or would change the sample."""
+
+    code = "invalid_postprocess_setting"
+    status = 400

@@ -33,6 +33,7 @@ or HTML.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -215,6 +216,7 @@ def privacy_statement(
     lines += _post_processing(dis, cells) if dis or cells or not _constraints(rel.get("constraints")) else []
     lines += _constraints(rel.get("constraints"))
     lines += _rebalancing(rel.get("rebalanced"), guarantee)
+    lines += _candidates(rel.get("postprocessing"))
     lines.append("")
 
     # --- real rows ----------------------------------------------------------------------
@@ -245,6 +247,34 @@ CSV_NOTE = (
     "not a plain number such as `-1`) starts with an added apostrophe (`'`); every other cell is written as it "
     "is, so the two files read back the same."
 )
+
+
+def _candidates(post: Mapping[str, Any] | None) -> list[str]:
+    """Which post-processing of the sample this release is, when the steward re-ran it."""
+    if not post:
+        return []
+    number = int(post.get("candidate") or 0)
+    total = post.get("candidates")
+    which = "the original run" if number == 0 else f"re-run {number}"
+    text = (f"This release is candidate {number} ({which})"
+            + (f" of {int(total)} candidates" if total is not None else "")
+            + " made from one sample of the mechanism. The data steward can re-run the post-processing above "
+            "(disclosure control, the checks and the report) on that one stored sample with other settings; "
+            "each re-run works on the stored output and never runs the mechanism again, so it adds no privacy "
+            "cost: "
+            "the parameters above are the whole charge. The steward chose which candidate to release after "
+            "reading the candidates' reports, whose internal checks use real rows, as for any approval.")
+    out = ["", text]
+    settings = post.get("settings") or {}
+    if settings:
+        out += ["", "Post-processing settings of this candidate:"]
+        for key in ("k", "l", "suppression", "max_suppression", "remove_real_matches", "rows"):
+            if key in settings:
+                out.append(f"- **{key}**: {_md(settings[key])}")
+        for col, fields in (settings.get("columns") or {}).items():
+            described = ", ".join(f"{name} {_md(json.dumps(value, sort_keys=True))}" for name, value in fields.items())
+            out.append(f"- **{_md(col)}**: {described}")
+    return out
 
 
 def _parameters(guarantee: str, c: PrivacyCost | None, zcdp: bool) -> list[str]:

@@ -97,6 +97,10 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(api)
     csrf.exempt(api_jobs)
     app.register_blueprint(api_jobs)
+    from webapp.api_candidates import api_candidates
+
+    csrf.exempt(api_candidates)
+    app.register_blueprint(api_candidates)
     app.register_blueprint(api_accounts)
     app.register_blueprint(pages)
     from webapp.api_audit import api_audit

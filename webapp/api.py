@@ -296,7 +296,8 @@ def approve(job_id: int) -> Response:
         job = _visible_job(s, user, job_id)
         try:
             releases.approve(s, user, job, comment=body.get("comment"), override=body.get("override"),
-                             include_internal=bool(body.get("include_internal", False)))
+                             include_internal=bool(body.get("include_internal", False)),
+                             candidate=body.get("candidate"))
         except Forbidden as exc:
             record_auth_failure(f"approve release {job_id}: {exc.message}", actor=user.username,
                                 action="authz.denied")

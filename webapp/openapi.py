@@ -237,9 +237,13 @@ def _paths() -> dict[str, Any]:
             body={"content": {"application/json": {"schema": {"type": "object", "properties": {
                 "comment": {"type": "string"}, "override": {"type": "string",
                                                             "description": "required when the gate failed"},
-                "include_internal": {"type": "boolean"}}}}}},
-            errors=("401", "403", "404", "409"),
-            description="Steward only, never the requester (four eyes). Signs the bundle.")},
+                "include_internal": {"type": "boolean"},
+                "candidate": {"type": "integer", "minimum": 0,
+                              "description": "which candidate to release when post-processing was re-run "
+                                             "(0: the original run); default the latest ready one"}}}}}},
+            errors=("400", "401", "403", "404", "409"),
+            description="Steward only, never the requester (four eyes). Signs the bundle, built from the chosen "
+                        "candidate's artifacts.")},
         "/releases/{job_id}/reject": {"post": _op(
             "Reject a release", "releases", {"200": _json(release_obj)}, params=[_JOB],
             body={"required": True, "content": {"application/json": {"schema": {
@@ -374,6 +378,57 @@ def _job_and_audit_paths() -> dict[str, Any]:
     }
 
 
+def _candidate_paths() -> dict[str, Any]:
+    """Re-runs of post-processing on a release's stored sample (webapp/api_candidates.py)."""
+    candidate = {"type": "object", "properties": {
+        "number": {"type": "integer", "description": "0 is the original run; 1.. are re-runs"},
+        "status": {"type": "string", "enum": ["queued", "running", "ready", "failed"]},
+        "stage": {"type": ["string", "null"]}, "progress": {"type": "number", "minimum": 0, "maximum": 1},
+        "message": {"type": ["string", "null"]}, "error_code": {"type": ["string", "null"]},
+        "error": {"type": ["string", "null"]},
+        "settings": {"type": ["object", "null"], "description": "the post-processing settings in effect"},
+        "requested": {"type": ["object", "null"]}, "comment": {"type": ["string", "null"]},
+        "rows_released": {"type": ["integer", "null"]}, "gate": {"type": ["string", "null"]},
+        "k_anonymity": {"type": ["object", "null"]}, "gate_checks": {"type": ["array", "null"]},
+        "created_at": {"type": ["string", "null"]}, "finished_at": {"type": ["string", "null"]},
+        "timings": {"type": ["object", "null"]}}}
+    rerun_body = {"type": "object", "additionalProperties": False, "properties": {
+        "policy": {"type": "object", "description": "disclosure-control settings of the dataset policy: k, l, "
+                                                    "suppression, remove_real_matches (and max_suppression "
+                                                    "where the policy has it)"},
+        "schema": {"type": "object", "description": "{columns: {COLUMN: {hierarchy, top_code, bottom_code, "
+                                                    "round_to}}}; null removes a field"},
+        "rows": {"type": "integer", "minimum": 1, "description": "rows to release from the sample (a seeded "
+                                                                "subset); at most the rows sampled"},
+        "comment": {"type": "string", "maxLength": 2000}}}
+    return {
+        "/releases/{job_id}/rerun": {"post": _op(
+            "Re-run post-processing", "releases",
+            {"202": _json({"type": "object", "properties": {"candidate": candidate}}, "Accepted and queued")},
+            params=[_JOB], body={"content": {"application/json": {"schema": rerun_body}}},
+            errors=("400", "401", "403", "404", "409"),
+            description="Steward only, while the release awaits approval. Disclosure control, the real-row "
+                        "checks, the report and the gate run again on the release's stored DP sample with other "
+                        "settings, as a new candidate. The mechanism does not run again: nothing is charged. "
+                        "Audited (release.rerun).")},
+        "/releases/{job_id}/candidates": {"get": _op(
+            "List candidates", "releases", {"200": _json({"type": "object", "properties": {
+                "candidate": {"type": ["integer", "null"], "description": "the approved candidate"},
+                "candidates": {"type": "array", "items": candidate}}})},
+            params=[_JOB], errors=("401", "403", "404"),
+            description="Stewards and admins: the original run (0) and each re-run, with its settings, rows "
+                        "released, gate and k-anonymity.")},
+        "/releases/{job_id}/candidates/{number}/report": {"get": _op(
+            "Candidate report", "releases",
+            {"200": {"description": "The candidate's internal report",
+                     "content": {"text/html": {"schema": {"type": "string"}},
+                                 "application/json": {"schema": {"type": "object"}}}}},
+            params=[_JOB, {"name": "number", "in": "path", "required": True, "schema": {"type": "integer"}},
+                    {"name": "format", "in": "query", "schema": {"type": "string", "enum": ["html", "json"]}}],
+            errors=("401", "403", "404"), description="Stewards and admins, once the candidate is ready.")},
+    }
+
+
 def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
     """The OpenAPI 3.1 document of /api/v1."""
     from importlib import metadata
@@ -396,6 +451,6 @@ def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
         "security": [{"bearer": []}, {"session": []}],
         "tags": [{"name": t} for t in ("service", "datasets", "releases", "bundles", "tokens", "accounts",
                                        "audit")],
-        "paths": {**_paths(), **_account_paths(), **_job_and_audit_paths()},
+        "paths": {**_paths(), **_account_paths(), **_job_and_audit_paths(), **_candidate_paths()},
         "components": _components(),
     }

@@ -58,7 +58,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
-from core import accounts, audit, confirmations, releases
+from core import accounts, audit, candidates, confirmations, releases
 from core.auth import check_password, end_session, start_session
 from core.bundle import public_key_pem
 from core.db import session_scope, write_session
@@ -171,6 +171,24 @@ class ApproveForm(FlaskForm):
     override = TextAreaField("Override reason", validators=[Optional(), Length(max=2000)],
                              description="Required because the release gate failed.")
     include_internal = BooleanField("Put the internal report sections (computed on real rows) in the bundle")
+    candidate = IntegerField("Candidate to release", validators=[Optional(), NumberRange(min=0)])
+
+
+class RerunForm(FlaskForm):
+    """Re-run post-processing on the release's stored sample (core/candidates.py): nothing is charged."""
+
+    k = IntegerField("k (k-anonymity)", validators=[Optional(), NumberRange(min=1)])
+    suppression = SelectField("Suppression", choices=[SelectChoice("", "as before"),
+                                                      SelectChoice("generalise", "generalise, then suppress"),
+                                                      SelectChoice("suppress", "suppress only")],
+                              validators=[Optional()])
+    rows = IntegerField("Rows to release from the sample", validators=[Optional(), NumberRange(min=1)],
+                        description="A seeded subset of the sample; empty: all of it.")
+    policy_text = TextAreaField("Other disclosure settings (YAML)", validators=[Optional(), Length(max=4000)],
+                                description="e.g. 'l: 2' or 'remove_real_matches: true'.")
+    schema_text = TextAreaField("Coding and hierarchies (YAML)", validators=[Optional(), Length(max=20000)],
+                                description="e.g. 'columns: {age: {hierarchy: {band: 10}, top_code: 80}}'.")
+    comment = TextAreaField("Why", validators=[Optional(), Length(max=2000)])
 
 
 class RejectForm(FlaskForm):
@@ -909,6 +927,10 @@ def _release_context(s: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         "link_seconds": settings().download_link_seconds,
         "active": job.status in ACTIVE_STATUSES,
         "can_cancel": job.status in ACTIVE_STATUSES and (is_requester or user.role == Role.steward.value),
+        # re-runs of post-processing: stewards only, while the release awaits approval
+        "candidates": (view.get("candidates") or []) if staff else [],
+        "can_rerun": user.role == Role.steward.value and awaiting and job.kind in candidates.RERUN_KINDS,
+        "candidates_active": staff and any(c["status"] in ("queued", "running") for c in view.get("candidates") or []),
     }
 
 
@@ -920,6 +942,7 @@ def _render_release(job_id: int, status: int = 200, **extra: Any) -> tuple[str, 
     ctx.setdefault("approve_form", extra.pop("approve_form", None) or ApproveForm())
     ctx.setdefault("reject_form", extra.pop("reject_form", None) or RejectForm())
     ctx.setdefault("cancel_form", CancelForm())
+    ctx.setdefault("rerun_form", extra.pop("rerun_form", None) or RerunForm())
     return render_template("release.html", decision_error=extra.pop("decision_error", None), **ctx), status
 
 
@@ -953,6 +976,25 @@ def release_report(job_id: int):  # type: ignore[no-untyped-def]
     return resp
 
 
+@pages.get("/releases/<int:job_id>/candidates/<int:number>/report")
+@login_required
+def candidate_report(job_id: int, number: int):  # type: ignore[no-untyped-def]
+    """A candidate's internal report, for stewards and admins choosing which candidate to approve."""
+    with session_scope(settings()) as s:
+        user = _user(s)
+        job = _job_or_404(s, user, job_id)
+        try:
+            key = candidates.candidate_report_key(s, user, job, number, "html")
+        except (Forbidden, NotFound) as exc:
+            _note_denial(exc.message, "release", job_id)
+            raise
+    resp = Response(get_storage(settings()).get_bytes(key), mimetype="text/html")
+    resp.headers["Content-Security-Policy"] = REPORT_CSP
+    resp.headers["X-Frame-Options"] = "SAMEORIGIN"
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
 @pages.post("/releases/<int:job_id>/approve")
 @login_required
 def release_approve(job_id: int):  # type: ignore[no-untyped-def]
@@ -965,17 +1007,85 @@ def release_approve(job_id: int):  # type: ignore[no-untyped-def]
             user = _user(s)
             job = _job_or_404(s, user, job_id)
             releases.approve(s, user, job, comment=(form.comment.data or "").strip() or None,
-                             override=form.override.data or None, include_internal=bool(form.include_internal.data))
+                             override=form.override.data or None, include_internal=bool(form.include_internal.data),
+                             candidate=form.candidate.data)
             releases.make_bundle(s, get_storage(cfg), cfg, job)
     except Forbidden as exc:
         # core records the refusal in the transaction that the refusal rolls back: record it again here
         _note_denial(exc.message, "release", job_id)
         return _render_release(job_id, 403, decision_error=exc.message, approve_form=form)
     except (Conflict, InvalidRequest) as exc:
-        _apply_errors(form, exc, {"override": "override", "comment": "comment"})
+        _apply_errors(form, exc, {"override": "override", "comment": "comment", "candidate": "candidate"})
         return _render_release(job_id, exc.status, approve_form=form)
     flash("Release approved: its bundle is signed and the requester can download it.", "ok")
     return redirect(url_for("pages.release", job_id=job_id))
+
+
+@pages.post("/releases/<int:job_id>/rerun")
+@login_required
+def release_rerun(job_id: int):  # type: ignore[no-untyped-def]
+    """Queue a re-run of the release's post-processing with the form's settings (steward only)."""
+    form = RerunForm()
+    if not form.validate_on_submit():
+        return _render_release(job_id, 400, rerun_form=form)
+    body: dict[str, Any] = {}
+    try:
+        policy = _yaml_mapping(form.policy_text.data, "policy_text")
+        if form.k.data is not None:
+            policy["k"] = form.k.data
+        if form.suppression.data:
+            policy["suppression"] = form.suppression.data
+        if policy:
+            body["policy"] = policy
+        schema = _yaml_mapping(form.schema_text.data, "schema_text")
+        if schema:
+            body["schema"] = schema
+    except InvalidRequest as exc:
+        _apply_errors(form, exc, {})
+        return _render_release(job_id, 400, rerun_form=form)
+    if form.rows.data is not None:
+        body["rows"] = form.rows.data
+    if (form.comment.data or "").strip():
+        body["comment"] = form.comment.data.strip()
+    cfg = settings()
+    try:
+        with write_session(cfg) as s:
+            user = _user(s)
+            job = _job_or_404(s, user, job_id)
+            cand = candidates.request_rerun(s, get_storage(cfg), user, job, body)
+            cand_id, number = cand.id, cand.number
+    except Forbidden as exc:
+        _note_denial(exc.message, "release", job_id)
+        return _render_release(job_id, 403, rerun_form=form)
+    except (Conflict, InvalidRequest, PrivacyError) as exc:
+        _apply_errors(form, exc, {"rows": "rows", "policy": "policy_text", "schema": "schema_text"})
+        return _render_release(job_id, exc.status, rerun_form=form)
+    from workers.enqueue import enqueue_rerun
+
+    try:
+        enqueue_rerun(cand_id, cfg)
+    except Exception as exc:
+        log.exception("could not enqueue candidate %s", cand_id)
+        from workers.rerun import fail_candidate
+
+        fail_candidate(cfg, cand_id, "queue_unavailable", "the job queue is unavailable; try again shortly",
+                       repr(exc))
+        flash("The job queue is unavailable: the re-run was not queued. Try again shortly.", "error")
+        return redirect(url_for("pages.release", job_id=job_id))
+    flash(f"Re-run queued as candidate {number}: post-processing of the same sample, nothing is charged.", "ok")
+    return redirect(url_for("pages.release", job_id=job_id) + "#candidates")
+
+
+def _yaml_mapping(text: str | None, field: str) -> dict[str, Any]:
+    if not (text or "").strip():
+        return {}
+    try:
+        data = yaml.safe_load(text or "")
+    except yaml.YAMLError as exc:
+        raise InvalidRequest(f"not valid YAML: {exc}", field=field) from exc
+    if not isinstance(data, dict):
+        raise InvalidRequest("give a mapping of settings (name: value)", field=field)
+    return data
 
 
 @pages.post("/releases/<int:job_id>/reject")

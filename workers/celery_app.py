@@ -17,6 +17,7 @@ from celery import Celery
 from core.settings import Settings, get_settings
 
 TASK_RUN_RELEASE = "synthgate.run_release"
+TASK_RERUN_POSTPROCESS = "synthgate.rerun_postprocess"
 QUEUE = "releases"
 
 

@@ -15,7 +15,7 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["enqueue_release", "held_job_ids"]
+__all__ = ["enqueue_release", "enqueue_rerun", "held_job_ids"]
 
 
 def enqueue_release(job_id: int, settings: Settings | None = None) -> None:
@@ -24,6 +24,14 @@ def enqueue_release(job_id: int, settings: Settings | None = None) -> None:
 
     get_celery(settings).send_task(TASK_RUN_RELEASE, args=[int(job_id)], queue=QUEUE)
     log.info("enqueued release job %s", job_id)
+
+
+def enqueue_rerun(candidate_id: int, settings: Settings | None = None) -> None:
+    """Send a re-run of post-processing (a release candidate) to the queue; raises if the broker cannot take it."""
+    from workers.celery_app import QUEUE, TASK_RERUN_POSTPROCESS, get_celery
+
+    get_celery(settings).send_task(TASK_RERUN_POSTPROCESS, args=[int(candidate_id)], queue=QUEUE)
+    log.info("enqueued re-run candidate %s", candidate_id)
 
 
 def held_job_ids(settings: Settings) -> set[int] | None:

@@ -33,6 +33,7 @@ from typing import Any
 import pandas as pd
 
 from core.bundle import safe_csv_bytes
+from core.candidates import candidate_prefix, sample_key, sample_meta_key
 from core.db import session_scope
 from core.ledger import ledger_summary
 from core.models import Dataset, ReleaseJob, User
@@ -55,6 +56,14 @@ STAGES: dict[str, tuple[float, float]] = {
     "sample": (0.60, 0.68),
     "postprocess": (0.68, 0.72),
     "evaluate": (0.72, 0.95),
+    "write": (0.95, 1.00),
+}
+# a re-run of post-processing: no fit, no sample
+RERUN_STAGES: dict[str, tuple[float, float]] = {
+    "load": (0.00, 0.10),
+    "split": (0.10, 0.15),
+    "postprocess": (0.15, 0.30),
+    "evaluate": (0.30, 0.95),
     "write": (0.95, 1.00),
 }
 
@@ -95,6 +104,7 @@ class JobSpec:
     requester: str
     ledger_text: str = ""
     timings: dict[str, float] = field(default_factory=dict)
+    stages: dict[str, tuple[float, float]] = field(default_factory=lambda: STAGES)
 
 
 def load_spec(job_id: int, settings: Settings) -> JobSpec:
@@ -138,7 +148,7 @@ class _Stage:
         self.control = control
         self.name = name
         self.spec = spec
-        self.start, self.end = STAGES[name]
+        self.start, self.end = spec.stages[name]
         self.t0 = time.perf_counter()
 
     def __enter__(self) -> _Stage:
@@ -150,7 +160,8 @@ class _Stage:
         self.control.progress(self.name, f, f"{self.name}: {message}" if message else self.name)
 
     def __exit__(self, *exc: object) -> None:
-        self.spec.timings[self.name] = round(time.perf_counter() - self.t0, 4)
+        elapsed = time.perf_counter() - self.t0
+        self.spec.timings[self.name] = round(self.spec.timings.get(self.name, 0.0) + elapsed, 4)
 
 
 def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: Storage) -> None:
@@ -171,12 +182,14 @@ def _check_reservation(spec: JobSpec, planned: PrivacyCost) -> None:
                             f"planned {planned.describe()} vs reserved {spec.reserved.describe()}")
 
 
-def _load(spec: JobSpec, control: JobControl, storage: Storage) -> tuple[pd.DataFrame, Any]:
+def _load(spec: JobSpec, control: JobControl, storage: Storage, *, charge: bool = True) -> tuple[pd.DataFrame, Any]:
     """Read and conform the raw table. The charge is spent once the file is found and before it is
-    read: a missing file says nothing about the rows, everything after it depends on them."""
+    read: a missing file says nothing about the rows, everything after it depends on them. A re-run
+    of post-processing (`charge=False`) reads it for the internal checks and the report only."""
     with _Stage(control, "load", spec) as st:
         with storage.local_path(spec.storage_key) as path:
-            control.mark_data_read()
+            if charge:
+                control.mark_data_read()
             raw = read_table(path)
         st(0.6, "conforming to the public schema")
         table, conform_report = conform_table(raw, spec.schema)
@@ -240,8 +253,6 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
         synthetic, constraints = enforce_constraints(synthetic, spec.schema, resample=synth.sample_more,
                                                      seed=sub_seed(spec.seed, "constraints"))
 
-    from privacy.disclosure import apply_disclosure_control, real_row_checks, recode_like
-
     with _Stage(control, "postprocess", spec) as st:
         rebalance = raw_options.get("rebalance")
         rebalanced = None
@@ -252,15 +263,91 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
             synthetic = rebalance_output(synthetic, spec.schema, spec.target, rebalance,
                                          seed=sub_seed(spec.seed, "rebalance"))
             rebalanced = {"method": rebalance, "rows_added": len(synthetic) - before}
+        st(0.2, "keeping the sample for re-runs of post-processing")
+        method_info = _jsonable(synth.info())
+        _keep_sample(synthetic, spec, storage, method_info=method_info, rebalanced=rebalanced, holdout=holdout,
+                     cost=cost, constraints=constraints.to_dict())
+
+    outcome = post_process(spec, Sampled(
+        synthetic=synthetic, train=train, test=test, schema=spec.schema, policy=spec.policy, cost=cost,
+        method_info=method_info, rebalanced=rebalanced, split_info=split_info, conform=conform_report.to_dict(),
+        prefix=prefix, constraints=constraints.to_dict()), control, settings, storage)
+    finished = control.finish(
+        cost=cost.to_dict(),
+        split=split_info,
+        artifacts=outcome.artifacts,
+        summary=outcome.summary,
+        gate=outcome.gate,
+        timings=spec.timings,
+    )
+    if not finished:
+        log.warning("job %s: finished but another worker owns it now; results discarded", job_id)
+
+
+# ------------------------------------------------------------------------------------------------
+# post-processing: shared by a release's run and its re-runs on the stored sample
+# ------------------------------------------------------------------------------------------------
+
+def _keep_sample(synthetic: pd.DataFrame, spec: JobSpec, storage: Storage, *, method_info: dict[str, Any],
+                 rebalanced: dict[str, Any] | None, holdout: float, cost: PrivacyCost,
+                 constraints: dict[str, Any] | None = None) -> None:
+    """Store the DP sample (before disclosure control) in the job's private storage, with the schema and
+    policy it was post-processed under, so that a steward can re-run post-processing without a new fit.
+    Never part of a bundle or of any view: it is not yet disclosure-controlled."""
+    storage.put_bytes(sample_key(spec.job_id), _parquet_bytes(synthetic))
+    meta = {"rows": len(synthetic), "schema": spec.schema.to_dict(), "policy": spec.policy.to_dict(),
+            "method_info": method_info, "rebalanced": rebalanced, "holdout": holdout, "cost": cost.to_dict(),
+            "constraints": constraints}
+    storage.put_bytes(sample_meta_key(spec.job_id), json.dumps(meta, default=str).encode())
+
+
+@dataclass
+class Sampled:
+    """What post-processing works on: a DP sample, the real split it is checked and evaluated against,
+    and the schema and policy of its disclosure control."""
+
+    synthetic: pd.DataFrame
+    train: pd.DataFrame
+    test: pd.DataFrame
+    schema: PublicSchema
+    policy: DatasetPolicy
+    cost: PrivacyCost | dict[str, Any]
+    method_info: dict[str, Any]
+    rebalanced: dict[str, Any] | None
+    split_info: dict[str, Any]
+    conform: dict[str, Any]
+    prefix: str
+    release_facts: dict[str, Any] = field(default_factory=dict)
+    constraints: dict[str, Any] | None = None  # what enforcing the schema's constraints did to the sample
+
+
+@dataclass
+class PostProcessed:
+    artifacts: dict[str, str]
+    summary: dict[str, Any]
+    gate: dict[str, Any]
+    rows_released: int
+
+
+def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Settings,
+                 storage: Storage) -> PostProcessed:
+    """Disclosure control, real-row checks, evaluation, gate and artifacts of one sample.
+
+    Charges nothing: it reads the sample and, for the internal checks and the report only, the real
+    split the caller passes."""
+    from privacy.disclosure import apply_disclosure_control, real_row_checks, recode_like
+
+    schema, policy = inp.schema, inp.policy
+    train, test = inp.train, inp.test
+    with _Stage(control, "postprocess", spec) as st:
         st(0.3, "disclosure control")
-        released, released_schema, disclosure = apply_disclosure_control(synthetic, spec.schema, spec.policy)
-        del synthetic
+        released, released_schema, disclosure = apply_disclosure_control(inp.synthetic, schema, policy)
         st(0.7, "checks against real rows")
-        released, real_checks = real_row_checks(released, train, spec.schema, spec.policy, disclosure=disclosure)
+        released, real_checks = real_row_checks(released, train, schema, policy, disclosure=disclosure)
         # the same check on real people who were not in the training split: how often fresh rows of the
         # population reproduce a unique training combination by chance (the gate's baseline)
-        _, baseline = real_row_checks(recode_like(test, disclosure), train, spec.schema,
-                                      spec.policy.model_copy(update={"remove_real_matches": False}),
+        _, baseline = real_row_checks(recode_like(test, disclosure), train, schema,
+                                      policy.model_copy(update={"remove_real_matches": False}),
                                       disclosure=disclosure)
         unique_baseline = baseline.unique_match_rate
         exact_baseline = (baseline.exact_match_rate, baseline.rows_checked)
@@ -270,16 +357,15 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
 
     with _Stage(control, "evaluate", spec) as st:
         thresholds = {
-            "min_fidelity": spec.policy.min_fidelity,
-            "min_utility_ratio": spec.policy.min_utility_ratio,
-            "max_membership_auc": spec.policy.max_membership_auc,
-            "max_exact_match_rate": spec.policy.max_exact_match_rate,
-            "warn_margin": spec.policy.warn_margin,
+            "min_fidelity": policy.min_fidelity,
+            "min_utility_ratio": policy.min_utility_ratio,
+            "max_membership_auc": policy.max_membership_auc,
+            "max_exact_match_rate": policy.max_exact_match_rate,
+            "warn_margin": policy.warn_margin,
         }
         # compare what is released with the real rows in the released representation
         train_view = recode_like(train, disclosure)
         test_view = recode_like(test, disclosure)
-        del train, test
         report = build_report(train_view, test_view, released, released_schema, spec.target,
                               thresholds=thresholds, seed=sub_seed(spec.seed, "report"), progress=st)
         del train_view, test_view
@@ -290,7 +376,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
     with _Stage(control, "write", spec) as st:
         summary = report.summary
         gate = evaluate_gate(
-            spec.policy,
+            policy,
             disclosure=disclosure,
             real_checks=real_checks,
             membership_auc=summary.get("membership_auc"),
@@ -303,10 +389,10 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
         ledger_text = _ledger_text(spec, settings)
         # the steward's draft; the bundle's statement is written at approval, with the decision
         draft = privacy_statement(
-            method=synth.info(), cost=cost, schema=spec.schema, dataset_guarantee=ledger_text,
-            release={"id": job_id, "dataset": spec.dataset_name, "kind": spec.kind, "rows": len(released),
-                     "rebalanced": rebalanced, "holdout": split_info["holdout_fraction"],
-                     "constraints": constraints.to_dict()},
+            method=inp.method_info, cost=inp.cost, schema=schema, dataset_guarantee=ledger_text,
+            release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind, "rows": len(released),
+                     "rebalanced": inp.rebalanced, "holdout": inp.split_info["holdout_fraction"],
+                     "constraints": inp.constraints, **inp.release_facts},
             disclosure=disclosure, real_checks=real_checks, gate=gate, include_internal=True,
         )
         files = {
@@ -321,23 +407,67 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
             "disclosure.json": json.dumps({"disclosure": _as_dict(disclosure), "real_checks": _as_dict(real_checks),
                                            "holdout_unique_match_rate": unique_baseline,
                                            "holdout_exact_match_rate": exact_baseline[0],
-                                           "rebalanced": rebalanced, "conform": conform_report.to_dict(),
-                                           "constraints": constraints.to_dict()},
+                                           "rebalanced": inp.rebalanced, "conform": inp.conform,
+                                           "constraints": inp.constraints},
                                           indent=2, default=str).encode(),
         }
-        artifacts = _store(files, prefix, storage, st)
+        artifacts = _store(files, inp.prefix, storage, st)
+    return PostProcessed(artifacts=artifacts, summary=_jsonable(summary),
+                         gate=_jsonable(gate.to_dict(include_internal=True)), rows_released=len(released))
 
-    finished = control.finish(
-        cost=cost.to_dict(),
-        split=split_info,
-        artifacts=artifacts,
-        summary=_jsonable(summary),
-        gate=_jsonable(gate.to_dict(include_internal=True)),
-        timings=spec.timings,
-    )
-    if not finished:
-        log.warning("job %s: finished but another worker owns it now; results discarded", job_id)
 
+def run_rerun(candidate_id: int, control: JobControl, settings: Settings, storage: Storage) -> None:
+    """Re-run post-processing of a finished job on its stored sample, as candidate `number`.
+
+    Never fits or samples: it reads the stored sample and, exactly as the original run did, the real
+    table for the internal checks and the report (the same holdout split, from the job's seed). The
+    ledger is not touched: this is post-processing of one DP output."""
+    from core.models import ReleaseCandidate
+    from evaluation import split_holdout
+    from privacy.postprocessing import apply_settings, rows_subset
+
+    with session_scope(settings) as s:
+        cand = s.get(ReleaseCandidate, candidate_id)
+        assert cand is not None
+        job_id, number = cand.job_id, cand.number
+        requested = dict((cand.settings or {}).get("requested") or {})
+        job = s.get(ReleaseJob, job_id)
+        assert job is not None
+        original_split = dict(job.split or {})
+    spec = load_spec(job_id, settings)
+    spec.stages = RERUN_STAGES
+    try:
+        meta = json.loads(storage.get_bytes(sample_meta_key(job_id)))
+        sample = pd.read_parquet(io.BytesIO(storage.get_bytes(sample_key(job_id))))
+    except Exception as exc:
+        raise PipelineError("no_sample", "the sample of this release is not in storage; it cannot be re-run",
+                            f"{type(exc).__name__}: {exc}") from exc
+    # the schema and policy the sample was first post-processed under, changed by the re-run's settings
+    spec.schema = PublicSchema.from_dict(meta["schema"])
+    chosen = apply_settings(spec.schema, DatasetPolicy.from_dict(meta["policy"]), requested, len(sample))
+    table, conform_report = _load(spec, control, storage, charge=False)
+    with _Stage(control, "split", spec):
+        train, test, split_info = split_holdout(table, spec.schema, target=spec.target,
+                                                holdout=float(meta["holdout"]),
+                                                seed=sub_seed(spec.seed, "holdout split"))
+        del table
+        if _jsonable(split_info) != original_split:
+            raise PipelineError("split_mismatch", "the real table no longer splits as it did for the release; "
+                                "it cannot be re-run", f"split now {split_info}, at the release {original_split}")
+    # seeded by the row count alone: the same settings give the same candidate, so repeating a re-run
+    # cannot draw subsets until one looks lucky on the internal checks
+    synthetic = rows_subset(sample, chosen.rows, sub_seed(spec.seed, f"re-run rows {chosen.rows}"))
+    del sample
+    outcome = post_process(spec, Sampled(
+        synthetic=synthetic, train=train, test=test, schema=chosen.schema, policy=chosen.policy,
+        cost=meta["cost"], method_info=meta["method_info"], rebalanced=meta.get("rebalanced"),
+        split_info=split_info, conform=conform_report.to_dict(), prefix=candidate_prefix(job_id, number),
+        release_facts={"postprocessing": {"candidate": number, "settings": chosen.describe()}},
+        constraints=meta.get("constraints")), control, settings, storage)
+    if not control.finish(artifacts=outcome.artifacts, summary=outcome.summary, gate=outcome.gate,
+                          timings=spec.timings, rows_released=outcome.rows_released):
+        log.warning("job %s candidate %s: finished but another worker owns it now; results discarded",
+                    job_id, number)
 
 
 

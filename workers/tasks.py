@@ -12,7 +12,7 @@ from core.errors import ServiceError
 from core.settings import get_settings
 from core.storage import get_storage
 from privacy.errors import PrivacyError
-from workers.celery_app import TASK_RUN_RELEASE, celery_app
+from workers.celery_app import TASK_RERUN_POSTPROCESS, TASK_RUN_RELEASE, celery_app
 from workers.jobs import JobControl, JobStopped, LeaseLost, Reaper, claim, fail_job, worker_identity
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,55 @@ def run_release(job_id: int) -> str:
                  "an internal error stopped the release; the steward can see the details",
                  f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}", owner=owner)
         return "failed"
+
+
+@celery_app.task(name=TASK_RERUN_POSTPROCESS, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+def rerun_postprocess(candidate_id: int) -> str:
+    """Re-run post-processing of a finished job on its stored sample, as one candidate. Charges nothing;
+    idempotent: a candidate already claimed or finished is left alone."""
+    from workers.rerun import CandidateControl, claim_candidate, fail_candidate
+
+    settings = get_settings()
+    owner = worker_identity()
+    if not claim_candidate(candidate_id, owner, settings):
+        log.info("candidate %s: nothing to claim (finished, or running elsewhere)", candidate_id)
+        return "skipped"
+    from workers.pipeline import PipelineError, run_rerun
+
+    job_id = _candidate_job(candidate_id)
+    control = CandidateControl(candidate_id, job_id, owner, settings,
+                               time_limit=settings.job_time_limit(_method(job_id)), hard_exit=_in_pool_process())
+    try:
+        with control:
+            run_rerun(candidate_id, control, settings, get_storage(settings))
+        return "done"
+    except (LeaseLost, JobStopped):
+        log.warning("candidate %s: stopped (%s)", candidate_id, control.stop_reason or "lease lost")
+        return "stopped"
+    except PipelineError as exc:
+        fail_candidate(settings, candidate_id, exc.code, exc.public, exc.detail, owner=owner)
+        return "failed"
+    except (PrivacyError, ServiceError) as exc:  # only stewards see a candidate: the message may be whole
+        fail_candidate(settings, candidate_id, exc.code, exc.message, owner=owner)
+        return "failed"
+    except MemoryError:
+        fail_candidate(settings, candidate_id, "out_of_memory", "the worker ran out of memory", owner=owner)
+        return "failed"
+    except Exception as exc:
+        log.exception("candidate %s: internal error", candidate_id)
+        fail_candidate(settings, candidate_id, "internal_error", "an internal error stopped the re-run",
+                       f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}", owner=owner)
+        return "failed"
+
+
+def _candidate_job(candidate_id: int) -> int:
+    from core.db import session_scope
+    from core.models import ReleaseCandidate
+
+    with session_scope(get_settings()) as s:
+        cand = s.get(ReleaseCandidate, candidate_id)
+        assert cand is not None
+        return cand.job_id
 
 
 def _method(job_id: int) -> str:
@@ -122,9 +171,10 @@ def _warm_up() -> None:
 def _start_reaper(**_: object) -> None:
     global _reaper
     settings = get_settings()
-    from workers.enqueue import enqueue_release, held_job_ids
+    from workers.enqueue import enqueue_release, enqueue_rerun, held_job_ids
 
-    _reaper = Reaper(settings, lambda job_id: enqueue_release(job_id, settings), held=lambda: held_job_ids(settings))
+    _reaper = Reaper(settings, lambda job_id: enqueue_release(job_id, settings), held=lambda: held_job_ids(settings),
+                     send_rerun=lambda candidate_id: enqueue_rerun(candidate_id, settings))
     _reaper.start()
     log.info("reaper started (every %ss, lease %ss, unclaimed jobs re-sent after %ss)", settings.reaper_seconds,
              settings.lease_seconds, settings.requeue_after_seconds)

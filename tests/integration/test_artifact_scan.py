@@ -23,7 +23,9 @@ What is looked for, read from the database (never from an analyst view):
   (the split's ``train_rows``; for dp-statistics, which reads every row, the
   table's 344 rows), and the names ``train_rows`` / ``holdout_rows`` /
   ``real_rows`` that would label the split's sizes;
-* the steward's override reason, which is for the steward only.
+* the steward's override reason, which is for the steward only;
+* the storage keys of the job's stored sample (``sample.parquet``, ``sample.json``),
+  kept privately for re-runs of post-processing, and of the re-runs' candidates.
 
 How: a number matches only as a whole token: not preceded by a letter, digit,
 ``_``, ``+``, ``/`` or ``.``, and not followed by a letter, digit, ``_``, ``+``,
@@ -146,6 +148,9 @@ def find_hits(text: str, seed: int, train_rows: int | None, *, table: bool, repo
                 hits.append(f"label {label}")
         if OVERRIDE in text:
             hits.append("the steward's override reason")
+    for key in ("sample.parquet", "sample.json", "/candidates/"):
+        if key in text:
+            hits.append(f"the private storage key {key}")
     return hits
 
 
@@ -302,6 +307,8 @@ def test_the_scan_finds_what_it_looks_for():
     assert not find_hits('"model_train_rows": 50000', seed, None, table=False)
     assert not find_hits("Gentoo: 275", seed, 275, table=False, report=True)
     assert find_hits("real training rows: 275", seed, 275, table=False, report=True)
+    assert find_hits('{"sample": "jobs/3/sample/sample.parquet"}', seed, None, table=False)
+    assert find_hits("jobs/3/candidates/1/data.csv", seed, None, table=True)
 
 
 def test_a_failure_after_reading_the_data_is_charged_and_says_nothing_of_the_data(service_factory, tmp_path):

@@ -58,6 +58,28 @@
     window.setTimeout(tick, 300);
   }
 
+  // ---- release page (stewards): reload once the re-runs of post-processing have finished -------
+  var candidatesCard = document.querySelector("[data-poll-candidates]");
+  if (candidatesCard) {
+    var candidatesUrl = candidatesCard.getAttribute("data-poll-candidates");
+    var candidateFailures = 0;
+    var pollCandidates = function () {
+      getJSON(candidatesUrl).then(function (data) {
+        candidateFailures = 0;
+        var running = data.candidates.some(function (c) { return ACTIVE.indexOf(c.status) !== -1; });
+        if (running) {
+          window.setTimeout(pollCandidates, 1000);
+        } else {
+          window.location.reload();
+        }
+      }).catch(function () {
+        candidateFailures += 1;
+        window.setTimeout(pollCandidates, Math.min(10000, 1000 * candidateFailures));
+      });
+    };
+    window.setTimeout(pollCandidates, 1000);
+  }
+
   // ---- dashboard and dataset tables: live rows -------------------------------------------------
   var rows = Array.prototype.slice.call(document.querySelectorAll("[data-poll-row]"));
   if (rows.length) {
