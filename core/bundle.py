@@ -100,7 +100,14 @@ def library_versions() -> dict[str, str]:
 
 
 def signing_key(settings: Settings) -> Ed25519PrivateKey:
-    """The server's Ed25519 key, generated once into data_dir/signing_key.pem (0600)."""
+    """The server's Ed25519 key: SYNTHGATE_SIGNING_KEY_PEM when set (machines that share no disk all
+    take it from configuration), else generated once into data_dir/signing_key.pem (0600)."""
+    if settings.signing_key_pem:
+        pem = settings.signing_key_pem.replace("\\n", "\n").encode()
+        configured = serialization.load_pem_private_key(pem, password=None)
+        if not isinstance(configured, Ed25519PrivateKey):
+            raise InvalidRequest("SYNTHGATE_SIGNING_KEY_PEM is not an Ed25519 private key", field="signing_key_pem")
+        return configured
     path = settings.data_dir / "signing_key.pem"
     if not path.exists():
         key = Ed25519PrivateKey.generate()

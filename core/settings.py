@@ -30,6 +30,11 @@ class Settings:
     database_url: str = ""  # default: sqlite under data_dir
     broker_url: str = ""  # default: file-system broker under data_dir
     storage_dir: Path | None = None  # default: data_dir / "storage"
+    storage_url: str = ""  # s3://bucket/prefix: an S3-compatible object store instead of storage_dir
+    s3_endpoint_url: str = ""  # the store's endpoint when it is not AWS (MinIO, Ceph RGW, GCS)
+    s3_region: str = ""
+    s3_sse: str = ""  # server-side encryption of every object: AES256 or aws:kms
+    signing_key_pem: str = ""  # the Ed25519 bundle-signing key (PKCS8 PEM); default: data_dir/signing_key.pem
     secret_key: str = ""  # default: generated once into data_dir / "secret_key"
     max_upload_mb: int = 200
     max_rows: int = 5_000_000
