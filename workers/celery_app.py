@@ -19,6 +19,20 @@ from core.settings import Settings, get_settings
 TASK_RUN_RELEASE = "synthgate.run_release"
 TASK_RERUN_POSTPROCESS = "synthgate.rerun_postprocess"
 QUEUE = "releases"
+HEAVY_QUEUE = "releases-heavy"  # methods whose fit takes minutes (GANs, VAEs, MWEM): their own workers
+QUEUES = (QUEUE, HEAVY_QUEUE)
+
+
+def queue_for(method: str | None) -> str:
+    """The queue of a release of `method`: the heavy one for methods the catalogue marks heavy."""
+    if not method:
+        return QUEUE
+    from privacy.synthesizers import synthesizer_class
+
+    try:
+        return HEAVY_QUEUE if synthesizer_class(method).heavy else QUEUE
+    except Exception:  # dp-statistics and anything not in the synthesizer catalogue are quick
+        return QUEUE
 
 
 def celery_config(settings: Settings) -> dict:

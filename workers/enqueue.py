@@ -18,12 +18,25 @@ log = logging.getLogger(__name__)
 __all__ = ["enqueue_release", "enqueue_rerun", "held_job_ids"]
 
 
-def enqueue_release(job_id: int, settings: Settings | None = None) -> None:
-    """Send the job to the queue; raises if the broker cannot take it."""
-    from workers.celery_app import QUEUE, TASK_RUN_RELEASE, get_celery
+def enqueue_release(job_id: int, settings: Settings | None = None, method: str | None = None) -> None:
+    """Send the job to its method's queue (`queue_for`); raises if the broker cannot take it."""
+    from workers.celery_app import TASK_RUN_RELEASE, get_celery, queue_for
 
-    get_celery(settings).send_task(TASK_RUN_RELEASE, args=[int(job_id)], queue=QUEUE)
-    log.info("enqueued release job %s", job_id)
+    if method is None:
+        method = _method_of(job_id, settings)
+    queue = queue_for(method)
+    get_celery(settings).send_task(TASK_RUN_RELEASE, args=[int(job_id)], queue=queue)
+    log.info("enqueued release job %s on %s", job_id, queue)
+
+
+def _method_of(job_id: int, settings: Settings | None) -> str | None:
+    from core.db import session_scope
+    from core.models import ReleaseJob
+    from core.settings import get_settings
+
+    with session_scope(settings or get_settings()) as s:
+        job = s.get(ReleaseJob, int(job_id))
+        return job.method if job is not None else None
 
 
 def enqueue_rerun(candidate_id: int, settings: Settings | None = None) -> None:
@@ -66,11 +79,11 @@ def _job_id(message: Any) -> int | None:
 def _redis_held(url: str) -> set[int]:
     import redis
 
-    from workers.celery_app import QUEUE
+    from workers.celery_app import QUEUES
 
     client = redis.Redis.from_url(url)
     try:
-        keys = [QUEUE, *(f"{QUEUE}\x06\x16{p}" for p in (3, 6, 9))]  # kombu's priority lists
+        keys = [k for q in QUEUES for k in (q, *(f"{q}\x06\x16{p}" for p in (3, 6, 9)))]  # kombu's priority lists
         raw = [m for key in keys for m in client.lrange(key, 0, -1)]
         raw += [json.loads(v)[0] for v in client.hvals("unacked")]
     finally:

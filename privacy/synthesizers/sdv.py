@@ -358,6 +358,7 @@ def _gan_kwargs(options: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 class CTGANSynthesizer(_SDVBase):
+    heavy = True
     name = "ctgan"
     description = "SDV CTGAN: a conditional GAN for mixed-type tables. Not DP."
     sdv_class = "CTGANSynthesizer"
@@ -368,6 +369,7 @@ class CTGANSynthesizer(_SDVBase):
 
 
 class CopulaGANSynthesizer(_SDVBase):
+    heavy = True
     name = "copulagan"
     description = "SDV CopulaGAN: CTGAN on Gaussian-copula-normalised columns. Not DP."
     sdv_class = "CopulaGANSynthesizer"
@@ -378,6 +380,7 @@ class CopulaGANSynthesizer(_SDVBase):
 
 
 class TVAESynthesizer(_SDVBase):
+    heavy = True
     name = "tvae"
     description = "SDV TVAE: a variational autoencoder for mixed-type tables. Not DP."
     sdv_class = "TVAESynthesizer"

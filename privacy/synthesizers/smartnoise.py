@@ -668,6 +668,7 @@ def mwem_splits(sizes: list[int], max_cells: int, max_columns: int = 3) -> list[
 
 
 class SmartnoiseMWEMSynthesizer(_CubeBase):
+    heavy = True
     name = "mwem"
     description = (
         "MWEM (multiplicative weights with the exponential mechanism) through smartnoise-synth; pure epsilon-DP "
@@ -1005,6 +1006,7 @@ def _no_reseed(module: Any) -> Any:
 
 
 class _GanBase(_SmartnoiseBase):
+    heavy = True
     needs_delta = True
     zcdp = False
     reproducible = True

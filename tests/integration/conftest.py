@@ -87,13 +87,13 @@ class Service:
         env["PYTHONPATH"] = str(ROOT)
         return env
 
-    def start_worker(self, name: str = "w1", concurrency: int = 1) -> subprocess.Popen:
+    def start_worker(self, name: str = "w1", concurrency: int = 1, queues: str | None = None) -> subprocess.Popen:
         from webapp.cli.server import worker_command
 
         assert self.logs is not None
         log = open(self.logs / f"worker-{name}.log", "ab")
         self.log_files.append(log)
-        proc = subprocess.Popen(worker_command(self.settings, concurrency, f"{name}@%h"), env=self.env,
+        proc = subprocess.Popen(worker_command(self.settings, concurrency, f"{name}@%h", queues), env=self.env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
         self.procs.append(proc)
         return proc

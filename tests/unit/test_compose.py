@@ -25,11 +25,13 @@ def test_compose_file_validates_with_docker_compose():
 def test_compose_has_the_services_with_health_checks_and_no_shared_disk():
     doc = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = doc["services"]
-    for name in ("web", "worker", "redis", "postgres", "minio"):
+    for name in ("web", "worker", "worker-heavy", "redis", "postgres", "minio"):
         assert name in services
         assert "healthcheck" in services[name], name
     assert "gunicorn" in " ".join(services["web"]["command"])
-    for name in ("web", "worker", "migrate"):
+    assert services["worker"]["command"][-2:] == ["--queues", "releases"]
+    assert services["worker-heavy"]["command"][-2:] == ["--queues", "releases-heavy"]
+    for name in ("web", "worker", "worker-heavy", "migrate"):
         # web and workers share PostgreSQL, Redis and the bucket, never a volume
         assert not services[name].get("volumes"), name
         env = services[name]["environment"]

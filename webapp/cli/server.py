@@ -26,8 +26,11 @@ def _settings(**overrides: Any):  # type: ignore[no-untyped-def]
     return Settings.from_env(**overrides)
 
 
-def worker_command(settings, concurrency: int = 1, hostname: str | None = None) -> list[str]:  # type: ignore[no-untyped-def]
-    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", "releases",
+def worker_command(settings, concurrency: int = 1, hostname: str | None = None,  # type: ignore[no-untyped-def]
+                   queues: str | None = None) -> list[str]:
+    from workers.celery_app import QUEUES
+
+    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues or ",".join(QUEUES),
            "--concurrency", str(concurrency), "--loglevel", settings.log_level, "--without-gossip",
            "--without-mingle", "--pool", "prefork"]
     if hostname:
@@ -124,12 +127,22 @@ def register(cli: click.Group) -> None:
     @cli.command()
     @click.option("--concurrency", default=1, show_default=True, type=int)
     @click.option("--hostname", default=None, help="Celery node name, e.g. worker1@%h.")
+    @click.option("--queues", default=None,
+                  help="Comma-separated queues to serve: releases (quick methods), releases-heavy (GANs, VAEs, "
+                       "MWEM). Default: both.")
     @handle_errors
-    def worker(concurrency: int, hostname: str | None) -> None:
+    def worker(concurrency: int, hostname: str | None, queues: str | None) -> None:
         """Run one Celery worker (settings from SYNTHGATE_*)."""
+        from workers.celery_app import QUEUES
+
+        if queues is not None:
+            unknown = sorted(set(q.strip() for q in queues.split(",")) - set(QUEUES))
+            if unknown or not queues.strip():
+                raise click.BadParameter(f"unknown queue(s) {unknown}; use some of {', '.join(QUEUES)}",
+                                         param_hint="--queues")
         settings = _settings()
         settings.ensure_dirs()
-        os.execvpe(sys.executable, worker_command(settings, concurrency, hostname), child_env(settings))
+        os.execvpe(sys.executable, worker_command(settings, concurrency, hostname, queues), child_env(settings))
 
     @cli.group()
     def db() -> None:
