@@ -15,7 +15,17 @@ import pytest
 from sqlalchemy import func, select
 
 from core.db import dispose_engines, session_scope
-from core.models import ApiToken, AuditEvent, Dataset, Grant, LedgerEntry, PendingChange, ReleaseJob, User
+from core.models import (
+    ApiToken,
+    AuditEvent,
+    Dataset,
+    Grant,
+    LedgerEntry,
+    PendingChange,
+    ReleaseCandidate,
+    ReleaseJob,
+    User,
+)
 from tests.browser.support import (
     DEMO_CSV,
     DEMO_SCHEMA,
@@ -49,7 +59,7 @@ def state(env) -> tuple:
     """Everything a form could change (audit events of page views and logins excluded)."""
     with session_scope(env.settings) as s:
         counts = tuple(s.execute(select(func.count()).select_from(m)).scalar_one()
-                       for m in (User, ApiToken, Dataset, Grant, ReleaseJob, LedgerEntry))
+                       for m in (User, ApiToken, Dataset, Grant, ReleaseJob, LedgerEntry, ReleaseCandidate))
         users = tuple(s.execute(select(User.username, User.active, User.role, User.password_hash)
                                 .order_by(User.id)).all())
         pending = tuple(s.execute(select(PendingChange.id, PendingChange.status).order_by(PendingChange.id)).all())
@@ -78,6 +88,7 @@ def forms(env) -> list[tuple[str, str, str, dict]]:
          {"method": "dp-marginals", "epsilon": "0.1", "delta": "0", "rows": "50"}),
         # the request above is release 3, still queued (no worker here): its requester cancels it
         ("analyst", "/releases/3", "/releases/3/cancel", {}),
+        ("steward", f"/releases/{job}", f"/releases/{job}/rerun", {"k": "3", "rows": "100"}),
         ("steward", f"/releases/{job}", f"/releases/{job}/reject", {"comment": "not needed"}),
         ("steward", f"/releases/{env.job2_id}", f"/releases/{env.job2_id}/approve", env.approve_fields),
         ("admin", "/admin", "/admin/users", {"username": "csrf-user", "role": "analyst", "password": "long-password-1"}),
