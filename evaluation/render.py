@@ -188,6 +188,37 @@ def _utility_html(d: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _classes_html(d: dict[str, Any]) -> str:
+    u = d.get("utility") or {}
+    out = [_kv([
+        ("target", d.get("target")),
+        ("minority classes (every class but the most frequent in the real training rows)",
+         ", ".join(d.get("minority_classes") or []) or "none"),
+        ("class-wise fidelity score (judged)", d.get("classwise_fidelity_score")),
+        ("reference: the real holdout's own class-wise score", d.get("classwise_fidelity_holdout_reference")),
+        ("class-wise fidelity weighted by the real class shares", d.get("classwise_fidelity_score_real_weighted")),
+        (f"minority-class F1 ratio ({u.get('primary_model')}, TSTR / TRTR; judged)",
+         u.get("minority_f1_ratio") if "not_scored" not in u else "not scored: " + u["not_scored"]),
+        ("minority-class recall ratio", u.get("minority_recall_ratio")),
+        ("balanced accuracy ratio", u.get("balanced_accuracy_ratio")),
+    ])]
+    rows = [[c["class"], "yes" if c["minority"] else "no", c["real_rows"], c["real_share"], c["released_rows"],
+             c["released_share"], c["fidelity_score"], c["holdout_reference"]] for c in d.get("classes", [])]
+    out.append(_table(["class", "minority", "real rows", "real share", "released rows", "released share",
+                       "fidelity within the class", "holdout reference"], rows, numeric_from=2))
+    rows = []
+    for model, r in (u.get("models") or {}).items():
+        for name in ("minority_f1", "minority_recall", "minority_precision", "balanced_accuracy"):
+            rows.append([model, name, r["tstr"][name], r["trtr"][name], r["ratio"].get(name)])
+    if rows:
+        out.append(_table(["model", "score", "TSTR", "TRTR", "ratio"], rows, numeric_from=2))
+    out.append(f"<p class='note'>{_e(d.get('class_shares_note', ''))}. Class-wise fidelity: the fidelity score "
+               f"on the rows of each class, the target left out; {_e(d.get('weighting', ''))}. Minority-class "
+               "scores: unweighted means over the minority classes, on the real holdout, with the models of the "
+               "utility section.</p>")
+    return "".join(out)
+
+
 def _privacy_html(d: dict[str, Any]) -> str:
     exact = d.get("exact_match", {})
     dcr = d.get("dcr", {})
@@ -234,7 +265,7 @@ def _get_auc(r: dict[str, Any] | None) -> Any:
 
 
 RENDERERS = {"synthetic": _synthetic_html, "fidelity": _fidelity_html, "utility": _utility_html,
-             "privacy": _privacy_html}
+             "classes": _classes_html, "privacy": _privacy_html}
 
 
 def _section_html(section: Section) -> str:
@@ -269,6 +300,12 @@ def _summary_html(report: Report, include_internal: bool) -> str:
         ("utility ratio", h.get("utility_ratio")),
         (f"TSTR / TRTR ({h.get('utility_primary_score') or 'primary score'})",
          f"{_fmt(h.get('tstr_score'))} / {_fmt(h.get('trtr_score'))}"),
+        *([("rebalanced on", h.get("rebalanced_target")),
+           ("class-wise fidelity score (real holdout's own: reference)",
+            f"{_fmt(h.get('classwise_fidelity_score'))} ({_fmt(h.get('classwise_fidelity_holdout_reference'))})"),
+           ("minority-class F1 ratio", h.get("minority_f1_ratio")),
+           ("minority-class F1, TSTR / TRTR", f"{_fmt(h.get('tstr_minority_f1'))} / {_fmt(h.get('trtr_minority_f1'))}")]
+          if h.get("rebalanced_target") is not None else []),
         ("membership AUC", h.get("membership_auc")),
         ("exact-match rate (train / holdout)",
          f"{_fmt(h.get('exact_match_rate'))} / {_fmt(h.get('exact_match_rate_holdout'))}"),

@@ -28,7 +28,7 @@ __all__ = ["Report", "Section", "Figure", "Check", "build_report", "SECTIONS", "
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "2"  # 2: summary.utility_leakage
+SCHEMA_VERSION = "3"  # 2: summary.utility_leakage; 3: the class-aware figures of a rebalanced release
 SECTIONS = ("fidelity", "utility", "privacy", "plots")
 Visibility = Literal["public", "internal"]
 Status = Literal["pass", "warn", "fail", "not_run"]
@@ -123,6 +123,12 @@ CHECKS = (
     ("membership_auc", "membership-inference AUC", "membership_auc", "max_membership_auc", "max"),
     ("exact_match_rate", "exact-match rate", "exact_match_rate", "max_exact_match_rate", "max"),
 )
+# a rebalanced release: the checks of the same names judge these figures instead (evaluation.classwise)
+CLASS_AWARE = {
+    "fidelity": ("classwise_fidelity_score", "class-wise fidelity score (mean over the classes of '{target}')"),
+    "utility_ratio": ("minority_f1_ratio", "minority-class F1 ratio (TSTR / TRTR; {minority})"),
+}
+CLASS_AWARE_REPLACES = {"fidelity": "marginal fidelity score", "utility_ratio": "utility ratio of the primary score"}
 THRESHOLD_KEYS = {c[3] for c in CHECKS} | {"warn_margin"}
 PUBLIC_FIGURES = ("synthetic_rows", "synthetic_columns")
 
@@ -144,6 +150,15 @@ class Report:
     @property
     def public_summary(self) -> dict[str, Any]:
         return {k: self.headline[k] for k in PUBLIC_FIGURES if k in self.headline}
+
+    @property
+    def class_aware(self) -> dict[str, Any] | None:
+        """For a rebalanced release, the class-aware figures the gate judges (`privacy.gate.evaluate_gate`)."""
+        h = self.headline
+        if h.get("rebalanced_target") is None:
+            return None
+        return {"target": h["rebalanced_target"], "minority_classes": h.get("minority_classes"),
+                "fidelity": h.get("classwise_fidelity_score"), "utility_ratio": h.get("minority_f1_ratio")}
 
     @property
     def overall_status(self) -> Status:
@@ -224,6 +239,7 @@ def build_report(
     progress: Callable[[float, str], None] | None = None,
     include: set[str] | None = None,
     limits: EvaluationLimits | None = None,
+    rebalanced_target: str | None = None,
 ) -> Report:
     """Evaluate a synthetic table against the real training split and holdout.
 
@@ -234,6 +250,14 @@ def build_report(
     warn_margin); without them the checks are `not_run`. `seed` seeds the
     report's samples and models; it is not written into the report, so it may
     be derived from a secret, but it must not be the mechanism's noise seed.
+
+    `rebalanced_target` names the target whose classes the release rebalanced
+    (SMOTE and its kin, on a DP output or on the training rows). The report then
+    adds the internal section `classes` (`evaluation.classwise`: class shares,
+    fidelity within each class, minority-class F1 and recall), and its fidelity
+    and utility checks judge the class-wise fidelity score and the minority-class
+    F1 ratio instead of the marginal fidelity score and the primary-score ratio,
+    which a rebalancing moves by design; those stay in the report for information.
     """
     from threadpoolctl import threadpool_limits
 
@@ -246,12 +270,12 @@ def build_report(
         import sklearn.ensemble  # noqa: F401 - load its OpenMP runtime now, so that the thread limit reaches it
     with threadpool_limits(limits=limits.threads):
         return _build(real_train, real_holdout, synthetic, schema, target, include, limits, _thresholds(thresholds),
-                      seed, progress or no_progress)
+                      seed, progress or no_progress, rebalanced_target)
 
 
 def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema,
            target: str | None, include: set[str], limits: EvaluationLimits, th: dict[str, float], seed: int,
-           progress: Callable[[float, str], None]) -> Report:
+           progress: Callable[[float, str], None], rebalanced_target: str | None = None) -> Report:
     from evaluation.fidelity import fidelity_section
     from evaluation.privacy_risk import privacy_section
     from evaluation.public import synthetic_summary
@@ -285,6 +309,16 @@ def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.D
             sections["utility"] = _run_section(section, lambda: utility_section(
                 real_train, real_holdout, synthetic, schema, target, internal_views, limits, seed,
                 _scaled(progress, 0.35, 0.65)))
+    if rebalanced_target is not None and include & {"fidelity", "utility"}:
+        from evaluation.classwise import class_section
+
+        utility = sections["utility"].data if "utility" in sections and sections["utility"].status == "computed" \
+            else None
+        sections["classes"] = _run_section(
+            Section("classes", f"Class by class: the release was rebalanced on '{rebalanced_target}'", "internal"),
+            lambda: class_section(real_train, synthetic, schema, rebalanced_target, internal_views, limits, seed,
+                                  _scaled(progress, 0.65, 0.7), holdout=real_holdout, utility=utility),
+        )
     if "privacy" in include:
         sections["privacy"] = _run_section(
             Section("privacy", "Privacy risk against real rows", "internal"),
@@ -292,10 +326,18 @@ def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.D
                                     _scaled(progress, 0.65, 0.9)),
         )
 
-    headline = _headline(sections)
+    headline = _headline(sections, rebalanced_target)
     margin = th.get("warn_margin", 0.0)
     checks = []
     for name, label, figure, key, direction in CHECKS:
+        because = ""
+        if rebalanced_target is not None and name in CLASS_AWARE:
+            plain = headline.get(figure)
+            figure, label = CLASS_AWARE[name]
+            label = label.format(target=rebalanced_target,
+                                 minority=", ".join(f"'{c}'" for c in headline.get("minority_classes") or []))
+            because = (f"; the release was rebalanced, so this replaces the {CLASS_AWARE_REPLACES[name]}"
+                       + (f" ({plain:.4g}, for information)" if plain is not None else ""))
         value = headline.get(figure)
         t = th.get(key)
         status = judge(value, t, direction, margin)  # type: ignore[arg-type]
@@ -305,6 +347,7 @@ def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.D
             message = f"{label}: not computed"
         else:
             message = f"{label} {value:.4g} against the {'minimum' if direction == 'min' else 'maximum'} {t:.4g}"
+        message += because
         leak = (sections["utility"].data or {}).get("leakage") if name == "utility_ratio" and "utility" in sections \
             else None
         if leak and leak.get("suspected") and status == "pass":
@@ -321,6 +364,7 @@ def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.D
     # no seed here: the report may reach analysts, and its seed is the job's business only
     settings = {
         "target": target,
+        "rebalanced_target": rebalanced_target,
         "include": sorted(include),
         "thresholds": th,
         "limits": limits.to_dict(),
@@ -337,11 +381,13 @@ def _get(data: dict[str, Any], *path: str) -> Any:
     return data
 
 
-def _headline(sections: dict[str, Section]) -> dict[str, Any]:
+def _headline(sections: dict[str, Section], rebalanced_target: str | None = None) -> dict[str, Any]:
     syn = sections["synthetic"].data
     fid = sections["fidelity"].data if "fidelity" in sections else {}
     util = sections["utility"].data if "utility" in sections else {}
     priv = sections["privacy"].data if "privacy" in sections else {}
+    cls = sections["classes"].data if "classes" in sections else {}
+    minority = cls.get("utility") or {}
     return {
         "synthetic_rows": syn.get("rows"),
         "synthetic_columns": len(syn.get("columns", {})) if syn else None,
@@ -365,6 +411,15 @@ def _headline(sections: dict[str, Section]) -> dict[str, Any]:
         "membership_auc_distance": _get(priv, "membership_inference", "distance", "auc"),
         "membership_auc_classifier": _get(priv, "membership_inference", "classifier", "auc"),
         "attribute_inference_advantage": priv.get("attribute_inference_advantage"),
+        # a rebalanced release only (None otherwise): the figures its fidelity and utility checks judge
+        "rebalanced_target": rebalanced_target,
+        "minority_classes": cls.get("minority_classes"),
+        "classwise_fidelity_score": cls.get("classwise_fidelity_score"),
+        "classwise_fidelity_holdout_reference": cls.get("classwise_fidelity_holdout_reference"),
+        "minority_f1_ratio": minority.get("minority_f1_ratio"),
+        "minority_recall_ratio": minority.get("minority_recall_ratio"),
+        "tstr_minority_f1": minority.get("tstr_minority_f1"),
+        "trtr_minority_f1": minority.get("trtr_minority_f1"),
     }
 
 

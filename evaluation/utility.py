@@ -118,7 +118,7 @@ def _classification_scores(model, X: np.ndarray, y: np.ndarray, classes: np.ndar
             else (np.array([0.0, 1.0]), np.array([0.0, 1.0]), None)
     auc = float(auc)
     return {"roc_auc": auc, "gini": 2 * auc - 1 if np.isfinite(auc) else None, "balanced_accuracy": float(bacc),
-            "minority_f1": float(f1), "_roc": (fpr, tpr)}
+            "minority_f1": float(f1), "_roc": (fpr, tpr), "_pred": pred}
 
 
 def _regression_scores(model, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -205,6 +205,7 @@ def utility_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
     imp_idx = rng.choice(len(y_test), size=min(len(y_test), limits.importance_rows), replace=False)
     results: dict[str, Any] = {}
     rocs: dict[str, Any] = {}
+    predictions: dict[str, dict[str, np.ndarray]] = {}
     for k, model in enumerate(MODELS):
         scores: dict[str, Any] = {}
         fitted = {}
@@ -215,6 +216,8 @@ def utility_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
                  else _regression_scores(m, X_test, y_test))
             if "_roc" in s:
                 rocs[f"{model}_{setting}"] = s.pop("_roc")
+            if "_pred" in s:
+                predictions.setdefault(model, {})[setting] = s.pop("_pred")
             scores[setting] = s
             progress((2 * k + j + 1) / (2 * len(MODELS) + 1), f"{model} {setting.upper()} scored")
         primary = "gini" if task == "classification" else "r2"
@@ -255,6 +258,9 @@ def utility_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
         "notes": notes,
         "leakage": leakage,
         "_roc": rocs,
+        # holdout labels and each model's predictions, for the class-aware section (evaluation.classwise)
+        "_predictions": {"y_true": y_test, "y_train_real": y_real, "y_train_synthetic": y_syn,
+                         "by_model": predictions} if task == "classification" else None,
     }
 
 

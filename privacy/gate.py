@@ -9,8 +9,8 @@ Each rule compares one figure with one threshold of the `DatasetPolicy`:
 | exact_match_rate   | share of released rows equal to a real training row   | <= maximum  | internal |
 | unique_match_rate  | share reproducing a QI combination unique in the real | <= maximum  | internal |
 | membership_auc     | membership-inference attack AUC                       | <= maximum  | internal |
-| utility_ratio      | TSTR / TRTR                                           | >= minimum  | internal |
-| fidelity           | overall fidelity score                                | >= minimum  | internal |
+| utility_ratio      | TSTR / TRTR (rebalanced: of the minority-class F1)    | >= minimum  | internal |
+| fidelity           | overall fidelity score (rebalanced: class-wise)       | >= minimum  | internal |
 | small_cells        | smallest published aggregate cell                     | >= threshold| public   |
 
 Warn margin (`policy.warn_margin`, a fraction of the threshold): a figure on
@@ -21,6 +21,14 @@ warns, so a figure exactly at a (non-zero) threshold warns; with a threshold of
 `floor(margin * threshold)`: with k = 5 and a margin of 0.1 there is no whole
 class size between 5 and 5.5, so a smallest class of 5 passes; with k = 20 the
 sizes 20 and 21 warn.
+
+A release whose target classes were rebalanced (SMOTE and its kin) differs
+from the real class shares by design, and so does every column that goes with
+the class: its `fidelity` check judges the class-wise fidelity score (fidelity
+within each class, averaged over the classes) and its `utility_ratio` check the
+minority-class F1 ratio, TSTR / TRTR, under the same thresholds
+(`min_fidelity`, `min_utility_ratio`); each check's message says so
+(`evaluation.classwise` defines both figures).
 
 A figure that was not computed (None, NaN) gives `not_run`. The overall
 status is fail if any check fails, else warn if any warns, else pass; a fail
@@ -225,6 +233,7 @@ def evaluate_gate(
     unique_match_baseline: float | tuple[float, int] | None = None,
     exact_match_baseline: float | tuple[float, int] | None = None,
     utility_leakage: str | None = None,
+    class_aware: Mapping[str, Any] | None = None,
 ) -> GateResult:
     """Judge a release against the dataset policy.
 
@@ -259,6 +268,12 @@ def evaluate_gate(
     that a small holdout does not fail sound releases by chance (a holdout of 69
     penguins with no match bounds the rate at 5.5%, not 0). A plain number is
     taken as exact.
+
+    `class_aware`, for a rebalanced release (`evaluation.Report.class_aware`):
+    ``{"target", "minority_classes", "fidelity", "utility_ratio"}``, the
+    class-wise fidelity score and the minority-class F1 ratio. The fidelity and
+    utility checks then judge these instead of `fidelity` and `utility_ratio`,
+    which are named in the messages for information.
     """
     m = policy.warn_margin
     dis = _as_dict(disclosure)
@@ -305,17 +320,32 @@ def evaluate_gate(
                          internal=True, not_run=unique_not_run, extra=extra_u))
     checks.append(_judge("membership_auc", membership_auc, policy.max_membership_auc, "max", m,
                          label="membership-inference AUC", internal=True))
+    utility_label, fidelity_label, utility_extra, fidelity_extra = "utility ratio (TSTR / TRTR)", "fidelity score", "", ""
+    if class_aware is not None:
+        target = class_aware.get("target")
+        minority = ", ".join(f"'{c}'" for c in class_aware.get("minority_classes") or [])
+        utility_label = f"minority-class F1 ratio (TSTR / TRTR; {minority or 'minority classes'} of '{target}')"
+        fidelity_label = f"class-wise fidelity score (mean over the classes of '{target}')"
+        utility_extra = _replaces("utility ratio of the primary score", utility_ratio)
+        fidelity_extra = _replaces("marginal fidelity score", fidelity)
+        utility_ratio, fidelity = class_aware.get("utility_ratio"), class_aware.get("fidelity")
     utility = _judge("utility_ratio", utility_ratio, policy.min_utility_ratio, "min", m,
-                     label="utility ratio (TSTR / TRTR)", internal=True)
+                     label=utility_label, internal=True, extra=utility_extra)
     if utility_leakage and utility.status == "pass":
         utility = GateCheck(utility.name, utility.value, utility.threshold, "warn",
-                            f"utility ratio (TSTR / TRTR) not meaningful: {utility_leakage}", utility.direction,
+                            f"{utility_label} not meaningful: {utility_leakage}", utility.direction,
                             utility.internal)
     checks.append(utility)
     checks.append(_judge("fidelity", fidelity, policy.min_fidelity, "min", m,
-                         label="fidelity score", internal=True))
+                         label=fidelity_label, internal=True, extra=fidelity_extra))
     checks.append(_small_cell_check(policy, cells, m))
     return GateResult(checks)
+
+
+def _replaces(what: str, value: Any) -> str:
+    x = _number(value)
+    return (f"; the release was rebalanced, so this replaces the {what}"
+            + (f" ({x:.4g}, for information)" if x is not None else ""))
 
 
 def _baseline_limit(baseline: float | tuple[float, int] | None) -> tuple[float | None, str]:

@@ -367,7 +367,8 @@ def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Set
         train_view = recode_like(train, disclosure)
         test_view = recode_like(test, disclosure)
         report = build_report(train_view, test_view, released, released_schema, spec.target,
-                              thresholds=thresholds, seed=sub_seed(spec.seed, "report"), progress=st)
+                              thresholds=thresholds, seed=sub_seed(spec.seed, "report"), progress=st,
+                              rebalanced_target=balanced_target(spec, inp))
         del train_view, test_view
 
     from privacy.gate import evaluate_gate
@@ -385,6 +386,7 @@ def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Set
             fidelity=summary.get("fidelity_score"),
             unique_match_baseline=unique_bound,
             exact_match_baseline=exact_baseline,
+            class_aware=report.class_aware,
         )
         ledger_text = _ledger_text(spec, settings)
         # the steward's draft; the bundle's statement is written at approval, with the decision
@@ -414,6 +416,18 @@ def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Set
         artifacts = _store(files, inp.prefix, storage, st)
     return PostProcessed(artifacts=artifacts, summary=_jsonable(summary),
                          gate=_jsonable(gate.to_dict(include_internal=True)), rows_released=len(released))
+
+
+def balanced_target(spec: JobSpec, inp: Sampled) -> str | None:
+    """The target whose classes the sample was balanced on: by rebalancing a DP output (`inp.rebalanced`) or
+    by an oversampling method. Read from what the sample's metadata keeps, so a re-run is judged the same way."""
+    from privacy.synthesizers.rebalance import REBALANCE_METHODS, resolve_target
+
+    if inp.rebalanced:
+        return resolve_target(inp.schema, spec.target)
+    if inp.method_info.get("name") in REBALANCE_METHODS:
+        return resolve_target(inp.schema, spec.options.get("target") or spec.target)
+    return None
 
 
 def run_rerun(candidate_id: int, control: JobControl, settings: Settings, storage: Storage) -> None:

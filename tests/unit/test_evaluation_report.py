@@ -122,7 +122,7 @@ def test_utility_reports_both_models_and_the_minority_class(copy_report: Report)
 def test_public_rendering_holds_public_sections_and_public_figures_only(independent_report: Report) -> None:
     public = independent_report.to_dict(include_internal=False)
     internal = independent_report.to_dict(include_internal=True)
-    assert public["schema_version"] == internal["schema_version"] == "2"
+    assert public["schema_version"] == internal["schema_version"] == "3"
     assert public["audience"] == "public" and internal["audience"] == "internal"
     assert set(public["sections"]) == {"synthetic"}
     assert set(public["withheld_sections"]) == {"fidelity", "utility", "privacy"}
@@ -307,7 +307,9 @@ SUMMARY = {"synthetic_rows", "synthetic_columns", "fidelity_score", "fidelity_sc
            "utility_primary_score", "tstr_score", "trtr_score", "exact_match_rate", "exact_match_rate_holdout",
            "dcr_share_closer_to_train", "dcr_p5_train", "dcr_p5_holdout", "membership_auc",
            "membership_auc_distance", "membership_auc_classifier", "attribute_inference_advantage",
-           "utility_leakage"}
+           "utility_leakage", "rebalanced_target", "minority_classes", "classwise_fidelity_score",
+           "classwise_fidelity_holdout_reference", "minority_f1_ratio", "minority_recall_ratio", "tstr_minority_f1",
+           "trtr_minority_f1"}
 
 
 def _keys(obj: object) -> list[str]:

@@ -257,3 +257,28 @@ def test_mst_on_coarse_adult_columns_passes_and_a_copy_fails():
         outcomes[name] = (real.exact_match_rate, base.exact_match_rate, gate.check("exact_match_rate").status)
     assert outcomes["mst"][0] > 0.3 and outcomes["mst"][2] == "pass", outcomes  # many matches, as fresh rows have
     assert outcomes["copy"][0] == 1.0 and outcomes["copy"][2] == "fail", outcomes
+
+
+def test_a_rebalanced_release_is_judged_on_its_class_aware_figures():
+    """With `class_aware`, the fidelity and utility checks judge the class-wise fidelity and the minority-class F1
+    ratio under the same thresholds, and their messages name the figure judged and the one it replaces."""
+    marginal = {"fidelity": 0.55, "utility_ratio": 0.65}  # both below POLICY's minima
+    plain = evaluate_gate(POLICY, disclosure=None, **marginal)
+    assert plain.check("fidelity").status == plain.check("utility_ratio").status == "fail"
+    aware = {"target": "income", "minority_classes": [">50K"], "fidelity": 0.9, "utility_ratio": 0.95}
+    result = evaluate_gate(POLICY, disclosure=None, **marginal, class_aware=aware)
+    fid, util = result.check("fidelity"), result.check("utility_ratio")
+    assert (fid.status, fid.value, fid.threshold) == ("pass", 0.9, POLICY.min_fidelity)
+    assert (util.status, util.value, util.threshold) == ("pass", 0.95, POLICY.min_utility_ratio)
+    assert "class-wise fidelity score" in fid.message and "'income'" in fid.message
+    assert "marginal fidelity score (0.55, for information)" in fid.message
+    assert "minority-class F1 ratio" in util.message and "'>50K'" in util.message and "0.65" in util.message
+    assert fid.internal and util.internal
+    # the same thresholds, the same margins: a poor class-aware figure fails, a missing one is not run
+    bad = evaluate_gate(POLICY, disclosure=None, fidelity=0.9, utility_ratio=0.9,
+                        class_aware={**aware, "fidelity": 0.5, "utility_ratio": None})
+    assert bad.check("fidelity").status == "fail" and bad.check("utility_ratio").status == "not_run"
+    # a leaking target still turns a passing ratio into a warning
+    leak = evaluate_gate(POLICY, disclosure=None, class_aware=aware, utility_leakage="the target is a copy")
+    assert leak.check("utility_ratio").status == "warn" and "not meaningful" in leak.check("utility_ratio").message
+    assert GateResult.from_dict(json.loads(json.dumps(result.to_dict()))) == result
