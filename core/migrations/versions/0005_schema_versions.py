@@ -55,12 +55,12 @@ def _backfill() -> None:
         sa.select(datasets.c.id, datasets.c.public_schema, datasets.c.owner_id, datasets.c.created_at)
         .where(datasets.c.schema_confirmed == sa.true()).order_by(datasets.c.id)).all()
     for ds_id, schema, owner_id, created_at in confirmed:
-        # the latest confirmation, else the registration (with a schema: confirmed at once)
+        # the latest confirmation (or edit), else the registration (with a schema: confirmed at once)
         event = None
-        for action in ("dataset.confirm_schema", "dataset.register"):
+        for actions in (("dataset.confirm_schema", "dataset.schema_version"), ("dataset.register",)):
             event = conn.execute(
                 sa.select(events.c.actor_id, events.c.actor, events.c.created_at)
-                .where(events.c.action == action, events.c.object_type == "dataset",
+                .where(events.c.action.in_(actions), events.c.object_type == "dataset",
                        events.c.object_id == str(ds_id))
                 .order_by(events.c.id.desc()).limit(1)).first()
             if event is not None:
