@@ -29,6 +29,7 @@ __all__ = [
     "User",
     "ApiToken",
     "Dataset",
+    "SchemaVersion",
     "Grant",
     "ReleaseJob",
     "ReleaseCandidate",
@@ -187,6 +188,27 @@ class Dataset(Base):
     ledger_version: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class SchemaVersion(Base):
+    """One confirmed public schema of a dataset: version 1 is the first confirmation, each edit adds the
+    next. Rows are inserted, never changed, so the version a release recorded (ReleaseJob.schema_version)
+    always names the schema it was checked and run under. Dataset.public_schema is a copy of the latest.
+
+    The note is the steward's own words about the change: stewards and admins see it, analysts do not.
+    """
+
+    __tablename__ = "schema_versions"
+    __table_args__ = (UniqueConstraint("dataset_id", "version", name="uq_schema_version_dataset_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    schema: Mapped[dict[str, Any]] = mapped_column(JSON)
+    confirmed_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), nullable=True)
+    confirmed_by_name: Mapped[str] = mapped_column(String(64))
+    confirmed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class Grant(Base):
     __tablename__ = "grants"
     __table_args__ = (UniqueConstraint("dataset_id", "user_id"),)
@@ -247,6 +269,9 @@ class ReleaseJob(Base):
     include_internal: Mapped[bool] = mapped_column(Boolean, default=False)
     bundle_key: Mapped[str | None] = mapped_column(String(512), nullable=True)
     bundle_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # the public schema version (schema_versions.version) the request was checked under and the job runs
+    # under; None for a job requested before versions were recorded
+    schema_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     # the candidate (release_candidates.number) whose artifacts the job holds once approved; None: the
     # original run, when no re-run of post-processing was made
     candidate: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, Valid
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, object_session
 
-from core import audit, ledger
+from core import audit, ledger, schema_versions
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from core.models import Dataset, Grant, JobStatus, ReleaseJob, Role, User, to_minute, utcnow
 from core.settings import Settings
@@ -233,6 +233,8 @@ def register_dataset(
     session.flush()
     ext = ".parquet" if suffix in (".parquet", ".pq") else ".csv"
     ds.storage_key = f"datasets/{ds.id}/raw{ext}"
+    if confirmed:
+        schema_versions.record_version(session, user, ds, ds.public_schema, note=None)
     audit.record(session, "dataset.register", actor=user, object_type="dataset", object_id=ds.id,
                  detail={"name": name, "schema_confirmed": confirmed, "budget": budget.to_dict(),
                          "policy": policy.privacy, "sha256": ds.file_sha256})
@@ -305,22 +307,75 @@ def _schema_from_request(schema: str | dict[str, Any] | PublicSchema) -> PublicS
 
 
 def confirm_schema(session: Session, user: User, dataset: Dataset, schema_text: str | dict[str, Any],
-                   storage: Storage) -> list[dict[str, str]]:
+                   storage: Storage, *, note: Any = None, base_version: Any = None) -> list[dict[str, str]]:
+    """Confirm a dataset's public schema, or edit a confirmed one: either way the schema is checked
+    against the stored table and, when it differs from the one in force, recorded as the next version
+    (core/schema_versions.py). Releases requested from then on run under it; releases already
+    requested keep theirs.
+
+    `base_version`: the version the steward edited; when another was confirmed since, the edit is
+    refused rather than silently undoing it. Returns the validation notes and the disclosure preflight
+    warnings; an error raises and leaves the version in force unchanged.
+    """
     require_role(user, Role.steward)
+    if note is not None and not isinstance(note, str):
+        raise InvalidRequest("note must be text", field="note")
+    if note is not None and len(note) > schema_versions.MAX_NOTE:
+        raise InvalidRequest(f"note must be at most {schema_versions.MAX_NOTE} characters", field="note")
+    base = _version_number(base_version)
     schema = _schema_from_request(schema_text)
     with storage.local_path(dataset.storage_key) as path:
         table = read_table(path)
     issues = validate_table(table, schema)
     errors = [i for i in issues if i.severity == "error"]
+    locked = ledger.lock_dataset(session, dataset.id)
+    assert locked is not None
+    current = schema_versions.current_version(session, locked.id)
+    kept = f"; version {current.version} stays in force" if current is not None else ""
     if errors:
-        raise SchemaError("the table does not fit the schema: " + "; ".join(i.message for i in errors),
+        raise SchemaError("the table does not fit the schema: " + "; ".join(i.message for i in errors) + kept,
                           field="schema")
-    dataset.public_schema = schema.to_dict()
-    dataset.schema_confirmed = True
-    audit.record(session, "dataset.confirm_schema", actor=user, object_type="dataset", object_id=dataset.id,
-                 detail={"learned_kept": schema.learned_columns})
-    return [{"column": i.column or "", "code": i.code, "message": i.message, "severity": i.severity}
-            for i in issues] + disclosure_issues(schema, DatasetPolicy.from_dict(dataset.policy))
+    if base is not None and (current.version if current else 0) != base:
+        if current is None:
+            raise Conflict(f"the schema of '{locked.name}' has no version {base} yet: it was never confirmed",
+                           field="schema", code="schema_version_conflict")
+        raise Conflict(f"the schema was changed since you opened it: version {current.version} was confirmed by "
+                       f"{current.confirmed_by_name} at {current.confirmed_at.isoformat(timespec='minutes')}. "
+                       f"Reload it, make your change to version {current.version} and submit again",
+                       field="schema", code="schema_version_conflict")
+    document = json.loads(json.dumps(schema.to_dict(), default=str))
+    notes = [{"column": i.column or "", "code": i.code, "message": i.message, "severity": i.severity}
+             for i in issues]
+    if current is not None and locked.schema_confirmed and current.schema == document:
+        notes.append({"column": "", "code": "schema_unchanged", "severity": "warning",
+                      "message": f"the schema is the same as version {current.version}, which stays in force; "
+                                 "no new version was recorded"})
+    else:
+        row = schema_versions.record_version(session, user, locked, document, note)
+        if current is None:
+            audit.record(session, "dataset.confirm_schema", actor=user, object_type="dataset", object_id=locked.id,
+                         detail={"learned_kept": schema.learned_columns, "version": row.version})
+        else:
+            audit.record(session, "dataset.schema_version", actor=user, object_type="dataset", object_id=locked.id,
+                         detail={"from_version": current.version, "to_version": row.version,
+                                 "changes": schema_versions.changed_parts(current.schema, document),
+                                 "learned_kept": schema.learned_columns})
+    return notes + disclosure_issues(schema, DatasetPolicy.from_dict(locked.policy))
+
+
+def _version_number(value: Any) -> int | None:
+    """A version number sent by a form (text) or JSON (integer); None when not given."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InvalidRequest("base_version must be a schema version number such as 2", field="base_version")
+    if isinstance(value, str):
+        if not (value.isascii() and value.strip().isdigit()):
+            raise InvalidRequest("base_version must be a schema version number such as 2", field="base_version")
+        value = int(value.strip())
+    if value < 0 or value >= 2**31:
+        raise InvalidRequest("base_version must be a schema version number such as 2", field="base_version")
+    return value
 
 
 def update_policy(session: Session, user: User, dataset: Dataset, policy: str | dict[str, Any],
@@ -561,7 +616,9 @@ def request_release(
     if req.kind is not None and req.kind != kind:
         raise InvalidRequest(f"method {req.method} makes a {kind} release, not {req.kind}", field="kind")
     requested, planned = requested_cost(req.method, req.epsilon, req.delta, dataset, req.options)
-    schema = PublicSchema.from_dict(dataset.public_schema)
+    # the version in force now: the request is checked under it and the job records it (versions never change)
+    version = schema_versions.current_version(session, dataset.id)
+    schema = PublicSchema.from_dict(version.schema if version is not None else dataset.public_schema)
     target = req.target or schema.target
     if target is not None and target not in schema.synthesized_columns:
         raise InvalidRequest(f"target '{target}' is not a modelled column of the public schema", field="target")
@@ -621,6 +678,7 @@ def request_release(
         options={**req.options, **({"rebalance": req.rebalance} if req.rebalance else {}),
                  **({"comment": req.comment} if req.comment else {})},
         seed=secrets.randbits(62),
+        schema_version=version.version if version is not None else None,
         status=JobStatus.queued.value,
         enqueued_at=utcnow(),
         stage="queued",
@@ -633,7 +691,8 @@ def request_release(
         accountant = ledger.reserve(session, locked, job, planned, user)
     audit.record(session, "release.request", actor=user, object_type="release", object_id=job.id,
                  detail={"dataset": dataset.name, "method": req.method, "kind": job.kind,
-                         "cost": planned.to_dict(), "rows": rows, "accountant": accountant})
+                         "cost": planned.to_dict(), "rows": rows, "accountant": accountant,
+                         "schema_version": job.schema_version})
     return job
 
 
@@ -738,6 +797,7 @@ def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool
         "description": ds.description,
         "schema": schema,
         "schema_confirmed": ds.schema_confirmed,
+        "schema_version": _current_version_number(session, ds),
         "budget": {"epsilon": format_value(Fraction(ds.epsilon_budget)), "delta": format_value(Fraction(ds.delta_budget))},
         "policy": ds.policy,
         "created_at": ds.created_at.isoformat(timespec="seconds"),
@@ -753,6 +813,13 @@ def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool
     if with_ledger:
         view["ledger"] = ledger.ledger_summary(session, ds, user).to_dict()
     return view
+
+
+def _current_version_number(session: Session, ds: Dataset) -> int | None:
+    if not ds.schema_confirmed:
+        return None
+    current = schema_versions.current_version(session, ds.id)
+    return current.version if current is not None else None
 
 
 def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
@@ -800,6 +867,7 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         "rows": job.rows,
         "target": job.target,
         "options": job.options,
+        "schema_version": job.schema_version,
         "status": job.status,
         "stage": stage,
         "progress": progress,
@@ -920,6 +988,8 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
         # the rows in data.csv / data.parquet (after suppression and filtering), and the rows asked for
         "rows": _parquet_rows(files["data.parquet"]),
         "rows_requested": job.rows,
+        # the version of the dataset's public schema the release was requested and produced under
+        "schema_version": job.schema_version,
         "requester": requester.username if requester else None,
         "approved_by": approver.username if approver else None,
         "approved_at": to_minute(job.decided_at)
@@ -961,7 +1031,9 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
                "constraints": stored.get("constraints"),
                "approved_at": to_minute(job.decided_at)
                if job.decided_at else None,
-               "approval_comment": job.decision_comment}
+               "approval_comment": job.decision_comment,
+               # a data-free release describes its own output: no version of the dataset's schema applies
+               "schema_version": job.schema_version if job.kind != "scenario" else None}
     from core.candidates import statement_facts
 
     postprocessing = statement_facts(session, job)
@@ -978,8 +1050,12 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
         method = method_info(job.options)
     else:
         method = synthesizer_class(job.method).info()
-    # a data-free release describes its own output; every other release the dataset's public schema
-    schema = json.loads(storage.get_bytes(artifacts["schema.json"])) if job.kind == "scenario" else ds.public_schema
+    # a data-free release describes its own output; every other release the version of the dataset's public
+    # schema it ran under
+    if job.kind == "scenario":
+        schema = json.loads(storage.get_bytes(artifacts["schema.json"]))
+    else:
+        schema, _ = schema_versions.schema_for_job(session, job, ds)
     return privacy_statement(
         method=method,
         cost=job.cost,

@@ -132,7 +132,8 @@ def privacy_statement(
     - `release`: optional facts such as `{"id", "dataset", "kind", "rows", "created"}`,
       `"approved_at"` and `"approval_comment"` (the steward's public comment), and
       `"holdout"`: the fraction with which each row was held out of the fit by an
-      independent draw (0 when every row was measured; absent when not known).
+      independent draw (0 when every row was measured; absent when not known), and
+      `"schema_version"`: the version of the dataset's public schema the release ran under.
     - `disclosure`, `real_checks`, `small_cells`: the reports of
       `privacy.disclosure` (objects or their `to_dict()`).
     - `gate`: the `GateResult` (or its `to_dict(include_internal=True)`).
@@ -171,6 +172,8 @@ def privacy_statement(
     for key in ("kind", "rows", "created"):
         if rel.get(key) is not None:
             facts.append((key, str(rel[key])))
+    if rel.get("schema_version") is not None:
+        facts.append(("public schema version", str(rel["schema_version"])))
     if info.get("description"):
         facts.append(("description", str(info["description"])))
     kind_text = {

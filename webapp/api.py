@@ -154,8 +154,23 @@ def confirm_schema(ref: str) -> Response:
     with write_session(settings()) as s:
         user = _attach(user, s)
         ds = _visible_dataset(s, user, ref)
-        issues = releases.confirm_schema(s, user, ds, schema, get_storage(settings()))
+        issues = releases.confirm_schema(s, user, ds, schema, get_storage(settings()), note=body.get("note"),
+                                         base_version=body.get("base_version"))
         return jsonify({"dataset": releases.dataset_view(s, user, ds), "issues": issues})
+
+
+@api.get("/datasets/<ref>/schema/versions")
+def schema_history(ref: str) -> Response:
+    """Every confirmed version of the dataset's public schema, newest first (stewards and admins)."""
+    from core import schema_versions
+
+    user = api_user()
+    with session_scope(settings()) as s:
+        user = _attach(user, s)
+        ds = _visible_dataset(s, user, ref)
+        releases.require_role(user, Role.steward, Role.admin)
+        return jsonify({"dataset": ds.name, "versions": [schema_versions.version_view(v, True, with_schema=True)
+                                                         for v in schema_versions.history(s, ds.id)]})
 
 
 @api.put("/datasets/<ref>/policy")

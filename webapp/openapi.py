@@ -98,6 +98,8 @@ def _components() -> dict[str, Any]:
                     "description": {"type": ["string", "null"]},
                     "schema": {"type": "object", "description": "the public schema (privacy/schema.py)"},
                     "schema_confirmed": {"type": "boolean"},
+                    "schema_version": {"type": ["integer", "null"],
+                                       "description": "the confirmed schema version in force; null while proposed"},
                     "budget": {"type": "object", "properties": {"epsilon": {"type": "string"},
                                                                 "delta": {"type": "string"}}},
                     "policy": {"type": "object"},
@@ -132,6 +134,8 @@ def _components() -> dict[str, Any]:
                     "epsilon": {"type": "string"}, "delta": {"type": "string"},
                     "rows": {"type": ["integer", "null"]}, "target": {"type": ["string", "null"]},
                     "options": {"type": "object"},
+                    "schema_version": {"type": ["integer", "null"],
+                                       "description": "the dataset's public schema version the release runs under"},
                     "status": {"type": "string", "enum": ["queued", "running", "awaiting_approval", "approved",
                                                           "rejected", "failed"]},
                     "stage": {"type": ["string", "null"]},
@@ -195,11 +199,32 @@ def _paths() -> dict[str, Any]:
         "/datasets/{ref}": {"get": _op("Show a dataset", "datasets", {"200": _json(dataset_obj)}, params=[_DATASET],
                                        errors=("401", "404"))},
         "/datasets/{ref}/schema": {"put": _op(
-            "Confirm the public schema", "datasets", {"200": _json(dataset_obj)}, params=[_DATASET],
+            "Confirm the public schema", "datasets",
+            {"200": _json({"type": "object", "properties": {
+                "dataset": _ref("Dataset"), "issues": {"type": "array", "items": {"type": "object"}}}})},
+            params=[_DATASET],
             body={"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["schema"],
-                "properties": {"schema": {"oneOf": [{"type": "object"}, {"type": "string"}]}}}}}},
-            errors=("400", "401", "403", "404", "422"))},
+                "properties": {"schema": {"oneOf": [{"type": "object"}, {"type": "string"}]},
+                               "note": {"type": "string", "maxLength": 2000,
+                                        "description": "what changed and why (stewards and admins see it)"},
+                               "base_version": {"type": "integer", "description": "the version edited; refused "
+                                                "with 409 when another was confirmed since"}}}}}},
+            errors=("400", "401", "403", "404", "409", "422"),
+            description="Steward only. The first confirmation records version 1; a schema that differs from the "
+                        "one in force is recorded as the next version (releases already requested keep theirs); "
+                        "the same schema again records nothing. Checked against the stored table; `issues` "
+                        "holds the validation notes and the disclosure preflight warnings.")},
+        "/datasets/{ref}/schema/versions": {"get": _op(
+            "Public schema history", "datasets",
+            {"200": _json({"type": "object", "properties": {
+                "dataset": {"type": "string"},
+                "versions": {"type": "array", "items": {"type": "object", "properties": {
+                    "version": {"type": "integer"}, "confirmed_at": {"type": "string", "format": "date-time"},
+                    "confirmed_by": {"type": "string"}, "note": {"type": ["string", "null"]},
+                    "schema": {"type": "object"}}}}}})},
+            params=[_DATASET], errors=("401", "403", "404"),
+            description="Stewards and admins: every confirmed version, newest first.")},
         "/datasets/{ref}/policy": {"put": _op(
             "Change policy or budget", "datasets", {"200": _json(dataset_obj)}, params=[_DATASET],
             body={"required": True, "content": {"application/json": {"schema": {"type": "object", "properties": {

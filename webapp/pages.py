@@ -49,6 +49,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import (
     BooleanField,
+    HiddenField,
     IntegerField,
     PasswordField,
     SelectChoice,
@@ -58,7 +59,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange, Optional
 
-from core import accounts, audit, candidates, confirmations, releases
+from core import accounts, audit, candidates, confirmations, releases, schema_versions
 from core.auth import check_password, end_session, start_session
 from core.bundle import public_key_pem
 from core.db import session_scope, write_session
@@ -142,6 +143,10 @@ class DatasetForm(FlaskForm):
 
 class SchemaForm(FlaskForm):
     schema_text = TextAreaField("Public schema (YAML)", validators=[DataRequired()])
+    note = TextAreaField("What changed and why", validators=[Optional(), Length(max=2000)],
+                         description="Stewards and admins see it in the history; analysts do not.")
+    # the version the text was edited from: a version confirmed meanwhile is not silently undone
+    base_version = HiddenField()
 
 
 class PolicyForm(FlaskForm):
@@ -672,12 +677,17 @@ def _dataset_context(s: Session, user: User, ds: Dataset) -> dict[str, Any]:
                             "description": spec.description})
     jobs = [releases.job_view(s, user, j) for j in releases.visible_jobs(s, user, ds.id)[:50]]
     policy_yaml = yaml.safe_dump(ds.policy or {}, sort_keys=False)
+    current = schema_versions.current_version(s, ds.id) if ds.schema_confirmed else None
     return {
         "ds": view,
         "dataset_id": ds.id,
         "columns": columns,
         "show_schema": show_schema,
-        "schema_yaml": schema.to_yaml() if staff and not ds.schema_confirmed else None,
+        # the text a steward confirms (a proposed schema) or edits into the next version (a confirmed one)
+        "schema_yaml": schema.to_yaml() if user.role == Role.steward.value else None,
+        "schema_version": schema_versions.version_view(current, staff) if current is not None else None,
+        "schema_history": [schema_versions.version_view(v, True) for v in schema_versions.history(s, ds.id)]
+        if staff else [],
         "learned": schema.learned_columns if show_schema else {},
         "budget": _budget_view(summary.status),
         "history": summary.history,
@@ -696,7 +706,9 @@ def _render_dataset(dataset_id: int, status: int = 200, **forms: FlaskForm) -> t
         ds = _dataset_or_404(s, user, dataset_id)
         ctx = _dataset_context(s, user, ds)
     grant_form = forms.get("grant_form") or GrantForm()
-    schema_form = forms.get("schema_form") or SchemaForm(schema_text=ctx["schema_yaml"] or "")
+    schema_form = forms.get("schema_form") or SchemaForm(
+        schema_text=ctx["schema_yaml"] or "",
+        base_version=str(ctx["schema_version"]["version"]) if ctx["schema_version"] else "")
     policy_form = forms.get("policy_form") or PolicyForm(policy_text=ctx["policy_yaml"])
     return render_template("dataset.html", grant_form=grant_form, schema_form=schema_form,
                            policy_form=policy_form, revoke_form=PostForm(), **ctx), status
@@ -759,15 +771,28 @@ def dataset_schema(dataset_id: int):  # type: ignore[no-untyped-def]
             ds = _dataset_or_404(s, user, dataset_id)
             if user.role != Role.steward.value:
                 _note_denial("confirm schema needs steward", "dataset", dataset_id)
-            issues = releases.confirm_schema(s, user, ds, form.schema_text.data or "", get_storage(cfg))
+            issues = releases.confirm_schema(s, user, ds, form.schema_text.data or "", get_storage(cfg),
+                                             note=form.note.data or None, base_version=form.base_version.data)
+            current = schema_versions.current_version(s, ds.id)
+            assert current is not None
+            previous = schema_versions.version_of(s, ds.id, current.version - 1)
+            number = current.version
+            change = schema_versions.describe_change(
+                schema_versions.changed_parts(previous.schema, current.schema)) if previous is not None else ""
     except (InvalidRequest, Conflict, PrivacyError) as exc:
-        _apply_errors(form, exc, {"schema": "schema_text"})
+        _apply_errors(form, exc, {"schema": "schema_text", "note": "note", "base_version": "schema_text"})
         return _render_dataset(dataset_id, exc.status, schema_form=form)
-    flash(f"Public schema confirmed ({len(issues)} note(s)). Releases can now be requested.", "ok")
+    if any(note["code"] == "schema_unchanged" for note in issues):
+        flash(f"The schema is the same as version {number}: no new version was recorded.", "warn")
+    elif number == 1:
+        flash(f"Public schema confirmed as version 1 ({len(issues)} note(s)). Releases can now be requested.", "ok")
+    else:
+        flash(f"Public schema version {number} recorded ({change}). Releases requested from now on use it; "
+              "releases already requested keep the version they were requested under.", "ok")
     for note in issues:
         if note["code"] == "disclosure_preflight":
             flash(note["message"], "warn")
-    return redirect(url_for("pages.dataset", dataset_id=dataset_id))
+    return redirect(url_for("pages.dataset", dataset_id=dataset_id, _anchor="schema"))
 
 
 @pages.post("/datasets/<int:dataset_id>/policy")

@@ -102,14 +102,18 @@ class JobSpec:
     options: dict[str, Any]
     seed: int
     requester: str
+    # the version of the public schema recorded at request time (None: requested before versions existed)
+    schema_version: int | None = None
     ledger_text: str = ""
     timings: dict[str, float] = field(default_factory=dict)
     stages: dict[str, tuple[float, float]] = field(default_factory=lambda: STAGES)
 
 
 def load_spec(job_id: int, settings: Settings) -> JobSpec:
+    """The job as recorded: its schema is the version it was requested under, not the one in force now."""
     from core.ledger import entry_cost
     from core.models import LedgerEntry
+    from core.schema_versions import schema_for_job
 
     with session_scope(settings) as s:
         job = s.get(ReleaseJob, job_id)
@@ -122,12 +126,13 @@ def load_spec(job_id: int, settings: Settings) -> JobSpec:
             requested = PrivacyCost.non_dp()
         else:
             requested = PrivacyCost(Fraction(job.epsilon), Fraction(job.delta))
+        schema, schema_version = schema_for_job(s, job, ds)
         return JobSpec(
             job_id=job.id,
             dataset_id=ds.id,
             dataset_name=ds.name,
             storage_key=ds.storage_key,
-            schema=PublicSchema.from_dict(ds.public_schema),
+            schema=PublicSchema.from_dict(schema),
             policy=DatasetPolicy.from_dict(ds.policy),
             kind=job.kind,
             method=job.method,
@@ -138,6 +143,7 @@ def load_spec(job_id: int, settings: Settings) -> JobSpec:
             options={k: v for k, v in (job.options or {}).items() if k not in ("rebalance", "comment", "holdout")},
             seed=int(job.seed),
             requester=requester.username if requester else "?",
+            schema_version=schema_version,
         )
 
 
@@ -394,7 +400,7 @@ def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Set
             method=inp.method_info, cost=inp.cost, schema=schema, dataset_guarantee=ledger_text,
             release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind, "rows": len(released),
                      "rebalanced": inp.rebalanced, "holdout": inp.split_info["holdout_fraction"],
-                     "constraints": inp.constraints, **inp.release_facts},
+                     "constraints": inp.constraints, "schema_version": spec.schema_version, **inp.release_facts},
             disclosure=disclosure, real_checks=real_checks, gate=gate, include_internal=True,
         )
         files = {
@@ -519,7 +525,8 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
         draft = privacy_statement(
             method=method_info(spec.options),
             cost=cost, schema=spec.schema, dataset_guarantee=_ledger_text(spec, settings),
-            release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind, "holdout": 0.0},
+            release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind, "holdout": 0.0,
+                     "schema_version": spec.schema_version},
             small_cells=small_cells, gate=gate, include_internal=True,
         )
         summary = {"tables": {name: len(df) for name, df in released.items()}, "budget": release.budget}
