@@ -362,6 +362,19 @@ class PublicSchema(BaseModel):
             cols[name] = cols[name].model_copy(update={"min": lo, "max": hi})
         return self.model_copy(update={"columns": cols})
 
+    def with_special_values(self, special: Mapping[str, list[float | int] | None]) -> PublicSchema:
+        """A copy with these columns' special values declared (None removes them), validated."""
+        cols = dict(self.columns)
+        for name, values in special.items():
+            if name not in cols:
+                raise SchemaError(f"special_values names '{name}', which is not a declared column", field="schema")
+            data = cols[name].model_dump(exclude_defaults=True) | {"kind": cols[name].kind, "special_values": values}
+            try:
+                cols[name] = ColumnSpec.model_validate(data)
+            except ValidationError as exc:
+                raise SchemaError(_pydantic_message(exc), field="schema") from exc
+        return self.model_copy(update={"columns": cols})
+
     def domain_cells(self, columns: list[str] | None = None, default_bins: int = 32) -> int:
         cells = 1
         for n in columns or self.synthesized_columns:

@@ -31,12 +31,7 @@ def _column(**spec) -> PublicSchema:
 
 def adult_schema_with_zeros() -> PublicSchema:
     """tests/data/adult/schema.yaml with capital-gain and capital-loss declaring 0 as a special value."""
-    schema = load_schema(ADULT.parent / "schema.yaml")
-    cols = dict(schema.columns)
-    for name in ("capital-gain", "capital-loss"):
-        cols[name] = cols[name].model_copy(update={"special_values": [0]})
-    return PublicSchema.from_dict({**schema.to_dict(), "columns": {
-        n: c.model_dump(mode="json", exclude_defaults=True) | {"kind": c.kind} for n, c in cols.items()}})
+    return load_schema(ADULT.parent / "schema.yaml").with_special_values({"capital-gain": [0], "capital-loss": [0]})
 
 
 # ----- the schema ------------------------------------------------------------------------------
@@ -59,6 +54,16 @@ def adult_schema_with_zeros() -> PublicSchema:
 def test_special_values_are_validated_with_a_message_that_says_what_to_change(spec, message):
     with pytest.raises(SchemaError, match=message):
         _column(**spec)
+
+
+def test_with_special_values_validates_and_removes():
+    s = _column(kind="continuous", min=0, max=10, integer=True)
+    assert s.with_special_values({"x": [0, 10]}).columns["x"].special_values == [0, 10]
+    assert s.with_special_values({"x": [0]}).with_special_values({"x": None}) == s
+    with pytest.raises(SchemaError, match="outside"):
+        s.with_special_values({"x": [11]})
+    with pytest.raises(SchemaError, match="not a declared column"):
+        s.with_special_values({"y": [0]})
 
 
 def test_special_values_round_trip_and_count_in_the_domain_size():
