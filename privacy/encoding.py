@@ -8,9 +8,10 @@ Each modelled column becomes small non-negative integer codes:
 * a binned numeric column with declared `special_values` gets one code per
   special value, placed among the bins' codes in the order of the values (a
   special value on a bin edge sits between the bins on either side, one inside
-  a bin right after it, so codes stay ordered like the numbers); a value equal to a special value takes its
-  code, and the bins hold only the other values. An ordinal with one code per
-  integer already has a code for each special value;
+  a bin right after that bin, so codes stay ordered like the numbers); a value
+  equal to a special value takes its code, and the bins hold only the other
+  values. An ordinal with one code per integer already has a code for each
+  special value;
 * a nullable column gets one extra code, the last, for null.
 
 Everything about the domain comes from the schema; the data only supplies the

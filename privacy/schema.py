@@ -632,9 +632,9 @@ def propose_schema(
     from the values: few distinct integers, their range, uniqueness, string
     lengths, dates), category domains, bounds, `integer`, nullability, special
     values (a value holding `SPECIAL_VALUE_SHARE` or more of a binned numeric
-    column's rows), and how an identifier is replaced. Numeric bounds are rounded outward; identifiers
-    (unique values, id-like names) and free text (long, mostly unique strings)
-    are detected. No text derived from the data (counts of values, examples)
+    column's rows), and how an identifier is replaced. Numeric bounds are
+    rounded outward; identifiers (unique values, id-like names) and free text
+    (long, mostly unique strings) are detected. No text derived from the data (counts of values, examples)
     is written into the schema.
     """
     cols: dict[str, ColumnSpec] = {}
@@ -679,10 +679,12 @@ def propose_schema(
                 continue
             rlo, rhi = _round_out(lo, hi)
             kind: ColumnKind = "ordinal" if is_int and (rhi - rlo) <= 200 else "continuous"
-            special = _point_masses(nonnull) if kind == "continuous" or rhi - rlo + 1 > MAX_EXACT_ORDINAL else []
-            cols[sname] = _proposed(("kind", "min", "max", "integer", "nullable", *(("special_values",) if special else ())),
-                                    kind=kind, min=_clean_number(rlo), max=_clean_number(rhi), integer=is_int,
-                                    nullable=nullable, special_values=special or None)
+            # point masses only where the column is binned (an ordinal with a code per integer keeps them)
+            binned = kind == "continuous" or rhi - rlo + 1 > MAX_EXACT_ORDINAL
+            special = _point_masses(nonnull) if binned else []
+            learned = ("kind", "min", "max", "integer", "nullable", *(("special_values",) if special else ()))
+            cols[sname] = _proposed(learned, kind=kind, min=_clean_number(rlo), max=_clean_number(rhi),
+                                    integer=is_int, nullable=nullable, special_values=special or None)
             continue
         # strings
         as_str = nonnull.astype(str)
