@@ -5,11 +5,21 @@ Each modelled column becomes small non-negative integer codes:
 * categorical (and ordinal with `values`): the index of the declared value;
 * ordinal with bounds: one code per integer when the range is small, else bins;
 * continuous and datetime: `bins` equal-width bins between the declared bounds;
+* a binned numeric column with declared `special_values` gets one code per
+  special value, placed among the bins' codes in the order of the values (a
+  special value on a bin edge sits between the bins on either side, one inside
+  a bin right after that bin, so codes stay ordered like the numbers); a value
+  equal to a special value takes its code, and the bins hold only the other
+  values. An ordinal with one code per integer already has a code for each
+  special value;
 * a nullable column gets one extra code, the last, for null.
 
 Everything about the domain comes from the schema; the data only supplies the
-codes. Decoding draws numbers uniformly inside their bin, so the output never
-carries a value learned from the data.
+codes. Decoding gives a special value's code exactly that value; within a bin
+it draws uniformly (nothing about the shape inside a bin is measured or
+declared), an integer column's draws being the bin's integers other than its
+special values. So the output never carries a value learned from the data that
+the steward did not confirm in the schema.
 """
 
 from __future__ import annotations
@@ -21,11 +31,9 @@ import numpy as np
 import pandas as pd
 
 from privacy.errors import SchemaError
-from privacy.schema import NUMERIC_KINDS, ColumnSpec, PublicSchema, _category_keys, _key
+from privacy.schema import MAX_EXACT_ORDINAL, NUMERIC_KINDS, ColumnSpec, PublicSchema, _category_keys, _key
 
-__all__ = ["ColumnEncoding", "DomainEncoder", "smallest_uint"]
-
-MAX_EXACT_ORDINAL = 128
+__all__ = ["ColumnEncoding", "DomainEncoder", "smallest_uint", "MAX_EXACT_ORDINAL"]
 
 
 def smallest_uint(max_value: int) -> np.dtype:
@@ -44,10 +52,49 @@ class ColumnEncoding:
     lo: float = 0.0
     hi: float = 0.0
     n_value_codes: int = 0
+    # "bins" mode: the equal-width bins, the special values (ascending) and what each value code stands for:
+    # a bin's index (>= 0), or -(j + 1) for the j-th special value
+    n_bins: int = 0
+    specials: tuple[float, ...] = ()
+    layout: tuple[int, ...] = ()
 
     @property
     def null_code(self) -> int | None:
         return self.size - 1 if self.spec.nullable else None
+
+    @property
+    def bin_width(self) -> float:
+        return (self.hi - self.lo) / self.n_bins if self.hi > self.lo else 0.0
+
+    def bin_codes(self) -> np.ndarray:
+        """The code of each bin."""
+        layout = np.asarray(self.layout, dtype=np.int64)
+        out = np.empty(self.n_bins, dtype=np.int64)
+        out[layout[layout >= 0]] = np.flatnonzero(layout >= 0)
+        return out
+
+    def special_codes(self) -> np.ndarray:
+        """The code of each special value (in the order of `specials`)."""
+        layout = np.asarray(self.layout, dtype=np.int64)
+        out = np.empty(len(self.specials), dtype=np.int64)
+        out[-layout[layout < 0] - 1] = np.flatnonzero(layout < 0)
+        return out
+
+
+def _bins_layout(n_bins: int, lo: float, hi: float, specials: tuple[float, ...]) -> tuple[int, ...]:
+    """Bins and special values in the order of the numbers: a special value comes before the first bin
+    whose lower edge is at or above it (on an edge, exactly between the bins either side; inside a bin,
+    right after that bin)."""
+    width = (hi - lo) / n_bins if hi > lo else 0.0
+    before = [
+        0 if width == 0 else min(max(math.ceil((v - lo) / width - 1e-9), 0), n_bins) for v in specials
+    ]
+    layout: list[int] = []
+    for k in range(n_bins + 1):
+        layout += [-(j + 1) for j, b in enumerate(before) if b == k]
+        if k < n_bins:
+            layout.append(k)
+    return tuple(layout)
 
 
 class DomainEncoder:
@@ -77,7 +124,10 @@ class DomainEncoder:
         bins = spec.bins or default_bins
         if spec.is_integer:
             bins = int(min(bins, math.floor(hi) - math.ceil(lo) + 1))
-        return ColumnEncoding(name, spec, bins + extra, "bins", lo, hi, bins)
+        specials = spec.special_points
+        n = bins + len(specials)
+        return ColumnEncoding(name, spec, n + extra, "bins", lo, hi, n, n_bins=bins, specials=specials,
+                              layout=_bins_layout(bins, lo, hi, specials))
 
     @property
     def sizes(self) -> list[int]:
@@ -115,8 +165,11 @@ class DomainEncoder:
             if enc.mode == "integer":
                 codes = np.rint(x).astype(np.int64) - int(enc.lo)
             else:
-                width = (enc.hi - enc.lo) / enc.n_value_codes if enc.hi > enc.lo else 1.0
-                codes = np.minimum(((x - enc.lo) / width).astype(np.int64), enc.n_value_codes - 1)
+                width = enc.bin_width or 1.0
+                bins = np.minimum(((x - enc.lo) / width).astype(np.int64), enc.n_bins - 1)
+                codes = enc.bin_codes()[bins]
+                for v, code in zip(enc.specials, enc.special_codes(), strict=True):
+                    codes[x == v] = code
             codes[isnull] = -1
         missing = codes < 0
         if missing.any():
@@ -129,7 +182,8 @@ class DomainEncoder:
         return codes
 
     def decode(self, codes: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-        """A DataFrame from codes; numbers are drawn uniformly inside their bin."""
+        """A DataFrame from codes: special values exactly, other numbers drawn uniformly inside their bin
+        (integers of an integer column, never one of its special values)."""
         out: dict[str, object] = {}
         for j, enc in enumerate(self.encodings):
             c = codes[:, j].astype(np.int64)
@@ -142,14 +196,7 @@ class DomainEncoder:
             if enc.mode == "integer":
                 x = c.astype(float) + enc.lo
             else:
-                width = (enc.hi - enc.lo) / enc.n_value_codes if enc.hi > enc.lo else 0.0
-                x = enc.lo + (c + rng.random(len(c))) * width
-                if spec.is_integer:
-                    # an integer column: draw an integer within the bin's integer range
-                    lo_i = np.ceil(enc.lo + c * width)
-                    hi_i = np.maximum(np.floor(enc.lo + (c + 1) * width - 1e-9), lo_i)
-                    x = lo_i + np.floor(rng.random(len(c)) * (hi_i - lo_i + 1))
-                x = np.clip(x, enc.lo, enc.hi)
+                x = _decode_bins(enc, np.where(isnull, 0, c), rng)
             x[isnull] = np.nan
             if spec.kind == "datetime":
                 t = pd.Timestamp("1970-01-01") + pd.to_timedelta(np.floor(np.nan_to_num(x, nan=0.0)), unit="D")
@@ -158,3 +205,31 @@ class DomainEncoder:
             elif spec.kind in NUMERIC_KINDS:
                 out[enc.name] = x
         return pd.DataFrame(out)
+
+
+def _decode_bins(enc: ColumnEncoding, c: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Values of a binned column's (non-null) codes."""
+    layout = np.asarray(enc.layout, dtype=np.int64)[np.minimum(c, enc.n_value_codes - 1)]
+    special = layout < 0
+    b = np.where(special, 0, layout)
+    width = enc.bin_width
+    u = rng.random(len(c))
+    if enc.spec.is_integer:
+        # the bin's integers, less the special values among them (they have codes of their own)
+        lo_i = np.ceil(enc.lo + b * width)
+        hi_i = np.maximum(np.floor(enc.lo + (b + 1) * width - 1e-9), lo_i)
+        if b.size and enc.n_bins:
+            hi_i[b == enc.n_bins - 1] = np.maximum(np.floor(enc.hi), lo_i[b == enc.n_bins - 1])
+        inside = [(lo_i <= v) & (v <= hi_i) for v in enc.specials]
+        left = hi_i - lo_i + 1 - sum(inside, np.zeros(len(c)))
+        # a bin holding nothing but special values: draw among all its integers
+        exclude = left > 0
+        x = lo_i + np.floor(u * np.where(exclude, left, hi_i - lo_i + 1))
+        for v, within in zip(enc.specials, inside, strict=True):  # ascending: skip past each excluded value
+            x += exclude & within & (x >= v)
+    else:
+        x = enc.lo + (b + u) * width
+    x = np.clip(x, enc.lo, enc.hi)
+    if enc.specials:
+        x[special] = np.asarray(enc.specials)[-layout[special] - 1]
+    return x

@@ -12,6 +12,7 @@ The schema is a small YAML/JSON document::
       age:       {kind: ordinal, min: 17, max: 90}
       workclass: {kind: categorical, values: [Private, ...], nullable: true}
       fnlwgt:    {kind: continuous, min: 0, max: 1500000, integer: true}
+      gain:      {kind: continuous, min: 0, max: 100000, integer: true, special_values: [0]}
       dob:       {kind: datetime, min: 1920-01-01, max: 2005-12-31}
       id:        {kind: identifier}
     quasi_identifiers: [age, sex, race]
@@ -19,6 +20,14 @@ The schema is a small YAML/JSON document::
     target: income
     constraints:                    # between columns: see privacy/constraints.py
       - c_jail_in <= c_jail_out
+
+`special_values` are point masses of a numeric column (a 0 most rows hold, a
+-1 meaning "not applicable", a top code): public values, each of which every
+marginal method gives a code of its own, so that it comes back exactly instead
+of being spread over an equal-width bin (privacy/encoding.py). They lie within
+the declared bounds, are distinct, integers in an integer column, and at most
+`MAX_SPECIAL_VALUES`. A proposal suggests the values that hold a large share
+of a binned column's rows, marked `learned` like every fact read from the data.
 """
 
 from __future__ import annotations
@@ -43,6 +52,8 @@ from privacy.errors import SchemaError
 __all__ = [
     "ColumnKind",
     "ColumnSpec",
+    "MAX_EXACT_ORDINAL",
+    "MAX_SPECIAL_VALUES",
     "Hierarchy",
     "PublicSchema",
     "SchemaIssue",
@@ -59,6 +70,13 @@ Scalar = str | int | float | bool
 
 NUMERIC_KINDS = ("ordinal", "continuous")
 DROPPED_KINDS = ("identifier", "text")
+
+#: An ordinal with at most this many integers in its bounds gets one code per integer; wider ones are binned.
+MAX_EXACT_ORDINAL = 128
+#: Most point masses a column may declare (each is a code of its own in every marginal).
+MAX_SPECIAL_VALUES = 8
+#: Share of a column's rows one value must hold for a proposal to suggest it as a special value.
+SPECIAL_VALUE_SHARE = 0.10
 
 
 class Hierarchy(BaseModel):
@@ -99,6 +117,8 @@ class ColumnSpec(BaseModel):
     bottom_code: float | None = None
     round_to: float | None = Field(default=None, gt=0)
     hierarchy: Hierarchy | None = None
+    # point masses of a numeric column: each gets its own code and decodes exactly (privacy/encoding.py)
+    special_values: list[float | int] | None = None
 
     @field_validator("values")
     @classmethod
@@ -144,7 +164,34 @@ class ColumnSpec(BaseModel):
         if self.kind == "ordinal" and self.values is None and (self.min is None or self.max is None):
             # open ordinal bounds are allowed (learned with epsilon); nothing to check here
             pass
+        if self.special_values is not None:
+            self._check_special_values(self.special_values)
         return self
+
+    def _check_special_values(self, special: list[float | int]) -> None:
+        if self.kind not in NUMERIC_KINDS or self.values is not None:
+            raise ValueError(f"special_values are for numeric columns (ordinal or continuous with min/max); "
+                             f"this {self.kind} column declares {'values' if self.values is not None else 'dates'}")
+        if not special:
+            raise ValueError("special_values lists no value; leave it out instead")
+        if len(special) > MAX_SPECIAL_VALUES:
+            raise ValueError(f"special_values lists {len(special)} values, more than {MAX_SPECIAL_VALUES}; "
+                             "keep the few values most rows hold")
+        for v in special:
+            if isinstance(v, bool) or not math.isfinite(float(v)):
+                raise ValueError(f"special_values must be finite numbers, got {v!r}")
+        if len({float(v) for v in special}) != len(special):
+            raise ValueError(f"special_values lists duplicates: {special}")
+        if not self.has_bounds:
+            raise ValueError("special_values need declared bounds: declare min and max")
+        lo, hi = self.numeric_bounds()
+        outside = [v for v in special if not lo <= float(v) <= hi]
+        if outside:
+            raise ValueError(f"special_values {outside} lie outside [{self.min}, {self.max}]")
+        if self.is_integer:
+            fractional = [v for v in special if not float(v).is_integer()]
+            if fractional:
+                raise ValueError(f"special_values {fractional} are not integers, and the column is")
 
     # ----- derived, public facts -------------------------------------------------
     @property
@@ -176,15 +223,24 @@ class ColumnSpec(BaseModel):
             raise SchemaError("column has open bounds; declare min and max", field="schema")
         return _as_number(self.min), _as_number(self.max)
 
+    @property
+    def special_points(self) -> tuple[float, ...]:
+        """The declared special values, as sorted floats (empty when none)."""
+        return tuple(sorted(float(v) for v in self.special_values or ()))
+
     def domain_size(self, default_bins: int = 32) -> int:
-        """Number of distinct codes a marginal method needs for this column (nulls included)."""
+        """Number of distinct codes a marginal method needs for this column (nulls included).
+
+        Never below what `DomainEncoder` makes: a binned column counts one code per special value on top of its
+        bins (an ordinal given one code per integer already has a code for each of them).
+        """
         if self.kind == "categorical" or (self.kind == "ordinal" and self.values is not None):
             n = len(self.values or [])
         elif self.kind == "ordinal" and self.has_bounds and self.bins is None:
             lo, hi = self.numeric_bounds()
-            n = int(math.floor(hi) - math.ceil(lo)) + 1
+            n = int(math.floor(hi) - math.ceil(lo)) + 1  # binned beyond MAX_EXACT_ORDINAL, into fewer codes
         else:
-            n = self.bins or default_bins
+            n = (self.bins or default_bins) + len(self.special_points)
         return n + (1 if self.nullable else 0)
 
 
@@ -304,6 +360,19 @@ class PublicSchema(BaseModel):
         cols = dict(self.columns)
         for name, (lo, hi) in bounds.items():
             cols[name] = cols[name].model_copy(update={"min": lo, "max": hi})
+        return self.model_copy(update={"columns": cols})
+
+    def with_special_values(self, special: Mapping[str, list[float | int] | None]) -> PublicSchema:
+        """A copy with these columns' special values declared (None removes them), validated."""
+        cols = dict(self.columns)
+        for name, values in special.items():
+            if name not in cols:
+                raise SchemaError(f"special_values names '{name}', which is not a declared column", field="schema")
+            data = cols[name].model_dump(exclude_defaults=True) | {"kind": cols[name].kind, "special_values": values}
+            try:
+                cols[name] = ColumnSpec.model_validate(data)
+            except ValidationError as exc:
+                raise SchemaError(_pydantic_message(exc), field="schema") from exc
         return self.model_copy(update={"columns": cols})
 
     def domain_cells(self, columns: list[str] | None = None, default_bins: int = 32) -> int:
@@ -497,7 +566,7 @@ def _clean_number(x: float) -> float | int:
 
 
 #: Order of the fields in a proposal's `learned` list (the privacy statement lists them in this order).
-_LEARNED_ORDER = ("kind", "values", "min", "max", "integer", "nullable", "identifier", "null_tokens")
+_LEARNED_ORDER = ("kind", "values", "min", "max", "integer", "nullable", "special_values", "identifier", "null_tokens")
 
 # a short spelling of "missing" that a numeric column may use instead of an empty cell (census files write N)
 _NULL_TOKEN = re.compile(r"^(?:[A-Za-z]|[-.*/]+|\(?[Xx]\)?)$")
@@ -535,6 +604,14 @@ def apply_null_tokens(df: pd.DataFrame, schema: PublicSchema) -> pd.DataFrame:
     return df if out is None else out
 
 
+def _point_masses(nonnull: pd.Series) -> list[float | int]:
+    """Values holding at least `SPECIAL_VALUE_SHARE` of a numeric column's rows, ascending (at most
+    `MAX_SPECIAL_VALUES`, the most frequent): a binned column would spread each of them over its bin."""
+    shares = nonnull.value_counts(normalize=True, sort=True)
+    kept = shares[shares >= SPECIAL_VALUE_SHARE].head(MAX_SPECIAL_VALUES)
+    return sorted(_clean_number(float(v)) for v in kept.index)
+
+
 def _proposed(learned: tuple[str, ...], **fields: Any) -> ColumnSpec:
     """A proposed column whose `learned` names every field in `learned` (each read from the data)."""
     return ColumnSpec(**fields, learned=[f for f in _LEARNED_ORDER if f in learned])
@@ -553,10 +630,11 @@ def propose_schema(
     Every fact read from the data is listed in the column's `learned` field, so
     that the privacy statement names whatever the steward keeps: the kind (chosen
     from the values: few distinct integers, their range, uniqueness, string
-    lengths, dates), category domains, bounds, `integer`, nullability, and how an
-    identifier is replaced. Numeric bounds are rounded outward; identifiers
-    (unique values, id-like names) and free text (long, mostly unique strings)
-    are detected. No text derived from the data (counts of values, examples)
+    lengths, dates), category domains, bounds, `integer`, nullability, special
+    values (a value holding `SPECIAL_VALUE_SHARE` or more of a binned numeric
+    column's rows), and how an identifier is replaced. Numeric bounds are
+    rounded outward; identifiers (unique values, id-like names) and free text
+    (long, mostly unique strings) are detected. No text derived from the data (counts of values, examples)
     is written into the schema.
     """
     cols: dict[str, ColumnSpec] = {}
@@ -601,8 +679,12 @@ def propose_schema(
                 continue
             rlo, rhi = _round_out(lo, hi)
             kind: ColumnKind = "ordinal" if is_int and (rhi - rlo) <= 200 else "continuous"
-            cols[sname] = _proposed(("kind", "min", "max", "integer", "nullable"), kind=kind,
-                                    min=_clean_number(rlo), max=_clean_number(rhi), integer=is_int, nullable=nullable)
+            # point masses only where the column is binned (an ordinal with a code per integer keeps them)
+            binned = kind == "continuous" or rhi - rlo + 1 > MAX_EXACT_ORDINAL
+            special = _point_masses(nonnull) if binned else []
+            learned = ("kind", "min", "max", "integer", "nullable", *(("special_values",) if special else ()))
+            cols[sname] = _proposed(learned, kind=kind, min=_clean_number(rlo), max=_clean_number(rhi),
+                                    integer=is_int, nullable=nullable, special_values=special or None)
             continue
         # strings
         as_str = nonnull.astype(str)

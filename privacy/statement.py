@@ -355,8 +355,9 @@ def _neighbours(guarantee: str, holdout: Any) -> list[str]:
 
 def _not_covered(sch: PublicSchema, guarantee: str) -> list[str]:
     out = [
-        "- **The public schema.** Column names, kinds, category domains, numeric bounds, hierarchies and coding "
-        "thresholds are declared public by the data steward and are released as they are, without noise.",
+        "- **The public schema.** Column names, kinds, category domains, numeric bounds and special values, "
+        "hierarchies and coding thresholds are declared public by the data steward and are released as they "
+        "are, without noise.",
     ]
     learned = sch.learned_columns
     if learned:

@@ -2,8 +2,8 @@
 
 Every column is first encoded on the public schema's domain (`DomainEncoder`:
 declared categories, integer values or equal-width bins of the declared
-bounds, and a null code for nullable columns), so the domain never comes from
-the data. Then, with the budget split by the option `marginal_share`
+bounds with a code of its own for each declared special value, and a null code
+for nullable columns), so the domain never comes from the data. Then, with the budget split by the option `marginal_share`
 (default 1/2):
 
 1. Marginals: one noisy histogram per column (Gaussian mechanism when
@@ -23,7 +23,8 @@ the data. Then, with the budget split by the option `marginal_share`
    the noisy marginal totals; the matrix is then projected onto the nearest
    valid correlation matrix.
 4. Sampling: Z ~ N(0, R), U = Phi(Z), each column's code is the DP
-   marginal's quantile of U; numbers are drawn uniformly within their bin.
+   marginal's quantile of U; numbers are drawn uniformly within their bin, and
+   special values come back exactly.
 
 Accounting: with delta > 0 the whole run is rho-zCDP, rho being the largest
 that converts to the requested (epsilon, delta); the marginals get

@@ -4,7 +4,8 @@ Both are zCDP: a request (epsilon, delta) runs at rho = zcdp_rho(epsilon, delta)
 split between selections and measurements as `privacy.engine.accounting`
 documents, and the fit reports exactly (epsilon, delta, rho). The domain comes
 from the public schema alone (`DomainEncoder`): declared categories, bins
-between declared bounds, nulls as their own code. Nothing about the data is
+between declared bounds, a code for each declared special value (released
+exactly), nulls as their own code. Nothing about the data is
 learned except through the charged measurements and selections; the number of
 records the model stands for is itself estimated from the noisy measurements,
 so neither method uses the exact row count. The engine's progress (AIM's

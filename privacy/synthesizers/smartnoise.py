@@ -6,11 +6,12 @@ with transformers built from the public schema:
 
 * marginal methods (`mst-smartnoise`, `aim-smartnoise`, `mwem`, `pacsynth`)
   get the `DomainEncoder` codes (declared categories, integers or equal-width
-  bins of the declared bounds, a null code) through a transformer whose
-  cardinalities are the declared domain sizes;
+  bins of the declared bounds, a code per declared special value, a null code)
+  through a transformer whose cardinalities are the declared domain sizes;
 * GANs (`dpctgan`, `patectgan`) get declared categories one-hot and numbers and
   dates scaled from their declared bounds to [-1, 1], with a null flag for
-  nullable columns.
+  nullable columns (declared special values are not modelled apart: a GAN's
+  numbers are continuous and land on one only by chance).
 
 The transformers are complete before `fit`, so smartnoise's `preprocessor_eps`
 is 0 and nothing is learned from the data outside the mechanism. A bound the
