@@ -98,7 +98,10 @@ def test_independent_marginals_keep_columns_and_lose_relationships(marginals_rep
     assert m["fidelity_score"] < ind["fidelity_score"] - 0.1
     # education and education-num say the same thing; independent columns cannot
     assert fid["cramers_v"]["max_abs_difference"] > 0.8
-    assert m["utility_ratio"] < 0.3
+    # no relationship to learn: the ratio is 0 up to chance (a slope fitted on noise, e.g. a 0.03 correlation of
+    # capital-gain with the label in one sample, ranks real rows by a truly predictive column: one sample gave 0.37,
+    # another -0.01); a method that keeps relationships scores 0.8-1
+    assert m["utility_ratio"] < 0.5
     assert check(marginals_report, "utility_ratio") == "fail"
     assert m["exact_match_rate"] == 0.0
 
