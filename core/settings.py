@@ -34,6 +34,8 @@ class Settings:
     s3_endpoint_url: str = ""  # the store's endpoint when it is not AWS (MinIO, Ceph RGW, GCS)
     s3_region: str = ""
     s3_sse: str = ""  # server-side encryption of every object: AES256 or aws:kms
+    metrics_token: str = ""  # GET /metrics (Prometheus) answers only this bearer token; empty: no /metrics
+    task_events: bool = True  # Celery task events, for Flower and `celery events`
     signing_key_pem: str = ""  # the Ed25519 bundle-signing key (PKCS8 PEM); default: data_dir/signing_key.pem
     secret_key: str = ""  # default: generated once into data_dir / "secret_key"
     max_upload_mb: int = 200

@@ -106,6 +106,9 @@ def register_blueprints(app: Flask) -> None:
     from webapp.api_audit import api_audit
 
     app.register_blueprint(api_audit)
+    from webapp.metrics import metrics
+
+    app.register_blueprint(metrics)
 
 
 def register_headers(app: Flask) -> None:

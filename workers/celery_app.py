@@ -48,8 +48,9 @@ def celery_config(settings: Settings) -> dict:
         "accept_content": ["json"],
         "worker_hijack_root_logger": False,
         "broker_connection_retry_on_startup": True,
-        "worker_send_task_events": False,
-        "task_send_sent_event": False,
+        # Flower and `celery events` follow the work (a networked broker; the embedded file broker has no fanout)
+        "worker_send_task_events": settings.task_events and not settings.uses_filesystem_broker,
+        "task_send_sent_event": settings.task_events and not settings.uses_filesystem_broker,
     }
     if settings.uses_filesystem_broker:
         folder = settings.broker_folder

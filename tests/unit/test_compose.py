@@ -16,7 +16,8 @@ def test_compose_file_validates_with_docker_compose():
     exe = shutil.which("docker-compose")
     assert exe, "docker-compose (Debian package) is needed to validate docker-compose.yml: `make test` installs it"
     env = dict(os.environ, SYNTHGATE_SECRET_KEY="validation-only", SYNTHGATE_S3_ACCESS_KEY="validation-only",
-               SYNTHGATE_S3_SECRET_KEY="validation-only", SYNTHGATE_SIGNING_KEY_PEM="validation-only")
+               SYNTHGATE_S3_SECRET_KEY="validation-only", SYNTHGATE_SIGNING_KEY_PEM="validation-only",
+               SYNTHGATE_METRICS_TOKEN="validation-only", SYNTHGATE_FLOWER_AUTH="user:validation-only")
     proc = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True,
                           text=True, env=env, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -29,6 +30,7 @@ def test_compose_has_the_services_with_health_checks_and_no_shared_disk():
         assert name in services
         assert "healthcheck" in services[name], name
     assert "gunicorn" in " ".join(services["web"]["command"])
+    assert "flower" in services["flower"]["command"] and "FLOWER_BASIC_AUTH" in services["flower"]["environment"]
     assert services["worker"]["command"][-2:] == ["--queues", "releases"]
     assert services["worker-heavy"]["command"][-2:] == ["--queues", "releases-heavy"]
     for name in ("web", "worker", "worker-heavy", "migrate"):
