@@ -4,7 +4,9 @@ Each modelled column becomes small non-negative integer codes:
 
 * categorical (and ordinal with `values`): the index of the declared value;
 * ordinal with bounds: one code per integer when the range is small, else bins;
-* continuous and datetime: `bins` equal-width bins between the declared bounds;
+* continuous and datetime: `bins` equal-width bins between the declared bounds,
+  or, for a numeric column given explicit `edges` (placed by a paid DP
+  measurement, `privacy.bin_placement`), the bins between those edges;
 * a binned numeric column with declared `special_values` gets one code per
   special value, placed among the bins' codes in the order of the values (a
   special value on a bin edge sits between the bins on either side, one inside
@@ -25,7 +27,8 @@ the steward did not confirm in the schema.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -33,7 +36,7 @@ import pandas as pd
 from privacy.errors import SchemaError
 from privacy.schema import MAX_EXACT_ORDINAL, NUMERIC_KINDS, ColumnSpec, PublicSchema, _category_keys, _key
 
-__all__ = ["ColumnEncoding", "DomainEncoder", "smallest_uint", "MAX_EXACT_ORDINAL"]
+__all__ = ["ColumnEncoding", "DomainEncoder", "check_edges", "smallest_uint", "MAX_EXACT_ORDINAL"]
 
 
 def smallest_uint(max_value: int) -> np.dtype:
@@ -57,6 +60,8 @@ class ColumnEncoding:
     n_bins: int = 0
     specials: tuple[float, ...] = ()
     layout: tuple[int, ...] = ()
+    # explicit bin edges (n_bins + 1, ascending, lo and hi outermost); empty: equal-width bins
+    edges: tuple[float, ...] = ()
 
     @property
     def null_code(self) -> int | None:
@@ -81,14 +86,20 @@ class ColumnEncoding:
         return out
 
 
-def _bins_layout(n_bins: int, lo: float, hi: float, specials: tuple[float, ...]) -> tuple[int, ...]:
+def _bins_layout(
+    n_bins: int, lo: float, hi: float, specials: tuple[float, ...], edges: tuple[float, ...] = ()
+) -> tuple[int, ...]:
     """Bins and special values in the order of the numbers: a special value comes before the first bin
     whose lower edge is at or above it (on an edge, exactly between the bins either side; inside a bin,
     right after that bin)."""
-    width = (hi - lo) / n_bins if hi > lo else 0.0
-    before = [
-        0 if width == 0 else min(max(math.ceil((v - lo) / width - 1e-9), 0), n_bins) for v in specials
-    ]
+    if edges:
+        lower = np.asarray(edges[:-1], dtype=float)
+        before = [int(np.searchsorted(lower, v, side="left")) for v in specials]
+    else:
+        width = (hi - lo) / n_bins if hi > lo else 0.0
+        before = [
+            0 if width == 0 else min(max(math.ceil((v - lo) / width - 1e-9), 0), n_bins) for v in specials
+        ]
     layout: list[int] = []
     for k in range(n_bins + 1):
         layout += [-(j + 1) for j, b in enumerate(before) if b == k]
@@ -97,13 +108,57 @@ def _bins_layout(n_bins: int, lo: float, hi: float, specials: tuple[float, ...])
     return tuple(layout)
 
 
+def check_edges(edges: Sequence[float], lo: float, hi: float, *, integer: bool = False) -> tuple[float, ...]:
+    """Explicit bin edges, checked: finite, strictly ascending, the declared bounds outermost; for an
+    integer column every bin must hold at least one integer."""
+    e = tuple(float(v) for v in edges)
+    if len(e) < 2 or e[0] != lo or e[-1] != hi:
+        raise SchemaError(f"bin edges must start at the declared min {lo} and end at the declared max {hi}",
+                          field="schema")
+    if not all(math.isfinite(v) for v in e) or any(b <= a for a, b in zip(e, e[1:], strict=False)):
+        raise SchemaError("bin edges must be finite and strictly ascending", field="schema")
+    if integer:
+        # a bin [a, b) holds the integers ceil(a) .. ceil(b) - 1; the last one [a, hi] up to floor(hi)
+        last = len(e) - 2
+        if any((math.floor(b) if i == last else math.ceil(b) - 1) < math.ceil(a)
+               for i, (a, b) in enumerate(zip(e, e[1:], strict=False))):
+            raise SchemaError("bin edges of an integer column must leave at least one integer in every bin",
+                              field="schema")
+    return e
+
+
 class DomainEncoder:
     """Encode and decode a table on the domain its public schema declares."""
 
-    def __init__(self, schema: PublicSchema, *, default_bins: int = 32, columns: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        schema: PublicSchema,
+        *,
+        default_bins: int = 32,
+        columns: list[str] | None = None,
+        edges: Mapping[str, Sequence[float]] | None = None,
+    ) -> None:
+        """`edges`: explicit bin edges for some binned numeric columns (see `check_edges`), in place of
+        the equal-width bins; they must come from the public schema or a paid DP measurement."""
         self.schema = schema
         self.columns = list(columns or schema.synthesized_columns)
+        edges = dict(edges or {})
         self.encodings: list[ColumnEncoding] = [self._column(n, schema.columns[n], default_bins) for n in self.columns]
+        unknown = sorted(set(edges) - {e.name for e in self.encodings if e.mode == "bins" and e.spec.kind in NUMERIC_KINDS})
+        if unknown:
+            raise SchemaError(f"bin edges given for columns that are not binned numeric columns: {unknown}", field="schema")
+        self.encodings = [
+            self._with_edges(e, check_edges(edges[e.name], e.lo, e.hi, integer=e.spec.is_integer))
+            if e.name in edges else e
+            for e in self.encodings
+        ]
+
+    @staticmethod
+    def _with_edges(enc: ColumnEncoding, edges: tuple[float, ...]) -> ColumnEncoding:
+        bins = len(edges) - 1
+        n = bins + len(enc.specials)
+        return replace(enc, size=n + (1 if enc.spec.nullable else 0), n_value_codes=n, n_bins=bins, edges=edges,
+                       layout=_bins_layout(bins, enc.lo, enc.hi, enc.specials, edges))
 
     @staticmethod
     def _column(name: str, spec: ColumnSpec, default_bins: int) -> ColumnEncoding:
@@ -164,6 +219,11 @@ class DomainEncoder:
             x = np.clip(np.nan_to_num(x, nan=enc.lo), enc.lo, enc.hi)
             if enc.mode == "integer":
                 codes = np.rint(x).astype(np.int64) - int(enc.lo)
+            elif enc.edges:
+                bins = np.searchsorted(np.asarray(enc.edges[1:-1], dtype=float), x, side="right")
+                codes = enc.bin_codes()[bins]
+                for v, code in zip(enc.specials, enc.special_codes(), strict=True):
+                    codes[x == v] = code
             else:
                 width = enc.bin_width or 1.0
                 bins = np.minimum(((x - enc.lo) / width).astype(np.int64), enc.n_bins - 1)
@@ -214,10 +274,15 @@ def _decode_bins(enc: ColumnEncoding, c: np.ndarray, rng: np.random.Generator) -
     b = np.where(special, 0, layout)
     width = enc.bin_width
     u = rng.random(len(c))
+    if enc.edges:
+        edges = np.asarray(enc.edges, dtype=float)
+        lower, upper = edges[b], edges[b + 1]
+    else:
+        lower, upper = enc.lo + b * width, enc.lo + (b + 1) * width
     if enc.spec.is_integer:
         # the bin's integers, less the special values among them (they have codes of their own)
-        lo_i = np.ceil(enc.lo + b * width)
-        hi_i = np.maximum(np.floor(enc.lo + (b + 1) * width - 1e-9), lo_i)
+        lo_i = np.ceil(lower)
+        hi_i = np.maximum(np.floor(upper - 1e-9), lo_i)
         if b.size and enc.n_bins:
             hi_i[b == enc.n_bins - 1] = np.maximum(np.floor(enc.hi), lo_i[b == enc.n_bins - 1])
         inside = [(lo_i <= v) & (v <= hi_i) for v in enc.specials]
@@ -227,6 +292,8 @@ def _decode_bins(enc: ColumnEncoding, c: np.ndarray, rng: np.random.Generator) -
         x = lo_i + np.floor(u * np.where(exclude, left, hi_i - lo_i + 1))
         for v, within in zip(enc.specials, inside, strict=True):  # ascending: skip past each excluded value
             x += exclude & within & (x >= v)
+    elif enc.edges:
+        x = lower + u * (upper - lower)
     else:
         x = enc.lo + (b + u) * width
     x = np.clip(x, enc.lo, enc.hi)

@@ -182,6 +182,9 @@ def privacy_statement(
         "data-free": "data-free (reads no real rows)",
     }.get(guarantee, guarantee)
     facts.append(("guarantee", kind_text))
+    placement = info.get("bin_placement")
+    if placement:
+        facts.append(("bin placement", _bin_placement_text(placement)))
     lines += [f"- **{k}**: {_md(v)}" for k, v in facts] + [""]
 
     # --- parameters ------------------------------------------------------------------
@@ -250,6 +253,20 @@ CSV_NOTE = (
     "not a plain number such as `-1`) starts with an added apostrophe (`'`); every other cell is written as it "
     "is, so the two files read back the same."
 )
+
+
+def _bin_placement_text(p: Mapping[str, Any]) -> str:
+    columns = list(p.get("columns") or [])
+    if not columns:
+        return (f"a share of {_num(p.get('share'))} of rho was set aside for placing bins, but no column "
+                "is a binned numeric column: nothing was spent on it and the bins are equal-width")
+    return (f"a share of {_num(p.get('share'))} of rho (rho = {_num(p.get('rho_float'))}, part of the rho below) "
+            f"placed the bins of {', '.join(columns)}: a {p.get('mechanism')}, sigma = {_num(p.get('sigma'))} "
+            "per column. The rest of rho went to the method")
+
+
+def _num(x: Any) -> str:
+    return "-" if x is None else f"{float(x):.6g}"
 
 
 def _candidates(post: Mapping[str, Any] | None) -> list[str]:

@@ -270,7 +270,7 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
                                          seed=sub_seed(spec.seed, "rebalance"))
             rebalanced = {"method": rebalance, "rows_added": len(synthetic) - before}
         st(0.2, "keeping the sample for re-runs of post-processing")
-        method_info = _jsonable(synth.info())
+        method_info = _jsonable(synth.fit_info())
         _keep_sample(synthetic, spec, storage, method_info=method_info, rebalanced=rebalanced, holdout=holdout,
                      cost=cost, constraints=constraints.to_dict())
 

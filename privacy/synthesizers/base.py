@@ -233,6 +233,10 @@ class Synthesizer(abc.ABC):
     @abc.abstractmethod
     def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame: ...
 
+    def fit_info(self) -> dict[str, Any]:
+        """`info()` plus what this fit decided that the privacy statement should say (after `fit`)."""
+        return self.info()
+
     @classmethod
     def info(cls) -> dict[str, Any]:
         return {

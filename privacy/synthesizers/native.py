@@ -16,6 +16,8 @@ requester sees fixed milestones instead (privacy/synthesizers/_progress.py).
 from __future__ import annotations
 
 import math
+from dataclasses import replace
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,9 @@ from privacy.synthesizers._progress import Milestones
 from privacy.synthesizers.base import ProgressCallback, Synthesizer
 
 __all__ = ["NativeMSTSynthesizer", "NativeAIMSynthesizer", "MAX_MARGINAL_CELLS"]
+
+# Largest share of a fit's rho that may go to placing bins (`adaptive_bins_share`).
+MAX_ADAPTIVE_BINS_SHARE = 0.5
 
 # Largest marginal table the engine will count (float64 cells): 2^22 cells = 32 MB.
 MAX_MARGINAL_CELLS = 2**22
@@ -49,12 +54,17 @@ class _NativeMarginalSynthesizer(Synthesizer):
     public_messages: frozenset[str] = frozenset()
     row_count_use = "the exact number of rows is not used: the total is estimated from the noisy marginals"
 
-    def _encoder(self, schema: PublicSchema) -> DomainEncoder:
-        return DomainEncoder(schema, default_bins=self.options["bins"])
+    def _encoder(self, schema: PublicSchema, edges: dict[str, tuple[float, ...]] | None = None) -> DomainEncoder:
+        return DomainEncoder(schema, default_bins=self.options["bins"], edges=edges)
 
     def _check_options(self) -> None:
         if self.options["bins"] < 1:
             raise MethodOptionError(f"bins of {self.name} must be at least 1", field="options")
+        share = self.options["adaptive_bins_share"]
+        if not (0 <= share <= MAX_ADAPTIVE_BINS_SHARE):
+            raise MethodOptionError(
+                f"adaptive_bins_share of {self.name} must be between 0 and {MAX_ADAPTIVE_BINS_SHARE}", field="options"
+            )
 
     def _check_one_way(self, encoder: DomainEncoder) -> None:
         too_big = [n for n, s in zip(encoder.columns, encoder.sizes, strict=True) if s > MAX_MARGINAL_CELLS]
@@ -76,19 +86,31 @@ class _NativeMarginalSynthesizer(Synthesizer):
     def _fit(
         self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost, progress: ProgressCallback
     ) -> PrivacyCost:
-        from privacy.engine.accounting import request_rho
+        from privacy.bin_placement import place_bin_edges
+        from privacy.engine.accounting import ZCDPLedger, request_rho
         from privacy.engine.table import EncodedTable
 
+        seeds = np.random.SeedSequence(self.seed).spawn(3)
+        rho = request_rho(requested)
+        ledger = ZCDPLedger(rho)
         encoder = self._encoder(schema)
+        share = Fraction(str(self.options["adaptive_bins_share"]))
+        self._bin_placement = None
+        if share > 0:
+            progress(0.0, "placing bins")
+            self._bin_placement = place_bin_edges(table, encoder, ledger, rho * share,
+                                                  np.random.default_rng(seeds[2]))
+            encoder = self._encoder(schema, self._bin_placement.edges)
         progress(0.0, "encoding the table on the public domain")
         table_codes = EncodedTable(encoder.encode(table), encoder.sizes)
-        seeds = np.random.SeedSequence(self.seed).spawn(2)
-        rho = request_rho(requested)
         milestones = Milestones(progress, self.progress_message, 0.0, 1.0, absolute=True,
                                 public=self.public_messages)
-        result = self._run(table_codes, rho, np.random.default_rng(seeds[0]), milestones)
+        result = self._run(table_codes, ledger.remaining, np.random.default_rng(seeds[0]), milestones)
         milestones.finish()
-        cost = result.ledger.cost(requested)
+        # the bin placement's steps, then the method's: one ledger for the whole fit
+        ledger = ZCDPLedger(rho, ledger.steps + result.ledger.steps)
+        result = replace(result, ledger=ledger)
+        cost = ledger.cost(requested)
         planned = self.planned_cost(requested)
         if cost != planned:  # pragma: no cover - the engine spends exactly the planned rho
             raise AssertionError(f"{self.name}: cost {cost} differs from the planned {planned}")
@@ -115,6 +137,20 @@ class _NativeMarginalSynthesizer(Synthesizer):
             return []
         return [s.to_dict() for s in self._result.ledger.steps]
 
+    def bin_placement(self) -> dict[str, Any] | None:
+        """How the bins were placed (share, rho, mechanism, columns), or None for equal-width bins."""
+        placement = getattr(self, "_bin_placement", None)
+        if placement is None:
+            return None
+        return {"share": self.options["adaptive_bins_share"], **placement.to_dict()}
+
+    def fit_info(self) -> dict[str, Any]:
+        info = super().fit_info()
+        placement = self.bin_placement()
+        if placement is not None:
+            info["bin_placement"] = placement
+        return info
+
     def selected_marginals(self) -> list[list[str]]:
         """The marginals the method chose to measure (a DP output), by column name."""
         if getattr(self, "_result", None) is None:
@@ -134,6 +170,12 @@ class NativeMSTSynthesizer(_NativeMarginalSynthesizer):
                                  "measured the tree's two-way marginals", "estimated the model"})
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "adaptive_bins_share": (
+            float,
+            0.0,
+            "share of rho spent placing the bins of numeric columns at DP quantiles (0: equal-width bins)",
+            (0.0, MAX_ADAPTIVE_BINS_SHARE),
+        ),
         "iters": (int, 1000, "mirror-descent iterations of the final estimation", (0, 20_000)),
         "compress": (bool, True, "merge codes measured below 3 sigma into one (as MST does)"),
     }
@@ -181,6 +223,12 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
     public_messages = frozenset({"measured one-way marginals", "estimated the model"})
     option_spec = {
         "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "adaptive_bins_share": (
+            float,
+            0.0,
+            "share of rho spent placing the bins of numeric columns at DP quantiles (0: equal-width bins)",
+            (0.0, MAX_ADAPTIVE_BINS_SHARE),
+        ),
         "degree": (int, 2, "the workload: every marginal of this many columns (2 or 3)", (2, 3)),
         "max_model_size": (float, 80.0, "largest junction tree, in megabytes of float64 cells", (0.001, 1024)),
         "max_cells": (int, 10000, "workload marginals with more cells are left out", (1, 1_000_000)),
