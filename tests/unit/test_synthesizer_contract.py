@@ -390,3 +390,35 @@ def test_milestones_do_not_show_how_long_the_loop_was() -> None:
     assert not any("of" in msg for _f, msg in thousand)
     fractions = [f for f, _m in thousand]
     assert fractions == sorted(fractions) and all(0 < f < 1 for f in fractions)
+
+
+# options that change what a method reads from the data: the contract again with each of them on
+OPTION_VARIANTS: dict[str, dict] = {
+    "mst": {"adaptive_bins_share": 0.2},
+    "aim": {"adaptive_bins_share": 0.2},
+}
+
+
+def _variant_fit(method: str, data: pd.DataFrame, schema: PublicSchema):
+    synth = create_synthesizer(method, seed=11, options={**FAST_OPTIONS.get(method, {}), **OPTION_VARIANTS[method]})
+    calls: list[tuple[float, str]] = []
+    cost = synth.fit(data, schema, _requested(method), progress=lambda f, m: calls.append((f, m)))
+    return synth, cost, calls
+
+
+@pytest.mark.parametrize(("method", "table_name"), [
+    pytest.param(m, name, id=f"{m}-{name}-variant") for m in sorted(OPTION_VARIANTS)
+    for name in ("penguins-raw", _second_table(m))
+])
+def test_contract_with_option_variants(method: str, table_name: str) -> None:
+    _raw, schema, conformed = table(table_name)
+    synth, cost, calls = _variant_fit(method, conformed, schema)
+    out = synth.sample(ROWS)
+    check_against_schema(out, schema)
+    check_no_canary(out, table_name)
+    requested = _requested(method)
+    assert cost == synth.planned_cost(requested) and cost.epsilon == requested.epsilon
+    assert sum(Fraction(s["rho"]) for s in synth.privacy_steps()) == cost.rho
+    if table_name == "penguins-raw":
+        _s, _c, small_calls = _variant_fit(method, conformed.iloc[:SMALLER_ROWS].reset_index(drop=True), schema)
+        assert small_calls == calls
