@@ -214,3 +214,17 @@ def test_share_zero_is_the_equal_width_fit(penguins) -> None:
 def test_a_share_outside_its_range_is_refused() -> None:
     with pytest.raises(MethodOptionError):
         create_synthesizer("mst", options={"adaptive_bins_share": 0.9})
+
+
+def test_dp_marginals_spends_the_rest_after_the_placement(penguins) -> None:
+    df, schema = penguins
+    requested = PrivacyCost(Fraction(1), DELTA)
+    synth = create_synthesizer("dp-marginals", seed=5, options={"adaptive_bins_share": 0.25})
+    cost = synth.fit(df, schema, requested)
+    assert cost == synth.planned_cost(requested)
+    placement = synth.fit_info()["bin_placement"]
+    assert Fraction(placement["rho"]) == cost.rho / 4
+    assert placement["columns"] == ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
+    with pytest.raises(MethodOptionError, match="delta > 0"):
+        create_synthesizer("dp-marginals", options={"adaptive_bins_share": 0.25}).fit(
+            df, schema, PrivacyCost(Fraction(1), Fraction(0)))
