@@ -18,7 +18,9 @@ in the safe direction (sigma up, epsilon down) and checked exactly, and refuses
 any step the remaining rho cannot pay. The sum of the shares is the total
 rho, so the fit reports exactly the requested (epsilon, delta) with that rho.
 
-Budget splits:
+Budget splits (of the rho the method runs at: all of the request's, or what
+is left after a synthesizer's `adaptive_bins_share` placed the bins on the
+same kind of ledger, `privacy.bin_placement`):
 
 * MST (McKenna, Miklau, Sheldon 2021; smartnoise `snsynth/mst/mst.py`):
   rho/3 for the one-way marginals (rho/(3d) each, i.e. sigma = sqrt(3d/(2 rho))),

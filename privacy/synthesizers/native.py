@@ -5,7 +5,10 @@ split between selections and measurements as `privacy.engine.accounting`
 documents, and the fit reports exactly (epsilon, delta, rho). The domain comes
 from the public schema alone (`DomainEncoder`): declared categories, bins
 between declared bounds, a code for each declared special value (released
-exactly), nulls as their own code. Nothing about the data is
+exactly), nulls as their own code; with `adaptive_bins_share` > 0 that share
+of rho first places the bins of the numeric columns (`privacy.bin_placement`,
+charged to the same ledger) and the method runs on the rest, so the whole
+fit still spends exactly rho. Nothing about the data is
 learned except through the charged measurements and selections; the number of
 records the model stands for is itself estimated from the noisy measurements,
 so neither method uses the exact row count. The engine's progress (AIM's
