@@ -212,6 +212,7 @@ class UserForm(FlaskForm):
     role = SelectField("Role", choices=[SelectChoice(r.value) for r in Role])
     password = PasswordField("Initial password", validators=[
         DataRequired(), Length(min=8, max=256, message="a password needs at least 8 characters (at most 256)")])
+    email = StringField("Email (optional, for notifications)", validators=[Optional(), Length(max=254)])
 
 
 class TokenForm(FlaskForm):
@@ -1290,11 +1291,11 @@ def admin_create_user():  # type: ignore[no-untyped-def]
             _require(user, Role.admin)
             created, change = accounts.create_account(s, user, (form.username.data or "").strip(),
                                                       form.role.data or "", form.password.data or "",
-                                                      settings=settings())
+                                                      settings=settings(), email=form.email.data)
             name, role = created.username, created.role
             wanted = change.payload["role"] if change is not None else None
     except (InvalidRequest, Conflict) as exc:
-        _apply_errors(form, exc, {"username": "username", "role": "role", "password": "password"})
+        _apply_errors(form, exc, {"username": "username", "role": "role", "password": "password", "email": "email"})
         return _render_admin(exc.status, user_form=form)
     msg = f"User {name} created with role {role}; they choose their own password at first login."
     if wanted:

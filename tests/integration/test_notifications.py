@@ -9,6 +9,7 @@ requester). No message holds a row of the dataset, a figure of the report or the
 from __future__ import annotations
 
 import http.server
+import re
 import secrets
 import socket
 import threading
@@ -218,3 +219,35 @@ def test_mail_and_signed_webhook_for_ready_approved_rejected_and_failed(service_
     audit = svc.api("steward", "GET", "/audit?limit=500").json()
     assert audit["chain"]["ok"] is True
     assert not [e for e in audit["events"] if e["action"] == "notify.failed"]
+
+
+def test_an_admin_gives_new_users_an_address_on_the_page_and_the_api(service_factory):
+    from tests.integration.live_support import login
+
+    svc = service_factory("embedded")
+    svc.start_web()
+    admin = login(svc, "admin")
+    page = admin.get(svc.url + "/admin", timeout=30)
+    assert 'name="email"' in page.text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    resp = admin.post(svc.url + "/admin/users", data={"username": "page-user", "role": "analyst",
+                                                      "password": "admin chose this phrase",
+                                                      "email": "page-user@synthgate.test", "csrf_token": token},
+                      timeout=60, allow_redirects=False)
+    assert resp.status_code in (302, 303), resp.text[:2000]
+    resp = admin.post(svc.url + "/admin/users", data={"username": "bad-address", "role": "analyst",
+                                                      "password": "admin chose this phrase",
+                                                      "email": "not an address", "csrf_token": token},
+                      timeout=60, allow_redirects=False)
+    assert resp.status_code == 400 and "not an email address" in resp.text
+    resp = svc.api("admin", "POST", "/users", json={"username": "api-user", "role": "analyst",
+                                                     "password": "admin chose this phrase",
+                                                     "email": "api-user@synthgate.test"})
+    assert resp.status_code == 201 and resp.json()["user"]["email"] == "api-user@synthgate.test", resp.text
+    resp = svc.api("admin", "POST", "/users", json={"username": "api-bad", "role": "analyst",
+                                                     "password": "admin chose this phrase",
+                                                     "email": "api-bad@synthgate.test\r\nBcc: x@evil.test"})
+    assert resp.status_code == 400 and resp.json()["error"]["field"] == "email", resp.text
+    listed = {u["username"]: u["email"] for u in svc.api("admin", "GET", "/users").json()["users"]}
+    assert listed["page-user"] == "page-user@synthgate.test" and listed["api-user"] == "api-user@synthgate.test"
+    assert "bad-address" not in listed and "api-bad" not in listed
