@@ -14,7 +14,8 @@ Rules kept here:
 * Nothing configured (no SYNTHGATE_SMTP_URL, no SYNTHGATE_WEBHOOK_URL): nothing is queued.
 
 Who gets mail: ready for review -> every active steward with an address except the requester (four
-eyes: they cannot approve their own release); approved, rejected, failed -> the requester.
+eyes: they cannot approve their own release); approved, rejected, failed -> the requester. Each
+recipient gets their own message, so no one learns who else was told.
 
 The webhook body is JSON `{event, release_id, dataset, status, url, sent_at}`, signed with
 SYNTHGATE_WEBHOOK_SECRET: `X-Synthgate-Signature: sha256=<hex HMAC-SHA256 of the raw body>`, and
@@ -75,6 +76,9 @@ _LINES = {
     FAILED: "Your release {id} of dataset {dataset} could not be produced; its page says what happened.",
 }
 
+#: the status a release has once the event happened (a later change does not alter what was announced)
+STATUS = {READY: "awaiting_approval", APPROVED: "approved", REJECTED: "rejected", FAILED: "failed"}
+
 ATTEMPTS = 3  # per channel and message
 RETRY_PAUSE = 1.0  # seconds, doubled after each failed attempt
 _EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -121,21 +125,22 @@ def release_url(settings: Settings, release_id: int) -> str:
     return f"{base}/releases/{int(release_id)}"
 
 
-def build_notice(settings: Settings, event: str, release_id: int, dataset: str, status: str,
+def build_notice(settings: Settings, event: str, release_id: int, dataset: str,
                  now: float | None = None) -> Notice:
     if event not in EVENTS:
         raise ValueError(f"unknown notification event {event!r}")
-    return Notice(event=event, release_id=int(release_id), dataset=str(dataset), status=str(status),
+    return Notice(event=event, release_id=int(release_id), dataset=str(dataset), status=STATUS[event],
                   url=release_url(settings, release_id), sent_at=int(now if now is not None else time.time()))
 
 
-def build_mail(settings: Settings, notice: Notice, to: list[str]) -> EmailMessage:
-    """The mail for `notice`: subject and a plain-text body of identifiers and the link."""
+def build_mail(settings: Settings, notice: Notice, to: str) -> EmailMessage:
+    """The mail for `notice` to one recipient (no one sees who else was told): subject and a
+    plain-text body of identifiers and the link."""
     facts = {"id": notice.release_id, "dataset": notice.dataset}
     msg = EmailMessage()
     msg["Subject"] = "[synthgate] " + _SUBJECTS[notice.event].format(**facts)
     msg["From"] = _mail_from(settings)
-    msg["To"] = ", ".join(to)
+    msg["To"] = to
     msg["Date"] = formatdate(notice.sent_at, usegmt=True)
     msg["Message-ID"] = make_msgid(domain="synthgate")
     msg.set_content(
@@ -215,7 +220,8 @@ def configured(settings: Settings) -> bool:
     return bool(settings.smtp_url or settings.webhook_url)
 
 
-def send_mail(settings: Settings, msg: EmailMessage) -> None:
+def send_mail(settings: Settings, outbox: list[EmailMessage]) -> None:
+    """Send the messages over one connection; each one sent leaves `outbox`, so a retry sends the rest."""
     server = MailServer.from_url(settings.smtp_url, settings.smtp_starttls)
     timeout = settings.notify_timeout_seconds
     context = ssl.create_default_context()
@@ -229,7 +235,9 @@ def send_mail(settings: Settings, msg: EmailMessage) -> None:
             smtp.starttls(context=context)
         if server.username:
             smtp.login(server.username, server.password or "")
-        smtp.send_message(msg)
+        while outbox:
+            smtp.send_message(outbox[0])
+            outbox.pop(0)
 
 
 def post_webhook(settings: Settings, notice: Notice) -> None:
@@ -286,15 +294,17 @@ def deliver(settings: Settings, event: str, release_id: int) -> dict[str, bool]:
         if job is None:
             return {}
         ds = s.get(Dataset, job.dataset_id)
-        notice = build_notice(settings, event, job.id, ds.name if ds else "", job.status)
+        notice = build_notice(settings, event, job.id, ds.name if ds else "")
         recipients = _recipients(s, event, job) if settings.smtp_url else []
     outcome: dict[str, bool] = {}
     failures: list[dict[str, Any]] = []
     if recipients:
-        ok, error = _with_retries(lambda: send_mail(settings, build_mail(settings, notice, recipients)))
+        outbox = [build_mail(settings, notice, to) for to in recipients]
+        ok, error = _with_retries(lambda: send_mail(settings, outbox))
         outcome["email"] = ok
         if not ok:
-            failures.append({"channel": "email", "event": event, "error": error, "recipients": len(recipients)})
+            failures.append({"channel": "email", "event": event, "error": error, "recipients": len(recipients),
+                             "undelivered": len(outbox)})
     if settings.webhook_url:
         ok, error = _with_retries(lambda: post_webhook(settings, notice))
         outcome["webhook"] = ok

@@ -155,17 +155,19 @@ def test_mail_and_signed_webhook_for_ready_approved_rejected_and_failed(service_
                 found.append(payload)
         return found
 
-    def announced(job_id: int, event: str) -> bool:
-        return bool(mails_about(job_id, event)) and bool(hooks_about(job_id, event))
+    def announced(job_id: int, event: str, mails: int = 1) -> bool:
+        return len(mails_about(job_id, event)) >= mails and bool(hooks_about(job_id, event))
 
     # 1. ready for review -> the stewards (the requester is the analyst); approved -> the analyst
     first = request()
     assert svc.wait_for("analyst", first)["status"] == "awaiting_approval", svc.worker_logs()
-    _wait(lambda: announced(first, notifications.READY), "ready notification", svc)
-    (to, mail), = mails_about(first, notifications.READY)
-    assert sorted(to) == sorted([addresses["steward"], addresses["steward2"]])
+    _wait(lambda: announced(first, notifications.READY, mails=2), "ready notification", svc)
+    ready = mails_about(first, notifications.READY)
+    # one message each, addressed to that steward alone
+    assert sorted(to for to, _ in ready) == sorted([[addresses["steward"]], [addresses["steward2"]]])
+    assert all(mail["To"] == to[0] for to, mail in ready)
     link = f"{PUBLIC_URL}/releases/{first}"
-    assert link in mail.get_content()
+    assert all(link in mail.get_content() for _, mail in ready)
     assert hooks_about(first, notifications.READY) == [
         {"event": notifications.READY, "release_id": first, "dataset": dataset, "status": "awaiting_approval",
          "url": link, "sent_at": hooks_about(first, notifications.READY)[0]["sent_at"]}]
@@ -188,7 +190,7 @@ def test_mail_and_signed_webhook_for_ready_approved_rejected_and_failed(service_
     # 2. rejected -> the analyst
     second = request()
     assert svc.wait_for("analyst", second)["status"] == "awaiting_approval", svc.worker_logs()
-    _wait(lambda: announced(second, notifications.READY), "ready notification", svc)
+    _wait(lambda: announced(second, notifications.READY, mails=2), "ready notification", svc)
     reason = f"rejected-{secrets.token_hex(6)}"
     resp = svc.api("steward2", "POST", f"/releases/{second}/reject", json={"comment": reason})
     assert resp.status_code == 200, resp.text
@@ -211,7 +213,7 @@ def test_mail_and_signed_webhook_for_ready_approved_rejected_and_failed(service_
     with inbox.lock:
         texts = [m["Subject"] + "\n" + m.get_content() for _, m in inbox.messages]
     texts += [b.decode() for _, b in receiver.calls]
-    assert len(texts) >= 2 * 5  # five events (ready twice, approved, rejected, failed), by mail and webhook
+    assert len(texts) >= 7 + 5  # ready twice to two stewards, approved, rejected, failed; a webhook call each
     for text in texts:
         leaked = {x for x in cells | words | figures if x in text}
         assert not leaked, (leaked, text)

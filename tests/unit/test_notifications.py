@@ -72,7 +72,7 @@ def queued(monkeypatch):
 def test_a_notice_carries_identifiers_and_a_link_only(tmp_path):
     settings = _settings(tmp_path, public_url="https://synthgate.example/", webhook_secret=SECRET,
                          mail_from="noreply@synthgate.example")
-    notice = notifications.build_notice(settings, notifications.APPROVED, 42, "pums", "approved", now=1_900_000_000)
+    notice = notifications.build_notice(settings, notifications.APPROVED, 42, "pums", now=1_900_000_000)
     assert notice.url == "https://synthgate.example/releases/42"
 
     body, headers = notifications.webhook_request(settings, notice)
@@ -82,7 +82,7 @@ def test_a_notice_carries_identifiers_and_a_link_only(tmp_path):
                        "url": "https://synthgate.example/releases/42", "sent_at": 1_900_000_000}
     assert headers["X-Synthgate-Timestamp"] == "1900000000"
 
-    mail = notifications.build_mail(settings, notice, ["analyst@example.org"])
+    mail = notifications.build_mail(settings, notice, "analyst@example.org")
     assert mail["To"] == "analyst@example.org" and mail["From"] == "noreply@synthgate.example"
     assert "42" in mail["Subject"] and "pums" in mail["Subject"]
     text = mail.get_content()
@@ -96,17 +96,18 @@ def test_a_notice_carries_identifiers_and_a_link_only(tmp_path):
 @pytest.mark.parametrize("event", notifications.EVENTS)
 def test_every_event_has_its_own_wording(tmp_path, event):
     settings = _settings(tmp_path)
-    notice = notifications.build_notice(settings, event, 7, "adult", "some-status")
-    subjects = {notifications.build_mail(settings, notifications.build_notice(settings, e, 7, "adult", "s"),
-                                         ["a@example.org"])["Subject"] for e in notifications.EVENTS}
+    notice = notifications.build_notice(settings, event, 7, "adult")
+    subjects = {notifications.build_mail(settings, notifications.build_notice(settings, e, 7, "adult"),
+                                         "a@example.org")["Subject"] for e in notifications.EVENTS}
     assert len(subjects) == len(notifications.EVENTS)
     assert notice.url.endswith("/releases/7")
+    assert notice.status == {"release.ready": "awaiting_approval", "release.approved": "approved",
+                             "release.rejected": "rejected", "release.failed": "failed"}[event]
 
 
 def test_the_signature_verifies_and_a_change_or_replay_is_refused(tmp_path):
     settings = _settings(tmp_path, webhook_secret=SECRET)
-    notice = notifications.build_notice(settings, notifications.READY, 3, "pums", "awaiting_approval",
-                                        now=1_900_000_000)
+    notice = notifications.build_notice(settings, notifications.READY, 3, "pums", now=1_900_000_000)
     body, headers = notifications.webhook_request(settings, notice)
     signature, stamp = headers["X-Synthgate-Signature"], headers["X-Synthgate-Timestamp"]
     assert signature.startswith("sha256=") and len(signature) == len("sha256=") + 64
@@ -126,7 +127,7 @@ def test_the_signature_verifies_and_a_change_or_replay_is_refused(tmp_path):
 
 def test_no_signature_header_without_a_secret(tmp_path):
     settings = _settings(tmp_path, webhook_url="http://127.0.0.1:1/hook")
-    notice = notifications.build_notice(settings, notifications.FAILED, 1, "pums", "failed")
+    notice = notifications.build_notice(settings, notifications.FAILED, 1, "pums")
     _, headers = notifications.webhook_request(settings, notice)
     assert "X-Synthgate-Signature" not in headers
 
