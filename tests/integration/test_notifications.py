@@ -253,3 +253,34 @@ def test_an_admin_gives_new_users_an_address_on_the_page_and_the_api(service_fac
     listed = {u["username"]: u["email"] for u in svc.api("admin", "GET", "/users").json()["users"]}
     assert listed["page-user"] == "page-user@synthgate.test" and listed["api-user"] == "api-user@synthgate.test"
     assert "bad-address" not in listed and "api-bad" not in listed
+
+
+# a test server on the loopback: AUTH without TLS is what is under test (smtp:// with credentials)
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+@pytest.mark.filterwarnings("ignore:Session.login_data is deprecated:DeprecationWarning")  # aiosmtpd 1.4's own
+def test_mail_logs_in_with_the_credentials_of_the_smtp_url():
+    """The user and password in SYNTHGATE_SMTP_URL (percent-encoded) log in to a real SMTP server that
+    accepts mail only after a login with exactly those."""
+    from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import AuthResult
+
+    from core.settings import Settings
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"mailer", b"p@ss word"))
+
+    inbox = Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), authenticator=authenticate,
+                            auth_required=True, auth_require_tls=False)
+    controller.start()
+    try:
+        def settings(userinfo: str) -> Settings:
+            return Settings(smtp_url=f"smtp://{userinfo}@127.0.0.1:{controller.port}", public_url=PUBLIC_URL)
+
+        good = settings("mailer:p%40ss%20word")
+        notice = notifications.build_notice(good, notifications.APPROVED, 9, "adult")
+        outbox = [notifications.build_mail(good, notice, "ada@synthgate.test")]
+        notifications.send_mail(good, outbox)
+        assert outbox == [] and [to for to, _ in inbox.messages] == [["ada@synthgate.test"]]
+    finally:
+        controller.stop()
