@@ -24,6 +24,7 @@ from core import audit, confirmations
 from core.auth import create_token, create_user, end_all_sessions, set_password
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from core.models import ApiToken, PendingChange, Role, User, utcnow
+from core.notifications import check_email
 from core.settings import Settings, get_settings
 
 __all__ = [
@@ -64,7 +65,7 @@ def _check_role(role: str) -> str:
 
 
 def create_account(session: Session, actor: User, username: str, role: str, password: str,
-                   settings: Settings | None = None) -> tuple[User, PendingChange | None]:
+                   settings: Settings | None = None, email: str | None = None) -> tuple[User, PendingChange | None]:
     """A new user with an initial password that must be changed at first login. Admin only.
 
     A steward or admin account starts as an analyst (no grants: it sees nothing) and gets its role
@@ -75,6 +76,7 @@ def create_account(session: Session, actor: User, username: str, role: str, pass
     start_role = Role.analyst.value if role in confirmations.ELEVATED_ROLES else role
     user = create_user(session, username, start_role, password, must_change_password=True,
                        policy=_policy(settings))
+    user.email = check_email(email)
     audit.record(session, "user.create", actor=actor, object_type="user", object_id=user.id,
                  detail={"username": user.username, "role": user.role, "requested_role": role,
                          "must_change_password": True})
@@ -182,7 +184,7 @@ def revoke_token_as(session: Session, actor: User, token_id: int) -> ApiToken:
 
 def user_view(user: User) -> dict[str, Any]:
     return {"id": user.id, "username": user.username, "role": user.role, "active": bool(user.active),
-            "must_change_password": bool(user.must_change_password),
+            "must_change_password": bool(user.must_change_password), "email": user.email,
             "created_at": user.created_at.isoformat(timespec="seconds") if user.created_at else None}
 
 

@@ -93,6 +93,8 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     # set on accounts an admin created with a password it chose: the owner must choose their own first
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=False)
+    # where notifications about the user's releases go (core/notifications.py); none: no mail
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
 
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
 

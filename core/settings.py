@@ -72,6 +72,14 @@ class Settings:
     budget_max_epsilon: str = "100"
     budget_confirm_delta: str = "1e-5"
     budget_max_delta: str = "1e-3"
+    # notifications (core/notifications.py): nothing configured, nothing sent
+    smtp_url: str = ""  # smtp://user:password@host:port, or smtps:// for TLS from the start
+    smtp_starttls: bool = False  # with smtp://: upgrade the connection with STARTTLS before logging in
+    mail_from: str = ""  # the From address of notification mail; default: synthgate@<smtp host>
+    public_url: str = ""  # the service's address as users reach it: the base of the links in notifications
+    webhook_url: str = ""  # POSTed a signed JSON event for each notification
+    webhook_secret: str = ""  # the HMAC-SHA256 key of the webhook's X-Synthgate-Signature
+    notify_timeout_seconds: int = 10  # per attempt, for mail and webhook alike
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -17,6 +17,8 @@ from core.db import session_scope, write_session
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
 from core.ledger import ledger_summary
 from core.models import ApiToken, AuditEvent, ReleaseJob, Role, User
+from core.notifications import APPROVED, REJECTED
+from core.notifications import after_commit as notify_after_commit
 from core.storage import get_storage
 from webapp.auth import api_user, record_auth_failure, settings
 from webapp.headers import REPORT_CSP, REPORT_FRAME_OPTIONS
@@ -318,6 +320,7 @@ def approve(job_id: int) -> Response:
                                 action="authz.denied")
             raise
         releases.make_bundle(s, get_storage(cfg), cfg, job)
+        notify_after_commit(s, cfg, APPROVED, job.id)
         return jsonify({"release": releases.job_view(s, user, job)})
 
 
@@ -329,6 +332,7 @@ def reject(job_id: int) -> Response:
         user = _attach(user, s)
         job = _visible_job(s, user, job_id)
         releases.reject(s, user, job, str(body.get("comment") or ""))
+        notify_after_commit(s, settings(), REJECTED, job.id)
         return jsonify({"release": releases.job_view(s, user, job)})
 
 

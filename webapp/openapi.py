@@ -315,7 +315,7 @@ def _account_paths() -> dict[str, Any]:
     user_obj = {"type": "object", "properties": {
         "id": {"type": "integer"}, "username": {"type": "string"}, "role": {"type": "string"},
         "active": {"type": "boolean"}, "must_change_password": {"type": "boolean"},
-        "created_at": {"type": ["string", "null"]}}}
+        "email": {"type": ["string", "null"]}, "created_at": {"type": ["string", "null"]}}}
     change_obj = {"type": "object", "properties": {
         "id": {"type": "integer"}, "kind": {"type": "string", "enum": ["role", "budget"]},
         "object_type": {"type": "string"}, "object_id": {"type": "integer"}, "payload": {"type": "object"},
@@ -336,7 +336,8 @@ def _account_paths() -> dict[str, Any]:
                         body={"required": True, "content": {"application/json": {"schema": {
                             "type": "object", "required": ["username", "role", "password"], "properties": {
                                 "username": {"type": "string"}, "role": {"type": "string"},
-                                "password": {"type": "string"}}}}}},
+                                "password": {"type": "string"},
+                                "email": {"type": "string", "description": "where notifications go"}}}}}},
                         errors=("400", "401", "403", "409"),
                         description="Admin only. The user must change the password at first login; a "
                                     "steward or admin role waits for a second steward (awaiting_confirmation).")},

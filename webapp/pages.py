@@ -66,6 +66,8 @@ from core.db import session_scope, write_session
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
 from core.ledger import ledger_summary
 from core.models import AuditEvent, Dataset, JobStatus, ReleaseJob, Role, User
+from core.notifications import APPROVED, REJECTED
+from core.notifications import after_commit as notify_after_commit
 from core.storage import get_storage
 from privacy.budget import format_value
 from privacy.errors import PrivacyError
@@ -210,6 +212,7 @@ class UserForm(FlaskForm):
     role = SelectField("Role", choices=[SelectChoice(r.value) for r in Role])
     password = PasswordField("Initial password", validators=[
         DataRequired(), Length(min=8, max=256, message="a password needs at least 8 characters (at most 256)")])
+    email = StringField("Email (optional, for notifications)", validators=[Optional(), Length(max=254)])
 
 
 class TokenForm(FlaskForm):
@@ -1035,6 +1038,7 @@ def release_approve(job_id: int):  # type: ignore[no-untyped-def]
                              override=form.override.data or None, include_internal=bool(form.include_internal.data),
                              candidate=form.candidate.data)
             releases.make_bundle(s, get_storage(cfg), cfg, job)
+            notify_after_commit(s, cfg, APPROVED, job.id)
     except Forbidden as exc:
         # core records the refusal in the transaction that the refusal rolls back: record it again here
         _note_denial(exc.message, "release", job_id)
@@ -1124,6 +1128,7 @@ def release_reject(job_id: int):  # type: ignore[no-untyped-def]
             user = _user(s)
             job = _job_or_404(s, user, job_id)
             releases.reject(s, user, job, form.comment.data or "")
+            notify_after_commit(s, settings(), REJECTED, job.id)
     except Forbidden as exc:
         _note_denial(exc.message, "release", job_id)
         return _render_release(job_id, 403, decision_error=exc.message, reject_form=form)
@@ -1286,11 +1291,11 @@ def admin_create_user():  # type: ignore[no-untyped-def]
             _require(user, Role.admin)
             created, change = accounts.create_account(s, user, (form.username.data or "").strip(),
                                                       form.role.data or "", form.password.data or "",
-                                                      settings=settings())
+                                                      settings=settings(), email=form.email.data)
             name, role = created.username, created.role
             wanted = change.payload["role"] if change is not None else None
     except (InvalidRequest, Conflict) as exc:
-        _apply_errors(form, exc, {"username": "username", "role": "role", "password": "password"})
+        _apply_errors(form, exc, {"username": "username", "role": "role", "password": "password", "email": "email"})
         return _render_admin(exc.status, user_form=form)
     msg = f"User {name} created with role {role}; they choose their own password at first login."
     if wanted:

@@ -37,7 +37,7 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 
-from core import audit, ledger
+from core import audit, ledger, notifications
 from core.db import session_scope, write_session
 from core.models import JobStatus, ReleaseJob, utcnow
 from core.settings import Settings
@@ -248,6 +248,7 @@ class JobControl:
             job.lease_expires_at = None
             audit.record(s, "release.ready", actor="worker", object_type="release", object_id=job.id,
                          detail={"gate": (fields.get("gate") or {}).get("overall")})
+            notifications.after_commit(s, self.settings, notifications.READY, job.id)
             return True
 
 
@@ -273,6 +274,7 @@ def fail_job(settings: Settings, job_id: int, code: str, public_message: str, in
         audit.record(s, "release.fail", actor="worker", object_type="release", object_id=job.id,
                      detail={"code": code, "message": public_message, "data_read": job.data_read,
                              "reservation_released": released})
+        notifications.after_commit(s, settings, notifications.FAILED, job.id)
         return True
 
 

@@ -168,9 +168,11 @@ def register(cli: click.Group) -> None:
     @click.option("--role", type=click.Choice(["steward", "analyst", "admin"]), required=True)
     @click.option("--password", default=None, help="Password for the web pages (asked if --prompt).")
     @click.option("--prompt", is_flag=True, help="Ask for the password.")
+    @click.option("--email", default=None, help="Where notifications about the user's releases go.")
     @click.option("--json", "as_json", is_flag=True)
     @handle_errors
-    def users_create(name: str, role: str, password: str | None, prompt: bool, as_json: bool) -> None:
+    def users_create(name: str, role: str, password: str | None, prompt: bool, as_json: bool,
+                     email: str | None) -> None:
         """Create a user and print an API token (shown once).
 
         This is the bootstrap path: while the database has fewer than two active stewards, a steward
@@ -186,6 +188,7 @@ def register(cli: click.Group) -> None:
         from core.db import write_session
         from core.migrate import upgrade
         from core.models import Role, User
+        from core.notifications import check_email
 
         settings = _settings()
         upgrade(settings)
@@ -202,6 +205,7 @@ def register(cli: click.Group) -> None:
             start_role = role if bootstrap or role not in confirmations.ELEVATED_ROLES else Role.analyst.value
             user = create_user(s, name, start_role, password, policy=policy,
                                must_change_password=not bootstrap)
+            user.email = check_email(email)
             token = create_token(s, user, label="created with the user") if bootstrap else None
             audit.record(s, "users.create", actor="cli", object_type="user", object_id=user.id,
                          detail={"username": name, "role": start_role, "requested_role": role,
