@@ -962,7 +962,7 @@ PUBLIC_BUNDLE_FILES = ("data.csv", "data.parquet", "schema.json")
 
 def make_bundle(session: Session, storage: Storage, settings: Settings, job: ReleaseJob) -> str:
     """Build and store the signed zip of an approved release; returns its storage key."""
-    from core.bundle import build_bundle, signing_key
+    from core.bundle import build_bundle, publish_public_key, signing_key
 
     if job.status != JobStatus.approved.value:
         raise Conflict(f"release {job.id} is {job.status}: a bundle exists only once it is approved")
@@ -1003,6 +1003,7 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
         manifest["candidate"] = job.candidate
     manifest["audit_head"] = audit.head_for_manifest(session, settings, storage, job.id)
     data = build_bundle(files, manifest, signing_key(settings))
+    publish_public_key(settings, storage)
     key = f"jobs/{job.id}/bundle-{job.id}.zip"
     storage.put_bytes(key, data)
     import hashlib
