@@ -43,7 +43,7 @@ from privacy.schema import (
 __all__ = ["TableScan", "scan_table", "DEFAULT_BATCH_BYTES"]
 
 #: bytes of CSV (or about as many of Parquet) read at a time
-DEFAULT_BATCH_BYTES = 16 << 20
+DEFAULT_BATCH_BYTES = 4 << 20
 
 
 @dataclass
@@ -89,11 +89,13 @@ def _csv_batches(p: Path, schema: PublicSchema | None, batch_bytes: int) -> Iter
     convert = pacsv.ConvertOptions(null_values=sorted(set(NA_VALUES) | set(STR_NA_VALUES)),
                                    strings_can_be_null=True, column_types=types)
     try:
-        reader = pacsv.open_csv(p, read_options=pacsv.ReadOptions(block_size=batch_bytes),
-                                convert_options=convert)
-        for batch in reader:
-            if batch.num_rows:
-                yield batch.to_pandas()
+        with pa.OSFile(str(p)) as source:  # read, not memory-mapped: pages of the file do not count as ours
+            reader = pacsv.open_csv(source, read_options=pacsv.ReadOptions(block_size=batch_bytes),
+                                    convert_options=convert)
+            for batch in reader:
+                if batch.num_rows:
+                    # text as categories: a batch's strings are held once, and checking them maps each distinct value
+                    yield batch.to_pandas(strings_to_categorical=True)
     except (pa.ArrowException, ValueError) as exc:
         raise _fail(p, "CSV", exc) from exc
 
@@ -110,7 +112,7 @@ def _parquet_batches(p: Path, batch_bytes: int) -> Iterator[pd.DataFrame]:
         rows = max(1024, batch_bytes * max(meta.num_rows, 1) // max(total, 1))
         for batch in pf.iter_batches(batch_size=rows):
             if batch.num_rows:
-                yield batch.to_pandas()
+                yield batch.to_pandas(strings_to_categorical=True)
     except (pa.ArrowException, OSError) as exc:
         raise _fail(p, "Parquet", exc) from exc
 
