@@ -43,7 +43,7 @@ from privacy.schema import (
 __all__ = ["TableScan", "scan_table", "DEFAULT_BATCH_BYTES"]
 
 #: bytes of CSV (or about as many of Parquet) read at a time
-DEFAULT_BATCH_BYTES = 4 << 20
+DEFAULT_BATCH_BYTES = 1 << 20
 
 
 @dataclass
