@@ -206,7 +206,7 @@ def register_dataset(
     suffix = Path(filename).suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq", ".txt", ""):
         raise InvalidRequest(f"unsupported file type '{suffix}': upload a CSV or Parquet file", field="file")
-    if upload_path.stat().st_size > limits_from.batch_read_above_mb * 1024 * 1024:
+    if Path(upload_path).stat().st_size > limits_from.batch_read_above_mb * 1024 * 1024:
         from privacy.table_scan import scan_table
 
         given = _schema_from_request(schema_text) if schema_text else None
