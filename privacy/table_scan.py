@@ -15,7 +15,7 @@ What it gives up, and why:
   as numbers and declared dates and dropped columns as text, so later batches cannot contradict
   them (text in a numeric column is refused with the reader's message rather than counted);
   another column whose later rows do not fit the type read from the first batch is refused
-  with the reader's message (the line it stopped at), and the steward can declare it.
+  with the reader's message (which names the column and the value), and the steward can declare it.
 """
 
 from __future__ import annotations
