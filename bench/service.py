@@ -90,6 +90,7 @@ class BenchService:
     workers: list[subprocess.Popen] = field(default_factory=list)
     url: str | None = None
     _logs: list[Any] = field(default_factory=list)
+    overrides: dict[str, str] = field(default_factory=dict)  # more settings, e.g. storage_url for S3
 
     def __post_init__(self) -> None:
         from core import audit
@@ -103,7 +104,7 @@ class BenchService:
         # bench's own (a real installation keeps the defaults, and a second steward confirms raises)
         self.settings = Settings.from_env(environ={}, data_dir=str(self.folder / "data"),
                                           budget_max_epsilon="1000", budget_confirm_epsilon="1000",
-                                          budget_confirm_delta="1e-3")
+                                          budget_confirm_delta="1e-3", **self.overrides)
         upgrade(self.settings)
         with write_session(self.settings) as s:
             for name, role in (("steward", "steward"), ("analyst", "analyst")):

@@ -47,6 +47,8 @@ __all__ = [
     "signing_key",
     "public_key_pem",
     "stored_public_key_pem",
+    "publish_public_key",
+    "PUBLIC_KEY_STORAGE_KEY",
     "library_versions",
     "MANIFEST",
     "SIGNATURE",
@@ -123,6 +125,24 @@ def public_key_pem(settings: Settings) -> str:
     return signing_key(settings).public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     ).decode()
+
+
+#: where the public half of the signing key is kept in storage, for verifiers with access to the bucket
+PUBLIC_KEY_STORAGE_KEY = "keys/signing_key.pub.pem"
+
+
+def publish_public_key(settings: Settings, storage: Any) -> str:
+    """Write the public half of the signing key to storage, where a verifier with read access to the
+    bucket (or the storage directory) finds it without asking the server.
+
+    `keys/signing_key.pub.pem` is the current key; `keys/<fingerprint>.pub.pem` keeps every key that
+    ever signed, so bundles signed before a key change still verify. Written only when missing or changed.
+    """
+    pem = public_key_pem(settings)
+    for key in (PUBLIC_KEY_STORAGE_KEY, f"keys/{key_fingerprint(pem)}.pub.pem"):
+        if not storage.exists(key) or storage.get_bytes(key).decode() != pem:
+            storage.put_bytes(key, pem.encode())
+    return pem
 
 
 def stored_public_key_pem(data_dir: str | Path) -> str:

@@ -174,10 +174,14 @@ def register_dataset(
     policy_text: str | dict[str, Any] | None = None,
     description: str | None = None,
     settings: Settings | None = None,
+    file_sha256: str | None = None,
 ) -> tuple[Dataset, list[dict[str, str]]]:
     """Register a table. With a schema it is confirmed at once; without one a
     schema is proposed from the data and releases wait for the steward to confirm it.
 
+    A file above `batch_read_above_mb` is read in batches (`privacy.table_scan`), so the
+    process's memory does not grow with the file; `file_sha256`, when the caller hashed the
+    upload while copying it, saves reading the file once more.
     Returns the dataset and the validation issues (warnings; errors raise).
     Storage is written last and removed if the transaction fails, so a failed
     registration leaves nothing behind.
@@ -202,15 +206,21 @@ def register_dataset(
     suffix = Path(filename).suffix.lower()
     if suffix not in (".csv", ".parquet", ".pq", ".txt", ""):
         raise InvalidRequest(f"unsupported file type '{suffix}': upload a CSV or Parquet file", field="file")
-    table = read_table(upload_path if suffix else upload_path)
-    delta_issues = _check_max_delta(policy, len(table))
-    if schema_text:
-        schema = _schema_from_request(schema_text)
-        confirmed = True
+    if Path(upload_path).stat().st_size > limits_from.batch_read_above_mb * 1024 * 1024:
+        from privacy.table_scan import scan_table
+
+        given = _schema_from_request(schema_text) if schema_text else None
+        scan = scan_table(upload_path, given)
+        n_rows, schema, issues = scan.n_rows, scan.schema, scan.issues
     else:
-        schema = propose_schema(table)
-        confirmed = False
-    issues = validate_table(table, schema)
+        table = read_table(upload_path)  # the file's problems first, then the schema's
+        given = _schema_from_request(schema_text) if schema_text else None
+        n_rows = len(table)
+        schema = given if given is not None else propose_schema(table)
+        issues = validate_table(table, schema)
+        del table
+    delta_issues = _check_max_delta(policy, n_rows)
+    confirmed = given is not None
     errors = [i for i in issues if i.severity == "error"]
     if errors and confirmed:
         raise SchemaError("the table does not fit the schema: " + "; ".join(i.message for i in errors),
@@ -220,8 +230,8 @@ def register_dataset(
         owner_id=user.id,
         storage_key="pending",
         original_filename=Path(filename).name[:256] or "upload.csv",
-        file_sha256=sha256_file(upload_path),
-        n_rows=len(table),
+        file_sha256=file_sha256 or sha256_file(upload_path),
+        n_rows=n_rows,
         public_schema=schema.to_dict(),
         schema_confirmed=confirmed,
         epsilon_budget=str(budget.epsilon),
@@ -962,7 +972,7 @@ PUBLIC_BUNDLE_FILES = ("data.csv", "data.parquet", "schema.json")
 
 def make_bundle(session: Session, storage: Storage, settings: Settings, job: ReleaseJob) -> str:
     """Build and store the signed zip of an approved release; returns its storage key."""
-    from core.bundle import build_bundle, signing_key
+    from core.bundle import build_bundle, publish_public_key, signing_key
 
     if job.status != JobStatus.approved.value:
         raise Conflict(f"release {job.id} is {job.status}: a bundle exists only once it is approved")
@@ -1003,6 +1013,7 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
         manifest["candidate"] = job.candidate
     manifest["audit_head"] = audit.head_for_manifest(session, settings, storage, job.id)
     data = build_bundle(files, manifest, signing_key(settings))
+    publish_public_key(settings, storage)
     key = f"jobs/{job.id}/bundle-{job.id}.zip"
     storage.put_bytes(key, data)
     import hashlib

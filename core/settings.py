@@ -39,6 +39,7 @@ class Settings:
     signing_key_pem: str = ""  # the Ed25519 bundle-signing key (PKCS8 PEM); default: data_dir/signing_key.pem
     secret_key: str = ""  # default: generated once into data_dir / "secret_key"
     max_upload_mb: int = 200
+    batch_read_above_mb: int = 64  # larger uploads are counted and validated in batches (privacy.table_scan)
     max_rows: int = 5_000_000
     lease_seconds: int = 60  # a running job's heartbeat lease
     heartbeat_seconds: int = 10

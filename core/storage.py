@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 from core.errors import InternalError, InvalidRequest
 from core.settings import Settings, get_settings
 
-__all__ = ["Storage", "LocalStorage", "S3Storage", "get_storage", "sha256_file"]
+__all__ = ["Storage", "LocalStorage", "S3Storage", "get_storage", "sha256_file", "copy_hashed"]
 
 
 def sha256_file(path: str | Path) -> str:
@@ -39,6 +39,16 @@ def sha256_file(path: str | Path) -> str:
     with open(path, "rb") as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
+    return h.hexdigest()
+
+
+def copy_hashed(source: BinaryIO, dest: str | Path, chunk_size: int = 1 << 20) -> str:
+    """Copy a stream (an upload) to a file in chunks, never holding it whole; returns its sha256."""
+    h = hashlib.sha256()
+    with open(dest, "wb") as out:
+        for chunk in iter(lambda: source.read(chunk_size), b""):
+            h.update(chunk)
+            out.write(chunk)
     return h.hexdigest()
 
 

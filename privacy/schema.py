@@ -484,6 +484,11 @@ def _check_utf8(p: Path, chunk_size: int = 1 << 20) -> None:
 
 def _read_parquet(p: Path) -> pd.DataFrame:
     """Read Parquet, refusing columns that are not one plain value per cell."""
+    _check_parquet_columns(p)
+    return pd.read_parquet(p)
+
+
+def _check_parquet_columns(p: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -501,7 +506,6 @@ def _read_parquet(p: Path) -> pd.DataFrame:
         raise SchemaError(
             f"{p.name} has columns of raw bytes: {', '.join(binary)}. Store them as text (UTF-8 strings) "
             "or drop them, and upload again.", field="file")
-    return pd.read_parquet(p)
 
 
 def _check_column_names(filename: str, names: list[str]) -> None:
@@ -520,15 +524,15 @@ def _check_column_names(filename: str, names: list[str]) -> None:
             "Give every column a distinct name in the header and upload again.", field="file")
 
 
-def _check_finite(filename: str, df: pd.DataFrame) -> None:
-    """Refuse infinite values: no bound, mean or synthesizer can use them."""
+def _check_finite(filename: str, df: pd.DataFrame, first_row: int = 0) -> None:
+    """Refuse infinite values: no bound, mean or synthesizer can use them (`first_row`: rows before `df`)."""
     bad: list[str] = []
     for name in df.columns:
         col = df[name]
         if pd.api.types.is_float_dtype(col.dtype):
             inf = np.isinf(col.to_numpy(dtype=float, na_value=np.nan))
             if inf.any():
-                bad.append(f"{name} (first at data row {int(np.argmax(inf)) + 1})")
+                bad.append(f"{name} (first at data row {first_row + int(np.argmax(inf)) + 1})")
     if bad:
         raise SchemaError(
             f"{filename} has infinite values in numeric columns: {', '.join(bad)}. Replace them with "
@@ -749,6 +753,7 @@ class SchemaIssue:
     code: str
     message: str
     severity: Literal["error", "warning"] = "error"
+    count: int | None = None  # how many values the issue concerns, where the message gives a count
 
 
 @dataclass
@@ -815,7 +820,8 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                 example = nonnull[num.isna()].iloc[0]
                 issues.append(SchemaIssue(name, "wrong_kind",
                                           f"column '{name}' is declared {spec.kind} but {bad} value(s) are not numbers "
-                                          f"(e.g. {str(example)[:30]!r}); declare it categorical or fix the values"))
+                                          f"(e.g. {str(example)[:30]!r}); declare it categorical or fix the values",
+                                          count=bad))
                 continue
             if spec.has_bounds:
                 lo, hi = spec.numeric_bounds()
@@ -823,13 +829,14 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                 if out:
                     issues.append(SchemaIssue(name, "out_of_bounds",
                                               f"{out} value(s) of '{name}' lie outside [{spec.min}, {spec.max}]; "
-                                              "they will be clipped to the bounds", "warning"))
+                                              "they will be clipped to the bounds", "warning", count=out))
         elif spec.kind == "datetime":
             parsed = pd.to_datetime(nonnull, errors="coerce")
             bad = int(parsed.isna().sum())
             if bad:
                 issues.append(SchemaIssue(name, "wrong_kind",
-                                          f"column '{name}' is declared datetime but {bad} value(s) do not parse as dates"))
+                                          f"column '{name}' is declared datetime but {bad} value(s) do not parse as dates",
+                                          count=bad))
                 continue
         elif spec.values is not None:
             keys = _category_keys(spec.values)
@@ -840,7 +847,7 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                 issues.append(SchemaIssue(name, "undeclared_category",
                                           f"{undeclared} value(s) of '{name}' are not in the declared values "
                                           f"(e.g. {examples}); they will be treated as null. Add them to `values` "
-                                          "if they should be kept", "warning"))
+                                          "if they should be kept", "warning", count=undeclared))
         elif spec.kind == "categorical":
             issues.append(SchemaIssue(name, "open_domain",
                                       f"column '{name}' has no declared `values`; list its categories (or drop it with "

@@ -19,7 +19,7 @@ from core.ledger import ledger_summary
 from core.models import ApiToken, AuditEvent, ReleaseJob, Role, User
 from core.notifications import APPROVED, REJECTED
 from core.notifications import after_commit as notify_after_commit
-from core.storage import get_storage
+from core.storage import copy_hashed, get_storage
 from webapp.auth import api_user, record_auth_failure, settings
 from webapp.headers import REPORT_CSP, REPORT_FRAME_OPTIONS
 
@@ -116,7 +116,7 @@ def register_dataset() -> Response:
     ds_id: int | None = None
     with tempfile.TemporaryDirectory(dir=settings().data_dir) as tmp:
         path = Path(tmp) / (secure_filename(upload.filename) or ("upload" + Path(upload.filename).suffix.lower()))
-        upload.save(path)
+        sha256 = copy_hashed(upload.stream, path)
         try:
             with write_session(settings()) as s:
                 user = _attach(user, s)
@@ -124,7 +124,7 @@ def register_dataset() -> Response:
                     s, storage, user, upload_path=path, filename=upload.filename, name=form.get("name", ""),
                     schema_text=schema_text, epsilon_budget=form.get("epsilon_budget"),
                     delta_budget=form.get("delta_budget"), policy_text=policy_text,
-                    description=form.get("description"), settings=settings(),
+                    description=form.get("description"), settings=settings(), file_sha256=sha256,
                 )
                 ds_id = ds.id
                 view = releases.dataset_view(s, user, ds)

@@ -68,7 +68,7 @@ from core.ledger import ledger_summary
 from core.models import AuditEvent, Dataset, JobStatus, ReleaseJob, Role, User
 from core.notifications import APPROVED, REJECTED
 from core.notifications import after_commit as notify_after_commit
-from core.storage import get_storage
+from core.storage import copy_hashed, get_storage
 from privacy.budget import format_value
 from privacy.errors import PrivacyError
 from webapp import ratelimit
@@ -622,7 +622,7 @@ def dataset_new():  # type: ignore[no-untyped-def]
     try:
         with tempfile.TemporaryDirectory(dir=cfg.data_dir) as tmp:
             path = Path(tmp) / ("upload" + Path(upload.filename or "upload.csv").suffix.lower())
-            upload.save(path)
+            sha256 = copy_hashed(upload.stream, path)
             try:
                 with write_session(cfg) as s:
                     user = _user(s)
@@ -631,7 +631,8 @@ def dataset_new():  # type: ignore[no-untyped-def]
                         name=(form.name.data or "").strip(), schema_text=schema_text,
                         epsilon_budget=form.epsilon_budget.data, delta_budget=form.delta_budget.data,
                         policy_text=(form.policy_text.data or "").strip() or None,
-                        description=(form.description.data or "").strip() or None, settings=cfg)
+                        description=(form.description.data or "").strip() or None, settings=cfg,
+                        file_sha256=sha256)
                     ds_id = ds.id
                     confirmed = ds.schema_confirmed
             except BaseException:

@@ -103,6 +103,9 @@ def test_release_across_machines_with_a_worker_killed_mid_fit(service_factory, s
         public = svc.api("", "GET", "/signing-key").json()["public_key_pem"]
         check = verify_bundle(r.content, public)
         assert check.ok and check.signature_checked, check.problems
+        # a verifier with read access to the bucket alone finds the public key there
+        in_bucket = S3Storage("synthgate", "releases", endpoint_url=s3_endpoint).get_bytes("keys/signing_key.pub.pem")
+        assert in_bucket.decode() == public and verify_bundle(r.content, in_bucket.decode()).ok
         assert public == Ed25519PrivateKey.from_private_bytes(  # the configured key signed it
             serialization.load_pem_private_key(pem.encode(), None).private_bytes_raw()).public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
