@@ -164,10 +164,13 @@ def test_audit_verify_detects_an_edited_row_and_a_removed_one(env):
     assert proc.returncode == 0, proc.stderr
     assert "audit chain intact" in proc.stdout
 
+    # the release's request, not its approval: the bundle signs the head at its approval (the approve
+    # event, or the override event after it when the gate failed), and an event at a signed position
+    # reports the rewrite there rather than the broken link to the next event
     with _db(env) as conn:
         row_id, original = conn.execute(
-            "SELECT id, detail FROM audit_events WHERE action = 'release.approve' ORDER BY id LIMIT 1").fetchone()
-        edited = json.dumps({**json.loads(original), "comment": "approved without review"})
+            "SELECT id, detail FROM audit_events WHERE action = 'release.request' ORDER BY id LIMIT 1").fetchone()
+        edited = json.dumps({**json.loads(original), "cost": {"epsilon": 0.0, "delta": 0.0}})
         conn.execute("UPDATE audit_events SET detail = ? WHERE id = ?", (edited, row_id))
     proc = cli(env, "audit", "verify")
     assert proc.returncode == 1
