@@ -63,30 +63,30 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
+def take_lease(session: Any, model: Any, row_id: int, owner: str, settings: Settings, *, queued: str,
+               running: str, **values: Any) -> bool:
+    """Set a job's (or a re-run's) row to running under `owner`'s lease if it is queued or its previous
+    runner's lease expired; `values` are further columns to set. True when this call took it."""
+    now = utcnow()
+    res = session.execute(
+        update(model)
+        .where(
+            model.id == row_id,
+            or_(model.status == queued, and_(model.status == running, model.lease_expires_at < now)),
+        )
+        .values(status=running, lease_owner=owner, lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds),
+                attempts=model.attempts + 1, stage="starting", **values)
+        .execution_options(synchronize_session=False)
+    )
+    return res.rowcount == 1
+
+
 def claim(job_id: int, owner: str, settings: Settings) -> bool:
     """Take the job if it is queued or its previous runner's lease expired."""
     now = utcnow()
     with write_session(settings) as s:
-        res = s.execute(
-            update(ReleaseJob)
-            .where(
-                ReleaseJob.id == job_id,
-                or_(
-                    ReleaseJob.status == JobStatus.queued.value,
-                    and_(ReleaseJob.status == JobStatus.running.value, ReleaseJob.lease_expires_at < now),
-                ),
-            )
-            .values(
-                status=JobStatus.running.value,
-                lease_owner=owner,
-                lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds),
-                attempts=ReleaseJob.attempts + 1,
-                stage="starting",
-                message="a worker picked up the job",
-            )
-            .execution_options(synchronize_session=False)
-        )
-        if res.rowcount != 1:
+        if not take_lease(s, ReleaseJob, job_id, owner, settings, queued=JobStatus.queued.value,
+                          running=JobStatus.running.value, message="a worker picked up the job"):
             return False
         job = s.get(ReleaseJob, job_id)
         assert job is not None

@@ -21,7 +21,7 @@ from core.db import session_scope, write_session
 from core.errors import InternalError
 from core.models import ReleaseCandidate, utcnow
 from core.settings import Settings
-from workers.jobs import JobControl
+from workers.jobs import JobControl, take_lease
 
 log = logging.getLogger(__name__)
 
@@ -36,24 +36,9 @@ CANDIDATE_FAILED = "failed"
 
 def claim_candidate(candidate_id: int, owner: str, settings: Settings) -> bool:
     """Take the re-run if it is queued or its previous runner's lease expired."""
-    now = utcnow()
     with write_session(settings) as s:
-        res = s.execute(
-            update(ReleaseCandidate)
-            .where(
-                ReleaseCandidate.id == candidate_id,
-                or_(
-                    ReleaseCandidate.status == CANDIDATE_QUEUED,
-                    and_(ReleaseCandidate.status == CANDIDATE_RUNNING, ReleaseCandidate.lease_expires_at < now),
-                ),
-            )
-            .values(status=CANDIDATE_RUNNING, lease_owner=owner,
-                    lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds),
-                    attempts=ReleaseCandidate.attempts + 1, stage="starting",
-                    message="a worker picked up the re-run", started_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        return res.rowcount == 1
+        return take_lease(s, ReleaseCandidate, candidate_id, owner, settings, queued=CANDIDATE_QUEUED,
+                          running=CANDIDATE_RUNNING, message="a worker picked up the re-run", started_at=utcnow())
 
 
 class CandidateControl(JobControl):
