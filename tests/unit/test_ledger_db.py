@@ -9,39 +9,22 @@ import pytest
 from sqlalchemy import select
 
 from core import ledger, releases
-from core.auth import create_user
 from core.db import dispose_engines, session_scope, write_session
 from core.errors import Conflict, Forbidden
-from core.migrate import upgrade
 from core.models import JobStatus, LedgerEntry, ReleaseJob
-from core.settings import Settings
-from core.storage import get_storage
 from privacy.errors import BudgetExceeded, PolicyViolation
+from tests.unit.db_support import release_db, user
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def env(tmp_path):
-    settings = Settings.from_env(environ={}, data_dir=str(tmp_path))
-    upgrade(settings)
-    with write_session(settings) as s:
-        steward = create_user(s, "steward", "steward", "password-123")
-        create_user(s, "steward2", "steward", "password-123")
-        analyst = create_user(s, "analyst", "analyst", "password-123")
-        ds, _ = releases.register_dataset(
-            s, get_storage(settings), steward, upload_path=ROOT / "tests/data/pums/PUMS.csv", filename="PUMS.csv",
-            name="pums", schema_text=(ROOT / "tests/data/pums/schema.yaml").read_text(), epsilon_budget="1",
-            delta_budget="1e-6", settings=settings)
-        releases.grant(s, steward, ds, analyst.username)
-    yield settings
+    yield release_db(tmp_path, "pums", "1")
     dispose_engines()
 
 
-def _user(s, name):
-    from core.models import User
-
-    return s.execute(select(User).where(User.username == name)).scalar_one()
+_user = user
 
 
 def _request(settings, epsilon=0.25, method="dp-marginals", user="analyst", delta=0):

@@ -14,14 +14,12 @@ import pytest
 from sqlalchemy import select
 
 from core import candidates, releases
-from core.auth import create_user
 from core.db import dispose_engines, session_scope, write_session
 from core.errors import Conflict, Forbidden, InternalError, InvalidRequest, NotFound
-from core.migrate import upgrade
-from core.models import AuditEvent, JobStatus, LedgerEntry, ReleaseCandidate, ReleaseJob, User
-from core.settings import Settings
+from core.models import AuditEvent, JobStatus, LedgerEntry, ReleaseCandidate, ReleaseJob
 from core.storage import get_storage
 from privacy.errors import PostprocessSettingError
+from tests.unit.db_support import release_db, user
 from workers.jobs import JobControl, claim
 from workers.pipeline import run_pipeline, run_rerun
 from workers.rerun import CandidateControl, claim_candidate
@@ -32,23 +30,11 @@ ROWS = 300
 
 @pytest.fixture
 def env(tmp_path):
-    settings = Settings.from_env(environ={}, data_dir=str(tmp_path))
-    upgrade(settings)
-    with write_session(settings) as s:
-        steward = create_user(s, "steward", "steward", "password-123")
-        create_user(s, "steward2", "steward", "password-123")
-        analyst = create_user(s, "analyst", "analyst", "password-123")
-        ds, _ = releases.register_dataset(
-            s, get_storage(settings), steward, upload_path=ROOT / "tests/data/pums/PUMS.csv", filename="PUMS.csv",
-            name="pums", schema_text=(ROOT / "tests/data/pums/schema.yaml").read_text(), epsilon_budget="3",
-            delta_budget="1e-6", settings=settings)
-        releases.grant(s, steward, ds, analyst.username)
-    yield settings
+    yield release_db(tmp_path, "pums", "3")
     dispose_engines()
 
 
-def _user(s, name: str) -> User:
-    return s.execute(select(User).where(User.username == name)).scalar_one()
+_user = user
 
 
 def _request(settings, user: str = "analyst") -> int:

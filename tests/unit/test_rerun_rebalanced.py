@@ -8,16 +8,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from sqlalchemy import select
 
 from core import candidates, releases
-from core.auth import create_user
 from core.db import dispose_engines, session_scope, write_session
-from core.migrate import upgrade
-from core.models import ReleaseCandidate, ReleaseJob, User
-from core.settings import Settings
+from core.models import ReleaseCandidate, ReleaseJob
 from core.storage import get_storage
 from privacy.schema import load_schema
+from tests.unit.db_support import release_db, user
 from workers.jobs import JobControl, claim
 from workers.pipeline import balanced_target, run_pipeline, run_rerun
 from workers.rerun import CandidateControl, claim_candidate
@@ -28,22 +25,11 @@ PENGUINS = ROOT / "tests/data/penguins"
 
 @pytest.fixture
 def env(tmp_path):
-    settings = Settings.from_env(environ={}, data_dir=str(tmp_path))
-    upgrade(settings)
-    with write_session(settings) as s:
-        steward = create_user(s, "steward", "steward", "password-123")
-        analyst = create_user(s, "analyst", "analyst", "password-123")
-        ds, _ = releases.register_dataset(
-            s, get_storage(settings), steward, upload_path=PENGUINS / "penguins.csv", filename="penguins.csv",
-            name="penguins", schema_text=(PENGUINS / "schema.yaml").read_text(), epsilon_budget="3",
-            delta_budget="1e-6")
-        releases.grant(s, steward, ds, analyst.username)
-    yield settings
+    yield release_db(tmp_path, "penguins", "3", stewards=1)
     dispose_engines()
 
 
-def _user(s, name: str) -> User:
-    return s.execute(select(User).where(User.username == name)).scalar_one()
+_user = user
 
 
 def _fidelity_and_utility(gate: dict) -> dict[str, str]:

@@ -20,7 +20,6 @@ import yaml
 from sqlalchemy import select
 
 from core import releases, schema_versions
-from core.auth import create_user
 from core.db import dispose_engines, session_scope, write_session
 from core.errors import Conflict, Forbidden, InvalidRequest
 from core.migrate import upgrade
@@ -28,6 +27,7 @@ from core.models import AuditEvent, Dataset, ReleaseJob, SchemaVersion, User
 from core.settings import Settings
 from core.storage import get_storage
 from privacy.errors import SchemaError
+from tests.unit.db_support import release_db, user
 from workers.jobs import JobControl, claim
 from workers.pipeline import load_spec, run_pipeline
 
@@ -39,22 +39,11 @@ ROWS = 200
 
 @pytest.fixture
 def env(tmp_path):
-    settings = Settings.from_env(environ={}, data_dir=str(tmp_path))
-    upgrade(settings)
-    with write_session(settings) as s:
-        steward = create_user(s, "steward", "steward", "password-123")
-        create_user(s, "steward2", "steward", "password-123")
-        analyst = create_user(s, "analyst", "analyst", "password-123")
-        ds, _ = releases.register_dataset(
-            s, get_storage(settings), steward, upload_path=CSV, filename="penguins.csv", name="penguins",
-            schema_text=SCHEMA_TEXT, epsilon_budget="3", delta_budget="1e-6", settings=settings)
-        releases.grant(s, steward, ds, analyst.username)
-    yield settings
+    yield release_db(tmp_path, "penguins", "3")
     dispose_engines()
 
 
-def _user(s, name: str) -> User:
-    return s.execute(select(User).where(User.username == name)).scalar_one()
+_user = user
 
 
 def _dataset(s) -> Dataset:
