@@ -11,6 +11,7 @@ from typing import Any
 from tests.integration.test_release_path import register_demo
 
 ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / "tests" / "data"
 SYNTHGATE = str(Path(sys.executable).parent / "synthgate")
 
 
@@ -23,7 +24,13 @@ def approved_release(svc: Any, dataset: str | None = None) -> tuple[int, bytes]:
                    json={"dataset": dataset, "method": "dp-marginals", "epsilon": 0.1, "delta": 0, "rows": 200})
     assert resp.status_code == 202, resp.text
     job_id = resp.json()["release"]["id"]
-    done = svc.wait_for("analyst", job_id)
+    return job_id, approve_and_download(svc, job_id)
+
+
+def approve_and_download(svc: Any, job_id: int, timeout: float = 600) -> bytes:
+    """Wait for the release to await approval, approve it as the steward (with an override when its gate
+    failed) and download its bundle as the analyst."""
+    done = svc.wait_for("analyst", job_id, timeout=timeout)
     assert done["status"] == "awaiting_approval", svc.worker_logs()
     view = svc.api("steward", "GET", f"/releases/{job_id}").json()["release"]
     body = {"comment": "ok"}
@@ -33,7 +40,24 @@ def approved_release(svc: Any, dataset: str | None = None) -> tuple[int, bytes]:
     assert resp.status_code == 200, resp.text
     resp = svc.api("analyst", "GET", f"/releases/{job_id}/bundle")
     assert resp.status_code == 200, resp.text
-    return job_id, resp.content
+    return resp.content
+
+
+def register_table(svc: Any, table: str, name: str, policy: str | None = None) -> dict[str, Any]:
+    """Register tests/data/<table> (its CSV and schema.yaml) as the steward with epsilon 4 and delta 1e-6,
+    grant it to the analyst, and return the dataset's view."""
+    data = {"name": name, "schema": (DATA / table / "schema.yaml").read_text(), "epsilon_budget": "4",
+            "delta_budget": "1e-6"}
+    if policy is not None:
+        data["policy"] = policy
+    csv = next(p for p in (DATA / table).glob("*.csv") if not p.name.endswith("-raw.csv"))
+    with open(csv, "rb") as fh:
+        resp = svc.api("steward", "POST", "/datasets", files={"file": (csv.name, fh)}, data=data)
+    assert resp.status_code == 201, resp.text
+    dataset = resp.json()["dataset"]
+    resp = svc.api("steward", "POST", f"/datasets/{name}/grants", json={"user": svc.tokens["analyst:username"]})
+    assert resp.status_code == 201, resp.text
+    return dataset
 
 
 def cli(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,

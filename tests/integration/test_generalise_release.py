@@ -14,23 +14,14 @@ import pytest
 
 from privacy.disclosure import class_sizes
 from privacy.schema import load_schema, validate_table
+from tests.integration.release_support import register_table
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 
 
-def register(svc, table: str, name: str, policy: str | None = None) -> None:
-    data = {"name": name, "schema": (DATA / table / "schema.yaml").read_text(), "epsilon_budget": "4",
-            "delta_budget": "1e-6"}
-    if policy is not None:
-        data["policy"] = policy
-    csv = next(p for p in (DATA / table).glob("*.csv") if not p.name.endswith("-raw.csv"))
-    with open(csv, "rb") as fh:
-        resp = svc.api("steward", "POST", "/datasets", files={"file": (csv.name, fh)}, data=data)
-    assert resp.status_code == 201, resp.text
-    resp = svc.api("steward", "POST", f"/datasets/{name}/grants", json={"user": svc.tokens["analyst:username"]})
-    assert resp.status_code == 201, resp.text
+register = register_table
 
 
 def ledger(svc, name: str) -> dict:

@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from tests.integration.conftest import PG_ADMIN_DSN
+from tests.integration.release_support import approve_and_download, register_table
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -27,32 +28,14 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def register(svc, table: str, name: str, policy: str | None = None) -> None:
-    data = {"name": name, "schema": (DATA / table / "schema.yaml").read_text(), "epsilon_budget": "4",
-            "delta_budget": "1e-6"}
-    if policy is not None:
-        data["policy"] = policy
-    csv = DATA / table / f"{table}.csv"
-    with open(csv, "rb") as fh:
-        resp = svc.api("steward", "POST", "/datasets", files={"file": (csv.name, fh)}, data=data)
-    assert resp.status_code == 201, resp.text
-    assert resp.json()["dataset"]["schema_version"] == 1
-    resp = svc.api("steward", "POST", f"/datasets/{name}/grants", json={"user": svc.tokens["analyst:username"]})
-    assert resp.status_code == 201, resp.text
+    dataset = register_table(svc, table, name, policy)
+    assert dataset["schema_version"] == 1
 
 
 def approved_bundle(svc, job_id: int) -> dict:
     """Approve a finished release as the steward; the analyst's bundle, opened."""
-    done = svc.wait_for("analyst", job_id, timeout=600)
-    assert done["status"] == "awaiting_approval", svc.worker_logs()
-    view = svc.api("steward", "GET", f"/releases/{job_id}").json()["release"]
-    body = {"comment": "ok"}
-    if view["gate"]["overall"] == "fail":
-        body["override"] = "reviewed for the test"
-    resp = svc.api("steward", "POST", f"/releases/{job_id}/approve", json=body)
-    assert resp.status_code == 200, resp.text
-    resp = svc.api("analyst", "GET", f"/releases/{job_id}/bundle")
-    assert resp.status_code == 200, resp.text
-    with zipfile.ZipFile(io.BytesIO(resp.content)) as zf:
+    content = approve_and_download(svc, job_id)
+    with zipfile.ZipFile(io.BytesIO(content)) as zf:
         return {"manifest": json.loads(zf.read("manifest.json")), "statement": zf.read("privacy.md").decode(),
                 "schema": json.loads(zf.read("schema.json")),
                 "data": pd.read_parquet(io.BytesIO(zf.read("data.parquet")))}
