@@ -142,7 +142,8 @@ def verify_chain(session: Session, checkpoints: list[Checkpoint] | None = None) 
     for cp in checkpoints or ():
         by_count.setdefault(cp.count, cp)
     latest = max(by_count.values(), key=lambda c: c.count, default=None)
-    anchors = {"checkpoints": len(checkpoints or ()), "latest_checkpoint": latest.count if latest else None}
+    anchors: dict[str, Any] = {"checkpoints": len(checkpoints or ()),
+                               "latest_checkpoint": latest.count if latest else None}
     prev = GENESIS
     n = 0
     for ev in session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars():
@@ -153,11 +154,11 @@ def verify_chain(session: Session, checkpoints: list[Checkpoint] | None = None) 
         if _hash(prev, ev) != ev.hash:
             return ChainCheck(False, n, ev.id, "content does not match its hash: the event was edited",
                               "edited", **anchors)
-        cp = by_count.get(n)
-        if cp is not None and cp.head_hash != ev.hash:
+        signed = by_count.get(n)
+        if signed is not None and signed.head_hash != ev.hash:
             return ChainCheck(False, n, ev.id,
                               f"the log was REWRITTEN: its event at position {n} does not match the signed "
-                              f"checkpoint of {cp.created_at} ({cp.reason}); the events up to there were edited "
+                              f"checkpoint of {signed.created_at} ({signed.reason}); the events up to there were edited "
                               "and every later hash recomputed", "rewritten", **anchors)
         prev = ev.hash
     if latest is not None and latest.count > n:
@@ -342,7 +343,8 @@ def register_anchor(settings: Settings) -> None:
 
 
 def _anchor_for(session: Session) -> Settings | None:
-    url = _url_key(session.get_bind().url)
+    bind = session.get_bind()
+    url = _url_key(bind.url if isinstance(bind, Engine) else bind.engine.url)
     with _anchors_lock:
         found = _anchors.get(url)
     if found is None:

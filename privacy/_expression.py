@@ -22,7 +22,7 @@ import math
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -171,7 +171,7 @@ class _Evaluator:
 
     def visit(self, node: ast.AST) -> Any:
         if isinstance(node, ast.Constant):
-            return node.value if isinstance(node.value, str) else np.float64(node.value)
+            return node.value if isinstance(node.value, str) else np.float64(cast(Any, node.value))
         if isinstance(node, ast.Name):
             if node.id in self.values:
                 return self.values[node.id]

@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import Final
 
 from privacy.budget import PrivacyBudget, PrivacyCost, format_value
 from privacy.errors import BudgetExceeded, InvalidPrivacyValue, PolicyViolation
@@ -41,8 +42,8 @@ __all__ = [
 PRECISION = 12
 _SCALE = 10**PRECISION
 
-POLICY_DP_ONLY = "dp-only"
-POLICY_ALLOW_NON_DP = "allow-non-dp"
+POLICY_DP_ONLY: Final = "dp-only"
+POLICY_ALLOW_NON_DP: Final = "allow-non-dp"
 
 
 def _round_up(x: float) -> Fraction:
@@ -234,13 +235,13 @@ def budget_status(
     s = _sum(dp_spent)
     r = _sum(dp_reserved)
     committed = s + r
-    rem_eps = max(budget.epsilon - committed.epsilon, Fraction(0))
+    rem_eps = max(budget.epsilon - committed.finite_epsilon, Fraction(0))
     rem_delta = max(budget.delta - committed.delta, Fraction(0))
     dp_all = dp_spent + dp_reserved
     all_zcdp = all(c.is_zcdp for c in dp_all)
     z_rho = z_eps = z_rem = None
     if all_zcdp and budget.delta > 0:
-        z_rho = sum((c.rho for c in dp_all), Fraction(0))  # type: ignore[misc]
+        z_rho = sum((c.rho for c in dp_all if c.rho is not None), Fraction(0))  # all of them: all_zcdp
         z_eps = zcdp_epsilon(z_rho, budget.delta) if z_rho > 0 else Fraction(0)
         z_rem = max(budget.epsilon - z_eps, Fraction(0))
     return BudgetStatus(
@@ -287,7 +288,8 @@ def check_can_pay(
     if total.epsilon <= budget.epsilon and total.delta <= budget.delta:
         return "basic"
     if cost.is_zcdp and all(c.is_zcdp for c in dp_committed) and budget.delta > 0:
-        z_rho = sum((c.rho for c in dp_committed), Fraction(0)) + cost.rho  # type: ignore[operator]
+        assert cost.rho is not None
+        z_rho = sum((c.rho for c in dp_committed if c.rho is not None), Fraction(0)) + cost.rho
         if zcdp_epsilon(z_rho, budget.delta) <= budget.epsilon:
             return "zcdp"
     status = budget_status(budget, dp_committed, [])

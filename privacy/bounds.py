@@ -379,7 +379,7 @@ def split_request(
     planned = synth.planned_cost(requested)
     if _runs_zcdp(synth, requested):
         assert planned.rho is not None
-        return b, MethodBudget(requested.epsilon - b, requested.delta, planned.rho - b * b / 2)
+        return b, MethodBudget(requested.finite_epsilon - b, requested.delta, planned.rho - b * b / 2)
     assert isinstance(requested.epsilon, Fraction)
     return b, MethodBudget(requested.epsilon - b, requested.delta, None)
 
@@ -390,6 +390,8 @@ class OpenBoundsSupport:
     The class adds `bounds_epsilon` to its `option_spec`; `_fit` calls
     `self._fill_bounds(...)` first and runs on the returned schema and budget.
     """
+
+    schema: PublicSchema | None  # the output's schema, with the learned bounds once they are filled
 
     def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
         self._check_dp_request(requested)

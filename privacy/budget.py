@@ -86,7 +86,7 @@ def to_fraction(value: Any, name: str = "value") -> Fraction:
     if isinstance(value, int):
         return Fraction(value)
     if isinstance(value, Rational):
-        return Fraction(value.numerator, value.denominator)
+        return Fraction(int(value.numerator), int(value.denominator))
     if isinstance(value, Decimal):
         if not value.is_finite() or abs(value) > _LARGEST:
             raise InvalidPrivacyValue(f"{name} must be finite, got {value}", field=name)
@@ -195,6 +195,13 @@ class PrivacyCost:
     def is_zcdp(self) -> bool:
         return self.rho is not None
 
+    @property
+    def finite_epsilon(self) -> Fraction:
+        """The epsilon of a DP cost; a non-DP cost has none (ValueError)."""
+        if isinstance(self.epsilon, Fraction):
+            return self.epsilon
+        raise ValueError("a non-DP cost has no finite epsilon")
+
     def __add__(self, other: PrivacyCost) -> PrivacyCost:
         """Basic sequential composition (and rho addition when both are zCDP)."""
         if not isinstance(other, PrivacyCost):
@@ -202,7 +209,7 @@ class PrivacyCost:
         if not self.is_dp or not other.is_dp:
             return PrivacyCost.non_dp()
         rho = None if self.rho is None or other.rho is None else self.rho + other.rho
-        return _unchecked(self.epsilon + other.epsilon, self.delta + other.delta, rho)
+        return _unchecked(self.finite_epsilon + other.finite_epsilon, self.delta + other.delta, rho)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form with exact strings and float companions for display."""

@@ -399,6 +399,7 @@ def _l_check(policy: DatasetPolicy, dis: dict[str, Any] | None, l_info: Mapping[
     if worst is None:
         return GateCheck("l_diversity", None, float(policy.l), "not_run", "l-diversity: the released table is empty",
                          "min")
+    assert worst_col is not None
     share = l_info[worst_col].get("share_classes_below_l", 0.0)
     extra = f"; {share:.1%} of the classes are below l" if share else ""
     return _judge("l_diversity", worst, policy.l, "min", m, whole_units=True,

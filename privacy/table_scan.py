@@ -152,6 +152,7 @@ def scan_table(path: str | Path, schema: PublicSchema | None = None, *,
     n_rows = 0
     columns: list[str] | None = None
     for df in _batches(p, schema, batch_bytes) if schema is not None else ():
+        assert schema is not None
         if columns is None:
             columns = [str(c) for c in df.columns]
             _check_column_names(p.name, columns)

@@ -63,7 +63,7 @@ def request_rho(requested: PrivacyCost) -> Fraction:
     """The total rho a request (epsilon, delta) runs at."""
     if not requested.is_dp or requested.delta <= 0:
         raise InvalidPrivacyValue("the marginal engine needs a finite epsilon and a delta > 0", field="delta")
-    return zcdp_rho(requested.epsilon, requested.delta)
+    return zcdp_rho(requested.finite_epsilon, requested.delta)
 
 
 def gaussian_rho(sigma: float, sensitivity: float = 1.0) -> Fraction:

@@ -57,7 +57,7 @@ import json
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -296,6 +296,8 @@ class _Column:
         if not 0 <= self.null_rate < 1:
             raise MethodOptionError(f"spec column '{name}': null_rate must lie in [0, 1)", field="options")
         self.values: list[Any] | None = None
+        self.lo: float | None = None
+        self.hi: float | None = None
         self.kind = raw.get("kind")
         self.formula: str | None = None
         self.draw: str | None = None
@@ -418,6 +420,7 @@ class _Column:
         if self.draw == "bernoulli":
             p = np.clip(np.nan_to_num(x, nan=0.0), 0.0, 1.0)
             hit = rng.random(len(frame)) < p
+            assert self.values is not None
             out = np.where(hit, np.array(self.values[1], dtype=object), np.array(self.values[0], dtype=object))
             return pd.Series(out, dtype=object).where(~nulls, None)
         x = np.where(nulls, np.nan, x)
@@ -430,13 +433,14 @@ class _Column:
         nullable = self.null_rate > 0
         if self.values is not None:
             return ColumnSpec(kind="categorical", values=self.values, nullable=nullable)
+        assert self.lo is not None and self.hi is not None  # a drawn column's range is always known
         if self.kind == "datetime":
             to_date = lambda d: dt.date(1970, 1, 1) + dt.timedelta(days=int(math.floor(d)))  # noqa: E731
             return ColumnSpec(kind="datetime", min=to_date(self.lo), max=to_date(math.ceil(self.hi)), nullable=nullable)
         lo, hi = self.lo, self.hi
         if self.integer:
             lo, hi = math.ceil(lo), math.floor(hi)
-        kind = "ordinal" if self.kind == "ordinal" else "continuous"
+        kind: Literal["ordinal", "continuous"] = "ordinal" if self.kind == "ordinal" else "continuous"
         return ColumnSpec(kind=kind, min=lo, max=hi, integer=self.integer, nullable=nullable)
 
     def values_from(self, u: np.ndarray, rng: np.random.Generator) -> Any:
@@ -531,7 +535,7 @@ class SpecSynthesizer(_DataFreeBase):
                  if c.formula is not None and c.draw is None]
         try:
             return PublicSchema(columns={c.name: c.column_spec() for c in self._all_columns},
-                                constraints=[*exact, *(spec.get("constraints") or [])])
+                                constraints=cast(Any, [*exact, *(spec.get("constraints") or [])]))
         except (ValueError, SchemaError) as exc:
             raise MethodOptionError(f"the spec does not make a valid schema: {exc}", field="options") from exc
 

@@ -55,7 +55,7 @@ class DPMarginalsSynthesizer(Synthesizer):
         if requested.delta > 0:
             return super().planned_cost(requested)
         # pure epsilon-DP implies (epsilon^2 / 2)-zCDP (Bun & Steinke 2016, Prop. 1.4)
-        return PrivacyCost(requested.epsilon, Fraction(0), requested.epsilon**2 / 2)
+        return PrivacyCost(requested.epsilon, Fraction(0), requested.finite_epsilon**2 / 2)
 
     def _fit(
         self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost, progress: ProgressCallback
