@@ -32,7 +32,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_connect(dbapi_conn, _record) -> None:
             dbapi_conn.isolation_level = None  # let SQLAlchemy emit BEGIN itself
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
@@ -42,7 +42,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn) -> None:  # type: ignore[no-untyped-def]
+        def _sqlite_begin(conn) -> None:
             # IMMEDIATE by default: a deferred transaction that reads and then writes
             # fails with "database is locked" when another process wrote in between;
             # taking the write lock up front makes it wait (busy_timeout) instead.

@@ -82,7 +82,7 @@ class _DataFreeBase(Synthesizer):
         """Checks the options; the dataset's schema and the request play no part."""
         self.output_schema()
 
-    def fit(  # type: ignore[override]
+    def fit(
         self,
         table: pd.DataFrame | None = None,
         schema: PublicSchema | None = None,
