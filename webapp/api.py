@@ -14,7 +14,7 @@ from core import audit, releases
 from core.auth import create_token, revoke_token
 from core.bundle import public_key_pem
 from core.db import session_scope, write_session
-from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
+from core.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from core.ledger import ledger_summary
 from core.models import ApiToken, AuditEvent, ReleaseJob, Role, User
 from core.notifications import APPROVED, REJECTED
@@ -22,6 +22,7 @@ from core.notifications import after_commit as notify_after_commit
 from core.storage import copy_hashed, get_storage
 from webapp.auth import api_user, record_auth_failure, settings
 from webapp.headers import REPORT_CSP, REPORT_FRAME_OPTIONS
+from webapp.submit import submit_release
 
 log = logging.getLogger(__name__)
 
@@ -251,27 +252,13 @@ def request_release() -> Response:
     cfg = settings()
     username = user.username
     try:
-        with write_session(cfg) as s:
-            user = _attach(user, s)
-            job = releases.request_release(s, user, req, cfg)
-            job_id = job.id
+        # a queue that cannot take the job raises QueueUnavailable: a 503 once the job is failed
+        job_id = submit_release(cfg, user, req)
     except NotFound as exc:
         if exc.field == "dataset":
             record_auth_failure(f"release request on dataset {req.dataset!r}: not visible", actor=username,
                                 action="authz.denied")
         raise
-    from workers.enqueue import enqueue_release
-
-    try:
-        enqueue_release(job_id, cfg)
-    except Exception as exc:
-        log.exception("could not enqueue job %s", job_id)
-        from workers.jobs import fail_job
-
-        fail_job(cfg, job_id, "queue_unavailable",
-                 "the job queue is unavailable; nothing was charged. Try again shortly.", repr(exc))
-        raise ServiceUnavailable("the job queue is unavailable; the request was cancelled and nothing was "
-                                 "charged. Try again shortly", code="queue_unavailable") from exc
     with session_scope(cfg) as s:
         user = _attach(user, s)
         job = s.get(ReleaseJob, job_id)

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_login import login_required
+from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 from wtforms import SelectChoice
 
 from core import releases
-from core.db import session_scope, write_session
+from core.db import session_scope
 from core.errors import NotFound, ServiceError
 from core.ledger import ledger_summary
 from core.models import Dataset, Role, User
@@ -31,9 +30,7 @@ from webapp.pages.helpers import (
     _user,
     method_choices,
 )
-
-log = logging.getLogger(__name__)
-
+from webapp.submit import QueueUnavailable, submit_release
 
 _REQUEST_FIELDS = {"epsilon": "epsilon", "delta": "delta", "rows": "rows", "target": "target", "method": "method",
                    "kind": "method", "options": "options", "rebalance": "rebalance", "comment": "comment",
@@ -86,26 +83,16 @@ def request_form(dataset_id: int):  # type: ignore[no-untyped-def]
         return render_template("request.html", form=form, **ctx), 400
     try:
         req = releases.ReleaseRequest.parse({k: v for k, v in body.items() if v is not None})
-        with write_session(cfg) as s:
-            user = _user(s)
-            job = releases.request_release(s, user, req, cfg)
-            job_id = job.id
+        job_id = submit_release(cfg, current_user._get_current_object(), req)  # type: ignore[attr-defined]
+    except QueueUnavailable as exc:
+        # the job exists and was failed: its page says so
+        job_id = exc.job_id
+        flash("The job queue is unavailable: the request was cancelled and nothing was charged.", "error")
     except (ServiceError, PrivacyError) as exc:
         if exc.status >= 500 or isinstance(exc, NotFound) and exc.field == "dataset":
             raise
         _apply_errors(form, exc, _REQUEST_FIELDS)
         return render_template("request.html", form=form, **ctx), exc.status
-    from workers.enqueue import enqueue_release
-
-    try:
-        enqueue_release(job_id, cfg)
-    except Exception as exc:
-        log.exception("could not enqueue job %s", job_id)
-        from workers.jobs import fail_job
-
-        fail_job(cfg, job_id, "queue_unavailable",
-                 "the job queue is unavailable; nothing was charged. Try again shortly.", repr(exc))
-        flash("The job queue is unavailable: the request was cancelled and nothing was charged.", "error")
     else:
         flash("Release requested: its cost is reserved in the ledger and a worker will pick it up.", "ok")
     return redirect(url_for("pages.release", job_id=job_id))
