@@ -4,24 +4,28 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
+from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 
 from core import audit, releases
 from core.auth import create_token, revoke_token
 from core.bundle import public_key_pem
 from core.db import session_scope, write_session
-from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceUnavailable
+from core.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from core.ledger import ledger_summary
-from core.models import ApiToken, AuditEvent, ReleaseJob, Role, User
+from core.models import ApiToken, AuditEvent, Dataset, ReleaseJob, Role, User
 from core.notifications import APPROVED, REJECTED
 from core.notifications import after_commit as notify_after_commit
 from core.storage import copy_hashed, get_storage
 from webapp.auth import api_user, record_auth_failure, settings
 from webapp.headers import REPORT_CSP, REPORT_FRAME_OPTIONS
+from webapp.submit import submit_release
 
 log = logging.getLogger(__name__)
 
@@ -45,8 +49,26 @@ def _yaml_text(text: str | None) -> str | None:
     return text + "\n"
 
 
+def _form_text(name: str) -> str | None:
+    """A text part of a multipart request: the file of that name if one is attached, else the field."""
+    text = request.form.get(name) or None
+    if name in request.files and request.files[name].filename:
+        text = request.files[name].read().decode("utf-8", errors="replace")
+    return text
+
+
 def _attach(user: User, s) -> User:  # type: ignore[no-untyped-def]
     return s.merge(user, load=False)
+
+
+@contextmanager
+def _dataset_of(user: User, ref: str, *, write: bool = False) -> Iterator[tuple[Session, User, Dataset]]:
+    """A session (a write session if `write`), `user` in it, and the dataset `ref` that user may see.
+
+    A dataset the user may not see is NotFound, and the refusal is audited (`_visible_dataset`)."""
+    with (write_session if write else session_scope)(settings()) as s:
+        user = _attach(user, s)
+        yield s, user, _visible_dataset(s, user, ref)
 
 
 @api.get("/health")
@@ -105,13 +127,8 @@ def register_dataset() -> Response:
     if upload is None or not upload.filename:
         raise InvalidRequest("attach the table as a multipart file field named 'file'", field="file")
     form = request.form
-    schema_text = form.get("schema") or None
-    if "schema" in request.files and request.files["schema"].filename:
-        schema_text = request.files["schema"].read().decode("utf-8", errors="replace")
-    schema_text = _yaml_text(schema_text)
-    policy_text = form.get("policy") or None
-    if "policy" in request.files and request.files["policy"].filename:
-        policy_text = request.files["policy"].read().decode("utf-8", errors="replace")
+    schema_text = _yaml_text(_form_text("schema"))
+    policy_text = _form_text("policy")
     storage = get_storage(settings())
     ds_id: int | None = None
     with tempfile.TemporaryDirectory(dir=settings().data_dir) as tmp:
@@ -138,9 +155,7 @@ def register_dataset() -> Response:
 @api.get("/datasets/<ref>")
 def show_dataset(ref: str) -> Response:
     user = api_user()
-    with session_scope(settings()) as s:
-        user = _attach(user, s)
-        ds = _visible_dataset(s, user, ref)
+    with _dataset_of(user, ref) as (s, user, ds):
         return jsonify({"dataset": releases.dataset_view(s, user, ds, with_ledger=True)})
 
 
@@ -153,9 +168,7 @@ def confirm_schema(ref: str) -> Response:
         raise InvalidRequest("send {\"schema\": {...}} or {\"schema\": \"<yaml text>\"}", field="schema")
     if isinstance(schema, str):
         schema = _yaml_text(schema)
-    with write_session(settings()) as s:
-        user = _attach(user, s)
-        ds = _visible_dataset(s, user, ref)
+    with _dataset_of(user, ref, write=True) as (s, user, ds):
         issues = releases.confirm_schema(s, user, ds, schema, get_storage(settings()), note=body.get("note"),
                                          base_version=body.get("base_version"))
         return jsonify({"dataset": releases.dataset_view(s, user, ds), "issues": issues})
@@ -167,9 +180,7 @@ def schema_history(ref: str) -> Response:
     from core import schema_versions
 
     user = api_user()
-    with session_scope(settings()) as s:
-        user = _attach(user, s)
-        ds = _visible_dataset(s, user, ref)
+    with _dataset_of(user, ref) as (s, user, ds):
         releases.require_role(user, Role.steward, Role.admin)
         return jsonify({"dataset": ds.name, "versions": [schema_versions.version_view(v, True, with_schema=True)
                                                          for v in schema_versions.history(s, ds.id)]})
@@ -182,9 +193,7 @@ def update_policy(ref: str) -> Response:
 
     user = api_user()
     body = _json()
-    with write_session(settings()) as s:
-        user = _attach(user, s)
-        ds = _visible_dataset(s, user, ref)
+    with _dataset_of(user, ref, write=True) as (s, user, ds):
         pending = releases.update_policy(s, user, ds, body.get("policy"), body.get("epsilon_budget"),
                                          body.get("delta_budget"), settings=settings())
         out = {"dataset": releases.dataset_view(s, user, ds, with_ledger=True),
@@ -202,9 +211,7 @@ def update_policy(ref: str) -> Response:
 def grant(ref: str) -> Response:
     user = api_user()
     body = _json()
-    with write_session(settings()) as s:
-        user = _attach(user, s)
-        ds = _visible_dataset(s, user, ref)
+    with _dataset_of(user, ref, write=True) as (s, user, ds):
         releases.grant(s, user, ds, str(body.get("user", "")))
         return jsonify({"dataset": releases.dataset_view(s, user, ds)}), 201
 
@@ -212,9 +219,7 @@ def grant(ref: str) -> Response:
 @api.delete("/datasets/<ref>/grants/<username>")
 def revoke(ref: str, username: str) -> Response:
     user = api_user()
-    with write_session(settings()) as s:
-        user = _attach(user, s)
-        ds = _visible_dataset(s, user, ref)
+    with _dataset_of(user, ref, write=True) as (s, user, ds):
         removed = releases.revoke_grant(s, user, ds, username)
         return jsonify({"revoked": removed})
 
@@ -222,9 +227,7 @@ def revoke(ref: str, username: str) -> Response:
 @api.get("/datasets/<ref>/ledger")
 def dataset_ledger(ref: str) -> Response:
     user = api_user()
-    with session_scope(settings()) as s:
-        user = _attach(user, s)
-        ds = _visible_dataset(s, user, ref)
+    with _dataset_of(user, ref) as (s, user, ds):
         summary = ledger_summary(s, ds, user)
         return jsonify({"ledger": summary.to_dict(), "text": summary.describe()})
 
@@ -251,27 +254,13 @@ def request_release() -> Response:
     cfg = settings()
     username = user.username
     try:
-        with write_session(cfg) as s:
-            user = _attach(user, s)
-            job = releases.request_release(s, user, req, cfg)
-            job_id = job.id
+        # a queue that cannot take the job raises QueueUnavailable: a 503 once the job is failed
+        job_id = submit_release(cfg, user, req)
     except NotFound as exc:
         if exc.field == "dataset":
             record_auth_failure(f"release request on dataset {req.dataset!r}: not visible", actor=username,
                                 action="authz.denied")
         raise
-    from workers.enqueue import enqueue_release
-
-    try:
-        enqueue_release(job_id, cfg)
-    except Exception as exc:
-        log.exception("could not enqueue job %s", job_id)
-        from workers.jobs import fail_job
-
-        fail_job(cfg, job_id, "queue_unavailable",
-                 "the job queue is unavailable; nothing was charged. Try again shortly.", repr(exc))
-        raise ServiceUnavailable("the job queue is unavailable; the request was cancelled and nothing was "
-                                 "charged. Try again shortly", code="queue_unavailable") from exc
     with session_scope(cfg) as s:
         user = _attach(user, s)
         job = s.get(ReleaseJob, job_id)

@@ -5,7 +5,7 @@
 * Every API response: `Cache-Control: no-store` (API bodies carry ledgers,
   reports and tokens), and a CSP and frame protection that forbid rendering or
   framing it, unless the route set its own (the report route sets REPORT_CSP).
-* Pages keep the CSP and frame rules of their blueprint (webapp/pages.py).
+* Pages keep the CSP and frame rules of their blueprint (webapp/pages/hooks.py).
 """
 
 from __future__ import annotations

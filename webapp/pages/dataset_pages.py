@@ -1,0 +1,274 @@
+"""Datasets: register, show, grants, schema confirmation and policy."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
+
+from core import releases, schema_versions
+from core.db import session_scope, write_session
+from core.errors import Conflict, InvalidRequest, NotFound, ServiceError
+from core.ledger import ledger_summary
+from core.models import Dataset, Role, User
+from core.storage import copy_hashed, get_storage
+from privacy.errors import PrivacyError
+from webapp.auth import settings
+from webapp.pages.blueprint import pages
+from webapp.pages.forms import DatasetForm, GrantForm, PolicyForm, PostForm, SchemaForm
+from webapp.pages.helpers import (
+    STAFF,
+    _apply_errors,
+    _budget_view,
+    _dataset_or_404,
+    _note_denial,
+    _require,
+    _user,
+)
+
+_DATASET_FIELDS = {"name": "name", "file": "file", "schema": "schema_text", "epsilon_budget": "epsilon_budget",
+                   "delta_budget": "delta_budget", "policy": "policy_text", "description": "description"}
+
+
+@pages.route("/datasets/new", methods=["GET", "POST"])
+@login_required
+def dataset_new():  # type: ignore[no-untyped-def]
+    cfg = settings()
+    with session_scope(cfg) as s:
+        _require(_user(s), Role.steward)
+    form = DatasetForm()
+    if request.method == "GET":
+        form.epsilon_budget.data = cfg.default_epsilon_budget
+        form.delta_budget.data = cfg.default_delta_budget
+    if not form.validate_on_submit():
+        return render_template("dataset_new.html", form=form), 400 if form.errors else 200
+    upload = form.file.data
+    schema_text = (form.schema_text.data or "").strip() or None
+    if form.schema_file.data and getattr(form.schema_file.data, "filename", ""):
+        schema_text = form.schema_file.data.read().decode("utf-8", errors="replace")
+    storage = get_storage(cfg)
+    ds_id: int | None = None
+    try:
+        with tempfile.TemporaryDirectory(dir=cfg.data_dir) as tmp:
+            path = Path(tmp) / ("upload" + Path(upload.filename or "upload.csv").suffix.lower())
+            sha256 = copy_hashed(upload.stream, path)
+            try:
+                with write_session(cfg) as s:
+                    user = _user(s)
+                    ds, issues = releases.register_dataset(
+                        s, storage, user, upload_path=path, filename=upload.filename or "upload.csv",
+                        name=(form.name.data or "").strip(), schema_text=schema_text,
+                        epsilon_budget=form.epsilon_budget.data, delta_budget=form.delta_budget.data,
+                        policy_text=(form.policy_text.data or "").strip() or None,
+                        description=(form.description.data or "").strip() or None, settings=cfg,
+                        file_sha256=sha256)
+                    ds_id = ds.id
+                    confirmed = ds.schema_confirmed
+            except BaseException:
+                if ds_id is not None:  # stored, then the transaction failed: leave nothing behind
+                    storage.delete_prefix(f"datasets/{ds_id}")
+                raise
+    except (ServiceError, PrivacyError) as exc:
+        if exc.status >= 500:
+            raise
+        _apply_errors(form, exc, _DATASET_FIELDS)
+        return render_template("dataset_new.html", form=form), exc.status
+    warnings = [i for i in issues if i["severity"] != "error"]
+    if confirmed:
+        flash(f"Dataset registered with its public schema ({len(warnings)} warning(s)).", "ok")
+    else:
+        flash("Dataset registered. A schema was proposed from the data: review it, change what is not public "
+              "knowledge, and confirm it before releases can be requested.", "warn")
+    return redirect(url_for("pages.dataset", dataset_id=ds_id))
+
+
+def _dataset_context(s: Session, user: User, ds: Dataset) -> dict[str, Any]:
+    from privacy.schema import PublicSchema
+
+    staff = user.role in STAFF
+    view = releases.dataset_view(s, user, ds, with_ledger=True)
+    summary = ledger_summary(s, ds, user)
+    schema = PublicSchema.from_dict(ds.public_schema)
+    # a proposed schema was read from the raw data: only the steward and admins see it
+    show_schema = ds.schema_confirmed or staff
+    columns = []
+    if show_schema:
+        for name, spec in schema.columns.items():
+            if spec.values is not None:
+                domain = ", ".join(str(v) for v in spec.values)
+            elif spec.min is not None or spec.max is not None:
+                domain = f"{'open' if spec.min is None else spec.min} … {'open' if spec.max is None else spec.max}"
+            else:
+                domain = "open (learned with epsilon)" if spec.kind not in ("identifier", "text") else "—"
+            roles = [r for r, members in (("quasi-identifier", schema.quasi_identifiers),
+                                          ("sensitive", schema.sensitive)) if name in members]
+            if schema.target == name:
+                roles.append("target")
+            columns.append({"name": name, "kind": spec.kind, "domain": domain, "nullable": spec.nullable,
+                            "integer": spec.integer, "roles": roles, "learned": list(spec.learned),
+                            "identifier": spec.identifier if spec.kind == "identifier" else None,
+                            "description": spec.description})
+    jobs = [releases.job_view(s, user, j) for j in releases.visible_jobs(s, user, ds.id)[:50]]
+    policy_yaml = yaml.safe_dump(ds.policy or {}, sort_keys=False)
+    current = schema_versions.current_version(s, ds.id) if ds.schema_confirmed else None
+    return {
+        "ds": view,
+        "dataset_id": ds.id,
+        "columns": columns,
+        "show_schema": show_schema,
+        # the text a steward confirms (a proposed schema) or edits into the next version (a confirmed one)
+        "schema_yaml": schema.to_yaml() if user.role == Role.steward.value else None,
+        "schema_version": schema_versions.version_view(current, staff) if current is not None else None,
+        "schema_history": [schema_versions.version_view(v, True) for v in schema_versions.history(s, ds.id)]
+        if staff else [],
+        "learned": schema.learned_columns if show_schema else {},
+        "budget": _budget_view(summary.status),
+        "history": summary.history,
+        "history_own": summary.history_scope == "own",
+        "jobs": jobs,
+        "policy_yaml": policy_yaml,
+        "staff": staff,
+        "can_request": ds.schema_confirmed and user.role in (Role.analyst.value, Role.steward.value),
+        "is_steward": user.role == Role.steward.value,
+    }
+
+
+def _render_dataset(dataset_id: int, status: int = 200, **forms: FlaskForm) -> tuple[str, int]:
+    with session_scope(settings()) as s:
+        user = _user(s)
+        ds = _dataset_or_404(s, user, dataset_id)
+        ctx = _dataset_context(s, user, ds)
+    grant_form = forms.get("grant_form") or GrantForm()
+    schema_form = forms.get("schema_form") or SchemaForm(
+        schema_text=ctx["schema_yaml"] or "",
+        base_version=str(ctx["schema_version"]["version"]) if ctx["schema_version"] else "")
+    policy_form = forms.get("policy_form") or PolicyForm(policy_text=ctx["policy_yaml"])
+    return render_template("dataset.html", grant_form=grant_form, schema_form=schema_form,
+                           policy_form=policy_form, revoke_form=PostForm(), **ctx), status
+
+
+@pages.get("/datasets/<int:dataset_id>")
+@login_required
+def dataset(dataset_id: int):  # type: ignore[no-untyped-def]
+    return _render_dataset(dataset_id)
+
+
+@pages.post("/datasets/<int:dataset_id>/grants")
+@login_required
+def dataset_grant(dataset_id: int):  # type: ignore[no-untyped-def]
+    form = GrantForm()
+    if not form.validate_on_submit():
+        return _render_dataset(dataset_id, 400, grant_form=form)
+    try:
+        with write_session(settings()) as s:
+            user = _user(s)
+            ds = _dataset_or_404(s, user, dataset_id)
+            if user.role not in STAFF:
+                _note_denial("grant needs steward or admin", "dataset", dataset_id)
+            releases.grant(s, user, ds, (form.username.data or "").strip())
+    except NotFound as exc:
+        if exc.field != "user":
+            raise
+        _apply_errors(form, exc, {"user": "username"})
+        return _render_dataset(dataset_id, 404, grant_form=form)
+    flash(f"Access granted to {form.username.data}.", "ok")
+    return redirect(url_for("pages.dataset", dataset_id=dataset_id, _anchor="grants"))
+
+
+@pages.post("/datasets/<int:dataset_id>/grants/<username>/revoke")
+@login_required
+def dataset_revoke(dataset_id: int, username: str):  # type: ignore[no-untyped-def]
+    form = PostForm()
+    if not form.validate_on_submit():
+        abort(400)
+    with write_session(settings()) as s:
+        user = _user(s)
+        ds = _dataset_or_404(s, user, dataset_id)
+        if user.role not in STAFF:
+            _note_denial("revoke needs steward or admin", "dataset", dataset_id)
+        removed = releases.revoke_grant(s, user, ds, username)
+    flash(f"Access of {username} revoked." if removed else f"{username} had no access.", "ok")
+    return redirect(url_for("pages.dataset", dataset_id=dataset_id, _anchor="grants"))
+
+
+@pages.post("/datasets/<int:dataset_id>/schema")
+@login_required
+def dataset_schema(dataset_id: int):  # type: ignore[no-untyped-def]
+    form = SchemaForm()
+    if not form.validate_on_submit():
+        return _render_dataset(dataset_id, 400, schema_form=form)
+    cfg = settings()
+    try:
+        with write_session(cfg) as s:
+            user = _user(s)
+            ds = _dataset_or_404(s, user, dataset_id)
+            if user.role != Role.steward.value:
+                _note_denial("confirm schema needs steward", "dataset", dataset_id)
+            issues = releases.confirm_schema(s, user, ds, form.schema_text.data or "", get_storage(cfg),
+                                             note=form.note.data or None, base_version=form.base_version.data)
+            current = schema_versions.current_version(s, ds.id)
+            assert current is not None
+            previous = schema_versions.version_of(s, ds.id, current.version - 1)
+            number = current.version
+            change = schema_versions.describe_change(
+                schema_versions.changed_parts(previous.schema, current.schema)) if previous is not None else ""
+    except (InvalidRequest, Conflict, PrivacyError) as exc:
+        _apply_errors(form, exc, {"schema": "schema_text", "note": "note", "base_version": "schema_text"})
+        return _render_dataset(dataset_id, exc.status, schema_form=form)
+    if any(note["code"] == "schema_unchanged" for note in issues):
+        flash(f"The schema is the same as version {number}: no new version was recorded.", "warn")
+    elif number == 1:
+        flash(f"Public schema confirmed as version 1 ({len(issues)} note(s)). Releases can now be requested.", "ok")
+    else:
+        flash(f"Public schema version {number} recorded ({change}). Releases requested from now on use it; "
+              "releases already requested keep the version they were requested under.", "ok")
+    for note in issues:
+        if note["code"] == "disclosure_preflight":
+            flash(note["message"], "warn")
+    return redirect(url_for("pages.dataset", dataset_id=dataset_id, _anchor="schema"))
+
+
+@pages.post("/datasets/<int:dataset_id>/policy")
+@login_required
+def dataset_policy(dataset_id: int):  # type: ignore[no-untyped-def]
+    form = PolicyForm()
+    if not form.validate_on_submit():
+        return _render_dataset(dataset_id, 400, policy_form=form)
+    try:
+        with write_session(settings()) as s:
+            user = _user(s)
+            ds = _dataset_or_404(s, user, dataset_id)
+            if user.role != Role.steward.value:
+                _note_denial("policy change needs steward", "dataset", dataset_id)
+            policy = yaml.safe_load(form.policy_text.data or "") if (form.policy_text.data or "").strip() else {}
+            if not isinstance(policy, dict):
+                raise InvalidRequest("the policy must be a YAML mapping of settings", field="policy")
+            pending = releases.update_policy(s, user, ds, policy, (form.epsilon_budget.data or "").strip() or None,
+                                             (form.delta_budget.data or "").strip() or None, settings=settings())
+            pending_id = pending.id if pending is not None else None
+            from privacy.policy import DatasetPolicy
+            from privacy.schema import PublicSchema
+
+            notes = releases.disclosure_issues(PublicSchema.from_dict(ds.public_schema),
+                                               DatasetPolicy.from_dict(ds.policy))
+    except yaml.YAMLError as exc:
+        form.policy_text.errors = [*form.policy_text.errors, f"not valid YAML: {exc}"]
+        return _render_dataset(dataset_id, 400, policy_form=form)
+    except (InvalidRequest, Conflict, PrivacyError) as exc:
+        _apply_errors(form, exc, {"policy": "policy_text", "epsilon_budget": "epsilon_budget",
+                                  "delta_budget": "delta_budget"})
+        return _render_dataset(dataset_id, exc.status, policy_form=form)
+    if pending_id is not None:
+        flash(f"Policy updated. The budget raise is above the ceiling: it takes effect when another steward "
+              f"confirms change {pending_id}.", "ok")
+    else:
+        flash("Policy and budget updated.", "ok")
+    for note in notes:
+        flash(note["message"], "warn")
+    return redirect(url_for("pages.dataset", dataset_id=dataset_id, _anchor="policy"))
