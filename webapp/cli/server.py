@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from webapp.cli._common import fail, handle_errors
+from workers.command import worker_command
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "core" / "demo"
 DEMO_USERS = (("steward", "steward"), ("steward2", "steward"), ("analyst", "analyst"), ("admin", "admin"))
@@ -24,18 +25,6 @@ def _settings(**overrides: Any):  # type: ignore[no-untyped-def]
     from core.settings import Settings
 
     return Settings.from_env(**overrides)
-
-
-def worker_command(settings, concurrency: int = 1, hostname: str | None = None,  # type: ignore[no-untyped-def]
-                   queues: str | None = None) -> list[str]:
-    from workers.celery_app import QUEUES
-
-    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues or ",".join(QUEUES),
-           "--concurrency", str(concurrency), "--loglevel", settings.log_level, "--without-gossip",
-           "--without-mingle", "--pool", "prefork"]
-    if hostname:
-        cmd += ["--hostname", hostname]
-    return cmd
 
 
 def child_env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
