@@ -1,12 +1,14 @@
-"""`python -m bench` runs `synthgate bench` (same options)."""
+"""`python -m bench` runs the same command as `synthgate bench` (same options)."""
 
-import sys
+import logging
 
-from webapp.cli import cli
+from bench.command import bench
 
 
 def main() -> None:
-    cli.main(args=["bench", *sys.argv[1:]], prog_name="python -m bench")
+    # as the synthgate group does before any of its commands runs
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    bench.main(prog_name="python -m bench")
 
 
 if __name__ == "__main__":

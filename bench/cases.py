@@ -4,237 +4,56 @@
    smartnoise-synth's MSTSynthesizer called directly (cold and warm), and
    `synthgate synth --method mst` against a fresh interpreter running smartnoise.
 2. `aim`: AIM likewise on a 10-column subset of adult.
-3. `service`: one release end to end through the service (HTTP request to
+3. `service` (in bench.service_cases): one release end to end through the service (HTTP request to
    awaiting_approval, real worker process, embedded backend) against the sum of
    its library calls made directly.
 4. `report`: `evaluation.build_report` on 1,000,000 x 20 rows.
-5. `throughput`: 20 releases submitted at once to 1 worker, then to 2 workers.
+5. `throughput` (in bench.service_cases): 20 releases submitted at once to 1 worker, then to 2 workers.
 6. `scale`: fit and sample of `mst`, `dp-copula`, `gaussian-copula` at 10k,
    100k and 1M rows (adult resampled with replacement).
 7. `methods`: fit time of every registered method on adult at epsilon 1.
 
 Each case returns a plain dict (see `bench.__init__` for the layout). Figures
-are never asserted here: targets are reported as met or not.
+are never asserted here: targets are reported as met or not. The run's
+configuration (`BenchConfig`, `Params`, `FULL`, `QUICK`) and the helpers the
+cases build their results with are in bench.config.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from bench.data import AIM_COLUMNS, QUICK_COLUMNS, ROOT, write_adult_subset
-from bench.measure import ChildResult, run_in_child, run_program
+from bench.config import (
+    FULL,
+    METHOD_SETTINGS,
+    METHODS_NOTE,
+    QUICK,
+    BenchConfig,
+    Params,
+    _adult_shape,
+    _fail,
+    _line,
+    _load_1min,
+    _ratio,
+    _row_steps,
+    _stage_lines,
+    _sum,
+    _synthgate_argv,
+    _target,
+    new_case,
+)
+from bench.data import ROOT, write_adult_subset
+from bench.measure import run_in_child, run_program
+from bench.service_cases import case_service, case_throughput
 
 __all__ = ["CASES", "CASE_NUMBERS", "BenchConfig", "Params", "FULL", "QUICK", "run_case", "resolve_cases"]
 
 log = logging.getLogger(__name__)
-
-DEMO_CSV = ROOT / "core" / "demo" / "adult_sample.csv"
-DEMO_SCHEMA = ROOT / "core" / "demo" / "adult_schema.yaml"
-
-
-@dataclass(frozen=True)
-class Params:
-    """Input sizes of one mode."""
-
-    marginal_rows: int | None  # None: all 48,842 rows of adult
-    mst_columns: list[str] | None  # None: all 15 columns
-    aim_columns: list[str]
-    aim_options: dict[str, Any] | None
-    aim_smartnoise_fits: int  # smartnoise AIM takes minutes per fit on adult: full mode fits it once
-    process_algos: tuple[str, ...]  # cases with a whole-process comparison
-    service_rows: int | None
-    service_columns: list[str] | None
-    release_rows: int
-    report_rows: int
-    report_columns: int
-    throughput_jobs: int
-    throughput_data: tuple[int, list[str]] | None  # (rows, columns) of adult; None: the demo sample
-    throughput_rows: int
-    throughput_epsilon: float
-    scale_rows: tuple[int, ...]
-    scale_methods: tuple[str, ...]
-    methods: tuple[str, ...] | None  # None: every registered method
-    method_rows: int | None
-    engine_rows: tuple[int, ...]
-    engine_methods: tuple[str, ...]
-    timeout: float
-
-
-FULL = Params(
-    marginal_rows=None, mst_columns=None, aim_columns=AIM_COLUMNS, aim_options=None,
-    aim_smartnoise_fits=1, process_algos=("mst",),
-    service_rows=None, service_columns=None, release_rows=48_842,
-    report_rows=1_000_000, report_columns=20,
-    throughput_jobs=20, throughput_data=None, throughput_rows=1_000, throughput_epsilon=0.1,
-    scale_rows=(10_000, 100_000, 1_000_000), scale_methods=("mst", "dp-copula", "gaussian-copula"),
-    methods=None, method_rows=None, engine_rows=(1_000_000, 10_000_000), engine_methods=("mst",),
-    timeout=3600,
-)
-
-QUICK = Params(
-    marginal_rows=2_000, mst_columns=QUICK_COLUMNS, aim_columns=QUICK_COLUMNS, aim_options={"rounds": 8},
-    aim_smartnoise_fits=1, process_algos=("mst",),
-    service_rows=1_000, service_columns=QUICK_COLUMNS, release_rows=300,
-    report_rows=5_000, report_columns=20,
-    throughput_jobs=4, throughput_data=(500, QUICK_COLUMNS), throughput_rows=200, throughput_epsilon=0.1,
-    scale_rows=(10_000,), scale_methods=("mst", "dp-copula", "gaussian-copula"),
-    methods=("mst", "dp-marginals", "dp-copula", "scenario"), method_rows=2_000,
-    engine_rows=(20_000, 200_000), engine_methods=("mst",), timeout=600,
-)
-
-# slow methods in the per-method table: (rows of adult, options, what the output says about it)
-_GAN = {"epochs": 2}
-METHOD_SETTINGS: dict[str, tuple[int | None, dict[str, Any], str]] = {
-    "dpctgan": (5_000, {"epochs": 2}, "5,000-row sample, 2 epochs"),
-    "patectgan": (5_000, {"epochs": 2}, "5,000-row sample, 2 epochs"),
-    "ctgan": (5_000, _GAN, "5,000-row sample, 2 epochs"),
-    "tvae": (5_000, _GAN, "5,000-row sample, 2 epochs"),
-    "copulagan": (5_000, _GAN, "5,000-row sample, 2 epochs"),
-    "aim-smartnoise": (None, {"rounds": 32}, "32 rounds (default 16 x columns = 240)"),
-    "spec": (None, {"spec": {"columns": {
-        "age": {"distribution": "norm", "loc": 38, "scale": 13, "min": 17, "max": 90, "integer": True},
-        "sex": {"values": ["Female", "Male"], "probabilities": [0.33, 0.67]},
-        "hours-per-week": {"distribution": "norm", "loc": 40, "scale": 12, "min": 1, "max": 99, "integer": True},
-        "income": {"values": ["<=50K", ">50K"], "probabilities": [0.76, 0.24]},
-    }}}, "data-free: a 4-column spec, no data read"),
-    "scenario": (None, {}, "data-free: default scenario, no data read"),
-}
-
-
-METHODS_NOTE = ("import = loading synthgate's registry and creating the synthesizer; fit = the first fit in a fresh "
-                "interpreter, which includes loading the method's own libraries (torch, SDV, JAX, imbalanced-learn), "
-                "imported lazily by the methods")
-
-
-@dataclass
-class BenchConfig:
-    """One run of the harness: mode, privacy parameters, scratch folder, progress log."""
-
-    quick: bool = False
-    epsilon: float = 1.0
-    delta: float = 1e-9
-    seed: int = 0
-    workdir: Path | None = None
-    log: Callable[[str], None] = field(default=lambda msg: log.info("%s", msg))
-    _service: Any = None
-    _tmp: Any = None
-
-    @property
-    def params(self) -> Params:
-        return QUICK if self.quick else FULL
-
-    @property
-    def folder(self) -> Path:
-        if self.workdir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="synthgate-bench-")
-            self.workdir = Path(self._tmp.name)
-        return self.workdir
-
-    def service(self) -> Any:
-        """The scratch installation shared by the service cases (started once, web + worker w1)."""
-        if self._service is None:
-            from bench.service import BenchService
-
-            svc = BenchService(self.folder / "service")
-            try:
-                self.log("starting the web server (gunicorn) and worker w1")
-                svc.start_web()
-                svc.start_worker("w1")
-            except BaseException:
-                svc.stop()
-                raise
-            self._service = svc
-        return self._service
-
-    def close(self) -> None:
-        if self._service is not None:
-            self._service.stop()
-            self._service = None
-        if self._tmp is not None:
-            self._tmp.cleanup()
-            self._tmp = None
-
-
-# ---------------------------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------------------------
-
-
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
-    if numerator is None or denominator is None or denominator <= 0:
-        return None
-    return round(numerator / denominator, 2)
-
-
-def _line(run: str, stage: str, wall_s: float | None, cpu_s: float | None = None,
-          peak_rss_mib: float | None = None, **extra: Any) -> dict[str, Any]:
-    out = {"run": run, "stage": stage, "wall_s": None if wall_s is None else round(wall_s, 3),
-           "cpu_s": None if cpu_s is None else round(cpu_s, 3), "peak_rss_mib": peak_rss_mib}
-    out.update(extra)
-    return out
-
-
-def _stage_lines(run: str, result: ChildResult) -> list[dict[str, Any]]:
-    return [_line(run, s["stage"], s["wall_s"], s["cpu_s"], s["peak_rss_mib"]) for s in result.stages]
-
-
-def _sum(result: ChildResult, *stages: str) -> dict[str, float]:
-    chosen = [result.stage(s) for s in stages]
-    return {"wall_s": sum(s["wall_s"] for s in chosen), "cpu_s": sum(s["cpu_s"] for s in chosen),
-            "peak_rss_mib": max(s["peak_rss_mib"] for s in chosen)}
-
-
-def _row_steps(by_rows: dict[int, Any]) -> list[tuple[int, int]]:
-    """Consecutive (smaller, larger) row counts measured, for growth ratios."""
-    ordered = sorted(by_rows)
-    return list(zip(ordered, ordered[1:], strict=False))
-
-
-def _target(value: float | None, op: str, bound: float) -> dict[str, Any]:
-    met = None if value is None else (value >= bound if op == ">=" else value <= bound)
-    return {"target": f"{op} {bound:g}", "met": met, "value": value}
-
-
-def _fail(case: dict[str, Any], what: str, result: ChildResult | dict[str, Any]) -> None:
-    error = result.error if isinstance(result, ChildResult) else (result.get("stderr") or "failed")
-    case["ok"] = False
-    case.setdefault("errors", []).append(f"{what}: {(error or '').strip()[-1500:]}")
-
-
-def _load_1min() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except OSError:
-        return None
-
-
-def _synthgate_argv() -> list[str]:
-    script = Path(sys.executable).parent / "synthgate"
-    if script.exists():
-        return [str(script)]
-    return [sys.executable, "-c", "from webapp.cli import main; main()"]
-
-
-def _adult_shape(rows: int | None, columns: list[str] | None) -> str:
-    return f"{rows or 48_842:,} x {len(columns) if columns else 15}"
-
-
-def new_case(*, title: str, setup: dict[str, Any], notes: list[str], **extra: Any) -> dict[str, Any]:
-    """A case's result before it runs: ok until a step fails; lines, ratios and targets filled in."""
-    return {"title": title, "ok": True, "setup": setup, "lines": [], "ratio": {}, "targets": {}, "notes": notes,
-            **extra}
-
 
 # ---------------------------------------------------------------------------------------------
 # 1, 2: MST and AIM
@@ -354,118 +173,6 @@ def case_aim(cfg: BenchConfig) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------
-# 3: the service against the sum of its library calls
-# ---------------------------------------------------------------------------------------------
-
-PIPELINE_STAGES = ("load", "split", "fit", "sample", "postprocess", "evaluate")
-
-
-def case_service(cfg: BenchConfig) -> dict[str, Any]:
-    p = cfg.params
-    shape = _adult_shape(p.service_rows, p.service_columns)
-    case = new_case(
-        title=f"One release end to end through the service (mst, epsilon {cfg.epsilon:g}, adult {shape}, "
-              f"{p.release_rows:,} rows out) against the sum of its library calls",
-        setup={"method": "mst", "rows_in": p.service_rows or 48_842, "rows_out": p.release_rows,
-               "epsilon": cfg.epsilon, "delta": cfg.delta, "backend": "embedded (SQLite, file-system broker)",
-               "web": "gunicorn, 2 workers x 4 threads", "worker": "1 Celery worker process, concurrency 1"},
-        notes=[
-            "service = request POST to awaiting_approval, from the job's database timestamps (created_at to "
-            "finished_at); cold = the worker's first release, warm = its second",
-            "library = load/conform + split + fit + sample + disclosure control + report, called directly in a "
-            "fresh process with the same arguments as workers/pipeline.py, twice: the first pass (cold) pays the "
-            "lazy imports as a fresh worker does, the second (warm) compares with the warm worker",
-            "service CPU = CPU seconds of the gunicorn and worker processes (all their processes) during the "
-            "release; under a shared machine's load, CPU shares are steadier than wall-clock shares",
-            "the service's write stage (CSV, Parquet, JSON, HTML artifacts to storage) has no library "
-            "counterpart: it is service work; `serialise` shows what building those bytes alone costs",
-        ],
-    )
-    folder = cfg.folder / "service-inputs"
-    csv_path, schema_path = write_adult_subset(folder, p.service_rows, p.service_columns, seed=cfg.seed)
-    svc = cfg.service()
-    svc.register("bench-release", csv_path, schema_path)
-    policy = svc.dataset_policy("bench-release")
-    jobs = []
-    cpu: dict[str, dict[str, float]] = {}
-    for label in ("cold", "warm"):
-        cfg.log(f"[service] release through the service ({label} worker)")
-        cpu0 = svc.cpu_s()
-        job_id, request_s = svc.request("bench-release", "mst", cfg.epsilon, cfg.delta, p.release_rows)
-        done, _waited = svc.wait([job_id], timeout=p.timeout)
-        cpu1 = svc.cpu_s()
-        job = done[0]
-        cpu[label] = {k: round(cpu1[k] - cpu0[k], 3) for k in cpu0}
-        if job.status != "awaiting_approval":
-            case["ok"] = False
-            case.setdefault("errors", []).append(f"{label} release ended {job.status}: {job.error}")
-            return case
-        jobs.append((label, job, request_s))
-    cfg.log("[service] the same library calls, directly, in a fresh process (twice: cold, warm)")
-    lib = run_in_child("bench.workloads:library_release", timeout=p.timeout, csv_path=str(csv_path),
-                       schema_path=str(schema_path), method="mst", epsilon=cfg.epsilon, delta=cfg.delta,
-                       rows=p.release_rows, seed=cfg.seed + 12345, policy=policy, passes=2)
-    if not lib.ok:
-        _fail(case, "library calls", lib)
-        return case
-    case["lines"].extend(_stage_lines("library calls (direct)", lib))
-    sums = {label: _sum(lib, *(f"{s}_{label}" for s in PIPELINE_STAGES)) for label in ("cold", "warm")}
-    library = {label: v["wall_s"] for label, v in sums.items()}
-    library_cpu = {label: v["cpu_s"] for label, v in sums.items()}
-    imports_s = lib.stage("import")["wall_s"]
-    for label in ("cold", "warm"):
-        case["lines"].append(_line("library calls (direct)", f"sum of calls ({label})", library[label],
-                                   library_cpu[label], sums[label]["peak_rss_mib"]))
-    peaks = svc.worker_peak_rss_mib()
-    for label, job, request_s in jobs:
-        run = f"service ({label} worker)"
-        case["lines"].append(_line(run, "request (HTTP POST)", request_s))
-        case["lines"].append(_line(run, "queue wait", job.queue_wait_s))
-        for stage in (*PIPELINE_STAGES, "write"):
-            if stage in job.timings:
-                case["lines"].append(_line(run, stage, job.timings[stage]))
-        tracked = sum(job.timings.values())
-        case["lines"].append(_line(run, "outside stages (claim, spec, finish)", (job.run_s or 0) - tracked))
-        case["lines"].append(_line(run, "request to awaiting_approval", job.total_s,
-                                   cpu[label]["web"] + cpu[label]["workers"],
-                                   peak_rss_mib=max(peaks.values()) if peaks else None))
-    cold, warm = jobs[0][1], jobs[1][1]
-    r = case["ratio"]
-    r["service warm / library calls warm"] = _ratio(warm.total_s, library["warm"])
-    r["service cold / (library imports + calls cold)"] = _ratio(cold.total_s, library["cold"] + imports_s)
-    overhead = (warm.total_s or 0) - library["warm"]
-    share = round(overhead / warm.total_s, 4) if warm.total_s else None
-    service_cpu = cpu["warm"]["web"] + cpu["warm"]["workers"]
-    cpu_share = round((service_cpu - library_cpu["warm"]) / service_cpu, 4) if service_cpu > 0 else None
-    r["service warm / library calls warm (CPU)"] = _ratio(service_cpu, library_cpu["warm"])
-    case["figures"] = {
-        "library_calls_s": {k: round(v, 3) for k, v in library.items()},
-        "library_imports_s": round(imports_s, 3),
-        "service_warm_s": warm.total_s,
-        "service_cold_s": cold.total_s,
-        "overhead_warm_s": round(overhead, 3),
-        "overhead_share_warm": share,
-        "service_cpu_s": cpu,
-        "library_cpu_s": {k: round(v, 3) for k, v in library_cpu.items()},
-        "overhead_share_warm_cpu": cpu_share,
-        "overhead_by_stage_warm_s": {
-            "queue wait": warm.queue_wait_s,
-            **{s: round(warm.timings.get(s, 0.0) - lib.stage(f"{s}_warm")["wall_s"], 3) for s in PIPELINE_STAGES},
-            "write": warm.timings.get("write"),
-            "outside stages": round((warm.run_s or 0) - sum(warm.timings.values()), 3),
-        },
-        "serialise_warm_s": lib.stage("serialise_warm")["wall_s"],
-        "worker_peak_rss_mib": peaks,
-        "policy": policy,
-    }
-    r["overhead share (warm)"] = share
-    r["overhead share (warm, CPU)"] = cpu_share
-    case["targets"]["overhead share (warm)"] = _target(share, "<=", 0.10)
-    case["targets"]["overhead share (warm, CPU)"] = _target(cpu_share, "<=", 0.10)
-    return case
-
-
-# ---------------------------------------------------------------------------------------------
 # 4: the report on a large table
 # ---------------------------------------------------------------------------------------------
 
@@ -492,101 +199,6 @@ def case_report(cfg: BenchConfig) -> dict[str, Any]:
     case["targets"]["report seconds"] = _target(rep["wall_s"], "<=", 60)
     case["targets"]["report + html seconds"] = _target(rep["wall_s"] + html["wall_s"], "<=", 60)
     case["targets"]["report peak memory (MiB)"] = _target(rep["peak_rss_mib"], "<=", 4096)
-    return case
-
-
-# ---------------------------------------------------------------------------------------------
-# 5: throughput with 1 and 2 workers
-# ---------------------------------------------------------------------------------------------
-
-
-def _warm_every_worker(cfg: BenchConfig, svc: Any, dataset: str, rows: int) -> None:
-    """Run releases until every worker's pool process has run one (so no cold import lands in the measure)."""
-    from bench.service import _descendants
-
-    pool = {str(pid) for proc in svc.workers for pid in _descendants(proc.pid)}
-    seen: set[str] = set()
-    for _ in range(4):
-        ids = [svc.request(dataset, "mst", cfg.params.throughput_epsilon, cfg.delta, rows)[0]
-               for _ in range(len(svc.workers))]
-        svc.wait(ids, timeout=cfg.params.timeout)
-        seen |= {pid for pid in svc.worker_pids(ids).values() if pid}
-        if pool <= seen:
-            return
-
-
-def case_throughput(cfg: BenchConfig) -> dict[str, Any]:
-    p = cfg.params
-    n = p.throughput_jobs
-    case = new_case(
-        title=f"{n} releases submitted at once (mst, epsilon {p.throughput_epsilon:g}, adult "
-              f"{'demo sample 3,000 x 15' if p.throughput_data is None else _adult_shape(*p.throughput_data)}, "
-              f"{p.throughput_rows:,} rows out) to 1 worker and to 2 workers",
-        setup={"releases": n, "method": "mst", "rows_out": p.throughput_rows, "epsilon": p.throughput_epsilon,
-               "backend": "embedded (SQLite, file-system broker)", "worker": "Celery, concurrency 1 per process"},
-        notes=[
-            "throughput = releases / (last finished - first requested) x 60; queue wait = started - requested",
-            "every worker ran a release before the measured batch (warm workers)",
-            "the machine has 2 cores shared with other work: scaling is bounded by the free cores (see the load)",
-        ],
-    )
-    svc = cfg.service()
-    if p.throughput_data is None:
-        csv_path, schema_path = DEMO_CSV, DEMO_SCHEMA
-    else:
-        csv_path, schema_path = write_adult_subset(cfg.folder / "throughput-inputs", *p.throughput_data,
-                                                   seed=cfg.seed)
-    svc.register("bench-throughput", csv_path, schema_path)
-    results: dict[int, dict[str, Any]] = {}
-    for workers in (1, 2):
-        while len(svc.workers) < workers:
-            cfg.log(f"[throughput] starting worker w{len(svc.workers) + 1}")
-            svc.start_worker(f"w{len(svc.workers) + 1}")
-        _warm_every_worker(cfg, svc, "bench-throughput", p.throughput_rows)
-        cfg.log(f"[throughput] {n} releases at once to {workers} worker(s)")
-        with ThreadPoolExecutor(max_workers=n) as pool:
-            submitted = list(pool.map(
-                lambda _i: svc.request("bench-throughput", "mst", p.throughput_epsilon, cfg.delta,
-                                       p.throughput_rows), range(n)))
-        ids = [job_id for job_id, _took in submitted]
-        jobs, _waited = svc.wait(ids, timeout=p.timeout)
-        failed = [j for j in jobs if j.status != "awaiting_approval"]
-        if failed:
-            case["ok"] = False
-            case.setdefault("errors", []).append(f"{len(failed)} of {n} releases failed with {workers} worker(s): "
-                                                 f"{failed[0].error}")
-            continue
-        first = min(j.created_at for j in jobs)
-        last = max(j.finished_at for j in jobs if j.finished_at is not None)
-        makespan = (last - first).total_seconds()
-        waits = [j.queue_wait_s or 0.0 for j in jobs]
-        runs = [j.run_s or 0.0 for j in jobs]
-        by_worker: dict[str, int] = {}
-        for pid in svc.worker_pids(ids).values():
-            by_worker[pid or "?"] = by_worker.get(pid or "?", 0) + 1
-        res = {
-            "workers": workers,
-            "makespan_s": round(makespan, 2),
-            "releases_per_minute": round(n / makespan * 60, 2) if makespan > 0 else None,
-            "queue_wait_mean_s": round(statistics.mean(waits), 2),
-            "queue_wait_median_s": round(statistics.median(waits), 2),
-            "queue_wait_max_s": round(max(waits), 2),
-            "run_mean_s": round(statistics.mean(runs), 2),
-            "request_mean_s": round(statistics.mean(t for _i, t in submitted), 3),
-            "releases_per_worker_process": by_worker,
-        }
-        results[workers] = res
-        run = f"{workers} worker{'s' if workers > 1 else ''}"
-        case["lines"].append(_line(run, "batch (first request to last done)", makespan,
-                                   releases_per_minute=res["releases_per_minute"]))
-        case["lines"].append(_line(run, "queue wait, mean", res["queue_wait_mean_s"]))
-        case["lines"].append(_line(run, "queue wait, max", res["queue_wait_max_s"]))
-        case["lines"].append(_line(run, "run time per release, mean", res["run_mean_s"]))
-    case["figures"] = {"by_workers": results}
-    if 1 in results and 2 in results:
-        scaling = _ratio(results[2]["releases_per_minute"], results[1]["releases_per_minute"])
-        case["ratio"]["throughput: 2 workers / 1 worker"] = scaling
-        case["targets"]["throughput: 2 workers / 1 worker"] = _target(scaling, ">=", 1.5)
     return case
 
 

@@ -149,7 +149,7 @@ class BenchService:
 
     def start_worker(self, name: str, timeout: float = 120) -> subprocess.Popen:
         """Start one worker process (concurrency 1) and wait until its pool is up."""
-        from webapp.cli.server import worker_command
+        from workers.command import worker_command
 
         proc = subprocess.Popen(worker_command(self.settings, 1, f"{name}@%h"), env=self.env,
                                 stdout=self._log(f"worker-{name}"), stderr=subprocess.STDOUT,

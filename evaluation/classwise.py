@@ -37,7 +37,7 @@ import pandas as pd
 
 from evaluation._common import EvaluationLimits, no_progress, sample_rows, section_rng
 from evaluation._tables import ColumnView
-from evaluation.metrics import NotScorable, fidelity_from_codes, sample_pairs
+from evaluation.kernels import NotScorable, fidelity_from_codes, sample_pairs
 from privacy.schema import PublicSchema
 
 __all__ = ["class_section", "minority_scores", "WEIGHTING"]

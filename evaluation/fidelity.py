@@ -15,7 +15,7 @@ import pandas as pd
 
 from evaluation._common import EvaluationLimits, no_progress, quiet_warnings, sample_rows, section_rng
 from evaluation._tables import ColumnView
-from evaluation.metrics import (
+from evaluation.kernels import (
     FIDELITY_SCORE_DEFINITION,
     NotScorable,
     average_ranks,

@@ -49,7 +49,7 @@ import pandas as pd
 
 from evaluation._common import EvaluationLimits, no_progress, quiet_warnings, sample_rows, section_rng
 from evaluation._tables import ColumnView, MixedDistanceEncoder, model_matrix, table_views
-from evaluation.metrics import NotScorable
+from evaluation.kernels import NotScorable
 from evaluation.utility import is_classification
 from privacy.schema import PublicSchema
 

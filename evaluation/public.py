@@ -13,7 +13,7 @@ import pandas as pd
 from evaluation._common import section_rng
 from evaluation._tables import EPOCH, ColumnView
 from evaluation.fidelity import association_matrix
-from evaluation.metrics import average_ranks
+from evaluation.kernels import average_ranks
 from privacy.schema import PublicSchema
 
 __all__ = ["synthetic_summary"]

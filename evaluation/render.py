@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evaluation._common import EvaluationLimits
-from evaluation.metrics import FIDELITY_SCORE_DEFINITION
+from evaluation.kernels import FIDELITY_SCORE_DEFINITION
+from evaluation.parts import Figure, Section
 
 if TYPE_CHECKING:
-    from evaluation.report import Report, Section
+    from evaluation.report import Report
 
 __all__ = ["render_html", "draw_figures"]
 
@@ -356,7 +357,6 @@ def render_html(report: Report, include_internal: bool) -> str:
 def draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> None:
     """Add the figures of each computed section (a figure that fails to draw becomes a note)."""
     from evaluation import plots
-    from evaluation.report import Figure
 
     def add(section: Section, key: str, title: str, draw, caption: str = "") -> None:
         try:

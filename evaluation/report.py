@@ -14,7 +14,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import pandas as pd
@@ -22,6 +22,8 @@ import pandas as pd
 from evaluation._common import EvaluationLimits, jsonable, no_progress
 from evaluation._tables import table_views
 from evaluation.metrics import FIDELITY_SCORE_DEFINITION, METRICS, NotScorable
+from evaluation.parts import Check, Figure, Section, Status
+from evaluation.render import draw_figures, render_html
 from privacy.schema import PublicSchema
 
 __all__ = ["Report", "Section", "Figure", "Check", "build_report", "SECTIONS", "SCHEMA_VERSION", "judge"]
@@ -30,75 +32,6 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "3"  # 2: summary.utility_leakage; 3: the class-aware figures of a rebalanced release
 SECTIONS = ("fidelity", "utility", "privacy", "plots")
-Visibility = Literal["public", "internal"]
-Status = Literal["pass", "warn", "fail", "not_run"]
-
-
-@dataclass(frozen=True)
-class Figure:
-    """One image of the report (PNG bytes, inlined into the HTML)."""
-
-    key: str
-    title: str
-    png: bytes
-    caption: str = ""
-
-
-@dataclass
-class Section:
-    key: str
-    title: str
-    visibility: Visibility
-    status: Literal["computed", "not_computed", "failed"] = "computed"
-    reason: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
-    notes: list[str] = field(default_factory=list)
-    figures: list[Figure] = field(default_factory=list)
-    seconds: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "title": self.title,
-            "visibility": self.visibility,
-            "status": self.status,
-            "reason": self.reason,
-            "data": jsonable(_strip_private(self.data)),
-            "notes": list(self.notes),
-            "figures": [{"key": f.key, "title": f.title, "caption": f.caption} for f in self.figures],
-        }
-
-
-def _strip_private(obj: Any) -> Any:
-    """Drop keys starting with '_' (arrays kept for plotting only)."""
-    if isinstance(obj, dict):
-        return {k: _strip_private(v) for k, v in obj.items() if not (isinstance(k, str) and k.startswith("_"))}
-    if isinstance(obj, list):
-        return [_strip_private(v) for v in obj]
-    return obj
-
-
-@dataclass(frozen=True)
-class Check:
-    """A headline figure against a threshold of the dataset policy."""
-
-    name: str
-    label: str
-    value: float | None
-    threshold: float | None
-    direction: Literal["min", "max"]
-    status: Status
-    message: str
-
-    @property
-    def color(self) -> str:
-        return {"pass": "green", "warn": "amber", "fail": "red"}.get(self.status, "grey")
-
-    def to_dict(self) -> dict[str, Any]:
-        return jsonable({"name": self.name, "label": self.label, "value": self.value, "threshold": self.threshold,
-                         "direction": self.direction, "status": self.status, "color": self.color,
-                         "message": self.message})
-
-
 def judge(value: float | None, threshold: float | None, direction: Literal["min", "max"], margin: float) -> Status:
     """pass / warn / fail of a figure against a threshold (the release gate's rule).
 
@@ -192,8 +125,6 @@ class Report:
 
     def to_html(self, include_internal: bool) -> str:
         """One self-contained HTML page (inline CSS and PNG images)."""
-        from evaluation.render import render_html
-
         return render_html(self, include_internal)
 
 
@@ -357,7 +288,6 @@ def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.D
 
     if "plots" in include:
         progress(0.9, "drawing figures")
-        from evaluation.render import draw_figures
 
         draw_figures(sections, limits)
     progress(1.0, "report ready")

@@ -19,7 +19,7 @@ import pandas as pd
 
 from evaluation._common import EvaluationLimits, no_progress, quiet_warnings, sample_rows, section_rng
 from evaluation._tables import ColumnView, model_matrix
-from evaluation.metrics import NotScorable
+from evaluation.kernels import NotScorable
 from privacy.schema import PublicSchema
 
 __all__ = ["utility_section", "is_classification"]

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from privacy.budget import PrivacyCost
 from privacy.errors import InvalidPrivacyValue, SchemaError
 from privacy.schema import PublicSchema
 
-if TYPE_CHECKING:
-    from privacy.synthesizers.base import Synthesizer
+
+class Method(Protocol):
+    """What the checks read of a method (a `privacy.synthesizers.base.Synthesizer` has these).
+
+    A protocol rather than the class itself, so that base.py can import this
+    module and this module need not import base.py.
+    """
+
+    name: str
+    guarantee: str
+    needs_delta: bool
 
 
-def check_request(synth: Synthesizer, schema: PublicSchema, requested: PrivacyCost) -> None:
+def check_request(synth: Method, schema: PublicSchema, requested: PrivacyCost) -> None:
     """Refuse requests whose cost does not fit the method's guarantee."""
     if synth.guarantee == "dp":
         if not requested.is_dp:

@@ -23,6 +23,7 @@ import pandas as pd
 from privacy.budget import PrivacyCost
 from privacy.errors import MethodOptionError
 from privacy.schema import PublicSchema
+from privacy.synthesizers._checks import check_request
 
 __all__ = ["Synthesizer", "ProgressCallback", "Guarantee", "OptionSpec", "no_progress", "option_bounds"]
 
@@ -177,8 +178,6 @@ class Synthesizer(abc.ABC):
         The default checks the guarantee against the request. Subclasses add
         domain-size and declared-domain checks.
         """
-        from privacy.synthesizers._checks import check_request
-
         check_request(self, schema, requested)
 
     def fit(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -46,3 +47,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             fail(f"file not found: {exc.filename}")
 
     return wrapper
+
+
+def child_env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    env = dict(os.environ)
+    env.update(settings.env())
+    return env

@@ -3,10 +3,17 @@
 It runs the real path: the web app's API (in process), a Celery worker in its
 own process on the embedded broker, the ledger, the steward's approval and the
 signed bundle, then verifies the bundle's manifest and prints its path.
+
+The demo users and dataset that `synthgate serve` creates on an empty
+database (`ensure_demo_setup`) are set up here too, and the server commands
+import them from here.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import secrets
 import subprocess
 import tempfile
 import time
@@ -14,7 +21,50 @@ from pathlib import Path
 
 import click
 
-from webapp.cli._common import fail
+from webapp.cli._common import child_env, fail
+from workers.command import worker_command
+
+DEMO_DIR = Path(__file__).resolve().parents[2] / "core" / "demo"
+DEMO_USERS = (("steward", "steward"), ("steward2", "steward"), ("analyst", "analyst"), ("admin", "admin"))
+
+
+def ensure_demo_setup(settings) -> dict[str, str] | None:  # type: ignore[no-untyped-def]
+    """On an empty database: demo users with fresh passwords and the demo dataset.
+
+    Passwords are written to data_dir/demo-logins.json (mode 0600) so later
+    starts can print them again. Returns the logins, or None when the database
+    already had users and no logins file exists.
+    """
+    from sqlalchemy import func, select
+
+    from core import audit, releases
+    from core.auth import create_user
+    from core.db import write_session
+    from core.models import User
+    from core.storage import get_storage
+
+    logins_path = settings.data_dir / "demo-logins.json"
+    with write_session(settings) as s:
+        if s.execute(select(func.count()).select_from(User)).scalar_one() == 0:
+            logins = {name: secrets.token_urlsafe(9) for name, _ in DEMO_USERS}
+            users = {}
+            for name, role in DEMO_USERS:
+                users[name] = create_user(s, name, role, logins[name])
+            audit.record(s, "users.demo_created", actor="system", detail={"users": list(logins)})
+            ds, _ = releases.register_dataset(
+                s, get_storage(settings), users["steward"], upload_path=DEMO_DIR / "adult_sample.csv",
+                filename="adult_sample.csv", name="adult-demo",
+                schema_text=(DEMO_DIR / "adult_schema.yaml").read_text(), epsilon_budget="3",
+                delta_budget="1e-6", description="3,000-row sample of UCI Adult (demo data)", settings=settings,
+            )
+            releases.grant(s, users["steward"], ds, "analyst")
+            fd = os.open(logins_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(logins, fh)
+            return logins
+    if logins_path.exists():
+        return json.loads(logins_path.read_text())
+    return None
 
 
 def run_demo(*, data_dir: str | None, method: str, epsilon: str, output: str | None, timeout: int) -> Path:
@@ -27,7 +77,6 @@ def run_demo(*, data_dir: str | None, method: str, epsilon: str, output: str | N
     from core.models import User
     from core.settings import Settings
     from webapp import create_app
-    from webapp.cli.server import child_env, ensure_demo_setup, worker_command
 
     root = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="synthgate-demo-"))
     settings = Settings.from_env(data_dir=str(root), database_url="", broker_url="")

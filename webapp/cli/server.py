@@ -4,83 +4,23 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import click
 
-from webapp.cli._common import fail, handle_errors
-
-DEMO_DIR = Path(__file__).resolve().parents[2] / "core" / "demo"
-DEMO_USERS = (("steward", "steward"), ("steward2", "steward"), ("analyst", "analyst"), ("admin", "admin"))
+from webapp.cli._common import child_env, fail, handle_errors
+from webapp.cli._demo import DEMO_DIR, DEMO_USERS, ensure_demo_setup, run_demo  # noqa: F401 - DEMO_DIR re-exported
+from workers.command import worker_command
 
 
 def _settings(**overrides: Any):  # type: ignore[no-untyped-def]
     from core.settings import Settings
 
     return Settings.from_env(**overrides)
-
-
-def worker_command(settings, concurrency: int = 1, hostname: str | None = None,  # type: ignore[no-untyped-def]
-                   queues: str | None = None) -> list[str]:
-    from workers.celery_app import QUEUES
-
-    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues or ",".join(QUEUES),
-           "--concurrency", str(concurrency), "--loglevel", settings.log_level, "--without-gossip",
-           "--without-mingle", "--pool", "prefork"]
-    if hostname:
-        cmd += ["--hostname", hostname]
-    return cmd
-
-
-def child_env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
-    env = dict(os.environ)
-    env.update(settings.env())
-    return env
-
-
-def ensure_demo_setup(settings) -> dict[str, str] | None:  # type: ignore[no-untyped-def]
-    """On an empty database: demo users with fresh passwords and the demo dataset.
-
-    Passwords are written to data_dir/demo-logins.json (mode 0600) so later
-    starts can print them again. Returns the logins, or None when the database
-    already had users and no logins file exists.
-    """
-    from sqlalchemy import func, select
-
-    from core import audit, releases
-    from core.auth import create_user
-    from core.db import write_session
-    from core.models import User
-    from core.storage import get_storage
-
-    logins_path = settings.data_dir / "demo-logins.json"
-    with write_session(settings) as s:
-        if s.execute(select(func.count()).select_from(User)).scalar_one() == 0:
-            logins = {name: secrets.token_urlsafe(9) for name, _ in DEMO_USERS}
-            users = {}
-            for name, role in DEMO_USERS:
-                users[name] = create_user(s, name, role, logins[name])
-            audit.record(s, "users.demo_created", actor="system", detail={"users": list(logins)})
-            ds, _ = releases.register_dataset(
-                s, get_storage(settings), users["steward"], upload_path=DEMO_DIR / "adult_sample.csv",
-                filename="adult_sample.csv", name="adult-demo",
-                schema_text=(DEMO_DIR / "adult_schema.yaml").read_text(), epsilon_budget="3",
-                delta_budget="1e-6", description="3,000-row sample of UCI Adult (demo data)", settings=settings,
-            )
-            releases.grant(s, users["steward"], ds, "analyst")
-            fd = os.open(logins_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as fh:
-                json.dump(logins, fh)
-            return logins
-    if logins_path.exists():
-        return json.loads(logins_path.read_text())
-    return None
 
 
 def register(cli: click.Group) -> None:
@@ -318,8 +258,6 @@ def register(cli: click.Group) -> None:
     @handle_errors
     def demo(data_dir: str | None, method: str, epsilon: str, output: str | None, timeout: int) -> None:
         """One full release on the bundled demo data; prints the bundle path."""
-        from webapp.cli._demo import run_demo
-
         path = run_demo(data_dir=data_dir, method=method, epsilon=epsilon, output=output, timeout=timeout)
         click.echo(str(path))
 

@@ -1,0 +1,230 @@
+"""The kernels of the metrics: two-sample distances and associations on arrays, and NotScorable.
+
+Pure numpy (scipy for the chi-square test, loaded when called). The metric
+registry (evaluation.metrics) and the report's sections (fidelity, utility,
+privacy_risk, classwise, public) all compute with these, so they live below
+every one of them; evaluation.metrics re-exports them under their old names.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Sequence
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "NotScorable",
+    "ks_statistic",
+    "tv_distance_counts",
+    "joint_tv_distance",
+    "chi2_homogeneity_pvalue",
+    "cramers_v",
+    "average_ranks",
+    "pearson_correlation",
+    "FIDELITY_SCORE_DEFINITION",
+    "MIN_PAIR_WEIGHT",
+    "fidelity_from_codes",
+    "sample_pairs",
+    "range_coverage",
+    "category_coverage",
+]
+
+
+class NotScorable(ValueError):  # noqa: N818 - a reason, not a failure
+    """The metric does not apply to this input; the message says why."""
+
+
+# ---------------------------------------------------------------------------------
+# kernels
+# ---------------------------------------------------------------------------------
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=float)
+    return x[np.isfinite(x)]
+
+
+def ks_statistic(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov statistic (the largest CDF gap), nulls ignored."""
+    a, b = np.sort(_finite(real)), np.sort(_finite(synthetic))
+    if a.size == 0 or b.size == 0:
+        raise NotScorable("no non-null values in the " + ("real" if a.size == 0 else "synthetic") + " column")
+    grid = np.concatenate([a, b])
+    cdf_a = np.searchsorted(a, grid, side="right") / a.size
+    cdf_b = np.searchsorted(b, grid, side="right") / b.size
+    return float(np.max(np.abs(cdf_a - cdf_b)))
+
+
+def tv_distance_counts(real_counts: np.ndarray, synthetic_counts: np.ndarray) -> float:
+    """Total variation distance between two histograms on the same cells."""
+    p, q = np.asarray(real_counts, float), np.asarray(synthetic_counts, float)
+    if p.sum() <= 0 or q.sum() <= 0:
+        raise NotScorable("an empty table has no distribution")
+    return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
+
+
+def _joint_codes(codes: Sequence[np.ndarray], sizes: Sequence[int]) -> tuple[np.ndarray, int]:
+    joint = np.zeros(len(codes[0]), dtype=np.int64)
+    cells = 1
+    for c, s in zip(codes, sizes, strict=True):
+        joint = joint * int(s) + c.astype(np.int64)
+        cells *= int(s)
+    return joint, cells
+
+
+def joint_tv_distance(real_codes: Sequence[np.ndarray], synthetic_codes: Sequence[np.ndarray],
+                      sizes: Sequence[int]) -> float:
+    """TVD between the joint distributions of several discretised columns."""
+    jr, cells = _joint_codes(real_codes, sizes)
+    js, _ = _joint_codes(synthetic_codes, sizes)
+    if jr.size == 0 or js.size == 0:
+        raise NotScorable("an empty table has no distribution")
+    if cells <= 4_000_000:
+        return tv_distance_counts(np.bincount(jr, minlength=cells), np.bincount(js, minlength=cells))
+    ur, cr = np.unique(jr, return_counts=True)
+    us, cs = np.unique(js, return_counts=True)
+    keys = np.union1d(ur, us)
+    p = np.zeros(keys.size)
+    q = np.zeros(keys.size)
+    p[np.searchsorted(keys, ur)] = cr
+    q[np.searchsorted(keys, us)] = cs
+    return tv_distance_counts(p, q)
+
+
+def chi2_homogeneity_pvalue(real_counts: np.ndarray, synthetic_counts: np.ndarray) -> float:
+    """p-value of the chi-square test that both samples share one distribution.
+
+    Cells empty in both are left out. With very large samples any small
+    difference gives a tiny p-value: read it with the TVD beside it.
+    """
+    from scipy.stats import chi2_contingency
+
+    table = np.vstack([np.asarray(real_counts, float), np.asarray(synthetic_counts, float)])
+    if table[0].sum() <= 0 or table[1].sum() <= 0:
+        raise NotScorable("an empty table has no distribution")
+    table = table[:, table.sum(axis=0) > 0]
+    if table.shape[1] < 2:
+        return 1.0
+    return float(chi2_contingency(table, correction=False)[1])
+
+
+def cramers_v(codes_a: np.ndarray, codes_b: np.ndarray, size_a: int, size_b: int) -> float:
+    """Cramer's V association of two discretised columns (0 none, 1 perfect)."""
+    n = codes_a.size
+    if n == 0:
+        raise NotScorable("an empty table has no association")
+    joint = codes_a.astype(np.int64) * size_b + codes_b
+    table = np.bincount(joint, minlength=size_a * size_b).reshape(size_a, size_b).astype(float)
+    table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
+    r, c = table.shape
+    if min(r, c) < 2:
+        raise NotScorable("a constant column has no association")
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / n
+    chi2 = float(((table - expected) ** 2 / expected).sum())
+    return float(min(1.0, math.sqrt(chi2 / (n * (min(r, c) - 1)))))
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks of the non-null values (NaN stays NaN): Spearman is Pearson on these."""
+    return pd.Series(np.asarray(x, dtype=float)).rank().to_numpy()
+
+
+def pearson_correlation(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation over the rows where both values are present."""
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if not ok.all():
+        x, y = x[ok], y[ok]
+    if x.size < 3:
+        raise NotScorable("fewer than 3 rows with both values")
+    xc, yc = x - x.mean(), y - y.mean()
+    sx, sy = np.sqrt((xc * xc).sum()), np.sqrt((yc * yc).sum())
+    if sx == 0 or sy == 0:
+        raise NotScorable("a constant column has no correlation")
+    return float(np.clip((xc * yc).sum() / (sx * sy), -1.0, 1.0))
+
+
+def _correlation(x: np.ndarray, y: np.ndarray, method: Literal["pearson", "spearman"]) -> float:
+    if method == "spearman":
+        x, y = average_ranks(x), average_ranks(y)
+    return pearson_correlation(x, y)
+
+
+FIDELITY_SCORE_DEFINITION = (
+    "fidelity score = 1 - (mean one-way TVD + weighted mean two-way TVD) / 2. A TVD is the total variation "
+    "distance between the real training and the synthetic distribution of one column (one-way) or of a pair "
+    "of columns (two-way, over all pairs or a seeded sample of them). Each pair weighs the stronger of its "
+    "real and synthetic association (Cramer's V, at least 0.05), so pairs that carry a relationship, or that "
+    "the synthetic table invents one for, count most. Columns are discretised with one cell per declared "
+    "category, one per value of an ordinal column spanning at most 20 integers, otherwise 10 bins cut at the "
+    "deciles of the real training column (a value holding several deciles gets a bin of its own), plus a "
+    "cell for null. The score lies in [0, 1]: 1 means the distributions agree cell for cell, 0 that they "
+    "share no cell. Two independent samples of one population score below 1 by sampling noise alone: the "
+    "report gives the real holdout's own score as that reference."
+)
+MIN_PAIR_WEIGHT = 0.05
+
+
+def _association(codes_a: np.ndarray, codes_b: np.ndarray, size_a: int, size_b: int) -> float:
+    try:
+        return cramers_v(codes_a, codes_b, size_a, size_b)
+    except NotScorable:
+        return 0.0
+
+
+def fidelity_from_codes(real: dict[str, np.ndarray], synthetic: dict[str, np.ndarray], sizes: dict[str, int],
+                        pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """The fidelity score and its parts from discretised columns."""
+    one_way = {n: joint_tv_distance([real[n]], [synthetic[n]], [sizes[n]]) for n in real}
+    two_way: dict[tuple[str, str], float] = {}
+    weights: dict[tuple[str, str], float] = {}
+    for a, b in pairs:
+        two_way[(a, b)] = joint_tv_distance([real[a], real[b]], [synthetic[a], synthetic[b]], [sizes[a], sizes[b]])
+        weights[(a, b)] = max(_association(real[a], real[b], sizes[a], sizes[b]),
+                              _association(synthetic[a], synthetic[b], sizes[a], sizes[b]), MIN_PAIR_WEIGHT)
+    mean_one = float(np.mean(list(one_way.values()))) if one_way else float("nan")
+    if two_way:
+        mean_two = float(np.mean(list(two_way.values())))
+        w = np.array([weights[p] for p in two_way])
+        weighted_two = float((w * np.array(list(two_way.values()))).sum() / w.sum())
+    else:
+        mean_two = weighted_two = mean_one
+    return {"score": 1.0 - (mean_one + weighted_two) / 2.0, "mean_one_way_tvd": mean_one,
+            "mean_two_way_tvd": mean_two if two_way else None,
+            "weighted_two_way_tvd": weighted_two if two_way else None, "one_way": one_way, "two_way": two_way}
+
+
+def sample_pairs(names: Sequence[str], max_pairs: int, seed: int) -> list[tuple[str, str]]:
+    """All column pairs, or a seeded sample of `max_pairs` of them."""
+    pairs = list(itertools.combinations(names, 2))
+    if len(pairs) <= max_pairs:
+        return pairs
+    rng = np.random.default_rng(seed)
+    keep = np.sort(rng.choice(len(pairs), size=max_pairs, replace=False))
+    return [pairs[i] for i in keep]
+
+
+def range_coverage(real: np.ndarray, synthetic: np.ndarray) -> float:
+    """Share of the real [min, max] covered by the synthetic [min, max]."""
+    a, b = _finite(real), _finite(synthetic)
+    if a.size == 0:
+        raise NotScorable("no non-null values in the real column")
+    if b.size == 0:
+        return 0.0
+    lo, hi = a.min(), a.max()
+    if hi == lo:
+        return 1.0 if b.min() <= lo <= b.max() else 0.0
+    overlap = max(0.0, min(hi, b.max()) - max(lo, b.min()))
+    return float(overlap / (hi - lo))
+
+
+def category_coverage(real_codes: np.ndarray, synthetic_codes: np.ndarray, null_code: int) -> float:
+    """Share of the categories seen in the real column that the synthetic column has."""
+    seen = np.unique(real_codes[real_codes != null_code])
+    if seen.size == 0:
+        raise NotScorable("no non-null values in the real column")
+    return float(np.isin(seen, synthetic_codes).mean())
