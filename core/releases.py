@@ -25,8 +25,10 @@ from core.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from core.models import Dataset, Grant, JobStatus, ReleaseJob, Role, User, to_minute, utcnow
 from core.settings import Settings
 from core.storage import Storage, sha256_file
+from privacy import catalogue
 from privacy.budget import PrivacyBudget, PrivacyCost, format_value
-from privacy.errors import SchemaError
+from privacy.catalogue import KINDS, ROW_LEVEL_KINDS
+from privacy.errors import RequestRefused, SchemaError
 from privacy.policy import DatasetPolicy, load_policy
 from privacy.schema import PublicSchema, load_schema, propose_schema, read_table, validate_table
 
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "ReleaseRequest",
     "KINDS",
+    "ROW_LEVEL_KINDS",
     "DEFAULT_ROWS",
     "register_dataset",
     "confirm_schema",
@@ -56,10 +59,8 @@ __all__ = [
     "method_kind",
 ]
 
-KINDS = ("dp-synthetic", "synthetic", "dp-statistics", "oversample", "scenario")
-DEFAULT_ROWS = 10_000
-OVERSAMPLERS = ("smote", "borderline-smote", "adasyn", "smotenc")
-MAX_GENERATED_CELLS = 100_000_000  # rows x columns of one data-free release (about 800 MB of float64)
+DEFAULT_ROWS = catalogue.DEFAULT_ROWS
+MAX_GENERATED_CELLS = catalogue.MAX_GENERATED_CELLS
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -290,10 +291,6 @@ def _check_max_delta(policy: DatasetPolicy, n_rows: int) -> list[dict[str, str]]
     return []
 
 
-#: kinds whose rows pass through k-anonymity (privacy.disclosure.apply_disclosure_control)
-ROW_LEVEL_KINDS = ("dp-synthetic", "synthetic", "oversample")
-
-
 def disclosure_issues(schema: PublicSchema, policy: DatasetPolicy, rows: int = DEFAULT_ROWS) -> list[dict[str, str]]:
     """What k-anonymity is expected to do to a release of `rows` rows (the default request), as warnings.
 
@@ -517,92 +514,14 @@ class ReleaseRequest(BaseModel):
 
 
 def method_kind(method: str) -> str:
-    if method == "dp-statistics":
-        return "dp-statistics"
-    from privacy.synthesizers import synthesizer_class
-
-    cls = synthesizer_class(method)
-    if method in OVERSAMPLERS:
-        return "oversample"
-    return {"dp": "dp-synthetic", "non-dp": "synthetic", "data-free": "scenario"}[cls.guarantee]
+    """The kind of release `method` makes (its catalogue entry's)."""
+    return catalogue.method_entry(method).kind
 
 
-def requested_cost(method: str, epsilon: Any, delta: Any,
-                   dataset: Dataset | None = None,
-                   options: dict[str, Any] | None = None) -> tuple[PrivacyCost, PrivacyCost]:
-    """(requested, planned) costs of a method at epsilon/delta, checked before anything is stored.
-
-    Every request's epsilon is at most MAX_REQUEST_EPSILON; with a dataset, its
-    delta is at most the policy's max_delta and the dataset's whole delta budget.
-    """
-    _check_request_limits(epsilon, delta, dataset)
-    if method == "dp-statistics":
-        from privacy.statistics import planned_cost as stats_planned  # type: ignore[attr-defined]
-
-        requested = PrivacyCost(_number(epsilon, "epsilon"), _number(delta, "delta"))
-        return requested, stats_planned(requested, options)
-    from privacy.synthesizers import synthesizer_class
-
-    cls = synthesizer_class(method)
-    if cls.guarantee == "dp":
-        if epsilon is None:
-            raise InvalidRequest(f"{method} is differentially private: give epsilon (for example 1.0)",
-                                 field="epsilon")
-        requested = PrivacyCost(_number(epsilon, "epsilon"), _number(delta, "delta"))
-        if requested.epsilon <= 0:
-            raise InvalidRequest("epsilon must be greater than 0", field="epsilon")
-    else:
-        if epsilon is not None and not (isinstance(epsilon, int | float) and math.isinf(epsilon)):
-            _number(epsilon, "epsilon")  # still refuse NaN and strings
-        requested = PrivacyCost.non_dp() if cls.guarantee == "non-dp" else PrivacyCost.zero()
-    return requested, cls.planned_cost(requested)
-
-
-def _check_request_limits(epsilon: Any, delta: Any, dataset: Dataset | None) -> None:
-    """Refuse an epsilon beyond any meaningful guarantee and a delta above what the dataset allows.
-
-    Runs before any accounting arithmetic, so that an absurd value gets a clear
-    4xx instead of an overflow. NaN, strings and infinities are left to the
-    value objects, which refuse them with their own message.
-    """
-    from privacy.policy import MAX_REQUEST_EPSILON, MIN_REQUEST_DELTA
-
-    eps = _finite_or_none(epsilon, "epsilon")
-    if eps is not None and eps > MAX_REQUEST_EPSILON:
-        raise InvalidRequest(
-            f"epsilon {format_value(eps) if eps <= 10**6 else f'{float(eps):.3g}'} is far beyond any meaningful privacy guarantee: a request may ask "
-            f"for at most epsilon {format_value(MAX_REQUEST_EPSILON)} (typical values are 0.1 to 10)",
-            field="epsilon", code="epsilon_too_large")
-    dlt = _finite_or_none(delta, "delta")
-    if dlt is not None and 0 < dlt < MIN_REQUEST_DELTA:
-        raise InvalidRequest(f"delta {float(dlt):.3g} is too small for the accounting to represent: give 0 "
-                             "(for a method that does not need a delta) or at least 1e-100, such as 1e-9",
-                             field="delta", code="delta_too_small")
-    if dlt is None or dataset is None or dlt == 0:
-        return
-    policy = DatasetPolicy.from_dict(dataset.policy)
-    max_delta = policy.max_delta_exact
-    budget_delta = Fraction(dataset.delta_budget)
-    limit = min(max_delta, budget_delta)
-    if dlt > limit:
-        raise InvalidRequest(
-            f"delta {format_value(dlt)} is too large for dataset '{dataset.name}': a request may ask for at "
-            f"most delta {format_value(limit)} (the policy's max_delta is {format_value(max_delta)}, the "
-            f"dataset's whole delta budget {format_value(budget_delta)}). Ask for a smaller delta such as "
-            f"{format_value(min(limit, Fraction(1, 10**9)))}, or 0 for a method that does not need one",
-            field="delta", code="delta_too_large")
-
-
-def _finite_or_none(value: Any, field: str) -> Fraction | None:
-    """The exact value of a finite number given as JSON or text; None when it is absent or not one."""
-    from privacy.errors import PrivacyError
-
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return _number(value, field)
-    except PrivacyError:
-        return None
+def __getattr__(name: str) -> Any:
+    if name == "OVERSAMPLERS":  # the rebalancing methods, from the catalogue (imports their module)
+        return catalogue.rebalancers()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def request_release(
@@ -622,69 +541,27 @@ def request_release(
     if not dataset.schema_confirmed:
         raise Conflict(f"dataset '{dataset.name}' has a proposed schema the steward has not confirmed yet; "
                        "releases open once it is confirmed", field="dataset")
-    kind = method_kind(req.method) if req.method else None
-    if req.kind is not None and req.kind != kind:
-        raise InvalidRequest(f"method {req.method} makes a {kind} release, not {req.kind}", field="kind")
-    requested, planned = requested_cost(req.method, req.epsilon, req.delta, dataset, req.options)
     # the version in force now: the request is checked under it and the job records it (versions never change)
     version = schema_versions.current_version(session, dataset.id)
     schema = PublicSchema.from_dict(version.schema if version is not None else dataset.public_schema)
-    target = req.target or schema.target
-    if target is not None and target not in schema.synthesized_columns:
-        raise InvalidRequest(f"target '{target}' is not a modelled column of the public schema", field="target")
-    rows = req.rows or DEFAULT_ROWS
-    if rows > settings.max_rows:
-        raise InvalidRequest(f"rows must be at most {settings.max_rows}", field="rows")
-    # schema-only checks of the method (declared domains, domain size, options)
-    if req.method == "dp-statistics":
-        from privacy.statistics import preflight_statistics
-
-        preflight_statistics(schema, requested, req.options)
-    else:
-        from privacy.synthesizers import create_synthesizer
-
-        synth = create_synthesizer(req.method, options=req.options)
-        synth.preflight(schema, requested)
-        # a data-free generator's width comes from its options: bound the table it would build
-        width = len(synth.output_schema().columns) if hasattr(synth, "output_schema") else 0
-        if width * rows > MAX_GENERATED_CELLS:
-            raise InvalidRequest(
-                f"{req.method} would generate {rows:,} rows x {width} columns = {width * rows:,} values; at most "
-                f"{MAX_GENERATED_CELLS:,} are accepted: ask for fewer rows or columns", field="rows")
-    if req.rebalance is not None:
-        if req.rebalance not in OVERSAMPLERS:
-            raise InvalidRequest(f"rebalance must be one of {', '.join(OVERSAMPLERS)}", field="rebalance")
-        if target is None:
-            raise InvalidRequest("rebalancing needs a target column", field="target")
-        from privacy.synthesizers.rebalance import check_rebalance_request
-
-        # what the schema can tell (a categorical target, features smotenc can use) is refused now, not
-        # after the fit has read the data and kept its charge
-        check_rebalance_request(schema, target, req.rebalance)
-    policy = DatasetPolicy.from_dict(dataset.policy)
-    if kind in ROW_LEVEL_KINDS:
-        # k-anonymity on the public schema alone: a release it would empty is refused before any reservation
-        from privacy.generalise import check_disclosure_request
-
-        check_disclosure_request(schema, policy, rows, max_rows=settings.max_rows)
-    if not planned.is_dp and not policy.allows_non_dp:
-        from privacy.errors import PolicyViolation
-
-        raise PolicyViolation(
-            f"{req.method} is not differentially private and dataset '{dataset.name}' has policy "
-            f"'{policy.privacy}'; choose a DP method (mst, aim, dp-copula, ...) or ask the steward "
-            "to allow non-DP releases", field="method")
+    limits = catalogue.DatasetLimits(name=dataset.name, policy=DatasetPolicy.from_dict(dataset.policy),
+                                     delta_budget=Fraction(dataset.delta_budget), max_rows=settings.max_rows)
+    try:
+        plan = catalogue.plan_release(req.method, req.epsilon, req.delta, req.options, schema, kind=req.kind,
+                                      rows=req.rows, target=req.target, rebalance=req.rebalance, dataset=limits)
+    except RequestRefused as exc:
+        raise InvalidRequest(exc.message, field=exc.field, code=exc.code) from exc
     locked = ledger.lock_dataset(session, dataset.id)
     assert locked is not None
     job = ReleaseJob(
         dataset_id=dataset.id,
         requester_id=user.id,
-        kind=kind or "dp-synthetic",
+        kind=plan.kind,
         method=req.method,
-        epsilon=requested.to_dict()["epsilon"],
-        delta=requested.to_dict()["delta"],
-        rows=rows,
-        target=target,
+        epsilon=plan.recorded["epsilon"],
+        delta=plan.recorded["delta"],
+        rows=plan.rows,
+        target=plan.target,
         options={**req.options, **({"rebalance": req.rebalance} if req.rebalance else {}),
                  **({"comment": req.comment} if req.comment else {})},
         seed=secrets.randbits(62),
@@ -697,11 +574,11 @@ def request_release(
     session.add(job)
     session.flush()
     accountant = "none"
-    if not planned.is_zero:
-        accountant = ledger.reserve(session, locked, job, planned, user)
+    if not plan.cost.is_zero:
+        accountant = ledger.reserve(session, locked, job, plan.cost, user)
     audit.record(session, "release.request", actor=user, object_type="release", object_id=job.id,
                  detail={"dataset": dataset.name, "method": req.method, "kind": job.kind,
-                         "cost": planned.to_dict(), "rows": rows, "accountant": accountant,
+                         "cost": plan.cost.to_dict(), "rows": plan.rows, "accountant": accountant,
                          "schema_version": job.schema_version})
     return job
 
@@ -1034,8 +911,8 @@ def _parquet_rows(data: bytes) -> int:
 def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dataset) -> str:
     """privacy.md of the bundle: the statement with the steward's decision and the ledger as it stands."""
     from privacy.statement import privacy_statement
-    from privacy.synthesizers import synthesizer_class
 
+    entry = catalogue.method_entry(job.method)
     artifacts = job.artifacts or {}
     stored = json.loads(storage.get_bytes(artifacts["disclosure.json"]))
     release = {"id": job.id, "dataset": ds.name, "kind": job.kind, "rebalanced": stored.get("rebalanced"),
@@ -1044,7 +921,7 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
                if job.decided_at else None,
                "approval_comment": job.decision_comment,
                # a data-free release describes its own output: no version of the dataset's schema applies
-               "schema_version": job.schema_version if job.kind != "scenario" else None}
+               "schema_version": job.schema_version if entry.reads_rows else None}
     from core.candidates import statement_facts
 
     postprocessing = statement_facts(session, job)
@@ -1053,17 +930,12 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
     split = job.split or {}
     if str(split.get("method", "")).startswith("independent"):
         release["holdout"] = split.get("holdout_fraction")  # the requested fraction, not the sizes
-    elif job.method == "dp-statistics":
+    elif entry.whole_table:
         release["holdout"] = 0.0
-    if job.method == "dp-statistics":
-        from privacy.statistics import method_info
-
-        method = method_info(job.options)
-    else:
-        method = synthesizer_class(job.method).info()
+    method = entry.info(job.options)
     # a data-free release describes its own output; every other release the version of the dataset's public
     # schema it ran under
-    if job.kind == "scenario":
+    if not entry.reads_rows:
         schema = json.loads(storage.get_bytes(artifacts["schema.json"]))
     else:
         schema, _ = schema_versions.schema_for_job(session, job, ds)

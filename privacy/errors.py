@@ -60,6 +60,18 @@ class DisclosureInfeasible(PrivacyError):
     status = 422
 
 
+class RequestRefused(PrivacyError, ValueError):
+    """A release request the method, the schema or the dataset's limits refuse, before any cost."""
+
+    code = "invalid_request"
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message, field=field)
+        if code:
+            self.code = code
+
+
 class BudgetExceeded(PrivacyError):
     """A cost the remaining budget cannot pay."""
 

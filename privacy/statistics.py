@@ -121,15 +121,22 @@ def _mechanism(options: Mapping[str, Any] | None) -> str:
     return mechanism
 
 
+# the row count is not public: every count released is a DP measurement paid for in the budget split
+ROW_COUNT = {"epsilon_share": 0.0, "delta_share": 0.0,
+             "use": "every count released (rows per cell, non-null values, histogram bins) is a DP measurement "
+                    "with its share of the budget; the true row count is used nowhere else"}
+
+
 def method_info(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the privacy statement says of a dp-statistics release with these options."""
     if _mechanism(options) == "gaussian":
         return {"name": NAME, "guarantee": "dp", "zcdp": True,
                 "description": "DP counts, means, variances, quantiles and histograms: Gaussian mechanism (zCDP), "
-                               "exponential-mechanism quantiles; 95% noise intervals"}
+                               "exponential-mechanism quantiles; 95% noise intervals", "row_count": dict(ROW_COUNT)}
     return {"name": NAME, "guarantee": "dp", "zcdp": False,
             "description": "DP counts, means, variances, quantiles and histograms: Geometric and Laplace "
-                           "mechanisms (diffprivlib), exponential-mechanism quantiles; 95% noise intervals"}
+                           "mechanisms (diffprivlib), exponential-mechanism quantiles; 95% noise intervals",
+            "row_count": dict(ROW_COUNT)}
 
 
 def planned_cost(requested: PrivacyCost, options: Mapping[str, Any] | None = None) -> PrivacyCost:

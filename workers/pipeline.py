@@ -41,6 +41,7 @@ from core.settings import Settings
 from core.storage import Storage
 from privacy._random import sub_seed
 from privacy.budget import PrivacyCost
+from privacy.catalogue import ReleasePlan, method_entry, plan_release
 from privacy.constraints import enforce_constraints
 from privacy.policy import DatasetPolicy
 from privacy.schema import PublicSchema, conform_table, read_table
@@ -174,12 +175,20 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
     """Run one job to awaiting_approval, by the kind of release it is."""
     spec = load_spec(job_id, settings)
     raw_options = _raw_options(job_id, settings)
-    if spec.kind == "dp-statistics":
+    entry = method_entry(spec.method)
+    if entry.whole_table:
         _run_statistics(spec, raw_options, control, settings, storage)
-    elif spec.kind == "scenario":
+    elif not entry.reads_rows:
         _run_data_free(spec, control, settings, storage)
     else:
         _run_synthetic(spec, raw_options, control, settings, storage)
+
+
+def _plan(spec: JobSpec, options: dict[str, Any], rebalance: str | None = None) -> ReleasePlan:
+    """The job's plan, checked again before any row is read: the same questions the request was asked."""
+    requested = spec.requested
+    return plan_release(spec.method, requested.epsilon if requested.is_dp else None, requested.delta, options,
+                        spec.schema, kind=spec.kind, rows=spec.rows, target=spec.target, rebalance=rebalance)
 
 
 def _check_reservation(spec: JobSpec, planned: PrivacyCost) -> None:
@@ -226,14 +235,13 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
     """dp-synthetic, synthetic and oversample releases: fit on the training split, sample, control, evaluate."""
     job_id = spec.job_id
     prefix = f"jobs/{job_id}"
-    from privacy.synthesizers import create_synthesizer, synthesizer_class
-
+    entry = method_entry(spec.method)
     options = dict(spec.options)
-    if "target" in synthesizer_class(spec.method).option_spec and spec.target and not options.get("target"):
+    if "target" in entry.cls.option_spec and spec.target and not options.get("target"):
         options["target"] = spec.target  # the request's target is the class to balance
-    synth = create_synthesizer(spec.method, seed=spec.seed, options=options)
-    synth.preflight(spec.schema, spec.requested)
-    _check_reservation(spec, synth.planned_cost(spec.requested))
+    plan = _plan(spec, options, raw_options.get("rebalance"))
+    _check_reservation(spec, plan.cost)
+    synth = entry.create(seed=spec.seed, options=plan.options)
     table, conform_report = _load(spec, control, storage)
 
     from evaluation import split_holdout
@@ -427,11 +435,12 @@ def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Set
 def balanced_target(spec: JobSpec, inp: Sampled) -> str | None:
     """The target whose classes the sample was balanced on: by rebalancing a DP output (`inp.rebalanced`) or
     by an oversampling method. Read from what the sample's metadata keeps, so a re-run is judged the same way."""
-    from privacy.synthesizers.rebalance import REBALANCE_METHODS, resolve_target
+    from privacy.catalogue import rebalancers
+    from privacy.synthesizers.rebalance import resolve_target
 
     if inp.rebalanced:
         return resolve_target(inp.schema, spec.target)
-    if inp.method_info.get("name") in REBALANCE_METHODS:
+    if inp.method_info.get("name") in rebalancers():
         return resolve_target(inp.schema, spec.options.get("target") or spec.target)
     return None
 
@@ -496,18 +505,11 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
     """dp-statistics: DP aggregates of the whole table, then small-cell rules. No holdout, no report on rows."""
     from privacy.gate import evaluate_gate
     from privacy.statement import privacy_statement
-    from privacy.statistics import (
-        dp_statistics,
-        long_table,
-        method_info,
-        planned_cost,
-        preflight_statistics,
-        release_tables,
-    )
+    from privacy.statistics import dp_statistics, long_table, release_tables
 
     prefix = f"jobs/{spec.job_id}"
-    preflight_statistics(spec.schema, spec.requested, spec.options)
-    _check_reservation(spec, planned_cost(spec.requested, spec.options))
+    plan = _plan(spec, spec.options)
+    _check_reservation(spec, plan.cost)
     table, conform_report = _load(spec, control, storage)
     split_info = {"holdout": 0.0, "reason": "aggregate release: every row is measured, none held out"}
     with _Stage(control, "fit", spec) as st:
@@ -523,14 +525,14 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
         gate = evaluate_gate(spec.policy, disclosure=None, small_cells=small_cells)
         long = long_table(released)
         draft = privacy_statement(
-            method=method_info(spec.options),
+            method=method_entry(spec.method).info(spec.options),
             cost=cost, schema=spec.schema, dataset_guarantee=_ledger_text(spec, settings),
             release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind, "holdout": 0.0,
                      "schema_version": spec.schema_version},
             small_cells=small_cells, gate=gate, include_internal=True,
         )
         summary = {"tables": {name: len(df) for name, df in released.items()}, "budget": release.budget}
-        report_doc = {"schema_version": "1", "kind": "dp-statistics", "public": True, "summary": summary,
+        report_doc = {"schema_version": "1", "kind": plan.kind, "public": True, "summary": summary,
                       "small_cells": small_cells, "budget": release.budget,
                       "tables": {name: json.loads(df.to_json(orient="records")) for name, df in released.items()}}
         html = _statistics_html(released, release.budget, small_cells)
@@ -538,7 +540,7 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
             "data.csv": safe_csv_bytes(long),
             "data.parquet": _parquet_bytes(long.astype({c: "string" for c in long.columns
                                                         if long[c].dtype == object})),
-            "schema.json": json.dumps({"kind": "dp-statistics", "tables": {n: list(df.columns)
+            "schema.json": json.dumps({"kind": plan.kind, "tables": {n: list(df.columns)
                                                                           for n, df in released.items()}},
                                       indent=2).encode(),
             "report.json": json.dumps(report_doc, indent=2, default=str).encode(),
@@ -576,11 +578,10 @@ def _run_data_free(spec: JobSpec, control: JobControl, settings: Settings, stora
     from evaluation import build_report
     from privacy.gate import evaluate_gate
     from privacy.statement import privacy_statement
-    from privacy.synthesizers import create_synthesizer
 
     prefix = f"jobs/{spec.job_id}"
-    synth = create_synthesizer(spec.method, seed=spec.seed, options=spec.options)
-    synth.preflight(None, spec.requested)
+    plan = _plan(spec, spec.options)
+    synth = method_entry(spec.method).create(seed=spec.seed, options=plan.options)
     with _Stage(control, "fit", spec) as st:
         cost = synth.fit(None, None, spec.requested, progress=st)
         schema = synth.output_schema()
