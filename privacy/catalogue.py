@@ -37,6 +37,7 @@ __all__ = [
     "DEFAULT_ROWS",
     "MAX_GENERATED_CELLS",
     "QUICK",
+    "SUGGESTED_METHODS",
     "HEAVY",
     "MethodEntry",
     "ReleasePlan",
@@ -56,6 +57,8 @@ ROW_LEVEL_KINDS = ("dp-synthetic", "synthetic", "oversample")
 _KIND_OF_GUARANTEE = {"dp": "dp-synthetic", "non-dp": "synthetic", "data-free": "scenario"}
 DEFAULT_ROWS = 10_000
 MAX_GENERATED_CELLS = 100_000_000  # rows x columns of one data-free release (about 800 MB of float64)
+#: the methods a request form may preselect (the first of them it lists that is installed)
+SUGGESTED_METHODS = ("mst", "aim", "dp-marginals")
 #: the two lanes of work: quick releases, and those whose fit takes minutes (run by workers of their own)
 QUICK = "quick"
 HEAVY = "heavy"

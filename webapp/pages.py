@@ -70,6 +70,7 @@ from core.notifications import APPROVED, REJECTED
 from core.notifications import after_commit as notify_after_commit
 from core.storage import copy_hashed, get_storage
 from privacy.budget import format_value
+from privacy.catalogue import SUGGESTED_METHODS
 from privacy.errors import PrivacyError
 from webapp import ratelimit
 from webapp.auth import SESSION_KEY, current_sid, settings
@@ -878,7 +879,7 @@ def request_form(dataset_id: int):  # type: ignore[no-untyped-def]
         ctx = _request_context(s, user, ds, form)
     if request.method == "GET":
         if not form.method.data and ctx["methods"]:
-            preferred = [m["name"] for m in ctx["methods"] if m["name"] in ("mst", "aim", "dp-marginals")]
+            preferred = [m["name"] for m in ctx["methods"] if m["name"] in SUGGESTED_METHODS]
             form.method.data = preferred[0] if preferred else ctx["methods"][0]["name"]
         form.delta.data = form.delta.data or "1e-9"
         return render_template("request.html", form=form, **ctx)
