@@ -1,4 +1,4 @@
-"""Service errors: each has a stable code and an HTTP status.
+"""Service errors: each has a stable code and an HTTP status (privacy/errors.py: the one base).
 
 User mistakes say what to change. `InternalError` is for bugs and broken
 infrastructure; its message never carries data.
@@ -6,17 +6,14 @@ infrastructure; its message never carries data.
 
 from __future__ import annotations
 
+from privacy.errors import CodedError
 
-class ServiceError(Exception):
+
+class ServiceError(CodedError):
+    """Base of the service's own errors (the privacy library's derive from the same `CodedError`)."""
+
     code = "error"
     status = 400
-
-    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-        if code:
-            self.code = code
 
 
 class InvalidRequest(ServiceError):

@@ -1,23 +1,33 @@
-"""Errors raised by the privacy library.
+"""Errors raised on purpose: by the privacy library, and (core/errors.py) by the service built on it.
 
-Each carries a stable `code` (for API bodies and tests) and the HTTP status a
-web layer should map it to. All are user mistakes with a message that says what
-to change; bugs surface as ordinary exceptions.
+One base, `CodedError`: a stable `code` (for API bodies and tests), a message
+that says what to change, and the field it concerns. Each class also names the
+HTTP status a web layer should answer it with (webapp/errors.py turns errors
+into responses). All are user mistakes; bugs surface as ordinary exceptions.
 """
 
 from __future__ import annotations
 
 
-class PrivacyError(Exception):
+class CodedError(Exception):
+    """Base of every error raised on purpose, here and in the service; `code` may be refined per raise."""
+
+    code = "error"
+    status = 400
+
+    def __init__(self, message: str, *, field: str | None = None, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        if code:
+            self.code = code
+
+
+class PrivacyError(CodedError):
     """Base of every error the privacy library raises on purpose."""
 
     code = "privacy_error"
     status = 400
-
-    def __init__(self, message: str, *, field: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
 
 
 class InvalidPrivacyValue(PrivacyError, ValueError):
@@ -58,6 +68,13 @@ class DisclosureInfeasible(PrivacyError):
 
     code = "disclosure_infeasible"
     status = 422
+
+
+class RequestRefused(PrivacyError, ValueError):
+    """A release request the method, the schema or the dataset's limits refuse, before any cost."""
+
+    code = "invalid_request"
+    status = 400
 
 
 class BudgetExceeded(PrivacyError):

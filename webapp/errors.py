@@ -15,8 +15,7 @@ from markupsafe import escape
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from core.errors import ServiceError
-from privacy.errors import PrivacyError
+from privacy.errors import CodedError
 
 log = logging.getLogger(__name__)
 
@@ -56,12 +55,9 @@ def _database_unreachable(exc: DBAPIError) -> bool:
 
 
 def register_error_handlers(app: Flask) -> None:
-    @app.errorhandler(ServiceError)
-    def _service(exc: ServiceError):  # type: ignore[no-untyped-def]
-        return error_response(exc.status, exc.code, exc.message, exc.field)
-
-    @app.errorhandler(PrivacyError)
-    def _privacy(exc: PrivacyError):  # type: ignore[no-untyped-def]
+    @app.errorhandler(CodedError)
+    def _coded(exc: CodedError):  # type: ignore[no-untyped-def]
+        # the service's errors and the privacy library's alike (core.errors.ServiceError, privacy.errors.PrivacyError)
         return error_response(exc.status, exc.code, exc.message, exc.field)
 
     @app.errorhandler(CSRFError)

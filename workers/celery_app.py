@@ -27,11 +27,11 @@ def queue_for(method: str | None) -> str:
     """The queue of a release of `method`: the heavy one for methods the catalogue marks heavy."""
     if not method:
         return QUEUE
-    from privacy.synthesizers import synthesizer_class
+    from privacy.catalogue import method_entry
 
     try:
-        return HEAVY_QUEUE if synthesizer_class(method).heavy else QUEUE
-    except Exception:  # dp-statistics and anything not in the synthesizer catalogue are quick
+        return HEAVY_QUEUE if method_entry(method).heavy else QUEUE
+    except Exception:  # a method the catalogue does not know is refused at request time; quick here
         return QUEUE
 
 

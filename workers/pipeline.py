@@ -25,9 +25,7 @@ from __future__ import annotations
 import io
 import json
 import logging
-import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
 import pandas as pd
@@ -35,190 +33,53 @@ import pandas as pd
 from core.bundle import safe_csv_bytes
 from core.candidates import candidate_prefix, sample_key, sample_meta_key
 from core.db import session_scope
-from core.ledger import ledger_summary
-from core.models import Dataset, ReleaseJob, User
+from core.models import ReleaseJob
 from core.settings import Settings
 from core.storage import Storage
 from privacy._random import sub_seed
 from privacy.budget import PrivacyCost
+from privacy.catalogue import method_entry
 from privacy.constraints import enforce_constraints
 from privacy.policy import DatasetPolicy
-from privacy.schema import PublicSchema, conform_table, read_table
+from privacy.schema import PublicSchema
 from workers.jobs import JobControl
+from workers.stages import (
+    DATA_FAILURE_MESSAGE,
+    RERUN_STAGES,
+    STAGES,
+    JobSpec,
+    PipelineError,
+    _as_dict,
+    _check_reservation,
+    _jsonable,
+    _ledger_text,
+    _load,
+    _parquet_bytes,
+    _plan,
+    _raw_options,
+    _Stage,
+    _store,
+    _within,
+    load_spec,
+)
 
 log = logging.getLogger(__name__)
 
-# stage -> (start, end) of overall progress
-STAGES: dict[str, tuple[float, float]] = {
-    "load": (0.00, 0.05),
-    "split": (0.05, 0.08),
-    "fit": (0.08, 0.60),
-    "sample": (0.60, 0.68),
-    "postprocess": (0.68, 0.72),
-    "evaluate": (0.72, 0.95),
-    "write": (0.95, 1.00),
-}
-# a re-run of post-processing: no fit, no sample
-RERUN_STAGES: dict[str, tuple[float, float]] = {
-    "load": (0.00, 0.10),
-    "split": (0.10, 0.15),
-    "postprocess": (0.15, 0.30),
-    "evaluate": (0.30, 0.95),
-    "write": (0.95, 1.00),
-}
-
-
-# what a requester is told when a release fails after the data was read: nothing data-derived
-DATA_FAILURE_MESSAGE = ("the release could not be produced from the data; the charge is kept, as for any "
-                        "release that read the data. The steward can see the details")
-
-
-class PipelineError(Exception):
-    """A failure a user can act on. `public` is safe for the requester; `detail` is for stewards."""
-
-    def __init__(self, code: str, public: str, detail: str | None = None) -> None:
-        super().__init__(public)
-        self.code = code
-        self.public = public
-        self.detail = detail or public
-
-
-@dataclass
-class JobSpec:
-    """Everything the pipeline needs, loaded from the database by job id."""
-
-    job_id: int
-    dataset_id: int
-    dataset_name: str
-    storage_key: str
-    schema: PublicSchema
-    policy: DatasetPolicy
-    kind: str
-    method: str
-    requested: PrivacyCost
-    reserved: PrivacyCost | None
-    rows: int
-    target: str | None
-    options: dict[str, Any]
-    seed: int
-    requester: str
-    # the version of the public schema recorded at request time (None: requested before versions existed)
-    schema_version: int | None = None
-    ledger_text: str = ""
-    timings: dict[str, float] = field(default_factory=dict)
-    stages: dict[str, tuple[float, float]] = field(default_factory=lambda: STAGES)
-
-
-def load_spec(job_id: int, settings: Settings) -> JobSpec:
-    """The job as recorded: its schema is the version it was requested under, not the one in force now."""
-    from core.ledger import entry_cost
-    from core.models import LedgerEntry
-    from core.schema_versions import schema_for_job
-
-    with session_scope(settings) as s:
-        job = s.get(ReleaseJob, job_id)
-        assert job is not None
-        ds = s.get(Dataset, job.dataset_id)
-        assert ds is not None
-        requester = s.get(User, job.requester_id)
-        reserve = s.query(LedgerEntry).filter_by(job_id=job_id, action="reserve").one_or_none()
-        if job.epsilon == "inf":
-            requested = PrivacyCost.non_dp()
-        else:
-            requested = PrivacyCost(Fraction(job.epsilon), Fraction(job.delta))
-        schema, schema_version = schema_for_job(s, job, ds)
-        return JobSpec(
-            job_id=job.id,
-            dataset_id=ds.id,
-            dataset_name=ds.name,
-            storage_key=ds.storage_key,
-            schema=PublicSchema.from_dict(schema),
-            policy=DatasetPolicy.from_dict(ds.policy),
-            kind=job.kind,
-            method=job.method,
-            requested=requested,
-            reserved=entry_cost(reserve) if reserve is not None else None,
-            rows=int(job.rows or 10_000),
-            target=job.target,
-            options={k: v for k, v in (job.options or {}).items() if k not in ("rebalance", "comment", "holdout")},
-            seed=int(job.seed),
-            requester=requester.username if requester else "?",
-            schema_version=schema_version,
-        )
-
-
-class _Stage:
-    """Maps a stage's own 0..1 progress onto the job's overall bar."""
-
-    def __init__(self, control: JobControl, name: str, spec: JobSpec) -> None:
-        self.control = control
-        self.name = name
-        self.spec = spec
-        self.start, self.end = spec.stages[name]
-        self.t0 = time.perf_counter()
-
-    def __enter__(self) -> _Stage:
-        self.control.progress(self.name, self.start, f"{self.name}")
-        return self
-
-    def __call__(self, fraction: float, message: str = "") -> None:
-        f = self.start + (self.end - self.start) * max(0.0, min(1.0, float(fraction)))
-        self.control.progress(self.name, f, f"{self.name}: {message}" if message else self.name)
-
-    def __exit__(self, *exc: object) -> None:
-        elapsed = time.perf_counter() - self.t0
-        self.spec.timings[self.name] = round(self.spec.timings.get(self.name, 0.0) + elapsed, 4)
+__all__ = ["PipelineError", "JobSpec", "load_spec", "run_pipeline", "run_rerun", "post_process", "balanced_target",
+           "Sampled", "PostProcessed", "STAGES", "RERUN_STAGES", "DATA_FAILURE_MESSAGE"]
 
 
 def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: Storage) -> None:
     """Run one job to awaiting_approval, by the kind of release it is."""
     spec = load_spec(job_id, settings)
     raw_options = _raw_options(job_id, settings)
-    if spec.kind == "dp-statistics":
+    entry = method_entry(spec.method)
+    if entry.whole_table:
         _run_statistics(spec, raw_options, control, settings, storage)
-    elif spec.kind == "scenario":
+    elif not entry.reads_rows:
         _run_data_free(spec, control, settings, storage)
     else:
         _run_synthetic(spec, raw_options, control, settings, storage)
-
-
-def _check_reservation(spec: JobSpec, planned: PrivacyCost) -> None:
-    if spec.reserved is not None and not _within(planned, spec.reserved):
-        raise PipelineError("cost_mismatch", "the method's cost differs from the reservation; the job was stopped",
-                            f"planned {planned.describe()} vs reserved {spec.reserved.describe()}")
-
-
-def _load(spec: JobSpec, control: JobControl, storage: Storage, *, charge: bool = True) -> tuple[pd.DataFrame, Any]:
-    """Read and conform the raw table. The charge is spent once the file is found and before it is
-    read: a missing file says nothing about the rows, everything after it depends on them. A re-run
-    of post-processing (`charge=False`) reads it for the internal checks and the report only."""
-    with _Stage(control, "load", spec) as st:
-        with storage.local_path(spec.storage_key) as path:
-            if charge:
-                control.mark_data_read()
-            raw = read_table(path)
-        st(0.6, "conforming to the public schema")
-        table, conform_report = conform_table(raw, spec.schema)
-        del raw
-        if len(table) < 10:
-            raise PipelineError("too_few_rows", DATA_FAILURE_MESSAGE,
-                                f"the dataset has too few usable rows for a release: {len(table)} rows after "
-                                "conforming to the schema")
-    return table, conform_report
-
-
-def _ledger_text(spec: JobSpec, settings: Settings) -> str:
-    with session_scope(settings) as s:
-        ds = s.get(Dataset, spec.dataset_id)
-        assert ds is not None
-        return ledger_summary(s, ds).status.guarantee()
-
-
-def _store(files: dict[str, bytes], prefix: str, storage: Storage, st: _Stage) -> dict[str, str]:
-    for i, (name, data) in enumerate(files.items()):
-        storage.put_bytes(f"{prefix}/{name}", data)
-        st((i + 1) / len(files), name)
-    return {name: f"{prefix}/{name}" for name in files}
 
 
 def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobControl, settings: Settings,
@@ -226,14 +87,13 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
     """dp-synthetic, synthetic and oversample releases: fit on the training split, sample, control, evaluate."""
     job_id = spec.job_id
     prefix = f"jobs/{job_id}"
-    from privacy.synthesizers import create_synthesizer, synthesizer_class
-
+    entry = method_entry(spec.method)
     options = dict(spec.options)
-    if "target" in synthesizer_class(spec.method).option_spec and spec.target and not options.get("target"):
+    if "target" in entry.cls.option_spec and spec.target and not options.get("target"):
         options["target"] = spec.target  # the request's target is the class to balance
-    synth = create_synthesizer(spec.method, seed=spec.seed, options=options)
-    synth.preflight(spec.schema, spec.requested)
-    _check_reservation(spec, synth.planned_cost(spec.requested))
+    plan = _plan(spec, options, raw_options.get("rebalance"))
+    _check_reservation(spec, plan.cost)
+    synth = entry.create(seed=spec.seed, options=plan.options)
     table, conform_report = _load(spec, control, storage)
 
     from evaluation import split_holdout
@@ -427,11 +287,12 @@ def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Set
 def balanced_target(spec: JobSpec, inp: Sampled) -> str | None:
     """The target whose classes the sample was balanced on: by rebalancing a DP output (`inp.rebalanced`) or
     by an oversampling method. Read from what the sample's metadata keeps, so a re-run is judged the same way."""
-    from privacy.synthesizers.rebalance import REBALANCE_METHODS, resolve_target
+    from privacy.catalogue import rebalancers
+    from privacy.synthesizers.rebalance import resolve_target
 
     if inp.rebalanced:
         return resolve_target(inp.schema, spec.target)
-    if inp.method_info.get("name") in REBALANCE_METHODS:
+    if inp.method_info.get("name") in rebalancers():
         return resolve_target(inp.schema, spec.options.get("target") or spec.target)
     return None
 
@@ -496,18 +357,11 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
     """dp-statistics: DP aggregates of the whole table, then small-cell rules. No holdout, no report on rows."""
     from privacy.gate import evaluate_gate
     from privacy.statement import privacy_statement
-    from privacy.statistics import (
-        dp_statistics,
-        long_table,
-        method_info,
-        planned_cost,
-        preflight_statistics,
-        release_tables,
-    )
+    from privacy.statistics import dp_statistics, long_table, release_tables
 
     prefix = f"jobs/{spec.job_id}"
-    preflight_statistics(spec.schema, spec.requested, spec.options)
-    _check_reservation(spec, planned_cost(spec.requested, spec.options))
+    plan = _plan(spec, spec.options)
+    _check_reservation(spec, plan.cost)
     table, conform_report = _load(spec, control, storage)
     split_info = {"holdout": 0.0, "reason": "aggregate release: every row is measured, none held out"}
     with _Stage(control, "fit", spec) as st:
@@ -523,14 +377,14 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
         gate = evaluate_gate(spec.policy, disclosure=None, small_cells=small_cells)
         long = long_table(released)
         draft = privacy_statement(
-            method=method_info(spec.options),
+            method=method_entry(spec.method).info(spec.options),
             cost=cost, schema=spec.schema, dataset_guarantee=_ledger_text(spec, settings),
             release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind, "holdout": 0.0,
                      "schema_version": spec.schema_version},
             small_cells=small_cells, gate=gate, include_internal=True,
         )
         summary = {"tables": {name: len(df) for name, df in released.items()}, "budget": release.budget}
-        report_doc = {"schema_version": "1", "kind": "dp-statistics", "public": True, "summary": summary,
+        report_doc = {"schema_version": "1", "kind": plan.kind, "public": True, "summary": summary,
                       "small_cells": small_cells, "budget": release.budget,
                       "tables": {name: json.loads(df.to_json(orient="records")) for name, df in released.items()}}
         html = _statistics_html(released, release.budget, small_cells)
@@ -538,7 +392,7 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
             "data.csv": safe_csv_bytes(long),
             "data.parquet": _parquet_bytes(long.astype({c: "string" for c in long.columns
                                                         if long[c].dtype == object})),
-            "schema.json": json.dumps({"kind": "dp-statistics", "tables": {n: list(df.columns)
+            "schema.json": json.dumps({"kind": plan.kind, "tables": {n: list(df.columns)
                                                                           for n, df in released.items()}},
                                       indent=2).encode(),
             "report.json": json.dumps(report_doc, indent=2, default=str).encode(),
@@ -576,11 +430,10 @@ def _run_data_free(spec: JobSpec, control: JobControl, settings: Settings, stora
     from evaluation import build_report
     from privacy.gate import evaluate_gate
     from privacy.statement import privacy_statement
-    from privacy.synthesizers import create_synthesizer
 
     prefix = f"jobs/{spec.job_id}"
-    synth = create_synthesizer(spec.method, seed=spec.seed, options=spec.options)
-    synth.preflight(None, spec.requested)
+    plan = _plan(spec, spec.options)
+    synth = method_entry(spec.method).create(seed=spec.seed, options=plan.options)
     with _Stage(control, "fit", spec) as st:
         cost = synth.fit(None, None, spec.requested, progress=st)
         schema = synth.output_schema()
@@ -614,35 +467,3 @@ def _run_data_free(spec: JobSpec, control: JobControl, settings: Settings, stora
     control.finish(cost=cost.to_dict(), split={"holdout": 0.0, "reason": "data-free: no real rows"},
                    artifacts=artifacts, summary=_jsonable(report.summary),
                    gate=_jsonable(gate.to_dict(include_internal=True)), timings=spec.timings)
-
-def _within(actual: PrivacyCost, reserved: PrivacyCost) -> bool:
-    if not reserved.is_dp:
-        return True
-    if not actual.is_dp:
-        return False
-    return actual.epsilon <= reserved.epsilon and actual.delta <= reserved.delta
-
-
-def _raw_options(job_id: int, settings: Settings) -> dict[str, Any]:
-    with session_scope(settings) as s:
-        job = s.get(ReleaseJob, job_id)
-        assert job is not None
-        return dict(job.options or {})
-
-
-def _parquet_bytes(df: pd.DataFrame) -> bytes:
-    buf = io.BytesIO()
-    df.to_parquet(buf, index=False)
-    return buf.getvalue()
-
-
-def _as_dict(obj: Any) -> Any:
-    if obj is None:
-        return None
-    if hasattr(obj, "to_dict"):
-        return _jsonable(obj.to_dict())
-    return _jsonable(obj)
-
-
-def _jsonable(obj: Any) -> Any:
-    return json.loads(json.dumps(obj, default=str))

@@ -87,6 +87,8 @@ class Synthesizer(abc.ABC):
     name: ClassVar[str]
     description: ClassVar[str]
     guarantee: ClassVar[Guarantee]
+    # the kind of release the method makes (privacy/catalogue.py); None: the one its guarantee implies
+    kind: ClassVar[str | None] = None
     zcdp: ClassVar[bool] = False
     needs_delta: ClassVar[bool] = False
     # option name -> (type, default, help[, (min, max)]); unknown options are refused, values

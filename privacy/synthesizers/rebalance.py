@@ -265,6 +265,7 @@ def rebalance_output(df: pd.DataFrame, schema: PublicSchema, target: str | None,
 
 class _RebalanceBase(Synthesizer):
     guarantee = "non-dp"
+    kind = "oversample"
     releases_real_rows = True
     method: str = ""
     option_spec = {

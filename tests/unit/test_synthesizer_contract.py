@@ -27,6 +27,7 @@ import pandas as pd
 import pytest
 
 from privacy.budget import INFINITE, PrivacyCost
+from privacy.catalogue import KINDS, ROW_LEVEL_KINDS, catalogue_names, method_entry, plan_release
 from privacy.schema import PublicSchema, _key, conform_table, load_schema, read_table
 from privacy.synthesizers import REGISTRY, create_synthesizer, synthesizer_class
 from tests.conftest import ADULT, PENGUINS_RAW, PUMS
@@ -301,10 +302,13 @@ def test_canary_rows_really_were_in_the_input() -> None:
 
 
 def test_every_method_is_in_the_catalogue_with_a_guarantee() -> None:
-    for method in sorted(REGISTRY):
-        if not _available(method):
+    assert set(REGISTRY) < set(catalogue_names()) and "dp-statistics" in catalogue_names()
+    # every kind of release is made by some method of the catalogue
+    assert {method_entry(m).kind for m in catalogue_names() if m not in REGISTRY or _available(m)} == set(KINDS)
+    for method in catalogue_names():
+        if method in REGISTRY and not _available(method):
             continue
-        info = synthesizer_class(method).info()
+        info = method_entry(method).info()
         assert info["name"] == method
         assert info["guarantee"] in ("dp", "non-dp", "data-free")
         assert info["description"]
@@ -425,3 +429,73 @@ def test_contract_with_option_variants(method: str, table_name: str) -> None:
     if table_name == "penguins-raw":
         _s, _c, small_calls = _variant_fit(method, conformed.iloc[:SMALLER_ROWS].reset_index(drop=True), schema)
         assert small_calls == calls
+
+
+def _catalogue_cases() -> list:
+    return [pytest.param(m, marks=pytest.mark.skip(reason=f"{REGISTRY[m]} is not importable"))
+            if m in REGISTRY and not _available(m) else m for m in catalogue_names()]
+
+
+def _entry_requested(guarantee: str) -> PrivacyCost:
+    if guarantee == "dp":
+        return PrivacyCost(1, DELTA)
+    return PrivacyCost.non_dp() if guarantee == "non-dp" else PrivacyCost.zero()
+
+
+@pytest.mark.parametrize("method", _catalogue_cases())
+def test_every_catalogue_entry_answers_the_same_questions(method: str) -> None:
+    """Every entry, the synthesizers and dp-statistics alike: kind, guarantee, planned cost, preflight, info,
+    and a plan that agrees with them."""
+    entry = method_entry(method)
+    assert entry.name == method
+    assert entry.kind in KINDS and entry.guarantee in ("dp", "non-dp", "data-free")
+    info = entry.info(FAST_OPTIONS.get(method))
+    assert info["name"] == method and info["guarantee"] == entry.guarantee and info["description"]
+    if method in REGISTRY:
+        cls = synthesizer_class(method)
+        assert entry.guarantee == cls.guarantee and entry.heavy == cls.heavy
+    if entry.kind == "dp-statistics" or entry.kind == "dp-synthetic":
+        assert entry.guarantee == "dp"
+    assert entry.row_level == (entry.kind in ROW_LEVEL_KINDS)
+    assert entry.reads_rows == (entry.guarantee != "data-free")
+    requested = _entry_requested(entry.guarantee)
+    planned = entry.planned_cost(requested, FAST_OPTIONS.get(method))
+    if entry.guarantee == "dp":
+        assert planned.is_dp and planned.epsilon == requested.epsilon and planned.delta <= requested.delta
+    elif entry.guarantee == "non-dp":
+        assert planned.epsilon is INFINITE and not planned.is_dp
+    else:
+        assert planned.is_zero
+    _raw, schema, _conformed = table("penguins-raw")
+    entry.preflight(schema, requested, FAST_OPTIONS.get(method))
+    epsilon = 1 if entry.guarantee == "dp" else None
+    delta = DELTA if entry.guarantee == "dp" else 0
+    plan = plan_release(method, epsilon, delta, FAST_OPTIONS.get(method), schema, rows=ROWS)
+    assert (plan.method, plan.kind, plan.guarantee) == (method, entry.kind, entry.guarantee)
+    assert plan.requested == requested and plan.cost == planned
+    assert plan.rows == ROWS and plan.target == schema.target
+    assert plan.queue == ("heavy" if entry.heavy else "quick")
+    assert (plan.reads_rows, plan.row_level, plan.whole_table) == (entry.reads_rows, entry.row_level,
+                                                                  entry.whole_table)
+    # the plan refuses a kind the method does not make
+    other = next(k for k in KINDS if k != entry.kind)
+    with pytest.raises(Exception, match=f"makes a {entry.kind} release, not {other}"):
+        plan_release(method, epsilon, delta, FAST_OPTIONS.get(method), schema, kind=other)
+
+
+def test_dp_statistics_reports_the_planned_cost_on_real_tables() -> None:
+    """dp-statistics is not fitted like the synthesizers: its release reports the planned cost."""
+    from privacy.statistics import dp_statistics
+
+    entry = method_entry("dp-statistics")
+    for name in ("penguins-raw", "adult"):
+        _raw, schema, conformed = table(name)
+        for options in ({}, {"mechanism": "gaussian"}):
+            requested = PrivacyCost(1, DELTA)
+            calls: list[tuple[float, str]] = []
+            release = dp_statistics(conformed, schema, requested, options=options, seed=11,
+                                    progress=lambda f, m, calls=calls: calls.append((f, m)))
+            assert release.cost == entry.planned_cost(requested, options)
+            assert release.cost.epsilon == requested.epsilon and release.cost.delta <= requested.delta
+            assert calls and all(0.0 <= f <= 1.0 for f, _m in calls)
+            assert not release.counts.empty

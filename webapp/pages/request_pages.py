@@ -14,6 +14,7 @@ from core.db import session_scope
 from core.errors import NotFound, ServiceError
 from core.ledger import ledger_summary
 from core.models import Dataset, Role, User
+from privacy.catalogue import SUGGESTED_METHODS
 from privacy.errors import PrivacyError
 from webapp.auth import settings
 from webapp.pages.blueprint import pages
@@ -67,7 +68,7 @@ def request_form(dataset_id: int):  # type: ignore[no-untyped-def]
         ctx = _request_context(s, user, ds, form)
     if request.method == "GET":
         if not form.method.data and ctx["methods"]:
-            preferred = [m["name"] for m in ctx["methods"] if m["name"] in ("mst", "aim", "dp-marginals")]
+            preferred = [m["name"] for m in ctx["methods"] if m["name"] in SUGGESTED_METHODS]
             form.method.data = preferred[0] if preferred else ctx["methods"][0]["name"]
         form.delta.data = form.delta.data or "1e-9"
         return render_template("request.html", form=form, **ctx)
