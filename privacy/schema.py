@@ -18,7 +18,7 @@ The schema is a small YAML/JSON document::
     quasi_identifiers: [age, sex, race]
     sensitive: [income]
     target: income
-    constraints:                    # between columns: see privacy/constraints.py
+    constraints:                    # between columns: see privacy/constraints/
       - c_jail_in <= c_jail_out
 
 `special_values` are point masses of a numeric column (a 0 most rows hold, a
