@@ -1,36 +1,10 @@
-"""Statistical disclosure control of a released table.
+"""Disclosure control that is post-processing: it reads only the synthetic output and the public schema.
 
-Two kinds of work live here, and the difference between them is the point:
-
-* `apply_disclosure_control` is post-processing. It reads only the synthetic
-  output and the public schema (top/bottom coding, rounding, generalisation of
-  quasi-identifiers by the schema's hierarchies, suppression of rare
-  quasi-identifier combinations), so the release keeps whatever DP guarantee
-  the synthesizer gave. Its report counts things in the synthetic output and
-  may be published.
-* `real_row_checks` compares the output with the real training rows (exact
-  copies, reproductions of real unique quasi-identifier combinations). Its
-  figures are internal, and removing rows because of them is a decision that
-  depends on real data: the privacy statement must say so.
-
-`apply_small_cell_rules` is the aggregate-release counterpart: no published
-cell below a threshold, counts rounded to a base, and a suppressed cell
-suppressed whole (its mean, variance, quantiles and bins with its count).
-
-Conventions, all public and documented in the reports:
-
-* a null is a value of its own when forming quasi-identifier classes;
-* rounding is to the nearest multiple of `round_to`, halves up; top and bottom
-  coding then replace values above (below) the code by the code;
-* numeric bands are anchored at multiples of the band width and clipped to the
-  declared bounds (age 17..90 in bands of 5: "17-19", "20-24", ..., "85-90");
-  the last interval is closed;
-* with `suppression: generalise`, each quasi-identifier is generalised along
-  nested levels from the public schema (declared hierarchies, then derived
-  bands, month/year/decade, groups, then `*`), at the node of least
-  information loss that reaches k with at most the policy's `max_suppression`
-  of the rows suppressed (`privacy.generalise`, which documents the levels, the
-  loss metric and the search).
+Top/bottom coding, rounding, generalisation and suppression of rare
+quasi-identifier combinations (`apply_disclosure_control`), the class-size
+measures it reports (k-anonymity, l-diversity), and the small-cell rules of
+aggregate releases (`apply_small_cell_rules`). Every report here counts
+synthetic rows or published cells and may be published.
 """
 
 from __future__ import annotations
@@ -48,14 +22,12 @@ from privacy._classes import codes_of, combine_codes, sizes_from_ids
 from privacy.errors import SchemaError
 from privacy.generalise import _decimals, apply_recoding, choose_generalisation, generalised_spec
 from privacy.policy import DatasetPolicy
-from privacy.schema import NUMERIC_KINDS, ColumnSpec, PublicSchema, _key
+from privacy.schema import NUMERIC_KINDS, ColumnSpec, PublicSchema
 
 __all__ = [
     "DisclosureReport",
-    "RealMatchReport",
     "SmallCellReport",
     "apply_disclosure_control",
-    "real_row_checks",
     "apply_small_cell_rules",
     "CELL_LABEL_COLUMNS",
     "recode_like",
@@ -65,6 +37,7 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
 
 # ----------------------------------------------------------------------------------
 # reports
@@ -125,41 +98,6 @@ class DisclosureReport:
     def from_dict(cls, data: Mapping[str, Any]) -> DisclosureReport:
         fields = {k: v for k, v in data.items() if k != "public"}
         return cls(**fields)
-
-
-@dataclass
-class RealMatchReport:
-    """Checks of the output against real training rows. INTERNAL: every figure comes from real rows."""
-
-    compared_columns: list[str]
-    quasi_identifiers: list[str]
-    rows_checked: int
-    real_rows: int
-    exact_matches: int
-    exact_match_rate: float | None
-    unique_matches: int | None
-    unique_match_rate: float | None
-    real_unique_combinations: int | None
-    filtering_applied: bool
-    removed_exact: int = 0
-    removed_unique: int = 0
-    removed_rows: int = 0
-    resuppressed_rows: int = 0
-    rows_out: int = 0
-    released_exact_match_rate: float | None = None
-    released_unique_match_rate: float | None = None
-    k_anonymity: dict[str, Any] = field(default_factory=dict)
-    l_diversity: dict[str, dict[str, Any]] = field(default_factory=dict)
-    recoded: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["internal"] = True
-        return out
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> RealMatchReport:
-        return cls(**{k: v for k, v in data.items() if k != "internal"})
 
 
 @dataclass
@@ -471,129 +409,6 @@ def apply_disclosure_control(
         report.rows_in, len(report.generalisation), report.rows_suppressed, report.rows_out,
     )
     return table, released_schema, report
-
-
-# ----------------------------------------------------------------------------------
-# checks against real rows (internal)
-# ----------------------------------------------------------------------------------
-
-
-def _text_keys(s: pd.Series) -> pd.Series:
-    """Each value as its schema key (1, 1.0 and "1" alike), null as None; one call per distinct value."""
-    codes, uniques = pd.factorize(s)
-    keys = np.array([_key(v) for v in uniques] + [None], dtype=object)
-    return pd.Series(keys[codes], index=s.index, dtype="object")
-
-
-def _normalised(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Comparable representation: numbers as float, dates as int64 ns, everything else as text keys."""
-    out = {}
-    for c in columns:
-        s = frame[c]
-        if pd.api.types.is_bool_dtype(s):
-            out[c] = _text_keys(s)
-        elif pd.api.types.is_numeric_dtype(s):
-            out[c] = pd.to_numeric(s, errors="coerce").astype("float64")
-        elif pd.api.types.is_datetime64_any_dtype(s):
-            t = pd.to_datetime(s)
-            ns = pd.Series(t.to_numpy(dtype="datetime64[ns]").view("int64"), dtype="object")
-            ns[t.isna().to_numpy()] = None
-            out[c] = ns
-        else:
-            out[c] = _text_keys(s)
-    return pd.DataFrame(out)
-
-
-def _joint_ids(a: pd.DataFrame, b: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Class ids of the rows of a and b over the same columns, comparable between the two."""
-    na, nb = _normalised(a, columns), _normalised(b, columns)
-    for c in columns:  # a column numeric on one side and text on the other: compare as text
-        if na[c].dtype != nb[c].dtype:
-            na[c], nb[c] = _text_keys(na[c]), _text_keys(nb[c])
-    both = pd.concat([na, nb], ignore_index=True)
-    ids = _class_ids(both, list(columns))
-    return ids[: len(a)], ids[len(a):]
-
-
-def real_row_checks(
-    synthetic: pd.DataFrame,
-    real_train: pd.DataFrame,
-    schema: PublicSchema,
-    policy: DatasetPolicy,
-    *,
-    disclosure: DisclosureReport | Mapping[str, Any] | None = None,
-) -> tuple[pd.DataFrame, RealMatchReport]:
-    """INTERNAL checks of the output against the real training rows.
-
-    Counts exact copies (a synthetic row equal to a real row on every modelled
-    column) and unique matches (a synthetic row whose quasi-identifier
-    combination belongs to exactly one real row). `schema` is the public schema
-    the real rows conform to; when `disclosure` is given, the real rows are first
-    recoded like the released table (same coding and generalisation) so the
-    comparison is made in the released representation.
-
-    With `policy.remove_real_matches`, matching rows are removed, and then any
-    class that fell below k is suppressed again; the report records that
-    real-data-dependent filtering was applied (it weakens the formal guarantee).
-    """
-    rep = None
-    if disclosure is not None:
-        rep = disclosure if isinstance(disclosure, DisclosureReport) else DisclosureReport.from_dict(disclosure)
-        real = recode_like(real_train, rep)
-    else:
-        real = real_train.reset_index(drop=True)
-    synth = synthetic.reset_index(drop=True)
-    compared = [c for c in schema.synthesized_columns if c in synth.columns and c in real.columns]
-    if not compared:
-        raise SchemaError("the synthetic and real tables share no modelled column", field="schema")
-    qis = [q for q in schema.quasi_identifiers if q in compared]
-    n = len(synth)
-
-    s_ids, r_ids = _joint_ids(synth, real, compared)
-    exact = np.isin(s_ids, r_ids)
-    unique = np.zeros(n, dtype=bool)
-    real_unique = None
-    if qis:
-        sq, rq = _joint_ids(synth, real, qis)
-        counts = np.bincount(rq, minlength=int(max(sq.max(initial=-1), rq.max(initial=-1))) + 1)
-        unique_ids = np.flatnonzero(counts == 1)
-        real_unique = int(len(unique_ids))
-        unique = np.isin(sq, unique_ids)
-    report = RealMatchReport(
-        compared_columns=compared,
-        quasi_identifiers=qis,
-        rows_checked=n,
-        real_rows=len(real),
-        exact_matches=int(exact.sum()),
-        exact_match_rate=(float(exact.mean()) if n else 0.0),
-        unique_matches=int(unique.sum()) if qis else None,
-        unique_match_rate=(float(unique.mean()) if n else 0.0) if qis else None,
-        real_unique_combinations=real_unique,
-        filtering_applied=bool(policy.remove_real_matches),
-        recoded=rep is not None,
-    )
-    out = synth
-    if policy.remove_real_matches:
-        remove = exact | unique
-        report.removed_exact = int(exact.sum())
-        report.removed_unique = int(unique.sum())
-        report.removed_rows = int(remove.sum())
-        out = synth.loc[~remove].reset_index(drop=True)
-        k = policy.effective_k(bool(schema.quasi_identifiers))
-        if qis and k is not None and len(out):
-            drop = class_sizes(out, qis) < k
-            report.resuppressed_rows = int(drop.sum())
-            out = out.loc[~drop].reset_index(drop=True)
-        report.released_exact_match_rate = 0.0
-        report.released_unique_match_rate = 0.0 if qis else None
-    else:
-        report.released_exact_match_rate = report.exact_match_rate
-        report.released_unique_match_rate = report.unique_match_rate
-    report.rows_out = len(out)
-    k = policy.effective_k(bool(schema.quasi_identifiers))
-    report.k_anonymity = k_anonymity(out, qis, k)
-    report.l_diversity = l_diversity(out, qis, [s for s in schema.sensitive if s in out.columns], policy.l)
-    return out, report
 
 
 # ----------------------------------------------------------------------------------

@@ -1,0 +1,327 @@
+"""Validation and conformance of a table to its schema, and enforcement of the schema on synthetic output.
+
+`validate_table` lists how a table departs from the schema, `conform_table`
+brings a real table into the declared domains, and `enforce_schema` makes a
+synthesizer's output keep the declared domains and dtypes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from privacy.errors import SchemaError
+from privacy.schema.model import NUMERIC_KINDS, PublicSchema, Scalar
+from privacy.schema.proposal import apply_null_tokens
+
+# ----------------------------------------------------------------------------------
+# validation and conformance
+# ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchemaIssue:
+    """One way the table departs from the schema. `error` issues stop registration."""
+
+    column: str | None
+    code: str
+    message: str
+    severity: Literal["error", "warning"] = "error"
+    count: int | None = None  # how many values the issue concerns, where the message gives a count
+
+
+@dataclass
+class ConformReport:
+    """What conformance changed. Internal: counts derived from real rows."""
+
+    clipped: dict[str, int] = field(default_factory=dict)
+    undeclared_to_null: dict[str, int] = field(default_factory=dict)
+    dropped_rows: int = 0
+    dropped_columns: list[str] = field(default_factory=list)
+    unparseable_to_null: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "internal": True,
+            "clipped": self.clipped,
+            "undeclared_to_null": self.undeclared_to_null,
+            "unparseable_to_null": self.unparseable_to_null,
+            "dropped_rows": self.dropped_rows,
+            "dropped_columns": self.dropped_columns,
+        }
+
+
+def _category_keys(values: list[Scalar]) -> dict[str, Scalar]:
+    return {_key(v): v for v in values}
+
+
+def _key(v: Any) -> str:
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, float | np.floating) and float(v).is_integer():
+        return str(int(v))
+    return str(v)
+
+
+def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
+    """Check a table against a schema; the messages say what to change.
+
+    Errors: missing or unknown columns, a numeric column with text, a date column
+    that does not parse. Warnings: values outside the declared bounds or domain
+    (they will be clipped or mapped to null), nulls in a non-nullable column.
+    These counts come from real rows: show them to the steward only.
+    """
+    df = apply_null_tokens(df, schema)
+    issues: list[SchemaIssue] = []
+    declared = set(schema.columns)
+    present = {str(c) for c in df.columns}
+    for name in sorted(present - declared):
+        issues.append(SchemaIssue(name, "unknown_column",
+                                  f"column '{name}' is in the table but not in the schema; declare it "
+                                  "(kind: identifier or text to drop it)"))
+    for name in [n for n in schema.columns if n not in present]:
+        issues.append(SchemaIssue(name, "missing_column",
+                                  f"column '{name}' is declared in the schema but missing from the table"))
+    for name, spec in schema.columns.items():
+        if name not in present or spec.is_dropped:
+            continue
+        s = df[name]
+        nonnull = s.dropna()
+        if spec.kind in NUMERIC_KINDS and spec.values is None:
+            num = pd.to_numeric(nonnull, errors="coerce")
+            bad = int(num.isna().sum())
+            if bad:
+                example = nonnull[num.isna()].iloc[0]
+                issues.append(SchemaIssue(name, "wrong_kind",
+                                          f"column '{name}' is declared {spec.kind} but {bad} value(s) are not numbers "
+                                          f"(e.g. {str(example)[:30]!r}); declare it categorical or fix the values",
+                                          count=bad))
+                continue
+            if spec.has_bounds:
+                lo, hi = spec.numeric_bounds()
+                out = int(((num < lo) | (num > hi)).sum())
+                if out:
+                    issues.append(SchemaIssue(name, "out_of_bounds",
+                                              f"{out} value(s) of '{name}' lie outside [{spec.min}, {spec.max}]; "
+                                              "they will be clipped to the bounds", "warning", count=out))
+        elif spec.kind == "datetime":
+            parsed = pd.to_datetime(nonnull, errors="coerce")
+            bad = int(parsed.isna().sum())
+            if bad:
+                issues.append(SchemaIssue(name, "wrong_kind",
+                                          f"column '{name}' is declared datetime but {bad} value(s) do not parse as dates",
+                                          count=bad))
+                continue
+        elif spec.values is not None:
+            keys = _category_keys(spec.values)
+            seen = nonnull.map(_key)
+            undeclared = int((~seen.isin(list(keys))).sum())
+            if undeclared:
+                examples = sorted(set(seen[~seen.isin(list(keys))].head(1000)))[:3]
+                issues.append(SchemaIssue(name, "undeclared_category",
+                                          f"{undeclared} value(s) of '{name}' are not in the declared values "
+                                          f"(e.g. {examples}); they will be treated as null. Add them to `values` "
+                                          "if they should be kept", "warning", count=undeclared))
+        elif spec.kind == "categorical":
+            issues.append(SchemaIssue(name, "open_domain",
+                                      f"column '{name}' has no declared `values`; list its categories (or drop it with "
+                                      "kind: identifier) before requesting a release", "warning"))
+        if not spec.nullable and s.isna().any():
+            issues.append(SchemaIssue(name, "unexpected_null",
+                                      f"column '{name}' has nulls but is not declared nullable; set nullable: true "
+                                      "or the rows will be dropped", "warning"))
+    return issues
+
+
+def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True) -> tuple[pd.DataFrame, ConformReport]:
+    """Make a table fit its public schema before any mechanism sees it.
+
+    Drops identifier and text columns; clips numbers and dates to declared
+    bounds; maps undeclared categories to null (and drops rows with nulls in
+    non-nullable columns); casts category values to the declared types. The
+    returned report counts what changed: internal, never shown to analysts.
+    With strict=True, structural errors (missing or unknown columns, wrong kinds)
+    raise SchemaError.
+    """
+    df = apply_null_tokens(df, schema)
+    issues = [i for i in validate_table(df, schema) if i.severity == "error"]
+    if strict and issues:
+        raise SchemaError("; ".join(i.message for i in issues), field="schema")
+    report = ConformReport()
+    out: dict[str, pd.Series] = {}
+    for name, spec in schema.columns.items():
+        if spec.is_dropped:
+            if name in df.columns:
+                report.dropped_columns.append(name)
+            continue
+        s = df[name]
+        if spec.kind == "datetime":
+            parsed = pd.to_datetime(s, errors="coerce")
+            if parsed.dt.tz is not None:
+                parsed = parsed.dt.tz_convert(None)
+            report.unparseable_to_null[name] = int(parsed.isna().sum() - s.isna().sum())
+            if spec.has_bounds:
+                lo = pd.Timestamp(spec.min)
+                hi = pd.Timestamp(spec.max)
+                n_clip = int(((parsed < lo) | (parsed > hi)).sum())
+                if n_clip:
+                    report.clipped[name] = n_clip
+                parsed = parsed.clip(lower=lo, upper=hi)
+            out[name] = parsed.astype("datetime64[ns]")
+        elif spec.values is not None:
+            keys = _category_keys(spec.values)
+            mapped = _map_declared(s, keys)
+            n_bad = int((mapped.isna() & s.notna()).sum())
+            if n_bad:
+                report.undeclared_to_null[name] = n_bad
+            out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)), index=s.index)
+        elif spec.kind in NUMERIC_KINDS:
+            num = pd.to_numeric(s, errors="coerce").astype("float64")
+            report.unparseable_to_null[name] = int(num.isna().sum() - s.isna().sum())
+            if spec.has_bounds:
+                lo, hi = spec.numeric_bounds()
+                n_clip = int(((num < lo) | (num > hi)).sum())
+                if n_clip:
+                    report.clipped[name] = n_clip
+                num = num.clip(lo, hi)
+            if spec.is_integer:
+                num = num.round()
+            out[name] = num
+        else:  # categorical with an open domain: keep strings, the method must refuse or pay
+            out[name] = s.astype("string")
+    result = pd.DataFrame(out, index=df.index)
+    report.unparseable_to_null = {k: v for k, v in report.unparseable_to_null.items() if v}
+    required = [n for n in result.columns if not schema.columns[n].nullable]
+    if required:
+        mask = result[required].isna().any(axis=1)
+        report.dropped_rows = int(mask.sum())
+        if report.dropped_rows:
+            result = result.loc[~mask]
+    result = result.reset_index(drop=True)
+    return _restore_output_dtypes(result, schema), report
+
+
+def _map_declared(s: pd.Series, keys: dict[str, Scalar]) -> pd.Series:
+    """Each value's declared category (by its key), or None: once per distinct value, not per cell."""
+    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    looked_up = np.array([keys.get(_key(v)) for v in uniques] + [None], dtype=object)
+    return pd.Series(looked_up[codes], index=s.index, dtype=object)
+
+
+def _isna(v: Any) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _category_dtype(values: list[Scalar]) -> str:
+    if all(isinstance(v, bool) for v in values):
+        return "boolean"
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "Int64"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "Float64"
+    return "string"
+
+
+def _restore_output_dtypes(df: pd.DataFrame, schema: PublicSchema) -> pd.DataFrame:
+    """Integers stay integers (nullable Int64), as the schema says."""
+    for name in df.columns:
+        spec = schema.columns[name]
+        if spec.kind in NUMERIC_KINDS and spec.values is None and spec.is_integer:
+            df[name] = df[name].round().astype("Int64")
+    return df
+
+
+def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None = None) -> pd.DataFrame:
+    """Post-process a synthesizer's output onto the schema (public: uses no real data).
+
+    Orders and casts the columns, clips to the declared bounds, maps values
+    outside the declared domain to null, fills nulls of a non-nullable column
+    with draws from that column's own output values (`_fill_from_output`),
+    rounds integers and regenerates `identifier: fake` columns as fresh ids. Keeps the DP guarantee: it reads only the output and
+    the schema.
+    """
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {}
+    n = len(df)
+    for name, spec in schema.columns.items():
+        if spec.kind == "identifier":
+            if spec.identifier == "fake":
+                out[name] = fake_ids(n, rng)
+            continue
+        if spec.kind == "text":
+            continue
+        if name not in df.columns:
+            raise SchemaError(f"the synthesizer did not produce column '{name}'", field="schema")
+        s = df[name].reset_index(drop=True)
+        if spec.kind == "datetime":
+            parsed = pd.to_datetime(s, errors="coerce")
+            if spec.has_bounds:
+                parsed = parsed.clip(lower=pd.Timestamp(spec.min), upper=pd.Timestamp(spec.max))
+            out[name] = parsed.astype("datetime64[ns]")
+        elif spec.values is not None:
+            keys = _category_keys(spec.values)
+            mapped = _map_declared(s, keys)
+            if not spec.nullable:
+                mapped = _fill_from_output(mapped, rng, name, list(spec.values))
+            out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)))
+        elif spec.kind in NUMERIC_KINDS:
+            num = pd.to_numeric(s, errors="coerce").astype("float64")
+            if spec.has_bounds:
+                lo, hi = spec.numeric_bounds()
+                num = num.clip(lo, hi)
+            if not spec.nullable:
+                num = _fill_from_output(num, rng, name, spec.numeric_bounds() if spec.has_bounds else None)
+            if spec.is_integer:
+                out[name] = num.round().astype("Int64")
+            else:
+                out[name] = num
+        else:
+            out[name] = s.astype("string")
+        if not spec.nullable and spec.kind == "datetime":
+            bounds = (pd.Timestamp(spec.min), pd.Timestamp(spec.max)) if spec.has_bounds else None
+            out[name] = _fill_from_output(out[name], rng, name, bounds)
+    return pd.DataFrame(out)
+
+
+def fake_ids(n: int, rng: np.random.Generator) -> pd.Series:
+    """n fresh, distinct ids for an `identifier: fake` column, in random order."""
+    return pd.Series([f"SYN-{i:08d}" for i in rng.permutation(n) + 1], dtype="string")
+
+
+def _fill_from_output(s: pd.Series, rng: np.random.Generator, name: str, fallback: Any) -> pd.Series:
+    """Missing values of a non-nullable column, drawn from the column's own output values.
+
+    Post-processing of the output alone: the filled values follow the model's marginal for the
+    column, never a constant (a fill with the bounds' midpoint piled a sixth of some SDV columns
+    onto one value). With no value in the output to draw from, a declared domain (a list) or
+    bounds (lo, hi) is drawn from uniformly; with neither, the column cannot be filled honestly.
+    """
+    missing = s.isna().to_numpy()
+    if not missing.any():
+        return s
+    present = s[~missing].to_numpy()
+    k = int(missing.sum())
+    if present.size:
+        drawn: Any = present[rng.integers(0, present.size, k)]
+    elif isinstance(fallback, list) and fallback:
+        drawn = np.array(fallback, dtype=object)[rng.integers(0, len(fallback), k)]
+    elif isinstance(fallback, tuple):
+        lo, hi = fallback
+        if isinstance(lo, pd.Timestamp):
+            days = rng.uniform(0, (hi - lo) / pd.Timedelta(days=1), k)
+            drawn = (lo + pd.to_timedelta(np.floor(days), unit="D")).to_numpy()
+        else:
+            drawn = rng.uniform(float(lo), float(hi), k)
+    else:
+        raise SchemaError(f"the synthesizer produced no value for column '{name}', which may not be null and has "
+                          "no declared bounds to draw from: declare its bounds, or let it be nullable",
+                          field="schema")
+    filled = s.copy().astype(object) if s.dtype == object else s.copy()
+    filled.iloc[np.flatnonzero(missing)] = drawn
+    return filled

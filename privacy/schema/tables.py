@@ -1,0 +1,147 @@
+"""Reading a registered table from CSV or Parquet, with the checks an upload must pass.
+
+UTF-8 text, usable column names, no infinite numbers; `NA_VALUES` are the
+spellings of a missing cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from privacy.errors import SchemaError
+
+# ----------------------------------------------------------------------------------
+# reading tables
+# ----------------------------------------------------------------------------------
+
+NA_VALUES = ["", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+
+
+def read_table(path: str | Path, *, max_rows: int | None = None) -> pd.DataFrame:
+    """Read a CSV or Parquet file into a DataFrame with a clear error on bad input.
+
+    CSV is parsed with pyarrow; "?" and the usual NA spellings are nulls. Refused
+    with a SchemaError that says what to change: an empty file, text that is not
+    UTF-8, duplicate or missing column names, list/struct/binary columns
+    (Parquet), and infinite values in a numeric column.
+    """
+    p = Path(path)
+    suffix = p.suffix.lower()
+    parquet = suffix in (".parquet", ".pq")
+    if p.exists() and p.stat().st_size == 0:
+        raise SchemaError(f"{p.name} has no data rows (the file is empty); upload a table with a header and rows",
+                          field="file")
+    try:
+        if parquet:
+            df = _read_parquet(p)
+        else:
+            _check_utf8(p)
+            df = pd.read_csv(p, na_values=NA_VALUES, keep_default_na=True, engine="pyarrow")
+    except FileNotFoundError as exc:
+        raise SchemaError(f"file not found: {p}", field="file") from exc
+    except SchemaError:
+        raise
+    except Exception as exc:  # pandas/pyarrow raise many types for malformed input
+        raise SchemaError(
+            f"could not read {p.name} as {'Parquet' if parquet else 'CSV'}: "
+            f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
+            "Upload a UTF-8 CSV with a header row, or a Parquet file.",
+            field="file",
+        ) from exc
+    if df.shape[1] == 0 or df.shape[0] == 0:
+        raise SchemaError(
+            f"{p.name} has no data rows (shape {df.shape[0]} x {df.shape[1]}); upload a table with a header and rows",
+            field="file",
+        )
+    _check_column_names(p.name, [str(c) for c in df.columns])
+    _check_finite(p.name, df)
+    if max_rows is not None:
+        df = df.head(max_rows)
+    return df
+
+
+def _check_utf8(p: Path, chunk_size: int = 1 << 20) -> None:
+    """Refuse a text file that is not UTF-8, naming the line and byte of the first bad byte."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0  # bytes of the file read before this chunk
+    lines = 0  # newlines in them
+    with p.open("rb") as fh:
+        while True:
+            chunk = fh.read(chunk_size)
+            pending = len(decoder.getstate()[0])
+            try:
+                decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError as exc:
+                pos = max(offset - pending + exc.start, 0)
+                line = lines + chunk[: max(pos - offset, 0)].count(b"\n") + 1
+                raise SchemaError(
+                    f"could not read {p.name} as CSV: it is not UTF-8 text (byte {pos}, on line {line}, "
+                    "is not valid UTF-8). "
+                    "Save the file as UTF-8 (in a spreadsheet: 'CSV UTF-8') and upload it again.",
+                    field="file") from exc
+            if not chunk:
+                return
+            offset += len(chunk)
+            lines += chunk.count(b"\n")
+
+
+def _read_parquet(p: Path) -> pd.DataFrame:
+    """Read Parquet, refusing columns that are not one plain value per cell."""
+    _check_parquet_columns(p)
+    return pd.read_parquet(p)
+
+
+def _check_parquet_columns(p: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrow = pq.read_schema(p)
+    _check_column_names(p.name, list(arrow.names))
+    nested = [f"{f.name} ({f.type})" for f in arrow if pa.types.is_nested(f.type)]
+    if nested:
+        raise SchemaError(
+            f"{p.name} has list, struct or map columns: {', '.join(nested)}. A column must hold one plain "
+            "value (number, text, date) per cell: flatten them into separate columns and upload again.",
+            field="file")
+    binary = [f.name for f in arrow if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
+              or pa.types.is_fixed_size_binary(f.type)]
+    if binary:
+        raise SchemaError(
+            f"{p.name} has columns of raw bytes: {', '.join(binary)}. Store them as text (UTF-8 strings) "
+            "or drop them, and upload again.", field="file")
+
+
+def _check_column_names(filename: str, names: list[str]) -> None:
+    unnamed = [c for c in names if c.startswith("Unnamed:") or c.strip() == ""]
+    if unnamed:
+        raise SchemaError(f"{filename} has columns without a header name: {unnamed}", field="file")
+    seen: set[str] = set()
+    duplicates: list[str] = []
+    for name in names:
+        if name in seen and name not in duplicates:
+            duplicates.append(name)
+        seen.add(name)
+    if duplicates:
+        raise SchemaError(
+            f"{filename} has duplicate column names: {', '.join(repr(d) for d in duplicates)}. "
+            "Give every column a distinct name in the header and upload again.", field="file")
+
+
+def _check_finite(filename: str, df: pd.DataFrame, first_row: int = 0) -> None:
+    """Refuse infinite values: no bound, mean or synthesizer can use them (`first_row`: rows before `df`)."""
+    bad: list[str] = []
+    for name in df.columns:
+        col = df[name]
+        if pd.api.types.is_float_dtype(col.dtype):
+            inf = np.isinf(col.to_numpy(dtype=float, na_value=np.nan))
+            if inf.any():
+                bad.append(f"{name} (first at data row {first_row + int(np.argmax(inf)) + 1})")
+    if bad:
+        raise SchemaError(
+            f"{filename} has infinite values in numeric columns: {', '.join(bad)}. Replace them with "
+            "a finite number or leave the cell empty (a null), and upload again.", field="file")
