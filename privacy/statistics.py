@@ -141,8 +141,8 @@ def planned_cost(requested: PrivacyCost, options: Mapping[str, Any] | None = Non
                                       "mechanism: laplace, which is pure epsilon-DP", field="delta")
         from privacy.accounting import zcdp_rho
 
-        return PrivacyCost(requested.epsilon, requested.delta, zcdp_rho(requested.epsilon, requested.delta))
-    return PrivacyCost(requested.epsilon, 0, requested.epsilon**2 / 2)
+        return PrivacyCost(requested.epsilon, requested.delta, zcdp_rho(requested.finite_epsilon, requested.delta))
+    return PrivacyCost(requested.epsilon, 0, requested.finite_epsilon**2 / 2)
 
 
 @dataclass(frozen=True)

@@ -121,9 +121,9 @@ def _violations(c: Constraint, df: pd.DataFrame, schema: PublicSchema) -> np.nda
     if c.combinations is not None:
         from privacy.schema import _key
 
-        rule = c.combinations
-        allowed = {tuple(_key(v) for v in row) for row in rule.allowed}
-        cols = [_keys(df[name]) for name in rule.columns]
+        combo = c.combinations
+        allowed = {tuple(_key(v) for v in row) for row in combo.allowed}
+        cols = [_keys(df[name]) for name in combo.columns]
         out = np.zeros(n, dtype=bool)
         for i in range(n):
             row = tuple(col[i] for col in cols)

@@ -144,12 +144,6 @@ def _class_ids(table: pd.DataFrame, columns: Sequence[str]) -> np.ndarray:
     return _combine([_codes(table[c]) for c in columns], len(table))
 
 
-def _sizes_from_ids(ids: np.ndarray) -> np.ndarray:
-    if len(ids) == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.bincount(ids)[ids]
-
-
 def class_sizes(table: pd.DataFrame, quasi_identifiers: Sequence[str]) -> np.ndarray:
     """For each row, the number of rows sharing its quasi-identifier combination."""
     return _sizes_from_ids(_class_ids(table, quasi_identifiers))

@@ -12,7 +12,7 @@ import datetime as dt
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -99,8 +99,9 @@ def _numeric_bounds(spec: ColumnSpec, s: pd.Series | None) -> tuple[float, float
             return None
         x = pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
         present = x[~np.isnan(x)]
-    lo = float(spec.min) if spec.min is not None else (float(present.min()) if len(present) else 0.0)
-    hi = float(spec.max) if spec.max is not None else (float(present.max()) if len(present) else lo)
+    # a numeric column's bounds are numbers
+    lo = float(cast(float, spec.min)) if spec.min is not None else (float(present.min()) if len(present) else 0.0)
+    hi = float(cast(float, spec.max)) if spec.max is not None else (float(present.max()) if len(present) else lo)
     return lo, hi
 
 
@@ -304,7 +305,7 @@ def apply_recoding(s: pd.Series, rec: Mapping[str, Any]) -> pd.Series:
         labels = np.asarray(rec["labels"], dtype=object)
         idx = np.searchsorted(edges, x, side="right") - 1
         idx = np.clip(idx, 0, len(labels) - 1)
-        out = np.where(np.isnan(x), None, labels[idx])
+        out = cast(np.ndarray, np.where(np.isnan(x), None, labels[idx]))
         return pd.Series(pd.array(out.tolist(), dtype="string"), index=s.index)
     if kind == "year":
         t = pd.to_datetime(s, errors="coerce")
@@ -315,7 +316,7 @@ def apply_recoding(s: pd.Series, rec: Mapping[str, Any]) -> pd.Series:
         first = rec["min"] // 10
         idx = np.clip(np.nan_to_num(np.floor(np.clip(years, rec["min"], rec["max"]) / 10), nan=first) - first,
                       0, len(rec["labels"]) - 1).astype(np.int64)
-        out = np.where(np.isnan(years), None, np.asarray(rec["labels"], dtype=object)[idx])
+        out = cast(np.ndarray, np.where(np.isnan(years), None, np.asarray(rec["labels"], dtype=object)[idx]))
         return pd.Series(pd.array(out.tolist(), dtype="string"), index=s.index)
     if kind == "month":
         t = pd.to_datetime(s, errors="coerce")
@@ -323,7 +324,7 @@ def apply_recoding(s: pd.Series, rec: Mapping[str, Any]) -> pd.Series:
         first = int(labels[0][:4]) * 12 + int(labels[0][5:7]) - 1
         months = (t.dt.year * 12 + t.dt.month - 1).to_numpy(dtype=float, na_value=np.nan)
         idx = np.clip(np.nan_to_num(months, nan=first) - first, 0, len(labels) - 1).astype(np.int64)
-        out = np.where(np.isnan(months), None, np.asarray(labels, dtype=object)[idx])
+        out = cast(np.ndarray, np.where(np.isnan(months), None, np.asarray(labels, dtype=object)[idx]))
         return pd.Series(pd.array(out.tolist(), dtype="string"), index=s.index)
     if kind == "groups":
         mapping = rec["mapping"]
@@ -337,14 +338,14 @@ def apply_recoding(s: pd.Series, rec: Mapping[str, Any]) -> pd.Series:
 
 def generalised_spec(spec: ColumnSpec, rec: Mapping[str, Any]) -> ColumnSpec:
     """The public description of a column released at a level: exactly the labels it can take."""
-    common = {"learned": list(spec.learned), "description": f"generalised: {rec['how']}"}
+    common: dict[str, Any] = {"learned": list(spec.learned), "description": f"generalised: {rec['how']}"}
     if rec["type"] == "suppressed":
         return ColumnSpec(kind="categorical", values=[SUPPRESSED_LABEL], learned=list(spec.learned),
                           description="suppressed: every value, null included, replaced by *")
     if rec["type"] == "year":
         return ColumnSpec(kind="ordinal", min=rec["min"], max=rec["max"], integer=True, nullable=spec.nullable,
                           **common)
-    kind = "categorical" if rec["type"] == "groups" else "ordinal"
+    kind: Literal["categorical", "ordinal"] = "categorical" if rec["type"] == "groups" else "ordinal"
     return ColumnSpec(kind=kind, values=list(rec["labels"]), nullable=spec.nullable, **common)
 
 
@@ -393,9 +394,9 @@ def label_losses(rec: Mapping[str, Any]) -> dict[Any, float]:
         return out
     if kind == "groups":
         members = Counter(rec["mapping"].values())
-        sizes = {lab: members.get(lab, 1) for lab in rec["labels"]}
-        total = sum(sizes.values())
-        return {lab: ((m - 1) / (total - 1) if total > 1 else 1.0) for lab, m in sizes.items()}
+        group_sizes = {lab: members.get(lab, 1) for lab in rec["labels"]}
+        total = sum(group_sizes.values())
+        return {lab: ((m - 1) / (total - 1) if total > 1 else 1.0) for lab, m in group_sizes.items()}
     if kind == "suppressed":
         return {SUPPRESSED_LABEL: 1.0}
     raise ValueError(f"unknown recoding {kind!r}")

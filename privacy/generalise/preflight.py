@@ -149,7 +149,7 @@ def preflight_disclosure(schema: Any, policy: Any, rows: int, *, max_rows: int |
     specs = {q: schema.columns[q] for q in qis}
     levels = {q: column_levels(q, specs[q]) for q in qis}
     open_qis = [q for q in qis if _domain_size(specs[q], None) is None]
-    sizes = {q: _domain_size(specs[q], None) for q in qis if q not in open_qis}
+    sizes = {q: size for q in qis if (size := _domain_size(specs[q], None)) is not None}
     cells = math.prod(sizes.values()) if sizes else 1.0
     out.expected_share = expected_share_below_k(rows, cells, k)
     if sizes:
@@ -162,7 +162,7 @@ def preflight_disclosure(schema: Any, policy: Any, rows: int, *, max_rows: int |
     unknown = (f" ({', '.join(open_qis)} left open in the schema and not counted)" if open_qis else "")
 
     if policy.suppression == "generalise":
-        if predicted is not None and any(levels[q][lv] is not None and levels[q][lv]["type"] == "suppressed"
+        if predicted is not None and any((rec := levels[q][lv]) is not None and rec["type"] == "suppressed"
                                          for q, lv in chosen.items()):
             out.warnings.append(
                 f"with {rows:,} rows, k = {k} and at most {limit:.0%} suppressed, the public schema predicts "

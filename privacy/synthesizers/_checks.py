@@ -16,9 +16,14 @@ class Method(Protocol):
     module and this module need not import base.py.
     """
 
-    name: str
-    guarantee: str
-    needs_delta: bool
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def guarantee(self) -> str: ...
+
+    @property
+    def needs_delta(self) -> bool: ...
 
 
 def check_request(synth: Method, schema: PublicSchema, requested: PrivacyCost) -> None:

@@ -151,7 +151,7 @@ class _MWEMMethod(_OnCubeBase):
     @classmethod
     def planned_cost(cls, requested: PrivacyCost) -> PrivacyCost:
         # pure epsilon-DP whatever delta was offered; epsilon-DP implies (epsilon^2/2)-zCDP
-        return PrivacyCost(requested.epsilon, Fraction(0), requested.epsilon**2 / 2)
+        return PrivacyCost(requested.epsilon, Fraction(0), requested.finite_epsilon**2 / 2)
 
     def _domain_sizes(self, schema: PublicSchema) -> list[int]:
         """Codes per column as the encoder will make them (an open column: its bins and a null code)."""

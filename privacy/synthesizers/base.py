@@ -37,7 +37,7 @@ OptionSpec = tuple[type, Any, str] | tuple[type, Any, str, tuple[float | None, f
 
 def option_bounds(entry: OptionSpec) -> tuple[float | None, float | None]:
     """The declared (min, max) of an option-spec entry; (None, None) when it declares none."""
-    return entry[3] if len(entry) > 3 else (None, None)  # type: ignore[misc]
+    return entry[3] if len(entry) > 3 else (None, None)
 
 
 def no_progress(fraction: float, message: str) -> None:  # noqa: ARG001 - the default sink
@@ -71,7 +71,7 @@ def _coerce_option(typ: type, value: Any) -> Any:
         if isinstance(value, numbers.Integral):
             return int(value)
         if isinstance(value, numbers.Real) and float(value).is_integer():
-            return int(value)
+            return int(float(value))
         raise ValueError(value)
     return typ(value)
 
@@ -171,7 +171,7 @@ class Synthesizer(abc.ABC):
         if cls.zcdp and requested.delta > 0:
             from privacy.accounting import zcdp_rho
 
-            return PrivacyCost(requested.epsilon, requested.delta, zcdp_rho(requested.epsilon, requested.delta))
+            return PrivacyCost(requested.epsilon, requested.delta, zcdp_rho(requested.finite_epsilon, requested.delta))
         return PrivacyCost(requested.epsilon, requested.delta)
 
     def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:

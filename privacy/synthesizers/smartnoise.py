@@ -193,6 +193,8 @@ class _CubeBase(_SmartnoiseBase):
     """Methods on integer codes of the declared domain."""
 
     default_bins = 32
+    _model: Any  # the fitted smartnoise model
+    _enc: Any  # the fitted domain encoder
 
     def _encoder(self, schema: PublicSchema) -> DomainEncoder:
         return DomainEncoder(schema, default_bins=self.options.get("bins") or self.default_bins)
@@ -324,6 +326,7 @@ class SmartnoisePACSynthSynthesizer(_PACSynthMethod, _CubeBase):
 
 
 class _GanBase(_SmartnoiseBase):
+    _codec: Any  # the fitted table codec
     heavy = True
     needs_delta = True
     zcdp = False
