@@ -34,7 +34,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run_bench", "render_text", "render_markdown", "CASE_IDS"]
+__all__ = ["CASE_IDS", "render_markdown", "render_text", "run_bench"]
 
 CASE_IDS = ("mst", "aim", "service", "report", "throughput", "scale", "methods")
 

@@ -51,7 +51,7 @@ from bench.data import ROOT, write_adult_subset
 from bench.measure import run_in_child, run_program
 from bench.service_cases import case_service, case_throughput
 
-__all__ = ["CASES", "CASE_NUMBERS", "BenchConfig", "Params", "FULL", "QUICK", "run_case", "resolve_cases"]
+__all__ = ["CASES", "CASE_NUMBERS", "FULL", "QUICK", "BenchConfig", "Params", "resolve_cases", "run_case"]
 
 log = logging.getLogger(__name__)
 
@@ -386,10 +386,9 @@ def run_case(name: str, cfg: BenchConfig) -> dict[str, Any]:
     load_start = _load_1min()
     try:
         case = CASES[name](cfg)
-    except Exception as exc:  # noqa: BLE001 - the harness reports the failure and moves on
+    except Exception as exc:
         log.exception("case %s failed", name)
         case = {"title": name, "ok": False, "errors": [f"{type(exc).__name__}: {exc}"], "lines": [], "ratio": {},
                 "targets": {}}
-    case = {"id": name, "number": list(CASES).index(name) + 1, **case, "started": started,
+    return {"id": name, "number": list(CASES).index(name) + 1, **case, "started": started,
             "seconds": round(time.perf_counter() - t0, 1), "load_average_1min": [load_start, _load_1min()]}
-    return case

@@ -9,6 +9,7 @@ configuration names.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import sys
@@ -182,7 +183,7 @@ def _sum(result: ChildResult, *stages: str) -> dict[str, float]:
 def _row_steps(by_rows: dict[int, Any]) -> list[tuple[int, int]]:
     """Consecutive (smaller, larger) row counts measured, for growth ratios."""
     ordered = sorted(by_rows)
-    return list(zip(ordered, ordered[1:], strict=False))
+    return list(itertools.pairwise(ordered))
 
 
 def _target(value: float | None, op: str, bound: float) -> dict[str, Any]:

@@ -15,8 +15,16 @@ if TYPE_CHECKING:
 
     from privacy.schema import PublicSchema
 
-__all__ = ["ROOT", "ADULT_CSV", "ADULT_SCHEMA", "AIM_COLUMNS", "QUICK_COLUMNS", "subset_schema", "adult_table",
-           "write_adult_subset"]
+__all__ = [
+    "ADULT_CSV",
+    "ADULT_SCHEMA",
+    "AIM_COLUMNS",
+    "QUICK_COLUMNS",
+    "ROOT",
+    "adult_table",
+    "subset_schema",
+    "write_adult_subset",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 ADULT_CSV = ROOT / "tests" / "data" / "adult" / "adult.csv"

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Meter", "ChildResult", "run_in_child", "run_program", "peak_rss_mib", "reset_peak_rss", "process_cpu_s"]
+__all__ = ["ChildResult", "Meter", "peak_rss_mib", "process_cpu_s", "reset_peak_rss", "run_in_child", "run_program"]
 
 _ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,6 +9,7 @@ would; their timestamps and stage timings are read back from the database.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -191,18 +192,14 @@ class BenchService:
         procs = [p for p in [self.web, *self.workers] if p is not None]
         for proc in procs:
             if proc.poll() is None:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGTERM)
-                except ProcessLookupError:
-                    pass
         for proc in procs:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                try:
+                with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
                 proc.wait(timeout=10)
         for fh in self._logs:
             fh.close()
@@ -279,7 +276,7 @@ class BenchService:
         from core.db import session_scope
         from core.models import AuditEvent
 
-        out: dict[int, str | None] = {i: None for i in job_ids}
+        out: dict[int, str | None] = dict.fromkeys(job_ids)
         with session_scope(self.settings) as s:
             events = (s.query(AuditEvent).filter(AuditEvent.action == "release.start",
                                                  AuditEvent.object_id.in_([str(i) for i in job_ids]))

@@ -19,8 +19,18 @@ from typing import Any
 
 from bench.measure import Meter
 
-__all__ = ["native_marginal", "smartnoise_marginal", "library_release", "report_large", "scale_fit",
-           "method_fit", "engine_scale", "two_way_tvd", "smartnoise_transformer", "FIT_LABELS"]
+__all__ = [
+    "FIT_LABELS",
+    "engine_scale",
+    "library_release",
+    "method_fit",
+    "native_marginal",
+    "report_large",
+    "scale_fit",
+    "smartnoise_marginal",
+    "smartnoise_transformer",
+    "two_way_tvd",
+]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +75,7 @@ def native_marginal(meter: Meter, *, method: str, rows: int | None, columns: lis
                     seed: int = 0) -> None:
     """`mst` or `aim` through synthgate's Synthesizer interface: fit and sample, `fits` times in one process."""
     with meter.stage("import"):
-        import privacy.engine.aim  # noqa: F401 - the engine's import is part of a cold start, measured here
+        import privacy.engine.aim
         import privacy.engine.mst  # noqa: F401
         from bench.data import adult_table
         from privacy.budget import PrivacyCost, to_fraction
@@ -195,7 +205,7 @@ def library_release(meter: Meter, *, csv_path: str, schema_path: str, method: st
         with meter.stage(f"postprocess_{label}"):
             released, released_schema, disclosure = apply_disclosure_control(synthetic, schema, pol)
             del synthetic
-            released, real_checks = real_row_checks(released, train, schema, pol, disclosure=disclosure)
+            released, _real_checks = real_row_checks(released, train, schema, pol, disclosure=disclosure)
         with meter.stage(f"evaluate_{label}"):
             train_view = recode_like(train, disclosure)
             test_view = recode_like(test, disclosure)

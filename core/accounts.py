@@ -28,16 +28,16 @@ from core.notifications import check_email
 from core.settings import Settings, get_settings
 
 __all__ = [
-    "list_users",
-    "create_account",
-    "set_role",
-    "set_active",
     "change_password",
-    "visible_tokens",
+    "create_account",
     "issue_token",
+    "list_users",
     "revoke_token_as",
-    "user_view",
+    "set_active",
+    "set_role",
     "token_view",
+    "user_view",
+    "visible_tokens",
 ]
 
 

@@ -52,9 +52,21 @@ if TYPE_CHECKING:
     from core.settings import Settings
     from core.storage import Storage
 
-__all__ = ["record", "verify_chain", "verify_anchored", "ChainCheck", "GENESIS", "Checkpoint",
-           "head_for_manifest", "checkpoint_head", "load_checkpoints", "register_anchor", "event_at",
-           "CHECKPOINT_PREFIX", "HEAD_KEY"]
+__all__ = [
+    "CHECKPOINT_PREFIX",
+    "GENESIS",
+    "HEAD_KEY",
+    "ChainCheck",
+    "Checkpoint",
+    "checkpoint_head",
+    "event_at",
+    "head_for_manifest",
+    "load_checkpoints",
+    "record",
+    "register_anchor",
+    "verify_anchored",
+    "verify_chain",
+]
 
 log = logging.getLogger(__name__)
 

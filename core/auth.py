@@ -23,9 +23,21 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from core.errors import Conflict, InvalidRequest, NotFound, Unauthorized
 from core.models import ApiToken, Role, User, UserSession, utcnow
 
-__all__ = ["create_user", "create_token", "user_for_token", "revoke_token", "check_password",
-           "set_password", "check_password_policy", "hash_token", "TOKEN_PREFIX", "start_session",
-           "session_user_id", "end_session", "end_all_sessions"]
+__all__ = [
+    "TOKEN_PREFIX",
+    "check_password",
+    "check_password_policy",
+    "create_token",
+    "create_user",
+    "end_all_sessions",
+    "end_session",
+    "hash_token",
+    "revoke_token",
+    "session_user_id",
+    "set_password",
+    "start_session",
+    "user_for_token",
+]
 
 TOKEN_PREFIX = "sg_"
 MAX_PASSWORD_LENGTH = 256

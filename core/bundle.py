@@ -40,18 +40,18 @@ from core.errors import InvalidRequest
 from core.settings import Settings, create_once
 
 __all__ = [
-    "safe_csv_bytes",
-    "build_bundle",
-    "verify_bundle",
-    "BundleCheck",
-    "signing_key",
-    "public_key_pem",
-    "stored_public_key_pem",
-    "publish_public_key",
-    "PUBLIC_KEY_STORAGE_KEY",
-    "library_versions",
     "MANIFEST",
+    "PUBLIC_KEY_STORAGE_KEY",
     "SIGNATURE",
+    "BundleCheck",
+    "build_bundle",
+    "library_versions",
+    "public_key_pem",
+    "publish_public_key",
+    "safe_csv_bytes",
+    "signing_key",
+    "stored_public_key_pem",
+    "verify_bundle",
 ]
 
 MANIFEST = "manifest.json"
@@ -268,7 +268,7 @@ def _entries(buf: bytes | mmap.mmap) -> dict[str, _Entry]:
     _, disk, cd_disk, on_disk, count, cd_size, cd_offset, comment_len = _EOCD.unpack_from(buf, eocd_at)
     if comment_len or disk or cd_disk or on_disk != count:
         raise _Refused("the zip has an archive comment or spans several disks")
-    if eocd_at >= 20 and buf[eocd_at - 20:eocd_at - 16] == _ZIP64_LOCATOR_SIG or 0xFFFF in (count, on_disk) \
+    if (eocd_at >= 20 and buf[eocd_at - 20:eocd_at - 16] == _ZIP64_LOCATOR_SIG) or 0xFFFF in (count, on_disk) \
             or 0xFFFFFFFF in (cd_size, cd_offset):
         raise _Refused("the zip uses zip64 records, which bundles never need")
     if count > _MAX_ENTRIES:

@@ -36,9 +36,20 @@ from core.models import JobStatus, ReleaseCandidate, ReleaseJob, Role, User, utc
 from core.storage import Storage
 from privacy.catalogue import ROW_LEVEL_KINDS
 
-__all__ = ["RERUN_KINDS", "MAX_CANDIDATES", "sample_key", "sample_meta_key", "candidate_prefix",
-           "request_rerun", "candidates_of", "candidate_view", "candidate_report_key", "choose_for_approval",
-           "adopt", "statement_facts"]
+__all__ = [
+    "MAX_CANDIDATES",
+    "RERUN_KINDS",
+    "adopt",
+    "candidate_prefix",
+    "candidate_report_key",
+    "candidate_view",
+    "candidates_of",
+    "choose_for_approval",
+    "request_rerun",
+    "sample_key",
+    "sample_meta_key",
+    "statement_facts",
+]
 
 RERUN_KINDS = ROW_LEVEL_KINDS  # releases of rows: their sample is kept
 MAX_CANDIDATES = 50  # re-runs of one release: each takes a worker and storage

@@ -40,17 +40,17 @@ from core.models import Dataset, PendingChange, Role, User, utcnow
 from core.settings import Settings, get_settings
 
 __all__ = [
-    "ROLE",
     "BUDGET",
     "ELEVATED_ROLES",
-    "request_change",
+    "ROLE",
+    "budget_limits",
+    "change_view",
+    "check_budget",
     "confirm",
-    "reject",
     "pending",
     "pending_for",
-    "change_view",
-    "budget_limits",
-    "check_budget",
+    "reject",
+    "request_change",
 ]
 
 ROLE = "role"

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.settings import Settings, get_settings
 
-__all__ = ["get_engine", "session_scope", "write_session", "dispose_engines", "make_engine"]
+__all__ = ["dispose_engines", "get_engine", "make_engine", "session_scope", "write_session"]
 
 _engines: dict[str, Engine] = {}
 _factories: dict[str, sessionmaker[Session]] = {}

@@ -34,16 +34,16 @@ from privacy.budget import PrivacyBudget, PrivacyCost, format_value
 from privacy.policy import DatasetPolicy
 
 __all__ = [
+    "committed_costs",
     "cost_to_columns",
-    "entry_cost",
     "dataset_budget",
-    "lock_dataset",
-    "reserve",
-    "mark_spent",
-    "release_reservation",
+    "entry_cost",
     "job_charge_state",
     "ledger_summary",
-    "committed_costs",
+    "lock_dataset",
+    "mark_spent",
+    "release_reservation",
+    "reserve",
 ]
 
 

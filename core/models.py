@@ -25,21 +25,21 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 __all__ = [
-    "Base",
-    "User",
     "ApiToken",
-    "Dataset",
-    "SchemaVersion",
-    "Grant",
-    "ReleaseJob",
-    "ReleaseCandidate",
-    "LedgerEntry",
     "AuditEvent",
-    "UserSession",
-    "PendingChange",
+    "Base",
+    "Dataset",
+    "Grant",
     "JobStatus",
     "LedgerAction",
+    "LedgerEntry",
+    "PendingChange",
+    "ReleaseCandidate",
+    "ReleaseJob",
     "Role",
+    "SchemaVersion",
+    "User",
+    "UserSession",
     "utcnow",
 ]
 

@@ -51,9 +51,29 @@ from sqlalchemy.orm import Session
 from core.errors import InvalidRequest
 from core.settings import Settings
 
-__all__ = ["READY", "APPROVED", "REJECTED", "FAILED", "EVENTS", "STATUS", "Notice", "MailServer", "configured",
-           "after_commit", "submit", "deliver", "build_notice", "build_mail", "send_mail", "post_webhook",
-           "webhook_request", "sign", "verify_webhook", "check_email", "flush"]
+__all__ = [
+    "APPROVED",
+    "EVENTS",
+    "FAILED",
+    "READY",
+    "REJECTED",
+    "STATUS",
+    "MailServer",
+    "Notice",
+    "after_commit",
+    "build_mail",
+    "build_notice",
+    "check_email",
+    "configured",
+    "deliver",
+    "flush",
+    "post_webhook",
+    "send_mail",
+    "sign",
+    "submit",
+    "verify_webhook",
+    "webhook_request",
+]
 
 log = logging.getLogger(__name__)
 
@@ -257,7 +277,7 @@ def _with_retries(action: Any) -> tuple[bool, str | None]:
         try:
             action()
             return True, None
-        except Exception as exc:  # any failure of delivery is retried, then recorded
+        except Exception as exc:  # noqa: BLE001 - any failure of delivery is retried, then recorded
             error = type(exc).__name__
             log.warning("notification attempt %s of %s failed: %s", attempt + 1, ATTEMPTS, error)
             if attempt + 1 < ATTEMPTS:

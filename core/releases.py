@@ -49,28 +49,28 @@ from privacy.schema import PublicSchema
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "ReleaseRequest",
+    "DEFAULT_ROWS",
     "KINDS",
     "ROW_LEVEL_KINDS",
-    "DEFAULT_ROWS",
-    "register_dataset",
-    "confirm_schema",
-    "disclosure_issues",
-    "update_policy",
-    "grant",
-    "revoke_grant",
-    "visible_datasets",
-    "get_dataset",
-    "request_release",
-    "visible_jobs",
-    "get_job",
+    "ReleaseRequest",
     "approve",
-    "reject",
-    "cancel_release",
     "can_download",
+    "cancel_release",
+    "confirm_schema",
     "dataset_view",
+    "disclosure_issues",
+    "get_dataset",
+    "get_job",
+    "grant",
     "job_view",
     "method_kind",
+    "register_dataset",
+    "reject",
+    "request_release",
+    "revoke_grant",
+    "update_policy",
+    "visible_datasets",
+    "visible_jobs",
 ]
 
 DEFAULT_ROWS = catalogue.DEFAULT_ROWS
@@ -208,11 +208,10 @@ def approve(session: Session, user: User, job: ReleaseJob, comment: str | None =
     if chosen is not None:
         candidates.adopt(job, chosen)
     gate = job.gate or {}
-    if gate.get("overall") == "fail":
-        if not override or not override.strip():
-            raise Conflict("the release gate failed ("
-                           + ", ".join(c["name"] for c in gate.get("checks", []) if c.get("status") == "fail")
-                           + "); approving needs an override with a written reason", field="override")
+    if gate.get("overall") == "fail" and (not override or not override.strip()):
+        raise Conflict("the release gate failed ("
+                       + ", ".join(c["name"] for c in gate.get("checks", []) if c.get("status") == "fail")
+                       + "); approving needs an override with a written reason", field="override")
     job.status = JobStatus.approved.value
     job.decided_by = user.id
     job.decided_at = utcnow()

@@ -25,12 +25,12 @@ from core.models import Dataset, ReleaseJob, SchemaVersion, User, utcnow
 
 __all__ = [
     "MAX_NOTE",
+    "changed_parts",
     "current_version",
-    "version_of",
     "history",
     "record_version",
-    "changed_parts",
     "schema_for_job",
+    "version_of",
     "version_view",
 ]
 

@@ -7,13 +7,14 @@ SYNTHGATE_DATABASE_URL at PostgreSQL and SYNTHGATE_BROKER_URL at Redis.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Settings", "get_settings", "ENV_PREFIX"]
+__all__ = ["ENV_PREFIX", "Settings", "get_settings"]
 
 ENV_PREFIX = "SYNTHGATE_"
 
@@ -193,10 +194,8 @@ def create_once(path: Path, content: bytes) -> None:
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
-        try:
+        with contextlib.suppress(FileExistsError):  # another process won the race: its key is the one every process uses
             os.link(tmp, path)
-        except FileExistsError:
-            pass  # another process won the race: its key is the one every process uses
     finally:
         tmp.unlink(missing_ok=True)
 

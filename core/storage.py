@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 from core.errors import InternalError, InvalidRequest
 from core.settings import Settings, get_settings
 
-__all__ = ["Storage", "LocalStorage", "S3Storage", "get_storage", "sha256_file", "copy_hashed"]
+__all__ = ["LocalStorage", "S3Storage", "Storage", "copy_hashed", "get_storage", "sha256_file"]
 
 
 def sha256_file(path: str | Path) -> str:

@@ -36,11 +36,9 @@ def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool
     if staff:
         # facts read from the raw file: steward and admin only
         view["internal"] = {"rows": ds.n_rows, "original_filename": ds.original_filename, "sha256": ds.file_sha256}
-        view["grants"] = [
-            u for u in session.execute(
+        view["grants"] = list(session.execute(
                 select(User.username).join(Grant, Grant.user_id == User.id).where(Grant.dataset_id == ds.id)
-            ).scalars()
-        ]
+            ).scalars())
     if with_ledger:
         view["ledger"] = ledger.ledger_summary(session, ds, user).to_dict()
     return view

@@ -12,13 +12,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["EvaluationLimits", "ProgressCallback", "sample_rows", "section_rng", "jsonable", "quiet_warnings",
-           "no_progress"]
+__all__ = [
+    "EvaluationLimits",
+    "ProgressCallback",
+    "jsonable",
+    "no_progress",
+    "quiet_warnings",
+    "sample_rows",
+    "section_rng",
+]
 
 ProgressCallback = Callable[[float, str], None]
 
 
-def no_progress(fraction: float, message: str) -> None:  # noqa: ARG001 - the default sink
+def no_progress(fraction: float, message: str) -> None:
     return None
 
 

@@ -36,7 +36,7 @@ import pandas as pd
 
 from privacy.schema import ColumnSpec, PublicSchema
 
-__all__ = ["ColumnView", "column_view", "table_views", "MixedDistanceEncoder", "numeric_values", "model_matrix"]
+__all__ = ["ColumnView", "MixedDistanceEncoder", "column_view", "model_matrix", "numeric_values", "table_views"]
 
 DEFAULT_BINS = 20
 QUANTILE_BINS = 10
@@ -159,7 +159,7 @@ class ColumnView:
         else:
             width = (self.hi - self.lo) / self.n_value_codes
             out = [_format_edge(self.lo + i * width, self.is_datetime) for i in range(self.n_value_codes)]
-        return out + ["(null)"]
+        return [*out, "(null)"]
 
     def bin_edges(self) -> np.ndarray:
         """Edges on the numeric view, for histograms."""

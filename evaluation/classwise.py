@@ -40,7 +40,7 @@ from evaluation._tables import ColumnView
 from evaluation.kernels import NotScorable, fidelity_from_codes, sample_pairs
 from privacy.schema import PublicSchema
 
-__all__ = ["class_section", "minority_scores", "WEIGHTING"]
+__all__ = ["WEIGHTING", "class_section", "minority_scores"]
 
 WEIGHTING = ("unweighted mean over the classes of the real training rows (each class counts the same); "
              "the mean weighted by the real class shares is given for information")

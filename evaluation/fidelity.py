@@ -32,7 +32,7 @@ from evaluation.kernels import (
 )
 from privacy.schema import PublicSchema
 
-__all__ = ["fidelity_section", "sdmetrics_quality", "association_matrix", "correlation_matrix"]
+__all__ = ["association_matrix", "correlation_matrix", "fidelity_section", "sdmetrics_quality"]
 
 logger = logging.getLogger(__name__)
 

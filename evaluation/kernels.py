@@ -17,24 +17,24 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
-    "NotScorable",
-    "ks_statistic",
-    "tv_distance_counts",
-    "joint_tv_distance",
-    "chi2_homogeneity_pvalue",
-    "cramers_v",
-    "average_ranks",
-    "pearson_correlation",
     "FIDELITY_SCORE_DEFINITION",
     "MIN_PAIR_WEIGHT",
-    "fidelity_from_codes",
-    "sample_pairs",
-    "range_coverage",
+    "NotScorable",
+    "average_ranks",
     "category_coverage",
+    "chi2_homogeneity_pvalue",
+    "cramers_v",
+    "fidelity_from_codes",
+    "joint_tv_distance",
+    "ks_statistic",
+    "pearson_correlation",
+    "range_coverage",
+    "sample_pairs",
+    "tv_distance_counts",
 ]
 
 
-class NotScorable(ValueError):  # noqa: N818 - a reason, not a failure
+class NotScorable(ValueError):
     """The metric does not apply to this input; the message says why."""
 
 

@@ -56,20 +56,20 @@ from evaluation.kernels import (
 from privacy.schema import ColumnSpec, PublicSchema
 
 __all__ = [
-    "Metric",
+    "FIDELITY_SCORE_DEFINITION",
     "METRICS",
+    "Metric",
     "NotScorable",
+    "average_ranks",
+    "chi2_homogeneity_pvalue",
+    "cramers_v",
+    "fidelity_from_codes",
+    "joint_tv_distance",
+    "ks_statistic",
     "metric",
     "metrics_for",
-    "ks_statistic",
-    "tv_distance_counts",
-    "joint_tv_distance",
-    "cramers_v",
-    "chi2_homogeneity_pvalue",
     "pearson_correlation",
-    "average_ranks",
-    "fidelity_from_codes",
-    "FIDELITY_SCORE_DEFINITION",
+    "tv_distance_counts",
 ]
 
 Goal = Literal["max", "min"]
@@ -142,7 +142,7 @@ def chi2_homogeneity_score(real: pd.Series, synthetic: pd.Series, spec: ColumnSp
                                    np.bincount(view.codes(synthetic), minlength=view.size))
 
 
-def null_rate_error(real: pd.Series, synthetic: pd.Series, spec: ColumnSpec) -> float:  # noqa: ARG001
+def null_rate_error(real: pd.Series, synthetic: pd.Series, spec: ColumnSpec) -> float:
     """Absolute difference of the share of nulls."""
     if len(real) == 0 or len(synthetic) == 0:
         raise NotScorable("an empty table has no null rate")

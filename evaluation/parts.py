@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from evaluation._common import jsonable
 
-__all__ = ["Figure", "Section", "Check", "Status", "Visibility"]
+__all__ = ["Check", "Figure", "Section", "Status", "Visibility"]
 
 Visibility = Literal["public", "internal"]
 Status = Literal["pass", "warn", "fail", "not_run"]

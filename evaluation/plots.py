@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["column_overlays", "association_heatmaps", "roc_curves", "dcr_histogram", "to_png"]
+__all__ = ["association_heatmaps", "column_overlays", "dcr_histogram", "roc_curves", "to_png"]
 
 REAL_COLOR = "#1f5fa8"
 SYNTHETIC_COLOR = "#e07b1a"

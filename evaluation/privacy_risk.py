@@ -54,14 +54,14 @@ from evaluation.utility import is_classification
 from privacy.schema import PublicSchema
 
 __all__ = [
+    "ANONYMETER_STATUS",
+    "dcr_share_closer_to_train",
+    "exact_match_rate",
+    "membership_auc_classifier",
+    "membership_auc_distance",
+    "nearest_distances",
     "privacy_section",
     "row_hashes",
-    "nearest_distances",
-    "exact_match_rate",
-    "dcr_share_closer_to_train",
-    "membership_auc_distance",
-    "membership_auc_classifier",
-    "ANONYMETER_STATUS",
 ]
 
 logger = logging.getLogger(__name__)

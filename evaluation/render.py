@@ -20,7 +20,7 @@ from evaluation.parts import Figure, Section
 if TYPE_CHECKING:
     from evaluation.report import Report
 
-__all__ = ["render_html", "draw_figures"]
+__all__ = ["draw_figures", "render_html"]
 
 logger = logging.getLogger(__name__)
 

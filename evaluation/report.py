@@ -26,7 +26,7 @@ from evaluation.parts import Check, Figure, Section, Status
 from evaluation.render import draw_figures, render_html
 from privacy.schema import PublicSchema
 
-__all__ = ["Report", "Section", "Figure", "Check", "build_report", "SECTIONS", "SCHEMA_VERSION", "judge"]
+__all__ = ["SCHEMA_VERSION", "SECTIONS", "Check", "Figure", "Report", "Section", "build_report", "judge"]
 
 logger = logging.getLogger(__name__)
 

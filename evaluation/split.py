@@ -24,7 +24,7 @@ import pandas as pd
 from privacy.errors import MethodOptionError, PrivacyError, SchemaError
 from privacy.schema import PublicSchema
 
-__all__ = ["split_holdout", "EmptySplit"]
+__all__ = ["EmptySplit", "split_holdout"]
 
 MIN_ROWS = 4
 

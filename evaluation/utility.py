@@ -22,7 +22,7 @@ from evaluation._tables import ColumnView, model_matrix
 from evaluation.kernels import NotScorable
 from privacy.schema import PublicSchema
 
-__all__ = ["utility_section", "is_classification"]
+__all__ = ["is_classification", "utility_section"]
 
 logger = logging.getLogger(__name__)
 

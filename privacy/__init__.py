@@ -19,14 +19,14 @@ from privacy.errors import (
 
 __all__ = [
     "INFINITE",
+    "BudgetExceeded",
+    "DomainTooLarge",
+    "InvalidPrivacyValue",
+    "MethodOptionError",
+    "PolicyViolation",
     "PrivacyBudget",
     "PrivacyCost",
     "PrivacyError",
-    "InvalidPrivacyValue",
     "SchemaError",
     "UnknownMethod",
-    "MethodOptionError",
-    "DomainTooLarge",
-    "BudgetExceeded",
-    "PolicyViolation",
 ]

@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import numpy as np
 
-__all__ = ["Expression", "ExpressionError", "FUNCTIONS", "parse_expression"]
+__all__ = ["FUNCTIONS", "Expression", "ExpressionError", "parse_expression"]
 
 MAX_CHARS = 2000
 MAX_NODES = 400

@@ -28,15 +28,15 @@ from privacy.budget import PrivacyBudget, PrivacyCost, format_value
 from privacy.errors import BudgetExceeded, InvalidPrivacyValue, PolicyViolation
 
 __all__ = [
+    "POLICY_ALLOW_NON_DP",
+    "POLICY_DP_ONLY",
     "PRECISION",
-    "zcdp_epsilon",
-    "zcdp_rho",
-    "gaussian_sigma",
     "BudgetStatus",
     "budget_status",
     "check_can_pay",
-    "POLICY_DP_ONLY",
-    "POLICY_ALLOW_NON_DP",
+    "gaussian_sigma",
+    "zcdp_epsilon",
+    "zcdp_rho",
 ]
 
 PRECISION = 12

@@ -39,8 +39,16 @@ from privacy.engine.accounting import ZCDPLedger
 from privacy.engine.mechanisms import gaussian_measure
 from privacy.schema import NUMERIC_KINDS
 
-__all__ = ["GRID_CELLS", "THRESHOLD", "UNIFORM_WEIGHT", "BinPlacement", "placeable_columns", "grid_counts", "edges_from_counts",
-           "place_bin_edges"]
+__all__ = [
+    "GRID_CELLS",
+    "THRESHOLD",
+    "UNIFORM_WEIGHT",
+    "BinPlacement",
+    "edges_from_counts",
+    "grid_counts",
+    "place_bin_edges",
+    "placeable_columns",
+]
 
 GRID_CELLS = 256
 UNIFORM_WEIGHT = 0.5  # the placed mass is mixed with this much uniform mass: no bin is wider than 1 / (w bins)

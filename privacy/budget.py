@@ -19,7 +19,7 @@ from typing import Any
 
 from privacy.errors import InvalidPrivacyValue
 
-__all__ = ["PrivacyCost", "PrivacyBudget", "to_fraction", "INFINITE", "format_value"]
+__all__ = ["INFINITE", "PrivacyBudget", "PrivacyCost", "format_value", "to_fraction"]
 
 
 class _Infinite:
@@ -128,8 +128,7 @@ def format_value(value: Fraction | _Infinite | None, places: int = 6) -> str:
     assert isinstance(value, Fraction)
     dec = Decimal(value.numerator) / Decimal(value.denominator)
     if Fraction(dec) == value:
-        text = format(dec.normalize(), "f")
-        return text
+        return format(dec.normalize(), "f")
     return f"{value.numerator}/{value.denominator} ({float(value):.{places}g})"
 
 

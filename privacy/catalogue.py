@@ -32,21 +32,21 @@ from privacy.errors import PolicyViolation, PrivacyError, RequestRefused
 from privacy.schema import PublicSchema
 
 __all__ = [
-    "KINDS",
-    "ROW_LEVEL_KINDS",
     "DEFAULT_ROWS",
+    "HEAVY",
+    "KINDS",
     "MAX_GENERATED_CELLS",
     "QUICK",
+    "ROW_LEVEL_KINDS",
     "SUGGESTED_METHODS",
-    "HEAVY",
+    "DatasetLimits",
     "MethodEntry",
     "ReleasePlan",
-    "DatasetLimits",
-    "method_entry",
     "catalogue_names",
+    "method_entry",
     "methods_of_kind",
-    "rebalancers",
     "plan_release",
+    "rebalancers",
 ]
 
 #: every kind of release; a method makes exactly one

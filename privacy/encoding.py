@@ -26,6 +26,7 @@ the steward did not confirm in the schema.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -36,7 +37,7 @@ import pandas as pd
 from privacy.errors import SchemaError
 from privacy.schema import MAX_EXACT_ORDINAL, NUMERIC_KINDS, ColumnSpec, PublicSchema, _category_keys, _key
 
-__all__ = ["ColumnEncoding", "DomainEncoder", "check_edges", "smallest_uint", "MAX_EXACT_ORDINAL"]
+__all__ = ["MAX_EXACT_ORDINAL", "ColumnEncoding", "DomainEncoder", "check_edges", "smallest_uint"]
 
 
 def smallest_uint(max_value: int) -> np.dtype:
@@ -115,13 +116,13 @@ def check_edges(edges: Sequence[float], lo: float, hi: float, *, integer: bool =
     if len(e) < 2 or e[0] != lo or e[-1] != hi:
         raise SchemaError(f"bin edges must start at the declared min {lo} and end at the declared max {hi}",
                           field="schema")
-    if not all(math.isfinite(v) for v in e) or any(b <= a for a, b in zip(e, e[1:], strict=False)):
+    if not all(math.isfinite(v) for v in e) or any(b <= a for a, b in itertools.pairwise(e)):
         raise SchemaError("bin edges must be finite and strictly ascending", field="schema")
     if integer:
         # a bin [a, b) holds the integers ceil(a) .. ceil(b) - 1; the last one [a, hi] up to floor(hi)
         last = len(e) - 2
         if any((math.floor(b) if i == last else math.ceil(b) - 1) < math.ceil(a)
-               for i, (a, b) in enumerate(zip(e, e[1:], strict=False))):
+               for i, (a, b) in enumerate(itertools.pairwise(e))):
             raise SchemaError("bin edges of an integer column must leave at least one integer in every bin",
                               field="schema")
     return e
@@ -250,7 +251,7 @@ class DomainEncoder:
             isnull = c == enc.null_code if enc.null_code is not None else np.zeros(len(c), dtype=bool)
             spec = enc.spec
             if enc.mode == "category":
-                values = np.array(list(spec.values or []) + [None], dtype=object)
+                values = np.array([*list(spec.values or []), None], dtype=object)
                 out[enc.name] = values[np.where(isnull, len(values) - 1, np.minimum(c, len(values) - 2))]
                 continue
             if enc.mode == "integer":

@@ -45,7 +45,7 @@ from typing import Any, Literal
 from privacy.disclosure import DisclosureReport, RealMatchReport, SmallCellReport
 from privacy.policy import DatasetPolicy
 
-__all__ = ["GateCheck", "GateResult", "evaluate_gate", "CHECK_NAMES", "INTERNAL_CHECKS"]
+__all__ = ["CHECK_NAMES", "INTERNAL_CHECKS", "GateCheck", "GateResult", "evaluate_gate"]
 
 Status = Literal["pass", "warn", "fail", "not_run"]
 Direction = Literal["min", "max"]

@@ -42,7 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from privacy.accounting import POLICY_ALLOW_NON_DP, POLICY_DP_ONLY
 from privacy.errors import SchemaError
 
-__all__ = ["DatasetPolicy", "load_policy", "DEFAULT_MAX_DELTA", "MAX_REQUEST_EPSILON", "MIN_REQUEST_DELTA"]
+__all__ = ["DEFAULT_MAX_DELTA", "MAX_REQUEST_EPSILON", "MIN_REQUEST_DELTA", "DatasetPolicy", "load_policy"]
 
 DEFAULT_MAX_DELTA = 1e-6
 MAX_REQUEST_EPSILON = Fraction(100)

@@ -72,23 +72,23 @@ from privacy.statistics_noise import (
 )
 
 __all__ = [
-    "MECHANISMS",
-    "long_table",
-    "release_tables",
-    "method_info",
-    "STATISTICS",
+    "CONFIDENCE",
     "MAX_CELLS",
+    "MAX_INTEGER_GRID",
+    "MECHANISMS",
+    "QUANTILE_GRID",
+    "STATISTICS",
     "StatisticsRelease",
     "dp_statistics",
+    "grid_quantiles",
+    "long_table",
+    "method_info",
     "planned_cost",
     "preflight_statistics",
-    "statistics_options",
-    "grid_quantiles",
     "quantile_grid",
     "quantile_rank_moe",
-    "QUANTILE_GRID",
-    "MAX_INTEGER_GRID",
-    "CONFIDENCE",
+    "release_tables",
+    "statistics_options",
 ]
 
 NAME = "dp-statistics"

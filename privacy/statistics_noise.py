@@ -47,8 +47,14 @@ import numpy as np
 
 from privacy.budget import PrivacyCost, format_value
 
-__all__ = ["CONFIDENCE", "QUANTILE_GRID", "MAX_INTEGER_GRID", "quantile_grid", "quantile_rank_moe",
-           "grid_quantiles"]
+__all__ = [
+    "CONFIDENCE",
+    "MAX_INTEGER_GRID",
+    "QUANTILE_GRID",
+    "grid_quantiles",
+    "quantile_grid",
+    "quantile_rank_moe",
+]
 
 CONFIDENCE = 0.95
 

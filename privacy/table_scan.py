@@ -40,7 +40,7 @@ from privacy.schema import (
     validate_table,
 )
 
-__all__ = ["TableScan", "scan_table", "DEFAULT_BATCH_BYTES"]
+__all__ = ["DEFAULT_BATCH_BYTES", "TableScan", "scan_table"]
 
 #: bytes of CSV (or about as many of Parquet) read at a time
 DEFAULT_BATCH_BYTES = 1 << 20

@@ -64,7 +64,7 @@ def register_converters(app: Flask) -> None:
     from werkzeug.routing import IntegerConverter
 
     class DatabaseId(IntegerConverter):
-        def __init__(self, map, *args, **kwargs):  # type: ignore[no-untyped-def]  # noqa: A002 - werkzeug's name
+        def __init__(self, map, *args, **kwargs):  # type: ignore[no-untyped-def]
             kwargs.setdefault("max", MAX_DATABASE_ID)
             super().__init__(map, *args, **kwargs)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Flask, Response, request
 
-__all__ = ["register_security_headers", "REPORT_CSP", "REPORT_FRAME_OPTIONS", "API_CSP", "HSTS"]
+__all__ = ["API_CSP", "HSTS", "REPORT_CSP", "REPORT_FRAME_OPTIONS", "register_security_headers"]
 
 # the report is HTML written by the evaluation library: no script, no network, no forms, sandboxed
 REPORT_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox; "

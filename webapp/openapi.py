@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["openapi_document", "API_VERSION"]
+__all__ = ["API_VERSION", "openapi_document"]
 
 API_VERSION = "1"
 

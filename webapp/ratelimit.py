@@ -35,8 +35,15 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TooManyAttempts", "init_rate_limits", "check_login", "note_login_failure", "check_token_client",
-           "note_token_failure", "count_api_request"]
+__all__ = [
+    "TooManyAttempts",
+    "check_login",
+    "check_token_client",
+    "count_api_request",
+    "init_rate_limits",
+    "note_login_failure",
+    "note_token_failure",
+]
 
 
 class TooManyAttempts(ServiceError):

@@ -31,7 +31,7 @@ def queue_for(method: str | None) -> str:
 
     try:
         return HEAVY_QUEUE if method_entry(method).heavy else QUEUE
-    except Exception:  # a method the catalogue does not know is refused at request time; quick here
+    except Exception:  # noqa: BLE001 - a method the catalogue does not know is refused at request time; quick here
         return QUEUE
 
 

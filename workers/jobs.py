@@ -44,8 +44,17 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["worker_identity", "claim", "JobControl", "LeaseLost", "JobStopped", "reap", "requeue_unclaimed",
-           "Reaper", "fail_job"]
+__all__ = [
+    "JobControl",
+    "JobStopped",
+    "LeaseLost",
+    "Reaper",
+    "claim",
+    "fail_job",
+    "reap",
+    "requeue_unclaimed",
+    "worker_identity",
+]
 
 
 class LeaseLost(Exception):

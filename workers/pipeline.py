@@ -65,8 +65,20 @@ from workers.stages import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["PipelineError", "JobSpec", "load_spec", "run_pipeline", "run_rerun", "post_process", "balanced_target",
-           "Sampled", "PostProcessed", "STAGES", "RERUN_STAGES", "DATA_FAILURE_MESSAGE"]
+__all__ = [
+    "DATA_FAILURE_MESSAGE",
+    "RERUN_STAGES",
+    "STAGES",
+    "JobSpec",
+    "PipelineError",
+    "PostProcessed",
+    "Sampled",
+    "balanced_target",
+    "load_spec",
+    "post_process",
+    "run_pipeline",
+    "run_rerun",
+]
 
 
 def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: Storage) -> None:

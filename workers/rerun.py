@@ -25,8 +25,16 @@ from workers.jobs import JobControl, take_lease
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CANDIDATE_QUEUED", "CANDIDATE_RUNNING", "CANDIDATE_READY", "CANDIDATE_FAILED", "claim_candidate",
-           "CandidateControl", "fail_candidate", "reap_candidates"]
+__all__ = [
+    "CANDIDATE_FAILED",
+    "CANDIDATE_QUEUED",
+    "CANDIDATE_READY",
+    "CANDIDATE_RUNNING",
+    "CandidateControl",
+    "claim_candidate",
+    "fail_candidate",
+    "reap_candidates",
+]
 
 CANDIDATE_QUEUED = "queued"
 CANDIDATE_RUNNING = "running"

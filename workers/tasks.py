@@ -152,15 +152,15 @@ def _warm_up() -> None:
     """
     try:
         import scipy.optimize  # noqa: F401 - zCDP conversions
-        import sklearn.ensemble  # noqa: F401 - the report's utility models
+        import sklearn.ensemble
         import sklearn.linear_model  # noqa: F401
 
-        import evaluation.fidelity  # noqa: F401
-        import evaluation.privacy_risk  # noqa: F401
-        import evaluation.render  # noqa: F401
+        import evaluation.fidelity
+        import evaluation.privacy_risk
+        import evaluation.render
         import evaluation.utility  # noqa: F401
-        import privacy.disclosure  # noqa: F401
-        import privacy.engine  # noqa: F401
+        import privacy.disclosure
+        import privacy.engine
         import privacy.synthesizers.native  # noqa: F401
         import workers.pipeline  # noqa: F401
     except Exception:  # a warm-up failure must not stop the worker; the job will report it

@@ -342,7 +342,7 @@ def _check_no_cycle(rules: list[Inequality]) -> None:
         state[node] = 1
         for nxt in edges.get(node, ()):
             if state.get(nxt) == 1:
-                cycle = path[path.index(nxt):] + [nxt] if nxt in path else [node, nxt]
+                cycle = [*path[path.index(nxt):], nxt] if nxt in path else [node, nxt]
                 raise ValueError(f"the inequalities form a cycle ({' <= '.join(cycle)}); columns that must be equal "
                                  "are one column, or one defined by a formula")
             if state.get(nxt) is None:

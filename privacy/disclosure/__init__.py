@@ -53,15 +53,15 @@ from privacy.disclosure.public import (
 from privacy.disclosure.real_rows import RealMatchReport, real_row_checks
 
 __all__ = [
+    "CELL_LABEL_COLUMNS",
     "DisclosureReport",
     "RealMatchReport",
     "SmallCellReport",
     "apply_disclosure_control",
-    "real_row_checks",
     "apply_small_cell_rules",
-    "CELL_LABEL_COLUMNS",
-    "recode_like",
     "class_sizes",
     "k_anonymity",
     "l_diversity",
+    "real_row_checks",
+    "recode_like",
 ]

@@ -25,15 +25,15 @@ from privacy.policy import DatasetPolicy
 from privacy.schema import NUMERIC_KINDS, ColumnSpec, PublicSchema
 
 __all__ = [
+    "CELL_LABEL_COLUMNS",
     "DisclosureReport",
     "SmallCellReport",
     "apply_disclosure_control",
     "apply_small_cell_rules",
-    "CELL_LABEL_COLUMNS",
-    "recode_like",
     "class_sizes",
     "k_anonymity",
     "l_diversity",
+    "recode_like",
 ]
 
 logger = logging.getLogger(__name__)

@@ -48,14 +48,14 @@ from privacy.budget import PrivacyCost
 from privacy.errors import InvalidPrivacyValue, MethodOptionError
 
 __all__ = [
+    "AIMSchedule",
+    "MSTSplit",
     "Step",
     "ZCDPLedger",
-    "MSTSplit",
-    "mst_split",
-    "AIMSchedule",
-    "request_rho",
-    "gaussian_rho",
     "exponential_rho",
+    "gaussian_rho",
+    "mst_split",
+    "request_rho",
 ]
 
 

@@ -56,7 +56,7 @@ from privacy.engine.mechanisms import exponential_select, gaussian_measure
 from privacy.engine.result import EngineFit, Progress, no_progress
 from privacy.engine.table import Clique, EncodedTable, clique_size
 
-__all__ = ["fit_aim", "aim_workload", "aim_candidates", "MEGABYTE_CELLS"]
+__all__ = ["MEGABYTE_CELLS", "aim_candidates", "aim_workload", "fit_aim"]
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,7 @@ def fit_aim(
         free = _downward_closure(estimator.cliques)
         current = list(estimator.cliques)
         pool = [
-            cl for cl in candidates if cl in free or junction_tree_cells(sizes, current + [cl]) <= size_limit
+            cl for cl in candidates if cl in free or junction_tree_cells(sizes, [*current, cl]) <= size_limit
         ]
         bias = math.sqrt(2.0 / math.pi) * sigma
         scores = np.empty(len(pool))

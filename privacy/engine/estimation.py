@@ -27,9 +27,9 @@ from privacy.engine.model import GraphicalModel
 from privacy.engine.table import Clique, clique_size
 
 __all__ = [
+    "MarginalEstimator",
     "Measurement",
     "estimate_total",
-    "MarginalEstimator",
     "maximal_cliques",
     "project_to_simplex",
     "shrink_to_uniform",

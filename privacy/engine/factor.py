@@ -13,7 +13,7 @@ import numpy as np
 
 from privacy.engine.table import Clique
 
-__all__ = ["broadcast_shape", "expand", "sum_to", "logsumexp_to", "drop_axes"]
+__all__ = ["broadcast_shape", "drop_axes", "expand", "logsumexp_to", "sum_to"]
 
 
 def broadcast_shape(clique: Clique, target: Clique, sizes: Sequence[int]) -> tuple[int, ...]:

@@ -20,7 +20,7 @@ import numpy as np
 from privacy.engine.factor import expand, logsumexp_to, sum_to
 from privacy.engine.table import Clique, clique_size
 
-__all__ = ["JunctionTree", "build_junction_tree", "junction_tree_cells", "calibrate", "clique_probabilities"]
+__all__ = ["JunctionTree", "build_junction_tree", "calibrate", "clique_probabilities", "junction_tree_cells"]
 
 
 @dataclass(frozen=True)

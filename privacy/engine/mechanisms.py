@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["gaussian_measure", "exponential_select", "selection_probabilities"]
+__all__ = ["exponential_select", "gaussian_measure", "selection_probabilities"]
 
 
 def gaussian_measure(counts: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:

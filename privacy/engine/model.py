@@ -136,7 +136,7 @@ class GraphicalModel:
                 if a in done:
                     continue
                 cond = tuple(x for x in clique if x in done)
-                keep = tuple(sorted(cond + (a,)))
+                keep = tuple(sorted((*cond, a)))
                 table = sum_to(probs, clique, keep)
                 table = np.moveaxis(table, keep.index(a), -1).reshape(-1, self.sizes[a])
                 if cond:

@@ -29,7 +29,7 @@ from privacy.engine.mechanisms import exponential_select, gaussian_measure
 from privacy.engine.result import DomainCompression, EngineFit, Progress, no_progress
 from privacy.engine.table import Clique, EncodedTable
 
-__all__ = ["fit_mst", "compress_domain"]
+__all__ = ["compress_domain", "fit_mst"]
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from privacy.encoding import smallest_uint
 
-__all__ = ["EncodedTable", "Clique", "combined_codes", "clique_size", "CHUNK_ROWS"]
+__all__ = ["CHUNK_ROWS", "Clique", "EncodedTable", "clique_size", "combined_codes"]
 
 CHUNK_ROWS = 1 << 18  # rows per pass when counting: keeps temporaries small on large tables
 

@@ -68,16 +68,16 @@ from privacy.generalise.preflight import (
 )
 
 __all__ = [
-    "LatticeChoice",
-    "column_levels",
-    "apply_recoding",
-    "generalised_spec",
-    "choose_generalisation",
-    "search_lattice",
-    "describe_levels",
     "DisclosurePreflight",
-    "preflight_disclosure",
-    "expected_share_below_k",
+    "LatticeChoice",
+    "apply_recoding",
     "check_disclosure_request",
+    "choose_generalisation",
+    "column_levels",
+    "describe_levels",
+    "expected_share_below_k",
+    "generalised_spec",
+    "preflight_disclosure",
+    "search_lattice",
 ]
 

@@ -254,7 +254,7 @@ def _datetime_levels(spec: ColumnSpec, s: pd.Series | None) -> list[dict[str, An
     for i, step in enumerate(steps):
         rec = _date_recoding(step, lo, hi)
         classes = rec["max"] - rec["min"] + 1 if step == "year" else len(rec["labels"])
-        if classes > 1 or i == 0 and spec.hierarchy is not None:
+        if classes > 1 or (i == 0 and spec.hierarchy is not None):
             if i == 0 and spec.hierarchy is not None:
                 rec["declared"] = True
             out.append(rec)

@@ -70,19 +70,19 @@ from privacy.schema.tables import _check_parquet_columns as _check_parquet_colum
 from privacy.schema.tables import _check_utf8 as _check_utf8
 
 __all__ = [
-    "ColumnKind",
-    "ColumnSpec",
     "MAX_EXACT_ORDINAL",
     "MAX_SPECIAL_VALUES",
+    "ColumnKind",
+    "ColumnSpec",
+    "ConformReport",
     "Hierarchy",
     "PublicSchema",
     "SchemaIssue",
-    "ConformReport",
-    "propose_schema",
-    "validate_table",
     "conform_table",
     "load_schema",
+    "propose_schema",
     "read_table",
+    "validate_table",
 ]
 
-__all__ += ["enforce_schema", "fake_ids", "NA_VALUES"]
+__all__ += ["NA_VALUES", "enforce_schema", "fake_ids"]

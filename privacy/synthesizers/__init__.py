@@ -12,8 +12,15 @@ from typing import Any
 from privacy.errors import UnknownMethod
 from privacy.synthesizers.base import ProgressCallback, Synthesizer
 
-__all__ = ["REGISTRY", "create_synthesizer", "synthesizer_class", "method_names", "method_catalogue",
-           "Synthesizer", "ProgressCallback"]
+__all__ = [
+    "REGISTRY",
+    "ProgressCallback",
+    "Synthesizer",
+    "create_synthesizer",
+    "method_catalogue",
+    "method_names",
+    "synthesizer_class",
+]
 
 # name -> "module:Class". Keep one line per method; modules import their heavy
 # dependencies inside the class, never at module top.

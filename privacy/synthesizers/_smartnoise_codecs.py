@@ -198,7 +198,7 @@ class _GanCodec:
         for j, enc in enumerate(self.encoder.encodings):
             col = raw.iloc[:, j]
             if enc.mode == "category":
-                values = list(enc.spec.values or []) + [None]
+                values = [*list(enc.spec.values or []), None]
                 idx = col.to_numpy(dtype=np.int64)
                 if enc.null_code is None:
                     idx = np.minimum(idx, len(values) - 2)

@@ -74,7 +74,7 @@ def _noisy_total_mst_class() -> type:
             undo = lambda synthetic: self.reverse_data(synthetic, supports)  # noqa: E731
             return self.transform_data(data, supports), new_measurements, undo
 
-        def MST(self, data: Any, epsilon: float, delta: float) -> None:  # noqa: N802 - smartnoise's name
+        def MST(self, data: Any, epsilon: float, delta: float) -> None:
             rho = float(self.fixed_rho)
             sigma = np.sqrt(3 / (2 * rho))
             cliques = [(col,) for col in data.domain]

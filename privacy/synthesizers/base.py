@@ -25,7 +25,7 @@ from privacy.errors import MethodOptionError
 from privacy.schema import PublicSchema
 from privacy.synthesizers._checks import check_request
 
-__all__ = ["Synthesizer", "ProgressCallback", "Guarantee", "OptionSpec", "no_progress", "option_bounds"]
+__all__ = ["Guarantee", "OptionSpec", "ProgressCallback", "Synthesizer", "no_progress", "option_bounds"]
 
 ProgressCallback = Callable[[float, str], None]
 Guarantee = Literal["dp", "non-dp", "data-free"]
@@ -40,7 +40,7 @@ def option_bounds(entry: OptionSpec) -> tuple[float | None, float | None]:
     return entry[3] if len(entry) > 3 else (None, None)
 
 
-def no_progress(fraction: float, message: str) -> None:  # noqa: ARG001 - the default sink
+def no_progress(fraction: float, message: str) -> None:
     return None
 
 

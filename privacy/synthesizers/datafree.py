@@ -144,7 +144,7 @@ class ScenarioSynthesizer(_DataFreeBase):
             raise MethodOptionError("task must be classification or regression", field="options")
         if (o["n_features"] or 0) < 1:
             raise MethodOptionError("n_features must be at least 1", field="options")
-        if not 0 < (o["feature_bound"] or 0):
+        if not (o["feature_bound"] or 0) > 0:
             raise MethodOptionError("feature_bound must be positive", field="options")
         if o["task"] == "classification":
             used = o["n_informative"] + o["n_redundant"] + o["n_repeated"]
@@ -158,10 +158,10 @@ class ScenarioSynthesizer(_DataFreeBase):
                 raise MethodOptionError("n_classes * n_clusters_per_class must be at most 2 ** n_informative",
                                         field="options")
             weights = _number_list(o["weights"], "weights")
-            if weights is not None:
-                if len(weights) not in (o["n_classes"], o["n_classes"] - 1) or any(w < 0 for w in weights):
-                    raise MethodOptionError(f"weights must give {o['n_classes']} non-negative proportions",
-                                            field="options")
+            if weights is not None and (len(weights) not in (o["n_classes"], o["n_classes"] - 1)
+                                        or any(w < 0 for w in weights)):
+                raise MethodOptionError(f"weights must give {o['n_classes']} non-negative proportions",
+                                        field="options")
             o["weights"] = weights
             if not 0 <= o["flip_y"] <= 1:
                 raise MethodOptionError("flip_y must lie in [0, 1]", field="options")

@@ -48,7 +48,7 @@ from privacy.errors import MethodOptionError
 from privacy.schema import PublicSchema
 from privacy.synthesizers.base import ProgressCallback, Synthesizer
 
-__all__ = ["DPCopulaSynthesizer", "nearest_correlation", "interval_normal_scores"]
+__all__ = ["DPCopulaSynthesizer", "interval_normal_scores", "nearest_correlation"]
 
 
 def interval_normal_scores(probs: np.ndarray) -> np.ndarray:
@@ -118,7 +118,7 @@ class DPCopulaSynthesizer(OpenBoundsSupport, Synthesizer):
         schema, _bounds_cost, budget = self._fill_bounds(table, schema, requested, progress)
         self._encoder = DomainEncoder(schema, default_bins=self.options["bins"])
         codes = self._encoder.encode(table)
-        n, d = codes.shape
+        _n, d = codes.shape
         share = to_fraction(self.options["marginal_share"], "marginal_share") if d > 1 else Fraction(1)
         gaussian = budget.rho is not None
         if gaussian:

@@ -33,7 +33,7 @@ from privacy.schema import PublicSchema
 from privacy.synthesizers._progress import Milestones
 from privacy.synthesizers.base import ProgressCallback, Synthesizer
 
-__all__ = ["NativeMSTSynthesizer", "NativeAIMSynthesizer", "MAX_MARGINAL_CELLS"]
+__all__ = ["MAX_MARGINAL_CELLS", "NativeAIMSynthesizer", "NativeMSTSynthesizer"]
 
 # Largest share of a fit's rho that may go to placing bins (`adaptive_bins_share`).
 MAX_ADAPTIVE_BINS_SHARE = 0.5

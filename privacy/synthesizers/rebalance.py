@@ -34,8 +34,16 @@ from privacy.errors import MethodOptionError, SchemaError, UnknownMethod
 from privacy.schema import PublicSchema, _category_keys, _key, enforce_schema
 from privacy.synthesizers.base import ProgressCallback, Synthesizer
 
-__all__ = ["REBALANCE_METHODS", "rebalance_output", "rebalance_table", "resolve_target",
-           "SMOTESynthesizer", "BorderlineSMOTESynthesizer", "ADASYNSynthesizer", "SMOTENCSynthesizer"]
+__all__ = [
+    "REBALANCE_METHODS",
+    "ADASYNSynthesizer",
+    "BorderlineSMOTESynthesizer",
+    "SMOTENCSynthesizer",
+    "SMOTESynthesizer",
+    "rebalance_output",
+    "rebalance_table",
+    "resolve_target",
+]
 
 REBALANCE_METHODS = ("smote", "borderline-smote", "adasyn", "smotenc")
 
@@ -146,7 +154,7 @@ class _Encoding:
             block = matrix[:, pos:pos + width]
             pos += width
             if kind == "category":
-                values = list(info) + [None]
+                values = [*list(info), None]
                 idx = np.rint(block[:, 0]).astype(int) if self.nominal_as_codes else np.argmax(block, axis=1)
                 out[name] = [values[i] for i in np.clip(idx, 0, len(values) - 1)]
             else:

@@ -50,8 +50,13 @@ from privacy.errors import MethodOptionError, MissingDependency
 from privacy.schema import NUMERIC_KINDS, PublicSchema, _key
 from privacy.synthesizers.base import OptionSpec, ProgressCallback, Synthesizer
 
-__all__ = ["GaussianCopulaSynthesizer", "CTGANSynthesizer", "TVAESynthesizer", "CopulaGANSynthesizer",
-           "sdv_metadata"]
+__all__ = [
+    "CTGANSynthesizer",
+    "CopulaGANSynthesizer",
+    "GaussianCopulaSynthesizer",
+    "TVAESynthesizer",
+    "sdv_metadata",
+]
 
 logger = logging.getLogger(__name__)
 

@@ -130,18 +130,18 @@ from privacy.synthesizers._smartnoise_support import (
 from privacy.synthesizers.base import ProgressCallback, Synthesizer
 
 __all__ = [
-    "SmartnoiseMSTSynthesizer",
+    "DPRowCount",
     "SmartnoiseAIMSynthesizer",
+    "SmartnoiseDPCTGANSynthesizer",
+    "SmartnoiseMSTSynthesizer",
     "SmartnoiseMWEMSynthesizer",
     "SmartnoisePACSynthSynthesizer",
-    "SmartnoiseDPCTGANSynthesizer",
     "SmartnoisePATECTGANSynthesizer",
-    "mwem_splits",
+    "dp_row_count",
     "dpctgan_max_epochs",
     "dpctgan_sample_rate",
+    "mwem_splits",
     "pate_epsilon",
-    "DPRowCount",
-    "dp_row_count",
 ]
 
 
@@ -291,7 +291,7 @@ class SmartnoiseAIMSynthesizer(_CubeBase):
         class FixedRhoAIM(AIMSynthesizer):
             rounds_done = 0
 
-            def AIM(self, data: Any, workload: Any) -> None:  # noqa: N802 - smartnoise's name
+            def AIM(self, data: Any, workload: Any) -> None:
                 self.rho = rho  # the rho our accountant charges, not smartnoise's cdp_rho
                 self.expected_rounds = self.rounds or 16 * len(data.domain)
                 super().AIM(data, workload)

@@ -65,7 +65,7 @@ def watch_progress(page: Any, timeout: float = 240) -> list[tuple[str, float]]:
         try:
             status = page.get_attribute("#job-status", "data-status", timeout=5000)
             value = page.get_attribute("#job-progress", "value", timeout=5000)
-        except Exception:  # the page reloads itself when the job finishes
+        except Exception:  # noqa: BLE001 - the page reloads itself when the job finishes
             time.sleep(0.2)
             continue
         seen.append((status, float(value)))

@@ -12,6 +12,7 @@ Nothing here is mocked: the web app runs under gunicorn, workers are separate
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -91,7 +92,7 @@ class Service:
         from webapp.cli.server import worker_command
 
         assert self.logs is not None
-        log = open(self.logs / f"worker-{name}.log", "ab")
+        log = open(self.logs / f"worker-{name}.log", "ab")  # noqa: SIM115 - open while the process runs
         self.log_files.append(log)
         proc = subprocess.Popen(worker_command(self.settings, concurrency, f"{name}@%h", queues), env=self.env,
                                 stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
@@ -101,7 +102,7 @@ class Service:
     def start_web(self) -> str:
         assert self.logs is not None
         port = _free_port()
-        log = open(self.logs / "web.log", "ab")
+        log = open(self.logs / "web.log", "ab")  # noqa: SIM115 - open while the process runs
         self.log_files.append(log)
         proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
@@ -123,10 +124,8 @@ class Service:
 
     def kill(self, proc: subprocess.Popen) -> None:
         """kill -9 the process and everything in its session (the worker and its pool children)."""
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         proc.wait(timeout=30)
 
     def stop(self) -> None:

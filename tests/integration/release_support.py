@@ -86,7 +86,7 @@ def assert_csv_reads_back_as_parquet(bundle: bytes) -> None:
     text = [c for c in parquet.columns if pd.api.types.is_object_dtype(parquet[c])
             or pd.api.types.is_string_dtype(parquet[c]) or isinstance(parquet[c].dtype, pd.CategoricalDtype)]
     dates = [c for c in parquet.columns if pd.api.types.is_datetime64_any_dtype(parquet[c])]
-    csv = pd.read_csv(io.BytesIO(raw), dtype={c: str for c in text}, parse_dates=dates)
+    csv = pd.read_csv(io.BytesIO(raw), dtype=dict.fromkeys(text, str), parse_dates=dates)
     expected = parquet.copy()
     for c in text:  # compared as the text a reader sees
         expected[c] = expected[c].astype(object).where(expected[c].notna(), None).map(

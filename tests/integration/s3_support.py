@@ -26,7 +26,7 @@ def s3_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
     for k, v in CREDENTIALS.items():
         monkeypatch.setenv(k, v)
     port = _free_port()
-    log = open(tmp_path / "s3-server.log", "ab")
+    log = open(tmp_path / "s3-server.log", "ab")  # noqa: SIM115 - open while the server runs
     proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                             stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **CREDENTIALS})
     url = f"http://127.0.0.1:{port}"

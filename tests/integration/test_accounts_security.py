@@ -386,7 +386,7 @@ def test_cli_token_for_an_existing_user_needs_break_glass(service_factory):
     assert '"role": "analyst"' in out.stdout and '"awaiting_confirmation": ' in out.stdout
     # and, made by the operator with a password the operator chose, it must change it first: no token
     assert '"token": null' in out.stdout and '"must_change_password": true' in out.stdout, out.stdout
-    web, resp = login(svc, "third-steward", "sturdy pelican orchard")
+    _web, resp = login(svc, "third-steward", "sturdy pelican orchard")
     assert resp.status_code == 302 and "password" in resp.headers["Location"], resp.headers
     out = _cli(svc, "users", "create", "fourth-user", "--role", "analyst")
     assert out.returncode == 2 and "--password" in out.stderr, out.stderr

@@ -193,7 +193,7 @@ def test_cli_reports_bad_values_cleanly(tmp_path):
 
 def test_proposed_schema_is_hidden_from_analysts_until_confirmed(app_env):
     """A schema proposed from the raw rows is the steward's to see; analysts get it once confirmed."""
-    settings, client, tokens = app_env
+    _settings, client, tokens = app_env
     small = CSV[:50_000]
     small = small[: small.rfind(b"\n") + 1]
     r = client.post("/api/v1/datasets", headers=_h(tokens["steward"]),

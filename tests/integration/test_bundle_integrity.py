@@ -110,7 +110,7 @@ def tampered_cases(bundle: Path) -> dict[str, tuple[bytes, str]]:
     members = _members(bundle)
     genuine = bundle.read_bytes()
     evil_csv = b"name,ssn\nalice,123-45-6789\n"
-    csv = dict((i.filename, d) for i, d in members)["data.csv"]
+    csv = {i.filename: d for i, d in members}["data.csv"]
     unicode_path = struct.pack("<HHBI", 0x7075, 5 + len(b"evil.csv"), 1, zlib.crc32(b"data.csv")) + b"evil.csv"
     rest = [(i, d) for i, d in members if i.filename != "data.csv"]
     return {
@@ -156,7 +156,7 @@ def test_unzip_extracts_exactly_what_verify_checked(genuine, tmp_path):
     proc = cli(["bundle", "verify", str(bundle), "--public-key", str(pem), "--json"])
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["ok"] is True
-    manifest = json.loads(dict((i.filename, d) for i, d in _members(bundle))["manifest.json"])
+    manifest = json.loads({i.filename: d for i, d in _members(bundle)}["manifest.json"])
     extracted = _unzip(bundle, tmp_path / "out")
     assert set(extracted) == set(manifest["files"]) | {"manifest.json", "manifest.sig"}
     for name, info in manifest["files"].items():
@@ -170,7 +170,7 @@ def test_unzip_would_hand_over_the_unsigned_copy(genuine, tmp_path):
     data, _ = tampered_cases(bundle)["unsigned data.csv before the genuine one"]
     (tmp_path / "dup.zip").write_bytes(data)
     with zipfile.ZipFile(tmp_path / "dup.zip") as zf:
-        assert zf.read("data.csv") == dict((i.filename, d) for i, d in _members(bundle))["data.csv"]
+        assert zf.read("data.csv") == {i.filename: d for i, d in _members(bundle)}["data.csv"]
     assert _unzip(tmp_path / "dup.zip", tmp_path / "out")["data.csv"].startswith(b"name,ssn")
 
 
@@ -191,7 +191,7 @@ def test_whatever_unzip_extracts_from_a_tampered_zip_is_never_vouched_for(genuin
     from core.bundle import verify_bundle
 
     bundle, pem = genuine
-    signed = dict((i.filename, d) for i, d in _members(bundle))
+    signed = {i.filename: d for i, d in _members(bundle)}
     for i, (case, (data, _)) in enumerate(tampered_cases(bundle).items()):
         check = verify_bundle(data, pem.read_text())
         path = tmp_path / f"case{i}.zip"

@@ -34,7 +34,7 @@ def _request(env: dict, dataset: str, username: str, barrier, results) -> None: 
         results.put("accepted")
     except BudgetExceeded:
         results.put("refused")
-    except Exception as exc:  # reported to the test, which fails on it
+    except Exception as exc:  # noqa: BLE001 - reported to the test, which fails on it
         results.put(f"error: {exc!r}")
 
 

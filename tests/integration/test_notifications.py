@@ -43,7 +43,7 @@ class Inbox:
         self.messages: list[tuple[list[str], Any]] = []
         self.lock = threading.Lock()
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope) -> str:
         with self.lock:
             self.messages.append((list(envelope.rcpt_tos),
                                   message_from_bytes(envelope.original_content, policy=policy.default)))
@@ -59,7 +59,7 @@ class Receiver(http.server.ThreadingHTTPServer):
 
 
 class _Hook(http.server.BaseHTTPRequestHandler):
-    def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.server.calls.append((dict(self.headers.items()), body))  # type: ignore[attr-defined]
         self.send_response(204)

@@ -58,9 +58,8 @@ def test_rehashing_one_row_still_breaks_the_next_link(settings):
 def test_chain_cannot_fork(settings):
     from sqlalchemy.exc import IntegrityError
 
-    with pytest.raises(IntegrityError):
-        with write_session(settings) as s:
-            s.execute(update(AuditEvent).where(AuditEvent.id == 6).values(prev_hash=s.get(AuditEvent, 5).prev_hash))
+    with pytest.raises(IntegrityError), write_session(settings) as s:
+        s.execute(update(AuditEvent).where(AuditEvent.id == 6).values(prev_hash=s.get(AuditEvent, 5).prev_hash))
 
 
 # ------------------------------------------------------------------------- signed checkpoints

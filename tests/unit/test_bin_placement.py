@@ -3,6 +3,7 @@ split of the native methods with `adaptive_bins_share`."""
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import numpy as np
@@ -45,7 +46,7 @@ def test_edges_are_sorted_inside_the_bounds_and_at_most_bins_plus_one() -> None:
             assert (counts < 5.0).all() or counts[counts >= 5.0].sum() <= 0
             continue
         assert edges[0] == -3.0 and edges[-1] == 11.0
-        assert all(b > a for a, b in zip(edges, edges[1:], strict=False))
+        assert all(b > a for a, b in itertools.pairwise(edges))
         assert len(edges) <= bins + 1
 
 

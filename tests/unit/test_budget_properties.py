@@ -135,7 +135,7 @@ def test_zcdp_gate_only_when_every_charge_is_zcdp(spent, new):
         total_rho = sum((c.rho for c in zc), Fraction(0)) + new_cost.rho
         assert zcdp_epsilon(total_rho, delta) <= 3
     # with one non-zCDP charge among them, only basic composition may admit
-    mixed = zc + [PrivacyCost(Fraction(1, 1000))]
+    mixed = [*zc, PrivacyCost(Fraction(1, 1000))]
     try:
         assert check_can_pay(budget, mixed, new_cost) == "basic"
     except BudgetExceeded:

@@ -120,7 +120,7 @@ def test_no_quasi_identifiers_no_suppression():
 def test_everything_suppressed_gives_an_empty_but_valid_table():
     table = pd.DataFrame({"g": ["a", "b", "c", "d"], "v": [1, 2, 3, 4]})
     schema = schema_of({"g": GROUP, "v": VALUE}, qis=["g"])
-    out, released, report = apply_disclosure_control(table, schema, DatasetPolicy(k=2, suppression="suppress"))
+    out, _released, report = apply_disclosure_control(table, schema, DatasetPolicy(k=2, suppression="suppress"))
     assert len(out) == 0 and report.rows_suppressed == 4
     assert report.k_anonymity["smallest_class"] is None
     assert list(out.columns) == ["g", "v"]
@@ -223,7 +223,7 @@ def test_category_groups_spare_rows():
         + ["Never-married"] * 3,
         "v": range(9),
     })
-    only, _, rep_only = apply_disclosure_control(table, schema, DatasetPolicy(k=3, suppression="suppress"))
+    _only, _, rep_only = apply_disclosure_control(table, schema, DatasetPolicy(k=3, suppression="suppress"))
     assert rep_only.rows_suppressed == 6
 
     out, released, report = apply_disclosure_control(table, schema, DatasetPolicy(k=3))
@@ -246,7 +246,7 @@ def test_dates_generalised_to_month_and_to_year():
             qis=["d"],
         )
         table = pd.DataFrame({"d": dates, "v": range(6)})
-        only, _, rep_only = apply_disclosure_control(table, schema, DatasetPolicy(k=2, suppression="suppress"))
+        _only, _, rep_only = apply_disclosure_control(table, schema, DatasetPolicy(k=2, suppression="suppress"))
         assert rep_only.rows_suppressed == 6
         # one row of six may go: the declared level is then the least loss (the decade would keep it)
         out, released, report = apply_disclosure_control(table, schema, DatasetPolicy(k=2, max_suppression=0.2))

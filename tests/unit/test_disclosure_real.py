@@ -94,7 +94,7 @@ def test_removal_that_breaks_k_anonymity_suppresses_again():
 
 
 def test_no_quasi_identifiers_only_exact_copies():
-    schema = PublicSchema.from_dict({"columns": {c: spec for c, spec in SCHEMA.to_dict()["columns"].items()}})
+    schema = PublicSchema.from_dict({"columns": dict(SCHEMA.to_dict()["columns"].items())})
     _, report = real_row_checks(synthetic(), REAL, schema, DatasetPolicy())
     assert report.exact_matches == 2
     assert report.unique_matches is None and report.unique_match_rate is None

@@ -47,7 +47,7 @@ def test_marginals_are_bincounts_over_combined_codes() -> None:
         assert np.array_equal(table.marginal(clique), expected)
     assert table.columns[0].dtype == np.uint8
     with pytest.raises(ValueError):
-        EncodedTable(codes, (2,) + SIZES[1:])  # a code outside the declared domain
+        EncodedTable(codes, (2, *SIZES[1:]))  # a code outside the declared domain
 
 
 def test_junction_tree_covers_cliques_and_has_running_intersection() -> None:

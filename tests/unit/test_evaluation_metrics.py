@@ -250,7 +250,7 @@ def test_joint_tv_distance_large_domains_agree_with_small_ones() -> None:
     b = [rng.integers(0, 50, 3000), rng.integers(0, 40, 3000)]
     small = joint_tv_distance(a, b, [50, 40])
     # a third constant column with a huge declared domain forces the sparse path; the value must not change
-    big = joint_tv_distance(a + [np.zeros(4000, int)], b + [np.zeros(3000, int)], [50, 40, 10_000])
+    big = joint_tv_distance([*a, np.zeros(4000, int)], [*b, np.zeros(3000, int)], [50, 40, 10_000])
     assert big == pytest.approx(small)
 
 

@@ -317,7 +317,7 @@ SUMMARY = {"synthetic_rows", "synthetic_columns", "fidelity_score", "fidelity_sc
 
 def _keys(obj: object) -> list[str]:
     if isinstance(obj, dict):
-        return [k for k in obj] + [k for v in obj.values() for k in _keys(v)]
+        return list(obj) + [k for v in obj.values() for k in _keys(v)]
     if isinstance(obj, list):
         return [k for v in obj for k in _keys(v)]
     return []

@@ -133,7 +133,7 @@ def brute_force(table, levels, k, allowed):
 
 @pytest.mark.parametrize("seed,k,share", [(0, 5, 0.1), (1, 3, 0.02), (2, 10, 0.3), (3, 2, 0.0)])
 def test_the_search_finds_the_brute_force_optimum(seed, k, share):
-    table, specs, levels = small_case(seed)
+    table, _specs, levels = small_case(seed)
     qis = list(levels)
     arrays = {q: [level_arrays(table[q], rec) for rec in levels[q]] for q in qis}
     allowed = int(share * len(table))
@@ -178,7 +178,7 @@ def compas():
 
 def test_compas_generalised_keeps_90_percent_where_suppression_keeps_almost_nothing(compas):
     schema, table = compas
-    only, _, rep_only = apply_disclosure_control(table, schema, DatasetPolicy(suppression="suppress"))
+    only, _, _rep_only = apply_disclosure_control(table, schema, DatasetPolicy(suppression="suppress"))
     assert len(only) < 0.1 * len(table)  # a day-level dob makes nearly every row unique
     out, released, report = apply_disclosure_control(table, schema, DatasetPolicy())
     assert len(out) >= 0.9 * len(table)

@@ -263,7 +263,7 @@ def test_the_checker_reports_a_violation_naming_module_and_import(tmp_path: Path
             "bench/cases.py": "import workers.jobs\nfrom webapp.cli import main\n",
         },
     )
-    known, found = all_imports(tmp_path, PACKAGES)
+    _known, found = all_imports(tmp_path, PACKAGES)
     problems = violations(found)
     text = "\n".join(problems)
     assert "privacy.pure (line 2) imports flask" in text  # function-level import
@@ -274,7 +274,7 @@ def test_the_checker_reports_a_violation_naming_module_and_import(tmp_path: Path
     assert "bench.cases (line 2) imports webapp.cli" in text
     # allowed imports are not reported
     assert "core.db" not in [p.split(" ")[0] for p in problems]
-    assert not any(p.startswith("workers.jobs") or p.startswith("webapp.cli") for p in problems)
+    assert not any(p.startswith(("workers.jobs", "webapp.cli")) for p in problems)
     assert not any("imports workers.jobs" in p and p.startswith("bench") for p in problems)
 
 

@@ -86,9 +86,8 @@ def test_four_eyes_a_steward_cannot_approve_their_own_request(env):
     job_id = _request(env, epsilon=0.2, user="steward")
     with write_session(env) as s:
         s.get(ReleaseJob, job_id).status = JobStatus.awaiting_approval.value
-    with write_session(env) as s:
-        with pytest.raises(Forbidden, match="four-eyes"):
-            releases.approve(s, _user(s, "steward"), s.get(ReleaseJob, job_id))
+    with write_session(env) as s, pytest.raises(Forbidden, match="four-eyes"):
+        releases.approve(s, _user(s, "steward"), s.get(ReleaseJob, job_id))
     with write_session(env) as s:
         releases.approve(s, _user(s, "steward2"), s.get(ReleaseJob, job_id), comment="ok")
         assert s.get(ReleaseJob, job_id).status == "approved"
@@ -100,9 +99,8 @@ def test_failed_gate_needs_a_written_override(env):
         job = s.get(ReleaseJob, job_id)
         job.status = JobStatus.awaiting_approval.value
         job.gate = {"overall": "fail", "checks": [{"name": "k_anonymity", "status": "fail"}]}
-    with write_session(env) as s:
-        with pytest.raises(Conflict, match="override"):
-            releases.approve(s, _user(s, "steward"), s.get(ReleaseJob, job_id), override="  ")
+    with write_session(env) as s, pytest.raises(Conflict, match="override"):
+        releases.approve(s, _user(s, "steward"), s.get(ReleaseJob, job_id), override="  ")
     with write_session(env) as s:
         releases.approve(s, _user(s, "steward"), s.get(ReleaseJob, job_id), override="reviewed by the DPO")
     with session_scope(env) as s:

@@ -44,7 +44,7 @@ def adult_small(adult_df: pd.DataFrame) -> tuple[pd.DataFrame, PublicSchema]:
 
 
 def test_transformers_come_from_the_declared_domain_not_the_data(pums) -> None:
-    table, schema = pums
+    _table, schema = pums
     # declare categories the data never shows: they must still be part of the domain smartnoise sees
     data = schema.to_dict()
     data["columns"]["race"]["values"] = [1, 2, 3, 4, 5, 6, 7, 8]
@@ -211,7 +211,7 @@ def test_open_categorical_domain_is_refused_with_a_message(pums) -> None:
     _table, schema = pums
     data = schema.to_dict()
     data["columns"]["race"] = {"kind": "categorical"}
-    with pytest.raises(SchemaError, match="declare|declared"):
+    with pytest.raises(SchemaError, match=r"declare|declared"):
         create_synthesizer("mst-smartnoise", options={"bounds_epsilon": 0.1}).preflight(
             PublicSchema.from_dict(data), PrivacyCost(1, DELTA))
 

@@ -103,10 +103,10 @@ def test_no_synthesizer_derives_a_draw_from_the_seed_by_arithmetic() -> None:
         description = "probe"
         guarantee = "non-dp"
 
-        def _fit(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def _fit(self, *args, **kwargs):
             raise NotImplementedError
 
-        def _sample(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        def _sample(self, *args, **kwargs):
             raise NotImplementedError
 
     assert Probe(seed=SEED).derived_seed("sample") == sub_seed(SEED, "sample") != SEED

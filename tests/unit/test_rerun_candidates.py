@@ -146,9 +146,8 @@ def test_the_same_settings_give_the_same_candidate_and_approval_defaults_to_the_
 
 def test_refusals(env):
     queued = _request(env)
-    with write_session(env) as s:
-        with pytest.raises(Conflict, match="has not finished"):
-            candidates.request_rerun(s, get_storage(env), _user(s, "steward"), s.get(ReleaseJob, queued), {})
+    with write_session(env) as s, pytest.raises(Conflict, match="has not finished"):
+        candidates.request_rerun(s, get_storage(env), _user(s, "steward"), s.get(ReleaseJob, queued), {})
     _run(env, queued)
     with write_session(env) as s:
         job = s.get(ReleaseJob, queued)
@@ -165,9 +164,8 @@ def test_refusals(env):
         assert candidates.candidates_of(s, queued) == []  # nothing was recorded for a refusal
     # a release whose sample is gone (one that ran before samples were kept) cannot be re-run
     get_storage(env).delete_prefix(f"jobs/{queued}/sample")
-    with write_session(env) as s:
-        with pytest.raises(Conflict, match="no stored sample"):
-            candidates.request_rerun(s, get_storage(env), _user(s, "steward"), s.get(ReleaseJob, queued), {})
+    with write_session(env) as s, pytest.raises(Conflict, match="no stored sample"):
+        candidates.request_rerun(s, get_storage(env), _user(s, "steward"), s.get(ReleaseJob, queued), {})
 
     decided = _request(env)
     _run(env, decided)
@@ -183,9 +181,8 @@ def test_four_eyes_holds_for_a_candidate_and_a_rerun_never_charges(env):
     job_id = _request(env, user="steward")
     _run(env, job_id)
     _rerun(env, job_id, {"policy": {"k": 3}})
-    with write_session(env) as s:
-        with pytest.raises(Forbidden, match="four-eyes"):
-            releases.approve(s, _user(s, "steward"), s.get(ReleaseJob, job_id), candidate=1, override="x")
+    with write_session(env) as s, pytest.raises(Forbidden, match="four-eyes"):
+        releases.approve(s, _user(s, "steward"), s.get(ReleaseJob, job_id), candidate=1, override="x")
     control = CandidateControl(1, job_id, "test-worker", env)
     with pytest.raises(InternalError):
         control.mark_data_read()

@@ -150,7 +150,7 @@ def test_the_privacy_statement_names_the_learned_facts():
 def test_how_an_identifier_is_replaced_is_marked_learned():
     # ids with gaps are dropped, complete ids are regenerated: the choice tells whether the column has nulls
     ids = [f"P{i:05d}" for i in range(40)]
-    s = propose_schema(pd.DataFrame({"pid": ids, "pid2": ids[:-1] + [None], "x": range(40)}))
+    s = propose_schema(pd.DataFrame({"pid": ids, "pid2": [*ids[:-1], None], "x": range(40)}))
     assert s.columns["pid"].identifier == "fake" and s.columns["pid2"].identifier == "drop"
     assert s.columns["pid"].learned == s.columns["pid2"].learned == ["kind", "identifier"]
 

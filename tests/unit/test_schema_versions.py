@@ -214,9 +214,9 @@ def migrate_existing_data(settings) -> None:
         users, datasets, events, jobs = (meta.tables[n] for n in ("users", "datasets", "audit_events", "release_jobs"))
         for uid, name in ((1, "steward"), (2, "steward2")):
             conn.execute(users.insert().values(id=uid, username=name, role="steward", active=True, created_at=t0))
-        common = dict(owner_id=1, storage_key="datasets/x/raw.csv", original_filename="penguins.csv",
-                      file_sha256="0" * 64, n_rows=344, epsilon_budget="3", delta_budget="1/1000000",
-                      policy={}, created_at=t0, ledger_version=0)
+        common = {"owner_id": 1, "storage_key": "datasets/x/raw.csv", "original_filename": "penguins.csv",
+                      "file_sha256": "0" * 64, "n_rows": 344, "epsilon_budget": "3", "delta_budget": "1/1000000",
+                      "policy": {}, "created_at": t0, "ledger_version": 0}
         conn.execute(datasets.insert().values(id=1, name="penguins", public_schema=schema, schema_confirmed=True,
                                               **common))
         conn.execute(datasets.insert().values(id=2, name="proposed", public_schema=schema, schema_confirmed=False,

@@ -44,7 +44,7 @@ def reports(remove: bool):
     policy = DatasetPolicy(k=5, l=2, remove_real_matches=remove, max_suppression=0.25)
     released, _, dis = apply_disclosure_control(synthetic(), SCHEMA, policy)
     real = synthetic().iloc[[0, 1, 7]].assign(income=[1000.0, 1000.0, 123.0])
-    out, rc = real_row_checks(released, real, SCHEMA, policy, disclosure=dis)
+    _out, rc = real_row_checks(released, real, SCHEMA, policy, disclosure=dis)
     gate = evaluate_gate(policy, disclosure=dis, real_checks=rc, membership_auc=0.5731,
                          utility_ratio=0.8123, fidelity=0.7777)
     return dis, rc, gate
@@ -77,8 +77,8 @@ def test_dp_statement_states_mechanism_parameters_and_coverage():
 
 def test_public_statement_withholds_real_row_figures_and_the_steward_copy_has_them():
     dis, rc, gate = reports(remove=False)
-    kwargs = dict(method=DP_METHOD, cost=PrivacyCost(1, 1e-6), schema=SCHEMA, disclosure=dis, real_checks=rc,
-                  gate=gate)
+    kwargs = {"method": DP_METHOD, "cost": PrivacyCost(1, 1e-6), "schema": SCHEMA, "disclosure": dis, "real_checks": rc,
+                  "gate": gate}
     public = privacy_statement(**kwargs)
     steward = privacy_statement(**kwargs, include_internal=True)
     for canary in ("0.5731", "0.8123", "0.7777", f"{100 * rc.exact_match_rate:.2f}%"):

@@ -270,7 +270,7 @@ def test_contract(method: str, table_name: str) -> None:
     assert all(0.0 <= f <= 1.0 for f, _m in calls)
 
 
-@pytest.mark.parametrize("method", [m for m in sorted(REGISTRY)])
+@pytest.mark.parametrize("method", sorted(REGISTRY))
 def test_seed_reproduces_output_where_claimed(method: str) -> None:
     if not _available(method):
         pytest.skip(f"{REGISTRY[method]} is not importable yet")
@@ -288,16 +288,16 @@ def test_seed_reproduces_output_where_claimed(method: str) -> None:
 
 def test_canary_rows_really_were_in_the_input() -> None:
     """The canary test above would be empty if conformance had silently dropped the canary rows."""
-    raw, schema, conformed = table("penguins-raw")
+    raw, _schema, conformed = table("penguins-raw")
     assert (raw["Sex"] == "CANARY-SEX").sum() == 1
     # the canary row survives conformance, clipped and with its undeclared category as null
     assert len(conformed) == len(raw)
     assert conformed["Body Mass (g)"].max() == 7000 and conformed["Flipper Length (mm)"].min() == 150
     assert conformed["Date Egg"].max() == pd.Timestamp("2009-12-31")
-    raw, schema, conformed = table("adult")
+    raw, _schema, conformed = table("adult")
     assert len(conformed) == len(raw)
     assert conformed["age"].max() == 90 and conformed["capital-gain"].max() == 100000
-    raw, schema, conformed = table("pums")
+    raw, _schema, conformed = table("pums")
     assert len(conformed) == len(raw) and conformed["income"].max() == 500000
 
 

@@ -101,5 +101,5 @@ def test_an_infinite_value_in_a_later_batch_is_located_in_the_whole_file(tmp_pat
 def test_text_in_a_later_batch_of_a_numeric_column_is_refused_naming_the_value(tmp_path: Path) -> None:
     p = tmp_path / "t.csv"
     p.write_text("age,colour,income,visit,id\n" + "30,red,5.5,2020-03-01,a\n" * 5_000 + "thirty,red,5,2020-03-01,b\n")
-    with pytest.raises(SchemaError, match="could not read t.csv as CSV: .*thirty"):
+    with pytest.raises(SchemaError, match=r"could not read t.csv as CSV: .*thirty"):
         scan_table(p, SCHEMA, batch_bytes=4 << 10)

@@ -176,7 +176,7 @@ def register(cli: click.Group) -> None:
     @handle_errors
     def datasets_show(ctx: click.Context, dataset: str, as_json: bool) -> None:
         out = _client(ctx).get(f"/datasets/{dataset}")
-        _echo(out, True if as_json else True)
+        _echo(out, True)  # the dataset view is JSON with or without --json
 
     @datasets.command("confirm-schema")
     @click.argument("dataset")

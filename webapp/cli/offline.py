@@ -153,7 +153,7 @@ def register(cli: click.Group) -> None:
             click.echo(text, nl=False)
         learned = schema.learned_columns
         dropped = [n for n, c in schema.columns.items() if c.is_dropped]
-        undeclared = [n for n in schema.open_columns]
+        undeclared = list(schema.open_columns)
         click.echo(f"{len(schema.columns)} columns; values learned from the data in {len(learned)} "
                    f"({', '.join(learned) or 'none'}); dropped as identifier/text: {', '.join(dropped) or 'none'}; "
                    f"domain or bounds to declare: {', '.join(undeclared) or 'none'}", err=True)

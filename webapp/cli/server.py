@@ -76,7 +76,7 @@ def register(cli: click.Group) -> None:
         from workers.celery_app import QUEUES
 
         if queues is not None:
-            unknown = sorted(set(q.strip() for q in queues.split(",")) - set(QUEUES))
+            unknown = sorted({q.strip() for q in queues.split(",")} - set(QUEUES))
             if unknown or not queues.strip():
                 raise click.BadParameter(f"unknown queue(s) {unknown}; use some of {', '.join(QUEUES)}",
                                          param_hint="--queues")

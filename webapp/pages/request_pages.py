@@ -90,7 +90,7 @@ def request_form(dataset_id: int):  # type: ignore[no-untyped-def]
         job_id = exc.job_id
         flash("The job queue is unavailable: the request was cancelled and nothing was charged.", "error")
     except (ServiceError, PrivacyError) as exc:
-        if exc.status >= 500 or isinstance(exc, NotFound) and exc.field == "dataset":
+        if exc.status >= 500 or (isinstance(exc, NotFound) and exc.field == "dataset"):
             raise
         _apply_errors(form, exc, _REQUEST_FIELDS)
         return render_template("request.html", form=form, **ctx), exc.status
