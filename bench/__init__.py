@@ -38,8 +38,19 @@ __all__ = ["CASE_IDS", "render_markdown", "render_text", "run_bench"]
 
 CASE_IDS = ("mst", "aim", "service", "report", "throughput", "scale", "methods")
 
-_VERSIONED = ("numpy", "pandas", "scipy", "scikit-learn", "smartnoise-synth", "private-pgm", "jax", "sdv", "torch",
-              "celery", "gunicorn")
+_VERSIONED = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "smartnoise-synth",
+    "private-pgm",
+    "jax",
+    "sdv",
+    "torch",
+    "celery",
+    "gunicorn",
+)
 
 
 def _versions() -> dict[str, str]:
@@ -59,9 +70,16 @@ def _load() -> list[float]:
         return []
 
 
-def run_bench(*, quick: bool = False, cases: list[str] | None = None, epsilon: float = 1.0, delta: float = 1e-9,
-              seed: int = 0, workdir: Path | None = None,
-              log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_bench(
+    *,
+    quick: bool = False,
+    cases: list[str] | None = None,
+    epsilon: float = 1.0,
+    delta: float = 1e-9,
+    seed: int = 0,
+    workdir: Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Run the chosen cases (all by default; names or numbers 1-8) and return the results dict."""
     from bench.cases import BenchConfig, resolve_cases, run_case
 
@@ -137,14 +155,26 @@ def _case_tables(case: dict[str, Any]) -> list[tuple[list[str], list[list[str]]]
     tables = []
     if case.get("table"):  # the per-method case
         header = ["method", "guarantee", "rows", "settings", "import s", "fit s", "sample s", "peak MiB"]
-        rows = [[e["method"], e["guarantee"], _fmt(e["rows"]), e["settings"], _fmt(e.get("import_s")),
-                 _fmt(e.get("fit_s")), _fmt(e.get("sample_s")),
-                 _fmt(e.get("peak_rss_mib")) if e["ok"] else "failed"] for e in case["table"]]
+        rows = [
+            [
+                e["method"],
+                e["guarantee"],
+                _fmt(e["rows"]),
+                e["settings"],
+                _fmt(e.get("import_s")),
+                _fmt(e.get("fit_s")),
+                _fmt(e.get("sample_s")),
+                _fmt(e.get("peak_rss_mib")) if e["ok"] else "failed",
+            ]
+            for e in case["table"]
+        ]
         tables.append((header, rows))
     elif case.get("lines"):
         header = ["run", "stage", "wall s", "cpu s", "peak MiB"]
-        rows = [[ln["run"], ln["stage"], _fmt(ln["wall_s"]), _fmt(ln["cpu_s"]), _fmt(ln["peak_rss_mib"])]
-                for ln in case["lines"]]
+        rows = [
+            [ln["run"], ln["stage"], _fmt(ln["wall_s"]), _fmt(ln["cpu_s"]), _fmt(ln["peak_rss_mib"])]
+            for ln in case["lines"]
+        ]
         tables.append((header, rows))
     if case.get("ratio") or case.get("targets"):
         header = ["ratio or figure", "value", "target", "met"]
@@ -164,8 +194,9 @@ def _text_table(header: list[str], rows: list[list[str]]) -> list[str]:
     numeric = [i > 0 and all(_looks_numeric(r[i]) for r in rows) for i in range(len(header))]
 
     def fmt(row: list[str]) -> str:
-        return "  ".join(str(c).rjust(w) if num else str(c).ljust(w) for c, w, num in zip(row, widths, numeric,
-                                                                                         strict=True)).rstrip()
+        return "  ".join(
+            str(c).rjust(w) if num else str(c).ljust(w) for c, w, num in zip(row, widths, numeric, strict=True)
+        ).rstrip()
 
     return [fmt(header), fmt(["-" * w for w in widths]), *[fmt(r) for r in rows]]
 
@@ -176,10 +207,12 @@ def _looks_numeric(text: str) -> bool:
 
 def _summary_lines(results: dict[str, Any]) -> list[str]:
     host = results["host"]
-    return [f"synthgate bench ({results['mode']} mode), {results['started']}, {results['seconds']} s; "
-            f"{host['cpus']} CPUs, load average {host['load_average_start']} at start, "
-            f"{host['load_average_end']} at end, 1-minute load {host.get('load_average_1min_mean')} on average "
-            f"(max {host.get('load_average_1min_max')}) during the run"]
+    return [
+        f"synthgate bench ({results['mode']} mode), {results['started']}, {results['seconds']} s; "
+        f"{host['cpus']} CPUs, load average {host['load_average_start']} at start, "
+        f"{host['load_average_end']} at end, 1-minute load {host.get('load_average_1min_mean')} on average "
+        f"(max {host.get('load_average_1min_max')}) during the run"
+    ]
 
 
 def render_text(results: dict[str, Any]) -> str:
@@ -188,8 +221,10 @@ def render_text(results: dict[str, Any]) -> str:
     for case in results["cases"]:
         out.append("")
         status = "ok" if case["ok"] else "FAILED"
-        out.append(f"{case['number']}. {case['title']}  [{status}, {case['seconds']} s, 1-minute load "
-                   f"{case.get('load_average_1min')}]")
+        out.append(
+            f"{case['number']}. {case['title']}  [{status}, {case['seconds']} s, 1-minute load "
+            f"{case.get('load_average_1min')}]"
+        )
         for header, rows in _case_tables(case):
             out.extend("  " + line for line in _text_table(header, rows))
             out.append("")
@@ -202,12 +237,20 @@ def render_text(results: dict[str, Any]) -> str:
 
 def render_markdown(results: dict[str, Any]) -> str:
     """The results as markdown tables (kept in bench/results/ next to the JSON)."""
-    out = ["# " + _summary_lines(results)[0], "", "Versions: " + ", ".join(f"{k} {v}" for k, v in
-                                                                             results["versions"].items())]
+    out = [
+        "# " + _summary_lines(results)[0],
+        "",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in results["versions"].items()),
+    ]
     for case in results["cases"]:
-        out += ["", f"## {case['number']}. {case['title']}", "",
-                f"{'ok' if case['ok'] else 'FAILED'}, {case['seconds']} s, 1-minute load average at start and end "
-                f"{case.get('load_average_1min')}", ""]
+        out += [
+            "",
+            f"## {case['number']}. {case['title']}",
+            "",
+            f"{'ok' if case['ok'] else 'FAILED'}, {case['seconds']} s, 1-minute load average at start and end "
+            f"{case.get('load_average_1min')}",
+            "",
+        ]
         for header, rows in _case_tables(case):
             out.append("| " + " | ".join(header) + " |")
             out.append("|" + "|".join("---" for _ in header) + "|")
@@ -215,8 +258,16 @@ def render_markdown(results: dict[str, Any]) -> str:
             out.append("")
         figures = case.get("figures")
         if figures:
-            out += ["<details><summary>figures</summary>", "", "```json",
-                    json.dumps(figures, indent=1, default=str), "```", "", "</details>", ""]
+            out += [
+                "<details><summary>figures</summary>",
+                "",
+                "```json",
+                json.dumps(figures, indent=1, default=str),
+                "```",
+                "",
+                "</details>",
+                "",
+            ]
         out += [f"- {note}" for note in case.get("notes", [])]
         out += [f"- **error**: `{(e.splitlines() or [''])[0]}`" for e in case.get("errors", [])]
     return "\n".join(out).rstrip() + "\n"

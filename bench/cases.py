@@ -69,9 +69,15 @@ def case_marginal(cfg: BenchConfig, algo: str) -> dict[str, Any]:
     shape = _adult_shape(rows, columns)
     case = new_case(
         title=f"{algo.upper()} at epsilon {cfg.epsilon:g} on adult ({shape}): native engine against "
-              f"smartnoise-synth {algo.upper()}Synthesizer",
-        setup={"rows": rows or 48_842, "columns": columns or "all 15", "epsilon": cfg.epsilon, "delta": cfg.delta,
-               "sample_rows": "as many as the input", "options": options or "defaults"},
+        f"smartnoise-synth {algo.upper()}Synthesizer",
+        setup={
+            "rows": rows or 48_842,
+            "columns": columns or "all 15",
+            "epsilon": cfg.epsilon,
+            "delta": cfg.delta,
+            "sample_rows": "as many as the input",
+            "options": options or "defaults",
+        },
         notes=[
             "cold = first fit in a fresh interpreter; warm = a second fit in the same process",
             "both fit on the same integer codes of the public domain (privacy.encoding.DomainEncoder); smartnoise "
@@ -79,19 +85,25 @@ def case_marginal(cfg: BenchConfig, algo: str) -> dict[str, Any]:
             "tvd = mean two-way total variation distance of the output against the input (lower is better)",
         ],
     )
-    common = {"rows": rows, "columns": columns, "epsilon": cfg.epsilon, "delta": cfg.delta, "fits": 2,
-              "seed": cfg.seed}
+    common = {"rows": rows, "columns": columns, "epsilon": cfg.epsilon, "delta": cfg.delta, "fits": 2, "seed": cfg.seed}
     cfg.log(f"[{algo}] native {algo}, cold and warm fit ({shape})")
-    native = run_in_child("bench.workloads:native_marginal", timeout=p.timeout, method=algo, options=options,
-                          **common)
+    native = run_in_child("bench.workloads:native_marginal", timeout=p.timeout, method=algo, options=options, **common)
     sn_fits = p.aim_smartnoise_fits if algo == "aim" else 2
-    cfg.log(f"[{algo}] smartnoise {algo.upper()}Synthesizer, {'cold and warm fit' if sn_fits > 1 else 'cold fit'} "
-            f"({shape})")
-    bare = run_in_child("bench.workloads:smartnoise_marginal", timeout=p.timeout, algo=algo,
-                        aim_options=options, **{**common, "fits": sn_fits})
+    cfg.log(
+        f"[{algo}] smartnoise {algo.upper()}Synthesizer, {'cold and warm fit' if sn_fits > 1 else 'cold fit'} ({shape})"
+    )
+    bare = run_in_child(
+        "bench.workloads:smartnoise_marginal",
+        timeout=p.timeout,
+        algo=algo,
+        aim_options=options,
+        **{**common, "fits": sn_fits},
+    )
     if sn_fits < 2:
-        case["notes"].append(f"smartnoise {algo.upper()}: one (cold) fit only in this mode; a fit takes minutes "
-                             "here, so its warm ratios are not measured")
+        case["notes"].append(
+            f"smartnoise {algo.upper()}: one (cold) fit only in this mode; a fit takes minutes "
+            "here, so its warm ratios are not measured"
+        )
     for label, result in ((f"native {algo}", native), (f"smartnoise {algo.upper()}Synthesizer", bare)):
         if not result.ok:
             _fail(case, label, result)
@@ -111,21 +123,27 @@ def case_marginal(cfg: BenchConfig, algo: str) -> dict[str, Any]:
             r["fit+sample: smartnoise warm / native warm"] = _ratio(s_warm["wall_s"], n_warm["wall_s"])
         r["fit+sample: smartnoise cold / native cold"] = _ratio(s_cold["wall_s"], n_cold["wall_s"])
         r["fit+sample: smartnoise cold / native warm"] = _ratio(s_cold["wall_s"], n_warm["wall_s"])
-        r["fit: smartnoise cold / native warm"] = _ratio(bare.stage("fit_cold")["wall_s"],
-                                                          native.stage("fit_warm")["wall_s"])
+        r["fit: smartnoise cold / native warm"] = _ratio(
+            bare.stage("fit_cold")["wall_s"], native.stage("fit_warm")["wall_s"]
+        )
         if s_warm is not None:
-            r["fit: smartnoise warm / native warm"] = _ratio(bare.stage("fit_warm")["wall_s"],
-                                                              native.stage("fit_warm")["wall_s"])
-        r["fit CPU: smartnoise cold / native cold"] = _ratio(bare.stage("fit_cold")["cpu_s"],
-                                                              native.stage("fit_cold")["cpu_s"])
-        r["peak memory of the run: smartnoise / native"] = _ratio(bare.process_peak_rss_mib,
-                                                                   native.process_peak_rss_mib)
+            r["fit: smartnoise warm / native warm"] = _ratio(
+                bare.stage("fit_warm")["wall_s"], native.stage("fit_warm")["wall_s"]
+            )
+        r["fit CPU: smartnoise cold / native cold"] = _ratio(
+            bare.stage("fit_cold")["cpu_s"], native.stage("fit_cold")["cpu_s"]
+        )
+        r["peak memory of the run: smartnoise / native"] = _ratio(
+            bare.process_peak_rss_mib, native.process_peak_rss_mib
+        )
         t = case["targets"]
         if algo == "mst":
-            t["fit+sample: smartnoise warm / native warm"] = _target(r["fit+sample: smartnoise warm / native warm"],
-                                                                     ">=", 10)
-            t["fit+sample: smartnoise cold / native cold"] = _target(r["fit+sample: smartnoise cold / native cold"],
-                                                                     ">=", 30)
+            t["fit+sample: smartnoise warm / native warm"] = _target(
+                r["fit+sample: smartnoise warm / native warm"], ">=", 10
+            )
+            t["fit+sample: smartnoise cold / native cold"] = _target(
+                r["fit+sample: smartnoise cold / native cold"], ">=", 30
+            )
             t["fit: smartnoise cold / native warm"] = _target(r["fit: smartnoise cold / native warm"], ">=", 4)
             t["native peak memory (MiB)"] = _target(native.process_peak_rss_mib, "<=", 512)
         else:
@@ -133,20 +151,53 @@ def case_marginal(cfg: BenchConfig, algo: str) -> dict[str, Any]:
                 if key in r:
                     t[key] = _target(r[key], ">=", 5)
     if algo not in p.process_algos:
-        case["notes"].append(f"whole process against whole process is measured for MST in this mode (a smartnoise "
-                             f"{algo.upper()} process would repeat its cold fit)")
+        case["notes"].append(
+            f"whole process against whole process is measured for MST in this mode (a smartnoise "
+            f"{algo.upper()} process would repeat its cold fit)"
+        )
         return case
     # whole process against whole process
     folder = cfg.folder / f"process-{algo}"
     csv_path, schema_path = write_adult_subset(folder, rows, columns, seed=cfg.seed)
     n_out = rows or 48_842
-    ours_argv = [*_synthgate_argv(), "synth", str(csv_path), "--schema", str(schema_path), "--method", algo,
-                 "--epsilon", repr(cfg.epsilon), "--delta", repr(cfg.delta), "--rows", str(n_out),
-                 "--seed", str(cfg.seed), "-q", "-o", str(folder / "ours.csv")]
+    ours_argv = [
+        *_synthgate_argv(),
+        "synth",
+        str(csv_path),
+        "--schema",
+        str(schema_path),
+        "--method",
+        algo,
+        "--epsilon",
+        repr(cfg.epsilon),
+        "--delta",
+        repr(cfg.delta),
+        "--rows",
+        str(n_out),
+        "--seed",
+        str(cfg.seed),
+        "-q",
+        "-o",
+        str(folder / "ours.csv"),
+    ]
     for key, value in (options or {}).items():
         ours_argv += ["--option", f"{key}={value}"]
-    bare_argv = [sys.executable, "-m", "bench.bare", algo, str(csv_path), str(schema_path), "--epsilon",
-                 repr(cfg.epsilon), "--delta", repr(cfg.delta), "--rows", str(n_out), "-o", str(folder / "bare.csv")]
+    bare_argv = [
+        sys.executable,
+        "-m",
+        "bench.bare",
+        algo,
+        str(csv_path),
+        str(schema_path),
+        "--epsilon",
+        repr(cfg.epsilon),
+        "--delta",
+        repr(cfg.delta),
+        "--rows",
+        str(n_out),
+        "-o",
+        str(folder / "bare.csv"),
+    ]
     if options and "rounds" in options:
         bare_argv += ["--rounds", str(options["rounds"])]
     cfg.log(f"[{algo}] process against process: synthgate synth --method {algo} vs python -m bench.bare {algo}")
@@ -181,21 +232,28 @@ def case_report(cfg: BenchConfig) -> dict[str, Any]:
     p = cfg.params
     case = new_case(
         title=f"The full report (evaluation.build_report) on {p.report_rows:,} x {p.report_columns} rows",
-        setup={"rows": p.report_rows, "columns": p.report_columns,
-               "tables": "real and synthetic generated by evaluation._bench (latent-factor model), split 80/20"},
+        setup={
+            "rows": p.report_rows,
+            "columns": p.report_columns,
+            "tables": "real and synthetic generated by evaluation._bench (latent-factor model), split 80/20",
+        },
         notes=["peak memory of a stage includes the tables the process already holds (real, synthetic)"],
     )
     cfg.log(f"[report] build_report on {p.report_rows:,} x {p.report_columns}")
-    result = run_in_child("bench.workloads:report_large", timeout=p.timeout, rows=p.report_rows,
-                          columns=p.report_columns, seed=cfg.seed)
+    result = run_in_child(
+        "bench.workloads:report_large", timeout=p.timeout, rows=p.report_rows, columns=p.report_columns, seed=cfg.seed
+    )
     if not result.ok:
         _fail(case, "report", result)
         return case
     case["lines"].extend(_stage_lines("report", result))
     rep = result.stage("report")
     html = result.stage("html")
-    case["figures"] = {"sections_s": result.info.get("sections_s"), "statuses": result.info.get("statuses"),
-                       "table_mib": result.stage("generate").get("table_mib")}
+    case["figures"] = {
+        "sections_s": result.info.get("sections_s"),
+        "statuses": result.info.get("statuses"),
+        "table_mib": result.stage("generate").get("table_mib"),
+    }
     case["targets"]["report seconds"] = _target(rep["wall_s"], "<=", 60)
     case["targets"]["report + html seconds"] = _target(rep["wall_s"] + html["wall_s"], "<=", 60)
     case["targets"]["report peak memory (MiB)"] = _target(rep["peak_rss_mib"], "<=", 4096)
@@ -211,25 +269,38 @@ def case_scale(cfg: BenchConfig) -> dict[str, Any]:
     p = cfg.params
     case = new_case(
         title=f"Scale: fit and sample at {', '.join(f'{r:,}' for r in p.scale_rows)} rows (adult resampled "
-              f"with replacement, 15 columns) for {', '.join(p.scale_methods)}",
-        setup={"rows": list(p.scale_rows), "methods": list(p.scale_methods), "epsilon": cfg.epsilon,
-               "delta": cfg.delta, "sample_rows": "as many as the input"},
+        f"with replacement, 15 columns) for {', '.join(p.scale_methods)}",
+        setup={
+            "rows": list(p.scale_rows),
+            "methods": list(p.scale_methods),
+            "epsilon": cfg.epsilon,
+            "delta": cfg.delta,
+            "sample_rows": "as many as the input",
+        },
         notes=["peak memory of a stage includes the input table the process holds (table_mib)"],
     )
     timings: dict[str, dict[int, tuple[float, float, float]]] = {}
     for method in p.scale_methods:
         for rows in p.scale_rows:
             cfg.log(f"[scale] {method} at {rows:,} rows")
-            result = run_in_child("bench.workloads:scale_fit", timeout=p.timeout, method=method, rows=rows,
-                                  epsilon=cfg.epsilon, delta=cfg.delta, seed=cfg.seed)
+            result = run_in_child(
+                "bench.workloads:scale_fit",
+                timeout=p.timeout,
+                method=method,
+                rows=rows,
+                epsilon=cfg.epsilon,
+                delta=cfg.delta,
+                seed=cfg.seed,
+            )
             run = f"{method} @ {rows:,}"
             if not result.ok:
                 _fail(case, run, result)
                 continue
             prep = result.stage("prepare")
             fit, sample = result.stage("fit"), result.stage("sample")
-            case["lines"].append(_line(run, "fit", fit["wall_s"], fit["cpu_s"], fit["peak_rss_mib"],
-                                       table_mib=prep.get("table_mib")))
+            case["lines"].append(
+                _line(run, "fit", fit["wall_s"], fit["cpu_s"], fit["peak_rss_mib"], table_mib=prep.get("table_mib"))
+            )
             case["lines"].append(_line(run, "sample", sample["wall_s"], sample["cpu_s"], sample["peak_rss_mib"]))
             timings.setdefault(method, {})[rows] = (fit["wall_s"], sample["wall_s"], fit["peak_rss_mib"])
     growth: dict[str, Any] = {}
@@ -254,9 +325,14 @@ def case_methods(cfg: BenchConfig) -> dict[str, Any]:
     methods = list(p.methods) if p.methods else method_names()
     case = new_case(
         title=f"Fit time of {'every registered method' if p.methods is None else 'a few methods'} on adult "
-              f"at epsilon {cfg.epsilon:g} (DP methods), each in a fresh process",
-        setup={"methods": methods, "rows": p.method_rows or 48_842, "epsilon": cfg.epsilon, "delta": cfg.delta,
-               "sample_rows": 1_000},
+        f"at epsilon {cfg.epsilon:g} (DP methods), each in a fresh process",
+        setup={
+            "methods": methods,
+            "rows": p.method_rows or 48_842,
+            "epsilon": cfg.epsilon,
+            "delta": cfg.delta,
+            "sample_rows": 1_000,
+        },
         notes=[METHODS_NOTE, "sample = 1,000 rows"],
         table=[],
     )
@@ -269,18 +345,44 @@ def case_methods(cfg: BenchConfig) -> dict[str, Any]:
             rows = None
         cfg.log(f"[methods] {method}")
         t0 = time.perf_counter()
-        result = run_in_child("bench.workloads:method_fit", timeout=min(p.timeout, 1200), method=method, rows=rows,
-                              epsilon=cfg.epsilon, delta=cfg.delta, sample_rows=1_000, seed=cfg.seed,
-                              options=options or None)
-        entry: dict[str, Any] = {"method": method, "guarantee": cls.guarantee,
-                                 "rows": 0 if cls.guarantee == "data-free" else (rows or 48_842),
-                                 "settings": note or "defaults", "ok": result.ok}
+        result = run_in_child(
+            "bench.workloads:method_fit",
+            timeout=min(p.timeout, 1200),
+            method=method,
+            rows=rows,
+            epsilon=cfg.epsilon,
+            delta=cfg.delta,
+            sample_rows=1_000,
+            seed=cfg.seed,
+            options=options or None,
+        )
+        entry: dict[str, Any] = {
+            "method": method,
+            "guarantee": cls.guarantee,
+            "rows": 0 if cls.guarantee == "data-free" else (rows or 48_842),
+            "settings": note or "defaults",
+            "ok": result.ok,
+        }
         if result.ok:
             imp, fit, sample = result.stage("import"), result.stage("fit"), result.stage("sample")
-            entry.update(import_s=imp["wall_s"], fit_s=fit["wall_s"], fit_cpu_s=fit["cpu_s"],
-                         sample_s=sample["wall_s"], peak_rss_mib=result.process_peak_rss_mib)
-            case["lines"].append(_line(method, "fit", fit["wall_s"], fit["cpu_s"], fit["peak_rss_mib"],
-                                       rows=entry["rows"], settings=entry["settings"]))
+            entry.update(
+                import_s=imp["wall_s"],
+                fit_s=fit["wall_s"],
+                fit_cpu_s=fit["cpu_s"],
+                sample_s=sample["wall_s"],
+                peak_rss_mib=result.process_peak_rss_mib,
+            )
+            case["lines"].append(
+                _line(
+                    method,
+                    "fit",
+                    fit["wall_s"],
+                    fit["cpu_s"],
+                    fit["peak_rss_mib"],
+                    rows=entry["rows"],
+                    settings=entry["settings"],
+                )
+            )
         else:
             entry["error"] = (result.error or "")[-600:]
             entry["elapsed_s"] = round(time.perf_counter() - t0, 1)
@@ -303,9 +405,14 @@ def case_engine(cfg: BenchConfig) -> dict[str, Any]:
     sizes = ", ".join(f"{r:,}" for r in p.engine_rows)
     case = new_case(
         title=f"The native engine alone at {sizes} rows x 15 columns (adult's codes resampled with "
-              f"replacement): time against rows, peak memory against the encoded table",
-        setup={"rows": list(p.engine_rows), "methods": list(p.engine_methods), "epsilon": cfg.epsilon,
-               "delta": cfg.delta, "sample_rows": "as many as the input"},
+        f"replacement): time against rows, peak memory against the encoded table",
+        setup={
+            "rows": list(p.engine_rows),
+            "methods": list(p.engine_methods),
+            "epsilon": cfg.epsilon,
+            "delta": cfg.delta,
+            "sample_rows": "as many as the input",
+        },
         notes=[
             "the table is built column by column as codes on the public domain (no DataFrame of that size); "
             "memory = peak RSS of the stage minus the process's RSS just before the table was built (after a "
@@ -323,8 +430,15 @@ def case_engine(cfg: BenchConfig) -> dict[str, Any]:
     for method in p.engine_methods:
         for rows in p.engine_rows:
             cfg.log(f"[engine] {method} at {rows:,} rows")
-            result = run_in_child("bench.workloads:engine_scale", timeout=p.timeout, method=method, rows=rows,
-                                  epsilon=cfg.epsilon, delta=cfg.delta, seed=cfg.seed)
+            result = run_in_child(
+                "bench.workloads:engine_scale",
+                timeout=p.timeout,
+                method=method,
+                rows=rows,
+                epsilon=cfg.epsilon,
+                delta=cfg.delta,
+                seed=cfg.seed,
+            )
             run = f"{method} @ {rows:,}"
             if not result.ok:
                 _fail(case, run, result)
@@ -335,8 +449,17 @@ def case_engine(cfg: BenchConfig) -> dict[str, Any]:
                 s = result.stage(stage)
                 above = round(s["peak_rss_mib"] - base, 1)
                 worst = max(worst, above)
-                case["lines"].append(_line(run, stage, s["wall_s"], s["cpu_s"], s["peak_rss_mib"],
-                                           table_mib=table_mib, above_baseline_mib=above))
+                case["lines"].append(
+                    _line(
+                        run,
+                        stage,
+                        s["wall_s"],
+                        s["cpu_s"],
+                        s["peak_rss_mib"],
+                        table_mib=table_mib,
+                        above_baseline_mib=above,
+                    )
+                )
             fit_sample = result.stage("fit")["wall_s"] + result.stage("sample")["wall_s"]
             times.setdefault(method, {})[rows] = fit_sample
             if rows >= 1_000_000:  # below that the allocator's reuse of freed pages blurs a few MiB of table
@@ -388,7 +511,19 @@ def run_case(name: str, cfg: BenchConfig) -> dict[str, Any]:
         case = CASES[name](cfg)
     except Exception as exc:
         log.exception("case %s failed", name)
-        case = {"title": name, "ok": False, "errors": [f"{type(exc).__name__}: {exc}"], "lines": [], "ratio": {},
-                "targets": {}}
-    return {"id": name, "number": list(CASES).index(name) + 1, **case, "started": started,
-            "seconds": round(time.perf_counter() - t0, 1), "load_average_1min": [load_start, _load_1min()]}
+        case = {
+            "title": name,
+            "ok": False,
+            "errors": [f"{type(exc).__name__}: {exc}"],
+            "lines": [],
+            "ratio": {},
+            "targets": {},
+        }
+    return {
+        "id": name,
+        "number": list(CASES).index(name) + 1,
+        **case,
+        "started": started,
+        "seconds": round(time.perf_counter() - t0, 1),
+        "load_average_1min": [load_start, _load_1min()],
+    }

@@ -24,18 +24,34 @@ def fail(message: str, code: int = 2) -> NoReturn:
 @click.command("bench")
 @click.option("--quick", is_flag=True, help="Small inputs (about a minute or two): proves the harness works.")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON instead of tables.")
-@click.option("--cases", default=None,
-              help="Comma-separated cases, by name or number: 1 mst, 2 aim, 3 service, 4 report, "
-                   "5 throughput, 6 scale, 7 methods, 8 engine (default: all).")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-              help="Also write the results as JSON to this file.")
-@click.option("--markdown", type=click.Path(dir_okay=False), default=None,
-              help="Also write the results as markdown tables to this file.")
+@click.option(
+    "--cases",
+    default=None,
+    help="Comma-separated cases, by name or number: 1 mst, 2 aim, 3 service, 4 report, "
+    "5 throughput, 6 scale, 7 methods, 8 engine (default: all).",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON to this file."
+)
+@click.option(
+    "--markdown",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also write the results as markdown tables to this file.",
+)
 @click.option("--epsilon", type=float, default=1.0, show_default=True, help="Epsilon of the DP cases.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of data sampling and methods.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress lines on stderr.")
-def bench(quick: bool, as_json: bool, cases: str | None, output: str | None, markdown: str | None,
-          epsilon: float, seed: int, quiet: bool) -> None:
+def bench(
+    quick: bool,
+    as_json: bool,
+    cases: str | None,
+    output: str | None,
+    markdown: str | None,
+    epsilon: float,
+    seed: int,
+    quiet: bool,
+) -> None:
     """Measure wall time, CPU time and peak memory per stage, with ratios to the bare libraries."""
     from bench import render_markdown, render_text, run_bench
 
@@ -43,8 +59,13 @@ def bench(quick: bool, as_json: bool, cases: str | None, output: str | None, mar
     if not epsilon > 0:
         fail("--epsilon must be positive")
     try:
-        results = run_bench(quick=quick, cases=names, epsilon=epsilon, seed=seed,
-                            log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)))
+        results = run_bench(
+            quick=quick,
+            cases=names,
+            epsilon=epsilon,
+            seed=seed,
+            log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)),
+        )
     except ValueError as exc:
         fail(str(exc))
     if output:

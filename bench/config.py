@@ -57,25 +57,53 @@ class Params:
 
 
 FULL = Params(
-    marginal_rows=None, mst_columns=None, aim_columns=AIM_COLUMNS, aim_options=None,
-    aim_smartnoise_fits=1, process_algos=("mst",),
-    service_rows=None, service_columns=None, release_rows=48_842,
-    report_rows=1_000_000, report_columns=20,
-    throughput_jobs=20, throughput_data=None, throughput_rows=1_000, throughput_epsilon=0.1,
-    scale_rows=(10_000, 100_000, 1_000_000), scale_methods=("mst", "dp-copula", "gaussian-copula"),
-    methods=None, method_rows=None, engine_rows=(1_000_000, 10_000_000), engine_methods=("mst",),
+    marginal_rows=None,
+    mst_columns=None,
+    aim_columns=AIM_COLUMNS,
+    aim_options=None,
+    aim_smartnoise_fits=1,
+    process_algos=("mst",),
+    service_rows=None,
+    service_columns=None,
+    release_rows=48_842,
+    report_rows=1_000_000,
+    report_columns=20,
+    throughput_jobs=20,
+    throughput_data=None,
+    throughput_rows=1_000,
+    throughput_epsilon=0.1,
+    scale_rows=(10_000, 100_000, 1_000_000),
+    scale_methods=("mst", "dp-copula", "gaussian-copula"),
+    methods=None,
+    method_rows=None,
+    engine_rows=(1_000_000, 10_000_000),
+    engine_methods=("mst",),
     timeout=3600,
 )
 
 QUICK = Params(
-    marginal_rows=2_000, mst_columns=QUICK_COLUMNS, aim_columns=QUICK_COLUMNS, aim_options={"rounds": 8},
-    aim_smartnoise_fits=1, process_algos=("mst",),
-    service_rows=1_000, service_columns=QUICK_COLUMNS, release_rows=300,
-    report_rows=5_000, report_columns=20,
-    throughput_jobs=4, throughput_data=(500, QUICK_COLUMNS), throughput_rows=200, throughput_epsilon=0.1,
-    scale_rows=(10_000,), scale_methods=("mst", "dp-copula", "gaussian-copula"),
-    methods=("mst", "dp-marginals", "dp-copula", "scenario"), method_rows=2_000,
-    engine_rows=(20_000, 200_000), engine_methods=("mst",), timeout=600,
+    marginal_rows=2_000,
+    mst_columns=QUICK_COLUMNS,
+    aim_columns=QUICK_COLUMNS,
+    aim_options={"rounds": 8},
+    aim_smartnoise_fits=1,
+    process_algos=("mst",),
+    service_rows=1_000,
+    service_columns=QUICK_COLUMNS,
+    release_rows=300,
+    report_rows=5_000,
+    report_columns=20,
+    throughput_jobs=4,
+    throughput_data=(500, QUICK_COLUMNS),
+    throughput_rows=200,
+    throughput_epsilon=0.1,
+    scale_rows=(10_000,),
+    scale_methods=("mst", "dp-copula", "gaussian-copula"),
+    methods=("mst", "dp-marginals", "dp-copula", "scenario"),
+    method_rows=2_000,
+    engine_rows=(20_000, 200_000),
+    engine_methods=("mst",),
+    timeout=600,
 )
 
 # slow methods in the per-method table: (rows of adult, options, what the output says about it)
@@ -87,19 +115,36 @@ METHOD_SETTINGS: dict[str, tuple[int | None, dict[str, Any], str]] = {
     "tvae": (5_000, _GAN, "5,000-row sample, 2 epochs"),
     "copulagan": (5_000, _GAN, "5,000-row sample, 2 epochs"),
     "aim-smartnoise": (None, {"rounds": 32}, "32 rounds (default 16 x columns = 240)"),
-    "spec": (None, {"spec": {"columns": {
-        "age": {"distribution": "norm", "loc": 38, "scale": 13, "min": 17, "max": 90, "integer": True},
-        "sex": {"values": ["Female", "Male"], "probabilities": [0.33, 0.67]},
-        "hours-per-week": {"distribution": "norm", "loc": 40, "scale": 12, "min": 1, "max": 99, "integer": True},
-        "income": {"values": ["<=50K", ">50K"], "probabilities": [0.76, 0.24]},
-    }}}, "data-free: a 4-column spec, no data read"),
+    "spec": (
+        None,
+        {
+            "spec": {
+                "columns": {
+                    "age": {"distribution": "norm", "loc": 38, "scale": 13, "min": 17, "max": 90, "integer": True},
+                    "sex": {"values": ["Female", "Male"], "probabilities": [0.33, 0.67]},
+                    "hours-per-week": {
+                        "distribution": "norm",
+                        "loc": 40,
+                        "scale": 12,
+                        "min": 1,
+                        "max": 99,
+                        "integer": True,
+                    },
+                    "income": {"values": ["<=50K", ">50K"], "probabilities": [0.76, 0.24]},
+                }
+            }
+        },
+        "data-free: a 4-column spec, no data read",
+    ),
     "scenario": (None, {}, "data-free: default scenario, no data read"),
 }
 
 
-METHODS_NOTE = ("import = loading synthgate's registry and creating the synthesizer; fit = the first fit in a fresh "
-                "interpreter, which includes loading the method's own libraries (torch, SDV, JAX, imbalanced-learn), "
-                "imported lazily by the methods")
+METHODS_NOTE = (
+    "import = loading synthgate's registry and creating the synthesizer; fit = the first fit in a fresh "
+    "interpreter, which includes loading the method's own libraries (torch, SDV, JAX, imbalanced-learn), "
+    "imported lazily by the methods"
+)
 
 
 @dataclass
@@ -162,10 +207,21 @@ def _ratio(numerator: float | None, denominator: float | None) -> float | None:
     return round(numerator / denominator, 2)
 
 
-def _line(run: str, stage: str, wall_s: float | None, cpu_s: float | None = None,
-          peak_rss_mib: float | None = None, **extra: Any) -> dict[str, Any]:
-    out = {"run": run, "stage": stage, "wall_s": None if wall_s is None else round(wall_s, 3),
-           "cpu_s": None if cpu_s is None else round(cpu_s, 3), "peak_rss_mib": peak_rss_mib}
+def _line(
+    run: str,
+    stage: str,
+    wall_s: float | None,
+    cpu_s: float | None = None,
+    peak_rss_mib: float | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    out = {
+        "run": run,
+        "stage": stage,
+        "wall_s": None if wall_s is None else round(wall_s, 3),
+        "cpu_s": None if cpu_s is None else round(cpu_s, 3),
+        "peak_rss_mib": peak_rss_mib,
+    }
     out.update(extra)
     return out
 
@@ -176,8 +232,11 @@ def _stage_lines(run: str, result: ChildResult) -> list[dict[str, Any]]:
 
 def _sum(result: ChildResult, *stages: str) -> dict[str, float]:
     chosen = [result.stage(s) for s in stages]
-    return {"wall_s": sum(s["wall_s"] for s in chosen), "cpu_s": sum(s["cpu_s"] for s in chosen),
-            "peak_rss_mib": max(s["peak_rss_mib"] for s in chosen)}
+    return {
+        "wall_s": sum(s["wall_s"] for s in chosen),
+        "cpu_s": sum(s["cpu_s"] for s in chosen),
+        "peak_rss_mib": max(s["peak_rss_mib"] for s in chosen),
+    }
 
 
 def _row_steps(by_rows: dict[int, Any]) -> list[tuple[int, int]]:
@@ -217,5 +276,13 @@ def _adult_shape(rows: int | None, columns: list[str] | None) -> str:
 
 def new_case(*, title: str, setup: dict[str, Any], notes: list[str], **extra: Any) -> dict[str, Any]:
     """A case's result before it runs: ok until a step fails; lines, ratios and targets filled in."""
-    return {"title": title, "ok": True, "setup": setup, "lines": [], "ratio": {}, "targets": {}, "notes": notes,
-            **extra}
+    return {
+        "title": title,
+        "ok": True,
+        "setup": setup,
+        "lines": [],
+        "ratio": {},
+        "targets": {},
+        "notes": notes,
+        **extra,
+    }

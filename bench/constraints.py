@@ -38,9 +38,17 @@ def run(rows: int, seeds: list[int]) -> dict:
     schema = load_schema(COMPAS / "schema.yaml")
     table, _ = conform_table(read_table(COMPAS / "compas.csv"), schema)
     train, test, _ = split_holdout(table, schema, holdout=0.2, seed=0)
-    out: dict = {"rows": rows, "seeds": seeds, "real": {"full": _shares(table, schema), "holdout": _shares(test, schema),
-                                                          "full_rows": len(table), "holdout_rows": len(test)},
-                 "methods": {}}
+    out: dict = {
+        "rows": rows,
+        "seeds": seeds,
+        "real": {
+            "full": _shares(table, schema),
+            "holdout": _shares(test, schema),
+            "full_rows": len(table),
+            "holdout_rows": len(test),
+        },
+        "methods": {},
+    }
     for method, cost in METHODS.items():
         runs = []
         for seed in seeds:
@@ -50,30 +58,53 @@ def run(rows: int, seeds: list[int]) -> dict:
             t0 = time.perf_counter()
             enforced, report = enforce_constraints(sampled, schema, resample=synth.sample_more, seed=seed)
             seconds = time.perf_counter() - t0
-            runs.append({"seed": seed, "before": _shares(sampled, schema), "after": _shares(enforced, schema),
-                         "rows_violating": report.rows_violating, "rows_resampled": report.rows_resampled,
-                         "rows_drawn": report.rows_drawn, "rounds": report.rounds,
-                         "rows_repaired": report.rows_repaired, "seconds": round(seconds, 3)})
+            runs.append(
+                {
+                    "seed": seed,
+                    "before": _shares(sampled, schema),
+                    "after": _shares(enforced, schema),
+                    "rows_violating": report.rows_violating,
+                    "rows_resampled": report.rows_resampled,
+                    "rows_drawn": report.rows_drawn,
+                    "rounds": report.rounds,
+                    "rows_repaired": report.rows_repaired,
+                    "seconds": round(seconds, 3),
+                }
+            )
         out["methods"][method] = runs
     return out
 
 
 def markdown(result: dict) -> str:
     names = list(result["real"]["full"])
-    lines = [f"# Constraint violations on compas ({result['rows']} rows per output, seeds {result['seeds']})", "",
-             "Share of rows violating each constraint. Real: the whole table and the holdout part (0.2); "
-             "method outputs: fitted on the training part, before and after `enforce_constraints`.", "",
-             "| table | " + " | ".join(names) + " | rows resampled | rows repaired | rounds | seconds |",
-             "|---|" + "---|" * (len(names) + 4)]
+    lines = [
+        f"# Constraint violations on compas ({result['rows']} rows per output, seeds {result['seeds']})",
+        "",
+        "Share of rows violating each constraint. Real: the whole table and the holdout part (0.2); "
+        "method outputs: fitted on the training part, before and after `enforce_constraints`.",
+        "",
+        "| table | " + " | ".join(names) + " | rows resampled | rows repaired | rounds | seconds |",
+        "|---|" + "---|" * (len(names) + 4),
+    ]
     for part in ("full", "holdout"):
-        lines.append(f"| real ({part}, {result['real'][part + '_rows']} rows) | "
-                     + " | ".join(f"{result['real'][part][n]:.2%}" for n in names) + " | | | | |")
+        lines.append(
+            f"| real ({part}, {result['real'][part + '_rows']} rows) | "
+            + " | ".join(f"{result['real'][part][n]:.2%}" for n in names)
+            + " | | | | |"
+        )
     for method, runs in result["methods"].items():
         for when in ("before", "after"):
             share = {n: sum(r[when][n] for r in runs) / len(runs) for n in names}
-            extra = (" | | | | |" if when == "before" else
-                     " | " + " | ".join(f"{sum(r[k] for r in runs) / len(runs):.4g}"
-                                        for k in ("rows_resampled", "rows_repaired", "rounds", "seconds")) + " |")
+            extra = (
+                " | | | | |"
+                if when == "before"
+                else " | "
+                + " | ".join(
+                    f"{sum(r[k] for r in runs) / len(runs):.4g}"
+                    for k in ("rows_resampled", "rows_repaired", "rounds", "seconds")
+                )
+                + " |"
+            )
             lines.append(f"| {method} {when} | " + " | ".join(f"{share[n]:.2%}" for n in names) + extra)
     return "\n".join(lines) + "\n"
 

@@ -31,8 +31,18 @@ ADULT_CSV = ROOT / "tests" / "data" / "adult" / "adult.csv"
 ADULT_SCHEMA = ROOT / "tests" / "data" / "adult" / "schema.yaml"
 
 # the 10-column subset of adult for the AIM case: every categorical column, age, hours and the target
-AIM_COLUMNS = ["age", "workclass", "education", "marital-status", "occupation", "relationship", "race", "sex",
-               "hours-per-week", "income"]
+AIM_COLUMNS = [
+    "age",
+    "workclass",
+    "education",
+    "marital-status",
+    "occupation",
+    "relationship",
+    "race",
+    "sex",
+    "hours-per-week",
+    "income",
+]
 # quick mode: a narrow table, enough to exercise every code path in seconds
 QUICK_COLUMNS = ["age", "workclass", "education", "marital-status", "sex", "income"]
 
@@ -55,8 +65,9 @@ def subset_schema(schema: PublicSchema, columns: list[str] | None) -> PublicSche
     return PublicSchema.from_dict(data)
 
 
-def adult_table(rows: int | None = None, columns: list[str] | None = None, seed: int = 0,
-                replace: bool = False) -> tuple[pd.DataFrame, PublicSchema]:
+def adult_table(
+    rows: int | None = None, columns: list[str] | None = None, seed: int = 0, replace: bool = False
+) -> tuple[pd.DataFrame, PublicSchema]:
     """(conformed table, schema) of adult: all rows, `rows` of them, or `rows` drawn with replacement."""
     import numpy as np
 

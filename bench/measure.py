@@ -146,8 +146,13 @@ class ChildResult:
         raise KeyError(f"stage {name!r} not measured (have: {[s['stage'] for s in self.stages]})")
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"ok": self.ok, "stages": self.stages, "info": self.info, "process_wall_s": self.process_wall_s,
-               "process_peak_rss_mib": self.process_peak_rss_mib}
+        out = {
+            "ok": self.ok,
+            "stages": self.stages,
+            "info": self.info,
+            "process_wall_s": self.process_wall_s,
+            "process_peak_rss_mib": self.process_peak_rss_mib,
+        }
         if self.error:
             out["error"] = self.error
         return out
@@ -190,12 +195,17 @@ def run_in_child(target: str, timeout: float = 3600, **kwargs: Any) -> ChildResu
         kwargs_path.write_text(json.dumps(kwargs), encoding="utf-8")
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(_ROOT), env.get("PYTHONPATH", "")) if p)
-        run = run_program([sys.executable, "-m", "bench.measure", target, str(kwargs_path), str(result_path)],
-                          env=env, cwd=_ROOT, timeout=timeout)
+        run = run_program(
+            [sys.executable, "-m", "bench.measure", target, str(kwargs_path), str(result_path)],
+            env=env,
+            cwd=_ROOT,
+            timeout=timeout,
+        )
         if not result_path.exists():
             reason = "timed out" if run["timed_out"] else f"exited with code {run['returncode']} before reporting"
-            return ChildResult(False, [], {}, run["wall_s"], run["peak_rss_mib"],
-                               error=f"{target}: {reason}\n{run['stderr'][-2000:]}")
+            return ChildResult(
+                False, [], {}, run["wall_s"], run["peak_rss_mib"], error=f"{target}: {reason}\n{run['stderr'][-2000:]}"
+            )
         payload = json.loads(result_path.read_text(encoding="utf-8"))
     return ChildResult(
         ok=payload["ok"],
@@ -207,8 +217,14 @@ def run_in_child(target: str, timeout: float = 3600, **kwargs: Any) -> ChildResu
     )
 
 
-def run_program(argv: list[str], *, env: dict[str, str] | None = None, cwd: str | Path | None = None,
-                timeout: float = 3600, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def run_program(
+    argv: list[str],
+    *,
+    env: dict[str, str] | None = None,
+    cwd: str | Path | None = None,
+    timeout: float = 3600,
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
     """Run a whole program; wall seconds, CPU seconds and peak RSS from the kernel's accounting (wait4)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()

@@ -27,8 +27,16 @@ from privacy.synthesizers import create_synthesizer
 from privacy.synthesizers.rebalance import rebalance_output
 
 DATA = Path(__file__).resolve().parents[1] / "tests" / "data"
-FIGURES = ("fidelity_score", "classwise_fidelity_score", "classwise_fidelity_holdout_reference", "utility_ratio",
-           "minority_f1_ratio", "minority_recall_ratio", "tstr_minority_f1", "trtr_minority_f1")
+FIGURES = (
+    "fidelity_score",
+    "classwise_fidelity_score",
+    "classwise_fidelity_holdout_reference",
+    "utility_ratio",
+    "minority_f1_ratio",
+    "minority_recall_ratio",
+    "tstr_minority_f1",
+    "trtr_minority_f1",
+)
 
 
 def _table(name: str):
@@ -39,17 +47,24 @@ def _table(name: str):
 
 def _judge(train, test, released, schema, target: str, policy: DatasetPolicy) -> dict[str, Any]:
     started = time.perf_counter()
-    report = build_report(train, test, released, schema, target, seed=3, include={"fidelity", "utility"},
-                          rebalanced_target=target)
+    report = build_report(
+        train, test, released, schema, target, seed=3, include={"fidelity", "utility"}, rebalanced_target=target
+    )
     s = report.summary
     old = evaluate_gate(policy, disclosure=None, fidelity=s["fidelity_score"], utility_ratio=s["utility_ratio"])
-    new = evaluate_gate(policy, disclosure=None, fidelity=s["fidelity_score"], utility_ratio=s["utility_ratio"],
-                        class_aware=report.class_aware)
+    new = evaluate_gate(
+        policy,
+        disclosure=None,
+        fidelity=s["fidelity_score"],
+        utility_ratio=s["utility_ratio"],
+        class_aware=report.class_aware,
+    )
     return {
         **{k: s.get(k) for k in FIGURES},
         "minority_classes": s.get("minority_classes"),
-        "released_shares": {str(k): round(float(v), 4)
-                            for k, v in released[target].value_counts(normalize=True).items()},
+        "released_shares": {
+            str(k): round(float(v), 4) for k, v in released[target].value_counts(normalize=True).items()
+        },
         "old": {c: old.check(c).status for c in ("fidelity", "utility_ratio")},
         "new": {c: new.check(c).status for c in ("fidelity", "utility_ratio")},
         "seconds": round(time.perf_counter() - started, 1),
@@ -58,9 +73,14 @@ def _judge(train, test, released, schema, target: str, policy: DatasetPolicy) ->
 
 def run(tables: list[str]) -> dict[str, Any]:
     policy = DatasetPolicy()
-    out: dict[str, Any] = {"policy": {"min_fidelity": policy.min_fidelity,
-                                      "min_utility_ratio": policy.min_utility_ratio,
-                                      "warn_margin": policy.warn_margin}, "tables": {}}
+    out: dict[str, Any] = {
+        "policy": {
+            "min_fidelity": policy.min_fidelity,
+            "min_utility_ratio": policy.min_utility_ratio,
+            "warn_margin": policy.warn_margin,
+        },
+        "tables": {},
+    }
     for name in tables:
         schema, table = _table(name)
         target = schema.target
@@ -71,7 +91,8 @@ def run(tables: list[str]) -> dict[str, Any]:
         smote = create_synthesizer("smote", seed=5)
         smote.fit(train, schema, PrivacyCost.non_dp())
         out["tables"][name] = {
-            "train_rows": len(train), "target": target,
+            "train_rows": len(train),
+            "target": target,
             "real_shares": {str(k): round(float(v), 4) for k, v in train[target].value_counts(normalize=True).items()},
             "mst eps 1 + rebalance smote": _judge(train, test, balanced, schema, target, policy),
             "smote method": _judge(train, test, smote.balanced_table, schema, target, policy),
@@ -85,12 +106,16 @@ def _fmt(x: Any) -> str:
 
 def markdown(result: dict[str, Any]) -> str:
     p = result["policy"]
-    lines = [f"# Rebalanced releases: the old gate checks and the class-aware ones (default policy: "
-             f"min_fidelity {p['min_fidelity']}, min_utility_ratio {p['min_utility_ratio']}, "
-             f"warn_margin {p['warn_margin']})", "",
-             "| table | release | marginal fidelity | class-wise fidelity (holdout ref.) | AUC (Gini) ratio | "
-             "minority F1 ratio | minority recall ratio | minority F1 TSTR / TRTR | old: fidelity, utility | "
-             "new: fidelity, utility |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Rebalanced releases: the old gate checks and the class-aware ones (default policy: "
+        f"min_fidelity {p['min_fidelity']}, min_utility_ratio {p['min_utility_ratio']}, "
+        f"warn_margin {p['warn_margin']})",
+        "",
+        "| table | release | marginal fidelity | class-wise fidelity (holdout ref.) | AUC (Gini) ratio | "
+        "minority F1 ratio | minority recall ratio | minority F1 TSTR / TRTR | old: fidelity, utility | "
+        "new: fidelity, utility |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, t in result["tables"].items():
         for release, r in t.items():
             if not isinstance(r, dict) or "old" not in r:
@@ -101,7 +126,8 @@ def markdown(result: dict[str, Any]) -> str:
                 f"{_fmt(r['utility_ratio'])} | {_fmt(r['minority_f1_ratio'])} | {_fmt(r['minority_recall_ratio'])} | "
                 f"{_fmt(r['tstr_minority_f1'])} / {_fmt(r['trtr_minority_f1'])} | "
                 f"{r['old']['fidelity']}, {r['old']['utility_ratio']} | {r['new']['fidelity']}, "
-                f"{r['new']['utility_ratio']} |")
+                f"{r['new']['utility_ratio']} |"
+            )
     return "\n".join(lines) + "\n"
 
 

@@ -103,9 +103,14 @@ class BenchService:
         self.folder.mkdir(parents=True, exist_ok=True)
         # a throwaway installation that runs many releases on one dataset: its budget ceiling is the
         # bench's own (a real installation keeps the defaults, and a second steward confirms raises)
-        self.settings = Settings.from_env(environ={}, data_dir=str(self.folder / "data"),
-                                          budget_max_epsilon="1000", budget_confirm_epsilon="1000",
-                                          budget_confirm_delta="1e-3", **self.overrides)
+        self.settings = Settings.from_env(
+            environ={},
+            data_dir=str(self.folder / "data"),
+            budget_max_epsilon="1000",
+            budget_confirm_epsilon="1000",
+            budget_confirm_delta="1e-3",
+            **self.overrides,
+        )
         upgrade(self.settings)
         with write_session(self.settings) as s:
             for name, role in (("steward", "steward"), ("analyst", "analyst")):
@@ -132,9 +137,26 @@ class BenchService:
 
         port = _free_port()
         self.web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-             "--timeout", "300", "webapp.wsgi:app"],
-            env=self.env, stdout=self._log("web"), stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "300",
+                "webapp.wsgi:app",
+            ],
+            env=self.env,
+            stdout=self._log("web"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -152,9 +174,14 @@ class BenchService:
         """Start one worker process (concurrency 1) and wait until its pool is up."""
         from workers.command import worker_command
 
-        proc = subprocess.Popen(worker_command(self.settings, 1, f"{name}@%h"), env=self.env,
-                                stdout=self._log(f"worker-{name}"), stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=ROOT)
+        proc = subprocess.Popen(
+            worker_command(self.settings, 1, f"{name}@%h"),
+            env=self.env,
+            stdout=self._log(f"worker-{name}"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
         self.workers.append(proc)
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -177,6 +204,7 @@ class BenchService:
 
     def cpu_s(self) -> dict[str, float]:
         """CPU seconds used so far by the web server's processes and by the workers' processes."""
+
         def tree(proc: subprocess.Popen | None) -> float:
             if proc is None or proc.poll() is not None:
                 return 0.0
@@ -222,13 +250,23 @@ class BenchService:
         headers = {"Authorization": f"Bearer {self.tokens[user]}"}
         return requests.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=120, **kwargs)
 
-    def register(self, name: str, csv_path: Path, schema_path: Path, epsilon_budget: str = "1000",
-                 delta_budget: str = "1e-3") -> dict[str, Any]:
+    def register(
+        self, name: str, csv_path: Path, schema_path: Path, epsilon_budget: str = "1000", delta_budget: str = "1e-3"
+    ) -> dict[str, Any]:
         """Register a dataset as the steward and grant it to the analyst."""
         with open(csv_path, "rb") as fh:
-            resp = self.api("steward", "POST", "/datasets", files={"file": (csv_path.name, fh)},
-                            data={"name": name, "schema": schema_path.read_text(encoding="utf-8"),
-                                  "epsilon_budget": epsilon_budget, "delta_budget": delta_budget})
+            resp = self.api(
+                "steward",
+                "POST",
+                "/datasets",
+                files={"file": (csv_path.name, fh)},
+                data={
+                    "name": name,
+                    "schema": schema_path.read_text(encoding="utf-8"),
+                    "epsilon_budget": epsilon_budget,
+                    "delta_budget": delta_budget,
+                },
+            )
         if resp.status_code != 201:
             raise RuntimeError(f"registering {name} failed: {resp.status_code} {resp.text[:500]}")
         grant = self.api("steward", "POST", f"/datasets/{name}/grants", json={"user": self.usernames["analyst"]})
@@ -244,11 +282,11 @@ class BenchService:
             ds = s.query(Dataset).filter_by(name=name).one()
             return dict(ds.policy or {})
 
-    def request(self, dataset: str, method: str, epsilon: float, delta: float, rows: int,
-                options: dict[str, Any] | None = None) -> tuple[int, float]:
+    def request(
+        self, dataset: str, method: str, epsilon: float, delta: float, rows: int, options: dict[str, Any] | None = None
+    ) -> tuple[int, float]:
         """Request a release as the analyst; (job id, seconds the request took)."""
-        body: dict[str, Any] = {"dataset": dataset, "method": method, "epsilon": epsilon, "delta": delta,
-                                "rows": rows}
+        body: dict[str, Any] = {"dataset": dataset, "method": method, "epsilon": epsilon, "delta": delta, "rows": rows}
         if options:
             body["options"] = options
         t0 = time.perf_counter()
@@ -265,8 +303,9 @@ class BenchService:
         with session_scope(self.settings) as s:
             rows = s.query(ReleaseJob).filter(ReleaseJob.id.in_(job_ids)).all()
             found = {
-                j.id: JobTimes(j.id, j.status, j.created_at, j.started_at, j.finished_at, dict(j.timings or {}),
-                               j.error)
+                j.id: JobTimes(
+                    j.id, j.status, j.created_at, j.started_at, j.finished_at, dict(j.timings or {}), j.error
+                )
                 for j in rows
             }
         return [found[i] for i in job_ids]
@@ -278,9 +317,12 @@ class BenchService:
 
         out: dict[int, str | None] = dict.fromkeys(job_ids)
         with session_scope(self.settings) as s:
-            events = (s.query(AuditEvent).filter(AuditEvent.action == "release.start",
-                                                 AuditEvent.object_id.in_([str(i) for i in job_ids]))
-                      .order_by(AuditEvent.id).all())
+            events = (
+                s.query(AuditEvent)
+                .filter(AuditEvent.action == "release.start", AuditEvent.object_id.in_([str(i) for i in job_ids]))
+                .order_by(AuditEvent.id)
+                .all()
+            )
             for e in events:
                 owner = str((e.detail or {}).get("worker", ""))
                 parts = owner.split(":")
@@ -296,8 +338,10 @@ class BenchService:
             if all(j.status in done for j in jobs):
                 return jobs, time.perf_counter() - t0
             if time.perf_counter() - t0 > timeout:
-                raise RuntimeError(f"releases {job_ids} not done after {timeout:.0f} s: "
-                                   f"{[(j.job_id, j.status) for j in jobs]}\n" + self.log_tail("worker-w1"))
+                raise RuntimeError(
+                    f"releases {job_ids} not done after {timeout:.0f} s: "
+                    f"{[(j.job_id, j.status) for j in jobs]}\n" + self.log_tail("worker-w1")
+                )
             if not any(p.poll() is None for p in self.workers):
                 raise RuntimeError("every worker has exited:\n" + self.log_tail("worker-w1"))
             time.sleep(poll)

@@ -39,10 +39,17 @@ def case_service(cfg: BenchConfig) -> dict[str, Any]:
     shape = _adult_shape(p.service_rows, p.service_columns)
     case = new_case(
         title=f"One release end to end through the service (mst, epsilon {cfg.epsilon:g}, adult {shape}, "
-              f"{p.release_rows:,} rows out) against the sum of its library calls",
-        setup={"method": "mst", "rows_in": p.service_rows or 48_842, "rows_out": p.release_rows,
-               "epsilon": cfg.epsilon, "delta": cfg.delta, "backend": "embedded (SQLite, file-system broker)",
-               "web": "gunicorn, 2 workers x 4 threads", "worker": "1 Celery worker process, concurrency 1"},
+        f"{p.release_rows:,} rows out) against the sum of its library calls",
+        setup={
+            "method": "mst",
+            "rows_in": p.service_rows or 48_842,
+            "rows_out": p.release_rows,
+            "epsilon": cfg.epsilon,
+            "delta": cfg.delta,
+            "backend": "embedded (SQLite, file-system broker)",
+            "web": "gunicorn, 2 workers x 4 threads",
+            "worker": "1 Celery worker process, concurrency 1",
+        },
         notes=[
             "service = request POST to awaiting_approval, from the job's database timestamps (created_at to "
             "finished_at); cold = the worker's first release, warm = its second",
@@ -76,9 +83,19 @@ def case_service(cfg: BenchConfig) -> dict[str, Any]:
             return case
         jobs.append((label, job, request_s))
     cfg.log("[service] the same library calls, directly, in a fresh process (twice: cold, warm)")
-    lib = run_in_child("bench.workloads:library_release", timeout=p.timeout, csv_path=str(csv_path),
-                       schema_path=str(schema_path), method="mst", epsilon=cfg.epsilon, delta=cfg.delta,
-                       rows=p.release_rows, seed=cfg.seed + 12345, policy=policy, passes=2)
+    lib = run_in_child(
+        "bench.workloads:library_release",
+        timeout=p.timeout,
+        csv_path=str(csv_path),
+        schema_path=str(schema_path),
+        method="mst",
+        epsilon=cfg.epsilon,
+        delta=cfg.delta,
+        rows=p.release_rows,
+        seed=cfg.seed + 12345,
+        policy=policy,
+        passes=2,
+    )
     if not lib.ok:
         _fail(case, "library calls", lib)
         return case
@@ -88,8 +105,15 @@ def case_service(cfg: BenchConfig) -> dict[str, Any]:
     library_cpu = {label: v["cpu_s"] for label, v in sums.items()}
     imports_s = lib.stage("import")["wall_s"]
     for label in ("cold", "warm"):
-        case["lines"].append(_line("library calls (direct)", f"sum of calls ({label})", library[label],
-                                   library_cpu[label], sums[label]["peak_rss_mib"]))
+        case["lines"].append(
+            _line(
+                "library calls (direct)",
+                f"sum of calls ({label})",
+                library[label],
+                library_cpu[label],
+                sums[label]["peak_rss_mib"],
+            )
+        )
     peaks = svc.worker_peak_rss_mib()
     for label, job, request_s in jobs:
         run = f"service ({label} worker)"
@@ -100,9 +124,15 @@ def case_service(cfg: BenchConfig) -> dict[str, Any]:
                 case["lines"].append(_line(run, stage, job.timings[stage]))
         tracked = sum(job.timings.values())
         case["lines"].append(_line(run, "outside stages (claim, spec, finish)", (job.run_s or 0) - tracked))
-        case["lines"].append(_line(run, "request to awaiting_approval", job.total_s,
-                                   cpu[label]["web"] + cpu[label]["workers"],
-                                   peak_rss_mib=max(peaks.values()) if peaks else None))
+        case["lines"].append(
+            _line(
+                run,
+                "request to awaiting_approval",
+                job.total_s,
+                cpu[label]["web"] + cpu[label]["workers"],
+                peak_rss_mib=max(peaks.values()) if peaks else None,
+            )
+        )
     cold, warm = jobs[0][1], jobs[1][1]
     r = case["ratio"]
     r["service warm / library calls warm"] = _ratio(warm.total_s, library["warm"])
@@ -151,8 +181,10 @@ def _warm_every_worker(cfg: BenchConfig, svc: Any, dataset: str, rows: int) -> N
     pool = {str(pid) for proc in svc.workers for pid in _descendants(proc.pid)}
     seen: set[str] = set()
     for _ in range(4):
-        ids = [svc.request(dataset, "mst", cfg.params.throughput_epsilon, cfg.delta, rows)[0]
-               for _ in range(len(svc.workers))]
+        ids = [
+            svc.request(dataset, "mst", cfg.params.throughput_epsilon, cfg.delta, rows)[0]
+            for _ in range(len(svc.workers))
+        ]
         svc.wait(ids, timeout=cfg.params.timeout)
         seen |= {pid for pid in svc.worker_pids(ids).values() if pid}
         if pool <= seen:
@@ -164,10 +196,16 @@ def case_throughput(cfg: BenchConfig) -> dict[str, Any]:
     n = p.throughput_jobs
     case = new_case(
         title=f"{n} releases submitted at once (mst, epsilon {p.throughput_epsilon:g}, adult "
-              f"{'demo sample 3,000 x 15' if p.throughput_data is None else _adult_shape(*p.throughput_data)}, "
-              f"{p.throughput_rows:,} rows out) to 1 worker and to 2 workers",
-        setup={"releases": n, "method": "mst", "rows_out": p.throughput_rows, "epsilon": p.throughput_epsilon,
-               "backend": "embedded (SQLite, file-system broker)", "worker": "Celery, concurrency 1 per process"},
+        f"{'demo sample 3,000 x 15' if p.throughput_data is None else _adult_shape(*p.throughput_data)}, "
+        f"{p.throughput_rows:,} rows out) to 1 worker and to 2 workers",
+        setup={
+            "releases": n,
+            "method": "mst",
+            "rows_out": p.throughput_rows,
+            "epsilon": p.throughput_epsilon,
+            "backend": "embedded (SQLite, file-system broker)",
+            "worker": "Celery, concurrency 1 per process",
+        },
         notes=[
             "throughput = releases / (last finished - first requested) x 60; queue wait = started - requested",
             "every worker ran a release before the measured batch (warm workers)",
@@ -178,8 +216,7 @@ def case_throughput(cfg: BenchConfig) -> dict[str, Any]:
     if p.throughput_data is None:
         csv_path, schema_path = DEMO_CSV, DEMO_SCHEMA
     else:
-        csv_path, schema_path = write_adult_subset(cfg.folder / "throughput-inputs", *p.throughput_data,
-                                                   seed=cfg.seed)
+        csv_path, schema_path = write_adult_subset(cfg.folder / "throughput-inputs", *p.throughput_data, seed=cfg.seed)
     svc.register("bench-throughput", csv_path, schema_path)
     results: dict[int, dict[str, Any]] = {}
     for workers in (1, 2):
@@ -189,16 +226,22 @@ def case_throughput(cfg: BenchConfig) -> dict[str, Any]:
         _warm_every_worker(cfg, svc, "bench-throughput", p.throughput_rows)
         cfg.log(f"[throughput] {n} releases at once to {workers} worker(s)")
         with ThreadPoolExecutor(max_workers=n) as pool:
-            submitted = list(pool.map(
-                lambda _i: svc.request("bench-throughput", "mst", p.throughput_epsilon, cfg.delta,
-                                       p.throughput_rows), range(n)))
+            submitted = list(
+                pool.map(
+                    lambda _i: svc.request(
+                        "bench-throughput", "mst", p.throughput_epsilon, cfg.delta, p.throughput_rows
+                    ),
+                    range(n),
+                )
+            )
         ids = [job_id for job_id, _took in submitted]
         jobs, _waited = svc.wait(ids, timeout=p.timeout)
         failed = [j for j in jobs if j.status != "awaiting_approval"]
         if failed:
             case["ok"] = False
-            case.setdefault("errors", []).append(f"{len(failed)} of {n} releases failed with {workers} worker(s): "
-                                                 f"{failed[0].error}")
+            case.setdefault("errors", []).append(
+                f"{len(failed)} of {n} releases failed with {workers} worker(s): {failed[0].error}"
+            )
             continue
         first = min(j.created_at for j in jobs)
         last = max(j.finished_at for j in jobs if j.finished_at is not None)
@@ -221,8 +264,9 @@ def case_throughput(cfg: BenchConfig) -> dict[str, Any]:
         }
         results[workers] = res
         run = f"{workers} worker{'s' if workers > 1 else ''}"
-        case["lines"].append(_line(run, "batch (first request to last done)", makespan,
-                                   releases_per_minute=res["releases_per_minute"]))
+        case["lines"].append(
+            _line(run, "batch (first request to last done)", makespan, releases_per_minute=res["releases_per_minute"])
+        )
         case["lines"].append(_line(run, "queue wait, mean", res["queue_wait_mean_s"]))
         case["lines"].append(_line(run, "queue wait, max", res["queue_wait_max_s"]))
         case["lines"].append(_line(run, "run time per release, mean", res["run_mean_s"]))

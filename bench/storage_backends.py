@@ -24,8 +24,11 @@ from typing import Any
 
 from bench.service import ROOT, BenchService
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "synthgate-bench", "AWS_SECRET_ACCESS_KEY": "synthgate-bench-secret",
-               "AWS_DEFAULT_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "synthgate-bench",
+    "AWS_SECRET_ACCESS_KEY": "synthgate-bench-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 ADULT = ROOT / "tests" / "data" / "adult"
 
 
@@ -44,8 +47,13 @@ def _release(folder: Path, overrides: dict[str, str], method: str) -> dict[str, 
         (job,), _ = svc.wait([job_id])
         if job.status != "awaiting_approval":
             raise RuntimeError(f"release {job_id} ended {job.status}: {job.error}\n" + svc.log_tail("worker-w1"))
-        return {"job_id": job_id, "total_s": job.total_s, "run_s": job.run_s, "queue_wait_s": job.queue_wait_s,
-                "stages": job.timings}
+        return {
+            "job_id": job_id,
+            "total_s": job.total_s,
+            "run_s": job.run_s,
+            "queue_wait_s": job.queue_wait_s,
+            "stages": job.timings,
+        }
 
 
 def _io_s(run: dict[str, Any]) -> float:
@@ -62,8 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="synthgate-bench-") as tmp:
         port = _free_port()
         endpoint = f"http://127.0.0.1:{port}"
-        moto = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        moto = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         try:
             import boto3
             import requests
@@ -76,14 +87,20 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.2)
             boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="bench")
             local = _release(Path(tmp) / "local", {}, args.method)
-            s3 = _release(Path(tmp) / "s3", {"storage_url": "s3://bench/run", "s3_endpoint_url": endpoint},
-                          args.method)
+            s3 = _release(Path(tmp) / "s3", {"storage_url": "s3://bench/run", "s3_endpoint_url": endpoint}, args.method)
         finally:
             moto.terminate()
             moto.wait(timeout=20)
     ratio = s3["total_s"] / local["total_s"]
-    result = {"case": "storage-backends", "method": args.method, "data": "tests/data/adult",
-              "date": dt.date.today().isoformat(), "local": local, "s3_moto": s3, "s3_over_local": ratio}
+    result = {
+        "case": "storage-backends",
+        "method": args.method,
+        "data": "tests/data/adult",
+        "date": dt.date.today().isoformat(),
+        "local": local,
+        "s3_moto": s3,
+        "s3_over_local": ratio,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = args.out / f"storage-backends-{result['date']}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1, default=str) + "\n")
@@ -93,11 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         f"awaiting_approval, one run each, one after the other on the same machine.\n\n"
         f"| storage | request to awaiting_approval (s) | in the worker (s) | load + write stages (s) | "
         f"other stages (s) |\n|---|---|---|---|---|\n"
-        + "".join(f"| {label} | {r['total_s']:.1f} | {r['run_s']:.1f} | {_io_s(r):.2f} | "
-                  f"{sum(v for v in r['stages'].values() if isinstance(v, int | float)) - _io_s(r):.1f} |\n"
-                  for label, r in (("local", local), ("S3 (moto)", s3)))
+        + "".join(
+            f"| {label} | {r['total_s']:.1f} | {r['run_s']:.1f} | {_io_s(r):.2f} | "
+            f"{sum(v for v in r['stages'].values() if isinstance(v, int | float)) - _io_s(r):.1f} |\n"
+            for label, r in (("local", local), ("S3 (moto)", s3))
+        )
         + f"\nRatio S3 / local: **{ratio:.2f}**. The stages that touch storage are `load` (the raw table) "
-          "and `write` (artifacts); the others do not, so a difference there is the machine's noise.\n")
+        "and `write` (artifacts); the others do not, so a difference there is the machine's noise.\n"
+    )
     print(stem.with_suffix(".md").read_text())
     return 0
 

@@ -60,8 +60,10 @@ def two_way_tvd(real: Any, synthetic: Any, schema: Any, bins: int = 32, max_pair
     rc = encoder.encode(real)
     sc = encoder.encode(synthetic[encoder.columns])
     pairs = list(itertools.combinations(range(len(encoder.columns)), 2))[:max_pairs]
-    tvds = [joint_tv_distance([rc[:, a], rc[:, b]], [sc[:, a], sc[:, b]], [encoder.sizes[a], encoder.sizes[b]])
-            for a, b in pairs]
+    tvds = [
+        joint_tv_distance([rc[:, a], rc[:, b]], [sc[:, a], sc[:, b]], [encoder.sizes[a], encoder.sizes[b]])
+        for a, b in pairs
+    ]
     return {"mean": round(float(np.mean(tvds)), 4), "max": round(float(np.max(tvds)), 4), "pairs": len(tvds)}
 
 
@@ -70,9 +72,19 @@ def two_way_tvd(real: Any, synthetic: Any, schema: Any, bins: int = 32, max_pair
 # ---------------------------------------------------------------------------------------------
 
 
-def native_marginal(meter: Meter, *, method: str, rows: int | None, columns: list[str] | None, epsilon: float,
-                    delta: float, fits: int = 2, sample_rows: int | None = None, options: dict | None = None,
-                    seed: int = 0) -> None:
+def native_marginal(
+    meter: Meter,
+    *,
+    method: str,
+    rows: int | None,
+    columns: list[str] | None,
+    epsilon: float,
+    delta: float,
+    fits: int = 2,
+    sample_rows: int | None = None,
+    options: dict | None = None,
+    seed: int = 0,
+) -> None:
     """`mst` or `aim` through synthgate's Synthesizer interface: fit and sample, `fits` times in one process."""
     with meter.stage("import"):
         import privacy.engine.aim
@@ -91,8 +103,14 @@ def native_marginal(meter: Meter, *, method: str, rows: int | None, columns: lis
         with meter.stage(f"sample_{label}"):
             out = synth.sample(n_out)
         meter.info[f"tvd_{label}"] = two_way_tvd(table, out, schema, bins=synth.options.get("bins", 32))
-    meter.info.update(method=method, rows=len(table), columns=len(schema.synthesized_columns), sample_rows=n_out,
-                      cost=cost.to_dict(), options=synth.options)
+    meter.info.update(
+        method=method,
+        rows=len(table),
+        columns=len(schema.synthesized_columns),
+        sample_rows=n_out,
+        cost=cost.to_dict(),
+        options=synth.options,
+    )
 
 
 def smartnoise_transformer(sizes: list[int]) -> Any:
@@ -113,9 +131,20 @@ def smartnoise_transformer(sizes: list[int]) -> Any:
     return transformer
 
 
-def smartnoise_marginal(meter: Meter, *, algo: str, rows: int | None, columns: list[str] | None, epsilon: float,
-                        delta: float, fits: int = 2, sample_rows: int | None = None, bins: int = 32,
-                        aim_options: dict | None = None, seed: int = 0) -> None:
+def smartnoise_marginal(
+    meter: Meter,
+    *,
+    algo: str,
+    rows: int | None,
+    columns: list[str] | None,
+    epsilon: float,
+    delta: float,
+    fits: int = 2,
+    sample_rows: int | None = None,
+    bins: int = 32,
+    aim_options: dict | None = None,
+    seed: int = 0,
+) -> None:
     """smartnoise-synth's MSTSynthesizer / AIMSynthesizer called directly, on the same codes and domain.
 
     The table is encoded on the public domain with the `DomainEncoder` the
@@ -152,8 +181,13 @@ def smartnoise_marginal(meter: Meter, *, algo: str, rows: int | None, columns: l
             raw = np.asarray(model.sample(n_out), dtype=np.int64).reshape(n_out, len(encoder.columns))
             out = encoder.decode(raw, rng)
         meter.info[f"tvd_{label}"] = two_way_tvd(table, out, schema, bins=bins)
-    meter.info.update(library=f"smartnoise-synth {algo.upper()}Synthesizer", rows=len(table),
-                      columns=len(encoder.columns), sample_rows=n_out, domain_sizes=encoder.sizes)
+    meter.info.update(
+        library=f"smartnoise-synth {algo.upper()}Synthesizer",
+        rows=len(table),
+        columns=len(encoder.columns),
+        sample_rows=n_out,
+        domain_sizes=encoder.sizes,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,9 +195,21 @@ def smartnoise_marginal(meter: Meter, *, algo: str, rows: int | None, columns: l
 # ---------------------------------------------------------------------------------------------
 
 
-def library_release(meter: Meter, *, csv_path: str, schema_path: str, method: str, epsilon: float, delta: float,
-                    rows: int, seed: int, policy: dict | None = None, holdout: float = 0.2,
-                    options: dict | None = None, passes: int = 2) -> None:
+def library_release(
+    meter: Meter,
+    *,
+    csv_path: str,
+    schema_path: str,
+    method: str,
+    epsilon: float,
+    delta: float,
+    rows: int,
+    seed: int,
+    policy: dict | None = None,
+    holdout: float = 0.2,
+    options: dict | None = None,
+    passes: int = 2,
+) -> None:
     """conform -> split -> fit -> sample -> disclosure control -> report, called directly in one process.
 
     The same calls, arguments and order as the release pipeline
@@ -186,17 +232,22 @@ def library_release(meter: Meter, *, csv_path: str, schema_path: str, method: st
     schema = load_schema(schema_path)
     pol = DatasetPolicy.from_dict(policy)
     requested = PrivacyCost(to_fraction(epsilon), to_fraction(delta))
-    thresholds = {"min_fidelity": pol.min_fidelity, "min_utility_ratio": pol.min_utility_ratio,
-                  "max_membership_auc": pol.max_membership_auc, "max_exact_match_rate": pol.max_exact_match_rate,
-                  "warn_margin": pol.warn_margin}
+    thresholds = {
+        "min_fidelity": pol.min_fidelity,
+        "min_utility_ratio": pol.min_utility_ratio,
+        "max_membership_auc": pol.max_membership_auc,
+        "max_exact_match_rate": pol.max_exact_match_rate,
+        "warn_margin": pol.warn_margin,
+    }
     for label in FIT_LABELS[:passes]:
         synth = create_synthesizer(method, seed=seed, options=options)
         with meter.stage(f"load_{label}"):
             synth.preflight(schema, requested)
             table, conform_report = conform_table(read_table(csv_path), schema)
         with meter.stage(f"split_{label}"):
-            train, test, _info = split_holdout(table, schema, target=schema.target, holdout=holdout,
-                                               seed=seed % (2**32))
+            train, test, _info = split_holdout(
+                table, schema, target=schema.target, holdout=holdout, seed=seed % (2**32)
+            )
             del table
         with meter.stage(f"fit_{label}"):
             cost = synth.fit(train, schema, requested)
@@ -211,8 +262,15 @@ def library_release(meter: Meter, *, csv_path: str, schema_path: str, method: st
             test_view = recode_like(test, disclosure)
             rows_in = len(train_view) + len(test_view)
             del train, test
-            report = build_report(train_view, test_view, released, released_schema, schema.target,
-                                  thresholds=thresholds, seed=seed % (2**32))
+            report = build_report(
+                train_view,
+                test_view,
+                released,
+                released_schema,
+                schema.target,
+                thresholds=thresholds,
+                seed=seed % (2**32),
+            )
             del train_view, test_view
         with meter.stage(f"serialise_{label}") as extra:
             buf = io.BytesIO()
@@ -226,8 +284,14 @@ def library_release(meter: Meter, *, csv_path: str, schema_path: str, method: st
                 "report_public.html": report.to_html(include_internal=False).encode(),
             }
             extra["bytes"] = sum(len(v) for v in files.values())
-    meter.info.update(method=method, rows_in=rows_in, rows_out=len(released), cost=cost.to_dict(),
-                      conform=conform_report.to_dict(), fidelity=report.summary.get("fidelity_score"))
+    meter.info.update(
+        method=method,
+        rows_in=rows_in,
+        rows_out=len(released),
+        cost=cost.to_dict(),
+        conform=conform_report.to_dict(),
+        fidelity=report.summary.get("fidelity_score"),
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,16 +314,30 @@ def report_large(meter: Meter, *, rows: int, columns: int, seed: int = 0) -> Non
         del real
     marks: list[str] = []
     with meter.stage("report"):
-        report = build_report(train, holdout, synthetic, schema, seed=seed,
-                              thresholds={"min_fidelity": 0.6, "min_utility_ratio": 0.7, "max_membership_auc": 0.6,
-                                          "max_exact_match_rate": 0.0, "warn_margin": 0.1},
-                              progress=lambda f, m: marks.append(m))
+        report = build_report(
+            train,
+            holdout,
+            synthetic,
+            schema,
+            seed=seed,
+            thresholds={
+                "min_fidelity": 0.6,
+                "min_utility_ratio": 0.7,
+                "max_membership_auc": 0.6,
+                "max_exact_match_rate": 0.0,
+                "warn_margin": 0.1,
+            },
+            progress=lambda f, m: marks.append(m),
+        )
     with meter.stage("html"):
         report.to_html(True)
         report.to_html(False)
-    meter.info.update(rows=rows, columns=len(schema.columns),
-                      sections_s={k: s.seconds for k, s in report.sections.items()},
-                      statuses={k: s.status for k, s in report.sections.items()})
+    meter.info.update(
+        rows=rows,
+        columns=len(schema.columns),
+        sections_s={k: s.seconds for k, s in report.sections.items()},
+        statuses={k: s.status for k, s in report.sections.items()},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -277,8 +355,9 @@ def _requested(cls: Any, epsilon: float, delta: float) -> Any:
     return PrivacyCost(to_fraction(epsilon), to_fraction(delta) if cls.needs_delta else 0)
 
 
-def scale_fit(meter: Meter, *, method: str, rows: int, epsilon: float, delta: float, seed: int = 0,
-              options: dict | None = None) -> None:
+def scale_fit(
+    meter: Meter, *, method: str, rows: int, epsilon: float, delta: float, seed: int = 0, options: dict | None = None
+) -> None:
     """Fit `method` on adult resampled with replacement to `rows` rows, then sample as many rows."""
     with meter.stage("import"):
         from bench.data import adult_table
@@ -297,8 +376,17 @@ def scale_fit(meter: Meter, *, method: str, rows: int, epsilon: float, delta: fl
     meter.info.update(method=method, rows=rows, sample_rows=len(out), columns=len(schema.synthesized_columns))
 
 
-def method_fit(meter: Meter, *, method: str, rows: int | None, epsilon: float, delta: float, sample_rows: int,
-               seed: int = 0, options: dict | None = None) -> None:
+def method_fit(
+    meter: Meter,
+    *,
+    method: str,
+    rows: int | None,
+    epsilon: float,
+    delta: float,
+    sample_rows: int,
+    seed: int = 0,
+    options: dict | None = None,
+) -> None:
     """One registered method on adult (all rows, or a sample of `rows`): import, fit, sample."""
     with meter.stage("import"):
         from bench.data import adult_table
@@ -319,15 +407,21 @@ def method_fit(meter: Meter, *, method: str, rows: int | None, epsilon: float, d
         n_in = len(table)
     with meter.stage("sample"), _quiet():
         out = synth.sample(sample_rows)
-    meter.info.update(method=method, guarantee=cls.guarantee, rows=n_in, sample_rows=len(out),
-                      options={k: v for k, v in (options or {}).items() if k != "spec"})
+    meter.info.update(
+        method=method,
+        guarantee=cls.guarantee,
+        rows=n_in,
+        sample_rows=len(out),
+        options={k: v for k, v in (options or {}).items() if k != "spec"},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
 # case 8: the native engine on encoded tables of 1M and 10M rows
 # ---------------------------------------------------------------------------------------------
-def engine_scale(meter: Meter, *, method: str, rows: int, epsilon: float, delta: float, seed: int = 0,
-                 options: dict | None = None) -> None:
+def engine_scale(
+    meter: Meter, *, method: str, rows: int, epsilon: float, delta: float, seed: int = 0, options: dict | None = None
+) -> None:
     """The marginal engine alone (`fit_mst` / `fit_aim`) on adult's codes resampled to `rows` rows.
 
     The table is built column by column on the public domain (no DataFrame of
@@ -382,5 +476,12 @@ def engine_scale(meter: Meter, *, method: str, rows: int, epsilon: float, delta:
         result = fit(encoded, rho, rng, **(options or {}))
     with meter.stage("sample"):
         out = result.sample_codes(rows, rng)
-    meter.info.update(method=method, rows=rows, columns=len(encoded.sizes), baseline_rss_mib=baseline,
-                      table_mib=round(table_mib, 2), sample_rows=len(out), options=options or {})
+    meter.info.update(
+        method=method,
+        rows=rows,
+        columns=len(encoded.sizes),
+        baseline_rss_mib=baseline,
+        table_mib=round(table_mib, 2),
+        sample_rows=len(out),
+        options=options or {},
+    )

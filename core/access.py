@@ -41,8 +41,9 @@ def get_dataset(session: Session, user: User, ref: int | str) -> Dataset:
     return ds
 
 
-def visible_jobs(session: Session, user: User, dataset_id: int | None = None,
-                 status: str | None = None) -> list[ReleaseJob]:
+def visible_jobs(
+    session: Session, user: User, dataset_id: int | None = None, status: str | None = None
+) -> list[ReleaseJob]:
     q = select(ReleaseJob).order_by(ReleaseJob.id.desc())
     if dataset_id is not None:
         q = q.where(ReleaseJob.dataset_id == dataset_id)

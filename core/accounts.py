@@ -64,8 +64,15 @@ def _check_role(role: str) -> str:
         raise InvalidRequest(f"role must be one of steward, analyst, admin; got {role!r}", field="role") from None
 
 
-def create_account(session: Session, actor: User, username: str, role: str, password: str,
-                   settings: Settings | None = None, email: str | None = None) -> tuple[User, PendingChange | None]:
+def create_account(
+    session: Session,
+    actor: User,
+    username: str,
+    role: str,
+    password: str,
+    settings: Settings | None = None,
+    email: str | None = None,
+) -> tuple[User, PendingChange | None]:
     """A new user with an initial password that must be changed at first login. Admin only.
 
     A steward or admin account starts as an analyst (no grants: it sees nothing) and gets its role
@@ -74,16 +81,26 @@ def create_account(session: Session, actor: User, username: str, role: str, pass
     _require_admin(actor, "creating users")
     role = _check_role(role)
     start_role = Role.analyst.value if role in confirmations.ELEVATED_ROLES else role
-    user = create_user(session, username, start_role, password, must_change_password=True,
-                       policy=_policy(settings))
+    user = create_user(session, username, start_role, password, must_change_password=True, policy=_policy(settings))
     user.email = check_email(email)
-    audit.record(session, "user.create", actor=actor, object_type="user", object_id=user.id,
-                 detail={"username": user.username, "role": user.role, "requested_role": role,
-                         "must_change_password": True})
+    audit.record(
+        session,
+        "user.create",
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        detail={"username": user.username, "role": user.role, "requested_role": role, "must_change_password": True},
+    )
     change = None
     if role != start_role:
-        change = confirmations.request_change(session, actor, confirmations.ROLE, "user", user.id,
-                                              {"role": role, "username": user.username, "before": start_role})
+        change = confirmations.request_change(
+            session,
+            actor,
+            confirmations.ROLE,
+            "user",
+            user.id,
+            {"role": role, "username": user.username, "before": start_role},
+        )
     return user, change
 
 
@@ -100,21 +117,34 @@ def set_role(session: Session, actor: User, user_id: int, role: str) -> tuple[Us
     if user.role == role:
         return user, None
     if role in confirmations.ELEVATED_ROLES:
-        change = confirmations.request_change(session, actor, confirmations.ROLE, "user", user.id,
-                                              {"role": role, "username": user.username, "before": user.role})
+        change = confirmations.request_change(
+            session,
+            actor,
+            confirmations.ROLE,
+            "user",
+            user.id,
+            {"role": role, "username": user.username, "before": user.role},
+        )
         return user, change
     for old in confirmations.pending_for(session, "user", user.id):  # a demotion withdraws a pending elevation
         confirmations.reject(session, actor, old.id, "superseded by a role change to " + role)
     before = user.role
     user.role = role
     ended = end_all_sessions(session, user.id, "role change")
-    audit.record(session, "user.role_change", actor=actor, object_type="user", object_id=user.id,
-                 detail={"username": user.username, "before": before, "after": role, "sessions_ended": ended})
+    audit.record(
+        session,
+        "user.role_change",
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        detail={"username": user.username, "before": before, "after": role, "sessions_ended": ended},
+    )
     return user, None
 
 
-def change_password(session: Session, user: User, current: str, new: str, keep_sid: str | None = None,
-                    settings: Settings | None = None) -> int:
+def change_password(
+    session: Session, user: User, current: str, new: str, keep_sid: str | None = None, settings: Settings | None = None
+) -> int:
     """The user's own password change: needs the current password; ends every other session."""
     from werkzeug.security import check_password_hash
 
@@ -129,8 +159,14 @@ def change_password(session: Session, user: User, current: str, new: str, keep_s
     forced = bool(user.must_change_password)
     user.must_change_password = False
     ended = end_all_sessions(session, user.id, "password change", keep_sid=keep_sid)
-    audit.record(session, "user.password_change", actor=user, object_type="user", object_id=user.id,
-                 detail={"forced": forced, "sessions_ended": ended})
+    audit.record(
+        session,
+        "user.password_change",
+        actor=user,
+        object_type="user",
+        object_id=user.id,
+        detail={"forced": forced, "sessions_ended": ended},
+    )
     return ended
 
 
@@ -145,8 +181,14 @@ def set_active(session: Session, actor: User, user_id: int, active: bool) -> Use
     if bool(user.active) != active:
         user.active = active
         ended = 0 if active else end_all_sessions(session, user.id, "account disabled")
-        audit.record(session, "user.enable" if active else "user.disable", actor=actor, object_type="user",
-                     object_id=user.id, detail={"username": user.username, "sessions_ended": ended})
+        audit.record(
+            session,
+            "user.enable" if active else "user.disable",
+            actor=actor,
+            object_type="user",
+            object_id=user.id,
+            detail={"username": user.username, "sessions_ended": ended},
+        )
     return user
 
 
@@ -165,8 +207,14 @@ def issue_token(session: Session, actor: User, label: str | None = None) -> tupl
     row = session.execute(
         select(ApiToken).where(ApiToken.user_id == actor.id).order_by(ApiToken.id.desc()).limit(1)
     ).scalar_one()
-    audit.record(session, "token.create", actor=actor, object_type="token", object_id=row.id,
-                 detail={"label": label, "prefix": row.prefix})
+    audit.record(
+        session,
+        "token.create",
+        actor=actor,
+        object_type="token",
+        object_id=row.id,
+        detail={"label": label, "prefix": row.prefix},
+    )
     return token, row
 
 
@@ -177,21 +225,40 @@ def revoke_token_as(session: Session, actor: User, token_id: int) -> ApiToken:
         raise NotFound(f"no API token {token_id}", field="token")
     if row.revoked_at is None:
         row.revoked_at = utcnow()
-        audit.record(session, "token.revoke", actor=actor, object_type="token", object_id=row.id,
-                     detail={"owner_id": row.user_id, "prefix": row.prefix})
+        audit.record(
+            session,
+            "token.revoke",
+            actor=actor,
+            object_type="token",
+            object_id=row.id,
+            detail={"owner_id": row.user_id, "prefix": row.prefix},
+        )
     return row
 
 
 def user_view(user: User) -> dict[str, Any]:
-    return {"id": user.id, "username": user.username, "role": user.role, "active": bool(user.active),
-            "must_change_password": bool(user.must_change_password), "email": user.email,
-            "created_at": user.created_at.isoformat(timespec="seconds") if user.created_at else None}
+    return {
+        "id": user.id,
+        "username": user.username,
+        "role": user.role,
+        "active": bool(user.active),
+        "must_change_password": bool(user.must_change_password),
+        "email": user.email,
+        "created_at": user.created_at.isoformat(timespec="seconds") if user.created_at else None,
+    }
 
 
 def token_view(row: ApiToken, owner: str | None = None) -> dict[str, Any]:
     def iso(value: Any) -> str | None:
         return value.isoformat(timespec="seconds") if value else None
 
-    return {"id": row.id, "owner": owner, "prefix": row.prefix, "label": row.label,
-            "created_at": iso(row.created_at), "last_used_at": iso(row.last_used_at),
-            "revoked_at": iso(row.revoked_at), "active": row.revoked_at is None}
+    return {
+        "id": row.id,
+        "owner": owner,
+        "prefix": row.prefix,
+        "label": row.label,
+        "created_at": iso(row.created_at),
+        "last_used_at": iso(row.last_used_at),
+        "revoked_at": iso(row.revoked_at),
+        "active": row.revoked_at is None,
+    }

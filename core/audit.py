@@ -139,9 +139,15 @@ class ChainCheck:
     latest_checkpoint: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "events": self.events, "first_bad_id": self.first_bad_id, "reason": self.reason,
-                "problem": self.problem, "checkpoints": self.checkpoints,
-                "latest_checkpoint": self.latest_checkpoint}
+        return {
+            "ok": self.ok,
+            "events": self.events,
+            "first_bad_id": self.first_bad_id,
+            "reason": self.reason,
+            "problem": self.problem,
+            "checkpoints": self.checkpoints,
+            "latest_checkpoint": self.latest_checkpoint,
+        }
 
 
 def verify_chain(session: Session, checkpoints: list[Checkpoint] | None = None) -> ChainCheck:
@@ -154,30 +160,46 @@ def verify_chain(session: Session, checkpoints: list[Checkpoint] | None = None) 
     for cp in checkpoints or ():
         by_count.setdefault(cp.count, cp)
     latest = max(by_count.values(), key=lambda c: c.count, default=None)
-    anchors: dict[str, Any] = {"checkpoints": len(checkpoints or ()),
-                               "latest_checkpoint": latest.count if latest else None}
+    anchors: dict[str, Any] = {
+        "checkpoints": len(checkpoints or ()),
+        "latest_checkpoint": latest.count if latest else None,
+    }
     prev = GENESIS
     n = 0
     for ev in session.execute(select(AuditEvent).order_by(AuditEvent.id)).scalars():
         n += 1
         if ev.prev_hash != prev:
-            return ChainCheck(False, n, ev.id, "previous hash does not match: an event was removed or reordered",
-                              "removed", **anchors)
+            return ChainCheck(
+                False, n, ev.id, "previous hash does not match: an event was removed or reordered", "removed", **anchors
+            )
         if _hash(prev, ev) != ev.hash:
-            return ChainCheck(False, n, ev.id, "content does not match its hash: the event was edited",
-                              "edited", **anchors)
+            return ChainCheck(
+                False, n, ev.id, "content does not match its hash: the event was edited", "edited", **anchors
+            )
         signed = by_count.get(n)
         if signed is not None and signed.head_hash != ev.hash:
-            return ChainCheck(False, n, ev.id,
-                              f"the log was REWRITTEN: its event at position {n} does not match the signed "
-                              f"checkpoint of {signed.created_at} ({signed.reason}); the events up to there were edited "
-                              "and every later hash recomputed", "rewritten", **anchors)
+            return ChainCheck(
+                False,
+                n,
+                ev.id,
+                f"the log was REWRITTEN: its event at position {n} does not match the signed "
+                f"checkpoint of {signed.created_at} ({signed.reason}); the events up to there were edited "
+                "and every later hash recomputed",
+                "rewritten",
+                **anchors,
+            )
         prev = ev.hash
     if latest is not None and latest.count > n:
-        return ChainCheck(False, n, None,
-                          f"the log was TRUNCATED: it holds {n} events, but the signed checkpoint of "
-                          f"{latest.created_at} ({latest.reason}) counted {latest.count}: at least "
-                          f"{latest.count - n} events were removed from its end", "truncated", **anchors)
+        return ChainCheck(
+            False,
+            n,
+            None,
+            f"the log was TRUNCATED: it holds {n} events, but the signed checkpoint of "
+            f"{latest.created_at} ({latest.reason}) counted {latest.count}: at least "
+            f"{latest.count - n} events were removed from its end",
+            "truncated",
+            **anchors,
+        )
     return ChainCheck(True, n, **anchors)
 
 
@@ -203,8 +225,15 @@ class Checkpoint:
     key: str | None = None  # where it is stored, once loaded
 
     def payload(self) -> bytes:
-        body = {"format": _FORMAT, "count": self.count, "head_id": self.head_id, "head_hash": self.head_hash,
-                "created_at": self.created_at, "reason": self.reason, "key_fingerprint": self.key_fingerprint}
+        body = {
+            "format": _FORMAT,
+            "count": self.count,
+            "head_id": self.head_id,
+            "head_hash": self.head_hash,
+            "created_at": self.created_at,
+            "reason": self.reason,
+            "key_fingerprint": self.key_fingerprint,
+        }
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
@@ -213,8 +242,7 @@ def _sign(settings: Settings, count: int, head_id: int | None, head_hash: str, r
 
     # stamped to the minute: any API user may read checkpoints, and finer times would time a job's fit
     stamp = to_minute(utcnow())
-    cp = Checkpoint(count, head_id, head_hash, stamp, reason,
-                    key_fingerprint(public_key_pem(settings)))
+    cp = Checkpoint(count, head_id, head_hash, stamp, reason, key_fingerprint(public_key_pem(settings)))
     payload = cp.payload()
     signature = base64.b64encode(signing_key(settings).sign(payload)).decode()
     return json.dumps({"checkpoint": json.loads(payload), "signature": signature}, indent=1).encode()
@@ -227,11 +255,15 @@ def _permanent_key(count: int) -> str:
 def _head_of(conn: Connection | Session, since: Checkpoint | None = None) -> tuple[int, int | None, str, bool]:
     """(count, last id, last hash, whether `since` is still the event at its position), in one snapshot."""
     old_id = since.head_id if since else None
-    row = conn.execute(text(
-        "SELECT (SELECT COUNT(*) FROM audit_events), e.id, e.hash, "
-        "(SELECT hash FROM audit_events WHERE id = :old), "
-        "(SELECT COUNT(*) FROM audit_events WHERE id <= :old) "
-        "FROM audit_events e ORDER BY e.id DESC LIMIT 1"), {"old": old_id if old_id is not None else -1}).first()
+    row = conn.execute(
+        text(
+            "SELECT (SELECT COUNT(*) FROM audit_events), e.id, e.hash, "
+            "(SELECT hash FROM audit_events WHERE id = :old), "
+            "(SELECT COUNT(*) FROM audit_events WHERE id <= :old) "
+            "FROM audit_events e ORDER BY e.id DESC LIMIT 1"
+        ),
+        {"old": old_id if old_id is not None else -1},
+    ).first()
     if row is None:
         return 0, None, GENESIS, since is None or since.count == 0
     count, head_id, head_hash, old_hash, old_position = row
@@ -276,8 +308,12 @@ def checkpoint_head(settings: Settings, storage: Storage | None = None, engine: 
         count, head_id, head_hash, kept = _head_of(conn, old)
         conn.rollback()
     if not kept:
-        log.error("the audit log no longer holds the head signed at %s (%s events): it was truncated or "
-                  "rewritten; the old checkpoint is kept", old.created_at if old else "?", old.count if old else 0)
+        log.error(
+            "the audit log no longer holds the head signed at %s (%s events): it was truncated or "
+            "rewritten; the old checkpoint is kept",
+            old.created_at if old else "?",
+            old.count if old else 0,
+        )
         return False
     if old is not None and count <= old.count:
         return True
@@ -291,8 +327,15 @@ def checkpoint_head(settings: Settings, storage: Storage | None = None, engine: 
 def _read_checkpoint(storage: Storage, key: str) -> Checkpoint:
     doc = json.loads(storage.get_bytes(key))
     body = doc["checkpoint"]
-    return Checkpoint(int(body["count"]), body["head_id"], str(body["head_hash"]), str(body["created_at"]),
-                      str(body["reason"]), str(body["key_fingerprint"]), key)
+    return Checkpoint(
+        int(body["count"]),
+        body["head_id"],
+        str(body["head_hash"]),
+        str(body["created_at"]),
+        str(body["reason"]),
+        str(body["key_fingerprint"]),
+        key,
+    )
 
 
 def load_checkpoints(storage: Storage, public_pem: str | None) -> tuple[list[Checkpoint], list[str]]:
@@ -303,8 +346,9 @@ def load_checkpoints(storage: Storage, public_pem: str | None) -> tuple[list[Che
 
     keys = [k for k in storage.list_keys(CHECKPOINT_PREFIX) if k.endswith(".json")]
     if keys and public_pem is None:
-        return [], [f"{len(keys)} checkpoints are stored but the server's signing key is missing: they cannot "
-                    "be checked"]
+        return [], [
+            f"{len(keys)} checkpoints are stored but the server's signing key is missing: they cannot be checked"
+        ]
     pub = serialization.load_pem_public_key(public_pem.encode()) if public_pem else None
     good: list[Checkpoint] = []
     bad: list[str] = []
@@ -317,8 +361,10 @@ def load_checkpoints(storage: Storage, public_pem: str | None) -> tuple[list[Che
             if json.loads(cp.payload()) != {**doc["checkpoint"], "format": _FORMAT}:
                 raise ValueError("fields not covered by the signature")
         except (InvalidSignature, ValueError, KeyError, TypeError, AssertionError):
-            bad.append(f"the checkpoint {key} has an INVALID signature: it was not written by this server's key "
-                       "(forged or edited)")
+            bad.append(
+                f"the checkpoint {key} has an INVALID signature: it was not written by this server's key "
+                "(forged or edited)"
+            )
             continue
         good.append(cp)
     return good, bad
@@ -329,9 +375,15 @@ def verify_anchored(session: Session, storage: Storage, public_pem: str | None) 
     checkpoints, bad = load_checkpoints(storage, public_pem)
     check = verify_chain(session, checkpoints)
     if bad:
-        return ChainCheck(False, check.events, check.first_bad_id, "; ".join(bad + ([check.reason] if check.reason
-                                                                                    else [])),
-                          "bad_checkpoint", check.checkpoints + len(bad), check.latest_checkpoint)
+        return ChainCheck(
+            False,
+            check.events,
+            check.first_bad_id,
+            "; ".join(bad + ([check.reason] if check.reason else [])),
+            "bad_checkpoint",
+            check.checkpoints + len(bad),
+            check.latest_checkpoint,
+        )
     return check
 
 
@@ -383,5 +435,3 @@ def _after_commit(session: Session) -> None:
             checkpoint_head(settings, engine=session.get_bind())  # type: ignore[arg-type]
     except Exception:  # the commit stands; the next one signs the head
         log.exception("could not write the audit head checkpoint")
-
-

@@ -61,8 +61,11 @@ def check_password_policy(password: str, username: str = "", *, min_length: int 
         raise InvalidRequest(f"a password may have at most {MAX_PASSWORD_LENGTH} characters", field="password")
     folded = password.strip().lower()
     if folded in _common_passwords():
-        raise InvalidRequest("this password is on the list of the most common (breached) passwords; "
-                             "choose a longer phrase of unrelated words", field="password")
+        raise InvalidRequest(
+            "this password is on the list of the most common (breached) passwords; "
+            "choose a longer phrase of unrelated words",
+            field="password",
+        )
     name = (username or "").strip().lower()
     if name and (name in folded or folded in name):
         raise InvalidRequest("a password must not contain the username", field="password")
@@ -71,16 +74,24 @@ def check_password_policy(password: str, username: str = "", *, min_length: int 
     result = zxcvbn(password[:_SCORED_PREFIX], user_inputs=[u for u in (name, "synthgate") if u])
     if result["score"] < min_score:
         hint = (result.get("feedback") or {}).get("warning") or "it is easy to guess"
-        raise InvalidRequest(f"this password is too weak ({hint.rstrip('.')}); use a longer phrase of "
-                             "unrelated words", field="password")
+        raise InvalidRequest(
+            f"this password is too weak ({hint.rstrip('.')}); use a longer phrase of unrelated words", field="password"
+        )
 
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_user(session: Session, username: str, role: str, password: str | None = None, *,
-                must_change_password: bool = False, policy: dict[str, int] | None = None) -> User:
+def create_user(
+    session: Session,
+    username: str,
+    role: str,
+    password: str | None = None,
+    *,
+    must_change_password: bool = False,
+    policy: dict[str, int] | None = None,
+) -> User:
     """A user with `role` at once: the server-side bootstrap path (first accounts, demo, tests).
 
     Accounts made through the web or API go through `core.accounts.create_account`, which forces a
@@ -187,8 +198,9 @@ def end_session(session: Session, sid: str | None, reason: str = "logout") -> No
 def end_all_sessions(session: Session, user_id: int, reason: str, keep_sid: str | None = None) -> int:
     """Revoke every live session of a user (but `keep_sid`); returns how many were ended."""
     keep = hash_token(keep_sid) if keep_sid else None
-    rows = session.execute(select(UserSession).where(UserSession.user_id == user_id,
-                                                     UserSession.revoked_at.is_(None))).scalars()
+    rows = session.execute(
+        select(UserSession).where(UserSession.user_id == user_id, UserSession.revoked_at.is_(None))
+    ).scalars()
     n = 0
     for row in rows:
         if row.sid_hash != keep:

@@ -57,8 +57,21 @@ __all__ = [
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "|", "%")
-LIBRARIES = ("synthgate", "numpy", "pandas", "scipy", "scikit-learn", "smartnoise-synth", "opendp", "diffprivlib",
-             "sdv", "imbalanced-learn", "torch", "pyarrow", "sdmetrics")
+LIBRARIES = (
+    "synthgate",
+    "numpy",
+    "pandas",
+    "scipy",
+    "scikit-learn",
+    "smartnoise-synth",
+    "opendp",
+    "diffprivlib",
+    "sdv",
+    "imbalanced-learn",
+    "torch",
+    "pyarrow",
+    "sdmetrics",
+)
 
 
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
@@ -113,8 +126,9 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
     path = settings.data_dir / "signing_key.pem"
     if not path.exists():
         key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+        pem = key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         create_once(path, pem)
     loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     assert isinstance(loaded, Ed25519PrivateKey)
@@ -122,9 +136,12 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
 
 
 def public_key_pem(settings: Settings) -> str:
-    return signing_key(settings).public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    return (
+        signing_key(settings)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 #: where the public half of the signing key is kept in storage, for verifiers with access to the bucket
@@ -151,12 +168,18 @@ def stored_public_key_pem(data_dir: str | Path) -> str:
     try:
         loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
     except FileNotFoundError:
-        raise InvalidRequest(f"{path} does not exist: --data-dir must name the data directory of the server "
-                             "that signed the bundle (or pass --public-key / --url)", field="data_dir") from None
+        raise InvalidRequest(
+            f"{path} does not exist: --data-dir must name the data directory of the server "
+            "that signed the bundle (or pass --public-key / --url)",
+            field="data_dir",
+        ) from None
     if not isinstance(loaded, Ed25519PrivateKey):
         raise InvalidRequest(f"{path} is not an Ed25519 key", field="data_dir")
-    return loaded.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    return (
+        loaded.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
 
 
 def key_fingerprint(public_pem: str) -> str:
@@ -165,16 +188,20 @@ def key_fingerprint(public_pem: str) -> str:
 
 def build_bundle(files: dict[str, bytes], manifest_fields: dict[str, Any], key: Ed25519PrivateKey) -> bytes:
     """Zip `files` with a manifest of their hashes and an Ed25519 signature of it."""
-    public_pem = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
+    public_pem = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
     manifest = {
         "format": "synthgate-bundle/1",
         **manifest_fields,
         "library_versions": library_versions(),
         "signing_key_fingerprint": key_fingerprint(public_pem),
-        "files": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
-                  for name, data in sorted(files.items())},
+        "files": {
+            name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+            for name, data in sorted(files.items())
+        },
     }
     manifest_bytes = json.dumps(manifest, indent=2, sort_keys=True, default=str).encode()
     signature = base64.b64encode(key.sign(manifest_bytes))
@@ -195,8 +222,13 @@ class BundleCheck:
     signature_checked: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"ok": self.ok, "problems": self.problems, "signature_checked": self.signature_checked,
-                "job_id": self.manifest.get("job_id"), "files": sorted(self.manifest.get("files", {}))}
+        return {
+            "ok": self.ok,
+            "problems": self.problems,
+            "signature_checked": self.signature_checked,
+            "job_id": self.manifest.get("job_id"),
+            "files": sorted(self.manifest.get("files", {})),
+        }
 
 
 # ------------------------------------------------------------------------------- strict zip reading
@@ -253,39 +285,65 @@ def _check_name(raw: bytes) -> str:
     except UnicodeDecodeError:
         raise _Refused(f"entry name {raw!r} is not plain ASCII: unzip tools may decode it differently") from None
     if not _NAME.fullmatch(name):
-        raise _Refused(f"entry name {name!r} is not a plain file name (no paths, directories, backslashes "
-                       "or leading dots are allowed in a bundle)")
+        raise _Refused(
+            f"entry name {name!r} is not a plain file name (no paths, directories, backslashes "
+            "or leading dots are allowed in a bundle)"
+        )
     return name
 
 
 def _entries(buf: bytes | mmap.mmap) -> dict[str, _Entry]:
     """The zip's entries, after refusing everything a standard unzip could read differently."""
     size = len(buf)
-    if size < _EOCD.size or buf[size - _EOCD.size:size - _EOCD.size + 4] != _EOCD_SIG:
-        raise _Refused("the zip does not end with its end-of-central-directory record "
-                       "(data appended after the archive, or an archive comment)")
+    if size < _EOCD.size or buf[size - _EOCD.size : size - _EOCD.size + 4] != _EOCD_SIG:
+        raise _Refused(
+            "the zip does not end with its end-of-central-directory record "
+            "(data appended after the archive, or an archive comment)"
+        )
     eocd_at = size - _EOCD.size
     _, disk, cd_disk, on_disk, count, cd_size, cd_offset, comment_len = _EOCD.unpack_from(buf, eocd_at)
     if comment_len or disk or cd_disk or on_disk != count:
         raise _Refused("the zip has an archive comment or spans several disks")
-    if (eocd_at >= 20 and buf[eocd_at - 20:eocd_at - 16] == _ZIP64_LOCATOR_SIG) or 0xFFFF in (count, on_disk) \
-            or 0xFFFFFFFF in (cd_size, cd_offset):
+    if (
+        (eocd_at >= 20 and buf[eocd_at - 20 : eocd_at - 16] == _ZIP64_LOCATOR_SIG)
+        or 0xFFFF in (count, on_disk)
+        or 0xFFFFFFFF in (cd_size, cd_offset)
+    ):
         raise _Refused("the zip uses zip64 records, which bundles never need")
     if count > _MAX_ENTRIES:
         raise _Refused(f"the zip has {count} entries; a bundle has at most {_MAX_ENTRIES}")
     if cd_offset + cd_size != eocd_at:
-        raise _Refused("bytes are unaccounted for: the central directory is not where its end record says "
-                       "(data prepended to the archive, or hidden between its parts)")
+        raise _Refused(
+            "bytes are unaccounted for: the central directory is not where its end record says "
+            "(data prepended to the archive, or hidden between its parts)"
+        )
     entries: dict[str, _Entry] = {}
     folded: set[str] = set()
     pos, expected_local = cd_offset, 0
     for _ in range(count):
-        if pos + _CENTRAL.size > eocd_at or buf[pos:pos + 4] != _CENTRAL_SIG:
+        if pos + _CENTRAL.size > eocd_at or buf[pos : pos + 4] != _CENTRAL_SIG:
             raise _Refused("the central directory is malformed")
-        (_, _made_by, needed, flags, method, _mtime, _mdate, crc, csize, usize, name_len, extra_len, comment_len,
-         disk_start, _internal, external, local_at) = _CENTRAL.unpack_from(buf, pos)
-        raw_name = bytes(buf[pos + _CENTRAL.size:pos + _CENTRAL.size + name_len])
-        extra = bytes(buf[pos + _CENTRAL.size + name_len:pos + _CENTRAL.size + name_len + extra_len])
+        (
+            _,
+            _made_by,
+            needed,
+            flags,
+            method,
+            _mtime,
+            _mdate,
+            crc,
+            csize,
+            usize,
+            name_len,
+            extra_len,
+            comment_len,
+            disk_start,
+            _internal,
+            external,
+            local_at,
+        ) = _CENTRAL.unpack_from(buf, pos)
+        raw_name = bytes(buf[pos + _CENTRAL.size : pos + _CENTRAL.size + name_len])
+        extra = bytes(buf[pos + _CENTRAL.size + name_len : pos + _CENTRAL.size + name_len + extra_len])
         pos += _CENTRAL.size + name_len + extra_len + comment_len
         if pos > eocd_at:
             raise _Refused("the central directory is malformed")
@@ -311,14 +369,21 @@ def _entries(buf: bytes | mmap.mmap) -> dict[str, _Entry]:
             raise _Refused(f"{name} has extra fields (e.g. a Unicode path or zip64) that may change how it unzips")
         if local_at != expected_local:
             raise _Refused(f"bytes before {name} are unaccounted for (prepended data or a hidden entry)")
-        if local_at + _LOCAL.size > cd_offset or buf[local_at:local_at + 4] != _LOCAL_SIG:
+        if local_at + _LOCAL.size > cd_offset or buf[local_at : local_at + 4] != _LOCAL_SIG:
             raise _Refused(f"the local header of {name} is missing")
-        (_, l_needed, l_flags, l_method, _lt, _ld, l_crc, l_csize, l_usize, l_name_len,
-         l_extra_len) = _LOCAL.unpack_from(buf, local_at)
-        l_name = bytes(buf[local_at + _LOCAL.size:local_at + _LOCAL.size + l_name_len])
-        l_extra = bytes(buf[local_at + _LOCAL.size + l_name_len:local_at + _LOCAL.size + l_name_len + l_extra_len])
-        if (l_name, l_flags, l_method, l_crc, l_csize, l_usize) != (raw_name, flags, method, crc, csize, usize) \
-                or l_needed > 20:
+        (_, l_needed, l_flags, l_method, _lt, _ld, l_crc, l_csize, l_usize, l_name_len, l_extra_len) = (
+            _LOCAL.unpack_from(buf, local_at)
+        )
+        l_name = bytes(buf[local_at + _LOCAL.size : local_at + _LOCAL.size + l_name_len])
+        l_extra = bytes(buf[local_at + _LOCAL.size + l_name_len : local_at + _LOCAL.size + l_name_len + l_extra_len])
+        if (l_name, l_flags, l_method, l_crc, l_csize, l_usize) != (
+            raw_name,
+            flags,
+            method,
+            crc,
+            csize,
+            usize,
+        ) or l_needed > 20:
             raise _Refused(f"the local header of {name} disagrees with the central directory")
         if _extra_ids(l_extra, name) - _HARMLESS_EXTRA:
             raise _Refused(f"{name} has extra fields (e.g. a Unicode path or zip64) that may change how it unzips")
@@ -337,7 +402,7 @@ def _entries(buf: bytes | mmap.mmap) -> dict[str, _Entry]:
 
 def _read(buf: bytes | mmap.mmap, entry: _Entry) -> bytes:
     """The entry's bytes exactly as unzip inflates them; its size and CRC-32 must match the headers."""
-    raw = buf[entry.data_offset:entry.data_offset + entry.compressed]
+    raw = buf[entry.data_offset : entry.data_offset + entry.compressed]
     if entry.method == 8:
         inflater = zlib.decompressobj(-15)
         try:

@@ -76,23 +76,35 @@ def _require_steward(user: User) -> None:
 
 
 def candidates_of(session: Session, job_id: int) -> list[ReleaseCandidate]:
-    return list(session.execute(select(ReleaseCandidate).where(ReleaseCandidate.job_id == job_id)
-                                .order_by(ReleaseCandidate.number)).scalars())
+    return list(
+        session.execute(
+            select(ReleaseCandidate).where(ReleaseCandidate.job_id == job_id).order_by(ReleaseCandidate.number)
+        ).scalars()
+    )
 
 
 def _sample_meta(storage: Storage, job: ReleaseJob) -> dict[str, Any]:
     if job.kind not in RERUN_KINDS:
-        raise Conflict(f"release {job.id} is a {job.kind} release: only {', '.join(RERUN_KINDS)} releases have "
-                       "a sample to post-process again", field="release", code="no_sample")
+        raise Conflict(
+            f"release {job.id} is a {job.kind} release: only {', '.join(RERUN_KINDS)} releases have "
+            "a sample to post-process again",
+            field="release",
+            code="no_sample",
+        )
     key = sample_meta_key(job.id)
     if not storage.exists(key) or not storage.exists(sample_key(job.id)):
-        raise Conflict(f"release {job.id} has no stored sample (it ran before samples were kept, or failed "
-                       "before sampling): request a new release instead", field="release", code="no_sample")
+        raise Conflict(
+            f"release {job.id} has no stored sample (it ran before samples were kept, or failed "
+            "before sampling): request a new release instead",
+            field="release",
+            code="no_sample",
+        )
     return json.loads(storage.get_bytes(key))
 
 
-def request_rerun(session: Session, storage: Storage, user: User, job: ReleaseJob,
-                  body: dict[str, Any]) -> ReleaseCandidate:
+def request_rerun(
+    session: Session, storage: Storage, user: User, job: ReleaseJob, body: dict[str, Any]
+) -> ReleaseCandidate:
     """Validate a re-run's settings and create its candidate (queued). The caller enqueues it after
     the commit. Refusals raise before anything is written."""
     from privacy.policy import DatasetPolicy
@@ -109,29 +121,56 @@ def request_rerun(session: Session, storage: Storage, user: User, job: ReleaseJo
     locked = session.get(ReleaseJob, job.id, with_for_update=True, populate_existing=True)
     assert locked is not None
     if locked.status != JobStatus.awaiting_approval.value:
-        state = "is already decided" if locked.status in (JobStatus.approved.value, JobStatus.rejected.value) \
+        state = (
+            "is already decided"
+            if locked.status in (JobStatus.approved.value, JobStatus.rejected.value)
             else "has not finished"
-        raise Conflict(f"release {job.id} {state} ({locked.status}): post-processing can be re-run only while a "
-                       "finished release awaits approval", field="release")
+        )
+        raise Conflict(
+            f"release {job.id} {state} ({locked.status}): post-processing can be re-run only while a "
+            "finished release awaits approval",
+            field="release",
+        )
     meta = _sample_meta(storage, locked)
-    chosen = apply_settings(PublicSchema.from_dict(meta["schema"]), DatasetPolicy.from_dict(meta["policy"]),
-                            settings, int(meta["rows"]))
+    chosen = apply_settings(
+        PublicSchema.from_dict(meta["schema"]), DatasetPolicy.from_dict(meta["policy"]), settings, int(meta["rows"])
+    )
     _original_candidate(session, storage, locked, meta)
-    last = session.execute(select(func.max(ReleaseCandidate.number))
-                           .where(ReleaseCandidate.job_id == job.id)).scalar() or 0
+    last = (
+        session.execute(select(func.max(ReleaseCandidate.number)).where(ReleaseCandidate.job_id == job.id)).scalar()
+        or 0
+    )
     if last >= MAX_CANDIDATES:
-        raise Conflict(f"release {job.id} has {last} re-runs already, the most one release may have: approve or "
-                       "reject one of its candidates", field="release", code="too_many_candidates")
+        raise Conflict(
+            f"release {job.id} has {last} re-runs already, the most one release may have: approve or "
+            "reject one of its candidates",
+            field="release",
+            code="too_many_candidates",
+        )
     now = utcnow()
-    cand = ReleaseCandidate(job_id=job.id, number=last + 1, created_by=user.id, created_at=now,
-                            settings={"requested": settings, "effective": chosen.describe(), "comment": comment},
-                            status="queued", stage="queued", progress=0.0, message="waiting for a worker",
-                            attempts=0, enqueued_at=now)
+    cand = ReleaseCandidate(
+        job_id=job.id,
+        number=last + 1,
+        created_by=user.id,
+        created_at=now,
+        settings={"requested": settings, "effective": chosen.describe(), "comment": comment},
+        status="queued",
+        stage="queued",
+        progress=0.0,
+        message="waiting for a worker",
+        attempts=0,
+        enqueued_at=now,
+    )
     session.add(cand)
     session.flush()
-    audit.record(session, "release.rerun", actor=user, object_type="release", object_id=job.id,
-                 detail={"candidate": cand.number, "settings": settings, "effective": chosen.describe(),
-                         "comment": comment})
+    audit.record(
+        session,
+        "release.rerun",
+        actor=user,
+        object_type="release",
+        object_id=job.id,
+        detail={"candidate": cand.number, "settings": settings, "effective": chosen.describe(), "comment": comment},
+    )
     return cand
 
 
@@ -141,19 +180,36 @@ def _original_candidate(session: Session, storage: Storage, job: ReleaseJob, met
     from privacy.postprocessing import apply_settings
     from privacy.schema import PublicSchema
 
-    exists = session.execute(select(ReleaseCandidate.id).where(ReleaseCandidate.job_id == job.id,
-                                                               ReleaseCandidate.number == 0)).scalar()
+    exists = session.execute(
+        select(ReleaseCandidate.id).where(ReleaseCandidate.job_id == job.id, ReleaseCandidate.number == 0)
+    ).scalar()
     if exists is not None:
         return
-    original = apply_settings(PublicSchema.from_dict(meta["schema"]), DatasetPolicy.from_dict(meta["policy"]),
-                              {}, int(meta["rows"]))
+    original = apply_settings(
+        PublicSchema.from_dict(meta["schema"]), DatasetPolicy.from_dict(meta["policy"]), {}, int(meta["rows"])
+    )
     artifacts = dict(job.artifacts or {})
-    session.add(ReleaseCandidate(
-        job_id=job.id, number=0, created_by=None, created_at=job.finished_at or utcnow(),
-        settings={"requested": {}, "effective": original.describe(), "comment": "the original run"},
-        status="ready", stage="done", progress=1.0, message="the release's own run", attempts=job.attempts or 0,
-        started_at=job.started_at, finished_at=job.finished_at, rows_released=_parquet_rows(storage, artifacts),
-        artifacts=artifacts, summary=job.summary, gate=job.gate, timings=job.timings))
+    session.add(
+        ReleaseCandidate(
+            job_id=job.id,
+            number=0,
+            created_by=None,
+            created_at=job.finished_at or utcnow(),
+            settings={"requested": {}, "effective": original.describe(), "comment": "the original run"},
+            status="ready",
+            stage="done",
+            progress=1.0,
+            message="the release's own run",
+            attempts=job.attempts or 0,
+            started_at=job.started_at,
+            finished_at=job.finished_at,
+            rows_released=_parquet_rows(storage, artifacts),
+            artifacts=artifacts,
+            summary=job.summary,
+            gate=job.gate,
+            timings=job.timings,
+        )
+    )
     session.flush()
 
 
@@ -175,8 +231,7 @@ def candidate_report_key(session: Session, user: User, job: ReleaseJob, number: 
     if cand is None:
         raise NotFound(f"release {job.id} has no candidate {number}", field="candidate")
     if cand.status != "ready" or not cand.artifacts:
-        raise NotFound(f"candidate {number} of release {job.id} has no report yet ({cand.status})",
-                       field="candidate")
+        raise NotFound(f"candidate {number} of release {job.id} has no report yet ({cand.status})", field="candidate")
     return cand.artifacts["report.json" if fmt == "json" else "report.html"]
 
 
@@ -198,9 +253,9 @@ def candidate_view(cand: ReleaseCandidate) -> dict[str, Any]:
         "comment": settings.get("comment"),
         "rows_released": cand.rows_released,
         "gate": gate.get("overall"),
-        "k_anonymity": None if k_check is None else {"smallest_class": k_check.get("value"),
-                                                     "k": k_check.get("threshold"),
-                                                     "status": k_check.get("status")},
+        "k_anonymity": None
+        if k_check is None
+        else {"smallest_class": k_check.get("value"), "k": k_check.get("threshold"), "status": k_check.get("status")},
         "gate_checks": gate.get("checks"),
         "created_at": cand.created_at.isoformat(timespec="seconds") if cand.created_at else None,
         "finished_at": cand.finished_at.isoformat(timespec="seconds") if cand.finished_at else None,
@@ -212,24 +267,29 @@ def choose_for_approval(session: Session, job: ReleaseJob, number: Any) -> Relea
     """The candidate an approval releases: `number`, or by default the latest ready one. None when the
     release has no re-runs (its own results are released, as candidate 0)."""
     if number is not None and (isinstance(number, bool) or not isinstance(number, int) or number < 0):
-        raise InvalidRequest(f"candidate must be a whole number (0 for the original run), got {number!r}",
-                             field="candidate")
+        raise InvalidRequest(
+            f"candidate must be a whole number (0 for the original run), got {number!r}", field="candidate"
+        )
     cands = candidates_of(session, job.id)
     if not cands:
         if number not in (None, 0):
-            raise NotFound(f"release {job.id} has no candidate {number}: it has only its original run (0)",
-                           field="candidate")
+            raise NotFound(
+                f"release {job.id} has no candidate {number}: it has only its original run (0)", field="candidate"
+            )
         return None
     if number is None:
         ready = [c for c in cands if c.status == "ready"]
         return ready[-1]
     chosen = next((c for c in cands if c.number == number), None)
     if chosen is None:
-        raise NotFound(f"release {job.id} has no candidate {number} (it has 0 to {cands[-1].number})",
-                       field="candidate")
+        raise NotFound(
+            f"release {job.id} has no candidate {number} (it has 0 to {cands[-1].number})", field="candidate"
+        )
     if chosen.status != "ready":
-        raise Conflict(f"candidate {number} of release {job.id} is {chosen.status}: only a ready candidate can "
-                       "be approved", field="candidate")
+        raise Conflict(
+            f"candidate {number} of release {job.id} is {chosen.status}: only a ready candidate can be approved",
+            field="candidate",
+        )
     return chosen
 
 
@@ -247,5 +307,8 @@ def statement_facts(session: Session, job: ReleaseJob) -> dict[str, Any] | None:
         return None
     cands = candidates_of(session, job.id)
     chosen = next((c for c in cands if c.number == job.candidate), None)
-    return {"candidate": job.candidate, "candidates": sum(1 for c in cands if c.status == "ready"),
-            "settings": ((chosen.settings or {}).get("effective") if chosen else None)}
+    return {
+        "candidate": job.candidate,
+        "candidates": sum(1 for c in cands if c.status == "ready"),
+        "settings": ((chosen.settings or {}).get("effective") if chosen else None),
+    }

@@ -63,21 +63,46 @@ def _name(actor: User | str) -> str:
     return actor if isinstance(actor, str) else actor.username
 
 
-def request_change(session: Session, actor: User | str, kind: str, object_type: str, object_id: int,
-                   payload: dict[str, Any], reason: str | None = None) -> PendingChange:
+def request_change(
+    session: Session,
+    actor: User | str,
+    kind: str,
+    object_type: str,
+    object_id: int,
+    payload: dict[str, Any],
+    reason: str | None = None,
+) -> PendingChange:
     """Record a change that waits for a second steward; an older pending one for the same object is superseded."""
-    for old in session.execute(select(PendingChange).where(
-            PendingChange.kind == kind, PendingChange.object_type == object_type,
-            PendingChange.object_id == object_id, PendingChange.status == PENDING)).scalars():
+    for old in session.execute(
+        select(PendingChange).where(
+            PendingChange.kind == kind,
+            PendingChange.object_type == object_type,
+            PendingChange.object_id == object_id,
+            PendingChange.status == PENDING,
+        )
+    ).scalars():
         old.status = "superseded"
         old.decided_at = utcnow()
-    change = PendingChange(kind=kind, object_type=object_type, object_id=object_id, payload=payload,
-                           status=PENDING, requested_by=None if isinstance(actor, str) else actor.id,
-                           requested_by_name=_name(actor)[:64], comment=reason)
+    change = PendingChange(
+        kind=kind,
+        object_type=object_type,
+        object_id=object_id,
+        payload=payload,
+        status=PENDING,
+        requested_by=None if isinstance(actor, str) else actor.id,
+        requested_by_name=_name(actor)[:64],
+        comment=reason,
+    )
     session.add(change)
     session.flush()
-    audit.record(session, "confirmation.request", actor=actor, object_type=object_type, object_id=object_id,
-                 detail={"change": change.id, "kind": kind, "payload": payload})
+    audit.record(
+        session,
+        "confirmation.request",
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        detail={"change": change.id, "kind": kind, "payload": payload},
+    )
     return change
 
 
@@ -90,8 +115,9 @@ def _pending_or_404(session: Session, change_id: int) -> PendingChange:
     return change
 
 
-def confirm(session: Session, actor: User, change_id: int, comment: str | None = None,
-            settings: Settings | None = None) -> PendingChange:
+def confirm(
+    session: Session, actor: User, change_id: int, comment: str | None = None, settings: Settings | None = None
+) -> PendingChange:
     """A second steward confirms a pending change, which is applied now."""
     change = _pending_or_404(session, change_id)
     if actor.role != Role.steward.value or not actor.active or actor.must_change_password:
@@ -117,16 +143,22 @@ def reject(session: Session, actor: User, change_id: int, comment: str | None = 
     return _decide(session, actor, change, "rejected", comment)
 
 
-def _decide(session: Session, actor: User, change: PendingChange, status: str, comment: str | None,
-            **detail: Any) -> PendingChange:
+def _decide(
+    session: Session, actor: User, change: PendingChange, status: str, comment: str | None, **detail: Any
+) -> PendingChange:
     """Close a pending change as confirmed or rejected, and audit the decision."""
     change.status = status
     change.decided_by = actor.id
     change.decided_at = utcnow()
     action = {"confirmed": "confirmation.confirm", "rejected": "confirmation.reject"}[status]
-    audit.record(session, action, actor=actor, object_type=change.object_type, object_id=change.object_id,
-                 detail={"change": change.id, "kind": change.kind, **detail, "payload": change.payload,
-                         "comment": comment})
+    audit.record(
+        session,
+        action,
+        actor=actor,
+        object_type=change.object_type,
+        object_id=change.object_id,
+        detail={"change": change.id, "kind": change.kind, **detail, "payload": change.payload, "comment": comment},
+    )
     return change
 
 
@@ -134,24 +166,43 @@ def pending(session: Session, actor: User) -> list[PendingChange]:
     """Every change awaiting confirmation (stewards and admins), oldest first."""
     if actor.role not in ELEVATED_ROLES:
         raise Forbidden(f"the changes awaiting confirmation are for stewards and admins; you are {actor.role}")
-    return list(session.execute(select(PendingChange).where(PendingChange.status == PENDING)
-                                .order_by(PendingChange.id)).scalars())
+    return list(
+        session.execute(
+            select(PendingChange).where(PendingChange.status == PENDING).order_by(PendingChange.id)
+        ).scalars()
+    )
 
 
 def pending_for(session: Session, object_type: str, object_id: int) -> list[PendingChange]:
-    return list(session.execute(select(PendingChange).where(
-        PendingChange.object_type == object_type, PendingChange.object_id == object_id,
-        PendingChange.status == PENDING).order_by(PendingChange.id)).scalars())
+    return list(
+        session.execute(
+            select(PendingChange)
+            .where(
+                PendingChange.object_type == object_type,
+                PendingChange.object_id == object_id,
+                PendingChange.status == PENDING,
+            )
+            .order_by(PendingChange.id)
+        ).scalars()
+    )
 
 
 def change_view(change: PendingChange) -> dict[str, Any]:
     def iso(value: Any) -> str | None:
         return value.isoformat(timespec="seconds") if value else None
 
-    return {"id": change.id, "kind": change.kind, "object_type": change.object_type,
-            "object_id": change.object_id, "payload": change.payload, "status": change.status,
-            "requested_by": change.requested_by_name, "requested_at": iso(change.requested_at),
-            "decided_at": iso(change.decided_at), "reason": change.comment}
+    return {
+        "id": change.id,
+        "kind": change.kind,
+        "object_type": change.object_type,
+        "object_id": change.object_id,
+        "payload": change.payload,
+        "status": change.status,
+        "requested_by": change.requested_by_name,
+        "requested_at": iso(change.requested_at),
+        "decided_at": iso(change.decided_at),
+        "reason": change.comment,
+    }
 
 
 # ------------------------------------------------------------------------------------------------
@@ -169,9 +220,20 @@ def _apply_role(session: Session, actor: User, change: PendingChange) -> None:
     before = user.role
     user.role = new_role
     ended = end_all_sessions(session, user.id, "role change")
-    audit.record(session, "user.role_change", actor=actor, object_type="user", object_id=user.id,
-                 detail={"username": user.username, "before": before, "after": new_role,
-                         "requested_by": change.requested_by_name, "sessions_ended": ended})
+    audit.record(
+        session,
+        "user.role_change",
+        actor=actor,
+        object_type="user",
+        object_id=user.id,
+        detail={
+            "username": user.username,
+            "before": before,
+            "after": new_role,
+            "requested_by": change.requested_by_name,
+            "sessions_ended": ended,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------------------------
@@ -182,14 +244,17 @@ def _apply_role(session: Session, actor: User, change: PendingChange) -> None:
 def budget_limits(settings: Settings) -> dict[str, Fraction]:
     from privacy.budget import parse_number
 
-    return {"confirm_epsilon": parse_number(settings.budget_confirm_epsilon, "budget_confirm_epsilon"),
-            "max_epsilon": parse_number(settings.budget_max_epsilon, "budget_max_epsilon"),
-            "confirm_delta": parse_number(settings.budget_confirm_delta, "budget_confirm_delta"),
-            "max_delta": parse_number(settings.budget_max_delta, "budget_max_delta")}
+    return {
+        "confirm_epsilon": parse_number(settings.budget_confirm_epsilon, "budget_confirm_epsilon"),
+        "max_epsilon": parse_number(settings.budget_max_epsilon, "budget_max_epsilon"),
+        "confirm_delta": parse_number(settings.budget_confirm_delta, "budget_confirm_delta"),
+        "max_delta": parse_number(settings.budget_max_delta, "budget_max_delta"),
+    }
 
 
-def check_budget(settings: Settings, epsilon: Fraction, delta: Fraction,
-                 current: tuple[Fraction, Fraction] | None = None) -> bool:
+def check_budget(
+    settings: Settings, epsilon: Fraction, delta: Fraction, current: tuple[Fraction, Fraction] | None = None
+) -> bool:
     """Refuse an absurd budget; True when the change is a raise above the ceiling (a second steward confirms).
 
     `current` is the budget in force (None for a new dataset).
@@ -198,16 +263,23 @@ def check_budget(settings: Settings, epsilon: Fraction, delta: Fraction,
 
     limits = budget_limits(settings)
     if epsilon > limits["max_epsilon"]:
-        raise InvalidRequest(f"epsilon_budget {format_value(epsilon)} is above the maximum of "
-                             f"{format_value(limits['max_epsilon'])} (SYNTHGATE_BUDGET_MAX_EPSILON); "
-                             "choose a smaller budget", field="epsilon_budget")
+        raise InvalidRequest(
+            f"epsilon_budget {format_value(epsilon)} is above the maximum of "
+            f"{format_value(limits['max_epsilon'])} (SYNTHGATE_BUDGET_MAX_EPSILON); "
+            "choose a smaller budget",
+            field="epsilon_budget",
+        )
     if delta > limits["max_delta"]:
-        raise InvalidRequest(f"delta_budget {format_value(delta)} is above the maximum of "
-                             f"{format_value(limits['max_delta'])} (SYNTHGATE_BUDGET_MAX_DELTA); "
-                             "choose a smaller budget", field="delta_budget")
+        raise InvalidRequest(
+            f"delta_budget {format_value(delta)} is above the maximum of "
+            f"{format_value(limits['max_delta'])} (SYNTHGATE_BUDGET_MAX_DELTA); "
+            "choose a smaller budget",
+            field="delta_budget",
+        )
     cur_eps, cur_delta = current if current is not None else (Fraction(0), Fraction(0))
-    return ((epsilon > limits["confirm_epsilon"] and epsilon > cur_eps)
-            or (delta > limits["confirm_delta"] and delta > cur_delta))
+    return (epsilon > limits["confirm_epsilon"] and epsilon > cur_eps) or (
+        delta > limits["confirm_delta"] and delta > cur_delta
+    )
 
 
 def capped_budget(settings: Settings, epsilon: Fraction, delta: Fraction) -> tuple[Fraction, Fraction]:
@@ -229,12 +301,23 @@ def _apply_budget(session: Session, actor: User, change: PendingChange, settings
     spent, reserved = ledger.committed_costs(session, locked.id)
     committed = sum((c for c in spent + reserved if c.is_dp), PrivacyCost.zero())
     if committed.epsilon > budget.epsilon or committed.delta > budget.delta:
-        raise Conflict(f"the confirmed budget would be below what is already committed (epsilon "
-                       f"{format_value(committed.epsilon)}); reject this change", field="epsilon_budget")
+        raise Conflict(
+            f"the confirmed budget would be below what is already committed (epsilon "
+            f"{format_value(committed.epsilon)}); reject this change",
+            field="epsilon_budget",
+        )
     before = {"epsilon_budget": locked.epsilon_budget, "delta_budget": locked.delta_budget}
     locked.epsilon_budget = str(budget.epsilon)
     locked.delta_budget = str(budget.delta)
-    audit.record(session, "dataset.budget_confirmed", actor=actor, object_type="dataset", object_id=locked.id,
-                 detail={"before": before, "after": {"epsilon_budget": locked.epsilon_budget,
-                                                     "delta_budget": locked.delta_budget},
-                         "requested_by": change.requested_by_name})
+    audit.record(
+        session,
+        "dataset.budget_confirmed",
+        actor=actor,
+        object_type="dataset",
+        object_id=locked.id,
+        detail={
+            "before": before,
+            "after": {"epsilon_budget": locked.epsilon_budget, "delta_budget": locked.delta_budget},
+            "requested_by": change.requested_by_name,
+        },
+    )

@@ -72,8 +72,9 @@ def register_dataset(
     """
     require_role(user, Role.steward)
     if not name or not _NAME.match(name):
-        raise InvalidRequest("name must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit",
-                             field="name")
+        raise InvalidRequest(
+            "name must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", field="name"
+        )
     if session.execute(select(Dataset.id).where(Dataset.name == name)).scalar_one_or_none() is not None:
         raise Conflict(f"a dataset named '{name}' already exists; choose another name", field="name")
     eps = epsilon_budget if epsilon_budget is not None else (settings.default_epsilon_budget if settings else "3")
@@ -107,8 +108,7 @@ def register_dataset(
     confirmed = given is not None
     errors = [i for i in issues if i.severity == "error"]
     if errors and confirmed:
-        raise SchemaError("the table does not fit the schema: " + "; ".join(i.message for i in errors),
-                          field="schema")
+        raise SchemaError("the table does not fit the schema: " + "; ".join(i.message for i in errors), field="schema")
     ds = Dataset(
         name=name,
         owner_id=user.id,
@@ -129,24 +129,47 @@ def register_dataset(
     ds.storage_key = f"datasets/{ds.id}/raw{ext}"
     if confirmed:
         schema_versions.record_version(session, user, ds, ds.public_schema, note=None)
-    audit.record(session, "dataset.register", actor=user, object_type="dataset", object_id=ds.id,
-                 detail={"name": name, "schema_confirmed": confirmed, "budget": budget.to_dict(),
-                         "policy": policy.privacy, "sha256": ds.file_sha256})
+    audit.record(
+        session,
+        "dataset.register",
+        actor=user,
+        object_type="dataset",
+        object_id=ds.id,
+        detail={
+            "name": name,
+            "schema_confirmed": confirmed,
+            "budget": budget.to_dict(),
+            "policy": policy.privacy,
+            "sha256": ds.file_sha256,
+        },
+    )
     session.flush()
     pending_issue = []
     if wanted is not None:
-        change = confirmations.request_change(session, user, confirmations.BUDGET, "dataset", ds.id,
-                                              {"epsilon_budget": str(wanted.epsilon),
-                                               "delta_budget": str(wanted.delta), "dataset": name})
-        pending_issue.append({"column": "", "code": "budget_awaits_confirmation", "severity": "warning",
-                              "message": f"the budget asked for (epsilon {format_value(wanted.epsilon)}, delta "
-                                         f"{format_value(wanted.delta)}) is above the ceiling: the dataset starts "
-                                         f"at epsilon {format_value(budget.epsilon)}, delta "
-                                         f"{format_value(budget.delta)} until another steward confirms change "
-                                         f"{change.id}"})
+        change = confirmations.request_change(
+            session,
+            user,
+            confirmations.BUDGET,
+            "dataset",
+            ds.id,
+            {"epsilon_budget": str(wanted.epsilon), "delta_budget": str(wanted.delta), "dataset": name},
+        )
+        pending_issue.append(
+            {
+                "column": "",
+                "code": "budget_awaits_confirmation",
+                "severity": "warning",
+                "message": f"the budget asked for (epsilon {format_value(wanted.epsilon)}, delta "
+                f"{format_value(wanted.delta)}) is above the ceiling: the dataset starts "
+                f"at epsilon {format_value(budget.epsilon)}, delta "
+                f"{format_value(budget.delta)} until another steward confirms change "
+                f"{change.id}",
+            }
+        )
     storage.put_file(ds.storage_key, upload_path)
-    return ds, pending_issue + delta_issues + [{"column": i.column or "", "code": i.code, "message": i.message,
-                                 "severity": i.severity} for i in issues]
+    return ds, pending_issue + delta_issues + [
+        {"column": i.column or "", "code": i.code, "message": i.message, "severity": i.severity} for i in issues
+    ]
 
 
 def _check_max_delta(policy: DatasetPolicy, n_rows: int) -> list[dict[str, str]]:
@@ -166,11 +189,19 @@ def _check_max_delta(policy: DatasetPolicy, n_rows: int) -> list[dict[str, str]]
         raise InvalidRequest(
             f"the policy's max_delta {format_value(max_delta)} is not below 1/rows for this table of {n_rows} "
             f"rows, so one row could be published whole within it; set max_delta to at most {suggestion} "
-            "(1/(10 rows))", field="policy")
+            "(1/(10 rows))",
+            field="policy",
+        )
     if max_delta * n_rows * 10 > 1:
-        return [{"column": "", "code": "max_delta_not_small", "severity": "warning",
-                 "message": f"the policy's max_delta {format_value(max_delta)} is not well below 1/rows for this "
-                            f"table of {n_rows} rows; consider {suggestion} or less"}]
+        return [
+            {
+                "column": "",
+                "code": "max_delta_not_small",
+                "severity": "warning",
+                "message": f"the policy's max_delta {format_value(max_delta)} is not well below 1/rows for this "
+                f"table of {n_rows} rows; consider {suggestion} or less",
+            }
+        ]
     return []
 
 
@@ -196,8 +227,16 @@ def _schema_from_request(schema: str | dict[str, Any] | PublicSchema) -> PublicS
     return load_schema(schema)
 
 
-def confirm_schema(session: Session, user: User, dataset: Dataset, schema_text: str | dict[str, Any],
-                   storage: Storage, *, note: Any = None, base_version: Any = None) -> list[dict[str, str]]:
+def confirm_schema(
+    session: Session,
+    user: User,
+    dataset: Dataset,
+    schema_text: str | dict[str, Any],
+    storage: Storage,
+    *,
+    note: Any = None,
+    base_version: Any = None,
+) -> list[dict[str, str]]:
     """Confirm a dataset's public schema, or edit a confirmed one: either way the schema is checked
     against the stored table and, when it differs from the one in force, recorded as the next version
     (core/schema_versions.py). Releases requested from then on run under it; releases already
@@ -223,33 +262,60 @@ def confirm_schema(session: Session, user: User, dataset: Dataset, schema_text: 
     current = schema_versions.current_version(session, locked.id)
     kept = f"; version {current.version} stays in force" if current is not None else ""
     if errors:
-        raise SchemaError("the table does not fit the schema: " + "; ".join(i.message for i in errors) + kept,
-                          field="schema")
+        raise SchemaError(
+            "the table does not fit the schema: " + "; ".join(i.message for i in errors) + kept, field="schema"
+        )
     if base is not None and (current.version if current else 0) != base:
         if current is None:
-            raise Conflict(f"the schema of '{locked.name}' has no version {base} yet: it was never confirmed",
-                           field="schema", code="schema_version_conflict")
-        raise Conflict(f"the schema was changed since you opened it: version {current.version} was confirmed by "
-                       f"{current.confirmed_by_name} at {current.confirmed_at.isoformat(timespec='minutes')}. "
-                       f"Reload it, make your change to version {current.version} and submit again",
-                       field="schema", code="schema_version_conflict")
+            raise Conflict(
+                f"the schema of '{locked.name}' has no version {base} yet: it was never confirmed",
+                field="schema",
+                code="schema_version_conflict",
+            )
+        raise Conflict(
+            f"the schema was changed since you opened it: version {current.version} was confirmed by "
+            f"{current.confirmed_by_name} at {current.confirmed_at.isoformat(timespec='minutes')}. "
+            f"Reload it, make your change to version {current.version} and submit again",
+            field="schema",
+            code="schema_version_conflict",
+        )
     document = json.loads(json.dumps(schema.to_dict(), default=str))
-    notes = [{"column": i.column or "", "code": i.code, "message": i.message, "severity": i.severity}
-             for i in issues]
+    notes = [{"column": i.column or "", "code": i.code, "message": i.message, "severity": i.severity} for i in issues]
     if current is not None and locked.schema_confirmed and current.schema == document:
-        notes.append({"column": "", "code": "schema_unchanged", "severity": "warning",
-                      "message": f"the schema is the same as version {current.version}, which stays in force; "
-                                 "no new version was recorded"})
+        notes.append(
+            {
+                "column": "",
+                "code": "schema_unchanged",
+                "severity": "warning",
+                "message": f"the schema is the same as version {current.version}, which stays in force; "
+                "no new version was recorded",
+            }
+        )
     else:
         row = schema_versions.record_version(session, user, locked, document, note)
         if current is None:
-            audit.record(session, "dataset.confirm_schema", actor=user, object_type="dataset", object_id=locked.id,
-                         detail={"learned_kept": schema.learned_columns, "version": row.version})
+            audit.record(
+                session,
+                "dataset.confirm_schema",
+                actor=user,
+                object_type="dataset",
+                object_id=locked.id,
+                detail={"learned_kept": schema.learned_columns, "version": row.version},
+            )
         else:
-            audit.record(session, "dataset.schema_version", actor=user, object_type="dataset", object_id=locked.id,
-                         detail={"from_version": current.version, "to_version": row.version,
-                                 "changes": schema_versions.changed_parts(current.schema, document),
-                                 "learned_kept": schema.learned_columns})
+            audit.record(
+                session,
+                "dataset.schema_version",
+                actor=user,
+                object_type="dataset",
+                object_id=locked.id,
+                detail={
+                    "from_version": current.version,
+                    "to_version": row.version,
+                    "changes": schema_versions.changed_parts(current.schema, document),
+                    "learned_kept": schema.learned_columns,
+                },
+            )
     return notes + disclosure_issues(schema, DatasetPolicy.from_dict(locked.policy))
 
 
@@ -268,9 +334,15 @@ def _version_number(value: Any) -> int | None:
     return value
 
 
-def update_policy(session: Session, user: User, dataset: Dataset, policy: str | dict[str, Any],
-                  epsilon_budget: Any = None, delta_budget: Any = None,
-                  settings: Settings | None = None) -> Any:
+def update_policy(
+    session: Session,
+    user: User,
+    dataset: Dataset,
+    policy: str | dict[str, Any],
+    epsilon_budget: Any = None,
+    delta_budget: Any = None,
+    settings: Settings | None = None,
+) -> Any:
     """Change a dataset's policy and budget. A budget raise above the ceiling is not applied: it is
     returned as a change awaiting a second steward (core/confirmations.py); None otherwise."""
     from core import confirmations
@@ -285,28 +357,49 @@ def update_policy(session: Session, user: User, dataset: Dataset, policy: str | 
     before = {"policy": locked.policy, "epsilon_budget": locked.epsilon_budget, "delta_budget": locked.delta_budget}
     if epsilon_budget is not None or delta_budget is not None:
         budget = PrivacyBudget(
-            _number(epsilon_budget, "epsilon_budget") if epsilon_budget is not None else Fraction(locked.epsilon_budget),
-            _number(delta_budget, "delta_budget") if delta_budget is not None else Fraction(locked.delta_budget))
+            _number(epsilon_budget, "epsilon_budget")
+            if epsilon_budget is not None
+            else Fraction(locked.epsilon_budget),
+            _number(delta_budget, "delta_budget") if delta_budget is not None else Fraction(locked.delta_budget),
+        )
         spent, reserved = ledger.committed_costs(session, locked.id)
         committed = sum((c for c in spent + reserved if c.is_dp), PrivacyCost.zero())
         if committed.epsilon > budget.epsilon or committed.delta > budget.delta:
             raise Conflict(
                 f"the new budget is below what is already committed (epsilon {format_value(committed.epsilon)}, "
                 f"delta {format_value(committed.delta)}): a budget cannot be lowered below its spending",
-                field="epsilon_budget")
+                field="epsilon_budget",
+            )
         current = (Fraction(locked.epsilon_budget), Fraction(locked.delta_budget))
         if confirmations.check_budget(settings or get_settings(), budget.epsilon, budget.delta, current):
             pending = confirmations.request_change(
-                session, user, confirmations.BUDGET, "dataset", locked.id,
-                {"epsilon_budget": str(budget.epsilon), "delta_budget": str(budget.delta), "dataset": locked.name})
+                session,
+                user,
+                confirmations.BUDGET,
+                "dataset",
+                locked.id,
+                {"epsilon_budget": str(budget.epsilon), "delta_budget": str(budget.delta), "dataset": locked.name},
+            )
         else:
             locked.epsilon_budget = str(budget.epsilon)
             locked.delta_budget = str(budget.delta)
     locked.policy = new_policy.to_dict()
-    audit.record(session, "dataset.update_policy", actor=user, object_type="dataset", object_id=dataset.id,
-                 detail={"before": before, "after": {"policy": locked.policy, "epsilon_budget": locked.epsilon_budget,
-                                                     "delta_budget": locked.delta_budget},
-                         "budget_awaits_confirmation": pending.id if pending is not None else None})
+    audit.record(
+        session,
+        "dataset.update_policy",
+        actor=user,
+        object_type="dataset",
+        object_id=dataset.id,
+        detail={
+            "before": before,
+            "after": {
+                "policy": locked.policy,
+                "epsilon_budget": locked.epsilon_budget,
+                "delta_budget": locked.delta_budget,
+            },
+            "budget_awaits_confirmation": pending.id if pending is not None else None,
+        },
+    )
     return pending
 
 
@@ -322,8 +415,9 @@ def grant(session: Session, actor: User, dataset: Dataset, username: str) -> Gra
         return existing
     g = Grant(dataset_id=dataset.id, user_id=target.id, granted_by=actor.id)
     session.add(g)
-    audit.record(session, "dataset.grant", actor=actor, object_type="dataset", object_id=dataset.id,
-                 detail={"user": username})
+    audit.record(
+        session, "dataset.grant", actor=actor, object_type="dataset", object_id=dataset.id, detail={"user": username}
+    )
     session.flush()
     return g
 
@@ -333,21 +427,40 @@ def revoke_grant(session: Session, actor: User, dataset: Dataset, username: str)
     target = session.execute(select(User).where(User.username == username)).scalar_one_or_none()
     if target is None:
         raise NotFound(f"no user '{username}'", field="user")
-    g = session.execute(select(Grant).where(Grant.dataset_id == dataset.id, Grant.user_id == target.id)).scalar_one_or_none()
+    g = session.execute(
+        select(Grant).where(Grant.dataset_id == dataset.id, Grant.user_id == target.id)
+    ).scalar_one_or_none()
     if g is None:
         return False
     session.delete(g)
     # the user's unfinished jobs on the dataset stop with the grant; a queued one never read the data,
     # so its reservation is given back, a running one that read it keeps its charge
-    pending = session.execute(
-        select(ReleaseJob).where(ReleaseJob.dataset_id == dataset.id, ReleaseJob.requester_id == target.id,
-                                 ReleaseJob.status.in_((JobStatus.queued.value, JobStatus.running.value)))
-        .order_by(ReleaseJob.id).with_for_update()
-    ).scalars().all()
+    pending = (
+        session.execute(
+            select(ReleaseJob)
+            .where(
+                ReleaseJob.dataset_id == dataset.id,
+                ReleaseJob.requester_id == target.id,
+                ReleaseJob.status.in_((JobStatus.queued.value, JobStatus.running.value)),
+            )
+            .order_by(ReleaseJob.id)
+            .with_for_update()
+        )
+        .scalars()
+        .all()
+    )
     from core.releases import _stop_job
 
-    cancelled = [_stop_job(session, actor, job, f"cancelled: {username}'s access to {dataset.name} was revoked")
-                 for job in pending]
-    audit.record(session, "dataset.revoke", actor=actor, object_type="dataset", object_id=dataset.id,
-                 detail={"user": username, "cancelled_releases": [c["id"] for c in cancelled]})
+    cancelled = [
+        _stop_job(session, actor, job, f"cancelled: {username}'s access to {dataset.name} was revoked")
+        for job in pending
+    ]
+    audit.record(
+        session,
+        "dataset.revoke",
+        actor=actor,
+        object_type="dataset",
+        object_id=dataset.id,
+        detail={"user": username, "cancelled_releases": [c["id"] for c in cancelled]},
+    )
     return True

@@ -55,7 +55,9 @@ def cost_to_columns(cost: PrivacyCost) -> dict[str, str | None]:
 def entry_cost(entry: LedgerEntry) -> PrivacyCost:
     if entry.epsilon == "inf":
         return PrivacyCost.non_dp()
-    return PrivacyCost(Fraction(entry.epsilon), Fraction(entry.delta), None if entry.rho is None else Fraction(entry.rho))
+    return PrivacyCost(
+        Fraction(entry.epsilon), Fraction(entry.delta), None if entry.rho is None else Fraction(entry.rho)
+    )
 
 
 def dataset_budget(dataset: Dataset) -> PrivacyBudget:
@@ -115,13 +117,11 @@ def reserve(session: Session, dataset: Dataset, job: ReleaseJob, cost: PrivacyCo
     return accountant
 
 
-def _append_transition(session: Session, job: ReleaseJob, action: LedgerAction, note: str,
-                       cost: PrivacyCost | None = None) -> bool:
+def _append_transition(
+    session: Session, job: ReleaseJob, action: LedgerAction, note: str, cost: PrivacyCost | None = None
+) -> bool:
     """Insert a spend/release row for a reserved job; False if already done (idempotent)."""
-    entries = {
-        e.action: e
-        for e in session.execute(select(LedgerEntry).where(LedgerEntry.job_id == job.id)).scalars()
-    }
+    entries = {e.action: e for e in session.execute(select(LedgerEntry).where(LedgerEntry.job_id == job.id)).scalars()}
     if action.value in entries:
         return False
     reserve_row = entries.get(LedgerAction.reserve.value)
@@ -135,8 +135,9 @@ def _append_transition(session: Session, job: ReleaseJob, action: LedgerAction, 
     charged = cost or entry_cost(reserve_row)
     reserved_cost = entry_cost(reserve_row)
     if action is LedgerAction.spend and cost is not None and not _fits_within(cost, reserved_cost):
-        raise Conflict(f"job {job.id}: actual cost {cost.describe()} exceeds the reservation "
-                       f"{reserved_cost.describe()}")
+        raise Conflict(
+            f"job {job.id}: actual cost {cost.describe()} exceeds the reservation {reserved_cost.describe()}"
+        )
     # spend records the reservation itself unless the mechanism reports less:
     # the reservation is what was admitted, and the admitted figure is what is charged.
     row = LedgerEntry(
@@ -203,8 +204,14 @@ class LedgerSummary:
 
     def to_dict(self) -> dict[str, Any]:
         d = self.status.to_dict()
-        return {"dataset_id": self.dataset_id, "dataset": self.dataset_name, "policy": self.policy, **d,
-                "history": self.history, "history_scope": self.history_scope}
+        return {
+            "dataset_id": self.dataset_id,
+            "dataset": self.dataset_name,
+            "policy": self.policy,
+            **d,
+            "history": self.history,
+            "history_scope": self.history_scope,
+        }
 
     def describe(self) -> str:
         s = self.status
@@ -225,8 +232,14 @@ class LedgerSummary:
         else:
             lines.append("             zCDP composition:  not applicable (a charge is not zCDP)")
         lines.append("  guarantee  " + s.guarantee())
-        lines.append("  history" + ("  (your own entries only; the totals above count every release)"
-                                    if self.history_scope == HISTORY_OWN else ""))
+        lines.append(
+            "  history"
+            + (
+                "  (your own entries only; the totals above count every release)"
+                if self.history_scope == HISTORY_OWN
+                else ""
+            )
+        )
         for h in self.history:
             lines.append(
                 f"    {h['created_at']}  job {h['job_id']}  {h['action']:<8} {h['method']:<16} "
@@ -236,7 +249,7 @@ class LedgerSummary:
 
 
 def history_scope(viewer: User | None) -> str:
-    """"all" for stewards, admins and internal callers (no viewer); "own" for anyone else."""
+    """ "all" for stewards, admins and internal callers (no viewer); "own" for anyone else."""
     if viewer is None or viewer.role in (Role.steward.value, Role.admin.value):
         return HISTORY_ALL
     return HISTORY_OWN
@@ -261,20 +274,24 @@ def ledger_summary(session: Session, dataset: Dataset, viewer: User | None = Non
     history = []
     for e in entries:
         cost = entry_cost(e)
-        history.append({
-            "id": e.id,
-            "job_id": e.job_id,
-            "action": e.action,
-            "method": e.method,
-            "epsilon": format_value(cost.epsilon),
-            "delta": format_value(cost.delta),
-            "rho": None if cost.rho is None else format_value(cost.rho),
-            "cost": cost.to_dict(),
-            "requester": users.get(e.requester_id, str(e.requester_id)),
-            "note": e.note,
-            # an analyst's own entries to the minute: the spend is written as the data is read
-            "created_at": (e.created_at.isoformat(timespec="seconds") if scope == HISTORY_ALL
-                           else to_minute(e.created_at)),
-        })
-    return LedgerSummary(dataset.id, dataset.name, DatasetPolicy.from_dict(dataset.policy).privacy, status, history,
-                         scope)
+        history.append(
+            {
+                "id": e.id,
+                "job_id": e.job_id,
+                "action": e.action,
+                "method": e.method,
+                "epsilon": format_value(cost.epsilon),
+                "delta": format_value(cost.delta),
+                "rho": None if cost.rho is None else format_value(cost.rho),
+                "cost": cost.to_dict(),
+                "requester": users.get(e.requester_id, str(e.requester_id)),
+                "note": e.note,
+                # an analyst's own entries to the minute: the spend is written as the data is read
+                "created_at": (
+                    e.created_at.isoformat(timespec="seconds") if scope == HISTORY_ALL else to_minute(e.created_at)
+                ),
+            }
+        )
+    return LedgerSummary(
+        dataset.id, dataset.name, DatasetPolicy.from_dict(dataset.policy).privacy, status, history, scope
+    )

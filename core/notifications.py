@@ -101,8 +101,10 @@ STATUS = {READY: "awaiting_approval", APPROVED: "approved", REJECTED: "rejected"
 
 ATTEMPTS = 3  # per channel and message
 RETRY_PAUSE = 1.0  # seconds, doubled after each failed attempt
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
 
 
 def check_email(value: Any) -> str | None:
@@ -136,8 +138,14 @@ class Notice:
     sent_at: int  # Unix seconds
 
     def payload(self) -> dict[str, Any]:
-        return {"event": self.event, "release_id": self.release_id, "dataset": self.dataset,
-                "status": self.status, "url": self.url, "sent_at": self.sent_at}
+        return {
+            "event": self.event,
+            "release_id": self.release_id,
+            "dataset": self.dataset,
+            "status": self.status,
+            "url": self.url,
+            "sent_at": self.sent_at,
+        }
 
 
 def release_url(settings: Settings, release_id: int) -> str:
@@ -145,12 +153,17 @@ def release_url(settings: Settings, release_id: int) -> str:
     return f"{base}/releases/{int(release_id)}"
 
 
-def build_notice(settings: Settings, event: str, release_id: int, dataset: str,
-                 now: float | None = None) -> Notice:
+def build_notice(settings: Settings, event: str, release_id: int, dataset: str, now: float | None = None) -> Notice:
     if event not in EVENTS:
         raise ValueError(f"unknown notification event {event!r}")
-    return Notice(event=event, release_id=int(release_id), dataset=str(dataset), status=STATUS[event],
-                  url=release_url(settings, release_id), sent_at=int(now if now is not None else time.time()))
+    return Notice(
+        event=event,
+        release_id=int(release_id),
+        dataset=str(dataset),
+        status=STATUS[event],
+        url=release_url(settings, release_id),
+        sent_at=int(now if now is not None else time.time()),
+    )
 
 
 def build_mail(settings: Settings, notice: Notice, to: str) -> EmailMessage:
@@ -167,7 +180,8 @@ def build_mail(settings: Settings, notice: Notice, to: str) -> EmailMessage:
         _LINES[notice.event].format(**facts) + "\n\n"
         f"Release: {notice.release_id}\nDataset: {notice.dataset}\nStatus: {notice.status}\n"
         f"Open it: {notice.url}\n\n"
-        "This message holds no data from the release; sign in to see what your role allows.\n")
+        "This message holds no data from the release; sign in to see what your role allows.\n"
+    )
     return msg
 
 
@@ -179,15 +193,25 @@ def sign(secret: str, body: bytes) -> str:
 def webhook_request(settings: Settings, notice: Notice) -> tuple[bytes, dict[str, str]]:
     """The exact body and headers POSTed to the webhook."""
     body = json.dumps(notice.payload(), sort_keys=True, separators=(",", ":")).encode()
-    headers = {"Content-Type": "application/json", "User-Agent": "synthgate-notifier",
-               "X-Synthgate-Event": notice.event, "X-Synthgate-Timestamp": str(notice.sent_at)}
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "synthgate-notifier",
+        "X-Synthgate-Event": notice.event,
+        "X-Synthgate-Timestamp": str(notice.sent_at),
+    }
     if settings.webhook_secret:
         headers["X-Synthgate-Signature"] = sign(settings.webhook_secret, body)
     return body, headers
 
 
-def verify_webhook(secret: str, body: bytes, signature: str | None, timestamp: str | None,
-                   tolerance: int = 300, now: float | None = None) -> dict[str, Any]:
+def verify_webhook(
+    secret: str,
+    body: bytes,
+    signature: str | None,
+    timestamp: str | None,
+    tolerance: int = 300,
+    now: float | None = None,
+) -> dict[str, Any]:
     """What a receiver does: the signature over the raw body, then a recent timestamp that is the body's.
 
     Returns the payload; raises ValueError when any check fails.
@@ -223,10 +247,14 @@ class MailServer:
         if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
             raise ValueError("SYNTHGATE_SMTP_URL must look like smtp://user:password@host:port or smtps://...")
         tls = parts.scheme == "smtps"
-        return cls(host=parts.hostname, port=parts.port or (465 if tls else 25), tls=tls,
-                   starttls=starttls and not tls,
-                   username=unquote(parts.username) if parts.username else None,
-                   password=unquote(parts.password) if parts.password else None)
+        return cls(
+            host=parts.hostname,
+            port=parts.port or (465 if tls else 25),
+            tls=tls,
+            starttls=starttls and not tls,
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+        )
 
 
 def _mail_from(settings: Settings) -> str:
@@ -264,8 +292,9 @@ def post_webhook(settings: Settings, notice: Notice) -> None:
     import requests
 
     body, headers = webhook_request(settings, notice)
-    resp = requests.post(settings.webhook_url, data=body, headers=headers,
-                         timeout=settings.notify_timeout_seconds, allow_redirects=False)
+    resp = requests.post(
+        settings.webhook_url, data=body, headers=headers, timeout=settings.notify_timeout_seconds, allow_redirects=False
+    )
     if resp.status_code >= 300:
         raise RuntimeError(f"the webhook answered {resp.status_code}")
 
@@ -290,9 +319,16 @@ def _recipients(session: Session, event: str, job: Any) -> list[str]:
     from core.models import Role, User
 
     if event == READY:
-        rows = session.execute(select(User.email).where(
-            User.role == Role.steward.value, User.active.is_(True), User.id != job.requester_id,
-            User.email.is_not(None)).order_by(User.id)).scalars()
+        rows = session.execute(
+            select(User.email)
+            .where(
+                User.role == Role.steward.value,
+                User.active.is_(True),
+                User.id != job.requester_id,
+                User.email.is_not(None),
+            )
+            .order_by(User.id)
+        ).scalars()
         return [e for e in rows if e]
     requester = session.get(User, job.requester_id)
     if requester is None or not requester.active or not requester.email:
@@ -323,20 +359,33 @@ def deliver(settings: Settings, event: str, release_id: int) -> dict[str, bool]:
         ok, error = _with_retries(lambda: send_mail(settings, outbox))
         outcome["email"] = ok
         if not ok:
-            failures.append({"channel": "email", "event": event, "error": error, "recipients": len(recipients),
-                             "undelivered": len(outbox)})
+            failures.append(
+                {
+                    "channel": "email",
+                    "event": event,
+                    "error": error,
+                    "recipients": len(recipients),
+                    "undelivered": len(outbox),
+                }
+            )
     if settings.webhook_url:
         ok, error = _with_retries(lambda: post_webhook(settings, notice))
         outcome["webhook"] = ok
         if not ok:
             failures.append({"channel": "webhook", "event": event, "error": error})
     for detail in failures:
-        log.error("release %s: %s notification of %s not delivered (%s)", release_id, detail["channel"], event,
-                  detail["error"])
+        log.error(
+            "release %s: %s notification of %s not delivered (%s)",
+            release_id,
+            detail["channel"],
+            event,
+            detail["error"],
+        )
         try:
             with write_session(settings) as s:
-                audit.record(s, "notify.failed", actor="notifier", object_type="release", object_id=release_id,
-                             detail=detail)
+                audit.record(
+                    s, "notify.failed", actor="notifier", object_type="release", object_id=release_id, detail=detail
+                )
         except Exception:
             log.exception("release %s: could not record the failed notification", release_id)
     return outcome

@@ -148,16 +148,33 @@ def request_release(
     ds_ref = req.dataset
     dataset = get_dataset(session, user, ds_ref)
     if not dataset.schema_confirmed:
-        raise Conflict(f"dataset '{dataset.name}' has a proposed schema the steward has not confirmed yet; "
-                       "releases open once it is confirmed", field="dataset")
+        raise Conflict(
+            f"dataset '{dataset.name}' has a proposed schema the steward has not confirmed yet; "
+            "releases open once it is confirmed",
+            field="dataset",
+        )
     # the version in force now: the request is checked under it and the job records it (versions never change)
     version = schema_versions.current_version(session, dataset.id)
     schema = PublicSchema.from_dict(version.schema if version is not None else dataset.public_schema)
-    limits = catalogue.DatasetLimits(name=dataset.name, policy=DatasetPolicy.from_dict(dataset.policy),
-                                     delta_budget=Fraction(dataset.delta_budget), max_rows=settings.max_rows)
+    limits = catalogue.DatasetLimits(
+        name=dataset.name,
+        policy=DatasetPolicy.from_dict(dataset.policy),
+        delta_budget=Fraction(dataset.delta_budget),
+        max_rows=settings.max_rows,
+    )
     try:
-        plan = catalogue.plan_release(req.method, req.epsilon, req.delta, req.options, schema, kind=req.kind,
-                                      rows=req.rows, target=req.target, rebalance=req.rebalance, dataset=limits)
+        plan = catalogue.plan_release(
+            req.method,
+            req.epsilon,
+            req.delta,
+            req.options,
+            schema,
+            kind=req.kind,
+            rows=req.rows,
+            target=req.target,
+            rebalance=req.rebalance,
+            dataset=limits,
+        )
     except RequestRefused as exc:
         raise InvalidRequest(exc.message, field=exc.field, code=exc.code) from exc
     locked = ledger.lock_dataset(session, dataset.id)
@@ -171,8 +188,11 @@ def request_release(
         delta=plan.recorded["delta"],
         rows=plan.rows,
         target=plan.target,
-        options={**req.options, **({"rebalance": req.rebalance} if req.rebalance else {}),
-                 **({"comment": req.comment} if req.comment else {})},
+        options={
+            **req.options,
+            **({"rebalance": req.rebalance} if req.rebalance else {}),
+            **({"comment": req.comment} if req.comment else {}),
+        },
         seed=secrets.randbits(62),
         schema_version=version.version if version is not None else None,
         status=JobStatus.queued.value,
@@ -185,15 +205,34 @@ def request_release(
     accountant = "none"
     if not plan.cost.is_zero:
         accountant = ledger.reserve(session, locked, job, plan.cost, user)
-    audit.record(session, "release.request", actor=user, object_type="release", object_id=job.id,
-                 detail={"dataset": dataset.name, "method": req.method, "kind": job.kind,
-                         "cost": plan.cost.to_dict(), "rows": plan.rows, "accountant": accountant,
-                         "schema_version": job.schema_version})
+    audit.record(
+        session,
+        "release.request",
+        actor=user,
+        object_type="release",
+        object_id=job.id,
+        detail={
+            "dataset": dataset.name,
+            "method": req.method,
+            "kind": job.kind,
+            "cost": plan.cost.to_dict(),
+            "rows": plan.rows,
+            "accountant": accountant,
+            "schema_version": job.schema_version,
+        },
+    )
     return job
 
 
-def approve(session: Session, user: User, job: ReleaseJob, comment: str | None = None,
-            override: str | None = None, include_internal: bool = False, candidate: Any = None) -> None:
+def approve(
+    session: Session,
+    user: User,
+    job: ReleaseJob,
+    comment: str | None = None,
+    override: str | None = None,
+    include_internal: bool = False,
+    candidate: Any = None,
+) -> None:
     """Approve a release awaiting approval. When the steward re-ran its post-processing, `candidate`
     chooses which candidate is released (default: the latest ready one; see core/candidates.py)."""
     from core import candidates
@@ -209,22 +248,41 @@ def approve(session: Session, user: User, job: ReleaseJob, comment: str | None =
         candidates.adopt(job, chosen)
     gate = job.gate or {}
     if gate.get("overall") == "fail" and (not override or not override.strip()):
-        raise Conflict("the release gate failed ("
-                       + ", ".join(c["name"] for c in gate.get("checks", []) if c.get("status") == "fail")
-                       + "); approving needs an override with a written reason", field="override")
+        raise Conflict(
+            "the release gate failed ("
+            + ", ".join(c["name"] for c in gate.get("checks", []) if c.get("status") == "fail")
+            + "); approving needs an override with a written reason",
+            field="override",
+        )
     job.status = JobStatus.approved.value
     job.decided_by = user.id
     job.decided_at = utcnow()
     job.decision_comment = comment
     job.override_reason = override.strip() if override else None
     job.include_internal = bool(include_internal)
-    audit.record(session, "release.approve", actor=user, object_type="release", object_id=job.id,
-                 detail={"comment": comment, "override": job.override_reason, "gate": gate.get("overall"),
-                         "include_internal": job.include_internal,
-                         **({"candidate": job.candidate} if job.candidate is not None else {})})
+    audit.record(
+        session,
+        "release.approve",
+        actor=user,
+        object_type="release",
+        object_id=job.id,
+        detail={
+            "comment": comment,
+            "override": job.override_reason,
+            "gate": gate.get("overall"),
+            "include_internal": job.include_internal,
+            **({"candidate": job.candidate} if job.candidate is not None else {}),
+        },
+    )
     if job.override_reason:
-        audit.record(session, "release.override", actor=user, object_type="release", object_id=job.id,
-                     detail={"reason": job.override_reason})
+        audit.record(
+            session,
+            "release.override",
+            actor=user,
+            object_type="release",
+            object_id=job.id,
+            detail={"reason": job.override_reason},
+        )
 
 
 def reject(session: Session, user: User, job: ReleaseJob, comment: str) -> None:
@@ -238,8 +296,14 @@ def reject(session: Session, user: User, job: ReleaseJob, comment: str) -> None:
     job.decided_at = utcnow()
     job.decision_comment = comment.strip()
     # no refund: the output exists, and refunds after seeing it would allow retrying until a lucky draw
-    audit.record(session, "release.reject", actor=user, object_type="release", object_id=job.id,
-                 detail={"comment": job.decision_comment})
+    audit.record(
+        session,
+        "release.reject",
+        actor=user,
+        object_type="release",
+        object_id=job.id,
+        detail={"comment": job.decision_comment},
+    )
 
 
 def cancel_release(session: Session, user: User, job: ReleaseJob, reason: str | None = None) -> dict[str, Any]:
@@ -254,8 +318,9 @@ def cancel_release(session: Session, user: User, job: ReleaseJob, reason: str | 
     locked = session.get(ReleaseJob, job.id, with_for_update=True, populate_existing=True)
     assert locked is not None
     if locked.status not in (JobStatus.queued.value, JobStatus.running.value):
-        raise Conflict(f"release {job.id} is {locked.status}; only a queued or running release can be cancelled",
-                       field="release")
+        raise Conflict(
+            f"release {job.id} is {locked.status}; only a queued or running release can be cancelled", field="release"
+        )
     note = f"cancelled by {user.username}" + (f": {reason.strip()}" if reason and reason.strip() else "")
     return _stop_job(session, user, locked, note[:2000])
 
@@ -272,8 +337,14 @@ def _stop_job(session: Session, actor: User, job: ReleaseJob, message: str) -> d
     job.lease_expires_at = None
     released = False if job.data_read else ledger.release_reservation(session, job, message)
     outcome = {"id": job.id, "was": was, "data_read": bool(job.data_read), "reservation_released": released}
-    audit.record(session, "release.cancel", actor=actor, object_type="release", object_id=job.id,
-                 detail={**outcome, "message": message})
+    audit.record(
+        session,
+        "release.cancel",
+        actor=actor,
+        object_type="release",
+        object_id=job.id,
+        detail={**outcome, "message": message},
+    )
     return outcome
 
 
@@ -292,21 +363,28 @@ def json_body(text: str | bytes | None) -> Any:
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise InvalidRequest(f"the body is not valid UTF-8 (byte 0x{text[exc.start]:02x} at position "
-                                 f"{exc.start}); send JSON encoded as UTF-8") from exc
+            raise InvalidRequest(
+                f"the body is not valid UTF-8 (byte 0x{text[exc.start]:02x} at position "
+                f"{exc.start}); send JSON encoded as UTF-8"
+            ) from exc
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
         raise InvalidRequest(f"the body is not valid JSON: {exc.msg} at position {exc.pos}") from exc
     except RecursionError as exc:
-        raise InvalidRequest(f"the body is nested too deeply: at most {MAX_JSON_DEPTH} levels of objects "
-                             "and arrays are accepted; send a flatter document") from exc
+        raise InvalidRequest(
+            f"the body is nested too deeply: at most {MAX_JSON_DEPTH} levels of objects "
+            "and arrays are accepted; send a flatter document"
+        ) from exc
     except ValueError as exc:  # e.g. an integer with more digits than Python converts
-        raise InvalidRequest(f"the body is not acceptable JSON: {exc}; send plain numbers, "
-                             "strings, arrays and objects") from exc
+        raise InvalidRequest(
+            f"the body is not acceptable JSON: {exc}; send plain numbers, strings, arrays and objects"
+        ) from exc
     if _json_depth(body) > MAX_JSON_DEPTH:
-        raise InvalidRequest(f"the body is nested too deeply: at most {MAX_JSON_DEPTH} levels of objects "
-                             "and arrays are accepted; send a flatter document")
+        raise InvalidRequest(
+            f"the body is nested too deeply: at most {MAX_JSON_DEPTH} levels of objects "
+            "and arrays are accepted; send a flatter document"
+        )
     return body
 
 
@@ -369,8 +447,7 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
         "schema_version": job.schema_version,
         "requester": requester.username if requester else None,
         "approved_by": approver.username if approver else None,
-        "approved_at": to_minute(job.decided_at)
-        if job.decided_at else None,
+        "approved_at": to_minute(job.decided_at) if job.decided_at else None,
         "report_sections": "public and internal" if job.include_internal else "public only",
         # the seed of a mechanism's noise is a secret: knowing it, one could subtract the noise. The
         # override reason speaks of checks on real rows: it stays with the steward (and the audit log).
@@ -405,13 +482,17 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
     entry = catalogue.method_entry(job.method)
     artifacts = job.artifacts or {}
     stored = json.loads(storage.get_bytes(artifacts["disclosure.json"]))
-    release = {"id": job.id, "dataset": ds.name, "kind": job.kind, "rebalanced": stored.get("rebalanced"),
-               "constraints": stored.get("constraints"),
-               "approved_at": to_minute(job.decided_at)
-               if job.decided_at else None,
-               "approval_comment": job.decision_comment,
-               # a data-free release describes its own output: no version of the dataset's schema applies
-               "schema_version": job.schema_version if entry.reads_rows else None}
+    release = {
+        "id": job.id,
+        "dataset": ds.name,
+        "kind": job.kind,
+        "rebalanced": stored.get("rebalanced"),
+        "constraints": stored.get("constraints"),
+        "approved_at": to_minute(job.decided_at) if job.decided_at else None,
+        "approval_comment": job.decision_comment,
+        # a data-free release describes its own output: no version of the dataset's schema applies
+        "schema_version": job.schema_version if entry.reads_rows else None,
+    }
     from core.candidates import statement_facts
 
     postprocessing = statement_facts(session, job)

@@ -42,8 +42,11 @@ _TOP_KEYS = ("quasi_identifiers", "sensitive", "target", "constraints")
 def current_version(session: Session, dataset_id: int) -> SchemaVersion | None:
     """The version in force (the latest), or None while the schema is only proposed."""
     return session.execute(
-        select(SchemaVersion).where(SchemaVersion.dataset_id == dataset_id)
-        .order_by(SchemaVersion.version.desc()).limit(1)).scalar_one_or_none()
+        select(SchemaVersion)
+        .where(SchemaVersion.dataset_id == dataset_id)
+        .order_by(SchemaVersion.version.desc())
+        .limit(1)
+    ).scalar_one_or_none()
 
 
 def version_of(session: Session, dataset_id: int, number: int) -> SchemaVersion | None:
@@ -54,9 +57,11 @@ def version_of(session: Session, dataset_id: int, number: int) -> SchemaVersion 
 
 def history(session: Session, dataset_id: int) -> list[SchemaVersion]:
     """Every version of the dataset's schema, newest first."""
-    return list(session.execute(
-        select(SchemaVersion).where(SchemaVersion.dataset_id == dataset_id)
-        .order_by(SchemaVersion.version.desc())).scalars())
+    return list(
+        session.execute(
+            select(SchemaVersion).where(SchemaVersion.dataset_id == dataset_id).order_by(SchemaVersion.version.desc())
+        ).scalars()
+    )
 
 
 def changed_parts(old: dict[str, Any] | None, new: dict[str, Any]) -> dict[str, list[str]]:
@@ -78,13 +83,25 @@ def describe_change(parts: dict[str, list[str]]) -> str:
     return "; ".join(bits) or "no column changed"
 
 
-def record_version(session: Session, user: User, dataset: Dataset, schema: dict[str, Any],
-                   note: str | None, at: dt.datetime | None = None) -> SchemaVersion:
+def record_version(
+    session: Session,
+    user: User,
+    dataset: Dataset,
+    schema: dict[str, Any],
+    note: str | None,
+    at: dt.datetime | None = None,
+) -> SchemaVersion:
     """Add the next version (the caller holds the dataset's row lock) and make it the one in force."""
     latest = current_version(session, dataset.id)
-    row = SchemaVersion(dataset_id=dataset.id, version=(latest.version + 1) if latest else 1, schema=schema,
-                        confirmed_by=user.id, confirmed_by_name=user.username, confirmed_at=at or utcnow(),
-                        note=(note or "").strip()[:MAX_NOTE] or None)
+    row = SchemaVersion(
+        dataset_id=dataset.id,
+        version=(latest.version + 1) if latest else 1,
+        schema=schema,
+        confirmed_by=user.id,
+        confirmed_by_name=user.username,
+        confirmed_at=at or utcnow(),
+        note=(note or "").strip()[:MAX_NOTE] or None,
+    )
     session.add(row)
     session.flush()
     dataset.public_schema = schema
@@ -102,8 +119,10 @@ def schema_for_job(session: Session, job: ReleaseJob, dataset: Dataset) -> tuple
     if row is None:  # versions are never removed: a missing one is a broken database, not a user mistake
         from core.errors import InternalError
 
-        raise InternalError(f"release {job.id} recorded schema version {job.schema_version} of dataset "
-                            f"{dataset.name}, which is not in the database")
+        raise InternalError(
+            f"release {job.id} recorded schema version {job.schema_version} of dataset "
+            f"{dataset.name}, which is not in the database"
+        )
     return row.schema, row.version
 
 

@@ -113,8 +113,14 @@ class Settings:
         storage = (self.storage_dir or data_dir / "storage").expanduser().resolve()
         db = self.database_url or f"sqlite:///{data_dir / 'synthgate.db'}"
         broker = self.broker_url or f"filesystem://{(data_dir / 'broker').as_posix()}"
-        return replace(self, data_dir=data_dir, storage_dir=storage, database_url=db, broker_url=broker,
-                       secret_key=self.secret_key or "")
+        return replace(
+            self,
+            data_dir=data_dir,
+            storage_dir=storage,
+            database_url=db,
+            broker_url=broker,
+            secret_key=self.secret_key or "",
+        )
 
     @property
     def uses_filesystem_broker(self) -> bool:
@@ -194,7 +200,9 @@ def create_once(path: Path, content: bytes) -> None:
             fh.write(content)
             fh.flush()
             os.fsync(fh.fileno())
-        with contextlib.suppress(FileExistsError):  # another process won the race: its key is the one every process uses
+        with contextlib.suppress(
+            FileExistsError
+        ):  # another process won the race: its key is the one every process uses
             os.link(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -161,15 +161,26 @@ class LocalStorage(Storage):
         base = self._path(prefix.rstrip("/"))
         if not base.is_dir():
             return []
-        return sorted(p.relative_to(self.root).as_posix() for p in base.rglob("*")
-                      if p.is_file() and not p.name.startswith(".tmp-"))
+        return sorted(
+            p.relative_to(self.root).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and not p.name.startswith(".tmp-")
+        )
 
 
 class S3Storage(Storage):
     """Objects under `prefix` in `bucket` of an S3-compatible store (see the module docstring)."""
 
-    def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None,
-                 region: str | None = None, sse: str | None = None, client: Any = None) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        sse: str | None = None,
+        client: Any = None,
+    ) -> None:
         if not bucket:
             raise InvalidRequest("the storage URL names no bucket: use s3://bucket/prefix")
         self.bucket = bucket
@@ -179,8 +190,12 @@ class S3Storage(Storage):
             import boto3
             from botocore.config import Config
 
-            client = boto3.client("s3", endpoint_url=endpoint_url or None, region_name=region or None,
-                                  config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+            client = boto3.client(
+                "s3",
+                endpoint_url=endpoint_url or None,
+                region_name=region or None,
+                config=Config(retries={"max_attempts": 5, "mode": "standard"}),
+            )
         self._s3 = client
 
     def _key(self, key: str) -> str:
@@ -240,8 +255,9 @@ class S3Storage(Storage):
         if self.exists(prefix.rstrip("/")):
             keys.append(self._key(prefix.rstrip("/")))
         for i in range(0, len(keys), 1000):
-            self._s3.delete_objects(Bucket=self.bucket,
-                                    Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]], "Quiet": True})
+            self._s3.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": [{"Key": k} for k in keys[i : i + 1000]], "Quiet": True}
+            )
 
     @contextmanager
     def local_path(self, key: str) -> Iterator[Path]:
@@ -275,8 +291,9 @@ class S3Storage(Storage):
 def parse_storage_url(url: str) -> tuple[str, str]:
     """`s3://bucket/prefix` -> (bucket, prefix)."""
     if not url.startswith("s3://"):
-        raise InvalidRequest(f"SYNTHGATE_STORAGE_URL must be s3://bucket/prefix (or empty for local storage), "
-                             f"got {url!r}")
+        raise InvalidRequest(
+            f"SYNTHGATE_STORAGE_URL must be s3://bucket/prefix (or empty for local storage), got {url!r}"
+        )
     bucket, _, prefix = url.removeprefix("s3://").partition("/")
     return bucket, prefix
 
@@ -285,7 +302,8 @@ def get_storage(settings: Settings | None = None) -> Storage:
     settings = settings or get_settings()
     if settings.storage_url:
         bucket, prefix = parse_storage_url(settings.storage_url)
-        return S3Storage(bucket, prefix, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region,
-                         sse=settings.s3_sse)
+        return S3Storage(
+            bucket, prefix, endpoint_url=settings.s3_endpoint_url, region=settings.s3_region, sse=settings.s3_sse
+        )
     assert settings.storage_dir is not None
     return LocalStorage(settings.storage_dir)

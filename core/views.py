@@ -29,16 +29,21 @@ def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool
         "schema": schema,
         "schema_confirmed": ds.schema_confirmed,
         "schema_version": _current_version_number(session, ds),
-        "budget": {"epsilon": format_value(Fraction(ds.epsilon_budget)), "delta": format_value(Fraction(ds.delta_budget))},
+        "budget": {
+            "epsilon": format_value(Fraction(ds.epsilon_budget)),
+            "delta": format_value(Fraction(ds.delta_budget)),
+        },
         "policy": ds.policy,
         "created_at": ds.created_at.isoformat(timespec="seconds"),
     }
     if staff:
         # facts read from the raw file: steward and admin only
         view["internal"] = {"rows": ds.n_rows, "original_filename": ds.original_filename, "sha256": ds.file_sha256}
-        view["grants"] = list(session.execute(
+        view["grants"] = list(
+            session.execute(
                 select(User.username).join(Grant, Grant.user_id == User.id).where(Grant.dataset_id == ds.id)
-            ).scalars())
+            ).scalars()
+        )
     if with_ledger:
         view["ledger"] = ledger.ledger_summary(session, ds, user).to_dict()
     return view
@@ -80,8 +85,10 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         if job.status == JobStatus.running.value:
             message = job.stage or job.status
         elif failed and job.data_read:
-            message = ("the release could not be produced from the data; the charge is kept, as for any release "
-                       "that read the data. The steward can see the details")
+            message = (
+                "the release could not be produced from the data; the charge is kept, as for any release "
+                "that read the data. The steward can see the details"
+            )
             error_code = "failed_after_data_read"
             # where it stopped (loading, splitting, fitting) would tell one cause from another
             stage, progress = None, 0.0
@@ -107,7 +114,9 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         "finished_at": when(job.finished_at),
         "cost": job.cost,
         "charge": ledger.job_charge_state(session, job.id),
-        "decision": None if job.decided_at is None else {
+        "decision": None
+        if job.decided_at is None
+        else {
             "by": decider.username if decider else None,
             "at": when(job.decided_at),
             "comment": job.decision_comment,
@@ -119,8 +128,7 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         # the gate, the report summary and failure details are computed on real rows
         view["gate"] = job.gate
         view["summary"] = job.summary
-        view["internal"] = {"split": job.split, "attempts": job.attempts, "timings": job.timings,
-                            "error": job.error}
+        view["internal"] = {"split": job.split, "attempts": job.attempts, "timings": job.timings, "error": job.error}
         # re-runs of post-processing on the job's sample: stewards and admins only (core/candidates.py)
         from core.candidates import candidate_view, candidates_of
 

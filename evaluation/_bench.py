@@ -41,8 +41,9 @@ def make_schema(columns: int) -> PublicSchema:
     cols["target"] = ColumnSpec(kind="categorical", values=["no", "yes"])
     names = list(cols)
     qis = [n for n in names if n.startswith(("o", "c"))][:4]
-    return PublicSchema(columns=cols, quasi_identifiers=qis, sensitive=["c0" if "c0" not in qis else "x0"],
-                        target="target")
+    return PublicSchema(
+        columns=cols, quasi_identifiers=qis, sensitive=["c0" if "c0" not in qis else "x0"], target="target"
+    )
 
 
 def make_table(schema: PublicSchema, rows: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
@@ -94,28 +95,44 @@ def main() -> None:
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     marks: list[tuple[float, str]] = []
     started = time.perf_counter()
-    report = build_report(train, holdout, synthetic, schema, seed=args.seed,
-                          thresholds={"min_fidelity": 0.6, "min_utility_ratio": 0.7, "max_membership_auc": 0.6,
-                                      "max_exact_match_rate": 0.0, "warn_margin": 0.1},
-                          progress=lambda f, m: marks.append((time.perf_counter() - started, m)))
+    report = build_report(
+        train,
+        holdout,
+        synthetic,
+        schema,
+        seed=args.seed,
+        thresholds={
+            "min_fidelity": 0.6,
+            "min_utility_ratio": 0.7,
+            "max_membership_auc": 0.6,
+            "max_exact_match_rate": 0.0,
+            "warn_margin": 0.1,
+        },
+        progress=lambda f, m: marks.append((time.perf_counter() - started, m)),
+    )
     built = time.perf_counter() - started
     html_internal = report.to_html(True)
     html_public = report.to_html(False)
     total = time.perf_counter() - started
-    print(json.dumps({
-        "rows": args.rows,
-        "columns": len(schema.columns),
-        "generate_seconds": round(generated, 1),
-        "report_seconds": round(built, 1),
-        "report_and_html_seconds": round(total, 1),
-        "sections_seconds": {k: s.seconds for k, s in report.sections.items()},
-        "figures_seconds": round(built - sum(s.seconds or 0 for s in report.sections.values()), 1),
-        "peak_rss_mib_before_report": round(rss_before),
-        "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-        "html_kib": {"internal": len(html_internal) // 1024, "public": len(html_public) // 1024},
-        "summary": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.summary.items()},
-        "statuses": {k: s.status for k, s in report.sections.items()},
-    }, indent=1))
+    print(
+        json.dumps(
+            {
+                "rows": args.rows,
+                "columns": len(schema.columns),
+                "generate_seconds": round(generated, 1),
+                "report_seconds": round(built, 1),
+                "report_and_html_seconds": round(total, 1),
+                "sections_seconds": {k: s.seconds for k, s in report.sections.items()},
+                "figures_seconds": round(built - sum(s.seconds or 0 for s in report.sections.values()), 1),
+                "peak_rss_mib_before_report": round(rss_before),
+                "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "html_kib": {"internal": len(html_internal) // 1024, "public": len(html_public) // 1024},
+                "summary": {k: (round(v, 4) if isinstance(v, float) else v) for k, v in report.summary.items()},
+                "statuses": {k: s.status for k, s in report.sections.items()},
+            },
+            indent=1,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -178,8 +178,14 @@ def _format_edge(x: float, is_datetime: bool) -> str:
     return f"{x:.4g}"
 
 
-def column_view(name: str, spec: ColumnSpec, *domain_sources: pd.Series, bins: int = DEFAULT_BINS,
-                quantiles_from: pd.Series | None = None, quantile_bins: int = QUANTILE_BINS) -> ColumnView:
+def column_view(
+    name: str,
+    spec: ColumnSpec,
+    *domain_sources: pd.Series,
+    bins: int = DEFAULT_BINS,
+    quantiles_from: pd.Series | None = None,
+    quantile_bins: int = QUANTILE_BINS,
+) -> ColumnView:
     """The view of one column; open domains or bounds are learned from `domain_sources`.
 
     With `quantiles_from` (a real column), numbers are binned at its quantiles
@@ -187,8 +193,7 @@ def column_view(name: str, spec: ColumnSpec, *domain_sources: pd.Series, bins: i
     """
     if spec.kind == "categorical":
         if spec.values is not None:
-            return ColumnView(name, spec, "categorical", tuple(spec.values), "category",
-                              n_value_codes=len(spec.values))
+            return ColumnView(name, spec, "categorical", tuple(spec.values), "category", n_value_codes=len(spec.values))
         seen: set[str] = set()
         for s in domain_sources:
             seen.update(_text_key(v) for v in pd.unique(s.dropna()))
@@ -196,8 +201,9 @@ def column_view(name: str, spec: ColumnSpec, *domain_sources: pd.Series, bins: i
         return ColumnView(name, spec, "categorical", cats, "category", n_value_codes=len(cats), learned_domain=True)
     if spec.values is not None:  # ordinal with a declared list of levels
         nums = [float(v) if _is_number(v) else float(i) for i, v in enumerate(spec.values)]
-        return ColumnView(name, spec, "numeric", tuple(spec.values), "category", min(nums), max(nums),
-                          n_value_codes=len(spec.values))
+        return ColumnView(
+            name, spec, "numeric", tuple(spec.values), "category", min(nums), max(nums), n_value_codes=len(spec.values)
+        )
     learned = not spec.has_bounds
     if spec.has_bounds:
         lo, hi = spec.numeric_bounds()
@@ -206,21 +212,39 @@ def column_view(name: str, spec: ColumnSpec, *domain_sources: pd.Series, bins: i
     max_exact = MAX_EXACT_INTEGERS if quantiles_from is None else MAX_EXACT_INTEGERS_QUANTILE
     if spec.kind == "ordinal" and spec.bins is None and hi - lo + 1 <= max_exact:
         ilo, ihi = math.ceil(lo), math.floor(hi)
-        return ColumnView(name, spec, "numeric", None, "integer", float(ilo), float(max(ihi, ilo)),
-                          n_value_codes=max(ihi - ilo + 1, 1), learned_domain=learned)
+        return ColumnView(
+            name,
+            spec,
+            "numeric",
+            None,
+            "integer",
+            float(ilo),
+            float(max(ihi, ilo)),
+            n_value_codes=max(ihi - ilo + 1, 1),
+            learned_domain=learned,
+        )
     if quantiles_from is not None:
         x = numeric_values(quantiles_from, spec)
         x = x[np.isfinite(x)]
         if x.size:
             inner = _quantile_cuts(x, quantile_bins)
             edges = (min(lo, float(x.min())), *inner, max(hi, float(x.max())))
-            return ColumnView(name, spec, "numeric", None, "quantile", lo, hi, n_value_codes=len(edges) - 1,
-                              learned_domain=True, edges=tuple(edges))
+            return ColumnView(
+                name,
+                spec,
+                "numeric",
+                None,
+                "quantile",
+                lo,
+                hi,
+                n_value_codes=len(edges) - 1,
+                learned_domain=True,
+                edges=tuple(edges),
+            )
     n_bins = spec.bins or bins
     if spec.is_integer and hi > lo:
         n_bins = int(min(n_bins, math.floor(hi) - math.ceil(lo) + 1))
-    return ColumnView(name, spec, "numeric", None, "bins", lo, hi, n_value_codes=max(n_bins, 1),
-                      learned_domain=learned)
+    return ColumnView(name, spec, "numeric", None, "bins", lo, hi, n_value_codes=max(n_bins, 1), learned_domain=learned)
 
 
 def _quantile_cuts(x: np.ndarray, n_bins: int) -> list[float]:
@@ -245,13 +269,21 @@ def _observed_range(arrays: list[np.ndarray]) -> tuple[float, float]:
     return (lo, hi) if hi > lo else (lo, lo + 1.0)
 
 
-def table_views(schema: PublicSchema, *tables: pd.DataFrame, bins: int = DEFAULT_BINS,
-                quantiles_from: pd.DataFrame | None = None) -> dict[str, ColumnView]:
+def table_views(
+    schema: PublicSchema, *tables: pd.DataFrame, bins: int = DEFAULT_BINS, quantiles_from: pd.DataFrame | None = None
+) -> dict[str, ColumnView]:
     """Views of every modelled column present in all `tables` (quantile bins from `quantiles_from`)."""
     names = [n for n in schema.synthesized_columns if all(n in t.columns for t in tables)]
-    return {n: column_view(n, schema.columns[n], *(t[n] for t in tables), bins=bins,
-                           quantiles_from=None if quantiles_from is None else quantiles_from[n])
-            for n in names}
+    return {
+        n: column_view(
+            n,
+            schema.columns[n],
+            *(t[n] for t in tables),
+            bins=bins,
+            quantiles_from=None if quantiles_from is None else quantiles_from[n],
+        )
+        for n in names
+    }
 
 
 class MixedDistanceEncoder:

@@ -42,15 +42,21 @@ from privacy.schema import PublicSchema
 
 __all__ = ["WEIGHTING", "class_section", "minority_scores"]
 
-WEIGHTING = ("unweighted mean over the classes of the real training rows (each class counts the same); "
-             "the mean weighted by the real class shares is given for information")
+WEIGHTING = (
+    "unweighted mean over the classes of the real training rows (each class counts the same); "
+    "the mean weighted by the real class shares is given for information"
+)
 
 
-def _fidelity(real: dict[str, np.ndarray], released: dict[str, np.ndarray], sizes: dict[str, int],
-              pairs: list[tuple[str, str]]) -> dict[str, Any]:
+def _fidelity(
+    real: dict[str, np.ndarray], released: dict[str, np.ndarray], sizes: dict[str, int], pairs: list[tuple[str, str]]
+) -> dict[str, Any]:
     fid = fidelity_from_codes(real, released, sizes, pairs)
-    return {"fidelity_score": fid["score"], "mean_one_way_tvd": fid["mean_one_way_tvd"],
-            "mean_two_way_tvd": fid["mean_two_way_tvd"]}
+    return {
+        "fidelity_score": fid["score"],
+        "mean_one_way_tvd": fid["mean_one_way_tvd"],
+        "mean_two_way_tvd": fid["mean_two_way_tvd"],
+    }
 
 
 def _mean(values: list[float], weights: list[float] | None = None) -> float | None:
@@ -59,10 +65,18 @@ def _mean(values: list[float], weights: list[float] | None = None) -> float | No
     return float(np.average(values, weights=weights))
 
 
-def class_section(train: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, target: str,
-                  views: dict[str, ColumnView], limits: EvaluationLimits, seed: int,
-                  progress: Callable[[float, str], None] = no_progress, holdout: pd.DataFrame | None = None,
-                  utility: dict[str, Any] | None = None) -> dict[str, Any]:
+def class_section(
+    train: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: PublicSchema,
+    target: str,
+    views: dict[str, ColumnView],
+    limits: EvaluationLimits,
+    seed: int,
+    progress: Callable[[float, str], None] = no_progress,
+    holdout: pd.DataFrame | None = None,
+    utility: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Class shares, fidelity within each class of `target` and minority-class utility (see the module).
 
     `utility` is the data of the utility section (its models' holdout predictions are scored again
@@ -104,8 +118,10 @@ def class_section(train: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSc
     classes: list[dict[str, Any]] = []
     for i, c in enumerate(present):
         entry: dict[str, Any] = {
-            "class": labels[c], "minority": c in minority,
-            "real_rows": int(real_counts[c]), "real_share": float(real_counts[c] / real_counts.sum()),
+            "class": labels[c],
+            "minority": c in minority,
+            "real_rows": int(real_counts[c]),
+            "real_share": float(real_counts[c] / real_counts.sum()),
             "released_rows": int(syn_counts[c]),
             "released_share": float(syn_counts[c] / syn_counts.sum()) if syn_counts.sum() else None,
         }
@@ -119,8 +135,9 @@ def class_section(train: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSc
             entry.update({"fidelity_score": None, "mean_one_way_tvd": None, "mean_two_way_tvd": None})
         entry["holdout_reference"] = None
         if hc is not None and hy is not None and names and (hy == c).any():
-            entry["holdout_reference"] = _fidelity(real_rows, {n: x[hy == c] for n, x in hc.items()}, sizes,
-                                                   pairs)["fidelity_score"]
+            entry["holdout_reference"] = _fidelity(real_rows, {n: x[hy == c] for n, x in hc.items()}, sizes, pairs)[
+                "fidelity_score"
+            ]
         entry["holdout_rows"] = int((hy == c).sum()) if hy is not None else None
         classes.append(entry)
         progress(0.8 * (i + 1) / len(present), f"class {labels[c]} compared")
@@ -134,13 +151,17 @@ def class_section(train: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSc
         "classes": classes,
         "weighting": WEIGHTING,
         "classwise_fidelity_score": _mean([e["fidelity_score"] for e in scored]),
-        "classwise_fidelity_score_real_weighted": _mean([e["fidelity_score"] for e in scored],
-                                                        [e["real_share"] for e in scored]),
+        "classwise_fidelity_score_real_weighted": _mean(
+            [e["fidelity_score"] for e in scored], [e["real_share"] for e in scored]
+        ),
         "classwise_fidelity_holdout_reference": _mean(refs) if len(refs) == len(classes) else None,
         "class_shares_note": "the class shares differ from the real ones by design of the rebalancing: "
-                             "reported, not scored",
-        "rows_compared": {"real": len(real_s), "synthetic": len(syn_s),
-                          "holdout": len(hold_s) if hold_s is not None else 0},
+        "reported, not scored",
+        "rows_compared": {
+            "real": len(real_s),
+            "synthetic": len(syn_s),
+            "holdout": len(hold_s) if hold_s is not None else 0,
+        },
     }
     try:
         out["utility"] = minority_scores(utility, labels, minority)
@@ -185,8 +206,10 @@ def minority_scores(utility: dict[str, Any] | None, labels: list[str], minority:
                     "minority_recall": float(np.mean(r)),
                     "minority_precision": float(np.mean(p)),
                     "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-                    "by_class": {labels[c]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i])}
-                                 for i, c in enumerate(in_holdout)},
+                    "by_class": {
+                        labels[c]: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i])}
+                        for i, c in enumerate(in_holdout)
+                    },
                 }
         ratios = {}
         for name in ("minority_f1", "minority_recall", "balanced_accuracy"):
@@ -196,8 +219,10 @@ def minority_scores(utility: dict[str, Any] | None, labels: list[str], minority:
     primary = utility.get("primary_model")
     head = models.get(primary) or next(iter(models.values()))
     if head["ratio"]["minority_f1"] is None:
-        notes.append("the minority-class F1 ratio is undefined: the model trained on real rows never predicts a "
-                     "minority class correctly")
+        notes.append(
+            "the minority-class F1 ratio is undefined: the model trained on real rows never predicts a "
+            "minority class correctly"
+        )
     return {
         "minority_classes": [labels[c] for c in in_holdout],
         "primary_model": primary,

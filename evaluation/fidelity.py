@@ -44,7 +44,9 @@ def _scored(fn: Callable[[], float]) -> dict[str, Any]:
         return {"value": None, "not_scored": str(exc)}
 
 
-def _column_metrics(view: ColumnView, real: pd.Series, syn: pd.Series, rc: np.ndarray, sc: np.ndarray) -> dict[str, Any]:
+def _column_metrics(
+    view: ColumnView, real: pd.Series, syn: pd.Series, rc: np.ndarray, sc: np.ndarray
+) -> dict[str, Any]:
     rcount = np.bincount(rc, minlength=view.size)
     scount = np.bincount(sc, minlength=view.size)
     out: dict[str, Any] = {"kind": view.kind, "schema_kind": view.spec.kind}
@@ -62,8 +64,11 @@ def _column_metrics(view: ColumnView, real: pd.Series, syn: pd.Series, rc: np.nd
     out["metrics"] = metrics
     out["null_rate_real"] = float(real.isna().mean())
     out["null_rate_synthetic"] = float(syn.isna().mean())
-    out["histogram"] = {"labels": view.labels(), "real": (rcount / max(rcount.sum(), 1)).tolist(),
-                        "synthetic": (scount / max(scount.sum(), 1)).tolist()}
+    out["histogram"] = {
+        "labels": view.labels(),
+        "real": (rcount / max(rcount.sum(), 1)).tolist(),
+        "synthetic": (scount / max(scount.sum(), 1)).tolist(),
+    }
     return out
 
 
@@ -77,8 +82,9 @@ def _matrix(names: list[str], value: Callable[[str, str], float | None], diagona
     return out
 
 
-def association_matrix(views: dict[str, ColumnView], ranked: dict[str, np.ndarray],
-                       codes: dict[str, np.ndarray]) -> list[list[float | None]]:
+def association_matrix(
+    views: dict[str, ColumnView], ranked: dict[str, np.ndarray], codes: dict[str, np.ndarray]
+) -> list[list[float | None]]:
     """Spearman correlation (Pearson on `ranked`) for two numeric columns, Cramer's V (on codes) otherwise."""
     names = list(views)
     cache: dict[tuple[str, str], float | None] = {}
@@ -120,8 +126,12 @@ def _difference_summary(names: list[str], real: list[list], syn: list[list], sca
     if not diffs:
         return {"pairs": 0, "mean_abs_difference": None, "max_abs_difference": None, "worst_pair": None}
     worst = max(diffs)
-    return {"pairs": len(diffs), "mean_abs_difference": float(np.mean([d[0] for d in diffs])),
-            "max_abs_difference": float(worst[0]), "worst_pair": [worst[1], worst[2]]}
+    return {
+        "pairs": len(diffs),
+        "mean_abs_difference": float(np.mean([d[0] for d in diffs])),
+        "max_abs_difference": float(worst[0]),
+        "worst_pair": [worst[1], worst[2]],
+    }
 
 
 def _correlations(names: list[str], real: dict[str, np.ndarray], syn: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -129,8 +139,9 @@ def _correlations(names: list[str], real: dict[str, np.ndarray], syn: dict[str, 
     return {"columns": names, "real": lr, "synthetic": ls, **_difference_summary(names, lr, ls)}
 
 
-def sdmetrics_quality(real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *,
-                      max_rows: int = 20_000, seed: int = 0) -> dict[str, Any]:
+def sdmetrics_quality(
+    real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *, max_rows: int = 20_000, seed: int = 0
+) -> dict[str, Any]:
     """SDMetrics' QualityReport on (samples of) both tables.
 
     Raises NotScorable with the reason when SDMetrics cannot score the tables.
@@ -177,15 +188,22 @@ def sdmetrics_quality(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Publi
         raise NotScorable(f"SDMetrics could not score the tables: {type(exc).__name__}: {exc}") from exc
     if not np.isfinite(score):
         raise NotScorable("SDMetrics returned no score")
-    properties = {str(r["Property"]): (float(r["Score"]) if np.isfinite(r["Score"]) else None)
-                  for _, r in props.iterrows()}
+    properties = {
+        str(r["Property"]): (float(r["Score"]) if np.isfinite(r["Score"]) else None) for _, r in props.iterrows()
+    }
     return {"score": score, "properties": properties, "rows_each": min(len(real), max_rows)}
 
 
-def fidelity_section(train: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema,
-                     views: dict[str, ColumnView], limits: EvaluationLimits, seed: int,
-                     progress: Callable[[float, str], None] = no_progress,
-                     holdout: pd.DataFrame | None = None) -> dict[str, Any]:
+def fidelity_section(
+    train: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: PublicSchema,
+    views: dict[str, ColumnView],
+    limits: EvaluationLimits,
+    seed: int,
+    progress: Callable[[float, str], None] = no_progress,
+    holdout: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """Per-column, pairwise and overall fidelity of `synthetic` to `train`.
 
     With `holdout`, the real holdout is scored the same way: the fidelity an
@@ -208,8 +226,12 @@ def fidelity_section(train: pd.DataFrame, synthetic: pd.DataFrame, schema: Publi
         columns[n] = _column_metrics(views[n], real_s[n], syn_s[n], rc[n], sc[n])
         progress(0.4 * (i + 1) / max(len(names), 1), f"compared column {n}")
     for n in missing:
-        columns[n] = {"kind": None, "schema_kind": schema.columns[n].kind,
-                      "not_scored": "the column is missing from the synthetic table", "metrics": {}}
+        columns[n] = {
+            "kind": None,
+            "schema_kind": schema.columns[n].kind,
+            "not_scored": "the column is missing from the synthetic table",
+            "metrics": {},
+        }
 
     pairs = sample_pairs(names, limits.max_pairs, seed)
     fid = fidelity_from_codes(rc, sc, sizes, pairs) if names else None
@@ -218,10 +240,14 @@ def fidelity_section(train: pd.DataFrame, synthetic: pd.DataFrame, schema: Publi
         hold_s = sample_rows(holdout, limits.fidelity_rows, rng)
         hc = {n: views[n].codes(hold_s[n]) for n in names}
         ref = fidelity_from_codes(rc, hc, sizes, pairs)
-        reference = {"fidelity_score": ref["score"], "mean_one_way_tvd": ref["mean_one_way_tvd"],
-                     "mean_two_way_tvd": ref["mean_two_way_tvd"], "holdout_rows": len(hold_s),
-                     "note": "the real holdout scored as if it were the synthetic table: what an independent "
-                             "sample of this size gets from sampling noise alone"}
+        reference = {
+            "fidelity_score": ref["score"],
+            "mean_one_way_tvd": ref["mean_one_way_tvd"],
+            "mean_two_way_tvd": ref["mean_two_way_tvd"],
+            "holdout_rows": len(hold_s),
+            "note": "the real holdout scored as if it were the synthetic table: what an independent "
+            "sample of this size gets from sampling noise alone",
+        }
     progress(0.6, "two-way marginals")
     worst_pairs = sorted(((v, a, b) for (a, b), v in (fid["two_way"].items() if fid else [])), reverse=True)[:10]
 
@@ -248,10 +274,12 @@ def fidelity_section(train: pd.DataFrame, synthetic: pd.DataFrame, schema: Publi
         r, s = assoc_real[idx[a]][idx[b]], assoc_syn[idx[a]][idx[b]]
         if r is not None and s is not None:
             cv_diffs.append((abs(r - s), a, b))
-    cramers = {"pairs": len(cv_diffs),
-               "mean_abs_difference": float(np.mean([d[0] for d in cv_diffs])) if cv_diffs else None,
-               "max_abs_difference": float(max(cv_diffs)[0]) if cv_diffs else None,
-               "worst_pair": list(max(cv_diffs)[1:]) if cv_diffs else None}
+    cramers = {
+        "pairs": len(cv_diffs),
+        "mean_abs_difference": float(np.mean([d[0] for d in cv_diffs])) if cv_diffs else None,
+        "max_abs_difference": float(max(cv_diffs)[0]) if cv_diffs else None,
+        "worst_pair": list(max(cv_diffs)[1:]) if cv_diffs else None,
+    }
 
     progress(0.8, "SDMetrics quality report")
     try:

@@ -76,8 +76,9 @@ def _joint_codes(codes: Sequence[np.ndarray], sizes: Sequence[int]) -> tuple[np.
     return joint, cells
 
 
-def joint_tv_distance(real_codes: Sequence[np.ndarray], synthetic_codes: Sequence[np.ndarray],
-                      sizes: Sequence[int]) -> float:
+def joint_tv_distance(
+    real_codes: Sequence[np.ndarray], synthetic_codes: Sequence[np.ndarray], sizes: Sequence[int]
+) -> float:
     """TVD between the joint distributions of several discretised columns."""
     jr, cells = _joint_codes(real_codes, sizes)
     js, _ = _joint_codes(synthetic_codes, sizes)
@@ -176,16 +177,23 @@ def _association(codes_a: np.ndarray, codes_b: np.ndarray, size_a: int, size_b: 
         return 0.0
 
 
-def fidelity_from_codes(real: dict[str, np.ndarray], synthetic: dict[str, np.ndarray], sizes: dict[str, int],
-                        pairs: Sequence[tuple[str, str]]) -> dict[str, Any]:
+def fidelity_from_codes(
+    real: dict[str, np.ndarray],
+    synthetic: dict[str, np.ndarray],
+    sizes: dict[str, int],
+    pairs: Sequence[tuple[str, str]],
+) -> dict[str, Any]:
     """The fidelity score and its parts from discretised columns."""
     one_way = {n: joint_tv_distance([real[n]], [synthetic[n]], [sizes[n]]) for n in real}
     two_way: dict[tuple[str, str], float] = {}
     weights: dict[tuple[str, str], float] = {}
     for a, b in pairs:
         two_way[(a, b)] = joint_tv_distance([real[a], real[b]], [synthetic[a], synthetic[b]], [sizes[a], sizes[b]])
-        weights[(a, b)] = max(_association(real[a], real[b], sizes[a], sizes[b]),
-                              _association(synthetic[a], synthetic[b], sizes[a], sizes[b]), MIN_PAIR_WEIGHT)
+        weights[(a, b)] = max(
+            _association(real[a], real[b], sizes[a], sizes[b]),
+            _association(synthetic[a], synthetic[b], sizes[a], sizes[b]),
+            MIN_PAIR_WEIGHT,
+        )
     mean_one = float(np.mean(list(one_way.values()))) if one_way else float("nan")
     if two_way:
         mean_two = float(np.mean(list(two_way.values())))
@@ -193,9 +201,14 @@ def fidelity_from_codes(real: dict[str, np.ndarray], synthetic: dict[str, np.nda
         weighted_two = float((w * np.array(list(two_way.values()))).sum() / w.sum())
     else:
         mean_two = weighted_two = mean_one
-    return {"score": 1.0 - (mean_one + weighted_two) / 2.0, "mean_one_way_tvd": mean_one,
-            "mean_two_way_tvd": mean_two if two_way else None,
-            "weighted_two_way_tvd": weighted_two if two_way else None, "one_way": one_way, "two_way": two_way}
+    return {
+        "score": 1.0 - (mean_one + weighted_two) / 2.0,
+        "mean_one_way_tvd": mean_one,
+        "mean_two_way_tvd": mean_two if two_way else None,
+        "weighted_two_way_tvd": weighted_two if two_way else None,
+        "one_way": one_way,
+        "two_way": two_way,
+    }
 
 
 def sample_pairs(names: Sequence[str], max_pairs: int, seed: int) -> list[tuple[str, str]]:

@@ -100,8 +100,15 @@ class Metric:
         return a > b if self.goal == "max" else a < b
 
     def info(self) -> dict[str, Any]:
-        return {"name": self.name, "goal": self.goal, "range": list(self.range), "scope": self.scope,
-                "ideal": self.ideal, "kinds": sorted(self.kinds), "description": self.description}
+        return {
+            "name": self.name,
+            "goal": self.goal,
+            "range": list(self.range),
+            "scope": self.scope,
+            "ideal": self.ideal,
+            "kinds": sorted(self.kinds),
+            "description": self.description,
+        }
 
 
 # ---------------------------------------------------------------------------------
@@ -129,8 +136,9 @@ def ks_distance(real: pd.Series, synthetic: pd.Series, spec: ColumnSpec) -> floa
 def tv_distance(real: pd.Series, synthetic: pd.Series, spec: ColumnSpec) -> float:
     """Total variation distance on the public-schema discretisation (null is a cell)."""
     view = _view(real, synthetic, spec)
-    return tv_distance_counts(np.bincount(view.codes(real), minlength=view.size),
-                              np.bincount(view.codes(synthetic), minlength=view.size))
+    return tv_distance_counts(
+        np.bincount(view.codes(real), minlength=view.size), np.bincount(view.codes(synthetic), minlength=view.size)
+    )
 
 
 def chi2_homogeneity_score(real: pd.Series, synthetic: pd.Series, spec: ColumnSpec) -> float:
@@ -138,8 +146,9 @@ def chi2_homogeneity_score(real: pd.Series, synthetic: pd.Series, spec: ColumnSp
     view = _view(real, synthetic, spec)
     if view.kind != "categorical":
         raise NotScorable("applies to categorical columns")
-    return chi2_homogeneity_pvalue(np.bincount(view.codes(real), minlength=view.size),
-                                   np.bincount(view.codes(synthetic), minlength=view.size))
+    return chi2_homogeneity_pvalue(
+        np.bincount(view.codes(real), minlength=view.size), np.bincount(view.codes(synthetic), minlength=view.size)
+    )
 
 
 def null_rate_error(real: pd.Series, synthetic: pd.Series, spec: ColumnSpec) -> float:
@@ -178,8 +187,9 @@ def _pair_views(real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchem
     return a, b
 
 
-def _correlation_error(real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema,
-                       method: Literal["pearson", "spearman"]) -> float:
+def _correlation_error(
+    real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, method: Literal["pearson", "spearman"]
+) -> float:
     va, vb = _pair_views(real, synthetic, schema)
     if va.kind != "numeric" or vb.kind != "numeric":
         raise NotScorable("applies to pairs of numeric, ordinal or datetime columns")
@@ -209,8 +219,11 @@ def cramers_v_error(real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicS
 def pair_tv_distance(real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema) -> float:
     """TVD of the two-way marginal on the public-schema discretisation."""
     va, vb = _pair_views(real, synthetic, schema)
-    return joint_tv_distance([va.codes(real[va.name]), vb.codes(real[vb.name])],
-                             [va.codes(synthetic[va.name]), vb.codes(synthetic[vb.name])], [va.size, vb.size])
+    return joint_tv_distance(
+        [va.codes(real[va.name]), vb.codes(real[vb.name])],
+        [va.codes(synthetic[va.name]), vb.codes(synthetic[vb.name])],
+        [va.size, vb.size],
+    )
 
 
 # ---------------------------------------------------------------------------------
@@ -218,8 +231,9 @@ def pair_tv_distance(real: pd.DataFrame, synthetic: pd.DataFrame, schema: Public
 # ---------------------------------------------------------------------------------
 
 
-def fidelity_score(real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *,
-                   max_pairs: int = 300, seed: int = 0) -> float:
+def fidelity_score(
+    real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *, max_pairs: int = 300, seed: int = 0
+) -> float:
     """The report's overall fidelity score (see FIDELITY_SCORE_DEFINITION)."""
     views = table_views(schema, real, synthetic, quantiles_from=real)
     if not views:
@@ -232,8 +246,9 @@ def fidelity_score(real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSc
     return fidelity_from_codes(rc, sc, {n: v.size for n, v in views.items()}, pairs)["score"]
 
 
-def sdmetrics_quality_score(real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *,
-                            max_rows: int = 20_000, seed: int = 0) -> float:
+def sdmetrics_quality_score(
+    real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *, max_rows: int = 20_000, seed: int = 0
+) -> float:
     """SDMetrics' QualityReport score (column shapes and pair trends), for comparison with other tools."""
     return fidelity.sdmetrics_quality(real, synthetic, schema, max_rows=max_rows, seed=seed)["score"]
 
@@ -244,8 +259,9 @@ def sdmetrics_quality_score(real: pd.DataFrame, synthetic: pd.DataFrame, schema:
 
 
 def _privacy(name: str) -> Callable[..., float]:
-    def call(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema,
-             *, seed: int = 0) -> float:
+    def call(
+        train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *, seed: int = 0
+    ) -> float:
         return getattr(privacy_risk, name)(train, holdout, synthetic, schema, seed=seed)
 
     call.__name__ = name
@@ -259,41 +275,154 @@ BOTH = frozenset({"numeric", "categorical"})
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
-        Metric("ks_distance", ks_distance, "min", (0.0, 1.0), "column", 0.0,
-               "Kolmogorov-Smirnov statistic between the real and synthetic values", NUMERIC),
-        Metric("tv_distance", tv_distance, "min", (0.0, 1.0), "column", 0.0,
-               "total variation distance of the column on the public-schema discretisation", BOTH),
-        Metric("chi2_homogeneity_score", chi2_homogeneity_score, "max", (0.0, 1.0), "column", 1.0,
-               "chi-square homogeneity p-value (tiny on large tables for any small difference)", CATEGORICAL),
-        Metric("null_rate_error", null_rate_error, "min", (0.0, 1.0), "column", 0.0,
-               "absolute difference of the share of nulls", BOTH),
-        Metric("range_coverage_score", range_coverage_score, "max", (0.0, 1.0), "column", 1.0,
-               "share of the real value range spanned by the synthetic values", NUMERIC),
-        Metric("category_coverage_score", category_coverage_score, "max", (0.0, 1.0), "column", 1.0,
-               "share of the real categories present in the synthetic column", CATEGORICAL),
-        Metric("pearson_error", pearson_error, "min", (0.0, 1.0), "pair", 0.0,
-               "half the absolute difference of Pearson correlations", NUMERIC),
-        Metric("spearman_error", spearman_error, "min", (0.0, 1.0), "pair", 0.0,
-               "half the absolute difference of Spearman correlations", NUMERIC),
-        Metric("cramers_v_error", cramers_v_error, "min", (0.0, 1.0), "pair", 0.0,
-               "absolute difference of Cramer's V on the discretised pair", BOTH),
-        Metric("pair_tv_distance", pair_tv_distance, "min", (0.0, 1.0), "pair", 0.0,
-               "total variation distance of the two-way marginal", BOTH),
+        Metric(
+            "ks_distance",
+            ks_distance,
+            "min",
+            (0.0, 1.0),
+            "column",
+            0.0,
+            "Kolmogorov-Smirnov statistic between the real and synthetic values",
+            NUMERIC,
+        ),
+        Metric(
+            "tv_distance",
+            tv_distance,
+            "min",
+            (0.0, 1.0),
+            "column",
+            0.0,
+            "total variation distance of the column on the public-schema discretisation",
+            BOTH,
+        ),
+        Metric(
+            "chi2_homogeneity_score",
+            chi2_homogeneity_score,
+            "max",
+            (0.0, 1.0),
+            "column",
+            1.0,
+            "chi-square homogeneity p-value (tiny on large tables for any small difference)",
+            CATEGORICAL,
+        ),
+        Metric(
+            "null_rate_error",
+            null_rate_error,
+            "min",
+            (0.0, 1.0),
+            "column",
+            0.0,
+            "absolute difference of the share of nulls",
+            BOTH,
+        ),
+        Metric(
+            "range_coverage_score",
+            range_coverage_score,
+            "max",
+            (0.0, 1.0),
+            "column",
+            1.0,
+            "share of the real value range spanned by the synthetic values",
+            NUMERIC,
+        ),
+        Metric(
+            "category_coverage_score",
+            category_coverage_score,
+            "max",
+            (0.0, 1.0),
+            "column",
+            1.0,
+            "share of the real categories present in the synthetic column",
+            CATEGORICAL,
+        ),
+        Metric(
+            "pearson_error",
+            pearson_error,
+            "min",
+            (0.0, 1.0),
+            "pair",
+            0.0,
+            "half the absolute difference of Pearson correlations",
+            NUMERIC,
+        ),
+        Metric(
+            "spearman_error",
+            spearman_error,
+            "min",
+            (0.0, 1.0),
+            "pair",
+            0.0,
+            "half the absolute difference of Spearman correlations",
+            NUMERIC,
+        ),
+        Metric(
+            "cramers_v_error",
+            cramers_v_error,
+            "min",
+            (0.0, 1.0),
+            "pair",
+            0.0,
+            "absolute difference of Cramer's V on the discretised pair",
+            BOTH,
+        ),
+        Metric(
+            "pair_tv_distance",
+            pair_tv_distance,
+            "min",
+            (0.0, 1.0),
+            "pair",
+            0.0,
+            "total variation distance of the two-way marginal",
+            BOTH,
+        ),
         Metric("fidelity_score", fidelity_score, "max", (0.0, 1.0), "table", 1.0, FIDELITY_SCORE_DEFINITION),
-        Metric("sdmetrics_quality_score", sdmetrics_quality_score, "max", (0.0, 1.0), "table", 1.0,
-               "SDMetrics QualityReport score (mean of Column Shapes and Column Pair Trends)"),
-        Metric("exact_match_rate", _privacy("exact_match_rate"), "min", (0.0, 1.0), "privacy", 0.0,
-               "share of synthetic rows identical to a training row on every modelled column"),
-        Metric("dcr_share_closer_to_train", _privacy("dcr_share_closer_to_train"), "min", (0.0, 1.0),
-               "privacy", 0.5,
-               "share of synthetic rows closer to a training row than to a holdout row (equal-size samples; "
-               "ties count half); about 0.5 is ideal"),
-        Metric("membership_auc_distance", _privacy("membership_auc_distance"), "min", (0.0, 1.0), "privacy",
-               0.5, "AUC of a membership attack scoring a real row by its distance to the closest synthetic row"),
-        Metric("membership_auc_classifier", _privacy("membership_auc_classifier"), "min", (0.0, 1.0),
-               "privacy", 0.5,
-               "AUC of a membership attack using a shadow model of the generator's density: a classifier "
-               "trained to tell synthetic rows from reference real rows"),
+        Metric(
+            "sdmetrics_quality_score",
+            sdmetrics_quality_score,
+            "max",
+            (0.0, 1.0),
+            "table",
+            1.0,
+            "SDMetrics QualityReport score (mean of Column Shapes and Column Pair Trends)",
+        ),
+        Metric(
+            "exact_match_rate",
+            _privacy("exact_match_rate"),
+            "min",
+            (0.0, 1.0),
+            "privacy",
+            0.0,
+            "share of synthetic rows identical to a training row on every modelled column",
+        ),
+        Metric(
+            "dcr_share_closer_to_train",
+            _privacy("dcr_share_closer_to_train"),
+            "min",
+            (0.0, 1.0),
+            "privacy",
+            0.5,
+            "share of synthetic rows closer to a training row than to a holdout row (equal-size samples; "
+            "ties count half); about 0.5 is ideal",
+        ),
+        Metric(
+            "membership_auc_distance",
+            _privacy("membership_auc_distance"),
+            "min",
+            (0.0, 1.0),
+            "privacy",
+            0.5,
+            "AUC of a membership attack scoring a real row by its distance to the closest synthetic row",
+        ),
+        Metric(
+            "membership_auc_classifier",
+            _privacy("membership_auc_classifier"),
+            "min",
+            (0.0, 1.0),
+            "privacy",
+            0.5,
+            "AUC of a membership attack using a shadow model of the generator's density: a classifier "
+            "trained to tell synthetic rows from reference real rows",
+        ),
     ]
 }
 

@@ -77,6 +77,15 @@ class Check:
         return {"pass": "green", "warn": "amber", "fail": "red"}.get(self.status, "grey")
 
     def to_dict(self) -> dict[str, Any]:
-        return jsonable({"name": self.name, "label": self.label, "value": self.value, "threshold": self.threshold,
-                         "direction": self.direction, "status": self.status, "color": self.color,
-                         "message": self.message})
+        return jsonable(
+            {
+                "name": self.name,
+                "label": self.label,
+                "value": self.value,
+                "threshold": self.threshold,
+                "direction": self.direction,
+                "status": self.status,
+                "color": self.color,
+                "message": self.message,
+            }
+        )

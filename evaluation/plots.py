@@ -42,8 +42,9 @@ def _short(label: str, width: int = 14) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
-def column_overlays(histograms: dict[str, dict[str, Any]], title: str, *, columns_per_row: int = 4,
-                    max_columns: int = 40) -> bytes:
+def column_overlays(
+    histograms: dict[str, dict[str, Any]], title: str, *, columns_per_row: int = 4, max_columns: int = 40
+) -> bytes:
     """One small panel per column: bars of the synthetic shares, and the real ones when given."""
     names = list(histograms)[:max_columns]
     rows = max(1, math.ceil(len(names) / columns_per_row))
@@ -125,10 +126,18 @@ def dcr_histogram(d_train: np.ndarray, d_holdout: np.ndarray, title: str) -> byt
     ax = fig.add_subplot(1, 1, 1)
     top = float(np.percentile(np.r_[d_train, d_holdout], 99)) if d_train.size else 1.0
     bins = np.linspace(0.0, max(top, 1e-6), 41)
-    ax.hist(np.clip(d_train, 0, bins[-1]), bins=bins, histtype="step", linewidth=1.6, color=REAL_COLOR,
-            label="to training")
-    ax.hist(np.clip(d_holdout, 0, bins[-1]), bins=bins, histtype="step", linewidth=1.6, linestyle="--",
-            color=SYNTHETIC_COLOR, label="to holdout")
+    ax.hist(
+        np.clip(d_train, 0, bins[-1]), bins=bins, histtype="step", linewidth=1.6, color=REAL_COLOR, label="to training"
+    )
+    ax.hist(
+        np.clip(d_holdout, 0, bins[-1]),
+        bins=bins,
+        histtype="step",
+        linewidth=1.6,
+        linestyle="--",
+        color=SYNTHETIC_COLOR,
+        label="to holdout",
+    )
     ax.set_xlabel("distance to closest record (mixed-type, schema scaling)")
     ax.set_ylabel("synthetic rows")
     ax.set_title(title, fontsize=9)

@@ -69,9 +69,9 @@ logger = logging.getLogger(__name__)
 ANONYMETER_STATUS = {
     "status": "skipped",
     "reason": "Anonymeter is not part of this service: anonymeter 1.1.0 on PyPI requires numpy < 2 and "
-              "pyarrow < 22, which conflict with the service's pinned numpy 2.4.6 and pyarrow 26.0.1. Its "
-              "singling-out, linkability and inference risks are not computed; the membership and "
-              "attribute-inference attacks above cover the same questions.",
+    "pyarrow < 22, which conflict with the service's pinned numpy 2.4.6 and pyarrow 26.0.1. Its "
+    "singling-out, linkability and inference risks are not computed; the membership and "
+    "attribute-inference attacks above cover the same questions.",
 }
 
 MIN_TARGETS = 10
@@ -120,8 +120,15 @@ def _auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
 class _Context:
     """Samples, encodings and hashes shared by the attacks."""
 
-    def __init__(self, train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
-                 views: dict[str, ColumnView], limits: EvaluationLimits, seed: int) -> None:
+    def __init__(
+        self,
+        train: pd.DataFrame,
+        holdout: pd.DataFrame,
+        synthetic: pd.DataFrame,
+        views: dict[str, ColumnView],
+        limits: EvaluationLimits,
+        seed: int,
+    ) -> None:
         if len(train) == 0 or len(holdout) == 0 or len(synthetic) == 0:
             raise NotScorable("the training, holdout and synthetic tables must all have rows")
         self.views = {n: v for n, v in views.items() if n in synthetic.columns}
@@ -161,8 +168,12 @@ def _exact_matches(ctx: _Context) -> dict[str, Any]:
     syn = ctx.synthetic_hashes
     to_train = np.isin(syn, row_hashes(ctx.train, ctx.views))
     to_holdout = np.isin(syn, row_hashes(ctx.holdout, ctx.views))
-    return {"rate_train": float(to_train.mean()), "rate_holdout": float(to_holdout.mean()),
-            "synthetic_rows": int(syn.size), "note": "over all rows, on every modelled column"}
+    return {
+        "rate_train": float(to_train.mean()),
+        "rate_holdout": float(to_holdout.mean()),
+        "synthetic_rows": int(syn.size),
+        "note": "over all rows, on every modelled column",
+    }
 
 
 def _dcr(ctx: _Context) -> dict[str, Any]:
@@ -219,14 +230,23 @@ def _membership_classifier(ctx: _Context) -> dict[str, Any]:
     Xs, is_cat, n_cats = model_matrix(ctx.views, syn)
     Xr, _, _ = model_matrix(ctx.views, ref)
     native = [bool(c and n <= 250) for c, n in zip(is_cat, n_cats, strict=True)]
-    model = HistGradientBoostingClassifier(max_iter=100, class_weight="balanced", random_state=ctx.seed % 2**32,
-                                           categorical_features=native if any(native) else None)
+    model = HistGradientBoostingClassifier(
+        max_iter=100,
+        class_weight="balanced",
+        random_state=ctx.seed % 2**32,
+        categorical_features=native if any(native) else None,
+    )
     with quiet_warnings():
         model.fit(np.vstack([Xs, Xr]), np.r_[np.ones(len(Xs)), np.zeros(len(Xr))])
     pm = model.predict_proba(model_matrix(ctx.views, ctx.members)[0])[:, 1]
     pn = model.predict_proba(model_matrix(ctx.views, ctx.nonmembers)[0])[:, 1]
-    return {"auc": _auc(pm, pn), "members": len(pm), "nonmembers": len(pn), "synthetic_rows_trained": len(Xs),
-            "reference_rows_trained": len(Xr)}
+    return {
+        "auc": _auc(pm, pn),
+        "members": len(pm),
+        "nonmembers": len(pn),
+        "synthetic_rows_trained": len(Xs),
+        "reference_rows_trained": len(Xr),
+    }
 
 
 def _attribute_inference(ctx: _Context, schema: PublicSchema) -> dict[str, Any]:
@@ -261,7 +281,9 @@ def _attribute_inference(ctx: _Context, schema: PublicSchema) -> dict[str, Any]:
                 pm = np.full(len(ym), ys[0])
                 pn = np.full(len(yn), ys[0])
             else:
-                model = HistGradientBoostingClassifier(max_iter=100, categorical_features=cats, random_state=ctx.seed % 2**32)
+                model = HistGradientBoostingClassifier(
+                    max_iter=100, categorical_features=cats, random_state=ctx.seed % 2**32
+                )
                 with quiet_warnings():
                     model.fit(Xs, ys)
                 pm, pn = model.predict(Xm), model.predict(Xn)
@@ -274,7 +296,9 @@ def _attribute_inference(ctx: _Context, schema: PublicSchema) -> dict[str, Any]:
             if ok.sum() < 2:
                 out[s] = {"value": None, "not_scored": "the synthetic column has fewer than 2 values"}
                 continue
-            model = HistGradientBoostingRegressor(max_iter=100, categorical_features=cats, random_state=ctx.seed % 2**32)
+            model = HistGradientBoostingRegressor(
+                max_iter=100, categorical_features=cats, random_state=ctx.seed % 2**32
+            )
             with quiet_warnings():
                 model.fit(Xs[ok], ys[ok])
             tolerance = 0.05 * (view.hi - view.lo if view.hi > view.lo else 1.0)
@@ -304,9 +328,16 @@ def _run(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return {"not_scored": str(exc)}
 
 
-def privacy_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema,
-                    views: dict[str, ColumnView], limits: EvaluationLimits, seed: int,
-                    progress: Callable[[float, str], None] = no_progress) -> dict[str, Any]:
+def privacy_section(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: PublicSchema,
+    views: dict[str, ColumnView],
+    limits: EvaluationLimits,
+    seed: int,
+    progress: Callable[[float, str], None] = no_progress,
+) -> dict[str, Any]:
     """Every privacy-risk figure of the report."""
     ctx = _Context(train, holdout, synthetic, views, limits, seed)
     exact = _exact_matches(ctx)
@@ -321,8 +352,11 @@ def privacy_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
     progress(1.0, "privacy risk done")
     aucs = [r["auc"] for r in (mia_distance, mia_classifier) if r.get("auc") is not None]
     folded = max((max(a, 1.0 - a) for a in aucs), default=None)
-    advantages = [r["value"] for r in attribute.values() if isinstance(r, dict) and r.get("value") is not None] \
-        if "not_scored" not in attribute else []
+    advantages = (
+        [r["value"] for r in attribute.values() if isinstance(r, dict) and r.get("value") is not None]
+        if "not_scored" not in attribute
+        else []
+    )
     return {
         "exact_match": exact,
         "dcr": dcr,
@@ -343,8 +377,9 @@ def privacy_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
 # ---------------------------------------------------------------------------------
 
 
-def _context(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema,
-             seed: int) -> _Context:
+def _context(
+    train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, seed: int
+) -> _Context:
     views = table_views(schema, train, holdout, synthetic)
     return _Context(train, holdout, synthetic, views, EvaluationLimits(), seed)
 
@@ -355,25 +390,29 @@ def _value(result: dict[str, Any], key: str) -> float:
     return float(result[key])
 
 
-def exact_match_rate(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema,
-                     *, seed: int = 0) -> float:
+def exact_match_rate(
+    train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *, seed: int = 0
+) -> float:
     """Share of synthetic rows identical to a training row."""
     return _exact_matches(_context(train, holdout, synthetic, schema, seed))["rate_train"]
 
 
-def dcr_share_closer_to_train(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
-                              schema: PublicSchema, *, seed: int = 0) -> float:
+def dcr_share_closer_to_train(
+    train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *, seed: int = 0
+) -> float:
     """Share of synthetic rows closer to a training row than to a holdout row (equal-size samples)."""
     return _value(_dcr(_context(train, holdout, synthetic, schema, seed)), "share_closer_to_train")
 
 
-def membership_auc_distance(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
-                            schema: PublicSchema, *, seed: int = 0) -> float:
+def membership_auc_distance(
+    train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *, seed: int = 0
+) -> float:
     """AUC of the distance-based membership attack."""
     return _value(_membership_distance(_context(train, holdout, synthetic, schema, seed)), "auc")
 
 
-def membership_auc_classifier(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
-                              schema: PublicSchema, *, seed: int = 0) -> float:
+def membership_auc_classifier(
+    train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *, seed: int = 0
+) -> float:
     """AUC of the classifier (shadow density model) membership attack."""
     return _value(_membership_classifier(_context(train, holdout, synthetic, schema, seed)), "auc")

@@ -63,8 +63,14 @@ def _numeric_summary(x: np.ndarray, view: ColumnView) -> dict[str, Any]:
     return out
 
 
-def synthetic_summary(synthetic: pd.DataFrame, schema: PublicSchema, views: dict[str, ColumnView], *,
-                      association_rows: int = 200_000, seed: int = 0) -> dict[str, Any]:
+def synthetic_summary(
+    synthetic: pd.DataFrame,
+    schema: PublicSchema,
+    views: dict[str, ColumnView],
+    *,
+    association_rows: int = 200_000,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Column summaries (all rows) and associations (a seeded sample) of the synthetic table.
 
     `views` must be built from the synthetic table (and the schema) alone.
@@ -87,8 +93,9 @@ def synthetic_summary(synthetic: pd.DataFrame, schema: PublicSchema, views: dict
             order = np.argsort(-counts[:-1], kind="stable")
             entry["categories_present"] = int((counts[:-1] > 0).sum())
             entry["categories_declared"] = None if view.learned_domain else view.n_value_codes
-            entry["top"] = [{"value": labels[i], "share": float(shares[i])} for i in order[:TOP_CATEGORIES]
-                            if counts[i] > 0]
+            entry["top"] = [
+                {"value": labels[i], "share": float(shares[i])} for i in order[:TOP_CATEGORIES] if counts[i] > 0
+            ]
         entry["histogram"] = {"labels": view.labels(), "synthetic": shares.tolist()}
         columns[name] = entry
     missing = [n for n in schema.synthesized_columns if n not in synthetic.columns]
@@ -101,9 +108,12 @@ def synthetic_summary(synthetic: pd.DataFrame, schema: PublicSchema, views: dict
         "rows": len(synthetic),
         "columns": columns,
         "missing_columns": missing,
-        "association": {"columns": list(views), "synthetic": association_matrix(views, ranked, sampled_codes),
-                        "rows": len(synthetic) if keep is None else association_rows,
-                        "definition": "Spearman correlation between two numeric columns; Cramer's V on the "
-                                      "discretised columns otherwise"},
+        "association": {
+            "columns": list(views),
+            "synthetic": association_matrix(views, ranked, sampled_codes),
+            "rows": len(synthetic) if keep is None else association_rows,
+            "definition": "Spearman correlation between two numeric columns; Cramer's V on the "
+            "discretised columns otherwise",
+        },
         "learned_domains": [n for n, v in views.items() if v.learned_domain],
     }

@@ -90,8 +90,10 @@ def _figures(section: Section) -> str:
     out = []
     for f in section.figures:
         data = base64.b64encode(f.png).decode("ascii")
-        out.append(f'<figure><img alt="{_e(f.title)}" src="data:image/png;base64,{data}">'
-                   f"<figcaption>{_e(f.title)}{(' — ' + _e(f.caption)) if f.caption else ''}</figcaption></figure>")
+        out.append(
+            f'<figure><img alt="{_e(f.title)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{_e(f.title)}{(' — ' + _e(f.caption)) if f.caption else ''}</figcaption></figure>"
+        )
     return "".join(out)
 
 
@@ -112,51 +114,86 @@ def _synthetic_html(d: dict[str, Any]) -> str:
             detail = "; ".join(f"{t['value']} {t['share']:.1%}" for t in c["top"][:5])
             rows.append([name, c["kind"], c.get("null_rate"), f"{c.get('categories_present')} categories: {detail}"])
         else:
-            detail = (f"min {_fmt(c.get('min'))}, p5 {_fmt(c.get('p5'))}, median {_fmt(c.get('median'))}, "
-                      f"p95 {_fmt(c.get('p95'))}, max {_fmt(c.get('max'))}")
+            detail = (
+                f"min {_fmt(c.get('min'))}, p5 {_fmt(c.get('p5'))}, median {_fmt(c.get('median'))}, "
+                f"p95 {_fmt(c.get('p95'))}, max {_fmt(c.get('max'))}"
+            )
             rows.append([name, c["kind"], c.get("null_rate"), detail])
-    out = [f"<p>{_fmt(d.get('rows'))} synthetic rows, {len(d.get('columns', {}))} columns.</p>",
-           _table(["column", "kind", "null rate", "values"], rows, numeric_from=2)]
+    out = [
+        f"<p>{_fmt(d.get('rows'))} synthetic rows, {len(d.get('columns', {}))} columns.</p>",
+        _table(["column", "kind", "null rate", "values"], rows, numeric_from=2),
+    ]
     if d.get("missing_columns"):
-        out.append(f"<p class='note'>Columns of the schema missing from the synthetic table: "
-                   f"{_e(', '.join(d['missing_columns']))}</p>")
+        out.append(
+            f"<p class='note'>Columns of the schema missing from the synthetic table: "
+            f"{_e(', '.join(d['missing_columns']))}</p>"
+        )
     if d.get("learned_domains"):
-        out.append(f"<p class='note'>Open domains read from the synthetic table itself: "
-                   f"{_e(', '.join(d['learned_domains']))}</p>")
+        out.append(
+            f"<p class='note'>Open domains read from the synthetic table itself: "
+            f"{_e(', '.join(d['learned_domains']))}</p>"
+        )
     return "".join(out)
 
 
 def _fidelity_html(d: dict[str, Any]) -> str:
     sdm = d.get("sdmetrics_quality", {})
     qi = d.get("quasi_identifier_marginals", {})
-    out = [_kv([
-        ("fidelity score (this report)", d.get("fidelity_score")),
-        ("reference: the real holdout's own fidelity score", (d.get("holdout_reference") or {}).get("fidelity_score")),
-        ("SDMetrics quality score", sdm.get("score") if sdm.get("score") is not None else sdm.get("not_scored")),
-        ("mean one-way TVD", d.get("mean_one_way_tvd")),
-        ("mean two-way TVD", d.get("mean_two_way_tvd")),
-        ("association-weighted mean two-way TVD (in the score)", d.get("weighted_two_way_tvd")),
-        ("worst two-way TVD", d.get("worst_two_way_tvd")),
-        ("pairs scored / all pairs", f"{d.get('pairs_scored')} / {d.get('pairs_total')}"),
-        ("Pearson: mean / max |difference|", _pair_summary(d.get("pearson"))),
-        ("Spearman: mean / max |difference|", _pair_summary(d.get("spearman"))),
-        ("Cramer's V: mean / max |difference|", _pair_summary(d.get("cramers_v"))),
-        (f"{qi.get('order') or ''}-way QI marginals: mean / worst TVD",
-         f"{_fmt(qi.get('mean_tv_distance'))} / {_fmt(qi.get('worst_tv_distance'))} "
-         f"({_fmt(qi.get('worst_columns'))})" if qi.get("combinations") else "no quasi-identifiers"),
-    ]), f"<p class='note'>{_e(d.get('fidelity_score_definition', FIDELITY_SCORE_DEFINITION))}</p>"]
+    out = [
+        _kv(
+            [
+                ("fidelity score (this report)", d.get("fidelity_score")),
+                (
+                    "reference: the real holdout's own fidelity score",
+                    (d.get("holdout_reference") or {}).get("fidelity_score"),
+                ),
+                (
+                    "SDMetrics quality score",
+                    sdm.get("score") if sdm.get("score") is not None else sdm.get("not_scored"),
+                ),
+                ("mean one-way TVD", d.get("mean_one_way_tvd")),
+                ("mean two-way TVD", d.get("mean_two_way_tvd")),
+                ("association-weighted mean two-way TVD (in the score)", d.get("weighted_two_way_tvd")),
+                ("worst two-way TVD", d.get("worst_two_way_tvd")),
+                ("pairs scored / all pairs", f"{d.get('pairs_scored')} / {d.get('pairs_total')}"),
+                ("Pearson: mean / max |difference|", _pair_summary(d.get("pearson"))),
+                ("Spearman: mean / max |difference|", _pair_summary(d.get("spearman"))),
+                ("Cramer's V: mean / max |difference|", _pair_summary(d.get("cramers_v"))),
+                (
+                    f"{qi.get('order') or ''}-way QI marginals: mean / worst TVD",
+                    f"{_fmt(qi.get('mean_tv_distance'))} / {_fmt(qi.get('worst_tv_distance'))} "
+                    f"({_fmt(qi.get('worst_columns'))})"
+                    if qi.get("combinations")
+                    else "no quasi-identifiers",
+                ),
+            ]
+        ),
+        f"<p class='note'>{_e(d.get('fidelity_score_definition', FIDELITY_SCORE_DEFINITION))}</p>",
+    ]
     rows = []
     for name, c in d.get("columns", {}).items():
         if c.get("not_scored"):
             rows.append([name, c.get("schema_kind"), "not scored: " + c["not_scored"], None, None, None, None])
             continue
         cover = _metric(c, "range_coverage_score") if c["kind"] == "numeric" else _metric(c, "category_coverage_score")
-        rows.append([name, c.get("schema_kind"), _metric(c, "ks_distance"), _metric(c, "tv_distance"),
-                     _metric(c, "chi2_homogeneity_score"), _metric(c, "null_rate_error"), cover])
-    out.append(_table(["column", "kind", "KS", "TVD", "chi-square p", "null-rate diff", "coverage"], rows,
-                      numeric_from=2))
-    out.append("<p class='note'>n/s: not scored (see the JSON for the reason). Coverage: share of the real range "
-               "(numbers) or of the real categories spanned by the synthetic column.</p>")
+        rows.append(
+            [
+                name,
+                c.get("schema_kind"),
+                _metric(c, "ks_distance"),
+                _metric(c, "tv_distance"),
+                _metric(c, "chi2_homogeneity_score"),
+                _metric(c, "null_rate_error"),
+                cover,
+            ]
+        )
+    out.append(
+        _table(["column", "kind", "KS", "TVD", "chi-square p", "null-rate diff", "coverage"], rows, numeric_from=2)
+    )
+    out.append(
+        "<p class='note'>n/s: not scored (see the JSON for the reason). Coverage: share of the real range "
+        "(numbers) or of the real categories spanned by the synthetic column.</p>"
+    )
     worst = d.get("worst_two_way_pairs", [])[:5]
     if worst:
         out.append(_table(["worst pairs", "TVD"], [[" x ".join(w["columns"]), w["tv_distance"]] for w in worst]))
@@ -170,12 +207,19 @@ def _pair_summary(p: dict[str, Any] | None) -> str:
 
 
 def _utility_html(d: dict[str, Any]) -> str:
-    out = [_kv([
-        ("target", d.get("target")),
-        ("task", d.get("task")),
-        ("positive (minority) class", d.get("positive_class")),
-        (f"utility ratio ({d.get('primary_model')}, {d.get('primary_score')} TSTR / TRTR)", d.get("utility_ratio")),
-    ])]
+    out = [
+        _kv(
+            [
+                ("target", d.get("target")),
+                ("task", d.get("task")),
+                ("positive (minority) class", d.get("positive_class")),
+                (
+                    f"utility ratio ({d.get('primary_model')}, {d.get('primary_score')} TSTR / TRTR)",
+                    d.get("utility_ratio"),
+                ),
+            ]
+        )
+    ]
     rows = []
     for model, r in d.get("models", {}).items():
         for name in r.get("trtr", {}):
@@ -183,40 +227,80 @@ def _utility_html(d: dict[str, Any]) -> str:
         rows.append([model, "ratio of " + str(r.get("primary_score")), r.get("ratio"), None, None])
         rows.append([model, "importance rank agreement", r.get("importance_rank_agreement"), None, None])
     out.append(_table(["model", "score", "TSTR", "TRTR", "gap (TRTR - TSTR)"], rows, numeric_from=2))
-    out.append("<p class='note'>Gini = 2 AUC - 1 (0 is chance). Importance rank agreement: Spearman correlation "
-               "of permutation importances of the model trained on synthetic rows and of the one trained on "
-               "real rows.</p>")
+    out.append(
+        "<p class='note'>Gini = 2 AUC - 1 (0 is chance). Importance rank agreement: Spearman correlation "
+        "of permutation importances of the model trained on synthetic rows and of the one trained on "
+        "real rows.</p>"
+    )
     return "".join(out)
 
 
 def _classes_html(d: dict[str, Any]) -> str:
     u = d.get("utility") or {}
-    out = [_kv([
-        ("target", d.get("target")),
-        ("minority classes (every class but the most frequent in the real training rows)",
-         ", ".join(d.get("minority_classes") or []) or "none"),
-        ("class-wise fidelity score (judged)", d.get("classwise_fidelity_score")),
-        ("reference: the real holdout's own class-wise score", d.get("classwise_fidelity_holdout_reference")),
-        ("class-wise fidelity weighted by the real class shares", d.get("classwise_fidelity_score_real_weighted")),
-        (f"minority-class F1 ratio ({u.get('primary_model')}, TSTR / TRTR; judged)",
-         u.get("minority_f1_ratio") if "not_scored" not in u else "not scored: " + u["not_scored"]),
-        ("minority-class recall ratio", u.get("minority_recall_ratio")),
-        ("balanced accuracy ratio", u.get("balanced_accuracy_ratio")),
-    ])]
-    rows = [[c["class"], "yes" if c["minority"] else "no", c["real_rows"], c["real_share"], c["released_rows"],
-             c["released_share"], c["fidelity_score"], c["holdout_reference"]] for c in d.get("classes", [])]
-    out.append(_table(["class", "minority", "real rows", "real share", "released rows", "released share",
-                       "fidelity within the class", "holdout reference"], rows, numeric_from=2))
+    out = [
+        _kv(
+            [
+                ("target", d.get("target")),
+                (
+                    "minority classes (every class but the most frequent in the real training rows)",
+                    ", ".join(d.get("minority_classes") or []) or "none",
+                ),
+                ("class-wise fidelity score (judged)", d.get("classwise_fidelity_score")),
+                ("reference: the real holdout's own class-wise score", d.get("classwise_fidelity_holdout_reference")),
+                (
+                    "class-wise fidelity weighted by the real class shares",
+                    d.get("classwise_fidelity_score_real_weighted"),
+                ),
+                (
+                    f"minority-class F1 ratio ({u.get('primary_model')}, TSTR / TRTR; judged)",
+                    u.get("minority_f1_ratio") if "not_scored" not in u else "not scored: " + u["not_scored"],
+                ),
+                ("minority-class recall ratio", u.get("minority_recall_ratio")),
+                ("balanced accuracy ratio", u.get("balanced_accuracy_ratio")),
+            ]
+        )
+    ]
+    rows = [
+        [
+            c["class"],
+            "yes" if c["minority"] else "no",
+            c["real_rows"],
+            c["real_share"],
+            c["released_rows"],
+            c["released_share"],
+            c["fidelity_score"],
+            c["holdout_reference"],
+        ]
+        for c in d.get("classes", [])
+    ]
+    out.append(
+        _table(
+            [
+                "class",
+                "minority",
+                "real rows",
+                "real share",
+                "released rows",
+                "released share",
+                "fidelity within the class",
+                "holdout reference",
+            ],
+            rows,
+            numeric_from=2,
+        )
+    )
     rows = []
     for model, r in (u.get("models") or {}).items():
         for name in ("minority_f1", "minority_recall", "minority_precision", "balanced_accuracy"):
             rows.append([model, name, r["tstr"][name], r["trtr"][name], r["ratio"].get(name)])
     if rows:
         out.append(_table(["model", "score", "TSTR", "TRTR", "ratio"], rows, numeric_from=2))
-    out.append(f"<p class='note'>{_e(d.get('class_shares_note', ''))}. Class-wise fidelity: the fidelity score "
-               f"on the rows of each class, the target left out; {_e(d.get('weighting', ''))}. Minority-class "
-               "scores: unweighted means over the minority classes, on the real holdout, with the models of the "
-               "utility section.</p>")
+    out.append(
+        f"<p class='note'>{_e(d.get('class_shares_note', ''))}. Class-wise fidelity: the fidelity score "
+        f"on the rows of each class, the target left out; {_e(d.get('weighting', ''))}. Minority-class "
+        "scores: unweighted means over the minority classes, on the real holdout, with the models of the "
+        "utility section.</p>"
+    )
     return "".join(out)
 
 
@@ -224,20 +308,33 @@ def _privacy_html(d: dict[str, Any]) -> str:
     exact = d.get("exact_match", {})
     dcr = d.get("dcr", {})
     mia = d.get("membership_inference", {})
-    out = [_kv([
-        ("exact-match rate: synthetic rows equal to a training row", exact.get("rate_train")),
-        ("exact-match rate: synthetic rows equal to a holdout row", exact.get("rate_holdout")),
-        ("DCR: share closer to training than to holdout (ideal 0.5)",
-         dcr.get("share_closer_to_train", dcr.get("not_scored"))),
-        ("DCR: 5th percentile, to training / to holdout", f"{_fmt(dcr.get('p5_train'))} / {_fmt(dcr.get('p5_holdout'))}"),
-        ("DCR: median, to training / to holdout",
-         f"{_fmt(dcr.get('median_train'))} / {_fmt(dcr.get('median_holdout'))}"),
-        ("DCR sample: synthetic rows / reference rows each",
-         f"{_fmt(dcr.get('synthetic_rows_searched'))} / {_fmt(dcr.get('reference_rows_each'))}"),
-        ("membership AUC, distance attack", _get_auc(mia.get("distance"))),
-        ("membership AUC, classifier (shadow density model) attack", _get_auc(mia.get("classifier"))),
-        ("membership AUC used for the gate (strongest, folded)", mia.get("membership_auc")),
-    ])]
+    out = [
+        _kv(
+            [
+                ("exact-match rate: synthetic rows equal to a training row", exact.get("rate_train")),
+                ("exact-match rate: synthetic rows equal to a holdout row", exact.get("rate_holdout")),
+                (
+                    "DCR: share closer to training than to holdout (ideal 0.5)",
+                    dcr.get("share_closer_to_train", dcr.get("not_scored")),
+                ),
+                (
+                    "DCR: 5th percentile, to training / to holdout",
+                    f"{_fmt(dcr.get('p5_train'))} / {_fmt(dcr.get('p5_holdout'))}",
+                ),
+                (
+                    "DCR: median, to training / to holdout",
+                    f"{_fmt(dcr.get('median_train'))} / {_fmt(dcr.get('median_holdout'))}",
+                ),
+                (
+                    "DCR sample: synthetic rows / reference rows each",
+                    f"{_fmt(dcr.get('synthetic_rows_searched'))} / {_fmt(dcr.get('reference_rows_each'))}",
+                ),
+                ("membership AUC, distance attack", _get_auc(mia.get("distance"))),
+                ("membership AUC, classifier (shadow density model) attack", _get_auc(mia.get("classifier"))),
+                ("membership AUC used for the gate (strongest, folded)", mia.get("membership_auc")),
+            ]
+        )
+    ]
     attr = d.get("attribute_inference", {})
     if "not_scored" in attr:
         out.append(f"<p>Attribute inference: not scored ({_e(attr['not_scored'])}).</p>")
@@ -247,13 +344,17 @@ def _privacy_html(d: dict[str, Any]) -> str:
             if r.get("value") is None and r.get("not_scored"):
                 rows.append([name, "not scored: " + r["not_scored"], None, None, None])
             else:
-                rows.append([name, r.get("measure"), r.get("accuracy_members"), r.get("accuracy_nonmembers"),
-                             r.get("value")])
-        out.append(_table(["sensitive column", "measure", "training rows", "holdout rows", "advantage"], rows,
-                          numeric_from=2))
-        out.append("<p class='note'>Attribute inference: a model trained on the synthetic rows predicts the "
-                   "sensitive column from the quasi-identifiers; the advantage is its accuracy on training rows "
-                   "minus that on holdout rows.</p>")
+                rows.append(
+                    [name, r.get("measure"), r.get("accuracy_members"), r.get("accuracy_nonmembers"), r.get("value")]
+                )
+        out.append(
+            _table(["sensitive column", "measure", "training rows", "holdout rows", "advantage"], rows, numeric_from=2)
+        )
+        out.append(
+            "<p class='note'>Attribute inference: a model trained on the synthetic rows predicts the "
+            "sensitive column from the quasi-identifiers; the advantage is its accuracy on training rows "
+            "minus that on holdout rows.</p>"
+        )
     anon = d.get("anonymeter", {})
     out.append(f"<p class='note'>Anonymeter: {_e(anon.get('status'))}. {_e(anon.get('reason', ''))}</p>")
     return "".join(out)
@@ -265,13 +366,20 @@ def _get_auc(r: dict[str, Any] | None) -> Any:
     return r.get("auc") if r.get("auc") is not None else "not scored: " + str(r.get("not_scored"))
 
 
-RENDERERS = {"synthetic": _synthetic_html, "fidelity": _fidelity_html, "utility": _utility_html,
-             "classes": _classes_html, "privacy": _privacy_html}
+RENDERERS = {
+    "synthetic": _synthetic_html,
+    "fidelity": _fidelity_html,
+    "utility": _utility_html,
+    "classes": _classes_html,
+    "privacy": _privacy_html,
+}
 
 
 def _section_html(section: Section) -> str:
-    head = (f'<h2 id="{_e(section.key)}">{_e(section.title)}'
-            f'<span class="tag {section.visibility}">{section.visibility}</span></h2>')
+    head = (
+        f'<h2 id="{_e(section.key)}">{_e(section.title)}'
+        f'<span class="tag {section.visibility}">{section.visibility}</span></h2>'
+    )
     if section.status != "computed":
         return head + f"<p><b>{_e(section.status.replace('_', ' '))}</b>: {_e(section.reason)}</p>"
     body = RENDERERS.get(section.key, lambda d: "")(section.data)
@@ -283,56 +391,93 @@ def _summary_html(report: Report, include_internal: bool) -> str:
     if not include_internal:
         withheld = [k for k, s in report.sections.items() if s.visibility == "internal"]
         s = report.public_summary
-        return ("<h2 id='summary'>Summary</h2>"
-                + _kv([("synthetic rows", s.get("synthetic_rows")), ("columns", s.get("synthetic_columns"))])
-                + (f"<p class='note'>Sections computed on real rows are withheld from this public report: "
-                   f"{_e(', '.join(withheld))}.</p>" if withheld else ""))
+        return (
+            "<h2 id='summary'>Summary</h2>"
+            + _kv([("synthetic rows", s.get("synthetic_rows")), ("columns", s.get("synthetic_columns"))])
+            + (
+                f"<p class='note'>Sections computed on real rows are withheld from this public report: "
+                f"{_e(', '.join(withheld))}.</p>"
+                if withheld
+                else ""
+            )
+        )
     rows = []
     for c in report.checks:
-        rows.append(f"<tr><td>{_e(c.label)}</td><td class='num'>{_e(_fmt(c.value))}</td>"
-                    f"<td class='num'>{_e(_fmt(c.threshold))}</td><td>{_badge(c.status)}</td></tr>")
-    checks = ("<table><thead><tr><th>check</th><th>value</th><th>threshold</th><th>status</th></tr></thead><tbody>"
-              + "".join(rows) + "</tbody></table>")
+        rows.append(
+            f"<tr><td>{_e(c.label)}</td><td class='num'>{_e(_fmt(c.value))}</td>"
+            f"<td class='num'>{_e(_fmt(c.threshold))}</td><td>{_badge(c.status)}</td></tr>"
+        )
+    checks = (
+        "<table><thead><tr><th>check</th><th>value</th><th>threshold</th><th>status</th></tr></thead><tbody>"
+        + "".join(rows)
+        + "</tbody></table>"
+    )
     h = report.summary
-    figures = _kv([
-        ("fidelity score (real holdout's own: reference)",
-         f"{_fmt(h.get('fidelity_score'))} ({_fmt(h.get('fidelity_score_holdout_reference'))})"),
-        ("SDMetrics quality score", h.get("sdmetrics_quality")),
-        ("utility ratio", h.get("utility_ratio")),
-        (f"TSTR / TRTR ({h.get('utility_primary_score') or 'primary score'})",
-         f"{_fmt(h.get('tstr_score'))} / {_fmt(h.get('trtr_score'))}"),
-        *([("rebalanced on", h.get("rebalanced_target")),
-           ("class-wise fidelity score (real holdout's own: reference)",
-            f"{_fmt(h.get('classwise_fidelity_score'))} ({_fmt(h.get('classwise_fidelity_holdout_reference'))})"),
-           ("minority-class F1 ratio", h.get("minority_f1_ratio")),
-           ("minority-class F1, TSTR / TRTR", f"{_fmt(h.get('tstr_minority_f1'))} / {_fmt(h.get('trtr_minority_f1'))}")]
-          if h.get("rebalanced_target") is not None else []),
-        ("membership AUC", h.get("membership_auc")),
-        ("exact-match rate (train / holdout)",
-         f"{_fmt(h.get('exact_match_rate'))} / {_fmt(h.get('exact_match_rate_holdout'))}"),
-        ("DCR share closer to train (ideal 0.5)", h.get("dcr_share_closer_to_train")),
-        ("attribute-inference advantage", h.get("attribute_inference_advantage")),
-    ])
-    return (f"<h2 id='summary'>Summary {_badge(report.overall_status)}</h2>"
-            f"<div class='summary'><div>{checks}</div><div>{figures}</div></div>")
+    figures = _kv(
+        [
+            (
+                "fidelity score (real holdout's own: reference)",
+                f"{_fmt(h.get('fidelity_score'))} ({_fmt(h.get('fidelity_score_holdout_reference'))})",
+            ),
+            ("SDMetrics quality score", h.get("sdmetrics_quality")),
+            ("utility ratio", h.get("utility_ratio")),
+            (
+                f"TSTR / TRTR ({h.get('utility_primary_score') or 'primary score'})",
+                f"{_fmt(h.get('tstr_score'))} / {_fmt(h.get('trtr_score'))}",
+            ),
+            *(
+                [
+                    ("rebalanced on", h.get("rebalanced_target")),
+                    (
+                        "class-wise fidelity score (real holdout's own: reference)",
+                        f"{_fmt(h.get('classwise_fidelity_score'))} ({_fmt(h.get('classwise_fidelity_holdout_reference'))})",
+                    ),
+                    ("minority-class F1 ratio", h.get("minority_f1_ratio")),
+                    (
+                        "minority-class F1, TSTR / TRTR",
+                        f"{_fmt(h.get('tstr_minority_f1'))} / {_fmt(h.get('trtr_minority_f1'))}",
+                    ),
+                ]
+                if h.get("rebalanced_target") is not None
+                else []
+            ),
+            ("membership AUC", h.get("membership_auc")),
+            (
+                "exact-match rate (train / holdout)",
+                f"{_fmt(h.get('exact_match_rate'))} / {_fmt(h.get('exact_match_rate_holdout'))}",
+            ),
+            ("DCR share closer to train (ideal 0.5)", h.get("dcr_share_closer_to_train")),
+            ("attribute-inference advantage", h.get("attribute_inference_advantage")),
+        ]
+    )
+    return (
+        f"<h2 id='summary'>Summary {_badge(report.overall_status)}</h2>"
+        f"<div class='summary'><div>{checks}</div><div>{figures}</div></div>"
+    )
 
 
 def render_html(report: Report, include_internal: bool) -> str:
     """The report as one HTML page."""
     shown = [s for s in report.sections.values() if include_internal or s.visibility == "public"]
     if include_internal:
-        banner = ("<div class='banner internal'><b>Internal report: steward only.</b> Sections tagged "
-                  "<i>internal</i> were computed on real rows and must not leave the service unless the steward "
-                  "includes them in a release.</div>")
+        banner = (
+            "<div class='banner internal'><b>Internal report: steward only.</b> Sections tagged "
+            "<i>internal</i> were computed on real rows and must not leave the service unless the steward "
+            "includes them in a release.</div>"
+        )
     else:
-        banner = ("<div class='banner public'><b>Public report.</b> Every figure here was computed from the "
-                  "synthetic table and the public schema only.</div>")
+        banner = (
+            "<div class='banner public'><b>Public report.</b> Every figure here was computed from the "
+            "synthetic table and the public schema only.</div>"
+        )
     settings = report.settings
-    footer = _kv([
-        ("sections", ", ".join(settings.get("include", []))),
-        *[(f"limit: {k}", v) for k, v in settings.get("limits", {}).items()],
-        *[(f"version: {k}", v) for k, v in settings.get("versions", {}).items()],
-    ])
+    footer = _kv(
+        [
+            ("sections", ", ".join(settings.get("include", []))),
+            *[(f"limit: {k}", v) for k, v in settings.get("limits", {}).items()],
+            *[(f"version: {k}", v) for k, v in settings.get("versions", {}).items()],
+        ]
+    )
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -369,38 +514,76 @@ def draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> None
     if syn is not None and syn.status == "computed":
         hists = {n: c["histogram"] for n, c in syn.data["columns"].items()}
         if hists:
-            add(syn, "synthetic_columns", "Synthetic columns",
-                lambda: plots.column_overlays(hists, "Synthetic columns (share of rows)",
-                                              max_columns=limits.max_plot_columns))
+            add(
+                syn,
+                "synthetic_columns",
+                "Synthetic columns",
+                lambda: plots.column_overlays(
+                    hists, "Synthetic columns (share of rows)", max_columns=limits.max_plot_columns
+                ),
+            )
         a = syn.data["association"]
         if len(a["columns"]) >= 2:
-            add(syn, "synthetic_association", "Associations in the synthetic table",
-                lambda: plots.association_heatmaps(a["columns"], {"synthetic": a["synthetic"]},
-                                                   "Spearman (numeric pairs) / Cramer's V (others)"))
+            add(
+                syn,
+                "synthetic_association",
+                "Associations in the synthetic table",
+                lambda: plots.association_heatmaps(
+                    a["columns"], {"synthetic": a["synthetic"]}, "Spearman (numeric pairs) / Cramer's V (others)"
+                ),
+            )
     fid = sections.get("fidelity")
     if fid is not None and fid.status == "computed":
-        hists = {n: {"labels": c["histogram"]["labels"], "real": c["histogram"]["real"],
-                     "synthetic": c["histogram"]["synthetic"]}
-                 for n, c in fid.data["columns"].items() if "histogram" in c}
+        hists = {
+            n: {
+                "labels": c["histogram"]["labels"],
+                "real": c["histogram"]["real"],
+                "synthetic": c["histogram"]["synthetic"],
+            }
+            for n, c in fid.data["columns"].items()
+            if "histogram" in c
+        }
         if hists:
-            add(fid, "overlays", "Real (training) vs synthetic, per column",
-                lambda: plots.column_overlays(hists, "Real (blue) vs synthetic (orange), share of rows",
-                                              max_columns=limits.max_plot_columns))
+            add(
+                fid,
+                "overlays",
+                "Real (training) vs synthetic, per column",
+                lambda: plots.column_overlays(
+                    hists, "Real (blue) vs synthetic (orange), share of rows", max_columns=limits.max_plot_columns
+                ),
+            )
         a = fid.data["association"]
         if len(a["columns"]) >= 2:
-            diff = [[None if r is None or s is None else s - r for r, s in zip(rr, sr, strict=True)]
-                    for rr, sr in zip(a["real"], a["synthetic"], strict=True)]
-            add(fid, "association", "Associations: real, synthetic, difference",
-                lambda: plots.association_heatmaps(a["columns"], {"real": a["real"], "synthetic": a["synthetic"],
-                                                                  "synthetic - real": diff},
-                                                   "Spearman (numeric pairs) / Cramer's V (others)"))
+            diff = [
+                [None if r is None or s is None else s - r for r, s in zip(rr, sr, strict=True)]
+                for rr, sr in zip(a["real"], a["synthetic"], strict=True)
+            ]
+            add(
+                fid,
+                "association",
+                "Associations: real, synthetic, difference",
+                lambda: plots.association_heatmaps(
+                    a["columns"],
+                    {"real": a["real"], "synthetic": a["synthetic"], "synthetic - real": diff},
+                    "Spearman (numeric pairs) / Cramer's V (others)",
+                ),
+            )
     util = sections.get("utility")
     if util is not None and util.status == "computed" and util.data.get("_roc"):
-        add(util, "roc", "ROC curves, TSTR vs TRTR",
-            lambda: plots.roc_curves(util.data["_roc"],
-                                     f"{util.data['target']} = {util.data['positive_class']} vs rest, on the holdout"))
+        add(
+            util,
+            "roc",
+            "ROC curves, TSTR vs TRTR",
+            lambda: plots.roc_curves(
+                util.data["_roc"], f"{util.data['target']} = {util.data['positive_class']} vs rest, on the holdout"
+            ),
+        )
     priv = sections.get("privacy")
     if priv is not None and priv.status == "computed" and priv.data.get("dcr", {}).get("_distances") is not None:
         d_train, d_holdout = priv.data["dcr"]["_distances"]
-        add(priv, "dcr", "Distance to closest record",
-            lambda: plots.dcr_histogram(d_train, d_holdout, "Synthetic rows: distance to closest real row"))
+        add(
+            priv,
+            "dcr",
+            "Distance to closest record",
+            lambda: plots.dcr_histogram(d_train, d_holdout, "Synthetic rows: distance to closest real row"),
+        )

@@ -32,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = "3"  # 2: summary.utility_leakage; 3: the class-aware figures of a rebalanced release
 SECTIONS = ("fidelity", "utility", "privacy", "plots")
+
+
 def judge(value: float | None, threshold: float | None, direction: Literal["min", "max"], margin: float) -> Status:
     """pass / warn / fail of a figure against a threshold (the release gate's rule).
 
@@ -90,8 +92,12 @@ class Report:
         h = self.headline
         if h.get("rebalanced_target") is None:
             return None
-        return {"target": h["rebalanced_target"], "minority_classes": h.get("minority_classes"),
-                "fidelity": h.get("classwise_fidelity_score"), "utility_ratio": h.get("minority_f1_ratio")}
+        return {
+            "target": h["rebalanced_target"],
+            "minority_classes": h.get("minority_classes"),
+            "fidelity": h.get("classwise_fidelity_score"),
+            "utility_ratio": h.get("minority_f1_ratio"),
+        }
 
     @property
     def overall_status(self) -> Status:
@@ -113,8 +119,10 @@ class Report:
             "sections": {k: s.to_dict() for k, s in shown.items()},
             "withheld_sections": withheld,
             "settings": jsonable(self.settings),
-            "definitions": {"fidelity_score": FIDELITY_SCORE_DEFINITION,
-                            "metrics": {m.name: m.info() for m in METRICS.values()}},
+            "definitions": {
+                "fidelity_score": FIDELITY_SCORE_DEFINITION,
+                "metrics": {m.name: m.info() for m in METRICS.values()},
+            },
         }
         if include_internal:
             out["checks"] = [c.to_dict() for c in self.checks]
@@ -200,13 +208,34 @@ def build_report(
     if include & {"utility", "privacy"}:
         import sklearn.ensemble  # noqa: F401 - load its OpenMP runtime now, so that the thread limit reaches it
     with threadpool_limits(limits=limits.threads):
-        return _build(real_train, real_holdout, synthetic, schema, target, include, limits, _thresholds(thresholds),
-                      seed, progress or no_progress, rebalanced_target)
+        return _build(
+            real_train,
+            real_holdout,
+            synthetic,
+            schema,
+            target,
+            include,
+            limits,
+            _thresholds(thresholds),
+            seed,
+            progress or no_progress,
+            rebalanced_target,
+        )
 
 
-def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema,
-           target: str | None, include: set[str], limits: EvaluationLimits, th: dict[str, float], seed: int,
-           progress: Callable[[float, str], None], rebalanced_target: str | None = None) -> Report:
+def _build(
+    real_train: pd.DataFrame,
+    real_holdout: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: PublicSchema,
+    target: str | None,
+    include: set[str],
+    limits: EvaluationLimits,
+    th: dict[str, float],
+    seed: int,
+    progress: Callable[[float, str], None],
+    rebalanced_target: str | None = None,
+) -> Report:
     from evaluation.fidelity import fidelity_section
     from evaluation.privacy_risk import privacy_section
     from evaluation.public import synthetic_summary
@@ -227,34 +256,67 @@ def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.D
     if "fidelity" in include:
         sections["fidelity"] = _run_section(
             Section("fidelity", "Fidelity: synthetic vs real training rows", "internal"),
-            lambda: fidelity_section(real_train, synthetic, schema, internal_views, limits, seed,
-                                     _scaled(progress, 0.05, 0.35), holdout=real_holdout),
+            lambda: fidelity_section(
+                real_train,
+                synthetic,
+                schema,
+                internal_views,
+                limits,
+                seed,
+                _scaled(progress, 0.05, 0.35),
+                holdout=real_holdout,
+            ),
         )
     if "utility" in include:
         section = Section("utility", "Utility: train on synthetic, test on real (TSTR) vs real (TRTR)", "internal")
         if target is None:
-            section.status, section.reason = "not_computed", (
-                "no target column: declare `target` in the public schema or pass one to score utility")
+            section.status, section.reason = (
+                "not_computed",
+                ("no target column: declare `target` in the public schema or pass one to score utility"),
+            )
             sections["utility"] = section
         else:
-            sections["utility"] = _run_section(section, lambda: utility_section(
-                real_train, real_holdout, synthetic, schema, target, internal_views, limits, seed,
-                _scaled(progress, 0.35, 0.65)))
+            sections["utility"] = _run_section(
+                section,
+                lambda: utility_section(
+                    real_train,
+                    real_holdout,
+                    synthetic,
+                    schema,
+                    target,
+                    internal_views,
+                    limits,
+                    seed,
+                    _scaled(progress, 0.35, 0.65),
+                ),
+            )
     if rebalanced_target is not None and include & {"fidelity", "utility"}:
         from evaluation.classwise import class_section
 
-        utility = sections["utility"].data if "utility" in sections and sections["utility"].status == "computed" \
-            else None
+        utility = (
+            sections["utility"].data if "utility" in sections and sections["utility"].status == "computed" else None
+        )
         sections["classes"] = _run_section(
             Section("classes", f"Class by class: the release was rebalanced on '{rebalanced_target}'", "internal"),
-            lambda: class_section(real_train, synthetic, schema, rebalanced_target, internal_views, limits, seed,
-                                  _scaled(progress, 0.65, 0.7), holdout=real_holdout, utility=utility),
+            lambda: class_section(
+                real_train,
+                synthetic,
+                schema,
+                rebalanced_target,
+                internal_views,
+                limits,
+                seed,
+                _scaled(progress, 0.65, 0.7),
+                holdout=real_holdout,
+                utility=utility,
+            ),
         )
     if "privacy" in include:
         sections["privacy"] = _run_section(
             Section("privacy", "Privacy risk against real rows", "internal"),
-            lambda: privacy_section(real_train, real_holdout, synthetic, schema, internal_views, limits, seed,
-                                    _scaled(progress, 0.65, 0.9)),
+            lambda: privacy_section(
+                real_train, real_holdout, synthetic, schema, internal_views, limits, seed, _scaled(progress, 0.65, 0.9)
+            ),
         )
 
     headline = _headline(sections, rebalanced_target)
@@ -265,10 +327,12 @@ def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.D
         if rebalanced_target is not None and name in CLASS_AWARE:
             plain = headline.get(figure)
             figure, label = CLASS_AWARE[name]
-            label = label.format(target=rebalanced_target,
-                                 minority=", ".join(f"'{c}'" for c in headline.get("minority_classes") or []))
-            because = (f"; the release was rebalanced, so this replaces the {CLASS_AWARE_REPLACES[name]}"
-                       + (f" ({plain:.4g}, for information)" if plain is not None else ""))
+            label = label.format(
+                target=rebalanced_target, minority=", ".join(f"'{c}'" for c in headline.get("minority_classes") or [])
+            )
+            because = f"; the release was rebalanced, so this replaces the {CLASS_AWARE_REPLACES[name]}" + (
+                f" ({plain:.4g}, for information)" if plain is not None else ""
+            )
         value = headline.get(figure)
         t = th.get(key)
         status = judge(value, t, direction, margin)  # type: ignore[arg-type]
@@ -279,8 +343,11 @@ def _build(real_train: pd.DataFrame, real_holdout: pd.DataFrame, synthetic: pd.D
         else:
             message = f"{label} {value:.4g} against the {'minimum' if direction == 'min' else 'maximum'} {t:.4g}"
         message += because
-        leak = (sections["utility"].data or {}).get("leakage") if name == "utility_ratio" and "utility" in sections \
+        leak = (
+            (sections["utility"].data or {}).get("leakage")
+            if name == "utility_ratio" and "utility" in sections
             else None
+        )
         if leak and leak.get("suspected") and status == "pass":
             # a near-perfect real model or a copied target makes any ratio look good: never show it green
             status, message = "warn", f"{label} not meaningful: {leak['reason']}"

@@ -35,8 +35,9 @@ class EmptySplit(PrivacyError):
     code = "empty_split"
 
 
-def split_holdout(df: pd.DataFrame, schema: PublicSchema, target: str | None = None, holdout: float = 0.2,
-                  seed: int | None = None) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def split_holdout(
+    df: pd.DataFrame, schema: PublicSchema, target: str | None = None, holdout: float = 0.2, seed: int | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """Split a conformed table into (train, holdout, split_info) by independent per-row draws.
 
     `seed` seeds the draws (None: fresh entropy); it must not be a secret used
@@ -48,19 +49,18 @@ def split_holdout(df: pd.DataFrame, schema: PublicSchema, target: str | None = N
     holdout of 0.2 that happens with probability 0.8^n + 0.2^n for n rows).
     """
     if not isinstance(holdout, int | float) or isinstance(holdout, bool) or not 0.0 < float(holdout) < 1.0:
-        raise MethodOptionError(f"holdout must be a fraction between 0 and 1 (exclusive), got {holdout!r}",
-                                field="holdout")
+        raise MethodOptionError(
+            f"holdout must be a fraction between 0 and 1 (exclusive), got {holdout!r}", field="holdout"
+        )
     if len(df) < MIN_ROWS:
-        raise MethodOptionError(f"a table of {len(df)} rows is too small to hold out a test split",
-                                field="holdout")
+        raise MethodOptionError(f"a table of {len(df)} rows is too small to hold out a test split", field="holdout")
     target = target if target is not None else schema.target
     if target is not None and target not in df.columns:
         raise SchemaError(f"the target '{target}' is not a column of the table", field="target")
     rng = np.random.default_rng(seed)
     in_holdout = rng.random(len(df)) < float(holdout)
     if in_holdout.all() or not in_holdout.any():
-        raise EmptySplit("the random holdout split left one part empty; submit the release again",
-                         field="holdout")
+        raise EmptySplit("the random holdout split left one part empty; submit the release again", field="holdout")
     train_df = df.iloc[np.flatnonzero(~in_holdout)]
     holdout_df = df.iloc[np.flatnonzero(in_holdout)]
     info: dict[str, Any] = {

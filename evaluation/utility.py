@@ -48,16 +48,32 @@ def _pipeline(task: str, model: str, is_cat: list[bool], n_cats: list[int], seed
     if model == "linear":
         parts = []
         if num_idx:
-            parts.append(("numeric", Pipeline([
-                ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
-                ("scale", StandardScaler()),
-            ]), num_idx))
+            parts.append(
+                (
+                    "numeric",
+                    Pipeline(
+                        [
+                            ("impute", SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)),
+                            ("scale", StandardScaler()),
+                        ]
+                    ),
+                    num_idx,
+                )
+            )
         if cat_idx:
             categories = [np.arange(-1, n_cats[i], dtype=float) for i in cat_idx]
-            parts.append(("categorical", Pipeline([
-                ("impute", SimpleImputer(strategy="constant", fill_value=-1.0, keep_empty_features=True)),
-                ("onehot", OneHotEncoder(categories=categories, handle_unknown="ignore")),
-            ]), cat_idx))
+            parts.append(
+                (
+                    "categorical",
+                    Pipeline(
+                        [
+                            ("impute", SimpleImputer(strategy="constant", fill_value=-1.0, keep_empty_features=True)),
+                            ("onehot", OneHotEncoder(categories=categories, handle_unknown="ignore")),
+                        ]
+                    ),
+                    cat_idx,
+                )
+            )
         estimator = LogisticRegression(max_iter=300) if task == "classification" else Ridge(alpha=1.0)
         return Pipeline([("prepare", ColumnTransformer(parts)), ("model", estimator)])
     native = [bool(c and n <= 250) for c, n in zip(is_cat, n_cats, strict=True)]
@@ -66,8 +82,17 @@ def _pipeline(task: str, model: str, is_cat: list[bool], n_cats: list[int], seed
     return Pipeline([("model", estimator)])
 
 
-def _fit(task: str, model: str, X: np.ndarray, y: np.ndarray, is_cat: list[bool], n_cats: list[int], seed: int,
-         notes: list[str], label: str):
+def _fit(
+    task: str,
+    model: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    is_cat: list[bool],
+    n_cats: list[int],
+    seed: int,
+    notes: list[str],
+    label: str,
+):
     from sklearn.dummy import DummyClassifier, DummyRegressor
 
     if task == "classification" and np.unique(y).size < 2:
@@ -114,11 +139,20 @@ def _classification_scores(model, X: np.ndarray, y: np.ndarray, classes: np.ndar
         pred = classes[np.argmax(proba, axis=1)]
         bacc = balanced_accuracy_score(y, pred)
         f1 = f1_score(y, pred, labels=[positive], average="macro", zero_division=0.0)
-        fpr, tpr, _ = roc_curve(y == positive, proba[:, list(classes).index(positive)]) if present.size >= 2 \
+        fpr, tpr, _ = (
+            roc_curve(y == positive, proba[:, list(classes).index(positive)])
+            if present.size >= 2
             else (np.array([0.0, 1.0]), np.array([0.0, 1.0]), None)
+        )
     auc = float(auc)
-    return {"roc_auc": auc, "gini": 2 * auc - 1 if np.isfinite(auc) else None, "balanced_accuracy": float(bacc),
-            "minority_f1": float(f1), "_roc": (fpr, tpr), "_pred": pred}
+    return {
+        "roc_auc": auc,
+        "gini": 2 * auc - 1 if np.isfinite(auc) else None,
+        "balanced_accuracy": float(bacc),
+        "minority_f1": float(f1),
+        "_roc": (fpr, tpr),
+        "_pred": pred,
+    }
 
 
 def _regression_scores(model, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
@@ -143,11 +177,18 @@ def _importance(model, X: np.ndarray, y: np.ndarray, task: str, seed: int, repea
     for j in range(d):
         for r in range(repeats):
             block = (j * repeats + r) * n
-            batch[block:block + n, j] = X[rng.permutation(n), j]
+            batch[block : block + n, j] = X[rng.permutation(n), j]
     baseline = _score(task, y, model.predict(X))
     pred = model.predict(batch)
-    drops = np.array([[baseline - _score(task, y, pred[(j * repeats + r) * n:(j * repeats + r + 1) * n])
-                       for r in range(repeats)] for j in range(d)])
+    drops = np.array(
+        [
+            [
+                baseline - _score(task, y, pred[(j * repeats + r) * n : (j * repeats + r + 1) * n])
+                for r in range(repeats)
+            ]
+            for j in range(d)
+        ]
+    )
     return drops.mean(axis=1)
 
 
@@ -161,9 +202,17 @@ def _rank_agreement(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(rho) if np.isfinite(rho) else None
 
 
-def utility_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema,
-                    target: str, views: dict[str, ColumnView], limits: EvaluationLimits, seed: int,
-                    progress: Callable[[float, str], None] = no_progress) -> dict[str, Any]:
+def utility_section(
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    synthetic: pd.DataFrame,
+    schema: PublicSchema,
+    target: str,
+    views: dict[str, ColumnView],
+    limits: EvaluationLimits,
+    seed: int,
+    progress: Callable[[float, str], None] = no_progress,
+) -> dict[str, Any]:
     """TSTR and TRTR scores on the real holdout, their gap and ratio, and importance agreement."""
     if target not in views:
         raise NotScorable(f"the target '{target}' is not a modelled column present in every table")
@@ -212,8 +261,11 @@ def utility_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
         for j, (setting, X, y) in enumerate((("tstr", X_syn, y_syn), ("trtr", X_real, y_real))):
             m = _fit(task, model, X, y, is_cat, n_cats, seed, notes, f"{model} {setting.upper()}")
             fitted[setting] = m
-            s = (_classification_scores(m, X_test, y_test, classes, positive) if task == "classification"
-                 else _regression_scores(m, X_test, y_test))
+            s = (
+                _classification_scores(m, X_test, y_test, classes, positive)
+                if task == "classification"
+                else _regression_scores(m, X_test, y_test)
+            )
             if "_roc" in s:
                 rocs[f"{model}_{setting}"] = s.pop("_roc")
             if "_pred" in s:
@@ -222,9 +274,12 @@ def utility_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
             progress((2 * k + j + 1) / (2 * len(MODELS) + 1), f"{model} {setting.upper()} scored")
         primary = "gini" if task == "classification" else "r2"
         tstr_p, trtr_p = scores["tstr"][primary], scores["trtr"][primary]
-        gaps = {name: (scores["trtr"][name] - scores["tstr"][name])
-                if scores["trtr"][name] is not None and scores["tstr"][name] is not None else None
-                for name in scores["trtr"]}
+        gaps = {
+            name: (scores["trtr"][name] - scores["tstr"][name])
+            if scores["trtr"][name] is not None and scores["tstr"][name] is not None
+            else None
+            for name in scores["trtr"]
+        }
         ratio = tstr_p / trtr_p if tstr_p is not None and trtr_p is not None and trtr_p > 0 else None
         if ratio is None:
             notes.append(f"{model}: the ratio is undefined (TRTR {primary} is not positive)")
@@ -253,14 +308,19 @@ def utility_section(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Da
         "tstr_score": primary_result["tstr"][primary_result["primary_score"]],
         "trtr_score": primary_result["trtr"][primary_result["primary_score"]],
         "models": results,
-        "rows": {"synthetic_train": len(y_syn), "real_train": len(y_real), "holdout_test": len(y_test),
-                 "importance": len(imp_idx)},
+        "rows": {
+            "synthetic_train": len(y_syn),
+            "real_train": len(y_real),
+            "holdout_test": len(y_test),
+            "importance": len(imp_idx),
+        },
         "notes": notes,
         "leakage": leakage,
         "_roc": rocs,
         # holdout labels and each model's predictions, for the class-aware section (evaluation.classwise)
-        "_predictions": {"y_true": y_test, "y_train_real": y_real, "y_train_synthetic": y_syn,
-                         "by_model": predictions} if task == "classification" else None,
+        "_predictions": {"y_true": y_test, "y_train_real": y_real, "y_train_synthetic": y_syn, "by_model": predictions}
+        if task == "classification"
+        else None,
     }
 
 
@@ -268,8 +328,16 @@ NEAR_PERFECT_AUC = 0.99
 DUPLICATE_NMI = 0.95
 
 
-def _leakage(primary: dict[str, Any], task: str, features: dict[str, ColumnView], tview: ColumnView,
-             train: pd.DataFrame, target: str, rng: np.random.Generator, limits: EvaluationLimits) -> dict[str, Any]:
+def _leakage(
+    primary: dict[str, Any],
+    task: str,
+    features: dict[str, ColumnView],
+    tview: ColumnView,
+    train: pd.DataFrame,
+    target: str,
+    rng: np.random.Generator,
+    limits: EvaluationLimits,
+) -> dict[str, Any]:
     """Whether the target leaks from the features, so that TSTR / TRTR says nothing of the synthetic data.
 
     Two signs: the model trained on real rows is near perfect on the holdout (ROC AUC above
@@ -291,11 +359,17 @@ def _leakage(primary: dict[str, Any], task: str, features: dict[str, ColumnView]
             duplicates.append({"feature": name, "nmi": round(nmi, 4)})
     reasons = []
     if near_perfect:
-        reasons.append(f"the model trained on real rows is near perfect on the holdout "
-                       f"({'ROC AUC' if task == 'classification' else 'R^2'} {score:.4f} > {NEAR_PERFECT_AUC})")
+        reasons.append(
+            f"the model trained on real rows is near perfect on the holdout "
+            f"({'ROC AUC' if task == 'classification' else 'R^2'} {score:.4f} > {NEAR_PERFECT_AUC})"
+        )
     if duplicates:
-        reasons.append("the target is nearly a copy of " + ", ".join(f"'{d['feature']}' (NMI {d['nmi']})"
-                                                                     for d in duplicates))
-    return {"suspected": bool(reasons), "near_perfect_trtr": bool(near_perfect), "duplicates": duplicates,
-            "reason": "; ".join(reasons) + ("; remove the leaking feature(s) or choose another target"
-                                            if reasons else "")}
+        reasons.append(
+            "the target is nearly a copy of " + ", ".join(f"'{d['feature']}' (NMI {d['nmi']})" for d in duplicates)
+        )
+    return {
+        "suspected": bool(reasons),
+        "near_perfect_trtr": bool(near_perfect),
+        "duplicates": duplicates,
+        "reason": "; ".join(reasons) + ("; remove the leaking feature(s) or choose another target" if reasons else ""),
+    }

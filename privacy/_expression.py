@@ -68,15 +68,23 @@ FUNCTIONS: dict[str, tuple[Callable[..., Any], int]] = {
 CONSTANTS = {"pi": math.pi, "e": math.e}
 
 _BINARY: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
 }
 _COMPARE: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-    ast.Eq: operator.eq, ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
 }
-_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
-           ast.Pow: "**"}
+_SYMBOL = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%", ast.Pow: "**"}
 
 
 @dataclass(frozen=True)
@@ -119,8 +127,21 @@ def parse_expression(text: str, columns: Mapping[str, Any] | set[str] | list[str
 
 
 def _check_node(node: ast.AST, known: set[str], used: list[str]) -> None:
-    allowed_plain = (ast.Expression, ast.Load, ast.And, ast.Or, ast.Not, ast.USub, ast.UAdd, ast.BoolOp,
-                     ast.UnaryOp, ast.Compare, ast.IfExp, *_BINARY, *_COMPARE)
+    allowed_plain = (
+        ast.Expression,
+        ast.Load,
+        ast.And,
+        ast.Or,
+        ast.Not,
+        ast.USub,
+        ast.UAdd,
+        ast.BoolOp,
+        ast.UnaryOp,
+        ast.Compare,
+        ast.IfExp,
+        *_BINARY,
+        *_COMPARE,
+    )
     if isinstance(node, ast.BinOp):
         if type(node.op) not in _BINARY:
             raise ExpressionError(f"the operator {type(node.op).__name__} is not allowed; use + - * / // % **")
@@ -144,8 +165,10 @@ def _check_node(node: ast.AST, known: set[str], used: list[str]) -> None:
             return
         if node.id in FUNCTIONS:
             return  # checked with its call
-        raise ExpressionError(f"'{node.id}' is not a declared column; the expression may use the columns "
-                              f"{sorted(known)}, the constants pi and e, and the functions {sorted(FUNCTIONS)}")
+        raise ExpressionError(
+            f"'{node.id}' is not a declared column; the expression may use the columns "
+            f"{sorted(known)}, the constants pi and e, and the functions {sorted(FUNCTIONS)}"
+        )
     if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             shown = node.func.id if isinstance(node.func, ast.Name) else ast.unparse(node.func)
@@ -158,9 +181,11 @@ def _check_node(node: ast.AST, known: set[str], used: list[str]) -> None:
         return
     if isinstance(node, allowed_plain):
         return
-    raise ExpressionError(f"{type(node).__name__} ({ast.unparse(node) if hasattr(node, 'lineno') else ''}) is not "
-                          "allowed in an expression: use numbers, column names, arithmetic, comparisons and the "
-                          f"functions {sorted(FUNCTIONS)}")
+    raise ExpressionError(
+        f"{type(node).__name__} ({ast.unparse(node) if hasattr(node, 'lineno') else ''}) is not "
+        "allowed in an expression: use numbers, column names, arithmetic, comparisons and the "
+        f"functions {sorted(FUNCTIONS)}"
+    )
 
 
 class _Evaluator:
@@ -201,13 +226,20 @@ class _Evaluator:
                 out = combine(out, p)
             return out
         if isinstance(node, ast.IfExp):
-            return np.where(np.asarray(self.visit(node.test), dtype=bool), _number(self.visit(node.body)),
-                            _number(self.visit(node.orelse)))
+            return np.where(
+                np.asarray(self.visit(node.test), dtype=bool),
+                _number(self.visit(node.body)),
+                _number(self.visit(node.orelse)),
+            )
         if isinstance(node, ast.Call):
             assert isinstance(node.func, ast.Name)
             func = FUNCTIONS[node.func.id][0]
-            return func(*(_number(self.visit(a)) if node.func.id != "where" or i else self.visit(a)
-                          for i, a in enumerate(node.args)))
+            return func(
+                *(
+                    _number(self.visit(a)) if node.func.id != "where" or i else self.visit(a)
+                    for i, a in enumerate(node.args)
+                )
+            )
         raise ExpressionError(f"{type(node).__name__} is not allowed")  # pragma: no cover - refused by the check
 
 
@@ -224,8 +256,12 @@ def _number(v: Any) -> Any:
 
 
 def _compare(op: Callable[[Any, Any], Any], left: Any, right: Any) -> Any:
-    if isinstance(left, str) or isinstance(right, str) or np.asarray(left).dtype == object \
-            or np.asarray(right).dtype == object:
+    if (
+        isinstance(left, str)
+        or isinstance(right, str)
+        or np.asarray(left).dtype == object
+        or np.asarray(right).dtype == object
+    ):
         if op not in (operator.eq, operator.ne):
             raise ExpressionError("text can only be compared with == or !=")
         la, ra = np.asarray(left, dtype=object), np.asarray(right, dtype=object)

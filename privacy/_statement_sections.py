@@ -74,11 +74,15 @@ def _code(text: Any) -> str:
 def _bin_placement_text(p: Mapping[str, Any]) -> str:
     columns = list(p.get("columns") or [])
     if not columns:
-        return (f"a share of {_num(p.get('share'))} of rho was set aside for placing bins, but no column "
-                "is a binned numeric column: nothing was spent on it and the bins are equal-width")
-    return (f"a share of {_num(p.get('share'))} of rho (rho = {_num(p.get('rho_float'))}, part of the rho below) "
-            f"placed the bins of {', '.join(columns)}: a {p.get('mechanism')}, sigma = {_num(p.get('sigma'))} "
-            "per column. The rest of rho went to the method")
+        return (
+            f"a share of {_num(p.get('share'))} of rho was set aside for placing bins, but no column "
+            "is a binned numeric column: nothing was spent on it and the bins are equal-width"
+        )
+    return (
+        f"a share of {_num(p.get('share'))} of rho (rho = {_num(p.get('rho_float'))}, part of the rho below) "
+        f"placed the bins of {', '.join(columns)}: a {p.get('mechanism')}, sigma = {_num(p.get('sigma'))} "
+        "per column. The rest of rho went to the method"
+    )
 
 
 def _num(x: Any) -> str:
@@ -92,14 +96,16 @@ def _candidates(post: Mapping[str, Any] | None) -> list[str]:
     number = int(post.get("candidate") or 0)
     total = post.get("candidates")
     which = "the original run" if number == 0 else f"re-run {number}"
-    text = (f"This release is candidate {number} ({which})"
-            + (f" of {int(total)} candidates" if total is not None else "")
-            + " made from one sample of the mechanism. The data steward can re-run the post-processing above "
-            "(disclosure control, the checks and the report) on that one stored sample with other settings; "
-            "each re-run works on the stored output and never runs the mechanism again, so it adds no privacy "
-            "cost: "
-            "the parameters above are the whole charge. The steward chose which candidate to release after "
-            "reading the candidates' reports, whose internal checks use real rows, as for any approval.")
+    text = (
+        f"This release is candidate {number} ({which})"
+        + (f" of {int(total)} candidates" if total is not None else "")
+        + " made from one sample of the mechanism. The data steward can re-run the post-processing above "
+        "(disclosure control, the checks and the report) on that one stored sample with other settings; "
+        "each re-run works on the stored output and never runs the mechanism again, so it adds no privacy "
+        "cost: "
+        "the parameters above are the whole charge. The steward chose which candidate to release after "
+        "reading the candidates' reports, whose internal checks use real rows, as for any approval."
+    )
     out = ["", text]
     settings = post.get("settings") or {}
     if settings:
@@ -135,11 +141,14 @@ def _parameters(guarantee: str, c: PrivacyCost | None, zcdp: bool) -> list[str]:
 
 def _covers(guarantee: str, c: PrivacyCost | None) -> list[str]:
     if guarantee == "data-free":
-        return ["This release read no real rows, so it reveals nothing about the individuals in the dataset "
-                "beyond what the public schema or the scenario specification already states."]
+        return [
+            "This release read no real rows, so it reveals nothing about the individuals in the dataset "
+            "beyond what the public schema or the scenario specification already states."
+        ]
     if guarantee != "dp" or c is None or not c.is_dp:
-        return ["Nothing: without differential privacy there is no formal guarantee for the individuals of "
-                "the dataset."]
+        return [
+            "Nothing: without differential privacy there is no formal guarantee for the individuals of the dataset."
+        ]
     eps = float(c.epsilon)
     factor = math.exp(eps) if eps < 700 else math.inf
     text = (
@@ -164,12 +173,14 @@ def _neighbours(guarantee: str, holdout: Any) -> list[str]:
         # no guarantee to state a relation for; only how the rows the method read were chosen
         if holdout is None or float(holdout) <= 0:
             return []
-        return ["", f"Before the fit, each row was held out (kept from the method, and used only for the data "
-                    f"steward's internal checks) by an independent random draw with probability "
-                    f"{float(holdout):.4g}. The rows the method read are not protected by this: the split is no "
-                    "privacy guarantee."]
-    text = ("Neighbouring datasets here are the whole registered table and that table with any one row added "
-            "or removed.")
+        return [
+            "",
+            f"Before the fit, each row was held out (kept from the method, and used only for the data "
+            f"steward's internal checks) by an independent random draw with probability "
+            f"{float(holdout):.4g}. The rows the method read are not protected by this: the split is no "
+            "privacy guarantee.",
+        ]
+    text = "Neighbouring datasets here are the whole registered table and that table with any one row added or removed."
     if holdout is None:
         return ["", text]
     fraction = float(holdout)
@@ -230,9 +241,12 @@ def _constraints(report: Mapping[str, Any] | None) -> list[str]:
     if not report or not report.get("constraints"):
         return []
     rows = report.get("rows", 0)
-    out = ["", f"- constraints of the public schema, enforced on the {_count(rows, 'row')} the method produced, "
-               "before any step below (reading only those rows, rows drawn from the fitted model and the schema, "
-               "so it adds no privacy cost):"]
+    out = [
+        "",
+        f"- constraints of the public schema, enforced on the {_count(rows, 'row')} the method produced, "
+        "before any step below (reading only those rows, rows drawn from the fitted model and the schema, "
+        "so it adds no privacy cost):",
+    ]
     for c in report["constraints"]:
         before, repaired = c.get("violations_before", 0), c.get("repaired", 0)
         if c.get("kind") == "formula":
@@ -242,14 +256,20 @@ def _constraints(report: Mapping[str, Any] | None) -> list[str]:
         out.append(f"  - {_code(c.get('constraint'))}: {text}")
     resampled = int(report.get("rows_resampled") or 0)
     if resampled:
-        out.append(f"  - {_count(resampled, 'row')} violating a constraint replaced by fresh rows from the fitted "
-                   f"model that satisfy them all ({_count(report.get('rows_drawn', 0), 'row')} drawn in "
-                   f"{_count(report.get('rounds', 0), 'round')})")
-    out.append(f"  - {_count(report.get('rows_repaired', 0), 'row')} repaired (inequalities: values swapped, then "
-               "clipped to the declared bounds; combinations: the nearest allowed one; determined columns and "
-               "formulas: recomputed from their source)")
-    out.append("  - afterwards no row violated a constraint; later steps (coding, generalisation) change values "
-               "as described there")
+        out.append(
+            f"  - {_count(resampled, 'row')} violating a constraint replaced by fresh rows from the fitted "
+            f"model that satisfy them all ({_count(report.get('rows_drawn', 0), 'row')} drawn in "
+            f"{_count(report.get('rounds', 0), 'round')})"
+        )
+    out.append(
+        f"  - {_count(report.get('rows_repaired', 0), 'row')} repaired (inequalities: values swapped, then "
+        "clipped to the declared bounds; combinations: the nearest allowed one; determined columns and "
+        "formulas: recomputed from their source)"
+    )
+    out.append(
+        "  - afterwards no row violated a constraint; later steps (coding, generalisation) change values "
+        "as described there"
+    )
     return out
 
 
@@ -257,11 +277,17 @@ def _rebalancing(rebalanced: Mapping[str, Any] | None, guarantee: str) -> list[s
     """A rebalancing (SMOTE family) applied to the synthesizer's output, not to real rows."""
     if not rebalanced:
         return []
-    keeps = ("so the guarantee above is unchanged by it" if guarantee == "dp"
-             else "which adds no real rows beyond what the method already released")
-    return ["", f"- class rebalancing with {_code(rebalanced.get('method'))} on the synthetic output: "
-                f"{_count(rebalanced.get('rows_added', 0), 'row')} interpolated between synthetic rows of the "
-                f"minority class(es); it reads only the synthetic output, {keeps}."]
+    keeps = (
+        "so the guarantee above is unchanged by it"
+        if guarantee == "dp"
+        else "which adds no real rows beyond what the method already released"
+    )
+    return [
+        "",
+        f"- class rebalancing with {_code(rebalanced.get('method'))} on the synthetic output: "
+        f"{_count(rebalanced.get('rows_added', 0), 'row')} interpolated between synthetic rows of the "
+        f"minority class(es); it reads only the synthetic output, {keeps}.",
+    ]
 
 
 def _post_processing(dis: dict[str, Any] | None, cells: dict[str, Any] | None) -> list[str]:
@@ -278,7 +304,9 @@ def _post_processing(dis: dict[str, Any] | None, cells: dict[str, Any] | None) -
         for col, c in (dis.get("coding") or {}).items():
             parts = []
             if c.get("round_to") is not None:
-                parts.append(f"rounded to multiples of {c['round_to']:g} ({_count(c.get('rounded', 0), 'value')} changed)")
+                parts.append(
+                    f"rounded to multiples of {c['round_to']:g} ({_count(c.get('rounded', 0), 'value')} changed)"
+                )
             if c.get("top_code") is not None:
                 parts.append(f"top-coded at {c['top_code']:g} ({_count(c.get('top_coded', 0), 'value')})")
             if c.get("bottom_code") is not None:
@@ -296,8 +324,10 @@ def _post_processing(dis: dict[str, Any] | None, cells: dict[str, Any] | None) -
                 "evaluated)"
             )
         for col, g in gen.items():
-            text = (f"- {_code(col)} generalised ({_md(g.get('how', g.get('type')))}): "
-                    f"{g.get('rows_generalised', 0)} values recoded")
+            text = (
+                f"- {_code(col)} generalised ({_md(g.get('how', g.get('type')))}): "
+                f"{g.get('rows_generalised', 0)} values recoded"
+            )
             if g.get("rows_spared") is not None:
                 text += f", sparing {g.get('rows_spared', 0)} rows from suppression"
             if g.get("information_loss") is not None:
@@ -337,8 +367,7 @@ def _post_processing(dis: dict[str, Any] | None, cells: dict[str, Any] | None) -
 
 def _real_checks(real: dict[str, Any] | None, include_internal: bool, guarantee: str) -> list[str]:
     if real is None:
-        return ["None: no check compared this release with real rows, and nothing was removed because of real "
-                "rows."]
+        return ["None: no check compared this release with real rows, and nothing was removed because of real rows."]
     out = [
         "The released rows were compared with the real training rows (internal checks, run for the steward):",
         "",
@@ -407,7 +436,9 @@ def _fmt_value(v: Any) -> str:
     return str(v)
 
 
-def _gate(gate: GateResult | Mapping[str, Any] | None, include_internal: bool, override_reason: str | None) -> list[str]:
+def _gate(
+    gate: GateResult | Mapping[str, Any] | None, include_internal: bool, override_reason: str | None
+) -> list[str]:
     if gate is None:
         return ["Not evaluated."]
     if not isinstance(gate, GateResult) and gate.get("internal_included", True):

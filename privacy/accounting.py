@@ -62,10 +62,7 @@ def _eps_cks(rho: float, delta: float) -> float:
     log_inv_delta = math.log(1.0 / delta)
 
     def eps_at(alpha: float) -> float:
-        return (
-            alpha * rho
-            + (log_inv_delta + (alpha - 1) * math.log1p(-1.0 / alpha) - math.log(alpha)) / (alpha - 1)
-        )
+        return alpha * rho + (log_inv_delta + (alpha - 1) * math.log1p(-1.0 / alpha) - math.log(alpha)) / (alpha - 1)
 
     # the optimum alpha is near 1 + sqrt(log(1/delta)/rho); search a wide bracket in log space
     res = minimize_scalar(
@@ -104,9 +101,7 @@ def zcdp_rho(epsilon: Fraction | float, delta: Fraction | float) -> Fraction:
     if e <= 0:
         raise InvalidPrivacyValue("epsilon must be > 0 for a zCDP mechanism", field="epsilon")
     if not 0 < d < 1:
-        raise InvalidPrivacyValue(
-            "a zCDP mechanism needs 0 < delta < 1 (for example 1e-9)", field="delta"
-        )
+        raise InvalidPrivacyValue("a zCDP mechanism needs 0 < delta < 1 (for example 1e-9)", field="delta")
     lo, hi = 0.0, e  # rho <= epsilon always
     for _ in range(200):
         mid = (lo + hi) / 2
@@ -223,9 +218,7 @@ def _sum(costs: Iterable[PrivacyCost]) -> PrivacyCost:
     return total
 
 
-def budget_status(
-    budget: PrivacyBudget, spent: Iterable[PrivacyCost], reserved: Iterable[PrivacyCost]
-) -> BudgetStatus:
+def budget_status(budget: PrivacyBudget, spent: Iterable[PrivacyCost], reserved: Iterable[PrivacyCost]) -> BudgetStatus:
     """Compose the committed charges of a dataset under both accountants."""
     spent = list(spent)
     reserved = list(reserved)
@@ -302,5 +295,3 @@ def check_can_pay(
         f"{remaining}. Ask for a smaller epsilon, or ask the steward for more budget.",
         field="epsilon",
     )
-
-

@@ -69,8 +69,10 @@ class BinPlacement:
         return {
             "rho": str(self.rho),
             "rho_float": float(self.rho),
-            "mechanism": (f"Gaussian histogram on {self.cells} equal cells between the declared bounds per column "
-                          "(L2 sensitivity 1), edges at the noisy quantiles (post-processing)"),
+            "mechanism": (
+                f"Gaussian histogram on {self.cells} equal cells between the declared bounds per column "
+                "(L2 sensitivity 1), edges at the noisy quantiles (post-processing)"
+            ),
             "cells": self.cells,
             "sigma": self.sigma,
             "columns": list(self.measured),
@@ -80,8 +82,11 @@ class BinPlacement:
 
 def placeable_columns(encoder: DomainEncoder) -> list[ColumnEncoding]:
     """The binned numeric columns whose bins can be placed (more than one bin)."""
-    return [e for e in encoder.encodings if e.mode == "bins" and e.spec.kind in NUMERIC_KINDS and e.n_bins > 1
-            and e.hi > e.lo]
+    return [
+        e
+        for e in encoder.encodings
+        if e.mode == "bins" and e.spec.kind in NUMERIC_KINDS and e.n_bins > 1 and e.hi > e.lo
+    ]
 
 
 def grid_counts(values: pd.Series, enc: ColumnEncoding, cells: int) -> np.ndarray:
@@ -97,8 +102,9 @@ def grid_counts(values: pd.Series, enc: ColumnEncoding, cells: int) -> np.ndarra
     return np.bincount(idx, minlength=cells).astype(float)
 
 
-def edges_from_counts(counts: np.ndarray, lo: float, hi: float, bins: int, *, integer: bool = False,
-                      floor: float = 0.0) -> tuple[float, ...] | None:
+def edges_from_counts(
+    counts: np.ndarray, lo: float, hi: float, bins: int, *, integer: bool = False, floor: float = 0.0
+) -> tuple[float, ...] | None:
     """Edges putting about equal mass of the (noisy) grid `counts` in each of `bins` bins.
 
     Counts below `floor` are taken as zero. None when no mass is left (keep equal-width bins).
@@ -109,7 +115,9 @@ def edges_from_counts(counts: np.ndarray, lo: float, hi: float, bins: int, *, in
     if not total > 0 or bins < 2:
         return None
     grid = np.linspace(lo, hi, len(y) + 1)
-    cum = (1 - UNIFORM_WEIGHT) * np.concatenate([[0.0], np.cumsum(y)]) / total + UNIFORM_WEIGHT * np.linspace(0, 1, len(y) + 1)
+    cum = (1 - UNIFORM_WEIGHT) * np.concatenate([[0.0], np.cumsum(y)]) / total + UNIFORM_WEIGHT * np.linspace(
+        0, 1, len(y) + 1
+    )
     targets = np.arange(1, bins) / bins
     # the first grid edge where the cumulative mass reaches each target, interpolated inside its cell
     k = np.clip(np.searchsorted(cum, targets, side="left"), 1, len(y))
@@ -147,8 +155,9 @@ def place_bin_edges(
     for enc in columns:
         sigma = ledger.gaussian(f"place bins of {enc.name}", each)
         noisy = gaussian_measure(grid_counts(table[enc.name], enc, cells), sigma, rng)
-        placed = edges_from_counts(noisy, enc.lo, enc.hi, enc.n_bins, integer=enc.spec.is_integer,
-                                   floor=THRESHOLD * sigma)
+        placed = edges_from_counts(
+            noisy, enc.lo, enc.hi, enc.n_bins, integer=enc.spec.is_integer, floor=THRESHOLD * sigma
+        )
         if placed is not None:
             edges[enc.name] = placed
     return BinPlacement(each * len(columns), cells, sigma, tuple(e.name for e in columns), edges)

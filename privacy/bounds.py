@@ -168,8 +168,9 @@ def _not_found(epsilon: float) -> BoundsNotFound:
     )
 
 
-def dp_upper_bound(values: np.ndarray, epsilon: float, *,
-                   random_state: int | np.random.RandomState | None = None) -> float:
+def dp_upper_bound(
+    values: np.ndarray, epsilon: float, *, random_state: int | np.random.RandomState | None = None
+) -> float:
     """An epsilon-DP upper bound of `values` (non-finite values ignored): a grid point above the bulk."""
     eps = _check_epsilon(epsilon)
     x, grid = _finite(values), _grid()
@@ -180,8 +181,9 @@ def dp_upper_bound(values: np.ndarray, epsilon: float, *,
     return float(grid[i])
 
 
-def dp_lower_bound(values: np.ndarray, epsilon: float, *,
-                   random_state: int | np.random.RandomState | None = None) -> float:
+def dp_lower_bound(
+    values: np.ndarray, epsilon: float, *, random_state: int | np.random.RandomState | None = None
+) -> float:
     """An epsilon-DP lower bound of `values` (non-finite values ignored): a grid point below the bulk."""
     eps = _check_epsilon(epsilon)
     x, grid = _finite(values), _grid()[::-1]
@@ -192,8 +194,9 @@ def dp_lower_bound(values: np.ndarray, epsilon: float, *,
     return float(grid[i])
 
 
-def dp_range(values: np.ndarray, epsilon: float, *,
-             random_state: int | np.random.RandomState | None = None) -> tuple[float, float]:
+def dp_range(
+    values: np.ndarray, epsilon: float, *, random_state: int | np.random.RandomState | None = None
+) -> tuple[float, float]:
     """An epsilon-DP range that covers the bulk of `values` (nulls ignored), as grid points.
 
     The two bounds take epsilon/2 each. Raises BoundsNotFound when the lower
@@ -299,7 +302,9 @@ def learn_open_bounds(
     return LearnedBounds(schema.with_bounds(learned), learned, bounds_cost(eps))
 
 
-def _learn_missing_sides(values: np.ndarray, spec: ColumnSpec, epsilon: float, rng: np.random.RandomState) -> tuple[float, float]:
+def _learn_missing_sides(
+    values: np.ndarray, spec: ColumnSpec, epsilon: float, rng: np.random.RandomState
+) -> tuple[float, float]:
     """(lo, hi) of one column: a declared side is public and kept; the open sides share `epsilon`."""
     if spec.min is None and spec.max is None:
         return dp_range(values, epsilon, random_state=rng)
@@ -404,7 +409,8 @@ class OpenBoundsSupport:
             raise InvalidPrivacyValue(f"{self.name} needs epsilon > 0", field="epsilon")  # type: ignore[attr-defined]
         if self.needs_delta and requested.delta <= 0:  # type: ignore[attr-defined]
             raise InvalidPrivacyValue(
-                f"{self.name} needs a delta > 0 (for example 1e-9; well below 1/rows)", field="delta"  # type: ignore[attr-defined]
+                f"{self.name} needs a delta > 0 (for example 1e-9; well below 1/rows)",
+                field="delta",  # type: ignore[attr-defined]
             )
 
     def _fill_bounds(

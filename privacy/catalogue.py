@@ -96,8 +96,9 @@ class MethodEntry(abc.ABC):
         """The cost asked for, from a request's epsilon and delta (JSON numbers, text or exact values)."""
         if self.guarantee == "dp":
             if epsilon is None:
-                raise RequestRefused(f"{self.name} is differentially private: give epsilon (for example 1.0)",
-                                     field="epsilon")
+                raise RequestRefused(
+                    f"{self.name} is differentially private: give epsilon (for example 1.0)", field="epsilon"
+                )
             requested = PrivacyCost(_number(epsilon, "epsilon"), _number(delta, "delta"))
             if requested.epsilon <= 0:
                 raise RequestRefused("epsilon must be greater than 0", field="epsilon")
@@ -111,8 +112,9 @@ class MethodEntry(abc.ABC):
         """The cost a release at `requested` reports, known before any data is read."""
 
     @abc.abstractmethod
-    def preflight(self, schema: PublicSchema | None, requested: PrivacyCost,
-                  options: Mapping[str, Any] | None = None) -> int:
+    def preflight(
+        self, schema: PublicSchema | None, requested: PrivacyCost, options: Mapping[str, Any] | None = None
+    ) -> int:
         """Refuse on the schema and request alone; returns the number of columns the method generates
         from its options (data-free methods), 0 for the others."""
 
@@ -139,8 +141,9 @@ class SynthesizerEntry(MethodEntry):
     def planned_cost(self, requested: PrivacyCost, options: Mapping[str, Any] | None = None) -> PrivacyCost:
         return self.cls.planned_cost(requested)
 
-    def preflight(self, schema: PublicSchema | None, requested: PrivacyCost,
-                  options: Mapping[str, Any] | None = None) -> int:
+    def preflight(
+        self, schema: PublicSchema | None, requested: PrivacyCost, options: Mapping[str, Any] | None = None
+    ) -> int:
         synth = self.create(options=options)
         synth.preflight(schema, requested)
         # a data-free generator's width comes from its options
@@ -171,8 +174,9 @@ class StatisticsEntry(MethodEntry):
 
         return planned_cost(requested, options)
 
-    def preflight(self, schema: PublicSchema | None, requested: PrivacyCost,
-                  options: Mapping[str, Any] | None = None) -> int:
+    def preflight(
+        self, schema: PublicSchema | None, requested: PrivacyCost, options: Mapping[str, Any] | None = None
+    ) -> int:
         from privacy.statistics import preflight_statistics
 
         assert schema is not None
@@ -245,10 +249,19 @@ class ReleasePlan:
     recorded: Mapping[str, Any] = field(default_factory=dict)  # the requested cost as stored (exact strings)
 
 
-def plan_release(method: str, epsilon: Any, delta: Any, options: Mapping[str, Any] | None,
-                 schema: PublicSchema, *, kind: str | None = None, rows: int | None = None,
-                 target: str | None = None, rebalance: str | None = None,
-                 dataset: DatasetLimits | None = None) -> ReleasePlan:
+def plan_release(
+    method: str,
+    epsilon: Any,
+    delta: Any,
+    options: Mapping[str, Any] | None,
+    schema: PublicSchema,
+    *,
+    kind: str | None = None,
+    rows: int | None = None,
+    target: str | None = None,
+    rebalance: str | None = None,
+    dataset: DatasetLimits | None = None,
+) -> ReleasePlan:
     """Check a release request on the public schema alone and plan it; raise a PrivacyError to refuse.
 
     In this order: the method, the kind asked for, the request limits (and the dataset's delta limits),
@@ -272,7 +285,9 @@ def plan_release(method: str, epsilon: Any, delta: Any, options: Mapping[str, An
     if width * rows > MAX_GENERATED_CELLS:
         raise RequestRefused(
             f"{method} would generate {rows:,} rows x {width} columns = {width * rows:,} values; at most "
-            f"{MAX_GENERATED_CELLS:,} are accepted: ask for fewer rows or columns", field="rows")
+            f"{MAX_GENERATED_CELLS:,} are accepted: ask for fewer rows or columns",
+            field="rows",
+        )
     if rebalance is not None:
         allowed = rebalancers()
         if rebalance not in allowed:
@@ -294,13 +309,25 @@ def plan_release(method: str, epsilon: Any, delta: Any, options: Mapping[str, An
             raise PolicyViolation(
                 f"{method} is not differentially private and dataset '{dataset.name}' has policy "
                 f"'{dataset.policy.privacy}'; choose a DP method (mst, aim, dp-copula, ...) or ask the steward "
-                "to allow non-DP releases", field="method")
+                "to allow non-DP releases",
+                field="method",
+            )
     stored = requested.to_dict()
     return ReleasePlan(
-        method=method, kind=entry.kind, guarantee=entry.guarantee, requested=requested, cost=cost,
-        options=options, rows=rows, target=target, rebalance=rebalance,
-        queue=HEAVY if entry.heavy else QUICK, reads_rows=entry.reads_rows, row_level=entry.row_level,
-        whole_table=entry.whole_table, recorded={"epsilon": stored["epsilon"], "delta": stored["delta"]},
+        method=method,
+        kind=entry.kind,
+        guarantee=entry.guarantee,
+        requested=requested,
+        cost=cost,
+        options=options,
+        rows=rows,
+        target=target,
+        rebalance=rebalance,
+        queue=HEAVY if entry.heavy else QUICK,
+        reads_rows=entry.reads_rows,
+        row_level=entry.row_level,
+        whole_table=entry.whole_table,
+        recorded={"epsilon": stored["epsilon"], "delta": stored["delta"]},
     )
 
 
@@ -318,12 +345,17 @@ def check_request_limits(epsilon: Any, delta: Any, dataset: DatasetLimits | None
         raise RequestRefused(
             f"epsilon {format_value(eps) if eps <= 10**6 else f'{float(eps):.3g}'} is far beyond any meaningful privacy guarantee: a request may ask "
             f"for at most epsilon {format_value(MAX_REQUEST_EPSILON)} (typical values are 0.1 to 10)",
-            field="epsilon", code="epsilon_too_large")
+            field="epsilon",
+            code="epsilon_too_large",
+        )
     dlt = _finite_or_none(delta, "delta")
     if dlt is not None and 0 < dlt < MIN_REQUEST_DELTA:
-        raise RequestRefused(f"delta {float(dlt):.3g} is too small for the accounting to represent: give 0 "
-                             "(for a method that does not need a delta) or at least 1e-100, such as 1e-9",
-                             field="delta", code="delta_too_small")
+        raise RequestRefused(
+            f"delta {float(dlt):.3g} is too small for the accounting to represent: give 0 "
+            "(for a method that does not need a delta) or at least 1e-100, such as 1e-9",
+            field="delta",
+            code="delta_too_small",
+        )
     if dlt is None or dataset is None or dlt == 0:
         return
     max_delta = dataset.policy.max_delta_exact
@@ -335,7 +367,9 @@ def check_request_limits(epsilon: Any, delta: Any, dataset: DatasetLimits | None
             f"most delta {format_value(limit)} (the policy's max_delta is {format_value(max_delta)}, the "
             f"dataset's whole delta budget {format_value(budget_delta)}). Ask for a smaller delta such as "
             f"{format_value(min(limit, Fraction(1, 10**9)))}, or 0 for a method that does not need one",
-            field="delta", code="delta_too_large")
+            field="delta",
+            code="delta_too_large",
+        )
 
 
 def _finite_or_none(value: Any, field: str) -> Fraction | None:

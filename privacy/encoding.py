@@ -98,9 +98,7 @@ def _bins_layout(
         before = [int(np.searchsorted(lower, v, side="left")) for v in specials]
     else:
         width = (hi - lo) / n_bins if hi > lo else 0.0
-        before = [
-            0 if width == 0 else min(max(math.ceil((v - lo) / width - 1e-9), 0), n_bins) for v in specials
-        ]
+        before = [0 if width == 0 else min(max(math.ceil((v - lo) / width - 1e-9), 0), n_bins) for v in specials]
     layout: list[int] = []
     for k in range(n_bins + 1):
         layout += [-(j + 1) for j, b in enumerate(before) if b == k]
@@ -114,17 +112,21 @@ def check_edges(edges: Sequence[float], lo: float, hi: float, *, integer: bool =
     integer column every bin must hold at least one integer."""
     e = tuple(float(v) for v in edges)
     if len(e) < 2 or e[0] != lo or e[-1] != hi:
-        raise SchemaError(f"bin edges must start at the declared min {lo} and end at the declared max {hi}",
-                          field="schema")
+        raise SchemaError(
+            f"bin edges must start at the declared min {lo} and end at the declared max {hi}", field="schema"
+        )
     if not all(math.isfinite(v) for v in e) or any(b <= a for a, b in itertools.pairwise(e)):
         raise SchemaError("bin edges must be finite and strictly ascending", field="schema")
     if integer:
         # a bin [a, b) holds the integers ceil(a) .. ceil(b) - 1; the last one [a, hi] up to floor(hi)
         last = len(e) - 2
-        if any((math.floor(b) if i == last else math.ceil(b) - 1) < math.ceil(a)
-               for i, (a, b) in enumerate(itertools.pairwise(e))):
-            raise SchemaError("bin edges of an integer column must leave at least one integer in every bin",
-                              field="schema")
+        if any(
+            (math.floor(b) if i == last else math.ceil(b) - 1) < math.ceil(a)
+            for i, (a, b) in enumerate(itertools.pairwise(e))
+        ):
+            raise SchemaError(
+                "bin edges of an integer column must leave at least one integer in every bin", field="schema"
+            )
     return e
 
 
@@ -145,12 +147,17 @@ class DomainEncoder:
         self.columns = list(columns or schema.synthesized_columns)
         edges = dict(edges or {})
         self.encodings: list[ColumnEncoding] = [self._column(n, schema.columns[n], default_bins) for n in self.columns]
-        unknown = sorted(set(edges) - {e.name for e in self.encodings if e.mode == "bins" and e.spec.kind in NUMERIC_KINDS})
+        unknown = sorted(
+            set(edges) - {e.name for e in self.encodings if e.mode == "bins" and e.spec.kind in NUMERIC_KINDS}
+        )
         if unknown:
-            raise SchemaError(f"bin edges given for columns that are not binned numeric columns: {unknown}", field="schema")
+            raise SchemaError(
+                f"bin edges given for columns that are not binned numeric columns: {unknown}", field="schema"
+            )
         self.encodings = [
             self._with_edges(e, check_edges(edges[e.name], e.lo, e.hi, integer=e.spec.is_integer))
-            if e.name in edges else e
+            if e.name in edges
+            else e
             for e in self.encodings
         ]
 
@@ -158,8 +165,14 @@ class DomainEncoder:
     def _with_edges(enc: ColumnEncoding, edges: tuple[float, ...]) -> ColumnEncoding:
         bins = len(edges) - 1
         n = bins + len(enc.specials)
-        return replace(enc, size=n + (1 if enc.spec.nullable else 0), n_value_codes=n, n_bins=bins, edges=edges,
-                       layout=_bins_layout(bins, enc.lo, enc.hi, enc.specials, edges))
+        return replace(
+            enc,
+            size=n + (1 if enc.spec.nullable else 0),
+            n_value_codes=n,
+            n_bins=bins,
+            edges=edges,
+            layout=_bins_layout(bins, enc.lo, enc.hi, enc.specials, edges),
+        )
 
     @staticmethod
     def _column(name: str, spec: ColumnSpec, default_bins: int) -> ColumnEncoding:
@@ -168,9 +181,13 @@ class DomainEncoder:
             n = len(spec.values)
             return ColumnEncoding(name, spec, n + extra, "category", n_value_codes=n)
         if spec.kind == "categorical":
-            raise SchemaError(f"column '{name}' has no declared values; declare them in the public schema", field="schema")
+            raise SchemaError(
+                f"column '{name}' has no declared values; declare them in the public schema", field="schema"
+            )
         if not spec.has_bounds:
-            raise SchemaError(f"column '{name}' has open bounds; declare min and max in the public schema", field="schema")
+            raise SchemaError(
+                f"column '{name}' has open bounds; declare min and max in the public schema", field="schema"
+            )
         lo, hi = spec.numeric_bounds()
         if spec.kind == "ordinal" and spec.bins is None:
             ilo, ihi = math.ceil(lo), math.floor(hi)
@@ -182,8 +199,18 @@ class DomainEncoder:
             bins = int(min(bins, math.floor(hi) - math.ceil(lo) + 1))
         specials = spec.special_points
         n = bins + len(specials)
-        return ColumnEncoding(name, spec, n + extra, "bins", lo, hi, n, n_bins=bins, specials=specials,
-                              layout=_bins_layout(bins, lo, hi, specials))
+        return ColumnEncoding(
+            name,
+            spec,
+            n + extra,
+            "bins",
+            lo,
+            hi,
+            n,
+            n_bins=bins,
+            specials=specials,
+            layout=_bins_layout(bins, lo, hi, specials),
+        )
 
     @property
     def sizes(self) -> list[int]:

@@ -191,8 +191,9 @@ def _judge(
 ) -> GateCheck:
     x = _number(value)
     if threshold is None:
-        return GateCheck(name, x, None, "not_run", f"{label}: no threshold set in the dataset policy",
-                         direction, internal)
+        return GateCheck(
+            name, x, None, "not_run", f"{label}: no threshold set in the dataset policy", direction, internal
+        )
     t = float(threshold)
     if x is None:
         return GateCheck(name, None, t, "not_run", f"{label}: {not_run}", direction, internal)
@@ -296,31 +297,80 @@ def evaluate_gate(
         extra_e = extra_u = ""
     else:
         exact, unique = real.get("released_exact_match_rate"), real.get("released_unique_match_rate")
-        extra_e = f"; {real.get('removed_exact', 0)} exact copies removed by filtering" if real.get("filtering_applied") else ""
-        extra_u = f"; {real.get('removed_unique', 0)} unique matches removed by filtering" if real.get("filtering_applied") else ""
+        extra_e = (
+            f"; {real.get('removed_exact', 0)} exact copies removed by filtering"
+            if real.get("filtering_applied")
+            else ""
+        )
+        extra_u = (
+            f"; {real.get('removed_unique', 0)} unique matches removed by filtering"
+            if real.get("filtering_applied")
+            else ""
+        )
     exact_limit = policy.max_exact_match_rate
     upper, measured = _baseline_limit(exact_match_baseline)
     if upper is not None and upper > exact_limit:
         exact_limit = upper
-        extra_e += (f"; limit raised from the policy's {policy.max_exact_match_rate:g} to {upper:.4g}, "
-                    f"{measured} (real rows outside the training split equal a training row that often)")
-    checks.append(_judge("exact_match_rate", exact, exact_limit, "max", m,
-                         label="exact-match rate (released rows equal to a real training row)", internal=True,
-                         not_run="the check against real rows was not run", extra=extra_e))
-    unique_not_run = ("no quasi-identifiers declared" if real is not None and real.get("unique_match_rate") is None
-                      else "the check against real rows was not run")
+        extra_e += (
+            f"; limit raised from the policy's {policy.max_exact_match_rate:g} to {upper:.4g}, "
+            f"{measured} (real rows outside the training split equal a training row that often)"
+        )
+    checks.append(
+        _judge(
+            "exact_match_rate",
+            exact,
+            exact_limit,
+            "max",
+            m,
+            label="exact-match rate (released rows equal to a real training row)",
+            internal=True,
+            not_run="the check against real rows was not run",
+            extra=extra_e,
+        )
+    )
+    unique_not_run = (
+        "no quasi-identifiers declared"
+        if real is not None and real.get("unique_match_rate") is None
+        else "the check against real rows was not run"
+    )
     unique_limit = policy.max_unique_match_rate
     upper, measured = _baseline_limit(unique_match_baseline)
     if upper is not None and upper > unique_limit:
         unique_limit = upper
-        extra_u += (f"; limit raised from the policy's {policy.max_unique_match_rate:g} to {upper:.4g}, {measured} "
-                    "(real rows outside the training split match that often)")
-    checks.append(_judge("unique_match_rate", unique, unique_limit, "max", m,
-                         label="unique-match rate (released rows reproducing a unique real QI combination)",
-                         internal=True, not_run=unique_not_run, extra=extra_u))
-    checks.append(_judge("membership_auc", membership_auc, policy.max_membership_auc, "max", m,
-                         label="membership-inference AUC", internal=True))
-    utility_label, fidelity_label, utility_extra, fidelity_extra = "utility ratio (TSTR / TRTR)", "fidelity score", "", ""
+        extra_u += (
+            f"; limit raised from the policy's {policy.max_unique_match_rate:g} to {upper:.4g}, {measured} "
+            "(real rows outside the training split match that often)"
+        )
+    checks.append(
+        _judge(
+            "unique_match_rate",
+            unique,
+            unique_limit,
+            "max",
+            m,
+            label="unique-match rate (released rows reproducing a unique real QI combination)",
+            internal=True,
+            not_run=unique_not_run,
+            extra=extra_u,
+        )
+    )
+    checks.append(
+        _judge(
+            "membership_auc",
+            membership_auc,
+            policy.max_membership_auc,
+            "max",
+            m,
+            label="membership-inference AUC",
+            internal=True,
+        )
+    )
+    utility_label, fidelity_label, utility_extra, fidelity_extra = (
+        "utility ratio (TSTR / TRTR)",
+        "fidelity score",
+        "",
+        "",
+    )
     if class_aware is not None:
         target = class_aware.get("target")
         minority = ", ".join(f"'{c}'" for c in class_aware.get("minority_classes") or [])
@@ -329,23 +379,48 @@ def evaluate_gate(
         utility_extra = _replaces("utility ratio of the primary score", utility_ratio)
         fidelity_extra = _replaces("marginal fidelity score", fidelity)
         utility_ratio, fidelity = class_aware.get("utility_ratio"), class_aware.get("fidelity")
-    utility = _judge("utility_ratio", utility_ratio, policy.min_utility_ratio, "min", m,
-                     label=utility_label, internal=True, extra=utility_extra)
+    utility = _judge(
+        "utility_ratio",
+        utility_ratio,
+        policy.min_utility_ratio,
+        "min",
+        m,
+        label=utility_label,
+        internal=True,
+        extra=utility_extra,
+    )
     if utility_leakage and utility.status == "pass":
-        utility = GateCheck(utility.name, utility.value, utility.threshold, "warn",
-                            f"{utility_label} not meaningful: {utility_leakage}", utility.direction,
-                            utility.internal)
+        utility = GateCheck(
+            utility.name,
+            utility.value,
+            utility.threshold,
+            "warn",
+            f"{utility_label} not meaningful: {utility_leakage}",
+            utility.direction,
+            utility.internal,
+        )
     checks.append(utility)
-    checks.append(_judge("fidelity", fidelity, policy.min_fidelity, "min", m,
-                         label=fidelity_label, internal=True, extra=fidelity_extra))
+    checks.append(
+        _judge(
+            "fidelity",
+            fidelity,
+            policy.min_fidelity,
+            "min",
+            m,
+            label=fidelity_label,
+            internal=True,
+            extra=fidelity_extra,
+        )
+    )
     checks.append(_small_cell_check(policy, cells, m))
     return GateResult(checks)
 
 
 def _replaces(what: str, value: Any) -> str:
     x = _number(value)
-    return (f"; the release was rebalanced, so this replaces the {what}"
-            + (f" ({x:.4g}, for information)" if x is not None else ""))
+    return f"; the release was rebalanced, so this replaces the {what}" + (
+        f" ({x:.4g}, for information)" if x is not None else ""
+    )
 
 
 def _baseline_limit(baseline: float | tuple[float, int] | None) -> tuple[float | None, str]:
@@ -365,31 +440,57 @@ def _baseline_limit(baseline: float | tuple[float, int] | None) -> tuple[float |
     return upper, f"the upper bound of the holdout baseline {rate:.4g} on {rows} rows"
 
 
-def _k_check(policy: DatasetPolicy, dis: dict[str, Any] | None, k_info: Mapping[str, Any] | None, m: float) -> GateCheck:
+def _k_check(
+    policy: DatasetPolicy, dis: dict[str, Any] | None, k_info: Mapping[str, Any] | None, m: float
+) -> GateCheck:
     label = "smallest quasi-identifier class"
     if dis is None or k_info is None:
         return GateCheck("k_anonymity", None, None, "not_run", "k-anonymity: no row-level disclosure report", "min")
     if not k_info.get("applicable", True) or not dis.get("quasi_identifiers"):
-        return GateCheck("k_anonymity", None, None, "not_run",
-                         "k-anonymity: no quasi-identifiers declared in the public schema", "min")
+        return GateCheck(
+            "k_anonymity",
+            None,
+            None,
+            "not_run",
+            "k-anonymity: no quasi-identifiers declared in the public schema",
+            "min",
+        )
     k = policy.effective_k(True)
     rows = k_info.get("rows", 0)
     if not rows:
-        return GateCheck("k_anonymity", None, float(k) if k else None, "fail",
-                         "every row was suppressed: nothing is left to release; lower k, declare hierarchies "
-                         "for the quasi-identifiers, or use fewer quasi-identifiers", "min")
+        return GateCheck(
+            "k_anonymity",
+            None,
+            float(k) if k else None,
+            "fail",
+            "every row was suppressed: nothing is left to release; lower k, declare hierarchies "
+            "for the quasi-identifiers, or use fewer quasi-identifiers",
+            "min",
+        )
     suppressed = (dis.get("suppression") or {}).get("rows_suppressed", 0)
     extra = f"; {suppressed} of {dis.get('rows_in', 0)} rows suppressed" if suppressed else ""
-    return _judge("k_anonymity", k_info.get("smallest_class"), k, "min", m, whole_units=True,
-                  label=label, fmt="{:.0f}", extra=extra)
+    return _judge(
+        "k_anonymity",
+        k_info.get("smallest_class"),
+        k,
+        "min",
+        m,
+        whole_units=True,
+        label=label,
+        fmt="{:.0f}",
+        extra=extra,
+    )
 
 
-def _l_check(policy: DatasetPolicy, dis: dict[str, Any] | None, l_info: Mapping[str, Any] | None, m: float) -> GateCheck:
+def _l_check(
+    policy: DatasetPolicy, dis: dict[str, Any] | None, l_info: Mapping[str, Any] | None, m: float
+) -> GateCheck:
     if policy.l is None:
         return GateCheck("l_diversity", None, None, "not_run", "l-diversity: no l set in the dataset policy", "min")
     if dis is None or not l_info:
-        reason = ("no row-level disclosure report" if dis is None
-                  else "no sensitive columns or no quasi-identifiers declared")
+        reason = (
+            "no row-level disclosure report" if dis is None else "no sensitive columns or no quasi-identifiers declared"
+        )
         return GateCheck("l_diversity", None, float(policy.l), "not_run", f"l-diversity: {reason}", "min")
     worst_col, worst = None, None
     for col, entry in l_info.items():
@@ -397,22 +498,53 @@ def _l_check(policy: DatasetPolicy, dis: dict[str, Any] | None, l_info: Mapping[
         if v is not None and (worst is None or v < worst):
             worst_col, worst = col, v
     if worst is None:
-        return GateCheck("l_diversity", None, float(policy.l), "not_run", "l-diversity: the released table is empty",
-                         "min")
+        return GateCheck(
+            "l_diversity", None, float(policy.l), "not_run", "l-diversity: the released table is empty", "min"
+        )
     assert worst_col is not None
     share = l_info[worst_col].get("share_classes_below_l", 0.0)
     extra = f"; {share:.1%} of the classes are below l" if share else ""
-    return _judge("l_diversity", worst, policy.l, "min", m, whole_units=True,
-                  label=f"smallest l-diversity ('{worst_col}')", fmt="{:.0f}", extra=extra)
+    return _judge(
+        "l_diversity",
+        worst,
+        policy.l,
+        "min",
+        m,
+        whole_units=True,
+        label=f"smallest l-diversity ('{worst_col}')",
+        fmt="{:.0f}",
+        extra=extra,
+    )
 
 
 def _small_cell_check(policy: DatasetPolicy, cells: dict[str, Any] | None, m: float) -> GateCheck:
     if cells is None:
-        return GateCheck("small_cells", None, float(policy.small_cell_threshold), "not_run",
-                         "small cells: not an aggregate release", "min")
+        return GateCheck(
+            "small_cells",
+            None,
+            float(policy.small_cell_threshold),
+            "not_run",
+            "small cells: not an aggregate release",
+            "min",
+        )
     if cells.get("min_published") is None:
-        return GateCheck("small_cells", None, float(policy.small_cell_threshold), "warn",
-                         "small cells: every cell was suppressed; nothing is published", "min")
+        return GateCheck(
+            "small_cells",
+            None,
+            float(policy.small_cell_threshold),
+            "warn",
+            "small cells: every cell was suppressed; nothing is published",
+            "min",
+        )
     extra = f"; {cells.get('cells_suppressed', 0)} of {cells.get('cells', 0)} cells suppressed"
-    return _judge("small_cells", cells["min_published"], policy.small_cell_threshold, "min", m, whole_units=True,
-                  label="smallest published cell", fmt="{:.6g}", extra=extra)
+    return _judge(
+        "small_cells",
+        cells["min_published"],
+        policy.small_cell_threshold,
+        "min",
+        m,
+        whole_units=True,
+        label="smallest published cell",
+        fmt="{:.6g}",
+        extra=extra,
+    )

@@ -65,10 +65,12 @@ class DatasetPolicy(BaseModel):
     small_cell_threshold: int = Field(default=10, ge=0)
     rounding_base: int = Field(default=5, ge=1)
     warn_margin: float = Field(default=0.1, ge=0, le=1)
-    max_suppression: float = Field(default=0.1, ge=0, le=1,
-                                   description="the largest share of sampled rows k-anonymity may suppress")
-    max_delta: float = Field(default=DEFAULT_MAX_DELTA, ge=0, lt=1,
-                             description="the largest delta one request may ask for")
+    max_suppression: float = Field(
+        default=0.1, ge=0, le=1, description="the largest share of sampled rows k-anonymity may suppress"
+    )
+    max_delta: float = Field(
+        default=DEFAULT_MAX_DELTA, ge=0, lt=1, description="the largest delta one request may ask for"
+    )
 
     def effective_k(self, has_quasi_identifiers: bool) -> int | None:
         if self.k is not None:

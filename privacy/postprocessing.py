@@ -71,8 +71,9 @@ class RerunSettings:
 def _message(exc: ValueError) -> str:
     errors = getattr(exc, "errors", None)
     if callable(errors):
-        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg'].removeprefix('Value error, ')}"
-                         for e in errors())
+        return "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg'].removeprefix('Value error, ')}" for e in errors()
+        )
     return str(exc)
 
 
@@ -80,8 +81,9 @@ def _plain(value: Any) -> Any:
     return value.model_dump(mode="json", exclude_none=True) if hasattr(value, "model_dump") else value
 
 
-def apply_settings(schema: PublicSchema, policy: DatasetPolicy, requested: Mapping[str, Any] | None,
-                   sample_rows: int) -> RerunSettings:
+def apply_settings(
+    schema: PublicSchema, policy: DatasetPolicy, requested: Mapping[str, Any] | None, sample_rows: int
+) -> RerunSettings:
     """The schema, policy and row count of a re-run: `schema` and `policy` as the sample was post-processed
     the first time, changed by `requested`::
 
@@ -95,8 +97,9 @@ def apply_settings(schema: PublicSchema, policy: DatasetPolicy, requested: Mappi
     req = dict(requested or {})
     unknown = [k for k in req if k not in _KEYS]
     if unknown:
-        raise PostprocessSettingError(f"unknown setting(s) {unknown}: a re-run takes {', '.join(_KEYS)}",
-                                      field=unknown[0])
+        raise PostprocessSettingError(
+            f"unknown setting(s) {unknown}: a re-run takes {', '.join(_KEYS)}", field=unknown[0]
+        )
     new_policy = _policy(policy, req.get("policy"))
     new_schema = _schema(schema, req.get("schema"))
     rows = req.get("rows")
@@ -105,8 +108,11 @@ def apply_settings(schema: PublicSchema, policy: DatasetPolicy, requested: Mappi
     elif isinstance(rows, bool) or not isinstance(rows, int) or rows < 1:
         raise PostprocessSettingError(f"rows must be a whole number of at least 1, got {rows!r}", field="rows")
     elif rows > sample_rows:
-        raise PostprocessSettingError(f"rows {rows} is more than the {sample_rows} rows the mechanism sampled: a "
-                                      "re-run releases some or all of the sample, never more", field="rows")
+        raise PostprocessSettingError(
+            f"rows {rows} is more than the {sample_rows} rows the mechanism sampled: a "
+            "re-run releases some or all of the sample, never more",
+            field="rows",
+        )
     return RerunSettings(schema=new_schema, policy=new_policy, rows=int(rows), requested=req)
 
 
@@ -114,12 +120,14 @@ def _policy(policy: DatasetPolicy, changes: Any) -> DatasetPolicy:
     if changes is None:
         return policy
     if not isinstance(changes, Mapping):
-        raise PostprocessSettingError("policy must be a mapping of settings such as {\"k\": 10}", field="policy")
+        raise PostprocessSettingError('policy must be a mapping of settings such as {"k": 10}', field="policy")
     refused = [k for k in changes if k not in POLICY_FIELDS]
     if refused:
         raise PostprocessSettingError(
             f"policy setting(s) {refused} cannot change in a re-run: it may change {', '.join(POLICY_FIELDS)} "
-            "(disclosure control); other settings belong to the dataset's policy", field="policy")
+            "(disclosure control); other settings belong to the dataset's policy",
+            field="policy",
+        )
     try:
         return DatasetPolicy.from_dict({**policy.to_dict(), **dict(changes)})
     except PrivacyError as exc:
@@ -129,23 +137,31 @@ def _policy(policy: DatasetPolicy, changes: Any) -> DatasetPolicy:
 def _schema(schema: PublicSchema, changes: Any) -> PublicSchema:
     if changes is None:
         return schema
-    if not isinstance(changes, Mapping) or set(changes) - {"columns"} or not isinstance(changes.get("columns"),
-                                                                                        Mapping):
+    if (
+        not isinstance(changes, Mapping)
+        or set(changes) - {"columns"}
+        or not isinstance(changes.get("columns"), Mapping)
+    ):
         raise PostprocessSettingError(
-            "schema must be {\"columns\": {COLUMN: {FIELD: VALUE}}} with fields among " + ", ".join(SCHEMA_FIELDS),
-            field="schema")
+            'schema must be {"columns": {COLUMN: {FIELD: VALUE}}} with fields among ' + ", ".join(SCHEMA_FIELDS),
+            field="schema",
+        )
     columns = dict(schema.columns)
     for name, fields in changes["columns"].items():
         if name not in columns or columns[name].is_dropped:
-            raise PostprocessSettingError(f"unknown column '{name}': the released columns are "
-                                          + ", ".join(schema.synthesized_columns), field="schema")
+            raise PostprocessSettingError(
+                f"unknown column '{name}': the released columns are " + ", ".join(schema.synthesized_columns),
+                field="schema",
+            )
         if not isinstance(fields, Mapping):
             raise PostprocessSettingError(f"schema.columns.{name} must be a mapping of fields", field="schema")
         refused = [f for f in fields if f not in SCHEMA_FIELDS]
         if refused:
             raise PostprocessSettingError(
                 f"column '{name}': field(s) {refused} cannot change in a re-run (they describe what was "
-                f"sampled); it may change {', '.join(SCHEMA_FIELDS)}", field="schema")
+                f"sampled); it may change {', '.join(SCHEMA_FIELDS)}",
+                field="schema",
+            )
         data = columns[name].model_dump(mode="python")
         data.update(dict(fields))
         try:

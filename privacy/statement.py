@@ -126,9 +126,12 @@ def privacy_statement(
     if not include_internal:
         lines += ["_Public version: figures computed on real rows are withheld; the data steward has them._", ""]
     else:
-        lines += ["_This copy includes, at the data steward's choice, the internal checks: figures computed on "
-                  "real rows, the gate's verdict and any override reason. No privacy guarantee covers them; "
-                  "whoever holds this copy learns them as they are._", ""]
+        lines += [
+            "_This copy includes, at the data steward's choice, the internal checks: figures computed on "
+            "real rows, the gate's verdict and any override reason. No privacy guarantee covers them; "
+            "whoever holds this copy learns them as they are._",
+            "",
+        ]
 
     # --- what and how --------------------------------------------------------------
     lines += ["## Release and mechanism", ""]

@@ -104,27 +104,38 @@ ProgressCallback = Callable[[float, str], None]
 def _mechanism(options: Mapping[str, Any] | None) -> str:
     mechanism = str((options or {}).get("mechanism") or "laplace").strip().lower()
     if mechanism not in MECHANISMS:
-        raise MethodOptionError(f"mechanism must be one of {', '.join(MECHANISMS)}, got {mechanism!r}",
-                                field="options")
+        raise MethodOptionError(f"mechanism must be one of {', '.join(MECHANISMS)}, got {mechanism!r}", field="options")
     return mechanism
 
 
 # the row count is not public: every count released is a DP measurement paid for in the budget split
-ROW_COUNT = {"epsilon_share": 0.0, "delta_share": 0.0,
-             "use": "every count released (rows per cell, non-null values, histogram bins) is a DP measurement "
-                    "with its share of the budget; the true row count is used nowhere else"}
+ROW_COUNT = {
+    "epsilon_share": 0.0,
+    "delta_share": 0.0,
+    "use": "every count released (rows per cell, non-null values, histogram bins) is a DP measurement "
+    "with its share of the budget; the true row count is used nowhere else",
+}
 
 
 def method_info(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What the privacy statement says of a dp-statistics release with these options."""
     if _mechanism(options) == "gaussian":
-        return {"name": NAME, "guarantee": "dp", "zcdp": True,
-                "description": "DP counts, means, variances, quantiles and histograms: Gaussian mechanism (zCDP), "
-                               "exponential-mechanism quantiles; 95% noise intervals", "row_count": dict(ROW_COUNT)}
-    return {"name": NAME, "guarantee": "dp", "zcdp": False,
-            "description": "DP counts, means, variances, quantiles and histograms: Geometric and Laplace "
-                           "mechanisms (diffprivlib), exponential-mechanism quantiles; 95% noise intervals",
-            "row_count": dict(ROW_COUNT)}
+        return {
+            "name": NAME,
+            "guarantee": "dp",
+            "zcdp": True,
+            "description": "DP counts, means, variances, quantiles and histograms: Gaussian mechanism (zCDP), "
+            "exponential-mechanism quantiles; 95% noise intervals",
+            "row_count": dict(ROW_COUNT),
+        }
+    return {
+        "name": NAME,
+        "guarantee": "dp",
+        "zcdp": False,
+        "description": "DP counts, means, variances, quantiles and histograms: Geometric and Laplace "
+        "mechanisms (diffprivlib), exponential-mechanism quantiles; 95% noise intervals",
+        "row_count": dict(ROW_COUNT),
+    }
 
 
 def planned_cost(requested: PrivacyCost, options: Mapping[str, Any] | None = None) -> PrivacyCost:
@@ -137,8 +148,11 @@ def planned_cost(requested: PrivacyCost, options: Mapping[str, Any] | None = Non
         raise InvalidPrivacyValue("dp-statistics needs a finite epsilon > 0", field="epsilon")
     if _mechanism(options) == "gaussian":
         if requested.delta <= 0:
-            raise InvalidPrivacyValue("the Gaussian mechanism needs a delta > 0 (for example 1e-9); or use "
-                                      "mechanism: laplace, which is pure epsilon-DP", field="delta")
+            raise InvalidPrivacyValue(
+                "the Gaussian mechanism needs a delta > 0 (for example 1e-9); or use "
+                "mechanism: laplace, which is pure epsilon-DP",
+                field="delta",
+            )
         from privacy.accounting import zcdp_rho
 
         return PrivacyCost(requested.epsilon, requested.delta, zcdp_rho(requested.finite_epsilon, requested.delta))
@@ -171,8 +185,10 @@ def statistics_options(schema: PublicSchema, options: Mapping[str, Any] | None) 
     known = {"statistics", "columns", "by", "quantiles", "bins", "bounds_epsilon", "overall", "mechanism"}
     unknown = sorted(set(options) - known)
     if unknown:
-        raise MethodOptionError(f"unknown option(s) for {NAME}: {', '.join(unknown)}; known options: "
-                                f"{', '.join(sorted(known))}", field="options")
+        raise MethodOptionError(
+            f"unknown option(s) for {NAME}: {', '.join(unknown)}; known options: {', '.join(sorted(known))}",
+            field="options",
+        )
     stats = _as_list(options.get("statistics")) or list(STATISTICS)
     bad = [s for s in stats if s not in STATISTICS]
     if bad:
@@ -183,8 +199,9 @@ def statistics_options(schema: PublicSchema, options: Mapping[str, Any] | None) 
         if c not in schema.columns:
             raise SchemaError(f"{NAME}: column '{c}' is not in the public schema", field="columns")
         if schema.columns[c].is_dropped:
-            raise SchemaError(f"{NAME}: column '{c}' is an {schema.columns[c].kind} column and is never released",
-                              field="columns")
+            raise SchemaError(
+                f"{NAME}: column '{c}' is an {schema.columns[c].kind} column and is never released", field="columns"
+            )
     by_raw = options.get("by") or []
     if isinstance(by_raw, str):
         by_raw = [g for g in by_raw.split(";") if g.strip()]
@@ -195,13 +212,17 @@ def statistics_options(schema: PublicSchema, options: Mapping[str, Any] | None) 
             continue
         for g in names:
             if g not in schema.columns or schema.columns[g].is_dropped:
-                raise SchemaError(f"{NAME}: group column '{g}' is not a modelled column of the public schema",
-                                  field="by")
+                raise SchemaError(
+                    f"{NAME}: group column '{g}' is not a modelled column of the public schema", field="by"
+                )
             _group_domain(g, schema.columns[g])  # raises if not groupable
         cells = math.prod(len(_group_domain(g, schema.columns[g])) for g in names)
         if cells > MAX_CELLS:
-            raise DomainTooLarge(f"{NAME}: grouping by {', '.join(names)} makes {cells} cells, more than "
-                                 f"{MAX_CELLS}; group by fewer or coarser columns", field="by")
+            raise DomainTooLarge(
+                f"{NAME}: grouping by {', '.join(names)} makes {cells} cells, more than "
+                f"{MAX_CELLS}; group by fewer or coarser columns",
+                field="by",
+            )
         by.append(names)
     quantiles = tuple(float(q) for q in (_as_list(options.get("quantiles")) or DEFAULT_QUANTILES))
     if any(not 0 <= q <= 1 for q in quantiles):
@@ -212,13 +233,24 @@ def statistics_options(schema: PublicSchema, options: Mapping[str, Any] | None) 
     for c in columns:
         spec = schema.columns[c]
         if spec.kind == "categorical" and spec.values is None:
-            raise SchemaError(f"{NAME}: declare the `values` of '{c}' in the public schema (categories cannot be "
-                              "learned with epsilon)", field="schema")
+            raise SchemaError(
+                f"{NAME}: declare the `values` of '{c}' in the public schema (categories cannot be "
+                "learned with epsilon)",
+                field="schema",
+            )
     overall = bool(options.get("overall", True))
     if not overall and not by:
         raise MethodOptionError("overall: false needs at least one `by` group", field="options")
-    return _Options(tuple(stats), tuple(columns), tuple(by), quantiles, bins,
-                    to_fraction(options.get("bounds_epsilon") or 0, "bounds_epsilon"), overall, _mechanism(options))
+    return _Options(
+        tuple(stats),
+        tuple(columns),
+        tuple(by),
+        quantiles,
+        bins,
+        to_fraction(options.get("bounds_epsilon") or 0, "bounds_epsilon"),
+        overall,
+        _mechanism(options),
+    )
 
 
 def _group_domain(name: str, spec: ColumnSpec) -> list[Any]:
@@ -228,18 +260,25 @@ def _group_domain(name: str, spec: ColumnSpec) -> list[Any]:
     elif spec.kind == "ordinal" and spec.has_bounds:
         lo, hi = spec.numeric_bounds()
         if hi - lo + 1 > MAX_GROUP_INTEGERS:
-            raise SchemaError(f"{NAME}: group column '{name}' has more than {MAX_GROUP_INTEGERS} values; group by a "
-                              "categorical column or declare `values`", field="by")
+            raise SchemaError(
+                f"{NAME}: group column '{name}' has more than {MAX_GROUP_INTEGERS} values; group by a "
+                "categorical column or declare `values`",
+                field="by",
+            )
         values = list(range(math.ceil(lo), math.floor(hi) + 1))
     else:
-        raise SchemaError(f"{NAME}: group column '{name}' must be categorical (declared values) or a bounded "
-                          "ordinal", field="by")
+        raise SchemaError(
+            f"{NAME}: group column '{name}' must be categorical (declared values) or a bounded ordinal", field="by"
+        )
     return values + ([None] if spec.nullable else [])
 
 
 def _numeric_columns(schema: PublicSchema, columns: tuple[str, ...]) -> list[str]:
-    return [c for c in columns if schema.columns[c].values is None and schema.columns[c].kind in
-            (*NUMERIC_KINDS, "datetime")]
+    return [
+        c
+        for c in columns
+        if schema.columns[c].values is None and schema.columns[c].kind in (*NUMERIC_KINDS, "datetime")
+    ]
 
 
 def _measurements(schema: PublicSchema, o: _Options, group: tuple[str, ...]) -> int:
@@ -263,22 +302,31 @@ def _breakdowns(o: _Options) -> list[tuple[str, ...]]:
     return ([()] if o.overall else []) + list(o.by)
 
 
-def preflight_statistics(schema: PublicSchema, requested: PrivacyCost, options: Mapping[str, Any] | None = None) -> None:
+def preflight_statistics(
+    schema: PublicSchema, requested: PrivacyCost, options: Mapping[str, Any] | None = None
+) -> None:
     """Refuse a bad dp-statistics request before any data is read."""
     cost = planned_cost(requested, options)
     o = statistics_options(schema, options)
     open_numeric = [c for c in _numeric_columns(schema, o.columns) if schema.columns[c].is_open]
     if open_numeric and o.bounds_epsilon <= 0:
-        raise SchemaError(f"{NAME}: the bounds of {', '.join(open_numeric)} are open; declare min and max, or set "
-                          "bounds_epsilon to learn them out of the requested epsilon", field="schema")
+        raise SchemaError(
+            f"{NAME}: the bounds of {', '.join(open_numeric)} are open; declare min and max, or set "
+            "bounds_epsilon to learn them out of the requested epsilon",
+            field="schema",
+        )
     if o.bounds_epsilon < 0 or (open_numeric and o.bounds_epsilon >= requested.epsilon):
-        raise InvalidPrivacyValue(f"bounds_epsilon must lie between 0 and the requested epsilon "
-                                  f"{format_value(requested.epsilon)}", field="bounds_epsilon")
+        raise InvalidPrivacyValue(
+            f"bounds_epsilon must lie between 0 and the requested epsilon {format_value(requested.epsilon)}",
+            field="bounds_epsilon",
+        )
     if o.mechanism == "gaussian" and open_numeric and cost.rho is not None and o.bounds_epsilon**2 / 2 >= cost.rho:
-        raise InvalidPrivacyValue(f"bounds_epsilon {format_value(o.bounds_epsilon)} costs rho "
-                                  f"{format_value(o.bounds_epsilon**2 / 2)}, all of the request's rho "
-                                  f"{format_value(cost.rho)}: give a smaller bounds_epsilon or a larger epsilon",
-                                  field="bounds_epsilon")
+        raise InvalidPrivacyValue(
+            f"bounds_epsilon {format_value(o.bounds_epsilon)} costs rho "
+            f"{format_value(o.bounds_epsilon**2 / 2)}, all of the request's rho "
+            f"{format_value(cost.rho)}: give a smaller bounds_epsilon or a larger epsilon",
+            field="bounds_epsilon",
+        )
 
 
 @dataclass
@@ -311,8 +359,9 @@ class StatisticsRelease:
         }
 
 
-def release_tables(release: StatisticsRelease, threshold: int | float,
-                   rounding_base: int | float) -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
+def release_tables(
+    release: StatisticsRelease, threshold: int | float, rounding_base: int | float
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any] | None]:
     """The tables as released: small-cell rules on every count column (post-processing of the DP values).
 
     Returns the tables and the merged small-cell report (None when no table had counts).
@@ -372,7 +421,9 @@ def _label(names: tuple[str, ...], values: tuple[Any, ...]) -> str:
     return ", ".join(f"{n}={'(null)' if v is None else v}" for n, v in zip(names, values, strict=True))
 
 
-def _cell_index(table: pd.DataFrame, schema: PublicSchema, group: tuple[str, ...]) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
+def _cell_index(
+    table: pd.DataFrame, schema: PublicSchema, group: tuple[str, ...]
+) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
     """Each row's cell number, and the cells (declared values) in order."""
     domains = [_group_domain(g, schema.columns[g]) for g in group]
     cells = list(itertools.product(*domains)) if group else [()]
@@ -460,8 +511,9 @@ def dp_statistics(
         spent_units += 1
         if "count" in stats or not o.columns:
             for cell, c in zip(cells, dp_rows, strict=True):
-                count_rows.append({"breakdown": bname, "group": _label(group, cell), "count": c,
-                                   "count_moe": count_moe})
+                count_rows.append(
+                    {"breakdown": bname, "group": _label(group, cell), "count": c, "count_moe": count_moe}
+                )
         members = [np.flatnonzero(cell_of_row == k) for k in range(n_cells)]
         for col in o.columns:
             if col in group:
@@ -490,8 +542,11 @@ def dp_statistics(
                     # Bonferroni: the count and the one or two sums each within their margin
                     parts = 3 if s2 is not None else 2
                     tail = (1 - CONFIDENCE) / parts
-                    margins = (noise.count_margin(tail), noise.sum_margin(half, tail),
-                               noise.sum_margin(half * half, tail))
+                    margins = (
+                        noise.count_margin(tail),
+                        noise.sum_margin(half, tail),
+                        noise.sum_margin(half * half, tail),
+                    )
                     for k in range(n_cells):
                         n_k = max(nn[k], 1)
                         m1 = s1[k] / n_k
@@ -508,8 +563,15 @@ def dp_statistics(
                             per_cell[k]["variance_low"], per_cell[k]["variance_high"] = box[2], box[3]
                 if "quantiles" in stats and o.quantiles:
                     for k, m in enumerate(members):
-                        qs, rank_moe = grid_quantiles(x_all[m], o.quantiles, e, lo, hi,
-                                                      integer=spec.is_integer or spec.kind == "datetime", rng=rng)
+                        qs, rank_moe = grid_quantiles(
+                            x_all[m],
+                            o.quantiles,
+                            e,
+                            lo,
+                            hi,
+                            integer=spec.is_integer or spec.kind == "datetime",
+                            rng=rng,
+                        )
                         qs = np.sort(qs)  # post-processing: quantiles in order
                         for q, v in zip(sorted(o.quantiles), qs, strict=True):
                             per_cell[k][f"q{q:g}"] = _present(float(v), spec)
@@ -517,8 +579,7 @@ def dp_statistics(
                     spent_units += 1
                 if any(len(vals) > 1 for vals in per_cell):
                     for cell, vals in zip(cells, per_cell, strict=True):
-                        numeric_rows.append({"breakdown": bname, "group": _label(group, cell), "column": col,
-                                             **vals})
+                        numeric_rows.append({"breakdown": bname, "group": _label(group, cell), "column": col, **vals})
                 if "histogram" in stats:
                     n_bins = spec.bins or o.bins
                     edges = np.linspace(lo, hi, n_bins + 1)
@@ -533,22 +594,40 @@ def dp_statistics(
                         if spec.nullable:
                             counts = np.append(counts, int(isnull.sum()))
                         for lab, c in zip(labels, counts, strict=True):
-                            hist_rows.append({"breakdown": bname, "group": _label(group, cell), "column": col,
-                                              "bin": lab, "count": noisy_count(int(c)), "count_moe": count_moe,
-                                              "cell_count": cell_size})
+                            hist_rows.append(
+                                {
+                                    "breakdown": bname,
+                                    "group": _label(group, cell),
+                                    "column": col,
+                                    "bin": lab,
+                                    "count": noisy_count(int(c)),
+                                    "count_moe": count_moe,
+                                    "cell_count": cell_size,
+                                }
+                            )
                     spent_units += 1
             elif "histogram" in stats or "count" in stats:
                 values = list(spec.values or [])
                 keys = {k: i for i, k in enumerate(_category_keys(values))}
                 labels = [str(v) for v in values] + (["(null)"] if spec.nullable else [])
-                codes_all = np.array([len(values) if pd.isna(v) else keys.get(_key(v), len(values))
-                                      for v in table[col].tolist()], dtype=np.int64)
+                codes_all = np.array(
+                    [len(values) if pd.isna(v) else keys.get(_key(v), len(values)) for v in table[col].tolist()],
+                    dtype=np.int64,
+                )
                 for cell, m, cell_size in zip(cells, members, dp_rows, strict=True):
                     counts = np.bincount(codes_all[m], minlength=len(values) + 1)[: len(labels)]
                     for lab, c in zip(labels, counts, strict=True):
-                        hist_rows.append({"breakdown": bname, "group": _label(group, cell), "column": col,
-                                          "bin": lab, "count": noisy_count(int(c)), "count_moe": count_moe,
-                                          "cell_count": cell_size})
+                        hist_rows.append(
+                            {
+                                "breakdown": bname,
+                                "group": _label(group, cell),
+                                "column": col,
+                                "bin": lab,
+                                "count": noisy_count(int(c)),
+                                "count_moe": count_moe,
+                                "cell_count": cell_size,
+                            }
+                        )
                 spent_units += 1
         progress((b + 1) / len(breakdowns), f"measured breakdown {bname}")
     if spent_units != units:  # pragma: no cover - the unit count above and the loop must agree
@@ -561,25 +640,41 @@ def dp_statistics(
         "measurements": units,
         **noise.describe(),
         "breakdowns": ["overall" if not g else " x ".join(g) for g in breakdowns],
-        "composition": ("basic; cells of one breakdown are disjoint (parallel composition)" if o.mechanism == "laplace"
-                        else "zCDP (rho adds up); cells of one breakdown are disjoint (parallel composition)"),
+        "composition": (
+            "basic; cells of one breakdown are disjoint (parallel composition)"
+            if o.mechanism == "laplace"
+            else "zCDP (rho adds up); cells of one breakdown are disjoint (parallel composition)"
+        ),
         "neighbouring": "add or remove one row",
-        "confidence": (f"{CONFIDENCE:.0%} intervals of the mechanism's noise (count_moe, mean_low/high, "
-                       "variance_low/high; q*_rank_moe: the released quantile's rank among the real values is "
-                       "within that many rows of the quantile's rank), from its known distribution: they cover the "
-                       "table's own statistic, not sampling error"),
+        "confidence": (
+            f"{CONFIDENCE:.0%} intervals of the mechanism's noise (count_moe, mean_low/high, "
+            "variance_low/high; q*_rank_moe: the released quantile's rank among the real values is "
+            "within that many rows of the quantile's rank), from its known distribution: they cover the "
+            "table's own statistic, not sampling error"
+        ),
     }
-    numeric_cols = (["breakdown", "group", "column", "count", "nonnull_count", "mean", "mean_low", "mean_high",
-                     "variance", "variance_low", "variance_high"]
-                    + [c for q in o.quantiles for c in (f"q{q:g}", f"q{q:g}_rank_moe")])
+    numeric_cols = [
+        "breakdown",
+        "group",
+        "column",
+        "count",
+        "nonnull_count",
+        "mean",
+        "mean_low",
+        "mean_high",
+        "variance",
+        "variance_low",
+        "variance_high",
+    ] + [c for q in o.quantiles for c in (f"q{q:g}", f"q{q:g}_rank_moe")]
     numeric_df = pd.DataFrame(numeric_rows)
     if not numeric_df.empty:
         numeric_df = numeric_df[[c for c in numeric_cols if c in numeric_df.columns]]
     return StatisticsRelease(
         counts=pd.DataFrame(count_rows, columns=["breakdown", "group", "count", "count_moe"]),
         numeric=numeric_df if not numeric_df.empty else pd.DataFrame(columns=["breakdown", "group", "column", "count"]),
-        histograms=pd.DataFrame(hist_rows, columns=["breakdown", "group", "column", "bin", "count", "count_moe",
-                                                    "cell_count"]),
+        histograms=pd.DataFrame(
+            hist_rows, columns=["breakdown", "group", "column", "bin", "count", "count_moe", "cell_count"]
+        ),
         cost=cost,
         budget=budget,
     )

@@ -70,17 +70,26 @@ class _Noise:
     text: dict[str, str]
 
     @classmethod
-    def for_request(cls, mechanism: str, requested: PrivacyCost, cost: PrivacyCost, bounds_spent: Fraction,
-                    units: int, rng: Any) -> _Noise:
+    def for_request(
+        cls, mechanism: str, requested: PrivacyCost, cost: PrivacyCost, bounds_spent: Fraction, units: int, rng: Any
+    ) -> _Noise:
         if mechanism == "gaussian":
             from privacy.accounting import gaussian_sigma
 
             assert cost.rho is not None
             rho_unit = (cost.rho - bounds_spent**2 / 2) / units
             sigma = gaussian_sigma(rho_unit)
-            return cls(mechanism, math.sqrt(2 * float(rho_unit)), sigma, rng, {
-                "rho": format_value(cost.rho), "rho_per_measurement": format_value(rho_unit),
-                "sigma_per_unit_sensitivity": f"{sigma:.6g}"})
+            return cls(
+                mechanism,
+                math.sqrt(2 * float(rho_unit)),
+                sigma,
+                rng,
+                {
+                    "rho": format_value(cost.rho),
+                    "rho_per_measurement": format_value(rho_unit),
+                    "sigma_per_unit_sensitivity": f"{sigma:.6g}",
+                },
+            )
         assert isinstance(requested.epsilon, Fraction)
         eps_unit = (requested.epsilon - bounds_spent) / units
         return cls(mechanism, float(eps_unit), 0.0, rng, {"epsilon_per_measurement": format_value(eps_unit)})
@@ -101,8 +110,11 @@ class _Noise:
 
         if self.mechanism == "gaussian":
             return float(x + self.rng.normal(0.0, self.sigma * max(sensitivity, 1e-12)))
-        return float(Laplace(epsilon=self.epsilon, sensitivity=max(sensitivity, 1e-12),
-                             random_state=self.rng).randomise(float(x)))
+        return float(
+            Laplace(epsilon=self.epsilon, sensitivity=max(sensitivity, 1e-12), random_state=self.rng).randomise(
+                float(x)
+            )
+        )
 
     def count_margin(self, tail: float) -> int:
         """m such that a noisy count is within m of the true count with probability >= 1 - tail."""
@@ -123,8 +135,9 @@ class _Noise:
         return sensitivity / self.epsilon * math.log(1 / tail)  # Laplace: P(|X| > t) = exp(-t / b)
 
 
-def _moment_box(n: int, s1: float, s2: float | None, margins: tuple[int, float, float],
-                half: float) -> tuple[float, float, float | None, float | None]:
+def _moment_box(
+    n: int, s1: float, s2: float | None, margins: tuple[int, float, float], half: float
+) -> tuple[float, float, float | None, float | None]:
     """Intervals of the (centred) mean and of the variance when the count and the sums lie within their margins.
 
     With n in [n - m_n, n + m_n] (at least 1) and S1, S2 in theirs, S1 / n and S2 / n are monotone in each
@@ -162,8 +175,16 @@ def quantile_rank_moe(grid_size: int, epsilon: float, tail: float = 1 - CONFIDEN
     return int(math.ceil(2.0 * math.log(grid_size / tail) / epsilon))
 
 
-def grid_quantiles(x: np.ndarray, quantiles: Sequence[float], epsilon: float, lo: float, hi: float, *,
-                   integer: bool, rng: np.random.RandomState) -> tuple[np.ndarray, int]:
+def grid_quantiles(
+    x: np.ndarray,
+    quantiles: Sequence[float],
+    epsilon: float,
+    lo: float,
+    hi: float,
+    *,
+    integer: bool,
+    rng: np.random.RandomState,
+) -> tuple[np.ndarray, int]:
     """epsilon-DP quantiles (epsilon split equally among them) and their 95% rank margin.
 
     Each quantile is an exponential mechanism over `quantile_grid`: a candidate t

@@ -65,14 +65,17 @@ def _merge(merged: dict[tuple[str | None, str], SchemaIssue], issues: list[Schem
             merged[key] = issue
         elif seen.count is not None and issue.count is not None:
             total = seen.count + issue.count
-            merged[key] = replace(seen, count=total,
-                                  message=seen.message.replace(f"{seen.count} value(s)", f"{total} value(s)", 1))
+            merged[key] = replace(
+                seen, count=total, message=seen.message.replace(f"{seen.count} value(s)", f"{total} value(s)", 1)
+            )
 
 
 def _fail(p: Path, kind: str, exc: Exception) -> SchemaError:
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return SchemaError(f"could not read {p.name} as {kind}: {first}. Upload a UTF-8 CSV with a header row, "
-                       "or a Parquet file.", field="file")
+    return SchemaError(
+        f"could not read {p.name} as {kind}: {first}. Upload a UTF-8 CSV with a header row, or a Parquet file.",
+        field="file",
+    )
 
 
 def _csv_batches(p: Path, schema: PublicSchema | None, batch_bytes: int) -> Iterator[pd.DataFrame]:
@@ -81,17 +84,19 @@ def _csv_batches(p: Path, schema: PublicSchema | None, batch_bytes: int) -> Iter
     from pandas._libs.parsers import STR_NA_VALUES
 
     types: dict[str, pa.DataType] = {}
-    for name, spec in (schema.columns.items() if schema is not None else ()):
+    for name, spec in schema.columns.items() if schema is not None else ():
         if spec.is_dropped or spec.kind == "datetime":
             types[name] = pa.string()
         elif spec.kind in NUMERIC_KINDS and spec.values is None:
             types[name] = pa.float64()
-    convert = pacsv.ConvertOptions(null_values=sorted(set(NA_VALUES) | set(STR_NA_VALUES)),
-                                   strings_can_be_null=True, column_types=types)
+    convert = pacsv.ConvertOptions(
+        null_values=sorted(set(NA_VALUES) | set(STR_NA_VALUES)), strings_can_be_null=True, column_types=types
+    )
     try:
         with pa.OSFile(str(p)) as source:  # read, not memory-mapped: pages of the file do not count as ours
-            reader = pacsv.open_csv(source, read_options=pacsv.ReadOptions(block_size=batch_bytes),
-                                    convert_options=convert)
+            reader = pacsv.open_csv(
+                source, read_options=pacsv.ReadOptions(block_size=batch_bytes), convert_options=convert
+            )
             for batch in reader:
                 if batch.num_rows:
                     # text as categories: a batch's strings are held once, and checking them maps each distinct value
@@ -123,8 +128,9 @@ def _batches(p: Path, schema: PublicSchema | None, batch_bytes: int) -> Iterator
     return _csv_batches(p, schema, batch_bytes)
 
 
-def scan_table(path: str | Path, schema: PublicSchema | None = None, *,
-               batch_bytes: int = DEFAULT_BATCH_BYTES) -> TableScan:
+def scan_table(
+    path: str | Path, schema: PublicSchema | None = None, *, batch_bytes: int = DEFAULT_BATCH_BYTES
+) -> TableScan:
     """Count, check and validate a table batch by batch; propose a schema from the first batch when none is given.
 
     Refuses what `read_table` refuses (an empty file, text that is not UTF-8, missing or duplicate
@@ -135,8 +141,9 @@ def scan_table(path: str | Path, schema: PublicSchema | None = None, *,
     if not p.exists():
         raise SchemaError(f"file not found: {p}", field="file")
     if p.stat().st_size == 0:
-        raise SchemaError(f"{p.name} has no data rows (the file is empty); upload a table with a header and rows",
-                          field="file")
+        raise SchemaError(
+            f"{p.name} has no data rows (the file is empty); upload a table with a header and rows", field="file"
+        )
     parquet = p.suffix.lower() in (".parquet", ".pq")
     if not parquet:
         _check_utf8(p)
@@ -163,9 +170,14 @@ def scan_table(path: str | Path, schema: PublicSchema | None = None, *,
         raise SchemaError(f"{p.name} has no data rows; upload a table with a header and rows", field="file")
     issues = list(merged.values())
     if proposed_from is not None and proposed_from < n_rows:
-        issues.append(SchemaIssue(None, "proposed_from_first_rows",
-                                  f"the table is large: the schema was proposed from its first {proposed_from} of "
-                                  f"{n_rows} rows and the whole table checked against it; review the bounds and "
-                                  "categories (the warnings count values outside them) before confirming",
-                                  "warning"))
+        issues.append(
+            SchemaIssue(
+                None,
+                "proposed_from_first_rows",
+                f"the table is large: the schema was proposed from its first {proposed_from} of "
+                f"{n_rows} rows and the whole table checked against it; review the bounds and "
+                "categories (the warnings count values outside them) before confirming",
+                "warning",
+            )
+        )
     return TableScan(n_rows=n_rows, schema=schema, issues=issues, proposed_from_rows=proposed_from)

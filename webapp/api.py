@@ -138,10 +138,19 @@ def register_dataset() -> Response:
             with write_session(settings()) as s:
                 user = _attach(user, s)
                 ds, issues = releases.register_dataset(
-                    s, storage, user, upload_path=path, filename=upload.filename, name=form.get("name", ""),
-                    schema_text=schema_text, epsilon_budget=form.get("epsilon_budget"),
-                    delta_budget=form.get("delta_budget"), policy_text=policy_text,
-                    description=form.get("description"), settings=settings(), file_sha256=sha256,
+                    s,
+                    storage,
+                    user,
+                    upload_path=path,
+                    filename=upload.filename,
+                    name=form.get("name", ""),
+                    schema_text=schema_text,
+                    epsilon_budget=form.get("epsilon_budget"),
+                    delta_budget=form.get("delta_budget"),
+                    policy_text=policy_text,
+                    description=form.get("description"),
+                    settings=settings(),
+                    file_sha256=sha256,
                 )
                 ds_id = ds.id
                 view = releases.dataset_view(s, user, ds)
@@ -165,12 +174,13 @@ def confirm_schema(ref: str) -> Response:
     body = _json()
     schema = body.get("schema")
     if schema is None:
-        raise InvalidRequest("send {\"schema\": {...}} or {\"schema\": \"<yaml text>\"}", field="schema")
+        raise InvalidRequest('send {"schema": {...}} or {"schema": "<yaml text>"}', field="schema")
     if isinstance(schema, str):
         schema = _yaml_text(schema)
     with _dataset_of(user, ref, write=True) as (s, user, ds):
-        issues = releases.confirm_schema(s, user, ds, schema, get_storage(settings()), note=body.get("note"),
-                                         base_version=body.get("base_version"))
+        issues = releases.confirm_schema(
+            s, user, ds, schema, get_storage(settings()), note=body.get("note"), base_version=body.get("base_version")
+        )
         return jsonify({"dataset": releases.dataset_view(s, user, ds), "issues": issues})
 
 
@@ -182,8 +192,14 @@ def schema_history(ref: str) -> Response:
     user = api_user()
     with _dataset_of(user, ref) as (s, user, ds):
         releases.require_role(user, Role.steward, Role.admin)
-        return jsonify({"dataset": ds.name, "versions": [schema_versions.version_view(v, True, with_schema=True)
-                                                         for v in schema_versions.history(s, ds.id)]})
+        return jsonify(
+            {
+                "dataset": ds.name,
+                "versions": [
+                    schema_versions.version_view(v, True, with_schema=True) for v in schema_versions.history(s, ds.id)
+                ],
+            }
+        )
 
 
 @api.put("/datasets/<ref>/policy")
@@ -194,11 +210,15 @@ def update_policy(ref: str) -> Response:
     user = api_user()
     body = _json()
     with _dataset_of(user, ref, write=True) as (s, user, ds):
-        pending = releases.update_policy(s, user, ds, body.get("policy"), body.get("epsilon_budget"),
-                                         body.get("delta_budget"), settings=settings())
-        out = {"dataset": releases.dataset_view(s, user, ds, with_ledger=True),
-               "issues": releases.disclosure_issues(PublicSchema.from_dict(ds.public_schema),
-                                                    DatasetPolicy.from_dict(ds.policy))}
+        pending = releases.update_policy(
+            s, user, ds, body.get("policy"), body.get("epsilon_budget"), body.get("delta_budget"), settings=settings()
+        )
+        out = {
+            "dataset": releases.dataset_view(s, user, ds, with_ledger=True),
+            "issues": releases.disclosure_issues(
+                PublicSchema.from_dict(ds.public_schema), DatasetPolicy.from_dict(ds.policy)
+            ),
+        }
         if pending is not None:  # the budget raise waits for a second steward (202: accepted, not applied)
             from core.confirmations import change_view
 
@@ -258,8 +278,9 @@ def request_release() -> Response:
         job_id = submit_release(cfg, user, req)
     except NotFound as exc:
         if exc.field == "dataset":
-            record_auth_failure(f"release request on dataset {req.dataset!r}: not visible", actor=username,
-                                action="authz.denied")
+            record_auth_failure(
+                f"release request on dataset {req.dataset!r}: not visible", actor=username, action="authz.denied"
+            )
         raise
     with session_scope(cfg) as s:
         user = _attach(user, s)
@@ -301,12 +322,17 @@ def approve(job_id: int) -> Response:
         user = _attach(user, s)
         job = _visible_job(s, user, job_id)
         try:
-            releases.approve(s, user, job, comment=body.get("comment"), override=body.get("override"),
-                             include_internal=bool(body.get("include_internal", False)),
-                             candidate=body.get("candidate"))
+            releases.approve(
+                s,
+                user,
+                job,
+                comment=body.get("comment"),
+                override=body.get("override"),
+                include_internal=bool(body.get("include_internal", False)),
+                candidate=body.get("candidate"),
+            )
         except Forbidden as exc:
-            record_auth_failure(f"approve release {job_id}: {exc.message}", actor=user.username,
-                                action="authz.denied")
+            record_auth_failure(f"approve release {job_id}: {exc.message}", actor=user.username, action="authz.denied")
             raise
         releases.make_bundle(s, get_storage(cfg), cfg, job)
         notify_after_commit(s, cfg, APPROVED, job.id)
@@ -338,7 +364,9 @@ def report(job_id: int) -> Response:
             raise NotFound(f"release {job_id} has no report yet (status {job.status})")
         if not staff and not releases.can_download(user, job):
             raise Forbidden("the report is shown once a steward approves the release")
-        name = ("report" if staff or job.include_internal else "report_public") + (".json" if fmt == "json" else ".html")
+        name = ("report" if staff or job.include_internal else "report_public") + (
+            ".json" if fmt == "json" else ".html"
+        )
         data = get_storage(settings()).get_bytes(job.artifacts[name])
     resp = Response(data, mimetype="application/json" if fmt == "json" else "text/html")
     resp.headers["Cache-Control"] = "no-store"
@@ -356,22 +384,41 @@ def download_bundle(job_id: int) -> Response:
         user = _attach(user, s)
         job = _visible_job(s, user, job_id)
         if not releases.can_download(user, job):
-            audit.record(s, "authz.denied", actor=user, object_type="release", object_id=job.id,
-                         detail={"action": "download", "status": job.status})
+            audit.record(
+                s,
+                "authz.denied",
+                actor=user,
+                object_type="release",
+                object_id=job.id,
+                detail={"action": "download", "status": job.status},
+            )
             s.commit()
             if job.status != "approved":
-                raise Conflict(f"release {job_id} is {job.status}: it can be downloaded once a steward "
-                               "approves it", code="not_approved", field="release") from None
+                raise Conflict(
+                    f"release {job_id} is {job.status}: it can be downloaded once a steward approves it",
+                    code="not_approved",
+                    field="release",
+                ) from None
             raise Forbidden("only the requester, a steward or an admin may download this bundle")
         if not job.bundle_key:
             releases.make_bundle(s, get_storage(cfg), cfg, job)
         key = job.bundle_key
-        audit.record(s, "release.download", actor=user, object_type="release", object_id=job.id,
-                     detail={"sha256": job.bundle_sha256})
+        audit.record(
+            s,
+            "release.download",
+            actor=user,
+            object_type="release",
+            object_id=job.id,
+            detail={"sha256": job.bundle_sha256},
+        )
     assert key is not None
     storage = get_storage(cfg)
-    resp = send_file(storage.open(key), mimetype="application/zip", as_attachment=True,
-                     download_name=f"synthgate-release-{job_id}.zip")
+    resp = send_file(
+        storage.open(key),
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"synthgate-release-{job_id}.zip",
+    )
     resp.headers["Cache-Control"] = "no-store"
     return resp
 
@@ -388,8 +435,7 @@ def new_token() -> Response:
         token = create_token(s, user, label=body.get("label"))
         audit.record(s, "token.create", actor=user, object_type="user", object_id=user.id)
         row = s.query(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.id.desc()).first()
-        return jsonify({"token": token, "id": row.id if row else None,
-                        "note": "shown once: store it now"}), 201
+        return jsonify({"token": token, "id": row.id if row else None, "note": "shown once: store it now"}), 201
 
 
 @api.delete("/tokens/<int:token_id>")
@@ -433,10 +479,23 @@ def audit_log() -> Response:
     with session_scope(settings()) as s:
         q = s.query(AuditEvent).order_by(AuditEvent.id.desc())
         if action:
-            q = q.filter(AuditEvent.action.like(action.replace("\\", "\\\\").replace("%", r"\%")
-                                                .replace("_", r"\_") + "%", escape="\\"))
-        events = [{"id": e.id, "at": e.created_at.isoformat(timespec="seconds"), "actor": e.actor,
-                   "action": e.action, "object_type": e.object_type, "object_id": e.object_id,
-                   "detail": e.detail, "hash": e.hash} for e in q.limit(limit)]
+            q = q.filter(
+                AuditEvent.action.like(
+                    action.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%", escape="\\"
+                )
+            )
+        events = [
+            {
+                "id": e.id,
+                "at": e.created_at.isoformat(timespec="seconds"),
+                "actor": e.actor,
+                "action": e.action,
+                "object_type": e.object_type,
+                "object_id": e.object_id,
+                "detail": e.detail,
+                "hash": e.hash,
+            }
+            for e in q.limit(limit)
+        ]
         check = audit.verify_anchored(s, get_storage(settings()), public_key_pem(settings()))
     return jsonify({"events": events, "chain": check.to_dict()})

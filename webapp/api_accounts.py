@@ -44,9 +44,15 @@ def create_user() -> tuple[Response, int]:
     user = api_user()
     body = _json()
     with write_session(settings()) as s:
-        created, change = accounts.create_account(s, _attach(user, s), _text(body, "username").strip(),
-                                                  _text(body, "role"), _text(body, "password"), settings=settings(),
-                                                  email=body.get("email"))
+        created, change = accounts.create_account(
+            s,
+            _attach(user, s),
+            _text(body, "username").strip(),
+            _text(body, "role"),
+            _text(body, "password"),
+            settings=settings(),
+            email=body.get("email"),
+        )
         out: dict[str, Any] = {"user": accounts.user_view(created)}
         if change is not None:
             out["awaiting_confirmation"] = confirmations.change_view(change)

@@ -37,11 +37,15 @@ def checkpoints() -> Response:
     api_user()
     cfg = settings()
     storage = get_storage(cfg)
-    docs = [{"key": key, **json.loads(storage.get_bytes(key))}
-            for key in storage.list_keys(audit.CHECKPOINT_PREFIX) if key.endswith(".json")]
+    docs = [
+        {"key": key, **json.loads(storage.get_bytes(key))}
+        for key in storage.list_keys(audit.CHECKPOINT_PREFIX)
+        if key.endswith(".json")
+    ]
     pem = public_key_pem(cfg)
-    return jsonify({"checkpoints": docs, "algorithm": "Ed25519", "public_key_pem": pem,
-                    "fingerprint": key_fingerprint(pem)})
+    return jsonify(
+        {"checkpoints": docs, "algorithm": "Ed25519", "public_key_pem": pem, "fingerprint": key_fingerprint(pem)}
+    )
 
 
 @api_audit.get("/position/<int:position>")
@@ -51,8 +55,9 @@ def position(position: int) -> Response:
         raise InvalidRequest("positions count events from 1", field="position")
     with session_scope(settings()) as s:
         count, ev = audit.event_at(s, position)
-        return jsonify({"position": position, "count": count, "event_id": ev.id if ev else None,
-                        "hash": ev.hash if ev else None})
+        return jsonify(
+            {"position": position, "count": count, "event_id": ev.id if ev else None, "hash": ev.hash if ev else None}
+        )
 
 
 @api_audit.get("/verify")

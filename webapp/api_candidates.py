@@ -41,8 +41,7 @@ def rerun(job_id: int):  # type: ignore[no-untyped-def]
             job = releases.get_job(s, user, job_id)
             cand = candidates.request_rerun(s, get_storage(cfg), user, job, body)
         except (NotFound, Forbidden) as exc:
-            record_auth_failure(f"re-run release {job_id}: {exc.message}", actor=user.username,
-                                action="authz.denied")
+            record_auth_failure(f"re-run release {job_id}: {exc.message}", actor=user.username, action="authz.denied")
             raise
         cand_id = cand.id
     from workers.enqueue import enqueue_rerun
@@ -53,10 +52,10 @@ def rerun(job_id: int):  # type: ignore[no-untyped-def]
         log.exception("could not enqueue candidate %s", cand_id)
         from workers.rerun import fail_candidate
 
-        fail_candidate(cfg, cand_id, "queue_unavailable", "the job queue is unavailable; try again shortly",
-                       repr(exc))
-        raise ServiceUnavailable("the job queue is unavailable; the re-run was not queued. Try again shortly",
-                                 code="queue_unavailable") from exc
+        fail_candidate(cfg, cand_id, "queue_unavailable", "the job queue is unavailable; try again shortly", repr(exc))
+        raise ServiceUnavailable(
+            "the job queue is unavailable; the re-run was not queued. Try again shortly", code="queue_unavailable"
+        ) from exc
     with session_scope(cfg) as s:
         cand = s.get(ReleaseCandidate, cand_id)
         assert cand is not None
@@ -73,11 +72,16 @@ def list_candidates(job_id: int) -> Response:
             if user.role not in (Role.steward.value, Role.admin.value):
                 raise Forbidden("the candidates of a release are for stewards and admins")
         except (NotFound, Forbidden) as exc:
-            record_auth_failure(f"candidates of release {job_id}: {exc.message}", actor=user.username,
-                                action="authz.denied")
+            record_auth_failure(
+                f"candidates of release {job_id}: {exc.message}", actor=user.username, action="authz.denied"
+            )
             raise
-        return jsonify({"candidate": job.candidate,
-                        "candidates": [candidates.candidate_view(c) for c in candidates.candidates_of(s, job.id)]})
+        return jsonify(
+            {
+                "candidate": job.candidate,
+                "candidates": [candidates.candidate_view(c) for c in candidates.candidates_of(s, job.id)],
+            }
+        )
 
 
 @api_candidates.get("/releases/<int:job_id>/candidates/<int:number>/report")
@@ -91,8 +95,11 @@ def candidate_report(job_id: int, number: int) -> Response:
             job = releases.get_job(s, user, job_id)
             key = candidates.candidate_report_key(s, user, job, number, fmt)
         except (NotFound, Forbidden) as exc:
-            record_auth_failure(f"candidate {number} report of release {job_id}: {exc.message}",
-                                actor=user.username, action="authz.denied")
+            record_auth_failure(
+                f"candidate {number} report of release {job_id}: {exc.message}",
+                actor=user.username,
+                action="authz.denied",
+            )
             raise
     data = get_storage(settings()).get_bytes(key)
     resp = Response(data, mimetype="application/json" if fmt == "json" else "text/html")

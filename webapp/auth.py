@@ -50,8 +50,10 @@ def load_user(user_id: str) -> User | None:
         return user
 
 
-PASSWORD_CHANGE_FIRST = ("change your initial password first: open /account/password in the browser "
-                         "(an admin chose it; only you should know yours)")
+PASSWORD_CHANGE_FIRST = (
+    "change your initial password first: open /account/password in the browser "
+    "(an admin chose it; only you should know yours)"
+)
 
 
 def _bearer() -> str | None:
@@ -82,8 +84,10 @@ def api_user() -> User:
         user = current_user._get_current_object()  # type: ignore[attr-defined]
     else:
         if current_user.is_authenticated:
-            raise Unauthorized("changes through the API need an API token (Authorization: Bearer ...); "
-                               "use the web pages' forms, or create a token")
+            raise Unauthorized(
+                "changes through the API need an API token (Authorization: Bearer ...); "
+                "use the web pages' forms, or create a token"
+            )
         raise Unauthorized("missing API token: send 'Authorization: Bearer <token>'")
     if user.must_change_password:
         raise Unauthorized(PASSWORD_CHANGE_FIRST)
@@ -100,8 +104,12 @@ def record_auth_failure(reason: str, actor: str = "anonymous", action: str = "au
     request may still hold the database's write lock.
     """
     g.setdefault("pending_audit", []).append(
-        {"action": action, "actor": actor, "detail": {"reason": reason, "path": request.path,
-                                                        "method": request.method, "ip": request.remote_addr}})
+        {
+            "action": action,
+            "actor": actor,
+            "detail": {"reason": reason, "path": request.path, "method": request.method, "ip": request.remote_addr},
+        }
+    )
 
 
 def flush_pending_audit(_exc: BaseException | None = None) -> None:

@@ -45,8 +45,10 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 def _bare_page(status: int, code: str, message: str) -> str:
     """An error page that needs nothing: the site layout looks up the signed-in user in the database,
     which is what is unreachable when this is shown."""
-    return (f"<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{status} {escape(code)}"
-            f"</title></head><body><h1>Service unavailable</h1><p>{escape(message)}</p></body></html>")
+    return (
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{status} {escape(code)}'
+        f"</title></head><body><h1>Service unavailable</h1><p>{escape(message)}</p></body></html>"
+    )
 
 
 def _database_unreachable(exc: DBAPIError) -> bool:
@@ -62,15 +64,21 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def _csrf(exc: CSRFError):  # type: ignore[no-untyped-def]
-        return error_response(400, "csrf_failed", f"the form's security token is missing or expired "
-                              f"({exc.description}); reload the page and submit again")
+        return error_response(
+            400,
+            "csrf_failed",
+            f"the form's security token is missing or expired ({exc.description}); reload the page and submit again",
+        )
 
     @app.errorhandler(RequestEntityTooLarge)
     def _too_large(exc: RequestEntityTooLarge):  # type: ignore[no-untyped-def]
         limit = app.config.get("MAX_CONTENT_LENGTH") or 0
-        return error_response(413, "payload_too_large",
-                              f"the upload is larger than the limit of {limit // (1024 * 1024)} MB; "
-                              "upload a smaller file or ask an admin to raise SYNTHGATE_MAX_UPLOAD_MB")
+        return error_response(
+            413,
+            "payload_too_large",
+            f"the upload is larger than the limit of {limit // (1024 * 1024)} MB; "
+            "upload a smaller file or ask an admin to raise SYNTHGATE_MAX_UPLOAD_MB",
+        )
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):  # type: ignore[no-untyped-def]
@@ -81,19 +89,29 @@ def register_error_handlers(app: Flask) -> None:
     def _database(exc: DBAPIError):  # type: ignore[no-untyped-def]
         if not _database_unreachable(exc):
             return _internal(exc)
-        log.error("database unavailable on %s %s: %s", request.method, request.path,
-                  str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__)
-        return error_response(503, "database_unavailable",
-                              "the database is unavailable right now, so the request was not carried out; "
-                              f"try again in {RETRY_AFTER_SECONDS} seconds")
+        log.error(
+            "database unavailable on %s %s: %s",
+            request.method,
+            request.path,
+            str(exc.orig).splitlines()[0] if exc.orig is not None else type(exc).__name__,
+        )
+        return error_response(
+            503,
+            "database_unavailable",
+            "the database is unavailable right now, so the request was not carried out; "
+            f"try again in {RETRY_AFTER_SECONDS} seconds",
+        )
 
     @app.errorhandler(RecursionError)
     def _too_deep(exc: RecursionError):  # type: ignore[no-untyped-def]
         # deep input (a nested YAML schema or policy) exhausts a parser's stack: the input is at fault
         log.warning("input nested too deeply on %s %s", request.method, request.path, exc_info=exc)
-        return error_response(400, "too_deeply_nested",
-                              "the input is nested too deeply to read; send a flatter document "
-                              "(a schema or policy is a mapping a few levels deep)")
+        return error_response(
+            400,
+            "too_deeply_nested",
+            "the input is nested too deeply to read; send a flatter document "
+            "(a schema or policy is a mapping a few levels deep)",
+        )
 
     @app.errorhandler(Exception)
     def _internal(exc: Exception):  # type: ignore[no-untyped-def]

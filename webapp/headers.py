@@ -15,8 +15,10 @@ from flask import Flask, Response, request
 __all__ = ["API_CSP", "HSTS", "REPORT_CSP", "REPORT_FRAME_OPTIONS", "register_security_headers"]
 
 # the report is HTML written by the evaluation library: no script, no network, no forms, sandboxed
-REPORT_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox; "
-              "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
+REPORT_CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
 REPORT_FRAME_OPTIONS = "SAMEORIGIN"
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'; sandbox"
 HSTS = "max-age=31536000; includeSubDomains"

@@ -48,23 +48,27 @@ class _Collector:
         from core.models import Dataset, ReleaseCandidate, ReleaseJob
 
         jobs = GaugeMetricFamily("synthgate_release_jobs", "Releases by state and kind", labels=["status", "kind"])
-        cands = GaugeMetricFamily("synthgate_release_candidates", "Re-runs of post-processing by state",
-                                  labels=["status"])
-        stage_seconds = CounterMetricFamily("synthgate_stage_seconds", "Seconds spent in each pipeline stage",
-                                            labels=["stage"])
+        cands = GaugeMetricFamily(
+            "synthgate_release_candidates", "Re-runs of post-processing by state", labels=["status"]
+        )
+        stage_seconds = CounterMetricFamily(
+            "synthgate_stage_seconds", "Seconds spent in each pipeline stage", labels=["stage"]
+        )
         stage_runs = CounterMetricFamily("synthgate_stage_runs", "Pipeline stages run", labels=["stage"])
-        eps = GaugeMetricFamily("synthgate_budget_epsilon", "Each dataset's epsilon: budget, spent, reserved",
-                                labels=["dataset", "state"])
-        delta = GaugeMetricFamily("synthgate_budget_delta", "Each dataset's delta: budget, spent, reserved",
-                                  labels=["dataset", "state"])
+        eps = GaugeMetricFamily(
+            "synthgate_budget_epsilon", "Each dataset's epsilon: budget, spent, reserved", labels=["dataset", "state"]
+        )
+        delta = GaugeMetricFamily(
+            "synthgate_budget_delta", "Each dataset's delta: budget, spent, reserved", labels=["dataset", "state"]
+        )
         seconds: dict[str, float] = {}
         runs: dict[str, int] = {}
         with session_scope(self.cfg) as s:
-            for status, kind, n in s.execute(select(ReleaseJob.status, ReleaseJob.kind, func.count())
-                                             .group_by(ReleaseJob.status, ReleaseJob.kind)):
+            for status, kind, n in s.execute(
+                select(ReleaseJob.status, ReleaseJob.kind, func.count()).group_by(ReleaseJob.status, ReleaseJob.kind)
+            ):
                 jobs.add_metric([status, kind], n)
-            for status, n in s.execute(select(ReleaseCandidate.status, func.count())
-                                       .group_by(ReleaseCandidate.status)):
+            for status, n in s.execute(select(ReleaseCandidate.status, func.count()).group_by(ReleaseCandidate.status)):
                 cands.add_metric([status], n)
             for (timings,) in s.execute(select(ReleaseJob.timings).where(ReleaseJob.timings.is_not(None))):
                 for stage, value in (timings or {}).items():
@@ -73,8 +77,7 @@ class _Collector:
                         runs[stage] = runs.get(stage, 0) + 1
             for ds in s.execute(select(Dataset).order_by(Dataset.id)).scalars():
                 status = ledger_summary(s, ds).status
-                for state, cost in (("budget", status.budget), ("spent", status.spent),
-                                    ("reserved", status.reserved)):
+                for state, cost in (("budget", status.budget), ("spent", status.spent), ("reserved", status.reserved)):
                     eps.add_metric([ds.name, state], float(cost.epsilon))
                     delta.add_metric([ds.name, state], float(cost.delta))
         for stage in sorted(seconds):
@@ -117,9 +120,12 @@ def scrape() -> Response:
         abort(404)
     given = request.headers.get("Authorization", "")
     if not hmac.compare_digest(given.encode(), f"Bearer {cfg.metrics_token}".encode()):
-        return Response("metrics need the bearer token of SYNTHGATE_METRICS_TOKEN\n", status=401,
-                        mimetype="text/plain", headers={"WWW-Authenticate": "Bearer"})
+        return Response(
+            "metrics need the bearer token of SYNTHGATE_METRICS_TOKEN\n",
+            status=401,
+            mimetype="text/plain",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(cfg))
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST,
-                    headers={"Cache-Control": "no-store"})
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})

@@ -62,8 +62,12 @@ def init_rate_limits(app: Flask, settings: Settings) -> None:
 
     One limiter per app (in app.extensions), so that apps built in one process keep their own counters.
     """
-    for spec in (settings.login_fail_limit_account, settings.login_fail_limit_client,
-                 settings.token_fail_limit_client, settings.api_limit_account):
+    for spec in (
+        settings.login_fail_limit_account,
+        settings.login_fail_limit_client,
+        settings.token_fail_limit_client,
+        settings.api_limit_account,
+    ):
         parse(spec)  # a wrong setting fails at start-up, not at the first login
     app.config.setdefault("RATELIMIT_STORAGE_URI", settings.rate_limit_storage)
     app.config.setdefault("RATELIMIT_STRATEGY", "moving-window")
@@ -137,10 +141,13 @@ def _account_key(username: str) -> str:
 def check_login(username: str) -> None:
     """Refuse a login attempt (429) while the account or the client has too many recent failures."""
     s = _settings()
-    _check(s.login_fail_limit_account, "login-account", "too many failed logins for this account ({limit})",
-           _account_key(username))
-    _check(s.login_fail_limit_client, "login-client", "too many failed logins from your address ({limit})",
-           _client())
+    _check(
+        s.login_fail_limit_account,
+        "login-account",
+        "too many failed logins for this account ({limit})",
+        _account_key(username),
+    )
+    _check(s.login_fail_limit_client, "login-client", "too many failed logins from your address ({limit})", _client())
 
 
 def note_login_failure(username: str) -> None:
@@ -151,8 +158,12 @@ def note_login_failure(username: str) -> None:
 
 def check_token_client() -> None:
     """Refuse token authentication (429) from a client with too many recent invalid tokens."""
-    _check(_settings().token_fail_limit_client, "token-client",
-           "too many invalid API tokens from your address ({limit})", _client())
+    _check(
+        _settings().token_fail_limit_client,
+        "token-client",
+        "too many invalid API tokens from your address ({limit})",
+        _client(),
+    )
 
 
 def note_token_failure() -> None:
@@ -165,5 +176,6 @@ def count_api_request(user_id: int) -> None:
     item = parse(spec)
     if not _limiter().hit(item, "api-account", str(user_id)):
         wait = _retry_after(item, "api-account", str(user_id))
-        raise TooManyAttempts(f"too many API requests for this account ({spec}); try again in {wait} s",
-                              retry_after=wait)
+        raise TooManyAttempts(
+            f"too many API requests for this account ({spec}); try again in {wait} s", retry_after=wait
+        )

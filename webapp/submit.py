@@ -26,8 +26,10 @@ class QueueUnavailable(ServiceUnavailable):
     """The job queue did not take the release; the job was failed and nothing was charged."""
 
     def __init__(self, job_id: int) -> None:
-        super().__init__("the job queue is unavailable; the request was cancelled and nothing was "
-                         "charged. Try again shortly", code="queue_unavailable")
+        super().__init__(
+            "the job queue is unavailable; the request was cancelled and nothing was charged. Try again shortly",
+            code="queue_unavailable",
+        )
         self.job_id = job_id
 
 
@@ -49,7 +51,12 @@ def submit_release(settings: Settings, user: User, req: releases.ReleaseRequest)
         log.exception("could not enqueue job %s", job_id)
         from workers.jobs import fail_job
 
-        fail_job(settings, job_id, "queue_unavailable",
-                 "the job queue is unavailable; nothing was charged. Try again shortly.", repr(exc))
+        fail_job(
+            settings,
+            job_id,
+            "queue_unavailable",
+            "the job queue is unavailable; nothing was charged. Try again shortly.",
+            repr(exc),
+        )
         raise QueueUnavailable(job_id) from exc
     return job_id

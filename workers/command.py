@@ -10,13 +10,32 @@ from __future__ import annotations
 import sys
 
 
-def worker_command(settings, concurrency: int = 1, hostname: str | None = None,  # type: ignore[no-untyped-def]
-                   queues: str | None = None) -> list[str]:
+def worker_command(
+    settings,
+    concurrency: int = 1,
+    hostname: str | None = None,  # type: ignore[no-untyped-def]
+    queues: str | None = None,
+) -> list[str]:
     from workers.celery_app import QUEUES
 
-    cmd = [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "-Q", queues or ",".join(QUEUES),
-           "--concurrency", str(concurrency), "--loglevel", settings.log_level, "--without-gossip",
-           "--without-mingle", "--pool", "prefork"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "workers.celery_app",
+        "worker",
+        "-Q",
+        queues or ",".join(QUEUES),
+        "--concurrency",
+        str(concurrency),
+        "--loglevel",
+        settings.log_level,
+        "--without-gossip",
+        "--without-mingle",
+        "--pool",
+        "prefork",
+    ]
     if hostname:
         cmd += ["--hostname", hostname]
     return cmd

@@ -72,8 +72,9 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def take_lease(session: Any, model: Any, row_id: int, owner: str, settings: Settings, *, queued: str,
-               running: str, **values: Any) -> bool:
+def take_lease(
+    session: Any, model: Any, row_id: int, owner: str, settings: Settings, *, queued: str, running: str, **values: Any
+) -> bool:
     """Set a job's (or a re-run's) row to running under `owner`'s lease if it is queued or its previous
     runner's lease expired; `values` are further columns to set. True when this call took it."""
     now = utcnow()
@@ -83,8 +84,14 @@ def take_lease(session: Any, model: Any, row_id: int, owner: str, settings: Sett
             model.id == row_id,
             or_(model.status == queued, and_(model.status == running, model.lease_expires_at < now)),
         )
-        .values(status=running, lease_owner=owner, lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds),
-                attempts=model.attempts + 1, stage="starting", **values)
+        .values(
+            status=running,
+            lease_owner=owner,
+            lease_expires_at=now + dt.timedelta(seconds=settings.lease_seconds),
+            attempts=model.attempts + 1,
+            stage="starting",
+            **values,
+        )
         .execution_options(synchronize_session=False)
     )
     return res.rowcount == 1
@@ -94,15 +101,29 @@ def claim(job_id: int, owner: str, settings: Settings) -> bool:
     """Take the job if it is queued or its previous runner's lease expired."""
     now = utcnow()
     with write_session(settings) as s:
-        if not take_lease(s, ReleaseJob, job_id, owner, settings, queued=JobStatus.queued.value,
-                          running=JobStatus.running.value, message="a worker picked up the job"):
+        if not take_lease(
+            s,
+            ReleaseJob,
+            job_id,
+            owner,
+            settings,
+            queued=JobStatus.queued.value,
+            running=JobStatus.running.value,
+            message="a worker picked up the job",
+        ):
             return False
         job = s.get(ReleaseJob, job_id)
         assert job is not None
         if job.started_at is None:
             job.started_at = now
-        audit.record(s, "release.start", actor="worker", object_type="release", object_id=job_id,
-                     detail={"worker": owner, "attempt": job.attempts})
+        audit.record(
+            s,
+            "release.start",
+            actor="worker",
+            object_type="release",
+            object_id=job_id,
+            detail={"worker": owner, "attempt": job.attempts},
+        )
         return True
 
 
@@ -113,8 +134,9 @@ class JobControl:
     cancelled or exceeds `time_limit` seconds (see the module docstring).
     """
 
-    def __init__(self, job_id: int, owner: str, settings: Settings, time_limit: float | None = None,
-                 hard_exit: bool = False) -> None:
+    def __init__(
+        self, job_id: int, owner: str, settings: Settings, time_limit: float | None = None, hard_exit: bool = False
+    ) -> None:
         self.job_id = job_id
         self.owner = owner
         self.settings = settings
@@ -149,8 +171,11 @@ class JobControl:
         with session_scope(self.settings) as s:
             res = s.execute(
                 update(ReleaseJob)
-                .where(ReleaseJob.id == self.job_id, ReleaseJob.lease_owner == self.owner,
-                       ReleaseJob.status == JobStatus.running.value)
+                .where(
+                    ReleaseJob.id == self.job_id,
+                    ReleaseJob.lease_owner == self.owner,
+                    ReleaseJob.status == JobStatus.running.value,
+                )
                 .values(lease_expires_at=now + dt.timedelta(seconds=self.settings.lease_seconds), **values)
                 .execution_options(synchronize_session=False)
             )
@@ -168,8 +193,9 @@ class JobControl:
             next_renew = time.monotonic() + self.settings.heartbeat_seconds
             try:
                 if not self._renew():
-                    log.warning("job %s: lease lost (cancelled or taken over); this worker stops working on it",
-                                self.job_id)
+                    log.warning(
+                        "job %s: lease lost (cancelled or taken over); this worker stops working on it", self.job_id
+                    )
                     self.stop_reason = self.stop_reason or "lease_lost"
                     self._lost.set()
                     self._interrupt()
@@ -183,10 +209,14 @@ class JobControl:
         log.warning("job %s: time limit of %ss reached; stopping it", self.job_id, limit)
         self.stop_reason = "time_limit"
         try:
-            fail_job(self.settings, self.job_id, "time_limit",
-                     f"the release ran longer than its time limit ({limit} s) and was stopped; ask for fewer rows "
-                     "or a cheaper method or options (fewer iterations, epochs or bins)",
-                     owner=self.owner)
+            fail_job(
+                self.settings,
+                self.job_id,
+                "time_limit",
+                f"the release ran longer than its time limit ({limit} s) and was stopped; ask for fewer rows "
+                "or a cheaper method or options (fewer iterations, epochs or bins)",
+                owner=self.owner,
+            )
         except Exception:
             log.exception("job %s: could not record the time limit", self.job_id)
         self._lost.set()
@@ -200,8 +230,11 @@ class JobControl:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(self._target), ctypes.py_object(JobStopped))
         if self._stop.wait(self.settings.stop_grace_seconds) or not self.hard_exit:
             return
-        log.error("job %s: still running %ss after it was stopped (native code?); ending this worker process",
-                  self.job_id, self.settings.stop_grace_seconds)
+        log.error(
+            "job %s: still running %ss after it was stopped (native code?); ending this worker process",
+            self.job_id,
+            self.settings.stop_grace_seconds,
+        )
         logging.shutdown()
         os._exit(70)
 
@@ -234,8 +267,14 @@ class JobControl:
             if job.lease_owner != self.owner or job.status != JobStatus.running.value:
                 raise LeaseLost(f"job {self.job_id} moved to another worker or was stopped")
             if ledger.mark_spent(s, job):
-                audit.record(s, "ledger.spend", actor="worker", object_type="release", object_id=job.id,
-                             detail={"dataset_id": job.dataset_id})
+                audit.record(
+                    s,
+                    "ledger.spend",
+                    actor="worker",
+                    object_type="release",
+                    object_id=job.id,
+                    detail={"dataset_id": job.dataset_id},
+                )
             job.data_read = True
 
     def finish(self, **fields: Any) -> bool:
@@ -255,14 +294,26 @@ class JobControl:
             job.finished_at = utcnow()
             job.lease_owner = None
             job.lease_expires_at = None
-            audit.record(s, "release.ready", actor="worker", object_type="release", object_id=job.id,
-                         detail={"gate": (fields.get("gate") or {}).get("overall")})
+            audit.record(
+                s,
+                "release.ready",
+                actor="worker",
+                object_type="release",
+                object_id=job.id,
+                detail={"gate": (fields.get("gate") or {}).get("overall")},
+            )
             notifications.after_commit(s, self.settings, notifications.READY, job.id)
             return True
 
 
-def fail_job(settings: Settings, job_id: int, code: str, public_message: str, internal_detail: str | None = None,
-             owner: str | None = None) -> bool:
+def fail_job(
+    settings: Settings,
+    job_id: int,
+    code: str,
+    public_message: str,
+    internal_detail: str | None = None,
+    owner: str | None = None,
+) -> bool:
     """Mark a job failed. Its reservation is released only if no mechanism read the data."""
     with write_session(settings) as s:
         job = s.get(ReleaseJob, job_id, with_for_update=True)
@@ -280,9 +331,19 @@ def fail_job(settings: Settings, job_id: int, code: str, public_message: str, in
         released = False
         if not job.data_read:
             released = ledger.release_reservation(s, job, f"job failed before reading data: {code}")
-        audit.record(s, "release.fail", actor="worker", object_type="release", object_id=job.id,
-                     detail={"code": code, "message": public_message, "data_read": job.data_read,
-                             "reservation_released": released})
+        audit.record(
+            s,
+            "release.fail",
+            actor="worker",
+            object_type="release",
+            object_id=job.id,
+            detail={
+                "code": code,
+                "message": public_message,
+                "data_read": job.data_read,
+                "reservation_released": released,
+            },
+        )
         notifications.after_commit(s, settings, notifications.FAILED, job.id)
         return True
 
@@ -292,29 +353,51 @@ def reap(settings: Settings, send: Any) -> list[int]:
     now = utcnow()
     requeued: list[int] = []
     with session_scope(settings) as s:
-        stale = list(s.execute(
-            select(ReleaseJob.id, ReleaseJob.attempts).where(
-                ReleaseJob.status == JobStatus.running.value, ReleaseJob.lease_expires_at < now)
-        ).all())
+        stale = list(
+            s.execute(
+                select(ReleaseJob.id, ReleaseJob.attempts).where(
+                    ReleaseJob.status == JobStatus.running.value, ReleaseJob.lease_expires_at < now
+                )
+            ).all()
+        )
     for job_id, attempts in stale:
         if attempts >= settings.max_attempts:
-            fail_job(settings, job_id, "worker_lost",
-                     f"the worker running this release stopped unexpectedly {attempts} times; "
-                     "the job was stopped. Ask the steward to check the workers' logs.")
+            fail_job(
+                settings,
+                job_id,
+                "worker_lost",
+                f"the worker running this release stopped unexpectedly {attempts} times; "
+                "the job was stopped. Ask the steward to check the workers' logs.",
+            )
             continue
         with write_session(settings) as s:
             res = s.execute(
                 update(ReleaseJob)
-                .where(ReleaseJob.id == job_id, ReleaseJob.status == JobStatus.running.value,
-                       ReleaseJob.lease_expires_at < now)
-                .values(status=JobStatus.queued.value, lease_owner=None, lease_expires_at=None,
-                        stage="queued", message="requeued: the previous worker stopped", enqueued_at=utcnow())
+                .where(
+                    ReleaseJob.id == job_id,
+                    ReleaseJob.status == JobStatus.running.value,
+                    ReleaseJob.lease_expires_at < now,
+                )
+                .values(
+                    status=JobStatus.queued.value,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    stage="queued",
+                    message="requeued: the previous worker stopped",
+                    enqueued_at=utcnow(),
+                )
                 .execution_options(synchronize_session=False)
             )
             if res.rowcount != 1:
                 continue
-            audit.record(s, "release.requeue", actor="worker", object_type="release", object_id=job_id,
-                         detail={"attempts": attempts})
+            audit.record(
+                s,
+                "release.requeue",
+                actor="worker",
+                object_type="release",
+                object_id=job_id,
+                detail={"attempts": attempts},
+            )
         send(job_id)
         requeued.append(job_id)
         log.warning("job %s: lease expired, requeued (attempt %s done)", job_id, attempts)
@@ -335,18 +418,20 @@ def requeue_unclaimed(settings: Settings, send: Any, held: Any = None) -> list[i
     cutoff = now - dt.timedelta(seconds=settings.requeue_after_seconds)
     since = func.coalesce(ReleaseJob.enqueued_at, ReleaseJob.created_at)
     with session_scope(settings) as s:
-        stale = list(s.execute(
-            select(ReleaseJob.id, ReleaseJob.enqueued_at).where(
-                ReleaseJob.status == JobStatus.queued.value, since < cutoff).order_by(ReleaseJob.id)
-        ).all())
+        stale = list(
+            s.execute(
+                select(ReleaseJob.id, ReleaseJob.enqueued_at)
+                .where(ReleaseJob.status == JobStatus.queued.value, since < cutoff)
+                .order_by(ReleaseJob.id)
+            ).all()
+        )
     sent: list[int] = []
     in_broker = held() if (held is not None and stale) else None
     for job_id, enqueued_at in stale:
         if in_broker is not None and job_id in in_broker:
             continue
         with write_session(settings) as s:
-            same = (ReleaseJob.enqueued_at.is_(None) if enqueued_at is None
-                    else ReleaseJob.enqueued_at == enqueued_at)
+            same = ReleaseJob.enqueued_at.is_(None) if enqueued_at is None else ReleaseJob.enqueued_at == enqueued_at
             res = s.execute(
                 update(ReleaseJob)
                 .where(ReleaseJob.id == job_id, ReleaseJob.status == JobStatus.queued.value, same)
@@ -355,9 +440,14 @@ def requeue_unclaimed(settings: Settings, send: Any, held: Any = None) -> list[i
             )
             if res.rowcount != 1:
                 continue  # claimed, cancelled, or re-sent by another worker meanwhile
-            audit.record(s, "release.resend", actor="worker", object_type="release", object_id=job_id,
-                         detail={"queued_since": (enqueued_at.isoformat(timespec="seconds")
-                                                  if enqueued_at else None)})
+            audit.record(
+                s,
+                "release.resend",
+                actor="worker",
+                object_type="release",
+                object_id=job_id,
+                detail={"queued_since": (enqueued_at.isoformat(timespec="seconds") if enqueued_at else None)},
+            )
         send(job_id)
         sent.append(job_id)
         log.warning("job %s: queued and unclaimed for over %ss; sent again", job_id, settings.requeue_after_seconds)

@@ -94,8 +94,9 @@ def run_pipeline(job_id: int, control: JobControl, settings: Settings, storage: 
         _run_synthetic(spec, raw_options, control, settings, storage)
 
 
-def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobControl, settings: Settings,
-                   storage: Storage) -> None:
+def _run_synthetic(
+    spec: JobSpec, raw_options: dict[str, Any], control: JobControl, settings: Settings, storage: Storage
+) -> None:
     """dp-synthetic, synthetic and oversample releases: fit on the training split, sample, control, evaluate."""
     job_id = spec.job_id
     prefix = f"jobs/{job_id}"
@@ -114,8 +115,9 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
     with _Stage(control, "split", spec):
         holdout = float(raw_options.get("holdout", 0.2))
         try:
-            train, test, split_info = split_holdout(table, spec.schema, target=spec.target, holdout=holdout,
-                                                    seed=sub_seed(spec.seed, "holdout split"))
+            train, test, split_info = split_holdout(
+                table, spec.schema, target=spec.target, holdout=holdout, seed=sub_seed(spec.seed, "holdout split")
+            )
         except EmptySplit as exc:
             raise PipelineError(exc.code, DATA_FAILURE_MESSAGE, exc.message) from exc
         del table
@@ -123,13 +125,17 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
     with _Stage(control, "fit", spec) as st:
         cost = synth.fit(train, spec.schema, spec.requested, progress=st)
         if spec.reserved is not None and not _within(cost, spec.reserved):
-            raise PipelineError("cost_mismatch", "the fit cost more than was reserved; the release was stopped",
-                                f"fit {cost.describe()} vs reserved {spec.reserved.describe()}")
+            raise PipelineError(
+                "cost_mismatch",
+                "the fit cost more than was reserved; the release was stopped",
+                f"fit {cost.describe()} vs reserved {spec.reserved.describe()}",
+            )
 
     with _Stage(control, "sample", spec) as st:
         synthetic = synth.sample(spec.rows, progress=st)
-        synthetic, constraints = enforce_constraints(synthetic, spec.schema, resample=synth.sample_more,
-                                                     seed=sub_seed(spec.seed, "constraints"))
+        synthetic, constraints = enforce_constraints(
+            synthetic, spec.schema, resample=synth.sample_more, seed=sub_seed(spec.seed, "constraints")
+        )
 
     with _Stage(control, "postprocess", spec) as st:
         rebalance = raw_options.get("rebalance")
@@ -138,18 +144,43 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
             from privacy.synthesizers.rebalance import rebalance_output
 
             before = len(synthetic)
-            synthetic = rebalance_output(synthetic, spec.schema, spec.target, rebalance,
-                                         seed=sub_seed(spec.seed, "rebalance"))
+            synthetic = rebalance_output(
+                synthetic, spec.schema, spec.target, rebalance, seed=sub_seed(spec.seed, "rebalance")
+            )
             rebalanced = {"method": rebalance, "rows_added": len(synthetic) - before}
         st(0.2, "keeping the sample for re-runs of post-processing")
         method_info = _jsonable(synth.fit_info())
-        _keep_sample(synthetic, spec, storage, method_info=method_info, rebalanced=rebalanced, holdout=holdout,
-                     cost=cost, constraints=constraints.to_dict())
+        _keep_sample(
+            synthetic,
+            spec,
+            storage,
+            method_info=method_info,
+            rebalanced=rebalanced,
+            holdout=holdout,
+            cost=cost,
+            constraints=constraints.to_dict(),
+        )
 
-    outcome = post_process(spec, Sampled(
-        synthetic=synthetic, train=train, test=test, schema=spec.schema, policy=spec.policy, cost=cost,
-        method_info=method_info, rebalanced=rebalanced, split_info=split_info, conform=conform_report.to_dict(),
-        prefix=prefix, constraints=constraints.to_dict()), control, settings, storage)
+    outcome = post_process(
+        spec,
+        Sampled(
+            synthetic=synthetic,
+            train=train,
+            test=test,
+            schema=spec.schema,
+            policy=spec.policy,
+            cost=cost,
+            method_info=method_info,
+            rebalanced=rebalanced,
+            split_info=split_info,
+            conform=conform_report.to_dict(),
+            prefix=prefix,
+            constraints=constraints.to_dict(),
+        ),
+        control,
+        settings,
+        storage,
+    )
     finished = control.finish(
         cost=cost.to_dict(),
         split=split_info,
@@ -166,16 +197,32 @@ def _run_synthetic(spec: JobSpec, raw_options: dict[str, Any], control: JobContr
 # post-processing: shared by a release's run and its re-runs on the stored sample
 # ------------------------------------------------------------------------------------------------
 
-def _keep_sample(synthetic: pd.DataFrame, spec: JobSpec, storage: Storage, *, method_info: dict[str, Any],
-                 rebalanced: dict[str, Any] | None, holdout: float, cost: PrivacyCost,
-                 constraints: dict[str, Any] | None = None) -> None:
+
+def _keep_sample(
+    synthetic: pd.DataFrame,
+    spec: JobSpec,
+    storage: Storage,
+    *,
+    method_info: dict[str, Any],
+    rebalanced: dict[str, Any] | None,
+    holdout: float,
+    cost: PrivacyCost,
+    constraints: dict[str, Any] | None = None,
+) -> None:
     """Store the DP sample (before disclosure control) in the job's private storage, with the schema and
     policy it was post-processed under, so that a steward can re-run post-processing without a new fit.
     Never part of a bundle or of any view: it is not yet disclosure-controlled."""
     storage.put_bytes(sample_key(spec.job_id), _parquet_bytes(synthetic))
-    meta = {"rows": len(synthetic), "schema": spec.schema.to_dict(), "policy": spec.policy.to_dict(),
-            "method_info": method_info, "rebalanced": rebalanced, "holdout": holdout, "cost": cost.to_dict(),
-            "constraints": constraints}
+    meta = {
+        "rows": len(synthetic),
+        "schema": spec.schema.to_dict(),
+        "policy": spec.policy.to_dict(),
+        "method_info": method_info,
+        "rebalanced": rebalanced,
+        "holdout": holdout,
+        "cost": cost.to_dict(),
+        "constraints": constraints,
+    }
     storage.put_bytes(sample_meta_key(spec.job_id), json.dumps(meta, default=str).encode())
 
 
@@ -207,8 +254,9 @@ class PostProcessed:
     rows_released: int
 
 
-def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Settings,
-                 storage: Storage) -> PostProcessed:
+def post_process(
+    spec: JobSpec, inp: Sampled, control: JobControl, settings: Settings, storage: Storage
+) -> PostProcessed:
     """Disclosure control, real-row checks, evaluation, gate and artifacts of one sample.
 
     Charges nothing: it reads the sample and, for the internal checks and the report only, the real
@@ -224,9 +272,13 @@ def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Set
         released, real_checks = real_row_checks(released, train, schema, policy, disclosure=disclosure)
         # the same check on real people who were not in the training split: how often fresh rows of the
         # population reproduce a unique training combination by chance (the gate's baseline)
-        _, baseline = real_row_checks(recode_like(test, disclosure), train, schema,
-                                      policy.model_copy(update={"remove_real_matches": False}),
-                                      disclosure=disclosure)
+        _, baseline = real_row_checks(
+            recode_like(test, disclosure),
+            train,
+            schema,
+            policy.model_copy(update={"remove_real_matches": False}),
+            disclosure=disclosure,
+        )
         unique_baseline = baseline.unique_match_rate
         exact_baseline = (baseline.exact_match_rate, baseline.rows_checked)
         unique_bound = None if unique_baseline is None else (unique_baseline, baseline.rows_checked)
@@ -244,9 +296,17 @@ def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Set
         # compare what is released with the real rows in the released representation
         train_view = recode_like(train, disclosure)
         test_view = recode_like(test, disclosure)
-        report = build_report(train_view, test_view, released, released_schema, spec.target,
-                              thresholds=thresholds, seed=sub_seed(spec.seed, "report"), progress=st,
-                              rebalanced_target=balanced_target(spec, inp))
+        report = build_report(
+            train_view,
+            test_view,
+            released,
+            released_schema,
+            spec.target,
+            thresholds=thresholds,
+            seed=sub_seed(spec.seed, "report"),
+            progress=st,
+            rebalanced_target=balanced_target(spec, inp),
+        )
         del train_view, test_view
 
     from privacy.gate import evaluate_gate
@@ -269,11 +329,25 @@ def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Set
         ledger_text = _ledger_text(spec, settings)
         # the steward's draft; the bundle's statement is written at approval, with the decision
         draft = privacy_statement(
-            method=inp.method_info, cost=inp.cost, schema=schema, dataset_guarantee=ledger_text,
-            release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind, "rows": len(released),
-                     "rebalanced": inp.rebalanced, "holdout": inp.split_info["holdout_fraction"],
-                     "constraints": inp.constraints, "schema_version": spec.schema_version, **inp.release_facts},
-            disclosure=disclosure, real_checks=real_checks, gate=gate, include_internal=True,
+            method=inp.method_info,
+            cost=inp.cost,
+            schema=schema,
+            dataset_guarantee=ledger_text,
+            release={
+                "id": spec.job_id,
+                "dataset": spec.dataset_name,
+                "kind": spec.kind,
+                "rows": len(released),
+                "rebalanced": inp.rebalanced,
+                "holdout": inp.split_info["holdout_fraction"],
+                "constraints": inp.constraints,
+                "schema_version": spec.schema_version,
+                **inp.release_facts,
+            },
+            disclosure=disclosure,
+            real_checks=real_checks,
+            gate=gate,
+            include_internal=True,
         )
         files = {
             "data.csv": safe_csv_bytes(released),
@@ -284,16 +358,27 @@ def post_process(spec: JobSpec, inp: Sampled, control: JobControl, settings: Set
             "report.html": report.to_html(include_internal=True).encode(),
             "report_public.html": report.to_html(include_internal=False).encode(),
             "privacy_draft.md": draft.encode(),
-            "disclosure.json": json.dumps({"disclosure": _as_dict(disclosure), "real_checks": _as_dict(real_checks),
-                                           "holdout_unique_match_rate": unique_baseline,
-                                           "holdout_exact_match_rate": exact_baseline[0],
-                                           "rebalanced": inp.rebalanced, "conform": inp.conform,
-                                           "constraints": inp.constraints},
-                                          indent=2, default=str).encode(),
+            "disclosure.json": json.dumps(
+                {
+                    "disclosure": _as_dict(disclosure),
+                    "real_checks": _as_dict(real_checks),
+                    "holdout_unique_match_rate": unique_baseline,
+                    "holdout_exact_match_rate": exact_baseline[0],
+                    "rebalanced": inp.rebalanced,
+                    "conform": inp.conform,
+                    "constraints": inp.constraints,
+                },
+                indent=2,
+                default=str,
+            ).encode(),
         }
         artifacts = _store(files, inp.prefix, storage, st)
-    return PostProcessed(artifacts=artifacts, summary=_jsonable(summary),
-                         gate=_jsonable(gate.to_dict(include_internal=True)), rows_released=len(released))
+    return PostProcessed(
+        artifacts=artifacts,
+        summary=_jsonable(summary),
+        gate=_jsonable(gate.to_dict(include_internal=True)),
+        rows_released=len(released),
+    )
 
 
 def balanced_target(spec: JobSpec, inp: Sampled) -> str | None:
@@ -333,39 +418,68 @@ def run_rerun(candidate_id: int, control: JobControl, settings: Settings, storag
         meta = json.loads(storage.get_bytes(sample_meta_key(job_id)))
         sample = pd.read_parquet(io.BytesIO(storage.get_bytes(sample_key(job_id))))
     except Exception as exc:
-        raise PipelineError("no_sample", "the sample of this release is not in storage; it cannot be re-run",
-                            f"{type(exc).__name__}: {exc}") from exc
+        raise PipelineError(
+            "no_sample",
+            "the sample of this release is not in storage; it cannot be re-run",
+            f"{type(exc).__name__}: {exc}",
+        ) from exc
     # the schema and policy the sample was first post-processed under, changed by the re-run's settings
     spec.schema = PublicSchema.from_dict(meta["schema"])
     chosen = apply_settings(spec.schema, DatasetPolicy.from_dict(meta["policy"]), requested, len(sample))
     table, conform_report = _load(spec, control, storage, charge=False)
     with _Stage(control, "split", spec):
-        train, test, split_info = split_holdout(table, spec.schema, target=spec.target,
-                                                holdout=float(meta["holdout"]),
-                                                seed=sub_seed(spec.seed, "holdout split"))
+        train, test, split_info = split_holdout(
+            table,
+            spec.schema,
+            target=spec.target,
+            holdout=float(meta["holdout"]),
+            seed=sub_seed(spec.seed, "holdout split"),
+        )
         del table
         if _jsonable(split_info) != original_split:
-            raise PipelineError("split_mismatch", "the real table no longer splits as it did for the release; "
-                                "it cannot be re-run", f"split now {split_info}, at the release {original_split}")
+            raise PipelineError(
+                "split_mismatch",
+                "the real table no longer splits as it did for the release; it cannot be re-run",
+                f"split now {split_info}, at the release {original_split}",
+            )
     # seeded by the row count alone: the same settings give the same candidate, so repeating a re-run
     # cannot draw subsets until one looks lucky on the internal checks
     synthetic = rows_subset(sample, chosen.rows, sub_seed(spec.seed, f"re-run rows {chosen.rows}"))
     del sample
-    outcome = post_process(spec, Sampled(
-        synthetic=synthetic, train=train, test=test, schema=chosen.schema, policy=chosen.policy,
-        cost=meta["cost"], method_info=meta["method_info"], rebalanced=meta.get("rebalanced"),
-        split_info=split_info, conform=conform_report.to_dict(), prefix=candidate_prefix(job_id, number),
-        release_facts={"postprocessing": {"candidate": number, "settings": chosen.describe()}},
-        constraints=meta.get("constraints")), control, settings, storage)
-    if not control.finish(artifacts=outcome.artifacts, summary=outcome.summary, gate=outcome.gate,
-                          timings=spec.timings, rows_released=outcome.rows_released):
-        log.warning("job %s candidate %s: finished but another worker owns it now; results discarded",
-                    job_id, number)
+    outcome = post_process(
+        spec,
+        Sampled(
+            synthetic=synthetic,
+            train=train,
+            test=test,
+            schema=chosen.schema,
+            policy=chosen.policy,
+            cost=meta["cost"],
+            method_info=meta["method_info"],
+            rebalanced=meta.get("rebalanced"),
+            split_info=split_info,
+            conform=conform_report.to_dict(),
+            prefix=candidate_prefix(job_id, number),
+            release_facts={"postprocessing": {"candidate": number, "settings": chosen.describe()}},
+            constraints=meta.get("constraints"),
+        ),
+        control,
+        settings,
+        storage,
+    )
+    if not control.finish(
+        artifacts=outcome.artifacts,
+        summary=outcome.summary,
+        gate=outcome.gate,
+        timings=spec.timings,
+        rows_released=outcome.rows_released,
+    ):
+        log.warning("job %s candidate %s: finished but another worker owns it now; results discarded", job_id, number)
 
 
-
-def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobControl, settings: Settings,
-                    storage: Storage) -> None:
+def _run_statistics(
+    spec: JobSpec, raw_options: dict[str, Any], control: JobControl, settings: Settings, storage: Storage
+) -> None:
     """dp-statistics: DP aggregates of the whole table, then small-cell rules. No holdout, no report on rows."""
     from privacy.gate import evaluate_gate
     from privacy.statement import privacy_statement
@@ -380,8 +494,11 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
         release = dp_statistics(table, spec.schema, spec.requested, options=spec.options, seed=spec.seed, progress=st)
         cost = release.cost
         if spec.reserved is not None and not _within(cost, spec.reserved):
-            raise PipelineError("cost_mismatch", "the statistics cost more than was reserved; the release was stopped",
-                                f"{cost.describe()} vs reserved {spec.reserved.describe()}")
+            raise PipelineError(
+                "cost_mismatch",
+                "the statistics cost more than was reserved; the release was stopped",
+                f"{cost.describe()} vs reserved {spec.reserved.describe()}",
+            )
         del table
     with _Stage(control, "postprocess", spec):
         released, small_cells = release_tables(release, spec.policy.small_cell_threshold, spec.policy.rounding_base)
@@ -390,46 +507,69 @@ def _run_statistics(spec: JobSpec, raw_options: dict[str, Any], control: JobCont
         long = long_table(released)
         draft = privacy_statement(
             method=method_entry(spec.method).info(spec.options),
-            cost=cost, schema=spec.schema, dataset_guarantee=_ledger_text(spec, settings),
-            release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind, "holdout": 0.0,
-                     "schema_version": spec.schema_version},
-            small_cells=small_cells, gate=gate, include_internal=True,
+            cost=cost,
+            schema=spec.schema,
+            dataset_guarantee=_ledger_text(spec, settings),
+            release={
+                "id": spec.job_id,
+                "dataset": spec.dataset_name,
+                "kind": spec.kind,
+                "holdout": 0.0,
+                "schema_version": spec.schema_version,
+            },
+            small_cells=small_cells,
+            gate=gate,
+            include_internal=True,
         )
         summary = {"tables": {name: len(df) for name, df in released.items()}, "budget": release.budget}
-        report_doc = {"schema_version": "1", "kind": plan.kind, "public": True, "summary": summary,
-                      "small_cells": small_cells, "budget": release.budget,
-                      "tables": {name: json.loads(df.to_json(orient="records")) for name, df in released.items()}}
+        report_doc = {
+            "schema_version": "1",
+            "kind": plan.kind,
+            "public": True,
+            "summary": summary,
+            "small_cells": small_cells,
+            "budget": release.budget,
+            "tables": {name: json.loads(df.to_json(orient="records")) for name, df in released.items()},
+        }
         html = _statistics_html(released, release.budget, small_cells)
         files = {
             "data.csv": safe_csv_bytes(long),
-            "data.parquet": _parquet_bytes(long.astype({c: "string" for c in long.columns
-                                                        if long[c].dtype == object})),
-            "schema.json": json.dumps({"kind": plan.kind, "tables": {n: list(df.columns)
-                                                                          for n, df in released.items()}},
-                                      indent=2).encode(),
+            "data.parquet": _parquet_bytes(long.astype({c: "string" for c in long.columns if long[c].dtype == object})),
+            "schema.json": json.dumps(
+                {"kind": plan.kind, "tables": {n: list(df.columns) for n, df in released.items()}}, indent=2
+            ).encode(),
             "report.json": json.dumps(report_doc, indent=2, default=str).encode(),
             "report_public.json": json.dumps(report_doc, indent=2, default=str).encode(),
             "report.html": html.encode(),
             "report_public.html": html.encode(),
             "privacy_draft.md": draft.encode(),
-            "disclosure.json": json.dumps({"small_cells": small_cells, "conform": conform_report.to_dict()},
-                                          indent=2, default=str).encode(),
+            "disclosure.json": json.dumps(
+                {"small_cells": small_cells, "conform": conform_report.to_dict()}, indent=2, default=str
+            ).encode(),
         }
         artifacts = _store(files, prefix, storage, st)
-    control.finish(cost=cost.to_dict(), split=split_info, artifacts=artifacts, summary=_jsonable(summary),
-                   gate=_jsonable(gate.to_dict(include_internal=True)), timings=spec.timings)
+    control.finish(
+        cost=cost.to_dict(),
+        split=split_info,
+        artifacts=artifacts,
+        summary=_jsonable(summary),
+        gate=_jsonable(gate.to_dict(include_internal=True)),
+        timings=spec.timings,
+    )
 
 
 def _statistics_html(tables: dict[str, pd.DataFrame], budget: dict[str, Any], small_cells: Any) -> str:
     import html as _html
 
-    parts = ["<!doctype html><html><head><meta charset='utf-8'><title>DP statistics</title>",
-             "<style>body{font-family:sans-serif;margin:2rem}table{border-collapse:collapse}"
-             "td,th{border:1px solid #ccc;padding:.2rem .5rem}</style></head><body>",
-             "<h1>Differentially private statistics</h1>",
-             "<p>Every figure below was measured with a DP mechanism on bounds and domains from the public "
-             "schema; small cells were suppressed and counts rounded afterwards (post-processing).</p>",
-             f"<h2>Budget split</h2><pre>{_html.escape(json.dumps(budget, indent=2, default=str))}</pre>"]
+    parts = [
+        "<!doctype html><html><head><meta charset='utf-8'><title>DP statistics</title>",
+        "<style>body{font-family:sans-serif;margin:2rem}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:.2rem .5rem}</style></head><body>",
+        "<h1>Differentially private statistics</h1>",
+        "<p>Every figure below was measured with a DP mechanism on bounds and domains from the public "
+        "schema; small cells were suppressed and counts rounded afterwards (post-processing).</p>",
+        f"<h2>Budget split</h2><pre>{_html.escape(json.dumps(budget, indent=2, default=str))}</pre>",
+    ]
     for name, df in tables.items():
         parts.append(f"<h2>{_html.escape(name)}</h2>")
         parts.append(df.to_html(index=False, na_rep="suppressed", border=0))
@@ -451,19 +591,37 @@ def _run_data_free(spec: JobSpec, control: JobControl, settings: Settings, stora
         schema = synth.output_schema()
     with _Stage(control, "sample", spec) as st:
         generated = synth.sample(spec.rows, progress=st)
-        generated, constraints = enforce_constraints(generated, schema, resample=synth.sample_more,
-                                                     seed=sub_seed(spec.seed, "constraints"))
+        generated, constraints = enforce_constraints(
+            generated, schema, resample=synth.sample_more, seed=sub_seed(spec.seed, "constraints")
+        )
     with _Stage(control, "evaluate", spec) as st:
         empty = generated.iloc[:0]
-        report = build_report(empty, empty, generated, schema, schema.target, include=set(),
-                              seed=sub_seed(spec.seed, "report"), progress=st)
+        report = build_report(
+            empty,
+            empty,
+            generated,
+            schema,
+            schema.target,
+            include=set(),
+            seed=sub_seed(spec.seed, "report"),
+            progress=st,
+        )
     with _Stage(control, "write", spec) as st:
         gate = evaluate_gate(spec.policy, disclosure=None)
-        draft = privacy_statement(method=synth.info(), cost=cost, schema=schema,
-                                  dataset_guarantee=_ledger_text(spec, settings),
-                                  release={"id": spec.job_id, "dataset": spec.dataset_name, "kind": spec.kind,
-                                           "constraints": constraints.to_dict()},
-                                  gate=gate, include_internal=True)
+        draft = privacy_statement(
+            method=synth.info(),
+            cost=cost,
+            schema=schema,
+            dataset_guarantee=_ledger_text(spec, settings),
+            release={
+                "id": spec.job_id,
+                "dataset": spec.dataset_name,
+                "kind": spec.kind,
+                "constraints": constraints.to_dict(),
+            },
+            gate=gate,
+            include_internal=True,
+        )
         files = {
             "data.csv": safe_csv_bytes(generated),
             "data.parquet": _parquet_bytes(generated),
@@ -476,6 +634,11 @@ def _run_data_free(spec: JobSpec, control: JobControl, settings: Settings, stora
             "disclosure.json": json.dumps({"data_free": True, "constraints": constraints.to_dict()}).encode(),
         }
         artifacts = _store(files, prefix, storage, st)
-    control.finish(cost=cost.to_dict(), split={"holdout": 0.0, "reason": "data-free: no real rows"},
-                   artifacts=artifacts, summary=_jsonable(report.summary),
-                   gate=_jsonable(gate.to_dict(include_internal=True)), timings=spec.timings)
+    control.finish(
+        cost=cost.to_dict(),
+        split={"holdout": 0.0, "reason": "data-free: no real rows"},
+        artifacts=artifacts,
+        summary=_jsonable(report.summary),
+        gate=_jsonable(gate.to_dict(include_internal=True)),
+        timings=spec.timings,
+    )

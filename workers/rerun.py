@@ -45,8 +45,17 @@ CANDIDATE_FAILED = "failed"
 def claim_candidate(candidate_id: int, owner: str, settings: Settings) -> bool:
     """Take the re-run if it is queued or its previous runner's lease expired."""
     with write_session(settings) as s:
-        return take_lease(s, ReleaseCandidate, candidate_id, owner, settings, queued=CANDIDATE_QUEUED,
-                          running=CANDIDATE_RUNNING, message="a worker picked up the re-run", started_at=utcnow())
+        return take_lease(
+            s,
+            ReleaseCandidate,
+            candidate_id,
+            owner,
+            settings,
+            queued=CANDIDATE_QUEUED,
+            running=CANDIDATE_RUNNING,
+            message="a worker picked up the re-run",
+            started_at=utcnow(),
+        )
 
 
 class CandidateControl(JobControl):
@@ -54,8 +63,15 @@ class CandidateControl(JobControl):
 
     A re-run never reads data as a charge: `mark_data_read` is refused."""
 
-    def __init__(self, candidate_id: int, job_id: int, owner: str, settings: Settings,
-                 time_limit: float | None = None, hard_exit: bool = False) -> None:
+    def __init__(
+        self,
+        candidate_id: int,
+        job_id: int,
+        owner: str,
+        settings: Settings,
+        time_limit: float | None = None,
+        hard_exit: bool = False,
+    ) -> None:
         super().__init__(job_id, owner, settings, time_limit=time_limit, hard_exit=hard_exit)
         self.candidate_id = candidate_id
 
@@ -64,8 +80,11 @@ class CandidateControl(JobControl):
         with session_scope(self.settings) as s:
             res = s.execute(
                 update(ReleaseCandidate)
-                .where(ReleaseCandidate.id == self.candidate_id, ReleaseCandidate.lease_owner == self.owner,
-                       ReleaseCandidate.status == CANDIDATE_RUNNING)
+                .where(
+                    ReleaseCandidate.id == self.candidate_id,
+                    ReleaseCandidate.lease_owner == self.owner,
+                    ReleaseCandidate.status == CANDIDATE_RUNNING,
+                )
                 .values(lease_expires_at=now + dt.timedelta(seconds=self.settings.lease_seconds), **values)
                 .execution_options(synchronize_session=False)
             )
@@ -73,13 +92,18 @@ class CandidateControl(JobControl):
 
     def _time_out(self) -> None:
         limit = int(self.time_limit or 0)
-        log.warning("job %s candidate %s: time limit of %ss reached; stopping it", self.job_id,
-                    self.candidate_id, limit)
+        log.warning(
+            "job %s candidate %s: time limit of %ss reached; stopping it", self.job_id, self.candidate_id, limit
+        )
         self.stop_reason = "time_limit"
         try:
-            fail_candidate(self.settings, self.candidate_id, "time_limit",
-                           f"the re-run ran longer than its time limit ({limit} s) and was stopped",
-                           owner=self.owner)
+            fail_candidate(
+                self.settings,
+                self.candidate_id,
+                "time_limit",
+                f"the re-run ran longer than its time limit ({limit} s) and was stopped",
+                owner=self.owner,
+            )
         except Exception:
             log.exception("candidate %s: could not record the time limit", self.candidate_id)
         self._lost.set()
@@ -104,14 +128,24 @@ class CandidateControl(JobControl):
             cand.finished_at = utcnow()
             cand.lease_owner = None
             cand.lease_expires_at = None
-            audit.record(s, "release.rerun_ready", actor="worker", object_type="release", object_id=cand.job_id,
-                         detail={"candidate": cand.number, "gate": (fields.get("gate") or {}).get("overall"),
-                                 "rows_released": fields.get("rows_released")})
+            audit.record(
+                s,
+                "release.rerun_ready",
+                actor="worker",
+                object_type="release",
+                object_id=cand.job_id,
+                detail={
+                    "candidate": cand.number,
+                    "gate": (fields.get("gate") or {}).get("overall"),
+                    "rows_released": fields.get("rows_released"),
+                },
+            )
             return True
 
 
-def fail_candidate(settings: Settings, candidate_id: int, code: str, message: str, detail: str | None = None,
-                   owner: str | None = None) -> bool:
+def fail_candidate(
+    settings: Settings, candidate_id: int, code: str, message: str, detail: str | None = None, owner: str | None = None
+) -> bool:
     """Mark a re-run failed (nothing to give back: it charged nothing)."""
     with write_session(settings) as s:
         cand = s.get(ReleaseCandidate, candidate_id, with_for_update=True)
@@ -126,8 +160,14 @@ def fail_candidate(settings: Settings, candidate_id: int, code: str, message: st
         cand.finished_at = utcnow()
         cand.lease_owner = None
         cand.lease_expires_at = None
-        audit.record(s, "release.rerun_fail", actor="worker", object_type="release", object_id=cand.job_id,
-                     detail={"candidate": cand.number, "code": code, "message": message})
+        audit.record(
+            s,
+            "release.rerun_fail",
+            actor="worker",
+            object_type="release",
+            object_id=cand.job_id,
+            detail={"candidate": cand.number, "code": code, "message": message},
+        )
         return True
 
 
@@ -137,30 +177,50 @@ def reap_candidates(settings: Settings, send: Any) -> list[int]:
     now = utcnow()
     unclaimed = now - dt.timedelta(seconds=settings.requeue_after_seconds)
     with session_scope(settings) as s:
-        stale = list(s.execute(
-            select(ReleaseCandidate.id, ReleaseCandidate.attempts, ReleaseCandidate.status).where(or_(
-                and_(ReleaseCandidate.status == CANDIDATE_RUNNING, ReleaseCandidate.lease_expires_at < now),
-                and_(ReleaseCandidate.status == CANDIDATE_QUEUED, ReleaseCandidate.enqueued_at < unclaimed),
-            ))).all())
+        stale = list(
+            s.execute(
+                select(ReleaseCandidate.id, ReleaseCandidate.attempts, ReleaseCandidate.status).where(
+                    or_(
+                        and_(ReleaseCandidate.status == CANDIDATE_RUNNING, ReleaseCandidate.lease_expires_at < now),
+                        and_(ReleaseCandidate.status == CANDIDATE_QUEUED, ReleaseCandidate.enqueued_at < unclaimed),
+                    )
+                )
+            ).all()
+        )
     sent = []
     for cand_id, attempts, status in stale:
         if status == CANDIDATE_RUNNING and attempts >= settings.max_attempts:
-            fail_candidate(settings, cand_id, "worker_lost",
-                           f"the worker running this re-run stopped unexpectedly {attempts} times")
+            fail_candidate(
+                settings,
+                cand_id,
+                "worker_lost",
+                f"the worker running this re-run stopped unexpectedly {attempts} times",
+            )
             continue
         with write_session(settings) as s:
-            cond = (and_(ReleaseCandidate.status == CANDIDATE_RUNNING, ReleaseCandidate.lease_expires_at < now)
-                    if status == CANDIDATE_RUNNING else
-                    and_(ReleaseCandidate.status == CANDIDATE_QUEUED, ReleaseCandidate.enqueued_at < unclaimed))
-            res = s.execute(update(ReleaseCandidate).where(ReleaseCandidate.id == cand_id, cond)
-                            .values(status=CANDIDATE_QUEUED, lease_owner=None, lease_expires_at=None,
-                                    stage="queued", message="sent to the queue again", enqueued_at=utcnow())
-                            .execution_options(synchronize_session=False))
+            cond = (
+                and_(ReleaseCandidate.status == CANDIDATE_RUNNING, ReleaseCandidate.lease_expires_at < now)
+                if status == CANDIDATE_RUNNING
+                else and_(ReleaseCandidate.status == CANDIDATE_QUEUED, ReleaseCandidate.enqueued_at < unclaimed)
+            )
+            res = s.execute(
+                update(ReleaseCandidate)
+                .where(ReleaseCandidate.id == cand_id, cond)
+                .values(
+                    status=CANDIDATE_QUEUED,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    stage="queued",
+                    message="sent to the queue again",
+                    enqueued_at=utcnow(),
+                )
+                .execution_options(synchronize_session=False)
+            )
             if res.rowcount != 1:
                 continue
         send(cand_id)
         sent.append(cand_id)
-        log.warning("candidate %s: %s; sent again", cand_id,
-                    "lease expired" if status == CANDIDATE_RUNNING else "unclaimed")
+        log.warning(
+            "candidate %s: %s; sent again", cand_id, "lease expired" if status == CANDIDATE_RUNNING else "unclaimed"
+        )
     return sent
-

@@ -49,8 +49,10 @@ RERUN_STAGES: dict[str, tuple[float, float]] = {
 
 
 # what a requester is told when a release fails after the data was read: nothing data-derived
-DATA_FAILURE_MESSAGE = ("the release could not be produced from the data; the charge is kept, as for any "
-                        "release that read the data. The steward can see the details")
+DATA_FAILURE_MESSAGE = (
+    "the release could not be produced from the data; the charge is kept, as for any "
+    "release that read the data. The steward can see the details"
+)
 
 
 class PipelineError(Exception):
@@ -153,14 +155,26 @@ class _Stage:
 def _plan(spec: JobSpec, options: dict[str, Any], rebalance: str | None = None) -> ReleasePlan:
     """The job's plan, checked again before any row is read: the same questions the request was asked."""
     requested = spec.requested
-    return plan_release(spec.method, requested.epsilon if requested.is_dp else None, requested.delta, options,
-                        spec.schema, kind=spec.kind, rows=spec.rows, target=spec.target, rebalance=rebalance)
+    return plan_release(
+        spec.method,
+        requested.epsilon if requested.is_dp else None,
+        requested.delta,
+        options,
+        spec.schema,
+        kind=spec.kind,
+        rows=spec.rows,
+        target=spec.target,
+        rebalance=rebalance,
+    )
 
 
 def _check_reservation(spec: JobSpec, planned: PrivacyCost) -> None:
     if spec.reserved is not None and not _within(planned, spec.reserved):
-        raise PipelineError("cost_mismatch", "the method's cost differs from the reservation; the job was stopped",
-                            f"planned {planned.describe()} vs reserved {spec.reserved.describe()}")
+        raise PipelineError(
+            "cost_mismatch",
+            "the method's cost differs from the reservation; the job was stopped",
+            f"planned {planned.describe()} vs reserved {spec.reserved.describe()}",
+        )
 
 
 def _load(spec: JobSpec, control: JobControl, storage: Storage, *, charge: bool = True) -> tuple[pd.DataFrame, Any]:
@@ -176,9 +190,11 @@ def _load(spec: JobSpec, control: JobControl, storage: Storage, *, charge: bool 
         table, conform_report = conform_table(raw, spec.schema)
         del raw
         if len(table) < 10:
-            raise PipelineError("too_few_rows", DATA_FAILURE_MESSAGE,
-                                f"the dataset has too few usable rows for a release: {len(table)} rows after "
-                                "conforming to the schema")
+            raise PipelineError(
+                "too_few_rows",
+                DATA_FAILURE_MESSAGE,
+                f"the dataset has too few usable rows for a release: {len(table)} rows after conforming to the schema",
+            )
     return table, conform_report
 
 

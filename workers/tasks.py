@@ -30,16 +30,18 @@ def run_release(job_id: int) -> str:
         return "skipped"
     from workers.pipeline import PipelineError, run_pipeline
 
-    control = JobControl(job_id, owner, settings, time_limit=settings.job_time_limit(_method(job_id)),
-                         hard_exit=_in_pool_process())
+    control = JobControl(
+        job_id, owner, settings, time_limit=settings.job_time_limit(_method(job_id)), hard_exit=_in_pool_process()
+    )
     try:
         with control:
             run_pipeline(job_id, control, settings, get_storage(settings))
         return "done"
     except (LeaseLost, JobStopped):
         # cancelled, timed out (the job is already failed) or taken over: nothing more to write
-        log.warning("job %s: stopped (%s); this worker writes nothing more", job_id,
-                    control.stop_reason or "lease lost")
+        log.warning(
+            "job %s: stopped (%s); this worker writes nothing more", job_id, control.stop_reason or "lease lost"
+        )
         return "stopped"
     except PipelineError as exc:
         fail_job(settings, job_id, exc.code, exc.public, exc.detail, owner=owner)
@@ -47,20 +49,32 @@ def run_release(job_id: int) -> str:
     except (PrivacyError, ServiceError) as exc:
         # user-fixable; once real rows were read the message may describe them, so the
         # requester gets a summary and the steward the details
-        public = exc.message if not _data_read(job_id) else (
-            f"the release could not be produced ({exc.code}); the steward can see the details")
+        public = (
+            exc.message
+            if not _data_read(job_id)
+            else (f"the release could not be produced ({exc.code}); the steward can see the details")
+        )
         fail_job(settings, job_id, exc.code, public, exc.message, owner=owner)
         return "failed"
     except MemoryError:
-        fail_job(settings, job_id, "out_of_memory",
-                 "the worker ran out of memory; ask for fewer rows or a coarser schema (fewer bins/categories)",
-                 owner=owner)
+        fail_job(
+            settings,
+            job_id,
+            "out_of_memory",
+            "the worker ran out of memory; ask for fewer rows or a coarser schema (fewer bins/categories)",
+            owner=owner,
+        )
         return "failed"
     except Exception as exc:
         log.exception("job %s: internal error", job_id)
-        fail_job(settings, job_id, "internal_error",
-                 "an internal error stopped the release; the steward can see the details",
-                 f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}", owner=owner)
+        fail_job(
+            settings,
+            job_id,
+            "internal_error",
+            "an internal error stopped the release; the steward can see the details",
+            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}",
+            owner=owner,
+        )
         return "failed"
 
 
@@ -78,8 +92,14 @@ def rerun_postprocess(candidate_id: int) -> str:
     from workers.pipeline import PipelineError, run_rerun
 
     job_id = _candidate_job(candidate_id)
-    control = CandidateControl(candidate_id, job_id, owner, settings,
-                               time_limit=settings.job_time_limit(_method(job_id)), hard_exit=_in_pool_process())
+    control = CandidateControl(
+        candidate_id,
+        job_id,
+        owner,
+        settings,
+        time_limit=settings.job_time_limit(_method(job_id)),
+        hard_exit=_in_pool_process(),
+    )
     try:
         with control:
             run_rerun(candidate_id, control, settings, get_storage(settings))
@@ -98,8 +118,14 @@ def rerun_postprocess(candidate_id: int) -> str:
         return "failed"
     except Exception as exc:
         log.exception("candidate %s: internal error", candidate_id)
-        fail_candidate(settings, candidate_id, "internal_error", "an internal error stopped the re-run",
-                       f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}", owner=owner)
+        fail_candidate(
+            settings,
+            candidate_id,
+            "internal_error",
+            "an internal error stopped the re-run",
+            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=20)}",
+            owner=owner,
+        )
         return "failed"
 
 
@@ -173,11 +199,19 @@ def _start_reaper(**_: object) -> None:
     settings = get_settings()
     from workers.enqueue import enqueue_release, enqueue_rerun, held_job_ids
 
-    _reaper = Reaper(settings, lambda job_id: enqueue_release(job_id, settings), held=lambda: held_job_ids(settings),
-                     send_rerun=lambda candidate_id: enqueue_rerun(candidate_id, settings))
+    _reaper = Reaper(
+        settings,
+        lambda job_id: enqueue_release(job_id, settings),
+        held=lambda: held_job_ids(settings),
+        send_rerun=lambda candidate_id: enqueue_rerun(candidate_id, settings),
+    )
     _reaper.start()
-    log.info("reaper started (every %ss, lease %ss, unclaimed jobs re-sent after %ss)", settings.reaper_seconds,
-             settings.lease_seconds, settings.requeue_after_seconds)
+    log.info(
+        "reaper started (every %ss, lease %ss, unclaimed jobs re-sent after %ss)",
+        settings.reaper_seconds,
+        settings.lease_seconds,
+        settings.requeue_after_seconds,
+    )
 
 
 @signals.worker_shutdown.connect

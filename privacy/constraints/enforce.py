@@ -64,9 +64,14 @@ class ConstraintReport:
 Resample = Callable[[int], pd.DataFrame]
 
 
-def enforce_constraints(df: pd.DataFrame, schema: PublicSchema, *, resample: Resample | None = None,
-                        seed: int | None = None, max_rounds: int = DEFAULT_ROUNDS
-                        ) -> tuple[pd.DataFrame, ConstraintReport]:
+def enforce_constraints(
+    df: pd.DataFrame,
+    schema: PublicSchema,
+    *,
+    resample: Resample | None = None,
+    seed: int | None = None,
+    max_rounds: int = DEFAULT_ROUNDS,
+) -> tuple[pd.DataFrame, ConstraintReport]:
     """`df` with every constraint of `schema` satisfied, and what it took (see the module docstring).
 
     `resample(m)` returns m fresh rows of the same synthesizer, already fitted to the schema
@@ -85,7 +90,8 @@ def enforce_constraints(df: pd.DataFrame, schema: PublicSchema, *, resample: Res
     report.rows_violating = int(bad.sum())
     if resample is not None and bad.any():
         out, report.rows_resampled, report.rows_drawn, report.rounds = _reject_and_resample(
-            out, bad, schema, resample, max_rounds)
+            out, bad, schema, resample, max_rounds
+        )
     out, changed = _repair(out, schema, seed)
     if report.rows_resampled:
         out = _fresh_fake_ids(out, schema, seed)
@@ -93,17 +99,30 @@ def enforce_constraints(df: pd.DataFrame, schema: PublicSchema, *, resample: Res
     for c in schema.constraints:
         key = c.describe()
         touched |= changed[key]
-        report.constraints.append({"constraint": key, "kind": c.kind, "violations_before": int(before[key].sum()),
-                                   "repaired": int(changed[key].sum())})
+        report.constraints.append(
+            {
+                "constraint": key,
+                "kind": c.kind,
+                "violations_before": int(before[key].sum()),
+                "repaired": int(changed[key].sum()),
+            }
+        )
     report.rows_repaired = int(touched.sum())
     report.seconds = round(time.perf_counter() - t0, 4)
-    log.info("constraints: %d of %d rows violated; %d resampled in %d round(s), %d repaired",
-             report.rows_violating, report.rows, report.rows_resampled, report.rounds, report.rows_repaired)
+    log.info(
+        "constraints: %d of %d rows violated; %d resampled in %d round(s), %d repaired",
+        report.rows_violating,
+        report.rows,
+        report.rows_resampled,
+        report.rounds,
+        report.rows_repaired,
+    )
     return out, report
 
 
-def _reject_and_resample(df: pd.DataFrame, bad: np.ndarray, schema: PublicSchema, resample: Resample,
-                         max_rounds: int) -> tuple[pd.DataFrame, int, int, int]:
+def _reject_and_resample(
+    df: pd.DataFrame, bad: np.ndarray, schema: PublicSchema, resample: Resample, max_rounds: int
+) -> tuple[pd.DataFrame, int, int, int]:
     """Replace violating rows by fresh draws that satisfy every row-checked constraint.
 
     Returns the frame, the rows replaced, the rows drawn and the rounds run. Rows that no round
@@ -132,7 +151,7 @@ def _reject_and_resample(df: pd.DataFrame, bad: np.ndarray, schema: PublicSchema
         return df, 0, drawn, rounds
     replacements = pd.concat(found, ignore_index=True)
     replacements = replacements[list(df.columns)]
-    targets = positions[:len(replacements)]
+    targets = positions[: len(replacements)]
     out = df.copy()
     for name in out.columns:
         col = out[name].copy()

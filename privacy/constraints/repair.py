@@ -82,8 +82,9 @@ def _step(spec: ColumnSpec, is_date: bool) -> float:
     return 1.0 if spec.is_integer else 1e-9
 
 
-def _repair_combinations(rule: Combinations, df: pd.DataFrame, schema: PublicSchema, bad: np.ndarray,
-                         rng: np.random.Generator) -> None:
+def _repair_combinations(
+    rule: Combinations, df: pd.DataFrame, schema: PublicSchema, bad: np.ndarray, rng: np.random.Generator
+) -> None:
     from privacy.schema import _key
 
     allowed = [[_key(v) for v in row] for row in rule.allowed]
@@ -157,8 +158,9 @@ def _repair_formula(rule: Formula, df: pd.DataFrame, schema: PublicSchema, bad: 
         _assign(df, rule.column, bad, values)
 
 
-def repair_constraints(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None = None
-                       ) -> tuple[pd.DataFrame, dict[str, int]]:
+def repair_constraints(
+    df: pd.DataFrame, schema: PublicSchema, *, seed: int | None = None
+) -> tuple[pd.DataFrame, dict[str, int]]:
     """A copy of `df` with every violation repaired, and the rows changed per constraint.
 
     Order: inequalities (repeated until chains settle), combinations, then determined columns and

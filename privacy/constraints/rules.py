@@ -47,12 +47,16 @@ class Determined(BaseModel):
     @model_validator(mode="after")
     def _one_rule(self) -> Determined:
         if (self.bands is None) == (self.mapping is None):
-            raise ValueError(f"determined '{self.column}' needs exactly one of `bands` (for a numeric `by`) or "
-                             "`mapping` (for a categorical `by`)")
+            raise ValueError(
+                f"determined '{self.column}' needs exactly one of `bands` (for a numeric `by`) or "
+                "`mapping` (for a categorical `by`)"
+            )
         for value, (lo, hi) in (self.bands or {}).items():
             if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
-                raise ValueError(f"determined '{self.column}': band '{value}' must be [min, max] with finite "
-                                 f"min <= max, got [{lo}, {hi}]")
+                raise ValueError(
+                    f"determined '{self.column}': band '{value}' must be [min, max] with finite "
+                    f"min <= max, got [{lo}, {hi}]"
+                )
         if self.mapping is not None and not self.mapping:
             raise ValueError(f"determined '{self.column}': the mapping lists nothing")
         if self.bands is not None and not self.bands:
@@ -106,8 +110,10 @@ class Constraint(BaseModel):
         if isinstance(data, str):
             m = _SHORT.match(data)
             if not m:
-                raise ValueError(f"'{data}' is not a constraint; write 'low <= high' (or <, >=, >) with two column "
-                                 "names, or a mapping such as {inequality: {low: a, high: b}}")
+                raise ValueError(
+                    f"'{data}' is not a constraint; write 'low <= high' (or <, >=, >) with two column "
+                    "names, or a mapping such as {inequality: {low: a, high: b}}"
+                )
             a, op, b = m.groups()
             low, high = (a, b) if op in ("<=", "<") else (b, a)
             return {"inequality": {"low": low, "high": high, "strict": op in ("<", ">")}}
@@ -117,8 +123,10 @@ class Constraint(BaseModel):
     def _exactly_one(self) -> Constraint:
         given = [k for k in ("inequality", "determined", "combinations", "formula") if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("each constraint is exactly one of inequality, determined, combinations or formula"
-                             + (f"; this one gives {given}" if given else ""))
+            raise ValueError(
+                "each constraint is exactly one of inequality, determined, combinations or formula"
+                + (f"; this one gives {given}" if given else "")
+            )
         return self
 
     @property
@@ -181,8 +189,10 @@ def check_constraints(constraints: Sequence[Constraint], columns: Mapping[str, C
         t = c.target
         if t is not None:
             if t in targets:
-                raise ValueError(f"constraints[{i}]: column '{t}' is already computed by constraints[{targets[t]}]; "
-                                 "a column can be determined by one constraint only")
+                raise ValueError(
+                    f"constraints[{i}]: column '{t}' is already computed by constraints[{targets[t]}]; "
+                    "a column can be determined by one constraint only"
+                )
             targets[t] = i
     for i, c in enumerate(constraints):
         where = f"constraints[{i}] ({c.kind})"
@@ -201,14 +211,18 @@ def check_constraints(constraints: Sequence[Constraint], columns: Mapping[str, C
         if c.kind in ("inequality", "combinations"):
             for name in c.columns:
                 if name in targets:
-                    raise ValueError(f"{where}: '{name}' is computed by constraints[{targets[name]}]; constrain its "
-                                     "source columns instead")
+                    raise ValueError(
+                        f"{where}: '{name}' is computed by constraints[{targets[name]}]; constrain its "
+                        "source columns instead"
+                    )
         else:
             reads = [n for n in c.columns if n != c.target]
             for name in reads:
                 if name in targets and targets[name] > i:
-                    raise ValueError(f"{where}: it reads '{name}', which constraints[{targets[name]}] computes; list "
-                                     "that constraint first")
+                    raise ValueError(
+                        f"{where}: it reads '{name}', which constraints[{targets[name]}] computes; list "
+                        "that constraint first"
+                    )
     _check_no_cycle([c.inequality for c in constraints if c.inequality is not None])
 
 
@@ -230,8 +244,9 @@ def _declared(name: str, columns: Mapping[str, ColumnSpec], where: str) -> Colum
         raise ValueError(f"{where} names '{name}', which is not a declared column (columns: {', '.join(columns)})")
     spec = columns[name]
     if spec.is_dropped:
-        raise ValueError(f"{where} names '{name}', an {spec.kind} column, which is not released; constrain modelled "
-                         "columns only")
+        raise ValueError(
+            f"{where} names '{name}', an {spec.kind} column, which is not released; constrain modelled columns only"
+        )
     return spec
 
 
@@ -244,15 +259,21 @@ def _check_inequality(rule: Inequality, columns: Mapping[str, ColumnSpec], where
     if rule.low == rule.high:
         raise ValueError(f"{where}: '{rule.low}' is compared with itself")
     if not ((_is_number(low) and _is_number(high)) or (low.kind == high.kind == "datetime")):
-        raise ValueError(f"{where}: '{rule.low}' ({_kind_text(low)}) and '{rule.high}' ({_kind_text(high)}) cannot "
-                         "be compared; an inequality takes two numeric columns (ordinal/continuous without `values`) "
-                         "or two datetime columns")
+        raise ValueError(
+            f"{where}: '{rule.low}' ({_kind_text(low)}) and '{rule.high}' ({_kind_text(high)}) cannot "
+            "be compared; an inequality takes two numeric columns (ordinal/continuous without `values`) "
+            "or two datetime columns"
+        )
     if low.min is not None and high.max is not None:
-        lo, hi = low.numeric_bounds()[0] if low.has_bounds else _num(low.min), \
-            high.numeric_bounds()[1] if high.has_bounds else _num(high.max)
+        lo, hi = (
+            low.numeric_bounds()[0] if low.has_bounds else _num(low.min),
+            high.numeric_bounds()[1] if high.has_bounds else _num(high.max),
+        )
         if lo > hi or (rule.strict and lo >= hi):
-            raise ValueError(f"{where}: no row can satisfy it: the smallest '{rule.low}' ({low.min}) is above the "
-                             f"largest '{rule.high}' ({high.max}); widen the bounds or drop the constraint")
+            raise ValueError(
+                f"{where}: no row can satisfy it: the smallest '{rule.low}' ({low.min}) is above the "
+                f"largest '{rule.high}' ({high.max}); widen the bounds or drop the constraint"
+            )
 
 
 def _num(v: Any) -> float:
@@ -278,22 +299,30 @@ def _check_determined(rule: Determined, columns: Mapping[str, ColumnSpec], where
     out_values = list(given) if rule.bands is not None else list((rule.mapping or {}).values())
     unknown = [v for v in out_values if _key(v) not in declared]
     if unknown:
-        raise ValueError(f"{where}: {unknown} not among the declared values of '{rule.column}' "
-                         f"({list(target.values)}); use declared values")
+        raise ValueError(
+            f"{where}: {unknown} not among the declared values of '{rule.column}' "
+            f"({list(target.values)}); use declared values"
+        )
     if rule.bands is not None:
         if not _is_number(source):
-            raise ValueError(f"{where}: bands need a numeric '{rule.by}' (ordinal/continuous without `values`), "
-                             f"but it is {_kind_text(source)}; use a mapping instead")
+            raise ValueError(
+                f"{where}: bands need a numeric '{rule.by}' (ordinal/continuous without `values`), "
+                f"but it is {_kind_text(source)}; use a mapping instead"
+            )
         if source.has_bounds:
             lo, hi = source.numeric_bounds()
             for value, (b_lo, b_hi) in rule.bands.items():
                 if b_hi < lo or b_lo > hi:
-                    raise ValueError(f"{where}: band '{value}' [{b_lo}, {b_hi}] lies outside the bounds of "
-                                     f"'{rule.by}' [{source.min}, {source.max}]")
+                    raise ValueError(
+                        f"{where}: band '{value}' [{b_lo}, {b_hi}] lies outside the bounds of "
+                        f"'{rule.by}' [{source.min}, {source.max}]"
+                    )
     else:
         if source.values is None:
-            raise ValueError(f"{where}: a mapping needs '{rule.by}' to declare `values` (it is "
-                             f"{_kind_text(source)}); use bands for a numeric column")
+            raise ValueError(
+                f"{where}: a mapping needs '{rule.by}' to declare `values` (it is "
+                f"{_kind_text(source)}); use bands for a numeric column"
+            )
         source_keys = {_key(v) for v in source.values}
         stray = [k for k in (rule.mapping or {}) if _key(k) not in source_keys]
         if stray:
@@ -306,8 +335,9 @@ def _check_combinations(rule: Combinations, columns: Mapping[str, ColumnSpec], w
     for j, name in enumerate(rule.columns):
         spec = columns[name]
         if spec.values is None:
-            raise ValueError(f"{where}: '{name}' must declare `values` to take part in combinations (it is "
-                             f"{_kind_text(spec)})")
+            raise ValueError(
+                f"{where}: '{name}' must declare `values` to take part in combinations (it is {_kind_text(spec)})"
+            )
         keys = {_key(v) for v in spec.values}
         stray = sorted({str(row[j]) for row in rule.allowed if _key(row[j]) not in keys})
         if stray:
@@ -317,8 +347,10 @@ def _check_combinations(rule: Combinations, columns: Mapping[str, ColumnSpec], w
 def _check_formula(rule: Formula, columns: Mapping[str, ColumnSpec], where: str) -> None:
     spec = _declared(rule.column, columns, where)
     if not _is_number(spec):
-        raise ValueError(f"{where}: '{rule.column}' is {_kind_text(spec)}; a formula computes a numeric column "
-                         "(ordinal/continuous without `values`)")
+        raise ValueError(
+            f"{where}: '{rule.column}' is {_kind_text(spec)}; a formula computes a numeric column "
+            "(ordinal/continuous without `values`)"
+        )
     readable = {n for n, s in columns.items() if not s.is_dropped and n != rule.column}
     try:
         expr = parse_expression(rule.expression, readable)
@@ -328,8 +360,10 @@ def _check_formula(rule: Formula, columns: Mapping[str, ColumnSpec], where: str)
         raise ValueError(f"{where}: {exc}") from exc
     nullable = [n for n in expr.columns if columns[n].nullable]
     if nullable and not spec.nullable:
-        raise ValueError(f"{where}: the formula of '{rule.column}' reads nullable column(s) {nullable}, so it can be "
-                         f"null; declare '{rule.column}' nullable")
+        raise ValueError(
+            f"{where}: the formula of '{rule.column}' reads nullable column(s) {nullable}, so it can be "
+            f"null; declare '{rule.column}' nullable"
+        )
 
 
 def _check_no_cycle(rules: list[Inequality]) -> None:
@@ -342,9 +376,11 @@ def _check_no_cycle(rules: list[Inequality]) -> None:
         state[node] = 1
         for nxt in edges.get(node, ()):
             if state.get(nxt) == 1:
-                cycle = [*path[path.index(nxt):], nxt] if nxt in path else [node, nxt]
-                raise ValueError(f"the inequalities form a cycle ({' <= '.join(cycle)}); columns that must be equal "
-                                 "are one column, or one defined by a formula")
+                cycle = [*path[path.index(nxt) :], nxt] if nxt in path else [node, nxt]
+                raise ValueError(
+                    f"the inequalities form a cycle ({' <= '.join(cycle)}); columns that must be equal "
+                    "are one column, or one defined by a formula"
+                )
             if state.get(nxt) is None:
                 visit(nxt, [*path, nxt])
         state[node] = 2

@@ -116,8 +116,11 @@ class SmallCellReport:
 
     @property
     def cells_suppressed(self) -> int:
-        return (sum(self.suppressed.values()) + sum(self.suppressed_after_rounding.values())
-                + sum(self.suppressed_with_cell.values()))
+        return (
+            sum(self.suppressed.values())
+            + sum(self.suppressed_after_rounding.values())
+            + sum(self.suppressed_with_cell.values())
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -175,7 +178,10 @@ def k_anonymity(table: pd.DataFrame, quasi_identifiers: Sequence[str], k: int | 
 
 
 def l_diversity(
-    table: pd.DataFrame, quasi_identifiers: Sequence[str], sensitive: Sequence[str], l: int | None  # noqa: E741
+    table: pd.DataFrame,
+    quasi_identifiers: Sequence[str],
+    sensitive: Sequence[str],
+    l: int | None,  # noqa: E741
 ) -> dict[str, dict[str, Any]]:
     """Distinct l-diversity of each sensitive column within the quasi-identifier classes.
 
@@ -281,7 +287,9 @@ def _coded_spec(spec: ColumnSpec, params: Mapping[str, Any]) -> ColumnSpec:
     for bound in ("min", "max"):
         v = getattr(spec, bound)
         if v is not None:
-            new = float(_code_values(np.array([float(v)]), params["top_code"], params["bottom_code"], params["round_to"])[0])
+            new = float(
+                _code_values(np.array([float(v)]), params["top_code"], params["bottom_code"], params["round_to"])[0]
+            )
             update[bound] = int(new) if params["integer"] or new.is_integer() else new
     if spec.is_integer and not params["integer"]:
         update["integer"] = False
@@ -343,8 +351,13 @@ def apply_disclosure_control(
     table = synthetic[schema.output_columns].reset_index(drop=True).copy()  # exactly the declared columns
     columns = dict(schema.columns)
     report = DisclosureReport(
-        k=k if qis else None, l=policy.l, quasi_identifiers=qis, sensitive=list(schema.sensitive),
-        suppression_mode=policy.suppression, rows_in=len(table), rows_out=len(table),
+        k=k if qis else None,
+        l=policy.l,
+        quasi_identifiers=qis,
+        sensitive=list(schema.sensitive),
+        suppression_mode=policy.suppression,
+        rows_in=len(table),
+        rows_out=len(table),
     )
     if qis:
         report.k_anonymity_before = k_anonymity(table, qis, k)
@@ -395,12 +408,16 @@ def apply_disclosure_control(
     report.rows_out = len(table)
     from privacy.constraints import constraints_valid_for
 
-    released_schema = schema.model_copy(update={"columns": columns,
-                                                "constraints": constraints_valid_for(schema.constraints, columns)})
+    released_schema = schema.model_copy(
+        update={"columns": columns, "constraints": constraints_valid_for(schema.constraints, columns)}
+    )
     released_schema = PublicSchema.model_validate(released_schema.model_dump())
     logger.info(
         "disclosure control: %d rows in, %d generalised column(s), %d row(s) suppressed, %d out",
-        report.rows_in, len(report.generalisation), report.rows_suppressed, report.rows_out,
+        report.rows_in,
+        len(report.generalisation),
+        report.rows_suppressed,
+        report.rows_out,
     )
     return table, released_schema, report
 

@@ -104,7 +104,7 @@ def _joint_ids(a: pd.DataFrame, b: pd.DataFrame, columns: Sequence[str]) -> tupl
             na[c], nb[c] = _text_keys(na[c]), _text_keys(nb[c])
     both = pd.concat([na, nb], ignore_index=True)
     ids = _class_ids(both, list(columns))
-    return ids[: len(a)], ids[len(a):]
+    return ids[: len(a)], ids[len(a) :]
 
 
 def real_row_checks(

@@ -78,7 +78,9 @@ def aim_candidates(workload: list[Clique]) -> dict[Clique, float]:
     for w in workload:
         for r in range(1, len(w) + 1):
             closure.update(itertools.combinations(w, r))
-    return {cl: float(sum(len(set(cl) & set(w)) for w in workload)) for cl in sorted(closure, key=lambda c: (len(c), c))}
+    return {
+        cl: float(sum(len(set(cl) & set(w)) for w in workload)) for cl in sorted(closure, key=lambda c: (len(c), c))
+    }
 
 
 def _downward_closure(cliques: list[Clique]) -> set[Clique]:
@@ -141,9 +143,7 @@ def fit_aim(
         size_limit = limit_cells * float(ledger.spent / rho)
         free = _downward_closure(estimator.cliques)
         current = list(estimator.cliques)
-        pool = [
-            cl for cl in candidates if cl in free or junction_tree_cells(sizes, [*current, cl]) <= size_limit
-        ]
+        pool = [cl for cl in candidates if cl in free or junction_tree_cells(sizes, [*current, cl]) <= size_limit]
         bias = math.sqrt(2.0 / math.pi) * sigma
         scores = np.empty(len(pool))
         weights = np.empty(len(pool))

@@ -156,7 +156,9 @@ def fit_mst(
     two_way = []
     for a, b in tree:
         sigma = ledger.gaussian(f"measure two-way {a},{b}", split.two_way_each)
-        two_way.append(Measurement((a, b), gaussian_measure(work.marginal((a, b)), sigma, rng), sigma, f"two-way {a},{b}"))
+        two_way.append(
+            Measurement((a, b), gaussian_measure(work.marginal((a, b)), sigma, rng), sigma, f"two-way {a},{b}")
+        )
     progress(0.4, "measured the tree's two-way marginals")
     if ledger.spent != rho:  # pragma: no cover - the split always spends the whole budget
         raise AssertionError(f"MST spent {ledger.spent}, planned {rho}")

@@ -80,4 +80,3 @@ __all__ = [
     "preflight_disclosure",
     "search_lattice",
 ]
-

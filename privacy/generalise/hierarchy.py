@@ -105,8 +105,14 @@ def _numeric_bounds(spec: ColumnSpec, s: pd.Series | None) -> tuple[float, float
     return lo, hi
 
 
-def _interval_recoding(name: str, spec: ColumnSpec, bounds: tuple[float, float], *, band: float | None = None,
-                       edges: Sequence[float] | None = None) -> dict[str, Any]:
+def _interval_recoding(
+    name: str,
+    spec: ColumnSpec,
+    bounds: tuple[float, float],
+    *,
+    band: float | None = None,
+    edges: Sequence[float] | None = None,
+) -> dict[str, Any]:
     """Bands or edges: intervals [e_i, e_{i+1}), the last closed, clipped to the bounds."""
     lo, hi = bounds
     if band is not None:
@@ -114,8 +120,11 @@ def _interval_recoding(name: str, spec: ColumnSpec, bounds: tuple[float, float],
         first = round(math.floor(round(lo / b, 9)) * b, _decimals(b))
         count = int(math.ceil((hi - first) / b))
         if count > MAX_INTERVALS:
-            raise SchemaError(f"column '{name}': a band of {_fmt(b)} makes {count} intervals between the bounds; "
-                              "declare a wider band", field="schema")
+            raise SchemaError(
+                f"column '{name}': a band of {_fmt(b)} makes {count} intervals between the bounds; "
+                "declare a wider band",
+                field="schema",
+            )
         places = _decimals(b)
         cuts = [c for c in (round(first + i * b, places) for i in range(1, count + 1)) if lo < c < hi]
         how = f"bands of {_fmt(b)}"
@@ -152,7 +161,11 @@ def _date_bounds(spec: ColumnSpec, s: pd.Series | None) -> tuple[pd.Timestamp, p
         present = pd.to_datetime(s, errors="coerce").dropna()
     if (spec.min is None or spec.max is None) and s is None:
         return None
-    lo = pd.Timestamp(spec.min) if spec.min is not None else (present.min() if len(present) else pd.Timestamp(1970, 1, 1))
+    lo = (
+        pd.Timestamp(spec.min)
+        if spec.min is not None
+        else (present.min() if len(present) else pd.Timestamp(1970, 1, 1))
+    )
     hi = pd.Timestamp(spec.max) if spec.max is not None else (present.max() if len(present) else lo)
     return lo.normalize(), hi.normalize()
 
@@ -176,8 +189,9 @@ def _group_recoding(name: str, spec: ColumnSpec, s: pd.Series | None) -> dict[st
             k = _key(m)
             if k in mapping and mapping[k] != group:
                 raise SchemaError(
-                    f"column '{name}': value {m!r} is in two hierarchy groups ({mapping[k]}, {group}); "
-                    "put it in one", field="schema")
+                    f"column '{name}': value {m!r} is in two hierarchy groups ({mapping[k]}, {group}); put it in one",
+                    field="schema",
+                )
             mapping[k] = str(group)
     if spec.values is not None:
         declared = [_key(v) for v in spec.values]
@@ -189,10 +203,16 @@ def _group_recoding(name: str, spec: ColumnSpec, s: pd.Series | None) -> dict[st
             if v in labels:
                 raise SchemaError(
                     f"column '{name}': group name {v!r} is also an ungrouped value; rename the group or "
-                    "put the value in it", field="schema")
+                    "put the value in it",
+                    field="schema",
+                )
             labels.append(v)
-    return {"type": "groups", "how": "groups " + ", ".join(str(g) for g in spec.hierarchy.groups),
-            "mapping": mapping, "labels": labels}
+    return {
+        "type": "groups",
+        "how": "groups " + ", ".join(str(g) for g in spec.hierarchy.groups),
+        "mapping": mapping,
+        "labels": labels,
+    }
 
 
 def _suppressed_recoding() -> dict[str, Any]:
@@ -207,19 +227,25 @@ def _check_declared(name: str, spec: ColumnSpec) -> None:
     numeric = spec.kind in NUMERIC_KINDS and spec.values is None
     if h.band is not None or h.edges is not None:
         if not numeric:
-            raise SchemaError(f"column '{name}' is {spec.kind}: band/edges hierarchies apply to numeric "
-                              "columns; use groups", field="schema")
+            raise SchemaError(
+                f"column '{name}' is {spec.kind}: band/edges hierarchies apply to numeric columns; use groups",
+                field="schema",
+            )
     elif h.granularity is not None:
         if spec.kind != "datetime":
-            raise SchemaError(f"column '{name}' is {spec.kind}: granularity applies to datetime columns",
-                              field="schema")
+            raise SchemaError(
+                f"column '{name}' is {spec.kind}: granularity applies to datetime columns", field="schema"
+            )
     elif h.groups is not None:
         if numeric or spec.kind == "datetime":
-            raise SchemaError(f"column '{name}' is {spec.kind}: groups apply to categorical columns; "
-                              "use band or edges", field="schema")
+            raise SchemaError(
+                f"column '{name}' is {spec.kind}: groups apply to categorical columns; use band or edges",
+                field="schema",
+            )
     else:
-        raise SchemaError(f"column '{name}' declares an empty hierarchy; give band, edges, granularity "
-                          "or groups", field="schema")
+        raise SchemaError(
+            f"column '{name}' declares an empty hierarchy; give band, edges, granularity or groups", field="schema"
+        )
 
 
 def _numeric_levels(name: str, spec: ColumnSpec, s: pd.Series | None) -> list[dict[str, Any]]:
@@ -249,7 +275,7 @@ def _datetime_levels(spec: ColumnSpec, s: pd.Series | None) -> list[dict[str, An
     lo, hi = bounds
     steps = ["month", "year", "decade"]
     if spec.hierarchy is not None and spec.hierarchy.granularity is not None:
-        steps = steps[steps.index(spec.hierarchy.granularity):]
+        steps = steps[steps.index(spec.hierarchy.granularity) :]
     out = []
     for i, step in enumerate(steps):
         rec = _date_recoding(step, lo, hi)
@@ -314,8 +340,11 @@ def apply_recoding(s: pd.Series, rec: Mapping[str, Any]) -> pd.Series:
         t = pd.to_datetime(s, errors="coerce")
         years = t.dt.year.to_numpy(dtype=float, na_value=np.nan)
         first = rec["min"] // 10
-        idx = np.clip(np.nan_to_num(np.floor(np.clip(years, rec["min"], rec["max"]) / 10), nan=first) - first,
-                      0, len(rec["labels"]) - 1).astype(np.int64)
+        idx = np.clip(
+            np.nan_to_num(np.floor(np.clip(years, rec["min"], rec["max"]) / 10), nan=first) - first,
+            0,
+            len(rec["labels"]) - 1,
+        ).astype(np.int64)
         out = cast(np.ndarray, np.where(np.isnan(years), None, np.asarray(rec["labels"], dtype=object)[idx]))
         return pd.Series(pd.array(out.tolist(), dtype="string"), index=s.index)
     if kind == "month":
@@ -340,11 +369,16 @@ def generalised_spec(spec: ColumnSpec, rec: Mapping[str, Any]) -> ColumnSpec:
     """The public description of a column released at a level: exactly the labels it can take."""
     common: dict[str, Any] = {"learned": list(spec.learned), "description": f"generalised: {rec['how']}"}
     if rec["type"] == "suppressed":
-        return ColumnSpec(kind="categorical", values=[SUPPRESSED_LABEL], learned=list(spec.learned),
-                          description="suppressed: every value, null included, replaced by *")
+        return ColumnSpec(
+            kind="categorical",
+            values=[SUPPRESSED_LABEL],
+            learned=list(spec.learned),
+            description="suppressed: every value, null included, replaced by *",
+        )
     if rec["type"] == "year":
-        return ColumnSpec(kind="ordinal", min=rec["min"], max=rec["max"], integer=True, nullable=spec.nullable,
-                          **common)
+        return ColumnSpec(
+            kind="ordinal", min=rec["min"], max=rec["max"], integer=True, nullable=spec.nullable, **common
+        )
     kind: Literal["categorical", "ordinal"] = "categorical" if rec["type"] == "groups" else "ordinal"
     return ColumnSpec(kind=kind, values=list(rec["labels"]), nullable=spec.nullable, **common)
 

@@ -122,8 +122,9 @@ def choose_generalisation(
     levels = {q: column_levels(q, specs[q], table[q]) for q in qis}
     arrays = {q: [_level_arrays(table[q], rec) for rec in levels[q]] for q in qis}
     allowed = int(math.floor(max_suppression * n + 1e-9))
-    result = search_lattice([[a[0] for a in arrays[q]] for q in qis], [[a[1] for a in arrays[q]] for q in qis],
-                            k, allowed)
+    result = search_lattice(
+        [[a[0] for a in arrays[q]] for q in qis], [[a[1] for a in arrays[q]] for q in qis], k, allowed
+    )
     recodings: dict[str, dict[str, Any]] = {}
     chosen: dict[str, int] = {}
     for q, lv in zip(qis, result.levels, strict=True):
@@ -147,7 +148,13 @@ def choose_generalisation(
         "nodes": result.nodes,
         "nodes_evaluated": result.nodes_evaluated,
     }
-    logger.info("lattice search: %d of %d nodes evaluated in %.3f s; chosen %s, loss %.4f, %d suppressed",
-                result.nodes_evaluated, result.nodes, time.perf_counter() - started, summary["node"],
-                result.information_loss, result.rows_suppressed)
+    logger.info(
+        "lattice search: %d of %d nodes evaluated in %.3f s; chosen %s, loss %.4f, %d suppressed",
+        result.nodes_evaluated,
+        result.nodes,
+        time.perf_counter() - started,
+        summary["node"],
+        result.information_loss,
+        result.rows_suppressed,
+    )
     return LatticeChoice(recodings, summary)

@@ -85,10 +85,10 @@ class DisclosurePreflight:
     suppression: str
     max_suppression: float
     quasi_identifiers: list[str]
-    expected_share: float | None = None      # QIs as declared, uniform over the product of their domains
-    finest: str | None = None                # the QI that alone splits the rows most
-    finest_share: float | None = None        # the expected share below k from that QI alone
-    node: str | None = None                  # generalise: the node the schema predicts
+    expected_share: float | None = None  # QIs as declared, uniform over the product of their domains
+    finest: str | None = None  # the QI that alone splits the rows most
+    finest_share: float | None = None  # the expected share below k from that QI alone
+    node: str | None = None  # generalise: the node the schema predicts
     node_share: float | None = None
     refused: bool = False
     message: str | None = None
@@ -98,12 +98,14 @@ class DisclosurePreflight:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
 
 
-def _predict_node(qis: Sequence[str], specs: Mapping[str, ColumnSpec], levels: Mapping[str, list],
-                  rows: int, k: int, limit: float) -> tuple[dict[str, int], float, float] | None:
+def _predict_node(
+    qis: Sequence[str], specs: Mapping[str, ColumnSpec], levels: Mapping[str, list], rows: int, k: int, limit: float
+) -> tuple[dict[str, int], float, float] | None:
     """The least expected-loss node whose expected share below k is within the limit (uniform spread)."""
     sizes = {q: [_domain_size(specs[q], rec) or 1.0 for rec in levels[q]] for q in qis}
-    mean_loss = {q: [0.0 if rec is None else float(np.mean(list(label_losses(rec).values()))) for rec in levels[q]]
-                 for q in qis}
+    mean_loss = {
+        q: [0.0 if rec is None else float(np.mean(list(label_losses(rec).values()))) for rec in levels[q]] for q in qis
+    }
     best = None
     for node in itertools.product(*(range(len(levels[q])) for q in qis)):
         cells = math.prod(sizes[q][lv] for q, lv in zip(qis, node, strict=True))
@@ -134,17 +136,20 @@ def preflight_disclosure(schema: Any, policy: Any, rows: int, *, max_rows: int |
     """
     qis = list(schema.quasi_identifiers)
     k = policy.effective_k(bool(qis))
-    out = DisclosurePreflight(rows=rows, k=k, suppression=policy.suppression, max_suppression=policy.max_suppression,
-                              quasi_identifiers=qis)
+    out = DisclosurePreflight(
+        rows=rows, k=k, suppression=policy.suppression, max_suppression=policy.max_suppression, quasi_identifiers=qis
+    )
     if not qis or k is None:
         return out
     limit = policy.max_suppression
     names = ", ".join(qis)
     if rows < k:
         out.refused = True
-        out.message = (f"{rows} row(s) cannot reach k = {k} on the quasi-identifiers ({names}): every row would "
-                       f"be suppressed. The privacy budget was not touched. Ask for at least {k} rows"
-                       + (f", or ask the steward for k = {rows}" if rows >= 1 else ""))
+        out.message = (
+            f"{rows} row(s) cannot reach k = {k} on the quasi-identifiers ({names}): every row would "
+            f"be suppressed. The privacy budget was not touched. Ask for at least {k} rows"
+            + (f", or ask the steward for k = {rows}" if rows >= 1 else "")
+        )
         return out
     specs = {q: schema.columns[q] for q in qis}
     levels = {q: column_levels(q, specs[q]) for q in qis}
@@ -159,23 +164,27 @@ def preflight_disclosure(schema: Any, policy: Any, rows: int, *, max_rows: int |
     if predicted is not None:
         chosen, out.node_share, _ = predicted
         out.node = describe_node(chosen, {q: describe_levels(levels[q]) for q in qis})
-    unknown = (f" ({', '.join(open_qis)} left open in the schema and not counted)" if open_qis else "")
+    unknown = f" ({', '.join(open_qis)} left open in the schema and not counted)" if open_qis else ""
 
     if policy.suppression == "generalise":
-        if predicted is not None and any((rec := levels[q][lv]) is not None and rec["type"] == "suppressed"
-                                         for q, lv in chosen.items()):
+        if predicted is not None and any(
+            (rec := levels[q][lv]) is not None and rec["type"] == "suppressed" for q, lv in chosen.items()
+        ):
             out.warnings.append(
                 f"with {rows:,} rows, k = {k} and at most {limit:.0%} suppressed, the public schema predicts "
                 f"{out.node}{unknown}: declare fewer quasi-identifiers, ask for more rows, or lower k to keep "
-                "more detail (an estimate: the search on the synthetic output decides)")
+                "more detail (an estimate: the search on the synthetic output decides)"
+            )
         return out
 
     share = out.finest_share or 0.0
     if out.expected_share <= limit:
         return out
-    detail = (f"with suppression: suppress, k = {k} and {rows:,} rows spread over the declared domains of "
-              f"{names}{unknown}, about {out.expected_share:.0%} of the rows are expected in classes below k "
-              f"(the policy allows {limit:.0%})")
+    detail = (
+        f"with suppression: suppress, k = {k} and {rows:,} rows spread over the declared domains of "
+        f"{names}{unknown}, about {out.expected_share:.0%} of the rows are expected in classes below k "
+        f"(the policy allows {limit:.0%})"
+    )
     advice = ["use suppression: generalise" + (f" (expected: {out.node})" if out.node else "")]
     fin = out.finest
     if fin is not None:
@@ -195,12 +204,15 @@ def preflight_disclosure(schema: Any, policy: Any, rows: int, *, max_rows: int |
         advice.append(f"ask for at least {need:,} rows")
     if fin is not None and share >= max(REFUSE_SHARE, limit):
         out.refused = True
-        out.message = (f"{detail}; {fin} alone has {sizes[fin]:,.0f} values, so about {share:.0%} of the rows "
-                       "would be suppressed whatever the other columns do. The privacy budget was not touched. "
-                       "To release, " + "; or ".join(advice))
+        out.message = (
+            f"{detail}; {fin} alone has {sizes[fin]:,.0f} values, so about {share:.0%} of the rows "
+            "would be suppressed whatever the other columns do. The privacy budget was not touched. "
+            "To release, " + "; or ".join(advice)
+        )
     else:
-        out.warnings.append(f"{detail} (a pessimistic estimate on skewed data). To lose fewer rows, "
-                            + "; or ".join(advice))
+        out.warnings.append(
+            f"{detail} (a pessimistic estimate on skewed data). To lose fewer rows, " + "; or ".join(advice)
+        )
     return out
 
 

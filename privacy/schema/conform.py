@@ -79,12 +79,18 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
     declared = set(schema.columns)
     present = {str(c) for c in df.columns}
     for name in sorted(present - declared):
-        issues.append(SchemaIssue(name, "unknown_column",
-                                  f"column '{name}' is in the table but not in the schema; declare it "
-                                  "(kind: identifier or text to drop it)"))
+        issues.append(
+            SchemaIssue(
+                name,
+                "unknown_column",
+                f"column '{name}' is in the table but not in the schema; declare it "
+                "(kind: identifier or text to drop it)",
+            )
+        )
     for name in [n for n in schema.columns if n not in present]:
-        issues.append(SchemaIssue(name, "missing_column",
-                                  f"column '{name}' is declared in the schema but missing from the table"))
+        issues.append(
+            SchemaIssue(name, "missing_column", f"column '{name}' is declared in the schema but missing from the table")
+        )
     for name, spec in schema.columns.items():
         if name not in present or spec.is_dropped:
             continue
@@ -95,25 +101,42 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
             bad = int(num.isna().sum())
             if bad:
                 example = nonnull[num.isna()].iloc[0]
-                issues.append(SchemaIssue(name, "wrong_kind",
-                                          f"column '{name}' is declared {spec.kind} but {bad} value(s) are not numbers "
-                                          f"(e.g. {str(example)[:30]!r}); declare it categorical or fix the values",
-                                          count=bad))
+                issues.append(
+                    SchemaIssue(
+                        name,
+                        "wrong_kind",
+                        f"column '{name}' is declared {spec.kind} but {bad} value(s) are not numbers "
+                        f"(e.g. {str(example)[:30]!r}); declare it categorical or fix the values",
+                        count=bad,
+                    )
+                )
                 continue
             if spec.has_bounds:
                 lo, hi = spec.numeric_bounds()
                 out = int(((num < lo) | (num > hi)).sum())
                 if out:
-                    issues.append(SchemaIssue(name, "out_of_bounds",
-                                              f"{out} value(s) of '{name}' lie outside [{spec.min}, {spec.max}]; "
-                                              "they will be clipped to the bounds", "warning", count=out))
+                    issues.append(
+                        SchemaIssue(
+                            name,
+                            "out_of_bounds",
+                            f"{out} value(s) of '{name}' lie outside [{spec.min}, {spec.max}]; "
+                            "they will be clipped to the bounds",
+                            "warning",
+                            count=out,
+                        )
+                    )
         elif spec.kind == "datetime":
             parsed = pd.to_datetime(nonnull, errors="coerce")
             bad = int(parsed.isna().sum())
             if bad:
-                issues.append(SchemaIssue(name, "wrong_kind",
-                                          f"column '{name}' is declared datetime but {bad} value(s) do not parse as dates",
-                                          count=bad))
+                issues.append(
+                    SchemaIssue(
+                        name,
+                        "wrong_kind",
+                        f"column '{name}' is declared datetime but {bad} value(s) do not parse as dates",
+                        count=bad,
+                    )
+                )
                 continue
         elif spec.values is not None:
             keys = _category_keys(spec.values)
@@ -121,18 +144,37 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
             undeclared = int((~seen.isin(list(keys))).sum())
             if undeclared:
                 examples = sorted(set(seen[~seen.isin(list(keys))].head(1000)))[:3]
-                issues.append(SchemaIssue(name, "undeclared_category",
-                                          f"{undeclared} value(s) of '{name}' are not in the declared values "
-                                          f"(e.g. {examples}); they will be treated as null. Add them to `values` "
-                                          "if they should be kept", "warning", count=undeclared))
+                issues.append(
+                    SchemaIssue(
+                        name,
+                        "undeclared_category",
+                        f"{undeclared} value(s) of '{name}' are not in the declared values "
+                        f"(e.g. {examples}); they will be treated as null. Add them to `values` "
+                        "if they should be kept",
+                        "warning",
+                        count=undeclared,
+                    )
+                )
         elif spec.kind == "categorical":
-            issues.append(SchemaIssue(name, "open_domain",
-                                      f"column '{name}' has no declared `values`; list its categories (or drop it with "
-                                      "kind: identifier) before requesting a release", "warning"))
+            issues.append(
+                SchemaIssue(
+                    name,
+                    "open_domain",
+                    f"column '{name}' has no declared `values`; list its categories (or drop it with "
+                    "kind: identifier) before requesting a release",
+                    "warning",
+                )
+            )
         if not spec.nullable and s.isna().any():
-            issues.append(SchemaIssue(name, "unexpected_null",
-                                      f"column '{name}' has nulls but is not declared nullable; set nullable: true "
-                                      "or the rows will be dropped", "warning"))
+            issues.append(
+                SchemaIssue(
+                    name,
+                    "unexpected_null",
+                    f"column '{name}' has nulls but is not declared nullable; set nullable: true "
+                    "or the rows will be dropped",
+                    "warning",
+                )
+            )
     return issues
 
 
@@ -319,9 +361,11 @@ def _fill_from_output(s: pd.Series, rng: np.random.Generator, name: str, fallbac
         else:
             drawn = rng.uniform(float(lo), float(hi), k)
     else:
-        raise SchemaError(f"the synthesizer produced no value for column '{name}', which may not be null and has "
-                          "no declared bounds to draw from: declare its bounds, or let it be nullable",
-                          field="schema")
+        raise SchemaError(
+            f"the synthesizer produced no value for column '{name}', which may not be null and has "
+            "no declared bounds to draw from: declare its bounds, or let it be nullable",
+            field="schema",
+        )
     filled = s.copy().astype(object) if s.dtype == object else s.copy()
     filled.iloc[np.flatnonzero(missing)] = drawn
     return filled

@@ -125,13 +125,17 @@ class ColumnSpec(BaseModel):
 
     def _check_special_values(self, special: list[float | int]) -> None:
         if self.kind not in NUMERIC_KINDS or self.values is not None:
-            raise ValueError(f"special_values are for numeric columns (ordinal or continuous with min/max); "
-                             f"this {self.kind} column declares {'values' if self.values is not None else 'dates'}")
+            raise ValueError(
+                f"special_values are for numeric columns (ordinal or continuous with min/max); "
+                f"this {self.kind} column declares {'values' if self.values is not None else 'dates'}"
+            )
         if not special:
             raise ValueError("special_values lists no value; leave it out instead")
         if len(special) > MAX_SPECIAL_VALUES:
-            raise ValueError(f"special_values lists {len(special)} values, more than {MAX_SPECIAL_VALUES}; "
-                             "keep the few values most rows hold")
+            raise ValueError(
+                f"special_values lists {len(special)} values, more than {MAX_SPECIAL_VALUES}; "
+                "keep the few values most rows hold"
+            )
         for v in special:
             if isinstance(v, bool) or not math.isfinite(float(v)):
                 raise ValueError(f"special_values must be finite numbers, got {v!r}")
@@ -290,7 +294,11 @@ class PublicSchema(BaseModel):
     @property
     def output_columns(self) -> list[str]:
         """Columns of a released table: modelled ones plus regenerated identifiers."""
-        return [n for n, c in self.columns.items() if not c.is_dropped or (c.kind == "identifier" and c.identifier == "fake")]
+        return [
+            n
+            for n, c in self.columns.items()
+            if not c.is_dropped or (c.kind == "identifier" and c.identifier == "fake")
+        ]
 
     @property
     def open_columns(self) -> list[str]:

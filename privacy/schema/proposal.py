@@ -133,8 +133,12 @@ def propose_schema(
         if token is not None:
             tokens[str(name)] = token
     if tokens:
-        df = apply_null_tokens(df, PublicSchema(columns={
-            name: ColumnSpec(kind="continuous", null_tokens=[tok]) for name, tok in tokens.items()}))
+        df = apply_null_tokens(
+            df,
+            PublicSchema(
+                columns={name: ColumnSpec(kind="continuous", null_tokens=[tok]) for name, tok in tokens.items()}
+            ),
+        )
     for name in df.columns:
         s = df[name]
         nullable = bool(s.isna().any())
@@ -142,8 +146,9 @@ def propose_schema(
         nunique = int(nonnull.nunique())
         sname = str(name)
         if nonnull.empty:
-            cols[sname] = _proposed(("kind", "values", "nullable"), kind="categorical", values=["(empty)"],
-                                    nullable=True)
+            cols[sname] = _proposed(
+                ("kind", "values", "nullable"), kind="categorical", values=["(empty)"], nullable=True
+            )
             continue
         if pd.api.types.is_bool_dtype(s):
             # [False, True] is the whole domain of the type; that the column has the type was read from the data
@@ -152,8 +157,13 @@ def propose_schema(
         if pd.api.types.is_datetime64_any_dtype(s) or (s.dtype == object and _looks_like_dates(nonnull)):
             values = pd.to_datetime(nonnull, errors="coerce")
             lo, hi = values.min(), values.max()
-            cols[sname] = _proposed(("kind", "min", "max", "nullable"), kind="datetime",
-                                    min=dt.date(lo.year, 1, 1), max=dt.date(hi.year, 12, 31), nullable=nullable)
+            cols[sname] = _proposed(
+                ("kind", "min", "max", "nullable"),
+                kind="datetime",
+                min=dt.date(lo.year, 1, 1),
+                max=dt.date(hi.year, 12, 31),
+                nullable=nullable,
+            )
             continue
         if pd.api.types.is_numeric_dtype(s):
             is_int = bool(np.all(np.mod(nonnull.to_numpy(dtype=float), 1) == 0))
@@ -162,8 +172,12 @@ def propose_schema(
                 continue
             lo, hi = float(nonnull.min()), float(nonnull.max())
             if is_int and nunique <= 12 and (hi - lo) < 20:
-                cols[sname] = _proposed(("kind", "values", "nullable"), kind="categorical",
-                                        values=sorted(int(v) for v in nonnull.unique()), nullable=nullable)
+                cols[sname] = _proposed(
+                    ("kind", "values", "nullable"),
+                    kind="categorical",
+                    values=sorted(int(v) for v in nonnull.unique()),
+                    nullable=nullable,
+                )
                 continue
             rlo, rhi = _round_out(lo, hi)
             kind: ColumnKind = "ordinal" if is_int and (rhi - rlo) <= 200 else "continuous"
@@ -171,16 +185,24 @@ def propose_schema(
             binned = kind == "continuous" or rhi - rlo + 1 > MAX_EXACT_ORDINAL
             special = _point_masses(nonnull) if binned else []
             learned = ("kind", "min", "max", "integer", "nullable", *(("special_values",) if special else ()))
-            cols[sname] = _proposed(learned, kind=kind, min=_clean_number(rlo), max=_clean_number(rhi),
-                                    integer=is_int, nullable=nullable, special_values=special or None)
+            cols[sname] = _proposed(
+                learned,
+                kind=kind,
+                min=_clean_number(rlo),
+                max=_clean_number(rhi),
+                integer=is_int,
+                nullable=nullable,
+                special_values=special or None,
+            )
             continue
         # strings
         as_str = nonnull.astype(str)
         mean_len = float(as_str.str.len().mean())
         if nunique == len(nonnull) and len(nonnull) > 20 and (mean_len < 40 or _ID_NAME.search(sname)):
             # whether ids are regenerated or dropped depends on the column having nulls: learned as well
-            cols[sname] = _proposed(("kind", "identifier"), kind="identifier",
-                                    identifier="fake" if not nullable else "drop")
+            cols[sname] = _proposed(
+                ("kind", "identifier"), kind="identifier", identifier="fake" if not nullable else "drop"
+            )
             continue
         if _ID_NAME.search(sname) and nunique > 0.3 * len(nonnull) and len(nonnull) > 20:
             cols[sname] = _proposed(("kind",), kind="identifier")
@@ -196,14 +218,23 @@ def propose_schema(
         if len(cats) > max_categories:
             # keep the column, but the steward must declare a domain (or coarsen) before any release; the
             # description says so without repeating anything read from the data (such as how many values)
-            cols[sname] = _proposed(("kind", "nullable"), kind="categorical", values=None, nullable=nullable,
-                                    description=OPEN_DOMAIN_DESCRIPTION)
+            cols[sname] = _proposed(
+                ("kind", "nullable"),
+                kind="categorical",
+                values=None,
+                nullable=nullable,
+                description=OPEN_DOMAIN_DESCRIPTION,
+            )
             continue
         cols[sname] = _proposed(("kind", "values", "nullable"), kind="categorical", values=cats, nullable=nullable)
     for name, token in tokens.items():  # the spelling of "missing" was read from the data too
         spec = cols[name]
-        cols[name] = spec.model_copy(update={
-            "null_tokens": [token], "learned": [f for f in _LEARNED_ORDER if f in {*spec.learned, "null_tokens"}]})
+        cols[name] = spec.model_copy(
+            update={
+                "null_tokens": [token],
+                "learned": [f for f in _LEARNED_ORDER if f in {*spec.learned, "null_tokens"}],
+            }
+        )
     return PublicSchema(
         columns=cols,
         quasi_identifiers=[q for q in (quasi_identifiers or []) if q in cols],

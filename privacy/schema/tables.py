@@ -32,8 +32,9 @@ def read_table(path: str | Path, *, max_rows: int | None = None) -> pd.DataFrame
     suffix = p.suffix.lower()
     parquet = suffix in (".parquet", ".pq")
     if p.exists() and p.stat().st_size == 0:
-        raise SchemaError(f"{p.name} has no data rows (the file is empty); upload a table with a header and rows",
-                          field="file")
+        raise SchemaError(
+            f"{p.name} has no data rows (the file is empty); upload a table with a header and rows", field="file"
+        )
     try:
         if parquet:
             df = _read_parquet(p)
@@ -83,7 +84,8 @@ def _check_utf8(p: Path, chunk_size: int = 1 << 20) -> None:
                     f"could not read {p.name} as CSV: it is not UTF-8 text (byte {pos}, on line {line}, "
                     "is not valid UTF-8). "
                     "Save the file as UTF-8 (in a spreadsheet: 'CSV UTF-8') and upload it again.",
-                    field="file") from exc
+                    field="file",
+                ) from exc
             if not chunk:
                 return
             offset += len(chunk)
@@ -107,13 +109,19 @@ def _check_parquet_columns(p: Path) -> None:
         raise SchemaError(
             f"{p.name} has list, struct or map columns: {', '.join(nested)}. A column must hold one plain "
             "value (number, text, date) per cell: flatten them into separate columns and upload again.",
-            field="file")
-    binary = [f.name for f in arrow if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type)
-              or pa.types.is_fixed_size_binary(f.type)]
+            field="file",
+        )
+    binary = [
+        f.name
+        for f in arrow
+        if pa.types.is_binary(f.type) or pa.types.is_large_binary(f.type) or pa.types.is_fixed_size_binary(f.type)
+    ]
     if binary:
         raise SchemaError(
             f"{p.name} has columns of raw bytes: {', '.join(binary)}. Store them as text (UTF-8 strings) "
-            "or drop them, and upload again.", field="file")
+            "or drop them, and upload again.",
+            field="file",
+        )
 
 
 def _check_column_names(filename: str, names: list[str]) -> None:
@@ -129,7 +137,9 @@ def _check_column_names(filename: str, names: list[str]) -> None:
     if duplicates:
         raise SchemaError(
             f"{filename} has duplicate column names: {', '.join(repr(d) for d in duplicates)}. "
-            "Give every column a distinct name in the header and upload again.", field="file")
+            "Give every column a distinct name in the header and upload again.",
+            field="file",
+        )
 
 
 def _check_finite(filename: str, df: pd.DataFrame, first_row: int = 0) -> None:
@@ -144,4 +154,6 @@ def _check_finite(filename: str, df: pd.DataFrame, first_row: int = 0) -> None:
     if bad:
         raise SchemaError(
             f"{filename} has infinite values in numeric columns: {', '.join(bad)}. Replace them with "
-            "a finite number or leave the cell empty (a null), and upload again.", field="file")
+            "a finite number or leave the cell empty (a null), and upload again.",
+            field="file",
+        )

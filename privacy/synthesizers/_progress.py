@@ -29,8 +29,16 @@ class Milestones:
     milestone is reported even when the loop ended early.
     """
 
-    def __init__(self, progress: ProgressCallback, message: str, start: float = 0.05, end: float = 0.95,
-                 *, absolute: bool = False, public: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        progress: ProgressCallback,
+        message: str,
+        start: float = 0.05,
+        end: float = 0.95,
+        *,
+        absolute: bool = False,
+        public: Iterable[str] = (),
+    ) -> None:
         self._progress = progress
         self._message = message
         self._start = float(start)

@@ -85,8 +85,9 @@ def dpctgan_sample_rate(batch: int, rows_lower: int) -> float:
     return min(1.0, batch / max(rows_lower - 1, 1))
 
 
-def dpctgan_max_epochs(sample_rate: float, steps_per_epoch: int, sigma: float, epsilon: float, delta: float,
-                       limit: int) -> int:
+def dpctgan_max_epochs(
+    sample_rate: float, steps_per_epoch: int, sigma: float, epsilon: float, delta: float, limit: int
+) -> int:
     """The most epochs (<= limit) whose opacus RDP epsilon stays within `epsilon`.
 
     Each DPCTGAN step makes two private optimizer steps (fake and real batches).
@@ -200,7 +201,9 @@ class _DPCTGANMethod(_OnGanBase):
         "the chance that the bound exceeds the true count is part of delta"
     )
 
-    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+    def _fit_method(
+        self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback
+    ) -> None:
         import snsynth.pytorch.nn.dpctgan as dpctgan_module
 
         count, rest = self._count_rows(table, budget)
@@ -218,12 +221,21 @@ class _DPCTGANMethod(_OnGanBase):
                 field="epsilon",
             )
         self.epochs_run = epochs
-        self.training_plan = {"batch_size": batch, "sample_rate": sample_rate, "steps_per_epoch": steps_per_epoch,
-                              "epochs": epochs}
+        self.training_plan = {
+            "batch_size": batch,
+            "sample_rate": sample_rate,
+            "steps_per_epoch": steps_per_epoch,
+            "epochs": epochs,
+        }
         self._codec = _GanCodec(schema)
         transformer = self._codec.table_transformer()
-        real = np.array([[float(x) if x is not None else 0.0 for x in row]
-                         for row in transformer.transform(self._codec.encode(table))], dtype=float)
+        real = np.array(
+            [
+                [float(x) if x is not None else 0.0 for x in row]
+                for row in transformer.transform(self._codec.encode(table))
+            ],
+            dtype=float,
+        )
 
         class _RealRows(_UnconditionalSampler):
             """The batches come from the real rows, whatever table smartnoise's loop was given."""
@@ -235,8 +247,14 @@ class _DPCTGANMethod(_OnGanBase):
             embedding_dim=self.options["embedding_dim"],
             generator_dim=(self.options["generator_dim"],) * 2,
             discriminator_dim=(self.options["discriminator_dim"],) * 2,
-            batch_size=batch, epochs=epochs, sigma=sigma, epsilon=eps, delta=delta,
-            verbose=False, cuda=False, loss="cross_entropy",
+            batch_size=batch,
+            epochs=epochs,
+            sigma=sigma,
+            epsilon=eps,
+            delta=delta,
+            verbose=False,
+            cuda=False,
+            loss="cross_entropy",
         )
         progress(0.05, "training the GAN")
         # smartnoise's loop takes its steps per epoch and opacus's sample size from the length of the table
@@ -298,14 +316,17 @@ class _PATECTGANMethod(_OnGanBase):
         if schema.open_columns:
             eps -= float(self.options["bounds_epsilon"] or 0)
         eps *= float(1 - self.ROW_COUNT_SHARE)
-        if eps <= 0 or pate_epsilon(int(self.options["student_iters"]) * 2, float(gamma),
-                                    float(requested.delta)) > eps:
+        if eps <= 0 or pate_epsilon(int(self.options["student_iters"]) * 2, float(gamma), float(requested.delta)) > eps:
             raise InvalidPrivacyValue(
                 f"patectgan cannot make one iteration within epsilon {float(requested.epsilon):g} "
                 f"(noise_multiplier {float(gamma):g}, student_iters {self.options['student_iters']}) on any table; "
-                "ask for more epsilon, or lower noise_multiplier or student_iters", field="epsilon")
+                "ask for more epsilon, or lower noise_multiplier or student_iters",
+                field="epsilon",
+            )
 
-    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+    def _fit_method(
+        self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback
+    ) -> None:
         import snsynth.pytorch.nn.patectgan as patectgan_module
         import torch
         from snsynth.pytorch.nn.patectgan import PATECTGAN, Discriminator, Generator
@@ -318,12 +339,16 @@ class _PATECTGANMethod(_OnGanBase):
         student_iters = int(self.options["student_iters"])
         teacher_iters = int(self.options["teacher_iters"])
         if gamma <= 0 or student_iters < 1 or teacher_iters < 1:
-            raise MethodOptionError("noise_multiplier, student_iters and teacher_iters must be positive",
-                                    field="options")
+            raise MethodOptionError(
+                "noise_multiplier, student_iters and teacher_iters must be positive", field="options"
+            )
         eps, delta = float(rest.epsilon), float(rest.delta)
         per_iteration = student_iters * batch
         iterations = 0
-        while iterations < int(self.options["epochs"]) and pate_epsilon(per_iteration * (iterations + 1), gamma, delta) <= eps:
+        while (
+            iterations < int(self.options["epochs"])
+            and pate_epsilon(per_iteration * (iterations + 1), gamma, delta) <= eps
+        ):
             iterations += 1
         if iterations < 1:
             raise InvalidPrivacyValue(
@@ -338,8 +363,14 @@ class _PATECTGANMethod(_OnGanBase):
             embedding_dim=self.options["embedding_dim"],
             generator_dim=(self.options["generator_dim"],) * 2,
             discriminator_dim=(self.options["discriminator_dim"],) * 2,
-            batch_size=batch, epsilon=eps, delta=delta, verbose=False, cuda=False, pac=1,
-            loss="cross_entropy", noise_multiplier=gamma,
+            batch_size=batch,
+            epsilon=eps,
+            delta=delta,
+            verbose=False,
+            cuda=False,
+            pac=1,
+            loss="cross_entropy",
+            noise_multiplier=gamma,
         )
         transformer = self._codec.table_transformer()
         with _GAN_LOCK, _seeded(self.seed), _quiet():

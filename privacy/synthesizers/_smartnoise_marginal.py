@@ -69,8 +69,9 @@ def _noisy_total_mst_class() -> type:
                 scale[-1] = 1.0 / np.sqrt(merged + 1.0)
                 y2 = np.append(y[sup], y[~sup].sum()) * scale
                 weights = jnp.asarray(scale)
-                new_measurements.append(LinearMeasurement(
-                    y2, m.clique, m.stddev, query=lambda factor, w=weights: factor.datavector() * w))
+                new_measurements.append(
+                    LinearMeasurement(y2, m.clique, m.stddev, query=lambda factor, w=weights: factor.datavector() * w)
+                )
             undo = lambda synthetic: self.reverse_data(synthetic, supports)  # noqa: E731
             return self.transform_data(data, supports), new_measurements, undo
 
@@ -89,7 +90,10 @@ def _noisy_total_mst_class() -> type:
             log2 = self.measure(data, cliques, sigma)
             self.progress(0.5, "measured two-way marginals; estimating the model")
             self.synthesizer = estimation.mirror_descent(
-                data.domain, log1 + log2, known_total=total, iters=self.estimation_iters,
+                data.domain,
+                log1 + log2,
+                known_total=total,
+                iters=self.estimation_iters,
                 marginal_oracle=marginal_oracles.message_passing_stable,
             )
 
@@ -139,7 +143,12 @@ class _MWEMMethod(_OnCubeBase):
     ROW_COUNT_SHARE = Fraction(1, 20)
     row_count_use = "the total of the synthetic histograms (the multiplicative-weights step) follows the noisy count"
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "bins": (
+            int,
+            32,
+            "equal-width bins for continuous and datetime columns without `bins` in the schema",
+            (2, 10_000),
+        ),
         "max_cells": (int, 5000, "largest histogram (product of domain sizes) of one group of columns", (1, 1_000_000)),
         "max_columns": (int, 3, "most columns in one histogram", (1, 10)),
         "iterations": (int, 30, "MWEM iterations per histogram", (1, 1000)),
@@ -157,8 +166,11 @@ class _MWEMMethod(_OnCubeBase):
         """Codes per column as the encoder will make them (an open column: its bins and a null code)."""
         bins = self.options["bins"]
         closed = [n for n in schema.synthesized_columns if not schema.columns[n].is_open]
-        sizes = dict(zip(closed, DomainEncoder(schema, default_bins=bins, columns=closed).sizes, strict=True)) \
-            if closed else {}
+        sizes = (
+            dict(zip(closed, DomainEncoder(schema, default_bins=bins, columns=closed).sizes, strict=True))
+            if closed
+            else {}
+        )
         return [sizes.get(n, bins + 1) for n in schema.synthesized_columns]
 
     def preflight(self, schema: PublicSchema, requested: PrivacyCost) -> None:
@@ -167,8 +179,9 @@ class _MWEMMethod(_OnCubeBase):
             if self.options[key] is None or self.options[key] < 1:
                 raise MethodOptionError(f"option {key} of mwem must be a positive integer", field="options")
         if self.options["max_cells"] > 50_000:
-            raise MethodOptionError("mwem's max_cells may be at most 50000 (memory and time grow with it)",
-                                    field="options")
+            raise MethodOptionError(
+                "mwem's max_cells may be at most 50000 (memory and time grow with it)", field="options"
+            )
         sizes = self._domain_sizes(schema)
         names = schema.synthesized_columns
         for name, size in zip(names, sizes, strict=True):
@@ -180,7 +193,9 @@ class _MWEMMethod(_OnCubeBase):
                     field="schema",
                 )
 
-    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+    def _fit_method(
+        self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback
+    ) -> None:
         from snsynth.mwem import Histogram, MWEMSynthesizer
 
         self._enc = self._encoder(schema)
@@ -204,8 +219,10 @@ class _MWEMMethod(_OnCubeBase):
 
             def _exponential_mechanism(self, *args: Any, **kwargs: Any) -> Any:
                 self.steps_done += 1
-                progress(0.05 + 0.9 * min(self.steps_done / total_steps, 1.0),
-                         f"iteration {self.steps_done} of {total_steps}")
+                progress(
+                    0.05 + 0.9 * min(self.steps_done / total_steps, 1.0),
+                    f"iteration {self.steps_done} of {total_steps}",
+                )
                 return super()._exponential_mechanism(*args, **kwargs)
 
             def _histogram_from_data_attributes(self, data: np.ndarray, splits: Any = ()) -> list[Any]:
@@ -231,8 +248,10 @@ class _MWEMMethod(_OnCubeBase):
                 return self._transformer.inverse_transform(combined[:, self._reorder(self.splits)])
 
         model = DeclaredMWEM(
-            epsilon=float(rest.epsilon), splits=[list(s) for s in splits],
-            iterations=self.options["iterations"], q_count=None,
+            epsilon=float(rest.epsilon),
+            splits=[list(s) for s in splits],
+            iterations=self.options["iterations"],
+            q_count=None,
             marginal_width=self.options["marginal_width"],
             mult_weights_iterations=self.options["mult_weights_iterations"],
         )
@@ -264,10 +283,19 @@ class _PACSynthMethod(_OnCubeBase):
     zcdp = False
     needs_delta = True
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous, datetime and wide ordinal columns without `bins` "
-                          "in the schema", (2, 10_000)),
-        "reporting_length": (int, 2, "widest combination of columns measured (each row counts in every "
-                                     "combination up to this width, so wider means more noise)", (1, 5)),
+        "bins": (
+            int,
+            32,
+            "equal-width bins for continuous, datetime and wide ordinal columns without `bins` in the schema",
+            (2, 10_000),
+        ),
+        "reporting_length": (
+            int,
+            2,
+            "widest combination of columns measured (each row counts in every "
+            "combination up to this width, so wider means more noise)",
+            (1, 5),
+        ),
         "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
     }
 
@@ -276,14 +304,17 @@ class _PACSynthMethod(_OnCubeBase):
         if not 1 <= (self.options["reporting_length"] or 0) <= 6:
             raise MethodOptionError("reporting_length must be between 1 and 6", field="options")
 
-    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+    def _fit_method(
+        self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback
+    ) -> None:
         from snsynth.aggregate_seeded import AggregateSeededSynthesizer
 
         self._enc = self._encoder(schema)
         codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
         model = AggregateSeededSynthesizer(
             reporting_length=min(self.options["reporting_length"], len(self._enc.columns)),
-            epsilon=float(budget.epsilon), delta=float(budget.delta),
+            epsilon=float(budget.epsilon),
+            delta=float(budget.delta),
             # pac-synth also releases a noisy row count; with smartnoise's 0.5% share of epsilon that count
             # comes out negative on small tables and pac-synth aborts. 5% keeps it positive in practice.
             number_of_records_epsilon_proportion=0.05,
@@ -298,7 +329,8 @@ class _PACSynthMethod(_OnCubeBase):
             raise MethodOptionError(
                 f"pac-synth stopped: {str(exc).splitlines()[0] if str(exc) else 'internal error'}. The table is "
                 "probably too small for this epsilon; ask for more epsilon or use another method",
-                field="method") from exc
+                field="method",
+            ) from exc
         self._model = model
 
     def _encoder(self, schema: PublicSchema) -> DomainEncoder:
@@ -329,8 +361,9 @@ class _PACSynthMethod(_OnCubeBase):
             missing = np.isnan(col)
             if missing.any():
                 present = col[~missing]
-                col[missing] = rng.choice(present, missing.sum()) if present.size else \
-                    rng.integers(0, enc.size, missing.sum())
+                col[missing] = (
+                    rng.choice(present, missing.sum()) if present.size else rng.integers(0, enc.size, missing.sum())
+                )
             raw.iloc[:, j] = col
         progress(1.0, "sampled")
         return _decode_codes(self._enc, raw, rng)

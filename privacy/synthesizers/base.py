@@ -150,7 +150,8 @@ class Synthesizer(abc.ABC):
                 if (lo is not None and value < lo) or (hi is not None and value > hi):
                     raise MethodOptionError(
                         f"option {key} of {cls.name} must be between {_show(lo)} and {_show(hi)}, got {value!r}",
-                        field="options")
+                        field="options",
+                    )
             out[key] = value
         return out
 
@@ -249,12 +250,24 @@ class Synthesizer(abc.ABC):
             "needs_delta": cls.needs_delta,
             "releases_real_rows": cls.releases_real_rows,
             "reproducible": cls.reproducible,
-            "options": {k: {"type": e[0].__name__, "default": e[1], "help": e[2],
-                             **dict(zip(("min", "max"), option_bounds(e), strict=True))}
-                        for k, e in cls.option_spec.items()},
-            **({} if cls.row_count_use is None else {"row_count": {
-                "epsilon_share": float(cls.ROW_COUNT_SHARE),
-                "delta_share": float(cls.ROW_COUNT_FAILURE_SHARE),
-                "use": cls.row_count_use,
-            }}),
+            "options": {
+                k: {
+                    "type": e[0].__name__,
+                    "default": e[1],
+                    "help": e[2],
+                    **dict(zip(("min", "max"), option_bounds(e), strict=True)),
+                }
+                for k, e in cls.option_spec.items()
+            },
+            **(
+                {}
+                if cls.row_count_use is None
+                else {
+                    "row_count": {
+                        "epsilon_share": float(cls.ROW_COUNT_SHARE),
+                        "delta_share": float(cls.ROW_COUNT_FAILURE_SHARE),
+                        "use": cls.row_count_use,
+                    }
+                }
+            ),
         }

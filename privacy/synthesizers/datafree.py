@@ -95,8 +95,9 @@ class _DataFreeBase(Synthesizer):
         (progress or no_progress)(1.0, "ready (no data read)")
         return self.cost
 
-    def _fit(self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost,
-             progress: ProgressCallback) -> PrivacyCost:  # pragma: no cover - fit() is overridden
+    def _fit(
+        self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost, progress: ProgressCallback
+    ) -> PrivacyCost:  # pragma: no cover - fit() is overridden
         return PrivacyCost.zero()
 
 
@@ -112,14 +113,17 @@ def _number_list(value: Any, name: str) -> list[float] | None:
     try:
         return [float(p) for p in parts]
     except (TypeError, ValueError) as exc:
-        raise MethodOptionError(f"{name} must be a list of numbers such as 0.9,0.1, got {value!r}",
-                                field="options") from exc
+        raise MethodOptionError(
+            f"{name} must be a list of numbers such as 0.9,0.1, got {value!r}", field="options"
+        ) from exc
 
 
 class ScenarioSynthesizer(_DataFreeBase):
     name = "scenario"
-    description = ("Data-free scenario data from scikit-learn's make_classification / make_regression, with their "
-                   "controls as options. Reads no real data.")
+    description = (
+        "Data-free scenario data from scikit-learn's make_classification / make_regression, with their "
+        "controls as options. Reads no real data."
+    )
     option_spec = {
         "task": (str, "classification", "classification or regression"),
         "n_features": (int, 5, "number of features", (1, 1000)),
@@ -133,7 +137,12 @@ class ScenarioSynthesizer(_DataFreeBase):
         "class_sep": (float, 1.0, "classification: separation of the classes"),
         "noise": (float, 0.0, "regression: standard deviation of the noise on the target"),
         "bias": (float, 0.0, "regression: intercept"),
-        "effective_rank": (int, None, "regression: approximate rank of the features (None: well conditioned)", (1, 1000)),
+        "effective_rank": (
+            int,
+            None,
+            "regression: approximate rank of the features (None: well conditioned)",
+            (1, 1000),
+        ),
         "feature_bound": (float, 10.0, "declared bound of every feature: values lie in [-bound, bound]"),
         "target_bound": (float, None, "regression: declared bound of the target (None: left open)"),
     }
@@ -151,17 +160,19 @@ class ScenarioSynthesizer(_DataFreeBase):
             if used > o["n_features"]:
                 raise MethodOptionError(
                     f"n_informative + n_redundant + n_repeated ({used}) exceeds n_features ({o['n_features']})",
-                    field="options")
+                    field="options",
+                )
             if o["n_classes"] < 2:
                 raise MethodOptionError("n_classes must be at least 2", field="options")
             if o["n_classes"] * o["n_clusters_per_class"] > 2 ** o["n_informative"]:
-                raise MethodOptionError("n_classes * n_clusters_per_class must be at most 2 ** n_informative",
-                                        field="options")
+                raise MethodOptionError(
+                    "n_classes * n_clusters_per_class must be at most 2 ** n_informative", field="options"
+                )
             weights = _number_list(o["weights"], "weights")
-            if weights is not None and (len(weights) not in (o["n_classes"], o["n_classes"] - 1)
-                                        or any(w < 0 for w in weights)):
-                raise MethodOptionError(f"weights must give {o['n_classes']} non-negative proportions",
-                                        field="options")
+            if weights is not None and (
+                len(weights) not in (o["n_classes"], o["n_classes"] - 1) or any(w < 0 for w in weights)
+            ):
+                raise MethodOptionError(f"weights must give {o['n_classes']} non-negative proportions", field="options")
             o["weights"] = weights
             if not 0 <= o["flip_y"] <= 1:
                 raise MethodOptionError("flip_y must lie in [0, 1]", field="options")
@@ -182,8 +193,9 @@ class ScenarioSynthesizer(_DataFreeBase):
             cols["target"] = ColumnSpec(kind="categorical", values=list(range(o["n_classes"])))
         else:
             tb = o["target_bound"]
-            cols["target"] = ColumnSpec(kind="continuous", min=None if tb is None else -tb,
-                                        max=None if tb is None else tb)
+            cols["target"] = ColumnSpec(
+                kind="continuous", min=None if tb is None else -tb, max=None if tb is None else tb
+            )
         return PublicSchema(columns=cols, target="target")
 
     def _sample(self, n: int, progress: ProgressCallback) -> pd.DataFrame:
@@ -193,15 +205,27 @@ class ScenarioSynthesizer(_DataFreeBase):
         seed = None if self.seed is None else self.seed % (2**32)
         if o["task"] == "classification":
             x, y = make_classification(
-                n_samples=n, n_features=o["n_features"], n_informative=o["n_informative"],
-                n_redundant=o["n_redundant"], n_repeated=o["n_repeated"], n_classes=o["n_classes"],
-                n_clusters_per_class=o["n_clusters_per_class"], weights=o["weights"], flip_y=o["flip_y"],
-                class_sep=o["class_sep"], random_state=seed,
+                n_samples=n,
+                n_features=o["n_features"],
+                n_informative=o["n_informative"],
+                n_redundant=o["n_redundant"],
+                n_repeated=o["n_repeated"],
+                n_classes=o["n_classes"],
+                n_clusters_per_class=o["n_clusters_per_class"],
+                weights=o["weights"],
+                flip_y=o["flip_y"],
+                class_sep=o["class_sep"],
+                random_state=seed,
             )
         else:
             x, y = make_regression(
-                n_samples=n, n_features=o["n_features"], n_informative=o["n_informative"], bias=o["bias"],
-                noise=o["noise"], effective_rank=o["effective_rank"], random_state=seed,
+                n_samples=n,
+                n_features=o["n_features"],
+                n_informative=o["n_informative"],
+                bias=o["bias"],
+                noise=o["noise"],
+                effective_rank=o["effective_rank"],
+                random_state=seed,
             )
         b = float(o["feature_bound"])
         out = pd.DataFrame(np.clip(x, -b, b), columns=[f"x{i + 1}" for i in range(x.shape[1])])
@@ -214,8 +238,19 @@ class ScenarioSynthesizer(_DataFreeBase):
 # spec
 # ----------------------------------------------------------------------------------
 
-_RESERVED = {"distribution", "kind", "min", "max", "integer", "null_rate", "values", "probabilities",
-             "description", "formula", "draw"}
+_RESERVED = {
+    "distribution",
+    "kind",
+    "min",
+    "max",
+    "integer",
+    "null_rate",
+    "values",
+    "probabilities",
+    "description",
+    "formula",
+    "draw",
+}
 
 
 # a spec is sent as content: its YAML/JSON text (or the mapping) is at most this long
@@ -231,8 +266,11 @@ def parse_spec(spec: Any) -> dict[str, Any]:
     refused with a message that says to send the content instead.
     """
     if spec is None:
-        raise MethodOptionError("the spec method needs the option `spec`: the spec itself, as a mapping or "
-                                "YAML/JSON text (the CLI reads a local file with --spec FILE)", field="options")
+        raise MethodOptionError(
+            "the spec method needs the option `spec`: the spec itself, as a mapping or "
+            "YAML/JSON text (the CLI reads a local file with --spec FILE)",
+            field="options",
+        )
     if isinstance(spec, Mapping):
         data: Any = dict(spec)
         size = len(json.dumps(data, default=str))
@@ -246,25 +284,32 @@ def parse_spec(spec: Any) -> dict[str, Any]:
     else:
         raise MethodOptionError("spec must be a mapping or YAML/JSON text", field="options")
     if size > MAX_SPEC_CHARS:
-        raise MethodOptionError(f"the spec is {size:,} characters long; at most {MAX_SPEC_CHARS:,} are accepted",
-                                field="options")
+        raise MethodOptionError(
+            f"the spec is {size:,} characters long; at most {MAX_SPEC_CHARS:,} are accepted", field="options"
+        )
     if isinstance(data, str) and _looks_like_path(data):
         raise MethodOptionError(
             "the spec option names a file path; options never refer to files on the server. Send the spec's "
             "content instead (a mapping or YAML/JSON text; the CLI reads a local file with --spec FILE)",
-            field="options")
+            field="options",
+        )
     if not isinstance(data, Mapping) or not isinstance(data.get("columns"), Mapping) or not data["columns"]:
         raise MethodOptionError("the spec needs a non-empty `columns` mapping", field="options")
     if len(data["columns"]) > MAX_SPEC_COLUMNS:
-        raise MethodOptionError(f"the spec has {len(data['columns'])} columns; at most {MAX_SPEC_COLUMNS} are "
-                                "accepted", field="options")
+        raise MethodOptionError(
+            f"the spec has {len(data['columns'])} columns; at most {MAX_SPEC_COLUMNS} are accepted", field="options"
+        )
     return dict(data)
 
 
 def _looks_like_path(text: str) -> bool:
     text = text.strip()
-    return "\n" not in text and ("/" in text or "\\" in text or text.startswith("~")
-                                 or Path(text).suffix.lower() in (".yaml", ".yml", ".json", ".txt"))
+    return "\n" not in text and (
+        "/" in text
+        or "\\" in text
+        or text.startswith("~")
+        or Path(text).suffix.lower() in (".yaml", ".yml", ".json", ".txt")
+    )
 
 
 def _as_days(v: Any) -> float:
@@ -311,7 +356,8 @@ class _Column:
             probs = [1.0] * len(values) if probs is None else [float(p) for p in probs]
             if not values or len(probs) != len(values) or any(p < 0 for p in probs) or sum(probs) <= 0:
                 raise MethodOptionError(
-                    f"spec column '{name}': give `values` and as many non-negative `probabilities`", field="options")
+                    f"spec column '{name}': give `values` and as many non-negative `probabilities`", field="options"
+                )
             self.values = values
             p = np.array(probs) / sum(probs)
             self.cdf = np.cumsum(p)
@@ -320,8 +366,9 @@ class _Column:
             return
         self.kind = self.kind or "continuous"
         if self.kind not in ("continuous", "ordinal", "datetime"):
-            raise MethodOptionError(f"spec column '{name}': kind must be continuous, ordinal or datetime",
-                                    field="options")
+            raise MethodOptionError(
+                f"spec column '{name}': kind must be continuous, ordinal or datetime", field="options"
+            )
         lo = None if raw.get("min") is None else _as_days(raw["min"]) if self.kind == "datetime" else float(raw["min"])
         hi = None if raw.get("max") is None else _as_days(raw["max"]) if self.kind == "datetime" else float(raw["max"])
         params = {k: v for k, v in raw.items() if k not in _RESERVED}
@@ -330,22 +377,28 @@ class _Column:
             if self.kind == "datetime" and lo is not None and hi is not None:
                 dist_name, params = "uniform", {"loc": lo, "scale": hi - lo}
             else:
-                raise MethodOptionError(f"spec column '{name}' needs a `distribution` (a scipy.stats name such as "
-                                        "norm, lognorm, gamma, poisson)", field="options")
+                raise MethodOptionError(
+                    f"spec column '{name}' needs a `distribution` (a scipy.stats name such as "
+                    "norm, lognorm, gamma, poisson)",
+                    field="options",
+                )
         dist = getattr(stats, str(dist_name), None)
         if not isinstance(dist, stats.rv_continuous | stats.rv_discrete):
-            raise MethodOptionError(f"spec column '{name}': '{dist_name}' is not a scipy.stats distribution",
-                                    field="options")
+            raise MethodOptionError(
+                f"spec column '{name}': '{dist_name}' is not a scipy.stats distribution", field="options"
+            )
         try:
             self.dist = dist(**params)
             median = float(self.dist.ppf(0.5))
         except (TypeError, ValueError) as exc:
-            raise MethodOptionError(f"spec column '{name}': bad parameters for {dist_name}: {exc}",
-                                    field="options") from exc
+            raise MethodOptionError(
+                f"spec column '{name}': bad parameters for {dist_name}: {exc}", field="options"
+            ) from exc
         self.integer = bool(raw.get("integer", self.kind == "ordinal" or isinstance(dist, stats.rv_discrete)))
         if not math.isfinite(median):
-            raise MethodOptionError(f"spec column '{name}': {dist_name} with {params} has no finite median",
-                                    field="options")
+            raise MethodOptionError(
+                f"spec column '{name}': {dist_name} with {params} has no finite median", field="options"
+            )
         if lo is None or hi is None:
             s_lo, s_hi = (float(v) for v in self.dist.support())
             q_lo = s_lo if math.isfinite(s_lo) else float(self.dist.ppf(1e-9))
@@ -365,8 +418,9 @@ class _Column:
             self.f_lo = float(self.dist.cdf(lo)) if math.isfinite(lo) else 0.0
             self.f_hi = float(self.dist.cdf(hi)) if math.isfinite(hi) else 1.0
         if self.f_hi - self.f_lo <= 1e-12:
-            raise MethodOptionError(f"spec column '{name}': the distribution puts no mass between min and max",
-                                    field="options")
+            raise MethodOptionError(
+                f"spec column '{name}': the distribution puts no mass between min and max", field="options"
+            )
 
     def _formula_column(self, raw: Mapping[str, Any]) -> None:
         name = self.name
@@ -374,25 +428,34 @@ class _Column:
         self.draw = raw.get("draw")
         extra = sorted(set(raw) - {"formula", "draw", "values", "min", "max", "integer", "kind", "description"})
         if extra:
-            raise MethodOptionError(f"spec column '{name}' is computed by its formula and does not take {extra}",
-                                    field="options")
+            raise MethodOptionError(
+                f"spec column '{name}' is computed by its formula and does not take {extra}", field="options"
+            )
         if self.draw == "bernoulli":
             self.values = list(raw.get("values") or [0, 1])
             if len(self.values) != 2:
-                raise MethodOptionError(f"spec column '{name}': a Bernoulli draw needs two `values` (the first when "
-                                        "the draw fails, the second when it succeeds)", field="options")
+                raise MethodOptionError(
+                    f"spec column '{name}': a Bernoulli draw needs two `values` (the first when "
+                    "the draw fails, the second when it succeeds)",
+                    field="options",
+                )
             self.kind = "categorical"
             return
         if self.draw is not None:
-            raise MethodOptionError(f"spec column '{name}': draw must be bernoulli (or left out for the formula's "
-                                    "value itself)", field="options")
+            raise MethodOptionError(
+                f"spec column '{name}': draw must be bernoulli (or left out for the formula's value itself)",
+                field="options",
+            )
         if "values" in raw:
-            raise MethodOptionError(f"spec column '{name}': a formula without a draw computes a number; give "
-                                    "min/max, not values", field="options")
+            raise MethodOptionError(
+                f"spec column '{name}': a formula without a draw computes a number; give min/max, not values",
+                field="options",
+            )
         self.kind = self.kind or "continuous"
         if self.kind not in ("continuous", "ordinal"):
-            raise MethodOptionError(f"spec column '{name}': a formula computes a continuous or ordinal column",
-                                    field="options")
+            raise MethodOptionError(
+                f"spec column '{name}': a formula computes a continuous or ordinal column", field="options"
+            )
         self.integer = bool(raw.get("integer", self.kind == "ordinal"))
         self.lo = None if raw.get("min") is None else float(raw["min"])
         self.hi = None if raw.get("max") is None else float(raw["max"])
@@ -402,12 +465,21 @@ class _Column:
     def formula_spec(self) -> ColumnSpec:
         nullable = self.nullable_inputs
         if self.draw == "bernoulli":
-            return ColumnSpec(kind="categorical", values=self.values, nullable=nullable,
-                              description=f"drawn: Bernoulli(p = {self.formula})")
+            return ColumnSpec(
+                kind="categorical",
+                values=self.values,
+                nullable=nullable,
+                description=f"drawn: Bernoulli(p = {self.formula})",
+            )
         lo = self.lo if self.lo is None or not self.integer else math.ceil(self.lo)
         hi = self.hi if self.hi is None or not self.integer else math.floor(self.hi)
-        return ColumnSpec(kind="ordinal" if self.kind == "ordinal" else "continuous", min=lo, max=hi,
-                          integer=self.integer, nullable=nullable)
+        return ColumnSpec(
+            kind="ordinal" if self.kind == "ordinal" else "continuous",
+            min=lo,
+            max=hi,
+            integer=self.integer,
+            nullable=nullable,
+        )
 
     def formula_values(self, expr: Any, frame: pd.DataFrame, rng: np.random.Generator) -> Any:
         """The column from the columns before it: the formula's value, or a draw from it."""
@@ -464,8 +536,10 @@ class _Column:
 
 class SpecSynthesizer(_DataFreeBase):
     name = "spec"
-    description = ("Data-free data from a spec: named scipy distributions per column and a correlation matrix "
-                   "imposed on their normal scores (Gaussian copula). Reads no real data.")
+    description = (
+        "Data-free data from a spec: named scipy distributions per column and a correlation matrix "
+        "imposed on their normal scores (Gaussian copula). Reads no real data."
+    )
     option_spec = {
         "spec": (object, None, "the spec itself: a mapping or YAML/JSON text, at most 64 KiB (never a file path)"),
     }
@@ -476,33 +550,46 @@ class SpecSynthesizer(_DataFreeBase):
         self._formulas = self._formula_expressions(every)
         columns = [c for c in every if c.formula is None]
         if not columns:
-            raise MethodOptionError("the spec needs at least one column drawn from a distribution (formulas compute "
-                                    "from other columns)", field="options")
+            raise MethodOptionError(
+                "the spec needs at least one column drawn from a distribution (formulas compute from other columns)",
+                field="options",
+            )
         self._all_columns = every
         names = [c.name for c in columns]
         corr = np.eye(len(columns))
         raw_corr = spec.get("correlation")
         if raw_corr:
             if not isinstance(raw_corr, Mapping) or "matrix" not in raw_corr:
-                raise MethodOptionError("correlation needs `matrix` (and `columns`, by default all columns in order)",
-                                        field="options")
+                raise MethodOptionError(
+                    "correlation needs `matrix` (and `columns`, by default all columns in order)", field="options"
+                )
             cols = list(raw_corr.get("columns") or names)
             computed = [c for c in cols if c in self._formulas]
             if computed:
-                raise MethodOptionError(f"correlation names formula column(s) {computed}; they follow from their "
-                                        "formulas", field="options")
+                raise MethodOptionError(
+                    f"correlation names formula column(s) {computed}; they follow from their formulas", field="options"
+                )
             unknown = [c for c in cols if c not in names]
             if unknown:
                 raise MethodOptionError(f"correlation names unknown column(s): {unknown}", field="options")
             m = np.asarray(raw_corr["matrix"], dtype=float)
-            if m.shape != (len(cols), len(cols)) or not np.allclose(m, m.T) or not np.allclose(np.diag(m), 1.0) \
-                    or np.any(np.abs(m) > 1):
+            if (
+                m.shape != (len(cols), len(cols))
+                or not np.allclose(m, m.T)
+                or not np.allclose(np.diag(m), 1.0)
+                or np.any(np.abs(m) > 1)
+            ):
                 raise MethodOptionError(
                     f"the correlation matrix must be symmetric, {len(cols)} x {len(cols)}, with ones on the "
-                    "diagonal and entries in [-1, 1]", field="options")
+                    "diagonal and entries in [-1, 1]",
+                    field="options",
+                )
             if np.linalg.eigvalsh(m).min() < -1e-10:
-                raise MethodOptionError("the correlation matrix is not positive semi-definite: no joint "
-                                        "distribution has these correlations", field="options")
+                raise MethodOptionError(
+                    "the correlation matrix is not positive semi-definite: no joint "
+                    "distribution has these correlations",
+                    field="options",
+                )
             idx = [names.index(c) for c in cols]
             corr[np.ix_(idx, idx)] = m
         return columns, corr
@@ -520,8 +607,9 @@ class SpecSynthesizer(_DataFreeBase):
                 try:
                     out[c.name] = parse_expression(c.formula, before)
                 except ExpressionError as exc:
-                    raise MethodOptionError(f"spec column '{c.name}': {exc} (a formula reads the columns listed "
-                                            "before it)", field="options") from exc
+                    raise MethodOptionError(
+                        f"spec column '{c.name}': {exc} (a formula reads the columns listed before it)", field="options"
+                    ) from exc
                 c.nullable_inputs = any(nullable[n] for n in out[c.name].columns)
                 nullable[c.name] = c.nullable_inputs
             else:
@@ -531,11 +619,16 @@ class SpecSynthesizer(_DataFreeBase):
     def output_schema(self) -> PublicSchema:
         self._parsed()
         spec = parse_spec(self.options["spec"])
-        exact = [{"formula": {"column": c.name, "expression": c.formula}} for c in self._all_columns
-                 if c.formula is not None and c.draw is None]
+        exact = [
+            {"formula": {"column": c.name, "expression": c.formula}}
+            for c in self._all_columns
+            if c.formula is not None and c.draw is None
+        ]
         try:
-            return PublicSchema(columns={c.name: c.column_spec() for c in self._all_columns},
-                                constraints=cast(Any, [*exact, *(spec.get("constraints") or [])]))
+            return PublicSchema(
+                columns={c.name: c.column_spec() for c in self._all_columns},
+                constraints=cast(Any, [*exact, *(spec.get("constraints") or [])]),
+            )
         except (ValueError, SchemaError) as exc:
             raise MethodOptionError(f"the spec does not make a valid schema: {exc}", field="options") from exc
 

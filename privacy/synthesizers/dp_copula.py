@@ -87,9 +87,16 @@ class DPCopulaSynthesizer(OpenBoundsSupport, Synthesizer):
     )
     guarantee = "dp"
     zcdp = True
-    row_count_use = "the exact number of rows is not used: the correlation is scaled by the mean of the noisy marginal totals"
+    row_count_use = (
+        "the exact number of rows is not used: the correlation is scaled by the mean of the noisy marginal totals"
+    )
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "bins": (
+            int,
+            32,
+            "equal-width bins for continuous and datetime columns without `bins` in the schema",
+            (2, 10_000),
+        ),
         "marginal_share": (float, 0.5, "share of the budget spent on the marginals (the rest on correlations)"),
         "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
     }

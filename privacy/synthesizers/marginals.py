@@ -31,7 +31,12 @@ class DPMarginalsSynthesizer(Synthesizer):
     zcdp = True
     row_count_use = "the exact number of rows is not used: each noisy histogram is normalised to probabilities"
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "bins": (
+            int,
+            32,
+            "equal-width bins for continuous and datetime columns without `bins` in the schema",
+            (2, 10_000),
+        ),
         "adaptive_bins_share": (
             float,
             0.0,
@@ -73,8 +78,9 @@ class DPMarginalsSynthesizer(Synthesizer):
             assert rho is not None
             ledger = ZCDPLedger(rho)
             progress(0.0, "placing bins")
-            self._bin_placement = place_bin_edges(table, self._encoder, ledger, rho * share,
-                                                  np.random.default_rng(self.derived_seed("bins")))
+            self._bin_placement = place_bin_edges(
+                table, self._encoder, ledger, rho * share, np.random.default_rng(self.derived_seed("bins"))
+            )
             self._encoder = DomainEncoder(schema, default_bins=self.options["bins"], edges=self._bin_placement.edges)
             rho = ledger.remaining
         codes = self._encoder.encode(table)

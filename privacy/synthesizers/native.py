@@ -101,13 +101,11 @@ class _NativeMarginalSynthesizer(Synthesizer):
         self._bin_placement = None
         if share > 0:
             progress(0.0, "placing bins")
-            self._bin_placement = place_bin_edges(table, encoder, ledger, rho * share,
-                                                  np.random.default_rng(seeds[2]))
+            self._bin_placement = place_bin_edges(table, encoder, ledger, rho * share, np.random.default_rng(seeds[2]))
             encoder = self._encoder(schema, self._bin_placement.edges)
         progress(0.0, "encoding the table on the public domain")
         table_codes = EncodedTable(encoder.encode(table), encoder.sizes)
-        milestones = Milestones(progress, self.progress_message, 0.0, 1.0, absolute=True,
-                                public=self.public_messages)
+        milestones = Milestones(progress, self.progress_message, 0.0, 1.0, absolute=True, public=self.public_messages)
         result = self._run(table_codes, ledger.remaining, np.random.default_rng(seeds[0]), milestones)
         milestones.finish()
         # the bin placement's steps, then the method's: one ledger for the whole fit
@@ -169,10 +167,21 @@ class NativeMSTSynthesizer(_NativeMarginalSynthesizer):
         "tree of two-way marginals picked by the exponential mechanism, a tree graphical model."
     )
     progress_message = "fitting MST"
-    public_messages = frozenset({"measured one-way marginals", "selected the tree",
-                                 "measured the tree's two-way marginals", "estimated the model"})
+    public_messages = frozenset(
+        {
+            "measured one-way marginals",
+            "selected the tree",
+            "measured the tree's two-way marginals",
+            "estimated the model",
+        }
+    )
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "bins": (
+            int,
+            32,
+            "equal-width bins for continuous and datetime columns without `bins` in the schema",
+            (2, 10_000),
+        ),
         "adaptive_bins_share": (
             float,
             0.0,
@@ -199,7 +208,9 @@ class NativeMSTSynthesizer(_NativeMarginalSynthesizer):
             return
         # every column that is part of a pair over the limit, largest first
         culprits = [
-            n for i, (s, n) in enumerate(pairs) if s * max(o for j, (o, _) in enumerate(pairs) if j != i) > MAX_MARGINAL_CELLS
+            n
+            for i, (s, n) in enumerate(pairs)
+            if s * max(o for j, (o, _) in enumerate(pairs) if j != i) > MAX_MARGINAL_CELLS
         ]
         raise DomainTooLarge(
             f"mst: the two-way marginals of {_describe_sizes(encoder, culprits)} would have up to "
@@ -211,7 +222,9 @@ class NativeMSTSynthesizer(_NativeMarginalSynthesizer):
     def _run(self, table: Any, rho: Any, rng: np.random.Generator, progress: ProgressCallback) -> Any:
         from privacy.engine.mst import fit_mst
 
-        return fit_mst(table, rho, rng, iters=self.options["iters"], compress=self.options["compress"], progress=progress)
+        return fit_mst(
+            table, rho, rng, iters=self.options["iters"], compress=self.options["compress"], progress=progress
+        )
 
 
 class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
@@ -225,7 +238,12 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
     progress_message = "running AIM rounds"
     public_messages = frozenset({"measured one-way marginals", "estimated the model"})
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "bins": (
+            int,
+            32,
+            "equal-width bins for continuous and datetime columns without `bins` in the schema",
+            (2, 10_000),
+        ),
         "adaptive_bins_share": (
             float,
             0.0,

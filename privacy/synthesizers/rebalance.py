@@ -52,13 +52,15 @@ def resolve_target(schema: PublicSchema, target: str | None) -> str:
     """The target column to balance: given, or the schema's; it must be a declared categorical."""
     name = target or schema.target
     if name is None:
-        raise SchemaError("rebalancing needs a target column: set `target` in the public schema or the option "
-                          "target", field="target")
+        raise SchemaError(
+            "rebalancing needs a target column: set `target` in the public schema or the option target", field="target"
+        )
     if name not in schema.synthesized_columns:
         raise SchemaError(f"target '{name}' is not a modelled column of the public schema", field="target")
     if schema.columns[name].values is None:
-        raise SchemaError(f"target '{name}' must be a categorical column with declared values to be rebalanced",
-                          field="target")
+        raise SchemaError(
+            f"target '{name}' must be a categorical column with declared values to be rebalanced", field="target"
+        )
     return name
 
 
@@ -69,18 +71,24 @@ def _feature_columns(schema: PublicSchema, target: str) -> list[str]:
 def check_rebalance_request(schema: PublicSchema, target: str | None, method: str) -> str:
     """Schema-only checks; returns the resolved target."""
     if method not in REBALANCE_METHODS:
-        raise UnknownMethod(f"unknown rebalancing method '{method}'; choose one of {', '.join(REBALANCE_METHODS)}",
-                            field="rebalance")
+        raise UnknownMethod(
+            f"unknown rebalancing method '{method}'; choose one of {', '.join(REBALANCE_METHODS)}", field="rebalance"
+        )
     name = resolve_target(schema, target)
     features = _feature_columns(schema, name)
     if not features:
         raise SchemaError("rebalancing needs at least one column besides the target", field="schema")
     if method == "smotenc" and all(schema.columns[f].values is not None for f in features):
-        raise MethodOptionError("smotenc needs at least one numeric or date column besides the target; "
-                                "use smote for purely categorical tables", field="method")
+        raise MethodOptionError(
+            "smotenc needs at least one numeric or date column besides the target; "
+            "use smote for purely categorical tables",
+            field="method",
+        )
     if method == "smotenc" and all(schema.columns[f].values is None for f in features):
-        raise MethodOptionError("smotenc needs at least one categorical column besides the target; use smote for "
-                                "purely numeric tables", field="method")
+        raise MethodOptionError(
+            "smotenc needs at least one categorical column besides the target; use smote for purely numeric tables",
+            field="method",
+        )
     return name
 
 
@@ -141,7 +149,11 @@ class _Encoding:
                 lo, hi, nullable = info
                 x = self._numbers(s, self.schema.columns[name].kind == "datetime")
                 isnull = np.isnan(x)
-                scaled = (np.clip(np.nan_to_num(x, nan=(lo + hi) / 2), lo, hi) - lo) / (hi - lo) if hi > lo else np.zeros(len(x))
+                scaled = (
+                    (np.clip(np.nan_to_num(x, nan=(lo + hi) / 2), lo, hi) - lo) / (hi - lo)
+                    if hi > lo
+                    else np.zeros(len(x))
+                )
                 parts.append(scaled[:, None])
                 if nullable:
                     parts.append(isnull.astype(float)[:, None])
@@ -151,7 +163,7 @@ class _Encoding:
         out: dict[str, Any] = {}
         pos = 0
         for name, kind, width, info in self.blocks:
-            block = matrix[:, pos:pos + width]
+            block = matrix[:, pos : pos + width]
             pos += width
             if kind == "category":
                 values = [*list(info), None]
@@ -196,8 +208,9 @@ def rebalance_table(
     kept = df.loc[~known]
     classes, counts = np.unique(y, return_counts=True)
     if len(classes) < 2:
-        raise MethodOptionError(f"the target '{target}' has fewer than two classes in this table: nothing to balance",
-                                field="target")
+        raise MethodOptionError(
+            f"the target '{target}' has fewer than two classes in this table: nothing to balance", field="target"
+        )
     majority = int(counts.max())
     strategy = {c: majority for c, k in zip(classes, counts, strict=True) if 2 <= k < majority}
     if not strategy:
@@ -209,30 +222,34 @@ def rebalance_table(
     if method == "smote":
         sampler: Any = SMOTE(sampling_strategy=strategy, random_state=random_state, k_neighbors=k)
     elif method == "borderline-smote":
-        sampler = BorderlineSMOTE(sampling_strategy=strategy, random_state=random_state, k_neighbors=k,
-                                  m_neighbors=max(k, 2 * k))
+        sampler = BorderlineSMOTE(
+            sampling_strategy=strategy, random_state=random_state, k_neighbors=k, m_neighbors=max(k, 2 * k)
+        )
     elif method == "adasyn":
         sampler = None  # one ADASYN per class: see _adasyn_per_class
     else:
-        sampler = SMOTENC(encoding.categorical_indices(), sampling_strategy=strategy, random_state=random_state,
-                          k_neighbors=k)
+        sampler = SMOTENC(
+            encoding.categorical_indices(), sampling_strategy=strategy, random_state=random_state, k_neighbors=k
+        )
     try:
         if method == "adasyn":
             x_add, y_add = _adasyn_per_class(x, y, strategy, random_state, k)
         else:
             x_new, y_new = sampler.fit_resample(x, y)
-            x_add, y_add = x_new[len(x):], y_new[len(x):]
+            x_add, y_add = x_new[len(x) :], y_new[len(x) :]
     except (ValueError, RuntimeError) as exc:
-        raise MethodOptionError(f"{method} could not rebalance '{target}': {str(exc).splitlines()[0]}",
-                                field="method") from exc
+        raise MethodOptionError(
+            f"{method} could not rebalance '{target}': {str(exc).splitlines()[0]}", field="method"
+        ) from exc
     added = encoding.decode(x_add)
     added[target] = list(y_add)
     result = pd.concat([rows, added, kept], ignore_index=True)
     return enforce_schema(result[[c for c in df.columns if c in result.columns]], schema, seed=seed)
 
 
-def _adasyn_per_class(x: np.ndarray, y: np.ndarray, strategy: dict[str, int], random_state: int | None,
-                      k: int) -> tuple[np.ndarray, np.ndarray]:
+def _adasyn_per_class(
+    x: np.ndarray, y: np.ndarray, strategy: dict[str, int], random_state: int | None, k: int
+) -> tuple[np.ndarray, np.ndarray]:
     """ADASYN's new rows, one class at a time.
 
     ADASYN weights each minority row by the share of its k neighbours from other
@@ -250,13 +267,14 @@ def _adasyn_per_class(x: np.ndarray, y: np.ndarray, strategy: dict[str, int], ra
             x_new, y_new = ADASYN(sampling_strategy=one, random_state=random_state, n_neighbors=k).fit_resample(x, y)
         except RuntimeError:  # no neighbour of another class: ADASYN's weights are undefined
             x_new, y_new = SMOTE(sampling_strategy=one, random_state=random_state, k_neighbors=k).fit_resample(x, y)
-        xs.append(x_new[len(x):])
-        ys.append(y_new[len(x):])
+        xs.append(x_new[len(x) :])
+        ys.append(y_new[len(x) :])
     return np.vstack(xs), np.concatenate(ys)
 
 
-def rebalance_output(df: pd.DataFrame, schema: PublicSchema, target: str | None, method: str,
-                     seed: int | None = None) -> pd.DataFrame:
+def rebalance_output(
+    df: pd.DataFrame, schema: PublicSchema, target: str | None, method: str, seed: int | None = None
+) -> pd.DataFrame:
     """Rebalance the output of a (DP) synthesizer: post-processing, so its guarantee holds.
 
     Reads only `df` and the public schema. Returns `df`'s rows plus new minority rows. A new row
@@ -291,8 +309,9 @@ class _RebalanceBase(Synthesizer):
         self, table: pd.DataFrame, schema: PublicSchema, requested: PrivacyCost, progress: ProgressCallback
     ) -> PrivacyCost:
         progress(0.05, f"{self.method} on {len(table)} rows")
-        self._balanced = rebalance_table(table, schema, self.options["target"], self.method, seed=self.seed,
-                                         k_neighbors=self.options["k_neighbors"])
+        self._balanced = rebalance_table(
+            table, schema, self.options["target"], self.method, seed=self.seed, k_neighbors=self.options["k_neighbors"]
+        )
         progress(1.0, f"balanced table of {len(self._balanced)} rows")
         return PrivacyCost.non_dp()
 
@@ -316,27 +335,35 @@ class _RebalanceBase(Synthesizer):
 class SMOTESynthesizer(_RebalanceBase):
     name = "smote"
     method = "smote"
-    description = ("SMOTE on the training rows: real rows plus minority rows interpolated between real neighbours. "
-                   "Not DP; the release contains real records.")
+    description = (
+        "SMOTE on the training rows: real rows plus minority rows interpolated between real neighbours. "
+        "Not DP; the release contains real records."
+    )
 
 
 class BorderlineSMOTESynthesizer(_RebalanceBase):
     name = "borderline-smote"
     method = "borderline-smote"
-    description = ("Borderline-SMOTE on the training rows (new rows near the class border). Not DP; the release "
-                   "contains real records.")
+    description = (
+        "Borderline-SMOTE on the training rows (new rows near the class border). Not DP; the release "
+        "contains real records."
+    )
 
 
 class ADASYNSynthesizer(_RebalanceBase):
     name = "adasyn"
     method = "adasyn"
-    description = ("ADASYN on the training rows (more new rows where the minority is hard to learn; a class with "
-                   "no neighbour of another class gets SMOTE's uniform weights). Not DP; the release contains real "
-                   "records.")
+    description = (
+        "ADASYN on the training rows (more new rows where the minority is hard to learn; a class with "
+        "no neighbour of another class gets SMOTE's uniform weights). Not DP; the release contains real "
+        "records."
+    )
 
 
 class SMOTENCSynthesizer(_RebalanceBase):
     name = "smotenc"
     method = "smotenc"
-    description = ("SMOTE-NC on the training rows (mixed numeric and categorical columns). Not DP; the release "
-                   "contains real records.")
+    description = (
+        "SMOTE-NC on the training rows (mixed numeric and categorical columns). Not DP; the release "
+        "contains real records."
+    )

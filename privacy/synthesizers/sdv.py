@@ -248,14 +248,16 @@ class _SDVBase(Synthesizer):
         progress(0.1, "fitting")
         with _LOCK, disable_single_table_logger(), _seeded(self.seed), _epoch_progress(progress):
             if self._strata is None:
-                self._model = cls(metadata, enforce_min_max_values=False, enforce_rounding=False,
-                                  **self._model_kwargs())
+                self._model = cls(
+                    metadata, enforce_min_max_values=False, enforce_rounding=False, **self._model_kwargs()
+                )
                 self._model.fit({TABLE: frame})
             else:
                 target = schema.target
                 assert target is not None
-                inner = sdv_metadata(schema.subset([c for c in schema.synthesized_columns if c != target]),
-                                     self._point_masses)
+                inner = sdv_metadata(
+                    schema.subset([c for c in schema.synthesized_columns if c != target]), self._point_masses
+                )
                 self._models = {}
                 for key in self._strata:
                     model = cls(inner, enforce_min_max_values=False, enforce_rounding=False, **self._model_kwargs())
@@ -313,15 +315,20 @@ class _SDVBase(Synthesizer):
 
 class GaussianCopulaSynthesizer(_SDVBase):
     name = "gaussian-copula"
-    description = ("SDV GaussianCopula: per-column distributions joined by a Gaussian copula; a value held by "
-                   "many rows of a numeric column (a point mass such as 0) is modelled apart and kept exact; with a "
-                   "categorical target whose classes have at least 30 training rows each, one copula per class. "
-                   "Monotone relationships only: a poor fit where the columns interact in thresholds "
-                   "(check the utility ratio). Not DP.")
+    description = (
+        "SDV GaussianCopula: per-column distributions joined by a Gaussian copula; a value held by "
+        "many rows of a numeric column (a point mass such as 0) is modelled apart and kept exact; with a "
+        "categorical target whose classes have at least 30 training rows each, one copula per class. "
+        "Monotone relationships only: a poor fit where the columns interact in thresholds "
+        "(check the utility ratio). Not DP."
+    )
     sdv_class = "GaussianCopulaSynthesizer"
     option_spec = {
-        "default_distribution": (str, "beta", "SDV's distribution for numerical columns (beta, norm, truncnorm, "
-                                              "uniform, gamma, gaussian_kde)"),
+        "default_distribution": (
+            str,
+            "beta",
+            "SDV's distribution for numerical columns (beta, norm, truncnorm, uniform, gamma, gaussian_kde)",
+        ),
     }
 
     def _strata_of(self, frame: pd.DataFrame, schema: PublicSchema) -> dict[str, float] | None:

@@ -218,7 +218,12 @@ class SmartnoiseMSTSynthesizer(_CubeBase):
     zcdp = True
     needs_delta = True
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "bins": (
+            int,
+            32,
+            "equal-width bins for continuous and datetime columns without `bins` in the schema",
+            (2, 10_000),
+        ),
         "iters": (int, 5000, "mirror-descent iterations of the final estimation (post-processing)", (1, 20_000)),
         "bounds_epsilon": (float, 0.0, BOUNDS_OPTION_HELP),
     }
@@ -228,7 +233,9 @@ class SmartnoiseMSTSynthesizer(_CubeBase):
         if self.options["iters"] is None or self.options["iters"] < 1:
             raise MethodOptionError("option iters of mst-smartnoise must be a positive integer", field="options")
 
-    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+    def _fit_method(
+        self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback
+    ) -> None:
         assert budget.rho is not None
         self._enc = self._encoder(schema)
         codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
@@ -259,7 +266,12 @@ class SmartnoiseAIMSynthesizer(_CubeBase):
     zcdp = True
     needs_delta = True
     option_spec = {
-        "bins": (int, 32, "equal-width bins for continuous and datetime columns without `bins` in the schema", (2, 10_000)),
+        "bins": (
+            int,
+            32,
+            "equal-width bins for continuous and datetime columns without `bins` in the schema",
+            (2, 10_000),
+        ),
         "rounds": (int, None, "number of selection rounds (default 16 x columns, as in AIM)", (1, 10_000)),
         "max_model_size": (int, 80, "largest model (MB) AIM may grow", (1, 1024)),
         "degree": (int, 2, "width of the workload marginals", (2, 3)),
@@ -274,15 +286,20 @@ class SmartnoiseAIMSynthesizer(_CubeBase):
         if rounds is not None and rounds <= d:
             raise MethodOptionError(
                 f"aim-smartnoise: rounds ({rounds}) must be more than the number of columns ({d}); its one-way "
-                "measurements alone would otherwise spend more than the budget", field="options")
+                "measurements alone would otherwise spend more than the budget",
+                field="options",
+            )
         if degree is None or not 1 <= degree <= d:
-            raise MethodOptionError(f"aim-smartnoise: degree must lie between 1 and the number of columns ({d})",
-                                    field="options")
+            raise MethodOptionError(
+                f"aim-smartnoise: degree must lie between 1 and the number of columns ({d})", field="options"
+            )
         for key in ("max_model_size", "max_cells"):
             if self.options[key] is None or self.options[key] < 1:
                 raise MethodOptionError(f"aim-smartnoise: {key} must be a positive integer", field="options")
 
-    def _fit_method(self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback) -> None:
+    def _fit_method(
+        self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback
+    ) -> None:
         assert budget.rho is not None
         from snsynth.aim import AIMSynthesizer
 
@@ -305,8 +322,11 @@ class SmartnoiseAIMSynthesizer(_CubeBase):
         self._enc = self._encoder(schema)
         codes = pd.DataFrame(self._enc.encode(table).astype(np.int64), columns=self._enc.columns)
         model = FixedRhoAIM(
-            epsilon=float(budget.epsilon), delta=float(budget.delta), rounds=self.options["rounds"],
-            max_model_size=self.options["max_model_size"], degree=self.options["degree"],
+            epsilon=float(budget.epsilon),
+            delta=float(budget.delta),
+            rounds=self.options["rounds"],
+            max_model_size=self.options["max_model_size"],
+            degree=self.options["degree"],
             max_cells=self.options["max_cells"],
         )
         progress(0.05, "running AIM rounds")

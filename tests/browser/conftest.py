@@ -13,8 +13,14 @@ from typing import Any
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +55,19 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         start_web(svc)
         start_worker(svc)
         with open(DEMO_CSV, "rb") as fh:
-            resp = svc.api("steward", "POST", "/datasets", files={"file": ("adult.csv", fh)},
-                           data={"name": "adult", "schema": DEMO_SCHEMA.read_text(), "epsilon_budget": "4",
-                                 "delta_budget": "1e-6",
-                                 "description": "UCI Adult (1994 census extract), 3,000-row sample"})
+            resp = svc.api(
+                "steward",
+                "POST",
+                "/datasets",
+                files={"file": ("adult.csv", fh)},
+                data={
+                    "name": "adult",
+                    "schema": DEMO_SCHEMA.read_text(),
+                    "epsilon_budget": "4",
+                    "delta_budget": "1e-6",
+                    "description": "UCI Adult (1994 census extract), 3,000-row sample",
+                },
+            )
         assert resp.status_code == 201, resp.text
         resp = svc.api("steward", "POST", "/datasets/adult/grants", json={"user": svc.tokens["analyst:username"]})
         assert resp.status_code == 201, resp.text

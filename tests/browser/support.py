@@ -59,8 +59,9 @@ class PageClient:
 
     def login(self, username: str, password: str):  # type: ignore[no-untyped-def]
         page = self.client.get("/login").get_data(as_text=True)
-        return self.client.post("/login", data={"username": username, "password": password,
-                                                "csrf_token": csrf_token(page)})
+        return self.client.post(
+            "/login", data={"username": username, "password": password, "csrf_token": csrf_token(page)}
+        )
 
     def get(self, path: str, **kw: Any):  # type: ignore[no-untyped-def]
         return self.client.get(path, **kw)
@@ -111,8 +112,13 @@ def make_app_env(tmp: Path, **overrides: Any) -> AppEnv:
     upgrade(settings)
     env = AppEnv(settings=settings, app=None)
     with write_session(settings) as s:
-        for key, role in (("steward", "steward"), ("steward2", "steward"), ("analyst", "analyst"),
-                          ("analyst2", "analyst"), ("admin", "admin")):
+        for key, role in (
+            ("steward", "steward"),
+            ("steward2", "steward"),
+            ("analyst", "analyst"),
+            ("analyst2", "analyst"),
+            ("admin", "admin"),
+        ):
             user = create_user(s, f"{key}-{secrets.token_hex(2)}", role, PASSWORD)
             env.users[key] = user.username
             env.tokens[key] = create_token(s, user)
@@ -121,11 +127,16 @@ def make_app_env(tmp: Path, **overrides: Any) -> AppEnv:
     return env
 
 
-def register_demo(env: AppEnv, name: str = "adult", epsilon_budget: str = "3", grant: str | None = "analyst",
-                  schema: bool = True) -> dict:
+def register_demo(
+    env: AppEnv, name: str = "adult", epsilon_budget: str = "3", grant: str | None = "analyst", schema: bool = True
+) -> dict:
     """The demo table; without `schema` a schema is proposed from the data and awaits confirmation."""
-    data = {"name": name, "epsilon_budget": epsilon_budget, "delta_budget": "1e-6",
-            "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv")}
+    data = {
+        "name": name,
+        "epsilon_budget": epsilon_budget,
+        "delta_budget": "1e-6",
+        "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv"),
+    }
     if schema:
         data["schema"] = DEMO_SCHEMA.read_text()
     resp = env.api("steward", "POST", "/datasets", data=data)
@@ -156,10 +167,15 @@ def run_job_here(settings: Any, job_id: int) -> None:
             run_pipeline(job_id, control, settings, get_storage(settings))
 
 
-def request_release(env: AppEnv, who: str = "analyst", dataset: str = "adult", epsilon: float = 0.25,
-                    rows: int = 300) -> int:
-    resp = env.api(who, "POST", "/releases", json={"dataset": dataset, "method": release_method(),
-                                                   "epsilon": epsilon, "delta": 1e-9, "rows": rows})
+def request_release(
+    env: AppEnv, who: str = "analyst", dataset: str = "adult", epsilon: float = 0.25, rows: int = 300
+) -> int:
+    resp = env.api(
+        who,
+        "POST",
+        "/releases",
+        json={"dataset": dataset, "method": release_method(), "epsilon": epsilon, "delta": 1e-9, "rows": rows},
+    )
     assert resp.status_code == 202, resp.get_json()
     return resp.get_json()["release"]["id"]
 
@@ -193,9 +209,26 @@ def start_web(svc: Any, web_workers: int = 2, timeout: float = 120) -> str:
     port = _free_port()
     with open(svc.logs / "web.log", "ab") as log:  # the child keeps its own descriptor
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(web_workers), "--threads", "4",
-             "--bind", f"127.0.0.1:{port}", "--timeout", "300", "webapp.wsgi:app"],
-            env=svc.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(web_workers),
+                "--threads",
+                "4",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "300",
+                "webapp.wsgi:app",
+            ],
+            env=svc.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
     svc.procs.append(proc)
     svc.url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
@@ -218,7 +251,13 @@ def start_worker(svc: Any, name: str = "w1", concurrency: int = 1) -> Any:
     from webapp.cli.server import worker_command
 
     with open(svc.logs / f"worker-{name}.log", "ab") as log:
-        proc = subprocess.Popen(worker_command(svc.settings, concurrency, f"{name}@%h"), env=svc.env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+        proc = subprocess.Popen(
+            worker_command(svc.settings, concurrency, f"{name}@%h"),
+            env=svc.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
     svc.procs.append(proc)
     return proc

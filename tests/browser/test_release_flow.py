@@ -33,8 +33,14 @@ def open_session(chromium: Any, svc: Any, who: str) -> Any:
     page.js_errors = []  # type: ignore[attr-defined]
     page.on("pageerror", lambda exc: page.js_errors.append(str(exc)))  # type: ignore[attr-defined]
     # anything the Content-Security-Policy blocked would break the page silently: count it as an error
-    page.on("console", lambda msg: page.js_errors.append(msg.text)  # type: ignore[attr-defined]
-            if "Content Security Policy" in msg.text or "Refused to" in msg.text else None)
+    page.on(
+        "console",
+        lambda msg: (
+            page.js_errors.append(msg.text)  # type: ignore[attr-defined]
+            if "Content Security Policy" in msg.text or "Refused to" in msg.text
+            else None
+        ),
+    )
     page.goto(svc.url + "/login")
     page.fill("#username", svc.tokens[f"{who}:username"])
     page.fill("#password", PASSWORD)
@@ -135,7 +141,9 @@ def test_analyst_requests_steward_approves_analyst_downloads(web, chromium, scre
     screenshots(steward, "release-steward")
     steward.fill("#approve-form textarea[name=comment]", "Fit for the stated purpose.")
     if overall == "fail":
-        steward.fill("#approve-form textarea[name=override]", "Baseline release for a demo; reviewed the failing checks.")
+        steward.fill(
+            "#approve-form textarea[name=override]", "Baseline release for a demo; reviewed the failing checks."
+        )
     steward.click("#approve")
     steward.wait_for_selector("#job-status[data-status=approved]")
     assert "approved" in steward.inner_text(".flash").lower()
@@ -190,8 +198,9 @@ def test_steward_cannot_approve_own_request(web, chromium):
 
     # a hand-made POST with a valid CSRF token is refused by the server all the same
     token = steward.get_attribute("#reject-form input[name=csrf_token]", "value")
-    resp = steward.request.post(f"{svc.url}/releases/{job_id}/approve",
-                                form={"csrf_token": token, "comment": "looks fine to me"})
+    resp = steward.request.post(
+        f"{svc.url}/releases/{job_id}/approve", form={"csrf_token": token, "comment": "looks fine to me"}
+    )
     assert resp.status == 403
     assert "four-eyes" in resp.text()
     assert svc.api("steward", "GET", f"/releases/{job_id}").json()["release"]["status"] == "awaiting_approval"
@@ -214,16 +223,23 @@ def test_analyst_cannot_open_another_analysts_release(web, chromium):
     # analyst2 is granted the dataset too: a grant still does not show another analyst's work
     resp = svc.api("steward", "POST", "/datasets/adult/grants", json={"user": svc.tokens["analyst2:username"]})
     assert resp.status_code == 201
-    resp = svc.api("analyst", "POST", "/releases",
-                   json={"dataset": "adult", "method": release_method(), "epsilon": 0.25, "delta": 1e-9,
-                         "rows": 300})
+    resp = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": "adult", "method": release_method(), "epsilon": 0.25, "delta": 1e-9, "rows": 300},
+    )
     assert resp.status_code == 202, resp.text
     job_id = resp.json()["release"]["id"]
 
     intruder = open_session(chromium, svc, "analyst2")
     assert f"#{job_id}" not in intruder.inner_text("main")
-    for path in (f"/releases/{job_id}", f"/releases/{job_id}/report", f"/releases/{job_id}/download",
-                 f"/api/v1/releases/{job_id}"):
+    for path in (
+        f"/releases/{job_id}",
+        f"/releases/{job_id}/report",
+        f"/releases/{job_id}/download",
+        f"/api/v1/releases/{job_id}",
+    ):
         response = intruder.goto(svc.url + path)
         assert response.status == 404, (path, response.status)
         assert "not yours to see" in intruder.inner_text("body")
@@ -234,7 +250,12 @@ def test_analyst_cannot_open_another_analysts_release(web, chromium):
     owner.goto(f"{svc.url}/releases/{job_id}")
     assert owner.get_attribute("#job-status", "data-status") in (*ACTIVE, "awaiting_approval")
     events = svc.api("steward", "GET", "/audit?limit=500").json()["events"]
-    refused = [e for e in events if e["actor"] == svc.tokens["analyst2:username"]
-               and e["action"] in ("authz.denied", "auth.failed") and str(job_id) in json.dumps(e)]
+    refused = [
+        e
+        for e in events
+        if e["actor"] == svc.tokens["analyst2:username"]
+        and e["action"] in ("authz.denied", "auth.failed")
+        and str(job_id) in json.dumps(e)
+    ]
     assert len(refused) >= 4
     wait_until_settled(svc, job_id)

@@ -17,7 +17,7 @@ def test_steward_edits_the_schema_as_a_new_version(web, chromium, screenshots):
     steward = open_session(chromium, svc, "steward")
     steward.goto(svc.url + "/datasets/1")
     assert "version 1" in steward.inner_text("#schema-version-tag")
-    assert steward.locator("#edit-schema").is_hidden()          # folded until asked for
+    assert steward.locator("#edit-schema").is_hidden()  # folded until asked for
     steward.click("#edit-schema-panel summary")
     text = steward.input_value("#edit-schema textarea[name=schema_text]")
     schema = yaml.safe_load(text)

@@ -94,8 +94,14 @@ class Service:
         assert self.logs is not None
         log = open(self.logs / f"worker-{name}.log", "ab")  # noqa: SIM115 - open while the process runs
         self.log_files.append(log)
-        proc = subprocess.Popen(worker_command(self.settings, concurrency, f"{name}@%h", queues), env=self.env,
-                                stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+        proc = subprocess.Popen(
+            worker_command(self.settings, concurrency, f"{name}@%h", queues),
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
         self.procs.append(proc)
         return proc
 
@@ -105,9 +111,26 @@ class Service:
         log = open(self.logs / "web.log", "ab")  # noqa: SIM115 - open while the process runs
         self.log_files.append(log)
         proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "2", "--threads", "4", "--bind", f"127.0.0.1:{port}",
-             "--timeout", "300", "webapp.wsgi:app"],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=ROOT)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "2",
+                "--threads",
+                "4",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--timeout",
+                "300",
+                "webapp.wsgi:app",
+            ],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=ROOT,
+        )
         self.procs.append(proc)
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.time() + 120
@@ -153,9 +176,14 @@ class Service:
             headers["Authorization"] = f"Bearer {self.tokens[user]}"
         return requests.request(method, f"{self.url}/api/v1{path}", headers=headers, timeout=120, **kwargs)
 
-    def wait_for(self, user: str, job_id: int, until: tuple[str, ...] = ("awaiting_approval", "failed", "approved",
-                                                                          "rejected"),
-                 timeout: float = 600, predicate: Any = None) -> dict[str, Any]:
+    def wait_for(
+        self,
+        user: str,
+        job_id: int,
+        until: tuple[str, ...] = ("awaiting_approval", "failed", "approved", "rejected"),
+        timeout: float = 600,
+        predicate: Any = None,
+    ) -> dict[str, Any]:
         deadline = time.time() + timeout
         seen: list[float] = []
         while time.time() < deadline:
@@ -168,16 +196,18 @@ class Service:
                 release["_progress_seen"] = seen
                 return release
             time.sleep(0.25)
-        raise AssertionError(f"release {job_id} did not reach {until} in {timeout}s; last: {release}\n"
-                             + self.worker_logs())
+        raise AssertionError(
+            f"release {job_id} did not reach {until} in {timeout}s; last: {release}\n" + self.worker_logs()
+        )
 
     def worker_logs(self) -> str:
         assert self.logs is not None
         return "\n".join(p.read_text()[-4000:] for p in sorted(self.logs.glob("worker-*.log")))
 
 
-def make_settings(tmp: Path, backend: str, pg_url: str | None = None, redis_url: str | None = None,
-                  **overrides: Any) -> Any:
+def make_settings(
+    tmp: Path, backend: str, pg_url: str | None = None, redis_url: str | None = None, **overrides: Any
+) -> Any:
     from core.settings import Settings
 
     if backend == "embedded":
@@ -195,8 +225,13 @@ def setup_service(settings: Any, logs: Path) -> Service:
     upgrade(settings)
     svc = Service(settings=settings, logs=logs)
     with write_session(settings) as s:
-        for name, role in (("steward", "steward"), ("steward2", "steward"), ("analyst", "analyst"),
-                           ("analyst2", "analyst"), ("admin", "admin")):
+        for name, role in (
+            ("steward", "steward"),
+            ("steward2", "steward"),
+            ("analyst", "analyst"),
+            ("analyst2", "analyst"),
+            ("admin", "admin"),
+        ):
             user = create_user(s, f"{name}-{secrets.token_hex(3)}", role, "correct horse battery")
             svc.tokens[name] = create_token(s, user)
             svc.tokens[name + ":username"] = user.username

@@ -31,9 +31,13 @@ def start_live(tmp: Path, backend: str = "embedded", **overrides: Any) -> Servic
 
 def register_penguins(svc: Service, name: str, *, grant: tuple[str, ...] = ("analyst",), **form: str) -> dict:
     """Register the penguins table with its public schema and grant it to the given users."""
-    r = svc.api("steward", "POST", "/datasets",
-                data={"name": name, "schema": PENGUINS_SCHEMA, **form},
-                files={"file": ("penguins.csv", PENGUINS_CSV)})
+    r = svc.api(
+        "steward",
+        "POST",
+        "/datasets",
+        data={"name": name, "schema": PENGUINS_SCHEMA, **form},
+        files={"file": ("penguins.csv", PENGUINS_CSV)},
+    )
     assert r.status_code == 201, r.text
     for user in grant:
         g = svc.api("steward", "POST", f"/datasets/{name}/grants", json={"user": svc.tokens[user + ":username"]})
@@ -50,7 +54,11 @@ def login(svc: Service, user: str) -> requests.Session:
     if token is None:
         token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text)
     assert token, page.text[:2000]
-    r = s.post(svc.url + "/login", data={"csrf_token": token.group(1), "username": svc.tokens[user + ":username"],
-                                         "password": PASSWORD}, timeout=60, allow_redirects=False)
+    r = s.post(
+        svc.url + "/login",
+        data={"csrf_token": token.group(1), "username": svc.tokens[user + ":username"], "password": PASSWORD},
+        timeout=60,
+        allow_redirects=False,
+    )
     assert r.status_code in (302, 303), r.text[:2000]
     return s

@@ -14,8 +14,11 @@ import requests
 
 from tests.integration.conftest import _free_port
 
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "synthgate-test", "AWS_SECRET_ACCESS_KEY": "synthgate-test-secret",
-               "AWS_DEFAULT_REGION": "us-east-1"}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "synthgate-test",
+    "AWS_SECRET_ACCESS_KEY": "synthgate-test-secret",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
 
 
 @pytest.fixture
@@ -27,8 +30,12 @@ def s3_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
         monkeypatch.setenv(k, v)
     port = _free_port()
     log = open(tmp_path / "s3-server.log", "ab")  # noqa: SIM115 - open while the server runs
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **CREDENTIALS})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **CREDENTIALS},
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 60
@@ -38,8 +45,9 @@ def s3_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str
                 break
             except requests.RequestException:
                 if proc.poll() is not None or time.time() > deadline:
-                    raise RuntimeError("the S3 server did not start: "
-                                       + (tmp_path / "s3-server.log").read_text()[-2000:]) from None
+                    raise RuntimeError(
+                        "the S3 server did not start: " + (tmp_path / "s3-server.log").read_text()[-2000:]
+                    ) from None
                 time.sleep(0.2)
         boto3.client("s3", endpoint_url=url).create_bucket(Bucket="synthgate")
         yield url

@@ -43,13 +43,18 @@ def browser(svc) -> requests.Session:  # type: ignore[no-untyped-def]
     return web
 
 
-def login(svc, user: str, password: str = PASSWORD, next_: str | None = None) -> tuple[requests.Session,
-                                                                                       requests.Response]:  # type: ignore[no-untyped-def]
+def login(
+    svc, user: str, password: str = PASSWORD, next_: str | None = None
+) -> tuple[requests.Session, requests.Response]:  # type: ignore[no-untyped-def]
     web = browser(svc)
     page = web.get(svc.url + "/login", timeout=30)
     url = svc.url + "/login" + (f"?next={next_}" if next_ is not None else "")
-    resp = web.post(url, data={"username": user, "password": password, "csrf_token": csrf(page.text)},
-                    allow_redirects=False, timeout=60)
+    resp = web.post(
+        url,
+        data={"username": user, "password": password, "csrf_token": csrf(page.text)},
+        allow_redirects=False,
+        timeout=60,
+    )
     return web, resp
 
 
@@ -74,9 +79,12 @@ def copy_of(web: requests.Session) -> requests.Session:
 
 def change_password(web: requests.Session, svc, current: str, new: str) -> requests.Response:  # type: ignore[no-untyped-def]
     page = web.get(svc.url + "/account/password", timeout=30)
-    return web.post(svc.url + "/account/password", data={"current_password": current, "new_password": new,
-                                                         "confirm": new, "csrf_token": csrf(page.text)},
-                    allow_redirects=False, timeout=60)
+    return web.post(
+        svc.url + "/account/password",
+        data={"current_password": current, "new_password": new, "confirm": new, "csrf_token": csrf(page.text)},
+        allow_redirects=False,
+        timeout=60,
+    )
 
 
 def audit_actions(svc) -> list[str]:  # type: ignore[no-untyped-def]
@@ -124,8 +132,11 @@ def test_a_session_ends_after_its_maximum_age(service_factory):
     web = logged_in(svc, "analyst")
     assert works(web, svc)
     with write_session(svc.settings) as s:  # the login happened 61 minutes ago
-        s.execute(update(UserSession).where(UserSession.user_id == user_id(svc, "analyst"))
-                  .values(created_at=utcnow() - dt.timedelta(minutes=61)))
+        s.execute(
+            update(UserSession)
+            .where(UserSession.user_id == user_id(svc, "analyst"))
+            .values(created_at=utcnow() - dt.timedelta(minutes=61))
+        )
     assert not works(web, svc)
 
 
@@ -161,8 +172,15 @@ def test_next_after_login_stays_on_this_host(service_factory):
     svc = service_factory("embedded")
     svc.start_web()
     user = svc.tokens["analyst:username"]
-    for evil in ("/%09/evil.example", "/%20/evil.example", "%2F%2Fevil.example", "/%5Cevil.example",
-                 "https://evil.example/", "/%0B/evil.example", "javascript:alert(1)"):
+    for evil in (
+        "/%09/evil.example",
+        "/%20/evil.example",
+        "%2F%2Fevil.example",
+        "/%5Cevil.example",
+        "https://evil.example/",
+        "/%0B/evil.example",
+        "javascript:alert(1)",
+    ):
         _, resp = login(svc, user, next_=evil)
         assert resp.status_code == 302, (evil, resp.status_code)
         location = resp.headers["Location"]
@@ -228,13 +246,16 @@ def test_limits_hold_when_their_redis_is_unreachable(service_factory):
 
 
 def test_failed_logins_and_bad_tokens_are_limited_per_client(service_factory):
-    svc = service_factory("redis-postgres", login_fail_limit_client="6 per 15 minutes",
-                          token_fail_limit_client="4 per 15 minutes")
+    svc = service_factory(
+        "redis-postgres", login_fail_limit_client="6 per 15 minutes", token_fail_limit_client="4 per 15 minutes"
+    )
     svc.start_web()
     statuses = [login(svc, f"nobody-{i}", "whatever-guess")[1].status_code for i in range(8)]
     assert statuses[:6] == [401] * 6 and statuses[6:] == [429, 429], statuses
-    bad = [requests.get(svc.url + "/api/v1/me", headers={"Authorization": f"Bearer sg_guess{i}"}, timeout=30)
-           for i in range(6)]
+    bad = [
+        requests.get(svc.url + "/api/v1/me", headers={"Authorization": f"Bearer sg_guess{i}"}, timeout=30)
+        for i in range(6)
+    ]
     assert [r.status_code for r in bad] == [401] * 4 + [429] * 2
     assert bad[-1].json()["error"]["code"] == "rate_limited"
     assert "try again in" in bad[-1].json()["error"]["message"] and int(bad[-1].headers["Retry-After"]) > 0
@@ -251,9 +272,13 @@ def test_behind_a_proxy_each_client_has_its_own_login_limit(service_factory):
         web = browser(svc)
         page = web.get(svc.url + "/login", timeout=30)
         chain = f"{forged}, {client}" if forged else client  # the proxy appends the address it saw
-        resp = web.post(svc.url + "/login", data={"username": "nobody", "password": "whatever-guess",
-                                                  "csrf_token": csrf(page.text)},
-                        headers={"X-Forwarded-For": chain}, allow_redirects=False, timeout=60)
+        resp = web.post(
+            svc.url + "/login",
+            data={"username": "nobody", "password": "whatever-guess", "csrf_token": csrf(page.text)},
+            headers={"X-Forwarded-For": chain},
+            allow_redirects=False,
+            timeout=60,
+        )
         return resp.status_code
 
     assert [attempt("198.51.100.7") for _ in range(4)] == [401, 401, 401, 429]
@@ -272,21 +297,35 @@ def test_common_and_weak_passwords_are_refused(service_factory):
     # the admin page's form
     admin = logged_in(svc, "admin")
     page = admin.get(svc.url + "/admin", timeout=30)
-    resp = admin.post(svc.url + "/admin/users", data={"username": "pat", "role": "analyst", "password": "password",
-                                                      "csrf_token": csrf(page.text)}, allow_redirects=False,
-                      timeout=60)
+    resp = admin.post(
+        svc.url + "/admin/users",
+        data={"username": "pat", "role": "analyst", "password": "password", "csrf_token": csrf(page.text)},
+        allow_redirects=False,
+        timeout=60,
+    )
     assert resp.status_code == 400 and "most common" in resp.text, resp.status_code
     # and the API
-    for weak, says in (("password", "most common"), ("Password1", "most common"), ("qwertyuiop", "most common"),
-                       ("iloveyou2", "most common"), ("short", "at least 8"),
-                       ("dora-the-user-2024", "username"), ("aaaaaaaaaaaa", "weak")):
-        resp = svc.api("admin", "POST", "/users", json={"username": "dora-the-user", "role": "analyst",
-                                                         "password": weak})
+    for weak, says in (
+        ("password", "most common"),
+        ("Password1", "most common"),
+        ("qwertyuiop", "most common"),
+        ("iloveyou2", "most common"),
+        ("short", "at least 8"),
+        ("dora-the-user-2024", "username"),
+        ("aaaaaaaaaaaa", "weak"),
+    ):
+        resp = svc.api(
+            "admin", "POST", "/users", json={"username": "dora-the-user", "role": "analyst", "password": weak}
+        )
         assert resp.status_code == 400, (weak, resp.text)
         err = resp.json()["error"]
         assert err["field"] == "password" and says in err["message"], (weak, err)
-    resp = svc.api("admin", "POST", "/users", json={"username": "dora-the-user", "role": "analyst",
-                                                     "password": "lantern tundra okapi violet"})
+    resp = svc.api(
+        "admin",
+        "POST",
+        "/users",
+        json={"username": "dora-the-user", "role": "analyst", "password": "lantern tundra okapi violet"},
+    )
     assert resp.status_code == 201, resp.text
     # the same policy on a password change
     web = logged_in(svc, "analyst")
@@ -305,16 +344,27 @@ def test_a_new_steward_needs_a_second_steward_and_its_own_password(service_facto
     name = "stew-" + svc.tokens["steward:username"].rsplit("-", 1)[-1]
     admin = logged_in(svc, "admin")
     page = admin.get(svc.url + "/admin", timeout=30)
-    resp = admin.post(svc.url + "/admin/users", data={"username": name, "role": "steward",
-                                                      "password": "admin chose this phrase",
-                                                      "csrf_token": csrf(page.text)}, timeout=60)
+    resp = admin.post(
+        svc.url + "/admin/users",
+        data={
+            "username": name,
+            "role": "steward",
+            "password": "admin chose this phrase",
+            "csrf_token": csrf(page.text),
+        },
+        timeout=60,
+    )
     assert resp.status_code == 200 and "when another steward confirms it" in resp.text, resp.text[:2000]
     listed = svc.api("steward", "GET", "/confirmations").json()["confirmations"]
     assert [c["payload"]["username"] for c in listed] == [name] and listed[0]["payload"]["role"] == "steward"
     change_id = listed[0]["id"]
     # the API says the same
-    resp = svc.api("admin", "POST", "/users", json={"username": name + "-2", "role": "steward",
-                                                     "password": "admin chose this phrase"})
+    resp = svc.api(
+        "admin",
+        "POST",
+        "/users",
+        json={"username": name + "-2", "role": "steward", "password": "admin chose this phrase"},
+    )
     assert resp.status_code == 201, resp.text
     body = resp.json()
     assert body["user"]["role"] == "analyst" and body["user"]["must_change_password"]
@@ -323,8 +373,7 @@ def test_a_new_steward_needs_a_second_steward_and_its_own_password(service_facto
     # the admin's password lets in only to choose a new one
     web, resp = login(svc, name, "admin chose this phrase")
     assert resp.status_code == 302 and resp.headers["Location"].endswith("/account/password")
-    assert web.get(svc.url + "/", allow_redirects=False, timeout=30).headers["Location"].endswith(
-        "/account/password")
+    assert web.get(svc.url + "/", allow_redirects=False, timeout=30).headers["Location"].endswith("/account/password")
     assert web.get(svc.url + "/api/v1/me", timeout=30).status_code == 401
     resp = change_password(web, svc, "admin chose this phrase", "my own secret walrus phrase")
     assert resp.status_code == 302, resp.text[:1000]
@@ -355,14 +404,26 @@ def test_a_new_steward_needs_a_second_steward_and_its_own_password(service_facto
     assert svc.api("steward2", "GET", "/me").json()["role"] == "steward"
 
     actions = audit_actions(svc)
-    for action in ("user.create", "confirmation.request", "confirmation.confirm", "user.role_change",
-                   "user.password_change", "confirmation.reject"):
+    for action in (
+        "user.create",
+        "confirmation.request",
+        "confirmation.confirm",
+        "user.role_change",
+        "user.password_change",
+        "confirmation.reject",
+    ):
         assert action in actions, action
 
 
 def _cli(svc, *args: str) -> subprocess.CompletedProcess:  # type: ignore[no-untyped-def]
-    return subprocess.run([sys.executable, "-c", "from webapp.cli import main; main()", *args], env=svc.env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-c", "from webapp.cli import main; main()", *args],
+        env=svc.env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_cli_token_for_an_existing_user_needs_break_glass(service_factory):
@@ -380,8 +441,9 @@ def test_cli_token_for_an_existing_user_needs_break_glass(service_factory):
     assert resp.json()["username"] == name
     assert "token.break_glass" in audit_actions(svc)
     # two stewards exist: a third one made on the command line waits for confirmation as well
-    out = _cli(svc, "users", "create", "third-steward", "--role", "steward", "--password",
-               "sturdy pelican orchard", "--json")
+    out = _cli(
+        svc, "users", "create", "third-steward", "--role", "steward", "--password", "sturdy pelican orchard", "--json"
+    )
     assert out.returncode == 0, out.stderr
     assert '"role": "analyst"' in out.stdout and '"awaiting_confirmation": ' in out.stdout
     # and, made by the operator with a password the operator chose, it must change it first: no token
@@ -399,9 +461,18 @@ def test_cli_token_for_an_existing_user_needs_break_glass(service_factory):
 
 def _register(svc, name: str, epsilon_budget: str) -> requests.Response:  # type: ignore[no-untyped-def]
     with open(PENGUINS / "penguins.csv", "rb") as fh:
-        return svc.api("steward", "POST", "/datasets", files={"file": ("penguins.csv", fh)},
-                       data={"name": name, "schema": (PENGUINS / "schema.yaml").read_text(),
-                             "epsilon_budget": epsilon_budget, "delta_budget": "1e-6"})
+        return svc.api(
+            "steward",
+            "POST",
+            "/datasets",
+            files={"file": ("penguins.csv", fh)},
+            data={
+                "name": name,
+                "schema": (PENGUINS / "schema.yaml").read_text(),
+                "epsilon_budget": epsilon_budget,
+                "delta_budget": "1e-6",
+            },
+        )
 
 
 def test_budget_raises_above_the_ceiling_need_a_second_steward(service_factory):
@@ -448,4 +519,3 @@ def test_budget_raises_above_the_ceiling_need_a_second_steward(service_factory):
     assert svc.api("steward2", "POST", f"/confirmations/{change}/confirm").status_code == 200
     ds = svc.api("steward", "GET", f"/datasets/{name}").json()["dataset"]
     assert ds["budget"]["delta"] == "0.0001", ds["budget"]
-

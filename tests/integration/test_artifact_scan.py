@@ -99,12 +99,16 @@ NON_DP_METHODS: dict[str, dict[str, Any]] = {
 }
 DATA_FREE: dict[str, dict[str, Any]] = {
     "scenario": {"n_features": 4, "n_informative": 2},
-    "spec": {"spec": {"columns": {
-        "age": {"distribution": "norm", "loc": 40, "scale": 12, "min": 17, "max": 90, "integer": True},
-        "region": {"values": ["north", "south"], "probabilities": [0.6, 0.4]},
-        # labels a spreadsheet reads as numbers: data.csv must keep them as they are
-        "label": {"values": ["-1", "+1"], "probabilities": [0.5, 0.5]},
-    }}},
+    "spec": {
+        "spec": {
+            "columns": {
+                "age": {"distribution": "norm", "loc": 40, "scale": 12, "min": 17, "max": 90, "integer": True},
+                "region": {"values": ["north", "south"], "probabilities": [0.6, 0.4]},
+                # labels a spreadsheet reads as numbers: data.csv must keep them as they are
+                "label": {"values": ["-1", "+1"], "probabilities": [0.5, 0.5]},
+            }
+        }
+    },
 }
 
 _IMAGES = re.compile(r"data:[\w/+.-]+;base64,[A-Za-z0-9+/=\s]+")
@@ -138,12 +142,12 @@ def find_hits(text: str, seed: int, train_rows: int | None, *, table: bool, repo
                 hits.append(f"seed encoding {enc}")
         elif not table:
             for m in pattern.finditer(text):
-                if "seed" in text[max(0, m.start() - 40):m.start()].lower():
+                if "seed" in text[max(0, m.start() - 40) : m.start()].lower():
                     hits.append(f"seed encoding {enc} next to 'seed'")
                     break
     if not table:
         for m in _token(str(train_rows)).finditer(text) if train_rows is not None else ():
-            before = text[max(0, m.start() - 40):m.start()].lower()
+            before = text[max(0, m.start() - 40) : m.start()].lower()
             if not report or any(label in before for label in _COUNT_LABELS):
                 hits.append(f"row count {train_rows}")
                 break
@@ -161,15 +165,28 @@ def find_hits(text: str, seed: int, train_rows: int | None, *, table: bool, repo
 # one dataset pays for every method (a budget above the default ceiling, as a second steward would confirm),
 # and the analyst polls every job several times a second to see each progress message (above the default
 # per-account API rate)
-SCAN_SETTINGS = {"budget_max_epsilon": "1000", "budget_confirm_epsilon": "1000", "budget_confirm_delta": "1e-3",
-                 "api_limit_account": "100000 per minute"}
+SCAN_SETTINGS = {
+    "budget_max_epsilon": "1000",
+    "budget_confirm_epsilon": "1000",
+    "budget_confirm_delta": "1e-3",
+    "api_limit_account": "100000 per minute",
+}
 
 
 def _register(svc, name: str, policy: dict | None = None) -> str:
     with open(PENGUINS / "penguins.csv", "rb") as fh:
-        r = svc.api("steward", "POST", "/datasets", files={"file": ("penguins.csv", fh)},
-                    data={"name": name, "schema": (PENGUINS / "schema.yaml").read_text(), "epsilon_budget": "1000",
-                          "delta_budget": "0.001"})
+        r = svc.api(
+            "steward",
+            "POST",
+            "/datasets",
+            files={"file": ("penguins.csv", fh)},
+            data={
+                "name": name,
+                "schema": (PENGUINS / "schema.yaml").read_text(),
+                "epsilon_budget": "1000",
+                "delta_budget": "0.001",
+            },
+        )
     assert r.status_code == 201, r.text
     if policy:
         r = svc.api("steward", "PUT", f"/datasets/{name}/policy", json={"policy": policy})
@@ -184,9 +201,15 @@ def _login(svc, user: str) -> requests.Session:
     page = session.get(f"{svc.url}/login", timeout=60).text
     m = _CSRF.search(page)
     assert m, "no CSRF token on the login page"
-    r = session.post(f"{svc.url}/login", timeout=60, data={
-        "csrf_token": unescape(m.group(1) or m.group(2)), "username": svc.tokens[f"{user}:username"],
-        "password": "correct horse battery"})
+    r = session.post(
+        f"{svc.url}/login",
+        timeout=60,
+        data={
+            "csrf_token": unescape(m.group(1) or m.group(2)),
+            "username": svc.tokens[f"{user}:username"],
+            "password": "correct horse battery",
+        },
+    )
     assert r.status_code == 200 and "/login" not in r.url, r.text[:500]
     return session
 
@@ -217,13 +240,18 @@ def test_no_seed_or_row_count_reaches_the_analyst(service_factory):
     open_name = _register(svc, f"penguins-open-{suffix}", {"privacy": "allow-non-dp", "min_fidelity": 0.999})
 
     requests_: list[dict[str, Any]] = [
-        {"dataset": dp_name, "method": "dp-statistics", "epsilon": 1.0,
-         "options": {"by": ["species"], "columns": ["body_mass_g", "flipper_length_mm"]}},
+        {
+            "dataset": dp_name,
+            "method": "dp-statistics",
+            "epsilon": 1.0,
+            "options": {"by": ["species"], "columns": ["body_mass_g", "flipper_length_mm"]},
+        },
         {"dataset": dp_name, "method": "mst", "epsilon": 1.0, "delta": 1e-6, "rows": ROWS, "rebalance": "smote"},
     ]
     for method, options in DP_METHODS.items():
-        requests_.append({"dataset": dp_name, "method": method, "epsilon": 1.0, "delta": 1e-6, "rows": ROWS,
-                          "options": options})
+        requests_.append(
+            {"dataset": dp_name, "method": method, "epsilon": 1.0, "delta": 1e-6, "rows": ROWS, "options": options}
+        )
     for method, options in {**NON_DP_METHODS, **DATA_FREE}.items():
         requests_.append({"dataset": open_name, "method": method, "rows": ROWS, "options": options})
 
@@ -279,7 +307,8 @@ def test_no_seed_or_row_count_reaches_the_analyst(service_factory):
         assert bundle.status_code == 200, bundle.text
         assert_csv_reads_back_as_parquet(bundle.content)
         artifacts: dict[str, tuple[str, bool]] = {
-            f"bundle/{name}": value for name, value in _bundle_texts(bundle.content).items()}
+            f"bundle/{name}": value for name, value in _bundle_texts(bundle.content).items()
+        }
         artifacts.update({name: (text, False) for name, text in shared.items()})
         artifacts["api: release"] = (svc.api("analyst", "GET", f"/releases/{job_id}").text, False)
         for fmt in ("json", "html"):
@@ -329,14 +358,27 @@ def test_a_failure_after_reading_the_data_is_charged_and_says_nothing_of_the_dat
     pd.read_csv(PENGUINS / "penguins.csv").head(6).to_csv(small, index=False)
     name = f"penguins-few-{svc.tokens['steward:username'].rsplit('-', 1)[-1]}"
     with open(small, "rb") as fh:
-        r = svc.api("steward", "POST", "/datasets", files={"file": ("few.csv", fh)},
-                    data={"name": name, "schema": (PENGUINS / "schema.yaml").read_text(), "epsilon_budget": "5",
-                          "delta_budget": "0.001"})
+        r = svc.api(
+            "steward",
+            "POST",
+            "/datasets",
+            files={"file": ("few.csv", fh)},
+            data={
+                "name": name,
+                "schema": (PENGUINS / "schema.yaml").read_text(),
+                "epsilon_budget": "5",
+                "delta_budget": "0.001",
+            },
+        )
     assert r.status_code == 201, r.text
     r = svc.api("steward", "POST", f"/datasets/{name}/grants", json={"user": svc.tokens["analyst:username"]})
     assert r.status_code == 201, r.text
-    r = svc.api("analyst", "POST", "/releases", json={"dataset": name, "method": "mst", "epsilon": 1.0,
-                                                      "delta": 1e-6, "rows": 100})
+    r = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": name, "method": "mst", "epsilon": 1.0, "delta": 1e-6, "rows": 100},
+    )
     assert r.status_code == 202, r.text
     job_id = r.json()["release"]["id"]
     done = svc.wait_for("analyst", job_id, timeout=300)
@@ -356,8 +398,9 @@ def test_a_failure_after_reading_the_data_is_charged_and_says_nothing_of_the_dat
     assert Fraction(ledger["spent"]["epsilon"]) == 1, ledger
     # the spend entry is written when the data is read: the requester's own history is to the minute too
     own = svc.api("analyst", "GET", f"/datasets/{name}/ledger").json()["ledger"]
-    assert own["history"] and all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", h["created_at"])
-                                  for h in own["history"]), own["history"]
+    assert own["history"] and all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d", h["created_at"]) for h in own["history"]
+    ), own["history"]
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", h["created_at"]) for h in ledger["history"])
     # signed audit checkpoints, which any API user may fetch, are stamped to the minute as well
     checkpoints = svc.api("analyst", "GET", "/audit/checkpoints")

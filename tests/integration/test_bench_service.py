@@ -43,16 +43,29 @@ def test_service_case_compares_the_release_with_its_library_calls(results: dict)
     stages = {(ln["run"], ln["stage"]): ln for ln in case["lines"]}
     for label in ("cold", "warm"):
         run = f"service ({label} worker)"
-        for stage in ("request (HTTP POST)", "queue wait", "load", "split", "fit", "sample", "postprocess",
-                      "evaluate", "write", "request to awaiting_approval"):
+        for stage in (
+            "request (HTTP POST)",
+            "queue wait",
+            "load",
+            "split",
+            "fit",
+            "sample",
+            "postprocess",
+            "evaluate",
+            "write",
+            "request to awaiting_approval",
+        ):
             assert (run, stage) in stages, (run, stage)
         total = stages[(run, "request to awaiting_approval")]
         assert total["wall_s"] > 0 and total["cpu_s"] > 0 and total["peak_rss_mib"] > 0
         for stage in ("load", "split", "fit", "sample", "postprocess", "evaluate"):
             lib = stages[("library calls (direct)", f"{stage}_{label}")]
             assert lib["wall_s"] >= 0 and lib["peak_rss_mib"] > 0
-    for key in ("service warm / library calls warm", "service warm / library calls warm (CPU)",
-                "service cold / (library imports + calls cold)"):
+    for key in (
+        "service warm / library calls warm",
+        "service warm / library calls warm (CPU)",
+        "service cold / (library imports + calls cold)",
+    ):
         assert case["ratio"][key] > 0, key
     # a share of the service's time: below 1, and negative only when the library run was the slower one
     assert _number(case["ratio"]["overhead share (warm)"]) and case["ratio"]["overhead share (warm)"] < 1

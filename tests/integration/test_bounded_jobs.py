@@ -44,11 +44,17 @@ def test_options_beyond_their_bounds_are_refused_at_request_time(service_factory
     svc = service_factory("embedded")
     svc.start_web()
     name = register_demo(svc)["name"]
-    for method, options, bound in (("mst", {"iters": 10**12}, "between 0 and 20,000"),
-                                   ("aim", {"rounds": 10**9}, "between 1 and 10,000"),
-                                   ("dpctgan", {"epochs": 10**7}, "between 1 and 5,000")):
-        resp = svc.api("analyst", "POST", "/releases", json={"dataset": name, "method": method, "epsilon": 0.5,
-                                                             "delta": 1e-9, "options": options})
+    for method, options, bound in (
+        ("mst", {"iters": 10**12}, "between 0 and 20,000"),
+        ("aim", {"rounds": 10**9}, "between 1 and 10,000"),
+        ("dpctgan", {"epochs": 10**7}, "between 1 and 5,000"),
+    ):
+        resp = svc.api(
+            "analyst",
+            "POST",
+            "/releases",
+            json={"dataset": name, "method": method, "epsilon": 0.5, "delta": 1e-9, "options": options},
+        )
         assert resp.status_code == 400, resp.text
         error = resp.json()["error"]
         assert error["field"] == "options" and bound in error["message"], error
@@ -85,8 +91,7 @@ def test_cancel_a_queued_and_a_running_job(service_factory):
     assert svc.api("analyst2", "POST", f"/releases/{queued}/cancel", json={}).status_code == 404
     resp = svc.api("analyst", "POST", f"/releases/{queued}/cancel", json={"reason": "wrong epsilon"})
     assert resp.status_code == 200, resp.text
-    assert resp.json()["cancelled"] == {"id": queued, "was": "queued", "data_read": False,
-                                        "reservation_released": True}
+    assert resp.json()["cancelled"] == {"id": queued, "was": "queued", "data_read": False, "reservation_released": True}
     release = resp.json()["release"]
     assert release["status"] == "failed" and release["error_code"] == "cancelled"
     assert "wrong epsilon" in release["message"] and release["charge"] == "released"
@@ -96,12 +101,20 @@ def test_cancel_a_queued_and_a_running_job(service_factory):
     # running, after the mechanism read the data: the steward cancels with the CLI; the charge stays
     svc.start_worker()
     running = _post(svc, name, LONG_MST)["id"]
-    svc.wait_for("steward", running, predicate=lambda r: r["status"] == "running" and r["charge"] == "spent"
-                 and r["stage"] == "fit", timeout=240)
+    svc.wait_for(
+        "steward",
+        running,
+        predicate=lambda r: r["status"] == "running" and r["charge"] == "spent" and r["stage"] == "fit",
+        timeout=240,
+    )
     r = cli(svc, "steward", "releases", "cancel", str(running), "--json")
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["cancelled"] == {"id": running, "was": "running", "data_read": True,
-                                                 "reservation_released": False}
+    assert json.loads(r.stdout)["cancelled"] == {
+        "id": running,
+        "was": "running",
+        "data_read": True,
+        "reservation_released": False,
+    }
     _worker_is_free(svc, name)
     done = svc.api("steward", "GET", f"/releases/{running}").json()["release"]
     assert done["status"] == "failed" and done["error_code"] == "cancelled" and done["charge"] == "spent"

@@ -26,8 +26,11 @@ QUICK_MST = {"method": "mst", "epsilon": 0.25, "delta": 1e-9, "rows": 200, "opti
 def _start_redis(port: int, workdir: Path) -> subprocess.Popen:
     exe = shutil.which("redis-server")
     assert exe, "redis-server is not on PATH"
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                             "--dir", str(workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     client = redis.Redis(host="127.0.0.1", port=port)
     deadline = time.time() + 30
     while time.time() < deadline:
@@ -54,8 +57,16 @@ def test_jobs_survive_a_broker_that_lost_its_queue(tmp_path, pg_url):
     data, logs = tmp_path / "svc", tmp_path / "logs"
     data.mkdir()
     logs.mkdir()
-    settings = make_settings(data, "embedded", database_url=pg_url, broker_url=f"redis://127.0.0.1:{port}/0",
-                             lease_seconds=6, heartbeat_seconds=1, reaper_seconds=2, requeue_after_seconds=8)
+    settings = make_settings(
+        data,
+        "embedded",
+        database_url=pg_url,
+        broker_url=f"redis://127.0.0.1:{port}/0",
+        lease_seconds=6,
+        heartbeat_seconds=1,
+        reaper_seconds=2,
+        requeue_after_seconds=8,
+    )
     svc = setup_service(settings, logs)
     try:
         svc.start_web()
@@ -68,8 +79,9 @@ def test_jobs_survive_a_broker_that_lost_its_queue(tmp_path, pg_url):
             return resp.json()["release"]["id"]
 
         running = post(SLOW_MST)
-        svc.wait_for("steward", running, predicate=lambda r: r["status"] == "running" and r["stage"] == "fit",
-                     timeout=300)
+        svc.wait_for(
+            "steward", running, predicate=lambda r: r["status"] == "running" and r["stage"] == "fit", timeout=300
+        )
         queued = [post(QUICK_MST), post(QUICK_MST)]
         held = redis.Redis(host="127.0.0.1", port=port).llen("releases")
         assert held == 2, held  # both wait in the broker behind the running job
@@ -95,8 +107,7 @@ def test_jobs_survive_a_broker_that_lost_its_queue(tmp_path, pg_url):
             actions = [e["action"] for e in audit["events"] if e["object_id"] == str(job_id)]
             assert actions.count("release.start") == 1 and actions.count("release.ready") == 1, actions
         for job_id in queued:  # the two lost messages were sent again from the database, once each
-            resends = [e for e in audit["events"]
-                       if e["object_id"] == str(job_id) and e["action"] == "release.resend"]
+            resends = [e for e in audit["events"] if e["object_id"] == str(job_id) and e["action"] == "release.resend"]
             assert len(resends) == 1, resends
         assert not [e for e in audit["events"] if e["object_id"] == str(running) and e["action"] == "release.resend"]
         ledger = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]

@@ -88,8 +88,8 @@ def _local_name_swapped(data: bytes, name: str, other: str) -> bytes:
     """The zip with one entry's local-header name replaced (same length): unzip and zipfile disagree."""
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         at = zf.getinfo(name).header_offset
-    assert data[at + 30:at + 30 + len(name)] == name.encode() and len(other) == len(name)
-    return data[:at + 30] + other.encode() + data[at + 30 + len(name):]
+    assert data[at + 30 : at + 30 + len(name)] == name.encode() and len(other) == len(name)
+    return data[: at + 30] + other.encode() + data[at + 30 + len(name) :]
 
 
 def _flagged(data: bytes, name: str, bit: int) -> bytes:
@@ -97,7 +97,7 @@ def _flagged(data: bytes, name: str, bit: int) -> bytes:
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         local = zf.getinfo(name).header_offset
     central = struct.unpack_from("<L", data, len(data) - 6)[0]  # the end record's directory offset
-    while data[central + 46:central + 46 + len(name)] != name.encode():
+    while data[central + 46 : central + 46 + len(name)] != name.encode():
         central += 46 + sum(struct.unpack_from("<3H", data, central + 28))
     out = bytearray(data)
     for at in (local + 6, central + 8):
@@ -124,14 +124,20 @@ def tampered_cases(bundle: Path) -> dict[str, tuple[bytes, str]]:
         "backslash path": (_zip([*members, ("..\\data.csv", evil_csv)]), "not a plain file name"),
         "absolute path": (_zip([*members, ("/tmp/data.csv", evil_csv)]), "not a plain file name"),
         "dot-dot path": (_zip([*members, ("../data.csv", evil_csv)]), "not a plain file name"),
-        "directory entry": (_zip([*members, (_info("reports/", external_attr=(stat.S_IFDIR | 0o755) << 16 | 0x10),
-                                             b"")]), "not a plain file name"),
+        "directory entry": (
+            _zip([*members, (_info("reports/", external_attr=(stat.S_IFDIR | 0o755) << 16 | 0x10), b"")]),
+            "not a plain file name",
+        ),
         "unicode lookalike": (_zip([*members, ("data\u0441.csv", evil_csv)]), "not plain ASCII"),
-        "symlink in place of data.csv": (_zip([(_info("data.csv", external_attr=(stat.S_IFLNK | 0o777) << 16), csv),
-                                                *rest]), "symbolic link"),
+        "symlink in place of data.csv": (
+            _zip([(_info("data.csv", external_attr=(stat.S_IFLNK | 0o777) << 16), csv), *rest]),
+            "symbolic link",
+        ),
         "encrypted entry": (_flagged(genuine, "data.csv", 0x1), "encrypted"),
-        "Unicode path extra field renames data.csv": (_zip([(_info("data.csv", extra=unicode_path), csv), *rest]),
-                                                      "extra fields"),
+        "Unicode path extra field renames data.csv": (
+            _zip([(_info("data.csv", extra=unicode_path), csv), *rest]),
+            "extra fields",
+        ),
         "local header name differs": (_local_name_swapped(genuine, "data.csv", "evil.csv"), "disagrees"),
         "zip64 entry": (_zip(members, zip64="data.csv"), "zip64"),
         "unlisted file": (_zip([*members, ("extra.csv", evil_csv)]), "extra.csv is in the zip but not in the manifest"),
@@ -141,8 +147,9 @@ def tampered_cases(bundle: Path) -> dict[str, tuple[bytes, str]]:
 def _unzip(path: Path, dest: Path) -> dict[str, bytes]:
     """What Info-ZIP unzip writes, never overwriting (the first copy of a name wins, as when run
     without a terminal): every regular file under dest, by relative path."""
-    subprocess.run([UNZIP, "-n", "-q", str(path), "-d", str(dest)], capture_output=True, timeout=60,
-                   stdin=subprocess.DEVNULL)
+    subprocess.run(
+        [UNZIP, "-n", "-q", str(path), "-d", str(dest)], capture_output=True, timeout=60, stdin=subprocess.DEVNULL
+    )
     out = {}
     for p in sorted(dest.rglob("*")):
         if p.is_symlink() or p.is_file():

@@ -24,8 +24,21 @@ def cli(svc, user: str, *args: str) -> subprocess.CompletedProcess:
 def test_cli_register_request_and_ledger(service_factory):
     svc = service_factory("embedded")
     svc.start_web()
-    r = cli(svc, "steward", "datasets", "register", "tests/data/pums/PUMS.csv", "--name", "pums",
-            "--schema", "tests/data/pums/schema.yaml", "--epsilon-budget", "1", "--delta-budget", "1e-6")
+    r = cli(
+        svc,
+        "steward",
+        "datasets",
+        "register",
+        "tests/data/pums/PUMS.csv",
+        "--name",
+        "pums",
+        "--schema",
+        "tests/data/pums/schema.yaml",
+        "--epsilon-budget",
+        "1",
+        "--delta-budget",
+        "1e-6",
+    )
     assert r.returncode == 0, r.stderr
     assert "registered dataset pums" in r.stdout
     r = cli(svc, "steward", "datasets", "grant", "pums", svc.tokens["analyst:username"])
@@ -38,9 +51,14 @@ def test_cli_register_request_and_ledger(service_factory):
 
     before = ledger()
     assert before["remaining"]["basic"]["epsilon"] == "1"
-    for args, field in ((["--epsilon", "-1"], "epsilon"), (["--epsilon", "0"], "epsilon"),
-                        (["--epsilon", "0.5", "--delta", "1"], "delta"), (["--epsilon", "nan"], "epsilon"),
-                        (["--epsilon", "1e309"], "epsilon"), (["--epsilon", "2"], "epsilon")):
+    for args, field in (
+        (["--epsilon", "-1"], "epsilon"),
+        (["--epsilon", "0"], "epsilon"),
+        (["--epsilon", "0.5", "--delta", "1"], "delta"),
+        (["--epsilon", "nan"], "epsilon"),
+        (["--epsilon", "1e309"], "epsilon"),
+        (["--epsilon", "2"], "epsilon"),
+    ):
         if "--delta" not in args:
             args = [*args, "--delta", "1e-9"]
         r = cli(svc, "analyst", "releases", "request", "pums", "--method", "mst", *args)
@@ -48,8 +66,20 @@ def test_cli_register_request_and_ledger(service_factory):
         assert field in r.stderr and "Traceback" not in r.stderr
     assert ledger()["history"] == before["history"]
 
-    r = cli(svc, "analyst", "releases", "request", "pums", "--method", "mst", "--epsilon", "0.25", "--delta",
-            "1e-9", "--json")
+    r = cli(
+        svc,
+        "analyst",
+        "releases",
+        "request",
+        "pums",
+        "--method",
+        "mst",
+        "--epsilon",
+        "0.25",
+        "--delta",
+        "1e-9",
+        "--json",
+    )
     assert r.returncode == 0, r.stderr
     release = json.loads(r.stdout)["release"]
     assert release["status"] == "queued" and release["charge"] == "reserved"

@@ -27,9 +27,19 @@ def test_a_constrained_schema_gives_a_bundle_without_violations(service_factory)
     name = f"compas-{svc.tokens['steward:username'].rsplit('-', 1)[-1]}"
     with open(COMPAS / "compas.csv", "rb") as fh:
         # k = 1: no row is suppressed for its (unique) date of birth, so every sampled row reaches the bundle
-        resp = svc.api("steward", "POST", "/datasets", files={"file": ("compas.csv", fh)},
-                       data={"name": name, "schema": (COMPAS / "schema.yaml").read_text(), "epsilon_budget": "3",
-                             "delta_budget": "1e-6", "policy": "k: 1\n"})
+        resp = svc.api(
+            "steward",
+            "POST",
+            "/datasets",
+            files={"file": ("compas.csv", fh)},
+            data={
+                "name": name,
+                "schema": (COMPAS / "schema.yaml").read_text(),
+                "epsilon_budget": "3",
+                "delta_budget": "1e-6",
+                "policy": "k: 1\n",
+            },
+        )
     assert resp.status_code == 201, resp.text
     resp = svc.api("steward", "POST", f"/datasets/{name}/grants", json={"user": svc.tokens["analyst:username"]})
     assert resp.status_code == 201, resp.text
@@ -43,7 +53,9 @@ def test_a_constrained_schema_gives_a_bundle_without_violations(service_factory)
     assert len(data) == 200
     assert violation_counts(data, schema) == {"c_jail_in <= c_jail_out": 0, "age_cat determined by age (bands)": 0}
     assert [c.describe() for c in load_schema(released_schema).constraints] == [
-        "c_jail_in <= c_jail_out", "age_cat determined by age (bands)"]
+        "c_jail_in <= c_jail_out",
+        "age_cat determined by age (bands)",
+    ]
     # independent marginals break both as sampled; the statement says how many rows and what was done
     sampled = re.search(r"`c_jail_in <= c_jail_out`: (\d+) rows? violated it as sampled", statement)
     banded = re.search(r"`age_cat determined by age \(bands\)`: (\d+) rows? violated it as sampled", statement)

@@ -35,8 +35,10 @@ def own_database():
 def _close(name: str) -> None:
     with psycopg.connect(PG_ADMIN_DSN, autocommit=True) as conn:
         conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> "
-                     "pg_backend_pid()", (name,))
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (name,),
+        )
 
 
 def _open(name: str) -> None:
@@ -68,8 +70,11 @@ def test_database_down_gives_503_with_retry_after_then_recovers(service_factory,
     try:
         _unavailable(svc.api("analyst", "GET", "/datasets"))  # token lookup: a read
         _unavailable(svc.api("", "GET", "/health"))
-        _unavailable(svc.api("analyst", "POST", "/releases",
-                             json={"dataset": "any", "method": "mst", "epsilon": 0.5, "delta": 1e-9}))
+        _unavailable(
+            svc.api(
+                "analyst", "POST", "/releases", json={"dataset": "any", "method": "mst", "epsilon": 0.5, "delta": 1e-9}
+            )
+        )
         _unavailable(svc.api("steward", "GET", "/audit", params={"limit": "5"}))
         page = browser.get(f"{svc.url}/", timeout=60)  # a page: the same status, as HTML
     finally:
@@ -92,8 +97,12 @@ def test_job_queue_down_gives_503_with_retry_after_and_charges_nothing(service_f
     svc = service_factory("embedded", broker_url="redis://127.0.0.1:1/0")
     svc.start_web()
     register_penguins(svc, "penguins", epsilon_budget="3", delta_budget="1e-6")
-    r = svc.api("analyst", "POST", "/releases",
-                json={"dataset": "penguins", "method": "mst", "epsilon": 0.5, "delta": 1e-9, "rows": 20})
+    r = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": "penguins", "method": "mst", "epsilon": 0.5, "delta": 1e-9, "rows": 20},
+    )
     assert r.status_code == 503, r.text
     assert int(r.headers["Retry-After"]) > 0
     err = r.json()["error"]

@@ -17,8 +17,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def test_demo_prints_a_verified_bundle(tmp_path):
     exe = Path(sys.executable).parent / "synthgate"
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
-    proc = subprocess.run([str(exe), "demo", "--data-dir", str(tmp_path / "demo")], capture_output=True, text=True,
-                          env=env, timeout=900)
+    proc = subprocess.run(
+        [str(exe), "demo", "--data-dir", str(tmp_path / "demo")], capture_output=True, text=True, env=env, timeout=900
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     path = Path(proc.stdout.strip().splitlines()[-1])
     assert path.is_file() and path.suffix == ".zip"
@@ -29,7 +30,12 @@ def test_demo_prints_a_verified_bundle(tmp_path):
         assert set(manifest["files"]) == set(zf.namelist()) - {"manifest.json", "manifest.sig"}
     assert manifest["method"] == "mst" and manifest["approved_by"] == "steward"
     # the same check through the CLI, with the key of the demo's server
-    check = subprocess.run([str(exe), "bundle", "verify", str(path), "--data-dir", str(tmp_path / "demo")],
-                           capture_output=True, text=True, env=env, timeout=300)
+    check = subprocess.run(
+        [str(exe), "bundle", "verify", str(path), "--data-dir", str(tmp_path / "demo")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert check.returncode == 0, check.stderr
     assert "bundle OK" in check.stdout

@@ -29,8 +29,12 @@ def ledger(svc, name: str) -> dict:
 
 
 def released_bundle(svc, name: str, rows: int) -> tuple[pd.DataFrame, dict, str]:
-    resp = svc.api("analyst", "POST", "/releases",
-                   json={"dataset": name, "method": "mst", "epsilon": 1, "delta": 1e-9, "rows": rows})
+    resp = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": name, "method": "mst", "epsilon": 1, "delta": 1e-9, "rows": rows},
+    )
     assert resp.status_code == 202, resp.text
     job_id = resp.json()["release"]["id"]
     done = svc.wait_for("analyst", job_id, timeout=900)
@@ -78,8 +82,12 @@ def test_requests_kanonymity_would_empty_are_refused_before_reservation(service_
     svc.start_web()
     register(svc, "compas", "compas-suppress", policy="suppression: suppress\n")
     before = ledger(svc, "compas-suppress")
-    resp = svc.api("analyst", "POST", "/releases",
-                   json={"dataset": "compas-suppress", "method": "mst", "epsilon": 1, "delta": 1e-9, "rows": 5000})
+    resp = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": "compas-suppress", "method": "mst", "epsilon": 1, "delta": 1e-9, "rows": 5000},
+    )
     assert resp.status_code == 422, resp.text
     error = resp.json()["error"]
     assert error["code"] == "disclosure_infeasible" and error["field"] == "rows"
@@ -91,8 +99,12 @@ def test_requests_kanonymity_would_empty_are_refused_before_reservation(service_
     # fewer rows than k: refused under the default policy too
     register(svc, "penguins", "penguins-tiny")
     before = ledger(svc, "penguins-tiny")
-    resp = svc.api("analyst", "POST", "/releases",
-                   json={"dataset": "penguins-tiny", "method": "mst", "epsilon": 1, "delta": 1e-9, "rows": 3})
+    resp = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": "penguins-tiny", "method": "mst", "epsilon": 1, "delta": 1e-9, "rows": 3},
+    )
     assert resp.status_code == 422 and "at least 5 rows" in resp.json()["error"]["message"]
     assert ledger(svc, "penguins-tiny") == before
 
@@ -100,7 +112,11 @@ def test_requests_kanonymity_would_empty_are_refused_before_reservation(service_
     resp = svc.api("steward", "PUT", "/datasets/compas-suppress/policy", json={"policy": {"suppression": "generalise"}})
     assert resp.status_code == 200, resp.text
     assert isinstance(resp.json()["issues"], list)
-    resp = svc.api("analyst", "POST", "/releases",
-                   json={"dataset": "compas-suppress", "method": "mst", "epsilon": 1, "delta": 1e-9, "rows": 5000})
+    resp = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": "compas-suppress", "method": "mst", "epsilon": 1, "delta": 1e-9, "rows": 5000},
+    )
     assert resp.status_code == 202, resp.text
     assert ledger(svc, "compas-suppress")["reserved"]["epsilon"] == "1"

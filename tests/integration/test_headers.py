@@ -83,9 +83,13 @@ def test_hsts_when_session_cookies_are_secure(service_factory):
     assert svc.url is not None
     import requests
 
-    for r in (svc.api("", "GET", "/health"), svc.api("analyst", "GET", "/datasets"),
-              svc.api("analyst", "GET", "/datasets/no-such"), requests.get(svc.url + "/login", timeout=60),
-              requests.get(svc.url + "/static/style.css", timeout=60)):
+    for r in (
+        svc.api("", "GET", "/health"),
+        svc.api("analyst", "GET", "/datasets"),
+        svc.api("analyst", "GET", "/datasets/no-such"),
+        requests.get(svc.url + "/login", timeout=60),
+        requests.get(svc.url + "/static/style.css", timeout=60),
+    ):
         hsts = r.headers.get("Strict-Transport-Security", "")
         assert hsts.startswith("max-age=") and int(hsts.split("=")[1].split(";")[0]) >= 15552000, (r.url, hsts)
         assert r.headers.get("X-Content-Type-Options") == "nosniff", r.url

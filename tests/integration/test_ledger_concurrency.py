@@ -61,10 +61,17 @@ def test_fifty_simultaneous_requests_accept_exactly_ten(db, tmp_path, request):
         names = []
         for r in range(ROUNDS):
             ds, _ = releases.register_dataset(
-                s, get_storage(settings), steward, upload_path=ROOT / "tests/data/pums/PUMS.csv",
-                filename="PUMS.csv", name=f"pums-{suffix}-{r}",
+                s,
+                get_storage(settings),
+                steward,
+                upload_path=ROOT / "tests/data/pums/PUMS.csv",
+                filename="PUMS.csv",
+                name=f"pums-{suffix}-{r}",
                 schema_text=(ROOT / "tests/data/pums/schema.yaml").read_text(),
-                epsilon_budget="1", delta_budget="0", settings=settings)
+                epsilon_budget="1",
+                delta_budget="0",
+                settings=settings,
+            )
             releases.grant(s, steward, ds, analyst.username)
             names.append(ds.name)
         analyst_name = analyst.username
@@ -75,8 +82,9 @@ def test_fifty_simultaneous_requests_accept_exactly_ten(db, tmp_path, request):
     for name in names:
         barrier = ctx.Barrier(N_PROCESSES)
         results = ctx.Queue()
-        procs = [ctx.Process(target=_request, args=(env, name, analyst_name, barrier, results))
-                 for _ in range(N_PROCESSES)]
+        procs = [
+            ctx.Process(target=_request, args=(env, name, analyst_name, barrier, results)) for _ in range(N_PROCESSES)
+        ]
         for p in procs:
             p.start()
         outcomes = [results.get(timeout=300) for _ in procs]

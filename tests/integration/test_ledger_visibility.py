@@ -25,12 +25,15 @@ EXE = str(__import__("pathlib").Path(sys.executable).parent / "synthgate")
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     svc = start_live(tmp_path_factory.mktemp("ledger-visibility"))
-    ds = register_penguins(svc, "penguins", grant=("analyst", "analyst2"), epsilon_budget="3",
-                           delta_budget="1e-6")
+    ds = register_penguins(svc, "penguins", grant=("analyst", "analyst2"), epsilon_budget="3", delta_budget="1e-6")
     # one reservation each; no worker runs, so both stay reserved
     for user, method, eps in (("analyst", "mst", 0.5), ("analyst2", "aim", 0.25)):
-        r = svc.api(user, "POST", "/releases", json={"dataset": "penguins", "method": method, "epsilon": eps,
-                                                       "delta": 1e-9, "rows": 20})
+        r = svc.api(
+            user,
+            "POST",
+            "/releases",
+            json={"dataset": "penguins", "method": method, "epsilon": eps, "delta": 1e-9, "rows": 20},
+        )
         assert r.status_code == 202, r.text
     svc.dataset_id = ds["id"]  # type: ignore[attr-defined]
     yield svc
@@ -94,11 +97,11 @@ def test_dataset_page_shows_an_analyst_only_their_own_entries(live):
 def test_cli_ledger_shows_an_analyst_only_their_own_entries(live):
     env = dict(os.environ, SYNTHGATE_URL=live.url, SYNTHGATE_TOKEN=live.tokens["analyst"])
     me, other = _names(live)
-    text = subprocess.run([EXE, "ledger", "penguins"], capture_output=True, text=True, env=env, timeout=120,
-                          cwd=ROOT)
+    text = subprocess.run([EXE, "ledger", "penguins"], capture_output=True, text=True, env=env, timeout=120, cwd=ROOT)
     assert text.returncode == 0, text.stderr
     assert me in text.stdout and other not in text.stdout and "your own entries only" in text.stdout
-    as_json = subprocess.run([EXE, "ledger", "penguins", "--json"], capture_output=True, text=True, env=env,
-                             timeout=120, cwd=ROOT)
+    as_json = subprocess.run(
+        [EXE, "ledger", "penguins", "--json"], capture_output=True, text=True, env=env, timeout=120, cwd=ROOT
+    )
     assert as_json.returncode == 0, as_json.stderr
     _check_own_history(live, json.loads(as_json.stdout))

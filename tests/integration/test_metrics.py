@@ -39,8 +39,12 @@ def test_metrics_after_a_release(service_factory):
     fit_seconds = ("synthgate_stage_seconds_total", (("stage", "fit"),))
     before = scrape()
     name = register_demo(svc)["name"]
-    resp = svc.api("analyst", "POST", "/releases", json={"dataset": name, "method": "dp-marginals", "epsilon": 0.1,
-                                                          "delta": 0, "rows": 200})
+    resp = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": name, "method": "dp-marginals", "epsilon": 0.1, "delta": 0, "rows": 200},
+    )
     assert resp.status_code == 202, resp.text
     job = svc.wait_for("analyst", resp.json()["release"]["id"])
     assert job["status"] == "awaiting_approval", svc.worker_logs()
@@ -48,8 +52,12 @@ def test_metrics_after_a_release(service_factory):
     assert requests.get(svc.url + "/metrics", timeout=30).status_code == 401
     assert requests.get(svc.url + "/metrics", headers={"Authorization": "Bearer wrong"}, timeout=30).status_code == 401
     # an analyst's API token is not the metrics token
-    assert requests.get(svc.url + "/metrics", headers={"Authorization": f"Bearer {svc.tokens['analyst']}"},
-                        timeout=30).status_code == 401
+    assert (
+        requests.get(
+            svc.url + "/metrics", headers={"Authorization": f"Bearer {svc.tokens['analyst']}"}, timeout=30
+        ).status_code
+        == 401
+    )
     m = scrape()
     assert m[ready] == before.get(ready, 0) + 1
     assert m[fit_runs] == before.get(fit_runs, 0) + 1

@@ -45,8 +45,9 @@ class Inbox:
 
     async def handle_DATA(self, server, session, envelope) -> str:
         with self.lock:
-            self.messages.append((list(envelope.rcpt_tos),
-                                  message_from_bytes(envelope.original_content, policy=policy.default)))
+            self.messages.append(
+                (list(envelope.rcpt_tos), message_from_bytes(envelope.original_content, policy=policy.default))
+            )
         return "250 Message accepted for delivery"
 
 
@@ -96,8 +97,9 @@ def _wait(condition, what: str, svc, timeout: float = 90) -> None:
         if condition():
             return
         time.sleep(0.2)
-    raise AssertionError(f"no {what} within {timeout}s\n" + svc.worker_logs()
-                         + (svc.logs / "web.log").read_text()[-3000:])
+    raise AssertionError(
+        f"no {what} within {timeout}s\n" + svc.worker_logs() + (svc.logs / "web.log").read_text()[-3000:]
+    )
 
 
 def _figures(value: Any) -> set[str]:
@@ -118,15 +120,23 @@ def _figures(value: Any) -> set[str]:
 def test_mail_and_signed_webhook_for_ready_approved_rejected_and_failed(service_factory, smtp_server, receiver):
     controller, inbox = smtp_server
     secret = secrets.token_hex(16)
-    svc = service_factory("embedded", smtp_url=f"smtp://127.0.0.1:{controller.port}",
-                          mail_from="synthgate@synthgate.test", public_url=PUBLIC_URL,
-                          webhook_url=f"http://127.0.0.1:{receiver.server_address[1]}/hooks/synthgate",
-                          webhook_secret=secret)
+    svc = service_factory(
+        "embedded",
+        smtp_url=f"smtp://127.0.0.1:{controller.port}",
+        mail_from="synthgate@synthgate.test",
+        public_url=PUBLIC_URL,
+        webhook_url=f"http://127.0.0.1:{receiver.server_address[1]}/hooks/synthgate",
+        webhook_secret=secret,
+    )
     from core.db import write_session
     from core.models import User
 
-    addresses = {"steward": "steward@synthgate.test", "steward2": "steward2@synthgate.test",
-                 "analyst": "analyst@synthgate.test", "admin": "admin@synthgate.test"}
+    addresses = {
+        "steward": "steward@synthgate.test",
+        "steward2": "steward2@synthgate.test",
+        "analyst": "analyst@synthgate.test",
+        "admin": "admin@synthgate.test",
+    }
     with write_session(svc.settings) as s:
         for name, address in addresses.items():
             user = s.execute(select(User).where(User.username == svc.tokens[name + ":username"])).scalar_one()
@@ -136,8 +146,12 @@ def test_mail_and_signed_webhook_for_ready_approved_rejected_and_failed(service_
     dataset = register_demo(svc)["name"]
 
     def request() -> int:
-        resp = svc.api("analyst", "POST", "/releases",
-                       json={"dataset": dataset, "method": "dp-marginals", "epsilon": 0.5, "rows": 500})
+        resp = svc.api(
+            "analyst",
+            "POST",
+            "/releases",
+            json={"dataset": dataset, "method": "dp-marginals", "epsilon": 0.5, "rows": 500},
+        )
         assert resp.status_code == 202, resp.text
         return resp.json()["release"]["id"]
 
@@ -149,8 +163,9 @@ def test_mail_and_signed_webhook_for_ready_approved_rejected_and_failed(service_
     def hooks_about(job_id: int, event: str) -> list[dict[str, Any]]:
         found = []
         for headers, body in list(receiver.calls):
-            payload = notifications.verify_webhook(secret, body, headers.get("X-Synthgate-Signature"),
-                                                   headers.get("X-Synthgate-Timestamp"))
+            payload = notifications.verify_webhook(
+                secret, body, headers.get("X-Synthgate-Signature"), headers.get("X-Synthgate-Timestamp")
+            )
             if payload["release_id"] == job_id and payload["event"] == event:
                 found.append(payload)
         return found
@@ -169,8 +184,15 @@ def test_mail_and_signed_webhook_for_ready_approved_rejected_and_failed(service_
     link = f"{PUBLIC_URL}/releases/{first}"
     assert all(link in mail.get_content() for _, mail in ready)
     assert hooks_about(first, notifications.READY) == [
-        {"event": notifications.READY, "release_id": first, "dataset": dataset, "status": "awaiting_approval",
-         "url": link, "sent_at": hooks_about(first, notifications.READY)[0]["sent_at"]}]
+        {
+            "event": notifications.READY,
+            "release_id": first,
+            "dataset": dataset,
+            "status": "awaiting_approval",
+            "url": link,
+            "sent_at": hooks_about(first, notifications.READY)[0]["sent_at"],
+        }
+    ]
 
     steward_view = svc.api("steward", "GET", f"/releases/{first}").json()["release"]
     figures = _figures(steward_view.get("summary")) | _figures(steward_view.get("gate"))
@@ -182,7 +204,7 @@ def test_mail_and_signed_webhook_for_ready_approved_rejected_and_failed(service_
     resp = svc.api("steward", "POST", f"/releases/{first}/approve", json=body)
     assert resp.status_code == 200, resp.text
     _wait(lambda: announced(first, notifications.APPROVED), "approved notification", svc)
-    (to, mail), = mails_about(first, notifications.APPROVED)
+    ((to, mail),) = mails_about(first, notifications.APPROVED)
     assert to == [addresses["analyst"]]
     assert f"{PUBLIC_URL}/releases/{first}" in mail.get_content()
     assert hooks_about(first, notifications.APPROVED)[0]["status"] == "approved"
@@ -207,8 +229,9 @@ def test_mail_and_signed_webhook_for_ready_approved_rejected_and_failed(service_
 
     # nothing of the data, the report or the stewards' words in any message
     table = pd.read_csv(DEMO_CSV)
-    cells = {str(v) for col in table.columns if table[col].dtype == object for v in table[col].unique()
-             if len(str(v)) >= 5}
+    cells = {
+        str(v) for col in table.columns if table[col].dtype == object for v in table[col].unique() if len(str(v)) >= 5
+    }
     words = {comment, reason} | ({body["override"]} if "override" in body else set())
     with inbox.lock:
         texts = [m["Subject"] + "\n" + m.get_content() for _, m in inbox.messages]
@@ -232,23 +255,55 @@ def test_an_admin_gives_new_users_an_address_on_the_page_and_the_api(service_fac
     page = admin.get(svc.url + "/admin", timeout=30)
     assert 'name="email"' in page.text
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
-    resp = admin.post(svc.url + "/admin/users", data={"username": "page-user", "role": "analyst",
-                                                      "password": "admin chose this phrase",
-                                                      "email": "page-user@synthgate.test", "csrf_token": token},
-                      timeout=60, allow_redirects=False)
+    resp = admin.post(
+        svc.url + "/admin/users",
+        data={
+            "username": "page-user",
+            "role": "analyst",
+            "password": "admin chose this phrase",
+            "email": "page-user@synthgate.test",
+            "csrf_token": token,
+        },
+        timeout=60,
+        allow_redirects=False,
+    )
     assert resp.status_code in (302, 303), resp.text[:2000]
-    resp = admin.post(svc.url + "/admin/users", data={"username": "bad-address", "role": "analyst",
-                                                      "password": "admin chose this phrase",
-                                                      "email": "not an address", "csrf_token": token},
-                      timeout=60, allow_redirects=False)
+    resp = admin.post(
+        svc.url + "/admin/users",
+        data={
+            "username": "bad-address",
+            "role": "analyst",
+            "password": "admin chose this phrase",
+            "email": "not an address",
+            "csrf_token": token,
+        },
+        timeout=60,
+        allow_redirects=False,
+    )
     assert resp.status_code == 400 and "not an email address" in resp.text
-    resp = svc.api("admin", "POST", "/users", json={"username": "api-user", "role": "analyst",
-                                                     "password": "admin chose this phrase",
-                                                     "email": "api-user@synthgate.test"})
+    resp = svc.api(
+        "admin",
+        "POST",
+        "/users",
+        json={
+            "username": "api-user",
+            "role": "analyst",
+            "password": "admin chose this phrase",
+            "email": "api-user@synthgate.test",
+        },
+    )
     assert resp.status_code == 201 and resp.json()["user"]["email"] == "api-user@synthgate.test", resp.text
-    resp = svc.api("admin", "POST", "/users", json={"username": "api-bad", "role": "analyst",
-                                                     "password": "admin chose this phrase",
-                                                     "email": "api-bad@synthgate.test\r\nBcc: x@evil.test"})
+    resp = svc.api(
+        "admin",
+        "POST",
+        "/users",
+        json={
+            "username": "api-bad",
+            "role": "analyst",
+            "password": "admin chose this phrase",
+            "email": "api-bad@synthgate.test\r\nBcc: x@evil.test",
+        },
+    )
     assert resp.status_code == 400 and resp.json()["error"]["field"] == "email", resp.text
     listed = {u["username"]: u["email"] for u in svc.api("admin", "GET", "/users").json()["users"]}
     assert listed["page-user"] == "page-user@synthgate.test" and listed["api-user"] == "api-user@synthgate.test"
@@ -270,10 +325,17 @@ def test_mail_logs_in_with_the_credentials_of_the_smtp_url():
         return AuthResult(success=(auth_data.login, auth_data.password) == (b"mailer", b"p@ss word"))
 
     inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=_free_port(), authenticator=authenticate,
-                            auth_required=True, auth_require_tls=False)
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        authenticator=authenticate,
+        auth_required=True,
+        auth_require_tls=False,
+    )
     controller.start()
     try:
+
         def settings(userinfo: str) -> Settings:
             return Settings(smtp_url=f"smtp://{userinfo}@127.0.0.1:{controller.port}", public_url=PUBLIC_URL)
 

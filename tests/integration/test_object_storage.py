@@ -46,7 +46,10 @@ def test_s3_storage_round_trip(s3_endpoint: str, tmp_path: Path) -> None:  # noq
         assert path.read_bytes() == big.read_bytes()
     assert not path.exists()  # the temporary copy is gone
     assert store.list_keys("jobs") == ["jobs/1/report.json"]
-    assert set(bucket_keys(s3_endpoint, "unit/")) == {"unit/prefix/datasets/1/raw.bin", "unit/prefix/jobs/1/report.json"}
+    assert set(bucket_keys(s3_endpoint, "unit/")) == {
+        "unit/prefix/datasets/1/raw.bin",
+        "unit/prefix/jobs/1/report.json",
+    }
     store.delete_prefix("datasets/1")
     assert not store.exists("datasets/1/raw.bin") and store.exists("jobs/1/report.json")
     from core.errors import InternalError, InvalidRequest
@@ -58,33 +61,58 @@ def test_s3_storage_round_trip(s3_endpoint: str, tmp_path: Path) -> None:  # noq
 
 
 def test_release_across_machines_with_a_worker_killed_mid_fit(service_factory, s3_endpoint, tmp_path):  # noqa: F811
-    pem = Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                     serialization.NoEncryption()).decode()
-    shared = {"storage_url": "s3://synthgate/releases", "s3_endpoint_url": s3_endpoint,
-              "secret_key": secrets.token_hex(32), "signing_key_pem": pem, **FAST_LEASE}
+    pem = (
+        Ed25519PrivateKey.generate()
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
+    shared = {
+        "storage_url": "s3://synthgate/releases",
+        "s3_endpoint_url": s3_endpoint,
+        "secret_key": secrets.token_hex(32),
+        "signing_key_pem": pem,
+        **FAST_LEASE,
+    }
     svc = service_factory("redis-postgres", **shared)
     svc.start_web()
     machines: list[Service] = []
     try:
+
         def machine(name: str) -> Service:
             root = tmp_path / f"machine-{name}"
             root.mkdir()
-            other = Service(settings=replace(svc.settings, data_dir=root, storage_dir=root / "storage"),
-                            tokens=svc.tokens, logs=svc.logs)
+            other = Service(
+                settings=replace(svc.settings, data_dir=root, storage_dir=root / "storage"),
+                tokens=svc.tokens,
+                logs=svc.logs,
+            )
             machines.append(other)
             other.start_worker(name)
             return other
 
         name = register_demo(svc)["name"]
         first = machine("a")
-        resp = svc.api("analyst", "POST", "/releases", json={
-            "dataset": name, "method": "dpctgan", "epsilon": 1.0, "delta": 1e-6, "rows": 300,
-            "options": {"epochs": 40},
-        })
+        resp = svc.api(
+            "analyst",
+            "POST",
+            "/releases",
+            json={
+                "dataset": name,
+                "method": "dpctgan",
+                "epsilon": 1.0,
+                "delta": 1e-6,
+                "rows": 300,
+                "options": {"epochs": 40},
+            },
+        )
         assert resp.status_code == 202, resp.text
         job_id = resp.json()["release"]["id"]
-        svc.wait_for("steward", job_id, predicate=lambda r: r["status"] == "running" and r["charge"] == "spent"
-                     and r["stage"] == "fit", timeout=300)
+        svc.wait_for(
+            "steward",
+            job_id,
+            predicate=lambda r: r["status"] == "running" and r["charge"] == "spent" and r["stage"] == "fit",
+            timeout=300,
+        )
         second = machine("b")
         time.sleep(1)
         first.kill(first.procs[0])
@@ -106,9 +134,15 @@ def test_release_across_machines_with_a_worker_killed_mid_fit(service_factory, s
         # a verifier with read access to the bucket alone finds the public key there
         in_bucket = S3Storage("synthgate", "releases", endpoint_url=s3_endpoint).get_bytes("keys/signing_key.pub.pem")
         assert in_bucket.decode() == public and verify_bundle(r.content, in_bucket.decode()).ok
-        assert public == Ed25519PrivateKey.from_private_bytes(  # the configured key signed it
-            serialization.load_pem_private_key(pem.encode(), None).private_bytes_raw()).public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+        assert (
+            public
+            == Ed25519PrivateKey.from_private_bytes(  # the configured key signed it
+                serialization.load_pem_private_key(pem.encode(), None).private_bytes_raw()
+            )
+            .public_key()
+            .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            .decode()
+        )
 
         keys = bucket_keys(s3_endpoint, "releases/")
         assert any(k.startswith("releases/datasets/") for k in keys), keys

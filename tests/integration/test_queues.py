@@ -23,13 +23,28 @@ def test_a_gan_on_the_heavy_queue_does_not_delay_mst(service_factory):
     name = register_demo(svc)["name"]
     svc.start_worker("heavy", queues=HEAVY_QUEUE)
     svc.start_worker("light", queues=QUEUE)
-    gan = svc.api("analyst", "POST", "/releases", json={
-        "dataset": name, "method": "dpctgan", "epsilon": 1.0, "delta": 5e-7, "rows": 300, "options": {"epochs": 200}})
+    gan = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={
+            "dataset": name,
+            "method": "dpctgan",
+            "epsilon": 1.0,
+            "delta": 5e-7,
+            "rows": 300,
+            "options": {"epochs": 200},
+        },
+    )
     assert gan.status_code == 202, gan.text
     gan_id = gan.json()["release"]["id"]
     svc.wait_for("steward", gan_id, predicate=lambda r: r["status"] == "running", timeout=300)
-    mst = svc.api("analyst", "POST", "/releases", json={
-        "dataset": name, "method": "mst", "epsilon": 0.5, "delta": 1e-7, "rows": 300})
+    mst = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": name, "method": "mst", "epsilon": 0.5, "delta": 1e-7, "rows": 300},
+    )
     assert mst.status_code == 202, mst.text
     done = svc.wait_for("analyst", mst.json()["release"]["id"], timeout=600)
     assert done["status"] == "awaiting_approval", svc.worker_logs()

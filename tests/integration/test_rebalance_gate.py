@@ -40,8 +40,9 @@ def test_a_smote_release_passes_fidelity_and_utility_class_by_class(service_fact
     assert "classes" in report.json()["sections"], list(report.json()["sections"])
 
     # a DP release rebalanced in post-processing is judged the same way
-    done = _release(svc, {"dataset": name, "method": "mst", "epsilon": 0.5, "delta": 1e-9, "rows": 2000,
-                          "rebalance": "smote"})
+    done = _release(
+        svc, {"dataset": name, "method": "mst", "epsilon": 0.5, "delta": 1e-9, "rows": 2000, "rebalance": "smote"}
+    )
     checks = {c["name"]: c for c in done["gate"]["checks"]}
     assert checks["fidelity"]["message"].startswith("class-wise fidelity score")
     assert checks["utility_ratio"]["message"].startswith("minority-class F1 ratio")

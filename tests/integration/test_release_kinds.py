@@ -48,8 +48,15 @@ def test_every_release_kind(service_factory):
     name = register_demo(svc, epsilon_budget="10")["name"]
 
     # DP statistics: aggregates only, small cells suppressed, pure epsilon-DP
-    done, zf = _run_and_approve(svc, {"dataset": name, "method": "dp-statistics", "epsilon": 1.0,
-                                      "options": {"by": ["sex"], "columns": ["age", "income"]}})
+    done, zf = _run_and_approve(
+        svc,
+        {
+            "dataset": name,
+            "method": "dp-statistics",
+            "epsilon": 1.0,
+            "options": {"by": ["sex"], "columns": ["age", "income"]},
+        },
+    )
     assert done["kind"] == "dp-statistics" and done["cost"]["epsilon"] == "1" and done["cost"]["delta"] == "0"
     stats = pd.read_csv(io.BytesIO(zf.read("data.csv")))
     assert {"table", "count"} <= set(stats.columns)
@@ -63,8 +70,16 @@ def test_every_release_kind(service_factory):
 
     from privacy.accounting import zcdp_rho
 
-    done, zf = _run_and_approve(svc, {"dataset": name, "method": "dp-statistics", "epsilon": 1.0, "delta": 1e-9,
-                                      "options": {"mechanism": "gaussian", "by": ["sex"], "columns": ["age"]}})
+    done, zf = _run_and_approve(
+        svc,
+        {
+            "dataset": name,
+            "method": "dp-statistics",
+            "epsilon": 1.0,
+            "delta": 1e-9,
+            "options": {"mechanism": "gaussian", "by": ["sex"], "columns": ["age"]},
+        },
+    )
     rho_stats = zcdp_rho(1, Fraction(1, 10**9))
     assert Fraction(done["cost"]["rho"]) == rho_stats and done["cost"]["delta"] != "0", done["cost"]
     assert "Gaussian mechanism (zCDP)" in zf.read("privacy.md").decode()
@@ -74,8 +89,9 @@ def test_every_release_kind(service_factory):
 
     # data-free scenario: nothing read, nothing charged
     ledger_before = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]
-    done, zf = _run_and_approve(svc, {"dataset": name, "method": "scenario", "rows": 500,
-                                      "options": {"n_features": 5, "n_informative": 3}})
+    done, zf = _run_and_approve(
+        svc, {"dataset": name, "method": "scenario", "rows": 500, "options": {"n_features": 5, "n_informative": 3}}
+    )
     assert done["kind"] == "scenario" and done["charge"] is None
     data = pd.read_parquet(io.BytesIO(zf.read("data.parquet")))
     assert len(data) == 500
@@ -83,8 +99,9 @@ def test_every_release_kind(service_factory):
     assert ledger_after["spent"] == ledger_before["spent"]
 
     # a DP release whose output is rebalanced with SMOTE: post-processing, still DP
-    done, zf = _run_and_approve(svc, {"dataset": name, "method": "mst", "epsilon": 0.5, "delta": 1e-9,
-                                      "rows": 2000, "rebalance": "smote"})
+    done, zf = _run_and_approve(
+        svc, {"dataset": name, "method": "mst", "epsilon": 0.5, "delta": 1e-9, "rows": 2000, "rebalance": "smote"}
+    )
     assert done["cost"]["dp"] is True
     ledger = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]
     rho_mst = Fraction(done["cost"]["rho"])
@@ -120,9 +137,15 @@ def test_dp_statistics_bundle_suppresses_a_small_cell_whole(service_factory):
     r = svc.api("steward", "PUT", f"/datasets/{name}/policy", json={"policy": {"small_cell_threshold": 50}})
     assert r.status_code == 200, r.text
     # the demo sample has 21 rows of race Other and 25 of Amer-Indian-Eskimo, 100 of Asian-Pac-Islander
-    _, zf = _run_and_approve(svc, {"dataset": name, "method": "dp-statistics", "epsilon": 2.0,
-                                   "options": {"by": ["race"], "columns": ["age"],
-                                               "statistics": ["count", "mean", "quantiles", "histogram"]}})
+    _, zf = _run_and_approve(
+        svc,
+        {
+            "dataset": name,
+            "method": "dp-statistics",
+            "epsilon": 2.0,
+            "options": {"by": ["race"], "columns": ["age"], "statistics": ["count", "mean", "quantiles", "histogram"]},
+        },
+    )
     stats = pd.read_csv(io.BytesIO(zf.read("data.csv")))
     numeric = stats[stats["table"] == "numeric"].set_index("group")
     measured = ["mean", "q0.25", "q0.5", "q0.75"]

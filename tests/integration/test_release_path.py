@@ -28,9 +28,18 @@ def register_demo(svc, name: str | None = None, epsilon_budget: str = "3") -> di
     """Register the demo table; the name is unique per service (the PostgreSQL database is shared)."""
     name = name or f"adult-{svc.tokens['steward:username'].rsplit('-', 1)[-1]}"
     with open(DEMO_CSV, "rb") as fh:
-        resp = svc.api("steward", "POST", "/datasets", files={"file": ("adult.csv", fh)},
-                       data={"name": name, "schema": DEMO_SCHEMA.read_text(), "epsilon_budget": epsilon_budget,
-                             "delta_budget": "1e-6"})
+        resp = svc.api(
+            "steward",
+            "POST",
+            "/datasets",
+            files={"file": ("adult.csv", fh)},
+            data={
+                "name": name,
+                "schema": DEMO_SCHEMA.read_text(),
+                "epsilon_budget": epsilon_budget,
+                "delta_budget": "1e-6",
+            },
+        )
     assert resp.status_code == 201, resp.text
     ds = resp.json()["dataset"]
     resp = svc.api("steward", "POST", f"/datasets/{name}/grants", json={"user": svc.tokens["analyst:username"]})
@@ -48,8 +57,12 @@ def test_release_end_to_end(service_factory, backend):
     svc.start_worker()
     name = register_demo(svc)["name"]
 
-    resp = svc.api("analyst", "POST", "/releases",
-                   json={"dataset": name, "method": "mst", "epsilon": 1.0, "delta": 1e-9, "rows": 2000})
+    resp = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": name, "method": "mst", "epsilon": 1.0, "delta": 1e-9, "rows": 2000},
+    )
     assert resp.status_code == 202, resp.text
     job = resp.json()["release"]
     assert job["status"] == "queued" and job["charge"] == "reserved"
@@ -86,8 +99,16 @@ def test_release_end_to_end(service_factory, backend):
 
     with zipfile.ZipFile(io.BytesIO(r.content)) as zf:
         names = set(zf.namelist())
-        assert {"data.csv", "data.parquet", "schema.json", "privacy.md", "manifest.json", "manifest.sig",
-                "report.html", "report.json"} <= names
+        assert {
+            "data.csv",
+            "data.parquet",
+            "schema.json",
+            "privacy.md",
+            "manifest.json",
+            "manifest.sig",
+            "report.html",
+            "report.json",
+        } <= names
         data = pd.read_parquet(io.BytesIO(zf.read("data.parquet")))
         manifest = json.loads(zf.read("manifest.json"))
         privacy_md = zf.read("privacy.md").decode()
@@ -112,8 +133,14 @@ def test_release_end_to_end(service_factory, backend):
     audit = svc.api("steward", "GET", "/audit?limit=500").json()
     assert audit["chain"]["ok"] is True
     actions = [e["action"] for e in audit["events"] if e["object_id"] == str(job["id"])]
-    for expected in ("release.request", "release.start", "ledger.spend", "release.ready", "release.approve",
-                     "release.download"):
+    for expected in (
+        "release.request",
+        "release.start",
+        "ledger.spend",
+        "release.ready",
+        "release.approve",
+        "release.download",
+    ):
         assert expected in actions, actions
 
 
@@ -123,8 +150,12 @@ def test_failure_before_data_access_releases_the_reservation(service_factory):
     svc.start_web()
     register_demo(svc, "adult-missing")
     # the raw file vanishes from storage (e.g. an operator error) before a worker runs the job
-    resp = svc.api("analyst", "POST", "/releases",
-                   json={"dataset": "adult-missing", "method": "mst", "epsilon": 0.5, "delta": 1e-9, "rows": 100})
+    resp = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": "adult-missing", "method": "mst", "epsilon": 0.5, "delta": 1e-9, "rows": 100},
+    )
     assert resp.status_code == 202
     job_id = resp.json()["release"]["id"]
     for p in (svc.settings.storage_dir / "datasets").rglob("raw.*"):

@@ -38,8 +38,10 @@ def _ledger(svc, name: str) -> tuple[list[tuple[Any, ...]], dict[str, Any], int]
     """Every ledger row of the dataset, the steward's ledger view, and the dataset's ledger version."""
     with session_scope(svc.settings) as s:
         ds = s.query(Dataset).filter_by(name=name).one()
-        rows = [(e.id, e.job_id, e.action, e.epsilon, e.delta, e.rho, e.note, e.created_at)
-                for e in s.query(LedgerEntry).filter_by(dataset_id=ds.id).order_by(LedgerEntry.id)]
+        rows = [
+            (e.id, e.job_id, e.action, e.epsilon, e.delta, e.rho, e.note, e.created_at)
+            for e in s.query(LedgerEntry).filter_by(dataset_id=ds.id).order_by(LedgerEntry.id)
+        ]
         version = ds.ledger_version
     view = svc.api("steward", "GET", f"/datasets/{name}/ledger").json()
     return rows, view, version
@@ -64,8 +66,12 @@ def test_a_rerun_charges_nothing_and_its_approved_candidate_is_the_bundle(servic
     svc.start_worker()
     name = f"penguins-pp-{svc.tokens['steward:username'].rsplit('-', 1)[-1]}"
     register_penguins(svc, name)
-    r = svc.api("analyst", "POST", "/releases", json={"dataset": name, "method": "mst", "epsilon": 1.0,
-                                                      "delta": 1e-6, "rows": SAMPLE_ROWS})
+    r = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": name, "method": "mst", "epsilon": 1.0, "delta": 1e-6, "rows": SAMPLE_ROWS},
+    )
     assert r.status_code == 202, r.text
     job_id = r.json()["release"]["id"]
     assert svc.wait_for("analyst", job_id)["status"] == "awaiting_approval", svc.worker_logs()
@@ -81,8 +87,9 @@ def test_a_rerun_charges_nothing_and_its_approved_candidate_is_the_bundle(servic
     # settings are checked before anything is queued
     bad = svc.api("steward", "POST", f"/releases/{job_id}/rerun", json={"rows": SAMPLE_ROWS + 1})
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "rows", bad.text
-    bad = svc.api("steward", "POST", f"/releases/{job_id}/rerun",
-                  json={"schema": {"columns": {"wingspan": {"top_code": 3}}}})
+    bad = svc.api(
+        "steward", "POST", f"/releases/{job_id}/rerun", json={"schema": {"columns": {"wingspan": {"top_code": 3}}}}
+    )
     assert bad.status_code == 400 and "wingspan" in bad.json()["error"]["message"], bad.text
     bad = svc.api("steward", "POST", f"/releases/{job_id}/rerun", json={"policy": {"min_fidelity": 0.0}})
     assert bad.status_code == 400 and bad.json()["error"]["field"] == "policy", bad.text
@@ -135,8 +142,15 @@ def test_a_rerun_charges_nothing_and_its_approved_candidate_is_the_bundle(servic
     assert 'id="candidate-1"' in steward_page and 'id="rerun-form"' in steward_page
 
     # the steward's page: the same re-run as a form (CSRF token), its errors shown next to the field
-    form = {"csrf_token": _csrf(steward_page), "k": "6", "suppression": "suppress", "rows": str(SAMPLE_ROWS * 10),
-            "policy_text": "", "schema_text": "", "comment": ""}
+    form = {
+        "csrf_token": _csrf(steward_page),
+        "k": "6",
+        "suppression": "suppress",
+        "rows": str(SAMPLE_ROWS * 10),
+        "policy_text": "",
+        "schema_text": "",
+        "comment": "",
+    }
     refused = steward_web.post(f"{svc.url}/releases/{job_id}/rerun", data=form, timeout=60)
     assert refused.status_code == 400 and f"more than the {SAMPLE_ROWS} rows" in refused.text
     form["rows"] = "200"
@@ -147,9 +161,12 @@ def test_a_rerun_charges_nothing_and_its_approved_candidate_is_the_bundle(servic
     assert second["settings"]["suppression"] == "suppress" and second["settings"]["rows"] == 200
     assert _ledger(svc, name) == before
 
-    r = svc.api("steward2", "POST", f"/releases/{job_id}/approve",
-                json={"comment": "candidate 1", "candidate": 1,
-                      **({"override": "reviewed"} if cand["gate"] == "fail" else {})})
+    r = svc.api(
+        "steward2",
+        "POST",
+        f"/releases/{job_id}/approve",
+        json={"comment": "candidate 1", "candidate": 1, **({"override": "reviewed"} if cand["gate"] == "fail" else {})},
+    )
     assert r.status_code == 200, r.text
     assert svc.api("steward", "POST", f"/releases/{job_id}/rerun", json=body).status_code == 409
     bundle = svc.api("analyst", "GET", f"/releases/{job_id}/bundle")
@@ -182,16 +199,23 @@ def test_a_rerun_charges_nothing_and_its_approved_candidate_is_the_bundle(servic
     reached = {f"bundle/{n}": v for n, v in _bundle_texts(bundle.content).items()}
     reached["api: release"] = (svc.api("analyst", "GET", f"/releases/{job_id}").text, False)
     for fmt in ("json", "html"):
-        reached[f"api: report {fmt}"] = (svc.api("analyst", "GET", f"/releases/{job_id}/report",
-                                                 params={"format": fmt}).text, False)
+        reached[f"api: report {fmt}"] = (
+            svc.api("analyst", "GET", f"/releases/{job_id}/report", params={"format": fmt}).text,
+            False,
+        )
     for path in (f"/releases/{job_id}", f"/releases/{job_id}/report"):
         reached[f"page: {path}"] = (web.get(svc.url + path, timeout=60).text, False)
-    hits = [f"{hit} in {where}" for where, (text, table) in reached.items()
-            for hit in find_hits(text, seed, train_rows, table=table, report="report" in where)]
+    hits = [
+        f"{hit} in {where}"
+        for where, (text, table) in reached.items()
+        for hit in find_hits(text, seed, train_rows, table=table, report="report" in where)
+    ]
     assert not hits, hits
-    print(f"\n[{backend}] original job {sum(original['internal']['timings'].values()):.2f} s of stages "
-          f"{original['internal']['timings']}; re-run {sum(cand['timings'].values()):.2f} s of stages "
-          f"{cand['timings']}, {rerun_seconds:.2f} s from request to ready")
+    print(
+        f"\n[{backend}] original job {sum(original['internal']['timings'].values()):.2f} s of stages "
+        f"{original['internal']['timings']}; re-run {sum(cand['timings'].values()):.2f} s of stages "
+        f"{cand['timings']}, {rerun_seconds:.2f} s from request to ready"
+    )
 
 
 def _csrf(page: str) -> str:

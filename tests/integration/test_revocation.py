@@ -37,8 +37,9 @@ def test_revocation_cancels_queued_jobs_and_bundles_recheck_the_grant(service_fa
     assert sorted(h["action"] for h in history) == ["release", "reserve"]
 
     # the steward approves the finished release; its revoked requester reads neither bundle nor report
-    resp = svc.api("steward", "POST", f"/releases/{finished}/approve",
-                   json={"comment": "ok", "override": "reviewed for the test"})
+    resp = svc.api(
+        "steward", "POST", f"/releases/{finished}/approve", json={"comment": "ok", "override": "reviewed for the test"}
+    )
     assert resp.status_code == 200, resp.text
     assert svc.api("analyst", "GET", f"/releases/{finished}/bundle").status_code in (403, 404)
     assert svc.api("analyst", "GET", f"/releases/{finished}/report").status_code in (403, 404)
@@ -47,8 +48,12 @@ def test_revocation_cancels_queued_jobs_and_bundles_recheck_the_grant(service_fa
 
     # the cancelled job's message is still in the queue: a worker finds nothing to claim
     svc.start_worker("w2")
-    probe = svc.api("steward", "POST", "/releases", json={"dataset": name, "method": "spec", "rows": 10,
-                                                          "options": {"spec": {"columns": {"x": {"values": [1]}}}}})
+    probe = svc.api(
+        "steward",
+        "POST",
+        "/releases",
+        json={"dataset": name, "method": "spec", "rows": 10, "options": {"spec": {"columns": {"x": {"values": [1]}}}}},
+    )
     assert probe.status_code == 202, probe.text
     assert svc.wait_for("steward", probe.json()["release"]["id"], timeout=120)["status"] == "awaiting_approval"
     view = svc.api("steward", "GET", f"/releases/{queued}").json()["release"]

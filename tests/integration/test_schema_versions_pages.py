@@ -50,13 +50,17 @@ def test_the_steward_edits_the_schema_on_the_page_and_sees_the_history(env):
     page = steward.get("/datasets/1").get_data(as_text=True)
     assert 'id="edit-schema"' in page and 'id="confirm-schema"' not in page
     # prefilled with the schema in force, edited from version 1
-    assert yaml.safe_load(textarea(page, "schema_text")) == env.api("steward", "GET", "/datasets/adult").get_json()[
-        "dataset"]["schema"]
+    assert (
+        yaml.safe_load(textarea(page, "schema_text"))
+        == env.api("steward", "GET", "/datasets/adult").get_json()["dataset"]["schema"]
+    )
     assert re.search(r'name="base_version" type="hidden" value="1"', page)
 
-    resp = steward.post_form("/datasets/1", "/datasets/1/schema",
-                             {"schema_text": edited_schema(10), "note": "age bands of 10 (census tables)",
-                              "base_version": "1"})
+    resp = steward.post_form(
+        "/datasets/1",
+        "/datasets/1/schema",
+        {"schema_text": edited_schema(10), "note": "age bands of 10 (census tables)", "base_version": "1"},
+    )
     assert resp.status_code == 302
     page = steward.get("/datasets/1").get_data(as_text=True)
     assert "Public schema version 2 recorded (changed: age)" in unescape(page)
@@ -66,7 +70,8 @@ def test_the_steward_edits_the_schema_on_the_page_and_sees_the_history(env):
     assert "age bands of 10 (census tables)" in history and env.users["steward"] in history
     assert 'value="2"' in page.split('id="edit-schema"', 1)[1].split("</form>", 1)[0]
     assert env.api("steward", "GET", "/datasets/adult").get_json()["dataset"]["schema"]["columns"]["age"][
-        "hierarchy"] == {"band": 10.0}
+        "hierarchy"
+    ] == {"band": 10.0}
 
     # the analyst sees the version in force, neither the history nor the note nor the form
     analyst = env.pages("analyst").get("/datasets/1").get_data(as_text=True)
@@ -74,19 +79,21 @@ def test_the_steward_edits_the_schema_on_the_page_and_sees_the_history(env):
     assert 'id="schema-history"' not in analyst and "census tables" not in analyst
     assert 'id="edit-schema"' not in analyst
     token_page = env.pages("analyst")
-    resp = token_page.post_raw("/datasets/1/schema", {"schema_text": edited_schema(20),
-                                                      "csrf_token": token_page.csrf()})
+    resp = token_page.post_raw(
+        "/datasets/1/schema", {"schema_text": edited_schema(20), "csrf_token": token_page.csrf()}
+    )
     assert resp.status_code == 403 and versions(env) == [2, 1]
 
 
 def test_a_refused_edit_keeps_the_text_and_the_version_in_force(env):
     steward = env.pages("steward")
     bad = edited_schema(10).replace("kind: ordinal", "kind: ordinall", 1)
-    resp = steward.post_form("/datasets/1", "/datasets/1/schema",
-                             {"schema_text": bad, "note": "typo", "base_version": "1"})
+    resp = steward.post_form(
+        "/datasets/1", "/datasets/1/schema", {"schema_text": bad, "note": "typo", "base_version": "1"}
+    )
     html = resp.get_data(as_text=True)
     assert resp.status_code == 422 and "columns.age.kind" in field_error(html, "schema_text")
-    assert textarea(html, "schema_text") == bad                       # nothing typed is lost
+    assert textarea(html, "schema_text") == bad  # nothing typed is lost
     assert textarea(html, "note") == "typo"
     assert re.search(r'<details id="edit-schema-panel"\s+open', html)
     assert versions(env) == [1]
@@ -101,7 +108,9 @@ def test_a_refused_edit_keeps_the_text_and_the_version_in_force(env):
     # edited from a version another steward has replaced meanwhile
     r = env.api("steward2", "PUT", "/datasets/adult/schema", json={"schema": edited_schema(20), "note": "bands of 20"})
     assert r.status_code == 200 and r.get_json()["dataset"]["schema_version"] == 2
-    resp = steward.post_form("/datasets/1", "/datasets/1/schema", {"schema_text": edited_schema(10), "base_version": "1"})
+    resp = steward.post_form(
+        "/datasets/1", "/datasets/1/schema", {"schema_text": edited_schema(10), "base_version": "1"}
+    )
     html = unescape(resp.get_data(as_text=True))
     assert resp.status_code == 409 and f"version 2 was confirmed by {env.users['steward2']}" in html
     assert versions(env) == [2, 1]
@@ -112,8 +121,12 @@ def test_a_refused_edit_keeps_the_text_and_the_version_in_force(env):
 
 
 def test_the_api_records_versions_returns_the_preflight_and_shows_history_to_staff_only(env):
-    r = env.api("steward", "PUT", "/datasets/adult/schema",
-                json={"schema": edited_schema(10), "note": "bands of 10", "base_version": 1})
+    r = env.api(
+        "steward",
+        "PUT",
+        "/datasets/adult/schema",
+        json={"schema": edited_schema(10), "note": "bands of 10", "base_version": 1},
+    )
     assert r.status_code == 200, r.get_json()
     body = r.get_json()
     assert body["dataset"]["schema_version"] == 2
@@ -137,8 +150,12 @@ def test_the_api_records_versions_returns_the_preflight_and_shows_history_to_sta
     assert shown["schema_version"] == 2 and "bands of 10" not in str(shown)
 
     # a release requested now records version 2 and the analyst sees it
-    r = env.api("analyst", "POST", "/releases", json={"dataset": "adult", "method": "dp-marginals", "epsilon": 0.25,
-                                                      "delta": 0, "rows": 300})
+    r = env.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": "adult", "method": "dp-marginals", "epsilon": 0.25, "delta": 0, "rows": 300},
+    )
     assert r.status_code == 202, r.get_json()
     job = r.get_json()["release"]
     assert job["schema_version"] == 2

@@ -36,9 +36,12 @@ def approved_bundle(svc, job_id: int) -> dict:
     """Approve a finished release as the steward; the analyst's bundle, opened."""
     content = approve_and_download(svc, job_id)
     with zipfile.ZipFile(io.BytesIO(content)) as zf:
-        return {"manifest": json.loads(zf.read("manifest.json")), "statement": zf.read("privacy.md").decode(),
-                "schema": json.loads(zf.read("schema.json")),
-                "data": pd.read_parquet(io.BytesIO(zf.read("data.parquet")))}
+        return {
+            "manifest": json.loads(zf.read("manifest.json")),
+            "statement": zf.read("privacy.md").decode(),
+            "schema": json.loads(zf.read("schema.json")),
+            "data": pd.read_parquet(io.BytesIO(zf.read("data.parquet"))),
+        }
 
 
 def test_a_refused_request_is_fixed_by_a_new_schema_version(service_factory):
@@ -57,14 +60,22 @@ def test_a_refused_request_is_fixed_by_a_new_schema_version(service_factory):
     ds = svc.api("steward", "GET", "/datasets/compas").json()["dataset"]
     schema = ds["schema"]
     schema["columns"]["dob"]["hierarchy"] = {"granularity": "year"}
-    resp = svc.api("steward", "PUT", "/datasets/compas/schema",
-                   json={"schema": yaml.safe_dump(schema), "note": "dob generalised by year at least",
-                         "base_version": ds["schema_version"]})
+    resp = svc.api(
+        "steward",
+        "PUT",
+        "/datasets/compas/schema",
+        json={
+            "schema": yaml.safe_dump(schema),
+            "note": "dob generalised by year at least",
+            "base_version": ds["schema_version"],
+        },
+    )
     assert resp.status_code == 200, resp.text
     assert resp.json()["dataset"]["schema_version"] == 2
     # the preflight still refuses under suppression: suppress, and says so to the steward
-    assert any(i["code"] == "disclosure_preflight" and "would be refused" in i["message"]
-               for i in resp.json()["issues"])
+    assert any(
+        i["code"] == "disclosure_preflight" and "would be refused" in i["message"] for i in resp.json()["issues"]
+    )
     resp = svc.api("steward", "PUT", "/datasets/compas/policy", json={"policy": {"suppression": "generalise"}})
     assert resp.status_code == 200, resp.text
 
@@ -98,8 +109,12 @@ def test_a_release_queued_before_an_edit_runs_under_its_version(service_factory,
     # version 2 stops releasing bill depth
     schema = svc.api("steward", "GET", "/datasets/penguins").json()["dataset"]["schema"]
     schema["columns"]["bill_depth_mm"] = {"kind": "identifier", "description": "withheld from releases"}
-    resp = svc.api("steward", "PUT", "/datasets/penguins/schema",
-                   json={"schema": schema, "note": "bill depth withheld", "base_version": 1})
+    resp = svc.api(
+        "steward",
+        "PUT",
+        "/datasets/penguins/schema",
+        json={"schema": schema, "note": "bill depth withheld", "base_version": 1},
+    )
     assert resp.status_code == 200 and resp.json()["dataset"]["schema_version"] == 2, resp.text
     resp = svc.api("analyst", "POST", "/releases", json=request)
     assert resp.status_code == 202, resp.text

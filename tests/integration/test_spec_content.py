@@ -27,8 +27,12 @@ def test_spec_path_refused_and_cli_sends_content(service_factory, tmp_path):
     before = ledger_rows(svc, name)
 
     for path in (str(server_file), "../../etc/passwd.yaml", "/etc/hostname"):
-        resp = svc.api("analyst", "POST", "/releases", json={"dataset": name, "method": "spec", "rows": 50,
-                                                             "options": {"spec": path}})
+        resp = svc.api(
+            "analyst",
+            "POST",
+            "/releases",
+            json={"dataset": name, "method": "spec", "rows": 50, "options": {"spec": path}},
+        )
         assert resp.status_code == 400, resp.text
         assert "names a file path" in resp.json()["error"]["message"], resp.text
     assert svc.api("analyst", "GET", "/releases").json()["releases"] == []
@@ -39,8 +43,9 @@ def test_spec_path_refused_and_cli_sends_content(service_factory, tmp_path):
     local.write_text(SPEC.replace("server-secret", "local"), encoding="utf-8")
     svc.start_worker()
     for args in (["--spec", str(local)], ["--option", f"spec={local}"]):
-        r = cli(svc, "analyst", "releases", "request", name, "--method", "spec", "--rows", "50", *args,
-                "--wait", "--json")
+        r = cli(
+            svc, "analyst", "releases", "request", name, "--method", "spec", "--rows", "50", *args, "--wait", "--json"
+        )
         assert r.returncode == 0, r.stderr
         release = json.loads(r.stdout)["release"]
         assert release["status"] == "awaiting_approval", (release, svc.worker_logs())

@@ -24,8 +24,12 @@ def test_override_and_comment_are_escaped_in_the_bundle_statement(service_factor
     # a fidelity no release reaches: the gate fails, so the approval needs a written override
     r = svc.api("steward", "PUT", "/datasets/penguins-md/policy", json={"policy": {"min_fidelity": 0.999}})
     assert r.status_code == 200, r.text
-    r = svc.api("analyst", "POST", "/releases", json={"dataset": "penguins-md", "method": "dp-marginals",
-                                                      "epsilon": 0.5, "delta": 0, "rows": 100})
+    r = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={"dataset": "penguins-md", "method": "dp-marginals", "epsilon": 0.5, "delta": 0, "rows": 100},
+    )
     assert r.status_code == 202, r.text
     job_id = r.json()["release"]["id"]
     assert svc.wait_for("analyst", job_id)["status"] == "awaiting_approval", svc.worker_logs()
@@ -33,8 +37,12 @@ def test_override_and_comment_are_escaped_in_the_bundle_statement(service_factor
     assert gate["overall"] == "fail", gate
     # the steward includes the internal sections, so the steward's copy of the statement (with the
     # override) is the one in the bundle
-    r = svc.api("steward2", "POST", f"/releases/{job_id}/approve",
-                json={"comment": INJECTION, "override": INJECTION, "include_internal": True})
+    r = svc.api(
+        "steward2",
+        "POST",
+        f"/releases/{job_id}/approve",
+        json={"comment": INJECTION, "override": INJECTION, "include_internal": True},
+    )
     assert r.status_code == 200, r.text
     bundle = svc.api("analyst", "GET", f"/releases/{job_id}/bundle")
     assert bundle.status_code == 200, bundle.text

@@ -54,10 +54,14 @@ class _MultipartBody(io.RawIOBase):
 
     def __init__(self, fields: dict[str, str], file_field: str, path: Path) -> None:
         self.boundary = secrets.token_hex(16)
-        pre = b"".join(f'--{self.boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
-                       for k, v in fields.items())
-        pre += (f'--{self.boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
-                f'filename="{path.name}"\r\nContent-Type: text/csv\r\n\r\n').encode()
+        pre = b"".join(
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
+            for k, v in fields.items()
+        )
+        pre += (
+            f'--{self.boundary}\r\nContent-Disposition: form-data; name="{file_field}"; '
+            f'filename="{path.name}"\r\nContent-Type: text/csv\r\n\r\n'
+        ).encode()
         self._parts = [io.BytesIO(pre), path.open("rb"), io.BytesIO(f"\r\n--{self.boundary}--\r\n".encode())]
         self.len = len(pre) + path.stat().st_size + len(self._parts[2].getvalue())
 
@@ -107,8 +111,9 @@ def _peak_rss(pid: int) -> int:
 def test_a_large_upload_to_s3_keeps_the_web_workers_memory_flat(service_factory, s3_endpoint, tmp_path):  # noqa: F811
     import boto3
 
-    svc = service_factory("redis-postgres", storage_url="s3://synthgate/big", s3_endpoint_url=s3_endpoint,
-                          max_upload_mb=SIZE_MB + 64)
+    svc = service_factory(
+        "redis-postgres", storage_url="s3://synthgate/big", s3_endpoint_url=s3_endpoint, max_upload_mb=SIZE_MB + 64
+    )
     svc.start_web()
     master = svc.procs[-1].pid
     workers = _children(master)
@@ -123,14 +128,20 @@ def test_a_large_upload_to_s3_keeps_the_web_workers_memory_flat(service_factory,
     body = _MultipartBody({"name": "big", "schema": SCHEMA, "policy": "max_delta: 1e-12"}, "file", path)
     started = time.perf_counter()
     with body:
-        resp = requests.post(f"{svc.url}/api/v1/datasets", data=body, timeout=600, headers={
-            "Content-Type": body.content_type, "Authorization": f"Bearer {svc.tokens['steward']}"})
+        resp = requests.post(
+            f"{svc.url}/api/v1/datasets",
+            data=body,
+            timeout=600,
+            headers={"Content-Type": body.content_type, "Authorization": f"Bearer {svc.tokens['steward']}"},
+        )
     seconds = time.perf_counter() - started
     assert resp.status_code == 201, resp.text[:2000]
     after = {pid: _peak_rss(pid) for pid in workers}
     growth = max(after[pid] - before[pid] for pid in workers)
-    print(f"\nupload of {size / MB:.0f} MB in {seconds:.0f} s: peak RSS growth of the gunicorn workers {growth / MB:.1f} MB "
-          f"(before {[round(v / MB) for v in before.values()]} MB, after {[round(v / MB) for v in after.values()]} MB)")
+    print(
+        f"\nupload of {size / MB:.0f} MB in {seconds:.0f} s: peak RSS growth of the gunicorn workers {growth / MB:.1f} MB "
+        f"(before {[round(v / MB) for v in before.values()]} MB, after {[round(v / MB) for v in after.values()]} MB)"
+    )
     assert growth < 300 * MB, (growth, size)
 
     dataset = resp.json()["dataset"]

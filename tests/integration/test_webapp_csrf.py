@@ -58,17 +58,23 @@ def env(tmp_path_factory):
 def state(env) -> tuple:
     """Everything a form could change (audit events of page views and logins excluded)."""
     with session_scope(env.settings) as s:
-        counts = tuple(s.execute(select(func.count()).select_from(m)).scalar_one()
-                       for m in (User, ApiToken, Dataset, Grant, ReleaseJob, LedgerEntry, ReleaseCandidate))
-        users = tuple(s.execute(select(User.username, User.active, User.role, User.password_hash)
-                                .order_by(User.id)).all())
+        counts = tuple(
+            s.execute(select(func.count()).select_from(m)).scalar_one()
+            for m in (User, ApiToken, Dataset, Grant, ReleaseJob, LedgerEntry, ReleaseCandidate)
+        )
+        users = tuple(
+            s.execute(select(User.username, User.active, User.role, User.password_hash).order_by(User.id)).all()
+        )
         pending = tuple(s.execute(select(PendingChange.id, PendingChange.status).order_by(PendingChange.id)).all())
         tokens = tuple(s.execute(select(ApiToken.id, ApiToken.revoked_at).order_by(ApiToken.id)).all())
-        datasets = tuple((d.schema_confirmed, str(d.policy), d.epsilon_budget)
-                         for d in s.execute(select(Dataset).order_by(Dataset.id)).scalars())
+        datasets = tuple(
+            (d.schema_confirmed, str(d.policy), d.epsilon_budget)
+            for d in s.execute(select(Dataset).order_by(Dataset.id)).scalars()
+        )
         jobs = tuple(s.execute(select(ReleaseJob.status, ReleaseJob.decision_comment).order_by(ReleaseJob.id)).all())
-        changes = s.execute(select(func.count()).select_from(AuditEvent).where(
-            ~AuditEvent.action.like("auth.%"))).scalar_one()
+        changes = s.execute(
+            select(func.count()).select_from(AuditEvent).where(~AuditEvent.action.like("auth.%"))
+        ).scalar_one()
     files = sorted(str(p) for p in env.settings.storage_dir.rglob("*") if p.is_file())
     return counts, users, pending, tokens, datasets, jobs, changes, tuple(files)
 
@@ -78,25 +84,50 @@ def forms(env) -> list[tuple[str, str, str, dict]]:
     job = env.job_id
     return [
         ("steward", "/", "/logout", {}),
-        ("steward", "/datasets/new", "/datasets/new",
-         {"name": "csrf-ds", "epsilon_budget": "1", "delta_budget": "1e-6", "schema_text": DEMO_SCHEMA.read_text(),
-          "file": (io.BytesIO(DEMO_CSV.read_bytes()[:20000].rsplit(b"\n", 1)[0] + b"\n"), "t.csv")}),
+        (
+            "steward",
+            "/datasets/new",
+            "/datasets/new",
+            {
+                "name": "csrf-ds",
+                "epsilon_budget": "1",
+                "delta_budget": "1e-6",
+                "schema_text": DEMO_SCHEMA.read_text(),
+                "file": (io.BytesIO(DEMO_CSV.read_bytes()[:20000].rsplit(b"\n", 1)[0] + b"\n"), "t.csv"),
+            },
+        ),
         ("steward", "/datasets/1", "/datasets/1/grants", {"username": env.users["analyst2"]}),
         ("steward", "/datasets/1", "/datasets/1/policy", {"policy_text": "privacy: dp-only\nk: 7\n"}),
         ("steward", "/datasets/2", "/datasets/2/schema", {"schema_text": DEMO_SCHEMA.read_text()}),
-        ("analyst", "/datasets/1/request", "/datasets/1/request",
-         {"method": "dp-marginals", "epsilon": "0.1", "delta": "0", "rows": "50"}),
+        (
+            "analyst",
+            "/datasets/1/request",
+            "/datasets/1/request",
+            {"method": "dp-marginals", "epsilon": "0.1", "delta": "0", "rows": "50"},
+        ),
         # the request above is release 3, still queued (no worker here): its requester cancels it
         ("analyst", "/releases/3", "/releases/3/cancel", {}),
         ("steward", f"/releases/{job}", f"/releases/{job}/rerun", {"k": "3", "rows": "100"}),
         ("steward", f"/releases/{job}", f"/releases/{job}/reject", {"comment": "not needed"}),
         ("steward", f"/releases/{env.job2_id}", f"/releases/{env.job2_id}/approve", env.approve_fields),
-        ("admin", "/admin", "/admin/users", {"username": "csrf-user", "role": "analyst", "password": "long-password-1"}),
+        (
+            "admin",
+            "/admin",
+            "/admin/users",
+            {"username": "csrf-user", "role": "analyst", "password": "long-password-1"},
+        ),
         ("analyst", "/account", "/tokens", {"label": "csrf"}),
         ("analyst", "/account", f"/tokens/{env.token_id}/revoke", {}),
-        ("analyst2", "/account/password", "/account/password",
-         {"current_password": "correct horse battery", "new_password": "plover canyon mosaic",
-          "confirm": "plover canyon mosaic"}),
+        (
+            "analyst2",
+            "/account/password",
+            "/account/password",
+            {
+                "current_password": "correct horse battery",
+                "new_password": "plover canyon mosaic",
+                "confirm": "plover canyon mosaic",
+            },
+        ),
         ("admin", "/admin", f"/admin/users/{env.analyst_id}/role", {"role": "steward"}),  # waits: change 1
         ("steward", "/confirmations", "/confirmations/1/reject", {}),
         # last: these take the analyst's access away
@@ -137,8 +168,9 @@ def test_every_form_refuses_a_missing_or_foreign_csrf_token(env):
 def test_the_list_covers_every_post_route_of_the_pages(env):
     adapter = env.app.url_map.bind("localhost")
     covered = {adapter.match(action, method="POST")[0] for _, _, action, _ in forms(env)} | {"pages.login"}
-    post_endpoints = {r.endpoint for r in env.app.url_map.iter_rules()
-                      if r.endpoint.startswith("pages.") and "POST" in r.methods}
+    post_endpoints = {
+        r.endpoint for r in env.app.url_map.iter_rules() if r.endpoint.startswith("pages.") and "POST" in r.methods
+    }
     assert post_endpoints - covered == set(), "POST routes without a CSRF test"
 
 
@@ -161,8 +193,9 @@ def test_the_session_cookie_cannot_change_state_through_the_api(env):
     """A cross-site form could ride the cookie; the API takes state changes only with a bearer token."""
     client = env.pages("analyst")
     before = state(env)
-    resp = client.client.post("/api/v1/releases", json={"dataset": "adult", "method": "dp-marginals",
-                                                         "epsilon": 0.1, "delta": 0})
+    resp = client.client.post(
+        "/api/v1/releases", json={"dataset": "adult", "method": "dp-marginals", "epsilon": 0.1, "delta": 0}
+    )
     assert resp.status_code == 401 and "API token" in resp.get_json()["error"]["message"]
     resp = client.client.delete(f"/api/v1/tokens/{env.token_id}")
     assert resp.status_code == 401
@@ -174,8 +207,10 @@ def test_the_session_cookie_cannot_change_state_through_the_api(env):
 def test_session_cookie_flags(env, tmp_path):
     client = PageClient(env.app)
     page = client.get("/login").get_data(as_text=True)
-    resp = client.client.post("/login", data={"username": env.users["analyst"], "password": "correct horse battery",
-                                              "csrf_token": csrf_token(page)})
+    resp = client.client.post(
+        "/login",
+        data={"username": env.users["analyst"], "password": "correct horse battery", "csrf_token": csrf_token(page)},
+    )
     cookie = resp.headers["Set-Cookie"]
     assert "HttpOnly" in cookie and "SameSite=Lax" in cookie and "Secure" not in cookie
     from dataclasses import replace
@@ -185,8 +220,10 @@ def test_session_cookie_flags(env, tmp_path):
     secure_app = create_app(replace(env.settings, session_cookie_secure=True))
     sc = PageClient(secure_app)
     page = sc.get("/login").get_data(as_text=True)
-    resp = sc.client.post("/login", data={"username": env.users["analyst"], "password": "correct horse battery",
-                                          "csrf_token": csrf_token(page)})
+    resp = sc.client.post(
+        "/login",
+        data={"username": env.users["analyst"], "password": "correct horse battery", "csrf_token": csrf_token(page)},
+    )
     assert "Secure" in resp.headers["Set-Cookie"]
 
 

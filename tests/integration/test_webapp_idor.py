@@ -59,8 +59,11 @@ def snapshot(env) -> tuple:
 
 def refusals(env, actor: str) -> int:
     with session_scope(env.settings) as s:
-        return s.execute(select(func.count()).select_from(AuditEvent).where(
-            AuditEvent.actor == actor, AuditEvent.action.in_(("auth.failed", "authz.denied")))).scalar_one()
+        return s.execute(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.actor == actor, AuditEvent.action.in_(("auth.failed", "authz.denied")))
+        ).scalar_one()
 
 
 def assert_hidden(resp, *secrets: str) -> None:
@@ -123,15 +126,19 @@ def test_pages_hide_every_object_of_others(env):
     for path in gets:
         assert_hidden(intruder.get(path), SECRET_NAME, "income")
     token = intruder.csrf()
-    posts = [("/datasets/1/grants", {"username": env.users["analyst2"]}),
-             (f"/datasets/1/grants/{env.users['analyst']}/revoke", {}),
-             ("/datasets/1/schema", {"schema_text": "columns: {}"}),
-             ("/datasets/1/policy", {"policy_text": "privacy: allow-non-dp"}),
-             ("/datasets/1/request", {"method": "dp-marginals", "epsilon": "0.1", "delta": "0"}),
-             (f"/tokens/{env.token_id}/revoke", {})]
+    posts = [
+        ("/datasets/1/grants", {"username": env.users["analyst2"]}),
+        (f"/datasets/1/grants/{env.users['analyst']}/revoke", {}),
+        ("/datasets/1/schema", {"schema_text": "columns: {}"}),
+        ("/datasets/1/policy", {"policy_text": "privacy: allow-non-dp"}),
+        ("/datasets/1/request", {"method": "dp-marginals", "epsilon": "0.1", "delta": "0"}),
+        (f"/tokens/{env.token_id}/revoke", {}),
+    ]
     for job in (env.approved, env.waiting, env.queued):
-        posts += [(f"/releases/{job}/approve", {"comment": "x", "override": "x"}),
-                  (f"/releases/{job}/reject", {"comment": "x"})]
+        posts += [
+            (f"/releases/{job}/approve", {"comment": "x", "override": "x"}),
+            (f"/releases/{job}/reject", {"comment": "x"}),
+        ]
     for action, data in posts:
         assert_hidden(intruder.post_raw(action, {**data, "csrf_token": token}), SECRET_NAME)
     assert snapshot(env) == before
@@ -212,10 +219,14 @@ def test_staff_roles_are_checked_per_page(env):
     token = admin.csrf()
     resp = admin.post_raw(f"/releases/{env.waiting}/approve", {"csrf_token": token, "comment": "x", "override": "x"})
     assert resp.status_code == 403
-    assert env.api("steward", "GET", f"/releases/{env.waiting}").get_json()["release"]["status"] == \
-        "awaiting_approval"
-    upload = {"csrf_token": analyst.csrf(), "name": "nope", "epsilon_budget": "1", "delta_budget": "1e-6",
-              "file": (io.BytesIO(b"a,b\n1,2\n"), "t.csv")}
+    assert env.api("steward", "GET", f"/releases/{env.waiting}").get_json()["release"]["status"] == "awaiting_approval"
+    upload = {
+        "csrf_token": analyst.csrf(),
+        "name": "nope",
+        "epsilon_budget": "1",
+        "delta_budget": "1e-6",
+        "file": (io.BytesIO(b"a,b\n1,2\n"), "t.csv"),
+    }
     assert analyst.post_raw("/datasets/new", upload).status_code == 403
     denied = env.api("steward", "GET", "/audit?action=authz.denied").get_json()["events"]
     assert any(e["actor"] == env.users["admin"] and json.dumps(e["detail"]).find("steward") >= 0 for e in denied)

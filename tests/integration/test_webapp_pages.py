@@ -49,8 +49,10 @@ def field_error(html: str, field: str) -> str:
 
 def charges(env) -> tuple[int, int]:
     with session_scope(env.settings) as s:
-        return (s.execute(select(func.count()).select_from(ReleaseJob)).scalar_one(),
-                s.execute(select(func.count()).select_from(LedgerEntry)).scalar_one())
+        return (
+            s.execute(select(func.count()).select_from(ReleaseJob)).scalar_one(),
+            s.execute(select(func.count()).select_from(LedgerEntry)).scalar_one(),
+        )
 
 
 # ------------------------------------------------------------------------------------- dashboards
@@ -106,11 +108,11 @@ def test_dataset_page_shows_budget_under_both_accountants_policy_ledger_and_gran
         zcdp = re.search(r'id="remaining-zcdp">([^<]+)<', page).group(1)
         assert zcdp == format_value(Fraction(ledger["remaining"]["zcdp"]["epsilon"]))
     assert 'class="seg spent w-' in page
-    assert "min fidelity" in page and "privacy" in page                   # policy
-    assert ">spend<" in page and ">reserve<" in page                       # ledger history
-    assert env.users["analyst"] in page.split('id="grants"', 1)[1]          # grants, with forms
+    assert "min fidelity" in page and "privacy" in page  # policy
+    assert ">spend<" in page and ">reserve<" in page  # ledger history
+    assert env.users["analyst"] in page.split('id="grants"', 1)[1]  # grants, with forms
     assert 'action="/datasets/1/grants"' in page
-    assert "3000 rows" in page                                              # internal facts for staff
+    assert "3000 rows" in page  # internal facts for staff
 
     analyst = env.pages("analyst").get("/datasets/1").get_data(as_text=True)
     assert "Basic composition" in analyst and 'id="grants"' not in analyst
@@ -122,31 +124,58 @@ def test_registration_form_and_schema_confirmation(tmp_path):
     try:
         steward = env.pages("steward")
         # errors next to their fields, nothing stored
-        resp = steward.post_form("/datasets/new", "/datasets/new",
-                                 {"name": "bad name!", "epsilon_budget": "3", "delta_budget": "1e-6",
-                                  "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv")},
-                                 content_type="multipart/form-data")
+        resp = steward.post_form(
+            "/datasets/new",
+            "/datasets/new",
+            {
+                "name": "bad name!",
+                "epsilon_budget": "3",
+                "delta_budget": "1e-6",
+                "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv"),
+            },
+            content_type="multipart/form-data",
+        )
         assert resp.status_code == 400 and "name must be" in field_error(resp.get_data(as_text=True), "name")
-        resp = steward.post_form("/datasets/new", "/datasets/new",
-                                 {"name": "adult", "epsilon_budget": "lots", "delta_budget": "1e-6",
-                                  "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv")},
-                                 content_type="multipart/form-data")
+        resp = steward.post_form(
+            "/datasets/new",
+            "/datasets/new",
+            {
+                "name": "adult",
+                "epsilon_budget": "lots",
+                "delta_budget": "1e-6",
+                "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv"),
+            },
+            content_type="multipart/form-data",
+        )
         assert "epsilon_budget must be a number" in field_error(resp.get_data(as_text=True), "epsilon_budget")
-        resp = steward.post_form("/datasets/new", "/datasets/new",
-                                 {"name": "adult", "epsilon_budget": "3", "delta_budget": "1e-6",
-                                  "file": (io.BytesIO(b""), "empty.csv")}, content_type="multipart/form-data")
+        resp = steward.post_form(
+            "/datasets/new",
+            "/datasets/new",
+            {"name": "adult", "epsilon_budget": "3", "delta_budget": "1e-6", "file": (io.BytesIO(b""), "empty.csv")},
+            content_type="multipart/form-data",
+        )
         html = resp.get_data(as_text=True)
         assert resp.status_code in (400, 422) and "no data rows" in field_error(html, "file")
         # nothing of the upload stored (signed audit checkpoints live under audit/)
-        assert not [p for p in env.settings.storage_dir.rglob("*")
-                    if p.is_file() and p.relative_to(env.settings.storage_dir).parts[0] != "audit"]
+        assert not [
+            p
+            for p in env.settings.storage_dir.rglob("*")
+            if p.is_file() and p.relative_to(env.settings.storage_dir).parts[0] != "audit"
+        ]
 
         # without a schema: one is proposed from the data; releases wait for confirmation
-        resp = steward.post_form("/datasets/new", "/datasets/new",
-                                 {"name": "adult", "epsilon_budget": "3", "delta_budget": "1e-6",
-                                  "description": "census sample",
-                                  "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv")},
-                                 content_type="multipart/form-data")
+        resp = steward.post_form(
+            "/datasets/new",
+            "/datasets/new",
+            {
+                "name": "adult",
+                "epsilon_budget": "3",
+                "delta_budget": "1e-6",
+                "description": "census sample",
+                "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv"),
+            },
+            content_type="multipart/form-data",
+        )
         assert resp.status_code == 302 and resp.headers["Location"] == "/datasets/1"
         env.api("steward", "POST", "/datasets/adult/grants", json={"user": env.users["analyst"]})
         page = steward.get("/datasets/1").get_data(as_text=True)
@@ -156,8 +185,11 @@ def test_registration_form_and_schema_confirmation(tmp_path):
         assert "Self-emp-not-inc" not in seen_by_analyst and "not confirmed the public schema" in seen_by_analyst
         assert "Request a release" not in seen_by_analyst
         assert env.pages("analyst").get("/datasets/1/request").status_code == 200
-        resp = env.pages("analyst").post_form("/datasets/1/request", "/datasets/1/request",
-                                              {"method": release_method(), "epsilon": "0.5", "delta": "1e-9"})
+        resp = env.pages("analyst").post_form(
+            "/datasets/1/request",
+            "/datasets/1/request",
+            {"method": release_method(), "epsilon": "0.5", "delta": "1e-9"},
+        )
         assert resp.status_code == 409 and "not confirmed" in resp.get_data(as_text=True)
 
         # one line naming a file on the server is text, not a file to read: refused, nothing confirmed
@@ -166,8 +198,9 @@ def test_registration_form_and_schema_confirmation(tmp_path):
         assert "proposed from the raw data" in steward.get("/datasets/1").get_data(as_text=True)
 
         # a schema the table does not fit is refused next to the field
-        resp = steward.post_form("/datasets/1", "/datasets/1/schema",
-                                 {"schema_text": "columns:\n  age: {kind: ordinal, min: 17, max: 90}\n"})
+        resp = steward.post_form(
+            "/datasets/1", "/datasets/1/schema", {"schema_text": "columns:\n  age: {kind: ordinal, min: 17, max: 90}\n"}
+        )
         assert resp.status_code in (400, 422) and field_error(resp.get_data(as_text=True), "schema_text")
         # the documented schema is confirmed
         resp = steward.post_form("/datasets/1", "/datasets/1/schema", {"schema_text": DEMO_SCHEMA.read_text()})
@@ -175,11 +208,18 @@ def test_registration_form_and_schema_confirmation(tmp_path):
         page = env.pages("analyst").get("/datasets/1").get_data(as_text=True)
         assert "Request a release" in page and "Self-emp-not-inc" in page  # now public by declaration
         # duplicate names are refused next to the name
-        resp = steward.post_form("/datasets/new", "/datasets/new",
-                                 {"name": "adult", "epsilon_budget": "3", "delta_budget": "1e-6",
-                                  "schema_text": DEMO_SCHEMA.read_text(),
-                                  "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv")},
-                                 content_type="multipart/form-data")
+        resp = steward.post_form(
+            "/datasets/new",
+            "/datasets/new",
+            {
+                "name": "adult",
+                "epsilon_budget": "3",
+                "delta_budget": "1e-6",
+                "schema_text": DEMO_SCHEMA.read_text(),
+                "file": (io.BytesIO(DEMO_CSV.read_bytes()), "adult.csv"),
+            },
+            content_type="multipart/form-data",
+        )
         assert resp.status_code == 409 and "already exists" in field_error(resp.get_data(as_text=True), "name")
     finally:
         dispose_engines()
@@ -190,8 +230,9 @@ def test_grant_and_policy_forms(env):
     resp = steward.post_form("/datasets/1", "/datasets/1/grants", {"username": "no-such-user"})
     assert resp.status_code == 404 and "no user" in field_error(resp.get_data(as_text=True), "username")
     # a budget below what is committed is refused next to the field
-    resp = steward.post_form("/datasets/1", "/datasets/1/policy",
-                             {"policy_text": "privacy: dp-only\n", "epsilon_budget": "0.01"})
+    resp = steward.post_form(
+        "/datasets/1", "/datasets/1/policy", {"policy_text": "privacy: dp-only\n", "epsilon_budget": "0.01"}
+    )
     assert resp.status_code == 409
     assert "below what is already committed" in field_error(resp.get_data(as_text=True), "epsilon_budget")
     resp = steward.post_form("/datasets/1", "/datasets/1/policy", {"policy_text": "privacy: maybe\n"})
@@ -208,20 +249,23 @@ def test_grant_and_policy_forms(env):
 # ---------------------------------------------------------------------------------- request form
 
 
-@pytest.mark.parametrize("fields,field,message", [
-    ({"epsilon": "lots"}, "epsilon", "epsilon must be a number"),
-    ({"epsilon": "nan"}, "epsilon", "finite"),
-    ({"epsilon": "0"}, "epsilon", "greater than 0"),
-    ({"epsilon": "-1"}, "epsilon", ""),
-    ({"epsilon": "0.123456789012345678901"}, "epsilon", "15 significant digits"),
-    ({"epsilon": "50"}, "epsilon", "remaining"),
-    ({"epsilon": "0.5", "delta": "1"}, "delta", "delta"),
-    ({"epsilon": "0.5", "rows": "0"}, "rows", ""),
-    ({"epsilon": "0.5", "rows": "999999999999"}, "rows", "at most"),
-    ({"epsilon": "0.5", "options": "no equals sign"}, "options", "name = value"),
-    ({"epsilon": "0.5", "options": "colour = blue"}, "options", "unknown option"),
-    ({"epsilon": "0.5", "target": "not-a-column"}, "target", ""),
-])
+@pytest.mark.parametrize(
+    "fields,field,message",
+    [
+        ({"epsilon": "lots"}, "epsilon", "epsilon must be a number"),
+        ({"epsilon": "nan"}, "epsilon", "finite"),
+        ({"epsilon": "0"}, "epsilon", "greater than 0"),
+        ({"epsilon": "-1"}, "epsilon", ""),
+        ({"epsilon": "0.123456789012345678901"}, "epsilon", "15 significant digits"),
+        ({"epsilon": "50"}, "epsilon", "remaining"),
+        ({"epsilon": "0.5", "delta": "1"}, "delta", "delta"),
+        ({"epsilon": "0.5", "rows": "0"}, "rows", ""),
+        ({"epsilon": "0.5", "rows": "999999999999"}, "rows", "at most"),
+        ({"epsilon": "0.5", "options": "no equals sign"}, "options", "name = value"),
+        ({"epsilon": "0.5", "options": "colour = blue"}, "options", "unknown option"),
+        ({"epsilon": "0.5", "target": "not-a-column"}, "target", ""),
+    ],
+)
 def test_request_form_shows_errors_next_to_the_field_and_charges_nothing(env, fields, field, message):
     analyst = env.pages("analyst")
     before = charges(env)
@@ -253,9 +297,17 @@ def test_request_form_lists_methods_with_guarantee_and_remaining_budget(env):
 def test_request_form_queues_a_charged_release(env):
     analyst = env.pages("analyst")
     before = charges(env)
-    resp = analyst.post_form("/datasets/1/request", "/datasets/1/request",
-                             {"method": release_method(), "epsilon": "0.1", "delta": "1e-9", "rows": "100",
-                              "comment": "for the model validation"})
+    resp = analyst.post_form(
+        "/datasets/1/request",
+        "/datasets/1/request",
+        {
+            "method": release_method(),
+            "epsilon": "0.1",
+            "delta": "1e-9",
+            "rows": "100",
+            "comment": "for the model validation",
+        },
+    )
     assert resp.status_code == 302 and resp.headers["Location"].startswith("/releases/")
     job = int(resp.headers["Location"].rsplit("/", 1)[1])
     view = env.api("analyst", "GET", f"/releases/{job}").get_json()["release"]
@@ -369,7 +421,10 @@ def test_openapi_document_covers_every_api_route(env):
     for ref in set(re.findall(r"#/components/(\w+)/(\w+)", text)):
         assert ref[1] in doc["components"][ref[0]], ref
     assert set(doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]) == {
-        "code", "message", "field"}
+        "code",
+        "message",
+        "field",
+    }
     # the release request schema is the one the API validates with
     props = doc["components"]["schemas"]["ReleaseRequest"]["properties"]
     assert {"dataset", "method", "epsilon", "delta", "rows", "target", "options"} <= set(props)

@@ -39,8 +39,12 @@ def env(tmp_path_factory):
 
 def cli(env, *args: str) -> subprocess.CompletedProcess:
     """The installed `synthgate` command with the service's settings in its environment."""
-    child = {"PATH": os.environ.get("PATH", ""), "HOME": str(env.settings.data_dir), "PYTHONPATH": str(ROOT),
-             **env.settings.env()}
+    child = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(env.settings.data_dir),
+        "PYTHONPATH": str(ROOT),
+        **env.settings.env(),
+    }
     return subprocess.run([SYNTHGATE, *args], env=child, capture_output=True, text=True, timeout=180, cwd=ROOT)
 
 
@@ -59,8 +63,9 @@ def bundle(env, tmp_path_factory) -> tuple[Path, Path]:
     return out / "bundle.zip", out / "server.pem"
 
 
-def rewrite(src: Path, dst: Path, replace: dict[str, bytes | None] | None = None,
-            add: dict[str, bytes] | None = None) -> Path:
+def rewrite(
+    src: Path, dst: Path, replace: dict[str, bytes | None] | None = None, add: dict[str, bytes] | None = None
+) -> Path:
     """A copy of the zip with members replaced (None removes one) or added."""
     replace = replace or {}
     with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
@@ -100,22 +105,35 @@ def _tampered(bundle_zip: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
     forged_sig = base64.b64encode(forger.sign(edited_manifest))
     csv = member(bundle_zip, "data.csv")
     cases = {
-        "edited data": (rewrite(bundle_zip, tmp / "a.zip", {"data.csv": csv + csv.splitlines(keepends=True)[-1]}),
-                        "data.csv does not match its SHA-256"),
-        "formula injected": (rewrite(bundle_zip, tmp / "b.zip", {"data.csv": csv.replace(b"\n", b"\n=HYPERLINK(1),", 1)}),
-                             "data.csv does not match"),
-        "edited manifest": (rewrite(bundle_zip, tmp / "c.zip", {"manifest.json": edited_manifest}),
-                            "signature does not match"),
-        "re-signed by another key": (rewrite(bundle_zip, tmp / "d.zip", {"manifest.json": edited_manifest,
-                                                                          "manifest.sig": forged_sig}),
-                                     "signature does not match"),
-        "file added": (rewrite(bundle_zip, tmp / "e.zip", add={"extra.csv": b"name\nalice\n"}),
-                       "extra.csv is in the zip but not in the manifest"),
-        "file removed": (rewrite(bundle_zip, tmp / "f.zip", {"privacy.md": None}),
-                         "privacy.md is listed in the manifest but missing"),
+        "edited data": (
+            rewrite(bundle_zip, tmp / "a.zip", {"data.csv": csv + csv.splitlines(keepends=True)[-1]}),
+            "data.csv does not match its SHA-256",
+        ),
+        "formula injected": (
+            rewrite(bundle_zip, tmp / "b.zip", {"data.csv": csv.replace(b"\n", b"\n=HYPERLINK(1),", 1)}),
+            "data.csv does not match",
+        ),
+        "edited manifest": (
+            rewrite(bundle_zip, tmp / "c.zip", {"manifest.json": edited_manifest}),
+            "signature does not match",
+        ),
+        "re-signed by another key": (
+            rewrite(bundle_zip, tmp / "d.zip", {"manifest.json": edited_manifest, "manifest.sig": forged_sig}),
+            "signature does not match",
+        ),
+        "file added": (
+            rewrite(bundle_zip, tmp / "e.zip", add={"extra.csv": b"name\nalice\n"}),
+            "extra.csv is in the zip but not in the manifest",
+        ),
+        "file removed": (
+            rewrite(bundle_zip, tmp / "f.zip", {"privacy.md": None}),
+            "privacy.md is listed in the manifest but missing",
+        ),
         "signature removed": (rewrite(bundle_zip, tmp / "g.zip", {"manifest.sig": None}), "manifest.sig is missing"),
-        "statement edited": (rewrite(bundle_zip, tmp / "h.zip", {"privacy.md": b"# no guarantee needed\n"}),
-                             "privacy.md does not match"),
+        "statement edited": (
+            rewrite(bundle_zip, tmp / "h.zip", {"privacy.md": b"# no guarantee needed\n"}),
+            "privacy.md does not match",
+        ),
     }
     broken = tmp / "i.zip"
     broken.write_bytes(bundle_zip.read_bytes()[: len(bundle_zip.read_bytes()) // 2])
@@ -133,8 +151,11 @@ def test_every_tampering_is_detected_by_the_cli(env, bundle, tmp_path):
 
 def test_a_genuine_bundle_fails_against_another_servers_key(env, bundle, tmp_path):
     zip_path, _ = bundle
-    other = Ed25519PrivateKey.generate().public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    other = (
+        Ed25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     (tmp_path / "other.pem").write_bytes(other)
     proc = cli(env, "bundle", "verify", str(zip_path), "--public-key", str(tmp_path / "other.pem"))
     assert proc.returncode == 1 and "signature does not match" in proc.stderr
@@ -169,7 +190,8 @@ def test_audit_verify_detects_an_edited_row_and_a_removed_one(env):
     # reports the rewrite there rather than the broken link to the next event
     with _db(env) as conn:
         row_id, original = conn.execute(
-            "SELECT id, detail FROM audit_events WHERE action = 'release.request' ORDER BY id LIMIT 1").fetchone()
+            "SELECT id, detail FROM audit_events WHERE action = 'release.request' ORDER BY id LIMIT 1"
+        ).fetchone()
         edited = json.dumps({**json.loads(original), "cost": {"epsilon": 0.0, "delta": 0.0}})
         conn.execute("UPDATE audit_events SET detail = ? WHERE id = ?", (edited, row_id))
     proc = cli(env, "audit", "verify")
@@ -212,7 +234,8 @@ def test_audit_verify_detects_an_edited_row_and_a_removed_one(env):
     with _db(env) as conn:
         victim, after = conn.execute(
             "SELECT id, (SELECT MIN(id) FROM audit_events b WHERE b.id > a.id) FROM audit_events a "
-            "WHERE action = 'release.download' OR action = 'release.approve' ORDER BY id LIMIT 1").fetchone()
+            "WHERE action = 'release.download' OR action = 'release.approve' ORDER BY id LIMIT 1"
+        ).fetchone()
         conn.execute("DELETE FROM audit_events WHERE id = ?", (victim,))
     proc = cli(env, "audit", "verify")
     assert proc.returncode == 1 and f"BROKEN at event {after}" in proc.stderr and "removed" in proc.stderr
@@ -221,5 +244,6 @@ def test_audit_verify_detects_an_edited_row_and_a_removed_one(env):
 def _original_hash(env, row_id: int) -> str:
     """The hash the row had before it was edited: the next row still records it as prev_hash."""
     with _db(env) as conn:
-        return conn.execute("SELECT prev_hash FROM audit_events WHERE id = (SELECT MIN(id) FROM audit_events "
-                            "WHERE id > ?)", (row_id,)).fetchone()[0]
+        return conn.execute(
+            "SELECT prev_hash FROM audit_events WHERE id = (SELECT MIN(id) FROM audit_events WHERE id > ?)", (row_id,)
+        ).fetchone()[0]

@@ -42,8 +42,9 @@ def audit_actions(env, action: str) -> list[tuple]:
         return [(e.actor, e.object_id, e.detail) for e in rows]
 
 
-@pytest.mark.parametrize("header", ["Bearer sg_not-a-real-token", "Bearer ", "Basic dXNlcjpwYXNz", "sg_nobearer",
-                                    "Bearer " + "x" * 5000])
+@pytest.mark.parametrize(
+    "header", ["Bearer sg_not-a-real-token", "Bearer ", "Basic dXNlcjpwYXNz", "sg_nobearer", "Bearer " + "x" * 5000]
+)
 def test_wrong_tokens_are_refused_and_audited(env, header):
     before = len(audit_actions(env, "auth.failed"))
     resp = env.app.test_client().get("/api/v1/datasets", headers={"Authorization": header})
@@ -125,26 +126,32 @@ def test_admin_lists_and_revokes_any_token_and_others_cannot(env):
 def test_admin_creates_and_disables_users(env):
     admin = env.pages("admin")
     # validation errors are shown next to the field
-    resp = admin.post_form("/admin", "/admin/users", {"username": "new analyst!", "role": "analyst",
-                                                      "password": "long-enough-1"})
+    resp = admin.post_form(
+        "/admin", "/admin/users", {"username": "new analyst!", "role": "analyst", "password": "long-enough-1"}
+    )
     assert resp.status_code == 400
     assert "username must be" in resp.get_data(as_text=True)
     resp = admin.post_form("/admin", "/admin/users", {"username": "nora", "role": "analyst", "password": "short"})
     assert resp.status_code == 400 and "at least 8" in resp.get_data(as_text=True)
-    resp = admin.post_form("/admin", "/admin/users", {"username": "nora", "role": "analyst",
-                                                      "password": "long-enough-1"})
+    resp = admin.post_form(
+        "/admin", "/admin/users", {"username": "nora", "role": "analyst", "password": "long-enough-1"}
+    )
     assert resp.status_code == 302
     nora = PageClient(env.app, "nora", "long-enough-1")
     # the admin chose the password: nora must choose her own before anything else
     assert nora.get("/").headers["Location"].endswith("/account/password")
-    resp = nora.post_form("/account/password", "/account/password", {
-        "current_password": "long-enough-1", "new_password": NORA_OWN, "confirm": NORA_OWN})
+    resp = nora.post_form(
+        "/account/password",
+        "/account/password",
+        {"current_password": "long-enough-1", "new_password": NORA_OWN, "confirm": NORA_OWN},
+    )
     assert resp.status_code == 302, resp.get_data(as_text=True)
     assert "nora" in nora.get("/").get_data(as_text=True)
     token = TOKEN.search(nora.post_form("/account", "/tokens", {}).get_data(as_text=True)).group(1)
     assert bearer(env, token).status_code == 200
-    resp = admin.post_form("/admin", "/admin/users", {"username": "nora", "role": "analyst",
-                                                      "password": "long-enough-1"})
+    resp = admin.post_form(
+        "/admin", "/admin/users", {"username": "nora", "role": "analyst", "password": "long-enough-1"}
+    )
     assert resp.status_code == 409 and "already exists" in resp.get_data(as_text=True)
 
     with session_scope(env.settings) as s:
@@ -183,7 +190,8 @@ def test_login_failures_are_audited_and_say_nothing_about_which_part_was_wrong(e
     page = fresh.get("/login?next=//evil.example/").get_data(as_text=True)
     from tests.browser.support import csrf_token
 
-    resp = fresh.client.post("/login?next=//evil.example/", data={"username": env.users["analyst"],
-                                                                  "password": PASSWORD,
-                                                                  "csrf_token": csrf_token(page)})
+    resp = fresh.client.post(
+        "/login?next=//evil.example/",
+        data={"username": env.users["analyst"], "password": PASSWORD, "csrf_token": csrf_token(page)},
+    )
     assert resp.status_code == 302 and resp.headers["Location"] == "/"

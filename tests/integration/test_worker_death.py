@@ -18,16 +18,29 @@ def test_killed_worker_job_finishes_once(service_factory, backend):
     name = register_demo(svc)["name"]
     first = svc.start_worker("doomed")
 
-    resp = svc.api("analyst", "POST", "/releases", json={
-        "dataset": name, "method": "dpctgan", "epsilon": 1.0, "delta": 1e-6, "rows": 500,
-        "options": {"epochs": 40},
-    })
+    resp = svc.api(
+        "analyst",
+        "POST",
+        "/releases",
+        json={
+            "dataset": name,
+            "method": "dpctgan",
+            "epsilon": 1.0,
+            "delta": 1e-6,
+            "rows": 500,
+            "options": {"epochs": 40},
+        },
+    )
     assert resp.status_code == 202, resp.text
     job_id = resp.json()["release"]["id"]
 
     # wait until the mechanism is reading the data (the charge is spent), then kill the worker
-    running = svc.wait_for("steward", job_id, predicate=lambda r: r["status"] == "running" and r["charge"] == "spent"
-                           and r["stage"] == "fit", timeout=300)
+    running = svc.wait_for(
+        "steward",
+        job_id,
+        predicate=lambda r: r["status"] == "running" and r["charge"] == "spent" and r["stage"] == "fit",
+        timeout=300,
+    )
     assert running["internal"]["attempts"] == 1
     svc.kill(first)
 

@@ -34,8 +34,17 @@ def release_db(tmp_path: Path, table: str, epsilon_budget: str, stewards: int = 
             create_user(s, f"steward{n}", "steward", "password-123")
         analyst = create_user(s, "analyst", "analyst", "password-123")
         ds, _ = releases.register_dataset(
-            s, get_storage(settings), steward, upload_path=csv, filename=csv.name, name=table,
-            schema_text=schema.read_text(), epsilon_budget=epsilon_budget, delta_budget="1e-6", settings=settings)
+            s,
+            get_storage(settings),
+            steward,
+            upload_path=csv,
+            filename=csv.name,
+            name=table,
+            schema_text=schema.read_text(),
+            epsilon_budget=epsilon_budget,
+            delta_budget="1e-6",
+            settings=settings,
+        )
         releases.grant(s, steward, ds, analyst.username)
     return settings
 

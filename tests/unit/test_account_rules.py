@@ -9,9 +9,22 @@ from core.errors import InvalidRequest
 from webapp.pages import safe_next
 
 
-@pytest.mark.parametrize("raw", ["/\t/evil.example", "/ /evil.example", "//evil.example", "/\\evil.example",
-                                 "\\\\evil.example", "https://evil.example/", "javascript:alert(1)",
-                                 "/\x0b/evil.example", "\x00//evil.example", "evil.example", "/\u2028/evil.example"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "/\t/evil.example",
+        "/ /evil.example",
+        "//evil.example",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/\x0b/evil.example",
+        "\x00//evil.example",
+        "evil.example",
+        "/\u2028/evil.example",
+    ],
+)
 def test_next_never_leaves_the_host(raw):
     assert safe_next(raw) is None
 

@@ -91,8 +91,9 @@ def test_a_failing_or_overrunning_workload_is_reported_not_raised() -> None:
 def test_run_program_reports_the_child_processes_own_usage() -> None:
     import sys
 
-    ok = run_program([sys.executable, "-c", "import numpy as np; a = np.ones(40 * 2**20 // 8); a[::512] = 2; "
-                                            "print(a.sum() > 0)"])
+    ok = run_program(
+        [sys.executable, "-c", "import numpy as np; a = np.ones(40 * 2**20 // 8); a[::512] = 2; print(a.sum() > 0)"]
+    )
     assert ok["ok"] and ok["returncode"] == 0 and "True" in ok["stdout"]
     assert ok["peak_rss_mib"] >= 40 and ok["wall_s"] > 0 and ok["cpu_s"] > 0
     bad = run_program([sys.executable, "-c", "import sys; sys.exit('no such input')"])
@@ -143,8 +144,12 @@ def test_quick_run_produces_every_case_with_sane_fields(quick_results: dict) -> 
 def test_quick_run_has_the_promised_ratios(quick_results: dict) -> None:
     cases = {c["id"]: c for c in quick_results["cases"]}
     mst = cases["mst"]
-    for key in ("fit+sample: smartnoise warm / native warm", "fit+sample: smartnoise cold / native cold",
-                "fit: smartnoise cold / native warm", "process: smartnoise / synthgate synth"):
+    for key in (
+        "fit+sample: smartnoise warm / native warm",
+        "fit+sample: smartnoise cold / native cold",
+        "fit: smartnoise cold / native warm",
+        "process: smartnoise / synthgate synth",
+    ):
         assert key in mst["ratio"], key
     stages = {(ln["run"], ln["stage"]) for ln in mst["lines"]}
     for run in ("native mst", "smartnoise MSTSynthesizer"):
@@ -188,8 +193,9 @@ def test_cli_writes_json_with_one_entry_per_case(tmp_path) -> None:
 
     out = tmp_path / "results.json"
     md = tmp_path / "results.md"
-    result = CliRunner().invoke(cli, ["bench", "--quick", "--cases", "7", "--json", "-q", "-o", str(out),
-                                      "--markdown", str(md)])
+    result = CliRunner().invoke(
+        cli, ["bench", "--quick", "--cases", "7", "--json", "-q", "-o", str(out), "--markdown", str(md)]
+    )
     assert result.exit_code == 0, result.output
     printed = json.loads(result.stdout)
     saved = json.loads(out.read_text())

@@ -52,7 +52,7 @@ def test_edges_are_sorted_inside_the_bounds_and_at_most_bins_plus_one() -> None:
 
 def test_edges_crowd_where_the_mass_is() -> None:
     counts = np.zeros(GRID_CELLS)
-    counts[:GRID_CELLS // 8] = 100.0  # all the mass in the first eighth of [0, 80]
+    counts[: GRID_CELLS // 8] = 100.0  # all the mass in the first eighth of [0, 80]
     edges = np.asarray(edges_from_counts(counts, 0.0, 80.0, 32))
     inside = ((edges > 0) & (edges <= 10.0)).sum()
     assert inside >= 16  # half the bins follow the mass (the other half are spread uniformly)
@@ -72,10 +72,12 @@ def test_integer_edges_leave_an_integer_in_every_bin() -> None:
     assert edges is not None
     inner = np.asarray(edges[1:-1])
     assert np.all(np.mod(inner, 1) == 0.5)
-    enc = DomainEncoder(_schema(x={"kind": "continuous", "min": 0, "max": 50, "integer": True}),
-                        edges={"x": edges}).encodings[0]
-    codes = DomainEncoder(_schema(x={"kind": "continuous", "min": 0, "max": 50, "integer": True}),
-                          edges={"x": edges}).encode(pd.DataFrame({"x": np.arange(51)}))[:, 0]
+    enc = DomainEncoder(
+        _schema(x={"kind": "continuous", "min": 0, "max": 50, "integer": True}), edges={"x": edges}
+    ).encodings[0]
+    codes = DomainEncoder(
+        _schema(x={"kind": "continuous", "min": 0, "max": 50, "integer": True}), edges={"x": edges}
+    ).encode(pd.DataFrame({"x": np.arange(51)}))[:, 0]
     assert set(codes.tolist()) == set(range(enc.n_bins))  # 0..50 reaches every bin
 
 
@@ -114,12 +116,15 @@ def test_integer_column_decodes_integers_of_its_bin() -> None:
         assert part.min() >= np.ceil(edges[b]) and part.max() <= edges[b + 1]
 
 
-@pytest.mark.parametrize("edges,message", [
-    ((1.0, 50.0, 100.0), "declared min"),
-    ((0.0, 50.0, 99.0), "declared max"),
-    ((0.0, 60.0, 50.0, 100.0), "ascending"),
-    ((0.0, 10.2, 10.7, 100.0), "integer"),
-])
+@pytest.mark.parametrize(
+    "edges,message",
+    [
+        ((1.0, 50.0, 100.0), "declared min"),
+        ((0.0, 50.0, 99.0), "declared max"),
+        ((0.0, 60.0, 50.0, 100.0), "ascending"),
+        ((0.0, 10.2, 10.7, 100.0), "integer"),
+    ],
+)
 def test_bad_edges_are_refused(edges, message) -> None:
     schema = _schema(x={"kind": "continuous", "min": 0, "max": 100, "integer": True})
     with pytest.raises(SchemaError, match=message):
@@ -127,8 +132,11 @@ def test_bad_edges_are_refused(edges, message) -> None:
 
 
 def test_edges_only_for_binned_numeric_columns() -> None:
-    schema = _schema(c={"kind": "categorical", "values": ["a", "b"]}, o={"kind": "ordinal", "min": 1, "max": 5},
-                     x={"kind": "continuous", "min": 0, "max": 1})
+    schema = _schema(
+        c={"kind": "categorical", "values": ["a", "b"]},
+        o={"kind": "ordinal", "min": 1, "max": 5},
+        x={"kind": "continuous", "min": 0, "max": 1},
+    )
     assert [e.name for e in placeable_columns(DomainEncoder(schema))] == ["x"]
     with pytest.raises(SchemaError, match="not binned numeric"):
         DomainEncoder(schema, edges={"o": (1.0, 3.0, 5.0)})
@@ -228,4 +236,5 @@ def test_dp_marginals_spends_the_rest_after_the_placement(penguins) -> None:
     assert placement["columns"] == ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]
     with pytest.raises(MethodOptionError, match="delta > 0"):
         create_synthesizer("dp-marginals", options={"adaptive_bins_share": 0.25}).fit(
-            df, schema, PrivacyCost(Fraction(1), Fraction(0)))
+            df, schema, PrivacyCost(Fraction(1), Fraction(0))
+        )

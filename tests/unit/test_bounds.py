@@ -117,8 +117,7 @@ def test_learn_open_bounds_fills_the_schema_and_costs_exactly_epsilon(adult_df: 
 def test_open_datetime_bounds_are_learned_as_dates() -> None:
     raw = read_table(PENGUINS_RAW)[["Date Egg", "Species"]]
     raw = pd.concat([raw] * 20, ignore_index=True)  # enough rows for a small epsilon
-    schema = PublicSchema.from_dict({"columns": {"Date Egg": {"kind": "datetime"},
-                                                 "Species": {"kind": "text"}}})
+    schema = PublicSchema.from_dict({"columns": {"Date Egg": {"kind": "datetime"}, "Species": {"kind": "text"}}})
     table, _ = conform_table(raw, schema)
     learned = learn_open_bounds(table, schema, 1.0, seed=1)
     spec = learned.schema.columns["Date Egg"]
@@ -135,8 +134,9 @@ def test_open_categorical_domains_are_refused() -> None:
 
 
 def test_split_request_composes_to_the_request_exactly() -> None:
-    schema = PublicSchema.from_dict({"columns": {"x": {"kind": "continuous"}, "y": {"kind": "ordinal", "min": 0,
-                                                                                      "max": 5}}})
+    schema = PublicSchema.from_dict(
+        {"columns": {"x": {"kind": "continuous"}, "y": {"kind": "ordinal", "min": 0, "max": 5}}}
+    )
     delta = Fraction(1, 10**9)
     mst = synthesizer_class("mst-smartnoise")
     spent, budget = split_request(mst, schema, PrivacyCost(1, delta), 0.1)

@@ -19,8 +19,10 @@ delta_values = st.fractions(min_value=0, max_value=Fraction(1, 10_000), max_deno
 rho_values = st.fractions(min_value=Fraction(1, 10**6), max_value=5, max_denominator=10**6)
 
 
-@pytest.mark.parametrize("bad", [-1, -0.0001, math.nan, math.inf, -math.inf, float("1e309"), "1", "0.5", True,
-                                 None, b"1", Decimal("NaN"), [1]])
+@pytest.mark.parametrize(
+    "bad",
+    [-1, -0.0001, math.nan, math.inf, -math.inf, float("1e309"), "1", "0.5", True, None, b"1", Decimal("NaN"), [1]],
+)
 def test_cost_rejects_bad_epsilon(bad):
     with pytest.raises(InvalidPrivacyValue):
         PrivacyCost(bad)

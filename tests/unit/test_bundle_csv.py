@@ -23,13 +23,15 @@ def test_formula_cells_get_an_apostrophe_and_plain_labels_do_not() -> None:
 
 def test_a_released_table_reads_back_from_csv_as_from_parquet() -> None:
     """A class labelled -1 (as make_classification labels can be) stays the class -1."""
-    df = pd.DataFrame({
-        "target": pd.Series(["-1", "1", "-1", "1"], dtype=object),
-        "x": [-0.25, 1.5, np.nan, 3.0],
-        "n": pd.array([-3, 4, None, 0], dtype="Int64"),
-        "when": pd.to_datetime(["2020-01-01", "2021-06-30", None, "1999-12-31"]),
-        "note": ["a,b", 'say "hi"', "two\nlines", "\r=1"],
-    })
+    df = pd.DataFrame(
+        {
+            "target": pd.Series(["-1", "1", "-1", "1"], dtype=object),
+            "x": [-0.25, 1.5, np.nan, 3.0],
+            "n": pd.array([-3, 4, None, 0], dtype="Int64"),
+            "when": pd.to_datetime(["2020-01-01", "2021-06-30", None, "1999-12-31"]),
+            "note": ["a,b", 'say "hi"', "two\nlines", "\r=1"],
+        }
+    )
     buf = io.BytesIO()
     df.to_parquet(buf)
     parquet = pd.read_parquet(io.BytesIO(buf.getvalue()))

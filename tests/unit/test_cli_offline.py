@@ -38,8 +38,22 @@ def test_methods_lists_the_catalogue(runner: CliRunner) -> None:
 
 def test_schema_propose_marks_learned_values_and_drops_ids_and_text(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "schema.yaml"
-    result = runner.invoke(cli, ["schema", "propose", str(PENGUINS_RAW), "-o", str(out), "--qi", "Island,Sex",
-                                 "--sensitive", "Body Mass (g)", "--target", "Species"])
+    result = runner.invoke(
+        cli,
+        [
+            "schema",
+            "propose",
+            str(PENGUINS_RAW),
+            "-o",
+            str(out),
+            "--qi",
+            "Island,Sex",
+            "--sensitive",
+            "Body Mass (g)",
+            "--target",
+            "Species",
+        ],
+    )
     assert result.exit_code == 0, result.output
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# Proposed public schema") and "NOT PUBLIC YET" in text
@@ -65,9 +79,27 @@ def test_schema_propose_refuses_bad_column_choices(runner: CliRunner) -> None:
 
 def test_synth_writes_rows_and_prints_the_cost(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
-    result = runner.invoke(cli, ["synth", str(PENGUINS), "--schema", str(PENGUINS_SCHEMA), "-m", "dp-copula",
-                                 "--epsilon", "0.5", "--delta", "1e-9", "--rows", "75", "--seed", "3",
-                                 "-o", str(out)])
+    result = runner.invoke(
+        cli,
+        [
+            "synth",
+            str(PENGUINS),
+            "--schema",
+            str(PENGUINS_SCHEMA),
+            "-m",
+            "dp-copula",
+            "--epsilon",
+            "0.5",
+            "--delta",
+            "1e-9",
+            "--rows",
+            "75",
+            "--seed",
+            "3",
+            "-o",
+            str(out),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "privacy cost: epsilon = 0.5, delta = 0.000000001" in result.output
     df = pd.read_csv(out)
@@ -76,9 +108,27 @@ def test_synth_writes_rows_and_prints_the_cost(runner: CliRunner, tmp_path: Path
 
 def test_synth_json_and_options(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "out.parquet"
-    result = runner.invoke(cli, ["synth", str(PUMS), "--schema", str(PUMS_SCHEMA), "-m", "dp-marginals",
-                                 "--epsilon", "1", "--option", "bins=8", "--rows", "20", "-o", str(out), "--json",
-                                 "-q"])
+    result = runner.invoke(
+        cli,
+        [
+            "synth",
+            str(PUMS),
+            "--schema",
+            str(PUMS_SCHEMA),
+            "-m",
+            "dp-marginals",
+            "--epsilon",
+            "1",
+            "--option",
+            "bins=8",
+            "--rows",
+            "20",
+            "-o",
+            str(out),
+            "--json",
+            "-q",
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["cost"]["epsilon"] == "1" and data["cost"]["dp"] is True and data["rows"] == 20
@@ -87,27 +137,33 @@ def test_synth_json_and_options(runner: CliRunner, tmp_path: Path) -> None:
 
 def test_data_free_method_needs_no_file(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "scenario.csv"
-    result = runner.invoke(cli, ["synth", "-m", "scenario", "--option", "weights=0.8,0.2", "--rows", "40",
-                                 "-o", str(out), "--json", "-q"])
+    result = runner.invoke(
+        cli, ["synth", "-m", "scenario", "--option", "weights=0.8,0.2", "--rows", "40", "-o", str(out), "--json", "-q"]
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["cost"]["epsilon"] == "0"
     assert len(pd.read_csv(out)) == 40
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["-m", "dp-copula", "--epsilon", "abc"], "epsilon must be a number"),
-    (["-m", "dp-copula", "--epsilon", "-1"], "epsilon must be >= 0"),
-    (["-m", "dp-copula", "--epsilon", "nan"], "finite"),
-    (["-m", "dp-copula"], "give --epsilon"),
-    (["-m", "gaussian-copula", "--epsilon", "1"], "not differentially private"),
-    (["-m", "no-such-method", "--epsilon", "1"], "unknown method"),
-    (["-m", "mst", "--epsilon", "1"], "delta"),
-    (["-m", "dp-copula", "--epsilon", "1", "--option", "nonsense=1"], "unknown option"),
-])
-def test_bad_requests_fail_with_a_message_and_exit_2(runner: CliRunner, tmp_path: Path, args: list[str],
-                                                     message: str) -> None:
-    result = runner.invoke(cli, ["synth", str(PENGUINS), "--schema", str(PENGUINS_SCHEMA), *args,
-                                 "-o", str(tmp_path / "x.csv")])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-m", "dp-copula", "--epsilon", "abc"], "epsilon must be a number"),
+        (["-m", "dp-copula", "--epsilon", "-1"], "epsilon must be >= 0"),
+        (["-m", "dp-copula", "--epsilon", "nan"], "finite"),
+        (["-m", "dp-copula"], "give --epsilon"),
+        (["-m", "gaussian-copula", "--epsilon", "1"], "not differentially private"),
+        (["-m", "no-such-method", "--epsilon", "1"], "unknown method"),
+        (["-m", "mst", "--epsilon", "1"], "delta"),
+        (["-m", "dp-copula", "--epsilon", "1", "--option", "nonsense=1"], "unknown option"),
+    ],
+)
+def test_bad_requests_fail_with_a_message_and_exit_2(
+    runner: CliRunner, tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = runner.invoke(
+        cli, ["synth", str(PENGUINS), "--schema", str(PENGUINS_SCHEMA), *args, "-o", str(tmp_path / "x.csv")]
+    )
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "Traceback" not in result.output
@@ -118,8 +174,21 @@ def test_schema_refusal_comes_before_the_data_is_read(runner: CliRunner, tmp_pat
     schema = tmp_path / "open.yaml"
     schema.write_text("columns:\n  a: {kind: categorical}\n  b: {kind: continuous, min: 0, max: 1}\n")
     # the data file does not even exist: the refusal must name the schema problem, not the file
-    result = runner.invoke(cli, ["synth", str(tmp_path / "missing.csv"), "--schema", str(schema), "-m",
-                                 "dp-copula", "--epsilon", "1", "-o", str(tmp_path / "x.csv")])
+    result = runner.invoke(
+        cli,
+        [
+            "synth",
+            str(tmp_path / "missing.csv"),
+            "--schema",
+            str(schema),
+            "-m",
+            "dp-copula",
+            "--epsilon",
+            "1",
+            "-o",
+            str(tmp_path / "x.csv"),
+        ],
+    )
     assert result.exit_code == 2
     assert "'a'" in result.output and "declare" in result.output
 
@@ -130,9 +199,28 @@ def test_synthgate_synth_runs_as_a_real_process(tmp_path: Path) -> None:
     command = [str(exe)] if exe.exists() else [sys.executable, "-c", "from webapp.cli import main; main()"]
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     proc = subprocess.run(
-        [*command, "synth", str(PUMS), "--schema", str(PUMS_SCHEMA), "--method", "dp-copula", "--epsilon", "1",
-         "--rows", "200", "--seed", "1", "-o", str(out)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+        [
+            *command,
+            "synth",
+            str(PUMS),
+            "--schema",
+            str(PUMS_SCHEMA),
+            "--method",
+            "dp-copula",
+            "--epsilon",
+            "1",
+            "--rows",
+            "200",
+            "--seed",
+            "1",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stderr
     assert "privacy cost: epsilon = 1, delta = 0" in proc.stdout
@@ -143,9 +231,31 @@ def test_synthgate_synth_runs_as_a_real_process(tmp_path: Path) -> None:
 
 def test_stats_measures_with_intervals_and_small_cell_rules(runner: CliRunner, tmp_path: Path) -> None:
     out = tmp_path / "stats.json"
-    result = runner.invoke(cli, ["stats", str(PUMS), "--schema", str(PUMS_SCHEMA), "--epsilon", "1", "--delta",
-                                 "1e-9", "--option", "mechanism=gaussian", "--option", 'columns=["age", "sex"]',
-                                 "--option", 'by=["sex"]', "--seed", "3", "-o", str(out), "-q", "--json"])
+    result = runner.invoke(
+        cli,
+        [
+            "stats",
+            str(PUMS),
+            "--schema",
+            str(PUMS_SCHEMA),
+            "--epsilon",
+            "1",
+            "--delta",
+            "1e-9",
+            "--option",
+            "mechanism=gaussian",
+            "--option",
+            'columns=["age", "sex"]',
+            "--option",
+            'by=["sex"]',
+            "--seed",
+            "3",
+            "-o",
+            str(out),
+            "-q",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
     assert printed["cost"]["rho"] is not None and printed["budget"]["mechanism"] == "gaussian"
@@ -158,14 +268,28 @@ def test_stats_measures_with_intervals_and_small_cell_rules(runner: CliRunner, t
     row = numeric[numeric["group"] == "all"].iloc[0]
     assert row["mean_low"] <= row["mean"] <= row["mean_high"]
     csv = tmp_path / "stats.csv"
-    result = runner.invoke(cli, ["stats", str(PUMS), "--schema", str(PUMS_SCHEMA), "--epsilon", "1", "-o",
-                                 str(csv), "-q"])
+    result = runner.invoke(
+        cli, ["stats", str(PUMS), "--schema", str(PUMS_SCHEMA), "--epsilon", "1", "-o", str(csv), "-q"]
+    )
     assert result.exit_code == 0 and "privacy cost: epsilon = 1" in result.output, result.output
     assert set(pd.read_csv(csv)["table"]) >= {"counts", "numeric"}
 
 
 def test_stats_refuses_a_gaussian_request_without_delta_before_reading(runner: CliRunner, tmp_path: Path) -> None:
     missing = tmp_path / "not-there.csv"  # never opened: the request is refused first
-    result = runner.invoke(cli, ["stats", str(missing), "--schema", str(PUMS_SCHEMA), "--epsilon", "1",
-                                 "--option", "mechanism=gaussian", "-o", str(tmp_path / "x.json")])
+    result = runner.invoke(
+        cli,
+        [
+            "stats",
+            str(missing),
+            "--schema",
+            str(PUMS_SCHEMA),
+            "--epsilon",
+            "1",
+            "--option",
+            "mechanism=gaussian",
+            "-o",
+            str(tmp_path / "x.json"),
+        ],
+    )
     assert result.exit_code == 2 and "needs a delta" in result.output, result.output

@@ -15,11 +15,22 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_compose_file_validates_with_docker_compose():
     exe = shutil.which("docker-compose")
     assert exe, "docker-compose (Debian package) is needed to validate docker-compose.yml: `make test` installs it"
-    env = dict(os.environ, SYNTHGATE_SECRET_KEY="validation-only", SYNTHGATE_S3_ACCESS_KEY="validation-only",
-               SYNTHGATE_S3_SECRET_KEY="validation-only", SYNTHGATE_SIGNING_KEY_PEM="validation-only",
-               SYNTHGATE_METRICS_TOKEN="validation-only", SYNTHGATE_FLOWER_AUTH="user:validation-only")
-    proc = subprocess.run([exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"], capture_output=True,
-                          text=True, env=env, timeout=120)
+    env = dict(
+        os.environ,
+        SYNTHGATE_SECRET_KEY="validation-only",
+        SYNTHGATE_S3_ACCESS_KEY="validation-only",
+        SYNTHGATE_S3_SECRET_KEY="validation-only",
+        SYNTHGATE_SIGNING_KEY_PEM="validation-only",
+        SYNTHGATE_METRICS_TOKEN="validation-only",
+        SYNTHGATE_FLOWER_AUTH="user:validation-only",
+    )
+    proc = subprocess.run(
+        [exe, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
 
 

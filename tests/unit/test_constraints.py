@@ -38,8 +38,9 @@ COLUMNS = {
     "total": {"kind": "continuous", "min": 0, "max": 20, "integer": True},
     "id": {"kind": "identifier"},
 }
-BANDS = {"determined": {"column": "band", "by": "age",
-                        "bands": {"young": [18, 29], "middle": [30, 59], "old": [60, 90]}}}
+BANDS = {
+    "determined": {"column": "band", "by": "age", "bands": {"young": [18, 29], "middle": [30, 59], "old": [60, 90]}}
+}
 
 
 def schema_with(*constraints: object) -> PublicSchema:
@@ -73,35 +74,46 @@ def frame(**overrides: object) -> pd.DataFrame:
 def test_constraints_round_trip_through_yaml_in_the_short_and_long_forms() -> None:
     schema = schema_with("lo <= hi", "end > start", BANDS)
     kinds = [(c.kind, c.describe()) for c in schema.constraints]
-    assert kinds == [("inequality", "lo <= hi"), ("inequality", "start < end"),
-                     ("determined", "band determined by age (bands)")]
+    assert kinds == [
+        ("inequality", "lo <= hi"),
+        ("inequality", "start < end"),
+        ("determined", "band determined by age (bands)"),
+    ]
     again = PublicSchema.from_text(schema.to_yaml())
     assert again.constraints == schema.constraints
 
 
-@pytest.mark.parametrize(("constraint", "message"), [
-    ("lo <= nope", "'nope', which is not a declared column"),
-    ("lo <= id", "'id', an identifier column"),
-    ("start <= hi", "cannot be compared"),
-    ("band <= hi", "cannot be compared"),
-    ("lo <= lo", "compared with itself"),
-    ("lo is below hi", "write 'low <= high'"),
-    ({"inequality": {"low": "lo", "high": "hi"}, "formula": {"column": "total", "expression": "lo"}},
-     "exactly one of"),
-    ({"determined": {"column": "band", "by": "age", "bands": {"ancient": [91, 120]}}}, "['ancient'] not among"),
-    ({"determined": {"column": "band", "by": "age", "bands": {"old": [95, 120]}}}, "outside the bounds of 'age'"),
-    ({"determined": {"column": "band", "by": "age", "bands": {"old": [60, 50]}}}, "min <= max"),
-    ({"determined": {"column": "age", "by": "band", "mapping": {"young": 20}}}, "'age' must declare `values`"),
-    ({"determined": {"column": "region", "by": "age", "mapping": {"20": "west"}}}, "needs 'age' to declare"),
-    ({"determined": {"column": "region", "by": "state", "mapping": {"FL": "south"}}}, "not declared values of 'state'"),
-    ({"determined": {"column": "region", "by": "state"}}, "exactly one of `bands`"),
-    ({"combinations": {"columns": ["sex", "age"], "allowed": [["F", 20]]}}, "'age' must declare `values`"),
-    ({"combinations": {"columns": ["sex", "pregnant"], "allowed": [["F"]]}}, "give one per column"),
-    ({"combinations": {"columns": ["sex", "pregnant"], "allowed": [["X", "yes"]]}}, "['X'] are not declared"),
-    ({"formula": {"column": "band", "expression": "age / 10"}}, "a formula computes a numeric column"),
-    ({"formula": {"column": "total", "expression": "total + 1"}}, "reads 'total' itself"),
-    ({"formula": {"column": "total", "expression": "lo + weight"}}, "'weight' is not a declared column"),
-])
+@pytest.mark.parametrize(
+    ("constraint", "message"),
+    [
+        ("lo <= nope", "'nope', which is not a declared column"),
+        ("lo <= id", "'id', an identifier column"),
+        ("start <= hi", "cannot be compared"),
+        ("band <= hi", "cannot be compared"),
+        ("lo <= lo", "compared with itself"),
+        ("lo is below hi", "write 'low <= high'"),
+        (
+            {"inequality": {"low": "lo", "high": "hi"}, "formula": {"column": "total", "expression": "lo"}},
+            "exactly one of",
+        ),
+        ({"determined": {"column": "band", "by": "age", "bands": {"ancient": [91, 120]}}}, "['ancient'] not among"),
+        ({"determined": {"column": "band", "by": "age", "bands": {"old": [95, 120]}}}, "outside the bounds of 'age'"),
+        ({"determined": {"column": "band", "by": "age", "bands": {"old": [60, 50]}}}, "min <= max"),
+        ({"determined": {"column": "age", "by": "band", "mapping": {"young": 20}}}, "'age' must declare `values`"),
+        ({"determined": {"column": "region", "by": "age", "mapping": {"20": "west"}}}, "needs 'age' to declare"),
+        (
+            {"determined": {"column": "region", "by": "state", "mapping": {"FL": "south"}}},
+            "not declared values of 'state'",
+        ),
+        ({"determined": {"column": "region", "by": "state"}}, "exactly one of `bands`"),
+        ({"combinations": {"columns": ["sex", "age"], "allowed": [["F", 20]]}}, "'age' must declare `values`"),
+        ({"combinations": {"columns": ["sex", "pregnant"], "allowed": [["F"]]}}, "give one per column"),
+        ({"combinations": {"columns": ["sex", "pregnant"], "allowed": [["X", "yes"]]}}, "['X'] are not declared"),
+        ({"formula": {"column": "band", "expression": "age / 10"}}, "a formula computes a numeric column"),
+        ({"formula": {"column": "total", "expression": "total + 1"}}, "reads 'total' itself"),
+        ({"formula": {"column": "total", "expression": "lo + weight"}}, "'weight' is not a declared column"),
+    ],
+)
 def test_bad_constraints_are_refused_with_what_to_change(constraint: object, message: str) -> None:
     with pytest.raises(SchemaError) as err:
         schema_with(constraint)
@@ -112,31 +124,39 @@ def test_constraints_on_computed_columns_and_cycles_are_refused() -> None:
     with pytest.raises(SchemaError, match="form a cycle"):
         schema_with("lo <= hi", "hi <= total", "total <= lo")
     with pytest.raises(SchemaError, match="already computed by"):
-        schema_with({"formula": {"column": "total", "expression": "lo + hi"}},
-                    {"formula": {"column": "total", "expression": "lo"}})
+        schema_with(
+            {"formula": {"column": "total", "expression": "lo + hi"}},
+            {"formula": {"column": "total", "expression": "lo"}},
+        )
     with pytest.raises(SchemaError, match="computed by constraints"):
         schema_with({"formula": {"column": "total", "expression": "lo + hi"}}, "lo <= total")
     with pytest.raises(SchemaError, match="list that constraint first"):
-        schema_with({"formula": {"column": "hi", "expression": "total / 2"}},
-                    {"formula": {"column": "total", "expression": "lo * 2"}})
+        schema_with(
+            {"formula": {"column": "hi", "expression": "total / 2"}},
+            {"formula": {"column": "total", "expression": "lo * 2"}},
+        )
     columns = {**COLUMNS, "lo": {**COLUMNS["lo"], "nullable": True}}
     with pytest.raises(SchemaError, match="declare 'total' nullable"):
-        PublicSchema.from_dict({"columns": columns,
-                                "constraints": [{"formula": {"column": "total", "expression": "lo + 1"}}]})
+        PublicSchema.from_dict(
+            {"columns": columns, "constraints": [{"formula": {"column": "total", "expression": "lo + 1"}}]}
+        )
 
 
-@pytest.mark.parametrize("text", [
-    "__import__('os').system('true')",
-    "lo.__class__",
-    "(lambda: 1)()",
-    "open('/etc/passwd')",
-    "[lo, hi][0]",
-    "exp(x=lo)",
-    "eval('1')",
-    "{'a': 1}",
-    "lo if hi else __builtins__",
-    "f'{lo}'",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "__import__('os').system('true')",
+        "lo.__class__",
+        "(lambda: 1)()",
+        "open('/etc/passwd')",
+        "[lo, hi][0]",
+        "exp(x=lo)",
+        "eval('1')",
+        "{'a': 1}",
+        "lo if hi else __builtins__",
+        "f'{lo}'",
+    ],
+)
 def test_unsafe_expressions_are_refused(text: str) -> None:
     with pytest.raises(ExpressionError):
         parse_expression(text, {"lo", "hi"})
@@ -146,8 +166,9 @@ def test_unsafe_expressions_are_refused(text: str) -> None:
 
 def test_expressions_compute_on_arrays_and_powers_of_constants_overflow_instead_of_hanging() -> None:
     expr = parse_expression("where(sex == 'F', logistic(lo - 2), clip(hi * 3, 0, 5)) + 2 ** 3", {"lo", "hi", "sex"})
-    got = expr.evaluate({"lo": np.array([2.0, 2.0]), "hi": np.array([1.0, 9.0]),
-                         "sex": np.array(["F", "M"], dtype=object)}, 2)
+    got = expr.evaluate(
+        {"lo": np.array([2.0, 2.0]), "hi": np.array([1.0, 9.0]), "sex": np.array(["F", "M"], dtype=object)}, 2
+    )
     np.testing.assert_allclose(got, [0.5 + 8, 5 + 8])
     t0 = time.perf_counter()
     huge = parse_expression("9 ** 9 ** 9 ** 9", set()).evaluate({}, 3)
@@ -175,8 +196,10 @@ def test_inequality_repair_swaps_then_clips_and_keeps_dtypes_and_bounds() -> Non
     assert out["lo"].dtype == "Int64" and out["start"].dtype == "datetime64[ns]"
     assert out.loc[2, "lo"] == 1 and out.loc[2, "hi"] == 9.0  # swapped
     # a swap that would put end's value outside start's bounds: start is clipped to its max
-    df2 = frame(start=pd.to_datetime(["2021-05-01"] + ["2020-01-01"] * 5),
-                end=pd.to_datetime(["2020-12-31"] + ["2020-02-01"] * 5))
+    df2 = frame(
+        start=pd.to_datetime(["2021-05-01"] + ["2020-01-01"] * 5),
+        end=pd.to_datetime(["2020-12-31"] + ["2020-02-01"] * 5),
+    )
     df2.loc[0, "end"] = pd.Timestamp("2020-06-01")
     df2.loc[0, "start"] = pd.Timestamp("2020-12-31")
     df2.loc[1, "start"] = pd.Timestamp("2020-12-31")
@@ -195,8 +218,7 @@ def test_strict_inequality_separates_equal_values() -> None:
 
 
 def test_bands_recompute_the_determined_column_and_bring_stray_sources_into_a_band() -> None:
-    schema = schema_with({"determined": {"column": "band", "by": "age",
-                                         "bands": {"young": [18, 29], "old": [60, 90]}}})
+    schema = schema_with({"determined": {"column": "band", "by": "age", "bands": {"young": [18, 29], "old": [60, 90]}}})
     df = frame()
     # ages 20 (filed old), 30 and 59 (in no band: middle has none here), 90 (filed young)
     assert violation_counts(df, schema) == {"band determined by age (bands)": 4}
@@ -213,11 +235,15 @@ def test_mapping_and_combinations_are_repaired_inside_the_declared_domains() -> 
         {"combinations": {"columns": ["pregnant", "sex"], "allowed": [["yes", "F"], ["no", "F"], ["no", "M"]]}},
     )
     df = frame()
-    assert violation_counts(df, schema) == {"region determined by state (a mapping)": 1,
-                                            "allowed combinations of (pregnant, sex)": 1}
+    assert violation_counts(df, schema) == {
+        "region determined by state (a mapping)": 1,
+        "allowed combinations of (pregnant, sex)": 1,
+    }
     out, _ = repair_constraints(df, schema, seed=3)
-    assert violation_counts(out, schema) == {"region determined by state (a mapping)": 0,
-                                             "allowed combinations of (pregnant, sex)": 0}
+    assert violation_counts(out, schema) == {
+        "region determined by state (a mapping)": 0,
+        "allowed combinations of (pregnant, sex)": 0,
+    }
     assert list(out["region"][:2]) == ["west", "east"] and out.loc[2, "region"] == "west"  # TX is not mapped
     assert tuple(out.loc[0, ["pregnant", "sex"]]) in {("no", "M"), ("yes", "F")}
 
@@ -235,8 +261,11 @@ def test_reject_and_resample_replaces_violating_rows_with_fresh_valid_draws() ->
     schema = schema_with("lo <= hi", BANDS)
     df = frame()
     assert violation_counts(df, schema) == {"lo <= hi": 3, "band determined by age (bands)": 3}
-    good = frame(lo=pd.array([1] * 6, dtype="Int64"), hi=[2.0] * 6,
-                 band=pd.array(["young", "young", "middle", "middle", "old", "old"], dtype="string"))
+    good = frame(
+        lo=pd.array([1] * 6, dtype="Int64"),
+        hi=[2.0] * 6,
+        band=pd.array(["young", "young", "middle", "middle", "old", "old"], dtype="string"),
+    )
     calls: list[int] = []
 
     def resample(m: int) -> pd.DataFrame:
@@ -287,10 +316,13 @@ def test_compas_declares_its_constraints_and_the_real_rows_break_them(compas) ->
     assert counts[INEQUALITY] > 0 and counts[AGE_CAT] > 0
 
 
-@pytest.mark.parametrize(("method", "cost"), [
-    ("mst", PrivacyCost(Fraction(1), Fraction(1, 10**9))),
-    ("dp-copula", PrivacyCost(Fraction(1), Fraction(0))),
-])
+@pytest.mark.parametrize(
+    ("method", "cost"),
+    [
+        ("mst", PrivacyCost(Fraction(1), Fraction(1, 10**9))),
+        ("dp-copula", PrivacyCost(Fraction(1), Fraction(0))),
+    ],
+)
 def test_compas_outputs_violate_before_and_not_after_enforcement(compas, method: str, cost: PrivacyCost) -> None:
     table, schema = compas
     synth = create_synthesizer(method, seed=11)
@@ -334,13 +366,31 @@ def test_offline_synth_enforces_the_schema_constraints(tmp_path: Path) -> None:
     from webapp.cli import cli
 
     out = tmp_path / "out.parquet"
-    result = CliRunner().invoke(cli, ["synth", str(COMPAS / "compas.csv"), "--schema", str(COMPAS / "schema.yaml"),
-                                      "-m", "dp-marginals", "--epsilon", "1", "--rows", "2000", "--seed", "3",
-                                      "-o", str(out), "-q", "--json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "synth",
+            str(COMPAS / "compas.csv"),
+            "--schema",
+            str(COMPAS / "schema.yaml"),
+            "-m",
+            "dp-marginals",
+            "--epsilon",
+            "1",
+            "--rows",
+            "2000",
+            "--seed",
+            "3",
+            "-o",
+            str(out),
+            "-q",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     import json
 
-    doc = json.loads(result.output[result.output.index("{"):])
+    doc = json.loads(result.output[result.output.index("{") :])
     assert doc["constraints"]["rows_violating"] > 0
     df = pd.read_parquet(out)
     assert violation_counts(df, load_schema(COMPAS / "schema.yaml")) == {INEQUALITY: 0, AGE_CAT: 0}
@@ -356,7 +406,8 @@ def test_generalising_a_constrained_column_drops_its_constraint_from_the_release
     data["quasi_identifiers"] = ["age", "sex", "race"]
     generalising = PublicSchema.from_dict(data)
     released, released_schema, report = apply_disclosure_control(
-        table.head(500), generalising, DatasetPolicy.from_dict({"k": 5, "suppression": "generalise"}))
+        table.head(500), generalising, DatasetPolicy.from_dict({"k": 5, "suppression": "generalise"})
+    )
     assert "age" in report.generalisation and len(released)
     assert [c.describe() for c in released_schema.constraints] == [INEQUALITY]
 
@@ -400,17 +451,25 @@ def test_spec_formulas_compute_and_draw_from_earlier_columns() -> None:
     assert report.rows_resampled > 0
 
 
-@pytest.mark.parametrize(("column", "message"), [
-    ({"formula": "later * 2"}, "'later' is not a declared column"),
-    ({"formula": "tenure.real"}, "not allowed"),
-    ({"formula": "__import__('os')"}, "not an allowed function"),
-    ({"formula": "tenure", "draw": "poisson"}, "draw must be bernoulli"),
-    ({"formula": "tenure", "draw": "bernoulli", "values": [0, 1, 2]}, "needs two `values`"),
-    ({"formula": "tenure", "null_rate": 0.1}, "does not take ['null_rate']"),
-])
+@pytest.mark.parametrize(
+    ("column", "message"),
+    [
+        ({"formula": "later * 2"}, "'later' is not a declared column"),
+        ({"formula": "tenure.real"}, "not allowed"),
+        ({"formula": "__import__('os')"}, "not an allowed function"),
+        ({"formula": "tenure", "draw": "poisson"}, "draw must be bernoulli"),
+        ({"formula": "tenure", "draw": "bernoulli", "values": [0, 1, 2]}, "needs two `values`"),
+        ({"formula": "tenure", "null_rate": 0.1}, "does not take ['null_rate']"),
+    ],
+)
 def test_spec_formula_errors_say_what_to_change(column: dict, message: str) -> None:
-    spec = {"columns": {"tenure": {"distribution": "norm", "loc": 10, "scale": 2}, "x": column,
-                        "later": {"distribution": "norm", "loc": 0, "scale": 1}}}
+    spec = {
+        "columns": {
+            "tenure": {"distribution": "norm", "loc": 10, "scale": 2},
+            "x": column,
+            "later": {"distribution": "norm", "loc": 0, "scale": 1},
+        }
+    }
     with pytest.raises(MethodOptionError) as err:
         create_synthesizer("spec", options={"spec": spec}).preflight()
     assert message in err.value.message
@@ -422,11 +481,16 @@ def test_spec_formula_errors_say_what_to_change(column: dict, message: str) -> N
 def test_the_privacy_statement_lists_the_constraints_and_their_counts() -> None:
     schema = schema_with("lo <= hi", BANDS)
     _, report = enforce_constraints(frame(), schema, seed=1)
-    text = privacy_statement(method={"name": "mst", "guarantee": "dp"}, cost=PrivacyCost(Fraction(1), Fraction(0)),
-                             schema=schema, release={"constraints": report.to_dict()})
+    text = privacy_statement(
+        method={"name": "mst", "guarantee": "dp"},
+        cost=PrivacyCost(Fraction(1), Fraction(0)),
+        schema=schema,
+        release={"constraints": report.to_dict()},
+    )
     assert "constraints of the public schema" in text and "no privacy cost" in text
     assert "`lo <= hi`: 3 rows violated it as sampled; 3 rows repaired" in text
     assert "`band determined by age (bands)`: 3 rows violated it as sampled" in text
-    plain = privacy_statement(method={"name": "mst", "guarantee": "dp"}, cost=PrivacyCost(Fraction(1), Fraction(0)),
-                              schema=schema)
+    plain = privacy_statement(
+        method={"name": "mst", "guarantee": "dp"}, cost=PrivacyCost(Fraction(1), Fraction(0)), schema=schema
+    )
     assert "constraints of the public schema" not in plain

@@ -61,14 +61,19 @@ def test_a_unique_row_is_suppressed_and_the_rest_kept():
 
 
 def test_classes_of_four_and_five_at_k5_the_four_go_the_five_stay():
-    table = pd.DataFrame({
-        "sex": ["F"] * 4 + ["M"] * 5,
-        "zip": ["100"] * 9,
-        "v": [1, 2, 3, 4, 5, 6, 7, 8, 9],
-    })
+    table = pd.DataFrame(
+        {
+            "sex": ["F"] * 4 + ["M"] * 5,
+            "zip": ["100"] * 9,
+            "v": [1, 2, 3, 4, 5, 6, 7, 8, 9],
+        }
+    )
     schema = schema_of(
-        {"sex": {"kind": "categorical", "values": ["F", "M"]},
-         "zip": {"kind": "categorical", "values": ["100", "200"]}, "v": VALUE},
+        {
+            "sex": {"kind": "categorical", "values": ["F", "M"]},
+            "zip": {"kind": "categorical", "values": ["100", "200"]},
+            "v": VALUE,
+        },
         qis=["sex", "zip"],
     )
     out, _, report = apply_disclosure_control(table, schema, DatasetPolicy(k=5, suppression="suppress"))
@@ -104,8 +109,9 @@ def test_nulls_form_a_class_of_their_own():
     table = pd.DataFrame({"g": ["a"] * 5 + [None] * 2, "v": range(7)})
     schema = schema_of({"g": {**GROUP, "nullable": True}, "v": VALUE}, qis=["g"])
     assert class_sizes(enforce_schema(table, schema), ["g"]).tolist() == [5] * 5 + [2] * 2
-    out, _, report = apply_disclosure_control(enforce_schema(table, schema), schema,
-                                              DatasetPolicy(k=3, suppression="suppress"))
+    out, _, report = apply_disclosure_control(
+        enforce_schema(table, schema), schema, DatasetPolicy(k=3, suppression="suppress")
+    )
     assert out["v"].tolist() == [0, 1, 2, 3, 4] and report.rows_suppressed == 2
 
 
@@ -133,13 +139,16 @@ def test_everything_suppressed_gives_an_empty_but_valid_table():
 
 
 def test_l_diversity_fails_in_a_class_with_one_sensitive_value():
-    table = pd.DataFrame({
-        "g": ["a"] * 5 + ["b"] * 5,
-        "disease": ["flu"] * 5 + ["flu", "cold", "flu", "cold", "flu"],
-    })
+    table = pd.DataFrame(
+        {
+            "g": ["a"] * 5 + ["b"] * 5,
+            "disease": ["flu"] * 5 + ["flu", "cold", "flu", "cold", "flu"],
+        }
+    )
     schema = schema_of(
         {"g": GROUP, "disease": {"kind": "categorical", "values": ["flu", "cold", "hiv"]}},
-        qis=["g"], sensitive=["disease"],
+        qis=["g"],
+        sensitive=["disease"],
     )
     out, _, report = apply_disclosure_control(table, schema, DatasetPolicy(k=5, l=2))
     assert len(out) == 10  # l-diversity is measured, not enforced by deleting rows
@@ -192,8 +201,23 @@ def test_age_bands_spare_rows_that_suppression_alone_removes():
     assert report.lattice["levels"] == {"age": 1} and report.lattice["rows_suppressed"] == 1
     spec = released.columns["age"]
     assert spec.kind == "ordinal"
-    assert spec.values == ["17-19", "20-24", "25-29", "30-34", "35-39", "40-44", "45-49", "50-54", "55-59",
-                           "60-64", "65-69", "70-74", "75-79", "80-84", "85-90"]
+    assert spec.values == [
+        "17-19",
+        "20-24",
+        "25-29",
+        "30-34",
+        "35-39",
+        "40-44",
+        "45-49",
+        "50-54",
+        "55-59",
+        "60-64",
+        "65-69",
+        "70-74",
+        "75-79",
+        "80-84",
+        "85-90",
+    ]
     assert spec.hierarchy is None
     released_is_described(out, released)
 
@@ -214,15 +238,23 @@ def test_category_groups_spare_rows():
     marital = {
         "kind": "categorical",
         "values": ["Married-civ-spouse", "Married-AF-spouse", "Divorced", "Widowed", "Never-married"],
-        "hierarchy": {"groups": {"Married": ["Married-civ-spouse", "Married-AF-spouse"],
-                                 "Previously-married": ["Divorced", "Widowed"]}},
+        "hierarchy": {
+            "groups": {
+                "Married": ["Married-civ-spouse", "Married-AF-spouse"],
+                "Previously-married": ["Divorced", "Widowed"],
+            }
+        },
     }
     schema = schema_of({"m": marital, "v": VALUE}, qis=["m"])
-    table = pd.DataFrame({
-        "m": ["Married-civ-spouse"] * 2 + ["Married-AF-spouse"] + ["Divorced", "Widowed", "Widowed"]
-        + ["Never-married"] * 3,
-        "v": range(9),
-    })
+    table = pd.DataFrame(
+        {
+            "m": ["Married-civ-spouse"] * 2
+            + ["Married-AF-spouse"]
+            + ["Divorced", "Widowed", "Widowed"]
+            + ["Never-married"] * 3,
+            "v": range(9),
+        }
+    )
     _only, _, rep_only = apply_disclosure_control(table, schema, DatasetPolicy(k=3, suppression="suppress"))
     assert rep_only.rows_suppressed == 6
 
@@ -241,8 +273,15 @@ def test_dates_generalised_to_month_and_to_year():
         ("year", [2021] * 5, 5),
     ]:
         schema = schema_of(
-            {"d": {"kind": "datetime", "min": dt.date(2020, 1, 1), "max": dt.date(2022, 12, 31),
-                   "hierarchy": {"granularity": granularity}}, "v": VALUE},
+            {
+                "d": {
+                    "kind": "datetime",
+                    "min": dt.date(2020, 1, 1),
+                    "max": dt.date(2022, 12, 31),
+                    "hierarchy": {"granularity": granularity},
+                },
+                "v": VALUE,
+            },
             qis=["d"],
         )
         table = pd.DataFrame({"d": dates, "v": range(6)})
@@ -264,8 +303,10 @@ def test_dates_generalised_to_month_and_to_year():
 def test_suppressing_a_few_rows_or_generalising_is_decided_by_the_suppression_limit():
     # grouping 'g' merges two singleton rows into one class of 2: at k = 3 only '*' spares them
     schema = schema_of(
-        {"g": {**GROUP, "hierarchy": {"groups": {"ab": ["a", "b"]}}},
-         "age": {"kind": "ordinal", "min": 17, "max": 90, "hierarchy": {"band": 10}}},
+        {
+            "g": {**GROUP, "hierarchy": {"groups": {"ab": ["a", "b"]}}},
+            "age": {"kind": "ordinal", "min": 17, "max": 90, "hierarchy": {"band": 10}},
+        },
         qis=["g", "age"],
     )
     table = pd.DataFrame({"g": ["a", "b"] + ["c"] * 6, "age": [30, 30, 31, 32, 33, 34, 35, 36]})
@@ -315,10 +356,19 @@ def test_hierarchy_of_the_wrong_kind_is_refused_with_a_message():
 
 
 def test_top_bottom_coding_and_rounding_exact():
-    schema = schema_of({
-        "income": {"kind": "continuous", "min": 0, "max": 1_000_000,
-                   "top_code": 100_000, "bottom_code": 1000, "round_to": 1000, "nullable": True},
-    })
+    schema = schema_of(
+        {
+            "income": {
+                "kind": "continuous",
+                "min": 0,
+                "max": 1_000_000,
+                "top_code": 100_000,
+                "bottom_code": 1000,
+                "round_to": 1000,
+                "nullable": True,
+            },
+        }
+    )
     table = pd.DataFrame({"income": [0.0, 499.0, 500.0, 1499.0, 123_456.0, 99_999.5, np.nan, 5000.0]})
     out, released, report = apply_disclosure_control(table, schema, DatasetPolicy())
     got = out["income"].tolist()
@@ -376,10 +426,12 @@ def test_coding_declared_on_a_category_is_refused():
 
 
 def test_small_cell_rules_exact():
-    table = pd.DataFrame({
-        "cell": ["a", "b", "c", "d", "e", "f", "g", "total"],
-        "count": [3, 9.6, 10, 12, 12.5, 27, -2, 1076.1],
-    })
+    table = pd.DataFrame(
+        {
+            "cell": ["a", "b", "c", "d", "e", "f", "g", "total"],
+            "count": [3, 9.6, 10, 12, 12.5, 27, -2, 1076.1],
+        }
+    )
     out, report = apply_small_cell_rules(table, ["count"], threshold=10, rounding_base=5, label_columns=["cell"])
     assert out["count"].tolist() == [pd.NA, pd.NA, 10, 10, 15, 25, pd.NA, 1075]
     assert out["count_suppressed"].tolist() == [True, True, False, False, False, False, True, False]
@@ -409,16 +461,18 @@ def test_small_cell_rules_on_several_count_columns():
 
 
 def test_a_suppressed_cell_is_suppressed_whole():
-    table = pd.DataFrame({
-        "breakdown": ["sex"] * 4,
-        "group": ["sex=F", "sex=M", "sex=X", "sex=(null)"],
-        "column": ["age"] * 4,
-        "count": [4, 120, 12, None],
-        "nonnull_count": [4, 118, 8, None],
-        "mean": [61.5, 38.2, 44.0, 50.0],
-        "variance": [3.1, 170.0, 12.0, 1.0],
-        "q0.5": ["2001-03-04", "1999-01-01", "1998-05-05", "2000-01-01"],  # dates are published as text
-    })
+    table = pd.DataFrame(
+        {
+            "breakdown": ["sex"] * 4,
+            "group": ["sex=F", "sex=M", "sex=X", "sex=(null)"],
+            "column": ["age"] * 4,
+            "count": [4, 120, 12, None],
+            "nonnull_count": [4, 118, 8, None],
+            "mean": [61.5, 38.2, 44.0, 50.0],
+            "variance": [3.1, 170.0, 12.0, 1.0],
+            "q0.5": ["2001-03-04", "1999-01-01", "1998-05-05", "2000-01-01"],  # dates are published as text
+        }
+    )
     out, report = apply_small_cell_rules(table, ["count", "nonnull_count"], threshold=10, rounding_base=5)
     assert out["count"].tolist() == [pd.NA, 120, 10, pd.NA]
     assert out["nonnull_count"].tolist() == [pd.NA, 120, pd.NA, pd.NA]
@@ -433,12 +487,14 @@ def test_a_suppressed_cell_is_suppressed_whole():
 
 
 def test_the_bins_of_a_suppressed_cell_are_withheld_with_it():
-    table = pd.DataFrame({
-        "group": ["sex=F"] * 2 + ["sex=M"] * 2,
-        "bin": ["[0, 50)", "[50, 100]"] * 2,
-        "count": [11, 2, 60, 55],        # noise lifted one bin of the small cell F over the threshold
-        "cell_count": [9, 9, 115, 115],  # the size of the cell each bin belongs to
-    })
+    table = pd.DataFrame(
+        {
+            "group": ["sex=F"] * 2 + ["sex=M"] * 2,
+            "bin": ["[0, 50)", "[50, 100]"] * 2,
+            "count": [11, 2, 60, 55],  # noise lifted one bin of the small cell F over the threshold
+            "cell_count": [9, 9, 115, 115],  # the size of the cell each bin belongs to
+        }
+    )
     out, report = apply_small_cell_rules(table, ["count", "cell_count"], threshold=10, rounding_base=5)
     assert out["count"].tolist() == [pd.NA, pd.NA, 60, 55]
     assert out["cell_count"].tolist() == [pd.NA, pd.NA, 115, 115]

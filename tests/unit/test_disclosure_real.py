@@ -11,31 +11,37 @@ from privacy.disclosure import apply_disclosure_control, real_row_checks, recode
 from privacy.policy import DatasetPolicy
 from privacy.schema import PublicSchema
 
-SCHEMA = PublicSchema.from_dict({
-    "columns": {
-        "sex": {"kind": "categorical", "values": ["F", "M"]},
-        "age": {"kind": "ordinal", "min": 17, "max": 90, "hierarchy": {"band": 5}},
-        "income": {"kind": "continuous", "min": 0, "max": 100000},
-        "id": {"kind": "identifier", "identifier": "fake"},
-    },
-    "quasi_identifiers": ["sex", "age"],
-})
+SCHEMA = PublicSchema.from_dict(
+    {
+        "columns": {
+            "sex": {"kind": "categorical", "values": ["F", "M"]},
+            "age": {"kind": "ordinal", "min": 17, "max": 90, "hierarchy": {"band": 5}},
+            "income": {"kind": "continuous", "min": 0, "max": 100000},
+            "id": {"kind": "identifier", "identifier": "fake"},
+        },
+        "quasi_identifiers": ["sex", "age"],
+    }
+)
 
-REAL = pd.DataFrame({
-    "sex": ["F", "F", "M", "M", "M", "F"],
-    "age": [30, 30, 41, 52, 60, 77],
-    "income": [1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0],
-})
+REAL = pd.DataFrame(
+    {
+        "sex": ["F", "F", "M", "M", "M", "F"],
+        "age": [30, 30, 41, 52, 60, 77],
+        "income": [1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 6000.0],
+    }
+)
 # real QI combinations: (F,30) twice; (M,41), (M,52), (M,60), (F,77) unique
 
 
 def synthetic() -> pd.DataFrame:
-    return pd.DataFrame({
-        "sex": ["M", "M", "F", "F", "M"],
-        "age": pd.array([41, 52, 30, 25, 60], dtype="Int64"),
-        "income": [3000.0, 9999.0, 1000.0, 1000.0, 5000.5],
-        "id": ["SYN-1", "SYN-2", "SYN-3", "SYN-4", "SYN-5"],
-    })
+    return pd.DataFrame(
+        {
+            "sex": ["M", "M", "F", "F", "M"],
+            "age": pd.array([41, 52, 30, 25, 60], dtype="Int64"),
+            "income": [3000.0, 9999.0, 1000.0, 1000.0, 5000.5],
+            "id": ["SYN-1", "SYN-2", "SYN-3", "SYN-4", "SYN-5"],
+        }
+    )
     # row 0: exact copy of real row 2 (and its QIs (M,41) are unique in the real data)
     # row 1: (M,52) unique in the real data, income differs -> unique match, not a copy
     # row 2: exact copy of real row 0, but (F,30) occurs twice in the real data -> copy, not unique
@@ -76,12 +82,14 @@ def test_removal_when_the_policy_asks_for_it():
 
 
 def test_removal_that_breaks_k_anonymity_suppresses_again():
-    synth = pd.DataFrame({
-        "sex": ["F"] * 5 + ["M"] * 5,
-        "age": [30] * 5 + [41] * 5,
-        "income": [1000.0, 1.0, 2.0, 3.0, 4.0, 11.0, 12.0, 13.0, 14.0, 15.0],
-        "id": [f"S{i}" for i in range(10)],
-    })
+    synth = pd.DataFrame(
+        {
+            "sex": ["F"] * 5 + ["M"] * 5,
+            "age": [30] * 5 + [41] * 5,
+            "income": [1000.0, 1.0, 2.0, 3.0, 4.0, 11.0, 12.0, 13.0, 14.0, 15.0],
+            "id": [f"S{i}" for i in range(10)],
+        }
+    )
     # row 0 is an exact copy of real row 0; (M,41) is unique in the real data: all five M rows match it
     out, report = real_row_checks(synth, REAL, SCHEMA, DatasetPolicy(k=5, remove_real_matches=True))
     assert report.removed_exact == 1 and report.removed_unique == 5 and report.removed_rows == 6
@@ -103,14 +111,15 @@ def test_no_quasi_identifiers_only_exact_copies():
 def test_comparison_in_the_released_representation():
     """Real rows are recoded like the released table: a real 37-year-old unique in 35-39 is matched by a
     released '35-39' row even though no synthetic row was 37."""
-    real = pd.DataFrame({"sex": ["F"] * 4 + ["M"], "age": [20, 21, 22, 23, 37],
-                         "income": [1.0, 2.0, 3.0, 4.0, 5.0]})
-    synth = pd.DataFrame({
-        "sex": ["M"] * 5 + ["F"] * 5,
-        "age": [35, 36, 38, 39, 35, 50, 51, 52, 53, 54],
-        "income": [9.0] * 10,
-        "id": [f"S{i}" for i in range(10)],
-    })
+    real = pd.DataFrame({"sex": ["F"] * 4 + ["M"], "age": [20, 21, 22, 23, 37], "income": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    synth = pd.DataFrame(
+        {
+            "sex": ["M"] * 5 + ["F"] * 5,
+            "age": [35, 36, 38, 39, 35, 50, 51, 52, 53, 54],
+            "income": [9.0] * 10,
+            "id": [f"S{i}" for i in range(10)],
+        }
+    )
     released, _, dis = apply_disclosure_control(synth, SCHEMA, DatasetPolicy(k=5))
     assert released["age"].tolist() == ["35-39"] * 5 + ["50-54"] * 5
     assert recode_like(real, dis)["age"].tolist() == ["20-24"] * 4 + ["35-39"]

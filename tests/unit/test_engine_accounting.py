@@ -92,7 +92,9 @@ def test_mst_with_one_or_two_columns_spends_everything_on_what_it_measures() -> 
 
 def test_aim_ledger_rounds_anneal_and_spend_exactly_rho() -> None:
     rho = zcdp_rho(2, Fraction(1, 10**9))
-    fit = fit_aim(_table(rows=2000, sizes=(3, 4, 2, 5, 3)), rho, np.random.default_rng(3), round_iters=20, final_iters=20)
+    fit = fit_aim(
+        _table(rows=2000, sizes=(3, 4, 2, 5, 3)), rho, np.random.default_rng(3), round_iters=20, final_iters=20
+    )
     ledger = fit.ledger
     assert ledger.spent == rho
     d, rounds = 5, 16 * 5

@@ -109,8 +109,13 @@ def compare(
             runs["dp-marginals"].append(
                 pair_tvds(codes, run_ours("dp-marginals", schema, table, encoder, eps, seed), sizes)
             )
-        row = {"dataset": dataset, "method": method, "epsilon": eps, "seeds": len(seeds),
-               "smartnoise seeds": len(runs["smartnoise"])}
+        row = {
+            "dataset": dataset,
+            "method": method,
+            "epsilon": eps,
+            "seeds": len(seeds),
+            "smartnoise seeds": len(runs["smartnoise"]),
+        }
         for name, tv in runs.items():
             row[f"{name} avg"] = mean_se([t.mean() for t in tv])
             row[f"{name} max"] = mean_se([t.max() for t in tv])
@@ -320,7 +325,9 @@ SMARTNOISE_SEEDS = {("adult", "aim"): [0]}
 
 
 @quiet_smartnoise
-@pytest.mark.skipif(not FULL, reason="full quality grid: set SYNTHGATE_FULL_QUALITY=1 (hours: smartnoise's AIM on adult)")
+@pytest.mark.skipif(
+    not FULL, reason="full quality grid: set SYNTHGATE_FULL_QUALITY=1 (hours: smartnoise's AIM on adult)"
+)
 @pytest.mark.parametrize("method", ["mst", "aim"])
 @pytest.mark.parametrize("dataset", ["pums", "penguins", "adult"])
 def test_quality_full_grid(dataset: str, method: str) -> None:
@@ -335,8 +342,13 @@ def test_quality_full_grid(dataset: str, method: str) -> None:
     table prints, for every cell, the one-standard-error verdict and whether each
     implementation beats dp-marginals; bench/results/quality-grid-2026-11-24.md holds the last
     full run and the cells that miss one standard error."""
-    rows = compare(dataset, method, [0.3, 1.0, 3.0], seeds=GRID_SEEDS[dataset],
-                   smartnoise_seeds=SMARTNOISE_SEEDS.get((dataset, method)))
+    rows = compare(
+        dataset,
+        method,
+        [0.3, 1.0, 3.0],
+        seeds=GRID_SEEDS[dataset],
+        smartnoise_seeds=SMARTNOISE_SEEDS.get((dataset, method)),
+    )
     text = format_rows(rows)
     print("\n" + text)
     out = os.environ.get("SYNTHGATE_QUALITY_OUT")

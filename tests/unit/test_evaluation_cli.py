@@ -35,8 +35,7 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     real, holdout = raw.iloc[:270], raw.iloc[270:]
     synth = create_synthesizer("dp-marginals", seed=2)
     synth.fit(conform_table(real, schema)[0], schema, PrivacyCost(2, 1e-6))
-    paths = {"real": root / "real.csv", "holdout": root / "holdout.csv", "synth": root / "synth.csv",
-             "root": root}
+    paths = {"real": root / "real.csv", "holdout": root / "holdout.csv", "synth": root / "synth.csv", "root": root}
     real.to_csv(paths["real"], index=False)
     holdout.to_csv(paths["holdout"], index=False)
     synth.sample(300).to_csv(paths["synth"], index=False)
@@ -49,8 +48,20 @@ def run(cli: click.Group, *args: str) -> object:
 
 def test_writes_the_internal_report_by_default(cli: click.Group, files: dict[str, Path]) -> None:
     html, js = files["root"] / "r.html", files["root"] / "r.json"
-    result = run(cli, str(files["real"]), str(files["synth"]), "--schema", str(SCHEMA), "--holdout",
-                 str(files["holdout"]), "-o", str(html), "--json", str(js), "-q")
+    result = run(
+        cli,
+        str(files["real"]),
+        str(files["synth"]),
+        "--schema",
+        str(SCHEMA),
+        "--holdout",
+        str(files["holdout"]),
+        "-o",
+        str(html),
+        "--json",
+        str(js),
+        "-q",
+    )
     assert result.exit_code == 0, result.output
     line = json.loads(result.stdout.strip().splitlines()[-1])
     assert line["audience"] == "internal" and line["overall"] in ("pass", "warn", "fail")
@@ -65,8 +76,21 @@ def test_writes_the_internal_report_by_default(cli: click.Group, files: dict[str
 
 def test_public_only_writes_what_an_analyst_may_see(cli: click.Group, files: dict[str, Path]) -> None:
     js = files["root"] / "public.json"
-    result = run(cli, str(files["real"]), str(files["synth"]), "--schema", str(SCHEMA), "--holdout",
-                 str(files["holdout"]), "--json", str(js), "--public-only", "-q", "--sections", "fidelity")
+    result = run(
+        cli,
+        str(files["real"]),
+        str(files["synth"]),
+        "--schema",
+        str(SCHEMA),
+        "--holdout",
+        str(files["holdout"]),
+        "--json",
+        str(js),
+        "--public-only",
+        "-q",
+        "--sections",
+        "fidelity",
+    )
     assert result.exit_code == 0, result.output
     line = json.loads(result.stdout.strip().splitlines()[-1])
     assert line == {"overall": "withheld", "audience": "public", "synthetic_rows": 300, "synthetic_columns": 8}
@@ -76,8 +100,19 @@ def test_public_only_writes_what_an_analyst_may_see(cli: click.Group, files: dic
 
 def test_without_a_holdout_real_is_split_and_the_report_warns(cli: click.Group, files: dict[str, Path]) -> None:
     js = files["root"] / "split.json"
-    result = run(cli, str(files["real"]), str(files["synth"]), "--schema", str(SCHEMA), "--json", str(js),
-                 "--sections", "privacy", "--policy", str(_policy(files["root"])))
+    result = run(
+        cli,
+        str(files["real"]),
+        str(files["synth"]),
+        "--schema",
+        str(SCHEMA),
+        "--json",
+        str(js),
+        "--sections",
+        "privacy",
+        "--policy",
+        str(_policy(files["root"])),
+    )
     assert result.exit_code == 0, result.output
     assert "No holdout was given" in result.stderr
     doc = json.loads(js.read_text())
@@ -95,13 +130,23 @@ def _policy(root: Path) -> Path:
 def test_user_mistakes_exit_2_with_a_message(cli: click.Group, files: dict[str, Path]) -> None:
     no_output = run(cli, str(files["real"]), str(files["synth"]), "--schema", str(SCHEMA))
     assert no_output.exit_code == 2 and "-o report.html" in no_output.stderr
-    bad_section = run(cli, str(files["real"]), str(files["synth"]), "--schema", str(SCHEMA), "-o", "x.html",
-                      "--sections", "fidelity,charts")
+    bad_section = run(
+        cli,
+        str(files["real"]),
+        str(files["synth"]),
+        "--schema",
+        str(SCHEMA),
+        "-o",
+        "x.html",
+        "--sections",
+        "fidelity,charts",
+    )
     assert bad_section.exit_code == 2 and "charts" in bad_section.stderr
     short = files["root"] / "short.csv"
     pd.read_csv(files["synth"]).drop(columns=["island"]).to_csv(short, index=False)
     missing = run(cli, str(files["real"]), str(short), "--schema", str(SCHEMA), "-o", "x.html")
     assert missing.exit_code == 2 and "island" in missing.stderr
-    bad_target = run(cli, str(files["real"]), str(files["synth"]), "--schema", str(SCHEMA), "-o", "x.html",
-                     "--target", "wingspan")
+    bad_target = run(
+        cli, str(files["real"]), str(files["synth"]), "--schema", str(SCHEMA), "-o", "x.html", "--target", "wingspan"
+    )
     assert bad_target.exit_code == 2 and "wingspan" in bad_target.stderr

@@ -68,11 +68,18 @@ def population(n: int, seed: int) -> pd.DataFrame:
     c1 = np.array(["A", "B", "C"], dtype=object)[np.digitize(noisy(), [-0.5, 0.5])]
     c1[rng.random(n) < 0.05] = None
     c2 = np.array(["B", "C", "D"], dtype=object)[np.digitize(noisy(), [-0.2, 0.9])]
-    return pd.DataFrame({
-        "x": x, "y": y, "o1": o1, "o2": o2,
-        "d1": d1.astype("datetime64[ns]"), "d2": d2.astype("datetime64[ns]"),
-        "c1": pd.array(c1, dtype="string"), "c2": pd.array(c2, dtype="string"),
-    })
+    return pd.DataFrame(
+        {
+            "x": x,
+            "y": y,
+            "o1": o1,
+            "o2": o2,
+            "d1": d1.astype("datetime64[ns]"),
+            "d2": d2.astype("datetime64[ns]"),
+            "c1": pd.array(c1, dtype="string"),
+            "c2": pd.array(c2, dtype="string"),
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +101,8 @@ def shuffled(real: pd.DataFrame) -> pd.DataFrame:
     """Every column permuted independently: marginals kept, relationships destroyed."""
     rng = np.random.default_rng(7)
     return pd.DataFrame({n: real[n].to_numpy()[rng.permutation(len(real))] for n in real.columns}).astype(
-        real.dtypes.to_dict())
+        real.dtypes.to_dict()
+    )
 
 
 def in_range(metric, value: float) -> bool:
@@ -130,8 +138,9 @@ COLUMN_CASES = [(m.name, col) for m in metrics_for("column") for col in SCHEMA.c
 
 
 @pytest.mark.parametrize(("name", "column"), COLUMN_CASES)
-def test_column_metric_identical_is_ideal_and_swapped_is_worse(name: str, column: str, real: pd.DataFrame,
-                                                                swapped: pd.DataFrame) -> None:
+def test_column_metric_identical_is_ideal_and_swapped_is_worse(
+    name: str, column: str, real: pd.DataFrame, swapped: pd.DataFrame
+) -> None:
     m = METRICS[name]
     spec = SCHEMA.columns[column]
     same = m(real[column], real[column].copy(), spec)
@@ -158,13 +167,15 @@ def test_column_metric_refuses_the_wrong_kind_or_an_all_null_column(name: str, r
 # ------------------------------------------------------------------------------ pair metrics
 
 PAIRS = [("x", "y"), ("o1", "d2"), ("x", "o2"), ("c1", "c2"), ("x", "c1"), ("d1", "c2")]
-PAIR_CASES = [(m.name, a, b) for m in metrics_for("pair") for a, b in PAIRS
-              if KIND[a] in m.kinds and KIND[b] in m.kinds]
+PAIR_CASES = [
+    (m.name, a, b) for m in metrics_for("pair") for a, b in PAIRS if KIND[a] in m.kinds and KIND[b] in m.kinds
+]
 
 
 @pytest.mark.parametrize(("name", "a", "b"), PAIR_CASES)
-def test_pair_metric_identical_is_ideal_and_shuffled_is_worse(name: str, a: str, b: str, real: pd.DataFrame,
-                                                              shuffled: pd.DataFrame) -> None:
+def test_pair_metric_identical_is_ideal_and_shuffled_is_worse(
+    name: str, a: str, b: str, real: pd.DataFrame, shuffled: pd.DataFrame
+) -> None:
     m = METRICS[name]
     same = m(real[[a, b]], real[[a, b]].copy(), SCHEMA)
     worse = m(real[[a, b]], shuffled[[a, b]], SCHEMA)
@@ -183,8 +194,9 @@ def test_correlation_metrics_refuse_categorical_pairs(real: pd.DataFrame) -> Non
 
 
 @pytest.mark.parametrize("name", [m.name for m in metrics_for("table")])
-def test_table_metric_identical_is_ideal_and_degraded_is_worse(name: str, real: pd.DataFrame,
-                                                               swapped: pd.DataFrame, shuffled: pd.DataFrame) -> None:
+def test_table_metric_identical_is_ideal_and_degraded_is_worse(
+    name: str, real: pd.DataFrame, swapped: pd.DataFrame, shuffled: pd.DataFrame
+) -> None:
     m = METRICS[name]
     same = m(real, real.copy(), SCHEMA)
     assert in_range(m, same)
@@ -203,13 +215,17 @@ def test_table_metric_identical_is_ideal_and_degraded_is_worse(name: str, real: 
 @pytest.fixture(scope="module")
 def privacy_tables() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     rows = population(6000, seed=3)
-    return rows.iloc[:2400].reset_index(drop=True), rows.iloc[2400:3000].reset_index(drop=True), \
-        rows.iloc[3000:5400].reset_index(drop=True)
+    return (
+        rows.iloc[:2400].reset_index(drop=True),
+        rows.iloc[2400:3000].reset_index(drop=True),
+        rows.iloc[3000:5400].reset_index(drop=True),
+    )
 
 
 @pytest.mark.parametrize("name", [m.name for m in metrics_for("privacy")])
 def test_privacy_metric_copy_of_training_rows_is_worse_than_independent_rows(
-        name: str, privacy_tables: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]) -> None:
+    name: str, privacy_tables: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]
+) -> None:
     train, holdout, independent = privacy_tables
     m = METRICS[name]
     copy = m(train, holdout, train.copy(), SCHEMA, seed=0)

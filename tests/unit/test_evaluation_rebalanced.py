@@ -50,18 +50,36 @@ def releases(adult: dict) -> dict[str, pd.DataFrame]:
 
 @pytest.fixture(scope="module")
 def reports(adult: dict, releases: dict) -> dict[str, Report]:
-    return {name: build_report(adult["train"], adult["holdout"], rel, adult["schema"], "income", seed=3,
-                               include=SECTIONS, rebalanced_target="income") for name, rel in releases.items()}
+    return {
+        name: build_report(
+            adult["train"],
+            adult["holdout"],
+            rel,
+            adult["schema"],
+            "income",
+            seed=3,
+            include=SECTIONS,
+            rebalanced_target="income",
+        )
+        for name, rel in releases.items()
+    }
 
 
 def gates(report: Report, policy: DatasetPolicy) -> tuple[dict[str, str], dict[str, str]]:
     """(old, new) statuses of the fidelity and utility checks: the marginal figures, and the class-aware ones."""
     s = report.summary
     old = evaluate_gate(policy, disclosure=None, fidelity=s["fidelity_score"], utility_ratio=s["utility_ratio"])
-    new = evaluate_gate(policy, disclosure=None, fidelity=s["fidelity_score"], utility_ratio=s["utility_ratio"],
-                        class_aware=report.class_aware)
-    return ({c: old.check(c).status for c in ("fidelity", "utility_ratio")},
-            {c: new.check(c).status for c in ("fidelity", "utility_ratio")})
+    new = evaluate_gate(
+        policy,
+        disclosure=None,
+        fidelity=s["fidelity_score"],
+        utility_ratio=s["utility_ratio"],
+        class_aware=report.class_aware,
+    )
+    return (
+        {c: old.check(c).status for c in ("fidelity", "utility_ratio")},
+        {c: new.check(c).status for c in ("fidelity", "utility_ratio")},
+    )
 
 
 def test_the_class_section_reports_shares_fidelity_within_each_class_and_minority_scores(reports, adult) -> None:
@@ -137,14 +155,24 @@ def test_the_class_section_is_internal_and_rendered_for_the_steward_only(reports
     html_internal, html_public = report.to_html(include_internal=True), report.to_html(include_internal=False)
     assert "Class by class" in html_internal and "minority-class F1 ratio" in html_internal
     assert "Class by class" not in html_public and "minority-class F1" not in html_public
-    assert report.class_aware == {"target": "income", "minority_classes": [">50K"],
-                                  "fidelity": report.summary["classwise_fidelity_score"],
-                                  "utility_ratio": report.summary["minority_f1_ratio"]}
+    assert report.class_aware == {
+        "target": "income",
+        "minority_classes": [">50K"],
+        "fidelity": report.summary["classwise_fidelity_score"],
+        "utility_ratio": report.summary["minority_f1_ratio"],
+    }
 
 
 def test_a_release_that_was_not_rebalanced_has_no_class_section_and_the_usual_checks(adult) -> None:
-    report = build_report(adult["train"], adult["holdout"], adult["train"].reset_index(drop=True), adult["schema"],
-                          "income", include={"fidelity"}, thresholds={"min_fidelity": 0.6})
+    report = build_report(
+        adult["train"],
+        adult["holdout"],
+        adult["train"].reset_index(drop=True),
+        adult["schema"],
+        "income",
+        include={"fidelity"},
+        thresholds={"min_fidelity": 0.6},
+    )
     assert "classes" not in report.sections and report.class_aware is None
     assert report.summary["rebalanced_target"] is None and report.summary["classwise_fidelity_score"] is None
     check = next(c for c in report.checks if c.name == "fidelity")

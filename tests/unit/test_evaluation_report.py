@@ -15,8 +15,13 @@ from privacy.schema import PublicSchema, conform_table, load_schema
 from privacy.synthesizers import create_synthesizer
 from tests.conftest import DATA
 
-THRESHOLDS = {"min_fidelity": 0.6, "min_utility_ratio": 0.7, "max_membership_auc": 0.6,
-              "max_exact_match_rate": 0.0, "warn_margin": 0.1}
+THRESHOLDS = {
+    "min_fidelity": 0.6,
+    "min_utility_ratio": 0.7,
+    "max_membership_auc": 0.6,
+    "max_exact_match_rate": 0.0,
+    "warn_margin": 0.1,
+}
 NO_PLOTS = {"fidelity", "utility", "privacy"}
 
 
@@ -31,14 +36,21 @@ def adult(adult_df: pd.DataFrame) -> dict[str, object]:
 
 @pytest.fixture(scope="module")
 def copy_report(adult: dict) -> Report:
-    return build_report(adult["train"], adult["holdout"], adult["train"].reset_index(drop=True), adult["schema"],
-                        thresholds=THRESHOLDS, include=NO_PLOTS)
+    return build_report(
+        adult["train"],
+        adult["holdout"],
+        adult["train"].reset_index(drop=True),
+        adult["schema"],
+        thresholds=THRESHOLDS,
+        include=NO_PLOTS,
+    )
 
 
 @pytest.fixture(scope="module")
 def independent_report(adult: dict) -> Report:
-    return build_report(adult["train"], adult["holdout"], adult["other"], adult["schema"], thresholds=THRESHOLDS,
-                        include=NO_PLOTS)
+    return build_report(
+        adult["train"], adult["holdout"], adult["other"], adult["schema"], thresholds=THRESHOLDS, include=NO_PLOTS
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +58,9 @@ def marginals_report(adult: dict) -> Report:
     synth = create_synthesizer("dp-marginals", seed=5)
     synth.fit(adult["train"], adult["schema"], PrivacyCost(1, 1e-6))
     synthetic = synth.sample(len(adult["train"]))
-    return build_report(adult["train"], adult["holdout"], synthetic, adult["schema"], thresholds=THRESHOLDS,
-                        include=NO_PLOTS)
+    return build_report(
+        adult["train"], adult["holdout"], synthetic, adult["schema"], thresholds=THRESHOLDS, include=NO_PLOTS
+    )
 
 
 def check(report: Report, name: str) -> str:
@@ -87,8 +100,9 @@ def test_rows_the_generator_never_saw_look_like_a_fresh_sample(independent_repor
     assert check(independent_report, "membership_auc") == "pass"
 
 
-def test_independent_marginals_keep_columns_and_lose_relationships(marginals_report: Report,
-                                                                    independent_report: Report) -> None:
+def test_independent_marginals_keep_columns_and_lose_relationships(
+    marginals_report: Report, independent_report: Report
+) -> None:
     m, ind = marginals_report.summary, independent_report.summary
     fid = marginals_report.sections["fidelity"].data
     categorical = [c for c in fid["columns"].values() if c["kind"] == "categorical"]
@@ -237,10 +251,13 @@ def test_sections_can_be_left_out_and_utility_needs_a_target() -> None:
         build_report(train, holdout, df, schema, thresholds={"min_fidelty": 0.5})
 
 
-@pytest.mark.parametrize(("target", "task", "scores"), [
-    ("species", "classification", ("roc_auc", "balanced_accuracy", "minority_f1")),
-    ("body_mass_g", "regression", ("r2", "mae")),
-])
+@pytest.mark.parametrize(
+    ("target", "task", "scores"),
+    [
+        ("species", "classification", ("roc_auc", "balanced_accuracy", "minority_f1")),
+        ("body_mass_g", "regression", ("r2", "mae")),
+    ],
+)
 def test_utility_handles_multiclass_and_numeric_targets(target: str, task: str, scores: tuple[str, ...]) -> None:
     schema = load_schema(DATA / "penguins" / "schema.yaml")
     df = conform_table(pd.read_csv(DATA / "penguins" / "penguins.csv"), schema)[0]
@@ -260,8 +277,15 @@ def test_utility_handles_multiclass_and_numeric_targets(target: str, task: str, 
 def test_progress_runs_from_zero_to_one(adult: dict) -> None:
     seen: list[tuple[float, str]] = []
     limits = EvaluationLimits(fidelity_rows=2000, model_train_rows=2000, dcr_synthetic_rows=500)
-    build_report(adult["train"], adult["holdout"], adult["other"].head(2000), adult["schema"], include=NO_PLOTS,
-                 progress=lambda f, m: seen.append((f, m)), limits=limits)
+    build_report(
+        adult["train"],
+        adult["holdout"],
+        adult["other"].head(2000),
+        adult["schema"],
+        include=NO_PLOTS,
+        progress=lambda f, m: seen.append((f, m)),
+        limits=limits,
+    )
     fractions = [f for f, _ in seen]
     assert fractions[0] == 0.0 and fractions[-1] == 1.0
     assert fractions == sorted(fractions) and all(0.0 <= f <= 1.0 for f in fractions)
@@ -269,10 +293,16 @@ def test_progress_runs_from_zero_to_one(adult: dict) -> None:
 
 
 def test_samples_follow_the_limits(adult: dict) -> None:
-    limits = EvaluationLimits(fidelity_rows=1000, model_train_rows=1500, dcr_synthetic_rows=300,
-                              dcr_reference_rows=400, membership_targets=200)
-    report = build_report(adult["train"], adult["holdout"], adult["other"], adult["schema"], include=NO_PLOTS,
-                          limits=limits)
+    limits = EvaluationLimits(
+        fidelity_rows=1000,
+        model_train_rows=1500,
+        dcr_synthetic_rows=300,
+        dcr_reference_rows=400,
+        membership_targets=200,
+    )
+    report = build_report(
+        adult["train"], adult["holdout"], adult["other"], adult["schema"], include=NO_PLOTS, limits=limits
+    )
     assert report.sections["fidelity"].data["rows_compared"] == {"real": 1000, "synthetic": 1000}
     assert report.sections["utility"].data["rows"]["synthetic_train"] <= 1500
     dcr = report.sections["privacy"].data["dcr"]
@@ -284,35 +314,71 @@ def test_samples_follow_the_limits(adult: dict) -> None:
 # ------------------------------------------------------------------------------ the traffic lights
 
 
-@pytest.mark.parametrize(("value", "threshold", "direction", "expected"), [
-    (0.80, 0.6, "min", "pass"),
-    (0.62, 0.6, "min", "warn"),  # within 10% of the minimum
-    (0.60, 0.6, "min", "warn"),  # exactly at a non-zero threshold
-    (0.59, 0.6, "min", "fail"),
-    (0.50, 0.6, "max", "pass"),
-    (0.58, 0.6, "max", "warn"),
-    (0.61, 0.6, "max", "fail"),
-    (0.0, 0.0, "max", "pass"),  # no warn zone at 0
-    (0.001, 0.0, "max", "fail"),
-    (None, 0.6, "min", "not_run"),
-    (0.7, None, "min", "not_run"),
-])
+@pytest.mark.parametrize(
+    ("value", "threshold", "direction", "expected"),
+    [
+        (0.80, 0.6, "min", "pass"),
+        (0.62, 0.6, "min", "warn"),  # within 10% of the minimum
+        (0.60, 0.6, "min", "warn"),  # exactly at a non-zero threshold
+        (0.59, 0.6, "min", "fail"),
+        (0.50, 0.6, "max", "pass"),
+        (0.58, 0.6, "max", "warn"),
+        (0.61, 0.6, "max", "fail"),
+        (0.0, 0.0, "max", "pass"),  # no warn zone at 0
+        (0.001, 0.0, "max", "fail"),
+        (None, 0.6, "min", "not_run"),
+        (0.7, None, "min", "not_run"),
+    ],
+)
 def test_judge_follows_the_gate_rule(value, threshold, direction, expected) -> None:
     assert judge(value, threshold, direction, 0.1) == expected
 
 
 # ------------------------------------------------------------------------------ the JSON contract
 
-TOP_LEVEL = {"schema_version", "kind", "audience", "summary", "sections", "withheld_sections", "settings",
-             "definitions", "checks"}
-SUMMARY = {"synthetic_rows", "synthetic_columns", "fidelity_score", "fidelity_score_holdout_reference",
-           "sdmetrics_quality", "mean_one_way_tvd", "mean_two_way_tvd", "worst_two_way_tvd", "utility_ratio",
-           "utility_primary_score", "tstr_score", "trtr_score", "exact_match_rate", "exact_match_rate_holdout",
-           "dcr_share_closer_to_train", "dcr_p5_train", "dcr_p5_holdout", "membership_auc",
-           "membership_auc_distance", "membership_auc_classifier", "attribute_inference_advantage",
-           "utility_leakage", "rebalanced_target", "minority_classes", "classwise_fidelity_score",
-           "classwise_fidelity_holdout_reference", "minority_f1_ratio", "minority_recall_ratio", "tstr_minority_f1",
-           "trtr_minority_f1"}
+TOP_LEVEL = {
+    "schema_version",
+    "kind",
+    "audience",
+    "summary",
+    "sections",
+    "withheld_sections",
+    "settings",
+    "definitions",
+    "checks",
+}
+SUMMARY = {
+    "synthetic_rows",
+    "synthetic_columns",
+    "fidelity_score",
+    "fidelity_score_holdout_reference",
+    "sdmetrics_quality",
+    "mean_one_way_tvd",
+    "mean_two_way_tvd",
+    "worst_two_way_tvd",
+    "utility_ratio",
+    "utility_primary_score",
+    "tstr_score",
+    "trtr_score",
+    "exact_match_rate",
+    "exact_match_rate_holdout",
+    "dcr_share_closer_to_train",
+    "dcr_p5_train",
+    "dcr_p5_holdout",
+    "membership_auc",
+    "membership_auc_distance",
+    "membership_auc_classifier",
+    "attribute_inference_advantage",
+    "utility_leakage",
+    "rebalanced_target",
+    "minority_classes",
+    "classwise_fidelity_score",
+    "classwise_fidelity_holdout_reference",
+    "minority_f1_ratio",
+    "minority_recall_ratio",
+    "tstr_minority_f1",
+    "trtr_minority_f1",
+}
 
 
 def _keys(obj: object) -> list[str]:
@@ -329,8 +395,12 @@ def test_json_layout_is_the_versioned_one(independent_report: Report) -> None:
     assert set(internal) == TOP_LEVEL | {"overall_status"}
     assert set(independent_report.to_dict(include_internal=False)) == TOP_LEVEL
     assert set(internal["summary"]) == SUMMARY
-    assert [c["name"] for c in internal["checks"]] == ["fidelity", "utility_ratio", "membership_auc",
-                                                       "exact_match_rate"]
+    assert [c["name"] for c in internal["checks"]] == [
+        "fidelity",
+        "utility_ratio",
+        "membership_auc",
+        "exact_match_rate",
+    ]
     for section in internal["sections"].values():
         assert set(section) == {"title", "visibility", "status", "reason", "data", "notes", "figures"}
     # arrays kept for drawing (ROC points, every distance) stay out of the JSON
@@ -338,8 +408,9 @@ def test_json_layout_is_the_versioned_one(independent_report: Report) -> None:
 
 
 def test_an_empty_synthetic_table_gives_a_report_that_says_why(adult: dict) -> None:
-    report = build_report(adult["train"], adult["holdout"], adult["other"].head(0), adult["schema"],
-                          thresholds=THRESHOLDS)
+    report = build_report(
+        adult["train"], adult["holdout"], adult["other"].head(0), adult["schema"], thresholds=THRESHOLDS
+    )
     assert report.sections["synthetic"].status == "computed" and report.summary["synthetic_rows"] == 0
     for key in ("fidelity", "utility", "privacy"):
         assert report.sections[key].status == "not_computed" and report.sections[key].reason
@@ -361,7 +432,8 @@ def test_a_generalised_column_is_described_by_its_released_labels() -> None:
     table, _ = conform_table(read_table(ADULT).sample(5000, random_state=0), schema)
     # at 20% suppression age is banded (at 10%, the least-loss node releases it as '*')
     released, released_schema, report = apply_disclosure_control(
-        table, schema, DatasetPolicy(suppression="generalise", max_suppression=0.2))
+        table, schema, DatasetPolicy(suppression="generalise", max_suppression=0.2)
+    )
     assert report.generalisation["age"]["type"] == "intervals"
     views = {n: column_view(n, released_schema.columns[n], released[n]) for n in ["age", "hours-per-week"]}
     summary = synthetic_summary(released, released_schema, views)["columns"]
@@ -381,8 +453,12 @@ def test_a_target_that_leaks_from_a_feature_is_not_shown_as_good_utility(adult: 
     from privacy.schema import ColumnSpec, PublicSchema
 
     schema = adult["schema"]
-    leaky = PublicSchema(**{**schema.model_dump(), "columns": {
-        **schema.columns, "income_band": ColumnSpec(kind="categorical", values=["low", "high"])}})
+    leaky = PublicSchema(
+        **{
+            **schema.model_dump(),
+            "columns": {**schema.columns, "income_band": ColumnSpec(kind="categorical", values=["low", "high"])},
+        }
+    )
 
     def with_leak(df: pd.DataFrame) -> pd.DataFrame:
         out = df.copy()
@@ -395,12 +471,17 @@ def test_a_target_that_leaks_from_a_feature_is_not_shown_as_good_utility(adult: 
     assert leakage["suspected"] and leakage["duplicates"][0]["feature"] == "income_band", leakage
     check = next(c for c in report.checks if c.name == "utility_ratio")
     assert check.status == "warn" and "not meaningful" in check.message, check
-    gate = evaluate_gate(DatasetPolicy(), disclosure=None, utility_ratio=report.summary["utility_ratio"],
-                         utility_leakage=report.summary["utility_leakage"])
+    gate = evaluate_gate(
+        DatasetPolicy(),
+        disclosure=None,
+        utility_ratio=report.summary["utility_ratio"],
+        utility_leakage=report.summary["utility_leakage"],
+    )
     assert gate.check("utility_ratio").status == "warn"
     # the same table without the leak: no warning
-    plain = build_report(adult["train"], adult["holdout"], adult["other"], schema, thresholds=THRESHOLDS,
-                         include=NO_PLOTS)
+    plain = build_report(
+        adult["train"], adult["holdout"], adult["other"], schema, thresholds=THRESHOLDS, include=NO_PLOTS
+    )
     assert not plain.sections["utility"].data["leakage"]["suspected"] and plain.summary["utility_leakage"] is None
 
 

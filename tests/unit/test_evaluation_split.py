@@ -49,8 +49,7 @@ def test_the_holdout_size_is_random_not_fixed(adult: tuple[pd.DataFrame, PublicS
     assert abs(np.mean(sizes) - 200) < 15  # expectation 200, sd of the mean about 2
 
 
-def test_adding_a_row_changes_the_training_part_by_at_most_that_row(
-        adult: tuple[pd.DataFrame, PublicSchema]) -> None:
+def test_adding_a_row_changes_the_training_part_by_at_most_that_row(adult: tuple[pd.DataFrame, PublicSchema]) -> None:
     """Neighbour-preserving: with the same draws, a table with one more row (at the end) gives
     the same training rows, plus possibly the new one; never a substitution of another row."""
     df, schema = adult

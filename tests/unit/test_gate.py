@@ -14,15 +14,24 @@ from privacy.policy import DatasetPolicy
 from privacy.schema import PublicSchema
 
 POLICY = DatasetPolicy(
-    k=5, l=2, max_exact_match_rate=0.05, max_unique_match_rate=0.01, max_membership_auc=0.6,
-    min_utility_ratio=0.7, min_fidelity=0.6, small_cell_threshold=10, warn_margin=0.1,
+    k=5,
+    l=2,
+    max_exact_match_rate=0.05,
+    max_unique_match_rate=0.01,
+    max_membership_auc=0.6,
+    min_utility_ratio=0.7,
+    min_fidelity=0.6,
+    small_cell_threshold=10,
+    warn_margin=0.1,
 )
 
 
 def disclosure(smallest_class: int | None, smallest_l: int | None = None, rows: int = 100) -> dict:
     """A disclosure report as the worker stores it (plain dict)."""
     report = {
-        "quasi_identifiers": ["age"], "rows_in": rows, "rows_out": rows,
+        "quasi_identifiers": ["age"],
+        "rows_in": rows,
+        "rows_out": rows,
         "suppression": {"rows_suppressed": 0},
         "k_anonymity": {"applicable": True, "rows": rows, "smallest_class": smallest_class},
         "l_diversity": {},
@@ -33,31 +42,44 @@ def disclosure(smallest_class: int | None, smallest_l: int | None = None, rows: 
 
 
 def real(exact: float, unique: float | None) -> dict:
-    return {"released_exact_match_rate": exact, "released_unique_match_rate": unique,
-            "unique_match_rate": unique, "filtering_applied": False}
+    return {
+        "released_exact_match_rate": exact,
+        "released_unique_match_rate": unique,
+        "unique_match_rate": unique,
+        "filtering_applied": False,
+    }
 
 
 # (check, keyword builder, value -> expected status) for each rule of POLICY
 CASES = {
     # maximum 0.6, margin 0.06: (0.54, 0.6] warns
-    "membership_auc": (lambda v: {"membership_auc": v},
-                       [(0.61, "fail"), (0.6, "warn"), (0.57, "warn"), (0.53, "pass"), (0.5, "pass")]),
+    "membership_auc": (
+        lambda v: {"membership_auc": v},
+        [(0.61, "fail"), (0.6, "warn"), (0.57, "warn"), (0.53, "pass"), (0.5, "pass")],
+    ),
     # minimum 0.7, margin 0.07: [0.7, 0.77) warns
-    "utility_ratio": (lambda v: {"utility_ratio": v},
-                      [(0.69, "fail"), (0.7, "warn"), (0.75, "warn"), (0.78, "pass"), (1.0, "pass")]),
-    "fidelity": (lambda v: {"fidelity": v},
-                 [(0.59, "fail"), (0.6, "warn"), (0.65, "warn"), (0.67, "pass")]),
+    "utility_ratio": (
+        lambda v: {"utility_ratio": v},
+        [(0.69, "fail"), (0.7, "warn"), (0.75, "warn"), (0.78, "pass"), (1.0, "pass")],
+    ),
+    "fidelity": (lambda v: {"fidelity": v}, [(0.59, "fail"), (0.6, "warn"), (0.65, "warn"), (0.67, "pass")]),
     # maximum 0.05, margin 0.005: (0.045, 0.05] warns
-    "exact_match_rate": (lambda v: {"real_checks": real(v, 0.0)},
-                         [(0.051, "fail"), (0.05, "warn"), (0.047, "warn"), (0.04, "pass"), (0.0, "pass")]),
-    "unique_match_rate": (lambda v: {"real_checks": real(0.0, v)},
-                          [(0.02, "fail"), (0.01, "warn"), (0.0095, "warn"), (0.005, "pass")]),
+    "exact_match_rate": (
+        lambda v: {"real_checks": real(v, 0.0)},
+        [(0.051, "fail"), (0.05, "warn"), (0.047, "warn"), (0.04, "pass"), (0.0, "pass")],
+    ),
+    "unique_match_rate": (
+        lambda v: {"real_checks": real(0.0, v)},
+        [(0.02, "fail"), (0.01, "warn"), (0.0095, "warn"), (0.005, "pass")],
+    ),
     # whole units: floor(0.1 * 5) = 0, no warn zone
     "k_anonymity": (lambda v: {"disclosure": disclosure(v)}, [(4, "fail"), (5, "pass"), (6, "pass")]),
     "l_diversity": (lambda v: {"disclosure": disclosure(5, v)}, [(1, "fail"), (2, "pass"), (3, "pass")]),
     # whole units: floor(0.1 * 10) = 1, so 10 warns
-    "small_cells": (lambda v: {"small_cells": {"min_published": v, "cells": 4, "cells_suppressed": 0}},
-                    [(9, "fail"), (10, "warn"), (11, "pass"), (500, "pass")]),
+    "small_cells": (
+        lambda v: {"small_cells": {"min_published": v, "cells": 4, "cells_suppressed": 0}},
+        [(9, "fail"), (10, "warn"), (11, "pass"), (500, "pass")],
+    ),
 }
 
 
@@ -78,18 +100,22 @@ def test_each_rule_at_below_above_and_within_the_margin(check, value, expected):
 
 def test_whole_unit_margins_for_a_larger_k_and_l():
     policy = DatasetPolicy(k=20, l=10, warn_margin=0.2)
-    statuses = {v: evaluate_gate(policy, disclosure=disclosure(v)).check("k_anonymity").status
-                for v in (19, 20, 23, 24, 30)}
+    statuses = {
+        v: evaluate_gate(policy, disclosure=disclosure(v)).check("k_anonymity").status for v in (19, 20, 23, 24, 30)
+    }
     assert statuses == {19: "fail", 20: "warn", 23: "warn", 24: "pass", 30: "pass"}
-    l_statuses = {v: evaluate_gate(policy, disclosure=disclosure(30, v)).check("l_diversity").status
-                  for v in (9, 10, 11, 12)}
+    l_statuses = {
+        v: evaluate_gate(policy, disclosure=disclosure(30, v)).check("l_diversity").status for v in (9, 10, 11, 12)
+    }
     assert l_statuses == {9: "fail", 10: "warn", 11: "warn", 12: "pass"}
 
 
 def test_a_zero_threshold_has_no_warn_zone():
     policy = DatasetPolicy(max_exact_match_rate=0.0)
     assert evaluate_gate(policy, disclosure=None, real_checks=real(0.0, 0.0)).check("exact_match_rate").status == "pass"
-    assert evaluate_gate(policy, disclosure=None, real_checks=real(1e-6, 0.0)).check("exact_match_rate").status == "fail"
+    assert (
+        evaluate_gate(policy, disclosure=None, real_checks=real(1e-6, 0.0)).check("exact_match_rate").status == "fail"
+    )
 
 
 def test_no_margin_no_warning():
@@ -127,8 +153,14 @@ def test_overall_fail_beats_warn_beats_pass():
 
 
 def test_json_round_trip_and_public_form():
-    result = evaluate_gate(POLICY, disclosure=disclosure(7, 3), real_checks=real(0.0, 0.004),
-                           membership_auc=0.5731, utility_ratio=0.9, fidelity=0.8)
+    result = evaluate_gate(
+        POLICY,
+        disclosure=disclosure(7, 3),
+        real_checks=real(0.0, 0.004),
+        membership_auc=0.5731,
+        utility_ratio=0.9,
+        fidelity=0.8,
+    )
     data = json.loads(json.dumps(result.to_dict()))
     assert GateResult.from_dict(data) == result
     public = json.dumps(result.to_dict(include_internal=False))
@@ -140,17 +172,25 @@ def test_json_round_trip_and_public_form():
 
 
 def test_gate_reads_the_reports_made_by_the_disclosure_functions():
-    schema = PublicSchema.from_dict({
-        "columns": {"g": {"kind": "categorical", "values": ["a", "b", "c"]},
-                    "s": {"kind": "categorical", "values": ["x", "y"]}},
-        "quasi_identifiers": ["g"], "sensitive": ["s"],
-    })
+    schema = PublicSchema.from_dict(
+        {
+            "columns": {
+                "g": {"kind": "categorical", "values": ["a", "b", "c"]},
+                "s": {"kind": "categorical", "values": ["x", "y"]},
+            },
+            "quasi_identifiers": ["g"],
+            "sensitive": ["s"],
+        }
+    )
     synth = pd.DataFrame({"g": ["a"] * 5 + ["b"] * 6 + ["c"], "s": ["x"] * 5 + ["x", "y"] * 3 + ["x"]})
     realrows = pd.DataFrame({"g": ["a", "b", "c"], "s": ["x", "y", "y"]})
     released, _, dis = apply_disclosure_control(synth, schema, POLICY)
     out, rc = real_row_checks(released, realrows, schema, POLICY, disclosure=dis)
     result = evaluate_gate(POLICY, disclosure=dis, real_checks=rc)
-    assert result.check("k_anonymity").status == "pass" and "1 of 12 rows suppressed" in result.check("k_anonymity").message
+    assert (
+        result.check("k_anonymity").status == "pass"
+        and "1 of 12 rows suppressed" in result.check("k_anonymity").message
+    )
     assert result.check("l_diversity").status == "fail" and "'s'" in result.check("l_diversity").message
     # rows equal to real rows ('a','x') and ('b','y'): 8 of 11
     assert result.check("exact_match_rate").value == pytest.approx(8 / 11)
@@ -182,19 +222,23 @@ def test_unique_match_limit_rises_to_the_holdout_baseline():
     with_baseline = evaluate_gate(policy, disclosure=None, real_checks=real, unique_match_baseline=0.08)
     check = with_baseline.check("unique_match_rate")
     assert check.status == "pass" and check.threshold == 0.08 and "holdout baseline" in check.message
-    above = evaluate_gate(policy, disclosure=None, real_checks={**real, "released_unique_match_rate": 0.09},
-                          unique_match_baseline=0.08)
+    above = evaluate_gate(
+        policy, disclosure=None, real_checks={**real, "released_unique_match_rate": 0.09}, unique_match_baseline=0.08
+    )
     assert above.check("unique_match_rate").status == "fail"
     # a baseline below the policy's maximum changes nothing
     low = evaluate_gate(policy, disclosure=None, real_checks=real, unique_match_baseline=0.001)
     assert low.check("unique_match_rate").threshold == 0.01
 
 
-@pytest.mark.parametrize("table,released,baseline,rows", [
-    # figures measured on the categorical columns of the test tables (MST at epsilon 1; holdout baseline)
-    ("adult", 0.5627, 0.6678, 2000),
-    ("pums", 0.8613, 0.9308, 200),
-])
+@pytest.mark.parametrize(
+    "table,released,baseline,rows",
+    [
+        # figures measured on the categorical columns of the test tables (MST at epsilon 1; holdout baseline)
+        ("adult", 0.5627, 0.6678, 2000),
+        ("pums", 0.8613, 0.9308, 200),
+    ],
+)
 def test_exact_match_limit_rises_to_the_holdout_baseline(table, released, baseline, rows):
     """Where columns are coarse most fresh people equal a training row: a DP release matching no more
     often than they do passes without an override; a copy of the training rows still fails."""
@@ -206,8 +250,12 @@ def test_exact_match_limit_rises_to_the_holdout_baseline(table, released, baseli
     wald = baseline + 2 * math.sqrt(baseline * (1 - baseline) / rows)
     assert check.status == "pass" and baseline < check.threshold < wald + 0.01, check  # Wilson, close to Wald here
     assert "holdout baseline" in check.message
-    copy = evaluate_gate(policy, disclosure=None, real_checks={**real, "released_exact_match_rate": 1.0},
-                         exact_match_baseline=(baseline, rows))
+    copy = evaluate_gate(
+        policy,
+        disclosure=None,
+        real_checks={**real, "released_exact_match_rate": 1.0},
+        exact_match_baseline=(baseline, rows),
+    )
     assert copy.check("exact_match_rate").status == "fail"
 
 
@@ -216,14 +264,16 @@ def test_a_holdout_without_matches_bounds_the_rate_by_its_size():
     holdout the bound is near 0, and a release of copies fails either way."""
     policy = DatasetPolicy()
     real = {"released_exact_match_rate": 0.03, "released_unique_match_rate": 0.03}
-    small = evaluate_gate(policy, disclosure=None, real_checks=real, exact_match_baseline=(0.0, 69),
-                          unique_match_baseline=(0.0, 69))
+    small = evaluate_gate(
+        policy, disclosure=None, real_checks=real, exact_match_baseline=(0.0, 69), unique_match_baseline=(0.0, 69)
+    )
     for name in ("exact_match_rate", "unique_match_rate"):
         assert small.check(name).status == "pass" and small.check(name).threshold == pytest.approx(0.0548, abs=1e-3)
     large = evaluate_gate(policy, disclosure=None, real_checks=real, exact_match_baseline=(0.0, 20000))
     assert large.check("exact_match_rate").status == "fail" and large.check("exact_match_rate").threshold < 0.001
-    copies = evaluate_gate(policy, disclosure=None, real_checks={**real, "released_exact_match_rate": 1.0},
-                           exact_match_baseline=(0.0, 69))
+    copies = evaluate_gate(
+        policy, disclosure=None, real_checks={**real, "released_exact_match_rate": 1.0}, exact_match_baseline=(0.0, 69)
+    )
     assert copies.check("exact_match_rate").status == "fail"
 
 
@@ -252,8 +302,9 @@ def test_mst_on_coarse_adult_columns_passes_and_a_copy_fails():
         released, _, dis = apply_disclosure_control(rows, schema, policy)
         _, real = real_row_checks(released, train, schema, policy, disclosure=dis)
         _, base = real_row_checks(recode_like(test, dis), train, schema, policy, disclosure=dis)
-        gate = evaluate_gate(policy, disclosure=dis, real_checks=real,
-                             exact_match_baseline=(base.exact_match_rate, base.rows_checked))
+        gate = evaluate_gate(
+            policy, disclosure=dis, real_checks=real, exact_match_baseline=(base.exact_match_rate, base.rows_checked)
+        )
         outcomes[name] = (real.exact_match_rate, base.exact_match_rate, gate.check("exact_match_rate").status)
     assert outcomes["mst"][0] > 0.3 and outcomes["mst"][2] == "pass", outcomes  # many matches, as fresh rows have
     assert outcomes["copy"][0] == 1.0 and outcomes["copy"][2] == "fail", outcomes
@@ -275,8 +326,13 @@ def test_a_rebalanced_release_is_judged_on_its_class_aware_figures():
     assert "minority-class F1 ratio" in util.message and "'>50K'" in util.message and "0.65" in util.message
     assert fid.internal and util.internal
     # the same thresholds, the same margins: a poor class-aware figure fails, a missing one is not run
-    bad = evaluate_gate(POLICY, disclosure=None, fidelity=0.9, utility_ratio=0.9,
-                        class_aware={**aware, "fidelity": 0.5, "utility_ratio": None})
+    bad = evaluate_gate(
+        POLICY,
+        disclosure=None,
+        fidelity=0.9,
+        utility_ratio=0.9,
+        class_aware={**aware, "fidelity": 0.5, "utility_ratio": None},
+    )
     assert bad.check("fidelity").status == "fail" and bad.check("utility_ratio").status == "not_run"
     # a leaking target still turns a passing ratio into a warning
     leak = evaluate_gate(POLICY, disclosure=None, class_aware=aware, utility_leakage="the target is a copy")

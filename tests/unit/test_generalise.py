@@ -41,14 +41,29 @@ def spec(**kw) -> ColumnSpec:
 def test_levels_derived_from_the_declared_domains_only():
     compas = load_schema(DATA / "compas" / "schema.yaml")
     assert describe_levels(column_levels("dob", compas.columns["dob"])) == [
-        "value", "month (YYYY-MM)", "year", "decade", "*"]
+        "value",
+        "month (YYYY-MM)",
+        "year",
+        "decade",
+        "*",
+    ]
     assert describe_levels(column_levels("age", compas.columns["age"])) == [
-        "value", "bands of 2", "bands of 10", "bands of 20", "*"]
+        "value",
+        "bands of 2",
+        "bands of 10",
+        "bands of 20",
+        "*",
+    ]
     assert describe_levels(column_levels("sex", compas.columns["sex"])) == ["value", "*"]
     adult = load_schema(DATA / "adult" / "schema.yaml")
     # a declared band comes first, then multiples of it
     assert describe_levels(column_levels("age", adult.columns["age"])) == [
-        "value", "bands of 5", "bands of 10", "bands of 20", "*"]
+        "value",
+        "bands of 5",
+        "bands of 10",
+        "bands of 20",
+        "*",
+    ]
     edu = column_levels("education", adult.columns["education"])
     assert [r and r["type"] for r in edu] == [None, "groups", "suppressed"]
     # a declared granularity starts the date levels there
@@ -60,10 +75,14 @@ def test_levels_are_nested_so_the_lattice_is_monotone():
     rng = np.random.default_rng(0)
     cases = {
         "age": (spec(kind="ordinal", min=17, max=90), pd.Series(rng.integers(17, 91, 3000))),
-        "income": (spec(kind="continuous", min=0, max=250000),
-                   pd.Series(rng.uniform(0, 250000, 3000)).where(rng.random(3000) > 0.05)),
-        "dob": (spec(kind="datetime", min=dt.date(1910, 1, 1), max=dt.date(1998, 12, 31), nullable=True),
-                pd.Series(pd.to_datetime("1910-01-01") + pd.to_timedelta(rng.integers(0, 32500, 3000), unit="D"))),
+        "income": (
+            spec(kind="continuous", min=0, max=250000),
+            pd.Series(rng.uniform(0, 250000, 3000)).where(rng.random(3000) > 0.05),
+        ),
+        "dob": (
+            spec(kind="datetime", min=dt.date(1910, 1, 1), max=dt.date(1998, 12, 31), nullable=True),
+            pd.Series(pd.to_datetime("1910-01-01") + pd.to_timedelta(rng.integers(0, 32500, 3000), unit="D")),
+        ),
         "band": (spec(kind="ordinal", min=0, max=1, hierarchy={"band": 0.1}), pd.Series(rng.uniform(0, 1, 3000))),
     }
     for name, (sp, s) in cases.items():
@@ -84,8 +103,7 @@ def test_loss_metric_values():
     assert label_losses(age[-1]) == {"*": 1.0}
     adult = load_schema(DATA / "adult" / "schema.yaml")
     groups = label_losses(column_levels("m", adult.columns["marital-status"])[1])
-    assert groups == {"Married": pytest.approx(2 / 6), "Previously-married": pytest.approx(2 / 6),
-                      "Never-married": 0.0}
+    assert groups == {"Married": pytest.approx(2 / 6), "Previously-married": pytest.approx(2 / 6), "Never-married": 0.0}
     year = column_levels("d", spec(kind="datetime", min=dt.date(2000, 1, 1), max=dt.date(2001, 12, 31)))[2]
     assert label_losses(year)[2000] == pytest.approx(365 / 730)  # 366 days of 731
 
@@ -98,14 +116,18 @@ def test_loss_metric_values():
 def small_case(seed: int):
     rng = np.random.default_rng(seed)
     n = 300
-    table = pd.DataFrame({
-        "age": rng.integers(17, 91, n),
-        "g": rng.choice(list("abcdef"), n, p=[0.4, 0.3, 0.1, 0.1, 0.05, 0.05]),
-        "d": pd.to_datetime("1990-01-01") + pd.to_timedelta(rng.integers(0, 3650, n), unit="D"),
-    })
+    table = pd.DataFrame(
+        {
+            "age": rng.integers(17, 91, n),
+            "g": rng.choice(list("abcdef"), n, p=[0.4, 0.3, 0.1, 0.1, 0.05, 0.05]),
+            "d": pd.to_datetime("1990-01-01") + pd.to_timedelta(rng.integers(0, 3650, n), unit="D"),
+        }
+    )
     specs = {
         "age": spec(kind="ordinal", min=17, max=90),
-        "g": spec(kind="categorical", values=list("abcdef"), hierarchy={"groups": {"ab": ["a", "b"], "cd": ["c", "d"]}}),
+        "g": spec(
+            kind="categorical", values=list("abcdef"), hierarchy={"groups": {"ab": ["a", "b"], "cd": ["c", "d"]}}
+        ),
         "d": spec(kind="datetime", min=dt.date(1990, 1, 1), max=dt.date(1999, 12, 31)),
     }
     levels = {q: column_levels(q, specs[q], table[q]) for q in specs}
@@ -117,8 +139,12 @@ def brute_force(table, levels, k, allowed):
     qis = list(levels)
     out = []
     for node in itertools.product(*(range(len(levels[q])) for q in qis)):
-        view = pd.DataFrame({q: (table[q] if levels[q][lv] is None else apply_recoding(table[q], levels[q][lv]))
-                             for q, lv in zip(qis, node, strict=True)})
+        view = pd.DataFrame(
+            {
+                q: (table[q] if levels[q][lv] is None else apply_recoding(table[q], levels[q][lv]))
+                for q, lv in zip(qis, node, strict=True)
+            }
+        )
         sizes = view.groupby(qis, dropna=False)[qis[0]].transform("size").to_numpy()
         small = sizes < k
         loss_rows = np.zeros(len(table))
@@ -137,8 +163,9 @@ def test_the_search_finds_the_brute_force_optimum(seed, k, share):
     qis = list(levels)
     arrays = {q: [level_arrays(table[q], rec) for rec in levels[q]] for q in qis}
     allowed = int(share * len(table))
-    result = search_lattice([[a[0] for a in arrays[q]] for q in qis], [[a[1] for a in arrays[q]] for q in qis],
-                            k, allowed)
+    result = search_lattice(
+        [[a[0] for a in arrays[q]] for q in qis], [[a[1] for a in arrays[q]] for q in qis], k, allowed
+    )
     every = brute_force(table, levels, k, allowed)
     acceptable = [e for e in every if e[1] <= allowed]
     best = min(acceptable)
@@ -190,8 +217,9 @@ def test_compas_generalised_keeps_90_percent_where_suppression_keeps_almost_noth
     # the real rows recoded like the release land in the released labels
     real = recode_like(table, report)
     for q in report.generalisation:
-        assert set(real[q].dropna()) <= set(released.columns[q].values or range(released.columns[q].min,
-                                                                                  released.columns[q].max + 1))
+        assert set(real[q].dropna()) <= set(
+            released.columns[q].values or range(released.columns[q].min, released.columns[q].max + 1)
+        )
 
 
 # ----------------------------------------------------------------------------------

@@ -40,8 +40,14 @@ RUN = textwrap.dedent("""
 
 
 def _run(settings, job_id: int, mode: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", RUN, str(settings.data_dir), str(job_id), mode], cwd=ROOT,
-                          capture_output=True, text=True, timeout=90, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [sys.executable, "-c", RUN, str(settings.data_dir), str(job_id), mode],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def _failed(settings, job_id: int) -> tuple[str, str | None]:
@@ -66,6 +72,13 @@ def test_a_run_stuck_in_native_code_has_its_process_ended(env):  # noqa: F811
     assert _failed(env, job_id) == ("failed", "time_limit")
     assert _actions(env, job_id) == ["reserve", "spend"]
     with session_scope(env) as s:
-        fails = s.execute(select(AuditEvent.action).where(AuditEvent.object_id == str(job_id),
-                                                          AuditEvent.action == "release.fail")).scalars().all()
+        fails = (
+            s.execute(
+                select(AuditEvent.action).where(
+                    AuditEvent.object_id == str(job_id), AuditEvent.action == "release.fail"
+                )
+            )
+            .scalars()
+            .all()
+        )
     assert len(fails) == 1

@@ -79,11 +79,13 @@ def test_a_data_free_release_is_bounded_in_rows_times_columns(env):  # noqa: F81
     from core.errors import InvalidRequest
 
     with write_session(env) as s:
-        req = releases.ReleaseRequest(dataset="pums", method="scenario", rows=200_000,
-                                      options={"n_features": 1000, "n_informative": 3})
+        req = releases.ReleaseRequest(
+            dataset="pums", method="scenario", rows=200_000, options={"n_features": 1000, "n_informative": 3}
+        )
         with pytest.raises(InvalidRequest, match="at most 100,000,000 are accepted"):
             releases.request_release(s, _user(s, "analyst"), req, env)
     with write_session(env) as s:
-        ok = releases.ReleaseRequest(dataset="pums", method="scenario", rows=1000, options={"n_features": 1000,
-                                                                                              "n_informative": 3})
+        ok = releases.ReleaseRequest(
+            dataset="pums", method="scenario", rows=1000, options={"n_features": 1000, "n_informative": 3}
+        )
         assert releases.request_release(s, _user(s, "analyst"), ok, env).status == "queued"

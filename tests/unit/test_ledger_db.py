@@ -36,8 +36,12 @@ def _request(settings, epsilon=0.25, method="dp-marginals", user="analyst", delt
 
 def _actions(settings, job_id):
     with session_scope(settings) as s:
-        return [e.action for e in s.execute(select(LedgerEntry).where(LedgerEntry.job_id == job_id)
-                                             .order_by(LedgerEntry.id)).scalars()]
+        return [
+            e.action
+            for e in s.execute(
+                select(LedgerEntry).where(LedgerEntry.job_id == job_id).order_by(LedgerEntry.id)
+            ).scalars()
+        ]
 
 
 def test_spend_is_idempotent_and_release_after_spend_keeps_the_charge(env):

@@ -34,9 +34,18 @@ def test_scenario_reads_nothing_and_costs_nothing() -> None:
 
 
 def test_scenario_class_weights_and_feature_bounds() -> None:
-    synth = create_synthesizer("scenario", seed=2, options={"weights": "0.9,0.1", "flip_y": 0, "n_features": 6,
-                                                           "n_informative": 4, "n_redundant": 2,
-                                                           "feature_bound": 3})
+    synth = create_synthesizer(
+        "scenario",
+        seed=2,
+        options={
+            "weights": "0.9,0.1",
+            "flip_y": 0,
+            "n_features": 6,
+            "n_informative": 4,
+            "n_redundant": 2,
+            "feature_bound": 3,
+        },
+    )
     synth.fit()
     out = synth.sample(5000)
     share = out["target"].value_counts(normalize=True)
@@ -44,17 +53,27 @@ def test_scenario_class_weights_and_feature_bounds() -> None:
     features = out.drop(columns="target").to_numpy(dtype=float)
     assert features.min() >= -3 and features.max() <= 3
     # redundant features are linear combinations of the informative ones: the matrix has rank 4
-    unclipped = create_synthesizer("scenario", seed=2, options={"weights": [0.9, 0.1], "flip_y": 0, "n_features": 6,
-                                                               "n_informative": 4, "n_redundant": 2,
-                                                               "feature_bound": 1000})
+    unclipped = create_synthesizer(
+        "scenario",
+        seed=2,
+        options={
+            "weights": [0.9, 0.1],
+            "flip_y": 0,
+            "n_features": 6,
+            "n_informative": 4,
+            "n_redundant": 2,
+            "feature_bound": 1000,
+        },
+    )
     unclipped.fit()
     assert np.linalg.matrix_rank(unclipped.sample(500).drop(columns="target").to_numpy(dtype=float), tol=1e-6) == 4
 
 
 def test_scenario_regression_noise_and_target_bound() -> None:
     quiet = create_synthesizer("scenario", seed=3, options={"task": "regression", "noise": 0.0, "n_informative": 5})
-    noisy = create_synthesizer("scenario", seed=3, options={"task": "regression", "noise": 50.0, "n_informative": 5,
-                                                           "target_bound": 100})
+    noisy = create_synthesizer(
+        "scenario", seed=3, options={"task": "regression", "noise": 50.0, "n_informative": 5, "target_bound": 100}
+    )
     for s in (quiet, noisy):
         s.fit()
     q, n = quiet.sample(2000), noisy.sample(2000)
@@ -64,12 +83,15 @@ def test_scenario_regression_noise_and_target_bound() -> None:
     assert noisy.output_schema().columns["target"].max == 100
 
 
-@pytest.mark.parametrize("options", [
-    {"n_informative": 5, "n_redundant": 3, "n_features": 6},
-    {"task": "clustering"},
-    {"weights": "0.5,x"},
-    {"n_classes": 3, "weights": "0.5,0.2,0.2,0.1"},
-])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"n_informative": 5, "n_redundant": 3, "n_features": 6},
+        {"task": "clustering"},
+        {"weights": "0.5,x"},
+        {"n_classes": 3, "weights": "0.5,0.2,0.2,0.1"},
+    ],
+)
 def test_scenario_bad_options_are_refused(options: dict) -> None:
     with pytest.raises(MethodOptionError):
         create_synthesizer("scenario", options=options).preflight()
@@ -123,30 +145,50 @@ def test_spec_accepts_yaml_text() -> None:
     assert len(synth.sample(10)) == 10
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    (None, "needs the option"),
-    ({"columns": {"a": {"distribution": "no_such_distribution"}}}, "not a scipy.stats distribution"),
-    ({"columns": {"a": {"distribution": "norm", "loc": 0, "scale": 1}, "b": {"distribution": "norm"}},
-      "correlation": {"matrix": [[1, 1.5], [1.5, 1]]}}, "symmetric"),
-    ({"columns": {"a": {"distribution": "norm"}, "b": {"distribution": "norm"}, "c": {"distribution": "norm"}},
-      "correlation": {"matrix": [[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]]}}, "positive semi-definite"),
-    ({"columns": {"a": {"values": ["x", "y"], "probabilities": [1]}}}, "probabilities"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (None, "needs the option"),
+        ({"columns": {"a": {"distribution": "no_such_distribution"}}}, "not a scipy.stats distribution"),
+        (
+            {
+                "columns": {"a": {"distribution": "norm", "loc": 0, "scale": 1}, "b": {"distribution": "norm"}},
+                "correlation": {"matrix": [[1, 1.5], [1.5, 1]]},
+            },
+            "symmetric",
+        ),
+        (
+            {
+                "columns": {
+                    "a": {"distribution": "norm"},
+                    "b": {"distribution": "norm"},
+                    "c": {"distribution": "norm"},
+                },
+                "correlation": {"matrix": [[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]]},
+            },
+            "positive semi-definite",
+        ),
+        ({"columns": {"a": {"values": ["x", "y"], "probabilities": [1]}}}, "probabilities"),
+    ],
+)
 def test_spec_errors_say_what_to_change(spec, message: str) -> None:
     with pytest.raises(MethodOptionError, match=message):
         create_synthesizer("spec", options={"spec": spec}).preflight()
 
 
-@pytest.mark.parametrize("raw", [
-    {"distribution": "poisson", "mu": 2},
-    {"distribution": "binom", "n": 10, "p": 0.3},
-    {"distribution": "geom", "p": 0.4},
-    {"distribution": "nbinom", "n": 3, "p": 0.5},
-    {"distribution": "bernoulli", "p": 0.3},
-    {"distribution": "randint", "low": 1, "high": 7},
-    {"distribution": "betabinom", "n": 8, "a": 2, "b": 3},
-    {"distribution": "poisson", "mu": 4, "min": 2, "max": 6},  # truncated on both sides
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        {"distribution": "poisson", "mu": 2},
+        {"distribution": "binom", "n": 10, "p": 0.3},
+        {"distribution": "geom", "p": 0.4},
+        {"distribution": "nbinom", "n": 3, "p": 0.5},
+        {"distribution": "bernoulli", "p": 0.3},
+        {"distribution": "randint", "low": 1, "high": 7},
+        {"distribution": "betabinom", "n": 8, "a": 2, "b": 3},
+        {"distribution": "poisson", "mu": 4, "min": 2, "max": 6},  # truncated on both sides
+    ],
+)
 def test_discrete_columns_follow_their_pmf(raw: dict) -> None:
     """Every value of the support between min and max, the lowest one included, at its (truncated) pmf."""
     from scipy import stats
@@ -157,8 +199,9 @@ def test_discrete_columns_follow_their_pmf(raw: dict) -> None:
     rng = np.random.default_rng(0)
     n = 200_000
     drawn = np.asarray(col.values_from(rng.random(n), rng), dtype=float)
-    dist = getattr(stats, raw["distribution"])(**{k: v for k, v in raw.items()
-                                                 if k not in ("distribution", "min", "max")})
+    dist = getattr(stats, raw["distribution"])(
+        **{k: v for k, v in raw.items() if k not in ("distribution", "min", "max")}
+    )
     support = np.arange(int(col.lo) if np.isfinite(col.lo) else 0, int(drawn.max()) + 1)
     lo, hi = raw.get("min", -np.inf), raw.get("max", np.inf)
     support = support[(support >= lo) & (support <= hi)]

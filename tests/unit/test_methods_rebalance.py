@@ -46,7 +46,7 @@ def test_balances_classes_and_keeps_the_real_rows(adult, method: str) -> None:
     # every training row is in the release, unchanged (the statement has to say so)
     head = balanced.iloc[: len(table)].reset_index(drop=True)
     pd.testing.assert_frame_equal(head, table.reset_index(drop=True), check_dtype=False)
-    new = balanced.iloc[len(table):]
+    new = balanced.iloc[len(table) :]
     assert set(new["income"]) == {">50K"}
     assert set(new["workclass"].dropna()) <= set(schema.columns["workclass"].values)
     assert str(new["age"].dtype) == "Int64" and new["age"].between(17, 90).all()
@@ -59,8 +59,7 @@ def test_rebalance_output_of_a_dp_method_is_post_processing(penguins) -> None:
     synthetic = dp.sample(600)
     balanced = rebalance_output(synthetic, schema, "species", "smote", seed=4)
     # the DP rows are all kept, the new ones only interpolate between them
-    pd.testing.assert_frame_equal(balanced.iloc[: len(synthetic)].reset_index(drop=True), synthetic,
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(balanced.iloc[: len(synthetic)].reset_index(drop=True), synthetic, check_dtype=False)
     counts = balanced["species"].value_counts()
     assert counts.nunique() == 1, counts.to_dict()
     assert cost.is_dp  # the DP method's cost is what the release pays; rebalancing adds nothing

@@ -70,7 +70,8 @@ def test_bad_options_and_open_domains_are_refused(penguins) -> None:
         create_synthesizer("ctgan", options={"batch_size": 15}).preflight(schema, PrivacyCost.non_dp())
     with pytest.raises(MethodOptionError, match="default_distribution"):
         create_synthesizer("gaussian-copula", options={"default_distribution": "cauchy"}).preflight(
-            schema, PrivacyCost.non_dp())
+            schema, PrivacyCost.non_dp()
+        )
     data = schema.to_dict()
     data["columns"]["island"] = {"kind": "categorical"}
     with pytest.raises(SchemaError, match="island"):

@@ -178,8 +178,16 @@ def test_pate_teachers_are_distinct_and_the_budget_fixes_the_iterations(pums, mo
         return original(data, teachers, lap_scale, device)
 
     monkeypatch.setattr(privacy_utils, "pate", spy)
-    options = {"epochs": 1000, "sample_per_teacher": 200, "teacher_iters": 1, "student_iters": 2,
-               "batch_size": 32, "generator_dim": 32, "discriminator_dim": 32, "embedding_dim": 16}
+    options = {
+        "epochs": 1000,
+        "sample_per_teacher": 200,
+        "teacher_iters": 1,
+        "student_iters": 2,
+        "batch_size": 32,
+        "generator_dim": 32,
+        "discriminator_dim": 32,
+        "embedding_dim": 16,
+    }
     synth = create_synthesizer("patectgan", seed=2, options=options)
     cost = synth.fit(table, schema, PrivacyCost(Fraction(1, 2), DELTA))
     assert cost == PrivacyCost(Fraction(1, 2), DELTA)
@@ -213,7 +221,8 @@ def test_open_categorical_domain_is_refused_with_a_message(pums) -> None:
     data["columns"]["race"] = {"kind": "categorical"}
     with pytest.raises(SchemaError, match=r"declare|declared"):
         create_synthesizer("mst-smartnoise", options={"bounds_epsilon": 0.1}).preflight(
-            PublicSchema.from_dict(data), PrivacyCost(1, DELTA))
+            PublicSchema.from_dict(data), PrivacyCost(1, DELTA)
+        )
 
 
 @pytest.mark.parametrize("method", ["mst-smartnoise", "aim-smartnoise", "pacsynth", "dpctgan", "patectgan"])
@@ -254,7 +263,7 @@ def test_dp_row_count_is_two_sided_geometric_and_its_lower_bound_rarely_overshoo
     assert overshoot <= failure
     # the margin is the smallest that keeps the overshoot below `failure`: not needlessly wide
     margin = draws[0].value - draws[0].lower
-    assert alpha ** margin / (1 + alpha) > failure
+    assert alpha**margin / (1 + alpha) > failure
     with pytest.raises(ValueError):
         dp_row_count(n, 0.0, failure, rng)
 
@@ -284,8 +293,12 @@ def test_dpctgan_batch_steps_and_rate_follow_the_noisy_lower_bound(pums, monkeyp
         plans[lower] = synth.training_plan
     # the exact count (1000) appears nowhere: smartnoise's loop and opacus were given the lower bound
     assert seen == [2400, 300]
-    assert plans[2400] == {"batch_size": 64, "sample_rate": 64 / 2399, "steps_per_epoch": 2400 // 64,
-                           "epochs": plans[2400]["epochs"]}
+    assert plans[2400] == {
+        "batch_size": 64,
+        "sample_rate": 64 / 2399,
+        "steps_per_epoch": 2400 // 64,
+        "epochs": plans[2400]["epochs"],
+    }
     assert plans[300]["sample_rate"] == 64 / 299 and plans[300]["steps_per_epoch"] == 300 // 64
     # a small count caps the batch at half of it
     _fake_count(monkeypatch, 100, 40)
@@ -306,8 +319,14 @@ def test_pate_teachers_and_batch_follow_the_noisy_count(pums, monkeypatch: pytes
         return original(data, teachers_, lap_scale, device)
 
     monkeypatch.setattr(privacy_utils, "pate", spy)
-    options = {"epochs": 1, "sample_per_teacher": 250, "teacher_iters": 1, "student_iters": 1,
-               "batch_size": 64, **_SMALL_GAN}
+    options = {
+        "epochs": 1,
+        "sample_per_teacher": 250,
+        "teacher_iters": 1,
+        "student_iters": 1,
+        "batch_size": 64,
+        **_SMALL_GAN,
+    }
     asked = _fake_count(monkeypatch, 2000, 2000)
     synth = create_synthesizer("patectgan", seed=2, options=options)
     synth.fit(table, schema, PrivacyCost(1, DELTA))

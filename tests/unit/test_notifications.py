@@ -46,9 +46,17 @@ def db(tmp_path):
         analyst = create_user(s, "analyst", "analyst", "password-123")
         analyst.email = "analyst@example.org"
         ds, _ = releases.register_dataset(
-            s, get_storage(settings), steward, upload_path=ROOT / "tests/data/pums/PUMS.csv", filename="PUMS.csv",
-            name="pums", schema_text=(ROOT / "tests/data/pums/schema.yaml").read_text(), epsilon_budget="1",
-            delta_budget="1e-6", settings=settings)
+            s,
+            get_storage(settings),
+            steward,
+            upload_path=ROOT / "tests/data/pums/PUMS.csv",
+            filename="PUMS.csv",
+            name="pums",
+            schema_text=(ROOT / "tests/data/pums/schema.yaml").read_text(),
+            epsilon_budget="1",
+            delta_budget="1e-6",
+            settings=settings,
+        )
         releases.grant(s, steward, ds, analyst.username)
         req = releases.ReleaseRequest(dataset="pums", method="dp-marginals", epsilon=0.25, delta=0, rows=10)
         job_id = releases.request_release(s, analyst, req, settings).id
@@ -70,16 +78,23 @@ def queued(monkeypatch):
 
 
 def test_a_notice_carries_identifiers_and_a_link_only(tmp_path):
-    settings = _settings(tmp_path, public_url="https://synthgate.example/", webhook_secret=SECRET,
-                         mail_from="noreply@synthgate.example")
+    settings = _settings(
+        tmp_path, public_url="https://synthgate.example/", webhook_secret=SECRET, mail_from="noreply@synthgate.example"
+    )
     notice = notifications.build_notice(settings, notifications.APPROVED, 42, "pums", now=1_900_000_000)
     assert notice.url == "https://synthgate.example/releases/42"
 
     body, headers = notifications.webhook_request(settings, notice)
     payload = json.loads(body)
     assert set(payload) == {"event", "release_id", "dataset", "status", "url", "sent_at"}
-    assert payload == {"event": "release.approved", "release_id": 42, "dataset": "pums", "status": "approved",
-                       "url": "https://synthgate.example/releases/42", "sent_at": 1_900_000_000}
+    assert payload == {
+        "event": "release.approved",
+        "release_id": 42,
+        "dataset": "pums",
+        "status": "approved",
+        "url": "https://synthgate.example/releases/42",
+        "sent_at": 1_900_000_000,
+    }
     assert headers["X-Synthgate-Timestamp"] == "1900000000"
 
     mail = notifications.build_mail(settings, notice, "analyst@example.org")
@@ -97,12 +112,23 @@ def test_a_notice_carries_identifiers_and_a_link_only(tmp_path):
 def test_every_event_has_its_own_wording(tmp_path, event):
     settings = _settings(tmp_path)
     notice = notifications.build_notice(settings, event, 7, "adult")
-    subjects = {notifications.build_mail(settings, notifications.build_notice(settings, e, 7, "adult"),
-                                         "a@example.org")["Subject"] for e in notifications.EVENTS}
+    subjects = {
+        notifications.build_mail(settings, notifications.build_notice(settings, e, 7, "adult"), "a@example.org")[
+            "Subject"
+        ]
+        for e in notifications.EVENTS
+    }
     assert len(subjects) == len(notifications.EVENTS)
     assert notice.url.endswith("/releases/7")
-    assert notice.status == {"release.ready": "awaiting_approval", "release.approved": "approved",
-                             "release.rejected": "rejected", "release.failed": "failed"}[event]
+    assert (
+        notice.status
+        == {
+            "release.ready": "awaiting_approval",
+            "release.approved": "approved",
+            "release.rejected": "rejected",
+            "release.failed": "failed",
+        }[event]
+    )
 
 
 def test_the_signature_verifies_and_a_change_or_replay_is_refused(tmp_path):
@@ -117,8 +143,9 @@ def test_the_signature_verifies_and_a_change_or_replay_is_refused(tmp_path):
     with pytest.raises(ValueError, match="signature"):
         notifications.verify_webhook("another secret", body, signature, stamp, now=1_900_000_010)
     with pytest.raises(ValueError, match="signature"):
-        notifications.verify_webhook(SECRET, body.replace(b'"release_id":3', b'"release_id":4'), signature, stamp,
-                                     now=1_900_000_010)
+        notifications.verify_webhook(
+            SECRET, body.replace(b'"release_id":3', b'"release_id":4'), signature, stamp, now=1_900_000_010
+        )
     with pytest.raises(ValueError, match="timestamp"):
         notifications.verify_webhook(SECRET, body, signature, "1900000900", now=1_900_000_900)
     with pytest.raises(ValueError, match="too old"):
@@ -195,8 +222,7 @@ def test_recipients(db):
     with session_scope(settings) as s:
         job = s.get(ReleaseJob, job_id)
         # ready: the stewards with an address (the requester is an analyst here)
-        assert notifications._recipients(s, notifications.READY, job) == ["steward@example.org",
-                                                                          "steward2@example.org"]
+        assert notifications._recipients(s, notifications.READY, job) == ["steward@example.org", "steward2@example.org"]
         for event in (notifications.APPROVED, notifications.REJECTED, notifications.FAILED):
             assert notifications._recipients(s, event, job) == ["analyst@example.org"]
         # a steward's own request is not announced to them for review
@@ -210,13 +236,20 @@ def test_a_failed_delivery_is_audited_without_content(db, monkeypatch):
     settings, job_id = db
     monkeypatch.setattr(notifications, "RETRY_PAUSE", 0.0)
     port = _closed_port()
-    broken = _settings(settings.data_dir, smtp_url=f"smtp://127.0.0.1:{port}",
-                       webhook_url=f"http://127.0.0.1:{port}/hook", webhook_secret=SECRET)
+    broken = _settings(
+        settings.data_dir,
+        smtp_url=f"smtp://127.0.0.1:{port}",
+        webhook_url=f"http://127.0.0.1:{port}/hook",
+        webhook_secret=SECRET,
+    )
     outcome = notifications.deliver(broken, notifications.READY, job_id)
     assert outcome == {"email": False, "webhook": False}
     with session_scope(settings) as s:
-        events = s.execute(select(AuditEvent).where(AuditEvent.action == "notify.failed")
-                           .order_by(AuditEvent.id)).scalars().all()
+        events = (
+            s.execute(select(AuditEvent).where(AuditEvent.action == "notify.failed").order_by(AuditEvent.id))
+            .scalars()
+            .all()
+        )
         assert [e.detail["channel"] for e in events] == ["email", "webhook"]
         for e in events:
             assert e.object_id == str(job_id) and e.detail["event"] == notifications.READY
@@ -237,11 +270,36 @@ def test_users_create_takes_an_email(tmp_path, monkeypatch):
 
     monkeypatch.setenv("SYNTHGATE_DATA_DIR", str(tmp_path))
     runner = CliRunner()
-    result = runner.invoke(cli, ["users", "create", "ada", "--role", "steward", "--password", "correct horse battery",
-                                 "--email", "ada@example.org", "--json"])
+    result = runner.invoke(
+        cli,
+        [
+            "users",
+            "create",
+            "ada",
+            "--role",
+            "steward",
+            "--password",
+            "correct horse battery",
+            "--email",
+            "ada@example.org",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
-    result = runner.invoke(cli, ["users", "create", "bob", "--role", "analyst", "--password", "correct horse battery",
-                                 "--email", "bob at example.org"])
+    result = runner.invoke(
+        cli,
+        [
+            "users",
+            "create",
+            "bob",
+            "--role",
+            "analyst",
+            "--password",
+            "correct horse battery",
+            "--email",
+            "bob at example.org",
+        ],
+    )
     assert result.exit_code == 2 and "not an email address" in result.output
     settings = _settings(tmp_path)
     with session_scope(settings) as s:
@@ -256,9 +314,17 @@ def test_an_admin_gives_a_new_account_an_address(db):
     settings, _ = db
     with write_session(settings) as s:
         admin = create_user(s, "admin", "admin", "password-123")
-        user, _ = accounts.create_account(s, admin, "carol", "analyst", "correct horse battery",
-                                          settings=settings, email="carol@example.org")
+        user, _ = accounts.create_account(
+            s, admin, "carol", "analyst", "correct horse battery", settings=settings, email="carol@example.org"
+        )
         assert accounts.user_view(user)["email"] == "carol@example.org"
         with pytest.raises(InvalidRequest):
-            accounts.create_account(s, admin, "dave", "analyst", "correct horse battery", settings=settings,
-                                    email="dave@example.org\nBcc: eve@example.org")
+            accounts.create_account(
+                s,
+                admin,
+                "dave",
+                "analyst",
+                "correct horse battery",
+                settings=settings,
+                email="dave@example.org\nBcc: eve@example.org",
+            )

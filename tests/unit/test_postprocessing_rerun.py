@@ -27,10 +27,18 @@ def test_no_settings_keep_the_original_ones():
 
 
 def test_k_suppression_rows_and_coding_change_and_nothing_else():
-    chosen = apply_settings(ADULT, POLICY, {
-        "policy": {"k": 12, "suppression": "suppress"},
-        "schema": {"columns": {"age": {"hierarchy": {"band": 10}, "top_code": 80}, "education": {"hierarchy": None}}},
-        "rows": 120}, 300)
+    chosen = apply_settings(
+        ADULT,
+        POLICY,
+        {
+            "policy": {"k": 12, "suppression": "suppress"},
+            "schema": {
+                "columns": {"age": {"hierarchy": {"band": 10}, "top_code": 80}, "education": {"hierarchy": None}}
+            },
+            "rows": 120,
+        },
+        300,
+    )
     assert chosen.policy.k == 12 and chosen.policy.suppression == "suppress"
     assert chosen.policy.min_fidelity == POLICY.min_fidelity  # the gate's thresholds are the policy's
     assert chosen.schema.columns["age"].hierarchy.band == 10 and chosen.schema.columns["age"].top_code == 80
@@ -44,24 +52,27 @@ def test_k_suppression_rows_and_coding_change_and_nothing_else():
     assert "education" not in described["columns"]
 
 
-@pytest.mark.parametrize(("settings", "field", "words"), [
-    ({"policy": {"k": 0}}, "policy", "k"),
-    ({"policy": {"k": "many"}}, "policy", "k"),
-    ({"policy": {"suppression": "delete"}}, "policy", "suppression"),
-    ({"policy": {"min_fidelity": 0.1}}, "policy", "min_fidelity"),
-    ({"policy": {"privacy": "allow-non-dp"}}, "policy", "privacy"),
-    ({"policy": ["k", 3]}, "policy", "mapping"),
-    ({"rows": 301}, "rows", "301"),
-    ({"rows": 0}, "rows", "at least 1"),
-    ({"rows": 2.5}, "rows", "whole number"),
-    ({"rows": True}, "rows", "whole number"),
-    ({"schema": {"columns": {"height": {"top_code": 3}}}}, "schema", "unknown column 'height'"),
-    ({"schema": {"columns": {"age": {"max": 60}}}}, "schema", "'max'"),
-    ({"schema": {"columns": {"age": {"kind": "continuous"}}}}, "schema", "'kind'"),
-    ({"schema": {"columns": {"age": {"hierarchy": {"band": -1}}}}}, "schema", "age"),
-    ({"schema": {"quasi_identifiers": ["age"]}}, "schema", "columns"),
-    ({"seed": 3}, "seed", "unknown setting"),
-])
+@pytest.mark.parametrize(
+    ("settings", "field", "words"),
+    [
+        ({"policy": {"k": 0}}, "policy", "k"),
+        ({"policy": {"k": "many"}}, "policy", "k"),
+        ({"policy": {"suppression": "delete"}}, "policy", "suppression"),
+        ({"policy": {"min_fidelity": 0.1}}, "policy", "min_fidelity"),
+        ({"policy": {"privacy": "allow-non-dp"}}, "policy", "privacy"),
+        ({"policy": ["k", 3]}, "policy", "mapping"),
+        ({"rows": 301}, "rows", "301"),
+        ({"rows": 0}, "rows", "at least 1"),
+        ({"rows": 2.5}, "rows", "whole number"),
+        ({"rows": True}, "rows", "whole number"),
+        ({"schema": {"columns": {"height": {"top_code": 3}}}}, "schema", "unknown column 'height'"),
+        ({"schema": {"columns": {"age": {"max": 60}}}}, "schema", "'max'"),
+        ({"schema": {"columns": {"age": {"kind": "continuous"}}}}, "schema", "'kind'"),
+        ({"schema": {"columns": {"age": {"hierarchy": {"band": -1}}}}}, "schema", "age"),
+        ({"schema": {"quasi_identifiers": ["age"]}}, "schema", "columns"),
+        ({"seed": 3}, "seed", "unknown setting"),
+    ],
+)
 def test_bad_settings_are_refused_with_the_field_and_what_to_change(settings, field, words):
     with pytest.raises(PostprocessSettingError) as err:
         apply_settings(ADULT, POLICY, settings, 300)
@@ -87,12 +98,19 @@ def test_rows_subset_is_seeded_ordered_and_without_replacement():
 def test_the_statement_names_the_candidate_its_settings_and_the_count():
     chosen = apply_settings(ADULT, POLICY, {"policy": {"k": 12}, "rows": 120}, 300)
     text = privacy_statement(
-        method={"name": "mst", "guarantee": "dp", "zcdp": True}, cost={"epsilon": "1", "delta": "0"},
-        schema=ADULT, release={"id": 3, "dataset": "adult",
-                               "postprocessing": {"candidate": 2, "candidates": 3, "settings": chosen.describe()}})
+        method={"name": "mst", "guarantee": "dp", "zcdp": True},
+        cost={"epsilon": "1", "delta": "0"},
+        schema=ADULT,
+        release={
+            "id": 3,
+            "dataset": "adult",
+            "postprocessing": {"candidate": 2, "candidates": 3, "settings": chosen.describe()},
+        },
+    )
     assert "candidate 2 (re-run 2) of 3 candidates" in text
     assert "no privacy cost" in text
     assert "- **k**: 12" in text and "- **rows**: 120" in text
-    plain = privacy_statement(method={"name": "mst", "guarantee": "dp"}, cost={"epsilon": "1", "delta": "0"},
-                              schema=ADULT, release={"id": 3})
+    plain = privacy_statement(
+        method={"name": "mst", "guarantee": "dp"}, cost={"epsilon": "1", "delta": "0"}, schema=ADULT, release={"id": 3}
+    )
     assert "candidate" not in plain

@@ -21,8 +21,11 @@ from core.storage import LocalStorage
 
 
 def _pem() -> str:
-    return Ed25519PrivateKey.generate().private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                      serialization.NoEncryption()).decode()
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .decode()
+    )
 
 
 def test_a_bundle_verifies_with_the_key_read_from_storage_alone(tmp_path: Path) -> None:
@@ -49,4 +52,5 @@ def test_a_new_key_replaces_the_current_one_and_the_old_one_stays_by_fingerprint
     assert storage.get_bytes(PUBLIC_KEY_STORAGE_KEY).decode() == new
     assert storage.get_bytes(f"keys/{key_fingerprint(old)}.pub.pem").decode() == old
     assert sorted(storage.list_keys("keys")) == sorted(
-        ["keys/signing_key.pub.pem", f"keys/{key_fingerprint(old)}.pub.pem", f"keys/{key_fingerprint(new)}.pub.pem"])
+        ["keys/signing_key.pub.pem", f"keys/{key_fingerprint(old)}.pub.pem", f"keys/{key_fingerprint(new)}.pub.pem"]
+    )

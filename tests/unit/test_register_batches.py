@@ -19,17 +19,29 @@ SCHEMA_TEXT = (ADULT.parent / "schema.yaml").read_text()
 
 
 def _register(tmp_path: Path, batch_above_mb: int, schema_text: str | None) -> tuple[dict, list[dict]]:
-    settings = Settings.from_env(environ={}, data_dir=str(tmp_path / f"d{batch_above_mb}{bool(schema_text)}"),
-                                 batch_read_above_mb=batch_above_mb)
+    settings = Settings.from_env(
+        environ={}, data_dir=str(tmp_path / f"d{batch_above_mb}{bool(schema_text)}"), batch_read_above_mb=batch_above_mb
+    )
     upgrade(settings)
     try:
         with write_session(settings) as s:
             steward = create_user(s, "steward", "steward", "password-123")
             ds, issues = releases.register_dataset(
-                s, get_storage(settings), steward, upload_path=ADULT, filename="adult.csv", name="adult",
-                schema_text=schema_text, settings=settings)
-            row = {"rows": ds.n_rows, "sha256": ds.file_sha256, "schema": ds.public_schema,
-                   "confirmed": ds.schema_confirmed}
+                s,
+                get_storage(settings),
+                steward,
+                upload_path=ADULT,
+                filename="adult.csv",
+                name="adult",
+                schema_text=schema_text,
+                settings=settings,
+            )
+            row = {
+                "rows": ds.n_rows,
+                "sha256": ds.file_sha256,
+                "schema": ds.public_schema,
+                "confirmed": ds.schema_confirmed,
+            }
         assert get_storage(settings).size(f"datasets/{ds.id}/raw.csv") == ADULT.stat().st_size
         return row, issues
     finally:
@@ -42,7 +54,8 @@ def test_with_a_schema_batches_record_what_the_whole_table_records(tmp_path: Pat
     assert batched == whole
     assert whole["sha256"] == sha256_file(ADULT) and whole["confirmed"]
     assert sorted((i["column"], i["code"], i["message"]) for i in batched_issues) == sorted(
-        (i["column"], i["code"], i["message"]) for i in whole_issues)
+        (i["column"], i["code"], i["message"]) for i in whole_issues
+    )
 
 
 @pytest.mark.parametrize("batch_above_mb", [0, 1000])

@@ -24,8 +24,12 @@ def test_the_report_does_not_carry_its_seed() -> None:
     df = conform_table(pd.read_csv(DATA / "penguins" / "penguins.csv"), schema)[0]
     seed = SEED % 2**32
     report = build_report(df.iloc[:0], df.iloc[:0], df.head(60), schema, include=set(), seed=seed)
-    texts = [json.dumps(report.to_dict(include_internal=True)), json.dumps(report.to_dict(include_internal=False)),
-             report.to_html(include_internal=True), report.to_html(include_internal=False)]
+    texts = [
+        json.dumps(report.to_dict(include_internal=True)),
+        json.dumps(report.to_dict(include_internal=False)),
+        report.to_html(include_internal=True),
+        report.to_html(include_internal=False),
+    ]
     assert "seed" not in report.settings
     for text in texts:
         assert str(seed) not in text
@@ -55,8 +59,10 @@ def test_noise_depends_on_every_bit_of_the_seed() -> None:
     from privacy.statistics import dp_statistics
 
     low, high = SEED % 2**32, SEED % 2**32 + 2**40
-    assert full_seed_random_state(low).randint(0, 2**31, 8).tolist() != \
-        full_seed_random_state(high).randint(0, 2**31, 8).tolist()
+    assert (
+        full_seed_random_state(low).randint(0, 2**31, 8).tolist()
+        != full_seed_random_state(high).randint(0, 2**31, 8).tolist()
+    )
     schema = load_schema(DATA / "penguins" / "schema.yaml")
     df = conform_table(pd.read_csv(DATA / "penguins" / "penguins.csv"), schema)[0]
     cost = PrivacyCost(1, Fraction(0))
@@ -93,9 +99,13 @@ def test_no_synthesizer_derives_a_draw_from_the_seed_by_arithmetic() -> None:
     from privacy.synthesizers.base import Synthesizer
 
     root = Path(__file__).resolve().parents[2] / "privacy"
-    offenders = [f"{path.relative_to(root)}:{n}" for path in root.rglob("*.py") if path.name != "_random.py"
-                 for n, line in enumerate(path.read_text().splitlines(), 1)
-                 if re.search(r"seed\s*[-+*^%]\s*\d", line) and not line.lstrip().startswith("#")]
+    offenders = [
+        f"{path.relative_to(root)}:{n}"
+        for path in root.rglob("*.py")
+        if path.name != "_random.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if re.search(r"seed\s*[-+*^%]\s*\d", line) and not line.lstrip().startswith("#")
+    ]
     assert not offenders, offenders
 
     class Probe(Synthesizer):  # the smallest concrete synthesizer

@@ -64,8 +64,10 @@ def _rerun(settings, job_id: int, body: dict, user: str = "steward") -> ReleaseC
 
 def _ledger(settings) -> list[tuple]:
     with session_scope(settings) as s:
-        return [(e.id, e.job_id, e.action, e.epsilon, e.delta, e.rho, e.note, e.created_at)
-                for e in s.execute(select(LedgerEntry).order_by(LedgerEntry.id)).scalars()]
+        return [
+            (e.id, e.job_id, e.action, e.epsilon, e.delta, e.rho, e.note, e.created_at)
+            for e in s.execute(select(LedgerEntry).order_by(LedgerEntry.id)).scalars()
+        ]
 
 
 def _rows(settings, key: str) -> pd.DataFrame:
@@ -96,11 +98,16 @@ def test_a_rerun_uses_the_sample_charges_nothing_and_its_candidate_is_approved(e
     with session_scope(env) as s:
         numbers = [c.number for c in candidates.candidates_of(s, job_id)]
         original = s.get(ReleaseJob, job_id).artifacts
-        events = [e.detail for e in s.execute(select(AuditEvent).where(AuditEvent.action == "release.rerun"))
-                  .scalars()]
+        events = [e.detail for e in s.execute(select(AuditEvent).where(AuditEvent.action == "release.rerun")).scalars()]
     assert numbers == [0, 1]
-    assert events == [{"candidate": 1, "settings": {"policy": {"k": 9, "suppression": "suppress"}, "rows": 120},
-                       "effective": events[0]["effective"], "comment": None}]
+    assert events == [
+        {
+            "candidate": 1,
+            "settings": {"policy": {"k": 9, "suppression": "suppress"}, "rows": 120},
+            "effective": events[0]["effective"],
+            "comment": None,
+        }
+    ]
     assert events[0]["effective"]["k"] == 9
 
     with write_session(env) as s:
@@ -133,8 +140,9 @@ def test_the_same_settings_give_the_same_candidate_and_approval_defaults_to_the_
     other = _rerun(env, job_id, {"rows": 101})
     assert (first.number, again.number, other.number) == (1, 2, 3)
     # repeating a re-run cannot draw another subset of the sample (no fishing for a lucky one)
-    pd.testing.assert_frame_equal(_rows(env, first.artifacts["data.parquet"]),
-                                  _rows(env, again.artifacts["data.parquet"]))
+    pd.testing.assert_frame_equal(
+        _rows(env, first.artifacts["data.parquet"]), _rows(env, again.artifacts["data.parquet"])
+    )
     assert first.gate == again.gate
     sample = _rows(env, candidates.sample_key(job_id))
     assert len(sample) == ROWS and first.rows_released <= 100 and other.rows_released <= 101
@@ -156,8 +164,9 @@ def test_refusals(env):
         with pytest.raises(PostprocessSettingError, match=f"more than the {ROWS} rows"):
             candidates.request_rerun(s, get_storage(env), _user(s, "steward"), job, {"rows": ROWS + 1})
         with pytest.raises(PostprocessSettingError, match="unknown column 'height'"):
-            candidates.request_rerun(s, get_storage(env), _user(s, "steward"), job,
-                                     {"schema": {"columns": {"height": {"round_to": 5}}}})
+            candidates.request_rerun(
+                s, get_storage(env), _user(s, "steward"), job, {"schema": {"columns": {"height": {"round_to": 5}}}}
+            )
         with pytest.raises(InvalidRequest):
             candidates.request_rerun(s, get_storage(env), _user(s, "steward"), job, {"comment": 3})
     with session_scope(env) as s:
@@ -196,8 +205,9 @@ def test_a_rerun_whose_worker_died_is_sent_again_and_then_completes(env):
     job_id = _request(env)
     _run(env, job_id)
     with write_session(env) as s:
-        cand_id = candidates.request_rerun(s, get_storage(env), _user(s, "steward"), s.get(ReleaseJob, job_id),
-                                           {"policy": {"k": 4}}).id
+        cand_id = candidates.request_rerun(
+            s, get_storage(env), _user(s, "steward"), s.get(ReleaseJob, job_id), {"policy": {"k": 4}}
+        ).id
     assert claim_candidate(cand_id, "dead-worker", env)
     assert not claim_candidate(cand_id, "other-worker", env)  # one runner at a time
     sent: list[int] = []

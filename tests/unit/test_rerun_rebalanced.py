@@ -38,8 +38,9 @@ def _fidelity_and_utility(gate: dict) -> dict[str, str]:
 
 def test_a_rebalanced_dp_release_and_its_rerun_are_judged_class_by_class(env):
     with write_session(env) as s:
-        req = releases.ReleaseRequest(dataset="penguins", method="mst", epsilon=1.0, delta=1e-7, rows=400,
-                                      rebalance="smote")
+        req = releases.ReleaseRequest(
+            dataset="penguins", method="mst", epsilon=1.0, delta=1e-7, rows=400, rebalance="smote"
+        )
         job_id = releases.request_release(s, _user(s, "analyst"), req, env).id
     assert claim(job_id, "test-worker", env)
     with JobControl(job_id, "test-worker", env) as control:
@@ -84,8 +85,9 @@ def test_a_rebalanced_dp_release_and_its_rerun_are_judged_class_by_class(env):
 def test_the_balanced_target_comes_from_the_rebalancing_or_the_oversampling_method():
     schema = load_schema(PENGUINS / "schema.yaml")
     spec = SimpleNamespace(target=None, options={})
-    rebalanced = SimpleNamespace(schema=schema, rebalanced={"method": "smote", "rows_added": 10},
-                                 method_info={"name": "mst"})
+    rebalanced = SimpleNamespace(
+        schema=schema, rebalanced={"method": "smote", "rows_added": 10}, method_info={"name": "mst"}
+    )
     oversampled = SimpleNamespace(schema=schema, rebalanced=None, method_info={"name": "borderline-smote"})
     plain = SimpleNamespace(schema=schema, rebalanced=None, method_info={"name": "mst"})
     assert balanced_target(spec, rebalanced) == "species"  # the schema's target, as rebalance_output resolves it

@@ -34,13 +34,15 @@ SCHEMA = {
 
 
 def table() -> pd.DataFrame:
-    return pd.DataFrame({
-        "age": [17, 30, 95, 40],
-        "colour": ["red", "blue", None, "green"],
-        "income": [10.4, 2000, -5, 500],
-        "visit": ["2019-06-01", "2020-02-03", "2020-05-05", "2021-01-01"],
-        "id": ["a", "b", "c", "d"],
-    })
+    return pd.DataFrame(
+        {
+            "age": [17, 30, 95, 40],
+            "colour": ["red", "blue", None, "green"],
+            "income": [10.4, 2000, -5, 500],
+            "visit": ["2019-06-01", "2020-02-03", "2020-05-05", "2021-01-01"],
+            "id": ["a", "b", "c", "d"],
+        }
+    )
 
 
 def test_schema_round_trips_through_yaml_and_json():
@@ -52,16 +54,22 @@ def test_schema_round_trips_through_yaml_and_json():
     assert s.output_columns == ["age", "colour", "income", "visit", "id"]
 
 
-@pytest.mark.parametrize("bad,message", [
-    ({"columns": {}}, "declares no columns"),
-    ({"columns": {"a": {"kind": "categorical", "min": 1}}}, "takes `values`"),
-    ({"columns": {"a": {"kind": "continuous", "min": 5, "max": 1}}}, "above max"),
-    ({"columns": {"a": {"kind": "categorical", "values": ["x", "x"]}}}, "duplicates"),
-    ({"columns": {"a": {"kind": "ordinal", "min": 1, "max": 2}}, "quasi_identifiers": ["b"]}, "not a declared column"),
-    ({"columns": {"a": {"kind": "wrong"}}}, "kind"),
-    ({"columns": {"a": {"kind": "ordinal", "min": 1, "max": 2, "colour": 1}}}, "colour"),
-    ({"columns": {"a": {"kind": "identifier"}}}, "nothing to synthesize"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        ({"columns": {}}, "declares no columns"),
+        ({"columns": {"a": {"kind": "categorical", "min": 1}}}, "takes `values`"),
+        ({"columns": {"a": {"kind": "continuous", "min": 5, "max": 1}}}, "above max"),
+        ({"columns": {"a": {"kind": "categorical", "values": ["x", "x"]}}}, "duplicates"),
+        (
+            {"columns": {"a": {"kind": "ordinal", "min": 1, "max": 2}}, "quasi_identifiers": ["b"]},
+            "not a declared column",
+        ),
+        ({"columns": {"a": {"kind": "wrong"}}}, "kind"),
+        ({"columns": {"a": {"kind": "ordinal", "min": 1, "max": 2, "colour": 1}}}, "colour"),
+        ({"columns": {"a": {"kind": "identifier"}}}, "nothing to synthesize"),
+    ],
+)
 def test_malformed_schemas_are_refused_with_a_precise_message(bad, message):
     with pytest.raises(SchemaError, match=message):
         PublicSchema.from_dict(bad)
@@ -102,8 +110,14 @@ def test_rows_with_nulls_in_non_nullable_columns_are_dropped():
 
 def test_enforce_schema_puts_any_output_back_inside_the_schema():
     s = PublicSchema.from_dict(SCHEMA)
-    raw = pd.DataFrame({"age": [10.6, 50.2, 99.0], "colour": ["green", "purple", None], "income": [1e9, -1, 3.7],
-                        "visit": ["2019-01-01", "2020-06-15", None]})
+    raw = pd.DataFrame(
+        {
+            "age": [10.6, 50.2, 99.0],
+            "colour": ["green", "purple", None],
+            "income": [1e9, -1, 3.7],
+            "visit": ["2019-01-01", "2020-06-15", None],
+        }
+    )
     out = enforce_schema(raw, s, seed=1)
     assert list(out.columns) == ["age", "colour", "income", "visit", "id"]
     assert out["age"].tolist() == [18, 50, 90]
@@ -182,8 +196,9 @@ def test_integer_categories_keep_their_type():
     assert str(out["sex"].dtype) == "Int64" and set(out["sex"].unique()) == {0, 1}
 
 
-@pytest.mark.parametrize("content,message", [(b"", "empty"), (b"a,b\n", "no data rows"),
-                                             (b"a,,c\n1,2,3\n", "without a header name")])
+@pytest.mark.parametrize(
+    "content,message", [(b"", "empty"), (b"a,b\n", "no data rows"), (b"a,,c\n1,2,3\n", "without a header name")]
+)
 def test_read_table_refuses_unusable_files(tmp_path, content, message):
     p = tmp_path / "t.csv"
     p.write_bytes(content)
@@ -196,11 +211,15 @@ def test_nulls_of_a_non_nullable_column_are_drawn_from_the_output_not_a_constant
     sixth of some mammography columns sat on one value); the fill now follows the column's output."""
     from privacy.schema import enforce_schema
 
-    schema = PublicSchema.from_dict({"columns": {
-        "x": {"kind": "continuous", "min": 0, "max": 100},
-        "c": {"kind": "categorical", "values": ["a", "b", "c"]},
-        "d": {"kind": "datetime", "min": "2020-01-01", "max": "2020-12-31"},
-    }})
+    schema = PublicSchema.from_dict(
+        {
+            "columns": {
+                "x": {"kind": "continuous", "min": 0, "max": 100},
+                "c": {"kind": "categorical", "values": ["a", "b", "c"]},
+                "d": {"kind": "datetime", "min": "2020-01-01", "max": "2020-12-31"},
+            }
+        }
+    )
     rng = np.random.default_rng(0)
     n = 5000
     x = rng.uniform(0, 20, n)  # the model's values: nowhere near the midpoint 50
@@ -215,12 +234,14 @@ def test_nulls_of_a_non_nullable_column_are_drawn_from_the_output_not_a_constant
     assert set(out["c"].astype(str)) == {"b", "c"} and (out["c"] == "b").mean() > 0.85  # never "a", the first
     assert out["d"].between(pd.Timestamp("2020-03-01"), pd.Timestamp("2020-03-30")).all()
     # no output at all: drawn over the declared domain, not one value
-    empty = enforce_schema(pd.DataFrame({"x": [np.nan] * 200, "c": [None] * 200, "d": [pd.NaT] * 200}), schema,
-                           seed=2)
+    empty = enforce_schema(pd.DataFrame({"x": [np.nan] * 200, "c": [None] * 200, "d": [pd.NaT] * 200}), schema, seed=2)
     assert empty["x"].nunique() > 100 and empty["c"].nunique() == 3 and empty["d"].nunique() > 50
     with pytest.raises(SchemaError, match="no value for column 'y'"):
-        enforce_schema(pd.DataFrame({"y": [np.nan] * 3}),
-                       PublicSchema.from_dict({"columns": {"y": {"kind": "continuous"}}}), seed=3)
+        enforce_schema(
+            pd.DataFrame({"y": [np.nan] * 3}),
+            PublicSchema.from_dict({"columns": {"y": {"kind": "continuous"}}}),
+            seed=3,
+        )
 
 
 def _census_style(tmp_path, token: str = "N"):  # type: ignore[no-untyped-def]
@@ -257,9 +278,15 @@ def test_a_declared_null_token_lets_a_numeric_column_validate(tmp_path) -> None:
     spec = schema.columns["income"].model_copy(update={"nullable": True})
     plain = PublicSchema(**{**schema.model_dump(), "columns": {**schema.columns, "income": spec}})
     assert any(i.code == "wrong_kind" for i in validate_table(table, plain))  # "-" is not a number
-    for declared in (plain.model_copy(update={"null_tokens": ["-"]}),  # table-wide
-                     PublicSchema(**{**plain.model_dump(), "columns": {
-                         **plain.columns, "income": spec.model_copy(update={"null_tokens": ["-"]})}})):
+    for declared in (
+        plain.model_copy(update={"null_tokens": ["-"]}),  # table-wide
+        PublicSchema(
+            **{
+                **plain.model_dump(),
+                "columns": {**plain.columns, "income": spec.model_copy(update={"null_tokens": ["-"]})},
+            }
+        ),
+    ):
         assert not [i for i in validate_table(table, declared) if i.severity == "error"]
         conformed, _ = conform_table(table, declared)
         assert conformed["income"].isna().to_numpy().tolist() == missing.tolist()

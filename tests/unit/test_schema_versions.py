@@ -69,8 +69,10 @@ def _versions(settings) -> list[tuple[int, str, str | None]]:
 
 def _events(settings, action: str) -> list[dict]:
     with session_scope(settings) as s:
-        return [e.detail for e in s.execute(select(AuditEvent).where(AuditEvent.action == action)
-                                            .order_by(AuditEvent.id)).scalars()]
+        return [
+            e.detail
+            for e in s.execute(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)).scalars()
+        ]
 
 
 def _request(settings, rows: int = ROWS) -> int:
@@ -87,21 +89,33 @@ def _run(settings, job_id: int) -> None:
 
 def test_registration_with_a_schema_is_version_1_and_each_edit_adds_the_next(env):
     assert _versions(env) == [(1, "steward", None)]
-    doc = _edited(bill_depth_mm={"kind": "continuous", "min": 10, "max": 25, "nullable": True,
-                                 "description": "culmen depth, from the field protocol"},
-                  island={"kind": "categorical", "values": ["Biscoe", "Dream", "Torgersen"],
-                          "hierarchy": {"groups": {"inner": ["Dream", "Torgersen"], "outer": ["Biscoe"]}}})
+    doc = _edited(
+        bill_depth_mm={
+            "kind": "continuous",
+            "min": 10,
+            "max": 25,
+            "nullable": True,
+            "description": "culmen depth, from the field protocol",
+        },
+        island={
+            "kind": "categorical",
+            "values": ["Biscoe", "Dream", "Torgersen"],
+            "hierarchy": {"groups": {"inner": ["Dream", "Torgersen"], "outer": ["Biscoe"]}},
+        },
+    )
     issues = _confirm(env, doc, who="steward2", note="documented bill depth; island groups for k-anonymity")
     assert not any(i["code"] == "schema_unchanged" for i in issues)
-    assert _versions(env) == [(2, "steward2", "documented bill depth; island groups for k-anonymity"),
-                              (1, "steward", None)]
+    assert _versions(env) == [
+        (2, "steward2", "documented bill depth; island groups for k-anonymity"),
+        (1, "steward", None),
+    ]
     with session_scope(env) as s:
         ds = _dataset(s)
         current = schema_versions.current_version(s, ds.id)
         first = schema_versions.version_of(s, ds.id, 1)
         assert ds.public_schema == current.schema
         assert current.schema["columns"]["island"]["hierarchy"]["groups"]["inner"] == ["Dream", "Torgersen"]
-        assert "hierarchy" not in first.schema["columns"]["island"]          # version 1 is kept as it was
+        assert "hierarchy" not in first.schema["columns"]["island"]  # version 1 is kept as it was
         view = releases.dataset_view(s, _user(s, "analyst"), ds)
     assert view["schema_version"] == 2 and view["schema"] == current.schema
     # audited with both numbers and the names of what changed, never a value
@@ -138,8 +152,7 @@ def test_an_edit_is_checked_like_a_first_confirmation_and_a_refused_one_changes_
     with pytest.raises(SchemaError, match="not valid YAML"):
         _confirm(env, "columns: [\n")
     with pytest.raises(SchemaError, match="granularity"):
-        _confirm(env, _edited(year={"kind": "ordinal", "min": 2007, "max": 2009,
-                                    "hierarchy": {"granularity": "week"}}))
+        _confirm(env, _edited(year={"kind": "ordinal", "min": 2007, "max": 2009, "hierarchy": {"granularity": "week"}}))
     unchanged()
     # edited from a version that is no longer the one in force
     _confirm(env, _edited(year={"kind": "ordinal", "min": 2006, "max": 2010}), base_version="1")
@@ -160,8 +173,11 @@ def test_an_edit_is_checked_like_a_first_confirmation_and_a_refused_one_changes_
 def test_a_release_runs_under_the_version_it_was_requested_under(env):
     before = _request(env)
     # version 2 stops releasing bill depth (a dropped column) and documents it
-    _confirm(env, _edited(bill_depth_mm={"kind": "identifier", "description": "withheld from releases"}),
-             note="bill depth is no longer released")
+    _confirm(
+        env,
+        _edited(bill_depth_mm={"kind": "identifier", "description": "withheld from releases"}),
+        note="bill depth is no longer released",
+    )
     after = _request(env)
     with session_scope(env) as s:
         jobs = {j.id: j.schema_version for j in s.execute(select(ReleaseJob)).scalars()}
@@ -182,8 +198,9 @@ def test_a_release_runs_under_the_version_it_was_requested_under(env):
     with write_session(env) as s:
         job = s.get(ReleaseJob, before)
         gate = (job.gate or {}).get("overall")
-        releases.approve(s, _user(s, "steward"), job, comment="ok",
-                         override="reviewed for the test" if gate == "fail" else None)
+        releases.approve(
+            s, _user(s, "steward"), job, comment="ok", override="reviewed for the test" if gate == "fail" else None
+        )
         releases.make_bundle(s, storage, env, job)
         key = job.bundle_key
     with zipfile.ZipFile(io.BytesIO(storage.get_bytes(key))) as zf:
@@ -214,30 +231,65 @@ def migrate_existing_data(settings) -> None:
         users, datasets, events, jobs = (meta.tables[n] for n in ("users", "datasets", "audit_events", "release_jobs"))
         for uid, name in ((1, "steward"), (2, "steward2")):
             conn.execute(users.insert().values(id=uid, username=name, role="steward", active=True, created_at=t0))
-        common = {"owner_id": 1, "storage_key": "datasets/x/raw.csv", "original_filename": "penguins.csv",
-                      "file_sha256": "0" * 64, "n_rows": 344, "epsilon_budget": "3", "delta_budget": "1/1000000",
-                      "policy": {}, "created_at": t0, "ledger_version": 0}
-        conn.execute(datasets.insert().values(id=1, name="penguins", public_schema=schema, schema_confirmed=True,
-                                              **common))
-        conn.execute(datasets.insert().values(id=2, name="proposed", public_schema=schema, schema_confirmed=False,
-                                              **common))
-        for i, (action, actor, minutes) in enumerate((("dataset.register", (1, "steward"), 0),
-                                                     ("dataset.confirm_schema", (2, "steward2"), 30))):
-            conn.execute(events.insert().values(id=i + 1, created_at=t0 + dt.timedelta(minutes=minutes),
-                                                actor_id=actor[0], actor=actor[1], action=action,
-                                                object_type="dataset", object_id="1", detail={},
-                                                prev_hash=f"{i:064d}", hash=f"{i + 1:064d}"))
+        common = {
+            "owner_id": 1,
+            "storage_key": "datasets/x/raw.csv",
+            "original_filename": "penguins.csv",
+            "file_sha256": "0" * 64,
+            "n_rows": 344,
+            "epsilon_budget": "3",
+            "delta_budget": "1/1000000",
+            "policy": {},
+            "created_at": t0,
+            "ledger_version": 0,
+        }
+        conn.execute(
+            datasets.insert().values(id=1, name="penguins", public_schema=schema, schema_confirmed=True, **common)
+        )
+        conn.execute(
+            datasets.insert().values(id=2, name="proposed", public_schema=schema, schema_confirmed=False, **common)
+        )
+        for i, (action, actor, minutes) in enumerate(
+            (("dataset.register", (1, "steward"), 0), ("dataset.confirm_schema", (2, "steward2"), 30))
+        ):
+            conn.execute(
+                events.insert().values(
+                    id=i + 1,
+                    created_at=t0 + dt.timedelta(minutes=minutes),
+                    actor_id=actor[0],
+                    actor=actor[1],
+                    action=action,
+                    object_type="dataset",
+                    object_id="1",
+                    detail={},
+                    prev_hash=f"{i:064d}",
+                    hash=f"{i + 1:064d}",
+                )
+            )
         for job_id, minutes in ((1, 10), (2, 40)):
-            conn.execute(jobs.insert().values(id=job_id, dataset_id=1, requester_id=1, kind="dp-synthetic",
-                                              method="dp-marginals", epsilon="1/2", delta="0", options={}, seed=7,
-                                              status="queued", progress=0.0, attempts=0, data_read=False,
-                                              include_internal=False,
-                                              created_at=t0 + dt.timedelta(minutes=minutes)))
+            conn.execute(
+                jobs.insert().values(
+                    id=job_id,
+                    dataset_id=1,
+                    requester_id=1,
+                    kind="dp-synthetic",
+                    method="dp-marginals",
+                    epsilon="1/2",
+                    delta="0",
+                    options={},
+                    seed=7,
+                    status="queued",
+                    progress=0.0,
+                    attempts=0,
+                    data_read=False,
+                    include_internal=False,
+                    created_at=t0 + dt.timedelta(minutes=minutes),
+                )
+            )
     upgrade(settings)
     with session_scope(settings) as s:
         rows = s.execute(select(SchemaVersion)).scalars().all()
-        assert [(r.dataset_id, r.version, r.confirmed_by, r.confirmed_by_name) for r in rows] == [
-            (1, 1, 2, "steward2")]
+        assert [(r.dataset_id, r.version, r.confirmed_by, r.confirmed_by_name) for r in rows] == [(1, 1, 2, "steward2")]
         assert rows[0].schema == schema and rows[0].confirmed_at == t0 + dt.timedelta(minutes=30)
         assert rows[0].note
         assert s.get(ReleaseJob, 2).schema_version == 1

@@ -27,8 +27,16 @@ print(Settings(data_dir=Path(sys.argv[1])).get_secret_key())
 def test_processes_starting_together_share_one_secret_key(tmp_path: Path) -> None:
     data, go = tmp_path / "data", tmp_path / "go"
     data.mkdir()
-    procs = [subprocess.Popen([sys.executable, "-c", CHILD, str(data), str(go)], cwd=ROOT, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for _ in range(8)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(data), str(go)],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(8)
+    ]
     time.sleep(1.0)  # every interpreter is up and waiting
     go.touch()
     results = [proc.communicate(timeout=120) for proc in procs]

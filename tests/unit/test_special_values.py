@@ -37,20 +37,25 @@ def adult_schema_with_zeros() -> PublicSchema:
 # ----- the schema ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec,message", [
-    ({"kind": "categorical", "values": ["a", "b"], "special_values": [0]}, "numeric columns"),
-    ({"kind": "ordinal", "values": [1, 2, 3], "special_values": [1]}, "numeric columns"),
-    ({"kind": "datetime", "min": "2020-01-01", "max": "2020-12-31", "special_values": [0]}, "numeric columns"),
-    ({"kind": "continuous", "min": 0, "max": 10, "special_values": [11]}, r"outside \[0, 10\]"),
-    ({"kind": "continuous", "min": 0, "max": 10, "special_values": [-0.5]}, "outside"),
-    ({"kind": "continuous", "min": 0, "max": 10, "special_values": [1, 1.0]}, "duplicates"),
-    ({"kind": "continuous", "min": 0, "max": 10, "special_values": []}, "no value"),
-    ({"kind": "continuous", "min": 0, "max": 100, "special_values": list(range(MAX_SPECIAL_VALUES + 1))},
-     f"more than {MAX_SPECIAL_VALUES}"),
-    ({"kind": "continuous", "min": 0, "max": 10, "integer": True, "special_values": [2.5]}, "not integers"),
-    ({"kind": "continuous", "special_values": [0]}, "declare min and max"),
-    ({"kind": "continuous", "min": 0, "max": 10, "special_values": [float("nan")]}, "finite"),
-])
+@pytest.mark.parametrize(
+    "spec,message",
+    [
+        ({"kind": "categorical", "values": ["a", "b"], "special_values": [0]}, "numeric columns"),
+        ({"kind": "ordinal", "values": [1, 2, 3], "special_values": [1]}, "numeric columns"),
+        ({"kind": "datetime", "min": "2020-01-01", "max": "2020-12-31", "special_values": [0]}, "numeric columns"),
+        ({"kind": "continuous", "min": 0, "max": 10, "special_values": [11]}, r"outside \[0, 10\]"),
+        ({"kind": "continuous", "min": 0, "max": 10, "special_values": [-0.5]}, "outside"),
+        ({"kind": "continuous", "min": 0, "max": 10, "special_values": [1, 1.0]}, "duplicates"),
+        ({"kind": "continuous", "min": 0, "max": 10, "special_values": []}, "no value"),
+        (
+            {"kind": "continuous", "min": 0, "max": 100, "special_values": list(range(MAX_SPECIAL_VALUES + 1))},
+            f"more than {MAX_SPECIAL_VALUES}",
+        ),
+        ({"kind": "continuous", "min": 0, "max": 10, "integer": True, "special_values": [2.5]}, "not integers"),
+        ({"kind": "continuous", "special_values": [0]}, "declare min and max"),
+        ({"kind": "continuous", "min": 0, "max": 10, "special_values": [float("nan")]}, "finite"),
+    ],
+)
 def test_special_values_are_validated_with_a_message_that_says_what_to_change(spec, message):
     with pytest.raises(SchemaError, match=message):
         _column(**spec)
@@ -80,12 +85,14 @@ def test_special_values_round_trip_and_count_in_the_domain_size():
 def test_the_proposal_suggests_point_masses_of_binned_columns_marked_learned():
     rng = np.random.default_rng(0)
     n = 2000
-    df = pd.DataFrame({
-        "gain": np.where(rng.random(n) < 0.9, 0, rng.integers(1, 50_000, n)),
-        "days": np.where(rng.random(n) < 0.3, -1, rng.integers(0, 900, n)),
-        "income": rng.lognormal(10, 1, n),  # no value holds a large share
-        "hours": np.where(rng.random(n) < 0.5, 40, rng.integers(1, 99, n)),  # one code per hour already
-    })
+    df = pd.DataFrame(
+        {
+            "gain": np.where(rng.random(n) < 0.9, 0, rng.integers(1, 50_000, n)),
+            "days": np.where(rng.random(n) < 0.3, -1, rng.integers(0, 900, n)),
+            "income": rng.lognormal(10, 1, n),  # no value holds a large share
+            "hours": np.where(rng.random(n) < 0.5, 40, rng.integers(1, 99, n)),  # one code per hour already
+        }
+    )
     s = propose_schema(df)
     assert s.columns["gain"].special_values == [0]
     assert s.columns["days"].special_values == [-1]
@@ -93,8 +100,9 @@ def test_the_proposal_suggests_point_masses_of_binned_columns_marked_learned():
     assert s.columns["income"].special_values is None and "special_values" not in s.columns["income"].learned
     assert s.columns["hours"].kind == "ordinal" and s.columns["hours"].special_values is None
     # the privacy statement names them among the values read from the data
-    text = privacy_statement(method={"name": "mst", "guarantee": "dp", "zcdp": True}, cost=PrivacyCost(1, DELTA),
-                             schema=s).replace("\\", "")
+    text = privacy_statement(
+        method={"name": "mst", "guarantee": "dp", "zcdp": True}, cost=PrivacyCost(1, DELTA), schema=s
+    ).replace("\\", "")
     assert "special_values = [0]" in text and "special_values = [-1]" in text
 
 
@@ -109,19 +117,31 @@ def test_the_proposal_keeps_the_most_frequent_point_masses_up_to_the_limit():
 
 
 def test_special_values_get_their_own_code_and_decode_exactly():
-    s = PublicSchema.from_dict({"columns": {
-        "gain": {"kind": "continuous", "min": 0, "max": 100000, "integer": True, "special_values": [0, 99999]},
-        "days": {"kind": "continuous", "min": -500, "max": 500, "integer": True, "special_values": [-1],
-                 "nullable": True},
-        "ratio": {"kind": "continuous", "min": 0, "max": 1, "special_values": [0.5]},
-    }})
+    s = PublicSchema.from_dict(
+        {
+            "columns": {
+                "gain": {"kind": "continuous", "min": 0, "max": 100000, "integer": True, "special_values": [0, 99999]},
+                "days": {
+                    "kind": "continuous",
+                    "min": -500,
+                    "max": 500,
+                    "integer": True,
+                    "special_values": [-1],
+                    "nullable": True,
+                },
+                "ratio": {"kind": "continuous", "min": 0, "max": 1, "special_values": [0.5]},
+            }
+        }
+    )
     rng = np.random.default_rng(1)
     n = 4000
-    df = pd.DataFrame({
-        "gain": np.where(rng.random(n) < 0.8, 0, rng.integers(0, 100001, n)).astype(float),
-        "days": np.where(rng.random(n) < 0.4, -1, rng.integers(-500, 501, n)).astype(float),
-        "ratio": np.where(rng.random(n) < 0.3, 0.5, rng.random(n)),
-    })
+    df = pd.DataFrame(
+        {
+            "gain": np.where(rng.random(n) < 0.8, 0, rng.integers(0, 100001, n)).astype(float),
+            "days": np.where(rng.random(n) < 0.4, -1, rng.integers(-500, 501, n)).astype(float),
+            "ratio": np.where(rng.random(n) < 0.3, 0.5, rng.random(n)),
+        }
+    )
     df.loc[::37, "days"] = np.nan
     enc = DomainEncoder(s, default_bins=16)
     codes = enc.encode(df)

@@ -15,28 +15,32 @@ from privacy.policy import DatasetPolicy
 from privacy.schema import PublicSchema
 from privacy.statement import privacy_statement
 
-SCHEMA = PublicSchema.from_dict({
-    "columns": {
-        "region": {"kind": "categorical", "values": ["north", "south", "Zanzibar-Canary"], "learned": ["values"]},
-        "age": {"kind": "ordinal", "min": 17, "max": 93, "learned": ["min", "max"], "hierarchy": {"band": 5}},
-        "income": {"kind": "continuous", "min": 0, "max": 100000, "top_code": 50000},
-        "s": {"kind": "categorical", "values": ["x", "y"]},
-    },
-    "quasi_identifiers": ["region", "age"],
-    "sensitive": ["s"],
-})
+SCHEMA = PublicSchema.from_dict(
+    {
+        "columns": {
+            "region": {"kind": "categorical", "values": ["north", "south", "Zanzibar-Canary"], "learned": ["values"]},
+            "age": {"kind": "ordinal", "min": 17, "max": 93, "learned": ["min", "max"], "hierarchy": {"band": 5}},
+            "income": {"kind": "continuous", "min": 0, "max": 100000, "top_code": 50000},
+            "s": {"kind": "categorical", "values": ["x", "y"]},
+        },
+        "quasi_identifiers": ["region", "age"],
+        "sensitive": ["s"],
+    }
+)
 
 DP_METHOD = {"name": "mst", "guarantee": "dp", "zcdp": True, "description": "maximum spanning tree of 2-way marginals"}
 SMOTE = {"name": "smote", "guarantee": "non-dp", "releases_real_rows": True}
 
 
 def synthetic() -> pd.DataFrame:
-    return pd.DataFrame({
-        "region": ["north"] * 6 + ["south"] * 6 + ["Zanzibar-Canary"],
-        "age": [20, 21, 22, 23, 24, 30, 40, 41, 42, 43, 44, 70, 50],
-        "income": [1000.0] * 5 + [60000.0] * 8,
-        "s": ["x", "y"] * 6 + ["x"],
-    })
+    return pd.DataFrame(
+        {
+            "region": ["north"] * 6 + ["south"] * 6 + ["Zanzibar-Canary"],
+            "age": [20, 21, 22, 23, 24, 30, 40, 41, 42, 43, 44, 70, 50],
+            "income": [1000.0] * 5 + [60000.0] * 8,
+            "s": ["x", "y"] * 6 + ["x"],
+        }
+    )
 
 
 def reports(remove: bool):
@@ -45,8 +49,9 @@ def reports(remove: bool):
     released, _, dis = apply_disclosure_control(synthetic(), SCHEMA, policy)
     real = synthetic().iloc[[0, 1, 7]].assign(income=[1000.0, 1000.0, 123.0])
     _out, rc = real_row_checks(released, real, SCHEMA, policy, disclosure=dis)
-    gate = evaluate_gate(policy, disclosure=dis, real_checks=rc, membership_auc=0.5731,
-                         utility_ratio=0.8123, fidelity=0.7777)
+    gate = evaluate_gate(
+        policy, disclosure=dis, real_checks=rc, membership_auc=0.5731, utility_ratio=0.8123, fidelity=0.7777
+    )
     return dis, rc, gate
 
 
@@ -54,9 +59,14 @@ def test_dp_statement_states_mechanism_parameters_and_coverage():
     dis, rc, gate = reports(remove=False)
     ledger = budget_status(PrivacyBudget(3, 1e-5), [PrivacyCost(1, 1e-6, 0.0123)], [])
     text = privacy_statement(
-        method=DP_METHOD, cost=PrivacyCost(1, 1e-6, 0.0123), schema=SCHEMA,
-        dataset_guarantee=ledger.guarantee(), release={"id": 7, "dataset": "census", "kind": "dp-synthetic"},
-        disclosure=dis, real_checks=rc, gate=gate,
+        method=DP_METHOD,
+        cost=PrivacyCost(1, 1e-6, 0.0123),
+        schema=SCHEMA,
+        dataset_guarantee=ledger.guarantee(),
+        release={"id": 7, "dataset": "census", "kind": "dp-synthetic"},
+        disclosure=dis,
+        real_checks=rc,
+        gate=gate,
     )
     assert "release 7 of census" in text
     assert "mst" in text and "differentially private" in text and "NOT differentially" not in text
@@ -77,8 +87,14 @@ def test_dp_statement_states_mechanism_parameters_and_coverage():
 
 def test_public_statement_withholds_real_row_figures_and_the_steward_copy_has_them():
     dis, rc, gate = reports(remove=False)
-    kwargs = {"method": DP_METHOD, "cost": PrivacyCost(1, 1e-6), "schema": SCHEMA, "disclosure": dis, "real_checks": rc,
-                  "gate": gate}
+    kwargs = {
+        "method": DP_METHOD,
+        "cost": PrivacyCost(1, 1e-6),
+        "schema": SCHEMA,
+        "disclosure": dis,
+        "real_checks": rc,
+        "gate": gate,
+    }
     public = privacy_statement(**kwargs)
     steward = privacy_statement(**kwargs, include_internal=True)
     for canary in ("0.5731", "0.8123", "0.7777", f"{100 * rc.exact_match_rate:.2f}%"):
@@ -94,20 +110,32 @@ def test_public_statement_withholds_real_row_figures_and_the_steward_copy_has_th
 def test_filtering_against_real_rows_is_declared_as_weakening_the_guarantee():
     dis, rc, gate = reports(remove=True)
     assert rc.removed_rows > 0
-    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1, 1e-6), schema=SCHEMA, disclosure=dis,
-                             real_checks=rc, gate=gate)
+    text = privacy_statement(
+        method=DP_METHOD, cost=PrivacyCost(1, 1e-6), schema=SCHEMA, disclosure=dis, real_checks=rc, gate=gate
+    )
     assert "**removed**" in text and "not post-processing" in text
     assert "not strictly to the released table" in text
     total = rc.removed_rows + rc.resuppressed_rows
     assert f"{total} rows were removed because of these checks" in text
-    steward = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1, 1e-6), schema=SCHEMA, disclosure=dis,
-                                real_checks=rc, gate=gate, include_internal=True)
+    steward = privacy_statement(
+        method=DP_METHOD,
+        cost=PrivacyCost(1, 1e-6),
+        schema=SCHEMA,
+        disclosure=dis,
+        real_checks=rc,
+        gate=gate,
+        include_internal=True,
+    )
     assert f"removed: {rc.removed_rows} rows ({rc.removed_exact} exact copies" in steward
 
 
 def test_non_dp_rebalancing_method_warns_plainly():
-    text = privacy_statement(method=SMOTE, cost=PrivacyCost.non_dp(), schema=SCHEMA,
-                             dataset_guarantee="NO FORMAL GUARANTEE: 1 non-differentially-private release(s)")
+    text = privacy_statement(
+        method=SMOTE,
+        cost=PrivacyCost.non_dp(),
+        schema=SCHEMA,
+        dataset_guarantee="NO FORMAL GUARANTEE: 1 non-differentially-private release(s)",
+    )
     assert "NOT differentially private" in text
     assert "epsilon = infinity" in text
     assert "Warning: no formal guarantee" in text
@@ -121,8 +149,9 @@ def test_a_dp_method_charged_infinity_is_described_as_non_dp():
 
 
 def test_data_free_release():
-    text = privacy_statement(method={"name": "scenario", "guarantee": "data-free"}, cost=PrivacyCost.zero(),
-                             schema=SCHEMA)
+    text = privacy_statement(
+        method={"name": "scenario", "guarantee": "data-free"}, cost=PrivacyCost.zero(), schema=SCHEMA
+    )
     assert "read no real rows" in text and "epsilon = 0" in text
     assert "None: no check compared this release with real rows" in text
 
@@ -131,8 +160,13 @@ def test_aggregate_release_reports_small_cells():
     _, cells = apply_small_cell_rules(pd.DataFrame({"n": [3, 12, 40]}), ["n"], 10, 5)
     policy = DatasetPolicy()
     gate = evaluate_gate(policy, disclosure=None, small_cells=cells)
-    text = privacy_statement(method={"name": "dp-statistics", "guarantee": "dp"}, cost=PrivacyCost(0.5),
-                             schema=SCHEMA, small_cells=cells, gate=gate)
+    text = privacy_statement(
+        method={"name": "dp-statistics", "guarantee": "dp"},
+        cost=PrivacyCost(0.5),
+        schema=SCHEMA,
+        small_cells=cells,
+        gate=gate,
+    )
     assert "cells below 10 suppressed (1 of 3 cells)" in text and "multiples of 5" in text
     assert "pure epsilon-differential privacy" in text
     assert "| small_cells | warn | 10 | 10 |" in text  # 12 is published as 10: at the threshold
@@ -140,12 +174,26 @@ def test_aggregate_release_reports_small_cells():
 
 def test_plain_dicts_from_a_job_record_give_the_same_statement():
     dis, rc, gate = reports(remove=True)
-    objects = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1, 1e-6, 0.0123), schema=SCHEMA,
-                                disclosure=dis, real_checks=rc, gate=gate, override_reason="pilot release")
-    stored = json.loads(json.dumps({
-        "cost": PrivacyCost(1, 1e-6, 0.0123).to_dict(), "schema": SCHEMA.to_dict(),
-        "disclosure": dis.to_dict(), "real_checks": rc.to_dict(), "gate": gate.to_dict(),
-    }))
+    objects = privacy_statement(
+        method=DP_METHOD,
+        cost=PrivacyCost(1, 1e-6, 0.0123),
+        schema=SCHEMA,
+        disclosure=dis,
+        real_checks=rc,
+        gate=gate,
+        override_reason="pilot release",
+    )
+    stored = json.loads(
+        json.dumps(
+            {
+                "cost": PrivacyCost(1, 1e-6, 0.0123).to_dict(),
+                "schema": SCHEMA.to_dict(),
+                "disclosure": dis.to_dict(),
+                "real_checks": rc.to_dict(),
+                "gate": gate.to_dict(),
+            }
+        )
+    )
     plain = privacy_statement(method=DP_METHOD, override_reason="pilot release", **stored)
     assert plain == objects
     steward = privacy_statement(method=DP_METHOD, override_reason="pilot release", include_internal=True, **stored)
@@ -155,34 +203,62 @@ def test_plain_dicts_from_a_job_record_give_the_same_statement():
 @pytest.mark.parametrize("include_internal", [False, True])
 def test_public_gate_dict_renders_without_internal_figures(include_internal):
     _, _, gate = reports(remove=False)
-    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA,
-                             gate=gate.to_dict(include_internal=False), include_internal=include_internal)
+    text = privacy_statement(
+        method=DP_METHOD,
+        cost=PrivacyCost(1),
+        schema=SCHEMA,
+        gate=gate.to_dict(include_internal=False),
+        include_internal=include_internal,
+    )
     assert "0.5731" not in text and "withheld" in text
 
 
 def test_public_statement_says_nothing_of_the_override_or_the_overall_verdict():
     """The override reason and "approved over a failing gate" rest on the internal checks."""
     dis, rc, gate = reports(remove=False)
-    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA, disclosure=dis,
-                             real_checks=rc, gate=gate, override_reason="membership AUC 0.93 is fine for us")
+    text = privacy_statement(
+        method=DP_METHOD,
+        cost=PrivacyCost(1),
+        schema=SCHEMA,
+        disclosure=dis,
+        real_checks=rc,
+        gate=gate,
+        override_reason="membership AUC 0.93 is fine for us",
+    )
     assert "0.93" not in text and "membership AUC 0.93" not in text
     assert "over a failing gate" not in text and "Overall: **" not in text
 
 
 def test_statement_states_the_neighbouring_relation_and_the_split():
-    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA,
-                             release={"id": 3, "dataset": "census", "kind": "dp-synthetic", "holdout": 0.2})
+    text = privacy_statement(
+        method=DP_METHOD,
+        cost=PrivacyCost(1),
+        schema=SCHEMA,
+        release={"id": 3, "dataset": "census", "kind": "dp-synthetic", "holdout": 0.2},
+    )
     assert "the whole registered table and that table with any one row added or removed" in text
     assert "independent random draw with probability 0.2" in text
     assert "at most that row" in text and "are not published" in text
-    stats = privacy_statement(method={"name": "dp-statistics", "guarantee": "dp"}, cost=PrivacyCost(1),
-                              schema=SCHEMA, release={"holdout": 0.0})
+    stats = privacy_statement(
+        method={"name": "dp-statistics", "guarantee": "dp"},
+        cost=PrivacyCost(1),
+        schema=SCHEMA,
+        release={"holdout": 0.0},
+    )
     assert "Every row of the registered table was measured; none was held out." in stats
-    free = privacy_statement(method={"name": "scenario", "guarantee": "data-free"}, cost=PrivacyCost.zero(),
-                             schema=SCHEMA, release={"holdout": 0.0})
+    free = privacy_statement(
+        method={"name": "scenario", "guarantee": "data-free"},
+        cost=PrivacyCost.zero(),
+        schema=SCHEMA,
+        release={"holdout": 0.0},
+    )
     assert "Neighbouring datasets" not in free
-    open_ = privacy_statement(method={"name": "ctgan", "guarantee": "non-dp"}, cost=PrivacyCost.non_dp(),
-                              schema=SCHEMA, release={"holdout": 0.2})
+    open_ = privacy_statement(
+        method={"name": "ctgan", "guarantee": "non-dp"},
+        cost=PrivacyCost.non_dp(),
+        schema=SCHEMA,
+        release={"holdout": 0.2},
+    )
     # no guarantee is claimed for a non-DP release, not even "for the whole registered table"
     assert "the guarantee holds" not in open_ and "Neighbouring datasets" not in open_
     assert "independent random draw with probability 0.2" in open_ and "no privacy guarantee" in open_
@@ -190,8 +266,9 @@ def test_statement_states_the_neighbouring_relation_and_the_split():
 
 def test_filtering_on_real_rows_says_the_row_count_is_not_covered():
     dis, rc, gate = reports(remove=True)
-    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA, disclosure=dis,
-                             real_checks=rc, gate=gate)
+    text = privacy_statement(
+        method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA, disclosure=dis, real_checks=rc, gate=gate
+    )
     assert "does not cover the number of released rows" in text
 
 
@@ -205,18 +282,33 @@ def test_user_written_text_is_escaped_in_the_statement():
     is ended only by a backtick run of its own length.)"""
     import re
 
-    schema = PublicSchema.from_dict({"columns": {
-        "x`y <b>": {"kind": "categorical", "values": ["<script>alert(1)</script>", "a|b"], "learned": ["values"]},
-    }})
-    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=schema, dataset_guarantee=HOSTILE,
-                             release={"id": 1, "dataset": HOSTILE, "kind": "dp-synthetic"},
-                             gate=reports(remove=False)[2], override_reason=HOSTILE, include_internal=True)
+    schema = PublicSchema.from_dict(
+        {
+            "columns": {
+                "x`y <b>": {
+                    "kind": "categorical",
+                    "values": ["<script>alert(1)</script>", "a|b"],
+                    "learned": ["values"],
+                },
+            }
+        }
+    )
+    text = privacy_statement(
+        method=DP_METHOD,
+        cost=PrivacyCost(1),
+        schema=schema,
+        dataset_guarantee=HOSTILE,
+        release={"id": 1, "dataset": HOSTILE, "kind": "dp-synthetic"},
+        gate=reports(remove=False)[2],
+        override_reason=HOSTILE,
+        include_internal=True,
+    )
     hostile_lines = [line for line in text.splitlines() if "onerror" in line]
     assert len(hostile_lines) == 3  # title, dataset guarantee, override: the newline did not start a heading
     for line in hostile_lines:
         for ch in "<>*[]|`":
             # outside our own markup, every special character of the user's text is escaped
-            user_part = line[line.index("\\<img"):]
+            user_part = line[line.index("\\<img") :]
             assert not re.search(rf"(?<!\\){re.escape(ch)}", user_part), (ch, line)
         assert "http\\://" in line  # no automatic link
     assert not any(line.lstrip().startswith("# heading") for line in text.splitlines())
@@ -225,8 +317,12 @@ def test_user_written_text_is_escaped_in_the_statement():
 
 
 def test_the_approval_and_the_stewards_public_comment_are_stated():
-    text = privacy_statement(method=DP_METHOD, cost=PrivacyCost(1), schema=SCHEMA,
-                             release={"approved_at": "2026-12-07T10:31", "approval_comment": "fine for the <b>pilot</b>"})
+    text = privacy_statement(
+        method=DP_METHOD,
+        cost=PrivacyCost(1),
+        schema=SCHEMA,
+        release={"approved_at": "2026-12-07T10:31", "approval_comment": "fine for the <b>pilot</b>"},
+    )
     assert "Approved by the data steward on 2026-12-07T10:31 (UTC)." in text
     line = next(ln for ln in text.splitlines() if ln.startswith("The steward's comment: "))
     assert "<b>" not in line and "pilot" in line

@@ -25,8 +25,13 @@ def adult(adult_df: pd.DataFrame) -> tuple[pd.DataFrame, PublicSchema]:
 
 def test_budget_split_is_exact_and_documented(adult) -> None:
     table, schema = adult
-    release = dp_statistics(table, schema, PrivacyCost(1, Fraction(1, 10**6)),
-                            options={"columns": ["age", "workclass"], "by": ["sex"]}, seed=1)
+    release = dp_statistics(
+        table,
+        schema,
+        PrivacyCost(1, Fraction(1, 10**6)),
+        options={"columns": ["age", "workclass"], "by": ["sex"]},
+        seed=1,
+    )
     # per breakdown: cell counts; age: sum, sum of squares, quantiles, histogram; workclass: histogram
     assert release.budget["measurements"] == 2 * 6
     assert release.budget["epsilon_per_measurement"] == "1/12 (0.0833333)"
@@ -35,8 +40,9 @@ def test_budget_split_is_exact_and_documented(adult) -> None:
 
 def test_accurate_at_large_epsilon_overall_and_by_group(adult) -> None:
     table, schema = adult
-    release = dp_statistics(table, schema, PrivacyCost(50), options={"columns": ["age", "hours-per-week"],
-                                                                     "by": ["sex"]}, seed=2)
+    release = dp_statistics(
+        table, schema, PrivacyCost(50), options={"columns": ["age", "hours-per-week"], "by": ["sex"]}, seed=2
+    )
     counts = release.counts.set_index("group")["count"]
     assert abs(counts["all"] - len(table)) < 20
     assert abs(counts["sex=Female"] - (table["sex"] == "Female").sum()) < 20
@@ -51,20 +57,31 @@ def test_accurate_at_large_epsilon_overall_and_by_group(adult) -> None:
 
 def test_cells_come_from_the_declared_domain(adult) -> None:
     table, schema = adult
-    release = dp_statistics(table, schema, PrivacyCost(1), options={"columns": ["age"], "by": [["sex", "race"]],
-                                                                    "statistics": ["count"]}, seed=3)
+    release = dp_statistics(
+        table,
+        schema,
+        PrivacyCost(1),
+        options={"columns": ["age"], "by": [["sex", "race"]], "statistics": ["count"]},
+        seed=3,
+    )
     groups = release.counts[release.counts["breakdown"] == "sex x race"]["group"]
     assert len(groups) == 2 * 5  # every declared combination, whether the data has it or not
     # a declared category absent from the data is still a cell, with its own (noisy) count
     data = schema.to_dict()
     data["columns"]["race"]["values"] = [*data["columns"]["race"]["values"], "Not-in-data"]
     wider = PublicSchema.from_dict(data)
-    release = dp_statistics(table, wider, PrivacyCost(1), options={"by": ["race"], "statistics": ["count"],
-                                                                   "columns": ["age"]}, seed=3)
+    release = dp_statistics(
+        table, wider, PrivacyCost(1), options={"by": ["race"], "statistics": ["count"], "columns": ["age"]}, seed=3
+    )
     assert "race=Not-in-data" in set(release.counts["group"])
     # a nullable group column gets a null cell
-    release = dp_statistics(table, schema, PrivacyCost(1), options={"by": ["workclass"], "statistics": ["count"],
-                                                                    "columns": ["age"]}, seed=3)
+    release = dp_statistics(
+        table,
+        schema,
+        PrivacyCost(1),
+        options={"by": ["workclass"], "statistics": ["count"], "columns": ["age"]},
+        seed=3,
+    )
     assert "workclass=(null)" in set(release.counts["group"])
 
 
@@ -92,8 +109,9 @@ def test_open_bounds_need_bounds_epsilon_which_is_included(adult) -> None:
     open_schema = PublicSchema.from_dict(data)
     with pytest.raises(SchemaError, match="bounds_epsilon"):
         preflight_statistics(open_schema, PrivacyCost(1), {"columns": ["capital-loss"]})
-    release = dp_statistics(table, open_schema, PrivacyCost(1),
-                            options={"columns": ["capital-loss"], "bounds_epsilon": 0.2}, seed=5)
+    release = dp_statistics(
+        table, open_schema, PrivacyCost(1), options={"columns": ["capital-loss"], "bounds_epsilon": 0.2}, seed=5
+    )
     assert release.cost == PrivacyCost(1, 0, Fraction(1, 2))
     assert release.budget["bounds_epsilon"] == "0.2"
     assert release.budget["epsilon_per_measurement"] == "0.16"  # (1 - 0.2) / 5 measurements
@@ -102,8 +120,9 @@ def test_open_bounds_need_bounds_epsilon_which_is_included(adult) -> None:
 @pytest.mark.parametrize("statistics", [["quantiles"], ["mean", "variance", "quantiles"]])
 def test_small_cells_are_suppressed_whole_in_the_numeric_table(adult, statistics: list[str]) -> None:
     table, schema = adult
-    release = dp_statistics(table, schema, PrivacyCost(5), options={"columns": ["age"], "by": ["race"],
-                                                                    "statistics": statistics}, seed=6)
+    release = dp_statistics(
+        table, schema, PrivacyCost(5), options={"columns": ["age"], "by": ["race"], "statistics": statistics}, seed=6
+    )
     numeric = release.numeric
     assert numeric["count"].notna().all()  # every row names its cell's size, whatever was asked
     out, report = apply_small_cell_rules(numeric, ["count"], threshold=1000, rounding_base=5)
@@ -118,8 +137,13 @@ def test_small_cells_are_suppressed_whole_in_the_numeric_table(adult, statistics
 
 def test_small_cells_are_suppressed_whole_in_the_histograms(adult) -> None:
     table, schema = adult
-    release = dp_statistics(table, schema, PrivacyCost(5), options={"columns": ["age", "sex"], "by": ["race"],
-                                                                    "statistics": ["histogram"]}, seed=7)
+    release = dp_statistics(
+        table,
+        schema,
+        PrivacyCost(5),
+        options={"columns": ["age", "sex"], "by": ["race"], "statistics": ["histogram"]},
+        seed=7,
+    )
     hist = release.histograms
     assert hist["cell_count"].notna().all()
     out, _ = apply_small_cell_rules(hist, ["count", "cell_count"], threshold=1000, rounding_base=5)
@@ -128,14 +152,17 @@ def test_small_cells_are_suppressed_whole_in_the_histograms(adult) -> None:
     assert out.loc[out["group"] == "race=White", "count"].notna().any()
 
 
-@pytest.mark.parametrize(("options", "error"), [
-    ({"by": ["age", "fnlwgt"]}, SchemaError),             # a continuous column cannot be a group
-    ({"by": [["native-country", "education", "occupation"]]}, DomainTooLarge),
-    ({"statistics": ["median"]}, MethodOptionError),
-    ({"columns": ["no-such-column"]}, SchemaError),
-    ({"quantiles": [1.5]}, MethodOptionError),
-    ({"colour": "blue"}, MethodOptionError),
-])
+@pytest.mark.parametrize(
+    ("options", "error"),
+    [
+        ({"by": ["age", "fnlwgt"]}, SchemaError),  # a continuous column cannot be a group
+        ({"by": [["native-country", "education", "occupation"]]}, DomainTooLarge),
+        ({"statistics": ["median"]}, MethodOptionError),
+        ({"columns": ["no-such-column"]}, SchemaError),
+        ({"quantiles": [1.5]}, MethodOptionError),
+        ({"colour": "blue"}, MethodOptionError),
+    ],
+)
 def test_bad_requests_are_refused_before_reading_data(adult, options: dict, error: type) -> None:
     _table, schema = adult
     with pytest.raises(error):
@@ -155,6 +182,7 @@ def test_open_category_domain_and_bad_epsilon_are_refused(adult) -> None:
 
 
 # ---------------------------------------------------------------------------------- Gaussian and intervals
+
 
 def test_gaussian_mechanism_is_charged_in_zcdp_and_needs_a_delta() -> None:
     from privacy.accounting import zcdp_rho
@@ -176,9 +204,19 @@ def test_gaussian_counts_have_the_documented_noise(adult) -> None:
     truth = int((small["sex"] == "Female").sum())
     draws = []
     for seed in range(200):
-        release = dp_statistics(small, schema, PrivacyCost(1, Fraction(1, 10**9)),
-                                options={"mechanism": "gaussian", "columns": ["sex"], "statistics": ["count"],
-                                         "by": ["sex"], "overall": False}, seed=seed)
+        release = dp_statistics(
+            small,
+            schema,
+            PrivacyCost(1, Fraction(1, 10**9)),
+            options={
+                "mechanism": "gaussian",
+                "columns": ["sex"],
+                "statistics": ["count"],
+                "by": ["sex"],
+                "overall": False,
+            },
+            seed=seed,
+        )
         draws.append(int(release.counts.set_index("group").loc["sex=Female", "count"]) - truth)
     sigma = float(release.budget["sigma_per_unit_sensitivity"])
     assert release.budget["mechanism"] == "gaussian" and "zCDP" in release.budget["composition"]
@@ -202,10 +240,18 @@ def test_intervals_cover_the_tables_own_statistics(adult, mechanism: str, delta)
     hits: dict[str, list[bool]] = {"count": [], "mean": [], "variance": [], "histogram": []}
     widths = []
     for seed in range(200):
-        release = dp_statistics(small, schema, PrivacyCost(Fraction(1, 2), delta),
-                                options={"mechanism": mechanism, "columns": ["hours-per-week", "sex"],
-                                         "statistics": ["count", "mean", "variance", "histogram"], "by": ["sex"]},
-                                seed=seed)
+        release = dp_statistics(
+            small,
+            schema,
+            PrivacyCost(Fraction(1, 2), delta),
+            options={
+                "mechanism": mechanism,
+                "columns": ["hours-per-week", "sex"],
+                "statistics": ["count", "mean", "variance", "histogram"],
+                "by": ["sex"],
+            },
+            seed=seed,
+        )
         if seed == 0:
             assert set(release.counts["group"]) == set(cells), release.counts
         for _, row in release.counts.iterrows():
@@ -255,8 +301,9 @@ def test_quantiles_carry_a_rank_interval_that_holds(adult) -> None:
 
 def test_released_quantiles_come_with_their_rank_margin(adult) -> None:
     table, schema = adult
-    release = dp_statistics(table, schema, PrivacyCost(1), options={"columns": ["age"], "statistics": ["quantiles"]},
-                            seed=3)
+    release = dp_statistics(
+        table, schema, PrivacyCost(1), options={"columns": ["age"], "statistics": ["quantiles"]}, seed=3
+    )
     row = release.numeric.iloc[0]
     assert row["q0.5_rank_moe"] == row["q0.25_rank_moe"] > 0
     assert "q*_rank_moe" in release.budget["confidence"]

@@ -47,26 +47,39 @@ FAST_OPTIONS: dict[str, dict] = {
     "ctgan": {"epochs": 1},
     "copulagan": {"epochs": 1},
     "tvae": {"epochs": 1},
-    "spec": {"spec": {
-        "columns": {
-            "age": {"distribution": "norm", "loc": 40, "scale": 12, "min": 17, "max": 90, "integer": True},
-            "income": {"distribution": "lognorm", "s": 0.8, "scale": 30000, "min": 0, "max": 500000,
-                       "null_rate": 0.05},
-            "region": {"values": ["north", "south", "east"], "probabilities": [0.5, 0.3, 0.2]},
-            "joined": {"kind": "datetime", "min": "2000-01-01", "max": "2020-12-31"},
-            "visits": {"distribution": "poisson", "mu": 3},
-        },
-        "correlation": {"columns": ["age", "income"], "matrix": [[1.0, 0.5], [0.5, 1.0]]},
-    }},
+    "spec": {
+        "spec": {
+            "columns": {
+                "age": {"distribution": "norm", "loc": 40, "scale": 12, "min": 17, "max": 90, "integer": True},
+                "income": {
+                    "distribution": "lognorm",
+                    "s": 0.8,
+                    "scale": 30000,
+                    "min": 0,
+                    "max": 500000,
+                    "null_rate": 0.05,
+                },
+                "region": {"values": ["north", "south", "east"], "probabilities": [0.5, 0.3, 0.2]},
+                "joined": {"kind": "datetime", "min": "2000-01-01", "max": "2020-12-31"},
+                "visits": {"distribution": "poisson", "mu": 3},
+            },
+            "correlation": {"columns": ["age", "income"], "matrix": [[1.0, 0.5], [0.5, 1.0]]},
+        }
+    },
 }
 
 PENGUINS_RAW_SCHEMA = {
     "columns": {
         "studyName": {"kind": "categorical", "values": ["PAL0708", "PAL0809", "PAL0910"]},
         "Sample Number": {"kind": "ordinal", "min": 1, "max": 200},
-        "Species": {"kind": "categorical", "values": [
-            "Adelie Penguin (Pygoscelis adeliae)", "Chinstrap penguin (Pygoscelis antarctica)",
-            "Gentoo penguin (Pygoscelis papua)"]},
+        "Species": {
+            "kind": "categorical",
+            "values": [
+                "Adelie Penguin (Pygoscelis adeliae)",
+                "Chinstrap penguin (Pygoscelis antarctica)",
+                "Gentoo penguin (Pygoscelis papua)",
+            ],
+        },
         "Region": {"kind": "categorical", "values": ["Anvers"]},
         "Island": {"kind": "categorical", "values": ["Biscoe", "Dream", "Torgersen"]},
         "Stage": {"kind": "categorical", "values": ["Adult, 1 Egg Stage"]},
@@ -89,10 +102,20 @@ PENGUINS_RAW_SCHEMA = {
 # per table: canary values (column -> value); numbers lie outside the declared bounds,
 # strings outside the declared domain
 CANARIES = {
-    "penguins-raw": {"Body Mass (g)": 99999, "Flipper Length (mm)": -5, "Sex": "CANARY-SEX",
-                     "Date Egg": "2031-06-15", "Delta 15 N (o/oo)": 123.25},
-    "adult": {"age": 999, "capital-gain": 9999999, "workclass": "Canary-workclass",
-              "native-country": "Atlantis-canary", "hours-per-week": 555},
+    "penguins-raw": {
+        "Body Mass (g)": 99999,
+        "Flipper Length (mm)": -5,
+        "Sex": "CANARY-SEX",
+        "Date Egg": "2031-06-15",
+        "Delta 15 N (o/oo)": 123.25,
+    },
+    "adult": {
+        "age": 999,
+        "capital-gain": 9999999,
+        "workclass": "Canary-workclass",
+        "native-country": "Atlantis-canary",
+        "hours-per-week": 555,
+    },
     # PUMS has no nullable categorical: an undeclared category there would drop the row, so numbers only
     "pums": {"age": 999, "income": 99999999},
 }
@@ -180,8 +203,11 @@ def _cases() -> list:
     cases = []
     for method in sorted(REGISTRY):
         if not _available(method):
-            cases.append(pytest.param(method, "penguins-raw", marks=pytest.mark.skip(
-                reason=f"{REGISTRY[method]} is not importable yet")))
+            cases.append(
+                pytest.param(
+                    method, "penguins-raw", marks=pytest.mark.skip(reason=f"{REGISTRY[method]} is not importable yet")
+                )
+            )
             continue
         if synthesizer_class(method).guarantee == "data-free":
             cases.append(pytest.param(method, "none", id=f"{method}-none"))
@@ -411,10 +437,14 @@ def _variant_fit(method: str, data: pd.DataFrame, schema: PublicSchema):
     return synth, cost, calls
 
 
-@pytest.mark.parametrize(("method", "table_name"), [
-    pytest.param(m, name, id=f"{m}-{name}-variant") for m in sorted(OPTION_VARIANTS)
-    for name in ("penguins-raw", _second_table(m))
-])
+@pytest.mark.parametrize(
+    ("method", "table_name"),
+    [
+        pytest.param(m, name, id=f"{m}-{name}-variant")
+        for m in sorted(OPTION_VARIANTS)
+        for name in ("penguins-raw", _second_table(m))
+    ],
+)
 def test_contract_with_option_variants(method: str, table_name: str) -> None:
     _raw, schema, conformed = table(table_name)
     synth, cost, calls = _variant_fit(method, conformed, schema)
@@ -432,8 +462,12 @@ def test_contract_with_option_variants(method: str, table_name: str) -> None:
 
 
 def _catalogue_cases() -> list:
-    return [pytest.param(m, marks=pytest.mark.skip(reason=f"{REGISTRY[m]} is not importable"))
-            if m in REGISTRY and not _available(m) else m for m in catalogue_names()]
+    return [
+        pytest.param(m, marks=pytest.mark.skip(reason=f"{REGISTRY[m]} is not importable"))
+        if m in REGISTRY and not _available(m)
+        else m
+        for m in catalogue_names()
+    ]
 
 
 def _entry_requested(guarantee: str) -> PrivacyCost:
@@ -475,8 +509,7 @@ def test_every_catalogue_entry_answers_the_same_questions(method: str) -> None:
     assert plan.requested == requested and plan.cost == planned
     assert plan.rows == ROWS and plan.target == schema.target
     assert plan.queue == ("heavy" if entry.heavy else "quick")
-    assert (plan.reads_rows, plan.row_level, plan.whole_table) == (entry.reads_rows, entry.row_level,
-                                                                  entry.whole_table)
+    assert (plan.reads_rows, plan.row_level, plan.whole_table) == (entry.reads_rows, entry.row_level, entry.whole_table)
     # the plan refuses a kind the method does not make
     other = next(k for k in KINDS if k != entry.kind)
     with pytest.raises(Exception, match=f"makes a {entry.kind} release, not {other}"):
@@ -493,8 +526,14 @@ def test_dp_statistics_reports_the_planned_cost_on_real_tables() -> None:
         for options in ({}, {"mechanism": "gaussian"}):
             requested = PrivacyCost(1, DELTA)
             calls: list[tuple[float, str]] = []
-            release = dp_statistics(conformed, schema, requested, options=options, seed=11,
-                                    progress=lambda f, m, calls=calls: calls.append((f, m)))
+            release = dp_statistics(
+                conformed,
+                schema,
+                requested,
+                options=options,
+                seed=11,
+                progress=lambda f, m, calls=calls: calls.append((f, m)),
+            )
             assert release.cost == entry.planned_cost(requested, options)
             assert release.cost.epsilon == requested.epsilon and release.cost.delta <= requested.delta
             assert calls and all(0.0 <= f <= 1.0 for f, _m in calls)

@@ -13,24 +13,30 @@ from privacy.schema import PublicSchema, load_schema, propose_schema, read_table
 from privacy.table_scan import scan_table
 from tests.conftest import ADULT
 
-SCHEMA = PublicSchema.from_dict({"columns": {
-    "age": {"kind": "ordinal", "min": 18, "max": 90},
-    "colour": {"kind": "categorical", "values": ["red", "green"], "nullable": False},
-    "income": {"kind": "continuous", "min": 0, "max": 1000},
-    "visit": {"kind": "datetime", "min": "2020-01-01", "max": "2020-12-31"},
-    "id": {"kind": "identifier", "identifier": "fake"},
-}})
+SCHEMA = PublicSchema.from_dict(
+    {
+        "columns": {
+            "age": {"kind": "ordinal", "min": 18, "max": 90},
+            "colour": {"kind": "categorical", "values": ["red", "green"], "nullable": False},
+            "income": {"kind": "continuous", "min": 0, "max": 1000},
+            "visit": {"kind": "datetime", "min": "2020-01-01", "max": "2020-12-31"},
+            "id": {"kind": "identifier", "identifier": "fake"},
+        }
+    }
+)
 
 
 def _table(n: int, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "age": rng.integers(10, 100, n),
-        "colour": rng.choice(["red", "green", "blue", None], n),
-        "income": rng.uniform(-100, 1100, n).round(2),
-        "visit": rng.choice(["2020-03-01", "2019-01-01", "2021-06-30", "2020-12-31"], n),
-        "id": [f"p{i}" for i in range(n)],
-    })
+    return pd.DataFrame(
+        {
+            "age": rng.integers(10, 100, n),
+            "colour": rng.choice(["red", "green", "blue", None], n),
+            "income": rng.uniform(-100, 1100, n).round(2),
+            "visit": rng.choice(["2020-03-01", "2019-01-01", "2021-06-30", "2020-12-31"], n),
+            "id": [f"p{i}" for i in range(n)],
+        }
+    )
 
 
 def _as_dicts(issues) -> list[tuple]:  # type: ignore[no-untyped-def]
@@ -77,11 +83,17 @@ def test_without_a_schema_the_proposal_comes_from_the_first_batch_and_says_so(tm
     assert "proposed_from_first_rows" not in {i.code for i in small.issues}
 
 
-@pytest.mark.parametrize("content,message", [
-    (b"", "empty"), (b"a,b\n", "no data rows"), (b"a,,c\n1,2,3\n", "without a header name"),
-    (b"a,a\n1,2\n", "duplicate column names"), (b"a,b\n1,\xff\n", "not UTF-8"),
-    (b"a,b\n1,2\n3,inf\n", r"infinite values in numeric columns: b \(first at data row 2\)"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"", "empty"),
+        (b"a,b\n", "no data rows"),
+        (b"a,,c\n1,2,3\n", "without a header name"),
+        (b"a,a\n1,2\n", "duplicate column names"),
+        (b"a,b\n1,\xff\n", "not UTF-8"),
+        (b"a,b\n1,2\n3,inf\n", r"infinite values in numeric columns: b \(first at data row 2\)"),
+    ],
+)
 def test_unusable_files_are_refused_as_read_table_refuses_them(tmp_path: Path, content: bytes, message: str) -> None:
     p = tmp_path / "t.csv"
     p.write_bytes(content)

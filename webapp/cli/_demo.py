@@ -52,10 +52,17 @@ def ensure_demo_setup(settings) -> dict[str, str] | None:  # type: ignore[no-unt
                 users[name] = create_user(s, name, role, logins[name])
             audit.record(s, "users.demo_created", actor="system", detail={"users": list(logins)})
             ds, _ = releases.register_dataset(
-                s, get_storage(settings), users["steward"], upload_path=DEMO_DIR / "adult_sample.csv",
-                filename="adult_sample.csv", name="adult-demo",
-                schema_text=(DEMO_DIR / "adult_schema.yaml").read_text(), epsilon_budget="3",
-                delta_budget="1e-6", description="3,000-row sample of UCI Adult (demo data)", settings=settings,
+                s,
+                get_storage(settings),
+                users["steward"],
+                upload_path=DEMO_DIR / "adult_sample.csv",
+                filename="adult_sample.csv",
+                name="adult-demo",
+                schema_text=(DEMO_DIR / "adult_schema.yaml").read_text(),
+                epsilon_budget="3",
+                delta_budget="1e-6",
+                description="3,000-row sample of UCI Adult (demo data)",
+                settings=settings,
             )
             releases.grant(s, users["steward"], ds, "analyst")
             fd = os.open(logins_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -91,16 +98,28 @@ def run_demo(*, data_dir: str | None, method: str, epsilon: str, output: str | N
         analyst_token = create_token(s, analyst, label="demo")
         steward_token = create_token(s, steward, label="demo")
 
-    worker = subprocess.Popen(worker_command(settings, 1, "demo-worker@%h"), env=child_env(settings),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    worker = subprocess.Popen(
+        worker_command(settings, 1, "demo-worker@%h"),
+        env=child_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         app = create_app(settings)
         client = app.test_client()
         a = {"Authorization": f"Bearer {analyst_token}"}
         st = {"Authorization": f"Bearer {steward_token}"}
-        resp = client.post("/api/v1/releases", headers=a, json={
-            "dataset": "adult-demo", "method": method, "epsilon": float(epsilon), "delta": 1e-9, "rows": 3000,
-        })
+        resp = client.post(
+            "/api/v1/releases",
+            headers=a,
+            json={
+                "dataset": "adult-demo",
+                "method": method,
+                "epsilon": float(epsilon),
+                "delta": 1e-9,
+                "rows": 3000,
+            },
+        )
         if resp.status_code != 202:
             fail(f"the request was refused: {resp.get_json()}")
         job_id = resp.get_json()["release"]["id"]

@@ -106,8 +106,10 @@ def _attach_spec(options: dict[str, Any], spec_path: str | None) -> None:
 
 def _release_line(r: dict[str, Any]) -> str:
     pct = f"{round(100 * (r.get('progress') or 0))}%"
-    return (f"release {r['id']}  {r['status']:<18} {pct:>4}  {r['method']} on {r['dataset']['name']}  "
-            f"epsilon {r['epsilon']} delta {r['delta']}  stage {r.get('stage') or '-'}")
+    return (
+        f"release {r['id']}  {r['status']:<18} {pct:>4}  {r['method']} on {r['dataset']['name']}  "
+        f"epsilon {r['epsilon']} delta {r['delta']}  stage {r.get('stage') or '-'}"
+    )
 
 
 def register(cli: click.Group) -> None:
@@ -123,8 +125,13 @@ def register(cli: click.Group) -> None:
     @datasets.command("register")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))
     @click.option("--name", required=True)
-    @click.option("--schema", "schema_path", type=click.Path(exists=True, dir_okay=False), default=None,
-                  help="Public schema (YAML/JSON). Without it a schema is proposed and must be confirmed.")
+    @click.option(
+        "--schema",
+        "schema_path",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Public schema (YAML/JSON). Without it a schema is proposed and must be confirmed.",
+    )
     @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False), default=None)
     @click.option("--epsilon-budget", default=None)
     @click.option("--delta-budget", default=None)
@@ -132,9 +139,17 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
     @handle_errors
-    def datasets_register(ctx: click.Context, file: str, name: str, schema_path: str | None,
-                          policy_path: str | None, epsilon_budget: str | None, delta_budget: str | None,
-                          description: str | None, as_json: bool) -> None:
+    def datasets_register(
+        ctx: click.Context,
+        file: str,
+        name: str,
+        schema_path: str | None,
+        policy_path: str | None,
+        epsilon_budget: str | None,
+        delta_budget: str | None,
+        description: str | None,
+        as_json: bool,
+    ) -> None:
         """Upload FILE (CSV or Parquet) as a new dataset."""
         for text, label in ((epsilon_budget, "epsilon_budget"), (delta_budget, "delta_budget")):
             if text is not None:
@@ -153,8 +168,10 @@ def register(cli: click.Group) -> None:
         with open(file, "rb") as fh:
             out = _client(ctx).post("/datasets", data=data, files={"file": (Path(file).name, fh)})
         ds = out["dataset"]
-        lines = [f"registered dataset {ds['name']} (id {ds['id']}), budget epsilon {ds['budget']['epsilon']}, "
-                 f"delta {ds['budget']['delta']}"]
+        lines = [
+            f"registered dataset {ds['name']} (id {ds['id']}), budget epsilon {ds['budget']['epsilon']}, "
+            f"delta {ds['budget']['delta']}"
+        ]
         if not ds["schema_confirmed"]:
             lines.append("the schema was PROPOSED from the data: review it and confirm it before any release")
         for issue in out.get("issues", []):
@@ -186,8 +203,9 @@ def register(cli: click.Group) -> None:
     @handle_errors
     def datasets_confirm(ctx: click.Context, dataset: str, schema_file: str, as_json: bool) -> None:
         """Confirm the public schema of DATASET (YAML/JSON file)."""
-        out = _client(ctx).request("PUT", f"/datasets/{dataset}/schema",
-                                   json={"schema": Path(schema_file).read_text(encoding="utf-8")})
+        out = _client(ctx).request(
+            "PUT", f"/datasets/{dataset}/schema", json={"schema": Path(schema_file).read_text(encoding="utf-8")}
+        )
         _echo(out, as_json, f"schema of {out['dataset']['name']} confirmed")
 
     @datasets.command("policy")
@@ -198,8 +216,14 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
     @handle_errors
-    def datasets_policy(ctx: click.Context, dataset: str, policy_path: str | None, epsilon_budget: str | None,
-                        delta_budget: str | None, as_json: bool) -> None:
+    def datasets_policy(
+        ctx: click.Context,
+        dataset: str,
+        policy_path: str | None,
+        epsilon_budget: str | None,
+        delta_budget: str | None,
+        as_json: bool,
+    ) -> None:
         """Change a dataset's policy or budget (steward)."""
         body: dict[str, Any] = {}
         if policy_path:
@@ -241,22 +265,40 @@ def register(cli: click.Group) -> None:
 
     @releases.command("request")
     @click.argument("dataset")
-    @click.option("--method", required=True, help="e.g. mst, aim, dp-copula, gaussian-copula (see `synthgate methods`).")
+    @click.option(
+        "--method", required=True, help="e.g. mst, aim, dp-copula, gaussian-copula (see `synthgate methods`)."
+    )
     @click.option("--epsilon", default=None)
     @click.option("--delta", default=None)
     @click.option("--rows", type=int, default=None)
     @click.option("--target", default=None)
     @click.option("--rebalance", default=None, help="smote|borderline-smote|adasyn|smotenc on the DP output.")
     @click.option("--option", "options", multiple=True, help="key=value method option (repeatable).")
-    @click.option("--spec", "spec_path", type=click.Path(exists=True, dir_okay=False), default=None,
-                  help="method spec: a local YAML/JSON scenario spec; its content is sent with the request.")
+    @click.option(
+        "--spec",
+        "spec_path",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="method spec: a local YAML/JSON scenario spec; its content is sent with the request.",
+    )
     @click.option("--wait", is_flag=True, help="Follow the job with a progress bar until it stops.")
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
     @handle_errors
-    def releases_request(ctx: click.Context, dataset: str, method: str, epsilon: str | None, delta: str | None,
-                         rows: int | None, target: str | None, rebalance: str | None, options: tuple[str, ...],
-                         spec_path: str | None, wait: bool, as_json: bool) -> None:
+    def releases_request(
+        ctx: click.Context,
+        dataset: str,
+        method: str,
+        epsilon: str | None,
+        delta: str | None,
+        rows: int | None,
+        target: str | None,
+        rebalance: str | None,
+        options: tuple[str, ...],
+        spec_path: str | None,
+        wait: bool,
+        as_json: bool,
+    ) -> None:
         """Ask for a release of DATASET."""
         body: dict[str, Any] = {"dataset": dataset, "method": method, "options": _parse_options(options)}
         _attach_spec(body["options"], spec_path)
@@ -320,10 +362,18 @@ def register(cli: click.Group) -> None:
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
     @handle_errors
-    def releases_approve(ctx: click.Context, release_id: int, comment: str | None, override: str | None,
-                         include_internal: bool, as_json: bool) -> None:
-        out = _client(ctx).post(f"/releases/{release_id}/approve",
-                                json={"comment": comment, "override": override, "include_internal": include_internal})
+    def releases_approve(
+        ctx: click.Context,
+        release_id: int,
+        comment: str | None,
+        override: str | None,
+        include_internal: bool,
+        as_json: bool,
+    ) -> None:
+        out = _client(ctx).post(
+            f"/releases/{release_id}/approve",
+            json={"comment": comment, "override": override, "include_internal": include_internal},
+        )
         _echo(out, as_json, f"release {release_id} approved")
 
     @releases.command("reject")
@@ -346,9 +396,13 @@ def register(cli: click.Group) -> None:
         """Cancel a queued or running release (its requester or a steward)."""
         out = _client(ctx).post(f"/releases/{release_id}/cancel", json={"reason": reason})
         done = out["cancelled"]
-        charge = ("its reservation was given back" if done["reservation_released"]
-                  else "its charge stays (the mechanism had read the data)" if done["data_read"]
-                  else "nothing was charged")
+        charge = (
+            "its reservation was given back"
+            if done["reservation_released"]
+            else "its charge stays (the mechanism had read the data)"
+            if done["data_read"]
+            else "nothing was charged"
+        )
         _echo(out, as_json, f"release {release_id} cancelled ({done['was']}); {charge}")
 
     @releases.command("download")
@@ -382,18 +436,37 @@ def register(cli: click.Group) -> None:
 
     @bundle.command("verify")
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-    @click.option("--public-key", "public_key", type=click.Path(exists=True, dir_okay=False), default=None,
-                  help="The server's public key (PEM).")
+    @click.option(
+        "--public-key",
+        "public_key",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="The server's public key (PEM).",
+    )
     @click.option("--url", envvar="SYNTHGATE_URL", default=None, help="Fetch the server's public key from here.")
-    @click.option("--data-dir", type=click.Path(exists=True, file_okay=False), default=None,
-                  help="Read the key from a local server's data directory (never creates one).")
-    @click.option("--check-audit", is_flag=True,
-                  help="Also check the live audit log (--url, --token) still holds the head this bundle recorded.")
+    @click.option(
+        "--data-dir",
+        type=click.Path(exists=True, file_okay=False),
+        default=None,
+        help="Read the key from a local server's data directory (never creates one).",
+    )
+    @click.option(
+        "--check-audit",
+        is_flag=True,
+        help="Also check the live audit log (--url, --token) still holds the head this bundle recorded.",
+    )
     @click.option("--token", envvar="SYNTHGATE_TOKEN", default=None, help="API token, for --check-audit.")
     @click.option("--json", "as_json", is_flag=True)
     @handle_errors
-    def bundle_verify(file: str, public_key: str | None, url: str | None, data_dir: str | None,
-                      check_audit: bool, token: str | None, as_json: bool) -> None:
+    def bundle_verify(
+        file: str,
+        public_key: str | None,
+        url: str | None,
+        data_dir: str | None,
+        check_audit: bool,
+        token: str | None,
+        as_json: bool,
+    ) -> None:
         """Check FILE.zip: signature, every SHA-256, no file added or removed. Exit 1 if it fails.
 
         The key comes from --public-key, --url or --data-dir; verification never writes a key.
@@ -407,12 +480,16 @@ def register(cli: click.Group) -> None:
         elif url:
             pem = ApiClient(url, None).get("/signing-key")["public_key_pem"]
         else:
-            fail("say whose signature to check: --public-key FILE (the server's PEM, from GET "
-                 "/api/v1/signing-key), --url URL (fetch it from the service; or set SYNTHGATE_URL) "
-                 "or --data-dir DIR (the server's own data directory)")
+            fail(
+                "say whose signature to check: --public-key FILE (the server's PEM, from GET "
+                "/api/v1/signing-key), --url URL (fetch it from the service; or set SYNTHGATE_URL) "
+                "or --data-dir DIR (the server's own data directory)"
+            )
         if check_audit and not (url and token):
-            fail("--check-audit compares the bundle with the live audit log: pass --url and --token "
-                 "(or set SYNTHGATE_URL and SYNTHGATE_TOKEN)")
+            fail(
+                "--check-audit compares the bundle with the live audit log: pass --url and --token "
+                "(or set SYNTHGATE_URL and SYNTHGATE_TOKEN)"
+            )
         check = verify_bundle(file, pem)
         audit_result = None
         if check_audit and check.ok:
@@ -437,27 +514,45 @@ def register(cli: click.Group) -> None:
         sys.exit(0 if check.ok else 1)
 
 
-
 def _check_bundle_audit_head(client: ApiClient, manifest: dict[str, Any]) -> dict[str, Any]:
     """Compare the audit head a bundle's signed manifest recorded with the live log's event at that position."""
     head = manifest.get("audit_head")
     if not isinstance(head, dict) or not isinstance(head.get("count"), int):
-        return {"ok": False, "message": "the bundle records no audit head (it was built before bundles carried "
-                                        "one), so the live audit log cannot be checked against it"}
+        return {
+            "ok": False,
+            "message": "the bundle records no audit head (it was built before bundles carried "
+            "one), so the live audit log cannot be checked against it",
+        }
     live = client.get(f"/audit/position/{head['count']}")
-    out = {"bundle_count": head["count"], "bundle_hash": head.get("hash"), "live_count": live["count"],
-           "live_hash": live.get("hash")}
+    out = {
+        "bundle_count": head["count"],
+        "bundle_hash": head.get("hash"),
+        "live_count": live["count"],
+        "live_hash": live.get("hash"),
+    }
     if live["count"] < head["count"]:
-        return {**out, "ok": False, "problem": "truncated",
-                "message": f"the audit log was TRUNCATED: this bundle was approved when the log held "
-                           f"{head['count']} events, and it now holds {live['count']}"}
+        return {
+            **out,
+            "ok": False,
+            "problem": "truncated",
+            "message": f"the audit log was TRUNCATED: this bundle was approved when the log held "
+            f"{head['count']} events, and it now holds {live['count']}",
+        }
     if live.get("hash") != head.get("hash"):
-        return {**out, "ok": False, "problem": "rewritten",
-                "message": f"the audit log was REWRITTEN: its event at position {head['count']} no longer has "
-                           "the hash this bundle recorded at its approval"}
-    return {**out, "ok": True, "problem": None,
-            "message": f"audit log OK: it still holds the {head['count']} events this bundle was approved "
-                       f"after, unchanged (now {live['count']} events)"}
+        return {
+            **out,
+            "ok": False,
+            "problem": "rewritten",
+            "message": f"the audit log was REWRITTEN: its event at position {head['count']} no longer has "
+            "the hash this bundle recorded at its approval",
+        }
+    return {
+        **out,
+        "ok": True,
+        "problem": None,
+        "message": f"audit log OK: it still holds the {head['count']} events this bundle was approved "
+        f"after, unchanged (now {live['count']} events)",
+    }
 
 
 def _follow(client: ApiClient, release_id: int, quiet: bool) -> dict[str, Any]:

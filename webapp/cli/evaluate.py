@@ -61,29 +61,71 @@ def register(cli: click.Group) -> None:
     @cli.command("evaluate")
     @click.argument("real", type=click.Path(exists=True, dir_okay=False))
     @click.argument("synthetic", type=click.Path(exists=True, dir_okay=False))
-    @click.option("--schema", "schema_path", required=True, type=click.Path(exists=True, dir_okay=False),
-                  help="The public schema (YAML or JSON).")
+    @click.option(
+        "--schema",
+        "schema_path",
+        required=True,
+        type=click.Path(exists=True, dir_okay=False),
+        help="The public schema (YAML or JSON).",
+    )
     @click.option("--target", default=None, help="Target column for TSTR (default: the schema's target).")
-    @click.option("--holdout", "holdout_path", type=click.Path(exists=True, dir_okay=False), default=None,
-                  help="Real rows the synthesizer never saw. Without it, REAL is split here.")
-    @click.option("-o", "--output", "html_path", type=click.Path(dir_okay=False), default=None,
-                  help="Write the HTML report here.")
-    @click.option("--json", "json_path", type=click.Path(dir_okay=False), default=None,
-                  help="Write the JSON report here.")
-    @click.option("--include-internal/--public-only", default=True, show_default=True,
-                  help="Include the sections computed on real rows (on by default: this is the data owner's tool).")
-    @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False), default=None,
-                  help="Dataset policy YAML whose thresholds colour the summary (default: the policy defaults).")
+    @click.option(
+        "--holdout",
+        "holdout_path",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Real rows the synthesizer never saw. Without it, REAL is split here.",
+    )
+    @click.option(
+        "-o", "--output", "html_path", type=click.Path(dir_okay=False), default=None, help="Write the HTML report here."
+    )
+    @click.option(
+        "--json", "json_path", type=click.Path(dir_okay=False), default=None, help="Write the JSON report here."
+    )
+    @click.option(
+        "--include-internal/--public-only",
+        default=True,
+        show_default=True,
+        help="Include the sections computed on real rows (on by default: this is the data owner's tool).",
+    )
+    @click.option(
+        "--policy",
+        "policy_path",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="Dataset policy YAML whose thresholds colour the summary (default: the policy defaults).",
+    )
     @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split and of every sample.")
-    @click.option("--holdout-fraction", type=float, default=0.2, show_default=True,
-                  help="Share of REAL held out when --holdout is not given.")
-    @click.option("--sections", default="fidelity,utility,privacy,plots", show_default=True,
-                  help="Comma-separated sections to compute.")
+    @click.option(
+        "--holdout-fraction",
+        type=float,
+        default=0.2,
+        show_default=True,
+        help="Share of REAL held out when --holdout is not given.",
+    )
+    @click.option(
+        "--sections",
+        default="fidelity,utility,privacy,plots",
+        show_default=True,
+        help="Comma-separated sections to compute.",
+    )
     @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr.")
     @handle_errors
-    def evaluate(real: str, synthetic: str, schema_path: str, target: str | None, holdout_path: str | None,
-                 html_path: str | None, json_path: str | None, include_internal: bool, policy_path: str | None,
-                 seed: int, holdout_fraction: float, sections: str, quiet: bool) -> None:
+    def evaluate(
+        real: str,
+        synthetic: str,
+        schema_path: str,
+        target: str | None,
+        holdout_path: str | None,
+        html_path: str | None,
+        json_path: str | None,
+        include_internal: bool,
+        policy_path: str | None,
+        seed: int,
+        holdout_fraction: float,
+        sections: str,
+        quiet: bool,
+    ) -> None:
         """Report how close SYNTHETIC is to REAL, how useful and how exposed."""
         from evaluation import SECTIONS, build_report, split_holdout
         from privacy.policy import load_policy
@@ -109,10 +151,21 @@ def register(cli: click.Group) -> None:
             notes.append(NO_HOLDOUT_NOTE)
             if not quiet:
                 click.echo("warning: " + NO_HOLDOUT_NOTE, err=True)
-        thresholds = {k: getattr(policy, k) for k in ("min_fidelity", "min_utility_ratio", "max_membership_auc",
-                                                      "max_exact_match_rate", "warn_margin")}
-        report = build_report(train, holdout, synthetic_df, schema, target, thresholds=thresholds, seed=seed,
-                              progress=_progress(quiet), include=include)
+        thresholds = {
+            k: getattr(policy, k)
+            for k in ("min_fidelity", "min_utility_ratio", "max_membership_auc", "max_exact_match_rate", "warn_margin")
+        }
+        report = build_report(
+            train,
+            holdout,
+            synthetic_df,
+            schema,
+            target,
+            thresholds=thresholds,
+            seed=seed,
+            progress=_progress(quiet),
+            include=include,
+        )
         for key in ("utility", "privacy"):
             if key in report.sections:
                 report.sections[key].notes.extend(notes)
@@ -122,8 +175,15 @@ def register(cli: click.Group) -> None:
             Path(json_path).write_text(json.dumps(report.to_dict(include_internal), indent=2), encoding="utf-8")
         summary = report.summary if include_internal else report.public_summary
         shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in summary.items() if v is not None}
-        click.echo(json.dumps({"overall": report.overall_status if include_internal else "withheld",
-                               "audience": "internal" if include_internal else "public", **shown}))
+        click.echo(
+            json.dumps(
+                {
+                    "overall": report.overall_status if include_internal else "withheld",
+                    "audience": "internal" if include_internal else "public",
+                    **shown,
+                }
+            )
+        )
         for path in (html_path, json_path):
             if path:
                 click.echo(f"wrote {path}", err=True)

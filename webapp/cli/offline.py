@@ -89,8 +89,11 @@ def _requested_cost(cls: Any, epsilon: str | None, delta: str | None) -> Any:
         dlt = parse_number(delta, "delta") if delta is not None else 0
         return PrivacyCost(eps, dlt)
     if epsilon is not None or delta is not None:
-        what = "not differentially private (its cost is epsilon = infinity)" if cls.guarantee == "non-dp" \
+        what = (
+            "not differentially private (its cost is epsilon = infinity)"
+            if cls.guarantee == "non-dp"
             else "data-free (it reads no data; its cost is zero)"
+        )
         fail(f"--epsilon/--delta apply to DP methods only; {cls.name} is {what}")
     return PrivacyCost.non_dp() if cls.guarantee == "non-dp" else PrivacyCost.zero()
 
@@ -113,16 +116,32 @@ def register(cli: click.Group) -> None:
 
     @schema_group.command("propose")
     @click.argument("file", type=click.Path(dir_okay=False))
-    @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
-                  help="Where to write the proposal (default: stdout).")
+    @click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="Where to write the proposal (default: stdout).",
+    )
     @click.option("--qi", "qi", multiple=True, help="A quasi-identifier column (repeat, or comma-separated).")
     @click.option("--sensitive", multiple=True, help="A sensitive column (repeat, or comma-separated).")
     @click.option("--target", default=None, help="The prediction target column.")
-    @click.option("--max-categories", default=100, show_default=True, type=int,
-                  help="More distinct values than this: the domain is left for the steward to declare.")
+    @click.option(
+        "--max-categories",
+        default=100,
+        show_default=True,
+        type=int,
+        help="More distinct values than this: the domain is left for the steward to declare.",
+    )
     @handle_errors
-    def propose(file: str, output: str | None, qi: tuple[str, ...], sensitive: tuple[str, ...],
-                target: str | None, max_categories: int) -> None:
+    def propose(
+        file: str,
+        output: str | None,
+        qi: tuple[str, ...],
+        sensitive: tuple[str, ...],
+        target: str | None,
+        max_categories: int,
+    ) -> None:
         """Propose a public schema from FILE (CSV or Parquet), for the steward to edit and confirm."""
         from privacy.schema import PublicSchema, propose_schema, read_table
 
@@ -136,9 +155,11 @@ def register(cli: click.Group) -> None:
         for name in [*qis, *sens, *([target] if target else [])]:
             spec = draft.columns[name]
             if spec.is_dropped:
-                fail(f"column '{name}' looks like {'an identifier' if spec.kind == 'identifier' else 'free text'} "
-                     "and is dropped from releases; it cannot be a quasi-identifier, sensitive or the target "
-                     "(edit its kind in the proposal first)")
+                fail(
+                    f"column '{name}' looks like {'an identifier' if spec.kind == 'identifier' else 'free text'} "
+                    "and is dropped from releases; it cannot be a quasi-identifier, sensitive or the target "
+                    "(edit its kind in the proposal first)"
+                )
         data = draft.to_dict()
         data["quasi_identifiers"] = qis
         data["sensitive"] = sens
@@ -154,30 +175,54 @@ def register(cli: click.Group) -> None:
         learned = schema.learned_columns
         dropped = [n for n, c in schema.columns.items() if c.is_dropped]
         undeclared = list(schema.open_columns)
-        click.echo(f"{len(schema.columns)} columns; values learned from the data in {len(learned)} "
-                   f"({', '.join(learned) or 'none'}); dropped as identifier/text: {', '.join(dropped) or 'none'}; "
-                   f"domain or bounds to declare: {', '.join(undeclared) or 'none'}", err=True)
+        click.echo(
+            f"{len(schema.columns)} columns; values learned from the data in {len(learned)} "
+            f"({', '.join(learned) or 'none'}); dropped as identifier/text: {', '.join(dropped) or 'none'}; "
+            f"domain or bounds to declare: {', '.join(undeclared) or 'none'}",
+            err=True,
+        )
 
     # ------------------------------------------------------------------------------ synth
     @cli.command("synth")
     @click.argument("file", required=False, type=click.Path(dir_okay=False))
-    @click.option("--schema", "schema_path", type=click.Path(dir_okay=False), default=None,
-                  help="The confirmed public schema (YAML/JSON).")
+    @click.option(
+        "--schema",
+        "schema_path",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="The confirmed public schema (YAML/JSON).",
+    )
     @click.option("-m", "--method", required=True, help="A method of `synthgate methods`.")
     @click.option("--epsilon", default=None, help="Privacy budget of this run (DP methods).")
     @click.option("--delta", default=None, help="Delta of this run (zCDP and (epsilon, delta) methods), e.g. 1e-9.")
-    @click.option("--rows", type=int, default=DEFAULT_ROWS, show_default=True,
-                  help="Rows to generate (a fixed default, so that the real row count is not revealed).")
+    @click.option(
+        "--rows",
+        type=int,
+        default=DEFAULT_ROWS,
+        show_default=True,
+        help="Rows to generate (a fixed default, so that the real row count is not revealed).",
+    )
     @click.option("--seed", type=int, default=None, help="Seed, for methods that can be reproduced.")
     @click.option("--option", "options", multiple=True, help="A method option key=value (repeatable).")
-    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-                  help="Output file (.csv, or .parquet).")
+    @click.option(
+        "-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output file (.csv, or .parquet)."
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
     @handle_errors
-    def synth(file: str | None, schema_path: str | None, method: str, epsilon: str | None, delta: str | None,
-              rows: int, seed: int | None, options: tuple[str, ...], output: str, as_json: bool,
-              quiet: bool) -> None:
+    def synth(
+        file: str | None,
+        schema_path: str | None,
+        method: str,
+        epsilon: str | None,
+        delta: str | None,
+        rows: int,
+        seed: int | None,
+        options: tuple[str, ...],
+        output: str,
+        as_json: bool,
+        quiet: bool,
+    ) -> None:
         """Fit METHOD on FILE under the public schema and write synthetic rows; prints the privacy cost."""
         from privacy.synthesizers import create_synthesizer, synthesizer_class
 
@@ -199,8 +244,10 @@ def register(cli: click.Group) -> None:
             if not file:
                 fail(f"{method} needs a data FILE")
             if not schema_path:
-                fail(f"{method} needs the public schema: --schema schema.yaml (draft one with `synthgate schema "
-                     "propose`)")
+                fail(
+                    f"{method} needs the public schema: --schema schema.yaml (draft one with `synthgate schema "
+                    "propose`)"
+                )
             if not Path(schema_path).exists():
                 fail(f"schema file not found: {schema_path}")
             schema = load_schema(Path(schema_path))
@@ -215,8 +262,9 @@ def register(cli: click.Group) -> None:
         timings["sample"] = round(time.perf_counter() - t2, 3)
         from privacy.constraints import enforce_constraints
 
-        df, constraints = enforce_constraints(df, synthesizer.schema, resample=synthesizer.sample_more,
-                                              seed=synthesizer.derived_seed("constraints"))
+        df, constraints = enforce_constraints(
+            df, synthesizer.schema, resample=synthesizer.sample_more, seed=synthesizer.derived_seed("constraints")
+        )
         timings["constraints"] = constraints.seconds
         _write_table(df, output)
         info = cls.info()
@@ -239,35 +287,71 @@ def register(cli: click.Group) -> None:
         click.echo(f"wrote {len(df)} rows x {len(df.columns)} columns to {output}")
         click.echo(f"privacy cost: {cost.describe()}")
         if constraints.constraints:
-            click.echo(f"constraints: {len(constraints.constraints)} enforced; {constraints.rows_violating} rows "
-                       f"violated one as sampled, {constraints.rows_resampled} replaced by fresh draws, "
-                       f"{constraints.rows_repaired} repaired; none left")
+            click.echo(
+                f"constraints: {len(constraints.constraints)} enforced; {constraints.rows_violating} rows "
+                f"violated one as sampled, {constraints.rows_resampled} replaced by fresh draws, "
+                f"{constraints.rows_repaired} repaired; none left"
+            )
         if info["releases_real_rows"]:
             click.echo("warning: this output contains real records from the input file", err=True)
 
     # ------------------------------------------------------------------------------ stats
     @cli.command("stats")
     @click.argument("file", type=click.Path(dir_okay=False))
-    @click.option("--schema", "schema_path", required=True, type=click.Path(dir_okay=False),
-                  help="The public schema (YAML or JSON) the statistics are measured on.")
+    @click.option(
+        "--schema",
+        "schema_path",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help="The public schema (YAML or JSON) the statistics are measured on.",
+    )
     @click.option("--epsilon", required=True, help="Privacy budget of this run.")
     @click.option("--delta", default=None, help="Delta, for --option mechanism=gaussian (zCDP), e.g. 1e-9.")
-    @click.option("--option", "options", multiple=True,
-                  help="A dp-statistics option key=value (repeatable): statistics, columns, by, quantiles, bins, "
-                       "bounds_epsilon, overall, mechanism (laplace or gaussian).")
-    @click.option("--small-cell-threshold", default=10, show_default=True, type=float,
-                  help="Counts below this are suppressed with their whole cell (0: none).")
-    @click.option("--rounding-base", default=5, show_default=True, type=float,
-                  help="Counts are rounded to a multiple of this (1: not rounded).")
+    @click.option(
+        "--option",
+        "options",
+        multiple=True,
+        help="A dp-statistics option key=value (repeatable): statistics, columns, by, quantiles, bins, "
+        "bounds_epsilon, overall, mechanism (laplace or gaussian).",
+    )
+    @click.option(
+        "--small-cell-threshold",
+        default=10,
+        show_default=True,
+        type=float,
+        help="Counts below this are suppressed with their whole cell (0: none).",
+    )
+    @click.option(
+        "--rounding-base",
+        default=5,
+        show_default=True,
+        type=float,
+        help="Counts are rounded to a multiple of this (1: not rounded).",
+    )
     @click.option("--seed", type=int, default=None, help="Seed of the noise (keep it secret).")
-    @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-                  help="Where to write: .json (tables, budget and cost) or .csv / .parquet (one long table).")
+    @click.option(
+        "-o",
+        "--output",
+        required=True,
+        type=click.Path(dir_okay=False),
+        help="Where to write: .json (tables, budget and cost) or .csv / .parquet (one long table).",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
     @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
     @handle_errors
-    def stats(file: str, schema_path: str, epsilon: str, delta: str | None, options: tuple[str, ...],
-              small_cell_threshold: float, rounding_base: float, seed: int | None, output: str, as_json: bool,
-              quiet: bool) -> None:
+    def stats(
+        file: str,
+        schema_path: str,
+        epsilon: str,
+        delta: str | None,
+        options: tuple[str, ...],
+        small_cell_threshold: float,
+        rounding_base: float,
+        seed: int | None,
+        output: str,
+        as_json: bool,
+        quiet: bool,
+    ) -> None:
         """DP counts, means, variances, quantiles and histograms of FILE, with 95% noise intervals.
 
         The same mechanism as the service's dp-statistics releases, on this machine: the schema's bounds
@@ -282,14 +366,16 @@ def register(cli: click.Group) -> None:
         if small_cell_threshold < 0 or rounding_base <= 0:
             fail("--small-cell-threshold must be >= 0 and --rounding-base > 0")
         schema = load_schema(Path(schema_path))
-        requested = PrivacyCost(parse_number(epsilon, "epsilon"),
-                                parse_number(delta, "delta") if delta is not None else 0)
+        requested = PrivacyCost(
+            parse_number(epsilon, "epsilon"), parse_number(delta, "delta") if delta is not None else 0
+        )
         opts = _parse_options(options)
         preflight_statistics(schema, requested, opts)  # refuse before the data is read
         table, _report = conform_table(read_table(file), schema)
         t0 = time.perf_counter()
-        release = dp_statistics(table, schema, requested, options=opts, seed=seed,
-                                progress=ProgressLine("measure", not quiet))
+        release = dp_statistics(
+            table, schema, requested, options=opts, seed=seed, progress=ProgressLine("measure", not quiet)
+        )
         tables, small_cells = release_tables(release, small_cell_threshold, rounding_base)
         seconds = round(time.perf_counter() - t0, 3)
         path = Path(output)
@@ -300,9 +386,14 @@ def register(cli: click.Group) -> None:
             path.write_text(json.dumps(doc, indent=2, default=str))
         else:
             _write_table(long_table(tables), output)
-        result = {"output": output, "tables": {name: len(df) for name, df in tables.items()},
-                  "cost": release.cost.to_dict(), "cost_text": release.cost.describe(), "budget": release.budget,
-                  "seconds": seconds}
+        result = {
+            "output": output,
+            "tables": {name: len(df) for name, df in tables.items()},
+            "cost": release.cost.to_dict(),
+            "cost_text": release.cost.describe(),
+            "budget": release.budget,
+            "seconds": seconds,
+        }
         if as_json:
             click.echo(json.dumps(result, indent=2, default=str))
             return

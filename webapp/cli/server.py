@@ -29,8 +29,12 @@ def register(cli: click.Group) -> None:
     @click.option("--port", default=8000, show_default=True, type=int)
     @click.option("--workers", "n_workers", default=1, show_default=True, type=int, help="Celery worker processes.")
     @click.option("--web-workers", default=2, show_default=True, type=int, help="gunicorn worker processes.")
-    @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                  help="Where the database, storage and embedded broker live (SYNTHGATE_DATA_DIR).")
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Where the database, storage and embedded broker live (SYNTHGATE_DATA_DIR).",
+    )
     @click.option("--no-demo", is_flag=True, help="Do not create demo users and data on an empty database.")
     @handle_errors
     def serve(host: str, port: int, n_workers: int, web_workers: int, data_dir: str | None, no_demo: bool) -> None:
@@ -47,8 +51,22 @@ def register(cli: click.Group) -> None:
         for i in range(max(n_workers, 1)):
             procs.append(subprocess.Popen(worker_command(settings, 1, f"worker{i + 1}@%h"), env=env))
         web = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", str(web_workers), "--threads", "4",
-             "--bind", f"{host}:{port}", "--timeout", "300", "--access-logfile", "-", "webapp.wsgi:app"],
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                str(web_workers),
+                "--threads",
+                "4",
+                "--bind",
+                f"{host}:{port}",
+                "--timeout",
+                "300",
+                "--access-logfile",
+                "-",
+                "webapp.wsgi:app",
+            ],
             env=env,
         )
         procs.append(web)
@@ -67,9 +85,12 @@ def register(cli: click.Group) -> None:
     @cli.command()
     @click.option("--concurrency", default=1, show_default=True, type=int)
     @click.option("--hostname", default=None, help="Celery node name, e.g. worker1@%h.")
-    @click.option("--queues", default=None,
-                  help="Comma-separated queues to serve: releases (quick methods), releases-heavy (GANs, VAEs, "
-                       "MWEM). Default: both.")
+    @click.option(
+        "--queues",
+        default=None,
+        help="Comma-separated queues to serve: releases (quick methods), releases-heavy (GANs, VAEs, "
+        "MWEM). Default: both.",
+    )
     @handle_errors
     def worker(concurrency: int, hostname: str | None, queues: str | None) -> None:
         """Run one Celery worker (settings from SYNTHGATE_*)."""
@@ -78,8 +99,9 @@ def register(cli: click.Group) -> None:
         if queues is not None:
             unknown = sorted({q.strip() for q in queues.split(",")} - set(QUEUES))
             if unknown or not queues.strip():
-                raise click.BadParameter(f"unknown queue(s) {unknown}; use some of {', '.join(QUEUES)}",
-                                         param_hint="--queues")
+                raise click.BadParameter(
+                    f"unknown queue(s) {unknown}; use some of {', '.join(QUEUES)}", param_hint="--queues"
+                )
         settings = _settings()
         settings.ensure_dirs()
         os.execvpe(sys.executable, worker_command(settings, concurrency, hostname, queues), child_env(settings))
@@ -111,8 +133,9 @@ def register(cli: click.Group) -> None:
     @click.option("--email", default=None, help="Where notifications about the user's releases go.")
     @click.option("--json", "as_json", is_flag=True)
     @handle_errors
-    def users_create(name: str, role: str, password: str | None, prompt: bool, as_json: bool,
-                     email: str | None) -> None:
+    def users_create(
+        name: str, role: str, password: str | None, prompt: bool, as_json: bool, email: str | None
+    ) -> None:
         """Create a user and print an API token (shown once).
 
         This is the bootstrap path: while the database has fewer than two active stewards, a steward
@@ -136,33 +159,63 @@ def register(cli: click.Group) -> None:
             password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
         policy = {"min_length": settings.password_min_length, "min_score": settings.password_min_score}
         with write_session(settings) as s:
-            stewards = s.execute(select(func.count()).select_from(User).where(
-                User.role == Role.steward.value, User.active.is_(True))).scalar_one()
+            stewards = s.execute(
+                select(func.count()).select_from(User).where(User.role == Role.steward.value, User.active.is_(True))
+            ).scalar_one()
             bootstrap = stewards < 2
             if not bootstrap and not password:
-                fail("give --password or --prompt: the user logs in with it once, changes it, and then creates "
-                     "their own API token")
+                fail(
+                    "give --password or --prompt: the user logs in with it once, changes it, and then creates "
+                    "their own API token"
+                )
             start_role = role if bootstrap or role not in confirmations.ELEVATED_ROLES else Role.analyst.value
-            user = create_user(s, name, start_role, password, policy=policy,
-                               must_change_password=not bootstrap)
+            user = create_user(s, name, start_role, password, policy=policy, must_change_password=not bootstrap)
             user.email = check_email(email)
             token = create_token(s, user, label="created with the user") if bootstrap else None
-            audit.record(s, "users.create", actor="cli", object_type="user", object_id=user.id,
-                         detail={"username": name, "role": start_role, "requested_role": role,
-                                 "bootstrap": bootstrap, "must_change_password": not bootstrap})
+            audit.record(
+                s,
+                "users.create",
+                actor="cli",
+                object_type="user",
+                object_id=user.id,
+                detail={
+                    "username": name,
+                    "role": start_role,
+                    "requested_role": role,
+                    "bootstrap": bootstrap,
+                    "must_change_password": not bootstrap,
+                },
+            )
             change = None
             if start_role != role:
-                change = confirmations.request_change(s, "cli", confirmations.ROLE, "user", user.id,
-                                                      {"role": role, "username": name, "before": start_role})
+                change = confirmations.request_change(
+                    s,
+                    "cli",
+                    confirmations.ROLE,
+                    "user",
+                    user.id,
+                    {"role": role, "username": name, "before": start_role},
+                )
             change_id = change.id if change is not None else None
         if as_json:
-            click.echo(json.dumps({"username": name, "role": start_role, "token": token,
-                                   "must_change_password": not bootstrap, "awaiting_confirmation": change_id}))
+            click.echo(
+                json.dumps(
+                    {
+                        "username": name,
+                        "role": start_role,
+                        "token": token,
+                        "must_change_password": not bootstrap,
+                        "awaiting_confirmation": change_id,
+                    }
+                )
+            )
         else:
             click.echo(f"created {start_role} '{name}'")
             if change_id is not None:
-                click.echo(f"the {role} role takes effect when a steward confirms change {change_id} "
-                           "(Confirmations page, or POST /api/v1/confirmations/{id}/confirm)")
+                click.echo(
+                    f"the {role} role takes effect when a steward confirms change {change_id} "
+                    "(Confirmations page, or POST /api/v1/confirmations/{id}/confirm)"
+                )
             if token is not None:
                 click.echo(f"API token (shown once): {token}")
             else:
@@ -170,8 +223,11 @@ def register(cli: click.Group) -> None:
 
     @users.command("token")
     @click.argument("name")
-    @click.option("--break-glass", is_flag=True,
-                  help="Issue a token for an existing user although it lets whoever reads it act as them.")
+    @click.option(
+        "--break-glass",
+        is_flag=True,
+        help="Issue a token for an existing user although it lets whoever reads it act as them.",
+    )
     @click.option("--reason", default=None, help="Why (required with --break-glass; kept in the audit log).")
     @handle_errors
     def users_token(name: str, break_glass: bool, reason: str | None) -> None:
@@ -190,8 +246,10 @@ def register(cli: click.Group) -> None:
         from core.models import ApiToken, User
 
         if not break_glass:
-            fail("tokens are created by their user on the 'API tokens' page; to issue one for an existing user "
-                 "anyway (account recovery), run again with --break-glass --reason TEXT (audited)")
+            fail(
+                "tokens are created by their user on the 'API tokens' page; to issue one for an existing user "
+                "anyway (account recovery), run again with --break-glass --reason TEXT (audited)"
+            )
         if not (reason or "").strip():
             fail("--break-glass needs --reason TEXT: say why, for the audit log")
         settings = _settings()
@@ -202,10 +260,17 @@ def register(cli: click.Group) -> None:
             if not user.active:
                 fail(f"user '{name}' is disabled; an admin must enable the account first")
             token = create_token(s, user, label=f"break-glass: {reason.strip()}"[:128])
-            row = s.execute(select(ApiToken).where(ApiToken.user_id == user.id)
-                            .order_by(ApiToken.id.desc()).limit(1)).scalar_one()
-            audit.record(s, "token.break_glass", actor="cli", object_type="token", object_id=row.id,
-                         detail={"user": name, "role": user.role, "reason": reason.strip(), "prefix": row.prefix})
+            row = s.execute(
+                select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc()).limit(1)
+            ).scalar_one()
+            audit.record(
+                s,
+                "token.break_glass",
+                actor="cli",
+                object_type="token",
+                object_id=row.id,
+                detail={"user": name, "role": user.role, "reason": reason.strip(), "prefix": row.prefix},
+            )
         click.echo("warning: this token acts as " + name + "; the issue is in the audit log", err=True)
         click.echo(token)
 
@@ -235,8 +300,12 @@ def register(cli: click.Group) -> None:
         if as_json:
             click.echo(json.dumps(check.to_dict()))
         elif check.ok:
-            anchored = (f", consistent with {check.checkpoints} signed checkpoints (the latest at "
-                        f"{check.latest_checkpoint} events)" if check.checkpoints else ", no signed checkpoints yet")
+            anchored = (
+                f", consistent with {check.checkpoints} signed checkpoints (the latest at "
+                f"{check.latest_checkpoint} events)"
+                if check.checkpoints
+                else ", no signed checkpoints yet"
+            )
             click.echo(f"audit chain intact: {check.events} events{anchored}")
         elif check.problem in ("edited", "removed"):
             click.echo(f"audit chain BROKEN at event {check.first_bad_id}: {check.reason}", err=True)
@@ -249,8 +318,12 @@ def register(cli: click.Group) -> None:
         sys.exit(0 if check.ok else 1)
 
     @cli.command()
-    @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-                  help="Where to keep the demo's database and storage (default: a new temporary directory).")
+    @click.option(
+        "--data-dir",
+        type=click.Path(file_okay=False),
+        default=None,
+        help="Where to keep the demo's database and storage (default: a new temporary directory).",
+    )
     @click.option("--method", default="mst", show_default=True)
     @click.option("--epsilon", default="1.0", show_default=True)
     @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None, help="Where to write the bundle.")

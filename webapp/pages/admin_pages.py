@@ -30,10 +30,16 @@ def _render_admin(status: int = 200, **extra: Any) -> tuple[str, int]:
         _require(user, Role.admin)
         users = [accounts.user_view(u) for u in accounts.list_users(s, user)]
         tokens = _token_rows(s, user)
-    return render_template("admin.html", users=users, tokens=tokens,
-                           user_form=extra.pop("user_form", None) or UserForm(),
-                           token_form=extra.pop("token_form", None) or TokenForm(),
-                           post_form=PostForm(), me_id=int(current_user.id), **extra), status
+    return render_template(
+        "admin.html",
+        users=users,
+        tokens=tokens,
+        user_form=extra.pop("user_form", None) or UserForm(),
+        token_form=extra.pop("token_form", None) or TokenForm(),
+        post_form=PostForm(),
+        me_id=int(current_user.id),
+        **extra,
+    ), status
 
 
 @pages.get("/admin")
@@ -52,9 +58,15 @@ def admin_create_user():  # type: ignore[no-untyped-def]
         with write_session(settings()) as s:
             user = _user(s)
             _require(user, Role.admin)
-            created, change = accounts.create_account(s, user, (form.username.data or "").strip(),
-                                                      form.role.data or "", form.password.data or "",
-                                                      settings=settings(), email=form.email.data)
+            created, change = accounts.create_account(
+                s,
+                user,
+                (form.username.data or "").strip(),
+                form.role.data or "",
+                form.password.data or "",
+                settings=settings(),
+                email=form.email.data,
+            )
             name, role = created.username, created.role
             wanted = change.payload["role"] if change is not None else None
     except (InvalidRequest, Conflict) as exc:
@@ -82,8 +94,10 @@ def admin_set_role(user_id: int):  # type: ignore[no-untyped-def]
     except (Conflict, InvalidRequest) as exc:
         return _render_admin(exc.status, user_error=exc.message)
     if change is not None:
-        flash(f"{name} becomes {change.payload['role']} when another steward confirms it "
-              f"(on the Confirmations page).", "ok")
+        flash(
+            f"{name} becomes {change.payload['role']} when another steward confirms it (on the Confirmations page).",
+            "ok",
+        )
     else:
         flash(f"{name} is now {role}; their sessions were ended.", "ok")
     return redirect(url_for("pages.admin"))
@@ -94,8 +108,9 @@ def _render_confirmations(status: int = 200, **extra: Any) -> tuple[str, int]:
         user = _user(s)
         _require(user, Role.steward, Role.admin)
         changes = [confirmations.change_view(c) for c in confirmations.pending(s, user)]
-    return render_template("confirmations.html", changes=changes, post_form=PostForm(),
-                           me=current_user.username, **extra), status
+    return render_template(
+        "confirmations.html", changes=changes, post_form=PostForm(), me=current_user.username, **extra
+    ), status
 
 
 @pages.get("/confirmations")
@@ -144,8 +159,13 @@ def _render_account(status: int = 200, **extra: Any) -> tuple[str, int]:
     with session_scope(settings()) as s:
         user = _user(s)
         tokens = [t for t in _token_rows(s, user) if t["owner"] == user.username]
-    return render_template("account.html", tokens=tokens, post_form=PostForm(),
-                           token_form=extra.pop("token_form", None) or TokenForm(), **extra), status
+    return render_template(
+        "account.html",
+        tokens=tokens,
+        post_form=PostForm(),
+        token_form=extra.pop("token_form", None) or TokenForm(),
+        **extra,
+    ), status
 
 
 @pages.get("/account")

@@ -37,11 +37,28 @@ def audit_page():  # type: ignore[no-untyped-def]
             q = q.where(AuditEvent.object_type == filters["object_type"])
         if filters["object_id"]:
             q = q.where(AuditEvent.object_id == filters["object_id"])
-        events = [{"id": e.id, "at": e.created_at.isoformat(timespec="seconds"), "actor": e.actor,
-                   "action": e.action, "object_type": e.object_type, "object_id": e.object_id,
-                   "detail": e.detail or {}, "hash": e.hash} for e in s.execute(q.limit(limit)).scalars()]
+        events = [
+            {
+                "id": e.id,
+                "at": e.created_at.isoformat(timespec="seconds"),
+                "actor": e.actor,
+                "action": e.action,
+                "object_type": e.object_type,
+                "object_id": e.object_id,
+                "detail": e.detail or {},
+                "hash": e.hash,
+            }
+            for e in s.execute(q.limit(limit)).scalars()
+        ]
         actions = sorted(s.execute(select(AuditEvent.action).distinct()).scalars())
         object_types = sorted(t for t in s.execute(select(AuditEvent.object_type).distinct()).scalars() if t)
         check = audit.verify_anchored(s, get_storage(settings()), public_key_pem(settings()))
-    return render_template("audit.html", events=events, filters=filters, limit=limit, actions=actions,
-                           object_types=object_types, chain=check.to_dict())
+    return render_template(
+        "audit.html",
+        events=events,
+        filters=filters,
+        limit=limit,
+        actions=actions,
+        object_types=object_types,
+        chain=check.to_dict(),
+    )

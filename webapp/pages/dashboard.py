@@ -29,8 +29,9 @@ def index():  # type: ignore[no-untyped-def]
             datasets.append(view)
         ctx: dict[str, Any] = {"datasets": datasets}
         if user.role == Role.steward.value:
-            ctx["queue"] = [releases.job_view(s, user, j) for j in jobs
-                            if j.status == JobStatus.awaiting_approval.value]
+            ctx["queue"] = [
+                releases.job_view(s, user, j) for j in jobs if j.status == JobStatus.awaiting_approval.value
+            ]
             ctx["active"] = [releases.job_view(s, user, j) for j in jobs if j.status in ACTIVE_STATUSES]
             ctx["recent"] = [releases.job_view(s, user, j) for j in jobs[:25]]
         elif user.role == Role.analyst.value:

@@ -32,8 +32,15 @@ from webapp.pages.helpers import (
     _user,
 )
 
-_DATASET_FIELDS = {"name": "name", "file": "file", "schema": "schema_text", "epsilon_budget": "epsilon_budget",
-                   "delta_budget": "delta_budget", "policy": "policy_text", "description": "description"}
+_DATASET_FIELDS = {
+    "name": "name",
+    "file": "file",
+    "schema": "schema_text",
+    "epsilon_budget": "epsilon_budget",
+    "delta_budget": "delta_budget",
+    "policy": "policy_text",
+    "description": "description",
+}
 
 
 @pages.route("/datasets/new", methods=["GET", "POST"])
@@ -62,12 +69,20 @@ def dataset_new():  # type: ignore[no-untyped-def]
                 with write_session(cfg) as s:
                     user = _user(s)
                     ds, issues = releases.register_dataset(
-                        s, storage, user, upload_path=path, filename=upload.filename or "upload.csv",
-                        name=(form.name.data or "").strip(), schema_text=schema_text,
-                        epsilon_budget=form.epsilon_budget.data, delta_budget=form.delta_budget.data,
+                        s,
+                        storage,
+                        user,
+                        upload_path=path,
+                        filename=upload.filename or "upload.csv",
+                        name=(form.name.data or "").strip(),
+                        schema_text=schema_text,
+                        epsilon_budget=form.epsilon_budget.data,
+                        delta_budget=form.delta_budget.data,
                         policy_text=(form.policy_text.data or "").strip() or None,
-                        description=(form.description.data or "").strip() or None, settings=cfg,
-                        file_sha256=sha256)
+                        description=(form.description.data or "").strip() or None,
+                        settings=cfg,
+                        file_sha256=sha256,
+                    )
                     ds_id = ds.id
                     confirmed = ds.schema_confirmed
             except BaseException:
@@ -83,8 +98,11 @@ def dataset_new():  # type: ignore[no-untyped-def]
     if confirmed:
         flash(f"Dataset registered with its public schema ({len(warnings)} warning(s)).", "ok")
     else:
-        flash("Dataset registered. A schema was proposed from the data: review it, change what is not public "
-              "knowledge, and confirm it before releases can be requested.", "warn")
+        flash(
+            "Dataset registered. A schema was proposed from the data: review it, change what is not public "
+            "knowledge, and confirm it before releases can be requested.",
+            "warn",
+        )
     return redirect(url_for("pages.dataset", dataset_id=ds_id))
 
 
@@ -106,14 +124,26 @@ def _dataset_context(s: Session, user: User, ds: Dataset) -> dict[str, Any]:
                 domain = f"{'open' if spec.min is None else spec.min} … {'open' if spec.max is None else spec.max}"
             else:
                 domain = "open (learned with epsilon)" if spec.kind not in ("identifier", "text") else "—"
-            roles = [r for r, members in (("quasi-identifier", schema.quasi_identifiers),
-                                          ("sensitive", schema.sensitive)) if name in members]
+            roles = [
+                r
+                for r, members in (("quasi-identifier", schema.quasi_identifiers), ("sensitive", schema.sensitive))
+                if name in members
+            ]
             if schema.target == name:
                 roles.append("target")
-            columns.append({"name": name, "kind": spec.kind, "domain": domain, "nullable": spec.nullable,
-                            "integer": spec.integer, "roles": roles, "learned": list(spec.learned),
-                            "identifier": spec.identifier if spec.kind == "identifier" else None,
-                            "description": spec.description})
+            columns.append(
+                {
+                    "name": name,
+                    "kind": spec.kind,
+                    "domain": domain,
+                    "nullable": spec.nullable,
+                    "integer": spec.integer,
+                    "roles": roles,
+                    "learned": list(spec.learned),
+                    "identifier": spec.identifier if spec.kind == "identifier" else None,
+                    "description": spec.description,
+                }
+            )
     jobs = [releases.job_view(s, user, j) for j in releases.visible_jobs(s, user, ds.id)[:50]]
     policy_yaml = yaml.safe_dump(ds.policy or {}, sort_keys=False)
     current = schema_versions.current_version(s, ds.id) if ds.schema_confirmed else None
@@ -126,7 +156,8 @@ def _dataset_context(s: Session, user: User, ds: Dataset) -> dict[str, Any]:
         "schema_yaml": schema.to_yaml() if user.role == Role.steward.value else None,
         "schema_version": schema_versions.version_view(current, staff) if current is not None else None,
         "schema_history": [schema_versions.version_view(v, True) for v in schema_versions.history(s, ds.id)]
-        if staff else [],
+        if staff
+        else [],
         "learned": schema.learned_columns if show_schema else {},
         "budget": _budget_view(summary.status),
         "history": summary.history,
@@ -147,10 +178,17 @@ def _render_dataset(dataset_id: int, status: int = 200, **forms: FlaskForm) -> t
     grant_form = forms.get("grant_form") or GrantForm()
     schema_form = forms.get("schema_form") or SchemaForm(
         schema_text=ctx["schema_yaml"] or "",
-        base_version=str(ctx["schema_version"]["version"]) if ctx["schema_version"] else "")
+        base_version=str(ctx["schema_version"]["version"]) if ctx["schema_version"] else "",
+    )
     policy_form = forms.get("policy_form") or PolicyForm(policy_text=ctx["policy_yaml"])
-    return render_template("dataset.html", grant_form=grant_form, schema_form=schema_form,
-                           policy_form=policy_form, revoke_form=PostForm(), **ctx), status
+    return render_template(
+        "dataset.html",
+        grant_form=grant_form,
+        schema_form=schema_form,
+        policy_form=policy_form,
+        revoke_form=PostForm(),
+        **ctx,
+    ), status
 
 
 @pages.get("/datasets/<int:dataset_id>")
@@ -210,14 +248,24 @@ def dataset_schema(dataset_id: int):  # type: ignore[no-untyped-def]
             ds = _dataset_or_404(s, user, dataset_id)
             if user.role != Role.steward.value:
                 _note_denial("confirm schema needs steward", "dataset", dataset_id)
-            issues = releases.confirm_schema(s, user, ds, form.schema_text.data or "", get_storage(cfg),
-                                             note=form.note.data or None, base_version=form.base_version.data)
+            issues = releases.confirm_schema(
+                s,
+                user,
+                ds,
+                form.schema_text.data or "",
+                get_storage(cfg),
+                note=form.note.data or None,
+                base_version=form.base_version.data,
+            )
             current = schema_versions.current_version(s, ds.id)
             assert current is not None
             previous = schema_versions.version_of(s, ds.id, current.version - 1)
             number = current.version
-            change = schema_versions.describe_change(
-                schema_versions.changed_parts(previous.schema, current.schema)) if previous is not None else ""
+            change = (
+                schema_versions.describe_change(schema_versions.changed_parts(previous.schema, current.schema))
+                if previous is not None
+                else ""
+            )
     except (InvalidRequest, Conflict, PrivacyError) as exc:
         _apply_errors(form, exc, {"schema": "schema_text", "note": "note", "base_version": "schema_text"})
         return _render_dataset(dataset_id, exc.status, schema_form=form)
@@ -226,8 +274,11 @@ def dataset_schema(dataset_id: int):  # type: ignore[no-untyped-def]
     elif number == 1:
         flash(f"Public schema confirmed as version 1 ({len(issues)} note(s)). Releases can now be requested.", "ok")
     else:
-        flash(f"Public schema version {number} recorded ({change}). Releases requested from now on use it; "
-              "releases already requested keep the version they were requested under.", "ok")
+        flash(
+            f"Public schema version {number} recorded ({change}). Releases requested from now on use it; "
+            "releases already requested keep the version they were requested under.",
+            "ok",
+        )
     for note in issues:
         if note["code"] == "disclosure_preflight":
             flash(note["message"], "warn")
@@ -249,24 +300,36 @@ def dataset_policy(dataset_id: int):  # type: ignore[no-untyped-def]
             policy = yaml.safe_load(form.policy_text.data or "") if (form.policy_text.data or "").strip() else {}
             if not isinstance(policy, dict):
                 raise InvalidRequest("the policy must be a YAML mapping of settings", field="policy")
-            pending = releases.update_policy(s, user, ds, policy, (form.epsilon_budget.data or "").strip() or None,
-                                             (form.delta_budget.data or "").strip() or None, settings=settings())
+            pending = releases.update_policy(
+                s,
+                user,
+                ds,
+                policy,
+                (form.epsilon_budget.data or "").strip() or None,
+                (form.delta_budget.data or "").strip() or None,
+                settings=settings(),
+            )
             pending_id = pending.id if pending is not None else None
             from privacy.policy import DatasetPolicy
             from privacy.schema import PublicSchema
 
-            notes = releases.disclosure_issues(PublicSchema.from_dict(ds.public_schema),
-                                               DatasetPolicy.from_dict(ds.policy))
+            notes = releases.disclosure_issues(
+                PublicSchema.from_dict(ds.public_schema), DatasetPolicy.from_dict(ds.policy)
+            )
     except yaml.YAMLError as exc:
         form.policy_text.errors = [*form.policy_text.errors, f"not valid YAML: {exc}"]
         return _render_dataset(dataset_id, 400, policy_form=form)
     except (InvalidRequest, Conflict, PrivacyError) as exc:
-        _apply_errors(form, exc, {"policy": "policy_text", "epsilon_budget": "epsilon_budget",
-                                  "delta_budget": "delta_budget"})
+        _apply_errors(
+            form, exc, {"policy": "policy_text", "epsilon_budget": "epsilon_budget", "delta_budget": "delta_budget"}
+        )
         return _render_dataset(dataset_id, exc.status, policy_form=form)
     if pending_id is not None:
-        flash(f"Policy updated. The budget raise is above the ceiling: it takes effect when another steward "
-              f"confirms change {pending_id}.", "ok")
+        flash(
+            f"Policy updated. The budget raise is above the ceiling: it takes effect when another steward "
+            f"confirms change {pending_id}.",
+            "ok",
+        )
     else:
         flash("Policy and budget updated.", "ok")
     for note in notes:

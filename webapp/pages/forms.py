@@ -26,11 +26,18 @@ class LoginForm(FlaskForm):
 
 class PasswordChangeForm(FlaskForm):
     current_password = PasswordField("Current password", validators=[DataRequired()])
-    new_password = PasswordField("New password", validators=[DataRequired(), Length(max=256)],
-                                 description="At least 8 characters; a phrase of unrelated words is best. "
-                                             "Common passwords are refused.")
-    confirm = PasswordField("New password again", validators=[
-        DataRequired(), EqualTo("new_password", message="the two new passwords differ; type the same one twice")])
+    new_password = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(max=256)],
+        description="At least 8 characters; a phrase of unrelated words is best. Common passwords are refused.",
+    )
+    confirm = PasswordField(
+        "New password again",
+        validators=[
+            DataRequired(),
+            EqualTo("new_password", message="the two new passwords differ; type the same one twice"),
+        ],
+    )
 
 
 class RoleForm(FlaskForm):
@@ -42,25 +49,35 @@ class PostForm(FlaskForm):
 
 
 class DatasetForm(FlaskForm):
-    name = StringField("Name", validators=[DataRequired(), Length(max=128)],
-                       description="Letters, digits, '.', '_' or '-'; used in the CLI and the API.")
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=128)],
+        description="Letters, digits, '.', '_' or '-'; used in the CLI and the API.",
+    )
     file = FileField("Table (CSV or Parquet)", validators=[FileRequired("choose the table to upload")])
-    schema_text = TextAreaField("Public schema (YAML)", validators=[Optional()],
-                                description="Leave empty to have a schema proposed from the data; releases "
-                                            "open once you confirm it.")
+    schema_text = TextAreaField(
+        "Public schema (YAML)",
+        validators=[Optional()],
+        description="Leave empty to have a schema proposed from the data; releases open once you confirm it.",
+    )
     schema_file = FileField("…or a schema file", validators=[Optional()])
     epsilon_budget = StringField("Epsilon budget", validators=[DataRequired()])
     delta_budget = StringField("Delta budget", validators=[DataRequired()])
-    policy_text = TextAreaField("Policy (YAML)", validators=[Optional()],
-                                description="e.g. 'privacy: dp-only' and the gate thresholds; empty keeps "
-                                            "the defaults.")
+    policy_text = TextAreaField(
+        "Policy (YAML)",
+        validators=[Optional()],
+        description="e.g. 'privacy: dp-only' and the gate thresholds; empty keeps the defaults.",
+    )
     description = TextAreaField("Description", validators=[Optional(), Length(max=4000)])
 
 
 class SchemaForm(FlaskForm):
     schema_text = TextAreaField("Public schema (YAML)", validators=[DataRequired()])
-    note = TextAreaField("What changed and why", validators=[Optional(), Length(max=2000)],
-                         description="Stewards and admins see it in the history; analysts do not.")
+    note = TextAreaField(
+        "What changed and why",
+        validators=[Optional(), Length(max=2000)],
+        description="Stewards and admins see it in the history; analysts do not.",
+    )
     # the version the text was edited from: a version confirmed meanwhile is not silently undone
     base_version = HiddenField()
 
@@ -82,15 +99,19 @@ class RequestForm(FlaskForm):
     rows = IntegerField("Rows", validators=[Optional(), NumberRange(min=1)])
     target = SelectField("Target column", validators=[Optional()])
     rebalance = SelectField("Rebalance the target (post-processing)", validators=[Optional()])
-    options = TextAreaField("Method options", validators=[Optional(), Length(max=4000)],
-                            description="One per line: name = value.")
+    options = TextAreaField(
+        "Method options", validators=[Optional(), Length(max=4000)], description="One per line: name = value."
+    )
     comment = TextAreaField("Purpose (for the steward)", validators=[Optional(), Length(max=2000)])
 
 
 class ApproveForm(FlaskForm):
     comment = TextAreaField("Comment", validators=[Optional(), Length(max=2000)])
-    override = TextAreaField("Override reason", validators=[Optional(), Length(max=2000)],
-                             description="Required because the release gate failed.")
+    override = TextAreaField(
+        "Override reason",
+        validators=[Optional(), Length(max=2000)],
+        description="Required because the release gate failed.",
+    )
     include_internal = BooleanField("Put the internal report sections (computed on real rows) in the bundle")
     candidate = IntegerField("Candidate to release", validators=[Optional(), NumberRange(min=0)])
 
@@ -99,22 +120,37 @@ class RerunForm(FlaskForm):
     """Re-run post-processing on the release's stored sample (core/candidates.py): nothing is charged."""
 
     k = IntegerField("k (k-anonymity)", validators=[Optional(), NumberRange(min=1)])
-    suppression = SelectField("Suppression", choices=[SelectChoice("", "as before"),
-                                                      SelectChoice("generalise", "generalise, then suppress"),
-                                                      SelectChoice("suppress", "suppress only")],
-                              validators=[Optional()])
-    rows = IntegerField("Rows to release from the sample", validators=[Optional(), NumberRange(min=1)],
-                        description="A seeded subset of the sample; empty: all of it.")
-    policy_text = TextAreaField("Other disclosure settings (YAML)", validators=[Optional(), Length(max=4000)],
-                                description="e.g. 'l: 2' or 'remove_real_matches: true'.")
-    schema_text = TextAreaField("Coding and hierarchies (YAML)", validators=[Optional(), Length(max=20000)],
-                                description="e.g. 'columns: {age: {hierarchy: {band: 10}, top_code: 80}}'.")
+    suppression = SelectField(
+        "Suppression",
+        choices=[
+            SelectChoice("", "as before"),
+            SelectChoice("generalise", "generalise, then suppress"),
+            SelectChoice("suppress", "suppress only"),
+        ],
+        validators=[Optional()],
+    )
+    rows = IntegerField(
+        "Rows to release from the sample",
+        validators=[Optional(), NumberRange(min=1)],
+        description="A seeded subset of the sample; empty: all of it.",
+    )
+    policy_text = TextAreaField(
+        "Other disclosure settings (YAML)",
+        validators=[Optional(), Length(max=4000)],
+        description="e.g. 'l: 2' or 'remove_real_matches: true'.",
+    )
+    schema_text = TextAreaField(
+        "Coding and hierarchies (YAML)",
+        validators=[Optional(), Length(max=20000)],
+        description="e.g. 'columns: {age: {hierarchy: {band: 10}, top_code: 80}}'.",
+    )
     comment = TextAreaField("Why", validators=[Optional(), Length(max=2000)])
 
 
 class RejectForm(FlaskForm):
-    comment = TextAreaField("Reason", validators=[DataRequired("a rejection needs a reason for the requester"),
-                                                  Length(max=2000)])
+    comment = TextAreaField(
+        "Reason", validators=[DataRequired("a rejection needs a reason for the requester"), Length(max=2000)]
+    )
 
 
 class CancelForm(FlaskForm):
@@ -124,11 +160,17 @@ class CancelForm(FlaskForm):
 class UserForm(FlaskForm):
     username = StringField("Username", validators=[DataRequired(), Length(max=64)])
     role = SelectField("Role", choices=[SelectChoice(r.value) for r in Role])
-    password = PasswordField("Initial password", validators=[
-        DataRequired(), Length(min=8, max=256, message="a password needs at least 8 characters (at most 256)")])
+    password = PasswordField(
+        "Initial password",
+        validators=[
+            DataRequired(),
+            Length(min=8, max=256, message="a password needs at least 8 characters (at most 256)"),
+        ],
+    )
     email = StringField("Email (optional, for notifications)", validators=[Optional(), Length(max=254)])
 
 
 class TokenForm(FlaskForm):
-    label = StringField("Label", validators=[Optional(), Length(max=128)],
-                        description="What the token is for, e.g. 'laptop CLI'.")
+    label = StringField(
+        "Label", validators=[Optional(), Length(max=128)], description="What the token is for, e.g. 'laptop CLI'."
+    )

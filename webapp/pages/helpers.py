@@ -29,11 +29,15 @@ log = logging.getLogger(__name__)
 
 STAFF = (Role.steward.value, Role.admin.value)
 ACTIVE_STATUSES = (JobStatus.queued.value, JobStatus.running.value)
-PAGE_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
-            "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'")
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; frame-src 'self'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'; object-src 'none'"
+)
 # the report is HTML written by the evaluation library: no script, no network, no forms, sandboxed
-REPORT_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox; "
-              "frame-ancestors 'self'; base-uri 'none'; form-action 'none'")
+REPORT_CSP = (
+    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; sandbox; "
+    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
 STAGE_LABELS = {
     "queued": "Waiting for a worker",
     "starting": "Starting",
@@ -53,8 +57,9 @@ def _user(s: Session) -> User:
     return s.merge(current_user._get_current_object(), load=False)  # type: ignore[attr-defined]
 
 
-def _note_denial(reason: str, object_type: str | None = None, object_id: Any = None,
-                 action: str = "authz.denied") -> None:
+def _note_denial(
+    reason: str, object_type: str | None = None, object_id: Any = None, action: str = "authz.denied"
+) -> None:
     """Queue an audit event for a refusal; written after the request, in its own transaction."""
     g.setdefault("denials", []).append((action, reason, object_type, object_id))
 
@@ -108,8 +113,10 @@ def _form_number(form: FlaskForm, name: str) -> float | None:
         raise _FieldError from exc
     value = float(exact)
     if to_fraction(value, name) != exact:
-        field.errors = [*field.errors, f"{name} has more digits than can be carried exactly; "
-                                       "use at most 15 significant digits"]
+        field.errors = [
+            *field.errors,
+            f"{name} has more digits than can be carried exactly; use at most 15 significant digits",
+        ]
         raise _FieldError
     return value
 
@@ -126,8 +133,7 @@ def _parse_options(form: RequestForm) -> dict[str, Any]:
             continue
         key, sep, raw = line.partition("=")
         if not sep or not key.strip():
-            form.options.errors = [*form.options.errors,
-                                   f"line {number}: write 'name = value', e.g. 'bins = 16'"]
+            form.options.errors = [*form.options.errors, f"line {number}: write 'name = value', e.g. 'bins = 16'"]
             raise _FieldError
         try:
             value = yaml.safe_load(raw.strip()) if raw.strip() else None
@@ -177,12 +183,17 @@ def _budget_view(status: Any) -> dict[str, Any]:
 
     spent = status.spent.epsilon if status.spent.is_dp else Fraction(0)
     reserved = status.reserved.epsilon if status.reserved.is_dp else Fraction(0)
-    basic = {"spent": format_value(spent), "reserved": format_value(reserved),
-             "remaining": format_value(status.remaining_epsilon),
-             "spent_pct": pct(spent), "reserved_pct": pct(reserved), "remaining_pct": pct(status.remaining_epsilon),
-             "delta_spent": format_value(status.spent.delta if status.spent.is_dp else Fraction(0)),
-             "delta_reserved": format_value(status.reserved.delta if status.reserved.is_dp else Fraction(0)),
-             "delta_remaining": format_value(status.remaining_delta)}
+    basic = {
+        "spent": format_value(spent),
+        "reserved": format_value(reserved),
+        "remaining": format_value(status.remaining_epsilon),
+        "spent_pct": pct(spent),
+        "reserved_pct": pct(reserved),
+        "remaining_pct": pct(status.remaining_epsilon),
+        "delta_spent": format_value(status.spent.delta if status.spent.is_dp else Fraction(0)),
+        "delta_reserved": format_value(status.reserved.delta if status.reserved.is_dp else Fraction(0)),
+        "delta_remaining": format_value(status.remaining_delta),
+    }
     zcdp = None
     if status.zcdp_remaining_epsilon is not None:
         rho_spent = status.spent.rho or Fraction(0)
@@ -192,14 +203,24 @@ def _budget_view(status: Any) -> dict[str, Any]:
         if rho_all and not eps_all:
             eps_all = zcdp_epsilon(rho_all, status.budget.delta)
         eps_reserved = max(eps_all - eps_spent, Fraction(0))
-        zcdp = {"spent": format_value(eps_spent), "reserved": format_value(eps_reserved),
-                "remaining": format_value(status.zcdp_remaining_epsilon),
-                "rho": format_value(rho_all),
-                "spent_pct": pct(eps_spent), "reserved_pct": pct(eps_reserved),
-                "remaining_pct": pct(status.zcdp_remaining_epsilon)}
-    return {"epsilon": format_value(budget_eps), "delta": format_value(status.budget.delta), "basic": basic,
-            "zcdp": zcdp, "guarantee": status.guarantee(), "formal": status.has_formal_guarantee,
-            "non_dp_releases": status.non_dp_releases}
+        zcdp = {
+            "spent": format_value(eps_spent),
+            "reserved": format_value(eps_reserved),
+            "remaining": format_value(status.zcdp_remaining_epsilon),
+            "rho": format_value(rho_all),
+            "spent_pct": pct(eps_spent),
+            "reserved_pct": pct(eps_reserved),
+            "remaining_pct": pct(status.zcdp_remaining_epsilon),
+        }
+    return {
+        "epsilon": format_value(budget_eps),
+        "delta": format_value(status.budget.delta),
+        "basic": basic,
+        "zcdp": zcdp,
+        "guarantee": status.guarantee(),
+        "formal": status.has_formal_guarantee,
+        "non_dp_releases": status.non_dp_releases,
+    }
 
 
 def _download_serializer() -> URLSafeTimedSerializer:

@@ -28,9 +28,19 @@ def _after(resp: Response) -> Response:
         try:
             with write_session(settings()) as s:
                 for action, reason, object_type, object_id in denials:
-                    audit.record(s, action, actor=actor, object_type=object_type, object_id=object_id,
-                                 detail={"reason": reason, "path": request.path, "method": request.method,
-                                         "ip": request.remote_addr})
+                    audit.record(
+                        s,
+                        action,
+                        actor=actor,
+                        object_type=object_type,
+                        object_id=object_id,
+                        detail={
+                            "reason": reason,
+                            "path": request.path,
+                            "method": request.method,
+                            "ip": request.remote_addr,
+                        },
+                    )
         except Exception:  # the refusal stands even if its audit write fails; say so in the log
             log.exception("could not audit a refusal on %s", request.path)
     resp.headers.setdefault("Content-Security-Policy", PAGE_CSP)
@@ -43,8 +53,11 @@ def _after(resp: Response) -> Response:
 
 @pages.app_context_processor
 def _globals() -> dict[str, Any]:
-    return {"stage_label": lambda stage: STAGE_LABELS.get(stage or "", stage or ""), "logout_form": PostForm(),
-            "STAFF": STAFF}
+    return {
+        "stage_label": lambda stage: STAGE_LABELS.get(stage or "", stage or ""),
+        "logout_form": PostForm(),
+        "STAFF": STAFF,
+    }
 
 
 @pages.app_template_filter("exact")

@@ -53,14 +53,19 @@ def login():  # type: ignore[no-untyped-def]
             ratelimit.check_login(username)
         except ratelimit.TooManyAttempts as exc:
             with write_session(settings()) as s:
-                audit.record(s, "auth.login_throttled", actor=username[:64] or "anonymous",
-                             detail={"ip": request.remote_addr, "retry_after": exc.retry_after})
+                audit.record(
+                    s,
+                    "auth.login_throttled",
+                    actor=username[:64] or "anonymous",
+                    detail={"ip": request.remote_addr, "retry_after": exc.retry_after},
+                )
             return _login_refused(form, exc)
         with write_session(settings()) as s:
             user = check_password(s, username, form.password.data or "")
             if user is None:
-                audit.record(s, "auth.login_failed", actor=username[:64] or "anonymous",
-                             detail={"ip": request.remote_addr})
+                audit.record(
+                    s, "auth.login_failed", actor=username[:64] or "anonymous", detail={"ip": request.remote_addr}
+                )
             else:
                 sid = start_session(s, user, request.remote_addr)
                 audit.record(s, "auth.login", actor=user, detail={"ip": request.remote_addr})
@@ -92,8 +97,11 @@ def logout():  # type: ignore[no-untyped-def]
 @pages.before_request
 def _initial_password_first():  # type: ignore[no-untyped-def]
     """An account created with an admin's password may only change it (or log out)."""
-    if (current_user.is_authenticated and current_user.must_change_password
-            and request.endpoint not in ("pages.password", "pages.logout", "static")):
+    if (
+        current_user.is_authenticated
+        and current_user.must_change_password
+        and request.endpoint not in ("pages.password", "pages.logout", "static")
+    ):
         return redirect(url_for("pages.password"))
     return None
 
@@ -107,12 +115,20 @@ def password():  # type: ignore[no-untyped-def]
     if form.validate_on_submit():
         try:
             with write_session(settings()) as s:
-                ended = accounts.change_password(s, _user(s), form.current_password.data or "",
-                                                 form.new_password.data or "", keep_sid=current_sid(),
-                                                 settings=settings())
+                ended = accounts.change_password(
+                    s,
+                    _user(s),
+                    form.current_password.data or "",
+                    form.new_password.data or "",
+                    keep_sid=current_sid(),
+                    settings=settings(),
+                )
         except (InvalidRequest, ServiceError) as exc:
-            _apply_errors(form, exc, {"current_password": "current_password", "new_password": "new_password",
-                                      "password": "new_password"})
+            _apply_errors(
+                form,
+                exc,
+                {"current_password": "current_password", "new_password": "new_password", "password": "new_password"},
+            )
             return render_template("password.html", form=form, forced=forced), exc.status
         flash("Password changed." + (f" {ended} other session(s) ended." if ended else ""), "ok")
         return redirect(url_for("pages.index"))

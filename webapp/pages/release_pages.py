@@ -150,9 +150,15 @@ def release_approve(job_id: int):  # type: ignore[no-untyped-def]
         with write_session(cfg) as s:
             user = _user(s)
             job = _job_or_404(s, user, job_id)
-            releases.approve(s, user, job, comment=(form.comment.data or "").strip() or None,
-                             override=form.override.data or None, include_internal=bool(form.include_internal.data),
-                             candidate=form.candidate.data)
+            releases.approve(
+                s,
+                user,
+                job,
+                comment=(form.comment.data or "").strip() or None,
+                override=form.override.data or None,
+                include_internal=bool(form.include_internal.data),
+                candidate=form.candidate.data,
+            )
             releases.make_bundle(s, get_storage(cfg), cfg, job)
             notify_after_commit(s, cfg, APPROVED, job.id)
     except Forbidden as exc:
@@ -213,8 +219,7 @@ def release_rerun(job_id: int):  # type: ignore[no-untyped-def]
         log.exception("could not enqueue candidate %s", cand_id)
         from workers.rerun import fail_candidate
 
-        fail_candidate(cfg, cand_id, "queue_unavailable", "the job queue is unavailable; try again shortly",
-                       repr(exc))
+        fail_candidate(cfg, cand_id, "queue_unavailable", "the job queue is unavailable; try again shortly", repr(exc))
         flash("The job queue is unavailable: the re-run was not queued. Try again shortly.", "error")
         return redirect(url_for("pages.release", job_id=job_id))
     flash(f"Re-run queued as candidate {number}: post-processing of the same sample, nothing is charged.", "ok")
@@ -270,9 +275,17 @@ def release_cancel(job_id: int):  # type: ignore[no-untyped-def]
         return _render_release(job_id, 403, decision_error=exc.message)
     except Conflict as exc:
         return _render_release(job_id, exc.status, decision_error=exc.message)
-    flash("Release cancelled: " + ("its reservation was given back." if done["reservation_released"]
-                                   else "its charge stays, the mechanism had read the data." if done["data_read"]
-                                   else "nothing was charged."), "ok")
+    flash(
+        "Release cancelled: "
+        + (
+            "its reservation was given back."
+            if done["reservation_released"]
+            else "its charge stays, the mechanism had read the data."
+            if done["data_read"]
+            else "nothing was charged."
+        ),
+        "ok",
+    )
     return redirect(url_for("pages.release", job_id=job_id))
 
 
@@ -286,8 +299,9 @@ def download(job_id: int):  # type: ignore[no-untyped-def]
         try:
             claims = _download_serializer().loads(link, max_age=cfg.download_link_seconds)
         except SignatureExpired:
-            raise InvalidRequest("this download link has expired; open the release page for a new one",
-                                 code="link_expired") from None
+            raise InvalidRequest(
+                "this download link has expired; open the release page for a new one", code="link_expired"
+            ) from None
         except BadSignature:
             _note_denial("bad download link", "release", job_id)
             raise NotFound(f"no release {job_id} (or it is not yours to see)") from None
@@ -309,23 +323,42 @@ def download(job_id: int):  # type: ignore[no-untyped-def]
         g.link_user = user.username
         job = _job_or_404(s, user, job_id)
         if not releases.can_download(user, job):
-            audit.record(s, "authz.denied", actor=user, object_type="release", object_id=job.id,
-                         detail={"action": "download", "status": job.status, "via": via})
+            audit.record(
+                s,
+                "authz.denied",
+                actor=user,
+                object_type="release",
+                object_id=job.id,
+                detail={"action": "download", "status": job.status, "via": via},
+            )
             if job.status != JobStatus.approved.value:
-                refused = Conflict(f"release {job_id} is {job.status}: it can be downloaded once a steward "
-                                   "approves it", code="not_approved", field="release")
+                refused = Conflict(
+                    f"release {job_id} is {job.status}: it can be downloaded once a steward approves it",
+                    code="not_approved",
+                    field="release",
+                )
             else:
                 refused = Forbidden("only the requester, a steward or an admin may download this bundle")
         else:
             if not job.bundle_key:
                 releases.make_bundle(s, get_storage(cfg), cfg, job)
             key = job.bundle_key
-            audit.record(s, "release.download", actor=user, object_type="release", object_id=job.id,
-                         detail={"sha256": job.bundle_sha256, "via": via})
+            audit.record(
+                s,
+                "release.download",
+                actor=user,
+                object_type="release",
+                object_id=job.id,
+                detail={"sha256": job.bundle_sha256, "via": via},
+            )
     if refused is not None:
         raise refused
     assert key is not None
-    resp = send_file(get_storage(cfg).open(key), mimetype="application/zip", as_attachment=True,
-                     download_name=f"synthgate-release-{job_id}.zip")
+    resp = send_file(
+        get_storage(cfg).open(key),
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name=f"synthgate-release-{job_id}.zip",
+    )
     resp.headers["Cache-Control"] = "no-store"
     return resp

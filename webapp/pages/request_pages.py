@@ -33,9 +33,18 @@ from webapp.pages.helpers import (
 )
 from webapp.submit import QueueUnavailable, submit_release
 
-_REQUEST_FIELDS = {"epsilon": "epsilon", "delta": "delta", "rows": "rows", "target": "target", "method": "method",
-                   "kind": "method", "options": "options", "rebalance": "rebalance", "comment": "comment",
-                   "rho": "epsilon"}
+_REQUEST_FIELDS = {
+    "epsilon": "epsilon",
+    "delta": "delta",
+    "rows": "rows",
+    "target": "target",
+    "method": "method",
+    "kind": "method",
+    "options": "options",
+    "rebalance": "rebalance",
+    "comment": "comment",
+    "rho": "epsilon",
+}
 
 
 def _request_context(s: Session, user: User, ds: Dataset, form: RequestForm) -> dict[str, Any]:
@@ -46,14 +55,19 @@ def _request_context(s: Session, user: User, ds: Dataset, form: RequestForm) -> 
     form.method.choices = [SelectChoice(m["name"], f"{m['name']} — {_guarantee_label(m)}") for m in methods]
     default_target = schema.target
     form.target.choices = [SelectChoice("", f"schema default ({default_target or 'none'})")] + [
-        SelectChoice(c) for c in schema.synthesized_columns]
+        SelectChoice(c) for c in schema.synthesized_columns
+    ]
     form.rebalance.choices = [SelectChoice("", "no rebalancing")] + [SelectChoice(m) for m in releases.OVERSAMPLERS]
     summary = ledger_summary(s, ds)
     policy = ds.policy or {}
-    return {"ds": {"id": ds.id, "name": ds.name, "confirmed": ds.schema_confirmed},
-            "methods": methods, "budget": _budget_view(summary.status),
-            "policy_privacy": policy.get("privacy", "dp-only"), "max_rows": settings().max_rows,
-            "default_rows": releases.DEFAULT_ROWS}
+    return {
+        "ds": {"id": ds.id, "name": ds.name, "confirmed": ds.schema_confirmed},
+        "methods": methods,
+        "budget": _budget_view(summary.status),
+        "policy_privacy": policy.get("privacy", "dp-only"),
+        "max_rows": settings().max_rows,
+        "default_rows": releases.DEFAULT_ROWS,
+    }
 
 
 @pages.route("/datasets/<int:dataset_id>/request", methods=["GET", "POST"])
@@ -75,11 +89,17 @@ def request_form(dataset_id: int):  # type: ignore[no-untyped-def]
     if not form.validate_on_submit():
         return render_template("request.html", form=form, **ctx), 400
     try:
-        body = {"dataset": dataset_id, "method": form.method.data,
-                "epsilon": _form_number(form, "epsilon"), "delta": _form_number(form, "delta") or 0,
-                "rows": form.rows.data, "target": form.target.data or None,
-                "options": _parse_options(form), "rebalance": form.rebalance.data or None,
-                "comment": (form.comment.data or "").strip() or None}
+        body = {
+            "dataset": dataset_id,
+            "method": form.method.data,
+            "epsilon": _form_number(form, "epsilon"),
+            "delta": _form_number(form, "delta") or 0,
+            "rows": form.rows.data,
+            "target": form.target.data or None,
+            "options": _parse_options(form),
+            "rebalance": form.rebalance.data or None,
+            "comment": (form.comment.data or "").strip() or None,
+        }
     except _FieldError:
         return render_template("request.html", form=form, **ctx), 400
     try:

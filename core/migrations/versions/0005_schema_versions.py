@@ -53,16 +53,21 @@ def _backfill() -> None:
     versions = sa.Table("schema_versions", meta, autoload_with=conn)
     confirmed = conn.execute(
         sa.select(datasets.c.id, datasets.c.public_schema, datasets.c.owner_id, datasets.c.created_at)
-        .where(datasets.c.schema_confirmed == sa.true()).order_by(datasets.c.id)).all()
+        .where(datasets.c.schema_confirmed == sa.true())
+        .order_by(datasets.c.id)
+    ).all()
     for ds_id, schema, owner_id, created_at in confirmed:
         # the latest confirmation (or edit), else the registration (with a schema: confirmed at once)
         event = None
         for actions in (("dataset.confirm_schema", "dataset.schema_version"), ("dataset.register",)):
             event = conn.execute(
                 sa.select(events.c.actor_id, events.c.actor, events.c.created_at)
-                .where(events.c.action.in_(actions), events.c.object_type == "dataset",
-                       events.c.object_id == str(ds_id))
-                .order_by(events.c.id.desc()).limit(1)).first()
+                .where(
+                    events.c.action.in_(actions), events.c.object_type == "dataset", events.c.object_id == str(ds_id)
+                )
+                .order_by(events.c.id.desc())
+                .limit(1)
+            ).first()
             if event is not None:
                 break
         if event is not None:
@@ -72,11 +77,18 @@ def _backfill() -> None:
             actor_id, actor_name, at = owner_id, owner or "unknown", created_at
         if actor_id is not None and conn.execute(sa.select(users.c.id).where(users.c.id == actor_id)).first() is None:
             actor_id = None
-        conn.execute(versions.insert().values(dataset_id=ds_id, version=1, schema=schema, confirmed_by=actor_id,
-                                              confirmed_by_name=(actor_name or "unknown")[:64], confirmed_at=at,
-                                              note=MIGRATED_NOTE))
-        conn.execute(jobs.update().where(jobs.c.dataset_id == ds_id, jobs.c.created_at >= at)
-                     .values(schema_version=1))
+        conn.execute(
+            versions.insert().values(
+                dataset_id=ds_id,
+                version=1,
+                schema=schema,
+                confirmed_by=actor_id,
+                confirmed_by_name=(actor_name or "unknown")[:64],
+                confirmed_at=at,
+                note=MIGRATED_NOTE,
+            )
+        )
+        conn.execute(jobs.update().where(jobs.c.dataset_id == ds_id, jobs.c.created_at >= at).values(schema_version=1))
 
 
 def downgrade() -> None:
