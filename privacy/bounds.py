@@ -409,8 +409,8 @@ class OpenBoundsSupport:
             raise InvalidPrivacyValue(f"{self.name} needs epsilon > 0", field="epsilon")  # type: ignore[attr-defined]
         if self.needs_delta and requested.delta <= 0:  # type: ignore[attr-defined]
             raise InvalidPrivacyValue(
-                f"{self.name} needs a delta > 0 (for example 1e-9; well below 1/rows)",
-                field="delta",  # type: ignore[attr-defined]
+                f"{self.name} needs a delta > 0 (for example 1e-9; well below 1/rows)",  # type: ignore[attr-defined]
+                field="delta",
             )
 
     def _fill_bounds(
