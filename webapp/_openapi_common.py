@@ -1,0 +1,232 @@
+"""Pieces of the OpenAPI document (webapp/openapi.py): error codes, operation and parameter
+helpers, and the component schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+API_VERSION = "1"
+
+_ERROR_CODES = {
+    "400": "Invalid request: the message says which field and what to change",
+    "401": "Missing, wrong or revoked API token",
+    "403": "Not allowed for your role, or refused by the dataset's policy or the four-eyes rule",
+    "404": "No such object, or not one you may see",
+    "409": "Conflicts with the object's state or the remaining budget",
+    "413": "Upload larger than the limit",
+    "422": "The table does not fit its schema",
+    "429": "Too many failed logins or tokens, or API requests: try again after Retry-After seconds",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: str) -> dict[str, Any]:
+    return {c: {"$ref": f"#/components/responses/E{c}"} for c in codes}
+
+
+def _op(
+    summary: str,
+    tag: str,
+    responses: dict[str, Any],
+    *,
+    params: list[dict[str, Any]] | None = None,
+    body: dict[str, Any] | None = None,
+    public: bool = False,
+    description: str | None = None,
+    errors: tuple[str, ...] = ("401",),
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "responses": {**responses, **_errors(*(() if public else errors))},
+    }
+    op["operationId"] = summary.lower().replace(" ", "_").replace("'", "").replace(",", "")[:60]
+    if description:
+        op["description"] = description
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = body
+    if public:
+        op["security"] = []
+    return op
+
+
+_DATASET = {
+    "name": "ref",
+    "in": "path",
+    "required": True,
+    "description": "dataset id or name",
+    "schema": {"type": "string"},
+}
+_JOB = {"name": "job_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_TOKEN = {"name": "token_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_USER = {"name": "username", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def _components() -> dict[str, Any]:
+    from core.releases import KINDS, ReleaseRequest
+
+    request_schema = ReleaseRequest.model_json_schema(ref_template="#/components/schemas/{model}")
+    request_schema.pop("$defs", None)
+    request_schema["properties"]["kind"] = {
+        "anyOf": [{"type": "string", "enum": list(KINDS)}, {"type": "null"}],
+        "default": None,
+    }
+    cost = {
+        "type": "object",
+        "description": "exact values as fraction text ('1/10'); epsilon 'inf' for non-DP",
+        "properties": {
+            "epsilon": {"type": "string"},
+            "delta": {"type": "string"},
+            "rho": {"type": ["string", "null"]},
+            "dp": {"type": "boolean"},
+        },
+        "additionalProperties": True,
+    }
+    return {
+        "securitySchemes": {
+            "bearer": {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "API token (sg_...), shown once when created; revocable",
+            },
+            "session": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": "session",
+                "description": "the web pages' session cookie: GET requests only",
+            },
+        },
+        "responses": {f"E{code}": _json(_ref("Error"), text) for code, text in _ERROR_CODES.items()},
+        "schemas": {
+            "Error": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["code", "message"],
+                        "properties": {
+                            "code": {"type": "string", "description": "stable, machine-readable"},
+                            "message": {"type": "string", "description": "what to change"},
+                            "field": {"type": "string", "description": "the field the error is about"},
+                        },
+                    }
+                },
+            },
+            "Cost": cost,
+            "Dataset": {
+                "type": "object",
+                "required": ["id", "name", "schema", "schema_confirmed", "budget", "policy"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "name": {"type": "string"},
+                    "description": {"type": ["string", "null"]},
+                    "schema": {"type": "object", "description": "the public schema (privacy/schema.py)"},
+                    "schema_confirmed": {"type": "boolean"},
+                    "schema_version": {
+                        "type": ["integer", "null"],
+                        "description": "the confirmed schema version in force; null while proposed",
+                    },
+                    "budget": {
+                        "type": "object",
+                        "properties": {"epsilon": {"type": "string"}, "delta": {"type": "string"}},
+                    },
+                    "policy": {"type": "object"},
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "internal": {"type": "object", "description": "stewards and admins only: rows, file, SHA-256"},
+                    "grants": {"type": "array", "items": {"type": "string"}, "description": "stewards and admins only"},
+                    "ledger": _ref("Ledger"),
+                },
+            },
+            "Ledger": {
+                "type": "object",
+                "description": "spent, reserved and remaining budget under basic and zCDP composition",
+                "properties": {
+                    "dataset": {"type": "string"},
+                    "policy": {"type": "string"},
+                    "budget": cost,
+                    "spent": cost,
+                    "reserved": cost,
+                    "remaining": {
+                        "type": "object",
+                        "properties": {"basic": {"type": "object"}, "zcdp": {"type": ["object", "null"]}},
+                    },
+                    "guarantee": {"type": "string"},
+                    "formal_guarantee": {"type": "boolean"},
+                    "history": {"type": "array", "items": {"type": "object"}},
+                },
+            },
+            "ReleaseRequest": request_schema,
+            "Release": {
+                "type": "object",
+                "required": ["id", "dataset", "method", "status", "progress"],
+                "properties": {
+                    "id": {"type": "integer"},
+                    "dataset": {
+                        "type": "object",
+                        "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+                    },
+                    "requester": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "method": {"type": "string"},
+                    "epsilon": {"type": "string"},
+                    "delta": {"type": "string"},
+                    "rows": {"type": ["integer", "null"]},
+                    "target": {"type": ["string", "null"]},
+                    "options": {"type": "object"},
+                    "schema_version": {
+                        "type": ["integer", "null"],
+                        "description": "the dataset's public schema version the release runs under",
+                    },
+                    "status": {
+                        "type": "string",
+                        "enum": ["queued", "running", "awaiting_approval", "approved", "rejected", "failed"],
+                    },
+                    "stage": {"type": ["string", "null"]},
+                    "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                    "message": {"type": ["string", "null"]},
+                    "error_code": {"type": ["string", "null"]},
+                    "cost": {"anyOf": [cost, {"type": "null"}]},
+                    "charge": {"type": ["string", "null"], "enum": ["reserved", "spent", "released", None]},
+                    "decision": {"type": ["object", "null"]},
+                    "can_download": {"type": "boolean"},
+                    "gate": {"type": ["object", "null"], "description": "stewards and admins only"},
+                    "summary": {"type": ["object", "null"], "description": "stewards and admins only"},
+                },
+            },
+            "Method": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "description": {"type": "string"},
+                    "guarantee": {"type": "string", "enum": ["dp", "non-dp", "data-free"]},
+                    "dp": {"type": "boolean"},
+                    "zcdp": {"type": "boolean"},
+                    "needs_delta": {"type": "boolean"},
+                    "options": {"type": "object"},
+                },
+            },
+            "AuditEvent": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "at": {"type": "string", "format": "date-time"},
+                    "actor": {"type": "string"},
+                    "action": {"type": "string"},
+                    "object_type": {"type": ["string", "null"]},
+                    "object_id": {"type": ["string", "null"]},
+                    "detail": {"type": "object"},
+                    "hash": {"type": "string"},
+                },
+            },
+        },
+    }
