@@ -369,6 +369,25 @@ def test_release_page_before_and_after_the_decision(tmp_path):
         dispose_engines()
 
 
+def test_gate_thresholds_are_rounded_and_headers_keep_their_greek_letters(env):
+    job = finished_release(env)
+    with session_scope(env.settings) as s:
+        row = s.get(ReleaseJob, job)
+        gate = dict(row.gate)
+        first = dict(gate["checks"][0], threshold=0.022176022176022176, direction="max")
+        gate["checks"] = [first, *gate["checks"][1:]]
+        row.gate = gate
+        s.commit()
+    page = env.pages("steward").get(f"/releases/{job}").get_data(as_text=True)
+    assert "≤ 0.02218" in page and "0.022176022176022176" not in page
+    # table headers are not uppercased: an ε, δ or ρ would read as E, Δ or P
+    resp = env.pages("steward").get("/static/style.css")
+    css = resp.get_data(as_text=True)
+    resp.close()
+    header_rule = re.search(r"thead th \{([^}]*)\}", css)
+    assert header_rule and "uppercase" not in header_rule.group(1)
+
+
 def test_rejection_keeps_the_charge(env):
     job = finished_release(env)
     steward = env.pages("steward")
