@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["association_heatmaps", "column_overlays", "dcr_histogram", "roc_curves", "to_png"]
+__all__ = [
+    "MAX_HEATMAP_COLUMNS",
+    "association_heatmaps",
+    "column_overlays",
+    "dcr_histogram",
+    "focus_columns",
+    "roc_curves",
+    "to_png",
+]
 
 REAL_COLOR = "#1f5fa8"
 SYNTHETIC_COLOR = "#e07b1a"
@@ -82,9 +90,42 @@ def column_overlays(
     return to_png(fig)
 
 
-def association_heatmaps(names: Sequence[str], matrices: dict[str, list[list[float | None]]], title: str) -> bytes:
-    """Side-by-side heatmaps (e.g. real, synthetic, synthetic - real) of association matrices."""
-    fig = _figure(4.4 * len(matrices) + 0.6, 4.4)
+MAX_HEATMAP_COLUMNS = 24  # beyond this the labels of a 4-inch panel overlap
+
+
+def focus_columns(
+    names: Sequence[str], matrices: dict[str, list[list[float | None]]], rank_by: str, limit: int
+) -> tuple[list[str], dict[str, list[list[float | None]]]]:
+    """The `limit` columns whose associations in `matrices[rank_by]` are largest (mean absolute value over
+    the other columns), in their original order, with every matrix cut to them; all of them when they fit."""
+    if len(names) <= limit:
+        return list(names), matrices
+    arr = np.array([[np.nan if v is None else abs(v) for v in row] for row in matrices[rank_by]], dtype=float)
+    np.fill_diagonal(arr, np.nan)
+    with np.errstate(all="ignore"):
+        score = np.nan_to_num(np.nanmean(arr, axis=1), nan=0.0)
+    keep = np.sort(np.argsort(-score, kind="stable")[:limit])
+    cut = {label: [[m[i][j] for j in keep] for i in keep] for label, m in matrices.items()}
+    return [names[i] for i in keep], cut
+
+
+def association_heatmaps(
+    names: Sequence[str],
+    matrices: dict[str, list[list[float | None]]],
+    title: str,
+    *,
+    rank_by: str | None = None,
+    max_columns: int = MAX_HEATMAP_COLUMNS,
+) -> bytes:
+    """Side-by-side heatmaps (e.g. real, synthetic, synthetic - real) of association matrices.
+
+    With more than `max_columns` columns the panels show the columns with the largest associations in
+    `matrices[rank_by]` (default: the last matrix), and the title says so."""
+    total = len(names)
+    names, matrices = focus_columns(names, matrices, rank_by or list(matrices)[-1], max_columns)
+    if len(names) < total:
+        title = f"{title}\nthe {len(names)} of {total} columns with the largest {rank_by or list(matrices)[-1]} associations"
+    fig = _figure(4.4 * len(matrices) + 0.6, 4.6)
     fig.suptitle(title)
     for i, (label, m) in enumerate(matrices.items()):
         ax = fig.add_subplot(1, len(matrices), i + 1)

@@ -566,6 +566,7 @@ def draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> None
                     a["columns"],
                     {"real": a["real"], "synthetic": a["synthetic"], "synthetic - real": diff},
                     "Spearman (numeric pairs) / Cramer's V (others)",
+                    rank_by="synthetic - real",
                 ),
             )
     util = sections.get("utility")

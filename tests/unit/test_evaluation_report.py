@@ -501,3 +501,30 @@ def test_a_job_sub_seed_of_62_bits_runs_every_section() -> None:
     report = build_report(train, holdout, train.sample(frac=1.0, random_state=2), schema, "species", seed=seed)
     assert report.summary["utility_ratio"] is not None
     assert report.summary["membership_auc_classifier"] is not None
+
+
+def test_association_heatmaps_of_many_columns_show_those_that_differ_most():
+    """At 40+ columns the panels keep the columns whose synthetic - real associations are largest."""
+    from evaluation.plots import MAX_HEATMAP_COLUMNS, association_heatmaps, focus_columns
+
+    n = 45
+    names = [f"column_{i}" for i in range(n)]
+    real = [[1.0 if i == j else 0.1 for j in range(n)] for i in range(n)]
+    synthetic = [row[:] for row in real]
+    for a, b in ((3, 40), (7, 41)):  # two pairs the synthetic table gets wrong
+        synthetic[a][b] = synthetic[b][a] = 0.9
+    diff = [[s - r for r, s in zip(rr, sr, strict=True)] for rr, sr in zip(real, synthetic, strict=True)]
+    matrices = {"real": real, "synthetic": synthetic, "synthetic - real": diff}
+
+    kept, cut = focus_columns(names, matrices, "synthetic - real", MAX_HEATMAP_COLUMNS)
+    assert len(kept) == MAX_HEATMAP_COLUMNS
+    assert {"column_3", "column_40", "column_7", "column_41"} <= set(kept)
+    assert kept == sorted(kept, key=names.index)  # original order kept
+    i, j = kept.index("column_3"), kept.index("column_40")
+    assert cut["synthetic"][i][j] == 0.9 and cut["real"][i][j] == 0.1
+    assert all(len(m) == len(kept) and all(len(row) == len(kept) for row in m) for m in cut.values())
+    # a table that fits is left whole
+    assert focus_columns(names[:10], {"x": [r[:10] for r in real[:10]]}, "x", MAX_HEATMAP_COLUMNS)[0] == names[:10]
+
+    png = association_heatmaps(names, matrices, "associations", rank_by="synthetic - real")
+    assert png.startswith(b"\x89PNG")
