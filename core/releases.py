@@ -54,6 +54,7 @@ __all__ = [
     "ROW_LEVEL_KINDS",
     "ReleaseRequest",
     "approve",
+    "authorise_download",
     "can_download",
     "cancel_release",
     "confirm_schema",
@@ -524,3 +525,39 @@ def final_statement(session: Session, storage: Storage, job: ReleaseJob, ds: Dat
         override_reason=job.override_reason if job.include_internal else None,
         include_internal=job.include_internal,
     )
+
+
+def authorise_download(
+    session: Session, storage: Storage, settings: Settings, user: User, job: ReleaseJob, via: str | None = None
+) -> tuple[str | None, Conflict | Forbidden | None]:
+    """One download of a release's bundle, audited: (the bundle's storage key, None), building the bundle if
+    it is missing; or (None, the refusal) once the denial is recorded. The caller commits the session before it
+    raises the refusal, so the denial stays in the audit log. `via` names a channel other than the API."""
+    extra = {"via": via} if via else {}
+    if not can_download(user, job):
+        audit.record(
+            session,
+            "authz.denied",
+            actor=user,
+            object_type="release",
+            object_id=job.id,
+            detail={"action": "download", "status": job.status, **extra},
+        )
+        if job.status != JobStatus.approved.value:
+            return None, Conflict(
+                f"release {job.id} is {job.status}: it can be downloaded once a steward approves it",
+                code="not_approved",
+                field="release",
+            )
+        return None, Forbidden("only the requester, a steward or an admin may download this bundle")
+    if not job.bundle_key:
+        make_bundle(session, storage, settings, job)
+    audit.record(
+        session,
+        "release.download",
+        actor=user,
+        object_type="release",
+        object_id=job.id,
+        detail={"sha256": job.bundle_sha256, **extra},
+    )
+    return job.bundle_key, None

@@ -17,7 +17,7 @@ from core import audit, releases
 from core.auth import create_token, revoke_token
 from core.bundle import public_key_pem
 from core.db import session_scope, write_session
-from core.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from core.errors import Forbidden, InvalidRequest, NotFound
 from core.ledger import ledger_summary
 from core.models import ApiToken, AuditEvent, Dataset, ReleaseJob, Role, User
 from core.notifications import APPROVED, REJECTED
@@ -383,34 +383,10 @@ def download_bundle(job_id: int) -> Response:
     with write_session(cfg) as s:
         user = _attach(user, s)
         job = _visible_job(s, user, job_id)
-        if not releases.can_download(user, job):
-            audit.record(
-                s,
-                "authz.denied",
-                actor=user,
-                object_type="release",
-                object_id=job.id,
-                detail={"action": "download", "status": job.status},
-            )
+        key, refused = releases.authorise_download(s, get_storage(cfg), cfg, user, job)
+        if refused is not None:
             s.commit()
-            if job.status != "approved":
-                raise Conflict(
-                    f"release {job_id} is {job.status}: it can be downloaded once a steward approves it",
-                    code="not_approved",
-                    field="release",
-                ) from None
-            raise Forbidden("only the requester, a steward or an admin may download this bundle")
-        if not job.bundle_key:
-            releases.make_bundle(s, get_storage(cfg), cfg, job)
-        key = job.bundle_key
-        audit.record(
-            s,
-            "release.download",
-            actor=user,
-            object_type="release",
-            object_id=job.id,
-            detail={"sha256": job.bundle_sha256},
-        )
+            raise refused
     assert key is not None
     storage = get_storage(cfg)
     resp = send_file(

@@ -11,9 +11,9 @@ from flask_login import current_user, login_required
 from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy.orm import Session
 
-from core import audit, candidates, releases
+from core import candidates, releases
 from core.db import session_scope, write_session
-from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, ServiceError
+from core.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from core.models import JobStatus, ReleaseJob, Role, User
 from core.notifications import APPROVED, REJECTED
 from core.notifications import after_commit as notify_after_commit
@@ -314,7 +314,6 @@ def download(job_id: int):  # type: ignore[no-untyped-def]
         user_id = int(current_user.id)
     else:
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-    refused: ServiceError | None = None
     with write_session(cfg) as s:
         user = s.get(User, user_id)
         if user is None or not user.active:
@@ -322,35 +321,7 @@ def download(job_id: int):  # type: ignore[no-untyped-def]
             raise NotFound(f"no release {job_id} (or it is not yours to see)")
         g.link_user = user.username
         job = _job_or_404(s, user, job_id)
-        if not releases.can_download(user, job):
-            audit.record(
-                s,
-                "authz.denied",
-                actor=user,
-                object_type="release",
-                object_id=job.id,
-                detail={"action": "download", "status": job.status, "via": via},
-            )
-            if job.status != JobStatus.approved.value:
-                refused = Conflict(
-                    f"release {job_id} is {job.status}: it can be downloaded once a steward approves it",
-                    code="not_approved",
-                    field="release",
-                )
-            else:
-                refused = Forbidden("only the requester, a steward or an admin may download this bundle")
-        else:
-            if not job.bundle_key:
-                releases.make_bundle(s, get_storage(cfg), cfg, job)
-            key = job.bundle_key
-            audit.record(
-                s,
-                "release.download",
-                actor=user,
-                object_type="release",
-                object_id=job.id,
-                detail={"sha256": job.bundle_sha256, "via": via},
-            )
+        key, refused = releases.authorise_download(s, get_storage(cfg), cfg, user, job, via)
     if refused is not None:
         raise refused
     assert key is not None
