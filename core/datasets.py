@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from core import audit, ledger, schema_versions
 from core.access import require_role
 from core.errors import Conflict, InvalidRequest, NotFound
+from core.jobs_state import stop_job
 from core.models import Dataset, Grant, JobStatus, ReleaseJob, Role, User
 from core.settings import Settings
 from core.storage import Storage, sha256_file
@@ -449,10 +450,8 @@ def revoke_grant(session: Session, actor: User, dataset: Dataset, username: str)
         .scalars()
         .all()
     )
-    from core.releases import _stop_job
-
     cancelled = [
-        _stop_job(session, actor, job, f"cancelled: {username}'s access to {dataset.name} was revoked")
+        stop_job(session, actor, job, f"cancelled: {username}'s access to {dataset.name} was revoked")
         for job in pending
     ]
     audit.record(

@@ -36,6 +36,7 @@ from core.datasets import (
     update_policy,
 )
 from core.errors import Conflict, Forbidden, InvalidRequest
+from core.jobs_state import stop_job
 from core.models import Dataset, JobStatus, ReleaseJob, Role, User, to_minute, utcnow
 from core.settings import Settings
 from core.storage import Storage
@@ -323,30 +324,7 @@ def cancel_release(session: Session, user: User, job: ReleaseJob, reason: str | 
             f"release {job.id} is {locked.status}; only a queued or running release can be cancelled", field="release"
         )
     note = f"cancelled by {user.username}" + (f": {reason.strip()}" if reason and reason.strip() else "")
-    return _stop_job(session, user, locked, note[:2000])
-
-
-def _stop_job(session: Session, actor: User, job: ReleaseJob, message: str) -> dict[str, Any]:
-    """End a queued or running job (row locked by the caller) as failed/cancelled, and audit it."""
-    was = job.status
-    job.status = JobStatus.failed.value
-    job.error_code = "cancelled"
-    job.message = message
-    job.error = message
-    job.finished_at = utcnow()
-    job.lease_owner = None
-    job.lease_expires_at = None
-    released = False if job.data_read else ledger.release_reservation(session, job, message)
-    outcome = {"id": job.id, "was": was, "data_read": bool(job.data_read), "reservation_released": released}
-    audit.record(
-        session,
-        "release.cancel",
-        actor=actor,
-        object_type="release",
-        object_id=job.id,
-        detail={**outcome, "message": message},
-    )
-    return outcome
+    return stop_job(session, user, locked, note[:2000])
 
 
 MAX_JSON_DEPTH = 32

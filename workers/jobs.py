@@ -457,12 +457,12 @@ def requeue_unclaimed(settings: Settings, send: Any, held: Any = None) -> list[i
 class Reaper(threading.Thread):
     """Background thread of a worker's main process: `reap` and `requeue_unclaimed`, periodically."""
 
-    def __init__(self, settings: Settings, send: Any, held: Any = None, send_rerun: Any = None) -> None:
+    def __init__(self, settings: Settings, send: Any, held: Any = None, sweeps: dict[str, Any] | None = None) -> None:
         super().__init__(name="synthgate-reaper", daemon=True)
         self.settings = settings
         self.send = send
         self.held = held
-        self.send_rerun = send_rerun  # re-runs of post-processing (workers/rerun.py), when given
+        self.sweeps = dict(sweeps or {})  # further passes by name, e.g. the re-runs' (workers/rerun.py)
         self.stopped = threading.Event()
 
     def run(self) -> None:
@@ -475,13 +475,11 @@ class Reaper(threading.Thread):
                 requeue_unclaimed(self.settings, self.send, held=self.held)
             except Exception:
                 log.exception("requeue pass failed")
-            if self.send_rerun is not None:
+            for name, sweep in self.sweeps.items():
                 try:
-                    from workers.rerun import reap_candidates
-
-                    reap_candidates(self.settings, self.send_rerun)
+                    sweep()
                 except Exception:
-                    log.exception("re-run sweep failed")
+                    log.exception("%s sweep failed", name)
 
     def stop(self) -> None:
         self.stopped.set()

@@ -198,12 +198,13 @@ def _start_reaper(**_: object) -> None:
     global _reaper
     settings = get_settings()
     from workers.enqueue import enqueue_release, enqueue_rerun, held_job_ids
+    from workers.rerun import reap_candidates
 
     _reaper = Reaper(
         settings,
         lambda job_id: enqueue_release(job_id, settings),
         held=lambda: held_job_ids(settings),
-        send_rerun=lambda candidate_id: enqueue_rerun(candidate_id, settings),
+        sweeps={"re-run": lambda: reap_candidates(settings, lambda cid: enqueue_rerun(cid, settings))},
     )
     _reaper.start()
     log.info(

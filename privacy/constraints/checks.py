@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from privacy._expression import Expression, parse_expression
+from privacy._values import _key
 from privacy.constraints.rules import Constraint, Determined, Formula
 
 if TYPE_CHECKING:
@@ -34,8 +35,6 @@ def _numbers(s: pd.Series) -> np.ndarray:
 
 def _keys(s: pd.Series) -> np.ndarray:
     """A categorical column as its declared keys (None for null)."""
-    from privacy.schema import _key
-
     return np.array([None if _isna(v) else _key(v) for v in s], dtype=object)
 
 
@@ -84,8 +83,6 @@ def _parsed(rule: Formula, schema: PublicSchema) -> Expression:
 
 def _band_of(rule: Determined, x: np.ndarray) -> np.ndarray:
     """The key of the first band holding each value (None where no band does)."""
-    from privacy.schema import _key
-
     out = np.full(len(x), None, dtype=object)
     free = ~np.isnan(x)
     for value, (lo, hi) in (rule.bands or {}).items():
@@ -104,8 +101,6 @@ def _violations(c: Constraint, df: pd.DataFrame, schema: PublicSchema) -> np.nda
             bad = (a >= b) if c.inequality.strict else (a > b)
         return bad & ~np.isnan(a) & ~np.isnan(b)
     if c.determined is not None:
-        from privacy.schema import _key
-
         rule = c.determined
         have = _keys(df[rule.column])
         if rule.bands is not None:
@@ -119,8 +114,6 @@ def _violations(c: Constraint, df: pd.DataFrame, schema: PublicSchema) -> np.nda
         present = np.array([w is not None and h is not None for w, h in zip(want, have, strict=True)], dtype=bool)
         return present & (want != have)
     if c.combinations is not None:
-        from privacy.schema import _key
-
         combo = c.combinations
         allowed = {tuple(_key(v) for v in row) for row in combo.allowed}
         cols = [_keys(df[name]) for name in combo.columns]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from privacy._values import fake_ids
 from privacy.constraints.checks import _any_violation, _row_checked, _violations
 from privacy.constraints.repair import _repair
 
@@ -162,8 +163,6 @@ def _reject_and_resample(
 
 def _fresh_fake_ids(df: pd.DataFrame, schema: PublicSchema, seed: int | None) -> pd.DataFrame:
     """Regenerated `identifier: fake` columns: replacement rows would otherwise repeat ids."""
-    from privacy.schema import fake_ids
-
     fakes = [n for n, s in schema.columns.items() if s.kind == "identifier" and s.identifier == "fake" and n in df]
     if not fakes:
         return df

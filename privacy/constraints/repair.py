@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from privacy._values import _category_keys, _key
 from privacy.constraints.checks import (
     _band_of,
     _formula_values,
@@ -85,8 +86,6 @@ def _step(spec: ColumnSpec, is_date: bool) -> float:
 def _repair_combinations(
     rule: Combinations, df: pd.DataFrame, schema: PublicSchema, bad: np.ndarray, rng: np.random.Generator
 ) -> None:
-    from privacy.schema import _key
-
     allowed = [[_key(v) for v in row] for row in rule.allowed]
     originals = [list(row) for row in rule.allowed]
     cols = [_keys(df[name]) for name in rule.columns]
@@ -102,15 +101,11 @@ def _repair_combinations(
 
 def _assign_category(df: pd.DataFrame, name: str, spec: ColumnSpec, rows: np.ndarray, values: list[Any]) -> None:
     """Set declared category values (given as declared or as keys) keeping the column's dtype."""
-    from privacy.schema import _category_keys, _key
-
     declared = _category_keys(list(spec.values or []))
     _assign(df, name, rows, pd.array([declared[_key(v)] for v in values], dtype=df[name].dtype))
 
 
 def _repair_determined(rule: Determined, df: pd.DataFrame, schema: PublicSchema, bad: np.ndarray) -> None:
-    from privacy.schema import _key
-
     target = schema.columns[rule.column]
     if rule.bands is not None:
         source = schema.columns[rule.by]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from privacy._expression import ExpressionError, parse_expression
+from privacy._values import _as_number, _key
 
 if TYPE_CHECKING:
     from privacy.schema import ColumnSpec
@@ -277,8 +278,6 @@ def _check_inequality(rule: Inequality, columns: Mapping[str, ColumnSpec], where
 
 
 def _num(v: Any) -> float:
-    from privacy.schema import _as_number
-
     return _as_number(v)
 
 
@@ -287,8 +286,6 @@ def _kind_text(spec: ColumnSpec) -> str:
 
 
 def _check_determined(rule: Determined, columns: Mapping[str, ColumnSpec], where: str) -> None:
-    from privacy.schema import _key
-
     if rule.column == rule.by:
         raise ValueError(f"{where}: '{rule.column}' cannot be determined by itself")
     target, source = columns[rule.column], columns[rule.by]
@@ -330,8 +327,6 @@ def _check_determined(rule: Determined, columns: Mapping[str, ColumnSpec], where
 
 
 def _check_combinations(rule: Combinations, columns: Mapping[str, ColumnSpec], where: str) -> None:
-    from privacy.schema import _key
-
     for j, name in enumerate(rule.columns):
         spec = columns[name]
         if spec.values is None:

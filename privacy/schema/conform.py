@@ -13,6 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+from privacy._values import _category_keys, _key, fake_ids
 from privacy.errors import SchemaError
 from privacy.schema.model import NUMERIC_KINDS, PublicSchema, Scalar
 from privacy.schema.proposal import apply_null_tokens
@@ -52,18 +53,6 @@ class ConformReport:
             "dropped_rows": self.dropped_rows,
             "dropped_columns": self.dropped_columns,
         }
-
-
-def _category_keys(values: list[Scalar]) -> dict[str, Scalar]:
-    return {_key(v): v for v in values}
-
-
-def _key(v: Any) -> str:
-    if isinstance(v, bool | np.bool_):
-        return str(bool(v))
-    if isinstance(v, float | np.floating) and float(v).is_integer():
-        return str(int(v))
-    return str(v)
 
 
 def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
@@ -329,11 +318,6 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
             bounds = (pd.Timestamp(spec.min), pd.Timestamp(spec.max)) if spec.has_bounds else None
             out[name] = _fill_from_output(out[name], rng, name, bounds)
     return pd.DataFrame(out)
-
-
-def fake_ids(n: int, rng: np.random.Generator) -> pd.Series:
-    """n fresh, distinct ids for an `identifier: fake` column, in random order."""
-    return pd.Series([f"SYN-{i:08d}" for i in rng.permutation(n) + 1], dtype="string")
 
 
 def _fill_from_output(s: pd.Series, rng: np.random.Generator, name: str, fallback: Any) -> pd.Series:

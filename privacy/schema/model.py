@@ -17,6 +17,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from privacy._values import _as_number
 from privacy.constraints import Constraint, check_constraints
 from privacy.errors import SchemaError
 
@@ -201,14 +202,6 @@ class ColumnSpec(BaseModel):
         else:
             n = (self.bins or default_bins) + len(self.special_points)
         return n + (1 if self.nullable else 0)
-
-
-def _as_number(v: Any) -> float:
-    if isinstance(v, dt.datetime):
-        return (v - dt.datetime(1970, 1, 1)).total_seconds() / 86400.0
-    if isinstance(v, dt.date):
-        return float((v - dt.date(1970, 1, 1)).days)
-    return float(v)
 
 
 class PublicSchema(BaseModel):

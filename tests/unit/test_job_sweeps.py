@@ -89,3 +89,33 @@ def test_a_data_free_release_is_bounded_in_rows_times_columns(env):  # noqa: F81
             dataset="pums", method="scenario", rows=1000, options={"n_features": 1000, "n_informative": 3}
         )
         assert releases.request_release(s, _user(s, "analyst"), ok, env).status == "queued"
+
+
+def test_the_reaper_runs_its_further_sweeps_and_survives_one_that_fails(env):  # noqa: F811
+    import dataclasses
+    import threading
+
+    from workers.jobs import Reaper
+
+    settings = dataclasses.replace(env, reaper_seconds=0)
+    calls: list[str] = []
+    done = threading.Event()
+
+    def failing() -> None:
+        calls.append("failing")
+        raise RuntimeError("a broken sweep")
+
+    def counting() -> None:
+        calls.append("counting")
+        if calls.count("counting") >= 2:
+            done.set()
+
+    reaper = Reaper(settings, lambda job_id: None, sweeps={"failing": failing, "counting": counting})
+    reaper.start()
+    try:
+        assert done.wait(10), calls
+    finally:
+        reaper.stop()
+        reaper.join(5)
+    # each pass runs every sweep, in order; a failing one does not stop the next or the next pass
+    assert calls[:4] == ["failing", "counting", "failing", "counting"]
