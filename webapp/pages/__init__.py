@@ -24,7 +24,7 @@ Modules (one Blueprint, `pages`, defined in blueprint.py; the others register on
 
 from __future__ import annotations
 
-from webapp.pages import hooks  # noqa: F401  (importing it registers the request hooks)
+from webapp.pages import api_docs_pages, hooks  # noqa: F401  (importing them registers the routes and hooks)
 from webapp.pages.admin_pages import (
     account,
     admin,
