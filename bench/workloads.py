@@ -87,7 +87,7 @@ def native_marginal(
 ) -> None:
     """`mst` or `aim` through synthgate's Synthesizer interface: fit and sample, `fits` times in one process."""
     with meter.stage("import"):
-        import privacy.engine.aim
+        import privacy.engine.aim  # the engine's import is part of a cold start, measured here
         import privacy.engine.mst  # noqa: F401
         from bench.data import adult_table
         from privacy.budget import PrivacyCost, to_fraction
