@@ -188,6 +188,12 @@ class Dataset(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     # bumped on every reservation under the row lock; detects lost updates
     ledger_version: Mapped[int] = mapped_column(Integer, default=0)
+    # what the proposal suggested (roles, hierarchies, flags), learned from the raw rows: stewards only
+    schema_suggestions: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    # set when a steward erased the raw data: the ledger, audit trail and released bundles' records stay
+    raw_erased_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    raw_erased_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    raw_erasure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class SchemaVersion(Base):
