@@ -245,6 +245,7 @@ def candidate_view(cand: ReleaseCandidate) -> dict[str, Any]:
         "status": cand.status,
         "stage": cand.stage,
         "progress": round(float(cand.progress or 0.0), 4),
+        "eta_seconds": cand.eta_seconds if cand.status == "running" else None,
         "message": cand.message,
         "error_code": cand.error_code,
         "error": cand.error,

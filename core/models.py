@@ -247,6 +247,8 @@ class ReleaseJob(Base):
     status: Mapped[str] = mapped_column(String(32), default=JobStatus.queued.value, index=True)
     stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
     progress: Mapped[float] = mapped_column(default=0.0)
+    # the running stage's estimated seconds left (from its own progress rate); None when unknown
+    eta_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -308,6 +310,8 @@ class ReleaseCandidate(Base):
     status: Mapped[str] = mapped_column(String(32), default="queued", index=True)
     stage: Mapped[str | None] = mapped_column(String(64), nullable=True)
     progress: Mapped[float] = mapped_column(default=0.0)
+    # the running stage's estimated seconds left (from its own progress rate); None when unknown
+    eta_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     message: Mapped[str | None] = mapped_column(Text, nullable=True)
     error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
     error: Mapped[str | None] = mapped_column(Text, nullable=True)

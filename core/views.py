@@ -56,6 +56,16 @@ def _current_version_number(session: Session, ds: Dataset) -> int | None:
     return current.version if current is not None else None
 
 
+def stage_eta_view(eta_seconds: int | None, staff: bool) -> int | None:
+    """The running stage's estimated seconds left: to the second for staff, rounded up to whole minutes
+    for analysts (like the times they see: finer ones would time the fit)."""
+    if eta_seconds is None:
+        return None
+    if staff:
+        return int(eta_seconds)
+    return max(60, -(-int(eta_seconds) // 60) * 60)
+
+
 def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
     """A release as `user` may see it.
 
@@ -107,6 +117,7 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         "status": job.status,
         "stage": stage,
         "progress": progress,
+        "eta_seconds": stage_eta_view(job.eta_seconds if job.status == JobStatus.running.value else None, staff),
         "message": message,
         "error_code": error_code,
         "created_at": when(job.created_at),

@@ -193,6 +193,11 @@ def _components() -> dict[str, Any]:
                     },
                     "stage": {"type": ["string", "null"]},
                     "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                    "eta_seconds": {
+                        "type": ["integer", "null"],
+                        "description": "while running: the current stage's estimated seconds left, from its "
+                        "own progress rate (whole minutes for analysts); null for short or young stages",
+                    },
                     "message": {"type": ["string", "null"]},
                     "error_code": {"type": ["string", "null"]},
                     "cost": {"anyOf": [cost, {"type": "null"}]},

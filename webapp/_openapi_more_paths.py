@@ -266,6 +266,7 @@ def _candidate_paths() -> dict[str, Any]:
             "status": {"type": "string", "enum": ["queued", "running", "ready", "failed"]},
             "stage": {"type": ["string", "null"]},
             "progress": {"type": "number", "minimum": 0, "maximum": 1},
+            "eta_seconds": {"type": ["integer", "null"], "description": "the running stage's estimated seconds left"},
             "message": {"type": ["string", "null"]},
             "error_code": {"type": ["string", "null"]},
             "error": {"type": ["string", "null"]},

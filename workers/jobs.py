@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import datetime as dt
 import logging
+import math
 import os
 import socket
 import threading
@@ -243,15 +244,20 @@ class JobControl:
             raise LeaseLost(f"job {self.job_id} is no longer owned by {self.owner}")
 
     # ----- progress ---------------------------------------------------------------------------
-    def progress(self, stage: str, fraction: float, message: str | None = None) -> None:
-        """Record the stage and overall progress (0..1); throttled except on stage change."""
+    def progress(
+        self, stage: str, fraction: float, message: str | None = None, eta_seconds: float | None = None
+    ) -> None:
+        """Record the stage, overall progress (0..1) and the stage's estimated seconds left; throttled
+        except on stage change."""
         self.check()
         now = time.monotonic()
         if stage == self._stage and now - self._last_write < 0.5:
             return
         self._stage = stage
         self._last_write = now
-        if not self._renew(stage=stage, progress=max(0.0, min(1.0, float(fraction))), message=message or stage):
+        eta = None if eta_seconds is None else max(0, int(math.ceil(eta_seconds)))
+        values = {"stage": stage, "progress": max(0.0, min(1.0, float(fraction))), "message": message or stage}
+        if not self._renew(**values, eta_seconds=eta):
             self._lost.set()
             self.check()
 

@@ -129,6 +129,22 @@ def load_spec(job_id: int, settings: Settings) -> JobSpec:
         )
 
 
+#: a stage shows an estimate of its time left once it has run this long and done this much of its work
+ETA_AFTER_SECONDS = 5.0
+ETA_AFTER_FRACTION = 0.05
+
+
+def stage_eta(elapsed: float, done: float) -> float | None:
+    """Seconds left in a stage that took `elapsed` seconds for the fraction `done` of its work, at the
+    rate so far; None while the stage is too young or too little done for the rate to mean anything,
+    so short stages never show one."""
+    if elapsed < ETA_AFTER_SECONDS or done < ETA_AFTER_FRACTION:
+        return None
+    if done >= 1.0:
+        return 0.0
+    return elapsed * (1.0 - done) / done
+
+
 class _Stage:
     """Maps a stage's own 0..1 progress onto the job's overall bar."""
 
@@ -144,8 +160,10 @@ class _Stage:
         return self
 
     def __call__(self, fraction: float, message: str = "") -> None:
-        f = self.start + (self.end - self.start) * max(0.0, min(1.0, float(fraction)))
-        self.control.progress(self.name, f, f"{self.name}: {message}" if message else self.name)
+        done = max(0.0, min(1.0, float(fraction)))
+        f = self.start + (self.end - self.start) * done
+        eta = stage_eta(time.perf_counter() - self.t0, done)
+        self.control.progress(self.name, f, f"{self.name}: {message}" if message else self.name, eta_seconds=eta)
 
     def __exit__(self, *exc: object) -> None:
         elapsed = time.perf_counter() - self.t0

@@ -60,6 +60,22 @@ def _globals() -> dict[str, Any]:
     }
 
 
+def eta_text(seconds: Any) -> str:
+    """A stage's estimated time left in words ("about 3 min left in this stage"); "" when unknown.
+    app.js writes the same words while the page polls."""
+    if seconds is None:
+        return ""
+    secs = max(0, int(seconds))
+    if secs < 60:
+        return f"about {max(secs, 1)} s left in this stage"
+    return f"about {-(-secs // 60)} min left in this stage"
+
+
+@pages.app_template_filter("eta")
+def _eta(value: Any) -> str:
+    return eta_text(value)
+
+
 @pages.app_template_filter("exact")
 def _exact(value: Any) -> str:
     """A stored exact value ('1/10', 'inf') in human form ('0.1', 'inf', '1/3 (0.333333)')."""

@@ -18,6 +18,14 @@
 
   function pct(value) { return Math.round((value || 0) * 100) + "%"; }
 
+  // the running stage's estimated time left, in the words the server renders (hooks.eta_text)
+  function etaText(seconds) {
+    if (seconds === null || seconds === undefined) { return ""; }
+    var secs = Math.max(0, Math.floor(seconds));
+    if (secs < 60) { return "about " + Math.max(secs, 1) + " s left in this stage"; }
+    return "about " + Math.ceil(secs / 60) + " min left in this stage";
+  }
+
   // ---- release page: poll the job while it is queued or running -----------------------------
   var card = document.querySelector("[data-poll-release]");
   if (card) {
@@ -26,6 +34,7 @@
     var percent = document.getElementById("job-percent");
     var stage = document.getElementById("job-stage");
     var message = document.getElementById("job-message");
+    var eta = document.getElementById("job-eta");
     var statusEl = document.getElementById("job-status");
     var failures = 0;
     var tick = function () {
@@ -37,6 +46,7 @@
         stage.textContent = STAGES[r.stage] || r.stage || "";
         stage.setAttribute("data-stage", r.stage || "");
         message.textContent = r.message || "";
+        if (eta) { eta.textContent = etaText(r.eta_seconds); }
         if (statusEl.getAttribute("data-status") !== r.status) {
           statusEl.setAttribute("data-status", r.status);
           statusEl.innerHTML = "";
