@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evaluation._common import EvaluationLimits
+from evaluation.compare import SCORES_EXPLAINED
 from evaluation.kernels import FIDELITY_SCORE_DEFINITION
 from evaluation.parts import Figure, Section
 
@@ -169,6 +170,7 @@ def _fidelity_html(d: dict[str, Any]) -> str:
             ]
         ),
         f"<p class='note'>{_e(d.get('fidelity_score_definition', FIDELITY_SCORE_DEFINITION))}</p>",
+        f"<p class='note' id='scores-explained'><strong>Two scores, two questions.</strong> {_e(SCORES_EXPLAINED)}</p>",
     ]
     rows = []
     for name, c in d.get("columns", {}).items():

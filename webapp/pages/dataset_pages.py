@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 
 from core import releases, schema_versions
+from core.comparison import release_comparison
 from core.db import session_scope, write_session
 from core.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from core.ledger import ledger_summary
@@ -163,6 +164,8 @@ def _dataset_context(s: Session, user: User, ds: Dataset) -> dict[str, Any]:
         "history": summary.history,
         "history_own": summary.history_scope == "own",
         "jobs": jobs,
+        # finished releases side by side, computed on real rows: stewards and admins only
+        "comparison": release_comparison(s, ds) if staff else None,
         "policy_yaml": policy_yaml,
         "staff": staff,
         "can_request": ds.schema_confirmed and user.role in (Role.analyst.value, Role.steward.value),

@@ -76,6 +76,17 @@ def _eta(value: Any) -> str:
     return eta_text(value)
 
 
+@pages.app_template_filter("sig4")
+def _sig4(value: Any) -> str:
+    """A report figure to 4 significant digits; a dash when there is none."""
+    if value is None:
+        return "—"
+    try:
+        return f"{float(value):.4g}"
+    except (TypeError, ValueError):
+        return str(value)
+
+
 @pages.app_template_filter("exact")
 def _exact(value: Any) -> str:
     """A stored exact value ('1/10', 'inf') in human form ('0.1', 'inf', '1/3 (0.333333)')."""
