@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from privacy.schema._regions import COUNTRY_REGIONS, US_STATE_REGIONS, region_of
 from privacy.schema.model import NUMERIC_KINDS, ColumnSpec, Hierarchy, PublicSchema
 
 __all__ = ["apply_suggestions", "suggest_roles"]
@@ -91,6 +92,7 @@ _GEO_WORDS = _words(
     "residence nationality birthplace"
 )
 _FIPS_WORDS = ("fips", "geoid", "county")
+_COUNTRY_WORDS = ("country", "nationality", "birthplace", "citizenship")
 #: words of a date ("date", "dt") and then of an event
 _EVENT_WORDS = _words(
     "date dt admission admit admitted discharge discharged visit event death dod encounter "
@@ -263,41 +265,66 @@ def _declared_or_seen(spec: ColumnSpec, s: pd.Series | None) -> list[Any] | None
     return sorted((v.item() if hasattr(v, "item") else v for v in seen), key=str)
 
 
-def _hierarchy(name: str, spec: ColumnSpec, s: pd.Series | None) -> tuple[Hierarchy | None, str]:
-    """A hierarchy for a suggested quasi-identifier and words for it, or None and why not."""
+def _region_groups(values: list[Any], table: dict[str, str]) -> tuple[dict[str, list[Any]], list[Any]] | None:
+    """Values grouped by their region in `table`, and those in none; None when fewer than half have a region."""
+    groups: dict[str, list[Any]] = {}
+    ungrouped: list[Any] = []
+    for v in values:
+        region = region_of(v, table)
+        if region is None or region in {str(x) for x in values}:
+            ungrouped.append(v)
+        else:
+            groups.setdefault(region, []).append(v)
+    if 2 * (len(values) - len(ungrouped)) < len(values) or all(len(m) == 1 for m in groups.values()):
+        return None
+    return groups, ungrouped
+
+
+def _hierarchy(name: str, spec: ColumnSpec, s: pd.Series | None) -> tuple[Hierarchy | None, str, list[Any]]:
+    """A hierarchy for a suggested quasi-identifier, words for it and the values it leaves in no group;
+    or None and why not."""
     n = _Name(name)
     if spec.kind == "datetime":
         level: Literal["month", "year"] = "year" if _is_birth(n) else "month"
-        return Hierarchy(granularity=level), f"by {level}"
+        return Hierarchy(granularity=level), f"by {level}", []
     if spec.kind in NUMERIC_KINDS and spec.values is None:
         if spec.has_bounds:
             lo, hi = spec.numeric_bounds()
         else:
             num = pd.to_numeric(s, errors="coerce").dropna() if s is not None else pd.Series(dtype=float)
             if num.empty:
-                return None, "it has no bounds to band: declare min and max, then a band"
+                return None, "it has no bounds to band: declare min and max, then a band", []
             lo, hi = float(num.min()), float(num.max())
         band = _band(name, spec, lo, hi)
-        return Hierarchy(band=band), f"bands of {band:g}"
+        return Hierarchy(band=band), f"bands of {band:g}", []
     values = _declared_or_seen(spec, s)
     if values is None:
-        return None, "its categories are not declared: declare `values`, then groups"
+        return None, "its categories are not declared: declare `values`, then groups", []
     width = 5 if all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 100_000 for v in values) else None
     groups = None
     how = ""
+    ungrouped: list[Any] = []
+    regions = US_STATE_REGIONS if n.has("state") else COUNTRY_REGIONS if n.has(*_COUNTRY_WORDS) else None
     if _is_zip(n):
         groups = _prefix_groups(values, lambda v: _zip_prefix(v, width))
         how = "by the code's prefix"
     elif n.has(*_FIPS_WORDS):
         groups = _prefix_groups(values, lambda v: _fips_prefix(v, width))
         how = "by state (the FIPS code's first two digits)"
+    elif regions is not None:
+        found = _region_groups(values, regions)
+        if found is not None:
+            groups, ungrouped = found
+            how = "by US Census region" if regions is US_STATE_REGIONS else "by world region"
     if groups is None:
         example = "regions" if n.has(*_GEO_WORDS) else "broader categories"
-        return None, (
+        return (
+            None,
             f"no honest grouping of its values is known; declare groups (for example {example}) or let "
-            "suppression replace rare values"
+            "suppression replace rare values",
+            [],
         )
-    return Hierarchy(groups=groups), f"{len(groups)} groups {how}"
+    return Hierarchy(groups=groups), f"{len(groups)} groups {how}", ungrouped
 
 
 def describe_hierarchy(h: dict[str, Any]) -> str:
@@ -391,6 +418,15 @@ def _flags(name: str, spec: ColumnSpec, s: pd.Series | None) -> list[dict[str, s
                 "declare kind: identifier to drop it",
             }
         )
+    if (_is_zip(n) or n.has(*_FIPS_WORDS)) and spec.kind in NUMERIC_KINDS:
+        flags.append(
+            {
+                "column": name,
+                "issue": "code_as_number",
+                "message": "name looks like a ZIP, postal or FIPS code, but its values were read as numbers, which "
+                "drops leading zeros (02139 reads as 2139): declare it categorical with the codes written as text",
+            }
+        )
     kept = not spec.is_dropped and spec.kind != "datetime" and spec.kind not in NUMERIC_KINDS
     if kept and (_is_date_name(n) or _is_birth(n)):
         flags.append(
@@ -429,9 +465,19 @@ def suggest_roles(table: pd.DataFrame, schema: PublicSchema) -> dict[str, Any]:
         reason = _qi_reason(name, spec)
         if reason is not None:
             qis.append({"column": name, "reason": reason})
-            h, how = _hierarchy(name, spec, s)
+            h, how, ungrouped = _hierarchy(name, spec, s)
             if h is not None:
                 hierarchies[name] = h.model_dump(mode="json", exclude_none=True)
+                if ungrouped:
+                    shown = ", ".join(repr(v) for v in ungrouped[:5]) + (", ..." if len(ungrouped) > 5 else "")
+                    flags.append(
+                        {
+                            "column": name,
+                            "issue": "partial_hierarchy",
+                            "message": f"the suggested groups ({how}) leave {len(ungrouped)} value(s) in no group "
+                            f"({shown}): they stay as they are at the first level; add them to a group",
+                        }
+                    )
             else:
                 flags.append({"column": name, "issue": "no_hierarchy", "message": f"no hierarchy suggested, as {how}"})
             continue

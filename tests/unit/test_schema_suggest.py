@@ -55,6 +55,13 @@ def test_adult_suggests_its_demographics_as_quasi_identifiers_and_income_as_targ
     reasons = {q["column"]: q["reason"] for q in sug["quasi_identifiers"]}
     assert reasons["age"] == "name looks like an age" and "geography" in reasons["native-country"]
     assert sug["hierarchies"]["age"] == {"band": 10.0}  # adult's proposed bounds 15-95: bands of ten years
+    regions = sug["hierarchies"]["native-country"]["groups"]
+    assert regions["Northern America"] == ["Canada", "United-States"]
+    assert {"England", "Holand-Netherlands", "Yugoslavia"} <= set(regions["Europe"]) and "Hong" in regions["Asia"]
+    partial = [
+        f["message"] for f in sug["flags"] if f == {**f, "column": "native-country", "issue": "partial_hierarchy"}
+    ]
+    assert len(partial) == 1 and "'South'" in partial[0]  # ambiguous: left for the steward to place
 
 
 def test_compas_suggests_birth_date_demographics_and_event_dates(compas) -> None:
@@ -170,6 +177,22 @@ def test_zip_codes_are_grouped_by_prefix_and_geography_codes_by_state() -> None:
     schema, sug = _suggest(numeric)
     assert schema.columns["zipcode"].kind in ("ordinal", "continuous")
     assert sug["hierarchies"]["zipcode"] == {"band": 100.0}  # the 3-digit prefixes of 5-digit ZIPs
+    assert [f["issue"] for f in sug["flags"] if f["column"] == "zipcode"] == ["code_as_number"]
+
+
+def test_us_states_are_grouped_by_census_region_by_code_or_name() -> None:
+    df = pd.DataFrame(
+        {"state": ["MA", "NY", "TX", "CA", "WA", "OH"] * 5, "State Name": ["Texas", "Ohio", "Florida"] * 10}
+    )
+    _schema, sug = _suggest(df)
+    assert sug["hierarchies"]["state"]["groups"] == {
+        "Northeast": ["MA", "NY"],
+        "South": ["TX"],
+        "West": ["CA", "WA"],
+        "Midwest": ["OH"],
+    }
+    assert sug["hierarchies"]["State Name"]["groups"] == {"Midwest": ["Ohio"], "South": ["Florida", "Texas"]}
+    assert not [f for f in sug["flags"] if f["issue"] in ("partial_hierarchy", "no_hierarchy")]
 
 
 def test_uk_postcodes_are_grouped_by_outward_code() -> None:
