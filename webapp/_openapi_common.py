@@ -165,8 +165,8 @@ def _components() -> dict[str, Any]:
                                         "column": {"type": "string"},
                                         "issue": {
                                             "type": "string",
-                                            "description": "empty, free_text, identifier, no_hierarchy, partial_hierarchy, not_datetime, "
-                                            "code_as_number",
+                                            "description": "empty, free_text, identifier, no_hierarchy, "
+                                            "partial_hierarchy, not_datetime, code_as_number",
                                         },
                                         "message": {"type": "string"},
                                     },
