@@ -503,8 +503,9 @@ def apply_suggestions(
 ) -> PublicSchema:
     """`schema` with the suggested roles and hierarchies written in; given roles replace the suggested ones.
 
-    A hierarchy derived from values read from the data (the column's learned bounds or categories, or the
-    rows of an open domain) is marked `learned` like them.
+    A hierarchy derived from values read from the data (bands from the column's learned bounds, groups of its
+    learned categories or of the rows of an open domain) is marked `learned` like them; a month or year
+    granularity, chosen from the column's name, is not.
     """
     qis = quasi_identifiers if quasi_identifiers else [q["column"] for q in suggestions["quasi_identifiers"]]
     sens = sensitive if sensitive else [q["column"] for q in suggestions["sensitive"]]
@@ -515,7 +516,10 @@ def apply_suggestions(
         spec = cols.get(name)
         if h is None or spec is None or spec.hierarchy is not None:
             continue
-        from_data = bool({"values", "min", "max"} & set(spec.learned)) or ("groups" in h and spec.values is None)
+        # a granularity follows from the name alone; bands follow from the bounds, groups list the values
+        from_data = "granularity" not in h and (
+            bool({"values", "min", "max"} & set(spec.learned)) or ("groups" in h and spec.values is None)
+        )
         learned = [*spec.learned, "hierarchy"] if from_data else list(spec.learned)
         cols[name] = spec.model_copy(update={"hierarchy": Hierarchy.model_validate(h), "learned": learned})
     data = schema.model_copy(update={"columns": cols}).to_dict()

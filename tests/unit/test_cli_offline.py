@@ -334,7 +334,7 @@ def test_schema_propose_accept_suggestions_writes_roles_and_hierarchies(runner: 
     assert schema.target == "is_recid"  # given on the command line: replaces the suggested target
     assert schema.columns["age"].hierarchy is not None and schema.columns["age"].hierarchy.band == 10
     assert schema.columns["dob"].hierarchy is not None and schema.columns["dob"].hierarchy.granularity == "year"
-    assert "hierarchy" in schema.columns["age"].learned
+    assert "hierarchy" in schema.columns["age"].learned and "hierarchy" not in schema.columns["dob"].learned
     assert "#   quasi-identifier: age (name looks like an age); hierarchy band 10" in out.read_text(encoding="utf-8")
 
 

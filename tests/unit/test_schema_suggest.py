@@ -109,7 +109,8 @@ def test_every_suggested_quasi_identifier_has_a_hierarchy_the_schema_accepts_or_
     assert again.target == (sug["target"] or {}).get("column")
     for name in sug["hierarchies"]:
         assert again.columns[name].hierarchy == Hierarchy.model_validate(sug["hierarchies"][name])
-        assert "hierarchy" in again.columns[name].learned  # derived from learned bounds or values
+        # bands and groups are derived from learned bounds or values; a granularity from the name alone
+        assert ("hierarchy" in again.columns[name].learned) == ("granularity" not in sug["hierarchies"][name])
 
 
 @pytest.mark.parametrize(
