@@ -221,18 +221,6 @@ def _band(name: str, spec: ColumnSpec, lo: float, hi: float) -> float:
     return band
 
 
-def _prefix_groups(values: list[Any], prefix: Callable[[str], str | None]) -> dict[str, list[Any]] | None:
-    groups: dict[str, list[Any]] = {}
-    for v in values:
-        p = prefix(str(v).strip())
-        if p is None:
-            return None
-        groups.setdefault(p, []).append(v)
-    if len(groups) < 2 or len(groups) == len(values):
-        return None  # one group is `*`, a group per value is the value itself: neither generalises
-    return groups
-
-
 def _zip_prefix(v: str, width: int | None) -> str | None:
     if width is not None and v.isdigit():
         v = v.zfill(width)
@@ -265,17 +253,21 @@ def _declared_or_seen(spec: ColumnSpec, s: pd.Series | None) -> list[Any] | None
     return sorted((v.item() if hasattr(v, "item") else v for v in seen), key=str)
 
 
-def _region_groups(values: list[Any], table: dict[str, str]) -> tuple[dict[str, list[Any]], list[Any]] | None:
-    """Values grouped by their region in `table`, and those in none; None when fewer than half have a region."""
+def _grouped(values: list[Any], key: Callable[[Any], str | None]) -> tuple[dict[str, list[Any]], list[Any]] | None:
+    """Values grouped by `key`, and those it places in no group; None when fewer than half are grouped or the
+    groups do not generalise (a group per value is the value itself, one group of every value is `*`)."""
     groups: dict[str, list[Any]] = {}
     ungrouped: list[Any] = []
+    names = {str(v) for v in values}
     for v in values:
-        region = region_of(v, table)
-        if region is None or region in {str(x) for x in values}:
+        group = key(v)
+        if group is None or group in names:  # a group may not be named like a value left ungrouped
             ungrouped.append(v)
         else:
-            groups.setdefault(region, []).append(v)
+            groups.setdefault(group, []).append(v)
     if 2 * (len(values) - len(ungrouped)) < len(values) or all(len(m) == 1 for m in groups.values()):
+        return None
+    if len(groups) == 1 and not ungrouped:
         return None
     return groups, ungrouped
 
@@ -301,22 +293,18 @@ def _hierarchy(name: str, spec: ColumnSpec, s: pd.Series | None) -> tuple[Hierar
     if values is None:
         return None, "its categories are not declared: declare `values`, then groups", []
     width = 5 if all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v < 100_000 for v in values) else None
-    groups = None
-    how = ""
-    ungrouped: list[Any] = []
+    found = None
     regions = US_STATE_REGIONS if n.has("state") else COUNTRY_REGIONS if n.has(*_COUNTRY_WORDS) else None
     if _is_zip(n):
-        groups = _prefix_groups(values, lambda v: _zip_prefix(v, width))
+        found = _grouped(values, lambda v: _zip_prefix(str(v).strip(), width))
         how = "by the code's prefix"
     elif n.has(*_FIPS_WORDS):
-        groups = _prefix_groups(values, lambda v: _fips_prefix(v, width))
+        found = _grouped(values, lambda v: _fips_prefix(str(v).strip(), width))
         how = "by state (the FIPS code's first two digits)"
     elif regions is not None:
-        found = _region_groups(values, regions)
-        if found is not None:
-            groups, ungrouped = found
-            how = "by US Census region" if regions is US_STATE_REGIONS else "by world region"
-    if groups is None:
+        found = _grouped(values, lambda v: region_of(v, regions))
+        how = "by US Census region" if regions is US_STATE_REGIONS else "by world region"
+    if found is None:
         example = "regions" if n.has(*_GEO_WORDS) else "broader categories"
         return (
             None,
@@ -324,6 +312,7 @@ def _hierarchy(name: str, spec: ColumnSpec, s: pd.Series | None) -> tuple[Hierar
             "suppression replace rare values",
             [],
         )
+    groups, ungrouped = found
     return Hierarchy(groups=groups), f"{len(groups)} groups {how}", ungrouped
 
 

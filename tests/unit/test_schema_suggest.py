@@ -196,6 +196,18 @@ def test_us_states_are_grouped_by_census_region_by_code_or_name() -> None:
     assert not [f for f in sug["flags"] if f["issue"] in ("partial_hierarchy", "no_hierarchy")]
 
 
+def test_codes_that_do_not_fit_stay_ungrouped_and_flagged_and_one_group_of_all_is_no_hierarchy() -> None:
+    df = pd.DataFrame({"zip": ["02139", "02138", "10001", "10003", "unknown"] * 8, "x": range(40)})
+    _schema, sug = _suggest(df)
+    assert sug["hierarchies"]["zip"]["groups"] == {"021**": ["02138", "02139"], "100**": ["10001", "10003"]}
+    [partial] = [f for f in sug["flags"] if f["issue"] == "partial_hierarchy"]
+    assert partial["column"] == "zip" and "1 value(s) in no group ('unknown')" in partial["message"]
+    one = pd.DataFrame({"zip": ["02139", "02138", "02142"] * 8, "x": range(24)})
+    _schema, sug = _suggest(one)
+    assert "zip" not in sug["hierarchies"]  # a single group of every value would be `*` itself
+    assert [f["issue"] for f in sug["flags"] if f["column"] == "zip"] == ["no_hierarchy"]
+
+
 def test_uk_postcodes_are_grouped_by_outward_code() -> None:
     df = pd.DataFrame({"postcode": ["SW1A 1AA", "SW1A 2AB", "EC1A 1BB", "EC1A 7BE", "M1 1AE"] * 8, "x": range(40)})
     _schema, sug = _suggest(df)
