@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from privacy.errors import SchemaError
 from privacy.schema.model import (
     MAX_EXACT_ORDINAL,
     MAX_SPECIAL_VALUES,
@@ -230,6 +231,13 @@ def propose_schema(
                 "null_tokens": [token],
                 "learned": [f for f in _LEARNED_ORDER if f in {*spec.learned, "null_tokens"}],
             }
+        )
+    if cols and all(spec.is_dropped for spec in cols.values()):
+        raise SchemaError(
+            "every column of the table looks like an identifier, free text or is empty, so nothing could be "
+            "synthesized from it; give a schema that declares the columns to release (their kind, bounds or "
+            "values), or check that the file holds the intended table",
+            field="schema",
         )
     return PublicSchema(
         columns=cols,

@@ -272,6 +272,13 @@ def test_an_empty_column_is_dropped_and_flagged_not_declared_categorical() -> No
     assert list(out.columns) == ["age"] and report.dropped_columns == ["unused"]
 
 
+def test_a_table_of_nothing_but_ids_and_empty_columns_is_refused_with_what_to_do() -> None:
+    from privacy.errors import SchemaError
+
+    with pytest.raises(SchemaError, match="give a schema that declares the columns to release"):
+        propose_schema(pd.DataFrame({"id": [f"P{i:03d}" for i in range(30)], "unused": [None] * 30}))
+
+
 def test_a_datetime_with_times_of_day_keeps_its_time_through_yaml_and_conformance() -> None:
     times = pd.date_range("2013-01-01 06:03:42", periods=100, freq="83h").astype(str).tolist()
     times[-1] = "2014-12-31 22:41:07"  # on the last day of the last year, late in the evening
