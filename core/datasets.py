@@ -12,6 +12,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -26,7 +27,7 @@ from privacy import catalogue
 from privacy.budget import PrivacyBudget, PrivacyCost, format_value
 from privacy.errors import SchemaError
 from privacy.policy import DatasetPolicy, load_policy
-from privacy.schema import PublicSchema, load_schema, propose_schema, read_table, validate_table
+from privacy.schema import PublicSchema, load_schema, propose_schema, read_table, suggest_roles, validate_table
 
 DEFAULT_ROWS = catalogue.DEFAULT_ROWS
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -98,11 +99,14 @@ def register_dataset(
         given = _schema_from_request(schema_text) if schema_text else None
         scan = scan_table(upload_path, given)
         n_rows, schema, issues = scan.n_rows, scan.schema, scan.issues
+        suggestions = None if given is not None else _suggest_from_first_rows(upload_path, schema)
     else:
         table = read_table(upload_path)  # the file's problems first, then the schema's
         given = _schema_from_request(schema_text) if schema_text else None
         n_rows = len(table)
         schema = given if given is not None else propose_schema(table)
+        # roles, hierarchies and flags for the steward to accept: learned from the rows, as the proposal is
+        suggestions = suggest_roles(table, schema) if given is None else None
         issues = validate_table(table, schema)
         del table
     delta_issues = _check_max_delta(policy, n_rows)
@@ -123,6 +127,7 @@ def register_dataset(
         delta_budget=str(budget.delta),
         policy=policy.to_dict(),
         description=description,
+        schema_suggestions=suggestions,
     )
     session.add(ds)
     session.flush()
@@ -171,6 +176,14 @@ def register_dataset(
     return ds, pending_issue + delta_issues + [
         {"column": i.column or "", "code": i.code, "message": i.message, "severity": i.severity} for i in issues
     ]
+
+
+def _suggest_from_first_rows(path: Path, schema: PublicSchema) -> dict[str, Any]:
+    """Suggestions for a schema proposed from a large file's first batch, read from that batch as the proposal was."""
+    from privacy.table_scan import DEFAULT_BATCH_BYTES, _batches
+
+    first = next(_batches(Path(path), None, DEFAULT_BATCH_BYTES), None)
+    return suggest_roles(first if first is not None else pd.DataFrame(), schema)
 
 
 def _check_max_delta(policy: DatasetPolicy, n_rows: int) -> list[dict[str, str]]:

@@ -39,6 +39,8 @@ def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool
     if staff:
         # facts read from the raw file: steward and admin only
         view["internal"] = {"rows": ds.n_rows, "original_filename": ds.original_filename, "sha256": ds.file_sha256}
+        # roles, hierarchies and flags suggested with a proposed schema, learned from the raw rows
+        view["schema_suggestions"] = ds.schema_suggestions
         view["grants"] = list(
             session.execute(
                 select(User.username).join(Grant, Grant.user_id == User.id).where(Grant.dataset_id == ds.id)

@@ -144,8 +144,43 @@ def _components() -> dict[str, Any]:
                     "created_at": {"type": "string", "format": "date-time"},
                     "internal": {"type": "object", "description": "stewards and admins only: rows, file, SHA-256"},
                     "grants": {"type": "array", "items": {"type": "string"}, "description": "stewards and admins only"},
+                    "schema_suggestions": {
+                        "type": ["object", "null"],
+                        "description": "stewards and admins only: roles suggested with a proposed schema, learned "
+                        "from the raw rows (null when the steward gave the schema)",
+                        "properties": {
+                            "quasi_identifiers": {"type": "array", "items": _ref("RoleSuggestion")},
+                            "sensitive": {"type": "array", "items": _ref("RoleSuggestion")},
+                            "target": {"oneOf": [_ref("RoleSuggestion"), {"type": "null"}]},
+                            "hierarchies": {
+                                "type": "object",
+                                "description": "column -> hierarchy (band, edges, granularity or groups)",
+                                "additionalProperties": {"type": "object"},
+                            },
+                            "flags": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "properties": {
+                                        "column": {"type": "string"},
+                                        "issue": {
+                                            "type": "string",
+                                            "description": "empty, free_text, identifier, no_hierarchy, "
+                                            "partial_hierarchy, not_datetime, code_as_number",
+                                        },
+                                        "message": {"type": "string"},
+                                    },
+                                },
+                            },
+                        },
+                    },
                     "ledger": _ref("Ledger"),
                 },
+            },
+            "RoleSuggestion": {
+                "type": "object",
+                "description": "a column suggested for a role, and why",
+                "properties": {"column": {"type": "string"}, "reason": {"type": "string"}},
             },
             "Ledger": {
                 "type": "object",

@@ -30,8 +30,9 @@ the declared bounds, are distinct, integers in an integer column, and at most
 of a binned column's rows, marked `learned` like every fact read from the data.
 
 The models live in `privacy.schema.model`, reading tables in `tables`, the
-proposal in `proposal`, validation, conformance and enforcement in `conform`;
-the names are re-exported here.
+proposal in `proposal`, the suggested roles (quasi-identifiers, sensitive
+columns, target, hierarchies, flags: `suggest_roles`) in `suggest`, validation,
+conformance and enforcement in `conform`; the names are re-exported here.
 """
 
 from __future__ import annotations
@@ -63,6 +64,8 @@ from privacy.schema.model import _as_number as _as_number
 from privacy.schema.proposal import OPEN_DOMAIN_DESCRIPTION as OPEN_DOMAIN_DESCRIPTION
 from privacy.schema.proposal import apply_null_tokens as apply_null_tokens
 from privacy.schema.proposal import propose_schema
+from privacy.schema.suggest import apply_suggestions, suggest_roles
+from privacy.schema.suggest import describe_hierarchy as describe_hierarchy
 from privacy.schema.tables import NA_VALUES, read_table
 from privacy.schema.tables import _check_column_names as _check_column_names
 from privacy.schema.tables import _check_finite as _check_finite
@@ -78,10 +81,12 @@ __all__ = [
     "Hierarchy",
     "PublicSchema",
     "SchemaIssue",
+    "apply_suggestions",
     "conform_table",
     "load_schema",
     "propose_schema",
     "read_table",
+    "suggest_roles",
     "validate_table",
 ]
 

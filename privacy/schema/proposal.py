@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from privacy.errors import SchemaError
 from privacy.schema.model import (
     MAX_EXACT_ORDINAL,
     MAX_SPECIAL_VALUES,
@@ -121,9 +122,13 @@ def propose_schema(
     lengths, dates), category domains, bounds, `integer`, nullability, special
     values (a value holding `SPECIAL_VALUE_SHARE` or more of a binned numeric
     column's rows), and how an identifier is replaced. Numeric bounds are
-    rounded outward; identifiers (unique values, id-like names) and free text
-    (long, mostly unique strings) are detected. No text derived from the data (counts of values, examples)
-    is written into the schema.
+    rounded outward (a datetime column whose values carry times of day keeps them:
+    its bounds are datetimes); identifiers (unique values, id-like names) and free
+    text (long values with many distinct ones, whatever the column's name, or a
+    text-like name) are detected. A column empty in every row has nothing to model
+    and no domain to declare: it is proposed as `text` (dropped, nullable) for the
+    steward to declare if later data fill it. No text derived from the data (counts
+    of values, examples) is written into the schema.
     """
     cols: dict[str, ColumnSpec] = {}
     n = len(df)
@@ -146,9 +151,8 @@ def propose_schema(
         nunique = int(nonnull.nunique())
         sname = str(name)
         if nonnull.empty:
-            cols[sname] = _proposed(
-                ("kind", "values", "nullable"), kind="categorical", values=["(empty)"], nullable=True
-            )
+            # nothing to model and no domain to declare: dropped like free text until the steward declares it
+            cols[sname] = _proposed(("kind", "nullable"), kind="text", nullable=True)
             continue
         if pd.api.types.is_bool_dtype(s):
             # [False, True] is the whole domain of the type; that the column has the type was read from the data
@@ -157,12 +161,9 @@ def propose_schema(
         if pd.api.types.is_datetime64_any_dtype(s) or (s.dtype == object and _looks_like_dates(nonnull)):
             values = pd.to_datetime(nonnull, errors="coerce")
             lo, hi = values.min(), values.max()
+            start, end = _year_bounds(values, lo.year, hi.year)
             cols[sname] = _proposed(
-                ("kind", "min", "max", "nullable"),
-                kind="datetime",
-                min=dt.date(lo.year, 1, 1),
-                max=dt.date(hi.year, 12, 31),
-                nullable=nullable,
+                ("kind", "min", "max", "nullable"), kind="datetime", min=start, max=end, nullable=nullable
             )
             continue
         if pd.api.types.is_numeric_dtype(s):
@@ -197,8 +198,8 @@ def propose_schema(
             continue
         # strings
         as_str = nonnull.astype(str)
-        mean_len = float(as_str.str.len().mean())
-        if nunique == len(nonnull) and len(nonnull) > 20 and (mean_len < 40 or _ID_NAME.search(sname)):
+        long_text = _long_text(as_str)
+        if nunique == len(nonnull) and len(nonnull) > 20 and (not long_text or _ID_NAME.search(sname)):
             # whether ids are regenerated or dropped depends on the column having nulls: learned as well
             cols[sname] = _proposed(
                 ("kind", "identifier"), kind="identifier", identifier="fake" if not nullable else "drop"
@@ -207,11 +208,7 @@ def propose_schema(
         if _ID_NAME.search(sname) and nunique > 0.3 * len(nonnull) and len(nonnull) > 20:
             cols[sname] = _proposed(("kind",), kind="identifier")
             continue
-        if (
-            mean_len > 40
-            or _TEXT_NAME.search(sname)
-            or (nunique > max_categories and as_str.str.contains(" ").mean() > 0.5)
-        ):
+        if _TEXT_NAME.search(sname) or (long_text and _many_values(nunique, len(nonnull), max_categories)):
             cols[sname] = _proposed(("kind", "nullable"), kind="text", nullable=nullable)
             continue
         cats = sorted(as_str.unique().tolist())
@@ -235,6 +232,13 @@ def propose_schema(
                 "learned": [f for f in _LEARNED_ORDER if f in {*spec.learned, "null_tokens"}],
             }
         )
+    if cols and all(spec.is_dropped for spec in cols.values()):
+        raise SchemaError(
+            "every column of the table looks like an identifier, free text or is empty, so nothing could be "
+            "synthesized from it; give a schema that declares the columns to release (their kind, bounds or "
+            "values), or check that the file holds the intended table",
+            field="schema",
+        )
     return PublicSchema(
         columns=cols,
         quasi_identifiers=[q for q in (quasi_identifiers or []) if q in cols],
@@ -246,6 +250,38 @@ def propose_schema(
 OPEN_DOMAIN_DESCRIPTION = (
     "no category domain proposed: declare `values` (or coarsen the column), or drop it with kind: identifier"
 )
+
+
+#: free text: values this long on average (characters), or half as long and mostly made of several words
+TEXT_LENGTH = 40
+#: free text: at least this many distinct values, making up at least `TEXT_DISTINCT_SHARE` of the values
+TEXT_MIN_DISTINCT = 20
+TEXT_DISTINCT_SHARE = 0.2
+
+
+def _long_text(as_str: pd.Series) -> bool:
+    """Values long enough to be sentences: `TEXT_LENGTH` characters on average, or half that in several words."""
+    mean_len = float(as_str.str.len().mean())
+    if mean_len >= TEXT_LENGTH:
+        return True
+    return mean_len >= TEXT_LENGTH / 2 and float(as_str.str.strip().str.contains(r"\s").mean()) >= 0.5
+
+
+def _many_values(nunique: int, n: int, max_categories: int) -> bool:
+    """Too many distinct values for a category domain: above `max_categories`, or a large share of the rows."""
+    return nunique > max_categories or (nunique >= TEXT_MIN_DISTINCT and nunique >= TEXT_DISTINCT_SHARE * n)
+
+
+def _year_bounds(values: pd.Series, first: int, last: int) -> tuple[dt.date, dt.date] | tuple[dt.datetime, dt.datetime]:
+    """Whole years around the dates; with times of day, the last year ends at its last second (or instant),
+    so that conformance keeps the times of its last day rather than clipping them to midnight."""
+    valid = values.dropna()
+    if valid.dt.tz is not None:
+        valid = valid.dt.tz_convert(None)
+    if not bool((valid != valid.dt.normalize()).any()):
+        return dt.date(first, 1, 1), dt.date(last, 12, 31)
+    fraction = bool((valid.dt.microsecond != 0).any() or (valid.dt.nanosecond != 0).any())
+    return dt.datetime(first, 1, 1), dt.datetime(last, 12, 31, 23, 59, 59, 999_999 if fraction else 0)
 
 
 def _looks_like_dates(nonnull: pd.Series) -> bool:

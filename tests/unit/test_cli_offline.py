@@ -293,3 +293,56 @@ def test_stats_refuses_a_gaussian_request_without_delta_before_reading(runner: C
         ],
     )
     assert result.exit_code == 2 and "needs a delta" in result.output, result.output
+
+
+COMPAS = PUMS.parent.parent / "compas" / "compas.csv"
+
+
+def test_schema_propose_writes_suggestions_as_comments_for_the_steward_to_accept(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    out = tmp_path / "schema.yaml"
+    result = runner.invoke(cli, ["schema", "propose", str(COMPAS), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    text = out.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    head = lines[: lines.index("columns:")]
+    assert "#   suggested quasi-identifier: age (name looks like an age); hierarchy band 10" in head
+    assert "#   suggested quasi-identifier: dob (name looks like a date of birth); hierarchy granularity year" in head
+    assert any(line.startswith("#   suggested target: two_year_recid (") for line in head)
+    assert any(line.startswith("#   flag identifier on id:") for line in head)
+    # next to the column, above its key
+    at = lines.index("  age:")
+    assert lines[at - 1] == "  # suggested quasi-identifier: age (name looks like an age); hierarchy band 10"
+    schema = PublicSchema.from_text(text)  # the comments leave the proposal as it was: no roles until accepted
+    assert schema.quasi_identifiers == [] and schema.target is None
+    assert all(c.hierarchy is None for c in schema.columns.values())
+    assert "suggested (as comments): quasi-identifiers sex, dob, age" in result.output
+
+
+def test_schema_propose_accept_suggestions_writes_roles_and_hierarchies(runner: CliRunner, tmp_path: Path) -> None:
+    from privacy.schema import load_schema
+
+    out = tmp_path / "schema.yaml"
+    result = runner.invoke(
+        cli, ["schema", "propose", str(COMPAS), "-o", str(out), "--accept-suggestions", "--target", "is_recid"]
+    )
+    assert result.exit_code == 0, result.output
+    schema = load_schema(out)
+    assert {"dob", "sex", "race", "age", "c_jail_in"} <= set(schema.quasi_identifiers)
+    assert "priors_count" in schema.sensitive
+    assert schema.target == "is_recid"  # given on the command line: replaces the suggested target
+    assert schema.columns["age"].hierarchy is not None and schema.columns["age"].hierarchy.band == 10
+    assert schema.columns["dob"].hierarchy is not None and schema.columns["dob"].hierarchy.granularity == "year"
+    assert "hierarchy" in schema.columns["age"].learned and "hierarchy" not in schema.columns["dob"].learned
+    assert "#   quasi-identifier: age (name looks like an age); hierarchy band 10" in out.read_text(encoding="utf-8")
+
+
+def test_schema_propose_json_prints_schema_and_suggestions(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["schema", "propose", str(PUMS), "--json"])
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert set(body) == {"schema", "suggestions"}
+    assert PublicSchema.from_dict(body["schema"]).columns["age"].kind == "ordinal"
+    assert [q["column"] for q in body["suggestions"]["quasi_identifiers"]] == ["age", "sex", "race"]
+    assert body["suggestions"]["hierarchies"]["age"] == {"band": 10.0}

@@ -1,6 +1,7 @@
 """Offline commands: the data owner's tools, on local files, with no service.
 
     synthgate schema propose FILE [-o schema.yaml] [--qi COL ...] [--sensitive COL ...] [--target COL]
+                             [--accept-suggestions] [--json]
     synthgate synth FILE --schema S --method M --epsilon E [--delta D] [--rows N] [--seed K]
                     [--option key=value ...] -o OUT.csv [--json]
     synthgate methods [--json]
@@ -108,6 +109,43 @@ def _write_table(df: Any, output: str) -> None:
     path.write_bytes(safe_csv_bytes(df))
 
 
+def _commented_yaml(schema: Any, suggestions: dict[str, Any], *, accepted: bool) -> str:
+    """The schema as YAML with the suggestions as comments: all of them on top, each column's above it."""
+    import yaml
+
+    from privacy.schema import describe_hierarchy
+
+    verb = "" if accepted else "suggested "
+    lines: list[tuple[str, str]] = []  # (column, what is suggested or flagged, and why)
+    for q in suggestions["quasi_identifiers"]:
+        h = suggestions["hierarchies"].get(q["column"])
+        how = f"; hierarchy {describe_hierarchy(h)}" if h else ""
+        lines.append((q["column"], f"{verb}quasi-identifier: {q['column']} ({q['reason']}){how}"))
+    for q in suggestions["sensitive"]:
+        lines.append((q["column"], f"{verb}sensitive: {q['column']} ({q['reason']})"))
+    if suggestions["target"]:
+        t = suggestions["target"]
+        lines.append((t["column"], f"{verb}target: {t['column']} ({t['reason']})"))
+    for f in suggestions["flags"]:
+        lines.append((f["column"], f"flag {f['issue']} on {f['column']}: {f['message']}"))
+    if accepted:
+        head = ["# Roles written into the schema from the suggestions (read from the column names and values):"]
+    else:
+        head = [
+            "# Suggested roles, read from the column names and values: accept one by editing the schema",
+            "# (quasi_identifiers, sensitive, target, a column's hierarchy), or all with --accept-suggestions.",
+        ]
+    head += [f"#   {text}" for _, text in lines] or ["#   none"]
+    data = schema.to_dict()
+    out = [*head, "columns:"]
+    for name, spec in data.pop("columns").items():
+        out += [f"  # {text}" for column, text in lines if column == name]
+        dumped = yaml.safe_dump({name: spec}, sort_keys=False, allow_unicode=True, width=10_000)
+        out += ["  " + line for line in dumped.splitlines()]
+    rest = yaml.safe_dump(data, sort_keys=False, allow_unicode=True) if data else ""
+    return "\n".join(out) + "\n" + rest
+
+
 def register(cli: click.Group) -> None:
     # ------------------------------------------------------------------------------ schema
     @cli.group("schema")
@@ -133,6 +171,13 @@ def register(cli: click.Group) -> None:
         type=int,
         help="More distinct values than this: the domain is left for the steward to declare.",
     )
+    @click.option(
+        "--accept-suggestions",
+        is_flag=True,
+        help="Write the suggested quasi-identifiers, sensitive columns, target and hierarchies into the schema "
+        "(--qi, --sensitive and --target replace the suggested ones) instead of as comments.",
+    )
+    @click.option("--json", "as_json", is_flag=True, help='Write {"schema": ..., "suggestions": ...} as JSON.')
     @handle_errors
     def propose(
         file: str,
@@ -141,9 +186,15 @@ def register(cli: click.Group) -> None:
         sensitive: tuple[str, ...],
         target: str | None,
         max_categories: int,
+        accept_suggestions: bool,
+        as_json: bool,
     ) -> None:
-        """Propose a public schema from FILE (CSV or Parquet), for the steward to edit and confirm."""
-        from privacy.schema import PublicSchema, propose_schema, read_table
+        """Propose a public schema from FILE (CSV or Parquet), for the steward to edit and confirm.
+
+        Suggested roles (quasi-identifiers, sensitive columns, a target), hierarchies and flags are written
+        as comments for the steward to accept by editing, or into the schema with --accept-suggestions.
+        """
+        from privacy.schema import PublicSchema, apply_suggestions, propose_schema, read_table, suggest_roles
 
         df = read_table(file)
         qis, sens = _split(qi), _split(sensitive)
@@ -160,13 +211,22 @@ def register(cli: click.Group) -> None:
                     "and is dropped from releases; it cannot be a quasi-identifier, sensitive or the target "
                     "(edit its kind in the proposal first)"
                 )
-        data = draft.to_dict()
-        data["quasi_identifiers"] = qis
-        data["sensitive"] = sens
-        if target:
-            data["target"] = target
-        schema = PublicSchema.from_dict(data)
-        text = PROPOSAL_HEADER.format(name=Path(file).name) + schema.to_yaml()
+        suggestions = suggest_roles(df, draft)
+        if accept_suggestions:
+            schema = apply_suggestions(draft, suggestions, quasi_identifiers=qis, sensitive=sens, target=target)
+        else:
+            data = draft.to_dict()
+            data["quasi_identifiers"] = qis
+            data["sensitive"] = sens
+            if target:
+                data["target"] = target
+            schema = PublicSchema.from_dict(data)
+        if as_json:
+            text = json.dumps({"schema": schema.to_dict(), "suggestions": suggestions}, indent=2) + "\n"
+        else:
+            text = PROPOSAL_HEADER.format(name=Path(file).name) + _commented_yaml(
+                schema, suggestions, accepted=accept_suggestions
+            )
         if output:
             Path(output).write_text(text, encoding="utf-8")
             click.echo(f"wrote {output}", err=True)
@@ -179,6 +239,14 @@ def register(cli: click.Group) -> None:
             f"{len(schema.columns)} columns; values learned from the data in {len(learned)} "
             f"({', '.join(learned) or 'none'}); dropped as identifier/text: {', '.join(dropped) or 'none'}; "
             f"domain or bounds to declare: {', '.join(undeclared) or 'none'}",
+            err=True,
+        )
+        target_s = suggestions["target"]
+        click.echo(
+            f"suggested ({'written into the schema' if accept_suggestions else 'as comments'}): quasi-identifiers "
+            f"{', '.join(q['column'] for q in suggestions['quasi_identifiers']) or 'none'}; sensitive "
+            f"{', '.join(q['column'] for q in suggestions['sensitive']) or 'none'}; target "
+            f"{target_s['column'] if target_s else 'none'}; {len(suggestions['flags'])} flag(s)",
             err=True,
         )
 
