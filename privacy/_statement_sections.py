@@ -197,6 +197,24 @@ def _neighbours(guarantee: str, holdout: Any) -> list[str]:
     return ["", text]
 
 
+def _hierarchy_text(h: dict[str, Any]) -> str:
+    """A declared hierarchy in words: "bands of 10", "edges 0, 18, 65", "by month", "3 groups"."""
+    parts = []
+    if "band" in h:
+        parts.append(f"bands of {h['band']:g}")
+    if "edges" in h:
+        parts.append("edges " + ", ".join(f"{e:g}" for e in h["edges"]))
+    if "granularity" in h:
+        parts.append(f"by {h['granularity']}")
+    if "groups" in h:
+        groups = h["groups"]
+        shown = "; ".join(f"{k}: {', '.join(str(x) for x in v)}" for k, v in list(groups.items())[:10])
+        parts.append(f"groups {shown}" + (f"; ... ({len(groups)} groups)" if len(groups) > 10 else ""))
+    rest = {k: v for k, v in h.items() if k not in ("band", "edges", "granularity", "groups")}
+    parts += [f"{k} {v}" for k, v in rest.items()]
+    return ", ".join(parts)
+
+
 def _not_covered(sch: PublicSchema, guarantee: str) -> list[str]:
     out = [
         "- **The public schema.** Column names, kinds, category domains, numeric bounds and special values, "
@@ -217,6 +235,8 @@ def _not_covered(sch: PublicSchema, guarantee: str) -> list[str]:
                 if f == "values" and isinstance(v, list):
                     text = ", ".join(_md(x) for x in v[:20]) + (f", ... ({len(v)} values)" if len(v) > 20 else "")
                     shown.append(f"values [{text}]")
+                elif f == "hierarchy" and v is not None:
+                    shown.append(f"hierarchy {_md(_hierarchy_text(v.model_dump(mode='json', exclude_none=True)))}")
                 else:
                     shown.append(f"{_md(f)} = {_md(v)}")
             out.append(f"  - {_code(col)}: {'; '.join(shown)}")

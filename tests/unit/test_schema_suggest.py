@@ -295,3 +295,34 @@ def test_a_datetime_with_times_of_day_keeps_its_time_through_yaml_and_conformanc
     assert "c_jail_in" not in report.clipped
     assert out["c_jail_in"].tolist() == pd.to_datetime(pd.Series(times)).tolist()
     assert out["c_jail_in"].iloc[-1] == pd.Timestamp("2014-12-31 22:41:07")
+
+
+def test_a_learned_hierarchy_reads_as_words_in_the_privacy_statement():
+    from privacy._statement_sections import _not_covered
+    from privacy.schema import PublicSchema
+
+    schema = PublicSchema.from_dict(
+        {
+            "columns": {
+                "age": {
+                    "kind": "ordinal",
+                    "min": 17,
+                    "max": 90,
+                    "integer": True,
+                    "hierarchy": {"band": 10},
+                    "learned": ["min", "max", "hierarchy"],
+                },
+                "region": {
+                    "kind": "categorical",
+                    "values": ["a", "b", "c"],
+                    "hierarchy": {"groups": {"ab": ["a", "b"], "c": ["c"]}},
+                    "learned": ["values", "hierarchy"],
+                },
+            },
+            "quasi_identifiers": ["age", "region"],
+        }
+    )
+    text = "\n".join(_not_covered(schema, "dp"))
+    assert "hierarchy bands of 10" in text
+    assert "hierarchy groups ab: a, b; c: c" in text
+    assert "edges=None" not in text and "granularity=" not in text
