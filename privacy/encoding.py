@@ -26,6 +26,7 @@ the steward did not confirm in the schema.
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import math
 from collections.abc import Mapping, Sequence
@@ -287,12 +288,21 @@ class DomainEncoder:
                 x = _decode_bins(enc, np.where(isnull, 0, c), rng)
             x[isnull] = np.nan
             if spec.kind == "datetime":
-                t = pd.Timestamp("1970-01-01") + pd.to_timedelta(np.floor(np.nan_to_num(x, nan=0.0)), unit="D")
+                days = np.nan_to_num(x, nan=0.0)
+                if _keeps_time_of_day(spec):  # to the second inside the day drawn, like the real values
+                    t = pd.Timestamp("1970-01-01") + pd.to_timedelta(np.floor(days * 86_400.0), unit="s")
+                else:
+                    t = pd.Timestamp("1970-01-01") + pd.to_timedelta(np.floor(days), unit="D")
                 t = pd.Series(t).where(~isnull)
                 out[enc.name] = t
             elif spec.kind in NUMERIC_KINDS:
                 out[enc.name] = x
         return pd.DataFrame(out)
+
+
+def _keeps_time_of_day(spec: ColumnSpec) -> bool:
+    """A datetime column whose declared bounds carry a time of day holds times, not just dates."""
+    return any(isinstance(b, dt.datetime) and b.time() != dt.time(0) for b in (spec.min, spec.max))
 
 
 def _decode_bins(enc: ColumnEncoding, c: np.ndarray, rng: np.random.Generator) -> np.ndarray:

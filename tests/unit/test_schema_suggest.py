@@ -326,3 +326,27 @@ def test_a_learned_hierarchy_reads_as_words_in_the_privacy_statement():
     assert "hierarchy bands of 10" in text
     assert "hierarchy groups ab: a, b; c: c" in text
     assert "edges=None" not in text and "granularity=" not in text
+
+
+def test_synthetic_datetimes_keep_times_of_day_when_the_schema_declares_them():
+    import numpy as np
+    import pandas as pd
+
+    from privacy.encoding import DomainEncoder
+    from privacy.schema import PublicSchema
+
+    def decoded(schema_max):
+        schema = PublicSchema.from_dict(
+            {"columns": {"t": {"kind": "datetime", "min": "2020-01-01T00:00:00", "max": schema_max}}}
+        )
+        enc = DomainEncoder(schema)
+        real = pd.DataFrame(
+            {"t": pd.to_datetime(["2020-03-01 08:15:00", "2020-06-02 17:45:30", "2020-09-09 23:10:00"])}
+        )
+        return enc.decode(enc.encode(real), np.random.default_rng(0))["t"]
+
+    with_times = decoded("2020-12-31T23:59:59")
+    assert (with_times.dt.normalize() != with_times).all()  # times of day, drawn inside each bin
+    assert (with_times >= pd.Timestamp("2020-01-01")).all() and (with_times <= pd.Timestamp("2021-01-01")).all()
+    dates_only = decoded("2020-12-31")
+    assert (dates_only.dt.normalize() == dates_only).all()  # a date-bounded column stays in whole days
