@@ -173,6 +173,16 @@ def test_register_request_wait_approve_download_verify(service_factory, tmp_path
     assert outcome["was"] in ("queued", "running")
     assert queued.wait(timeout=30).cancelled and queued.status == "failed"
 
+    # a rejected release cannot be downloaded, and its cost stays charged
+    second = analyst.request("penguins-client", "mst", epsilon=0.5, delta=1e-7, rows=50)
+    assert second.wait(timeout=600, interval=0.2).status == "awaiting_approval", svc.worker_logs()
+    assert reviewer.release(second.id).reject("not needed after all").status == "rejected"
+    assert second.refresh().status == "rejected" and second.view["decision"]["comment"] == "not needed after all"
+    with pytest.raises(Conflict) as rejected:
+        second.download(tmp_path / "rejected.zip")
+    assert rejected.value.code == "not_approved" and not (tmp_path / "rejected.zip").exists()
+    assert "spend" in set(analyst.ledger("penguins-client").query("job_id == @second.id")["action"])
+
     # nothing listening: unreachable, naming the URL
     url = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(Unreachable) as down:
