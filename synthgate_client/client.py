@@ -88,6 +88,16 @@ class Client:
     def __repr__(self) -> str:
         return f"Client(url={self.url!r})"
 
+    def close(self) -> None:
+        """Close the HTTP session's connections."""
+        self.session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # ----- HTTP -----------------------------------------------------------------------------------------
     def call(self, method: str, path: str, *, stream: bool = False, **kwargs: Any) -> requests.Response:
         """One API call (`path` under /api/v1); an error answer raises its SynthgateError."""

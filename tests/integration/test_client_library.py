@@ -189,10 +189,10 @@ def test_register_request_wait_approve_download_verify(service_factory, tmp_path
         Client(url, svc.tokens["analyst"], timeout=5).datasets()
     assert down.value.url == url and url in str(down.value) and down.value.status is None
 
-    # a wrong token is refused
-    with pytest.raises(Refused) as denied:
-        Client(svc.url, "sg_not-a-token").datasets()
-    assert denied.value.status == 401
+    # a wrong token is refused; a client closes its connections when its block ends
+    with Client(svc.url, "sg_not-a-token") as wrong, pytest.raises(Refused) as denied:
+        wrong.datasets()
+    assert denied.value.status == 401 and denied.value.code == "unauthorized"
 
 
 def _readme_example() -> str:
