@@ -183,6 +183,17 @@ def test_register_request_wait_approve_download_verify(service_factory, tmp_path
     assert rejected.value.code == "not_approved" and not (tmp_path / "rejected.zip").exists()
     assert "spend" in set(analyst.ledger("penguins-client").query("job_id == @second.id")["action"])
 
+    # a grant lets another analyst see the dataset, and its revocation takes that back
+    other_analyst = Client(svc.url, svc.tokens["analyst2"])
+    assert (
+        svc.tokens["analyst2:username"] in steward.grant("penguins-client", svc.tokens["analyst2:username"])["grants"]
+    )
+    assert other_analyst.dataset("penguins-client")["name"] == "penguins-client"
+    assert steward.revoke("penguins-client", svc.tokens["analyst2:username"]) is True
+    assert steward.revoke("penguins-client", svc.tokens["analyst2:username"]) is False
+    with pytest.raises(NotFound):
+        other_analyst.dataset("penguins-client")
+
     # nothing listening: unreachable, naming the URL
     url = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(Unreachable) as down:
