@@ -55,6 +55,8 @@ def test_register_request_wait_approve_download_verify(service_factory, tmp_path
     reviewer = Client(svc.url, svc.tokens["steward2"])
     analyst = Client(svc.url, svc.tokens["analyst"])
     assert analyst.me()["role"] == "analyst"
+    methods = analyst.methods()
+    assert {"mst", "aim", "dp-copula"} <= set(methods["name"]) and bool(methods.set_index("name").loc["mst", "dp"])
 
     out = steward.register(
         PENGUINS / "penguins.csv",
