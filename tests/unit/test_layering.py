@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("core", "privacy", "evaluation", "workers", "webapp", "bench")
+PACKAGES = ("core", "privacy", "evaluation", "workers", "webapp", "bench", "synthgate_client")
 CLI = "webapp.cli"
 
 # (layer whose modules are checked, top-level names it may not import, why)
@@ -43,6 +43,11 @@ FORBIDDEN: tuple[tuple[str, frozenset[str], str], ...] = (
     ("core", frozenset({"workers", "webapp", "bench"}), "core/ sits below workers, webapp and bench"),
     ("workers", frozenset({"webapp", "bench"}), "workers/ sits below webapp and bench"),
     ("bench", frozenset({"webapp"}), "bench/ may use core, privacy, evaluation and workers, not webapp"),
+    (
+        "synthgate_client",
+        frozenset({"flask", "celery", "redis", "sqlalchemy", "alembic", "webapp", "workers", "bench"}),
+        "synthgate_client talks to the service through its API only (core.bundle_verify is its one project import)",
+    ),
 )
 
 

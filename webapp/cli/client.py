@@ -471,7 +471,8 @@ def register(cli: click.Group) -> None:
 
         The key comes from --public-key, --url or --data-dir; verification never writes a key.
         """
-        from core.bundle import stored_public_key_pem, verify_bundle
+        from core.bundle import stored_public_key_pem
+        from core.bundle_verify import verify_bundle
 
         if public_key:
             pem = Path(public_key).read_text()
