@@ -42,9 +42,9 @@ __all__ = ["MAX_EXACT_ORDINAL", "ColumnEncoding", "DomainEncoder", "check_edges"
 
 
 def smallest_uint(max_value: int) -> np.dtype:
-    for dt in (np.uint8, np.uint16, np.uint32):
-        if max_value <= np.iinfo(dt).max:
-            return np.dtype(dt)
+    for kind in (np.uint8, np.uint16, np.uint32):
+        if max_value <= np.iinfo(kind).max:
+            return np.dtype(kind)
     return np.dtype(np.uint64)
 
 
