@@ -84,9 +84,13 @@ def test_the_analyst_sees_advice_public_defaults_the_public_part_and_the_fit_for
     expect(analyst.locator("#advice-method")).to_have_text("aim", timeout=15000)
     assert "1,500 rows (the declared public row count)" in analyst.inner_text("#advice-reason")
     assert analyst.locator("#advice-use").is_visible()  # the select still says mst
+    analyst.click("#advice-use")
+    assert analyst.input_value("#method") == "aim" and not analyst.locator("#advice-use").is_visible()
+    analyst.select_option("#method", "mst")
     analyst.fill("#epsilon", "0.1")
     expect(analyst.locator("#advice-method")).to_have_text("mst", timeout=15000)
     assert "epsilon 0.1 is small" in analyst.inner_text("#advice-reason")
+    assert not analyst.locator("#advice-use").is_visible()  # the select already says mst
     screenshots(analyst, "request-form-advice")
     assert not _exact_count_in(analyst.content())
     # the API refuses a method the form hides, naming the policy

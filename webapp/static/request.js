@@ -10,13 +10,22 @@
   var url = box.getAttribute("data-advice-url");
   var method = document.getElementById("advice-method");
   var reason = document.getElementById("advice-reason");
-  var use = document.getElementById("advice-use");
+  // the button works only with this script: it is made here, not in the page
+  var use = document.createElement("button");
+  use.type = "button";
+  use.className = "small";
+  use.id = "advice-use";
+  use.textContent = "Use it";
+  box.appendChild(document.createTextNode(" "));
+  box.appendChild(use);
   var timer = null;
   var asked = 0;
 
   function offerUse() {
     var offered = Array.prototype.some.call(select.options, function (o) { return o.value === method.textContent; });
-    use.hidden = !offered || select.value === method.textContent;
+    var hide = !offered || select.value === method.textContent;
+    use.hidden = hide;
+    use.style.display = hide ? "none" : "";  // the stylesheet's button display would override [hidden]
   }
 
   function refresh() {
