@@ -132,6 +132,11 @@ def _components() -> dict[str, Any]:
                     "description": {"type": ["string", "null"]},
                     "schema": {"type": "object", "description": "the public schema (privacy/schema.py)"},
                     "schema_confirmed": {"type": "boolean"},
+                    "recommended": {
+                        "type": ["object", "null"],
+                        "description": "GET /datasets/{ref} (?epsilon=): the advised method and its reason, from "
+                        "public facts only (privacy/advice.py); null while the schema is proposed",
+                    },
                     "schema_version": {
                         "type": ["integer", "null"],
                         "description": "the confirmed schema version in force; null while proposed",

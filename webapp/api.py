@@ -166,7 +166,21 @@ def register_dataset() -> Response:
 def show_dataset(ref: str) -> Response:
     user = api_user()
     with _dataset_of(user, ref) as (s, user, ds):
-        return jsonify({"dataset": releases.dataset_view(s, user, ds, with_ledger=True)})
+        view = releases.dataset_view(s, user, ds, with_ledger=True)
+        # the request form's advice at `?epsilon=` (privacy/advice.py: public facts only), once the schema is public
+        view["recommended"] = _recommended(ds, request.args.get("epsilon")) if ds.schema_confirmed else None
+        return jsonify({"dataset": view})
+
+
+def _recommended(ds: Dataset, epsilon: str | None) -> dict[str, Any]:
+    from privacy.advice import advice_view, allowed_by_policy
+    from privacy.policy import DatasetPolicy
+    from privacy.schema import PublicSchema
+    from webapp.pages.helpers import method_choices
+
+    policy = DatasetPolicy.from_dict(ds.policy)
+    available = [m["name"] for m in method_choices() if allowed_by_policy(m["guarantee"], policy)]
+    return advice_view(PublicSchema.from_dict(ds.public_schema), policy, epsilon, available=available)
 
 
 @api.put("/datasets/<ref>/schema")

@@ -469,3 +469,6 @@ def test_request_form_advice_follows_the_epsilon_posted_without_script(env):
     assert resp.status_code == 400 and "epsilon 0.1 is small" in html
     advice = analyst.get("/datasets/1/request/advice?epsilon=3").get_json()["advice"]
     assert advice["epsilon"] == 3.0 and advice["method"] == "aim" and "not public" in advice["reason"]
+    # the same advice in the API's dataset view, at the epsilon asked
+    view = env.api("analyst", "GET", "/datasets/adult?epsilon=0.2").get_json()["dataset"]
+    assert view["recommended"]["method"] == "mst" and "epsilon 0.2 is small" in view["recommended"]["reason"]
