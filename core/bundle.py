@@ -38,6 +38,7 @@ __all__ = [
     "SIGNATURE",
     "BundleCheck",
     "build_bundle",
+    "fit_for_purpose_html",
     "key_fingerprint",
     "library_versions",
     "public_key_pem",
@@ -46,6 +47,7 @@ __all__ = [
     "signing_key",
     "stored_public_key_pem",
     "verify_bundle",
+    "with_fit_for_purpose",
 ]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "|", "%")
@@ -200,3 +202,46 @@ def build_bundle(files: dict[str, bytes], manifest_fields: dict[str, Any], key: 
         zf.writestr(MANIFEST, manifest_bytes)
         zf.writestr(SIGNATURE, signature)
     return buf.getvalue()
+
+
+def fit_for_purpose_html(fit: dict[str, Any]) -> str:
+    """The "Fit for the stated purpose?" section of a report page (every value escaped)."""
+    from html import escape
+
+    purpose = fit.get("purpose")
+    parts = [
+        '<section id="fit-for-purpose"><h2>Fit for the stated purpose?</h2>',
+        f"<p><strong>Purpose:</strong> {escape(purpose) if purpose else '<em>none stated</em>'}</p>",
+        f'<p class="verdict verdict-{escape(str(fit.get("verdict")))}">{escape(str(fit.get("text", "")))}</p>',
+        f"<p><small>Basis: {escape(str(fit.get('basis', '')))}.</small></p>",
+    ]
+    checks = fit.get("checks")
+    if checks:
+        parts.append("<table><tr><th>check</th><th>status</th><th>value</th><th>threshold</th></tr>")
+        for c in checks:
+            cells = [c.get(k) for k in ("name", "status", "value", "threshold")]
+            parts.append("<tr>" + "".join(f"<td>{escape('' if v is None else str(v))}</td>" for v in cells) + "</tr>")
+        parts.append("</table>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def with_fit_for_purpose(files: dict[str, bytes], fit: dict[str, Any] | None) -> dict[str, bytes]:
+    """The bundle's report files with the approved release's "Fit for the stated purpose?" answer added:
+    a `fit_for_purpose` key in report.json, a section at the end of report.html. Run before
+    `build_bundle`, which hashes and signs the files as they are then."""
+    if fit is None:
+        return files
+    out = dict(files)
+    if "report.json" in out:
+        doc = json.loads(out["report.json"])
+        if isinstance(doc, dict):
+            doc["fit_for_purpose"] = fit
+            out["report.json"] = json.dumps(doc, indent=2, default=str).encode()
+    if "report.html" in out:
+        page = out["report.html"].decode("utf-8")
+        section = fit_for_purpose_html(fit)
+        at = page.rfind("</body>")
+        page = page[:at] + section + page[at:] if at >= 0 else page + section
+        out["report.html"] = page.encode("utf-8")
+    return out

@@ -13,7 +13,16 @@ import secrets
 from fractions import Fraction
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from sqlalchemy.orm import Session
 
 from core import audit, ledger, schema_versions
@@ -40,7 +49,7 @@ from core.jobs_state import stop_job
 from core.models import Dataset, JobStatus, ReleaseJob, Role, User, to_minute, utcnow
 from core.settings import Settings
 from core.storage import Storage
-from core.views import dataset_view, job_view
+from core.views import dataset_view, fit_for_purpose, job_view
 from privacy import catalogue
 from privacy.catalogue import KINDS, ROW_LEVEL_KINDS
 from privacy.errors import RequestRefused
@@ -101,6 +110,16 @@ class ReleaseRequest(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     rebalance: str | None = None
     comment: str | None = Field(default=None, max_length=2000)
+    # what the release is for: the same field as `comment`, under its own name (give one of the two)
+    purpose: str | None = Field(default=None, max_length=2000)
+
+    @model_validator(mode="after")
+    def _purpose(self) -> ReleaseRequest:
+        if self.purpose is not None:
+            if self.comment is not None and self.comment != self.purpose:
+                raise ValueError("give the purpose once: `purpose` and `comment` are the same field")
+            self.comment, self.purpose = self.purpose, None
+        return self
 
     @field_validator("kind")
     @classmethod
@@ -396,7 +415,7 @@ PUBLIC_BUNDLE_FILES = ("data.csv", "data.parquet", "schema.json")
 
 def make_bundle(session: Session, storage: Storage, settings: Settings, job: ReleaseJob) -> str:
     """Build and store the signed zip of an approved release; returns its storage key."""
-    from core.bundle import build_bundle, publish_public_key, signing_key
+    from core.bundle import build_bundle, publish_public_key, signing_key, with_fit_for_purpose
 
     if job.status != JobStatus.approved.value:
         raise Conflict(f"release {job.id} is {job.status}: a bundle exists only once it is approved")
@@ -408,6 +427,8 @@ def make_bundle(session: Session, storage: Storage, settings: Settings, job: Rel
     else:
         files["report.html"] = storage.get_bytes(artifacts["report_public.html"])
         files["report.json"] = storage.get_bytes(artifacts["report_public.json"])
+    # the public report says whether the release is fit for the purpose stated with the request
+    files = with_fit_for_purpose(files, fit_for_purpose(job))
     ds = session.get(Dataset, job.dataset_id)
     assert ds is not None
     files["privacy.md"] = final_statement(session, storage, job, ds).encode()

@@ -115,6 +115,8 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         "rows": job.rows,
         "target": job.target,
         "options": job.options,
+        # what the requester said the release is for (requested as `comment` or `purpose`; kept in the options)
+        "purpose": purpose_of(job),
         "schema_version": job.schema_version,
         "status": job.status,
         "stage": stage,
@@ -136,6 +138,7 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
             **({"override": job.override_reason} if staff else {}),
         },
         "can_download": can_download(user, job),
+        "fit_for_purpose": fit_for_purpose(job),
     }
     if staff:
         # the gate, the report summary and failure details are computed on real rows
@@ -148,3 +151,64 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         view["candidate"] = job.candidate
         view["candidates"] = [candidate_view(c) for c in candidates_of(session, job.id)]
     return view
+
+
+def purpose_of(job: ReleaseJob) -> str | None:
+    """The purpose the requester stated (the request's `comment`, or `purpose`); None when none was given."""
+    text = (job.options or {}).get("comment")
+    return str(text) if text else None
+
+
+#: what the steward reviewed, by kind of release: a public fact of the kind, whatever the checks found
+_REVIEWED = {
+    "dp-synthetic": "the utility and fidelity checks",
+    "synthetic": "the utility and fidelity checks",
+    "oversample": "the utility and fidelity checks",
+    "dp-statistics": "the small-cell rules and the noise of each figure",
+    "scenario": "the generated data",
+}
+
+
+def fit_for_purpose(job: ReleaseJob) -> dict[str, Any] | None:
+    """The "Fit for the stated purpose?" answer of an approved release; None before approval.
+
+    Built from the steward's decision only: approved, or approved with an override (which says that a
+    check of the gate failed, the one bit of the gate's verdict the steward publishes by overriding),
+    with the steward's public comment. No figure computed on real rows, unless the steward put the
+    internal sections in the bundle (`include_internal`): then each check's outcome and figure too.
+    """
+    if job.status != JobStatus.approved.value:
+        return None
+    purpose = purpose_of(job)
+    reviewed = _REVIEWED.get(job.kind, "the release's checks")
+    for_what = "for this purpose" if purpose else "(no purpose was stated with the request)"
+    comment = (job.decision_comment or "").strip() or None
+    if job.override_reason and (job.gate or {}).get("overall") == "fail":
+        verdict = "approved_with_override"
+        text = (
+            f"Approved with an override: the steward reviewed {reviewed} {for_what}; at least one check did "
+            "not meet the dataset's threshold, and the steward approved the release nonetheless. "
+            + (f"The steward's comment: {comment}" if comment else "The steward left no public comment.")
+        )
+    else:
+        verdict = "approved"
+        text = f"The steward reviewed {reviewed} {for_what} and approved the release." + (
+            f" The steward's comment: {comment}" if comment else ""
+        )
+    out: dict[str, Any] = {
+        "purpose": purpose,
+        "verdict": verdict,
+        "text": text,
+        "steward_comment": comment,
+        "basis": "the steward's decision on the release gate; no figure computed on real rows",
+    }
+    if job.include_internal:
+        out["basis"] = (
+            "the steward's decision, and the gate's checks, which the steward chose to publish: their "
+            "figures were computed on real rows and no privacy guarantee covers them"
+        )
+        out["checks"] = [
+            {k: c.get(k) for k in ("name", "status", "value", "threshold", "direction")}
+            for c in (job.gate or {}).get("checks", [])
+        ]
+    return out

@@ -19,6 +19,7 @@ A YAML document (`synthgate datasets register ... --policy POLICY.yaml`)::
     rounding_base: 5            # dp-statistics: totals rounded to a multiple of this
     warn_margin: 0.1            # within this fraction of a threshold: warn instead of pass
     max_delta: 1.0e-6           # the largest delta one request may ask for (also capped by the delta budget)
+    public_row_count: 50000     # a row count the steward declares public (the request form's default rows)
 
 `max_delta` bounds each request's delta. A delta is the chance that the
 guarantee fails outright, so it must stay well under 1/rows; the number of rows
@@ -28,6 +29,11 @@ with a larger table lowers it. Each request's epsilon is at most
 `MAX_REQUEST_EPSILON`: beyond that there is no meaningful guarantee and the
 accounting arithmetic loses its precision; a positive delta is at least
 `MIN_REQUEST_DELTA` (1e-100), for the same arithmetic.
+
+`public_row_count` is a figure the steward chooses to publish (rounded, or
+from a public source), never read from the file: analysts see it, the request
+form defaults `rows` to it and the method advice (`privacy/advice.py`) uses it.
+Left out, analysts learn no row count at all.
 """
 
 from __future__ import annotations
@@ -70,6 +76,9 @@ class DatasetPolicy(BaseModel):
     )
     max_delta: float = Field(
         default=DEFAULT_MAX_DELTA, ge=0, lt=1, description="the largest delta one request may ask for"
+    )
+    public_row_count: int | None = Field(
+        default=None, ge=1, description="a row count the steward declares public; None: analysts learn none"
     )
 
     def effective_k(self, has_quasi_identifiers: bool) -> int | None:

@@ -132,6 +132,11 @@ def _components() -> dict[str, Any]:
                     "description": {"type": ["string", "null"]},
                     "schema": {"type": "object", "description": "the public schema (privacy/schema.py)"},
                     "schema_confirmed": {"type": "boolean"},
+                    "recommended": {
+                        "type": ["object", "null"],
+                        "description": "GET /datasets/{ref} (?epsilon=): the advised method and its reason, from "
+                        "public facts only (privacy/advice.py); null while the schema is proposed",
+                    },
                     "schema_version": {
                         "type": ["integer", "null"],
                         "description": "the confirmed schema version in force; null while proposed",
@@ -241,6 +246,20 @@ def _components() -> dict[str, Any]:
                     "can_download": {"type": "boolean"},
                     "gate": {"type": ["object", "null"], "description": "stewards and admins only"},
                     "summary": {"type": ["object", "null"], "description": "stewards and admins only"},
+                    "purpose": {
+                        "type": ["string", "null"],
+                        "description": "what the requester said the release is for (`comment` or `purpose`)",
+                    },
+                    "fit_for_purpose": {
+                        "type": ["object", "null"],
+                        "description": "an approved release: the steward's answer to 'fit for the stated purpose?' "
+                        "(purpose, verdict, text, steward_comment, basis; checks only with include_internal)",
+                    },
+                    "public": {
+                        "type": ["object", "null"],
+                        "description": "awaiting approval: what the requester may see before the decision "
+                        "(statement, guarantee, summaries or why they are withheld); docs/analyst-outputs.md",
+                    },
                 },
             },
             "Method": {

@@ -13,9 +13,9 @@ from flask import Blueprint, Response, jsonify, request, send_file
 from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 
-from core import audit, releases
+from core import audit, release_public, releases
 from core.auth import create_token, revoke_token
-from core.bundle import public_key_pem
+from core.bundle import public_key_pem, with_fit_for_purpose
 from core.db import session_scope, write_session
 from core.errors import Forbidden, InvalidRequest, NotFound
 from core.ledger import ledger_summary
@@ -23,6 +23,7 @@ from core.models import ApiToken, AuditEvent, Dataset, ReleaseJob, Role, User
 from core.notifications import APPROVED, REJECTED
 from core.notifications import after_commit as notify_after_commit
 from core.storage import copy_hashed, get_storage
+from core.views import fit_for_purpose
 from webapp.auth import api_user, record_auth_failure, settings
 from webapp.headers import REPORT_CSP, REPORT_FRAME_OPTIONS
 from webapp.submit import submit_release
@@ -165,7 +166,21 @@ def register_dataset() -> Response:
 def show_dataset(ref: str) -> Response:
     user = api_user()
     with _dataset_of(user, ref) as (s, user, ds):
-        return jsonify({"dataset": releases.dataset_view(s, user, ds, with_ledger=True)})
+        view = releases.dataset_view(s, user, ds, with_ledger=True)
+        # the request form's advice at `?epsilon=` (privacy/advice.py: public facts only), once the schema is public
+        view["recommended"] = _recommended(ds, request.args.get("epsilon")) if ds.schema_confirmed else None
+        return jsonify({"dataset": view})
+
+
+def _recommended(ds: Dataset, epsilon: str | None) -> dict[str, Any]:
+    from privacy.advice import advice_view, allowed_by_policy
+    from privacy.policy import DatasetPolicy
+    from privacy.schema import PublicSchema
+    from webapp.pages.helpers import method_choices
+
+    policy = DatasetPolicy.from_dict(ds.policy)
+    available = [m["name"] for m in method_choices() if allowed_by_policy(m["guarantee"], policy)]
+    return advice_view(PublicSchema.from_dict(ds.public_schema), policy, epsilon, available=available)
 
 
 @api.put("/datasets/<ref>/schema")
@@ -294,7 +309,10 @@ def show_release(job_id: int) -> Response:
     with session_scope(settings()) as s:
         user = _attach(user, s)
         job = _visible_job(s, user, job_id)
-        return jsonify({"release": releases.job_view(s, user, job)})
+        view = releases.job_view(s, user, job)
+        # awaiting approval: the public part the requester may see before the decision (core/release_public.py)
+        view["public"] = release_public.preview(s, get_storage(settings()), job)
+        return jsonify({"release": view})
 
 
 def _visible_dataset(s, user: User, ref: str):  # type: ignore[no-untyped-def]
@@ -362,12 +380,16 @@ def report(job_id: int) -> Response:
         staff = user.role in (Role.steward.value, Role.admin.value)
         if not job.artifacts:
             raise NotFound(f"release {job_id} has no report yet (status {job.status})")
-        if not staff and not releases.can_download(user, job):
-            raise Forbidden("the report is shown once a steward approves the release")
+        storage = get_storage(settings())
+        if not (staff or releases.can_download(user, job) or release_public.report_before_approval(storage, job)):
+            raise Forbidden("the report is shown once a steward approves the release: " + release_public.AFTER_APPROVAL)
         name = ("report" if staff or job.include_internal else "report_public") + (
             ".json" if fmt == "json" else ".html"
         )
-        data = get_storage(settings()).get_bytes(job.artifacts[name])
+        data = storage.get_bytes(job.artifacts[name])
+        # an approved release: the report as in the bundle, with its "Fit for the stated purpose?" answer
+        as_in_bundle = "report.json" if fmt == "json" else "report.html"
+        data = with_fit_for_purpose({as_in_bundle: data}, fit_for_purpose(job))[as_in_bundle]
     resp = Response(data, mimetype="application/json" if fmt == "json" else "text/html")
     resp.headers["Cache-Control"] = "no-store"
     # the same sandbox and frame rules as the report page route

@@ -120,10 +120,10 @@ def test_analyst_requests_steward_approves_analyst_downloads(web, chromium, scre
     assert len(values) >= 2 and any(0 < v < 1 for v in values), f"the bar did not move: {seen}"
     assert while_active == sorted(while_active), "progress went backwards"
     # the page reloads itself once the job is done
-    analyst.wait_for_selector("#report-pending", timeout=30000)
+    analyst.wait_for_selector("#public-preview", timeout=30000)
     assert analyst.get_attribute("#job-status", "data-status") == "awaiting_approval"
-    # before approval the analyst sees neither the gate nor any report figure
-    assert analyst.locator("#gate").count() == 0 and analyst.locator("iframe.report-frame").count() == 0
+    # before approval the analyst sees the public part (tests/browser/test_analyst_view.py), never the gate
+    assert analyst.locator("#gate").count() == 0 and analyst.locator("#summary").count() == 0
     assert analyst.locator("#download").count() == 0
 
     steward = open_session(chromium, svc, "steward")

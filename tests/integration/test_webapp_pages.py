@@ -327,8 +327,12 @@ def test_release_page_before_and_after_the_decision(tmp_path):
         gate = env.api("steward", "GET", f"/releases/{job}").get_json()["release"]["gate"]
         analyst = env.pages("analyst")
         page = analyst.get(f"/releases/{job}").get_data(as_text=True)
-        assert 'id="gate"' not in page and "report-frame" not in page and 'id="statement"' not in page
-        assert analyst.get(f"/releases/{job}/report").status_code == 403
+        # before the decision: the public part only (a DP output no real-row step touched): the public
+        # statement draft, the guarantee and the synthetic-only report; never the gate
+        assert 'id="gate"' not in page and 'id="public-preview"' in page and "public draft" in page
+        assert 'id="fit-for-purpose"' not in page and 'id="download"' not in page
+        early = analyst.get(f"/releases/{job}/report")
+        assert early.status_code == 200 and b"Internal report" not in early.data
 
         steward = env.pages("steward")
         page = steward.get(f"/releases/{job}").get_data(as_text=True)
@@ -358,8 +362,11 @@ def test_release_page_before_and_after_the_decision(tmp_path):
 
         page = analyst.get(f"/releases/{job}").get_data(as_text=True)
         assert 'id="download"' in page and "report-frame" in page and 'id="gate"' not in page
+        assert 'id="fit-for-purpose"' in page and 'id="public-preview"' not in page
+        assert "accepted for the pilot" not in page
         public = analyst.get(f"/releases/{job}/report")
         assert public.status_code == 200 and b"Internal report" not in public.data
+        assert b"Fit for the stated purpose?" in public.data
         assert "sandbox" in public.headers["Content-Security-Policy"]
 
         # a second decision is refused
@@ -447,3 +454,21 @@ def test_openapi_document_covers_every_api_route(env):
     # the release request schema is the one the API validates with
     props = doc["components"]["schemas"]["ReleaseRequest"]["properties"]
     assert {"dataset", "method", "epsilon", "delta", "rows", "target", "options"} <= set(props)
+
+
+def test_request_form_advice_follows_the_epsilon_posted_without_script(env):
+    """The recommendation is rendered by the server too: a form sent back with an error shows the advice
+    for the epsilon typed (the page's script updates it while typing)."""
+    analyst = env.pages("analyst")
+    page = analyst.get("/datasets/1/request").get_data(as_text=True)
+    assert 'id="advice-method">mst<' in page and "give epsilon" in page
+    resp = analyst.post_form(
+        "/datasets/1/request", "/datasets/1/request", {"method": release_method(), "epsilon": "0.1", "rows": "0"}
+    )
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "epsilon 0.1 is small" in html
+    advice = analyst.get("/datasets/1/request/advice?epsilon=3").get_json()["advice"]
+    assert advice["epsilon"] == 3.0 and advice["method"] == "aim" and "not public" in advice["reason"]
+    # the same advice in the API's dataset view, at the epsilon asked
+    view = env.api("analyst", "GET", "/datasets/adult?epsilon=0.2").get_json()["dataset"]
+    assert view["recommended"]["method"] == "mst" and "epsilon 0.2 is small" in view["recommended"]["reason"]

@@ -102,7 +102,12 @@ class RequestForm(FlaskForm):
     options = TextAreaField(
         "Method options", validators=[Optional(), Length(max=4000)], description="One per line: name = value."
     )
-    comment = TextAreaField("Purpose (for the steward)", validators=[Optional(), Length(max=2000)])
+    comment = TextAreaField(
+        "What is this release for?",
+        validators=[Optional(), Length(max=2000)],
+        description="The purpose: the steward reviews the release for it, and the approved bundle says whether "
+        "the release is fit for it.",
+    )
 
 
 class ApproveForm(FlaskForm):

@@ -11,13 +11,14 @@ from flask_login import current_user, login_required
 from itsdangerous import BadSignature, SignatureExpired
 from sqlalchemy.orm import Session
 
-from core import candidates, releases
+from core import candidates, release_public, releases
 from core.db import session_scope, write_session
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from core.models import JobStatus, ReleaseJob, Role, User
 from core.notifications import APPROVED, REJECTED
 from core.notifications import after_commit as notify_after_commit
 from core.storage import get_storage
+from core.views import fit_for_purpose
 from privacy.errors import PrivacyError
 from webapp.auth import settings
 from webapp.pages.blueprint import pages
@@ -46,11 +47,15 @@ def _release_context(s: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
     awaiting = job.status == JobStatus.awaiting_approval.value
     has_report = bool(job.artifacts)
     can_dl = releases.can_download(user, job)
-    report_visible = has_report and (staff or can_dl)
+    # before the decision, the requester sees the public part only (core/release_public.py)
+    preview = None if staff else release_public.preview(s, get_storage(settings()), job)
+    report_visible = has_report and (staff or can_dl or bool(preview and preview["report"]))
     if staff and job.status != JobStatus.approved.value:
         statement, statement_kind = _storage_text((job.artifacts or {}).get("privacy_draft.md")), "draft"
     elif can_dl:
         statement, statement_kind = _bundle_statement(job.bundle_key), "final"
+    elif preview is not None:
+        statement, statement_kind = preview["statement"], "preview"
     else:
         statement, statement_kind = None, None
     gate = job.gate if staff else None
@@ -67,6 +72,8 @@ def _release_context(s: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         "report_kind": ("internal" if staff or job.include_internal else "public") if report_visible else None,
         "statement": statement,
         "statement_kind": statement_kind,
+        "preview": preview,
+        "fit": view.get("fit_for_purpose"),
         "download_url": download_link(job.id, user.id) if can_dl else None,
         "link_seconds": settings().download_link_seconds,
         "active": job.status in ACTIVE_STATUSES,
@@ -107,12 +114,19 @@ def release_report(job_id: int):  # type: ignore[no-untyped-def]
         staff = user.role in STAFF
         if not job.artifacts:
             raise NotFound(f"release {job_id} has no report yet (status {job.status})")
-        if not staff and not releases.can_download(user, job):
+        storage = get_storage(settings())
+        # before approval: the synthetic-only summaries, where they depend on nothing but a DP output
+        if not (staff or releases.can_download(user, job) or release_public.report_before_approval(storage, job)):
             _note_denial("report before approval", "release", job_id)
-            raise Forbidden("the report is shown once a steward approves the release")
+            raise Forbidden("the report is shown once a steward approves the release: " + release_public.AFTER_APPROVAL)
         name = "report.html" if staff or job.include_internal else "report_public.html"
         key = job.artifacts[name]
-    data = get_storage(settings()).get_bytes(key)
+        fit = fit_for_purpose(job)
+    data = storage.get_bytes(key)
+    if fit is not None:  # the approved release: the report as in the bundle, with its fit-for-purpose answer
+        from core.bundle import with_fit_for_purpose
+
+        data = with_fit_for_purpose({"report.html": data}, fit)["report.html"]
     resp = Response(data, mimetype="text/html")
     resp.headers["Content-Security-Policy"] = REPORT_CSP
     resp.headers["X-Frame-Options"] = "SAMEORIGIN"

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import Response, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy.orm import Session
 from wtforms import SelectChoice
 
 from core import releases
 from core.db import session_scope
-from core.errors import NotFound, ServiceError
+from core.errors import Conflict, NotFound, ServiceError
 from core.ledger import ledger_summary
 from core.models import Dataset, Role, User
-from privacy.catalogue import SUGGESTED_METHODS
+from privacy.advice import advice_view, allowed_by_policy
 from privacy.errors import PrivacyError
+from privacy.policy import DatasetPolicy
 from webapp.auth import settings
 from webapp.pages.blueprint import pages
 from webapp.pages.forms import RequestForm
@@ -47,27 +48,69 @@ _REQUEST_FIELDS = {
 }
 
 
+def _confirmed(ds: Dataset) -> None:
+    # a proposed schema was read from the raw rows: no form is built on it before the steward confirms it
+    if not ds.schema_confirmed:
+        raise Conflict(
+            f"dataset '{ds.name}' has a proposed schema the steward has not confirmed yet; "
+            "releases open once it is confirmed",
+            field="dataset",
+        )
+
+
 def _request_context(s: Session, user: User, ds: Dataset, form: RequestForm) -> dict[str, Any]:
+    """What the form shows: public facts only. The rows default to the row count the steward declared
+    public, else to the service's default; the exact row count of the table (steward only) is never read."""
     from privacy.schema import PublicSchema
 
-    schema = PublicSchema.from_dict(ds.public_schema)
-    methods = method_choices()
+    # a proposed schema was read from the raw rows: until the steward confirms it, the form shows nothing of it
+    schema = PublicSchema.from_dict(ds.public_schema) if ds.schema_confirmed else None
+    policy = DatasetPolicy.from_dict(ds.policy)
+    installed = method_choices()
+    # methods the dataset's policy refuses are not offered (a request naming one is still refused)
+    methods = [m for m in installed if allowed_by_policy(m["guarantee"], policy)]
     form.method.choices = [SelectChoice(m["name"], f"{m['name']} — {_guarantee_label(m)}") for m in methods]
-    default_target = schema.target
+    default_target = schema.target if schema is not None else None
     form.target.choices = [SelectChoice("", f"schema default ({default_target or 'none'})")] + [
-        SelectChoice(c) for c in schema.synthesized_columns
+        SelectChoice(c) for c in (schema.synthesized_columns if schema is not None else [])
     ]
     form.rebalance.choices = [SelectChoice("", "no rebalancing")] + [SelectChoice(m) for m in releases.OVERSAMPLERS]
     summary = ledger_summary(s, ds)
-    policy = ds.policy or {}
+    max_rows = settings().max_rows
+    public_rows = policy.public_row_count
+    default_rows = min(public_rows, max_rows) if public_rows is not None else releases.DEFAULT_ROWS
     return {
         "ds": {"id": ds.id, "name": ds.name, "confirmed": ds.schema_confirmed},
         "methods": methods,
+        "refused_methods": [m["name"] for m in installed if m not in methods],
+        "advice": None
+        if schema is None
+        else advice_view(schema, policy, form.epsilon.data, available=[m["name"] for m in methods]),
         "budget": _budget_view(summary.status),
-        "policy_privacy": policy.get("privacy", "dp-only"),
-        "max_rows": settings().max_rows,
-        "default_rows": releases.DEFAULT_ROWS,
+        "policy_privacy": policy.privacy,
+        "max_rows": max_rows,
+        "default_rows": default_rows,
+        "public_rows": public_rows,
     }
+
+
+@pages.get("/datasets/<int:dataset_id>/request/advice")
+@login_required
+def request_advice(dataset_id: int) -> Response:
+    """The method advice for `?epsilon=`, as JSON, for the request form's script (public facts only)."""
+    from privacy.schema import PublicSchema
+
+    with session_scope(settings()) as s:
+        user = _user(s)
+        ds = _dataset_or_404(s, user, dataset_id)
+        _require(user, Role.analyst, Role.steward)
+        _confirmed(ds)
+        policy = DatasetPolicy.from_dict(ds.policy)
+        schema = PublicSchema.from_dict(ds.public_schema)
+    available = [m["name"] for m in method_choices() if allowed_by_policy(m["guarantee"], policy)]
+    resp = jsonify({"advice": advice_view(schema, policy, request.args.get("epsilon"), available=available)})
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
 
 
 @pages.route("/datasets/<int:dataset_id>/request", methods=["GET", "POST"])
@@ -81,10 +124,13 @@ def request_form(dataset_id: int):  # type: ignore[no-untyped-def]
         _require(user, Role.analyst, Role.steward)
         ctx = _request_context(s, user, ds, form)
     if request.method == "GET":
-        if not form.method.data and ctx["methods"]:
-            preferred = [m["name"] for m in ctx["methods"] if m["name"] in SUGGESTED_METHODS]
-            form.method.data = preferred[0] if preferred else ctx["methods"][0]["name"]
+        names = [m["name"] for m in ctx["methods"]]
+        if not form.method.data and names:
+            advised = (ctx["advice"] or {}).get("method")
+            form.method.data = advised if advised in names else names[0]
         form.delta.data = form.delta.data or "1e-9"
+        if form.rows.data is None:
+            form.rows.data = ctx["default_rows"]
         return render_template("request.html", form=form, **ctx)
     if not form.validate_on_submit():
         return render_template("request.html", form=form, **ctx), 400
