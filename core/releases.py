@@ -177,12 +177,14 @@ def request_release(
     # the version in force now: the request is checked under it and the job records it (versions never change)
     version = schema_versions.current_version(session, dataset.id)
     schema = PublicSchema.from_dict(version.schema if version is not None else dataset.public_schema)
+    policy = DatasetPolicy.from_dict(dataset.policy)
     limits = catalogue.DatasetLimits(
-        name=dataset.name,
-        policy=DatasetPolicy.from_dict(dataset.policy),
-        delta_budget=Fraction(dataset.delta_budget),
-        max_rows=settings.max_rows,
+        name=dataset.name, policy=policy, delta_budget=Fraction(dataset.delta_budget), max_rows=settings.max_rows
     )
+    # rows not asked for: the row count the steward declared public (capped), never the table's own
+    rows = req.rows
+    if rows is None and policy.public_row_count is not None:
+        rows = min(policy.public_row_count, settings.max_rows)
     try:
         plan = catalogue.plan_release(
             req.method,
@@ -191,7 +193,7 @@ def request_release(
             req.options,
             schema,
             kind=req.kind,
-            rows=req.rows,
+            rows=rows,
             target=req.target,
             rebalance=req.rebalance,
             dataset=limits,

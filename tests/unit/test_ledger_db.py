@@ -146,3 +146,20 @@ def test_budget_cannot_be_lowered_below_what_is_committed(env):
         ds = releases.get_dataset(s, _user(s, "steward"), "pums")
         with pytest.raises(Conflict, match="below what is already committed"):
             releases.update_policy(s, _user(s, "steward"), ds, None, epsilon_budget="0.4")
+
+
+def test_rows_not_asked_for_default_to_the_public_row_count_never_the_table_s(env):
+    from core.models import Dataset
+
+    with write_session(env) as s:
+        req = releases.ReleaseRequest(dataset="pums", method="dp-marginals", epsilon=0.1, delta=0)
+        job = releases.request_release(s, _user(s, "analyst"), req, env)
+        assert job.rows == releases.DEFAULT_ROWS  # no public figure declared: the service's default
+        ds = s.execute(select(Dataset).where(Dataset.name == "pums")).scalar_one()
+        ds.policy = {**(ds.policy or {}), "public_row_count": 777}
+    with write_session(env) as s:
+        req = releases.ReleaseRequest(dataset="pums", method="dp-marginals", epsilon=0.1, delta=0)
+        job = releases.request_release(s, _user(s, "analyst"), req, env)
+        assert job.rows == 777
+        req = releases.ReleaseRequest(dataset="pums", method="dp-marginals", epsilon=0.1, delta=0, rows=50)
+        assert releases.request_release(s, _user(s, "analyst"), req, env).rows == 50
