@@ -28,7 +28,8 @@ DATA_FILE = "data.parquet"
 @dataclass(frozen=True)
 class Progress:
     """One step of a running release as `Release.wait` saw it: its status, stage, fraction done (0 to 1),
-    the service's message, and the seconds since `wait` began."""
+    the service's message, the seconds since `wait` began, and the running stage's estimated seconds
+    left (None for a short or young stage; whole minutes for analysts)."""
 
     release_id: int
     status: str
@@ -36,11 +37,16 @@ class Progress:
     fraction: float
     message: str | None
     elapsed: float
+    eta_seconds: int | None = None
 
     def line(self) -> str:
         pct = round(100 * self.fraction)
         bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
-        return f"release {self.release_id} [{bar}] {pct:3d}%  {self.status:<17} {(self.stage or '')[:40]}"
+        eta = ""
+        if self.eta_seconds is not None:
+            secs = max(1, int(self.eta_seconds))
+            eta = f"  ~{secs} s left" if secs < 60 else f"  ~{-(-secs // 60)} min left"
+        return f"release {self.release_id} [{bar}] {pct:3d}%  {self.status:<17} {(self.stage or '')[:40]}{eta}"
 
 
 class _PrintedProgress:
@@ -135,9 +141,10 @@ class Release:
             while True:
                 self.refresh()
                 elapsed = time.monotonic() - start
-                now = (self.status, self.stage, round(self.progress, 4), self.message)
+                eta = self.view.get("eta_seconds")
+                now = (self.status, self.stage, round(self.progress, 4), self.message, eta)
                 if report is not None and now != last:
-                    report(Progress(self.id, self.status, self.stage, self.progress, self.message, elapsed))
+                    report(Progress(self.id, self.status, self.stage, self.progress, self.message, elapsed, eta))
                     last = now
                 if not self.running:
                     return self

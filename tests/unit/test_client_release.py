@@ -96,3 +96,19 @@ def test_the_progress_line_is_also_printed_when_the_wait_gives_up(capsys: pytest
         )
     err = capsys.readouterr().err
     assert "50%  running" in err and err.endswith("\n")  # the line is ended, not left for the next output
+
+
+def test_a_long_stage_s_time_left_is_reported_and_printed() -> None:
+    script = [
+        view("running", "evaluate", 0.75),
+        view("running", "evaluate", 0.75, eta_seconds=120),
+        view("running", "evaluate", 0.9, eta_seconds=42),
+        view("awaiting_approval", "done", 1.0),
+    ]
+    release = Release(ScriptedClient(script), view("running", "evaluate", 0.75))  # type: ignore[arg-type]
+    events: list[Progress] = []
+    release.wait(progress=events.append, interval=0)
+    assert [e.eta_seconds for e in events] == [None, 120, 42, None]  # a new estimate alone is a change
+    assert events[1].line().endswith("evaluate  ~2 min left")
+    assert events[2].line().endswith("evaluate  ~42 s left")
+    assert "left" not in events[0].line()
