@@ -166,7 +166,7 @@ def test_the_environment_gives_the_url_when_no_option_does(monkeypatch) -> None:
 
 def test_a_url_that_is_not_one_is_a_usage_error() -> None:
     result = CliRunner().invoke(cli, ["releases", "list", "--url", "not a url"])
-    assert result.exit_code == EXIT_USAGE and "is not a service URL" in result.stderr
+    assert result.exit_code == EXIT_USAGE and "is not a URL such as" in result.stderr
 
 
 def test_version_is_the_distribution_version() -> None:
@@ -183,3 +183,22 @@ def test_every_client_command_takes_json() -> None:
     for name in ("ledger",):
         assert {"--json", "--url", "--token"} <= {o for p in cli.commands[name].params for o in p.opts}
     assert "--json" in {o for p in cli.commands["bundle"].commands["verify"].params for o in p.opts}  # type: ignore[attr-defined]
+
+
+def test_an_unreachable_database_exits_6_without_a_traceback(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SYNTHGATE_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("SYNTHGATE_DATABASE_URL", "postgresql+psycopg://nobody@127.0.0.1:9/none")
+    result = CliRunner().invoke(cli, ["users", "create", "bob", "--role", "analyst", "--json"])
+    assert result.exit_code == EXIT_UNAVAILABLE, result.output
+    assert _error(result)["code"] == "database_unavailable"
+
+
+def test_demo_logins_of_an_earlier_version_are_read_without_tokens(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from webapp.cli._demo import read_logins
+
+    path = tmp_path / "demo-logins.json"
+    path.write_text(json.dumps({"steward": "pw1", "analyst": "pw2"}))
+    assert read_logins(path) == {
+        "steward": {"role": "steward", "password": "pw1", "token": None},
+        "analyst": {"role": "analyst", "password": "pw2", "token": None},
+    }

@@ -147,6 +147,15 @@ def error_from_api(exc: ApiError) -> CliError:
     )
 
 
+def _database_errors() -> tuple[type[BaseException], ...]:
+    """Errors of a database that is down or unreachable (the server commands use one directly)."""
+    try:
+        from sqlalchemy.exc import InterfaceError, OperationalError
+    except ImportError:  # pragma: no cover - sqlalchemy is a dependency
+        return ()
+    return (OperationalError, InterfaceError)
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn known errors into a CliError (its exit code from the table above); JSON if --json was given."""
 
@@ -169,6 +178,13 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
                 ) from None
             except FileNotFoundError as exc:
                 raise CliError(f"file not found: {exc.filename}", EXIT_USAGE, "file_not_found") from None
+            except _database_errors() as exc:
+                raise CliError(
+                    f"the database cannot be reached or used ({type(getattr(exc, 'orig', exc)).__name__}): check "
+                    "SYNTHGATE_DATABASE_URL and that the database server is up",
+                    EXIT_UNAVAILABLE,
+                    "database_unavailable",
+                ) from None
             except OSError as exc:
                 if exc.filename is None:  # a connection broken mid-answer (requests' errors are OSErrors)
                     raise CliError(f"the connection failed: {exc}", EXIT_UNAVAILABLE, "unavailable") from None

@@ -84,6 +84,7 @@ def ensure_demo_setup(settings) -> dict[str, dict[str, str | None]] | None:  # t
             )
             releases.grant(s, users["steward"], ds, "analyst")
             fd = os.open(logins_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # a file left from an earlier database keeps its mode through O_TRUNC
             with os.fdopen(fd, "w") as fh:
                 json.dump(logins, fh, indent=2)
             return logins

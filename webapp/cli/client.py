@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from webapp.cli._common import EXIT_FAILED, EXIT_UNAVAILABLE, EXIT_USAGE, ApiError, fail, handle_errors
+from webapp.cli._common import EXIT_FAILED, EXIT_UNAVAILABLE, ApiError, fail, handle_errors
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -41,7 +41,7 @@ class ApiClient:
         try:
             resp = self.session.request(method, f"{self.url}/api/v1{path}", timeout=self.timeout, **kwargs)
         except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
-            fail(f"--url {self.url!r} is not a service URL such as {DEFAULT_URL}", EXIT_USAGE)
+            fail(f"the service URL {self.url!r} (--url or SYNTHGATE_URL) is not a URL such as {DEFAULT_URL}")
         except requests.ConnectionError:
             fail(
                 f"cannot reach synthgate at {self.url}: is it running? (set --url or SYNTHGATE_URL)",
