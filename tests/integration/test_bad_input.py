@@ -208,12 +208,14 @@ def test_non_dp_method_under_dp_only_policy_is_refused(app_env):
 
 
 def test_cli_reports_bad_values_cleanly(tmp_path):
-    """The CLI as a subprocess: bad numbers are refused with a message and exit code 2, no traceback."""
+    """The CLI as a subprocess: bad numbers are refused with a message and exit code 2, no traceback;
+    an unreachable service exits 6."""
     env = {
         "PATH": str(Path(sys.executable).parent),
         "SYNTHGATE_URL": "http://127.0.0.1:9",
         "SYNTHGATE_TOKEN": "x",
         "HOME": str(tmp_path),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
     }
     exe = str(Path(sys.executable).parent / "synthgate")
     for value in ("nan", "abc", "inf", "1e309"):
@@ -233,7 +235,7 @@ def test_cli_reports_bad_values_cleanly(tmp_path):
         text=True,
         timeout=120,
     )
-    assert proc.returncode == 1 and "cannot reach" in proc.stderr
+    assert proc.returncode == 6 and "cannot reach" in proc.stderr  # the service is unreachable
 
 
 def test_proposed_schema_is_hidden_from_analysts_until_confirmed(app_env):

@@ -51,18 +51,19 @@ def test_cli_register_request_and_ledger(service_factory):
 
     before = ledger()
     assert before["remaining"]["basic"]["epsilon"] == "1"
-    for args, field in (
-        (["--epsilon", "-1"], "epsilon"),
-        (["--epsilon", "0"], "epsilon"),
-        (["--epsilon", "0.5", "--delta", "1"], "delta"),
-        (["--epsilon", "nan"], "epsilon"),
-        (["--epsilon", "1e309"], "epsilon"),
-        (["--epsilon", "2"], "epsilon"),
+    # 2: a value the CLI itself refuses before asking; 3: a value the service refuses, or the budget
+    for args, field, code in (
+        (["--epsilon", "-1"], "epsilon", 3),
+        (["--epsilon", "0"], "epsilon", 3),
+        (["--epsilon", "0.5", "--delta", "1"], "delta", 3),
+        (["--epsilon", "nan"], "epsilon", 2),
+        (["--epsilon", "1e309"], "epsilon", 2),
+        (["--epsilon", "2"], "epsilon", 3),
     ):
         if "--delta" not in args:
             args = [*args, "--delta", "1e-9"]
         r = cli(svc, "analyst", "releases", "request", "pums", "--method", "mst", *args)
-        assert r.returncode == 2, (args, r.stdout, r.stderr)
+        assert r.returncode == code, (args, r.stdout, r.stderr)
         assert field in r.stderr and "Traceback" not in r.stderr
     assert ledger()["history"] == before["history"]
 
@@ -90,7 +91,7 @@ def test_cli_register_request_and_ledger(service_factory):
 
     # another analyst sees nothing of it; a wrong token is refused cleanly
     r = cli(svc, "analyst2", "releases", "show", str(release["id"]))
-    assert r.returncode == 2 and "404" in r.stderr
+    assert r.returncode == 4 and "404" in r.stderr
     env = dict(os.environ, SYNTHGATE_URL=svc.url, SYNTHGATE_TOKEN="sg_not-a-token")
     r = subprocess.run([EXE, "datasets", "list"], capture_output=True, text=True, env=env, timeout=120)
-    assert r.returncode == 2 and "invalid API token" in r.stderr
+    assert r.returncode == 3 and "invalid API token" in r.stderr

@@ -16,7 +16,11 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 def test_demo_prints_a_verified_bundle(tmp_path):
     exe = Path(sys.executable).parent / "synthgate"
-    env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    env = {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
     proc = subprocess.run(
         [str(exe), "demo", "--data-dir", str(tmp_path / "demo")], capture_output=True, text=True, env=env, timeout=900
     )
@@ -39,3 +43,12 @@ def test_demo_prints_a_verified_bundle(tmp_path):
     )
     assert check.returncode == 0, check.stderr
     assert "bundle OK" in check.stdout
+    # the demo users' logins carry an API token each (the demo's own requests used two of them)
+    logins = json.loads((tmp_path / "demo" / "demo-logins.json").read_text())
+    assert {name: login["role"] for name, login in logins.items()} == {
+        "steward": "steward",
+        "steward2": "steward",
+        "analyst": "analyst",
+        "admin": "admin",
+    }
+    assert all(login["token"].startswith("sg_") and login["password"] for login in logins.values())

@@ -1,4 +1,4 @@
-"""The offline CLI: schema propose, synth and methods, with clean errors and exit code 2."""
+"""The offline CLI: schema propose, synth and methods, with clean errors: exit 2 for usage, 3 for a refusal."""
 
 from __future__ import annotations
 
@@ -189,7 +189,7 @@ def test_schema_refusal_comes_before_the_data_is_read(runner: CliRunner, tmp_pat
             str(tmp_path / "x.csv"),
         ],
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 3  # refused: the schema file is not fit for a release
     assert "'a'" in result.output and "declare" in result.output
 
 

@@ -127,7 +127,7 @@ def _policy(root: Path) -> Path:
     return path
 
 
-def test_user_mistakes_exit_2_with_a_message(cli: click.Group, files: dict[str, Path]) -> None:
+def test_user_mistakes_exit_2_and_a_table_that_does_not_fit_exits_3(cli: click.Group, files: dict[str, Path]) -> None:
     no_output = run(cli, str(files["real"]), str(files["synth"]), "--schema", str(SCHEMA))
     assert no_output.exit_code == 2 and "-o report.html" in no_output.stderr
     bad_section = run(
@@ -145,7 +145,7 @@ def test_user_mistakes_exit_2_with_a_message(cli: click.Group, files: dict[str, 
     short = files["root"] / "short.csv"
     pd.read_csv(files["synth"]).drop(columns=["island"]).to_csv(short, index=False)
     missing = run(cli, str(files["real"]), str(short), "--schema", str(SCHEMA), "-o", "x.html")
-    assert missing.exit_code == 2 and "island" in missing.stderr
+    assert missing.exit_code == 3 and "island" in missing.stderr  # refused: the file does not fit the schema
     bad_target = run(
         cli, str(files["real"]), str(files["synth"]), "--schema", str(SCHEMA), "-o", "x.html", "--target", "wingspan"
     )

@@ -12,22 +12,53 @@ from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
 
 import click
+
+from webapp.cli._common import EXIT_CODES_HELP, SynthgateGroup
 
 COMMAND_MODULES = (
     "webapp.cli.server",
     "webapp.cli.client",
+    "webapp.cli.bundles",
     "webapp.cli.offline",
     "webapp.cli.evaluate",
     "webapp.cli.bench",
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def package_version() -> str:
+    """The installed distribution's version; from pyproject.toml when run from a source tree that is not installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("synthgate")
+    except metadata.PackageNotFoundError:
+        pass
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    try:
+        import tomllib
+
+        return str(tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["version"])
+    except (OSError, KeyError, ValueError):
+        return "unknown"
+
+
+@click.group(cls=SynthgateGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+@click.version_option(package_version(), "--version", prog_name="synthgate", message="%(prog)s %(version)s")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option(
+    "--url",
+    default=None,
+    help="Service URL for the client commands (also accepted after them; default $SYNTHGATE_URL or "
+    "http://127.0.0.1:8000).",
+)
+@click.option("--token", default=None, help="API token for the client commands (default $SYNTHGATE_TOKEN).")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, url: str | None, token: str | None) -> None:
     """synthgate: privacy-first data releases."""
+    ctx.obj = {"url": url, "token": token}
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 

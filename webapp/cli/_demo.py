@@ -26,31 +26,49 @@ from workers.command import worker_command
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "core" / "demo"
 DEMO_USERS = (("steward", "steward"), ("steward2", "steward"), ("analyst", "analyst"), ("admin", "admin"))
+DEMO_TOKEN_LABEL = "demo login"
 
 
-def ensure_demo_setup(settings) -> dict[str, str] | None:  # type: ignore[no-untyped-def]
-    """On an empty database: demo users with fresh passwords and the demo dataset.
+def ensure_demo_setup(settings) -> dict[str, dict[str, str | None]] | None:  # type: ignore[no-untyped-def]
+    """On an empty database: demo users with fresh passwords and API tokens, and the demo dataset.
 
-    Passwords are written to data_dir/demo-logins.json (mode 0600) so later
-    starts can print them again. Returns the logins, or None when the database
-    already had users and no logins file exists.
+    The logins ({user: {"role", "password", "token"}}) are written to data_dir/demo-logins.json
+    (mode 0600) so later starts can print them again. Each token's issue is audited (token.create,
+    by the system). Returns the logins, or None when the database already had users and no logins
+    file exists.
     """
     from sqlalchemy import func, select
 
     from core import audit, releases
-    from core.auth import create_user
+    from core.auth import create_token, create_user
     from core.db import write_session
-    from core.models import User
+    from core.models import ApiToken, User
     from core.storage import get_storage
 
     logins_path = settings.data_dir / "demo-logins.json"
     with write_session(settings) as s:
         if s.execute(select(func.count()).select_from(User)).scalar_one() == 0:
-            logins = {name: secrets.token_urlsafe(9) for name, _ in DEMO_USERS}
+            logins: dict[str, dict[str, str | None]] = {}
             users = {}
             for name, role in DEMO_USERS:
-                users[name] = create_user(s, name, role, logins[name])
+                password = secrets.token_urlsafe(9)
+                users[name] = create_user(s, name, role, password)
+                logins[name] = {"role": role, "password": password, "token": None}
             audit.record(s, "users.demo_created", actor="system", detail={"users": list(logins)})
+            for name, user in users.items():
+                token = create_token(s, user, label=DEMO_TOKEN_LABEL)
+                row = s.execute(
+                    select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc()).limit(1)
+                ).scalar_one()
+                audit.record(
+                    s,
+                    "token.create",
+                    actor="system",
+                    object_type="token",
+                    object_id=row.id,
+                    detail={"user": name, "label": DEMO_TOKEN_LABEL, "prefix": row.prefix},
+                )
+                logins[name]["token"] = token
             ds, _ = releases.register_dataset(
                 s,
                 get_storage(settings),
@@ -66,12 +84,28 @@ def ensure_demo_setup(settings) -> dict[str, str] | None:  # type: ignore[no-unt
             )
             releases.grant(s, users["steward"], ds, "analyst")
             fd = os.open(logins_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, 0o600)  # a file left from an earlier database keeps its mode through O_TRUNC
             with os.fdopen(fd, "w") as fh:
-                json.dump(logins, fh)
+                json.dump(logins, fh, indent=2)
             return logins
     if logins_path.exists():
-        return json.loads(logins_path.read_text())
+        return read_logins(logins_path)
     return None
+
+
+def read_logins(path: Path) -> dict[str, dict[str, str | None]]:
+    """demo-logins.json, also in its earlier form ({user: password}, no tokens)."""
+    roles = dict(DEMO_USERS)
+    out: dict[str, dict[str, str | None]] = {}
+    for name, entry in json.loads(path.read_text()).items():
+        if isinstance(entry, str):
+            entry = {"password": entry, "token": None}
+        out[name] = {
+            "role": entry.get("role") or roles.get(name),
+            "password": entry.get("password"),
+            "token": entry.get("token"),
+        }
+    return out
 
 
 def run_demo(*, data_dir: str | None, method: str, epsilon: str, output: str | None, timeout: int) -> Path:
@@ -91,12 +125,15 @@ def run_demo(*, data_dir: str | None, method: str, epsilon: str, output: str | N
     settings.get_secret_key()
     click.echo(f"demo data directory: {settings.data_dir}", err=True)
     upgrade(settings)
-    ensure_demo_setup(settings)
-    with write_session(settings) as s:
-        analyst = s.execute(select(User).where(User.username == "analyst")).scalar_one()
-        steward = s.execute(select(User).where(User.username == "steward")).scalar_one()
-        analyst_token = create_token(s, analyst, label="demo")
-        steward_token = create_token(s, steward, label="demo")
+    logins = ensure_demo_setup(settings) or {}
+    analyst_token = (logins.get("analyst") or {}).get("token")
+    steward_token = (logins.get("steward") or {}).get("token")
+    if not (analyst_token and steward_token):  # a data directory from before demo logins had tokens
+        with write_session(settings) as s:
+            analyst = s.execute(select(User).where(User.username == "analyst")).scalar_one()
+            steward = s.execute(select(User).where(User.username == "steward")).scalar_one()
+            analyst_token = create_token(s, analyst, label="demo")
+            steward_token = create_token(s, steward, label="demo")
 
     worker = subprocess.Popen(
         worker_command(settings, 1, "demo-worker@%h"),

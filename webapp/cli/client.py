@@ -1,12 +1,18 @@
 """Client commands: talk to a running service through its JSON API.
 
---url / SYNTHGATE_URL and --token / SYNTHGATE_TOKEN say where and who.
+--url / SYNTHGATE_URL and --token / SYNTHGATE_TOKEN say where and who; --url and --token are
+accepted before the command group (`synthgate --url U releases list`), after it
+(`synthgate releases --url U list`) or after the command (`synthgate releases list --url U`), the
+last one given winning. Every client command takes --json: one JSON document on stdout, and
+errors as a JSON object on stderr (exit codes in webapp/cli/_common.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,7 +20,7 @@ from typing import Any
 
 import click
 
-from webapp.cli._common import ApiError, fail, handle_errors
+from webapp.cli._common import EXIT_FAILED, EXIT_UNAVAILABLE, ApiError, fail, handle_errors
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -34,8 +40,16 @@ class ApiClient:
 
         try:
             resp = self.session.request(method, f"{self.url}/api/v1{path}", timeout=self.timeout, **kwargs)
+        except (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema, requests.exceptions.InvalidSchema):
+            fail(f"the service URL {self.url!r} (--url or SYNTHGATE_URL) is not a URL such as {DEFAULT_URL}")
         except requests.ConnectionError:
-            fail(f"cannot reach synthgate at {self.url}: is it running? (set --url or SYNTHGATE_URL)", 1)
+            fail(
+                f"cannot reach synthgate at {self.url}: is it running? (set --url or SYNTHGATE_URL)",
+                EXIT_UNAVAILABLE,
+                "unreachable",
+            )
+        except requests.Timeout:
+            fail(f"synthgate at {self.url} did not answer within {self.timeout:g} s", EXIT_UNAVAILABLE, "timeout")
         if resp.status_code >= 400:
             try:
                 err = resp.json()["error"]
@@ -53,8 +67,36 @@ class ApiClient:
         return self.request("POST", path, **kw)
 
 
+def _keep_connection(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Remember --url/--token wherever on the command line they were given (the later one wins)."""
+    if value is not None and param.name:
+        ctx.ensure_object(dict)[param.name] = value
+    return value
+
+
+def connection_options(fn: Any) -> Any:
+    """--url and --token, on the client groups and on each client command."""
+    fn = click.option(
+        "--token", default=None, expose_value=False, callback=_keep_connection, help="API token [$SYNTHGATE_TOKEN]."
+    )(fn)
+    return click.option(
+        "--url",
+        default=None,
+        expose_value=False,
+        callback=_keep_connection,
+        help=f"Service URL [$SYNTHGATE_URL, else {DEFAULT_URL}].",
+    )(fn)
+
+
+def _connection(ctx: click.Context) -> tuple[str, str | None]:
+    obj = ctx.obj if isinstance(ctx.obj, dict) else {}
+    url = obj.get("url") or os.environ.get("SYNTHGATE_URL") or DEFAULT_URL
+    token = obj.get("token") or os.environ.get("SYNTHGATE_TOKEN") or None
+    return url, token
+
+
 def _client(ctx: click.Context) -> ApiClient:
-    return ApiClient(ctx.obj["url"], ctx.obj["token"])
+    return ApiClient(*_connection(ctx))
 
 
 def _echo(data: Any, as_json: bool, text: str | None = None) -> None:
@@ -115,14 +157,12 @@ def _release_line(r: dict[str, Any]) -> str:
 def register(cli: click.Group) -> None:
     # ----------------------------------------------------------------------------------- datasets
     @cli.group()
-    @click.option("--url", envvar="SYNTHGATE_URL", default=DEFAULT_URL, show_default=True, help="Service URL.")
-    @click.option("--token", envvar="SYNTHGATE_TOKEN", default=None, help="API token.")
-    @click.pass_context
-    def datasets(ctx: click.Context, url: str, token: str | None) -> None:
+    @connection_options
+    def datasets() -> None:
         """Register and inspect datasets."""
-        ctx.obj = {"url": url, "token": token}
 
     @datasets.command("register")
+    @connection_options
     @click.argument("file", type=click.Path(exists=True, dir_okay=False))
     @click.option("--name", required=True)
     @click.option(
@@ -179,6 +219,7 @@ def register(cli: click.Group) -> None:
         _echo(out, as_json, "\n".join(lines))
 
     @datasets.command("list")
+    @connection_options
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
     @handle_errors
@@ -187,6 +228,7 @@ def register(cli: click.Group) -> None:
         _echo(out, as_json, "\n".join(f"{d['id']:>4}  {d['name']}" for d in out["datasets"]) or "no datasets")
 
     @datasets.command("show")
+    @connection_options
     @click.argument("dataset")
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
@@ -196,6 +238,7 @@ def register(cli: click.Group) -> None:
         _echo(out, True)  # the dataset view is JSON with or without --json
 
     @datasets.command("confirm-schema")
+    @connection_options
     @click.argument("dataset")
     @click.argument("schema_file", type=click.Path(exists=True, dir_okay=False))
     @click.option("--json", "as_json", is_flag=True)
@@ -209,6 +252,7 @@ def register(cli: click.Group) -> None:
         _echo(out, as_json, f"schema of {out['dataset']['name']} confirmed")
 
     @datasets.command("policy")
+    @connection_options
     @click.argument("dataset")
     @click.option("--policy", "policy_path", type=click.Path(exists=True, dir_okay=False), default=None)
     @click.option("--epsilon-budget", default=None)
@@ -236,34 +280,38 @@ def register(cli: click.Group) -> None:
         _echo(out, as_json, out["dataset"]["ledger"]["guarantee"])
 
     @datasets.command("grant")
+    @connection_options
     @click.argument("dataset")
     @click.argument("user")
+    @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
     @handle_errors
-    def datasets_grant(ctx: click.Context, dataset: str, user: str) -> None:
+    def datasets_grant(ctx: click.Context, dataset: str, user: str, as_json: bool) -> None:
         """Let USER (an analyst) see DATASET and request releases of it."""
-        _client(ctx).post(f"/datasets/{dataset}/grants", json={"user": user})
-        click.echo(f"granted {dataset} to {user}")
+        out = _client(ctx).post(f"/datasets/{dataset}/grants", json={"user": user})
+        _echo({"granted": user, **out}, as_json, f"granted {dataset} to {user}")
 
     @datasets.command("revoke")
+    @connection_options
     @click.argument("dataset")
     @click.argument("user")
+    @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
     @handle_errors
-    def datasets_revoke(ctx: click.Context, dataset: str, user: str) -> None:
-        _client(ctx).request("DELETE", f"/datasets/{dataset}/grants/{user}")
-        click.echo(f"revoked {user}'s access to {dataset}")
+    def datasets_revoke(ctx: click.Context, dataset: str, user: str, as_json: bool) -> None:
+        """Take DATASET away from USER (their unfinished jobs on it are cancelled)."""
+        out = _client(ctx).request("DELETE", f"/datasets/{dataset}/grants/{user}")
+        text = f"revoked {user}'s access to {dataset}" if out.get("revoked") else f"{user} had no grant on {dataset}"
+        _echo({"dataset": dataset, "user": user, **out}, as_json, text)
 
     # ----------------------------------------------------------------------------------- releases
     @cli.group()
-    @click.option("--url", envvar="SYNTHGATE_URL", default=DEFAULT_URL, show_default=True, help="Service URL.")
-    @click.option("--token", envvar="SYNTHGATE_TOKEN", default=None, help="API token.")
-    @click.pass_context
-    def releases(ctx: click.Context, url: str, token: str | None) -> None:
+    @connection_options
+    def releases() -> None:
         """Request, follow, approve and download releases."""
-        ctx.obj = {"url": url, "token": token}
 
     @releases.command("request")
+    @connection_options
     @click.argument("dataset")
     @click.option(
         "--method", required=True, help="e.g. mst, aim, dp-copula, gaussian-copula (see `synthgate methods`)."
@@ -316,9 +364,10 @@ def register(cli: click.Group) -> None:
             release = _follow(client, release["id"], as_json)
         _echo({"release": release}, as_json, _release_line(release))
         if release["status"] == "failed":
-            sys.exit(1)
+            sys.exit(EXIT_FAILED)
 
     @releases.command("show")
+    @connection_options
     @click.argument("release_id", type=int)
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
@@ -334,6 +383,7 @@ def register(cli: click.Group) -> None:
         _echo(out, as_json, text)
 
     @releases.command("list")
+    @connection_options
     @click.option("--status", default=None)
     @click.option("--dataset", default=None)
     @click.option("--json", "as_json", is_flag=True)
@@ -345,16 +395,20 @@ def register(cli: click.Group) -> None:
         _echo(out, as_json, "\n".join(_release_line(r) for r in out["releases"]) or "no releases")
 
     @releases.command("wait")
+    @connection_options
     @click.argument("release_id", type=int)
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
     @handle_errors
     def releases_wait(ctx: click.Context, release_id: int, as_json: bool) -> None:
-        """Follow a release with a progress bar until it stops running."""
+        """Follow a release with a progress bar until it stops running (exit 1 if it failed)."""
         release = _follow(_client(ctx), release_id, as_json)
         _echo({"release": release}, as_json, _release_line(release))
+        if release["status"] == "failed":
+            sys.exit(EXIT_FAILED)
 
     @releases.command("approve")
+    @connection_options
     @click.argument("release_id", type=int)
     @click.option("--comment", default=None)
     @click.option("--override", default=None, help="Written reason to approve despite a failed gate (audited).")
@@ -377,6 +431,7 @@ def register(cli: click.Group) -> None:
         _echo(out, as_json, f"release {release_id} approved")
 
     @releases.command("reject")
+    @connection_options
     @click.argument("release_id", type=int)
     @click.option("--comment", required=True)
     @click.option("--json", "as_json", is_flag=True)
@@ -387,6 +442,7 @@ def register(cli: click.Group) -> None:
         _echo(out, as_json, f"release {release_id} rejected (its privacy cost stays charged)")
 
     @releases.command("cancel")
+    @connection_options
     @click.argument("release_id", type=int)
     @click.option("--reason", default=None, help="Why (kept in the audit log).")
     @click.option("--json", "as_json", is_flag=True)
@@ -406,154 +462,44 @@ def register(cli: click.Group) -> None:
         _echo(out, as_json, f"release {release_id} cancelled ({done['was']}); {charge}")
 
     @releases.command("download")
+    @connection_options
     @click.argument("release_id", type=int)
     @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False))
+    @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
     @handle_errors
-    def releases_download(ctx: click.Context, release_id: int, output: str) -> None:
+    def releases_download(ctx: click.Context, release_id: int, output: str, as_json: bool) -> None:
+        """Save the signed bundle of an approved release to OUTPUT (prints its path)."""
         resp = _client(ctx).get(f"/releases/{release_id}/bundle", stream=True)
-        with open(output, "wb") as fh:
+        digest, size = hashlib.sha256(), 0
+        try:
+            fh = open(output, "wb")  # noqa: SIM115 - closed below
+        except OSError as exc:
+            fail(f"cannot write {output}: {exc.strerror}")
+        with fh:
             for chunk in resp.iter_content(1 << 16):
                 fh.write(chunk)
-        click.echo(output)
+                digest.update(chunk)
+                size += len(chunk)
+        out = {
+            "release": release_id,
+            "output": str(Path(output).resolve()),
+            "bytes": size,
+            "sha256": digest.hexdigest(),
+        }
+        _echo(out, as_json, output)
 
     # ----------------------------------------------------------------------------------- ledger
     @cli.command()
     @click.argument("dataset")
-    @click.option("--url", envvar="SYNTHGATE_URL", default=DEFAULT_URL, show_default=True)
-    @click.option("--token", envvar="SYNTHGATE_TOKEN", default=None)
+    @connection_options
     @click.option("--json", "as_json", is_flag=True)
+    @click.pass_context
     @handle_errors
-    def ledger(dataset: str, url: str, token: str | None, as_json: bool) -> None:
+    def ledger(ctx: click.Context, dataset: str, as_json: bool) -> None:
         """The privacy budget of DATASET: spent, reserved, remaining, history and guarantee."""
-        out = ApiClient(url, token).get(f"/datasets/{dataset}/ledger")
+        out = _client(ctx).get(f"/datasets/{dataset}/ledger")
         _echo(out["ledger"], as_json, out["text"])
-
-    # ----------------------------------------------------------------------------------- bundles
-    @cli.group()
-    def bundle() -> None:
-        """Release bundles."""
-
-    @bundle.command("verify")
-    @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-    @click.option(
-        "--public-key",
-        "public_key",
-        type=click.Path(exists=True, dir_okay=False),
-        default=None,
-        help="The server's public key (PEM).",
-    )
-    @click.option("--url", envvar="SYNTHGATE_URL", default=None, help="Fetch the server's public key from here.")
-    @click.option(
-        "--data-dir",
-        type=click.Path(exists=True, file_okay=False),
-        default=None,
-        help="Read the key from a local server's data directory (never creates one).",
-    )
-    @click.option(
-        "--check-audit",
-        is_flag=True,
-        help="Also check the live audit log (--url, --token) still holds the head this bundle recorded.",
-    )
-    @click.option("--token", envvar="SYNTHGATE_TOKEN", default=None, help="API token, for --check-audit.")
-    @click.option("--json", "as_json", is_flag=True)
-    @handle_errors
-    def bundle_verify(
-        file: str,
-        public_key: str | None,
-        url: str | None,
-        data_dir: str | None,
-        check_audit: bool,
-        token: str | None,
-        as_json: bool,
-    ) -> None:
-        """Check FILE.zip: signature, every SHA-256, no file added or removed. Exit 1 if it fails.
-
-        The key comes from --public-key, --url or --data-dir; verification never writes a key.
-        """
-        from core.bundle import stored_public_key_pem
-        from core.bundle_verify import verify_bundle
-
-        if public_key:
-            pem = Path(public_key).read_text()
-        elif data_dir:
-            pem = stored_public_key_pem(data_dir)
-        elif url:
-            pem = ApiClient(url, None).get("/signing-key")["public_key_pem"]
-        else:
-            fail(
-                "say whose signature to check: --public-key FILE (the server's PEM, from GET "
-                "/api/v1/signing-key), --url URL (fetch it from the service; or set SYNTHGATE_URL) "
-                "or --data-dir DIR (the server's own data directory)"
-            )
-        if check_audit and not (url and token):
-            fail(
-                "--check-audit compares the bundle with the live audit log: pass --url and --token "
-                "(or set SYNTHGATE_URL and SYNTHGATE_TOKEN)"
-            )
-        check = verify_bundle(file, pem)
-        audit_result = None
-        if check_audit and check.ok:
-            assert url is not None
-            audit_result = _check_bundle_audit_head(ApiClient(url, token), check.manifest)
-            if not audit_result["ok"]:
-                check.ok = False
-                check.problems.append(audit_result["message"])
-        if as_json:
-            out = check.to_dict()
-            if audit_result is not None:
-                out["audit"] = audit_result
-            click.echo(json.dumps(out))
-        elif check.ok:
-            click.echo(f"bundle OK: signature valid, {len(check.manifest.get('files', {}))} files match their hashes")
-            if audit_result is not None:
-                click.echo(audit_result["message"])
-        else:
-            click.echo("bundle FAILED verification:", err=True)
-            for p in check.problems:
-                click.echo(f"  - {p}", err=True)
-        sys.exit(0 if check.ok else 1)
-
-
-def _check_bundle_audit_head(client: ApiClient, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Compare the audit head a bundle's signed manifest recorded with the live log's event at that position."""
-    head = manifest.get("audit_head")
-    if not isinstance(head, dict) or not isinstance(head.get("count"), int):
-        return {
-            "ok": False,
-            "message": "the bundle records no audit head (it was built before bundles carried "
-            "one), so the live audit log cannot be checked against it",
-        }
-    live = client.get(f"/audit/position/{head['count']}")
-    out = {
-        "bundle_count": head["count"],
-        "bundle_hash": head.get("hash"),
-        "live_count": live["count"],
-        "live_hash": live.get("hash"),
-    }
-    if live["count"] < head["count"]:
-        return {
-            **out,
-            "ok": False,
-            "problem": "truncated",
-            "message": f"the audit log was TRUNCATED: this bundle was approved when the log held "
-            f"{head['count']} events, and it now holds {live['count']}",
-        }
-    if live.get("hash") != head.get("hash"):
-        return {
-            **out,
-            "ok": False,
-            "problem": "rewritten",
-            "message": f"the audit log was REWRITTEN: its event at position {head['count']} no longer has "
-            "the hash this bundle recorded at its approval",
-        }
-    return {
-        **out,
-        "ok": True,
-        "problem": None,
-        "message": f"audit log OK: it still holds the {head['count']} events this bundle was approved "
-        f"after, unchanged (now {live['count']} events)",
-    }
 
 
 def _follow(client: ApiClient, release_id: int, quiet: bool) -> dict[str, Any]:

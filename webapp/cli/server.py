@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from webapp.cli._common import child_env, fail, handle_errors
-from webapp.cli._demo import DEMO_DIR, DEMO_USERS, ensure_demo_setup, run_demo  # noqa: F401 - DEMO_DIR re-exported
+from webapp.cli._demo import DEMO_DIR, DEMO_USERS, ensure_demo_setup, run_demo  # noqa: F401 - DEMO_DIR, DEMO_USERS re-exported
 from workers.command import worker_command
 
 
@@ -76,9 +76,10 @@ def register(cli: click.Group) -> None:
         click.echo(f"  database:       {_redact(settings.database_url)}")
         click.echo(f"  broker:         {_redact(settings.broker_url)}")
         if logins:
-            click.echo("  demo logins (also in data_dir/demo-logins.json):")
-            for name, role in DEMO_USERS:
-                click.echo(f"    {role:<8} {name:<9} password {logins[name]}")
+            click.echo(f"  demo logins (also in {settings.data_dir / 'demo-logins.json'}):")
+            for name, login in logins.items():
+                token = f"  API token {login['token']}" if login.get("token") else ""
+                click.echo(f"    {login.get('role') or '':<8} {name:<9} password {login['password']}{token}")
         click.echo("Press Ctrl-C to stop.")
         _supervise(procs)
 
