@@ -252,12 +252,14 @@ class Client:
         *,
         kind: str | None = None,
         rebalance: str | None = None,
+        purpose: str | None = None,
         comment: str | None = None,
     ) -> Release:
         """Ask for a release of `dataset` by `method` (see `methods()`); its cost is reserved at once.
 
         Returns the queued `Release`; `wait()` follows it. A request over the budget or against the
-        dataset's policy raises `Refused` and reserves nothing.
+        dataset's policy raises `Refused` and reserves nothing. `purpose` says what the release is for
+        (`comment` is its older name: give one of the two).
         """
         body: dict[str, Any] = {"dataset": dataset, "method": method, "options": dict(options or {})}
         for key, value in (
@@ -267,6 +269,7 @@ class Client:
             ("target", target),
             ("kind", kind),
             ("rebalance", rebalance),
+            ("purpose", purpose),
             ("comment", comment),
         ):
             if value is not None:

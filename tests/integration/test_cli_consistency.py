@@ -128,6 +128,24 @@ def test_client_commands_speak_json_and_exit_by_the_table(service_factory, tmp_p
     error = json_error(r)
     assert error["code"] == "budget_exceeded" and error["status"] == 409
     assert svc.api("steward", "GET", f"/datasets/{name}/ledger").json()["ledger"]["history"] == before
+    # a request that fits, with its purpose
+    r = run(
+        "releases",
+        "request",
+        name,
+        "--method",
+        "mst",
+        "--epsilon",
+        "0.01",
+        "--delta",
+        "1e-9",
+        "--purpose",
+        "a seabird atlas",
+        "--json",
+        *as_user(svc, "analyst"),
+    )
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert json.loads(r.stdout)["release"]["purpose"] == "a seabird atlas"
 
     # an unknown release: 4
     r = run("releases", "show", "987654", "--json", *as_user(svc, "analyst"))

@@ -84,8 +84,9 @@ def test_register_request_wait_approve_download_verify(service_factory, tmp_path
     assert "budget" in refused.value.message
     assert analyst.ledger("penguins-client").empty
 
-    release = analyst.request("penguins-client", "mst", epsilon=1.0, delta=1e-7, rows=200)
+    release = analyst.request("penguins-client", "mst", epsilon=1.0, delta=1e-7, rows=200, purpose="colony survey")
     assert release.status == "queued" and release.dataset == "penguins-client" and release.method == "mst"
+    assert release.view["purpose"] == "colony survey"
     events: list[Progress] = []
     assert release.wait(progress=events.append, timeout=600, interval=0.1) is release
     assert release.status == "awaiting_approval", svc.worker_logs()

@@ -202,3 +202,12 @@ def test_demo_logins_of_an_earlier_version_are_read_without_tokens(tmp_path) -> 
         "steward": {"role": "steward", "password": "pw1", "token": None},
         "analyst": {"role": "analyst", "password": "pw2", "token": None},
     }
+
+
+def test_the_progress_line_names_a_long_stage_s_time_left():
+    from webapp.cli.client import eta_words
+
+    assert eta_words(None) == ""
+    assert eta_words(0) == " ~1 s left"
+    assert eta_words(42) == " ~42 s left"
+    assert eta_words(121) == " ~3 min left"

@@ -329,6 +329,7 @@ def register(cli: click.Group) -> None:
         default=None,
         help="method spec: a local YAML/JSON scenario spec; its content is sent with the request.",
     )
+    @click.option("--purpose", default=None, help="What the release is for (shown to the steward who reviews it).")
     @click.option("--wait", is_flag=True, help="Follow the job with a progress bar until it stops.")
     @click.option("--json", "as_json", is_flag=True)
     @click.pass_context
@@ -344,6 +345,7 @@ def register(cli: click.Group) -> None:
         rebalance: str | None,
         options: tuple[str, ...],
         spec_path: str | None,
+        purpose: str | None,
         wait: bool,
         as_json: bool,
     ) -> None:
@@ -354,7 +356,7 @@ def register(cli: click.Group) -> None:
             body["epsilon"] = _number_arg(epsilon, "epsilon")
         if delta is not None:
             body["delta"] = _number_arg(delta, "delta")
-        for key, value in (("rows", rows), ("target", target), ("rebalance", rebalance)):
+        for key, value in (("rows", rows), ("target", target), ("rebalance", rebalance), ("purpose", purpose)):
             if value is not None:
                 body[key] = value
         client = _client(ctx)
@@ -502,6 +504,14 @@ def register(cli: click.Group) -> None:
         _echo(out["ledger"], as_json, out["text"])
 
 
+def eta_words(seconds: Any) -> str:
+    """The running stage's estimated time left, short ("~40 s left", "~3 min left"); "" when unknown."""
+    if seconds is None:
+        return ""
+    secs = max(1, int(seconds))
+    return f" ~{secs} s left" if secs < 60 else f" ~{-(-secs // 60)} min left"
+
+
 def _follow(client: ApiClient, release_id: int, quiet: bool) -> dict[str, Any]:
     """Poll a release until it leaves queued/running, drawing a progress bar on stderr."""
     last = None
@@ -510,7 +520,10 @@ def _follow(client: ApiClient, release_id: int, quiet: bool) -> dict[str, Any]:
         if not quiet:
             pct = int(round(100 * (release.get("progress") or 0)))
             bar = "#" * (pct // 4) + "-" * (25 - pct // 4)
-            line = f"\r[{bar}] {pct:3d}%  {release['status']:<18} {(release.get('message') or '')[:50]:<50}"
+            line = (
+                f"\r[{bar}] {pct:3d}%  {release['status']:<18} {(release.get('message') or '')[:50]:<50}"
+                f"{eta_words(release.get('eta_seconds')):<14}"
+            )
             if line != last:
                 click.echo(line, nl=False, err=True)
                 last = line
