@@ -71,6 +71,9 @@ class DatasetPolicy(BaseModel):
     max_delta: float = Field(
         default=DEFAULT_MAX_DELTA, ge=0, lt=1, description="the largest delta one request may ask for"
     )
+    retention_days: int | None = Field(
+        default=None, ge=1, description="days after registration when the raw data is erased; None keeps it"
+    )
 
     def effective_k(self, has_quasi_identifiers: bool) -> int | None:
         if self.k is not None:

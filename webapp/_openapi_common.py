@@ -144,6 +144,13 @@ def _components() -> dict[str, Any]:
                     "created_at": {"type": "string", "format": "date-time"},
                     "internal": {"type": "object", "description": "stewards and admins only: rows, file, SHA-256"},
                     "grants": {"type": "array", "items": {"type": "string"}, "description": "stewards and admins only"},
+                    "raw_erased_at": {"type": ["string", "null"], "description": "when the raw data was erased"},
+                    "raw_erased_by": {"type": ["string", "null"], "description": "stewards and admins only"},
+                    "raw_erasure_reason": {"type": ["string", "null"], "description": "stewards and admins only"},
+                    "retention_until": {
+                        "type": ["string", "null"],
+                        "description": "when the policy's retention period (retention_days) ends",
+                    },
                     "ledger": _ref("Ledger"),
                 },
             },

@@ -18,6 +18,7 @@ import click
 COMMAND_MODULES = (
     "webapp.cli.server",
     "webapp.cli.client",
+    "webapp.cli.erasure",
     "webapp.cli.offline",
     "webapp.cli.evaluate",
     "webapp.cli.bench",
