@@ -57,6 +57,7 @@ __all__ = [
     "erase_raw_data",
     "erasure_view",
     "reads_rows",
+    "remove_leftovers",
     "require_raw_data",
     "retention_ends",
 ]
@@ -164,6 +165,36 @@ def erase_expired(settings: Settings, storage: Storage | None = None, now: dt.da
         except Exception:
             log.exception("dataset %s: retention erasure failed; the next sweep tries again", name)
     return erased
+
+
+def remove_leftovers(settings: Settings, storage: Storage | None = None, now: dt.datetime | None = None) -> list[int]:
+    """Remove files a stopped release's worker wrote after its dataset's erasure.
+
+    A running release stops at its worker's next heartbeat after the erasure; one writing its outputs
+    just then may leave files under `jobs/<id>/`. While such a run could still be going (its time limit
+    and a lease after the erasure), the sweep removes the files of every release of an erased dataset
+    that read rows and was not approved. Returns the ids of the releases whose files were removed."""
+    from core.db import session_scope
+
+    now = now or utcnow()
+    with session_scope(settings) as s:
+        rows = s.execute(
+            select(ReleaseJob.id, ReleaseJob.method, Dataset.raw_erased_at)
+            .join(Dataset, Dataset.id == ReleaseJob.dataset_id)
+            .where(Dataset.raw_erased_at.is_not(None), ReleaseJob.status != JobStatus.approved.value)
+            .order_by(ReleaseJob.id)
+        ).all()
+    store = storage or get_storage(settings)
+    cleaned = []
+    for job_id, method, erased_at in rows:
+        limit = dt.timedelta(seconds=settings.job_time_limit(method) + 2 * settings.lease_seconds)
+        if erased_at is None or erased_at + limit < now or not reads_rows(method):
+            continue
+        if store.list_keys(f"jobs/{job_id}"):
+            store.delete_prefix(f"jobs/{job_id}")
+            cleaned.append(job_id)
+            log.warning("release %s: files written after its dataset's erasure were removed", job_id)
+    return cleaned
 
 
 def _ends_or_none(ds: Dataset) -> dt.datetime | None:

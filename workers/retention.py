@@ -1,13 +1,14 @@
 """The retention sweep: the raw data of a dataset whose policy's `retention_days` have passed since it
 was registered is erased (core/erasure.py `erase_expired`), as the `system` actor, audited like a
-steward's erasure. The worker's Reaper runs it among its sweeps, at most once every `EVERY_SECONDS`."""
+steward's erasure; files a stopped release wrote after an erasure are removed (`remove_leftovers`).
+The worker's Reaper runs it among its sweeps, at most once every `EVERY_SECONDS`."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
-from core.erasure import erase_expired
+from core.erasure import erase_expired, remove_leftovers
 from core.settings import Settings
 
 __all__ = ["EVERY_SECONDS", "retention_sweep"]
@@ -25,6 +26,8 @@ def retention_sweep(settings: Settings, every: float = EVERY_SECONDS) -> Callabl
         if last and now - last[0] < every:
             return []
         last[:] = [now]
-        return erase_expired(settings)
+        erased = erase_expired(settings)
+        remove_leftovers(settings)
+        return erased
 
     return sweep

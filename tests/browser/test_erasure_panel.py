@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from tests.browser.support import DEMO_CSV, DEMO_SCHEMA
+from tests.browser.support import DEMO_CSV, DEMO_SCHEMA, release_method
 from tests.browser.test_release_flow import open_session
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -67,4 +67,15 @@ def test_steward_erases_the_raw_data_from_the_dataset_page(web, chromium, screen
     assert f"Raw data erased on {today}" in shown
     assert REASON not in analyst.inner_text("main") and svc.tokens["steward:username"] not in shown
     assert analyst.locator("#erase-raw").count() == 0
+
+    # a release that reads the rows is refused on the request form, with the erasure's date, nothing charged
+    analyst.goto(f"{svc.url}/datasets/{ds['id']}/request")
+    analyst.select_option("#method", release_method())
+    analyst.fill("#epsilon", "0.5")
+    analyst.fill("#delta", "1e-9")
+    analyst.fill("#rows", "100")
+    analyst.click("#request-form button[type=submit]")
+    refused = analyst.inner_text("main")
+    assert f"was erased on {today}" in refused and REASON not in refused
+    assert svc.api("steward", "GET", "/datasets/adult-erase/ledger").json()["ledger"]["history"] == []
     assert steward.js_errors == [] and analyst.js_errors == []

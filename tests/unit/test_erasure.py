@@ -310,3 +310,20 @@ def test_the_workers_sweep_runs_at_once_then_once_per_period(env, monkeypatch):
     assert sweep() == []
     assert len(calls) == 1
     assert retention.retention_sweep(env, every=0)() == ["x"]
+
+
+def test_files_a_stopped_run_wrote_after_the_erasure_are_removed_while_it_could_still_run(env):
+    running = _request(env)
+    _set_state(env, running, JobStatus.running.value, read=True)
+    approved = _request(env)
+    _set_state(env, approved, JobStatus.approved.value, read=True, files={f"jobs/{approved}/data.csv": b"x\n2\n"})
+    _erase(env)
+    storage = get_storage(env)
+    # the run wrote its outputs before its heartbeat saw the cancellation
+    storage.put_bytes(f"jobs/{running}/report.html", b"<p>written late</p>")
+    assert erasure.remove_leftovers(env, now=utcnow() + dt.timedelta(days=30)) == []  # long after any run
+    assert storage.exists(f"jobs/{running}/report.html")
+    assert erasure.remove_leftovers(env) == [running]
+    assert storage.list_keys(f"jobs/{running}") == []
+    assert storage.exists(f"jobs/{approved}/data.csv")  # an approved release's files stay
+    assert erasure.remove_leftovers(env) == []
