@@ -9,6 +9,8 @@ What goes, from private storage:
   outputs (`jobs/<id>/`);
 * of an approved release, the kept sample and the outputs of candidates that were not chosen.
 
+The schema proposal's suggestions learned from the rows (`Dataset.schema_suggestions`) are cleared.
+
 What stays: the dataset's row and its schema versions, the ledger, the audit trail, every
 release's record, and of an approved release its signed bundle and the files it was built
 from (the released table, the public and internal reports the steward approved it on, the
@@ -266,6 +268,7 @@ def _erase(
     locked.raw_erased_at = now
     locked.raw_erased_by = actor_name
     locked.raw_erasure_reason = reason
+    locked.schema_suggestions = None  # what the proposal learned from the rows: stewards' only, never released
     detail: dict[str, Any] = {
         "name": locked.name,
         "sha256": locked.file_sha256,

@@ -145,3 +145,41 @@ def test_erasure_removes_the_raw_object_from_an_object_store(service_factory, s3
     assert svc.api("steward", "GET", f"/releases/{queued}").json()["release"]["charge"] == "released"
     resp = svc.api("analyst", "POST", "/releases", json={"dataset": name, **QUICK})
     assert resp.status_code == 409 and resp.json()["error"]["code"] == "raw_erased"
+
+
+def test_pages_keep_working_after_an_erasure(tmp_path):
+    """The dataset page, release pages, reports, downloads and the audit page after an erasure, for the
+    steward and the analyst (the app in this process on a SQLite file, releases run by the real pipeline)."""
+    from core.db import dispose_engines
+    from tests.browser.support import finished_release, make_app_env
+    from tests.browser.support import register_demo as register_here
+
+    env = make_app_env(tmp_path)
+    try:
+        ds = register_here(env)
+        approved = finished_release(env, approve=True)
+        waiting = finished_release(env)
+        resp = env.api("steward", "POST", "/datasets/adult/erase-raw", json={"reason": REASON})
+        assert resp.status_code == 200, resp.get_json()
+        assert resp.get_json()["erasure"]["cancelled_releases"][0]["id"] == waiting
+
+        steward, analyst = env.pages("steward"), env.pages("analyst")
+        page = steward.get(f"/datasets/{ds['id']}").get_data(as_text=True)
+        assert "Raw data erased on" in page and REASON in page and 'id="erase-raw"' not in page
+        for path in (f"/releases/{approved}", f"/releases/{approved}/report", f"/releases/{waiting}", "/audit"):
+            assert steward.get(path).status_code == 200, path
+        assert "dataset.erase_raw" in steward.get("/audit").get_data(as_text=True)
+        assert steward.get(f"/releases/{waiting}/report").status_code == 404  # its outputs were erased
+
+        page = analyst.get(f"/datasets/{ds['id']}").get_data(as_text=True)
+        assert "Raw data erased on" in page and REASON not in page and env.users["steward"] not in page
+        for path in (f"/releases/{approved}", f"/releases/{approved}/report"):
+            assert analyst.get(path).status_code == 200, path
+        download = analyst.get(f"/releases/{approved}/download")
+        data = download.data
+        download.close()  # the bundle's file stream
+        assert download.status_code == 200 and data[:2] == b"PK"
+        pem = env.api("analyst", "GET", "/signing-key").get_json()["public_key_pem"]
+        assert verify_bundle(data, pem).ok
+    finally:
+        dispose_engines()

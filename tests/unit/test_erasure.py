@@ -103,6 +103,8 @@ def test_erasure_refunds_queued_work_keeps_charges_and_removes_unreleased_files(
         files={**kept, **sample},
         bundle=f"jobs/{approved}/bundle-{approved}.zip",
     )
+    with write_session(env) as s:
+        s.execute(select(Dataset).where(Dataset.name == "pums")).scalar_one().schema_suggestions = {"AGEP": "qi"}
     spend_before = _totals(env)
     assert spend_before == (pytest.approx(0.75), 3, 1)
 
@@ -129,6 +131,7 @@ def test_erasure_refunds_queued_work_keeps_charges_and_removes_unreleased_files(
         ds = s.execute(select(Dataset).where(Dataset.name == "pums")).scalar_one()
         assert ds.raw_erased_by == "steward" and ds.raw_erased_at is not None
         assert ds.raw_erasure_reason.startswith("erasure request 2026-17")
+        assert ds.schema_suggestions is None
         event = s.execute(select(AuditEvent).where(AuditEvent.action == "dataset.erase_raw")).scalar_one()
         assert event.actor == "steward" and event.object_id == str(ds.id)
         assert event.detail["sha256"] == sha
