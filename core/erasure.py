@@ -158,7 +158,8 @@ def erase_expired(settings: Settings, storage: Storage | None = None, now: dt.da
                 ends = retention_ends(ds)
                 if days is None or ends is None or ends > now:  # the policy changed since the listing
                     continue
-                _erase(s, SYSTEM, ds, f"retention period of {days} days ended", store, retention_days=days)
+                reason = f"retention period of {days} day{'' if days == 1 else 's'} ended"
+                _erase(s, SYSTEM, ds, reason, store, retention_days=days)
             erased.append(name)
             log.info("dataset %s: raw data erased at the end of its retention period", name)
         except Conflict as exc:

@@ -4,6 +4,8 @@ touching the ledger, the approved bundle still downloads and verifies, the audit
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from core.bundle import verify_bundle
@@ -94,7 +96,7 @@ def test_erasure_on_a_live_service(service_factory, tmp_path):
     # the audit chain verifies and holds the erasure, with the file's hash and no data
     audit = svc.api("admin", "GET", "/audit", params={"action": "dataset.erase_raw"}).json()
     assert audit["chain"]["ok"] is True
-    (event,) = audit["events"]
+    (event,) = [e for e in audit["events"] if e["object_id"] == str(ds_id)]  # the database is the session's
     assert event["actor"] == svc.tokens["steward:username"] and event["object_id"] == str(ds_id)
     assert (
         event["detail"]["sha256"]
@@ -183,3 +185,35 @@ def test_pages_keep_working_after_an_erasure(tmp_path):
         assert verify_bundle(data, pem).ok
     finally:
         dispose_engines()
+
+
+def test_a_worker_erases_the_raw_data_when_the_retention_period_ends(service_factory):
+    import datetime as dt
+
+    from core.db import write_session
+    from core.models import Dataset
+
+    svc = service_factory("redis-postgres", reaper_seconds=1)
+    svc.start_web()
+    view = register_demo(svc)
+    name, ds_id = view["name"], view["id"]
+    resp = svc.api("steward", "PUT", f"/datasets/{name}/policy", json={"policy": {"retention_days": 1}})
+    assert resp.status_code == 200, resp.text
+    with write_session(svc.settings) as s:  # registered two days ago
+        s.get(Dataset, ds_id).created_at -= dt.timedelta(days=2)
+    assert (svc.settings.storage_dir / "datasets" / str(ds_id) / "raw.csv").exists()
+
+    svc.start_worker()  # its Reaper runs the retention sweep
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        shown = svc.api("steward", "GET", f"/datasets/{name}").json()["dataset"]
+        if shown["raw_erased_at"]:
+            break
+        time.sleep(0.5)
+    assert shown["raw_erased_at"], svc.worker_logs()
+    assert shown["raw_erased_by"] == "system" and shown["raw_erasure_reason"] == "retention period of 1 day ended"
+    assert not (svc.settings.storage_dir / "datasets" / str(ds_id)).exists()
+    audit = svc.api("admin", "GET", "/audit", params={"action": "dataset.erase_raw"}).json()
+    assert audit["chain"]["ok"] is True
+    events = [e for e in audit["events"] if e["object_id"] == str(ds_id)]
+    assert [(e["actor"], e["detail"]["retention_days"]) for e in events] == [("system", 1)]
