@@ -31,8 +31,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from core import audit
+from core.erasure import require_raw_data
 from core.errors import Conflict, InvalidRequest, NotFound
-from core.models import JobStatus, ReleaseCandidate, ReleaseJob, Role, User, utcnow
+from core.models import Dataset, JobStatus, ReleaseCandidate, ReleaseJob, Role, User, utcnow
 from core.storage import Storage
 from privacy.catalogue import ROW_LEVEL_KINDS
 
@@ -120,6 +121,9 @@ def request_rerun(
     settings = {k: v for k, v in body.items() if k != "comment"}
     locked = session.get(ReleaseJob, job.id, with_for_update=True, populate_existing=True)
     assert locked is not None
+    dataset = session.get(Dataset, locked.dataset_id)
+    if dataset is not None:
+        require_raw_data(dataset, "a re-run of post-processing (its real-row checks and report)")
     if locked.status != JobStatus.awaiting_approval.value:
         state = (
             "is already decided"

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from core import audit, ledger, schema_versions
 from core.access import require_role
+from core.erasure import require_raw_data
 from core.errors import Conflict, InvalidRequest, NotFound
 from core.jobs_state import stop_job
 from core.models import Dataset, Grant, JobStatus, ReleaseJob, Role, User
@@ -266,6 +267,7 @@ def confirm_schema(
     if note is not None and len(note) > schema_versions.MAX_NOTE:
         raise InvalidRequest(f"note must be at most {schema_versions.MAX_NOTE} characters", field="note")
     base = _version_number(base_version)
+    require_raw_data(dataset, "checking a schema against the stored table")
     schema = _schema_from_request(schema_text)
     with storage.local_path(dataset.storage_key) as path:
         table = read_table(path)

@@ -13,8 +13,9 @@ from core.models import JobStatus, ReleaseJob, User, utcnow
 __all__ = ["stop_job"]
 
 
-def stop_job(session: Session, actor: User, job: ReleaseJob, message: str) -> dict[str, Any]:
-    """End a queued or running job (row locked by the caller) as failed/cancelled, and audit it."""
+def stop_job(session: Session, actor: User | str, job: ReleaseJob, message: str) -> dict[str, Any]:
+    """End an unfinished job (row locked by the caller) as failed/cancelled, and audit it. `actor` is a user,
+    or the name of a service actor (the retention sweep's `system`)."""
     was = job.status
     job.status = JobStatus.failed.value
     job.error_code = "cancelled"

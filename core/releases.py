@@ -44,6 +44,7 @@ from core.datasets import (
     revoke_grant,
     update_policy,
 )
+from core.erasure import reads_rows, require_raw_data
 from core.errors import Conflict, Forbidden, InvalidRequest
 from core.jobs_state import stop_job
 from core.models import Dataset, JobStatus, ReleaseJob, Role, User, to_minute, utcnow
@@ -168,6 +169,8 @@ def request_release(
     require_role(user, Role.analyst, Role.steward)
     ds_ref = req.dataset
     dataset = get_dataset(session, user, ds_ref)
+    if reads_rows(req.method):
+        require_raw_data(dataset, "a release that reads the rows")
     if not dataset.schema_confirmed:
         raise Conflict(
             f"dataset '{dataset.name}' has a proposed schema the steward has not confirmed yet; "
@@ -202,6 +205,9 @@ def request_release(
         raise InvalidRequest(exc.message, field=exc.field, code=exc.code) from exc
     locked = ledger.lock_dataset(session, dataset.id)
     assert locked is not None
+    if reads_rows(req.method):  # erased while the request was checked: refused before any reservation
+        session.refresh(locked)
+        require_raw_data(locked, "a release that reads the rows")
     job = ReleaseJob(
         dataset_id=dataset.id,
         requester_id=user.id,

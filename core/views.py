@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from core import ledger, schema_versions
 from core.access import can_download
+from core.erasure import erasure_view
 from core.models import Dataset, Grant, JobStatus, ReleaseJob, Role, User, to_minute
 from privacy.budget import format_value
 
@@ -35,6 +36,8 @@ def dataset_view(session: Session, user: User, ds: Dataset, *, with_ledger: bool
         },
         "policy": ds.policy,
         "created_at": ds.created_at.isoformat(timespec="seconds"),
+        # the raw data's erasure (core/erasure.py): the date for everyone, who and why for staff only
+        **erasure_view(ds, staff),
     }
     if staff:
         # facts read from the raw file: steward and admin only

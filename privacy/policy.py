@@ -80,6 +80,9 @@ class DatasetPolicy(BaseModel):
     public_row_count: int | None = Field(
         default=None, ge=1, description="a row count the steward declares public; None: analysts learn none"
     )
+    retention_days: int | None = Field(
+        default=None, ge=1, description="days after registration when the raw data is erased; None keeps it"
+    )
 
     def effective_k(self, has_quasi_identifiers: bool) -> int | None:
         if self.k is not None:

@@ -179,6 +179,13 @@ def _components() -> dict[str, Any]:
                             },
                         },
                     },
+                    "raw_erased_at": {"type": ["string", "null"], "description": "when the raw data was erased"},
+                    "raw_erased_by": {"type": ["string", "null"], "description": "stewards and admins only"},
+                    "raw_erasure_reason": {"type": ["string", "null"], "description": "stewards and admins only"},
+                    "retention_until": {
+                        "type": ["string", "null"],
+                        "description": "when the policy's retention period (retention_days) ends",
+                    },
                     "ledger": _ref("Ledger"),
                 },
             },

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from webapp._openapi_common import _JOB, _json, _op
+from webapp._openapi_common import _DATASET, _JOB, _json, _op, _ref
 
 
 def _account_paths() -> dict[str, Any]:
@@ -361,6 +361,48 @@ def _candidate_paths() -> dict[str, Any]:
                 ],
                 errors=("401", "403", "404"),
                 description="Stewards and admins, once the candidate is ready.",
+            )
+        },
+    }
+
+
+def _erasure_paths() -> dict[str, Any]:
+    """Erasing a dataset's raw data (webapp/api.py `erase_raw`, core/erasure.py)."""
+    erasure = {
+        "type": "object",
+        "properties": {
+            "dataset": {"type": "string"},
+            "raw_erased_at": {"type": "string", "format": "date-time"},
+            "raw_erased_by": {"type": "string"},
+            "cancelled_releases": {"type": "array", "items": {"type": "object"}},
+            "releases_erased": {"type": "array", "items": {"type": "integer"}},
+            "approved_releases_kept": {"type": "array", "items": {"type": "integer"}},
+            "files_removed_from_approved": {"type": "integer"},
+        },
+    }
+    reason = {"type": "string", "minLength": 1, "maxLength": 2000, "description": "why (kept in the audit log)"}
+    return {
+        "/datasets/{ref}/erase-raw": {
+            "post": _op(
+                "Erase raw data",
+                "datasets",
+                {"200": _json({"type": "object", "properties": {"erasure": erasure, "dataset": _ref("Dataset")}})},
+                params=[_DATASET],
+                body={
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": {"type": "object", "required": ["reason"], "properties": {"reason": reason}}
+                        }
+                    },
+                },
+                errors=("400", "401", "403", "404", "409"),
+                description="Steward or admin. Deletes the raw table and every unreleased file derived from it "
+                "(outputs of releases not approved, kept samples, re-runs); stops the dataset's unfinished "
+                "releases that read rows (a reservation never used is given back, a charge for data read stays). "
+                "The ledger, the audit trail and approved releases' bundles stay. Releases that read rows, "
+                "re-runs and schema edits are refused afterwards (409 raw_erased). Audited (dataset.erase_raw); "
+                "a second erasure is 409 already_erased.",
             )
         },
     }

@@ -259,6 +259,23 @@ def revoke(ref: str, username: str) -> Response:
         return jsonify({"revoked": removed})
 
 
+@api.post("/datasets/<ref>/erase-raw")
+def erase_raw(ref: str) -> Response:
+    """Erase the dataset's raw data (steward or admin, with a reason): core/erasure.py."""
+    from core.erasure import erase_raw_data
+
+    user = api_user()
+    body = _json()
+    cfg = settings()
+    with _dataset_of(user, ref, write=True) as (s, user, ds):
+        try:
+            done = erase_raw_data(s, user, ds, body.get("reason"), storage=get_storage(cfg), settings=cfg)
+        except Forbidden as exc:
+            record_auth_failure(f"erase raw data of {ref}: {exc.message}", actor=user.username, action="authz.denied")
+            raise
+        return jsonify({"erasure": done, "dataset": releases.dataset_view(s, user, ds)})
+
+
 @api.get("/datasets/<ref>/ledger")
 def dataset_ledger(ref: str) -> Response:
     user = api_user()

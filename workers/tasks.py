@@ -199,12 +199,16 @@ def _start_reaper(**_: object) -> None:
     settings = get_settings()
     from workers.enqueue import enqueue_release, enqueue_rerun, held_job_ids
     from workers.rerun import reap_candidates
+    from workers.retention import retention_sweep
 
     _reaper = Reaper(
         settings,
         lambda job_id: enqueue_release(job_id, settings),
         held=lambda: held_job_ids(settings),
-        sweeps={"re-run": lambda: reap_candidates(settings, lambda cid: enqueue_rerun(cid, settings))},
+        sweeps={
+            "re-run": lambda: reap_candidates(settings, lambda cid: enqueue_rerun(cid, settings)),
+            "retention": retention_sweep(settings),
+        },
     )
     _reaper.start()
     log.info(

@@ -99,6 +99,7 @@ def forms(env) -> list[tuple[str, str, str, dict]]:
         ("steward", "/datasets/1", "/datasets/1/grants", {"username": env.users["analyst2"]}),
         ("steward", "/datasets/1", "/datasets/1/policy", {"policy_text": "privacy: dp-only\nk: 7\n"}),
         ("steward", "/datasets/2", "/datasets/2/schema", {"schema_text": DEMO_SCHEMA.read_text()}),
+        ("steward", "/datasets/2", "/datasets/2/erase-raw", {"reason": "csrf test", "confirm_name": "proposed"}),
         (
             "analyst",
             "/datasets/1/request",

@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "webapp.cli.server",
     "webapp.cli.client",
     "webapp.cli.bundles",
+    "webapp.cli.erasure",
     "webapp.cli.offline",
     "webapp.cli.evaluate",
     "webapp.cli.bench",
