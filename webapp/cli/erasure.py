@@ -1,12 +1,13 @@
 """`synthgate datasets erase-raw`: erase a dataset's raw data through the API (core/erasure.py).
 
-Registered after webapp/cli/client.py, on its `datasets` group (which takes --url and --token)."""
+Registered after webapp/cli/client.py, on its `datasets` group; --url and --token go anywhere, as there."""
 
 from __future__ import annotations
 
 import click
 
 from webapp.cli._common import handle_errors
+from webapp.cli.client import _client, connection_options
 
 
 def register(cli: click.Group) -> None:
@@ -15,6 +16,7 @@ def register(cli: click.Group) -> None:
         return
 
     @datasets.command("erase-raw")
+    @connection_options
     @click.argument("dataset")
     @click.option("--reason", required=True, help="Why (the erasure request it answers); kept in the audit log.")
     @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
@@ -26,16 +28,12 @@ def register(cli: click.Group) -> None:
         derived from it. The ledger, the audit trail and approved releases stay. Cannot be undone."""
         import json
 
-        from webapp.cli.client import ApiClient
-
         if not yes:
             click.confirm(
                 f"Erase the raw data of {dataset}? Releases that read its rows will no longer be possible",
                 abort=True,
             )
-        out = ApiClient(ctx.obj["url"], ctx.obj["token"]).post(
-            f"/datasets/{dataset}/erase-raw", json={"reason": reason}
-        )
+        out = _client(ctx).post(f"/datasets/{dataset}/erase-raw", json={"reason": reason})
         if as_json:
             click.echo(json.dumps(out, indent=2, default=str))
             return
