@@ -19,12 +19,13 @@ Modules (one Blueprint, `pages`, defined in blueprint.py; the others register on
 * helpers.py: constants, access helpers, form parsing, budget and download views;
 * hooks.py: request hooks (audit refusals, security headers), template globals;
 * login_pages.py, dashboard.py, dataset_pages.py, request_pages.py,
-  release_pages.py, audit_pages.py, admin_pages.py: the routes, by page.
+  release_pages.py, audit_pages.py, admin_pages.py: the routes, by page;
+* schema_form.py and schema_editor.py: the per-column schema editor (rows, errors, its route).
 """
 
 from __future__ import annotations
 
-from webapp.pages import api_docs_pages, hooks  # noqa: F401  (importing them registers the routes and hooks)
+from webapp.pages import api_docs_pages, hooks, schema_editor  # noqa: F401  (importing them registers the routes and hooks)
 from webapp.pages.admin_pages import (
     account,
     admin,

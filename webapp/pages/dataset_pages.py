@@ -20,8 +20,9 @@ from core.models import Dataset, Role, User
 from core.storage import copy_hashed, get_storage
 from privacy.errors import PrivacyError
 from webapp.auth import settings
+from webapp.pages import schema_form as editor_rows
 from webapp.pages.blueprint import pages
-from webapp.pages.forms import DatasetForm, GrantForm, PolicyForm, PostForm, SchemaForm
+from webapp.pages.forms import DatasetForm, GrantForm, PolicyForm, PostForm, SchemaEditorForm, SchemaForm
 from webapp.pages.helpers import (
     STAFF,
     _apply_errors,
@@ -167,24 +168,38 @@ def _dataset_context(s: Session, user: User, ds: Dataset) -> dict[str, Any]:
         "staff": staff,
         "can_request": ds.schema_confirmed and user.role in (Role.analyst.value, Role.steward.value),
         "is_steward": user.role == Role.steward.value,
+        # the per-column editor; suggestions were learned from raw rows: stewards only
+        "editor": editor_rows.rows_from_schema(ds.public_schema, ds.schema_suggestions)
+        if user.role == Role.steward.value
+        else None,
     }
 
 
-def _render_dataset(dataset_id: int, status: int = 200, **forms: FlaskForm) -> tuple[str, int]:
+def _render_dataset(
+    dataset_id: int, status: int = 200, editor: editor_rows.EditorState | None = None, **forms: FlaskForm
+) -> tuple[str, int]:
     with session_scope(settings()) as s:
         user = _user(s)
         ds = _dataset_or_404(s, user, dataset_id)
         ctx = _dataset_context(s, user, ds)
+    if editor is not None and ctx["editor"] is not None:  # the rows as typed, with their errors
+        ctx["editor"] = editor
     grant_form = forms.get("grant_form") or GrantForm()
     schema_form = forms.get("schema_form") or SchemaForm(
         schema_text=ctx["schema_yaml"] or "",
         base_version=str(ctx["schema_version"]["version"]) if ctx["schema_version"] else "",
     )
     policy_form = forms.get("policy_form") or PolicyForm(policy_text=ctx["policy_yaml"])
+    editor_form = forms.get("editor_form") or SchemaEditorForm(
+        base_version=str(ctx["schema_version"]["version"]) if ctx["schema_version"] else ""
+    )
     return render_template(
         "dataset.html",
         grant_form=grant_form,
         schema_form=schema_form,
+        editor_form=editor_form,
+        kinds=editor_rows.KINDS,
+        roles=editor_rows.ROLE_LABELS,
         policy_form=policy_form,
         revoke_form=PostForm(),
         **ctx,
@@ -248,27 +263,34 @@ def dataset_schema(dataset_id: int):  # type: ignore[no-untyped-def]
             ds = _dataset_or_404(s, user, dataset_id)
             if user.role != Role.steward.value:
                 _note_denial("confirm schema needs steward", "dataset", dataset_id)
-            issues = releases.confirm_schema(
-                s,
-                user,
-                ds,
-                form.schema_text.data or "",
-                get_storage(cfg),
-                note=form.note.data or None,
-                base_version=form.base_version.data,
-            )
-            current = schema_versions.current_version(s, ds.id)
-            assert current is not None
-            previous = schema_versions.version_of(s, ds.id, current.version - 1)
-            number = current.version
-            change = (
-                schema_versions.describe_change(schema_versions.changed_parts(previous.schema, current.schema))
-                if previous is not None
-                else ""
+            issues, number, change = _confirm(
+                s, user, ds, form.schema_text.data or "", form.note.data or None, form.base_version.data
             )
     except (InvalidRequest, Conflict, PrivacyError) as exc:
         _apply_errors(form, exc, {"schema": "schema_text", "note": "note", "base_version": "schema_text"})
         return _render_dataset(dataset_id, exc.status, schema_form=form)
+    _flash_confirmed(number, change, issues)
+    return redirect(url_for("pages.dataset", dataset_id=dataset_id, _anchor="schema"))
+
+
+def _confirm(
+    s: Session, user: User, ds: Dataset, schema: str | dict[str, Any], note: str | None, base_version: Any
+) -> tuple[list[dict[str, str]], int, str]:
+    """Confirm or edit the schema (core's one path); its notes, the version in force and what changed."""
+    issues = releases.confirm_schema(s, user, ds, schema, get_storage(settings()), note=note, base_version=base_version)
+    current = schema_versions.current_version(s, ds.id)
+    assert current is not None
+    previous = schema_versions.version_of(s, ds.id, current.version - 1)
+    change = (
+        schema_versions.describe_change(schema_versions.changed_parts(previous.schema, current.schema))
+        if previous is not None
+        else ""
+    )
+    return issues, current.version, change
+
+
+def _flash_confirmed(number: int, change: str, issues: list[dict[str, str]]) -> None:
+    """What a confirmation or a new version says to the steward (the YAML form and the editor alike)."""
     if any(note["code"] == "schema_unchanged" for note in issues):
         flash(f"The schema is the same as version {number}: no new version was recorded.", "warn")
     elif number == 1:
@@ -282,7 +304,6 @@ def dataset_schema(dataset_id: int):  # type: ignore[no-untyped-def]
     for note in issues:
         if note["code"] == "disclosure_preflight":
             flash(note["message"], "warn")
-    return redirect(url_for("pages.dataset", dataset_id=dataset_id, _anchor="schema"))
 
 
 @pages.post("/datasets/<int:dataset_id>/policy")

@@ -174,3 +174,19 @@ class TokenForm(FlaskForm):
     label = StringField(
         "Label", validators=[Optional(), Length(max=128)], description="What the token is for, e.g. 'laptop CLI'."
     )
+
+
+class SchemaEditorForm(FlaskForm):
+    """The per-column schema editor; its rows (col-<i>-kind, ...) are read by webapp/pages/schema_form.py."""
+
+    constraints = TextAreaField(
+        "Constraints (YAML list)",
+        validators=[Optional(), Length(max=20000)],
+        description="Public rules between columns, one per item, e.g. '- start <= end'.",
+    )
+    note = TextAreaField(
+        "What changed and why",
+        validators=[Optional(), Length(max=2000)],
+        description="Stewards and admins see it in the history; analysts do not.",
+    )
+    base_version = HiddenField()
