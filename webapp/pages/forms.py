@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -54,7 +54,9 @@ class DatasetForm(FlaskForm):
         validators=[DataRequired(), Length(max=128)],
         description="Letters, digits, '.', '_' or '-'; used in the CLI and the API.",
     )
-    file = FileField("Table (CSV or Parquet)", validators=[FileRequired("choose the table to upload")])
+    # required unless a file kept from an earlier submit of the form is named by `staged` (checked by the page)
+    file = FileField("Table (CSV or Parquet)", validators=[Optional()])
+    staged = HiddenField()
     schema_text = TextAreaField(
         "Public schema (YAML)",
         validators=[Optional()],
