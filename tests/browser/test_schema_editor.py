@@ -127,3 +127,30 @@ def test_steward_confirms_and_edits_the_schema_column_by_column(web, chromium):
     assert "suggested" not in text and "survey weight" not in text
     assert analyst.locator("#schema-editor").count() == 0
     assert steward.js_errors == [] and analyst.js_errors == []
+
+
+def test_the_editor_is_a_plain_form_without_javascript(web, chromium):
+    svc = web
+    from tests.browser.support import PASSWORD
+
+    context = chromium.new_context(viewport={"width": 1280, "height": 900}, java_script_enabled=False)
+    page = context.new_page()
+    page.goto(svc.url + "/login")
+    page.fill("#username", svc.tokens["steward:username"])
+    page.fill("#password", PASSWORD)
+    page.click("#login-form button[type=submit]")
+    page.wait_for_url(svc.url + "/")
+    page.goto(svc.url + "/datasets/1")
+    page.click("#schema-editor-panel summary")  # <details> opens without script
+    # no script: every input stays visible, whatever the kind
+    assert page.locator("#col-fnlwgt-values").is_visible() and page.locator("#col-sex-min").is_visible()
+    before = dataset(svc, "adult")["schema_version"]
+    page.fill("#col-age-hierarchy", "band 10")
+    page.fill("#col-workclass-values", "Private, nowhere-gov")  # a category list edited as text
+    page.click("#schema-editor button[type=submit]")
+    page.wait_for_selector(".flash")
+    assert f"version {before + 1} recorded" in page.inner_text("main")
+    schema = dataset(svc, "adult")["schema"]
+    assert schema["columns"]["age"]["hierarchy"] == {"band": 10}
+    assert schema["columns"]["workclass"]["values"] == ["Private", "nowhere-gov"]
+    context.close()

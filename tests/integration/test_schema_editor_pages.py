@@ -182,3 +182,22 @@ def test_an_edit_becomes_the_next_version_and_analysts_see_no_suggestion(env):
     assert resp.status_code == 403 and schema_of(env)["schema_version"] == 2
     admin_page = unescape(env.pages("admin").get("/datasets/1").get_data(as_text=True))
     assert "suggested" not in admin_page and 'id="schema-editor"' not in admin_page
+
+
+def test_a_proposal_confirmed_meanwhile_by_another_steward_is_not_overwritten(env):
+    steward = env.pages("steward")
+    form = editor_form(steward.get("/datasets/1").get_data(as_text=True))
+    assert form["base_version"] == "0"
+    other = env.pages("steward2")
+    assert (
+        other.client.post(
+            "/datasets/1/schema/columns", data=editor_form(other.get("/datasets/1").get_data(as_text=True))
+        ).status_code
+        == 302
+    )
+    form[col(form, "age") + "hierarchy"] = "band 5"
+    resp = steward.client.post("/datasets/1/schema/columns", data=form)
+    html = unescape(resp.get_data(as_text=True))
+    assert resp.status_code == 409 and f"version 1 was confirmed by {env.users['steward2']}" in html
+    assert editor_form(resp.get_data(as_text=True))[col(form, "age") + "hierarchy"] == "band 5"
+    assert "hierarchy" not in schema_of(env)["schema"]["columns"]["age"] and schema_of(env)["schema_version"] == 1

@@ -228,8 +228,9 @@ def _render_dataset(
         base_version=str(ctx["schema_version"]["version"]) if ctx["schema_version"] else "",
     )
     policy_form = forms.get("policy_form") or PolicyForm(policy_text=ctx["policy_yaml"])
+    # "0" for a proposal: a confirmation by another steward meanwhile is refused, not overwritten
     editor_form = forms.get("editor_form") or SchemaEditorForm(
-        base_version=str(ctx["schema_version"]["version"]) if ctx["schema_version"] else ""
+        base_version=str(ctx["schema_version"]["version"]) if ctx["schema_version"] else "0"
     )
     return render_template(
         "dataset.html",
