@@ -9,6 +9,7 @@ import pytest
 from core.storage import sha256_file
 from tests.browser.support import DEMO_CSV
 from tests.browser.test_release_flow import open_session
+from tests.browser.test_schema_editor import shoot_section
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -28,6 +29,7 @@ def test_register_form_reports_every_field_and_keeps_the_file(web, chromium, tmp
     assert "epsilon_budget must be a number" in steward.inner_text("#field-epsilon_budget .field-error")
     assert steward.inner_text("#staged-file") == "using adult_sample.csv (choose another to replace)"
     assert steward.input_value("#description") == "the census sample again"
+    shoot_section(steward, "#register-form", "register-form-errors")
     assert [d["name"] for d in svc.api("steward", "GET", "/datasets").json()["datasets"]] == ["adult"]
 
     steward.fill("#name", "census-2024")

@@ -226,6 +226,14 @@ def test_hierarchy_text_refused(text, kind, message):
         parse_hierarchy(text, kind)
 
 
+def test_an_ordinal_with_listed_values_is_grouped_not_banded():
+    assert parse_hierarchy("low: 1, 2; high: 3", "ordinal", with_values=True) == {
+        "groups": {"low": ["1", "2"], "high": ["3"]}
+    }
+    with pytest.raises(ValueError, match="use groups"):
+        parse_hierarchy("band 2", "ordinal", with_values=True)
+
+
 def test_values_text_uses_lines_when_a_value_has_a_comma():
     assert values_text(["a", "b"]) == "a, b"
     assert values_text(["1,000-2,000", "other"]) == "1,000-2,000\nother"

@@ -172,8 +172,12 @@ def _values(text: str, kind: str, previous: list[Any] | None) -> list[Any] | Non
     return out
 
 
-def parse_hierarchy(text: str, kind: str, previous: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    """A hierarchy from its compact text; ValueError says what to write instead."""
+def parse_hierarchy(
+    text: str, kind: str, previous: Mapping[str, Any] | None = None, with_values: bool = False
+) -> dict[str, Any] | None:
+    """A hierarchy from its compact text; ValueError says what to write instead.
+
+    `with_values`: the column declares `values` (an ordinal with listed values is grouped, not banded)."""
     text = text.strip()
     if not text:
         return None
@@ -181,10 +185,13 @@ def parse_hierarchy(text: str, kind: str, previous: Mapping[str, Any] | None = N
         return dict(previous)
     head, _, rest = text.partition(" ")
     word = head.rstrip(":").lower()
-    numeric = kind in NUMERIC_KINDS
+    numeric = kind in NUMERIC_KINDS and not with_values
     if word in ("band", "edges") and ":" not in rest:
         if not numeric:
-            raise ValueError(f"this column is {kind}: band/edges apply to ordinal or continuous columns")
+            raise ValueError(
+                f"this column is {kind}{' with listed values' if with_values else ''}: band/edges apply to "
+                "ordinal or continuous columns with bounds; use groups"
+            )
         if word == "band":
             width = _number(rest.strip(), "the band width")
             if width <= 0:
@@ -345,7 +352,7 @@ def _column_spec(row: EditorRow, base: Mapping[str, Any]) -> dict[str, Any]:
     if row.nullable:
         spec["nullable"] = True
     if kind not in ("identifier", "text"):
-        hierarchy = parse_hierarchy(row.hierarchy, kind, base.get("hierarchy"))
+        hierarchy = parse_hierarchy(row.hierarchy, kind, base.get("hierarchy"), "values" in spec)
         if hierarchy is not None:
             spec["hierarchy"] = hierarchy
     # a fact read from the data stays marked learned only while it is kept as it was
