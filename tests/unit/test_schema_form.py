@@ -261,3 +261,11 @@ def test_a_message_about_no_column_goes_to_the_top():
     place_message("the schema was changed since you opened it: version 3 was confirmed", state)
     assert state.errors == ["the schema was changed since you opened it: version 3 was confirmed"]
     assert all(r.errors == [] for r in state.rows)
+
+
+def test_an_error_of_the_whole_schema_goes_to_the_column_it_names():
+    # a role on a dropped column is refused by the schema model as a whole; the message names the column
+    schema, state = schema_from_form(posted(**{"col-5-role": "quasi-identifier"}), DOC)
+    assert schema is None
+    assert "quasi_identifiers names 'id', which is an identifier column" in row(state, "id").errors[0]
+    assert state.errors == [] and all(r.errors == [] for r in state.rows if r.name != "id")
