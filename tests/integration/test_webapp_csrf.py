@@ -98,6 +98,8 @@ def forms(env) -> list[tuple[str, str, str, dict]]:
         ),
         ("steward", "/datasets/1", "/datasets/1/grants", {"username": env.users["analyst2"]}),
         ("steward", "/datasets/1", "/datasets/1/policy", {"policy_text": "privacy: dp-only\nk: 7\n"}),
+        # the per-column editor confirms the proposal (every row as stored), the YAML form then edits it
+        ("steward", "/datasets/2", "/datasets/2/schema/columns", {"note": "as proposed"}),
         ("steward", "/datasets/2", "/datasets/2/schema", {"schema_text": DEMO_SCHEMA.read_text()}),
         ("steward", "/datasets/2", "/datasets/2/erase-raw", {"reason": "csrf test", "confirm_name": "proposed"}),
         (

@@ -156,11 +156,12 @@ def test_registration_form_and_schema_confirmation(tmp_path):
         )
         html = resp.get_data(as_text=True)
         assert resp.status_code in (400, 422) and "no data rows" in field_error(html, "file")
-        # nothing of the upload stored (signed audit checkpoints live under audit/)
+        # nothing of the upload stored but the steward's private staging (kept for the next submit of
+        # the form; signed audit checkpoints live under audit/)
         assert not [
             p
             for p in env.settings.storage_dir.rglob("*")
-            if p.is_file() and p.relative_to(env.settings.storage_dir).parts[0] != "audit"
+            if p.is_file() and p.relative_to(env.settings.storage_dir).parts[0] not in ("audit", "staging")
         ]
 
         # without a schema: one is proposed from the data; releases wait for confirmation

@@ -21,6 +21,7 @@ Modules (one Blueprint, `pages`, defined in blueprint.py; the others register on
 * login_pages.py, dashboard.py, dataset_pages.py, request_pages.py,
   release_pages.py, audit_pages.py, admin_pages.py: the routes, by page;
   erasure_pages.py: erasing a dataset's raw data (the panel on the dataset page).
+* schema_form.py and schema_editor.py: the per-column schema editor (rows, errors, its route).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from webapp.pages import (  # noqa: F401  (importing them registers the routes a
     api_docs_pages,
     erasure_pages,
     hooks,
+    schema_editor,
 )
 from webapp.pages.admin_pages import (
     account,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +17,13 @@ from core.db import session_scope, write_session
 from core.errors import Conflict, InvalidRequest, NotFound, ServiceError
 from core.ledger import ledger_summary
 from core.models import Dataset, Role, User
-from core.storage import copy_hashed, get_storage
+from core.storage import Storage, get_storage
 from privacy.errors import PrivacyError
 from webapp.auth import settings
+from webapp.pages import register_checks, staging
+from webapp.pages import schema_form as editor_rows
 from webapp.pages.blueprint import pages
-from webapp.pages.forms import DatasetForm, GrantForm, PolicyForm, PostForm, SchemaForm
+from webapp.pages.forms import DatasetForm, GrantForm, PolicyForm, PostForm, SchemaEditorForm, SchemaForm
 from webapp.pages.helpers import (
     STAFF,
     _apply_errors,
@@ -49,40 +50,65 @@ _DATASET_FIELDS = {
 def dataset_new():  # type: ignore[no-untyped-def]
     cfg = settings()
     with session_scope(cfg) as s:
-        _require(_user(s), Role.steward)
+        user = _user(s)
+        _require(user, Role.steward)
+        user_id = user.id
     form = DatasetForm()
     if request.method == "GET":
         form.epsilon_budget.data = cfg.default_epsilon_budget
         form.delta_budget.data = cfg.default_delta_budget
-    if not form.validate_on_submit():
-        return render_template("dataset_new.html", form=form), 400 if form.errors else 200
-    upload = form.file.data
-    schema_text = (form.schema_text.data or "").strip() or None
+        return render_template("dataset_new.html", form=form, staged=None), 200
+    valid = form.validate()  # every field's own checks (required, lengths), all reported
     if form.schema_file.data and getattr(form.schema_file.data, "filename", ""):
-        schema_text = form.schema_file.data.read().decode("utf-8", errors="replace")
+        # a file input cannot be filled again: the schema file's text goes in the text field, kept there
+        form.schema_text.data = form.schema_file.data.read().decode("utf-8", errors="replace")
+    schema_text = (form.schema_text.data or "").strip() or None
+    policy_text = (form.policy_text.data or "").strip() or None
     storage = get_storage(cfg)
+    upload = form.file.data
+    if upload is not None and getattr(upload, "filename", ""):
+        staging.discard(storage, user_id, form.staged.data)
+        staged = staging.stage(storage, user_id, upload.stream, upload.filename or "upload.csv", Path(cfg.data_dir))
+    else:
+        staged = staging.find(storage, user_id, form.staged.data)
+        if staged is None:
+            form.file.errors = [*form.file.errors, "choose the table to upload"]
+    with session_scope(cfg) as s:
+        problems, schema = register_checks.check_fields(
+            s,
+            name=(form.name.data or "").strip(),
+            epsilon=form.epsilon_budget.data or "",
+            delta=form.delta_budget.data or "",
+            schema_text=schema_text,
+            policy_text=policy_text,
+        )
+    if staged is not None and (problems or not valid):
+        with storage.local_path(staged.key) as path:
+            problems += register_checks.check_table(path, staged.filename, schema, cfg)
+    if problems or not valid or staged is None:
+        for problem in problems:
+            _apply_errors(form, InvalidRequest(problem.message, field=problem.field), _DATASET_FIELDS)
+        statuses = {p.status for p in problems}
+        return _render_new(form, storage, user_id, staged, statuses.pop() if len(statuses) == 1 else 400)
     ds_id: int | None = None
     try:
-        with tempfile.TemporaryDirectory(dir=cfg.data_dir) as tmp:
-            path = Path(tmp) / ("upload" + Path(upload.filename or "upload.csv").suffix.lower())
-            sha256 = copy_hashed(upload.stream, path)
+        with storage.local_path(staged.key) as path:
             try:
                 with write_session(cfg) as s:
-                    user = _user(s)
                     ds, issues = releases.register_dataset(
                         s,
                         storage,
-                        user,
+                        _user(s),
                         upload_path=path,
-                        filename=upload.filename or "upload.csv",
+                        filename=staged.filename,
                         name=(form.name.data or "").strip(),
                         schema_text=schema_text,
                         epsilon_budget=form.epsilon_budget.data,
                         delta_budget=form.delta_budget.data,
-                        policy_text=(form.policy_text.data or "").strip() or None,
+                        policy_text=policy_text,
                         description=(form.description.data or "").strip() or None,
                         settings=cfg,
-                        file_sha256=sha256,
+                        file_sha256=staged.sha256,
                     )
                     ds_id = ds.id
                     confirmed = ds.schema_confirmed
@@ -93,8 +119,10 @@ def dataset_new():  # type: ignore[no-untyped-def]
     except (ServiceError, PrivacyError) as exc:
         if exc.status >= 500:
             raise
-        _apply_errors(form, exc, _DATASET_FIELDS)
-        return render_template("dataset_new.html", form=form), exc.status
+        message = register_checks.named(exc.message, Path(staged.key), staged.filename)
+        _apply_errors(form, InvalidRequest(message, field=exc.field), _DATASET_FIELDS)
+        return _render_new(form, storage, user_id, staged, exc.status)
+    staging.discard(storage, user_id, staged.token)
     warnings = [i for i in issues if i["severity"] != "error"]
     if confirmed:
         flash(f"Dataset registered with its public schema ({len(warnings)} warning(s)).", "ok")
@@ -105,6 +133,17 @@ def dataset_new():  # type: ignore[no-untyped-def]
             "warn",
         )
     return redirect(url_for("pages.dataset", dataset_id=ds_id))
+
+
+def _render_new(
+    form: DatasetForm, storage: Storage, user_id: int, staged: staging.StagedUpload | None, status: int
+) -> tuple[str, int]:
+    """The register form again, every error beside its field; a usable upload kept, a broken one dropped."""
+    if staged is not None and form.file.errors:
+        staging.discard(storage, user_id, staged.token)
+        staged = None
+    form.staged.data = staged.token if staged is not None else ""
+    return render_template("dataset_new.html", form=form, staged=staged), status
 
 
 def _dataset_context(s: Session, user: User, ds: Dataset) -> dict[str, Any]:
@@ -170,24 +209,39 @@ def _dataset_context(s: Session, user: User, ds: Dataset) -> dict[str, Any]:
         "staff": staff,
         "can_request": ds.schema_confirmed and user.role in (Role.analyst.value, Role.steward.value),
         "is_steward": user.role == Role.steward.value,
+        # the per-column editor; suggestions were learned from raw rows: stewards only
+        "editor": editor_rows.rows_from_schema(ds.public_schema, ds.schema_suggestions)
+        if user.role == Role.steward.value
+        else None,
     }
 
 
-def _render_dataset(dataset_id: int, status: int = 200, **forms: FlaskForm) -> tuple[str, int]:
+def _render_dataset(
+    dataset_id: int, status: int = 200, editor: editor_rows.EditorState | None = None, **forms: FlaskForm
+) -> tuple[str, int]:
     with session_scope(settings()) as s:
         user = _user(s)
         ds = _dataset_or_404(s, user, dataset_id)
         ctx = _dataset_context(s, user, ds)
+    if editor is not None and ctx["editor"] is not None:  # the rows as typed, with their errors
+        ctx["editor"] = editor
     grant_form = forms.get("grant_form") or GrantForm()
     schema_form = forms.get("schema_form") or SchemaForm(
         schema_text=ctx["schema_yaml"] or "",
         base_version=str(ctx["schema_version"]["version"]) if ctx["schema_version"] else "",
     )
     policy_form = forms.get("policy_form") or PolicyForm(policy_text=ctx["policy_yaml"])
+    # "0" for a proposal: a confirmation by another steward meanwhile is refused, not overwritten
+    editor_form = forms.get("editor_form") or SchemaEditorForm(
+        base_version=str(ctx["schema_version"]["version"]) if ctx["schema_version"] else "0"
+    )
     return render_template(
         "dataset.html",
         grant_form=grant_form,
         schema_form=schema_form,
+        editor_form=editor_form,
+        kinds=editor_rows.KINDS,
+        roles=editor_rows.ROLE_LABELS,
         policy_form=policy_form,
         revoke_form=PostForm(),
         **ctx,
@@ -251,27 +305,34 @@ def dataset_schema(dataset_id: int):  # type: ignore[no-untyped-def]
             ds = _dataset_or_404(s, user, dataset_id)
             if user.role != Role.steward.value:
                 _note_denial("confirm schema needs steward", "dataset", dataset_id)
-            issues = releases.confirm_schema(
-                s,
-                user,
-                ds,
-                form.schema_text.data or "",
-                get_storage(cfg),
-                note=form.note.data or None,
-                base_version=form.base_version.data,
-            )
-            current = schema_versions.current_version(s, ds.id)
-            assert current is not None
-            previous = schema_versions.version_of(s, ds.id, current.version - 1)
-            number = current.version
-            change = (
-                schema_versions.describe_change(schema_versions.changed_parts(previous.schema, current.schema))
-                if previous is not None
-                else ""
+            issues, number, change = _confirm(
+                s, user, ds, form.schema_text.data or "", form.note.data or None, form.base_version.data
             )
     except (InvalidRequest, Conflict, PrivacyError) as exc:
         _apply_errors(form, exc, {"schema": "schema_text", "note": "note", "base_version": "schema_text"})
         return _render_dataset(dataset_id, exc.status, schema_form=form)
+    _flash_confirmed(number, change, issues)
+    return redirect(url_for("pages.dataset", dataset_id=dataset_id, _anchor="schema"))
+
+
+def _confirm(
+    s: Session, user: User, ds: Dataset, schema: str | dict[str, Any], note: str | None, base_version: Any
+) -> tuple[list[dict[str, str]], int, str]:
+    """Confirm or edit the schema (core's one path); its notes, the version in force and what changed."""
+    issues = releases.confirm_schema(s, user, ds, schema, get_storage(settings()), note=note, base_version=base_version)
+    current = schema_versions.current_version(s, ds.id)
+    assert current is not None
+    previous = schema_versions.version_of(s, ds.id, current.version - 1)
+    change = (
+        schema_versions.describe_change(schema_versions.changed_parts(previous.schema, current.schema))
+        if previous is not None
+        else ""
+    )
+    return issues, current.version, change
+
+
+def _flash_confirmed(number: int, change: str, issues: list[dict[str, str]]) -> None:
+    """What a confirmation or a new version says to the steward (the YAML form and the editor alike)."""
     if any(note["code"] == "schema_unchanged" for note in issues):
         flash(f"The schema is the same as version {number}: no new version was recorded.", "warn")
     elif number == 1:
@@ -285,7 +346,6 @@ def dataset_schema(dataset_id: int):  # type: ignore[no-untyped-def]
     for note in issues:
         if note["code"] == "disclosure_preflight":
             flash(note["message"], "warn")
-    return redirect(url_for("pages.dataset", dataset_id=dataset_id, _anchor="schema"))
 
 
 @pages.post("/datasets/<int:dataset_id>/policy")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from flask_wtf.file import FileField, FileRequired
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -54,7 +54,9 @@ class DatasetForm(FlaskForm):
         validators=[DataRequired(), Length(max=128)],
         description="Letters, digits, '.', '_' or '-'; used in the CLI and the API.",
     )
-    file = FileField("Table (CSV or Parquet)", validators=[FileRequired("choose the table to upload")])
+    # required unless a file kept from an earlier submit of the form is named by `staged` (checked by the page)
+    file = FileField("Table (CSV or Parquet)", validators=[Optional()])
+    staged = HiddenField()
     schema_text = TextAreaField(
         "Public schema (YAML)",
         validators=[Optional()],
@@ -179,3 +181,19 @@ class TokenForm(FlaskForm):
     label = StringField(
         "Label", validators=[Optional(), Length(max=128)], description="What the token is for, e.g. 'laptop CLI'."
     )
+
+
+class SchemaEditorForm(FlaskForm):
+    """The per-column schema editor; its rows (col-<i>-kind, ...) are read by webapp/pages/schema_form.py."""
+
+    constraints = TextAreaField(
+        "Constraints (YAML list)",
+        validators=[Optional(), Length(max=20000)],
+        description="Public rules between columns, one per item, e.g. '- start <= end'.",
+    )
+    note = TextAreaField(
+        "What changed and why",
+        validators=[Optional(), Length(max=2000)],
+        description="Stewards and admins see it in the history; analysts do not.",
+    )
+    base_version = HiddenField()

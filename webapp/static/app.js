@@ -123,4 +123,40 @@
     select.addEventListener("change", show);
     show();
   }
+  // ---- schema editor (stewards): show the inputs a kind uses; an accepted suggestion fills its fields ---
+  var editor = document.getElementById("schema-editor");
+  if (editor) {
+    editor.classList.add("js-editor");  // without this class every input stays visible (a plain form)
+    editor.querySelectorAll("[data-editor-kind]").forEach(function (kind) {
+      kind.addEventListener("change", function () {
+        kind.closest("tbody").setAttribute("data-kind", kind.value);
+      });
+    });
+    var roleSelects = Array.prototype.slice.call(editor.querySelectorAll("[data-editor-role]"));
+    roleSelects.forEach(function (role) {
+      role.addEventListener("change", function () {
+        if (role.value !== "target") { return; }
+        roleSelects.forEach(function (other) {  // one target per table
+          if (other !== role && other.value === "target") { other.value = ""; }
+        });
+      });
+    });
+    editor.querySelectorAll("[data-accept]").forEach(function (box) {
+      var id = box.getAttribute("data-accept");
+      var role = document.getElementById(id + "-role");
+      var hierarchy = document.getElementById(id + "-hierarchy");
+      var wanted = { role: box.getAttribute("data-role"), hierarchy: box.getAttribute("data-hierarchy") };
+      var before = { role: role.value, hierarchy: hierarchy.value };
+      box.addEventListener("change", function () {
+        if (box.checked) {
+          before = { role: role.value, hierarchy: hierarchy.value };
+          if (wanted.role) { role.value = wanted.role; role.dispatchEvent(new Event("change")); }
+          if (wanted.hierarchy) { hierarchy.value = wanted.hierarchy; }
+        } else {
+          role.value = before.role;
+          hierarchy.value = before.hierarchy;
+        }
+      });
+    });
+  }
 })();
