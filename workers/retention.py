@@ -1,6 +1,7 @@
 """The retention sweep: the raw data of a dataset whose policy's `retention_days` have passed since it
 was registered is erased (core/erasure.py `erase_expired`), as the `system` actor, audited like a
-steward's erasure; files a stopped release wrote after an erasure are removed (`remove_leftovers`).
+steward's erasure; files a stopped release wrote after an erasure are removed (`remove_leftovers`), and
+so are register-form uploads kept past their expiry (core/staging.py).
 The worker's Reaper runs it among its sweeps, at most once every `EVERY_SECONDS`."""
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from core import staging
 from core.erasure import erase_expired, remove_leftovers
 from core.settings import Settings
+from core.storage import get_storage
 
 __all__ = ["EVERY_SECONDS", "retention_sweep"]
 
@@ -28,6 +31,7 @@ def retention_sweep(settings: Settings, every: float = EVERY_SECONDS) -> Callabl
         last[:] = [now]
         erased = erase_expired(settings)
         remove_leftovers(settings)
+        staging.sweep(get_storage(settings))
         return erased
 
     return sweep

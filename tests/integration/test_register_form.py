@@ -13,12 +13,12 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
+from core import staging
 from core.db import dispose_engines, session_scope
 from core.models import Dataset
 from core.storage import get_storage, sha256_file
 from tests.browser.support import DEMO_CSV, DEMO_SCHEMA, make_app_env
 from tests.integration.test_webapp_pages import field_error
-from webapp.pages import staging
 
 pytestmark = [pytest.mark.integration]
 

@@ -330,3 +330,22 @@ def test_files_a_stopped_run_wrote_after_the_erasure_are_removed_while_it_could_
     assert storage.list_keys(f"jobs/{running}") == []
     assert storage.exists(f"jobs/{approved}/data.csv")  # an approved release's files stay
     assert erasure.remove_leftovers(env) == []
+
+
+def test_the_workers_sweep_removes_register_form_uploads_kept_past_their_expiry(env, tmp_path, monkeypatch):
+    import io
+    import json
+    import time
+
+    from core import staging
+    from workers import retention
+
+    storage = get_storage(env)
+    old = staging.stage(storage, 7, io.BytesIO(b"name,age\nJo,41\n"), "people.csv", tmp_path)
+    fresh = staging.stage(storage, 8, io.BytesIO(b"name,age\nAl,33\n"), "people.csv", tmp_path)
+    meta_key = old.key.rsplit("/", 1)[0] + "/meta.json"
+    meta = {"filename": "people.csv", "key": old.key, "sha256": old.sha256, "created": time.time() - 7200}
+    storage.put_bytes(meta_key, json.dumps(meta).encode())  # staged two hours ago
+    retention.retention_sweep(env, every=0)()
+    assert not storage.exists(old.key) and storage.list_keys(old.key.rsplit("/", 1)[0]) == []
+    assert staging.find(storage, 8, fresh.token) is not None  # a fresh one stays for its steward

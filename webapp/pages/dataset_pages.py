@@ -11,7 +11,7 @@ from flask_login import login_required
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 
-from core import releases, schema_versions
+from core import releases, schema_versions, staging
 from core.comparison import release_comparison
 from core.db import session_scope, write_session
 from core.errors import Conflict, InvalidRequest, NotFound, ServiceError
@@ -20,7 +20,7 @@ from core.models import Dataset, Role, User
 from core.storage import Storage, get_storage
 from privacy.errors import PrivacyError
 from webapp.auth import settings
-from webapp.pages import register_checks, staging
+from webapp.pages import register_checks
 from webapp.pages import schema_form as editor_rows
 from webapp.pages.blueprint import pages
 from webapp.pages.forms import DatasetForm, GrantForm, PolicyForm, PostForm, SchemaEditorForm, SchemaForm

@@ -6,7 +6,8 @@ invalid form is kept in private storage under the uploader's own prefix
 served from there; a token is looked up under its user's prefix only, so
 another user's token finds nothing. A staged file is removed once the dataset
 is registered, replaced by the next upload, and expires after `STAGED_SECONDS`
-(swept whenever a file is staged).
+(swept whenever a file is staged, and by the worker's retention sweep, so that
+raw rows nobody registered do not stay in storage).
 """
 
 from __future__ import annotations
@@ -54,9 +55,10 @@ def stage(storage: Storage, user_id: int, source: BinaryIO, filename: str, tmp_d
         storage.put_file(key, local)
     finally:
         local.unlink(missing_ok=True)
-    meta = {"filename": Path(filename).name[:256], "key": key, "sha256": sha256, "created": time.time()}
+    name = Path(filename).name[:256]
+    meta = {"filename": name, "key": key, "sha256": sha256, "created": time.time()}
     storage.put_bytes(f"{_dir(user_id, token)}/meta.json", json.dumps(meta).encode())
-    return StagedUpload(token, meta["filename"], key, sha256)
+    return StagedUpload(token, name, key, sha256)
 
 
 def find(storage: Storage, user_id: int, token: str | None) -> StagedUpload | None:
