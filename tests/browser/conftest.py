@@ -44,33 +44,10 @@ def chromium(playwright_driver: Any) -> Iterator[Any]:
 def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One service for the module: gunicorn + one worker, the demo table registered and granted."""
     from core.db import dispose_engines
-    from tests.browser.support import DEMO_CSV, DEMO_SCHEMA, start_web, start_worker
-    from tests.integration.conftest import make_settings, setup_service
+    from tests.browser.support import demo_service
 
-    base = tmp_path_factory.mktemp(f"web-{secrets.token_hex(2)}")
-    (base / "data").mkdir()
-    (base / "logs").mkdir()
-    svc = setup_service(make_settings(base / "data", "embedded"), base / "logs")
+    svc = demo_service(tmp_path_factory.mktemp(f"web-{secrets.token_hex(2)}"))
     try:
-        start_web(svc)
-        start_worker(svc)
-        with open(DEMO_CSV, "rb") as fh:
-            resp = svc.api(
-                "steward",
-                "POST",
-                "/datasets",
-                files={"file": ("adult.csv", fh)},
-                data={
-                    "name": "adult",
-                    "schema": DEMO_SCHEMA.read_text(),
-                    "epsilon_budget": "4",
-                    "delta_budget": "1e-6",
-                    "description": "UCI Adult (1994 census extract), 3,000-row sample",
-                },
-            )
-        assert resp.status_code == 201, resp.text
-        resp = svc.api("steward", "POST", "/datasets/adult/grants", json={"user": svc.tokens["analyst:username"]})
-        assert resp.status_code == 201, resp.text
         yield svc
     finally:
         svc.stop()

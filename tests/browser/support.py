@@ -261,3 +261,46 @@ def start_worker(svc: Any, name: str = "w1", concurrency: int = 1) -> Any:
         )
     svc.procs.append(proc)
     return proc
+
+
+def register_demo_table(
+    svc: Any, name: str, *, schema: bool = True, grant: str | None = "analyst", **fields: str
+) -> dict:
+    """The demo table registered on a running service (`svc.api`) as `name`, with its documented schema
+    unless `schema=False` (a proposal then awaits confirmation), shared with `grant`; `fields` are the
+    other form fields (policy, budgets, description). Returns the dataset as the API gave it."""
+    data = {**fields, "name": name}
+    if schema:
+        data["schema"] = DEMO_SCHEMA.read_text()
+    with open(DEMO_CSV, "rb") as fh:
+        resp = svc.api("steward", "POST", "/datasets", files={"file": ("adult.csv", fh)}, data=data)
+    assert resp.status_code == 201, resp.text
+    if grant:
+        r = svc.api("steward", "POST", f"/datasets/{name}/grants", json={"user": svc.tokens[f"{grant}:username"]})
+        assert r.status_code == 201, r.text
+    return resp.json()["dataset"]
+
+
+def demo_service(base: Path, worker: bool = True) -> Any:
+    """gunicorn (and a worker unless `worker=False`) in `base`, with the demo table registered as `adult`
+    and shared with the analyst. The caller stops it (`svc.stop()`)."""
+    from tests.integration.conftest import make_settings, setup_service
+
+    (base / "data").mkdir()
+    (base / "logs").mkdir()
+    svc = setup_service(make_settings(base / "data", "embedded"), base / "logs")
+    try:
+        start_web(svc)
+        if worker:
+            start_worker(svc)
+        register_demo_table(
+            svc,
+            "adult",
+            epsilon_budget="4",
+            delta_budget="1e-6",
+            description="UCI Adult (1994 census extract), 3,000-row sample",
+        )
+    except BaseException:
+        svc.stop()
+        raise
+    return svc

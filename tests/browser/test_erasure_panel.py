@@ -8,7 +8,7 @@ import datetime as dt
 
 import pytest
 
-from tests.browser.support import DEMO_CSV, DEMO_SCHEMA, release_method
+from tests.browser.support import register_demo_table, release_method
 from tests.browser.test_release_flow import open_session
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -18,18 +18,7 @@ REASON = "erasure request ER-7 from the survey's respondents"
 
 def test_steward_erases_the_raw_data_from_the_dataset_page(web, chromium, screenshots):
     svc = web
-    with open(DEMO_CSV, "rb") as fh:
-        resp = svc.api(
-            "steward",
-            "POST",
-            "/datasets",
-            files={"file": ("adult.csv", fh)},
-            data={"name": "adult-erase", "schema": DEMO_SCHEMA.read_text(), "policy": "retention_days: 3650\n"},
-        )
-    assert resp.status_code == 201, resp.text
-    ds = resp.json()["dataset"]
-    resp = svc.api("steward", "POST", "/datasets/adult-erase/grants", json={"user": svc.tokens["analyst:username"]})
-    assert resp.status_code == 201, resp.text
+    ds = register_demo_table(svc, "adult-erase", policy="retention_days: 3650\n")
     raw = svc.settings.storage_dir / "datasets" / str(ds["id"]) / "raw.csv"
     assert raw.exists()
     until = (dt.datetime.fromisoformat(ds["created_at"]) + dt.timedelta(days=3650)).date().isoformat()

@@ -12,7 +12,7 @@ import pytest
 
 from core.db import write_session
 from core.models import Dataset
-from tests.browser.support import DEMO_CSV
+from tests.browser.support import register_demo_table
 from tests.browser.test_release_flow import open_session
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(300)]
@@ -40,16 +40,7 @@ def dataset(svc, name: str) -> dict:
 
 def test_steward_confirms_and_edits_the_schema_column_by_column(web, chromium):
     svc = web
-    with open(DEMO_CSV, "rb") as fh:
-        resp = svc.api(
-            "steward",
-            "POST",
-            "/datasets",
-            files={"file": ("adult.csv", fh)},
-            data={"name": "census", "epsilon_budget": "2", "delta_budget": "1e-6"},
-        )
-    assert resp.status_code == 201, resp.text
-    ds_id = resp.json()["dataset"]["id"]
+    ds_id = register_demo_table(svc, "census", schema=False, grant=None, epsilon_budget="2", delta_budget="1e-6")["id"]
     with write_session(svc.settings) as s:
         s.get(Dataset, ds_id).schema_suggestions = SUGGESTIONS
 

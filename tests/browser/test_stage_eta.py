@@ -19,31 +19,10 @@ pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.slow, py
 def idle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """The web app with the demo table, and no worker: a release stays where the test puts it."""
     from core.db import dispose_engines
-    from tests.browser.support import DEMO_CSV, DEMO_SCHEMA, start_web
-    from tests.integration.conftest import make_settings, setup_service
+    from tests.browser.support import demo_service
 
-    base = tmp_path_factory.mktemp(f"eta-{secrets.token_hex(2)}")
-    (base / "data").mkdir()
-    (base / "logs").mkdir()
-    svc = setup_service(make_settings(base / "data", "embedded"), base / "logs")
+    svc = demo_service(tmp_path_factory.mktemp(f"eta-{secrets.token_hex(2)}"), worker=False)
     try:
-        start_web(svc)
-        with open(DEMO_CSV, "rb") as fh:
-            resp = svc.api(
-                "steward",
-                "POST",
-                "/datasets",
-                files={"file": ("adult.csv", fh)},
-                data={
-                    "name": "adult",
-                    "schema": DEMO_SCHEMA.read_text(),
-                    "epsilon_budget": "4",
-                    "delta_budget": "1e-6",
-                },
-            )
-        assert resp.status_code == 201, resp.text
-        resp = svc.api("steward", "POST", "/datasets/adult/grants", json={"user": svc.tokens["analyst:username"]})
-        assert resp.status_code == 201, resp.text
         yield svc
     finally:
         svc.stop()
