@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from privacy._values import _category_keys, _key, fake_ids
+from privacy._values import _category_keys, _key, _keyed_codes, fake_ids
 from privacy.errors import SchemaError
 from privacy.schema.model import NUMERIC_KINDS, PublicSchema, Scalar
 from privacy.schema.proposal import apply_null_tokens
@@ -129,10 +129,11 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                 continue
         elif spec.values is not None:
             keys = _category_keys(spec.values)
-            seen = nonnull.map(_key)
-            undeclared = int((~seen.isin(list(keys))).sum())
+            codes, seen = _keyed_codes(nonnull)
+            outside = ~np.array([k in keys for k in seen] + [False], dtype=bool)[codes]
+            undeclared = int(outside.sum())
             if undeclared:
-                examples = sorted(set(seen[~seen.isin(list(keys))].head(1000)))[:3]
+                examples = sorted({seen[c] for c in codes[outside][:1000]})[:3]
                 issues.append(
                     SchemaIssue(
                         name,
@@ -203,12 +204,11 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
                 parsed = parsed.clip(lower=lo, upper=hi)
             out[name] = parsed.astype("datetime64[ns]")
         elif spec.values is not None:
-            keys = _category_keys(spec.values)
-            mapped = _map_declared(s, keys)
-            n_bad = int((mapped.isna() & s.notna()).sum())
+            declared, codes = _declared(s, _category_keys(spec.values), spec.values)
+            n_bad = int((declared.isna()[codes] & s.notna().to_numpy()).sum())
             if n_bad:
                 report.undeclared_to_null[name] = n_bad
-            out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)), index=s.index)
+            out[name] = pd.Series(declared.take(codes), index=s.index)
         elif spec.kind in NUMERIC_KINDS:
             num = pd.to_numeric(s, errors="coerce").astype("float64")
             report.unparseable_to_null[name] = int(num.isna().sum() - s.isna().sum())
@@ -235,11 +235,12 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
     return _restore_output_dtypes(result, schema), report
 
 
-def _map_declared(s: pd.Series, keys: dict[str, Scalar]) -> pd.Series:
-    """Each value's declared category (by its key), or None: once per distinct value, not per cell."""
+def _declared(s: pd.Series, keys: dict[str, Scalar], values: list[Scalar]) -> tuple[Any, np.ndarray]:
+    """(array, codes): the declared category of each distinct value of `s` (NA when undeclared, and a last
+    NA for nulls) in the column's dtype, and each cell's index into it. `array.take(codes)` is the column."""
     codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    looked_up = np.array([keys.get(_key(v)) for v in uniques] + [None], dtype=object)
-    return pd.Series(looked_up[codes], index=s.index, dtype=object)
+    looked_up = [keys.get(_key(v)) for v in uniques] + [None]
+    return pd.array(looked_up, dtype=_category_dtype(values)), np.where(codes < 0, len(uniques), codes)
 
 
 def _isna(v: Any) -> bool:
@@ -296,11 +297,18 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
                 parsed = parsed.clip(lower=pd.Timestamp(spec.min), upper=pd.Timestamp(spec.max))
             out[name] = parsed.astype("datetime64[ns]")
         elif spec.values is not None:
-            keys = _category_keys(spec.values)
-            mapped = _map_declared(s, keys)
-            if not spec.nullable:
-                mapped = _fill_from_output(mapped, rng, name, list(spec.values))
-            out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)))
+            declared, codes = _declared(s, _category_keys(spec.values), spec.values)
+            missing = declared.isna()[codes]
+            if spec.nullable or not missing.any():
+                out[name] = pd.Series(declared.take(codes))
+            elif missing.all():  # nothing in the output to draw from: the declared domain
+                mapped = _fill_from_output(pd.Series([None] * n, dtype=object), rng, name, list(spec.values))
+                out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)))
+            else:  # as `_fill_from_output` draws from the output's values, on their codes
+                present = codes[~missing]
+                codes = codes.copy()
+                codes[missing] = present[rng.integers(0, present.size, int(missing.sum()))]
+                out[name] = pd.Series(declared.take(codes))
         elif spec.kind in NUMERIC_KINDS:
             num = pd.to_numeric(s, errors="coerce").astype("float64")
             if spec.has_bounds:
