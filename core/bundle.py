@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from core.bundle_verify import MANIFEST, SIGNATURE, BundleCheck, key_fingerprint, verify_bundle
 from core.errors import InvalidRequest
 from core.settings import Settings, create_once
+from privacy._values import factorize
 
 __all__ = [
     "MANIFEST",
@@ -87,7 +88,7 @@ def _neutralised(s: pd.Series) -> pd.Series:
     """`_neutralise` of every cell; for a column of text (and nulls), once per distinct text."""
     if pd.api.types.infer_dtype(s, skipna=True) != "string":  # mixed kinds: as `map` types its result
         return s.map(_neutralise)
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    codes, uniques = factorize(s)
     fixed = [_neutralise(u) for u in uniques]
     changed = np.flatnonzero([f is not u for f, u in zip(fixed, uniques, strict=True)])
     if not changed.size:
@@ -150,7 +151,7 @@ def _csv_by_distinct_values(df: pd.DataFrame, names: pd.Index) -> bytes | None:
             return None
         if not _one_text_per_value(column):
             return None
-        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        codes, uniques = factorize(column)
         distinct = column.iloc[_first_rows(codes, len(uniques))].reset_index(drop=True)
         if text:
             distinct = distinct.map(_neutralise)

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from privacy._values import _category_keys, _key, _keyed_codes, fake_ids
+from privacy._values import _category_keys, _key, _keyed_codes, factorize, fake_ids
 from privacy.errors import SchemaError
 from privacy.schema.model import NUMERIC_KINDS, PublicSchema, Scalar
 from privacy.schema.proposal import apply_null_tokens
@@ -238,7 +238,7 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
 def _declared(s: pd.Series, keys: dict[str, Scalar], values: list[Scalar]) -> tuple[Any, np.ndarray]:
     """(array, codes): the declared category of each distinct value of `s` (NA when undeclared, and a last
     NA for nulls) in the column's dtype, and each cell's index into it. `array.take(codes)` is the column."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
+    codes, uniques = factorize(s)
     looked_up = [keys.get(_key(v)) for v in uniques] + [None]
     return pd.array(looked_up, dtype=_category_dtype(values)), np.where(codes < 0, len(uniques), codes)
 
@@ -265,8 +265,21 @@ def _restore_output_dtypes(df: pd.DataFrame, schema: PublicSchema) -> pd.DataFra
     for name in df.columns:
         spec = schema.columns[name]
         if spec.kind in NUMERIC_KINDS and spec.values is None and spec.is_integer:
-            df[name] = df[name].round().astype("Int64")
+            df[name] = _rounded_int64(df[name])
     return df
+
+
+def _rounded_int64(num: pd.Series) -> pd.Series:
+    """`num.round().astype("Int64")`, built from the rounded floats and their null mask at once."""
+    if num.dtype != np.float64:
+        return num.round().astype("Int64")
+    x = np.round(num.to_numpy())
+    null = np.isnan(x)
+    if not np.all(np.abs(x[~null]) < 2.0**63):  # infinite or too large: as astype refuses it
+        return num.round().astype("Int64")
+    return pd.Series(
+        pd.arrays.IntegerArray(np.where(null, 0, x).astype(np.int64), null), index=num.index, name=num.name
+    )
 
 
 def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None = None) -> pd.DataFrame:
@@ -317,7 +330,7 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
             if not spec.nullable:
                 num = _fill_from_output(num, rng, name, spec.numeric_bounds() if spec.has_bounds else None)
             if spec.is_integer:
-                out[name] = num.round().astype("Int64")
+                out[name] = _rounded_int64(num)
             else:
                 out[name] = num
         else:
