@@ -298,7 +298,7 @@ class DomainEncoder:
                 out[enc.name] = t
             elif spec.kind in NUMERIC_KINDS:
                 out[enc.name] = x
-        return pd.DataFrame(out)
+        return pd.DataFrame(out, copy=False)
 
 
 def _keeps_time_of_day(spec: ColumnSpec) -> bool:

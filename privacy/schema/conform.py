@@ -84,8 +84,9 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
         if name not in present or spec.is_dropped:
             continue
         s = df[name]
-        nonnull = s.dropna()
+        nulls: bool | None = None  # whether s has nulls, where a branch already knows
         if spec.kind in NUMERIC_KINDS and spec.values is None:
+            nonnull = s.dropna()
             num = pd.to_numeric(nonnull, errors="coerce")
             bad = int(num.isna().sum())
             if bad:
@@ -115,6 +116,7 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                         )
                     )
         elif spec.kind == "datetime":
+            nonnull = s.dropna()
             parsed = pd.to_datetime(nonnull, errors="coerce")
             bad = int(parsed.isna().sum())
             if bad:
@@ -129,8 +131,9 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                 continue
         elif spec.values is not None:
             keys = _category_keys(spec.values)
-            codes, seen = _keyed_codes(nonnull)
-            outside = ~np.array([k in keys for k in seen] + [False], dtype=bool)[codes]
+            codes, seen = _keyed_codes(s)
+            nulls = bool((codes < 0).any())
+            outside = np.array([k not in keys for k in seen] + [False], dtype=bool)[codes]
             undeclared = int(outside.sum())
             if undeclared:
                 examples = sorted({seen[c] for c in codes[outside][:1000]})[:3]
@@ -155,7 +158,7 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                     "warning",
                 )
             )
-        if not spec.nullable and s.isna().any():
+        if not spec.nullable and (s.isna().any() if nulls is None else nulls):
             issues.append(
                 SchemaIssue(
                     name,
@@ -205,7 +208,7 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
             out[name] = parsed.astype("datetime64[ns]")
         elif spec.values is not None:
             declared, codes = _declared(s, _category_keys(spec.values), spec.values)
-            n_bad = int((declared.isna()[codes] & s.notna().to_numpy()).sum())
+            n_bad = int((declared.isna()[codes] & (codes < len(declared) - 1)).sum())  # the last: nulls
             if n_bad:
                 report.undeclared_to_null[name] = n_bad
             out[name] = pd.Series(declared.take(codes), index=s.index)
@@ -223,7 +226,7 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
             out[name] = num
         else:  # categorical with an open domain: keep strings, the method must refuse or pay
             out[name] = s.astype("string")
-    result = pd.DataFrame(out, index=df.index)
+    result = pd.DataFrame(out, index=df.index, copy=False)  # no consolidation: a copy of every column
     report.unparseable_to_null = {k: v for k, v in report.unparseable_to_null.items() if v}
     required = [n for n in result.columns if not schema.columns[n].nullable]
     if required:
@@ -231,7 +234,10 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
         report.dropped_rows = int(mask.sum())
         if report.dropped_rows:
             result = result.loc[~mask]
-    result = result.reset_index(drop=True)
+    if not result.index.equals(pd.RangeIndex(len(result))):  # (the columns are already new arrays)
+        result = result.reset_index(drop=True)
+    elif not isinstance(result.index, pd.RangeIndex):
+        result.index = pd.RangeIndex(len(result))
     return _restore_output_dtypes(result, schema), report
 
 
@@ -338,7 +344,7 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
         if not spec.nullable and spec.kind == "datetime":
             bounds = (pd.Timestamp(spec.min), pd.Timestamp(spec.max)) if spec.has_bounds else None
             out[name] = _fill_from_output(out[name], rng, name, bounds)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
 
 
 def _fill_from_output(s: pd.Series, rng: np.random.Generator, name: str, fallback: Any) -> pd.Series:

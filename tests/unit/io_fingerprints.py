@@ -1,4 +1,4 @@
-"""Fingerprints of the I/O path on the real tables in tests/data: the conformed table, its codes, the
+"""Fingerprints of the I/O path on the real tables in tests/data: the validation issues, the conformed table, its codes, the
 CSV written from it, and the CSV of a decoded, schema-enforced sample (fixed seeds)."""
 
 from __future__ import annotations
@@ -54,17 +54,19 @@ def dirty(raw: pd.DataFrame) -> pd.DataFrame:
 def fingerprints(name: str) -> dict[str, Any]:
     from core.bundle import safe_csv_bytes
     from privacy.encoding import DomainEncoder
-    from privacy.schema import conform_table, enforce_schema, load_schema, read_table
+    from privacy.schema import conform_table, enforce_schema, load_schema, read_table, validate_table
 
     folder = DATA / TABLES[name.removesuffix("-dirty")].split("/")[0]
     schema = load_schema(folder / "schema.yaml")
     raw = read_table(DATA / TABLES[name.removesuffix("-dirty")])
     if name.endswith("-dirty"):
         raw = dirty(raw)
+    issues = [[i.column, i.code, i.message, i.severity, i.count] for i in validate_table(raw, schema)]
     conformed, report = conform_table(raw, schema, strict=False)
     out: dict[str, Any] = {
         "raw": frame_fingerprint(raw),
         "raw_csv": _sha(safe_csv_bytes(raw)),
+        "issues": issues,
         "conformed": frame_fingerprint(conformed),
         "report": report.to_dict(),
         "csv": _sha(safe_csv_bytes(conformed)),
