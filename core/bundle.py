@@ -143,9 +143,14 @@ def _csv_by_distinct_values(df: pd.DataFrame, names: pd.Index) -> bytes | None:
     if len(df.columns) < 2 or len(df) == 0:
         return None
     tail = ",0\r\n"
+    comma, crlf, nothing = (pa.scalar(t, pa.large_string()) for t in (",", "\r\n", ""))
     fields: list[Any] = []
     for j in range(len(df.columns)):
         column = df.iloc[:, j]
+        if _fits_int64(column.dtype):  # pandas writes str(int): arrow's cast, nulls empty
+            ints = pa.array(column.to_numpy(dtype=np.int64, na_value=0), mask=column.isna().to_numpy())
+            fields.append(pc.fill_null(pc.cast(ints, pa.large_string()), nothing))
+            continue
         text = not _is_number_or_date(column)
         if text and pd.api.types.infer_dtype(column, skipna=True) != "string":
             return None
@@ -162,12 +167,19 @@ def _csv_by_distinct_values(df: pd.DataFrame, names: pd.Index) -> bytes | None:
         dictionary = pa.array([*cut[:-1], ""], type=pa.large_string())  # "": how pandas writes a null
         index = pa.array(np.where(codes < 0, len(uniques), codes).astype(np.int64))
         fields.append(pa.DictionaryArray.from_arrays(index, dictionary).dictionary_decode())
-    comma, crlf, nothing = (pa.scalar(t, pa.large_string()) for t in (",", "\r\n", ""))
     rows = pc.binary_join_element_wise(*fields, comma)
     rows = pc.binary_join_element_wise(rows, crlf, nothing)
     header = df.iloc[:0].set_axis(names, axis=1).to_csv(**_CSV_OPTIONS).encode("utf-8")
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset : rows.offset + len(rows) + 1]
     return header + bytes(memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]])
+
+
+def _fits_int64(dtype: Any) -> bool:
+    if not pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        return False
+    return not (
+        pd.api.types.is_unsigned_integer_dtype(dtype) and np.dtype(getattr(dtype, "numpy_dtype", dtype)).itemsize == 8
+    )
 
 
 def _one_text_per_value(column: pd.Series) -> bool:

@@ -63,7 +63,11 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
     (they will be clipped or mapped to null), nulls in a non-nullable column.
     These counts come from real rows: show them to the steward only.
     """
-    df = apply_null_tokens(df, schema)
+    return _issues(apply_null_tokens(df, schema), schema, errors_only=False)
+
+
+def _issues(df: pd.DataFrame, schema: PublicSchema, *, errors_only: bool) -> list[SchemaIssue]:
+    """`validate_table`'s issues of a table whose null tokens are applied; only the errors with errors_only."""
     issues: list[SchemaIssue] = []
     declared = set(schema.columns)
     present = {str(c) for c in df.columns}
@@ -101,7 +105,7 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                     )
                 )
                 continue
-            if spec.has_bounds:
+            if spec.has_bounds and not errors_only:
                 lo, hi = spec.numeric_bounds()
                 out = int(((num < lo) | (num > hi)).sum())
                 if out:
@@ -129,6 +133,8 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                     )
                 )
                 continue
+        elif errors_only:  # the rest are warnings
+            continue
         elif spec.values is not None:
             keys = _category_keys(spec.values)
             codes, seen = _keyed_codes(s)
@@ -158,7 +164,7 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                     "warning",
                 )
             )
-        if not spec.nullable and (s.isna().any() if nulls is None else nulls):
+        if not spec.nullable and not errors_only and (s.isna().any() if nulls is None else nulls):
             issues.append(
                 SchemaIssue(
                     name,
@@ -182,7 +188,7 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
     raise SchemaError.
     """
     df = apply_null_tokens(df, schema)
-    issues = [i for i in validate_table(df, schema) if i.severity == "error"]
+    issues = _issues(df, schema, errors_only=True)
     if strict and issues:
         raise SchemaError("; ".join(i.message for i in issues), field="schema")
     report = ConformReport()
