@@ -80,7 +80,7 @@ def run_bench(
     workdir: Path | None = None,
     log: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
-    """Run the chosen cases (all by default; names or numbers 1-8) and return the results dict."""
+    """Run the chosen cases (all by default; names or numbers 1-9) and return the results dict."""
     from bench.cases import BenchConfig, resolve_cases, run_case
 
     chosen = resolve_cases(cases)

@@ -23,6 +23,7 @@ __all__ = [
     "ROOT",
     "adult_table",
     "subset_schema",
+    "write_adult_resample",
     "write_adult_subset",
 ]
 
@@ -106,4 +107,22 @@ def write_adult_subset(folder: Path, rows: int | None, columns: list[str] | None
     raw.to_csv(csv_path, index=False)
     schema_path = folder / f"adult-{len(raw.columns)}-schema.yaml"
     schema_path.write_text(schema.to_yaml(), encoding="utf-8")
+    return csv_path, schema_path
+
+
+def write_adult_resample(folder: Path, rows: int, seed: int = 0) -> tuple[Path, Path]:
+    """Write a CSV of `rows` raw adult rows drawn with replacement (all 15 columns) and its schema YAML."""
+    import shutil
+
+    import numpy as np
+
+    from privacy.schema import read_table
+
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = read_table(ADULT_CSV)
+    raw = raw.iloc[np.random.default_rng(seed).integers(0, len(raw), rows)]
+    csv_path = folder / f"adult-resampled-{rows}.csv"
+    raw.to_csv(csv_path, index=False)
+    schema_path = folder / "adult-schema.yaml"
+    shutil.copyfile(ADULT_SCHEMA, schema_path)
     return csv_path, schema_path

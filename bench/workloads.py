@@ -29,6 +29,7 @@ __all__ = [
     "scale_fit",
     "smartnoise_marginal",
     "smartnoise_transformer",
+    "synth_engine",
     "two_way_tvd",
 ]
 
@@ -485,3 +486,51 @@ def engine_scale(
         sample_rows=len(out),
         options=options or {},
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# case 9: the engine's part of `synthgate synth --method mst` on the same CSV
+# ---------------------------------------------------------------------------------------------
+def synth_engine(
+    meter: Meter, *, csv_path: str, schema_path: str, rows: int, epsilon: float, delta: float, seed: int = 0
+) -> None:
+    """`synthgate synth`'s stages in one process: read and conform the CSV, encode it, the engine's fit and
+    sample (`fit_mst` and `sample_codes` with mst's default options, on the schema's default bins), decode,
+    enforce the schema and write the CSV bytes. fit + sample is the engine's CPU the whole process is
+    compared with."""
+    with meter.stage("import"):
+        from pathlib import Path
+
+        import numpy as np
+
+        from core.bundle import safe_csv_bytes
+        from privacy.budget import PrivacyCost, to_fraction
+        from privacy.encoding import DomainEncoder
+        from privacy.engine.accounting import request_rho
+        from privacy.engine.mst import fit_mst
+        from privacy.engine.table import EncodedTable
+        from privacy.schema import conform_table, enforce_schema, load_schema, read_table
+        from privacy.synthesizers import create_synthesizer
+
+        options = create_synthesizer("mst", seed=seed).options
+        rho = request_rho(PrivacyCost(to_fraction(epsilon), to_fraction(delta)))
+        schema = load_schema(Path(schema_path))
+    rng = np.random.default_rng(seed)
+    with meter.stage("read"):
+        raw = read_table(csv_path)
+    with meter.stage("conform"):
+        table, _report = conform_table(raw, schema)
+        del raw
+    with meter.stage("encode"):
+        encoder = DomainEncoder(schema)
+        encoded = EncodedTable(encoder.encode(table), encoder.sizes)
+        del table
+    with meter.stage("fit"):
+        result = fit_mst(encoded, rho, rng, iters=options["iters"], compress=options["compress"])
+    with meter.stage("sample"):
+        codes = result.sample_codes(rows, rng)
+    with meter.stage("decode"):
+        out = enforce_schema(encoder.decode(codes, rng), schema, seed=seed)
+    with meter.stage("write"):
+        size = len(safe_csv_bytes(out))
+    meter.info.update(rows=rows, columns=len(encoder.sizes), csv_bytes=size, options=options)

@@ -24,6 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -31,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from core.bundle_verify import MANIFEST, SIGNATURE, BundleCheck, key_fingerprint, verify_bundle
 from core.errors import InvalidRequest
 from core.settings import Settings, create_once
+from privacy._values import factorize
 
 __all__ = [
     "MANIFEST",
@@ -82,6 +84,21 @@ def _neutralise(value: Any) -> Any:
     return value
 
 
+def _neutralised(s: pd.Series) -> pd.Series:
+    """`_neutralise` of every cell; for a column of text (and nulls), once per distinct text."""
+    if pd.api.types.infer_dtype(s, skipna=True) != "string":  # mixed kinds: as `map` types its result
+        return s.map(_neutralise)
+    codes, uniques = factorize(s)
+    fixed = [_neutralise(u) for u in uniques]
+    changed = np.flatnonzero([f is not u for f, u in zip(fixed, uniques, strict=True)])
+    if not changed.size:
+        return s
+    rows = np.isin(codes, changed)
+    out = s.copy() if s.dtype != object else s.astype(object)
+    out[rows] = np.array(fixed, dtype=object)[codes[rows]]
+    return out
+
+
 def safe_csv_bytes(df: pd.DataFrame) -> bytes:
     """CSV whose text cells cannot start a spreadsheet formula (OWASP CSV injection).
 
@@ -89,13 +106,99 @@ def safe_csv_bytes(df: pd.DataFrame) -> bytes:
     is a plain number (a category labelled `-1`). Numeric columns are untouched, so negative
     numbers stay numbers.
     """
-    out = df.copy()
-    for name in out.columns:
-        if not (pd.api.types.is_numeric_dtype(out[name]) or pd.api.types.is_datetime64_any_dtype(out[name])):
-            out[name] = out[name].map(_neutralise)
-    out.columns = [_neutralise(str(c)) for c in out.columns]
+    names = pd.Index([_neutralise(str(c)) for c in df.columns], dtype=object)
+    fast = _csv_by_distinct_values(df, names)
+    if fast is not None:
+        return fast
+    columns: dict[int, pd.Series] = {}
+    for j in range(len(df.columns)):
+        s = df.iloc[:, j]
+        columns[j] = s if _is_number_or_date(s) else _neutralised(s)
+    out = pd.DataFrame(columns, index=df.index)
+    out.columns = names
     # CRLF line ends (RFC 4180): a cell holding a carriage return or a line feed is then quoted
-    return out.to_csv(index=False, lineterminator="\r\n").encode("utf-8")
+    return out.to_csv(**_CSV_OPTIONS).encode("utf-8")
+
+
+_CSV_OPTIONS: dict[str, Any] = {"index": False, "lineterminator": "\r\n"}
+
+
+def _is_number_or_date(s: pd.Series) -> bool:
+    return bool(pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s))
+
+
+def _csv_by_distinct_values(df: pd.DataFrame, names: pd.Index) -> bytes | None:
+    """What `safe_csv_bytes` writes, formatting and neutralising each distinct value of a column once.
+
+    Each column's distinct values are neutralised and written by pandas itself (next to a constant
+    second column, so that a row of one empty cell is not quoted), the fields are cut out of those
+    lines and spread to the rows, and pyarrow joins them. None when that could differ from pandas
+    writing the whole table: fewer than two columns, no rows, values pandas takes as one but writes
+    apart (`_one_text_per_value`), a text column holding other values than text, or a field holding
+    the line end cut at.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if len(df.columns) < 2 or len(df) == 0:
+        return None
+    tail = ",0\r\n"
+    comma, crlf, nothing = (pa.scalar(t, pa.large_string()) for t in (",", "\r\n", ""))
+    fields: list[Any] = []
+    for j in range(len(df.columns)):
+        column = df.iloc[:, j]
+        if _fits_int64(column.dtype):  # pandas writes str(int): arrow's cast, nulls empty
+            ints = pa.array(column.to_numpy(dtype=np.int64, na_value=0), mask=column.isna().to_numpy())
+            fields.append(pc.fill_null(pc.cast(ints, pa.large_string()), nothing))
+            continue
+        text = not _is_number_or_date(column)
+        if text and pd.api.types.infer_dtype(column, skipna=True) != "string":
+            return None
+        if not _one_text_per_value(column):
+            return None
+        codes, uniques = factorize(column)
+        distinct = column.iloc[_first_rows(codes, len(uniques))].reset_index(drop=True)
+        if text:
+            distinct = distinct.map(_neutralise)
+        lines = pd.DataFrame({"v": distinct, "z": 0}).to_csv(header=False, **_CSV_OPTIONS)
+        cut = lines.split(tail)
+        if len(cut) != len(uniques) + 1 or cut[-1] != "":
+            return None
+        dictionary = pa.array([*cut[:-1], ""], type=pa.large_string())  # "": how pandas writes a null
+        index = pa.array(np.where(codes < 0, len(uniques), codes).astype(np.int64))
+        fields.append(pa.DictionaryArray.from_arrays(index, dictionary).dictionary_decode())
+    rows = pc.binary_join_element_wise(*fields, comma)
+    rows = pc.binary_join_element_wise(rows, crlf, nothing)
+    header = df.iloc[:0].set_axis(names, axis=1).to_csv(**_CSV_OPTIONS).encode("utf-8")
+    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset : rows.offset + len(rows) + 1]
+    return header + bytes(memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]])
+
+
+def _fits_int64(dtype: Any) -> bool:
+    if not pd.api.types.is_integer_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+        return False
+    return not (
+        pd.api.types.is_unsigned_integer_dtype(dtype) and np.dtype(getattr(dtype, "numpy_dtype", dtype)).itemsize == 8
+    )
+
+
+def _one_text_per_value(column: pd.Series) -> bool:
+    """Whether values pandas takes as one (True and 1, 1 and 1.0, 0.0 and -0.0) are also written alike."""
+    if column.dtype == object:
+        return pd.api.types.infer_dtype(column, skipna=True) in ("string", "boolean", "integer", "empty")
+    if pd.api.types.is_float_dtype(column.dtype):
+        x = column.to_numpy(dtype=float, na_value=np.nan)
+        return not bool(np.any((x == 0) & np.signbit(x)))
+    return True
+
+
+def _first_rows(codes: np.ndarray, n: int) -> np.ndarray:
+    """The first row of each of the n distinct values of a factorization."""
+    first = np.full(n, -1, dtype=np.int64)
+    seen = codes >= 0
+    rows = np.flatnonzero(seen)[::-1]
+    first[codes[rows]] = rows
+    return first
 
 
 def library_versions() -> dict[str, str]:

@@ -35,6 +35,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import pandas as pd
 
+from privacy._values import factorize
 from privacy.errors import SchemaError
 from privacy.schema import MAX_EXACT_ORDINAL, NUMERIC_KINDS, ColumnSpec, PublicSchema, _category_keys, _key
 
@@ -234,7 +235,7 @@ class DomainEncoder:
                 codes = s.map(lambda v: keys.get(_key(v), -1) if not pd.isna(v) else -1).to_numpy(dtype=np.int64)
             else:
                 # one dtype (as conform_table leaves it): key each distinct value once, spread to the rows
-                inverse, uniques = pd.factorize(s, use_na_sentinel=True)
+                inverse, uniques = factorize(s)
                 lookup = np.array([keys.get(_key(v), -1) for v in uniques] + [-1], dtype=np.int64)
                 codes = lookup[inverse]
         else:
@@ -297,7 +298,7 @@ class DomainEncoder:
                 out[enc.name] = t
             elif spec.kind in NUMERIC_KINDS:
                 out[enc.name] = x
-        return pd.DataFrame(out)
+        return pd.DataFrame(out, copy=False)
 
 
 def _keeps_time_of_day(spec: ColumnSpec) -> bool:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from privacy._values import _category_keys, _key, fake_ids
+from privacy._values import _category_keys, _key, _keyed_codes, factorize, fake_ids
 from privacy.errors import SchemaError
 from privacy.schema.model import NUMERIC_KINDS, PublicSchema, Scalar
 from privacy.schema.proposal import apply_null_tokens
@@ -63,7 +63,11 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
     (they will be clipped or mapped to null), nulls in a non-nullable column.
     These counts come from real rows: show them to the steward only.
     """
-    df = apply_null_tokens(df, schema)
+    return _issues(apply_null_tokens(df, schema), schema, errors_only=False)
+
+
+def _issues(df: pd.DataFrame, schema: PublicSchema, *, errors_only: bool) -> list[SchemaIssue]:
+    """`validate_table`'s issues of a table whose null tokens are applied; only the errors with errors_only."""
     issues: list[SchemaIssue] = []
     declared = set(schema.columns)
     present = {str(c) for c in df.columns}
@@ -84,8 +88,9 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
         if name not in present or spec.is_dropped:
             continue
         s = df[name]
-        nonnull = s.dropna()
+        nulls: bool | None = None  # whether s has nulls, where a branch already knows
         if spec.kind in NUMERIC_KINDS and spec.values is None:
+            nonnull = s.dropna()
             num = pd.to_numeric(nonnull, errors="coerce")
             bad = int(num.isna().sum())
             if bad:
@@ -100,7 +105,7 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                     )
                 )
                 continue
-            if spec.has_bounds:
+            if spec.has_bounds and not errors_only:
                 lo, hi = spec.numeric_bounds()
                 out = int(((num < lo) | (num > hi)).sum())
                 if out:
@@ -115,6 +120,7 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                         )
                     )
         elif spec.kind == "datetime":
+            nonnull = s.dropna()
             parsed = pd.to_datetime(nonnull, errors="coerce")
             bad = int(parsed.isna().sum())
             if bad:
@@ -127,12 +133,16 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                     )
                 )
                 continue
+        elif errors_only:  # the rest are warnings
+            continue
         elif spec.values is not None:
             keys = _category_keys(spec.values)
-            seen = nonnull.map(_key)
-            undeclared = int((~seen.isin(list(keys))).sum())
+            codes, seen = _keyed_codes(s)
+            nulls = bool((codes < 0).any())
+            outside = np.array([k not in keys for k in seen] + [False], dtype=bool)[codes]
+            undeclared = int(outside.sum())
             if undeclared:
-                examples = sorted(set(seen[~seen.isin(list(keys))].head(1000)))[:3]
+                examples = sorted({seen[c] for c in codes[outside][:1000]})[:3]
                 issues.append(
                     SchemaIssue(
                         name,
@@ -154,7 +164,7 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
                     "warning",
                 )
             )
-        if not spec.nullable and s.isna().any():
+        if not spec.nullable and not errors_only and (s.isna().any() if nulls is None else nulls):
             issues.append(
                 SchemaIssue(
                     name,
@@ -178,7 +188,7 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
     raise SchemaError.
     """
     df = apply_null_tokens(df, schema)
-    issues = [i for i in validate_table(df, schema) if i.severity == "error"]
+    issues = _issues(df, schema, errors_only=True)
     if strict and issues:
         raise SchemaError("; ".join(i.message for i in issues), field="schema")
     report = ConformReport()
@@ -203,12 +213,11 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
                 parsed = parsed.clip(lower=lo, upper=hi)
             out[name] = parsed.astype("datetime64[ns]")
         elif spec.values is not None:
-            keys = _category_keys(spec.values)
-            mapped = _map_declared(s, keys)
-            n_bad = int((mapped.isna() & s.notna()).sum())
+            declared, codes = _declared(s, _category_keys(spec.values), spec.values)
+            n_bad = int((declared.isna()[codes] & (codes < len(declared) - 1)).sum())  # the last: nulls
             if n_bad:
                 report.undeclared_to_null[name] = n_bad
-            out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)), index=s.index)
+            out[name] = pd.Series(declared.take(codes), index=s.index)
         elif spec.kind in NUMERIC_KINDS:
             num = pd.to_numeric(s, errors="coerce").astype("float64")
             report.unparseable_to_null[name] = int(num.isna().sum() - s.isna().sum())
@@ -223,7 +232,7 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
             out[name] = num
         else:  # categorical with an open domain: keep strings, the method must refuse or pay
             out[name] = s.astype("string")
-    result = pd.DataFrame(out, index=df.index)
+    result = pd.DataFrame(out, index=df.index, copy=False)  # no consolidation: a copy of every column
     report.unparseable_to_null = {k: v for k, v in report.unparseable_to_null.items() if v}
     required = [n for n in result.columns if not schema.columns[n].nullable]
     if required:
@@ -231,15 +240,19 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
         report.dropped_rows = int(mask.sum())
         if report.dropped_rows:
             result = result.loc[~mask]
-    result = result.reset_index(drop=True)
+    if not result.index.equals(pd.RangeIndex(len(result))):  # (the columns are already new arrays)
+        result = result.reset_index(drop=True)
+    elif not isinstance(result.index, pd.RangeIndex):
+        result.index = pd.RangeIndex(len(result))
     return _restore_output_dtypes(result, schema), report
 
 
-def _map_declared(s: pd.Series, keys: dict[str, Scalar]) -> pd.Series:
-    """Each value's declared category (by its key), or None: once per distinct value, not per cell."""
-    codes, uniques = pd.factorize(s, use_na_sentinel=True)
-    looked_up = np.array([keys.get(_key(v)) for v in uniques] + [None], dtype=object)
-    return pd.Series(looked_up[codes], index=s.index, dtype=object)
+def _declared(s: pd.Series, keys: dict[str, Scalar], values: list[Scalar]) -> tuple[Any, np.ndarray]:
+    """(array, codes): the declared category of each distinct value of `s` (NA when undeclared, and a last
+    NA for nulls) in the column's dtype, and each cell's index into it. `array.take(codes)` is the column."""
+    codes, uniques = factorize(s)
+    looked_up = [keys.get(_key(v)) for v in uniques] + [None]
+    return pd.array(looked_up, dtype=_category_dtype(values)), np.where(codes < 0, len(uniques), codes)
 
 
 def _isna(v: Any) -> bool:
@@ -264,8 +277,21 @@ def _restore_output_dtypes(df: pd.DataFrame, schema: PublicSchema) -> pd.DataFra
     for name in df.columns:
         spec = schema.columns[name]
         if spec.kind in NUMERIC_KINDS and spec.values is None and spec.is_integer:
-            df[name] = df[name].round().astype("Int64")
+            df[name] = _rounded_int64(df[name])
     return df
+
+
+def _rounded_int64(num: pd.Series) -> pd.Series:
+    """`num.round().astype("Int64")`, built from the rounded floats and their null mask at once."""
+    if num.dtype != np.float64:
+        return num.round().astype("Int64")
+    x = np.round(num.to_numpy())
+    null = np.isnan(x)
+    if not np.all(np.abs(x[~null]) < 2.0**63):  # infinite or too large: as astype refuses it
+        return num.round().astype("Int64")
+    return pd.Series(
+        pd.arrays.IntegerArray(np.where(null, 0, x).astype(np.int64), null), index=num.index, name=num.name
+    )
 
 
 def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None = None) -> pd.DataFrame:
@@ -296,11 +322,18 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
                 parsed = parsed.clip(lower=pd.Timestamp(spec.min), upper=pd.Timestamp(spec.max))
             out[name] = parsed.astype("datetime64[ns]")
         elif spec.values is not None:
-            keys = _category_keys(spec.values)
-            mapped = _map_declared(s, keys)
-            if not spec.nullable:
-                mapped = _fill_from_output(mapped, rng, name, list(spec.values))
-            out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)))
+            declared, codes = _declared(s, _category_keys(spec.values), spec.values)
+            missing = declared.isna()[codes]
+            if spec.nullable or not missing.any():
+                out[name] = pd.Series(declared.take(codes))
+            elif missing.all():  # nothing in the output to draw from: the declared domain
+                mapped = _fill_from_output(pd.Series([None] * n, dtype=object), rng, name, list(spec.values))
+                out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)))
+            else:  # as `_fill_from_output` draws from the output's values, on their codes
+                present = codes[~missing]
+                codes = codes.copy()
+                codes[missing] = present[rng.integers(0, present.size, int(missing.sum()))]
+                out[name] = pd.Series(declared.take(codes))
         elif spec.kind in NUMERIC_KINDS:
             num = pd.to_numeric(s, errors="coerce").astype("float64")
             if spec.has_bounds:
@@ -309,7 +342,7 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
             if not spec.nullable:
                 num = _fill_from_output(num, rng, name, spec.numeric_bounds() if spec.has_bounds else None)
             if spec.is_integer:
-                out[name] = num.round().astype("Int64")
+                out[name] = _rounded_int64(num)
             else:
                 out[name] = num
         else:
@@ -317,7 +350,7 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
         if not spec.nullable and spec.kind == "datetime":
             bounds = (pd.Timestamp(spec.min), pd.Timestamp(spec.max)) if spec.has_bounds else None
             out[name] = _fill_from_output(out[name], rng, name, bounds)
-    return pd.DataFrame(out)
+    return pd.DataFrame(out, copy=False)
 
 
 def _fill_from_output(s: pd.Series, rng: np.random.Generator, name: str, fallback: Any) -> pd.Series:

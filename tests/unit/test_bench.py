@@ -202,5 +202,21 @@ def test_cli_writes_json_with_one_entry_per_case(tmp_path) -> None:
     assert printed["cases"][0]["id"] == saved["cases"][0]["id"] == "methods"
     assert len(saved["cases"]) == 1
     assert "| method | guarantee |" in md.read_text()
-    bad = CliRunner().invoke(cli, ["bench", "--cases", "9"])
+    bad = CliRunner().invoke(cli, ["bench", "--cases", "10"])
     assert bad.exit_code == 2 and "unknown case" in bad.output
+
+
+def test_synth_process_case_compares_the_whole_process_with_the_engine() -> None:
+    results = run_bench(quick=True, cases=["synth_process"])
+    (case,) = results["cases"]
+    assert case["ok"], case.get("errors")
+    runs = {(ln["run"], ln["stage"]): ln for ln in case["lines"]}
+    process = runs[("synthgate synth (whole process)", "process")]
+    engine = runs[("engine (fit + sample)", "fit+sample")]
+    for stage in ("read", "conform", "encode", "fit", "sample", "decode", "write"):
+        assert ("stages one by one", stage) in runs, stage
+    assert _positive(process["cpu_s"]) and _positive(process["peak_rss_mib"]) and _positive(engine["cpu_s"])
+    key = "whole-process CPU / engine fit+sample CPU"
+    assert case["ratio"][key] == pytest.approx(process["cpu_s"] / engine["cpu_s"], abs=0.01)
+    assert case["targets"][key]["target"] == "<= 2" and case["targets"][key]["met"] in (True, False)
+    assert case["figures"]["csv_bytes"] > 50_000 * 15  # the sampled rows were written

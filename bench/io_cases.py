@@ -1,0 +1,114 @@
+"""Case 9, `synth_process`: `synthgate synth --method mst` as a whole process against the engine's fit
+and sample on the same CSV.
+
+The input is adult resampled with replacement to 1,000,000 rows (quick mode: 50,000), written as
+CSV; the command writes as many rows as it reads. The whole process (interpreter start, imports,
+reading, conforming, encoding, fit, sample, decoding, writing the CSV) is measured by the kernel's
+accounting; a second child runs the same stages one by one (`bench.workloads:synth_engine`), whose
+fit + sample CPU is the engine's. Target: the whole process costs at most 2x the engine's CPU.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from bench.config import BenchConfig, _fail, _line, _ratio, _stage_lines, _synthgate_argv, _target, new_case
+from bench.data import ROOT, write_adult_resample
+from bench.measure import run_in_child, run_program
+
+__all__ = ["case_synth_process"]
+
+FULL_ROWS = 1_000_000
+QUICK_ROWS = 50_000
+
+
+def case_synth_process(cfg: BenchConfig) -> dict[str, Any]:
+    rows = QUICK_ROWS if cfg.quick else FULL_ROWS
+    case = new_case(
+        title=f"synthgate synth --method mst on adult resampled to {rows:,} rows x 15 columns (CSV in, CSV out): "
+        "whole-process CPU against the engine's fit + sample",
+        setup={"rows": rows, "sample_rows": rows, "epsilon": cfg.epsilon, "delta": cfg.delta, "seed": cfg.seed},
+        notes=[
+            "whole process = the kernel's CPU (user + system) and peak RSS of `synthgate synth FILE --schema S "
+            "--method mst --rows N -o OUT.csv`, from interpreter start to exit",
+            "engine = fit_mst and sample_codes in a second child on the same CSV (mst's default options, the "
+            "schema's default bins); its other stages show where the rest of the process goes",
+        ],
+    )
+    folder = cfg.folder / "synth-process"
+    cfg.log(f"[synth_process] writing adult resampled to {rows:,} rows")
+    csv_path, schema_path = write_adult_resample(folder, rows, seed=cfg.seed)
+    argv = [
+        *_synthgate_argv(),
+        "synth",
+        str(csv_path),
+        "--schema",
+        str(schema_path),
+        "--method",
+        "mst",
+        "--epsilon",
+        repr(cfg.epsilon),
+        "--delta",
+        repr(cfg.delta),
+        "--rows",
+        str(rows),
+        "--seed",
+        str(cfg.seed),
+        "-q",
+        "-o",
+        str(folder / "out.csv"),
+    ]
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    cfg.log(f"[synth_process] synthgate synth --method mst on {rows:,} rows (whole process)")
+    process = run_program(argv, env=env, cwd=ROOT, timeout=cfg.params.timeout)
+    cfg.log(f"[synth_process] the same stages one by one on {rows:,} rows")
+    stages = run_in_child(
+        "bench.workloads:synth_engine",
+        timeout=cfg.params.timeout,
+        csv_path=str(csv_path),
+        schema_path=str(schema_path),
+        rows=rows,
+        epsilon=cfg.epsilon,
+        delta=cfg.delta,
+        seed=cfg.seed,
+    )
+    if not process["ok"]:
+        _fail(case, "synthgate synth (whole process)", process)
+    else:
+        case["lines"].append(
+            _line(
+                "synthgate synth (whole process)",
+                "process",
+                process["wall_s"],
+                process["cpu_s"],
+                process["peak_rss_mib"],
+            )
+        )
+    if not stages.ok:
+        _fail(case, "stages one by one", stages)
+        return case
+    case["lines"].extend(_stage_lines("stages one by one", stages))
+    fit, sample = stages.stage("fit"), stages.stage("sample")
+    engine_cpu = fit["cpu_s"] + sample["cpu_s"]
+    case["lines"].append(
+        _line(
+            "engine (fit + sample)",
+            "fit+sample",
+            round(fit["wall_s"] + sample["wall_s"], 3),
+            round(engine_cpu, 3),
+            max(fit["peak_rss_mib"], sample["peak_rss_mib"]),
+        )
+    )
+    case["figures"] = {
+        "process_cpu_s": process["cpu_s"] if process["ok"] else None,
+        "process_peak_rss_mib": process["peak_rss_mib"] if process["ok"] else None,
+        "engine_cpu_s": round(engine_cpu, 3),
+        "csv_bytes": stages.info.get("csv_bytes"),
+    }
+    if process["ok"]:
+        key = "whole-process CPU / engine fit+sample CPU"
+        case["ratio"][key] = _ratio(process["cpu_s"], engine_cpu)
+        case["targets"][key] = _target(case["ratio"][key], "<=", 2)
+    return case
