@@ -12,6 +12,8 @@
 6. `scale`: fit and sample of `mst`, `dp-copula`, `gaussian-copula` at 10k,
    100k and 1M rows (adult resampled with replacement).
 7. `methods`: fit time of every registered method on adult at epsilon 1.
+8. `engine`: the native engine on encoded tables of 1M and 10M rows.
+9. `estimates` (in bench.estimates): the time estimate of privacy/estimate.py against measured CPU seconds.
 
 Each case returns a plain dict (see `bench.__init__` for the layout). Figures
 are never asserted here: targets are reported as met or not. The run's
@@ -48,6 +50,7 @@ from bench.config import (
     new_case,
 )
 from bench.data import ROOT, write_adult_subset
+from bench.estimates import case_estimates
 from bench.measure import run_in_child, run_program
 from bench.service_cases import case_service, case_throughput
 
@@ -483,12 +486,13 @@ CASES: dict[str, Callable[[BenchConfig], dict[str, Any]]] = {
     "scale": case_scale,
     "methods": case_methods,
     "engine": case_engine,
+    "estimates": case_estimates,
 }
 CASE_NUMBERS = {str(i + 1): name for i, name in enumerate(CASES)}
 
 
 def resolve_cases(names: list[str] | None) -> list[str]:
-    """Case ids from names or numbers (1-8); every case when none are given."""
+    """Case ids from names or numbers (1-9); every case when none are given."""
     if not names:
         return list(CASES)
     out: list[str] = []

@@ -16,14 +16,16 @@ The model of each method (n rows, d columns, CPU seconds)::
 
     mst, dp-marginals, dp-copula, gaussian-copula, ...:  a + b * n * d
     aim:        a + b * n * d + c * rounds * d**2             (rounds default 16 * d)
-    mwem:       a + b * sum over histograms h of T * (T + 1) / 2 * mwi * cells_h ** (5/3)
+    mwem:       a + b * sum over histograms h of T * (T + 1) / 2 * mwi * cells_h
                 (T iterations, mwi multiplicative-weights passes: every pass re-applies every query
                 measured so far to the whole histogram, hence T squared)
-    dpctgan, ctgan, tvae, copulagan:   a + b * epochs * n * d  (epochs: the option, an upper bound)
+    dpctgan, ctgan, tvae, copulagan:   a + b * epochs * n  (epochs: the option, an upper bound; the
+                width of the encoded table moved the measured cost little)
     patectgan:  a + b * T * (teacher_iters * teachers + student_iters) * batch * d + c * n * d
                 (teachers = n / sample_per_teacher; T the iterations the budget allows when epsilon
                 and delta are given, the option `epochs` otherwise)
-    report:     a + b * n * d  (row-level releases only; the evaluation, the gate and the writing)
+    report:     a + b * n * d + c * d**2  (row-level releases only: the evaluation and the gate; its
+                pairwise measures grow with the square of the columns)
 
 The coefficients (`COEFFICIENTS`, CPU seconds) were fitted by least squares on
 the bench's measurements (`synthgate bench --cases estimates`, bench/estimates.py):
@@ -60,18 +62,18 @@ __all__ = [
 
 #: per method: the model's coefficients (CPU seconds); see the module docstring for the forms
 COEFFICIENTS: dict[str, dict[str, float]] = {
-    "mst": {"a": 0.8, "b": 1.0e-6},
-    "aim": {"a": 0.8, "b": 1.0e-6, "c": 1.0e-3},
-    "mwem": {"a": 1.5, "b": 1.0e-6},
-    "dpctgan": {"a": 5.5, "b": 1.0e-4},
-    "patectgan": {"a": 5.5, "b": 1.0e-6, "c": 1.0e-5},
-    "ctgan": {"a": 5.5, "b": 1.0e-4},
-    "tvae": {"a": 5.5, "b": 5.0e-5},
-    "copulagan": {"a": 6.0, "b": 1.0e-4},
-    "gaussian-copula": {"a": 2.0, "b": 2.0e-6},
-    "dp-copula": {"a": 1.0, "b": 1.0e-6},
-    "dp-marginals": {"a": 0.5, "b": 5.0e-7},
-    "report": {"a": 3.0, "b": 2.0e-5},
+    "mst": {"a": 0.92, "b": 8.4e-7},
+    "aim": {"a": 0.6, "b": 1.0e-7, "c": 4.3e-4},
+    "mwem": {"a": 1.16, "b": 2.57e-6},
+    "dpctgan": {"a": 3.4, "b": 3.0e-3},
+    "patectgan": {"a": 6.2, "b": 1.0e-8, "c": 1.0e-4},
+    "ctgan": {"a": 4.0, "b": 1.1e-3},
+    "tvae": {"a": 4.0, "b": 1.1e-3},
+    "copulagan": {"a": 4.0, "b": 1.1e-3},
+    "gaussian-copula": {"a": 2.0, "b": 6.5e-5},
+    "dp-copula": {"a": 0.5, "b": 2.5e-6},
+    "dp-marginals": {"a": 0.5, "b": 2.5e-6},
+    "report": {"a": 5.93, "b": 2.31e-5, "c": 0.0147},
     # not measured by the bench: the generic form a + b * n * d, generous
     "generic": {"a": 5.0, "b": 2.0e-5},
 }
@@ -173,7 +175,7 @@ def _mwem_feature(sizes: list[int], opts: Mapping[str, Any]) -> tuple[float, int
     total = 0.0
     for split in splits:
         cells = math.prod(sizes[j] for j in split)
-        total += t * (t + 1) / 2 * mwi * cells ** (5 / 3)
+        total += t * (t + 1) / 2 * mwi * cells
     return total, len(splits)
 
 
@@ -237,13 +239,13 @@ def estimate_release(
         basis = (
             f"mwem: {k['a']} s + {k['b']:g} s x sum over {histograms} histogram(s) of "
             f"iterations ({opts['iterations']}) x (iterations + 1) / 2 x mult_weights_iterations "
-            f"({opts['mult_weights_iterations']}) x cells^(5/3)"
+            f"({opts['mult_weights_iterations']}) x cells"
         )
     elif method in _EPOCH_METHODS:
         k = COEFFICIENTS[method]
         epochs = int(opts["epochs"])
-        fit = k["a"] + k["b"] * epochs * nd
-        basis = f"{method}: {k['a']} s + {k['b']:g} s x epochs ({epochs}, at most) x rows x columns"
+        fit = k["a"] + k["b"] * epochs * n
+        basis = f"{method}: {k['a']} s + {k['b']:g} s x epochs ({epochs}, at most) x rows"
     elif method == "patectgan":
         k = COEFFICIENTS["patectgan"]
         iterations = _pate_iterations(opts, n, epsilon, delta)
@@ -263,8 +265,8 @@ def estimate_release(
     rep = 0.0
     if with_report:
         kr = COEFFICIENTS["report"]
-        rep = kr["a"] + kr["b"] * nd
-        basis += f"; report: {kr['a']} s + {kr['b']:g} s x rows x columns"
+        rep = kr["a"] + kr["b"] * nd + kr["c"] * d * d
+        basis += f"; report: {kr['a']} s + {kr['b']:g} s x rows x columns + {kr['c']:g} s x columns^2"
     basis += f"; {n:,} rows x {d} columns; CPU seconds on the bench machine"
     return Estimate(method=method, rows=n, columns=d, fit_seconds=fit, report_seconds=rep, basis=basis)
 
