@@ -89,10 +89,8 @@ def test_estimates_through_the_api_and_the_cli(service_factory):
     )
     assert json.loads(out.stdout)["release"]["estimate"]["method"] == "mst"
     before = _reserved(svc, "peng")
-    out = cli(
-        ["releases", "request", "peng", "--method", "dpctgan", "--epsilon", "1", "--delta", "1e-7"]
-        + ["--option", "epochs=40", "--json", *conn]
-    )
+    over_args = ["--method", "dpctgan", "--epsilon", "1", "--delta", "1e-7", "--option", "epochs=40", "--json"]
+    out = cli(["releases", "request", "peng", *over_args, *conn])
     assert out.returncode == 3, (out.stdout, out.stderr)
     assert json.loads(out.stderr.strip().splitlines()[-1])["error"]["code"] == "estimate_over_limit"
     assert _reserved(svc, "peng") == before
