@@ -58,7 +58,7 @@ QUICK_RUNS: tuple[tuple[str, int, int, dict[str, Any] | None], ...] = (
     ("aim", 2_000, 6, {"rounds": 10}),
     ("mwem", 1_000, 6, {"iterations": 3}),
     ("mwem", 1_000, 6, {"iterations": 9}),
-    ("dpctgan", 500, 6, {"epochs": 1}),
+    ("dpctgan", 1_000, 6, {"epochs": 1}),
 )
 FULL_RUNS: tuple[tuple[str, int, int, dict[str, Any] | None], ...] = (
     ("mst", 5_000, 6, None),
@@ -166,7 +166,7 @@ def case_estimates(cfg: Any) -> dict[str, Any]:
         errors.setdefault(method, []).append(error)
         case["lines"].append(
             _line(
-                run,
+                f"{run}: predicted {predicted:.2f} s",
                 "+".join(stages),
                 wall,
                 cpu,
@@ -177,6 +177,8 @@ def case_estimates(cfg: Any) -> dict[str, Any]:
         )
     medians = {m: round(statistics.median(v), 3) for m, v in errors.items()}
     case["figures"] = {"median_abs_error": medians, "runs": {m: len(v) for m, v in errors.items()}}
+    for method, median in medians.items():
+        case["ratio"][f"{method}: median absolute error ({len(errors[method])} runs)"] = median
     for method in TARGET_METHODS:
         if method in medians:
             case["targets"][f"{method}: median absolute error of the estimate"] = _target(
