@@ -40,7 +40,7 @@ def test_the_request_form_shows_the_estimate_and_follows_the_method(web, chromiu
     expect(detail).to_contain_text("epochs=")
     expect(analyst.locator("#estimate")).to_have_class(re.compile(r"\bwarn\b"))
     slow = analyst.inner_text("#estimate-text")
-    assert slow.endswith("min") or slow.endswith("h"), slow
+    assert slow.endswith(("min", "h")), slow
     screenshots(analyst, "request-form-estimate-over-limit")
 
     # back to the quick method: under the limit again
