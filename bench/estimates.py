@@ -178,7 +178,7 @@ def case_estimates(cfg: Any) -> dict[str, Any]:
     medians = {m: round(statistics.median(v), 3) for m, v in errors.items()}
     case["figures"] = {"median_abs_error": medians, "runs": {m: len(v) for m, v in errors.items()}}
     for method, median in medians.items():
-        case["ratio"][f"{method}: median absolute error ({len(errors[method])} runs)"] = median
+        case["ratio"][f"{method}: median absolute error, runs: {len(errors[method])}"] = median
     for method in TARGET_METHODS:
         if method in medians:
             case["targets"][f"{method}: median absolute error of the estimate"] = _target(

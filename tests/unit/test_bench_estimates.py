@@ -32,4 +32,4 @@ def test_a_quick_estimates_run_reports_predicted_measured_and_the_error(monkeypa
     assert set(case["figures"]["median_abs_error"]) == {"mst", "mwem"}
     target = case["targets"]["mwem: median absolute error of the estimate"]
     assert target["target"] == "<= 0.3" and target["met"] in (True, False)
-    assert case["ratio"]["mst: median absolute error (1 runs)"] == case["figures"]["median_abs_error"]["mst"]
+    assert case["ratio"]["mst: median absolute error, runs: 1"] == case["figures"]["median_abs_error"]["mst"]
