@@ -14,7 +14,8 @@ _ERROR_CODES = {
     "404": "No such object, or not one you may see",
     "409": "Conflicts with the object's state or the remaining budget",
     "413": "Upload larger than the limit",
-    "422": "The table does not fit its schema",
+    "422": "The table does not fit its schema, or the request is refused on the public schema alone "
+    "(estimate_over_limit, domain_too_large, disclosure_infeasible)",
     "429": "Too many failed logins or tokens, or API requests: try again after Retry-After seconds",
 }
 
