@@ -82,7 +82,7 @@ COEFFICIENTS: dict[str, dict[str, float]] = {
 _EPOCH_METHODS = ("dpctgan", "ctgan", "tvae", "copulagan")
 #: bounds of the range around the estimate
 LOW, HIGH = 0.5, 2.0
-#: the quick methods a refusal may suggest instead (when installed and allowed)
+#: the quick methods a refusal may suggest instead, when installed (both DP: every policy allows them)
 FAST_ALTERNATIVES = ("mst", "aim")
 
 
