@@ -28,16 +28,17 @@ The model of each method (n rows, d columns, CPU seconds)::
                 pairwise measures grow with the square of the columns)
 
 The coefficients (`COEFFICIENTS`, CPU seconds) were fitted by least squares on
-the bench's measurements (`synthgate bench --cases estimates`, bench/estimates.py):
-adult subsets of 6, 10 and 15 columns and 1,000 to 48,842 rows, each run in a
+the relative error to two runs of the bench's measurements (`synthgate bench
+--cases estimates`, bench/estimates.py): adult subsets of 6, 10 and 15 columns and 1,000 to 48,842 rows, each run in a
 fresh process, CPU seconds of the fit and sample stages (user + system, the
 library import included), on 2026-12-07 on the project's 2-core build machine
 (shared, hence CPU rather than wall seconds). docs/time-estimates.md gives the
 measurements and the errors. Methods the bench does not measure use the
 generic form with a deliberately high coefficient and say so in `basis`.
 
-The range is [0.5, 2] x the estimate (wall time on a busy machine is above
-CPU time; the measured errors are inside it). Pure: no I/O.
+The range is [0.5, 2] x the estimate: the same run measured twice differed by up
+to 40% in CPU seconds on the shared machine, and wall time there was 1.2 to 5.6
+times the CPU time. Pure: no I/O.
 """
 
 from __future__ import annotations
@@ -62,19 +63,19 @@ __all__ = [
 
 #: per method: the model's coefficients (CPU seconds); see the module docstring for the forms
 COEFFICIENTS: dict[str, dict[str, float]] = {
-    "mst": {"a": 0.79, "b": 1.03e-6},
-    "aim": {"a": 0.70, "b": 4.38e-6, "c": 1.08e-4},
-    "mwem": {"a": 1.16, "b": 2.57e-6},
-    "dpctgan": {"a": 2.75, "b": 3.42e-3},
-    "patectgan": {"a": 3.63, "b": 3.66e-4, "c": 1.78e-4},
-    "ctgan": {"a": 2.75, "b": 1.45e-3},
+    "mst": {"a": 0.71, "b": 1.06e-6},
+    "aim": {"a": 0.65, "b": 5.77e-6, "c": 9.33e-5},
+    "mwem": {"a": 1.31, "b": 2.41e-6},
+    "dpctgan": {"a": 3.4, "b": 2.45e-3},
+    "patectgan": {"a": 3.49, "b": 5.91e-4, "c": 1.23e-4},
+    "ctgan": {"a": 0.0, "b": 2.58e-3},
     # tvae and copulagan: not measured, taken as ctgan (the same networks and epochs in SDV)
-    "tvae": {"a": 2.75, "b": 1.45e-3},
-    "copulagan": {"a": 2.75, "b": 1.45e-3},
-    "gaussian-copula": {"a": 4.2, "b": 2.14e-5},
-    "dp-copula": {"a": 0.5, "b": 2.35e-6},
-    "dp-marginals": {"a": 0.5, "b": 2.35e-6},
-    "report": {"a": 6.07, "b": 2.03e-5, "c": 0.0143},
+    "tvae": {"a": 0.0, "b": 2.58e-3},
+    "copulagan": {"a": 0.0, "b": 2.58e-3},
+    "gaussian-copula": {"a": 3.09, "b": 1.84e-5},
+    "dp-copula": {"a": 0.0, "b": 3.61e-6},
+    "dp-marginals": {"a": 0.0, "b": 3.61e-6},
+    "report": {"a": 5.3, "b": 4.38e-7, "c": 0.0156},
     # not measured by the bench: the generic form a + b * n * d, generous
     "generic": {"a": 5.0, "b": 2.0e-5},
 }
