@@ -15,6 +15,7 @@
 8. `engine`: the native engine alone on encoded tables of 1M and 10M rows.
 9. `synth_process` (in bench.io_cases): `synthgate synth --method mst` on 1M rows as a whole process
    against the engine's fit and sample on the same CSV.
+10. `estimates` (in bench.estimates): the time estimate of privacy/estimate.py against measured CPU seconds.
 
 Each case returns a plain dict (see `bench.__init__` for the layout). Figures
 are never asserted here: targets are reported as met or not. The run's
@@ -51,6 +52,7 @@ from bench.config import (
     new_case,
 )
 from bench.data import ROOT, write_adult_subset
+from bench.estimates import case_estimates
 from bench.io_cases import case_synth_process
 from bench.measure import run_in_child, run_program
 from bench.service_cases import case_service, case_throughput
@@ -488,12 +490,13 @@ CASES: dict[str, Callable[[BenchConfig], dict[str, Any]]] = {
     "methods": case_methods,
     "engine": case_engine,
     "synth_process": case_synth_process,
+    "estimates": case_estimates,
 }
 CASE_NUMBERS = {str(i + 1): name for i, name in enumerate(CASES)}
 
 
 def resolve_cases(names: list[str] | None) -> list[str]:
-    """Case ids from names or numbers (1-9); every case when none are given."""
+    """Case ids from names or numbers (1-10); every case when none are given."""
     if not names:
         return list(CASES)
     out: list[str] = []

@@ -46,6 +46,7 @@ from core.datasets import (
 )
 from core.erasure import reads_rows, require_raw_data
 from core.errors import Conflict, Forbidden, InvalidRequest
+from core.estimates import check_request_estimate
 from core.jobs_state import stop_job
 from core.models import Dataset, JobStatus, ReleaseJob, Role, User, to_minute, utcnow
 from core.settings import Settings
@@ -203,6 +204,10 @@ def request_release(
         )
     except RequestRefused as exc:
         raise InvalidRequest(exc.message, field=exc.field, code=exc.code) from exc
+    # a release estimated over the policy's time limit: refused (422) before any reservation
+    check_request_estimate(
+        schema, policy, dataset.name, req.method, dict(plan.options), plan.rows, req.epsilon, req.delta
+    )
     locked = ledger.lock_dataset(session, dataset.id)
     assert locked is not None
     if reads_rows(req.method):  # erased while the request was checked: refused before any reservation

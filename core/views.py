@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from core import ledger, schema_versions
 from core.access import can_download
 from core.erasure import erasure_view
+from core.estimates import job_estimate
 from core.models import Dataset, Grant, JobStatus, ReleaseJob, Role, User, to_minute
 from privacy.budget import format_value
 
@@ -125,6 +126,8 @@ def job_view(session: Session, user: User, job: ReleaseJob) -> dict[str, Any]:
         "stage": stage,
         "progress": progress,
         "eta_seconds": stage_eta_view(job.eta_seconds if job.status == JobStatus.running.value else None, staff),
+        # the time estimate from public facts (core/estimates.py): what the request was predicted to take
+        "estimate": job_estimate(session, job),
         "message": message,
         "error_code": error_code,
         "created_at": when(job.created_at),

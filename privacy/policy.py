@@ -20,6 +20,7 @@ A YAML document (`synthgate datasets register ... --policy POLICY.yaml`)::
     warn_margin: 0.1            # within this fraction of a threshold: warn instead of pass
     max_delta: 1.0e-6           # the largest delta one request may ask for (also capped by the delta budget)
     public_row_count: 50000     # a row count the steward declares public (the request form's default rows)
+    max_estimated_minutes: 60   # refuse a request whose time estimate (privacy/estimate.py) is longer; null: none
 
 `max_delta` bounds each request's delta. A delta is the chance that the
 guarantee fails outright, so it must stay well under 1/rows; the number of rows
@@ -34,6 +35,14 @@ accounting arithmetic loses its precision; a positive delta is at least
 from a public source), never read from the file: analysts see it, the request
 form defaults `rows` to it and the method advice (`privacy/advice.py`) uses it.
 Left out, analysts learn no row count at all.
+
+`max_estimated_minutes` caps the predicted time of one release (fit and
+report, `privacy/estimate.py`, docs/time-estimates.md): a request whose
+estimate is longer is refused before any budget is reserved, with the option
+changes that would bring it under. The default, 60, stops only runaway
+requests (a GAN at thousands of epochs, MWEM at hundreds of iterations on a
+wide table); a steward lowers it (5 is right for an interactive service on a
+small machine) or sets it to null for no limit.
 """
 
 from __future__ import annotations
@@ -48,9 +57,17 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from privacy.accounting import POLICY_ALLOW_NON_DP, POLICY_DP_ONLY
 from privacy.errors import SchemaError
 
-__all__ = ["DEFAULT_MAX_DELTA", "MAX_REQUEST_EPSILON", "MIN_REQUEST_DELTA", "DatasetPolicy", "load_policy"]
+__all__ = [
+    "DEFAULT_MAX_DELTA",
+    "DEFAULT_MAX_ESTIMATED_MINUTES",
+    "MAX_REQUEST_EPSILON",
+    "MIN_REQUEST_DELTA",
+    "DatasetPolicy",
+    "load_policy",
+]
 
 DEFAULT_MAX_DELTA = 1e-6
+DEFAULT_MAX_ESTIMATED_MINUTES = 60.0
 MAX_REQUEST_EPSILON = Fraction(100)
 MIN_REQUEST_DELTA = Fraction(1, 10**100)  # a positive delta below this underflows the accounting's floats
 
@@ -79,6 +96,12 @@ class DatasetPolicy(BaseModel):
     )
     public_row_count: int | None = Field(
         default=None, ge=1, description="a row count the steward declares public; None: analysts learn none"
+    )
+    max_estimated_minutes: float | None = Field(
+        default=DEFAULT_MAX_ESTIMATED_MINUTES,
+        gt=0,
+        allow_inf_nan=False,
+        description="the longest time estimate a request may have, in minutes; None: no limit",
     )
     retention_days: int | None = Field(
         default=None, ge=1, description="days after registration when the raw data is erased; None keeps it"

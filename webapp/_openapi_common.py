@@ -14,7 +14,8 @@ _ERROR_CODES = {
     "404": "No such object, or not one you may see",
     "409": "Conflicts with the object's state or the remaining budget",
     "413": "Upload larger than the limit",
-    "422": "The table does not fit its schema",
+    "422": "The table does not fit its schema, or the request is refused on the public schema alone "
+    "(estimate_over_limit, domain_too_large, disclosure_infeasible)",
     "429": "Too many failed logins or tokens, or API requests: try again after Retry-After seconds",
 }
 
@@ -213,6 +214,26 @@ def _components() -> dict[str, Any]:
                 },
             },
             "ReleaseRequest": request_schema,
+            "Estimate": {
+                "type": "object",
+                "description": "Predicted CPU seconds of a release (privacy/estimate.py, docs/time-estimates.md), "
+                "from the public schema, the public row count (else the rows asked for) and the options",
+                "properties": {
+                    "method": {"type": "string"},
+                    "rows": {"type": "integer"},
+                    "columns": {"type": "integer"},
+                    "fit_seconds": {"type": "number"},
+                    "report_seconds": {"type": "number"},
+                    "total_seconds": {"type": "number"},
+                    "low_seconds": {"type": "number"},
+                    "high_seconds": {"type": "number"},
+                    "text": {"type": "string"},
+                    "basis": {"type": "string"},
+                    "limit_minutes": {"type": ["number", "null"]},
+                    "over_limit": {"type": "boolean"},
+                    "suggestions": {"type": "array", "items": {"type": "string"}},
+                },
+            },
             "Release": {
                 "type": "object",
                 "required": ["id", "dataset", "method", "status", "progress"],
@@ -244,6 +265,10 @@ def _components() -> dict[str, Any]:
                         "type": ["integer", "null"],
                         "description": "while running: the current stage's estimated seconds left, from its "
                         "own progress rate (whole minutes for analysts); null for short or young stages",
+                    },
+                    "estimate": {
+                        "anyOf": [_ref("Estimate"), {"type": "null"}],
+                        "description": "the time the request was estimated to take (public facts only)",
                     },
                     "message": {"type": ["string", "null"]},
                     "error_code": {"type": ["string", "null"]},

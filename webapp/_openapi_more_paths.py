@@ -406,3 +406,54 @@ def _erasure_paths() -> dict[str, Any]:
             )
         },
     }
+
+
+def _estimate_paths() -> dict[str, Any]:
+    """The time estimate of a release before it is requested (webapp/api.py dataset_estimate)."""
+    ok = {"200": _json({"type": "object", "properties": {"estimate": _ref("Estimate")}})}
+    query = [
+        _DATASET,
+        {"name": "method", "in": "query", "required": True, "schema": {"type": "string"}},
+        {"name": "epsilon", "in": "query", "schema": {"type": "number"}},
+        {"name": "delta", "in": "query", "schema": {"type": "number"}},
+        {"name": "rows", "in": "query", "schema": {"type": "integer"}},
+        {
+            "name": "option",
+            "in": "query",
+            "description": "a method option as name=value (repeatable)",
+            "schema": {"type": "array", "items": {"type": "string"}},
+            "style": "form",
+            "explode": True,
+        },
+    ]
+    note = (
+        "From public facts only: the schema, the row count the steward declared public (else the rows asked "
+        "for, else the default) and the options. Over the policy's max_estimated_minutes, `suggestions` "
+        "lists option changes (or faster methods) that fit; a release request over it is refused (422 "
+        "estimate_over_limit) before any budget is reserved."
+    )
+    body = {
+        "required": True,
+        "content": {"application/json": {"schema": {"type": "object", "description": "a release request's body"}}},
+    }
+    return {
+        "/datasets/{ref}/estimate": {
+            "get": _op(
+                "Estimate a release",
+                "datasets",
+                ok,
+                params=query,
+                errors=("400", "401", "404", "409"),
+                description=note,
+            ),
+            "post": _op(
+                "Estimate a release from a request body",
+                "datasets",
+                ok,
+                params=[_DATASET],
+                body=body,
+                errors=("400", "401", "404", "409"),
+                description=note,
+            ),
+        }
+    }

@@ -279,9 +279,10 @@ def _paths() -> dict[str, Any]:
                 "releases",
                 {"202": _json(release_obj, "Accepted and queued")},
                 body={"required": True, "content": {"application/json": {"schema": _ref("ReleaseRequest")}}},
-                errors=("400", "401", "403", "404", "409"),
+                errors=("400", "401", "403", "404", "409", "422"),
                 description="Validates, reserves the cost in the ledger atomically, and queues the job. "
-                "A budget that cannot pay is refused (409) before anything is queued.",
+                "A budget that cannot pay is refused (409) before anything is queued, and so is a release "
+                "whose time estimate exceeds the policy's max_estimated_minutes (422 estimate_over_limit).",
             ),
         },
         "/releases/{job_id}": {

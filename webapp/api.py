@@ -183,6 +183,33 @@ def _recommended(ds: Dataset, epsilon: str | None) -> dict[str, Any]:
     return advice_view(PublicSchema.from_dict(ds.public_schema), policy, epsilon, available=available)
 
 
+@api.route("/datasets/<ref>/estimate", methods=["GET", "POST"])
+def dataset_estimate(ref: str) -> Response:
+    """The time estimate of a release before it is requested (core/estimates.py: public facts only).
+
+    GET takes method, epsilon, delta, rows and `option=name=value` (repeated) in the query string;
+    POST takes the body of a release request."""
+    from core.errors import Conflict
+    from core.estimates import request_estimate
+
+    user = api_user()
+    if request.method == "POST":
+        query = _json()
+    else:
+        query = {k: request.args.get(k) for k in ("method", "epsilon", "delta", "rows")}
+        options: dict[str, str] = {}
+        for item in request.args.getlist("option"):
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise InvalidRequest(f"option must be name=value, got {item!r}", field="options")
+            options[name.strip()] = value.strip()
+        query["options"] = options
+    with _dataset_of(user, ref) as (s, user, ds):
+        if not ds.schema_confirmed:
+            raise Conflict(f"dataset '{ds.name}' has no confirmed schema yet: nothing to estimate", field="dataset")
+        return jsonify({"estimate": request_estimate(s, ds, query)})
+
+
 @api.put("/datasets/<ref>/schema")
 def confirm_schema(ref: str) -> Response:
     user = api_user()

@@ -12,7 +12,13 @@ from typing import Any
 __all__ = ["API_VERSION", "openapi_document"]
 
 from webapp._openapi_common import API_VERSION, _components
-from webapp._openapi_more_paths import _account_paths, _candidate_paths, _erasure_paths, _job_and_audit_paths
+from webapp._openapi_more_paths import (
+    _account_paths,
+    _candidate_paths,
+    _erasure_paths,
+    _estimate_paths,
+    _job_and_audit_paths,
+)
 from webapp._openapi_paths import _paths
 
 
@@ -37,6 +43,13 @@ def openapi_document(server_url: str = "/api/v1") -> dict[str, Any]:
         "servers": [{"url": server_url}],
         "security": [{"bearer": []}, {"session": []}],
         "tags": [{"name": t} for t in ("service", "datasets", "releases", "bundles", "tokens", "accounts", "audit")],
-        "paths": {**_paths(), **_account_paths(), **_job_and_audit_paths(), **_candidate_paths(), **_erasure_paths()},
+        "paths": {
+            **_paths(),
+            **_account_paths(),
+            **_job_and_audit_paths(),
+            **_candidate_paths(),
+            **_erasure_paths(),
+            **_estimate_paths(),
+        },
         "components": _components(),
     }

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "webapp.cli.client",
     "webapp.cli.bundles",
     "webapp.cli.erasure",
+    "webapp.cli.estimate",
     "webapp.cli.offline",
     "webapp.cli.evaluate",
     "webapp.cli.bench",

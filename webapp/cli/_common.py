@@ -246,3 +246,16 @@ def child_env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = dict(os.environ)
     env.update(settings.env())
     return env
+
+
+def estimate_line(est: dict[str, Any] | None) -> str:
+    """One line: total, fit and report, the rows and columns it is made for, and the policy's limit."""
+    if not est:
+        return "estimate: none (the method or its options cannot be estimated)"
+    limit = est.get("limit_minutes")
+    over = " OVER the policy's limit" if est.get("over_limit") else ""
+    return (
+        f"estimate: {est['text']} (fit {est['fit_seconds']} s, report {est['report_seconds']} s; range "
+        f"{est['low_seconds']}-{est['high_seconds']} s) for {est['rows']:,} rows x {est['columns']} columns"
+        + (f"; limit {limit:g} min{over}" if limit is not None else "; no limit")
+    )

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from webapp.cli._common import EXIT_FAILED, EXIT_UNAVAILABLE, ApiError, fail, handle_errors
+from webapp.cli._common import EXIT_FAILED, EXIT_UNAVAILABLE, ApiError, estimate_line, fail, handle_errors
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -362,6 +362,8 @@ def register(cli: click.Group) -> None:
         client = _client(ctx)
         out = client.post("/releases", json=body)
         release = out["release"]
+        if not as_json:
+            click.echo(estimate_line(release.get("estimate")))
         if wait:
             release = _follow(client, release["id"], as_json)
         _echo({"release": release}, as_json, _release_line(release))

@@ -94,6 +94,50 @@ def _request_context(s: Session, user: User, ds: Dataset, form: RequestForm) -> 
     }
 
 
+def estimate_detail(est: dict[str, Any] | None) -> str:
+    """The line under the estimate: fit and report, the size it is made for, the limit, what fits."""
+    if not est:
+        return ""
+    limit = est.get("limit_minutes")
+    text = (
+        f"fit {est['fit_seconds']:g} s + report {est['report_seconds']:g} s (CPU), for {est['rows']:,} rows x "
+        f"{est['columns']} columns; " + (f"the dataset's limit is {limit:g} min" if limit is not None else "no limit")
+    )
+    if est.get("over_limit"):
+        text += ". Over the limit: it would be refused"
+        if est.get("suggestions"):
+            text += "; under it with " + ", ".join(est["suggestions"])
+    return text
+
+
+def _form_estimate(dataset_id: int, form: RequestForm) -> dict[str, Any] | None:
+    """The time estimate of what the form holds (core/estimates.py: public facts only); None if it has none."""
+    from core.estimates import request_estimate
+
+    try:
+        options = _parse_options(form)
+    except _FieldError:
+        return None
+    query = {
+        "method": form.method.data,
+        "epsilon": form.epsilon.data,
+        "delta": form.delta.data,
+        "rows": form.rows.data,
+        "options": options,
+    }
+    try:
+        with session_scope(settings()) as s:
+            user = _user(s)
+            ds = _dataset_or_404(s, user, dataset_id)
+            if not ds.schema_confirmed or not form.method.data:
+                return None
+            est = request_estimate(s, ds, query)
+    except (ServiceError, PrivacyError):
+        return None
+    est["detail"] = estimate_detail(est)
+    return est
+
+
 @pages.get("/datasets/<int:dataset_id>/request/advice")
 @login_required
 def request_advice(dataset_id: int) -> Response:
@@ -131,7 +175,8 @@ def request_form(dataset_id: int):  # type: ignore[no-untyped-def]
         form.delta.data = form.delta.data or "1e-9"
         if form.rows.data is None:
             form.rows.data = ctx["default_rows"]
-        return render_template("request.html", form=form, **ctx)
+        return render_template("request.html", form=form, estimate=_form_estimate(dataset_id, form), **ctx)
+    ctx["estimate"] = _form_estimate(dataset_id, form)
     if not form.validate_on_submit():
         return render_template("request.html", form=form, **ctx), 400
     try:

@@ -1,0 +1,168 @@
+"""The time estimate (privacy/estimate.py) and its use by the service (core/estimates.py): monotone in the
+sizes and options that drive the time, suggestions that do fit, no raw row count read, and a request over
+the policy's limit refused before any reservation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import func, select
+
+from core import releases
+from core.db import dispose_engines, session_scope, write_session
+from core.estimates import job_estimate, request_estimate
+from core.models import Dataset, LedgerEntry, ReleaseJob
+from privacy.estimate import EstimateOverLimit, check_estimate, estimate_release, faster_options
+from privacy.schema import PublicSchema, load_schema
+from tests.unit.db_support import ROOT, release_db, user
+
+ADULT = load_schema(ROOT / "tests/data/adult/schema.yaml")
+
+
+@pytest.mark.parametrize("method", ["mst", "aim", "mwem", "dpctgan", "patectgan", "ctgan", "gaussian-copula"])
+def test_the_estimate_grows_with_the_rows(method):
+    small = estimate_release(method, ADULT, 1_000, {}, 1.0, delta=1e-6)
+    large = estimate_release(method, ADULT, 100_000, {}, 1.0, delta=1e-6)
+    assert large.total_seconds > small.total_seconds > 0
+    assert small.low_seconds < small.total_seconds < small.high_seconds
+    assert "rows" in small.basis
+
+
+@pytest.mark.parametrize(
+    ("method", "option", "low", "high"),
+    [
+        ("dpctgan", "epochs", 1, 20),
+        ("ctgan", "epochs", 1, 50),
+        ("patectgan", "epochs", 1, 20),
+        ("mwem", "iterations", 3, 30),
+        ("mwem", "mult_weights_iterations", 2, 20),
+        ("aim", "rounds", 20, 200),
+    ],
+)
+def test_the_estimate_grows_with_the_options_that_drive_the_time(method, option, low, high):
+    a = estimate_release(method, ADULT, 20_000, {option: low}, 10.0, delta=1e-6)
+    b = estimate_release(method, ADULT, 20_000, {option: high}, 10.0, delta=1e-6)
+    assert b.fit_seconds > a.fit_seconds
+    assert a.report_seconds == b.report_seconds
+
+
+def test_options_given_as_text_are_read_as_numbers_and_bad_ones_are_refused():
+    as_text = estimate_release("dpctgan", ADULT, 20_000, {"epochs": "3"})
+    as_number = estimate_release("dpctgan", ADULT, 20_000, {"epochs": 3})
+    assert as_text == as_number
+    with pytest.raises(Exception, match="epochs"):
+        estimate_release("dpctgan", ADULT, 20_000, {"epochs": 0})
+
+
+@pytest.mark.parametrize(("method", "limit_min"), [("dpctgan", 3), ("mwem", 5), ("ctgan", 10), ("aim", 0.5)])
+def test_each_suggestion_brings_the_estimate_under_the_limit(method, limit_min):
+    options = {"dpctgan": {"epochs": 50}, "mwem": {"iterations": 100}, "ctgan": {}, "aim": {"rounds": 2000}}[method]
+    rows = 27_000
+    with pytest.raises(EstimateOverLimit) as refused:
+        check_estimate(method, ADULT, rows, options, limit_min, epsilon=1.0, delta=1e-6, dataset="adult")
+    err = refused.value
+    assert err.code == "estimate_over_limit" and err.status == 422
+    assert f"{limit_min:g} min limit" in err.message and "max_estimated_minutes" in err.message
+    suggestions = faster_options(method, ADULT, rows, options, limit_min * 60, epsilon=1.0, delta=1e-6)
+    assert suggestions and suggestions[0] in err.message
+    for text in suggestions:
+        change = re.match(r"(\w+)=(\d+) ", text)
+        if change:
+            tuned = {**options, change[1]: int(change[2])}
+            assert estimate_release(method, ADULT, rows, tuned, 1.0, delta=1e-6).total_seconds <= limit_min * 60
+        else:
+            other = re.match(r"method (\S+) ", text)
+            assert other, text
+            assert estimate_release(other[1], ADULT, rows, {}, 1.0).total_seconds <= limit_min * 60
+
+
+def test_no_limit_and_an_estimate_under_it_pass():
+    assert check_estimate("mst", ADULT, 48_842, {}, None).total_seconds > 0
+    assert check_estimate("mst", ADULT, 48_842, {}, 5).total_seconds < 300
+
+
+def test_a_dp_statistics_release_has_no_report():
+    est = estimate_release("dp-statistics", ADULT, 10_000, {})
+    assert est.report_seconds == 0
+
+
+# ------------------------------------------------------------------------------------ the service
+
+
+@pytest.fixture
+def env(tmp_path):
+    yield release_db(tmp_path, "penguins", "10")
+    dispose_engines()
+
+
+def _set_policy(settings, **changes):
+    with write_session(settings) as s:
+        ds = s.execute(select(Dataset).where(Dataset.name == "penguins")).scalar_one()
+        ds.policy = {**(ds.policy or {}), **changes}
+
+
+def _set_n_rows(settings, n):
+    with write_session(settings) as s:
+        s.execute(select(Dataset).where(Dataset.name == "penguins")).scalar_one().n_rows = n
+
+
+def test_the_estimate_never_reads_the_tables_row_count(env):
+    """The analyst's estimate is the same whatever the (private) row count of the table is."""
+    query = {"method": "dpctgan", "epsilon": "1", "options": {"epochs": "3"}}
+    seen = []
+    for n_rows in (7, 123_457, 9_876_543):
+        _set_n_rows(env, n_rows)
+        with session_scope(env) as s:
+            ds = s.execute(select(Dataset).where(Dataset.name == "penguins")).scalar_one()
+            seen.append(request_estimate(s, ds, query))
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0]["rows"] == releases.DEFAULT_ROWS  # no public row count declared: the default
+    _set_policy(env, public_row_count=40_000)
+    with session_scope(env) as s:
+        ds = s.execute(select(Dataset).where(Dataset.name == "penguins")).scalar_one()
+        assert request_estimate(s, ds, query)["rows"] == 40_000
+        assert request_estimate(s, ds, {**query, "rows": "500"})["rows"] == 40_000  # the table's size drives it
+
+
+def _counts(settings):
+    with session_scope(settings) as s:
+        return (
+            s.execute(select(func.count()).select_from(LedgerEntry)).scalar_one(),
+            s.execute(select(func.count()).select_from(ReleaseJob)).scalar_one(),
+        )
+
+
+def test_a_request_over_the_limit_is_refused_before_any_reservation(env):
+    _set_policy(env, max_estimated_minutes=2, public_row_count=30_000)
+    before = _counts(env)
+    with write_session(env) as s:
+        req = releases.ReleaseRequest(
+            dataset="penguins", method="dpctgan", epsilon=1.0, delta=1e-7, options={"epochs": 40}
+        )
+        with pytest.raises(EstimateOverLimit) as refused:
+            releases.request_release(s, user(s, "analyst"), req, env)
+    assert refused.value.code == "estimate_over_limit" and refused.value.status == 422
+    assert "2 min limit" in refused.value.message and "epochs=" in refused.value.message
+    assert _counts(env) == before  # no ledger entry, no job
+    # the option change the message names is accepted and reserves
+    epochs = int(re.search(r"epochs=(\d+)", refused.value.message)[1])
+    with write_session(env) as s:
+        req = releases.ReleaseRequest(
+            dataset="penguins", method="dpctgan", epsilon=1.0, delta=1e-7, options={"epochs": epochs}
+        )
+        job = releases.request_release(s, user(s, "analyst"), req, env)
+        view = releases.job_view(s, user(s, "analyst"), job)
+    assert view["estimate"]["total_seconds"] <= 120 and view["estimate"]["over_limit"] is False
+    assert _counts(env) == (before[0] + 1, before[1] + 1)
+
+
+def test_the_release_view_carries_the_estimate_of_the_request(env):
+    with write_session(env) as s:
+        req = releases.ReleaseRequest(dataset="penguins", method="mst", epsilon=1.0, delta=1e-7, rows=300)
+        job = releases.request_release(s, user(s, "analyst"), req, env)
+        est = job_estimate(s, job)
+        schema = PublicSchema.from_dict(s.get(Dataset, job.dataset_id).public_schema)
+    assert est is not None and est["rows"] == 300 and est["method"] == "mst"
+    assert est["total_seconds"] == round(estimate_release("mst", schema, 300, {}).total_seconds, 1)
+    assert est["limit_minutes"] == 60 and est["over_limit"] is False
