@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit, confirmations
-from core.auth import create_token, create_user, end_all_sessions, set_password
+from core.auth import create_token_row, create_user, end_all_sessions, set_password
 from core.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from core.models import ApiToken, PendingChange, Role, User, utcnow
 from core.notifications import check_email
@@ -203,10 +203,7 @@ def visible_tokens(session: Session, actor: User) -> list[ApiToken]:
 def issue_token(session: Session, actor: User, label: str | None = None) -> tuple[str, ApiToken]:
     """A new API token of the acting user: (the plain token, shown once; its row)."""
     label = (label or "").strip()[:128] or None
-    token = create_token(session, actor, label=label)
-    row = session.execute(
-        select(ApiToken).where(ApiToken.user_id == actor.id).order_by(ApiToken.id.desc()).limit(1)
-    ).scalar_one()
+    token, row = create_token_row(session, actor, label=label)
     audit.record(
         session,
         "token.create",

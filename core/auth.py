@@ -129,12 +129,18 @@ def check_password(session: Session, username: str, password: str) -> User | Non
     return user
 
 
+def create_token_row(session: Session, user: User, label: str | None = None) -> tuple[str, ApiToken]:
+    """A new API token for `user`: the plain token (returned once, never stored) and its row."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:10], label=label)
+    session.add(row)
+    session.flush()
+    return token, row
+
+
 def create_token(session: Session, user: User, label: str | None = None) -> str:
     """A new API token for `user`. The plain token is returned once and never stored."""
-    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), prefix=token[:10], label=label))
-    session.flush()
-    return token
+    return create_token_row(session, user, label)[0]
 
 
 def user_for_token(session: Session, token: str | None) -> User:

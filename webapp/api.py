@@ -14,12 +14,12 @@ from sqlalchemy.orm import Session
 from werkzeug.utils import secure_filename
 
 from core import audit, release_public, releases
-from core.auth import create_token, revoke_token
+from core.auth import create_token_row, revoke_token
 from core.bundle import public_key_pem, with_fit_for_purpose
 from core.db import session_scope, write_session
 from core.errors import Forbidden, InvalidRequest, NotFound
 from core.ledger import ledger_summary
-from core.models import ApiToken, AuditEvent, Dataset, ReleaseJob, Role, User
+from core.models import AuditEvent, Dataset, ReleaseJob, Role, User
 from core.notifications import APPROVED, REJECTED
 from core.notifications import after_commit as notify_after_commit
 from core.storage import copy_hashed, get_storage
@@ -474,10 +474,9 @@ def new_token() -> Response:
     body = _json()
     with write_session(settings()) as s:
         user = _attach(user, s)
-        token = create_token(s, user, label=body.get("label"))
+        token, row = create_token_row(s, user, label=body.get("label"))
         audit.record(s, "token.create", actor=user, object_type="user", object_id=user.id)
-        row = s.query(ApiToken).filter_by(user_id=user.id).order_by(ApiToken.id.desc()).first()
-        return jsonify({"token": token, "id": row.id if row else None, "note": "shown once: store it now"}), 201
+        return jsonify({"token": token, "id": row.id, "note": "shown once: store it now"}), 201
 
 
 @api.delete("/tokens/<int:token_id>")

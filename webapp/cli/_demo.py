@@ -40,9 +40,9 @@ def ensure_demo_setup(settings) -> dict[str, dict[str, str | None]] | None:  # t
     from sqlalchemy import func, select
 
     from core import audit, releases
-    from core.auth import create_token, create_user
+    from core.auth import create_token_row, create_user
     from core.db import write_session
-    from core.models import ApiToken, User
+    from core.models import User
     from core.storage import get_storage
 
     logins_path = settings.data_dir / "demo-logins.json"
@@ -56,10 +56,7 @@ def ensure_demo_setup(settings) -> dict[str, dict[str, str | None]] | None:  # t
                 logins[name] = {"role": role, "password": password, "token": None}
             audit.record(s, "users.demo_created", actor="system", detail={"users": list(logins)})
             for name, user in users.items():
-                token = create_token(s, user, label=DEMO_TOKEN_LABEL)
-                row = s.execute(
-                    select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc()).limit(1)
-                ).scalar_one()
+                token, row = create_token_row(s, user, label=DEMO_TOKEN_LABEL)
                 audit.record(
                     s,
                     "token.create",

@@ -242,9 +242,9 @@ def register(cli: click.Group) -> None:
         from sqlalchemy import select
 
         from core import audit
-        from core.auth import create_token
+        from core.auth import create_token_row
         from core.db import write_session
-        from core.models import ApiToken, User
+        from core.models import User
 
         if not break_glass:
             fail(
@@ -260,10 +260,7 @@ def register(cli: click.Group) -> None:
                 fail(f"no user '{name}'")
             if not user.active:
                 fail(f"user '{name}' is disabled; an admin must enable the account first")
-            token = create_token(s, user, label=f"break-glass: {reason.strip()}"[:128])
-            row = s.execute(
-                select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.id.desc()).limit(1)
-            ).scalar_one()
+            token, row = create_token_row(s, user, label=f"break-glass: {reason.strip()}"[:128])
             audit.record(
                 s,
                 "token.break_glass",
