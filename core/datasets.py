@@ -12,7 +12,6 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -100,7 +99,7 @@ def register_dataset(
         given = _schema_from_request(schema_text) if schema_text else None
         scan = scan_table(upload_path, given)
         n_rows, schema, issues = scan.n_rows, scan.schema, scan.issues
-        suggestions = None if given is not None else _suggest_from_first_rows(upload_path, schema)
+        suggestions = scan.suggestions
     else:
         table = read_table(upload_path)  # the file's problems first, then the schema's
         given = _schema_from_request(schema_text) if schema_text else None
@@ -177,14 +176,6 @@ def register_dataset(
     return ds, pending_issue + delta_issues + [
         {"column": i.column or "", "code": i.code, "message": i.message, "severity": i.severity} for i in issues
     ]
-
-
-def _suggest_from_first_rows(path: Path, schema: PublicSchema) -> dict[str, Any]:
-    """Suggestions for a schema proposed from a large file's first batch, read from that batch as the proposal was."""
-    from privacy.table_scan import DEFAULT_BATCH_BYTES, _batches
-
-    first = next(_batches(Path(path), None, DEFAULT_BATCH_BYTES), None)
-    return suggest_roles(first if first is not None else pd.DataFrame(), schema)
 
 
 def _check_max_delta(policy: DatasetPolicy, n_rows: int) -> list[dict[str, str]]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -37,6 +38,7 @@ from privacy.schema import (
     _check_parquet_columns,
     _check_utf8,
     propose_schema,
+    suggest_roles,
     validate_table,
 )
 
@@ -54,6 +56,8 @@ class TableScan:
     schema: PublicSchema
     issues: list[SchemaIssue] = field(default_factory=list)
     proposed_from_rows: int | None = None  # set when the schema was proposed from the first rows
+    # the roles, hierarchies and flags suggested with a proposed schema, from the same first rows
+    suggestions: dict[str, Any] | None = None
 
 
 def _merge(merged: dict[tuple[str | None, str], SchemaIssue], issues: list[SchemaIssue]) -> None:
@@ -148,12 +152,14 @@ def scan_table(
     if not parquet:
         _check_utf8(p)
     proposed_from: int | None = None
+    suggestions: dict[str, Any] | None = None
     if schema is None:
         first = next(_batches(p, None, batch_bytes), None)
         if first is not None:
             _check_column_names(p.name, [str(c) for c in first.columns])
             _check_finite(p.name, first)
             schema = propose_schema(first)
+            suggestions = suggest_roles(first, schema)
             proposed_from = len(first)
     merged: dict[tuple[str | None, str], SchemaIssue] = {}
     n_rows = 0
@@ -180,4 +186,6 @@ def scan_table(
                 "warning",
             )
         )
-    return TableScan(n_rows=n_rows, schema=schema, issues=issues, proposed_from_rows=proposed_from)
+    return TableScan(
+        n_rows=n_rows, schema=schema, issues=issues, proposed_from_rows=proposed_from, suggestions=suggestions
+    )
