@@ -30,7 +30,8 @@ from privacy.policy import DatasetPolicy, load_policy
 from privacy.schema import PublicSchema, load_schema, propose_schema, read_table, suggest_roles, validate_table
 
 DEFAULT_ROWS = catalogue.DEFAULT_ROWS
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+DATASET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+DATASET_NAME_RULE = "name must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
 def _budget(epsilon: Any, delta: Any) -> PrivacyBudget:
@@ -73,10 +74,8 @@ def register_dataset(
     registration leaves nothing behind.
     """
     require_role(user, Role.steward)
-    if not name or not _NAME.match(name):
-        raise InvalidRequest(
-            "name must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", field="name"
-        )
+    if not name or not DATASET_NAME.match(name):
+        raise InvalidRequest(DATASET_NAME_RULE, field="name")
     if session.execute(select(Dataset.id).where(Dataset.name == name)).scalar_one_or_none() is not None:
         raise Conflict(f"a dataset named '{name}' already exists; choose another name", field="name")
     eps = epsilon_budget if epsilon_budget is not None else (settings.default_epsilon_budget if settings else "3")

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.datasets import _NAME
+from core.datasets import DATASET_NAME, DATASET_NAME_RULE
 from core.errors import ServiceError
 from core.models import Dataset
 from core.settings import Settings
@@ -41,12 +41,8 @@ def check_fields(
     from privacy.schema import PublicSchema
 
     problems: list[FieldProblem] = []
-    if not name or not _NAME.match(name):
-        problems.append(
-            FieldProblem(
-                "name", "name must be 1-128 letters, digits, '.', '_' or '-', starting with a letter or digit", 400
-            )
-        )
+    if not name or not DATASET_NAME.match(name):
+        problems.append(FieldProblem("name", DATASET_NAME_RULE, 400))
     elif s.execute(select(Dataset.id).where(Dataset.name == name)).scalar_one_or_none() is not None:
         problems.append(FieldProblem("name", f"a dataset named '{name}' already exists; choose another name", 409))
     for field, text, make in (
