@@ -16,6 +16,8 @@
 9. `synth_process` (in bench.io_cases): `synthgate synth --method mst` on 1M rows as a whole process
    against the engine's fit and sample on the same CSV.
 10. `estimates` (in bench.estimates): the time estimate of privacy/estimate.py against measured CPU seconds.
+11. `aim_scale` (in bench.aim_scale): native AIM on adult resampled to 1,000,000 x 15 against native MST on
+    the same table (time), and against AIM on adult's own 48,842 rows (two-way TVD).
 
 Each case returns a plain dict (see `bench.__init__` for the layout). Figures
 are never asserted here: targets are reported as met or not. The run's
@@ -32,6 +34,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.aim_scale import case_aim_scale
 from bench.config import (
     FULL,
     METHOD_SETTINGS,
@@ -491,6 +494,7 @@ CASES: dict[str, Callable[[BenchConfig], dict[str, Any]]] = {
     "engine": case_engine,
     "synth_process": case_synth_process,
     "estimates": case_estimates,
+    "aim_scale": case_aim_scale,
 }
 CASE_NUMBERS = {str(i + 1): name for i, name in enumerate(CASES)}
 

@@ -33,8 +33,11 @@ same kind of ledger, `privacy.bin_placement`):
   (default 16 d), each round's measurement gets 0.9 rho/T and its selection
   0.1 rho/T; the one-way marginals are first measured at the round sigma.
   When a measurement barely changes the model the round budget is multiplied
-  by 4 (sigma halves, epsilon doubles); when less than two rounds' budget is
-  left, the last round spends exactly what remains (0.9 / 0.1).
+  by 4 (sigma halves, epsilon doubles); when the estimation's work budget
+  affords fewer rounds than the remaining rho would take, the round budget is
+  raised to spread the remaining rho over the rounds it affords
+  (`AIMSchedule.spread_over`, see privacy.engine.aim); when less than two
+  rounds' budget is left, the last round spends exactly what remains (0.9 / 0.1).
 """
 
 from __future__ import annotations
@@ -278,6 +281,14 @@ class AIMSchedule:
         """Halve sigma and double epsilon for the next rounds (4x the per-round rho)."""
         self.round_measure *= 4
         self.round_select *= 4
+
+    def spread_over(self, rounds: int) -> None:
+        """Raise the per-round budget so that what remains is spent in at most `rounds` more rounds
+        (at least one); never lowers it. With one round, the next round is the last."""
+        share = self.ledger.remaining / max(rounds, 1)
+        if share > self.round_measure + self.round_select:
+            self.round_measure = self.measure_fraction * share
+            self.round_select = share - self.round_measure
 
     @property
     def current_sigma(self) -> float:

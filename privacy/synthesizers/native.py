@@ -233,7 +233,10 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
         "AIM (McKenna et al. 2022) on the native engine: adaptive rounds that measure the workload "
         "marginals the model answers worst, under a model-size limit. The first one-way measurements "
         "are shrunk towards uniform before estimation (James-Stein; `shrink_one_way`), which matters on "
-        "small tables where the noise swamps the counts."
+        "small tables where the noise swamps the counts. The estimation has a work budget (`max_work`, "
+        "model cells x iterations): when the rounds left would exceed it, the rest of the budget is spent "
+        "in fewer, less noisy rounds, decided from the selected marginals alone, so the whole budget is "
+        "still spent and large tables finish in bounded time."
     )
     progress_message = "running AIM rounds"
     public_messages = frozenset({"measured one-way marginals", "estimated the model"})
@@ -253,6 +256,13 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
         "degree": (int, 2, "the workload: every marginal of this many columns (2 or 3)", (2, 3)),
         "max_model_size": (float, 80.0, "largest junction tree, in megabytes of float64 cells", (0.001, 1024)),
         "max_cells": (int, 10000, "workload marginals with more cells are left out", (1, 1_000_000)),
+        "max_work": (
+            float,
+            250.0,
+            "work budget of the estimation, in millions of model cells x mirror-descent iterations; when "
+            "the rounds left would exceed it, the rest of the privacy budget goes to fewer, larger rounds",
+            (1.0, 1_000_000.0),
+        ),
         "rounds": (int, None, "rounds the budget is first divided into (default 16 x columns)", (1, 10_000)),
         "round_iters": (int, 100, "mirror-descent iterations after each measurement", (0, 5000)),
         "final_iters": (int, 1000, "mirror-descent iterations of the final estimation", (0, 20_000)),
@@ -309,6 +319,7 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
             degree=o["degree"],
             max_model_size=o["max_model_size"],
             max_cells=o["max_cells"],
+            max_work=o["max_work"],
             rounds=o["rounds"],
             round_iters=o["round_iters"],
             final_iters=o["final_iters"],
