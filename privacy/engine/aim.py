@@ -46,7 +46,7 @@ rounds, which adaptive composition (a zCDP privacy filter, as for AIM's own
 annealing) allows: the ledger still sums to exactly rho, and the same seed
 gives the same output. Except on a model too large for one round within W,
 the work stays within W. On adult's 48,842 rows it never binds (the whole fit
-takes about 60 of the default 250 million).
+takes about 57 of the default 150 million).
 
 The model size is that of the junction tree the cliques would need (as in
 McKenna's reference AIM); smartnoise's port sums the clique sizes instead,
@@ -90,7 +90,7 @@ __all__ = ["DEFAULT_MAX_WORK", "MEGABYTE_CELLS", "WorkBudget", "aim_candidates",
 log = logging.getLogger(__name__)
 
 MEGABYTE_CELLS = 2**20 // 8  # float64 cells per megabyte
-DEFAULT_MAX_WORK = 250.0  # millions of junction-tree cells x mirror-descent iterations
+DEFAULT_MAX_WORK = 150.0  # millions of junction-tree cells x mirror-descent iterations
 
 
 @dataclass

@@ -258,7 +258,7 @@ class NativeAIMSynthesizer(_NativeMarginalSynthesizer):
         "max_cells": (int, 10000, "workload marginals with more cells are left out", (1, 1_000_000)),
         "max_work": (
             float,
-            250.0,
+            150.0,
             "work budget of the estimation, in millions of model cells x mirror-descent iterations; when "
             "the rounds left would exceed it, the rest of the privacy budget goes to fewer, larger rounds",
             (1.0, 1_000_000.0),
