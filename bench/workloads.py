@@ -517,7 +517,7 @@ def synth_engine(
         schema = load_schema(Path(schema_path))
     rng = np.random.default_rng(seed)
     with meter.stage("read"):
-        raw = read_table(csv_path)
+        raw = read_table(csv_path, categories=True)
     with meter.stage("conform"):
         table, _report = conform_table(raw, schema)
         del raw

@@ -63,7 +63,28 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
     (they will be clipped or mapped to null), nulls in a non-nullable column.
     These counts come from real rows: show them to the steward only.
     """
-    return _issues(apply_null_tokens(df, schema), schema, errors_only=False)
+    return _issues(apply_null_tokens(_plain_unless_declared(df, schema), schema), schema, errors_only=False)
+
+
+def _plain_unless_declared(df: pd.DataFrame, schema: PublicSchema) -> pd.DataFrame:
+    """`df` with its categorical columns (`read_table(categories=True)`) as plain object columns of the
+    same values (None for a null) where the schema reads their values one by one: a column with null
+    tokens, or a number, date or open-domain column. The others stay categorical: a declared domain is
+    matched once per category, and a dropped or unknown column is not read."""
+
+    def reads_cells(name: str) -> bool:
+        spec = schema.columns.get(name)
+        if spec is None:
+            return False
+        return bool(schema.null_tokens_of(name)) or (spec.values is None and not spec.is_dropped)
+
+    plain = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype) and reads_cells(str(c))]
+    if not plain:
+        return df
+    out = df.copy(deep=False)
+    for c in plain:
+        out[c] = pd.Series(df[c].to_numpy(dtype=object, na_value=None), index=df.index, name=c, dtype=object)
+    return out
 
 
 def _issues(df: pd.DataFrame, schema: PublicSchema, *, errors_only: bool) -> list[SchemaIssue]:
@@ -187,7 +208,7 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
     With strict=True, structural errors (missing or unknown columns, wrong kinds)
     raise SchemaError.
     """
-    df = apply_null_tokens(df, schema)
+    df = apply_null_tokens(_plain_unless_declared(df, schema), schema)
     issues = _issues(df, schema, errors_only=True)
     if strict and issues:
         raise SchemaError("; ".join(i.message for i in issues), field="schema")
@@ -249,7 +270,14 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
 
 def _declared(s: pd.Series, keys: dict[str, Scalar], values: list[Scalar]) -> tuple[Any, np.ndarray]:
     """(array, codes): the declared category of each distinct value of `s` (NA when undeclared, and a last
-    NA for nulls) in the column's dtype, and each cell's index into it. `array.take(codes)` is the column."""
+    NA for nulls) in the column's dtype, and each cell's index into it. `array.take(codes)` is the column.
+    A categorical column is matched once per category, on its own codes."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        categories = s.cat.categories
+        cat_codes = s.cat.codes.to_numpy()
+        looked_up = [keys.get(_key(v)) for v in categories] + [None]
+        where = np.where(cat_codes < 0, len(categories), cat_codes).astype(np.intp)
+        return pd.array(looked_up, dtype=_category_dtype(values)), where
     codes, uniques = factorize(s)
     looked_up = [keys.get(_key(v)) for v in uniques] + [None]
     return pd.array(looked_up, dtype=_category_dtype(values)), np.where(codes < 0, len(uniques), codes)
