@@ -214,6 +214,7 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
         raise SchemaError("; ".join(i.message for i in issues), field="schema")
     report = ConformReport()
     out: dict[str, pd.Series] = {}
+    nulls: dict[str, np.ndarray] = {}  # each kept column's null mask
     for name, spec in schema.columns.items():
         if spec.is_dropped:
             if name in df.columns:
@@ -233,31 +234,35 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
                     report.clipped[name] = n_clip
                 parsed = parsed.clip(lower=lo, upper=hi)
             out[name] = parsed.astype("datetime64[ns]")
+            nulls[name] = out[name].isna().to_numpy()
         elif spec.values is not None:
             declared, codes = _declared(s, _category_keys(spec.values), spec.values)
-            n_bad = int((declared.isna()[codes] & (codes < len(declared) - 1)).sum())  # the last: nulls
+            nulls[name] = declared.isna()[codes]
+            n_bad = int((nulls[name] & (codes < len(declared) - 1)).sum())  # the last: nulls
             if n_bad:
                 report.undeclared_to_null[name] = n_bad
             out[name] = pd.Series(declared.take(codes), index=s.index)
         elif spec.kind in NUMERIC_KINDS:
-            num = pd.to_numeric(s, errors="coerce").astype("float64")
-            report.unparseable_to_null[name] = int(num.isna().sum() - s.isna().sum())
+            x = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
+            nulls[name] = np.isnan(x)
+            report.unparseable_to_null[name] = int(nulls[name].sum() - s.isna().sum())
             if spec.has_bounds:
                 lo, hi = spec.numeric_bounds()
-                n_clip = int(((num < lo) | (num > hi)).sum())
+                n_clip = int(((x < lo) | (x > hi)).sum())
                 if n_clip:
                     report.clipped[name] = n_clip
-                num = num.clip(lo, hi)
+                    x = np.clip(x, lo, hi)
             if spec.is_integer:
-                num = num.round()
-            out[name] = num
+                x = np.round(x)
+            out[name] = pd.Series(x, index=s.index, name=s.name)
         else:  # categorical with an open domain: keep strings, the method must refuse or pay
             out[name] = s.astype("string")
+            nulls[name] = out[name].isna().to_numpy()
     result = pd.DataFrame(out, index=df.index, copy=False)  # no consolidation: a copy of every column
     report.unparseable_to_null = {k: v for k, v in report.unparseable_to_null.items() if v}
     required = [n for n in result.columns if not schema.columns[n].nullable]
     if required:
-        mask = result[required].isna().any(axis=1)
+        mask = np.logical_or.reduce([nulls[n] for n in required])
         report.dropped_rows = int(mask.sum())
         if report.dropped_rows:
             result = result.loc[~mask]
