@@ -325,6 +325,7 @@ def register(cli: click.Group) -> None:
             t1 = time.perf_counter()
             cost = synthesizer.fit(table, schema, requested, progress=ProgressLine("fit", not quiet))
             timings["fit"] = round(time.perf_counter() - t1, 3)
+            del table  # the real rows are not needed to sample: their memory is free for the output
         t2 = time.perf_counter()
         df = synthesizer.sample(rows, progress=ProgressLine("sample", not quiet))
         timings["sample"] = round(time.perf_counter() - t2, 3)
