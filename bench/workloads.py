@@ -495,10 +495,9 @@ def synth_engine(
     meter: Meter, *, csv_path: str, schema_path: str, rows: int, epsilon: float, delta: float, seed: int = 0
 ) -> None:
     """`synthgate synth`'s stages in one process: read the CSV (text columns dictionary-encoded, as the
-    command reads it) and conform it, encode it, the engine's fit and
-    sample (`fit_mst` and `sample_codes` with mst's default options, on the schema's default bins), decode,
-    enforce the schema and write the CSV bytes. fit + sample is the engine's CPU the whole process is
-    compared with."""
+    command reads it) and conform it, encode it, the engine's fit and sample (`fit_mst` and `sample_codes`
+    with mst's default options, on the schema's default bins), decode, enforce the schema and write the
+    CSV bytes. fit + sample is the engine's CPU the whole process is compared with."""
     with meter.stage("import"):
         from pathlib import Path
 
