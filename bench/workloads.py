@@ -494,10 +494,10 @@ def engine_scale(
 def synth_engine(
     meter: Meter, *, csv_path: str, schema_path: str, rows: int, epsilon: float, delta: float, seed: int = 0
 ) -> None:
-    """`synthgate synth`'s stages in one process: read and conform the CSV, encode it, the engine's fit and
-    sample (`fit_mst` and `sample_codes` with mst's default options, on the schema's default bins), decode,
-    enforce the schema and write the CSV bytes. fit + sample is the engine's CPU the whole process is
-    compared with."""
+    """`synthgate synth`'s stages in one process: read the CSV (text columns dictionary-encoded, as the
+    command reads it) and conform it, encode it, the engine's fit and sample (`fit_mst` and `sample_codes`
+    with mst's default options, on the schema's default bins), decode, enforce the schema and write the
+    CSV bytes. fit + sample is the engine's CPU the whole process is compared with."""
     with meter.stage("import"):
         from pathlib import Path
 
@@ -517,7 +517,7 @@ def synth_engine(
         schema = load_schema(Path(schema_path))
     rng = np.random.default_rng(seed)
     with meter.stage("read"):
-        raw = read_table(csv_path)
+        raw = read_table(csv_path, categories=True)
     with meter.stage("conform"):
         table, _report = conform_table(raw, schema)
         del raw

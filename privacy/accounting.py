@@ -19,7 +19,7 @@ epsilons up, rhos down, to `PRECISION` decimal places.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Final
@@ -57,18 +57,100 @@ def _round_down(x: float) -> Fraction:
 
 def _eps_cks(rho: float, delta: float) -> float:
     """Canonne-Kamath-Steinke (2020) conversion, minimised over the Renyi order."""
-    from scipy.optimize import minimize_scalar
-
     log_inv_delta = math.log(1.0 / delta)
 
     def eps_at(alpha: float) -> float:
         return alpha * rho + (log_inv_delta + (alpha - 1) * math.log1p(-1.0 / alpha) - math.log(alpha)) / (alpha - 1)
 
     # the optimum alpha is near 1 + sqrt(log(1/delta)/rho); search a wide bracket in log space
-    res = minimize_scalar(
-        lambda la: eps_at(1.0 + math.exp(la)), bounds=(-20.0, 30.0), method="bounded", options={"xatol": 1e-12}
-    )
-    return float(res.fun)
+    return _minimize_bounded(lambda la: eps_at(1.0 + math.exp(la)), -20.0, 30.0, xatol=1e-12)
+
+
+def _sign(x: float) -> float:
+    """numpy's sign of a float: -1.0 or 1.0, a zero or nan as it is."""
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    return x
+
+
+def _maximum(a: float, b: float) -> float:
+    """numpy's maximum of two floats: nan when either is nan."""
+    if a != a or b != b:
+        return math.nan
+    return a if a >= b else b
+
+
+def _minimize_bounded(
+    func: Callable[[float], float], x1: float, x2: float, *, xatol: float, maxiter: int = 500
+) -> float:
+    """The minimum of `func` on [x1, x2] by Brent's bounded method: the same steps, in the same float
+    arithmetic, as `scipy.optimize.minimize_scalar(func, bounds=(x1, x2), method="bounded",
+    options={"xatol": xatol})`, whose `fun` it returns (so the accounting does not import scipy)."""
+    sqrt_eps = math.sqrt(2.2e-16)
+    golden_mean = 0.5 * (3.0 - math.sqrt(5.0))
+    a, b = x1, x2
+    fulc = a + golden_mean * (b - a)
+    nfc, xf = fulc, fulc
+    rat = e = 0.0
+    x = xf
+    fx = func(x)
+    num = 1
+    ffulc = fnfc = fx
+    xm = 0.5 * (a + b)
+    tol1 = sqrt_eps * abs(xf) + xatol / 3.0
+    tol2 = 2.0 * tol1
+    while abs(xf - xm) > (tol2 - 0.5 * (b - a)):
+        golden = True
+        if abs(e) > tol1:  # a parabolic fit
+            golden = False
+            r = (xf - nfc) * (fx - ffulc)
+            q = (xf - fulc) * (fx - fnfc)
+            p = (xf - fulc) * q - (xf - nfc) * r
+            q = 2.0 * (q - r)
+            if q > 0.0:
+                p = -p
+            q = abs(q)
+            r = e
+            e = rat
+            if (abs(p) < abs(0.5 * q * r)) and (p > q * (a - xf)) and (p < q * (b - xf)):  # acceptable
+                rat = (p + 0.0) / q
+                x = xf + rat
+                if ((x - a) < tol2) or ((b - x) < tol2):
+                    rat = tol1 * (_sign(xm - xf) + ((xm - xf) == 0))
+            else:
+                golden = True
+        if golden:  # a golden-section step
+            e = a - xf if xf >= xm else b - xf
+            rat = golden_mean * e
+        x = xf + (_sign(rat) + (rat == 0)) * _maximum(abs(rat), tol1)
+        fu = func(x)
+        num += 1
+        if fu <= fx:
+            if x >= xf:
+                a = xf
+            else:
+                b = xf
+            fulc, ffulc = nfc, fnfc
+            nfc, fnfc = xf, fx
+            xf, fx = x, fu
+        else:
+            if x < xf:
+                a = x
+            else:
+                b = x
+            if (fu <= fnfc) or (nfc == xf):
+                fulc, ffulc = nfc, fnfc
+                nfc, fnfc = x, fu
+            elif (fu <= ffulc) or (fulc == xf) or (fulc == nfc):  # noqa: SIM109 (as floats, nan included)
+                fulc, ffulc = x, fu
+        xm = 0.5 * (a + b)
+        tol1 = sqrt_eps * abs(xf) + xatol / 3.0
+        tol2 = 2.0 * tol1
+        if num >= maxiter:
+            break
+    return float(fx)
 
 
 def zcdp_epsilon(rho: Fraction | float, delta: Fraction | float) -> Fraction:

@@ -230,7 +230,13 @@ class DomainEncoder:
         spec = enc.spec
         if enc.mode == "category":
             keys = {k: i for i, k in enumerate(_category_keys(spec.values or []))}
-            if s.dtype == object:
+            if isinstance(s.dtype, pd.CategoricalDtype):
+                # key each category once, spread to the rows by the column's own codes
+                categories = s.cat.categories
+                lookup = np.array([keys.get(_key(v), -1) for v in categories] + [-1], dtype=np.int64)
+                own = s.cat.codes.to_numpy()
+                codes = lookup[np.where(own < 0, len(categories), own)]
+            elif s.dtype == object:
                 # mixed Python objects: key every value (True and 1 must stay apart)
                 codes = s.map(lambda v: keys.get(_key(v), -1) if not pd.isna(v) else -1).to_numpy(dtype=np.int64)
             else:
@@ -280,7 +286,13 @@ class DomainEncoder:
             isnull = c == enc.null_code if enc.null_code is not None else np.zeros(len(c), dtype=bool)
             spec = enc.spec
             if enc.mode == "category":
-                values = np.array([*list(spec.values or []), None], dtype=object)
+                declared = list(spec.values or [])
+                categories = _as_categories(declared)
+                if categories is not None:  # the codes as they are, no Python object per cell
+                    index = np.where(isnull, -1, np.minimum(c, len(declared) - 1))
+                    out[enc.name] = pd.Categorical.from_codes(index, dtype=pd.CategoricalDtype(categories))
+                    continue
+                values = np.array([*declared, None], dtype=object)
                 out[enc.name] = values[np.where(isnull, len(values) - 1, np.minimum(c, len(values) - 2))]
                 continue
             if enc.mode == "integer":
@@ -299,6 +311,19 @@ class DomainEncoder:
             elif spec.kind in NUMERIC_KINDS:
                 out[enc.name] = x
         return pd.DataFrame(out, copy=False)
+
+
+def _as_categories(values: Sequence[object]) -> pd.Index | None:
+    """The declared values as the categories of a pandas categorical, each with the key (`_key`) of its
+    declared value; None when pandas would merge or change some of them (True and 1, a null)."""
+    if not values or any(v is None or (isinstance(v, float) and math.isnan(v)) for v in values):
+        return None
+    categories = pd.Index(values)
+    if not categories.is_unique or len(categories) != len(values):
+        return None
+    if any(_key(a) != _key(b) for a, b in zip(categories, values, strict=True)):
+        return None
+    return categories
 
 
 def _keeps_time_of_day(spec: ColumnSpec) -> bool:

@@ -63,7 +63,28 @@ def validate_table(df: pd.DataFrame, schema: PublicSchema) -> list[SchemaIssue]:
     (they will be clipped or mapped to null), nulls in a non-nullable column.
     These counts come from real rows: show them to the steward only.
     """
-    return _issues(apply_null_tokens(df, schema), schema, errors_only=False)
+    return _issues(apply_null_tokens(_plain_unless_declared(df, schema), schema), schema, errors_only=False)
+
+
+def _plain_unless_declared(df: pd.DataFrame, schema: PublicSchema) -> pd.DataFrame:
+    """`df` with its categorical columns (`read_table(categories=True)`) as plain object columns of the
+    same values (None for a null) where the schema reads their values one by one: a column with null
+    tokens, or a number, date or open-domain column. The others stay categorical: a declared domain is
+    matched once per category, and a dropped or unknown column is not read."""
+
+    def reads_cells(name: str) -> bool:
+        spec = schema.columns.get(name)
+        if spec is None:
+            return False
+        return bool(schema.null_tokens_of(name)) or (spec.values is None and not spec.is_dropped)
+
+    plain = [c for c in df.columns if isinstance(df[c].dtype, pd.CategoricalDtype) and reads_cells(str(c))]
+    if not plain:
+        return df
+    out = df.copy(deep=False)
+    for c in plain:
+        out[c] = pd.Series(df[c].to_numpy(dtype=object, na_value=None), index=df.index, name=c, dtype=object)
+    return out
 
 
 def _issues(df: pd.DataFrame, schema: PublicSchema, *, errors_only: bool) -> list[SchemaIssue]:
@@ -187,12 +208,13 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
     With strict=True, structural errors (missing or unknown columns, wrong kinds)
     raise SchemaError.
     """
-    df = apply_null_tokens(df, schema)
+    df = apply_null_tokens(_plain_unless_declared(df, schema), schema)
     issues = _issues(df, schema, errors_only=True)
     if strict and issues:
         raise SchemaError("; ".join(i.message for i in issues), field="schema")
     report = ConformReport()
     out: dict[str, pd.Series] = {}
+    nulls: dict[str, np.ndarray] = {}  # each kept column's null mask
     for name, spec in schema.columns.items():
         if spec.is_dropped:
             if name in df.columns:
@@ -212,31 +234,35 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
                     report.clipped[name] = n_clip
                 parsed = parsed.clip(lower=lo, upper=hi)
             out[name] = parsed.astype("datetime64[ns]")
+            nulls[name] = out[name].isna().to_numpy()
         elif spec.values is not None:
             declared, codes = _declared(s, _category_keys(spec.values), spec.values)
-            n_bad = int((declared.isna()[codes] & (codes < len(declared) - 1)).sum())  # the last: nulls
+            nulls[name] = declared.isna()[codes]
+            n_bad = int((nulls[name] & (codes < len(declared) - 1)).sum())  # the last: nulls
             if n_bad:
                 report.undeclared_to_null[name] = n_bad
             out[name] = pd.Series(declared.take(codes), index=s.index)
         elif spec.kind in NUMERIC_KINDS:
-            num = pd.to_numeric(s, errors="coerce").astype("float64")
-            report.unparseable_to_null[name] = int(num.isna().sum() - s.isna().sum())
+            x = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
+            nulls[name] = np.isnan(x)
+            report.unparseable_to_null[name] = int(nulls[name].sum() - s.isna().sum())
             if spec.has_bounds:
                 lo, hi = spec.numeric_bounds()
-                n_clip = int(((num < lo) | (num > hi)).sum())
+                n_clip = int(((x < lo) | (x > hi)).sum())
                 if n_clip:
                     report.clipped[name] = n_clip
-                num = num.clip(lo, hi)
+                    x = np.clip(x, lo, hi)
             if spec.is_integer:
-                num = num.round()
-            out[name] = num
+                x = np.round(x)
+            out[name] = pd.Series(x, index=s.index, name=s.name)
         else:  # categorical with an open domain: keep strings, the method must refuse or pay
             out[name] = s.astype("string")
+            nulls[name] = out[name].isna().to_numpy()
     result = pd.DataFrame(out, index=df.index, copy=False)  # no consolidation: a copy of every column
     report.unparseable_to_null = {k: v for k, v in report.unparseable_to_null.items() if v}
     required = [n for n in result.columns if not schema.columns[n].nullable]
     if required:
-        mask = result[required].isna().any(axis=1)
+        mask = np.logical_or.reduce([nulls[n] for n in required])
         report.dropped_rows = int(mask.sum())
         if report.dropped_rows:
             result = result.loc[~mask]
@@ -249,7 +275,14 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
 
 def _declared(s: pd.Series, keys: dict[str, Scalar], values: list[Scalar]) -> tuple[Any, np.ndarray]:
     """(array, codes): the declared category of each distinct value of `s` (NA when undeclared, and a last
-    NA for nulls) in the column's dtype, and each cell's index into it. `array.take(codes)` is the column."""
+    NA for nulls) in the column's dtype, and each cell's index into it. `array.take(codes)` is the column.
+    A categorical column is matched once per category, on its own codes."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        categories = s.cat.categories
+        cat_codes = s.cat.codes.to_numpy()
+        looked_up = [keys.get(_key(v)) for v in categories] + [None]
+        where = np.where(cat_codes < 0, len(categories), cat_codes).astype(np.intp)
+        return pd.array(looked_up, dtype=_category_dtype(values)), where
     codes, uniques = factorize(s)
     looked_up = [keys.get(_key(v)) for v in uniques] + [None]
     return pd.array(looked_up, dtype=_category_dtype(values)), np.where(codes < 0, len(uniques), codes)

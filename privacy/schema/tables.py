@@ -20,13 +20,18 @@ from privacy.errors import SchemaError
 NA_VALUES = ["", "?", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 
 
-def read_table(path: str | Path, *, max_rows: int | None = None) -> pd.DataFrame:
+def read_table(path: str | Path, *, max_rows: int | None = None, categories: bool = False) -> pd.DataFrame:
     """Read a CSV or Parquet file into a DataFrame with a clear error on bad input.
 
     CSV is parsed with pyarrow; "?" and the usual NA spellings are nulls. Refused
     with a SchemaError that says what to change: an empty file, text that is not
     UTF-8, duplicate or missing column names, list/struct/binary columns
     (Parquet), and infinite values in a numeric column.
+
+    With `categories`, a CSV's text columns come as pandas categoricals of the same
+    strings (arrow's dictionary encoding: each distinct text is made a Python string
+    once, not once per cell); everything else is as without. `conform_table` and
+    `validate_table` take such a frame as they take the plain one.
     """
     p = Path(path)
     suffix = p.suffix.lower()
@@ -40,7 +45,11 @@ def read_table(path: str | Path, *, max_rows: int | None = None) -> pd.DataFrame
             df = _read_parquet(p)
         else:
             _check_utf8(p)
-            df = pd.read_csv(p, na_values=NA_VALUES, keep_default_na=True, engine="pyarrow")
+            df = (
+                _read_csv_categories(p)
+                if categories
+                else pd.read_csv(p, na_values=NA_VALUES, keep_default_na=True, engine="pyarrow")
+            )
     except FileNotFoundError as exc:
         raise SchemaError(f"file not found: {p}", field="file") from exc
     except SchemaError:
@@ -62,6 +71,44 @@ def read_table(path: str | Path, *, max_rows: int | None = None) -> pd.DataFrame
     if max_rows is not None:
         df = df.head(max_rows)
     return df
+
+
+def _read_csv_categories(p: Path) -> pd.DataFrame:
+    """`pd.read_csv(p, na_values=NA_VALUES, keep_default_na=True, engine="pyarrow")` (the same parser
+    options, nulls and types), with the text columns dictionary-encoded: pandas categoricals."""
+    import pyarrow as pa
+    import pyarrow.csv as pv
+    from pandas._libs.parsers import STR_NA_VALUES
+
+    nulls = sorted(set(NA_VALUES) | STR_NA_VALUES)
+    try:
+        table = pv.read_csv(
+            p,
+            read_options=pv.ReadOptions(autogenerate_column_names=False, skip_rows=0, encoding="utf-8"),
+            parse_options=pv.ParseOptions(delimiter=",", quote_char='"', ignore_empty_lines=True),
+            convert_options=pv.ConvertOptions(
+                null_values=nulls,
+                strings_can_be_null=True,
+                auto_dict_encode=True,
+                auto_dict_max_cardinality=_MAX_DICTIONARY,
+            ),
+        )
+    except pa.ArrowInvalid as exc:
+        raise pd.errors.ParserError(exc) from exc
+    # as pandas: an all-null column is float64; a text column arrow left plain (too many distinct
+    # values) is encoded here, so that every text column comes the same way
+    fields = []
+    for f in table.schema:
+        if pa.types.is_null(f.type):
+            f = f.with_type(pa.float64())
+        elif pa.types.is_string(f.type) or pa.types.is_large_string(f.type):
+            f = f.with_type(pa.dictionary(pa.int32(), f.type))
+        fields.append(f)
+    table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
+    return table.to_pandas()
+
+
+_MAX_DICTIONARY = 1 << 16  # distinct texts per column (per block) arrow encodes while parsing
 
 
 def _check_utf8(p: Path, chunk_size: int = 1 << 20) -> None:

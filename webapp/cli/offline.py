@@ -320,11 +320,12 @@ def register(cli: click.Group) -> None:
                 fail(f"schema file not found: {schema_path}")
             schema = load_schema(Path(schema_path))
             synthesizer.preflight(schema, requested)  # refuse before the data is read
-            table, _report = conform_table(read_table(file), schema)
+            table, _report = conform_table(read_table(file, categories=True), schema)
             timings["load"] = round(time.perf_counter() - t0, 3)
             t1 = time.perf_counter()
             cost = synthesizer.fit(table, schema, requested, progress=ProgressLine("fit", not quiet))
             timings["fit"] = round(time.perf_counter() - t1, 3)
+            del table  # the real rows are not needed to sample: their memory is free for the output
         t2 = time.perf_counter()
         df = synthesizer.sample(rows, progress=ProgressLine("sample", not quiet))
         timings["sample"] = round(time.perf_counter() - t2, 3)
