@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from typing import Any
-
-from flask import Flask
+from typing import TYPE_CHECKING, Any
 
 from core.settings import Settings
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 __all__ = ["create_app"]
 
@@ -24,6 +25,8 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
         settings = config
     else:
         settings = Settings.from_env(**(config or {}))
+    from flask import Flask  # here, so the command line (webapp.cli) starts without loading Flask
+
     settings.ensure_dirs()
     app = Flask(__name__)
     app.config.update(
@@ -47,8 +50,6 @@ def create_app(config: Settings | dict[str, Any] | None = None) -> Flask:
 
         hops = settings.proxy_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
-    import scipy.optimize  # noqa: F401 - used by every release request (zCDP conversions); load it once, now
-
     register_converters(app)
     register_extensions(app)
     register_blueprints(app)

@@ -177,7 +177,6 @@ def _warm_up() -> None:
     libraries of optional methods, torch, SDV, JAX, still load only when used).
     """
     try:
-        import scipy.optimize  # noqa: F401 - zCDP conversions
         import sklearn.ensemble
         import sklearn.linear_model  # noqa: F401
 
