@@ -454,6 +454,26 @@ def utility_section(
     }
 
 
+def _nmi(a: np.ndarray, b: np.ndarray) -> float:
+    """scikit-learn's normalized_mutual_info_score (arithmetic mean of the entropies) of two code arrays,
+    counted with bincount instead of a sparse contingency matrix."""
+    _, a = np.unique(a, return_inverse=True)
+    _, b = np.unique(b, return_inverse=True)
+    na, nb = int(a.max(initial=-1)) + 1, int(b.max(initial=-1)) + 1
+    if na == nb == 1 or na == nb == 0:
+        return 1.0  # one cluster each, or none: a perfect match, as scikit-learn says
+    n = a.size
+    joint = np.bincount(a.astype(np.int64) * nb + b, minlength=na * nb)
+    cells = np.flatnonzero(joint)
+    p = joint[cells] / n
+    pa, pb = np.bincount(a) / n, np.bincount(b) / n
+    mi = max(float(np.sum(p * (np.log(p) - np.log(pa[cells // nb]) - np.log(pb[cells % nb])))), 0.0)
+    if mi == 0.0:
+        return 0.0
+    h = (-float(np.sum(pa * np.log(pa))) - float(np.sum(pb * np.log(pb)))) / 2
+    return mi / max(h, float(np.finfo("float64").eps))
+
+
 NEAR_PERFECT_AUC = 0.99
 DUPLICATE_NMI = 0.95
 
@@ -474,8 +494,6 @@ def _leakage(
     NEAR_PERFECT_AUC, or R^2 above it), or one feature nearly duplicates the target (normalised mutual
     information of their codes above DUPLICATE_NMI on the real training rows). Internal: real rows.
     """
-    from sklearn.metrics import normalized_mutual_info_score
-
     trtr = primary.get("trtr", {})
     score = trtr.get("roc_auc") if task == "classification" else trtr.get("r2")
     near_perfect = score is not None and np.isfinite(score) and score > NEAR_PERFECT_AUC
@@ -483,8 +501,7 @@ def _leakage(
     y = tview.codes(rows[target])
     duplicates = []
     for name, view in features.items():
-        with quiet_warnings():
-            nmi = float(normalized_mutual_info_score(y, view.codes(rows[name])))
+        nmi = _nmi(y, view.codes(rows[name]))
         if nmi > DUPLICATE_NMI:
             duplicates.append({"feature": name, "nmi": round(nmi, 4)})
     reasons = []

@@ -12,10 +12,10 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import balanced_accuracy_score, r2_score, roc_auc_score
+from sklearn.metrics import balanced_accuracy_score, normalized_mutual_info_score, r2_score, roc_auc_score
 
 from evaluation import build_report, split_holdout
-from evaluation.utility import _auc_influence, _balanced_accuracy, _r2_influence, _se, _standard_errors
+from evaluation.utility import _auc_influence, _balanced_accuracy, _nmi, _r2_influence, _se, _standard_errors
 from privacy.schema import ColumnSpec, PublicSchema
 
 BOOTSTRAP = 600
@@ -93,6 +93,15 @@ def test_balanced_accuracy_is_scikit_learns(seed: int) -> None:
         warnings.simplefilter("ignore")  # scikit-learn warns of predicted classes y does not hold
         expected = balanced_accuracy_score(y, pred)
     assert _balanced_accuracy(y, pred) == expected
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_leakage_checks_mutual_information_is_scikit_learns(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 400))
+    a = rng.integers(-1, int(rng.integers(1, 8)), n)
+    b = 2 * a + (rng.random(n) < 0.05) if seed % 2 else rng.integers(0, int(rng.integers(1, 8)), n)
+    assert _nmi(a, b) == pytest.approx(normalized_mutual_info_score(a, b), abs=1e-12)
 
 
 def _table(n: int, seed: int) -> tuple[PublicSchema, pd.DataFrame]:
