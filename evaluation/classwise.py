@@ -23,6 +23,10 @@ by the minority classes' F1 and recall:
   F1 and recall (unweighted means over the minority classes) and the balanced
   accuracy, TSTR against TRTR. The judged ratio is F1's: recall alone rewards
   a model that calls every row minority, F1 also counts the precision it loses.
+  Its standard error, and those of TSTR's and TRTR's minority F1, are the
+  spread of a paired bootstrap of the holdout rows (`BOOTSTRAP` resamples,
+  seeded): the rows both models are scored on, resampled together. Like the
+  utility section's, they leave out the variation from the training rows.
 
 Internal: every figure here reads real rows.
 """
@@ -40,7 +44,10 @@ from evaluation._tables import ColumnView
 from evaluation.kernels import NotScorable, fidelity_from_codes, sample_pairs
 from privacy.schema import PublicSchema
 
-__all__ = ["WEIGHTING", "class_section", "minority_scores"]
+__all__ = ["BOOTSTRAP", "WEIGHTING", "class_section", "minority_scores"]
+
+#: resamples of the holdout rows for the standard errors of the minority-class F1 figures
+BOOTSTRAP = 200
 
 WEIGHTING = (
     "unweighted mean over the classes of the real training rows (each class counts the same); "
@@ -164,7 +171,7 @@ def class_section(
         },
     }
     try:
-        out["utility"] = minority_scores(utility, labels, minority)
+        out["utility"] = minority_scores(utility, labels, minority, rng=rng)
     except NotScorable as exc:
         out["utility"] = {"not_scored": str(exc)}
     out["notes"] = notes + out["utility"].pop("notes", [])
@@ -172,8 +179,41 @@ def class_section(
     return out
 
 
-def minority_scores(utility: dict[str, Any] | None, labels: list[str], minority: list[int]) -> dict[str, Any]:
-    """Minority-class F1, recall and balanced accuracy of the utility section's models, TSTR vs TRTR."""
+def _f1_bootstrap(
+    y: np.ndarray, tstr: np.ndarray, trtr: np.ndarray, classes: list[int], rng: np.random.Generator
+) -> dict[str, float | None]:
+    """Paired bootstrap standard errors of TSTR's and TRTR's minority F1 (macro over `classes`, 0 where a
+    class has no true or predicted row, as scikit-learn's zero_division=0) and of their ratio."""
+    weights = rng.multinomial(y.size, np.full(y.size, 1.0 / y.size), size=BOOTSTRAP).astype(float)
+
+    def f1(pred: np.ndarray) -> np.ndarray:
+        per_class = []
+        for c in classes:
+            tp = weights @ ((y == c) & (pred == c))
+            wrong = weights @ ((y == c) != (pred == c))  # false positives and false negatives
+            denominator = 2 * tp + wrong
+            per_class.append(np.divide(2 * tp, denominator, out=np.zeros(BOOTSTRAP), where=denominator > 0))
+        return np.mean(per_class, axis=0)
+
+    a, b = f1(np.asarray(tstr)), f1(np.asarray(trtr))
+    ok = b > 0
+    return {
+        "tstr_minority_f1": float(np.std(a, ddof=1)),
+        "trtr_minority_f1": float(np.std(b, ddof=1)),
+        # resamples where TRTR's F1 is 0 have no ratio; None when most have none
+        "minority_f1_ratio": float(np.std(a[ok] / b[ok], ddof=1)) if ok.sum() > BOOTSTRAP // 2 else None,
+        "method": f"paired bootstrap of the holdout rows, {BOOTSTRAP} resamples",
+    }
+
+
+def minority_scores(
+    utility: dict[str, Any] | None,
+    labels: list[str],
+    minority: list[int],
+    rng: np.random.Generator | None = None,
+) -> dict[str, Any]:
+    """Minority-class F1, recall and balanced accuracy of the utility section's models, TSTR vs TRTR,
+    with bootstrap standard errors of the primary model's F1 figures (seeded by `rng`)."""
     from sklearn.metrics import balanced_accuracy_score, f1_score, precision_recall_fscore_support
 
     from evaluation._common import quiet_warnings
@@ -223,9 +263,16 @@ def minority_scores(utility: dict[str, Any] | None, labels: list[str], minority:
             "the minority-class F1 ratio is undefined: the model trained on real rows never predicts a "
             "minority class correctly"
         )
+    head_model = primary if primary in models else next(iter(models))
+    by_setting = preds["by_model"][head_model]
+    standard_error = _f1_bootstrap(
+        y, by_setting["tstr"], by_setting["trtr"], in_holdout, rng if rng is not None else np.random.default_rng(0)
+    )
     return {
         "minority_classes": [labels[c] for c in in_holdout],
         "primary_model": primary,
+        "minority_f1_ratio_se": standard_error["minority_f1_ratio"],
+        "standard_error": standard_error,
         "judged": "minority_f1",
         "minority_f1_ratio": head["ratio"]["minority_f1"],
         "minority_recall_ratio": head["ratio"]["minority_recall"],

@@ -219,6 +219,11 @@ def _utility_html(d: dict[str, Any]) -> str:
                     f"utility ratio ({d.get('primary_model')}, {d.get('primary_score')} TSTR / TRTR)",
                     d.get("utility_ratio"),
                 ),
+                ("standard error of the ratio", d.get("utility_ratio_se")),
+                (
+                    f"standard errors of TSTR and TRTR {d.get('primary_score')}",
+                    f"{_fmt(d.get('tstr_score_se'))} and {_fmt(d.get('trtr_score_se'))}",
+                ),
             ]
         )
     ]
@@ -234,6 +239,8 @@ def _utility_html(d: dict[str, Any]) -> str:
         "of permutation importances of the model trained on synthetic rows and of the one trained on "
         "real rows.</p>"
     )
+    if d.get("standard_error_method"):
+        out.append(f"<p class='note'>Standard errors: {_e(d['standard_error_method'])}.</p>")
     return "".join(out)
 
 
@@ -257,6 +264,7 @@ def _classes_html(d: dict[str, Any]) -> str:
                     f"minority-class F1 ratio ({u.get('primary_model')}, TSTR / TRTR; judged)",
                     u.get("minority_f1_ratio") if "not_scored" not in u else "not scored: " + u["not_scored"],
                 ),
+                ("standard error of the minority-class F1 ratio (holdout bootstrap)", u.get("minority_f1_ratio_se")),
                 ("minority-class recall ratio", u.get("minority_recall_ratio")),
                 ("balanced accuracy ratio", u.get("balanced_accuracy_ratio")),
             ]

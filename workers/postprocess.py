@@ -105,10 +105,12 @@ def post_process(
         released, released_schema, disclosure = apply_disclosure_control(inp.synthetic, schema, policy)
         st(0.7, "checks against real rows")
         released, real_checks = real_row_checks(released, train, schema, policy, disclosure=disclosure)
+        # the real holdout in the released representation: the baseline's rows here, the report's below
+        test_view = recode_like(test, disclosure)
         # the same check on real people who were not in the training split: how often fresh rows of the
         # population reproduce a unique training combination by chance (the gate's baseline)
         _, baseline = real_row_checks(
-            recode_like(test, disclosure),
+            test_view,
             train,
             schema,
             policy.model_copy(update={"remove_real_matches": False}),
@@ -130,7 +132,6 @@ def post_process(
         }
         # compare what is released with the real rows in the released representation
         train_view = recode_like(train, disclosure)
-        test_view = recode_like(test, disclosure)
         report = build_report(
             train_view,
             test_view,

@@ -69,7 +69,14 @@ def test_service_case_compares_the_release_with_its_library_calls(results: dict)
         assert case["ratio"][key] > 0, key
     # a share of the service's time: below 1, and negative only when the library run was the slower one
     assert _number(case["ratio"]["overhead share (warm)"]) and case["ratio"]["overhead share (warm)"] < 1
+    # the release through the service against `synthgate synth --method mst` as one process, same file
+    for key in ("service warm / synth process", "service warm / synth process (CPU)"):
+        assert _number(case["ratio"][key]) and case["ratio"][key] > 0, key
+        assert case["targets"][key]["target"] == "<= 3" and case["targets"][key]["value"] == case["ratio"][key]
+    assert _number(case["ratio"]["service cold / synth process"])
+    assert ("synthgate synth (whole process)", "process") in stages
     figures = case["figures"]
+    assert figures["synth_process"]["wall_s"] > 0 and figures["synth_process"]["cpu_s"] > 0
     assert set(figures["overhead_by_stage_warm_s"]) >= {"queue wait", "fit", "evaluate", "write", "outside stages"}
     assert figures["policy"]["privacy"] == "dp-only"
 
