@@ -16,6 +16,8 @@
 9. `synth_process` (in bench.io_cases): `synthgate synth --method mst` on 1M rows as a whole process
    against the engine's fit and sample on the same CSV.
 10. `estimates` (in bench.estimates): the time estimate of privacy/estimate.py against measured CPU seconds.
+12. `evaluate` (in bench.evaluate_case): `synthgate evaluate` on adult resampled to 1,000,000 x 15 rows
+    against MST's output of the same shape as a whole process, and the report's sections one by one.
 
 Each case returns a plain dict (see `bench.__init__` for the layout). Figures
 are never asserted here: targets are reported as met or not. The run's
@@ -53,6 +55,7 @@ from bench.config import (
 )
 from bench.data import ROOT, write_adult_subset
 from bench.estimates import case_estimates
+from bench.evaluate_case import case_evaluate
 from bench.io_cases import case_synth_process
 from bench.measure import run_in_child, run_program
 from bench.service_cases import case_service, case_throughput
@@ -491,6 +494,7 @@ CASES: dict[str, Callable[[BenchConfig], dict[str, Any]]] = {
     "engine": case_engine,
     "synth_process": case_synth_process,
     "estimates": case_estimates,
+    "evaluate": case_evaluate,
 }
 CASE_NUMBERS = {str(i + 1): name for i, name in enumerate(CASES)}
 
