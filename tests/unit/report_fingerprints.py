@@ -24,6 +24,8 @@ NAMES = ("adult", "generated")
 # not figures: timings, the settings (limits, versions) and the constant definitions
 SKIPPED_TOP = {"settings", "definitions", "schema_version", "kind", "audience"}
 SKIPPED_KEYS = {"seconds", "figures"}
+# sample sizes the report now chooses differently (evaluation/README.md, "Scale"): not figures
+SAMPLE_SIZES = {"sections/privacy/data/dcr/synthetic_rows_searched"}
 THRESHOLDS = {
     "min_fidelity": 0.6,
     "min_utility_ratio": 0.7,
@@ -125,6 +127,11 @@ def standard_error(report: dict[str, Any], path: str) -> float | None:
             block = parent.get(name)
             if isinstance(block, dict) and isinstance(block.get(key), int | float):
                 return float(block[key])
+    if parts[0] == "checks" and key == "value":  # a check judges a summary figure
+        from evaluation.report import CHECKS
+
+        figure = {c[0]: c[2] for c in CHECKS}.get(report["checks"][int(parts[1])].get("name"))
+        return standard_error(report, f"summary/{figure}") if figure else None
     if parts[0] == "summary":
         for p, value in _leaves(report.get("sections", {}), ()):
             if p[-1] == f"{key}_se" and isinstance(value, int | float):
