@@ -105,12 +105,26 @@ def statuses(report: dict[str, Any]) -> dict[str, str]:
     return {k: s.get("status") for k, s in report["sections"].items()}
 
 
+def _at(report: Any, parts: list[str]) -> Any:
+    node = report
+    for p in parts:
+        if isinstance(node, list) and p.isdigit() and int(p) < len(node):
+            node = node[int(p)]
+        elif isinstance(node, dict):
+            node = node.get(p)
+        else:
+            return None
+    return node
+
+
 def standard_error(report: dict[str, Any], path: str) -> float | None:
     """The standard error the report states for the figure at `path`, if any.
 
     A figure `k` has its standard error in a sibling `k_se`, or in a sibling dict `standard_error`
-    (or `standard_errors`) under `k`; a figure repeated in the summary takes the one stated for the
-    same name in its section.
+    (or `standard_errors`) under `k`; a model's primary score under a setting
+    (`models/<m>/<setting>/<score>`) in the model's `standard_error[<setting>]`; a check's value is the
+    summary figure it judges; a figure repeated in the summary takes the one stated for the same name
+    in its section.
     """
     parts = path.split("/")
     parent: Any = report
@@ -127,6 +141,13 @@ def standard_error(report: dict[str, Any], path: str) -> float | None:
             block = parent.get(name)
             if isinstance(block, dict) and isinstance(block.get(key), int | float):
                 return float(block[key])
+    if len(parts) >= 3:  # a model's primary score under a setting: models/<m>/<setting>/<score>
+        model = _at(report, parts[:-2])
+        block = model.get("standard_error") if isinstance(model, dict) else None
+        if isinstance(block, dict) and model.get("primary_score") == key:
+            se = block.get(parts[-2])
+            if isinstance(se, int | float):
+                return float(se)
     if parts[0] == "checks" and key == "value":  # a check judges a summary figure
         from evaluation.report import CHECKS
 

@@ -66,3 +66,7 @@ def test_the_comparison_can_fail() -> None:
     assert standard_error(rep, "summary/x") == 0.01
     assert standard_error(rep, "sections/s/data/y") is None
     assert figures(rep) == {"summary/x": 0.5, "sections/s/data/x_se": 0.01, "sections/s/data/y": 1.0}
+    model = {"primary_score": "gini", "tstr": {"gini": 0.8, "mae": 1.0}, "standard_error": {"tstr": 0.02}}
+    rep = {"sections": {"u": {"data": {"models": {"m": model}}}}}
+    assert standard_error(rep, "sections/u/data/models/m/tstr/gini") == 0.02
+    assert standard_error(rep, "sections/u/data/models/m/tstr/mae") is None
