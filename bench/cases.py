@@ -18,6 +18,8 @@
 10. `estimates` (in bench.estimates): the time estimate of privacy/estimate.py against measured CPU seconds.
 11. `aim_scale` (in bench.aim_scale): native AIM on adult resampled to 1,000,000 x 15 against native MST on
     the same table (time), and against AIM on adult's own 48,842 rows (two-way TVD).
+12. `evaluate` (in bench.evaluate_case): `synthgate evaluate` on adult resampled to 1,000,000 x 15 rows
+    against MST's output of the same shape as a whole process, and the report's sections one by one.
 
 Each case returns a plain dict (see `bench.__init__` for the layout). Figures
 are never asserted here: targets are reported as met or not. The run's
@@ -56,6 +58,7 @@ from bench.config import (
 )
 from bench.data import ROOT, write_adult_subset
 from bench.estimates import case_estimates
+from bench.evaluate_case import case_evaluate
 from bench.io_cases import case_synth_process
 from bench.measure import run_in_child, run_program
 from bench.service_cases import case_service, case_throughput
@@ -495,6 +498,7 @@ CASES: dict[str, Callable[[BenchConfig], dict[str, Any]]] = {
     "synth_process": case_synth_process,
     "estimates": case_estimates,
     "aim_scale": case_aim_scale,
+    "evaluate": case_evaluate,
 }
 CASE_NUMBERS = {str(i + 1): name for i, name in enumerate(CASES)}
 

@@ -28,7 +28,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
     "--cases",
     default=None,
     help="Comma-separated cases, by name or number: 1 mst, 2 aim, 3 service, 4 report, "
-    "5 throughput, 6 scale, 7 methods, 8 engine, 9 synth_process, 10 estimates, 11 aim_scale (default: all).",
+    "5 throughput, 6 scale, 7 methods, 8 engine, 9 synth_process, 10 estimates, 11 aim_scale, 12 evaluate (default: all).",
 )
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), default=None, help="Also write the results as JSON to this file."

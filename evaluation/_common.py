@@ -44,7 +44,10 @@ class EvaluationLimits:
     model_train_rows: int = 50_000  # rows to train each TSTR / TRTR model on
     model_test_rows: int = 50_000  # holdout rows to score them on
     importance_rows: int = 2_000  # holdout rows for permutation importance
-    dcr_synthetic_rows: int = 5_000  # synthetic rows whose closest records are searched
+    dcr_synthetic_rows: int = 5_000  # synthetic rows drawn for the DCR search ...
+    # ... of which at most this many, a seeded share of them, are searched: the DCR figures are shares and
+    # percentiles over these rows and carry their standard errors (a share's is at most 0.016 at 1,000)
+    dcr_searched_rows: int = 1_000
     dcr_reference_rows: int = 50_000  # rows of train and of holdout searched (equal sizes)
     distance_work: float = 2e10  # cap on queries x references x dimensions of one search (~0.5 s of BLAS)
     membership_targets: int = 2_000  # members and as many non-members attacked

@@ -69,7 +69,10 @@ def numeric_values(s: pd.Series, spec: ColumnSpec) -> np.ndarray:
 def _category_codes(s: pd.Series, categories: list) -> np.ndarray:
     """Index of each value in `categories` (-1 for null or undeclared)."""
     codes = pd.Categorical(s, categories=categories).codes.astype(np.int32)
-    unmatched = (codes < 0) & s.notna().to_numpy()
+    missing = codes < 0
+    if not missing.any():  # every value matched: no null to tell from an undeclared value
+        return codes
+    unmatched = missing & s.notna().to_numpy()
     if unmatched.any():
         # the table's values are typed differently from the schema (e.g. "1" vs 1): match as text
         keys = [_text_key(v) for v in categories]

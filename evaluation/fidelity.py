@@ -17,11 +17,11 @@ from evaluation._common import EvaluationLimits, no_progress, quiet_warnings, sa
 from evaluation._tables import ColumnView
 from evaluation.kernels import (
     FIDELITY_SCORE_DEFINITION,
+    Contingency,
     NotScorable,
     average_ranks,
     category_coverage,
     chi2_homogeneity_pvalue,
-    cramers_v,
     fidelity_from_codes,
     joint_tv_distance,
     ks_statistic,
@@ -83,11 +83,12 @@ def _matrix(names: list[str], value: Callable[[str, str], float | None], diagona
 
 
 def association_matrix(
-    views: dict[str, ColumnView], ranked: dict[str, np.ndarray], codes: dict[str, np.ndarray]
+    views: dict[str, ColumnView], ranked: dict[str, np.ndarray], codes: dict[str, np.ndarray] | Contingency
 ) -> list[list[float | None]]:
     """Spearman correlation (Pearson on `ranked`) for two numeric columns, Cramer's V (on codes) otherwise."""
     names = list(views)
     cache: dict[tuple[str, str], float | None] = {}
+    counts = codes if isinstance(codes, Contingency) else Contingency(codes, {n: v.size for n, v in views.items()})
 
     def value(a: str, b: str) -> float | None:
         key = (a, b) if a < b else (b, a)
@@ -96,7 +97,7 @@ def association_matrix(
                 if a in ranked and b in ranked:
                     cache[key] = pearson_correlation(ranked[a], ranked[b])
                 else:
-                    cache[key] = cramers_v(codes[a], codes[b], views[a].size, views[b].size)
+                    cache[key] = counts.cramers_v(a, b)
             except NotScorable:
                 cache[key] = None
         return cache[key]
@@ -139,6 +140,38 @@ def _correlations(names: list[str], real: dict[str, np.ndarray], syn: dict[str, 
     return {"columns": names, "real": lr, "synthetic": ls, **_difference_summary(names, lr, ls)}
 
 
+class _WithoutTorch:
+    """An import finder that reports torch as not installed (used while SDMetrics is imported).
+
+    SDMetrics imports torch, when it is installed, only for its Bayesian-network likelihood metrics,
+    which the report does not use; importing torch costs about 1.5 s of CPU, most of the QualityReport's
+    cost on a large table. Where torch is already loaded (a worker that ran a neural synthesizer) nothing
+    changes.
+    """
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named '{name}'", name=name)
+        return
+
+
+def _quality_report_class() -> Any:
+    import sys
+
+    if "sdmetrics.reports" not in sys.modules and "torch" not in sys.modules:
+        import scipy.stats  # noqa: F401 - loaded before the finder is in place, as everything but SDMetrics
+
+        finder = _WithoutTorch()
+        sys.meta_path.insert(0, finder)
+        try:
+            import sdmetrics.reports  # noqa: F401
+        finally:
+            sys.meta_path.remove(finder)
+    from sdmetrics.reports import QualityReport
+
+    return QualityReport
+
+
 def sdmetrics_quality(
     real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *, max_rows: int = 20_000, seed: int = 0
 ) -> dict[str, Any]:
@@ -146,7 +179,7 @@ def sdmetrics_quality(
 
     Raises NotScorable with the reason when SDMetrics cannot score the tables.
     """
-    from sdmetrics.reports import QualityReport
+    QualityReport = _quality_report_class()
 
     names = [n for n in schema.synthesized_columns if n in real.columns and n in synthetic.columns]
     if not names or len(real) == 0 or len(synthetic) == 0:
@@ -234,12 +267,14 @@ def fidelity_section(
         }
 
     pairs = sample_pairs(names, limits.max_pairs, seed)
-    fid = fidelity_from_codes(rc, sc, sizes, pairs) if names else None
+    # each two-way table of each sample is counted once, for the TVDs, the pair weights and the associations
+    real_counts, syn_counts = Contingency(rc, sizes), Contingency(sc, sizes)
+    fid = fidelity_from_codes(real_counts, syn_counts, sizes, pairs) if names else None
     reference = None
     if holdout is not None and len(holdout) and names:
         hold_s = sample_rows(holdout, limits.fidelity_rows, rng)
         hc = {n: views[n].codes(hold_s[n]) for n in names}
-        ref = fidelity_from_codes(rc, hc, sizes, pairs)
+        ref = fidelity_from_codes(real_counts, Contingency(hc, sizes), sizes, pairs)
         reference = {
             "fidelity_score": ref["score"],
             "mean_one_way_tvd": ref["mean_one_way_tvd"],
@@ -264,8 +299,8 @@ def fidelity_section(
     srank = {n: average_ranks(x) for n, x in snum.items()}
     pearson = _correlations(numeric, rnum, snum) if len(numeric) >= 2 else None
     spearman = _correlations(numeric, rrank, srank) if len(numeric) >= 2 else None
-    assoc_real = association_matrix({n: views[n] for n in names}, rrank, rc)
-    assoc_syn = association_matrix({n: views[n] for n in names}, srank, sc)
+    assoc_real = association_matrix({n: views[n] for n in names}, rrank, real_counts)
+    assoc_syn = association_matrix({n: views[n] for n in names}, srank, syn_counts)
     mixed = [n for n in names if views[n].kind == "categorical"]
     cv_pairs = [(a, b) for a, b in itertools.combinations(names, 2) if a in mixed or b in mixed]
     cv_diffs = []

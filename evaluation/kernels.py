@@ -19,11 +19,13 @@ import pandas as pd
 __all__ = [
     "FIDELITY_SCORE_DEFINITION",
     "MIN_PAIR_WEIGHT",
+    "Contingency",
     "NotScorable",
     "average_ranks",
     "category_coverage",
     "chi2_homogeneity_pvalue",
     "cramers_v",
+    "cramers_v_table",
     "fidelity_from_codes",
     "joint_tv_distance",
     "ks_statistic",
@@ -119,7 +121,14 @@ def cramers_v(codes_a: np.ndarray, codes_b: np.ndarray, size_a: int, size_b: int
     if n == 0:
         raise NotScorable("an empty table has no association")
     joint = codes_a.astype(np.int64) * size_b + codes_b
-    table = np.bincount(joint, minlength=size_a * size_b).reshape(size_a, size_b).astype(float)
+    return cramers_v_table(np.bincount(joint, minlength=size_a * size_b).reshape(size_a, size_b), n)
+
+
+def cramers_v_table(counts: np.ndarray, n: int) -> float:
+    """Cramer's V of a two-way table of counts over n rows."""
+    if n == 0:
+        raise NotScorable("an empty table has no association")
+    table = counts.astype(float)
     table = table[table.sum(axis=1) > 0][:, table.sum(axis=0) > 0]
     r, c = table.shape
     if min(r, c) < 2:
@@ -127,6 +136,33 @@ def cramers_v(codes_a: np.ndarray, codes_b: np.ndarray, size_a: int, size_b: int
     expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0, keepdims=True) / n
     chi2 = float(((table - expected) ** 2 / expected).sum())
     return float(min(1.0, math.sqrt(chi2 / (n * (min(r, c) - 1)))))
+
+
+class Contingency:
+    """The discretised columns of one table, with each two-way table of counts counted once.
+
+    The fidelity score's two-way TVDs and pair weights, the holdout reference and the association
+    matrices all read the same pairs of the same samples: each pair is counted once and shared.
+    """
+
+    def __init__(self, codes: dict[str, np.ndarray], sizes: dict[str, int]) -> None:
+        self.codes, self.sizes = codes, sizes
+        self._tables: dict[tuple[str, str], np.ndarray] = {}
+
+    def __len__(self) -> int:
+        return len(next(iter(self.codes.values()))) if self.codes else 0
+
+    def table(self, a: str, b: str) -> np.ndarray:
+        """Counts of (a, b), of shape (size a, size b)."""
+        key = (a, b)
+        if key not in self._tables:
+            sa, sb = int(self.sizes[a]), int(self.sizes[b])
+            joint = self.codes[a].astype(np.int64) * sb + self.codes[b]
+            self._tables[key] = np.bincount(joint, minlength=sa * sb).reshape(sa, sb)
+        return self._tables[key]
+
+    def cramers_v(self, a: str, b: str) -> float:
+        return cramers_v_table(self.table(a, b), len(self))
 
 
 def average_ranks(x: np.ndarray) -> np.ndarray:
@@ -170,30 +206,43 @@ FIDELITY_SCORE_DEFINITION = (
 MIN_PAIR_WEIGHT = 0.05
 
 
-def _association(codes_a: np.ndarray, codes_b: np.ndarray, size_a: int, size_b: int) -> float:
+def _association(counts: Contingency, a: str, b: str) -> float:
     try:
-        return cramers_v(codes_a, codes_b, size_a, size_b)
+        return counts.cramers_v(a, b)
     except NotScorable:
         return 0.0
 
 
+def _two_way_tvd(real: Contingency, synthetic: Contingency, a: str, b: str) -> float:
+    if len(real) == 0 or len(synthetic) == 0:
+        raise NotScorable("an empty table has no distribution")
+    return tv_distance_counts(real.table(a, b).ravel(), synthetic.table(a, b).ravel())
+
+
 def fidelity_from_codes(
-    real: dict[str, np.ndarray],
-    synthetic: dict[str, np.ndarray],
+    real: dict[str, np.ndarray] | Contingency,
+    synthetic: dict[str, np.ndarray] | Contingency,
     sizes: dict[str, int],
     pairs: Sequence[tuple[str, str]],
 ) -> dict[str, Any]:
-    """The fidelity score and its parts from discretised columns."""
-    one_way = {n: joint_tv_distance([real[n]], [synthetic[n]], [sizes[n]]) for n in real}
+    """The fidelity score and its parts from discretised columns (or their `Contingency`, to share counts)."""
+    real_t = real if isinstance(real, Contingency) else Contingency(real, sizes)
+    syn_t = synthetic if isinstance(synthetic, Contingency) else Contingency(synthetic, sizes)
+    rc, sc = real_t.codes, syn_t.codes
+    one_way = {n: joint_tv_distance([rc[n]], [sc[n]], [sizes[n]]) for n in rc}
     two_way: dict[tuple[str, str], float] = {}
     weights: dict[tuple[str, str], float] = {}
     for a, b in pairs:
-        two_way[(a, b)] = joint_tv_distance([real[a], real[b]], [synthetic[a], synthetic[b]], [sizes[a], sizes[b]])
-        weights[(a, b)] = max(
-            _association(real[a], real[b], sizes[a], sizes[b]),
-            _association(synthetic[a], synthetic[b], sizes[a], sizes[b]),
-            MIN_PAIR_WEIGHT,
-        )
+        if sizes[a] * sizes[b] > 4_000_000:  # too many cells to count densely
+            two_way[(a, b)] = joint_tv_distance([rc[a], rc[b]], [sc[a], sc[b]], [sizes[a], sizes[b]])
+            weights[(a, b)] = max(
+                _association_codes(rc[a], rc[b], sizes[a], sizes[b]),
+                _association_codes(sc[a], sc[b], sizes[a], sizes[b]),
+                MIN_PAIR_WEIGHT,
+            )
+            continue
+        two_way[(a, b)] = _two_way_tvd(real_t, syn_t, a, b)
+        weights[(a, b)] = max(_association(real_t, a, b), _association(syn_t, a, b), MIN_PAIR_WEIGHT)
     mean_one = float(np.mean(list(one_way.values()))) if one_way else float("nan")
     if two_way:
         mean_two = float(np.mean(list(two_way.values())))
@@ -209,6 +258,13 @@ def fidelity_from_codes(
         "one_way": one_way,
         "two_way": two_way,
     }
+
+
+def _association_codes(codes_a: np.ndarray, codes_b: np.ndarray, size_a: int, size_b: int) -> float:
+    try:
+        return cramers_v(codes_a, codes_b, size_a, size_b)
+    except NotScorable:
+        return 0.0
 
 
 def sample_pairs(names: Sequence[str], max_pairs: int, seed: int) -> list[tuple[str, str]]:

@@ -91,6 +91,12 @@ def row_hashes(df: pd.DataFrame, views: dict[str, ColumnView]) -> np.ndarray:
     return h
 
 
+def is_in(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """`np.isin(values, pool)` through a hash table (pandas): the same answer, without sorting both arrays
+    (on 1,000,000 row hashes against 800,000, 0.05 s instead of 0.8 s)."""
+    return pd.Series(values, copy=False).isin(pool).to_numpy(dtype=bool)
+
+
 def nearest_distances(reference: np.ndarray, queries: np.ndarray, exact: np.ndarray | None = None) -> np.ndarray:
     """Distance from each query row to its closest reference row.
 
@@ -115,6 +121,30 @@ def _auc(member_scores: np.ndarray, nonmember_scores: np.ndarray) -> float:
 
     y = np.r_[np.ones(member_scores.size), np.zeros(nonmember_scores.size)]
     return float(roc_auc_score(y, np.r_[member_scores, nonmember_scores]))
+
+
+def auc_standard_error(auc: float, members: int, nonmembers: int) -> float | None:
+    """Hanley and McNeil's (1982) standard error of an AUC from `members` and `nonmembers` scored rows:
+    the sampling error of the attacked rows (the attack's own training rows held fixed)."""
+    if members < 2 or nonmembers < 2 or not np.isfinite(auc):
+        return None
+    q1, q2 = auc / (2.0 - auc), 2.0 * auc * auc / (1.0 + auc)
+    var = (auc * (1 - auc) + (members - 1) * (q1 - auc * auc) + (nonmembers - 1) * (q2 - auc * auc)) / (
+        members * nonmembers
+    )
+    return float(np.sqrt(max(var, 0.0)))
+
+
+def quantile_standard_error(sorted_values: np.ndarray, q: float) -> float | None:
+    """A distribution-free standard error of the q-quantile of a sample: half the width of the order
+    statistics' 95% interval (binomial ranks n q -/+ 1.96 sqrt(n q (1 - q))), divided by 1.96."""
+    n = sorted_values.size
+    if n < 2:
+        return None
+    half = 1.96 * np.sqrt(n * q * (1 - q))
+    lo = int(np.clip(np.floor(n * q - half), 0, n - 1))
+    hi = int(np.clip(np.ceil(n * q + half), 0, n - 1))
+    return float((sorted_values[hi] - sorted_values[lo]) / (2 * 1.96))
 
 
 class _Context:
@@ -166,8 +196,8 @@ class _Context:
 
 def _exact_matches(ctx: _Context) -> dict[str, Any]:
     syn = ctx.synthetic_hashes
-    to_train = np.isin(syn, row_hashes(ctx.train, ctx.views))
-    to_holdout = np.isin(syn, row_hashes(ctx.holdout, ctx.views))
+    to_train = is_in(syn, row_hashes(ctx.train, ctx.views))
+    to_holdout = is_in(syn, row_hashes(ctx.holdout, ctx.views))
     return {
         "rate_train": float(to_train.mean()),
         "rate_holdout": float(to_holdout.mean()),
@@ -182,26 +212,46 @@ def _dcr(ctx: _Context) -> dict[str, Any]:
     holdout_ref = sample_rows(ctx.holdout, n_ref, ctx.rng)
     n_q = ctx.query_budget(min(len(ctx.synthetic), ctx.limits.dcr_synthetic_rows), n_ref)
     queries = sample_rows(ctx.synthetic, n_q, ctx.rng)
+    if len(queries) > ctx.limits.dcr_searched_rows:  # its own generator: the attacks' draws stay as they were
+        queries = sample_rows(queries, ctx.limits.dcr_searched_rows, section_rng(ctx.seed, "dcr"))
+        n_q = len(queries)
     Xq, hq = ctx.encode(queries)
     Xt, ht = ctx.encode(train_ref)
     Xh, hh = ctx.encode(holdout_ref)
-    d_train = nearest_distances(Xt, Xq, np.isin(hq, ht))
-    d_holdout = nearest_distances(Xh, Xq, np.isin(hq, hh))
+    d_train = nearest_distances(Xt, Xq, is_in(hq, ht))
+    d_holdout = nearest_distances(Xh, Xq, is_in(hq, hh))
+    closer = (d_train < d_holdout) + 0.5 * (d_train == d_holdout)
     share = float(np.mean(d_train < d_holdout) + 0.5 * np.mean(d_train == d_holdout))
+    sorted_train, sorted_holdout = np.sort(d_train), np.sort(d_holdout)
     return {
         "share_closer_to_train": share,
+        "share_closer_to_train_se": _mean_standard_error(closer),
         "ideal": 0.5,
         "p5_train": float(np.percentile(d_train, 5)),
+        "p5_train_se": quantile_standard_error(sorted_train, 0.05),
         "p5_holdout": float(np.percentile(d_holdout, 5)),
+        "p5_holdout_se": quantile_standard_error(sorted_holdout, 0.05),
         "median_train": float(np.median(d_train)),
+        "median_train_se": quantile_standard_error(sorted_train, 0.5),
         "median_holdout": float(np.median(d_holdout)),
+        "median_holdout_se": quantile_standard_error(sorted_holdout, 0.5),
         "zero_distance_share_train": float(np.mean(d_train == 0)),
+        "zero_distance_share_train_se": _mean_standard_error(d_train == 0),
         "zero_distance_share_holdout": float(np.mean(d_holdout == 0)),
+        "zero_distance_share_holdout_se": _mean_standard_error(d_holdout == 0),
+        "standard_errors": "over the synthetic rows searched (the reference samples held fixed): of a share, "
+        "the standard deviation of its rows' terms / sqrt(rows); of a percentile, from the binomial ranks "
+        "of its order statistics",
         "synthetic_rows_searched": int(n_q),
         "reference_rows_each": int(n_ref),
         "dimensions": int(Xq.shape[1]),
         "_distances": (d_train, d_holdout),
     }
+
+
+def _mean_standard_error(x: np.ndarray) -> float | None:
+    x = np.asarray(x, dtype=float)
+    return float(x.std(ddof=1) / np.sqrt(x.size)) if x.size >= 2 else None
 
 
 def _membership_distance(ctx: _Context) -> dict[str, Any]:
@@ -214,9 +264,16 @@ def _membership_distance(ctx: _Context) -> dict[str, Any]:
     Xm, hm = ctx.encode(ctx.members)
     Xn, hn = ctx.encode(ctx.nonmembers)
     # a target with an identical synthetic row anywhere in the table is at distance 0, sampled or not
-    dm = nearest_distances(Xs, Xm, np.isin(hm, ctx.synthetic_hashes))
-    dn = nearest_distances(Xs, Xn, np.isin(hn, ctx.synthetic_hashes))
-    return {"auc": _auc(-dm, -dn), "members": len(dm), "nonmembers": len(dn), "synthetic_rows_searched": n_syn}
+    dm = nearest_distances(Xs, Xm, is_in(hm, ctx.synthetic_hashes))
+    dn = nearest_distances(Xs, Xn, is_in(hn, ctx.synthetic_hashes))
+    auc = _auc(-dm, -dn)
+    return {
+        "auc": auc,
+        "auc_se": auc_standard_error(auc, len(dm), len(dn)),
+        "members": len(dm),
+        "nonmembers": len(dn),
+        "synthetic_rows_searched": n_syn,
+    }
 
 
 def _membership_classifier(ctx: _Context) -> dict[str, Any]:
@@ -240,8 +297,10 @@ def _membership_classifier(ctx: _Context) -> dict[str, Any]:
         model.fit(np.vstack([Xs, Xr]), np.r_[np.ones(len(Xs)), np.zeros(len(Xr))])
     pm = model.predict_proba(model_matrix(ctx.views, ctx.members)[0])[:, 1]
     pn = model.predict_proba(model_matrix(ctx.views, ctx.nonmembers)[0])[:, 1]
+    auc = _auc(pm, pn)
     return {
-        "auc": _auc(pm, pn),
+        "auc": auc,
+        "auc_se": auc_standard_error(auc, len(pm), len(pn)),
         "members": len(pm),
         "nonmembers": len(pn),
         "synthetic_rows_trained": len(Xs),
@@ -350,8 +409,9 @@ def privacy_section(
     progress(0.8, "classifier membership attack")
     attribute = _run("attribute_inference", lambda: _attribute_inference(ctx, schema))
     progress(1.0, "privacy risk done")
-    aucs = [r["auc"] for r in (mia_distance, mia_classifier) if r.get("auc") is not None]
-    folded = max((max(a, 1.0 - a) for a in aucs), default=None)
+    attacks = [r for r in (mia_distance, mia_classifier) if r.get("auc") is not None]
+    strongest = max(attacks, key=lambda r: max(r["auc"], 1.0 - r["auc"]), default=None)
+    folded = max(strongest["auc"], 1.0 - strongest["auc"]) if strongest else None
     advantages = (
         [r["value"] for r in attribute.values() if isinstance(r, dict) and r.get("value") is not None]
         if "not_scored" not in attribute
@@ -364,7 +424,10 @@ def privacy_section(
             "distance": mia_distance,
             "classifier": mia_classifier,
             "membership_auc": folded,
+            "membership_auc_se": strongest.get("auc_se") if strongest else None,
             "definition": "the strongest attack's AUC folded around 0.5: max(AUC, 1 - AUC)",
+            "standard_errors": "Hanley and McNeil's, over the attacked rows (members and non-members); "
+            "the attack's training rows held fixed",
         },
         "attribute_inference": attribute,
         "attribute_inference_advantage": max(advantages) if advantages else None,

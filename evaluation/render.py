@@ -137,6 +137,13 @@ def _synthetic_html(d: dict[str, Any]) -> str:
     return "".join(out)
 
 
+def _pm(value: Any, se: Any) -> Any:
+    """A figure with its standard error ("0.5117 ± 0.016"), or the figure alone when none is stated."""
+    if value is None or se is None or isinstance(value, str):
+        return value
+    return f"{_fmt(value)} ± {_fmt(se, 2)}"
+
+
 def _fidelity_html(d: dict[str, Any]) -> str:
     sdm = d.get("sdmetrics_quality", {})
     qi = d.get("quasi_identifier_marginals", {})
@@ -325,15 +332,19 @@ def _privacy_html(d: dict[str, Any]) -> str:
                 ("exact-match rate: synthetic rows equal to a holdout row", exact.get("rate_holdout")),
                 (
                     "DCR: share closer to training than to holdout (ideal 0.5)",
-                    dcr.get("share_closer_to_train", dcr.get("not_scored")),
+                    _pm(dcr["share_closer_to_train"], dcr.get("share_closer_to_train_se"))
+                    if "share_closer_to_train" in dcr
+                    else dcr.get("not_scored"),
                 ),
                 (
                     "DCR: 5th percentile, to training / to holdout",
-                    f"{_fmt(dcr.get('p5_train'))} / {_fmt(dcr.get('p5_holdout'))}",
+                    f"{_fmt(_pm(dcr.get('p5_train'), dcr.get('p5_train_se')))} / "
+                    f"{_fmt(_pm(dcr.get('p5_holdout'), dcr.get('p5_holdout_se')))}",
                 ),
                 (
                     "DCR: median, to training / to holdout",
-                    f"{_fmt(dcr.get('median_train'))} / {_fmt(dcr.get('median_holdout'))}",
+                    f"{_fmt(_pm(dcr.get('median_train'), dcr.get('median_train_se')))} / "
+                    f"{_fmt(_pm(dcr.get('median_holdout'), dcr.get('median_holdout_se')))}",
                 ),
                 (
                     "DCR sample: synthetic rows / reference rows each",
@@ -341,10 +352,22 @@ def _privacy_html(d: dict[str, Any]) -> str:
                 ),
                 ("membership AUC, distance attack", _get_auc(mia.get("distance"))),
                 ("membership AUC, classifier (shadow density model) attack", _get_auc(mia.get("classifier"))),
-                ("membership AUC used for the gate (strongest, folded)", mia.get("membership_auc")),
+                (
+                    "membership AUC used for the gate (strongest, folded)",
+                    _pm(mia.get("membership_auc"), mia.get("membership_auc_se")),
+                ),
             ]
         )
     ]
+    explained = [x for x in (dcr.get("standard_errors"), mia.get("standard_errors")) if x]
+    if explained:
+        out.append(
+            "<p class='note'>± a standard error. DCR: "
+            + _e(dcr.get("standard_errors") or "none stated")
+            + ". Membership AUCs: "
+            + _e(mia.get("standard_errors") or "none stated")
+            + ".</p>"
+        )
     attr = d.get("attribute_inference", {})
     if "not_scored" in attr:
         out.append(f"<p>Attribute inference: not scored ({_e(attr['not_scored'])}).</p>")
@@ -373,7 +396,7 @@ def _privacy_html(d: dict[str, Any]) -> str:
 def _get_auc(r: dict[str, Any] | None) -> Any:
     if not r:
         return None
-    return r.get("auc") if r.get("auc") is not None else "not scored: " + str(r.get("not_scored"))
+    return _pm(r["auc"], r.get("auc_se")) if r.get("auc") is not None else "not scored: " + str(r.get("not_scored"))
 
 
 RENDERERS = {
@@ -451,12 +474,15 @@ def _summary_html(report: Report, include_internal: bool) -> str:
                 if h.get("rebalanced_target") is not None
                 else []
             ),
-            ("membership AUC", h.get("membership_auc")),
+            ("membership AUC", _pm(h.get("membership_auc"), h.get("membership_auc_se"))),
             (
                 "exact-match rate (train / holdout)",
                 f"{_fmt(h.get('exact_match_rate'))} / {_fmt(h.get('exact_match_rate_holdout'))}",
             ),
-            ("DCR share closer to train (ideal 0.5)", h.get("dcr_share_closer_to_train")),
+            (
+                "DCR share closer to train (ideal 0.5)",
+                _pm(h.get("dcr_share_closer_to_train"), h.get("dcr_share_closer_to_train_se")),
+            ),
             ("attribute-inference advantage", h.get("attribute_inference_advantage")),
         ]
     )

@@ -30,7 +30,9 @@ __all__ = ["SCHEMA_VERSION", "SECTIONS", "Check", "Figure", "Report", "Section",
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "3"  # 2: summary.utility_leakage; 3: the class-aware figures of a rebalanced release
+# 2: summary.utility_leakage; 3: the class-aware figures of a rebalanced release; 4: the standard errors
+# (*_se) of the privacy figures estimated on samples
+SCHEMA_VERSION = "4"
 SECTIONS = ("fidelity", "utility", "privacy", "plots")
 
 
@@ -402,11 +404,17 @@ def _headline(sections: dict[str, Section], rebalanced_target: str | None = None
         "exact_match_rate": _get(priv, "exact_match", "rate_train"),
         "exact_match_rate_holdout": _get(priv, "exact_match", "rate_holdout"),
         "dcr_share_closer_to_train": _get(priv, "dcr", "share_closer_to_train"),
+        "dcr_share_closer_to_train_se": _get(priv, "dcr", "share_closer_to_train_se"),
         "dcr_p5_train": _get(priv, "dcr", "p5_train"),
+        "dcr_p5_train_se": _get(priv, "dcr", "p5_train_se"),
         "dcr_p5_holdout": _get(priv, "dcr", "p5_holdout"),
+        "dcr_p5_holdout_se": _get(priv, "dcr", "p5_holdout_se"),
         "membership_auc": _get(priv, "membership_inference", "membership_auc"),
+        "membership_auc_se": _get(priv, "membership_inference", "membership_auc_se"),
         "membership_auc_distance": _get(priv, "membership_inference", "distance", "auc"),
+        "membership_auc_distance_se": _get(priv, "membership_inference", "distance", "auc_se"),
         "membership_auc_classifier": _get(priv, "membership_inference", "classifier", "auc"),
+        "membership_auc_classifier_se": _get(priv, "membership_inference", "classifier", "auc_se"),
         "attribute_inference_advantage": priv.get("attribute_inference_advantage"),
         # a rebalanced release only (None otherwise): the figures its fidelity and utility checks judge
         "rebalanced_target": rebalanced_target,

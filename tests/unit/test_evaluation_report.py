@@ -139,7 +139,7 @@ def test_utility_reports_both_models_and_the_minority_class(copy_report: Report)
 def test_public_rendering_holds_public_sections_and_public_figures_only(independent_report: Report) -> None:
     public = independent_report.to_dict(include_internal=False)
     internal = independent_report.to_dict(include_internal=True)
-    assert public["schema_version"] == internal["schema_version"] == "3"
+    assert public["schema_version"] == internal["schema_version"] == "4"
     assert public["audience"] == "public" and internal["audience"] == "internal"
     assert set(public["sections"]) == {"synthetic"}
     assert set(public["withheld_sections"]) == {"fidelity", "utility", "privacy"}
@@ -363,11 +363,17 @@ SUMMARY = {
     "exact_match_rate",
     "exact_match_rate_holdout",
     "dcr_share_closer_to_train",
+    "dcr_share_closer_to_train_se",
     "dcr_p5_train",
+    "dcr_p5_train_se",
     "dcr_p5_holdout",
+    "dcr_p5_holdout_se",
     "membership_auc",
+    "membership_auc_se",
     "membership_auc_distance",
+    "membership_auc_distance_se",
     "membership_auc_classifier",
+    "membership_auc_classifier_se",
     "attribute_inference_advantage",
     "utility_leakage",
     "rebalanced_target",
