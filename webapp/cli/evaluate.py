@@ -49,7 +49,7 @@ def _read(path: str, schema, what: str, *, strict: bool):
     from privacy.errors import SchemaError
     from privacy.schema import conform_table, read_table
 
-    table = read_table(path)
+    table = read_table(path, categories=True)  # text columns as categoricals: conform matches each value once
     missing = [n for n in schema.synthesized_columns if n not in table.columns]
     if missing:
         raise SchemaError(f"{what} {Path(path).name} lacks the modelled column(s) {missing}", field="file")
