@@ -20,7 +20,10 @@ The model of each method (n rows, d columns, CPU seconds)::
                 (T iterations, mwi multiplicative-weights passes, k_h the mean number of slices of a
                 histogram's marginal query sets: every pass re-applies every query set measured so far,
                 slice by slice, hence T squared; each measurement draws k_h Laplace noises)
-    dpctgan, ctgan, tvae, copulagan:   a + b * epochs * n  (epochs: the option, an upper bound; the
+    dpctgan:    a + epochs * n * (b + c / batch)  (each row of an epoch costs b, each DP-SGD step of
+                `batch` rows c; epochs and batch as the fit chooses them from the public row count, the
+                options and the budget: _smartnoise_gan.dpctgan_plan)
+    ctgan, tvae, copulagan:   a + b * epochs * n  (epochs: the option, an upper bound; the
                 width of the encoded table moved the measured cost little)
     patectgan:  a + b * T * (teacher_iters * teachers + student_iters) * batch + c * n * d
                 (teachers = n / sample_per_teacher; T the iterations the budget allows when epsilon
@@ -67,7 +70,7 @@ COEFFICIENTS: dict[str, dict[str, float]] = {
     "mst": {"a": 0.71, "b": 1.06e-6},
     "aim": {"a": 0.65, "b": 5.77e-6, "c": 9.33e-5},
     "mwem": {"a": 1.04, "b": 2.02e-7, "c": 1.89e-4},
-    "dpctgan": {"a": 3.4, "b": 2.45e-3},
+    "dpctgan": {"a": 3.4, "b": 1.77e-3, "c": 0.355},
     "patectgan": {"a": 3.49, "b": 5.91e-4, "c": 1.23e-4},
     "ctgan": {"a": 0.0, "b": 2.58e-3},
     # tvae and copulagan: not measured, taken as ctgan (the same networks and epochs in SDV)
@@ -81,7 +84,7 @@ COEFFICIENTS: dict[str, dict[str, float]] = {
     "generic": {"a": 5.0, "b": 2.0e-5},
 }
 #: the methods whose model is epochs x rows
-_EPOCH_METHODS = ("dpctgan", "ctgan", "tvae", "copulagan")
+_EPOCH_METHODS = ("ctgan", "tvae", "copulagan")
 #: bounds of the range around the estimate
 LOW, HIGH = 0.5, 2.0
 #: the quick methods a refusal may suggest instead, when installed (both DP: every policy allows them)
@@ -195,6 +198,36 @@ def _mwem_features(sizes: list[int], opts: Mapping[str, Any]) -> tuple[float, fl
     return slices, draws, len(splits)
 
 
+def dpctgan_fixed_seconds() -> float:
+    """DPCTGAN's CPU seconds outside its epochs (imports, networks, sampling), in the time model."""
+    return COEFFICIENTS["dpctgan"]["a"]
+
+
+def dpctgan_epoch_seconds(rows: int, batch: int) -> float:
+    """CPU seconds of one DPCTGAN epoch over `rows` rows in batches of `batch`, in the time model."""
+    k = COEFFICIENTS["dpctgan"]
+    return max(int(rows), 1) * (k["b"] + k["c"] / max(int(batch), 1))
+
+
+def _dpctgan_plan(opts: Mapping[str, Any], rows: int, epsilon: float | None, delta: float | None) -> tuple[int, int]:
+    """The (batch, epochs) DPCTGAN's fit will choose, with the budget less its row count's shares."""
+    from privacy.synthesizers._smartnoise_gan import _DPCTGANMethod, dpctgan_plan
+
+    eps = dl = None
+    if epsilon is not None and delta and epsilon > 0:
+        eps = float(epsilon) * float(1 - _DPCTGANMethod.ROW_COUNT_SHARE)
+        dl = float(delta) * float(1 - _DPCTGANMethod.ROW_COUNT_FAILURE_SHARE)
+    return dpctgan_plan(
+        rows,
+        batch_size=opts.get("batch_size"),
+        epochs=opts.get("epochs"),
+        minutes=float(opts.get("minutes") or 5.0),
+        sigma=float(opts.get("sigma") or 5.0),
+        epsilon=eps,
+        delta=dl,
+    )
+
+
 def _pate_iterations(opts: Mapping[str, Any], rows: int, epsilon: float | None, delta: float | None) -> int:
     """PATECTGAN's iterations: the option, or fewer when the budget runs out first (as its fit decides)."""
     limit = int(opts["epochs"])
@@ -258,6 +291,12 @@ def estimate_release(
             f"iterations ({opts['iterations']}), mult_weights_iterations ({opts['mult_weights_iterations']}) "
             "and the marginals' sizes"
         )
+    elif method == "dpctgan":
+        k = COEFFICIENTS["dpctgan"]
+        batch, epochs = _dpctgan_plan(opts, n, epsilon, delta)
+        epochs = max(epochs, 1)
+        fit = k["a"] + epochs * dpctgan_epoch_seconds(n, batch)
+        basis = f"dpctgan: {k['a']} s + epochs ({epochs}) x rows x ({k['b']:g} s + {k['c']:g} s / batch ({batch}))"
     elif method in _EPOCH_METHODS:
         k = COEFFICIENTS[method]
         epochs = int(opts["epochs"])
@@ -337,6 +376,8 @@ def faster_options(
         current = opts.get(name)
         if name == "rounds" and current is None:
             current = 16 * len(schema.synthesized_columns)
+        if method == "dpctgan" and name == "epochs" and current is None:
+            current = _dpctgan_plan(opts, max(int(rows), 1), epsilon, delta)[1]
         if current is None or int(current) <= floor:
             continue
 

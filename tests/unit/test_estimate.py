@@ -134,7 +134,7 @@ def _counts(settings):
 
 
 def test_a_request_over_the_limit_is_refused_before_any_reservation(env):
-    _set_policy(env, max_estimated_minutes=2, public_row_count=30_000)
+    _set_policy(env, max_estimated_minutes=2, public_row_count=20_000)
     before = _counts(env)
     with write_session(env) as s:
         req = releases.ReleaseRequest(
