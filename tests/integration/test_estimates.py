@@ -42,7 +42,7 @@ def test_estimates_through_the_api_and_the_cli(service_factory):
         "analyst",
         "POST",
         "/datasets/peng/estimate",
-        json={"method": "dpctgan", "epsilon": 1, "options": {"epochs": 40}},
+        json={"method": "dpctgan", "epsilon": 1, "delta": 1e-7, "options": {"epochs": 40}},
     )
     assert posted.status_code == 200 and posted.json()["estimate"]["total_seconds"] == over["total_seconds"]
 
