@@ -205,7 +205,7 @@ def _vector_mwem_class() -> type:
     import snsynth.mwem as sn_mwem
 
     class VectorMWEM(sn_mwem.MWEMSynthesizer):
-        _plans: list[_MarginalPlan] = []
+        _plans: list[_MarginalPlan] | None = None  # None: the library's own loop runs (range queries)
         _real: dict[tuple[int, ...], np.ndarray] = {}
 
         def __init__(self, *args: Any, rng: np.random.Generator | None = None, **kwargs: Any) -> None:
@@ -226,6 +226,7 @@ def _vector_mwem_class() -> type:
         def mwem(self) -> list[tuple[np.ndarray, np.ndarray, Any]]:
             plans = [marginal_plan(h.queries, h.dimensions) for h in self.histograms]
             if any(p is None for p in plans):
+                self._plans = None
                 return super().mwem()
             a_values = []
             for h, plan in zip(self.histograms, plans, strict=True):
@@ -257,6 +258,8 @@ def _vector_mwem_class() -> type:
         def _exponential_mechanism(
             self, hist: Any, synth_hist: np.ndarray, queries: Any, eps: float, measurements: Any, iteration: int
         ) -> int:
+            if self._plans is None:
+                return int(super()._exponential_mechanism(hist, synth_hist, queries, eps, measurements, iteration))
             diffs: dict[tuple[int, ...], np.ndarray] = {}
             scores: dict[int, float] = {}
             errors = []
@@ -293,6 +296,8 @@ def _vector_mwem_class() -> type:
         def _multiplicative_weights(
             self, synth_hist: np.ndarray, queries: Any, m: dict[int, np.ndarray], hist: Any, iterate: int
         ) -> np.ndarray:
+            if self._plans is None:
+                return np.asarray(super()._multiplicative_weights(synth_hist, queries, m, hist, iterate))
             sum_a = float(np.sum(synth_hist))
             two_sum = 2.0 * sum_a
             exp = math.exp
