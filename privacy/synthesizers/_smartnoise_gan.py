@@ -134,8 +134,9 @@ def dpctgan_plan(
     minutes, at least one. When the analyst set no batch size, it is the first of `DPCTGAN_BATCHES`
     whose training fits the time target uncut, or else the one that trains the most epochs in it
     (the larger among equals), or with the analyst's epochs the fastest (a larger batch costs less
-    per row, and DP-SGD's noise on the mean gradient shrinks with it). The batch size and epochs feed opacus's accounting as before, so the epsilon
-    spent never exceeds the budget whatever is chosen. Epochs 0: the budget cannot pay for one.
+    per row, and DP-SGD's noise on the mean gradient shrinks with it). The batch size and epochs feed
+    opacus's accounting as before, so the epsilon spent never exceeds the budget whatever is chosen.
+    The choice follows the time model, never a clock. Epochs 0: the budget cannot pay for one.
     """
     from privacy.estimate import dpctgan_epoch_seconds, dpctgan_fixed_seconds
 
