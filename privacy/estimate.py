@@ -36,8 +36,10 @@ the relative error to two runs of the bench's measurements (`synthgate bench
 --cases estimates`, bench/estimates.py): adult subsets of 6, 10 and 15 columns and 1,000 to 48,842 rows, each run in a
 fresh process, CPU seconds of the fit and sample stages (user + system, the
 library import included), on 2026-12-07 on the project's 2-core build machine
-(shared, hence CPU rather than wall seconds). docs/time-estimates.md gives the
-measurements and the errors. Methods the bench does not measure use the
+(shared, hence CPU rather than wall seconds); MWEM's and DPCTGAN's were refitted
+to later runs of the same harness after MWEM's loop was vectorised and DPCTGAN
+came to choose its batch size (12 MWEM and 7 DPCTGAN fits, batch 128 to 1,024).
+docs/time-estimates.md gives the measurements and the errors. Methods the bench does not measure use the
 generic form with a deliberately high coefficient and say so in `basis`.
 
 The range is [0.5, 2] x the estimate: the same run measured twice differed by up
