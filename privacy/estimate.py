@@ -72,7 +72,7 @@ COEFFICIENTS: dict[str, dict[str, float]] = {
     "mst": {"a": 0.71, "b": 1.06e-6},
     "aim": {"a": 0.65, "b": 5.77e-6, "c": 9.33e-5},
     "mwem": {"a": 1.04, "b": 2.02e-7, "c": 1.89e-4},
-    "dpctgan": {"a": 4.34, "b": 1.09e-3, "c": 0.414},
+    "dpctgan": {"a": 4.65, "b": 1.26e-3, "c": 0.143},
     "patectgan": {"a": 3.49, "b": 5.91e-4, "c": 1.23e-4},
     "ctgan": {"a": 0.0, "b": 2.58e-3},
     # tvae and copulagan: not measured, taken as ctgan (the same networks and epochs in SDV)
