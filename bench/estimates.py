@@ -52,7 +52,9 @@ def report_workload(meter: Meter, *, rows: int, columns: int, seed: int = 0) -> 
     report_large(meter, rows=rows, columns=columns, seed=seed)
 
 
-# the runs of each mode: (method, rows, columns of adult (6, 10 or 15), options); "report" is the evaluation
+# the runs of each mode: (method, rows, columns of adult (6, 10 or 15), options); "report" is the evaluation.
+# Quick mode: tiny fits of the quick methods and of MWEM and DPCTGAN, about 20 CPU seconds in all, run by the
+# test suite (tests/unit/test_bench_estimates.py)
 QUICK_RUNS: tuple[tuple[str, int, int, dict[str, Any] | None], ...] = (
     ("mst", 2_000, 6, None),
     ("aim", 2_000, 6, {"rounds": 10}),
@@ -75,6 +77,9 @@ FULL_RUNS: tuple[tuple[str, int, int, dict[str, Any] | None], ...] = (
     ("mwem", 8_000, 10, {"iterations": 10}),
     ("mwem", 8_000, 10, {"iterations": 20}),
     ("mwem", 2_000, 6, {"iterations": 10, "mult_weights_iterations": 5}),
+    ("mwem", 8_000, 10, {"iterations": 60}),
+    ("mwem", 27_000, 10, None),
+    ("mwem", 2_000, 15, None),
     ("dpctgan", 1_000, 6, {"epochs": 1}),
     ("dpctgan", 4_000, 6, {"epochs": 1}),
     ("dpctgan", 2_000, 10, {"epochs": 2}),

@@ -16,10 +16,14 @@ The model of each method (n rows, d columns, CPU seconds)::
 
     mst, dp-marginals, dp-copula, gaussian-copula, ...:  a + b * n * d
     aim:        a + b * n * d + c * rounds * d**2             (rounds default 16 * d)
-    mwem:       a + b * sum over histograms h of T * (T + 1) / 2 * mwi * cells_h
-                (T iterations, mwi multiplicative-weights passes: every pass re-applies every query
-                measured so far to the whole histogram, hence T squared)
-    dpctgan, ctgan, tvae, copulagan:   a + b * epochs * n  (epochs: the option, an upper bound; the
+    mwem:       a + b * sum over histograms h of T * (T + 1) / 2 * mwi * k_h + c * sum of T * k_h
+                (T iterations, mwi multiplicative-weights passes, k_h the mean number of slices of a
+                histogram's marginal query sets: every pass re-applies every query set measured so far,
+                slice by slice, hence T squared; each measurement draws k_h Laplace noises)
+    dpctgan:    a + epochs * n * (b + c / batch)  (each row of an epoch costs b, each DP-SGD step of
+                `batch` rows c; epochs and batch as the fit chooses them from the public row count, the
+                options and the budget: _smartnoise_gan.dpctgan_plan)
+    ctgan, tvae, copulagan:   a + b * epochs * n  (epochs: the option, an upper bound; the
                 width of the encoded table moved the measured cost little)
     patectgan:  a + b * T * (teacher_iters * teachers + student_iters) * batch + c * n * d
                 (teachers = n / sample_per_teacher; T the iterations the budget allows when epsilon
@@ -32,8 +36,10 @@ the relative error to two runs of the bench's measurements (`synthgate bench
 --cases estimates`, bench/estimates.py): adult subsets of 6, 10 and 15 columns and 1,000 to 48,842 rows, each run in a
 fresh process, CPU seconds of the fit and sample stages (user + system, the
 library import included), on 2026-12-07 on the project's 2-core build machine
-(shared, hence CPU rather than wall seconds). docs/time-estimates.md gives the
-measurements and the errors. Methods the bench does not measure use the
+(shared, hence CPU rather than wall seconds); MWEM's and DPCTGAN's were refitted
+to later runs of the same harness after MWEM's loop was vectorised and DPCTGAN
+came to choose its batch size (12 MWEM and 7 DPCTGAN fits, batch 128 to 1,024).
+docs/time-estimates.md gives the measurements and the errors. Methods the bench does not measure use the
 generic form with a deliberately high coefficient and say so in `basis`.
 
 The range is [0.5, 2] x the estimate: the same run measured twice differed by up
@@ -65,8 +71,8 @@ __all__ = [
 COEFFICIENTS: dict[str, dict[str, float]] = {
     "mst": {"a": 0.71, "b": 1.06e-6},
     "aim": {"a": 0.65, "b": 5.77e-6, "c": 9.33e-5},
-    "mwem": {"a": 1.31, "b": 2.41e-6},
-    "dpctgan": {"a": 3.4, "b": 2.45e-3},
+    "mwem": {"a": 1.04, "b": 2.02e-7, "c": 1.89e-4},
+    "dpctgan": {"a": 4.65, "b": 1.26e-3, "c": 0.143},
     "patectgan": {"a": 3.49, "b": 5.91e-4, "c": 1.23e-4},
     "ctgan": {"a": 0.0, "b": 2.58e-3},
     # tvae and copulagan: not measured, taken as ctgan (the same networks and epochs in SDV)
@@ -80,7 +86,7 @@ COEFFICIENTS: dict[str, dict[str, float]] = {
     "generic": {"a": 5.0, "b": 2.0e-5},
 }
 #: the methods whose model is epochs x rows
-_EPOCH_METHODS = ("dpctgan", "ctgan", "tvae", "copulagan")
+_EPOCH_METHODS = ("ctgan", "tvae", "copulagan")
 #: bounds of the range around the estimate
 LOW, HIGH = 0.5, 2.0
 #: the quick methods a refusal may suggest instead, when installed (both DP: every policy allows them)
@@ -168,17 +174,60 @@ def _domain_sizes(schema: PublicSchema, bins: int) -> list[int]:
     return [int(sizes.get(n, bins + 1)) for n in names]
 
 
-def _mwem_feature(sizes: list[int], opts: Mapping[str, Any]) -> tuple[float, int]:
+def _mwem_features(sizes: list[int], opts: Mapping[str, Any]) -> tuple[float, float, int]:
+    """MWEM's work, summed over its histograms: (slice updates, noise draws, histograms).
+
+    A histogram's query pool repeats its 1- to `marginal_width`-way marginals (query sets of as many
+    slices as the marginal has cells); `k` is their mean size. Iteration i measures one more set and
+    re-applies all i sets `mult_weights_iterations` times, slice by slice: T (T + 1) / 2 x mwi x k slice
+    updates (a scalar step each; the marginal and the product over the histogram of each set cost little
+    at these sizes), and T x k Laplace draws (OpenDP's sampler, about 0.2 ms each).
+    """
+    from itertools import combinations
+
     from privacy.synthesizers._smartnoise_marginal import mwem_splits
 
     cap = int(opts["max_cells"])
     splits = mwem_splits([min(s, cap) for s in sizes], cap, int(opts["max_columns"]))
-    t, mwi = int(opts["iterations"]), int(opts["mult_weights_iterations"])
-    total = 0.0
+    t, mwi, width = int(opts["iterations"]), int(opts["mult_weights_iterations"]), int(opts["marginal_width"])
+    slices = draws = 0.0
     for split in splits:
-        cells = math.prod(sizes[j] for j in split)
-        total += t * (t + 1) / 2 * mwi * cells
-    return total, len(splits)
+        dims = [sizes[j] for j in split]
+        marginals = [math.prod(c) for w in range(1, min(width, len(dims)) + 1) for c in combinations(dims, w)]
+        k = sum(marginals) / len(marginals)
+        slices += t * (t + 1) / 2 * mwi * k
+        draws += t * k
+    return slices, draws, len(splits)
+
+
+def dpctgan_fixed_seconds() -> float:
+    """DPCTGAN's CPU seconds outside its epochs (imports, networks, sampling), in the time model."""
+    return COEFFICIENTS["dpctgan"]["a"]
+
+
+def dpctgan_epoch_seconds(rows: int, batch: int) -> float:
+    """CPU seconds of one DPCTGAN epoch over `rows` rows in batches of `batch`, in the time model."""
+    k = COEFFICIENTS["dpctgan"]
+    return max(int(rows), 1) * (k["b"] + k["c"] / max(int(batch), 1))
+
+
+def _dpctgan_plan(opts: Mapping[str, Any], rows: int, epsilon: float | None, delta: float | None) -> tuple[int, int]:
+    """The (batch, epochs) DPCTGAN's fit will choose, with the budget less its row count's shares."""
+    from privacy.synthesizers._smartnoise_gan import _DPCTGANMethod, dpctgan_plan
+
+    eps = dl = None
+    if epsilon is not None and delta and epsilon > 0:
+        eps = float(epsilon) * float(1 - _DPCTGANMethod.ROW_COUNT_SHARE)
+        dl = float(delta) * float(1 - _DPCTGANMethod.ROW_COUNT_FAILURE_SHARE)
+    return dpctgan_plan(
+        rows,
+        batch_size=opts.get("batch_size"),
+        epochs=opts.get("epochs"),
+        minutes=float(opts.get("minutes") or 5.0),
+        sigma=float(opts.get("sigma") or 5.0),
+        epsilon=eps,
+        delta=dl,
+    )
 
 
 def _pate_iterations(opts: Mapping[str, Any], rows: int, epsilon: float | None, delta: float | None) -> int:
@@ -236,13 +285,20 @@ def estimate_release(
         basis = f"aim: {k['a']} s + {k['b']:g} s x rows x columns + {k['c']:g} s x rounds ({rounds}) x columns^2"
     elif method == "mwem":
         k = COEFFICIENTS["mwem"]
-        feature, histograms = _mwem_feature(_domain_sizes(schema, int(opts["bins"])), opts)
-        fit = k["a"] + k["b"] * feature
+        slices, draws, histograms = _mwem_features(_domain_sizes(schema, int(opts["bins"])), opts)
+        fit = k["a"] + k["b"] * slices + k["c"] * draws
         basis = (
-            f"mwem: {k['a']} s + {k['b']:g} s x sum over {histograms} histogram(s) of "
-            f"iterations ({opts['iterations']}) x (iterations + 1) / 2 x mult_weights_iterations "
-            f"({opts['mult_weights_iterations']}) x cells"
+            f"mwem: {k['a']} s + {k['b']:g} s x slice updates ({slices:,.0f}) + {k['c']:g} s x noise draws "
+            f"({draws:,.0f}) over {histograms} histogram(s), from "
+            f"iterations ({opts['iterations']}), mult_weights_iterations ({opts['mult_weights_iterations']}) "
+            "and the marginals' sizes"
         )
+    elif method == "dpctgan":
+        k = COEFFICIENTS["dpctgan"]
+        batch, epochs = _dpctgan_plan(opts, n, epsilon, delta)
+        epochs = max(epochs, 1)
+        fit = k["a"] + epochs * dpctgan_epoch_seconds(n, batch)
+        basis = f"dpctgan: {k['a']} s + epochs ({epochs}) x rows x ({k['b']:g} s + {k['c']:g} s / batch ({batch}))"
     elif method in _EPOCH_METHODS:
         k = COEFFICIENTS[method]
         epochs = int(opts["epochs"])
@@ -322,6 +378,8 @@ def faster_options(
         current = opts.get(name)
         if name == "rounds" and current is None:
             current = 16 * len(schema.synthesized_columns)
+        if method == "dpctgan" and name == "epochs" and current is None:
+            current = _dpctgan_plan(opts, max(int(rows), 1), epsilon, delta)[1]
         if current is None or int(current) <= floor:
             continue
 

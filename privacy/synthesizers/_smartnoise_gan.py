@@ -102,6 +102,71 @@ def dpctgan_max_epochs(
     return lo
 
 
+#: the batch sizes DPCTGAN chooses from when the analyst sets none, and the most epochs it trains when the
+#: analyst sets none (the budget and the time target may allow fewer)
+DPCTGAN_BATCHES = (128, 256, 512, 1024)
+DPCTGAN_EPOCHS = 10
+
+
+def even_batch(batch: int, rows: int) -> int:
+    """`batch` capped at half of `rows`, even, at least 2."""
+    capped = min(int(batch), max(2, (rows // 2) // 2 * 2))
+    return max(2, capped - capped % 2)
+
+
+def dpctgan_plan(
+    rows: int,
+    *,
+    batch_size: int | None,
+    epochs: int | None,
+    minutes: float,
+    sigma: float,
+    epsilon: float | None,
+    delta: float | None,
+) -> tuple[int, int]:
+    """DPCTGAN's (batch size, epochs) on a table of `rows` rows, from public facts and options only.
+
+    `rows` is a public or DP figure (the fit passes its noisy count's lower bound, the estimate the
+    declared row count), never the table's own count. The epochs are the most whose opacus RDP
+    epsilon at `sigma` stays within (epsilon, delta), at most `epochs` (`DPCTGAN_EPOCHS` when unset);
+    epsilon None (an estimate without a budget) leaves that cap alone. When the analyst set no epochs,
+    the epochs are also cut to those that the time model (privacy/estimate.py) fits in `minutes` CPU
+    minutes, at least one. When the analyst set no batch size, it is the first of `DPCTGAN_BATCHES`
+    whose training fits the time target uncut, or else the one that trains the most epochs in it
+    (the larger among equals), or with the analyst's epochs the fastest (a larger batch costs less
+    per row, and DP-SGD's noise on the mean gradient shrinks with it). The batch size and epochs feed
+    opacus's accounting as before, so the epsilon spent never exceeds the budget whatever is chosen.
+    The choice follows the time model, never a clock. Epochs 0: the budget cannot pay for one.
+    """
+    from privacy.estimate import dpctgan_epoch_seconds, dpctgan_fixed_seconds
+
+    cap = int(epochs) if epochs else DPCTGAN_EPOCHS
+    limit = minutes * 60
+    best: tuple[int, int] | None = None
+    best_key: tuple[float, float] = (-math.inf, -math.inf)
+    for candidate in [batch_size] if batch_size else DPCTGAN_BATCHES:
+        batch = even_batch(int(candidate), rows)
+        steps = max(rows // batch, 1)
+        allowed = cap
+        if epsilon is not None and delta:
+            allowed = dpctgan_max_epochs(dpctgan_sample_rate(batch, rows), steps, sigma, epsilon, delta, cap)
+        if allowed < 1:
+            if best is None:
+                best = (batch, 0)
+            continue
+        per_epoch = dpctgan_epoch_seconds(rows, batch)
+        chosen = allowed if epochs else max(1, min(allowed, int((limit - dpctgan_fixed_seconds()) // per_epoch)))
+        seconds = dpctgan_fixed_seconds() + chosen * per_epoch
+        if chosen == allowed and seconds <= limit:
+            return batch, chosen
+        # nothing fits yet: unset epochs, the most epochs (the faster batch among equals); set epochs, the fastest
+        key = (float(chosen), float(batch)) if not epochs else (-seconds, 0.0)
+        if best is None or best[1] == 0 or key > best_key:
+            best, best_key = (batch, chosen), key
+    assert best is not None
+    return best
+
+
 def pate_epsilon(queries: int, gamma: float, delta: float, max_order: int = 100) -> float:
     """Epsilon of `queries` noisy PATE votes under the data-independent moments bound."""
     if queries == 0:
@@ -192,6 +257,26 @@ class _DPCTGANMethod(_OnGanBase):
     )
     option_spec = {
         **_GAN_OPTIONS,
+        "epochs": (
+            int,
+            None,
+            f"most training epochs (fewer if the budget runs out first); unset: up to {DPCTGAN_EPOCHS}, as many "
+            "as `minutes` allows",
+            (1, 5000),
+        ),
+        "batch_size": (
+            int,
+            None,
+            "batch size (even; capped at half the rows); unset: 128, or up to 1024 when that trains more epochs "
+            "within `minutes`",
+            (2, 10_000),
+        ),
+        "minutes": (
+            float,
+            5.0,
+            "CPU minutes of training (the time estimate's model) the unset epochs and batch size are chosen for",
+            (0.5, 1440),
+        ),
         "sigma": (float, 5.0, "noise multiplier of DP-SGD"),
     }
     ROW_COUNT_SHARE = Fraction(1, 10)
@@ -208,12 +293,19 @@ class _DPCTGANMethod(_OnGanBase):
 
         count, rest = self._count_rows(table, budget)
         rows = count.lower  # below the true count but with probability <= failure
-        batch = self._gan_batch(rows)
-        sample_rate = dpctgan_sample_rate(batch, rows)
-        steps_per_epoch = max(rows // batch, 1)
         sigma = float(self.options["sigma"])
         eps, delta = float(rest.epsilon), float(rest.delta)
-        epochs = dpctgan_max_epochs(sample_rate, steps_per_epoch, sigma, eps, delta, int(self.options["epochs"]))
+        batch, epochs = dpctgan_plan(
+            rows,
+            batch_size=self.options["batch_size"],
+            epochs=self.options["epochs"],
+            minutes=float(self.options["minutes"]),
+            sigma=sigma,
+            epsilon=eps,
+            delta=delta,
+        )
+        sample_rate = dpctgan_sample_rate(batch, rows)
+        steps_per_epoch = max(rows // batch, 1)
         if epochs < 1:
             raise InvalidPrivacyValue(
                 f"dpctgan cannot train one epoch within epsilon {float(budget.epsilon):g} at sigma {sigma:g}; "

@@ -9,6 +9,7 @@ registered classes are assembled. They rely on that base for `options`,
 
 from __future__ import annotations
 
+import math
 import warnings
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from privacy._random import seed_global_numpy
 from privacy.bounds import BOUNDS_OPTION_HELP, MethodBudget
 from privacy.budget import PrivacyCost
 from privacy.encoding import DomainEncoder
@@ -128,6 +130,199 @@ def mwem_splits(sizes: list[int], max_cells: int, max_columns: int = 3) -> list[
     return splits
 
 
+#: one marginal query set of a histogram, as MWEM's vectorised loop uses it: the histogram axes it keeps and,
+#: per slice in the library's order, the flat (C order) index of its cell in the marginal over those axes
+_MarginalPlan = tuple[tuple[int, ...], np.ndarray]
+
+
+def marginal_plan(queries: Any, dimensions: Any) -> list[_MarginalPlan] | None:
+    """The marginal form of smartnoise's MWEM queries (`Cuboid`s of marginal `Query` slices), or None when one
+    of them is not a marginal (a range query), which the vectorised loop does not handle.
+
+    A slice indexes the transposed histogram (`hist.T[...]`): one entry per axis, last axis first, an integer
+    for a kept axis and `slice(None)` for a summed one.
+    """
+    from snsynth.mwem import Cuboid
+
+    dims = [int(d) for d in dimensions]
+    plans: list[_MarginalPlan] = []
+    seen: dict[int, _MarginalPlan] = {}
+    for query in queries:
+        if not isinstance(query, Cuboid) or not query.queries:
+            return None
+        if id(query) in seen:
+            plans.append(seen[id(query)])
+            continue
+        first = list(reversed(query.queries[0].query))
+        if len(first) != len(dims):
+            return None
+        axes = tuple(j for j, s in enumerate(first) if not isinstance(s, slice))
+        if not axes:
+            return None
+        kept = [dims[j] for j in axes]
+        cells = np.empty((len(query.queries), len(axes)), dtype=np.int64)
+        for k, sl in enumerate(query.queries):
+            entries = list(reversed(sl.query))
+            for j, entry in enumerate(entries):
+                if j in axes:
+                    if isinstance(entry, slice) or not 0 <= int(entry) < dims[j]:
+                        return None
+                elif entry != slice(None):
+                    return None
+            cells[k] = [int(entries[j]) for j in axes]
+        index = np.asarray(np.ravel_multi_index(tuple(cells.T), kept), dtype=np.int64)
+        if len(np.unique(index)) != int(np.prod(kept)):  # a cuboid's slices cover its marginal exactly once
+            return None
+        seen[id(query)] = (axes, index)
+        plans.append(seen[id(query)])
+    return plans
+
+
+def _marginal(array: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """The sums of `array` over every axis not in `axes`, flattened in C order."""
+    others = tuple(j for j in range(array.ndim) if j not in axes)
+    return np.ravel(array.sum(axis=others) if others else array)
+
+
+def _vector_mwem_class() -> type:
+    """smartnoise's MWEMSynthesizer with its query evaluation vectorised over the histogram.
+
+    The mechanism is the library's, step for step: the same queries, the exponential mechanism over the same
+    scores with the same epsilon, the Laplace measurements of every slice of the chosen query at the same
+    scale (OpenDP's sampler), the same accountant entries, and the same multiplicative-weights passes applied
+    slice by slice in the library's order. What changes is how the answers are computed: a query set (a
+    cuboid) is answered at once from the marginal of the histogram over its axes (the real histogram's
+    marginals once per histogram), and a multiplicative-weights pass over a cuboid's slices, whose updates
+    are disjoint and differ only by the renormalisation after each, runs as a scalar recurrence over the
+    slices followed by one multiplication of the histogram, instead of one full-histogram mask, exponential
+    and sum per slice.
+
+    `rng`: the generator of the exponential mechanism's draws (a seeded one makes the selection
+    reproducible); None draws them as the library does, from the `random` and `numpy.random` modules.
+    """
+    import random
+
+    import snsynth.mwem as sn_mwem
+
+    class VectorMWEM(sn_mwem.MWEMSynthesizer):
+        _plans: list[_MarginalPlan] | None = None  # None: the library's own loop runs (range queries)
+        _real: dict[tuple[int, ...], np.ndarray] = {}
+
+        def __init__(self, *args: Any, rng: np.random.Generator | None = None, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self._rng = rng
+
+        def _uniform(self) -> float:
+            return float(self._rng.random()) if self._rng is not None else random.random()
+
+        def _pick(self, options: list[int]) -> int:
+            if self._rng is not None:
+                return options[int(self._rng.integers(len(options)))]
+            return int(np.random.choice(options))
+
+        def _laplace_many(self, scale: float, size: int) -> np.ndarray:
+            return np.asarray(sn_mwem.laplace_noise(scale, size=size), dtype=float)
+
+        def mwem(self) -> list[tuple[np.ndarray, np.ndarray, Any]]:
+            plans = [marginal_plan(h.queries, h.dimensions) for h in self.histograms]
+            if any(p is None for p in plans):
+                self._plans = None
+                return super().mwem()
+            a_values = []
+            for h, plan in zip(self.histograms, plans, strict=True):
+                assert plan is not None
+                hist = h.data
+                synth_hist = self._initialize_a(hist, h.dimensions)
+                if 2 * h.dimensionality <= h.iterations:
+                    warnings.warn(
+                        "Flattened dimensionality of synthetic histogram is less than the number of iterations. "
+                        f"This is a privacy risk. Dim: {h.dimensionality} Split: {h.split}",
+                        Warning,
+                        stacklevel=2,
+                    )
+                self._plans = plan
+                self._real = {axes: _marginal(np.asarray(hist, dtype=float), axes) for axes, _ in plan}
+                eps = h.meas_eps if not self.measure_only else 2 * h.meas_eps
+                measurements: dict[int, np.ndarray] = {}
+                for i in range(h.iterations):
+                    qi = self._exponential_mechanism(hist, synth_hist, h.queries, eps, measurements, i)
+                    axes, index = plan[qi]
+                    measurements[qi] = self._real[axes][index] + self._laplace_many(1.0 / eps, len(index))
+                    self.accountant.append(eps)
+                    synth_hist = self._multiplicative_weights(
+                        synth_hist, h.queries, measurements, hist, self.mult_weights_iterations
+                    )
+                a_values.append((synth_hist, hist, h.split))
+            return a_values
+
+        def _exponential_mechanism(
+            self, hist: Any, synth_hist: np.ndarray, queries: Any, eps: float, measurements: Any, iteration: int
+        ) -> int:
+            if self._plans is None:
+                return int(super()._exponential_mechanism(hist, synth_hist, queries, eps, measurements, iteration))
+            diffs: dict[tuple[int, ...], np.ndarray] = {}
+            scores: dict[int, float] = {}
+            errors = []
+            for axes, index in self._plans:
+                key = id(index)
+                if key not in scores:
+                    if axes not in diffs:
+                        diffs[axes] = np.abs(self._real[axes] - _marginal(synth_hist, axes))
+                    err = float(np.sum(diffs[axes][index])) / len(index)
+                    scores[key] = (err if err > 0.0 else 0.0) * (eps / 2.0)
+                errors.append(scores[key])
+            maxi = max(errors)
+            exp_errors = [math.exp(e - maxi) for e in errors]
+            count_retries = 0
+            qi: int | None = None
+            while qi is None or qi in measurements:
+                if self.measure_only or count_retries > self.max_retries_exp_mechanism:
+                    qi = self._pick([i for i in range(len(errors)) if i not in measurements])
+                else:
+                    r = self._uniform()
+                    e_s = sum(exp_errors)
+                    c = 0.0
+                    qi = len(exp_errors) - 1
+                    for i, value in enumerate(exp_errors):
+                        c += value
+                        if c > r * e_s:
+                            qi = i
+                            break
+                    count_retries += 1
+            if not self.measure_only:
+                self.accountant.append(eps)
+            return qi
+
+        def _multiplicative_weights(
+            self, synth_hist: np.ndarray, queries: Any, m: dict[int, np.ndarray], hist: Any, iterate: int
+        ) -> np.ndarray:
+            if self._plans is None:
+                return np.asarray(super()._multiplicative_weights(synth_hist, queries, m, hist, iterate))
+            sum_a = float(np.sum(synth_hist))
+            two_sum = 2.0 * sum_a
+            exp = math.exp
+            for _ in range(iterate):
+                for qi, measured in m.items():
+                    axes, index = self._plans[qi]
+                    answers = _marginal(synth_hist, axes)[index].tolist()
+                    factors = [1.0] * len(answers)
+                    scale = 1.0  # the renormalisations so far, which every cell shares
+                    for k, (y, answer) in enumerate(zip(measured.tolist(), answers, strict=True)):
+                        current = scale * answer
+                        factor = exp((y - current) / two_sum)
+                        if factor == 0.0:
+                            factor = 1.0
+                        factors[k] = factor
+                        scale *= sum_a / (sum_a + current * (factor - 1.0))
+                    per_cell = np.empty(len(index))
+                    per_cell[index] = np.asarray(factors) * scale
+                    shape = [synth_hist.shape[j] if j in axes else 1 for j in range(synth_hist.ndim)]
+                    synth_hist = synth_hist * per_cell.reshape(shape)
+            return synth_hist
+
+    return VectorMWEM
+
+
 class _MWEMMethod(_OnCubeBase):
     """MWEM's options, preflight and fit; `SmartnoiseMWEMSynthesizer` puts them on the shared base."""
 
@@ -196,7 +391,7 @@ class _MWEMMethod(_OnCubeBase):
     def _fit_method(
         self, table: pd.DataFrame, schema: PublicSchema, budget: MethodBudget, progress: ProgressCallback
     ) -> None:
-        from snsynth.mwem import Histogram, MWEMSynthesizer
+        from snsynth.mwem import Histogram
 
         self._enc = self._encoder(schema)
         sizes = self._enc.sizes
@@ -208,7 +403,7 @@ class _MWEMMethod(_OnCubeBase):
 
         total_steps = len(splits) * self.options["iterations"]
 
-        class DeclaredMWEM(MWEMSynthesizer):
+        class DeclaredMWEM(_vector_mwem_class()):  # type: ignore[misc]
             """MWEM whose histogram shapes come from the declared domain, sampled with a seeded generator."""
 
             steps_done = 0
@@ -254,12 +449,21 @@ class _MWEMMethod(_OnCubeBase):
             q_count=None,
             marginal_width=self.options["marginal_width"],
             mult_weights_iterations=self.options["mult_weights_iterations"],
+            rng=np.random.default_rng(self.derived_seed("mwem selection")),
         )
         progress(0.05, f"MWEM on {len(splits)} histogram(s)")
         with _quiet(), warnings.catch_warnings():
             # MWEM warns when a small histogram has fewer cells than iterations: a matter of accuracy, not privacy
             warnings.filterwarnings("ignore", message="Flattened dimensionality of synthetic histogram")
-            model.fit(codes, transformer=_codes_transformer(self._enc), preprocessor_eps=0.0)
+            # smartnoise draws the subset of the query pool from numpy's global generator: seeded from the job
+            state = np.random.get_state()
+            queries_seed = self.derived_seed("mwem queries")
+            if queries_seed is not None:
+                seed_global_numpy(queries_seed)
+            try:
+                model.fit(codes, transformer=_codes_transformer(self._enc), preprocessor_eps=0.0)
+            finally:
+                np.random.set_state(state)
         spent = float(np.sum(model.accountant))
         if spent > float(rest.epsilon) * (1 + 1e-9):  # pragma: no cover - a defect of the library if it happens
             raise RuntimeError(f"mwem spent {spent} epsilon, more than its budget {float(rest.epsilon)}")

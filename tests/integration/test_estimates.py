@@ -12,7 +12,7 @@ from tests.integration.release_support import cli, register_table
 
 pytestmark = [pytest.mark.integration]
 
-POLICY = "max_estimated_minutes: 2\npublic_row_count: 30000\n"
+POLICY = "max_estimated_minutes: 2\npublic_row_count: 20000\n"
 
 
 def _reserved(svc, name):  # type: ignore[no-untyped-def]
@@ -29,7 +29,7 @@ def test_estimates_through_the_api_and_the_cli(service_factory):
     assert quick.status_code == 200, quick.text
     est = quick.json()["estimate"]
     # the public row count drives it, not the table's 344 rows
-    assert est["rows"] == 30000 and est["method"] == "mst"
+    assert est["rows"] == 20000 and est["method"] == "mst"
     assert est["over_limit"] is False and est["limit_minutes"] == 2
     assert 0 < est["low_seconds"] < est["total_seconds"] < est["high_seconds"] and est["basis"]
 
@@ -42,7 +42,7 @@ def test_estimates_through_the_api_and_the_cli(service_factory):
         "analyst",
         "POST",
         "/datasets/peng/estimate",
-        json={"method": "dpctgan", "epsilon": 1, "options": {"epochs": 40}},
+        json={"method": "dpctgan", "epsilon": 1, "delta": 1e-7, "options": {"epochs": 40}},
     )
     assert posted.status_code == 200 and posted.json()["estimate"]["total_seconds"] == over["total_seconds"]
 
@@ -70,7 +70,7 @@ def test_estimates_through_the_api_and_the_cli(service_factory):
     )
     assert accepted.status_code == 202, accepted.text
     release = accepted.json()["release"]
-    assert release["estimate"]["rows"] == 30000 and release["estimate"]["over_limit"] is False
+    assert release["estimate"]["rows"] == 20000 and release["estimate"]["over_limit"] is False
     shown = svc.api("analyst", "GET", f"/releases/{release['id']}").json()["release"]
     assert shown["estimate"] == release["estimate"]
 
@@ -83,7 +83,7 @@ def test_estimates_through_the_api_and_the_cli(service_factory):
     assert json.loads(out.stdout)["estimate"]["over_limit"] is False
     out = cli(["releases", "request", "peng", "--method", "mst", "--epsilon", "0.2", "--delta", "1e-7", *conn])
     assert out.returncode == 0, out.stderr
-    assert out.stdout.startswith("estimate: ~") and "for 30,000 rows x" in out.stdout
+    assert out.stdout.startswith("estimate: ~") and "for 20,000 rows x" in out.stdout
     out = cli(
         ["releases", "request", "peng", "--method", "mst", "--epsilon", "0.2", "--delta", "1e-7", "--json", *conn]
     )
