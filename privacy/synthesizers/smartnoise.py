@@ -77,7 +77,8 @@ replacement, the usual approximation of Poisson sampling. Its DP-SGD noise
 comes from a torch generator opacus seeds from os.urandom (not a cryptographic
 sampler, but not predictable either), so DPCTGAN is not reproducible with a
 seed. smartnoise draws MST's, AIM's, MWEM's and PAC-Synth's noise from OpenDP's
-sampler, which takes no seed either. PATECTGAN, whose loop is ours, is
+sampler, which takes no seed either (MWEM's selections and query pool are drawn
+from the job's seed, its Laplace measurements are not). PATECTGAN, whose loop is ours, is
 reproducible with a seed on the same machine.
 
 Layout: this module holds the shared bases (the DP row count is taken in
