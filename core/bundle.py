@@ -139,6 +139,7 @@ def _csv_by_distinct_values(df: pd.DataFrame, names: pd.Index) -> bytes | None:
     (`_one_text_per_value`), a text column holding other values than text, or a field holding the
     line end cut at.
     """
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     if len(df.columns) < 2 or len(df) == 0:
@@ -153,17 +154,29 @@ def _csv_by_distinct_values(df: pd.DataFrame, names: pd.Index) -> bytes | None:
     last = parts[-1]
     if isinstance(last, _Field):  # the line end goes into the last field's texts
         parts[-1] = _Field(last.codes, [t + "\r\n" for t in last.texts])
-    arrays = [p.decoded() if isinstance(p, _Field) else p for p in parts]
-    if not isinstance(last, _Field):
-        arrays[-1] = pc.binary_join_element_wise(arrays[-1], _text("\r\n"), _text(""))
-    rows = pc.binary_join_element_wise(*arrays, _text(",")) if len(arrays) > 1 else arrays[0]
-    header = df.iloc[:0].set_axis(names, axis=1).to_csv(**_CSV_OPTIONS).encode("utf-8")
-    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset : rows.offset + len(rows) + 1]
-    return b"".join((header, memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]]))
+    else:
+        parts[-1] = pc.binary_join_element_wise(last, _text("\r\n"), _text(""))
+    dictionaries = [pa.array(p.texts, type=pa.large_string()) if isinstance(p, _Field) else None for p in parts]
+    out = io.BytesIO()
+    out.write(df.iloc[:0].set_axis(names, axis=1).to_csv(**_CSV_OPTIONS).encode("utf-8"))
+    # a block of rows at a time: its fields and lines are small and their memory reused
+    for start in range(0, len(df), _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, len(df))
+        arrays = [
+            pa.DictionaryArray.from_arrays(pa.array(p.codes[start:stop]), d).dictionary_decode()
+            if isinstance(p, _Field)
+            else p.slice(start, stop - start)
+            for p, d in zip(parts, dictionaries, strict=True)
+        ]
+        rows = pc.binary_join_element_wise(*arrays, _text(",")) if len(arrays) > 1 else arrays[0]
+        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset : rows.offset + len(rows) + 1]
+        out.write(memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]])
+    return out.getvalue()
 
 
 _CUT = ",0\r\n"
 _JOINED_TEXTS = 1 << 14  # at most this many combinations of values in a field of joined columns
+_BLOCK_ROWS = 1 << 15
 
 
 def _text(value: str) -> Any:
@@ -180,12 +193,6 @@ class _Field:
     def __init__(self, codes: np.ndarray, texts: list[str]) -> None:
         self.codes = codes
         self.texts = texts
-
-    def decoded(self) -> Any:
-        import pyarrow as pa
-
-        dictionary = pa.array(self.texts, type=pa.large_string())
-        return pa.DictionaryArray.from_arrays(pa.array(self.codes), dictionary).dictionary_decode()
 
 
 def _field(column: pd.Series) -> _Field | Any | None:

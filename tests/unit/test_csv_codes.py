@@ -48,6 +48,19 @@ def test_categorical_and_object_columns_write_the_same_bytes(n: int, seed: int) 
     assert written == per_cell(objects)  # pandas writing every neutralised cell
 
 
+@pytest.mark.parametrize("block", [1, 7, 64])
+def test_the_rows_written_block_by_block_are_the_whole_tables(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    categoricals, objects = tables(300, 4)
+    whole = safe_csv_bytes(categoricals)
+    monkeypatch.setattr("core.bundle._BLOCK_ROWS", block)
+    assert safe_csv_bytes(categoricals) == whole
+    assert safe_csv_bytes(objects) == whole
+    many = objects.assign(n=np.arange(300) * 7919)  # integers with more distinct values than joined texts
+    monkeypatch.setattr("core.bundle._JOINED_TEXTS", 16)
+    assert safe_csv_bytes(many) == per_cell(many)
+    assert safe_csv_bytes(many[["kind", "n"]]) == per_cell(many[["kind", "n"]])
+
+
 def test_neutralised_categories_and_nulls_are_written_as_text() -> None:
     df = pd.DataFrame(
         {
