@@ -82,3 +82,9 @@ def test_an_all_null_categorical_and_one_of_numbers_write_as_their_object_column
     )
     objects = categoricals.astype(object)
     assert safe_csv_bytes(categoricals) == safe_csv_bytes(objects)
+
+
+def test_a_table_of_few_texts_is_written_as_one_joined_field() -> None:
+    df = pd.DataFrame({"a": ["=x", "y", None, "q,r"] * 25, "b": pd.Categorical(["-1", "@z", "w", None] * 25)})
+    assert safe_csv_bytes(df) == per_cell(df)
+    assert safe_csv_bytes(df).splitlines()[1:5] == [b"'=x,-1", b"y,'@z", b",w", b'"q,r",']
