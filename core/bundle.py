@@ -130,48 +130,128 @@ def _is_number_or_date(s: pd.Series) -> bool:
 def _csv_by_distinct_values(df: pd.DataFrame, names: pd.Index) -> bytes | None:
     """What `safe_csv_bytes` writes, formatting and neutralising each distinct value of a column once.
 
-    Each column's distinct values are neutralised and written by pandas itself (next to a constant
-    second column, so that a row of one empty cell is not quoted), the fields are cut out of those
-    lines and spread to the rows, and pyarrow joins them. None when that could differ from pandas
-    writing the whole table: fewer than two columns, no rows, values pandas takes as one but writes
-    apart (`_one_text_per_value`), a text column holding other values than text, or a field holding
-    the line end cut at.
+    Each column's distinct values (a categorical column's categories, read from its codes) are
+    neutralised and written by pandas itself (next to a constant second column, so that a row of one
+    empty cell is not quoted) and the fields are cut out of those lines; runs of neighbouring columns
+    with few distinct values are joined into one field per combination of their values, and pyarrow
+    spreads the fields to the rows and joins them. None when that could differ from pandas writing the
+    whole table: fewer than two columns, no rows, values pandas takes as one but writes apart
+    (`_one_text_per_value`), a text column holding other values than text, or a field holding the
+    line end cut at.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     if len(df.columns) < 2 or len(df) == 0:
         return None
-    tail = ",0\r\n"
-    comma, crlf, nothing = (pa.scalar(t, pa.large_string()) for t in (",", "\r\n", ""))
-    fields: list[Any] = []
+    fields: list[_Field | Any] = []
     for j in range(len(df.columns)):
-        column = df.iloc[:, j]
-        if _fits_int64(column.dtype):  # pandas writes str(int): arrow's cast, nulls empty
-            ints = pa.array(column.to_numpy(dtype=np.int64, na_value=0), mask=column.isna().to_numpy())
-            fields.append(pc.fill_null(pc.cast(ints, pa.large_string()), nothing))
-            continue
-        text = not _is_number_or_date(column)
-        if text and pd.api.types.infer_dtype(column, skipna=True) != "string":
+        field = _field(df.iloc[:, j])
+        if field is None:
             return None
-        if not _one_text_per_value(column):
+        fields.append(field)
+    parts = _joined_runs(fields, min(_JOINED_TEXTS, len(df)))
+    last = parts[-1]
+    if isinstance(last, _Field):  # the line end goes into the last field's texts
+        parts[-1] = _Field(last.codes, [t + "\r\n" for t in last.texts])
+    else:
+        parts[-1] = pc.binary_join_element_wise(last, _text("\r\n"), _text(""))
+    dictionaries = [pa.array(p.texts, type=pa.large_string()) if isinstance(p, _Field) else None for p in parts]
+    out = io.BytesIO()
+    out.write(df.iloc[:0].set_axis(names, axis=1).to_csv(**_CSV_OPTIONS).encode("utf-8"))
+    # a block of rows at a time: its fields and lines are small and their memory reused
+    for start in range(0, len(df), _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, len(df))
+        arrays = [
+            pa.DictionaryArray.from_arrays(pa.array(p.codes[start:stop]), d).dictionary_decode()
+            if isinstance(p, _Field)
+            else p.slice(start, stop - start)
+            for p, d in zip(parts, dictionaries, strict=True)
+        ]
+        rows = pc.binary_join_element_wise(*arrays, _text(",")) if len(arrays) > 1 else arrays[0]
+        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset : rows.offset + len(rows) + 1]
+        out.write(memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]])
+    return out.getvalue()
+
+
+_CUT = ",0\r\n"
+_JOINED_TEXTS = 1 << 14  # at most this many combinations of values in a field of joined columns
+_BLOCK_ROWS = 1 << 15
+
+
+def _text(value: str) -> Any:
+    import pyarrow as pa
+
+    return pa.scalar(value, pa.large_string())
+
+
+class _Field:
+    """A column's (or a run of columns') CSV text: each row's index into `texts`."""
+
+    __slots__ = ("codes", "texts")
+
+    def __init__(self, codes: np.ndarray, texts: list[str]) -> None:
+        self.codes = codes
+        self.texts = texts
+
+
+def _field(column: pd.Series) -> _Field | Any | None:
+    """The column's CSV text: a `_Field` of its distinct values, a pyarrow array of its cells (integers
+    with many distinct values), or None when pandas could write it otherwise."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if _fits_int64(column.dtype):  # pandas writes str(int): arrow's cast, nulls empty
+        null = column.isna().to_numpy()
+        ints = column.to_numpy(dtype=np.int64, na_value=0)
+        codes, uniques = pd.factorize(ints)
+        if len(uniques) > _JOINED_TEXTS:
+            return pc.fill_null(pc.cast(pa.array(ints, mask=null), pa.large_string()), _text(""))
+        texts = pc.cast(pa.array(uniques), pa.large_string()).to_pylist()
+        return _Field(np.where(null, len(uniques), codes).astype(np.int64), [*texts, ""])
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        # the categories are the distinct values, read once; unused ones are written and never taken
+        categories = column.cat.categories
+        if pd.api.types.infer_dtype(categories, skipna=True) != "string":
             return None
-        codes, uniques = factorize(column)
-        distinct = column.iloc[_first_rows(codes, len(uniques))].reset_index(drop=True)
-        if text:
-            distinct = distinct.map(_neutralise)
-        lines = pd.DataFrame({"v": distinct, "z": 0}).to_csv(header=False, **_CSV_OPTIONS)
-        cut = lines.split(tail)
-        if len(cut) != len(uniques) + 1 or cut[-1] != "":
-            return None
-        dictionary = pa.array([*cut[:-1], ""], type=pa.large_string())  # "": how pandas writes a null
-        index = pa.array(np.where(codes < 0, len(uniques), codes).astype(np.int64))
-        fields.append(pa.DictionaryArray.from_arrays(index, dictionary).dictionary_decode())
-    rows = pc.binary_join_element_wise(*fields, comma)
-    rows = pc.binary_join_element_wise(rows, crlf, nothing)
-    header = df.iloc[:0].set_axis(names, axis=1).to_csv(**_CSV_OPTIONS).encode("utf-8")
-    offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset : rows.offset + len(rows) + 1]
-    return header + bytes(memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]])
+        codes = column.cat.codes.to_numpy()
+        distinct = pd.Series(np.asarray(categories, dtype=object)).map(_neutralise)
+        return _cut_field(codes, distinct)
+    text = not _is_number_or_date(column)
+    if text and pd.api.types.infer_dtype(column, skipna=True) != "string":
+        return None
+    if not _one_text_per_value(column):
+        return None
+    codes, uniques = factorize(column)
+    distinct = column.iloc[_first_rows(codes, len(uniques))].reset_index(drop=True)
+    if text:
+        distinct = distinct.map(_neutralise)
+    return _cut_field(codes, distinct)
+
+
+def _cut_field(codes: np.ndarray, distinct: pd.Series) -> _Field | None:
+    """The field of a column whose cells are `distinct.take(codes)` (-1 for a null)."""
+    lines = pd.DataFrame({"v": distinct, "z": 0}).to_csv(header=False, **_CSV_OPTIONS)
+    cut = lines.split(_CUT)
+    if len(cut) != len(distinct) + 1 or cut[-1] != "":
+        return None
+    texts = [*cut[:-1], ""]  # "": how pandas writes a null
+    return _Field(np.where(codes < 0, len(distinct), codes).astype(np.int64), texts)
+
+
+def _joined_runs(fields: list[_Field | Any], most: int) -> list[_Field | Any]:
+    """Neighbouring fields joined (with commas) into one field per combination of their texts, while
+    there are at most `most` combinations."""
+    out: list[_Field | Any] = []
+    for field in fields:
+        prev = out[-1] if out else None
+        if isinstance(field, _Field) and isinstance(prev, _Field) and len(prev.texts) * len(field.texts) <= most:
+            k = len(field.texts)
+            texts = [f"{a},{b}" for a in prev.texts for b in field.texts]
+            out[-1] = _Field(prev.codes * k + field.codes, texts)
+        else:
+            out.append(field)
+    return out
 
 
 def _fits_int64(dtype: Any) -> bool:

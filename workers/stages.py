@@ -198,12 +198,16 @@ def _check_reservation(spec: JobSpec, planned: PrivacyCost) -> None:
 def _load(spec: JobSpec, control: JobControl, storage: Storage, *, charge: bool = True) -> tuple[pd.DataFrame, Any]:
     """Read and conform the raw table. The charge is spent once the file is found and before it is
     read: a missing file says nothing about the rows, everything after it depends on them. A re-run
-    of post-processing (`charge=False`) reads it for the internal checks and the report only."""
+    of post-processing (`charge=False`) reads it for the internal checks and the report only.
+
+    Text columns are read dictionary-encoded (`read_table(categories=True)`), each distinct text made
+    once: the raw frame is only conformed, and `conform_table` gives the same table and report from it
+    as from the plain read."""
     with _Stage(control, "load", spec) as st:
         with storage.local_path(spec.storage_key) as path:
             if charge:
                 control.mark_data_read()
-            raw = read_table(path)
+            raw = read_table(path, categories=True)
         st(0.6, "conforming to the public schema")
         table, conform_report = conform_table(raw, spec.schema)
         del raw
