@@ -399,18 +399,20 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
     def predict(predictor, rows: np.ndarray) -> np.ndarray:
         return predictor.predict(rows, known, f_idx_map, 1)
 
-    # per tree: each row's leaf value, and for each feature the rows whose path tests it
+    # per tree: each row's leaf and its value, and for each node the features tested on the path to it
     values: list[list[np.ndarray]] = []
-    tested: list[list[np.ndarray]] = []  # [tree] -> (d, n) bool
+    leaves: list[list[np.ndarray]] = []
+    paths: list[list[np.ndarray]] = []  # (nodes, features) bool
     for iteration in trees:
         values.append([])
-        tested.append([])
+        leaves.append([])
+        paths.append([])
         for predictor in iteration:
             nodes = predictor.nodes
             indexed = type(predictor)(nodes.copy(), predictor.binned_left_cat_bitsets, predictor.raw_left_cat_bitsets)
             indexed.nodes["value"] = np.arange(nodes.size, dtype=float)
             leaf = predict(indexed, Xp).astype(np.intp)
-            ancestors = np.zeros((nodes.size, d), dtype=bool)  # features tested on the path to each node
+            ancestors = np.zeros((nodes.size, d), dtype=bool)
             for parent in range(nodes.size):  # children come after their parent in the node array
                 if not nodes["is_leaf"][parent]:
                     row = ancestors[parent].copy()
@@ -418,15 +420,16 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
                     ancestors[nodes["left"][parent]] = row
                     ancestors[nodes["right"][parent]] = row
             values[-1].append(nodes["value"][leaf])
-            tested[-1].append(ancestors[leaf].T)
+            leaves[-1].append(leaf)
+            paths[-1].append(ancestors)
 
-    def raw(contributions: list[list[np.ndarray]], rows: int) -> np.ndarray:
+    def raw(rows: int, contribution: Callable[[int, int], np.ndarray]) -> np.ndarray:
         """The raw predictions as `_raw_predict` adds them: the baseline, then each iteration's trees."""
         out = np.zeros((rows, k_trees), dtype=baseline.dtype, order="F")
         out += baseline
-        for iteration in contributions:
-            for k, c in enumerate(iteration):
-                out[:, k] += c
+        for i, iteration in enumerate(trees):
+            for k in range(len(iteration)):
+                out[:, k] += contribution(i, k)
         return out
 
     def decide(r: np.ndarray) -> np.ndarray:
@@ -435,7 +438,7 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
         encoded = (r.ravel() > 0).astype(int) if r.shape[1] == 1 else np.argmax(r, axis=1)
         return est.classes_[encoded]
 
-    if not np.array_equal(decide(raw(values, n)), base_pred):
+    if not np.array_equal(decide(raw(n, lambda i, k: values[i][k])), base_pred):
         return None
     out = []
     for j in range(d):
@@ -446,16 +449,17 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
         # a row given its own value again (or a missing value for a missing one) keeps its leaves
         original, permuted = np.tile(Xp[:, jp], repeats), copies[:, jp]
         moved = (original != permuted) & ~(np.isnan(original) & np.isnan(permuted))
-        contributions = []
-        for i, iteration in enumerate(trees):
-            contributions.append([])
-            for k, predictor in enumerate(iteration):
-                c = np.tile(values[i][k], repeats)
-                again = np.flatnonzero(np.tile(tested[i][k][jp], repeats) & moved)
-                if again.size:
-                    c[again] = predict(predictor, copies[again])
-                contributions[-1].append(c)
-        out.append(decide(raw(contributions, n * repeats)))
+
+        def contribution(
+            i: int, k: int, jp: int = jp, moved: np.ndarray = moved, copies: np.ndarray = copies
+        ) -> np.ndarray:
+            c = np.tile(values[i][k], repeats)
+            again = np.flatnonzero(np.tile(paths[i][k][leaves[i][k], jp], repeats) & moved)
+            if again.size:
+                c[again] = predict(trees[i][k], copies[again])
+            return c
+
+        out.append(decide(raw(n * repeats, contribution)))
     return np.concatenate(out) if out else np.empty(0, dtype=base_pred.dtype)
 
 
