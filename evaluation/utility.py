@@ -290,9 +290,10 @@ def _importance(model, X: np.ndarray, y: np.ndarray, task: str, seed: int, repea
     each feature's holdout values.
 
     A HistGradientBoosting model's predictions of the permuted copies are computed tree by tree
-    (`_tree_predictions`): a row whose path through a tree does not test the permuted feature keeps its
-    leaf, so only the other rows are predicted again. The predictions are those of `model.predict`,
-    to the last bit; any other model predicts every permuted copy in one batch."""
+    (`_tree_predictions`): a row whose path through a tree does not test the permuted feature, or whose
+    value of it the permutation left as it was, keeps its leaf, so only the other rows are predicted
+    again. The predictions are those of `model.predict`, to the last bit; any other model predicts every
+    permuted copy in one batch."""
     rng = np.random.default_rng(seed)
     n, d = X.shape
     perms = _permutations(rng, n, d, repeats)
