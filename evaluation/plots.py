@@ -60,10 +60,13 @@ def _margins(
 def to_png(fig) -> bytes:
     """The figure drawn once, as an RGB PNG: its background is opaque, so the alpha channel carries
     nothing, and zlib level 3 encodes it in half the time of the default level 6 into fewer bytes
-    than RGBA at level 6. No metadata: the same figure gives the same bytes."""
+    than RGBA at level 6. Text is drawn unhinted (a quarter of a panel figure's drawing time, and at
+    80 dpi barely visible). No metadata: the same figure gives the same bytes."""
+    import matplotlib
     from PIL import Image
 
-    fig.canvas.draw()
+    with matplotlib.rc_context({"text.hinting": "none"}):
+        fig.canvas.draw()
     rgb = np.ascontiguousarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
     buf = io.BytesIO()
     Image.fromarray(rgb, mode="RGB").save(buf, format="png", compress_level=3)
