@@ -159,12 +159,13 @@ def column_overlays(
             _bars(ax, x, syn, 0.8, SYNTHETIC_COLOR, "synthetic")
         top = max(float(np.nanmax(syn, initial=0.0)), float(np.nanmax(real, initial=0.0)) if real is not None else 0.0)
         ax.set_xlim(-0.6, len(labels) - 0.4)
-        ax.set_ylim(0.0, top * 1.05 if top > 0 else 1.0)
-        ax.yaxis.set_major_locator(MaxNLocator(nbins=2))
+        ylim = top * 1.05 if top > 0 else 1.0
+        ax.set_ylim(0.0, ylim)
+        shares = [v for v in MaxNLocator(nbins=2).tick_values(0.0, ylim) if 0.0 <= v <= ylim]
+        _axis_labels(ax, "y", shares, [f"{v:.3g}" for v in shares])
         _panel_title(ax, _short(name, 28))
         step = max(1, math.ceil(len(labels) / 7))
         _axis_labels(ax, "x", x[::step], [_short(lbl, 10) for lbl in labels[::step]], rotation=45)
-        ax.tick_params(axis="y", labelsize=6)
         if i == 0:
             handles = list(ax.collections)
     if handles:
