@@ -127,7 +127,7 @@ def column_overlays(
 ) -> bytes:
     """One small panel per column: bars of the synthetic shares, and the real ones when given.
 
-    Each panel's y axis is labelled at 0 and at a round share near its top only, its x axis at
+    Each panel's y axis is labelled at 0 and at one or two round shares only, its x axis at
     most seven categories; the bars of a series are one collection."""
     from matplotlib.ticker import MaxNLocator
 
