@@ -58,8 +58,18 @@ def _margins(
 
 
 def to_png(fig) -> bytes:
+    """The figure drawn once, as an RGB PNG: its background is opaque, so the alpha channel carries
+    nothing, and zlib level 3 encodes it in half the time of the default level 6 into fewer bytes
+    than RGBA at level 6. Text is drawn unhinted (a quarter of a panel figure's drawing time, and at
+    80 dpi barely visible). No metadata: the same figure gives the same bytes."""
+    import matplotlib
+    from PIL import Image
+
+    with matplotlib.rc_context({"text.hinting": "none"}):
+        fig.canvas.draw()
+    rgb = np.ascontiguousarray(np.asarray(fig.canvas.buffer_rgba())[..., :3])
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, metadata={"Software": None})
+    Image.fromarray(rgb, mode="RGB").save(buf, format="png", compress_level=3)
     return buf.getvalue()
 
 
@@ -67,14 +77,65 @@ def _short(label: str, width: int = 14) -> str:
     return label if len(label) <= width else label[: width - 1] + "…"
 
 
+def _bars(ax, x: np.ndarray, heights: np.ndarray, width: float, color: str, label: str) -> None:
+    """Bars as one collection of rectangles: one artist, no per-bar patch or limit update."""
+    from matplotlib.collections import PolyCollection
+
+    left, right = x - width / 2, x + width / 2
+    zero = np.zeros_like(heights)
+    verts = np.stack(
+        [
+            np.column_stack([left, zero]),
+            np.column_stack([left, heights]),
+            np.column_stack([right, heights]),
+            np.column_stack([right, zero]),
+        ],
+        axis=1,
+    )
+    ax.add_collection(
+        PolyCollection(verts, facecolors=color, edgecolors="none", antialiaseds=False, label=label),
+        autolim=False,
+    )
+
+
+def _axis_labels(ax, axis: str, positions: Sequence[float], labels: Sequence[str], *, rotation: float = 0.0) -> None:
+    """Category names along an axis as plain text, in the place of tick labels: a tick carries two
+    texts and three lines, most of the cost of drawing a small panel."""
+    from matplotlib.transforms import ScaledTranslation
+
+    pad = 3.5 / 72  # inches, matplotlib's tick-label pad
+    if axis == "x":
+        ax.set_xticks([])
+        trans = ax.get_xaxis_transform() + ScaledTranslation(0.0, -pad, ax.figure.dpi_scale_trans)
+        ha = "right" if 0 < rotation < 90 else "center"
+        for x, label in zip(positions, labels, strict=True):
+            ax.text(x, 0.0, label, transform=trans, rotation=rotation, ha=ha, va="top", fontsize=6)
+    else:
+        ax.set_yticks([])
+        trans = ax.get_yaxis_transform() + ScaledTranslation(-pad, 0.0, ax.figure.dpi_scale_trans)
+        for y, label in zip(positions, labels, strict=True):
+            ax.text(0.0, y, label, transform=trans, rotation=rotation, ha="right", va="center", fontsize=6)
+
+
+def _panel_title(ax, text: str) -> None:
+    """A panel's title as plain text above it (an Axes title re-measures the axis to place itself)."""
+    ax.text(0.5, 1.03, text, transform=ax.transAxes, ha="center", va="bottom", fontsize=9)
+
+
 def column_overlays(
     histograms: dict[str, dict[str, Any]], title: str, *, columns_per_row: int = 4, max_columns: int = 40
 ) -> bytes:
-    """One small panel per column: bars of the synthetic shares, and the real ones when given."""
+    """One small panel per column: bars of the synthetic shares, and the real ones when given.
+
+    Each panel's y axis is labelled at 0 and at one or two round shares only, its x axis at
+    most seven categories; the bars of a series are one collection."""
+    from matplotlib.ticker import MaxNLocator
+
     names = list(histograms)[:max_columns]
     rows = max(1, math.ceil(len(names) / columns_per_row))
     fig = _figure(3.2 * columns_per_row, 2.4 * rows + 0.4)
     fig.suptitle(title)
+    handles: list[Any] = []
     for i, name in enumerate(names):
         ax = fig.add_subplot(rows, columns_per_row, i + 1)
         h = histograms[name]
@@ -90,19 +151,25 @@ def column_overlays(
             labels = [labels[k] for k in keep]
             syn = syn[keep]
             real = real[keep] if real is not None else None
-        x = np.arange(len(labels))
+        x = np.arange(len(labels), dtype=float)
         if real is not None:
-            ax.bar(x - 0.2, real, width=0.4, color=REAL_COLOR, label="real")
-            ax.bar(x + 0.2, syn, width=0.4, color=SYNTHETIC_COLOR, label="synthetic")
+            _bars(ax, x - 0.2, real, 0.4, REAL_COLOR, "real")
+            _bars(ax, x + 0.2, syn, 0.4, SYNTHETIC_COLOR, "synthetic")
         else:
-            ax.bar(x, syn, width=0.8, color=SYNTHETIC_COLOR, label="synthetic")
-        ax.set_title(_short(name, 28), fontsize=9)
-        step = max(1, len(labels) // 6)
-        ax.set_xticks(x[::step])
-        ax.set_xticklabels([_short(lbl, 10) for lbl in labels[::step]], rotation=45, ha="right", fontsize=6)
-        ax.tick_params(axis="y", labelsize=6)
+            _bars(ax, x, syn, 0.8, SYNTHETIC_COLOR, "synthetic")
+        top = max(float(np.nanmax(syn, initial=0.0)), float(np.nanmax(real, initial=0.0)) if real is not None else 0.0)
+        ax.set_xlim(-0.6, len(labels) - 0.4)
+        ylim = top * 1.05 if top > 0 else 1.0
+        ax.set_ylim(0.0, ylim)
+        shares = [v for v in MaxNLocator(nbins=2).tick_values(0.0, ylim) if 0.0 <= v <= ylim]
+        _axis_labels(ax, "y", shares, [f"{v:.3g}" for v in shares])
+        _panel_title(ax, _short(name, 28))
+        step = max(1, math.ceil(len(labels) / 7))
+        _axis_labels(ax, "x", x[::step], [_short(lbl, 10) for lbl in labels[::step]], rotation=45)
         if i == 0:
-            ax.legend(fontsize=6)
+            handles = list(ax.collections)
+    if handles:
+        fig.legend(handles=handles, loc="upper right", ncols=len(handles), fontsize=7, frameon=False)
     _margins(fig, left=0.4, right=0.15, top=0.55, bottom=0.6, wspace=0.25, hspace=0.6 / 1.8)
     return to_png(fig)
 
@@ -144,17 +211,26 @@ def association_heatmaps(
         title = f"{title}\nthe {len(names)} of {total} columns with the largest {rank_by or list(matrices)[-1]} associations"
     fig = _figure(4.4 * len(matrices) + 0.6, 4.6)
     fig.suptitle(title)
+    short = [_short(n, 12) for n in names]
+    ticks = list(range(len(names)))
     for i, (label, m) in enumerate(matrices.items()):
         ax = fig.add_subplot(1, len(matrices), i + 1)
         arr = np.array([[np.nan if v is None else v for v in row] for row in m], dtype=float)
-        im = ax.imshow(arr, vmin=-1, vmax=1, cmap="RdBu_r")
-        ax.set_title(label, fontsize=9)
-        ax.set_xticks(range(len(names)))
-        ax.set_yticks(range(len(names)))
-        ax.set_xticklabels([_short(n, 12) for n in names], rotation=90, fontsize=6)
-        ax.set_yticklabels([_short(n, 12) for n in names], fontsize=6)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    _margins(fig, left=0.75, right=0.55, top=0.75 if "\n" in title else 0.55, bottom=0.75, wspace=0.45)
+        im = ax.imshow(arr, vmin=-1, vmax=1, cmap="RdBu_r", interpolation="nearest")
+        _panel_title(ax, label)
+        _axis_labels(ax, "x", ticks, short, rotation=90)
+        # the panels share their rows: the column names are written once, left of the first
+        if i == 0:
+            _axis_labels(ax, "y", ticks, short)
+        else:
+            ax.set_yticks([])
+    top = 0.75 if "\n" in title else 0.55
+    _margins(fig, left=0.75, right=0.75, top=top, bottom=0.75, wspace=0.2)
+    # one colour scale for every panel (all are drawn on -1..1 with the same colour map), in the right margin
+    width, height = fig.get_size_inches()
+    cax = fig.add_axes((1.0 - 0.55 / width, 0.75 / height, 0.12 / width, 1.0 - (top + 0.75) / height))
+    fig.colorbar(im, cax=cax, ticks=[-1, -0.5, 0, 0.5, 1])
+    cax.tick_params(labelsize=7)
     return to_png(fig)
 
 

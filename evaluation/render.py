@@ -7,6 +7,7 @@ no external resource. The public rendering shows public sections only.
 from __future__ import annotations
 
 import base64
+import gc
 import html
 import logging
 from typing import TYPE_CHECKING, Any
@@ -536,7 +537,21 @@ def render_html(report: Report, include_internal: bool) -> str:
 
 
 def draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> None:
-    """Add the figures of each computed section (a figure that fails to draw becomes a note)."""
+    """Add the figures of each computed section (a figure that fails to draw becomes a note).
+
+    The garbage collector is paused while they are drawn: matplotlib makes thousands of small
+    objects per figure, and each automatic collection would walk every object of the process
+    (the report's tables and models too); the figures are young objects, which the next collections free."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        _draw_figures(sections, limits)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> None:
     from evaluation import plots
 
     def add(section: Section, key: str, title: str, draw, caption: str = "") -> None:
