@@ -1,0 +1,82 @@
+"""The privacy section's nearest-neighbour search returns the exact closest distance, whatever the float32
+product it starts from rounds to."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation.kernels import NotScorable
+from evaluation.privacy_risk import nearest_distances, nearest_sq_distances_brute
+
+
+def _direct(reference: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Every pair measured in float64 as sum((q - r)^2): the definition."""
+    return np.array([np.square(q - reference).sum(axis=1).min() for q in queries])
+
+
+def _mixed_rows(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Rows like the distance encoder's: one-hot blocks scaled by 1/sqrt(2) beside numbers in [0, 1]."""
+    blocks = []
+    for size in (2, 5, 9, 16, 40):
+        onehot = np.zeros((n, size))
+        onehot[np.arange(n), rng.integers(0, size, n)] = 1 / np.sqrt(2)
+        blocks.append(onehot)
+    blocks.append(rng.random((n, 6)))
+    return np.hstack(blocks)
+
+
+def test_brute_search_equals_the_direct_float64_minimum() -> None:
+    rng = np.random.default_rng(0)
+    reference, queries = _mixed_rows(rng, 3_000), _mixed_rows(rng, 300)
+    got = nearest_sq_distances_brute(reference, queries)
+    np.testing.assert_allclose(got, _direct(reference, queries), rtol=1e-12, atol=0)
+
+
+def test_brute_search_is_exact_where_float32_picks_the_wrong_row() -> None:
+    """Rows far from the origin, closest references apart by less than float32 can resolve."""
+    rng = np.random.default_rng(1)
+    base = rng.random((1, 20)) * 100.0
+    queries = base + rng.random((50, 20)) * 1e-3
+    reference = np.vstack([base + rng.random((400, 20)) * 1e-3, base + 5.0])
+    want = _direct(reference, queries)
+    # the float32 product alone picks another row than the closest for some queries: the case is a real test
+    r32, q32 = reference.astype(np.float32), queries.astype(np.float32)
+    picked = ((r32 * r32).sum(axis=1)[None, :] - 2.0 * q32 @ r32.T).argmin(axis=1)
+    assert np.any(np.square(queries - reference[picked]).sum(axis=1) > want)
+    np.testing.assert_allclose(nearest_sq_distances_brute(reference, queries), want, rtol=1e-12, atol=0)
+
+
+def test_brute_search_with_duplicates_and_ties() -> None:
+    """Categorical rows only: many references at the same distance, identical rows at distance 0."""
+    rng = np.random.default_rng(2)
+    rows = _mixed_rows(rng, 200)[:, :72]  # the one-hot blocks only
+    reference = np.vstack([rows, rows, rows])
+    queries = np.vstack([rows[:50], _mixed_rows(rng, 50)[:, :72]])
+    got = nearest_sq_distances_brute(reference, queries)
+    np.testing.assert_array_equal(got, _direct(reference, queries))
+    assert np.all(got[:50] == 0.0)
+
+
+def test_nearest_distances_agree_with_scikit_learn() -> None:
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(3)
+    for reference, queries in (
+        (_mixed_rows(rng, 2_000), _mixed_rows(rng, 200)),
+        (rng.random((500, 4)), rng.random((80, 4))),
+    ):
+        want = NearestNeighbors(n_neighbors=1, algorithm="brute").fit(reference).kneighbors(queries)[0][:, 0]
+        np.testing.assert_allclose(nearest_distances(reference, queries), want, rtol=1e-9, atol=1e-12)
+
+
+def test_nearest_distances_marks_exact_matches_and_rejects_an_empty_reference() -> None:
+    rng = np.random.default_rng(4)
+    reference, queries = _mixed_rows(rng, 100), _mixed_rows(rng, 10)
+    exact = np.zeros(10, dtype=bool)
+    exact[3] = True
+    d = nearest_distances(reference, queries, exact)
+    assert d[3] == 0.0 and np.all(d[~exact] >= 1e-12)
+    assert nearest_sq_distances_brute(reference, queries[:0]).shape == (0,)
+    with pytest.raises(NotScorable):
+        nearest_distances(reference[:0], queries)
