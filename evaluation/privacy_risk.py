@@ -105,20 +105,27 @@ def nearest_distances(reference: np.ndarray, queries: np.ndarray, exact: np.ndar
     A KD-tree for low-dimensional rows, otherwise `nearest_sq_distances_brute`
     (a float32 matrix product that finds the candidates, every one rechecked in
     float64). `exact` marks queries known (by row hash) to have an identical row
-    in the searched table: they get exactly 0, and the others at least 1e-12.
+    in the searched table: they get exactly 0 without a search, and the others at
+    least 1e-12.
     """
     if reference.shape[0] == 0:
         raise NotScorable("no reference rows to search")
+    if exact is None:
+        return _nearest(reference, queries)
+    d = np.zeros(len(queries))
+    searched = ~np.asarray(exact, dtype=bool)  # the rows known to have an identical row are not searched
+    if searched.any():
+        d[searched] = np.maximum(_nearest(reference, queries[searched]), 1e-12)
+    return d
+
+
+def _nearest(reference: np.ndarray, queries: np.ndarray) -> np.ndarray:
     if reference.shape[1] <= KD_TREE_MAX_DIMENSIONS:
         from sklearn.neighbors import NearestNeighbors
 
         nn = NearestNeighbors(n_neighbors=1, algorithm="kd_tree").fit(reference)
-        d = nn.kneighbors(queries, return_distance=True)[0][:, 0]
-    else:
-        d = np.sqrt(nearest_sq_distances_brute(reference, queries))
-    if exact is not None:
-        d = np.where(exact, 0.0, np.maximum(d, 1e-12))
-    return d
+        return nn.kneighbors(queries, return_distance=True)[0][:, 0]
+    return np.sqrt(nearest_sq_distances_brute(reference, queries))
 
 
 FLOAT32_UNIT_ROUNDOFF = 2.0**-24
