@@ -62,6 +62,7 @@ __all__ = [
     "membership_auc_distance",
     "nearest_distances",
     "nearest_sq_distances_brute",
+    "nearest_sq_distances_grouped",
     "privacy_section",
     "row_hashes",
 ]
@@ -99,33 +100,105 @@ def is_in(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
     return pd.Series(values, copy=False).isin(pool).to_numpy(dtype=bool)
 
 
-def nearest_distances(reference: np.ndarray, queries: np.ndarray, exact: np.ndarray | None = None) -> np.ndarray:
+def nearest_distances(
+    reference: np.ndarray,
+    queries: np.ndarray,
+    exact: np.ndarray | None = None,
+    groups: tuple[np.ndarray, np.ndarray] | None = None,
+) -> np.ndarray:
     """Distance from each query row to its closest reference row.
 
     A KD-tree for low-dimensional rows, otherwise `nearest_sq_distances_brute`
     (a float32 matrix product that finds the candidates, every one rechecked in
     float64). `exact` marks queries known (by row hash) to have an identical row
     in the searched table: they get exactly 0 without a search, and the others at
-    least 1e-12.
+    least 1e-12. `groups` (a label per reference row and per query row, see
+    `category_groups`) may speed the search; the distances are the same.
     """
     if reference.shape[0] == 0:
         raise NotScorable("no reference rows to search")
     if exact is None:
-        return _nearest(reference, queries)
+        return _nearest(reference, queries, groups)
     d = np.zeros(len(queries))
     searched = ~np.asarray(exact, dtype=bool)  # the rows known to have an identical row are not searched
     if searched.any():
-        d[searched] = np.maximum(_nearest(reference, queries[searched]), 1e-12)
+        sub = None if groups is None else (groups[0], groups[1][searched])
+        d[searched] = np.maximum(_nearest(reference, queries[searched], sub), 1e-12)
     return d
 
 
-def _nearest(reference: np.ndarray, queries: np.ndarray) -> np.ndarray:
+def _nearest(reference: np.ndarray, queries: np.ndarray, groups: tuple[np.ndarray, np.ndarray] | None) -> np.ndarray:
     if reference.shape[1] <= KD_TREE_MAX_DIMENSIONS:
         from sklearn.neighbors import NearestNeighbors
 
         nn = NearestNeighbors(n_neighbors=1, algorithm="kd_tree").fit(reference)
         return nn.kneighbors(queries, return_distance=True)[0][:, 0]
-    return np.sqrt(nearest_sq_distances_brute(reference, queries))
+    if groups is None:
+        return np.sqrt(nearest_sq_distances_brute(reference, queries))
+    return np.sqrt(nearest_sq_distances_grouped(reference, queries, *groups))
+
+
+# Rows that differ in a categorical column are at squared distance at least 1 (MixedDistanceEncoder: a
+# mismatch adds two squared one-hot entries of 1/sqrt(2)); the margin covers the float64 rounding of 1/2.
+GROUP_SEPARATION = 1.0 - 1e-9
+MAX_SEARCH_GROUPS = 256
+
+
+def category_groups(views: dict[str, ColumnView], reference: pd.DataFrame) -> list[str]:
+    """Categorical columns whose joint category splits the reference rows into small groups.
+
+    Chosen greedily (at most `MAX_SEARCH_GROUPS` groups, each column cutting the sum of squared group
+    shares by a fifth at least): the search of a query reads its own group first, and only a query left
+    at squared distance 1 or more searches every group. The choice changes the cost, not the distances.
+    """
+    candidates = {n: v for n, v in views.items() if v.kind == "categorical" and v.size > 1}
+    codes = {n: v.codes(reference[n]).astype(np.int64) for n, v in candidates.items()}
+    joint, cells, chosen, concentration = np.zeros(len(reference), dtype=np.int64), 1, [], 1.0
+    while len(reference):
+        best: tuple[float, str, np.ndarray] | None = None
+        for name, view in candidates.items():
+            if name in chosen or cells * view.size > 1_000_000:
+                continue
+            labels = joint * view.size + codes[name]
+            counts = np.bincount(labels, minlength=cells * view.size)
+            counts = counts[counts > 0]
+            share = float(np.square(counts / len(labels)).sum())
+            if counts.size <= MAX_SEARCH_GROUPS and (best is None or share < best[0]):
+                best = (share, name, labels)
+        if best is None or best[0] > 0.8 * concentration:
+            break
+        concentration, name, joint = best
+        chosen.append(name)
+        cells *= candidates[name].size
+    return chosen
+
+
+def group_labels(views: dict[str, ColumnView], columns: list[str], df: pd.DataFrame) -> np.ndarray:
+    """The joint category of `columns` of each row, as one integer."""
+    labels = np.zeros(len(df), dtype=np.int64)
+    for name in columns:
+        labels = labels * views[name].size + views[name].codes(df[name])
+    return labels
+
+
+def nearest_sq_distances_grouped(
+    reference: np.ndarray, queries: np.ndarray, reference_groups: np.ndarray, query_groups: np.ndarray
+) -> np.ndarray:
+    """`nearest_sq_distances_brute`, reading first the reference rows of each query's own group.
+
+    Rows of different groups are at squared distance at least `GROUP_SEPARATION`: a query whose
+    closest row in its group is nearer than that has its answer; the others search every row.
+    """
+    best = np.full(len(queries), np.inf)
+    for group in np.unique(query_groups):
+        in_group = np.flatnonzero(query_groups == group)
+        members = np.flatnonzero(reference_groups == group)
+        if members.size:
+            best[in_group] = nearest_sq_distances_brute(reference[members], queries[in_group])
+    still_open = ~(best < GROUP_SEPARATION)
+    if still_open.any():
+        best[still_open] = nearest_sq_distances_brute(reference, queries[still_open])
+    return best
 
 
 FLOAT32_UNIT_ROUNDOFF = 2.0**-24
@@ -281,8 +354,10 @@ def _dcr(ctx: _Context) -> dict[str, Any]:
     Xq, hq = ctx.encode(queries)
     Xt, ht = ctx.encode(train_ref)
     Xh, hh = ctx.encode(holdout_ref)
-    d_train = nearest_distances(Xt, Xq, is_in(hq, ht))
-    d_holdout = nearest_distances(Xh, Xq, is_in(hq, hh))
+    columns = category_groups(ctx.views, train_ref)
+    gq = group_labels(ctx.views, columns, queries)
+    d_train = nearest_distances(Xt, Xq, is_in(hq, ht), (group_labels(ctx.views, columns, train_ref), gq))
+    d_holdout = nearest_distances(Xh, Xq, is_in(hq, hh), (group_labels(ctx.views, columns, holdout_ref), gq))
     closer = (d_train < d_holdout) + 0.5 * (d_train == d_holdout)
     share = float(np.mean(d_train < d_holdout) + 0.5 * np.mean(d_train == d_holdout))
     sorted_train, sorted_holdout = np.sort(d_train), np.sort(d_holdout)
@@ -328,7 +403,12 @@ def _membership_distance(ctx: _Context) -> dict[str, Any]:
     Xn, hn = ctx.encode(ctx.nonmembers)
     # a target with an identical synthetic row anywhere in the table is at distance 0, sampled or not;
     # members and non-members are searched together (one pass over the synthetic rows)
-    d = nearest_distances(Xs, np.vstack([Xm, Xn]), is_in(np.r_[hm, hn], ctx.synthetic_hashes))
+    columns = category_groups(ctx.views, ref)
+    groups = (
+        group_labels(ctx.views, columns, ref),
+        np.r_[group_labels(ctx.views, columns, ctx.members), group_labels(ctx.views, columns, ctx.nonmembers)],
+    )
+    d = nearest_distances(Xs, np.vstack([Xm, Xn]), is_in(np.r_[hm, hn], ctx.synthetic_hashes), groups)
     dm, dn = d[: len(Xm)], d[len(Xm) :]
     auc = _auc(-dm, -dn)
     return {

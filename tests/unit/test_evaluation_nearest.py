@@ -7,7 +7,11 @@ import numpy as np
 import pytest
 
 from evaluation.kernels import NotScorable
-from evaluation.privacy_risk import nearest_distances, nearest_sq_distances_brute
+from evaluation.privacy_risk import (
+    nearest_distances,
+    nearest_sq_distances_brute,
+    nearest_sq_distances_grouped,
+)
 
 
 def _direct(reference: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -15,15 +19,23 @@ def _direct(reference: np.ndarray, queries: np.ndarray) -> np.ndarray:
     return np.array([np.square(q - reference).sum(axis=1).min() for q in queries])
 
 
-def _mixed_rows(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Rows like the distance encoder's: one-hot blocks scaled by 1/sqrt(2) beside numbers in [0, 1]."""
+SIZES = (2, 5, 9, 16, 40)
+
+
+def _mixed_rows(rng: np.random.Generator, n: int, numbers: float = 1.0) -> np.ndarray:
+    """Rows like the distance encoder's: one-hot blocks scaled by 1/sqrt(2) beside numbers in [0, numbers]."""
     blocks = []
-    for size in (2, 5, 9, 16, 40):
+    for size in SIZES:
         onehot = np.zeros((n, size))
         onehot[np.arange(n), rng.integers(0, size, n)] = 1 / np.sqrt(2)
         blocks.append(onehot)
-    blocks.append(rng.random((n, 6)))
+    blocks.append(rng.random((n, 6)) * numbers)
     return np.hstack(blocks)
+
+
+def _labels(rows: np.ndarray) -> np.ndarray:
+    """The joint category of the first three one-hot blocks."""
+    return rows[:, :2].argmax(1) * 45 + rows[:, 2:7].argmax(1) * 9 + rows[:, 7:16].argmax(1)
 
 
 def test_brute_search_equals_the_direct_float64_minimum() -> None:
@@ -80,3 +92,35 @@ def test_nearest_distances_marks_exact_matches_and_rejects_an_empty_reference() 
     assert nearest_sq_distances_brute(reference, queries[:0]).shape == (0,)
     with pytest.raises(NotScorable):
         nearest_distances(reference[:0], queries)
+
+
+@pytest.mark.parametrize("numbers", [0.1, 1.0])
+def test_grouped_search_equals_the_direct_minimum(numbers: float) -> None:
+    """Close rows (most queries answered in their own group) and far ones (most search everything)."""
+    rng = np.random.default_rng(5)
+    reference, queries = _mixed_rows(rng, 2_000, numbers), _mixed_rows(rng, 300, numbers)
+    queries[:20] = reference[:20] + 1e-3  # a close row in their own group
+    got = nearest_sq_distances_grouped(reference, queries, _labels(reference), _labels(queries))
+    np.testing.assert_allclose(got, _direct(reference, queries), rtol=1e-12, atol=0)
+    d = nearest_distances(reference, queries, groups=(_labels(reference), _labels(queries)))
+    np.testing.assert_allclose(d, np.sqrt(_direct(reference, queries)), rtol=1e-12, atol=0)
+
+
+def test_grouped_search_reads_other_groups_when_its_own_is_far_or_empty() -> None:
+    rng = np.random.default_rng(6)
+    reference = _mixed_rows(rng, 500)
+    labels = _labels(reference)
+    queries = reference[:40].copy()
+    queries[:, 16:-6] = 0.0  # leave the grouped blocks alone, move the others: at least 1 from their group
+    queries[:20, :2] = queries[:20, :2][:, ::-1]  # and half of them into a group of other rows
+    want = _direct(reference, queries)
+    got = nearest_sq_distances_grouped(reference, queries, labels, _labels(queries))
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+    # searching the own group only would have been wrong for some: the fallback is exercised
+    own = np.array(
+        [
+            np.square(q - reference[labels == g]).sum(axis=1).min() if np.any(labels == g) else np.inf
+            for q, g in zip(queries, _labels(queries), strict=True)
+        ]
+    )
+    assert np.any(own > want)
