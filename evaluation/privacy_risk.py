@@ -34,9 +34,14 @@ Nearest-neighbour search: a KD-tree (scikit-learn's) for low-dimensional rows;
 for one-hot rows, brute force by a float32 matrix product whose candidates are
 measured again in float64 (`nearest_sq_distances_brute`: the exact distance,
 at about half the cost of scikit-learn's float64 brute force; a KD-tree or a
-ball tree is slower still at 116 dimensions). Sample sizes are capped by `EvaluationLimits` and shrunk
-so that one search does at most `distance_work` row-pair-dimension steps; the
-report lists the sizes used.
+ball tree is slower still at 116 dimensions). Rows that differ in a category
+are at least 1 apart, so a query first searches the rows of its own joint
+category on a few columns (`category_groups`) and only a query left at 1 or
+more searches them all (`nearest_sq_distances_grouped`). Every distance is the
+float64 sum((q - r)^2) of the closest row: the speedups change no figure.
+Sample sizes are capped by `EvaluationLimits` and shrunk so that one search
+does at most `distance_work` row-pair-dimension steps; the report lists the
+sizes used.
 """
 
 from __future__ import annotations
