@@ -208,6 +208,8 @@ def nearest_sq_distances_grouped(
 
 FLOAT32_UNIT_ROUNDOFF = 2.0**-24
 BRUTE_QUERY_BLOCK = 128  # queries per matrix product: a block's products stay small enough to scan fast
+BRUTE_STRIKES = 4  # closest candidates measured one at a time before all the remaining ones at once
+BRUTE_PAIR_CHUNK = 8_192  # candidate pairs measured together
 
 
 def nearest_sq_distances_brute(reference: np.ndarray, queries: np.ndarray) -> np.ndarray:
@@ -219,8 +221,10 @@ def nearest_sq_distances_brute(reference: np.ndarray, queries: np.ndarray) -> np
     `margin` is four times that, with the largest |r|^2. The reference with the
     smallest approximate value is measured exactly, as sum((q - r)^2) in float64, then struck out; the
     search of a query stops when no remaining approximate value is within the margin of the best
-    exact distance found, so no reference that could be closer is left unmeasured. The result is the
-    exact minimum: it does not depend on the float32 rounding (ties included).
+    exact distance found, so no reference that could be closer is left unmeasured (after
+    `BRUTE_STRIKES` rounds, every remaining candidate is measured at once, so that many tied rows
+    cost one pass). The result is the exact minimum: it does not depend on the float32 rounding
+    (ties included).
     """
     reference = np.asarray(reference, dtype=np.float64)
     queries = np.asarray(queries, dtype=np.float64)
@@ -244,7 +248,9 @@ def nearest_sq_distances_brute(reference: np.ndarray, queries: np.ndarray) -> np
         norms, slack = query_norms[start : start + nb], margin[start : start + nb]
         best = np.full(nb, np.inf)
         rows = np.arange(nb)
-        while rows.size:
+        for _ in range(BRUTE_STRIKES):
+            if not rows.size:
+                break
             sub = approx if rows.size == nb else approx[rows]
             nearest = sub.argmin(axis=1)
             estimate = sub[np.arange(rows.size), nearest].astype(np.float64) + norms[rows]
@@ -253,6 +259,12 @@ def nearest_sq_distances_brute(reference: np.ndarray, queries: np.ndarray) -> np
             still_open = estimate <= best[rows] + slack[rows]  # another reference may still be closer
             approx[rows[still_open], nearest[still_open]] = np.inf
             rows = rows[still_open]
+        if rows.size:  # many near-ties (repeated rows): measure every remaining candidate at once
+            bound = best[rows] - norms[rows] + slack[rows]
+            pair_row, pair_ref = np.nonzero(approx[rows] <= bound[:, None])
+            for at in range(0, pair_row.size, BRUTE_PAIR_CHUNK):
+                q, r = rows[pair_row[at : at + BRUTE_PAIR_CHUNK]], pair_ref[at : at + BRUTE_PAIR_CHUNK]
+                np.minimum.at(best, q, np.square(block[q] - reference[r]).sum(axis=1))
         out[start : start + nb] = best
     return out
 

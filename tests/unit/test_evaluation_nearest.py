@@ -70,6 +70,18 @@ def test_brute_search_with_duplicates_and_ties() -> None:
     assert np.all(got[:50] == 0.0)
 
 
+def test_brute_search_with_hundreds_of_tied_rows() -> None:
+    """One row repeated 600 times and its neighbours: every query has hundreds of closest rows."""
+    rng = np.random.default_rng(7)
+    rows = _mixed_rows(rng, 30)[:, :72]
+    reference = np.vstack([np.repeat(rows[:1], 600, axis=0), rows[1:]])
+    queries = rows[:1] + np.zeros((10, 72))
+    queries[:, :2] = queries[:, :2][:, ::-1]  # one category changed: 600 rows at squared distance 1
+    got = nearest_sq_distances_brute(reference, queries)
+    np.testing.assert_array_equal(got, _direct(reference, queries))
+    assert np.all(np.abs(got - 1.0) < 1e-12)
+
+
 def test_nearest_distances_agree_with_scikit_learn() -> None:
     from sklearn.neighbors import NearestNeighbors
 
