@@ -57,12 +57,15 @@ from typing import Any
 
 from privacy.errors import RequestRefused
 from privacy.schema import PublicSchema
+from privacy.synthesizers._dpctgan_time import DPCTGAN_COEFFICIENTS, dpctgan_epoch_seconds, dpctgan_fixed_seconds
 
 __all__ = [
     "COEFFICIENTS",
     "Estimate",
     "EstimateOverLimit",
     "check_estimate",
+    "dpctgan_epoch_seconds",
+    "dpctgan_fixed_seconds",
     "estimate_release",
     "faster_options",
     "method_options",
@@ -75,7 +78,7 @@ COEFFICIENTS: dict[str, dict[str, float]] = {
     # AIM's work budget (option max_work) puts on the part of its time that grows with the rows
     "aim": {"a": 0.65, "b": 5.77e-6, "c": 9.33e-5, "w": 0.05},
     "mwem": {"a": 1.04, "b": 2.02e-7, "c": 1.89e-4},
-    "dpctgan": {"a": 4.65, "b": 1.26e-3, "c": 0.143},
+    "dpctgan": DPCTGAN_COEFFICIENTS,
     "patectgan": {"a": 3.49, "b": 5.91e-4, "c": 1.23e-4},
     "ctgan": {"a": 0.0, "b": 2.58e-3},
     # tvae and copulagan: not measured, taken as ctgan (the same networks and epochs in SDV)
@@ -201,17 +204,6 @@ def _mwem_features(sizes: list[int], opts: Mapping[str, Any]) -> tuple[float, fl
         slices += t * (t + 1) / 2 * mwi * k
         draws += t * k
     return slices, draws, len(splits)
-
-
-def dpctgan_fixed_seconds() -> float:
-    """DPCTGAN's CPU seconds outside its epochs (imports, networks, sampling), in the time model."""
-    return COEFFICIENTS["dpctgan"]["a"]
-
-
-def dpctgan_epoch_seconds(rows: int, batch: int) -> float:
-    """CPU seconds of one DPCTGAN epoch over `rows` rows in batches of `batch`, in the time model."""
-    k = COEFFICIENTS["dpctgan"]
-    return max(int(rows), 1) * (k["b"] + k["c"] / max(int(batch), 1))
 
 
 def _dpctgan_plan(opts: Mapping[str, Any], rows: int, epsilon: float | None, delta: float | None) -> tuple[int, int]:

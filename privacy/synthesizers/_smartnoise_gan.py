@@ -138,7 +138,7 @@ def dpctgan_plan(
     opacus's accounting as before, so the epsilon spent never exceeds the budget whatever is chosen.
     The choice follows the time model, never a clock. Epochs 0: the budget cannot pay for one.
     """
-    from privacy.estimate import dpctgan_epoch_seconds, dpctgan_fixed_seconds
+    from privacy.synthesizers._dpctgan_time import dpctgan_epoch_seconds, dpctgan_fixed_seconds
 
     cap = int(epochs) if epochs else DPCTGAN_EPOCHS
     limit = minutes * 60
