@@ -10,7 +10,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from evaluation.utility import _importance, _permutations, _tree_predictions
+from evaluation.importance import _importance, _permutations, _tree_predictions
 
 
 def _data(n: int, seed: int, classes: int) -> tuple[np.ndarray, np.ndarray, list[bool]]:

@@ -15,7 +15,8 @@ import pytest
 from sklearn.metrics import balanced_accuracy_score, normalized_mutual_info_score, r2_score, roc_auc_score
 
 from evaluation import build_report, split_holdout
-from evaluation.utility import _auc_influence, _balanced_accuracy, _nmi, _r2_influence, _se, _standard_errors
+from evaluation.importance import _balanced_accuracy
+from evaluation.utility import _auc_influence, _nmi, _r2_influence, _se, _standard_errors
 from privacy.schema import ColumnSpec, PublicSchema
 
 BOOTSTRAP = 600
