@@ -21,9 +21,10 @@ import pandas as pd
 
 from evaluation._common import EvaluationLimits, jsonable, no_progress
 from evaluation._tables import table_views
+from evaluation.figures import draw_figures
 from evaluation.metrics import FIDELITY_SCORE_DEFINITION, METRICS, NotScorable
 from evaluation.parts import Check, Figure, Section, Status
-from evaluation.render import draw_figures, render_html
+from evaluation.render import render_html
 from privacy.schema import PublicSchema
 
 __all__ = ["SCHEMA_VERSION", "SECTIONS", "Check", "Figure", "Report", "Section", "build_report", "judge"]

@@ -11,8 +11,8 @@ from PIL import Image
 
 from evaluation import plots
 from evaluation._common import EvaluationLimits
+from evaluation.figures import draw_figures
 from evaluation.parts import Section
-from evaluation.render import draw_figures
 
 
 def _pixels(png: bytes) -> np.ndarray:
