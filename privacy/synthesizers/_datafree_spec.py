@@ -105,6 +105,46 @@ def _as_days(v: Any) -> float:
     return float(v)
 
 
+def _bound(name: str, raw: Mapping[str, Any], key: str, *, days: bool = False) -> float | None:
+    """The spec column's `min` or `max` as a finite number (days for dates), None when left out."""
+    value = raw.get(key)
+    if value is None:
+        return None
+    try:
+        out = _as_days(value) if days else float(value)
+    except (TypeError, ValueError):
+        out = math.nan
+    if not math.isfinite(out):
+        what = "an ISO date" if days else "a finite number"
+        raise MethodOptionError(
+            f"spec column '{name}': {key} must be {what} (leave it out for an open bound), got {value!r}",
+            field="options",
+        )
+    return out
+
+
+def _probabilities(name: str, probs: Any, n: int) -> list[float]:
+    """`probabilities` as finite non-negative weights, one per value, with a positive sum."""
+    if probs is None:
+        return [1.0] * n
+    try:
+        out = [float(p) for p in probs]
+    except (TypeError, ValueError):
+        out = []
+    if (
+        not n
+        or len(out) != n
+        or not all(math.isfinite(p) and p >= 0 for p in out)
+        or not math.isfinite(sum(out))
+        or sum(out) <= 0
+    ):
+        raise MethodOptionError(
+            f"spec column '{name}': give `values` and as many non-negative, finite `probabilities`",
+            field="options",
+        )
+    return out
+
+
 def _round_outward(lo: float, hi: float) -> tuple[float, float]:
     span = max(hi - lo, 1e-12)
     step = 10 ** math.floor(math.log10(span)) / 10
@@ -120,7 +160,10 @@ class _Column:
         if not isinstance(raw, Mapping):
             raise MethodOptionError(f"spec column '{name}' must be a mapping", field="options")
         self.name = name
-        self.null_rate = float(raw.get("null_rate", 0.0) or 0.0)
+        try:
+            self.null_rate = float(raw.get("null_rate", 0.0) or 0.0)
+        except (TypeError, ValueError):
+            self.null_rate = math.nan
         if not 0 <= self.null_rate < 1:
             raise MethodOptionError(f"spec column '{name}': null_rate must lie in [0, 1)", field="options")
         self.values: list[Any] | None = None
@@ -135,12 +178,7 @@ class _Column:
             return
         if "values" in raw:
             values = list(raw["values"] or [])
-            probs = raw.get("probabilities")
-            probs = [1.0] * len(values) if probs is None else [float(p) for p in probs]
-            if not values or len(probs) != len(values) or any(p < 0 for p in probs) or sum(probs) <= 0:
-                raise MethodOptionError(
-                    f"spec column '{name}': give `values` and as many non-negative `probabilities`", field="options"
-                )
+            probs = _probabilities(name, raw.get("probabilities"), len(values))
             self.values = values
             p = np.array(probs) / sum(probs)
             self.cdf = np.cumsum(p)
@@ -152,8 +190,8 @@ class _Column:
             raise MethodOptionError(
                 f"spec column '{name}': kind must be continuous, ordinal or datetime", field="options"
             )
-        lo = None if raw.get("min") is None else _as_days(raw["min"]) if self.kind == "datetime" else float(raw["min"])
-        hi = None if raw.get("max") is None else _as_days(raw["max"]) if self.kind == "datetime" else float(raw["max"])
+        lo = _bound(name, raw, "min", days=self.kind == "datetime")
+        hi = _bound(name, raw, "max", days=self.kind == "datetime")
         params = {k: v for k, v in raw.items() if k not in _RESERVED}
         dist_name = raw.get("distribution")
         if dist_name is None:
@@ -240,8 +278,8 @@ class _Column:
                 f"spec column '{name}': a formula computes a continuous or ordinal column", field="options"
             )
         self.integer = bool(raw.get("integer", self.kind == "ordinal"))
-        self.lo = None if raw.get("min") is None else float(raw["min"])
-        self.hi = None if raw.get("max") is None else float(raw["max"])
+        self.lo = _bound(name, raw, "min")
+        self.hi = _bound(name, raw, "max")
         if self.lo is not None and self.hi is not None and self.lo > self.hi:
             raise MethodOptionError(f"spec column '{name}': min is above max", field="options")
 

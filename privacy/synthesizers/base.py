@@ -13,6 +13,7 @@ it equals the request (or is smaller), and the ledger charges exactly it.
 from __future__ import annotations
 
 import abc
+import math
 import numbers
 from collections.abc import Callable, Mapping
 from fractions import Fraction
@@ -146,6 +147,10 @@ class Synthesizer(abc.ABC):
                     raise MethodOptionError(
                         f"option {key} of {cls.name} must be {expected}, got {value!r}", field="options"
                     ) from exc
+                if typ is float and not math.isfinite(value):
+                    raise MethodOptionError(
+                        f"option {key} of {cls.name} must be a finite number, got {value!r}", field="options"
+                    )
                 lo, hi = option_bounds(entry)
                 if (lo is not None and value < lo) or (hi is not None and value > hi):
                     raise MethodOptionError(

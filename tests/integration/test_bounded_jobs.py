@@ -58,6 +58,24 @@ def test_options_beyond_their_bounds_are_refused_at_request_time(service_factory
         assert resp.status_code == 400, resp.text
         error = resp.json()["error"]
         assert error["field"] == "options" and bound in error["message"], error
+    # NaN and infinity pass every comparison with a bound: they are refused as numbers first
+    for method, options in (
+        ("aim", {"max_work": float("nan")}),
+        ("aim", {"max_model_size": float("inf")}),
+        ("dpctgan", {"sigma": float("nan")}),
+        ("dpctgan", {"minutes": "nan"}),
+    ):
+        body = {"dataset": name, "method": method, "epsilon": 0.5, "delta": 1e-9, "options": options}
+        resp = svc.api(
+            "analyst",
+            "POST",
+            "/releases",
+            data=json.dumps(body),  # json.dumps writes NaN and Infinity, as a careless client would
+            headers={"Content-Type": "application/json"},
+        )
+        assert resp.status_code == 400, resp.text
+        error = resp.json()["error"]
+        assert error["field"] == "options" and "must be a finite number" in error["message"], error
     assert ledger_rows(svc, name) == []
     assert svc.api("analyst", "GET", "/releases").json()["releases"] == []
     # the bounds are documented where the methods are listed

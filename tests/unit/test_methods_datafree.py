@@ -169,6 +169,18 @@ def test_spec_accepts_yaml_text() -> None:
             "positive semi-definite",
         ),
         ({"columns": {"a": {"values": ["x", "y"], "probabilities": [1]}}}, "probabilities"),
+        # NaN and infinity pass every comparison: each number of a spec is checked to be finite
+        ({"columns": {"a": {"values": ["x", "y"], "probabilities": [float("nan"), 1]}}}, "finite `probabilities`"),
+        ({"columns": {"a": {"values": ["x", "y"], "probabilities": [float("inf"), 1]}}}, "finite `probabilities`"),
+        ({"columns": {"a": {"values": ["x", "y"], "probabilities": ["many", 1]}}}, "finite `probabilities`"),
+        ({"columns": {"a": {"distribution": "norm", "min": float("nan")}}}, "min must be a finite number"),
+        ({"columns": {"a": {"distribution": "norm", "max": float("inf")}}}, "max must be a finite number"),
+        ({"columns": {"a": {"distribution": "norm", "min": "low"}}}, "min must be a finite number"),
+        ({"columns": {"a": {"kind": "datetime", "min": "2000-01-01", "max": "soon"}}}, "max must be an ISO date"),
+        ({"columns": {"a": {"formula": "1", "min": float("-inf")}}}, "min must be a finite number"),
+        ({"columns": {"a": {"distribution": "norm", "null_rate": float("nan")}}}, "null_rate must lie in"),
+        ({"columns": {"a": {"distribution": "norm", "null_rate": "some"}}}, "null_rate must lie in"),
+        ({"columns": {"a": {"distribution": "norm", "loc": float("nan")}}}, "no finite median"),
     ],
 )
 def test_spec_errors_say_what_to_change(spec, message: str) -> None:
