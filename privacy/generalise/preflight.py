@@ -56,15 +56,30 @@ def expected_share_below_k(rows: int, cells: float, k: int) -> float:
     synthetic data concentrate), so it is a fair ground for a refusal only far
     above the limit.
     """
-    from scipy.stats import binom
-
     if rows < k:
         return 1.0
     if k <= 1 or cells <= 1:
         return 0.0
     if math.isinf(cells):
         return 1.0
-    return float(binom.cdf(k - 2, rows - 1, 1.0 / cells))
+    return _binom_cdf(k - 2, rows - 1, 1.0 / cells)
+
+
+def _binom_cdf(k: int, n: int, p: float) -> float:
+    """P(Binomial(n, p) <= k), as scipy.stats.binom.cdf gives it.
+
+    scipy.stats costs about a second of CPU to import, which a web process would pay on its first
+    release request; the ufunc scipy.stats.binom calls is in scipy.special (a quarter of that). Where a
+    scipy release no longer has it, scipy.stats answers.
+    """
+    from scipy.special import _ufuncs
+
+    cdf = getattr(_ufuncs, "_binom_cdf", None)
+    if cdf is None:  # pragma: no cover - depends on the scipy release
+        from scipy.stats import binom
+
+        return float(binom.cdf(k, n, p))
+    return min(1.0, max(0.0, float(cdf(float(k), n, p))))
 
 
 def _declarable(rec: Mapping[str, Any]) -> str | None:
