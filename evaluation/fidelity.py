@@ -172,6 +172,22 @@ def _quality_report_class() -> Any:
     return QualityReport
 
 
+def _category_codes(real: pd.Series, synthetic: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A categorical column of both tables as float codes, one per distinct text `str(value)`, NaN for null.
+
+    SDMetrics compares categorical values only for equality (TVComplement, ContingencySimilarity count
+    them), so codes shared by both tables give its scores exactly as the texts do, without building and
+    hashing a Python string per cell."""
+    both = pd.concat([real, synthetic], ignore_index=True)
+    codes, uniques = pd.factorize(both, use_na_sentinel=True)
+    # values with the same text are one category, as they were when compared as text
+    merged, _ = pd.factorize(pd.Index([str(u) for u in uniques], dtype=object))
+    out = np.full(len(both), np.nan)
+    seen = codes >= 0
+    out[seen] = merged[codes[seen]]
+    return out[: len(real)], out[len(real) :]
+
+
 def sdmetrics_quality(
     real: pd.DataFrame, synthetic: pd.DataFrame, schema: PublicSchema, *, max_rows: int = 20_000, seed: int = 0
 ) -> dict[str, Any]:
@@ -195,8 +211,8 @@ def sdmetrics_quality(
         else:
             columns[n] = {"sdtype": "numerical"}
 
-    def plain(df: pd.DataFrame) -> pd.DataFrame:
-        out = {}
+    def plain(df: pd.DataFrame, categorical: dict[str, np.ndarray]) -> pd.DataFrame:
+        out: dict[str, Any] = {}
         for n in names:
             s = df[n]
             if columns[n]["sdtype"] == "numerical":
@@ -204,11 +220,14 @@ def sdmetrics_quality(
             elif columns[n]["sdtype"] == "datetime":
                 out[n] = pd.to_datetime(s, errors="coerce")
             else:
-                out[n] = s.astype(object).where(s.notna(), None).map(lambda v: None if v is None else str(v))
+                out[n] = pd.Series(categorical[n], index=s.index)
         return pd.DataFrame(out).reset_index(drop=True)
 
-    real_s = plain(sample_rows(real, max_rows, rng))
-    syn_s = plain(sample_rows(synthetic, max_rows, rng))
+    real_rows = sample_rows(real, max_rows, rng)
+    syn_rows = sample_rows(synthetic, max_rows, rng)
+    codes = {n: _category_codes(real_rows[n], syn_rows[n]) for n in names if columns[n]["sdtype"] == "categorical"}
+    real_s = plain(real_rows, {n: c[0] for n, c in codes.items()})
+    syn_s = plain(syn_rows, {n: c[1] for n, c in codes.items()})
     metadata = {"tables": {"table": {"columns": columns}}}
     report = QualityReport()
     try:
