@@ -115,3 +115,24 @@ def test_the_distance_encoder_writes_the_blocks_of_every_column() -> None:
         got.shape == want.shape == (len(df), 4 + 3 + 2 + 1)
     )  # one-hot colour and shape (null included), size and its null flag, level
     np.testing.assert_array_equal(got, want)
+
+
+def test_average_ranks_by_counting_equal_the_sorted_ranks() -> None:
+    from evaluation.kernels import average_ranks
+
+    rng = np.random.default_rng(3)
+    ages = rng.integers(17, 91, 5_000).astype(float)
+    ages[rng.random(5_000) < 0.05] = np.nan
+    cases = {
+        "whole numbers with ties and nulls": ages,
+        "negative whole numbers and signed zeros": np.array([-3.0, 0.0, -0.0, 2.0, -3.0, np.nan, 0.0, 1.0]),
+        "a wide range (ranked by pandas)": np.array([0.0, 1e6, 5.0, 5.0, np.nan]),
+        "fractions": rng.normal(size=300).round(1),
+        "infinities": np.array([1.0, np.inf, -np.inf, 1.0, np.nan]),
+        "all null": np.full(4, np.nan),
+        "empty": np.array([]),
+        "one value": np.array([7.0]),
+    }
+    for label, x in cases.items():
+        want = pd.Series(x).rank().to_numpy()
+        np.testing.assert_array_equal(average_ranks(x), want, err_msg=label)
