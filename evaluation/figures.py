@@ -51,15 +51,11 @@ def _draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> Non
             ("synthetic_columns", "Synthetic columns", "Synthetic columns (share of rows)"),
             ("synthetic_association", "Associations in the synthetic table"),
             a["columns"],
-            {"synthetic": a["synthetic"]},
+            lambda: {"synthetic": a["synthetic"]},
         )
     fid = sections.get("fidelity")
     if fid is not None and fid.status == "computed":
         a = fid.data["association"]
-        diff = [
-            [None if r is None or s is None else s - r for r, s in zip(rr, sr, strict=True)]
-            for rr, sr in zip(a["real"], a["synthetic"], strict=True)
-        ]
         _columns_and_associations(
             add,
             fid,
@@ -80,7 +76,7 @@ def _draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> Non
             ),
             ("association", "Associations: real, synthetic, difference"),
             a["columns"],
-            {"real": a["real"], "synthetic": a["synthetic"], "synthetic - real": diff},
+            lambda: {"real": a["real"], "synthetic": a["synthetic"], "synthetic - real": _difference(a)},
             rank_by="synthetic - real",
         )
     util = sections.get("utility")
@@ -112,11 +108,12 @@ def _columns_and_associations(
     overlays: tuple[str, str, str],
     associations: tuple[str, str],
     columns: list[str],
-    matrices: dict[str, Any],
+    matrices: Callable[[], dict[str, Any]],
     rank_by: str | None = None,
 ) -> None:
     """A section's per-column panels (`overlays`: key, title, heading) when it has histograms, and its
-    association heatmaps (`associations`: key, title) when it has two columns or more."""
+    association heatmaps (`associations`: key, title; `matrices` read when drawn) when it has two
+    columns or more."""
     from evaluation import plots
 
     if histograms:
@@ -134,6 +131,14 @@ def _columns_and_associations(
             key,
             title,
             lambda: plots.association_heatmaps(
-                columns, matrices, "Spearman (numeric pairs) / Cramer's V (others)", rank_by=rank_by
+                columns, matrices(), "Spearman (numeric pairs) / Cramer's V (others)", rank_by=rank_by
             ),
         )
+
+
+def _difference(association: dict[str, Any]) -> list[list[float | None]]:
+    """Synthetic minus real association, cell by cell (None where either is None)."""
+    return [
+        [None if r is None or s is None else s - r for r, s in zip(rr, sr, strict=True)]
+        for rr, sr in zip(association["real"], association["synthetic"], strict=True)
+    ]
