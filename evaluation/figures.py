@@ -42,7 +42,7 @@ def _draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> Non
 
     syn = sections.get("synthetic")
     if syn is not None and syn.status == "computed":
-        a = syn.data["association"]
+        sa = syn.data["association"]
         _columns_and_associations(
             add,
             syn,
@@ -50,12 +50,12 @@ def _draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> Non
             {n: c["histogram"] for n, c in syn.data["columns"].items()},
             ("synthetic_columns", "Synthetic columns", "Synthetic columns (share of rows)"),
             ("synthetic_association", "Associations in the synthetic table"),
-            a["columns"],
-            lambda: {"synthetic": a["synthetic"]},
+            sa["columns"],
+            lambda: {"synthetic": sa["synthetic"]},
         )
     fid = sections.get("fidelity")
     if fid is not None and fid.status == "computed":
-        a = fid.data["association"]
+        fa = fid.data["association"]
         _columns_and_associations(
             add,
             fid,
@@ -75,8 +75,8 @@ def _draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> Non
                 "Real (blue) vs synthetic (orange), share of rows",
             ),
             ("association", "Associations: real, synthetic, difference"),
-            a["columns"],
-            lambda: {"real": a["real"], "synthetic": a["synthetic"], "synthetic - real": _difference(a)},
+            fa["columns"],
+            lambda: {"real": fa["real"], "synthetic": fa["synthetic"], "synthetic - real": _difference(fa)},
             rank_by="synthetic - real",
         )
     util = sections.get("utility")
