@@ -136,3 +136,27 @@ def test_average_ranks_by_counting_equal_the_sorted_ranks() -> None:
     for label, x in cases.items():
         want = pd.Series(x).rank().to_numpy()
         np.testing.assert_array_equal(average_ranks(x), want, err_msg=label)
+
+
+def test_ks_statistic_by_counting_equals_the_sorted_statistic() -> None:
+    from evaluation.kernels import ks_statistic
+
+    def sorted_ks(real: np.ndarray, synthetic: np.ndarray) -> float:
+        a, b = np.sort(real[np.isfinite(real)]), np.sort(synthetic[np.isfinite(synthetic)])
+        grid = np.concatenate([a, b])
+        return float(
+            np.max(np.abs(np.searchsorted(a, grid, side="right") / a.size - np.searchsorted(b, grid, "right") / b.size))
+        )
+
+    rng = np.random.default_rng(5)
+    hours = rng.integers(1, 100, 3_000).astype(float)
+    hours[rng.random(3_000) < 0.05] = np.nan
+    cases = {
+        "whole numbers with nulls": (hours, rng.integers(10, 80, 2_000).astype(float)),
+        "negative whole numbers": (np.array([-5.0, -1.0, 0.0, 3.0, -0.0]), np.array([-2.0, 0.0, 0.0, 4.0])),
+        "a wide range (sorted)": (np.array([0.0, 1e6, 3.0]), np.array([1.0, 2.0, 5e5])),
+        "fractions (sorted)": (rng.normal(size=500), rng.normal(0.1, 1, size=400)),
+        "one value each": (np.array([2.0]), np.array([2.0])),
+    }
+    for label, (real, synthetic) in cases.items():
+        assert ks_statistic(real, synthetic) == sorted_ks(real, synthetic), label
