@@ -36,7 +36,15 @@ import pandas as pd
 
 from privacy.schema import ColumnSpec, PublicSchema
 
-__all__ = ["ColumnView", "MixedDistanceEncoder", "column_view", "model_matrix", "numeric_values", "table_views"]
+__all__ = [
+    "ColumnView",
+    "MixedDistanceEncoder",
+    "column_view",
+    "model_matrix",
+    "numeric_values",
+    "table_views",
+    "with_declared_categories",
+]
 
 DEFAULT_BINS = 20
 QUANTILE_BINS = 10
@@ -79,6 +87,40 @@ def _category_codes(s: pd.Series, categories: list) -> np.ndarray:
         as_text = s.map(lambda v: None if pd.isna(v) else _text_key(v))
         codes = pd.Categorical(as_text, categories=keys).codes.astype(np.int32)
     return codes
+
+
+def with_declared_categories(df: pd.DataFrame, schema: PublicSchema) -> pd.DataFrame:
+    """`df` with each text column whose values the schema declares as a pandas Categorical of those values.
+
+    The values and nulls are the same; only the storage changes (the caller's frame is not touched). Every
+    section reads a column's codes, its nulls and its samples many times: on a Categorical of the declared
+    values each is a look-up of small integer codes, where on text it matched every string again. A
+    Categorical given (`read_table(categories=True)`) is recoded from its own codes, without reading a string.
+    A column holding a value the schema does not declare, or declared values that are not all text, is
+    left as it is.
+    """
+    columns: dict[str, pd.Series] = {}
+    for name in df.columns:
+        s = df[name]
+        spec = schema.columns.get(name)
+        columns[name] = s
+        if spec is None or spec.values is None or not all(isinstance(v, str) for v in spec.values):
+            continue
+        categorical = isinstance(s.dtype, pd.CategoricalDtype)
+        if categorical:
+            if not all(isinstance(v, str) for v in s.cat.categories):
+                continue
+        elif not pd.api.types.is_string_dtype(s.dtype):
+            continue
+        categories = list(spec.values)
+        codes = pd.Categorical(s, categories=categories).codes
+        unmatched = np.flatnonzero(codes < 0)
+        if unmatched.size and s.iloc[unmatched].notna().any():
+            continue
+        if categorical and list(s.cat.categories) == categories:
+            continue
+        columns[name] = pd.Series(pd.Categorical.from_codes(codes, categories=categories), index=s.index, name=name)
+    return pd.DataFrame(columns, index=df.index, copy=False)
 
 
 def _text_key(v: object) -> str:
@@ -304,23 +346,36 @@ class MixedDistanceEncoder:
         self.views = views
 
     def transform(self, df: pd.DataFrame) -> np.ndarray:
-        blocks: list[np.ndarray] = []
         n = len(df)
+        # each column's part first (codes, or the scaled number and its null flag), then one matrix
+        # written in place: no block per column to allocate and copy again
+        parts: list[tuple[ColumnView, np.ndarray, np.ndarray | None]] = []
+        width = 0
         for name, view in self.views.items():
             if view.kind == "categorical":
-                codes = view.codes(df[name])
-                onehot = np.zeros((n, view.size), dtype=np.float64)
-                onehot[np.arange(n), codes] = 1.0 / math.sqrt(2.0)
-                blocks.append(onehot)
+                parts.append((view, view.codes(df[name]), None))
+                width += view.size
                 continue
             x = view.numeric(df[name])
             null = np.isnan(x)
             span = view.hi - view.lo if view.hi > view.lo else 1.0
             scaled = np.clip((np.nan_to_num(x, nan=view.lo) - view.lo) / span, 0.0, 1.0)
-            blocks.append(scaled[:, None])
-            if view.spec.nullable or null.any():
-                blocks.append(null.astype(np.float64)[:, None])
-        return np.hstack(blocks) if blocks else np.zeros((n, 0))
+            flag = null if view.spec.nullable or null.any() else None
+            parts.append((view, scaled, flag))
+            width += 1 if flag is None else 2
+        out = np.zeros((n, width), dtype=np.float64)
+        at = 0
+        for view, values, flag in parts:
+            if view.kind == "categorical":
+                out[np.arange(n), at + values] = 1.0 / math.sqrt(2.0)
+                at += view.size
+                continue
+            out[:, at] = values
+            at += 1
+            if flag is not None:
+                out[:, at] = flag
+                at += 1
+        return out
 
 
 def model_matrix(views: dict[str, ColumnView], df: pd.DataFrame) -> tuple[np.ndarray, list[bool], list[int]]:

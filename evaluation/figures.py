@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import logging
+from collections.abc import Callable
+from typing import Any
 
 from evaluation._common import EvaluationLimits
 from evaluation.parts import Figure, Section
@@ -40,63 +42,43 @@ def _draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> Non
 
     syn = sections.get("synthetic")
     if syn is not None and syn.status == "computed":
-        hists = {n: c["histogram"] for n, c in syn.data["columns"].items()}
-        if hists:
-            add(
-                syn,
-                "synthetic_columns",
-                "Synthetic columns",
-                lambda: plots.column_overlays(
-                    hists, "Synthetic columns (share of rows)", max_columns=limits.max_plot_columns
-                ),
-            )
-        a = syn.data["association"]
-        if len(a["columns"]) >= 2:
-            add(
-                syn,
-                "synthetic_association",
-                "Associations in the synthetic table",
-                lambda: plots.association_heatmaps(
-                    a["columns"], {"synthetic": a["synthetic"]}, "Spearman (numeric pairs) / Cramer's V (others)"
-                ),
-            )
+        sa = syn.data["association"]
+        _columns_and_associations(
+            add,
+            syn,
+            limits,
+            {n: c["histogram"] for n, c in syn.data["columns"].items()},
+            ("synthetic_columns", "Synthetic columns", "Synthetic columns (share of rows)"),
+            ("synthetic_association", "Associations in the synthetic table"),
+            sa["columns"],
+            lambda: {"synthetic": sa["synthetic"]},
+        )
     fid = sections.get("fidelity")
     if fid is not None and fid.status == "computed":
-        hists = {
-            n: {
-                "labels": c["histogram"]["labels"],
-                "real": c["histogram"]["real"],
-                "synthetic": c["histogram"]["synthetic"],
-            }
-            for n, c in fid.data["columns"].items()
-            if "histogram" in c
-        }
-        if hists:
-            add(
-                fid,
+        fa = fid.data["association"]
+        _columns_and_associations(
+            add,
+            fid,
+            limits,
+            {
+                n: {
+                    "labels": c["histogram"]["labels"],
+                    "real": c["histogram"]["real"],
+                    "synthetic": c["histogram"]["synthetic"],
+                }
+                for n, c in fid.data["columns"].items()
+                if "histogram" in c
+            },
+            (
                 "overlays",
                 "Real (training) vs synthetic, per column",
-                lambda: plots.column_overlays(
-                    hists, "Real (blue) vs synthetic (orange), share of rows", max_columns=limits.max_plot_columns
-                ),
-            )
-        a = fid.data["association"]
-        if len(a["columns"]) >= 2:
-            diff = [
-                [None if r is None or s is None else s - r for r, s in zip(rr, sr, strict=True)]
-                for rr, sr in zip(a["real"], a["synthetic"], strict=True)
-            ]
-            add(
-                fid,
-                "association",
-                "Associations: real, synthetic, difference",
-                lambda: plots.association_heatmaps(
-                    a["columns"],
-                    {"real": a["real"], "synthetic": a["synthetic"], "synthetic - real": diff},
-                    "Spearman (numeric pairs) / Cramer's V (others)",
-                    rank_by="synthetic - real",
-                ),
-            )
+                "Real (blue) vs synthetic (orange), share of rows",
+            ),
+            ("association", "Associations: real, synthetic, difference"),
+            fa["columns"],
+            lambda: {"real": fa["real"], "synthetic": fa["synthetic"], "synthetic - real": _difference(fa)},
+            rank_by="synthetic - real",
+        )
     util = sections.get("utility")
     if util is not None and util.status == "computed" and util.data.get("_roc"):
         add(
@@ -116,3 +98,47 @@ def _draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> Non
             "Distance to closest record",
             lambda: plots.dcr_histogram(d_train, d_holdout, "Synthetic rows: distance to closest real row"),
         )
+
+
+def _columns_and_associations(
+    add: Callable[..., None],
+    section: Section,
+    limits: EvaluationLimits,
+    histograms: dict[str, dict[str, Any]],
+    overlays: tuple[str, str, str],
+    associations: tuple[str, str],
+    columns: list[str],
+    matrices: Callable[[], dict[str, Any]],
+    rank_by: str | None = None,
+) -> None:
+    """A section's per-column panels (`overlays`: key, title, heading) when it has histograms, and its
+    association heatmaps (`associations`: key, title; `matrices` read when drawn) when it has two
+    columns or more."""
+    from evaluation import plots
+
+    if histograms:
+        key, title, heading = overlays
+        add(
+            section,
+            key,
+            title,
+            lambda: plots.column_overlays(histograms, heading, max_columns=limits.max_plot_columns),
+        )
+    if len(columns) >= 2:
+        key, title = associations
+        add(
+            section,
+            key,
+            title,
+            lambda: plots.association_heatmaps(
+                columns, matrices(), "Spearman (numeric pairs) / Cramer's V (others)", rank_by=rank_by
+            ),
+        )
+
+
+def _difference(association: dict[str, Any]) -> list[list[float | None]]:
+    """Synthetic minus real association, cell by cell (None where either is None)."""
+    return [
+        [None if r is None or s is None else s - r for r, s in zip(rr, sr, strict=True)]
+        for rr, sr in zip(association["real"], association["synthetic"], strict=True)
+    ]

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from evaluation._common import EvaluationLimits, jsonable, no_progress
-from evaluation._tables import table_views
+from evaluation._tables import table_views, with_declared_categories
 from evaluation.figures import draw_figures
 from evaluation.metrics import FIDELITY_SCORE_DEFINITION, METRICS, NotScorable
 from evaluation.parts import Check, Figure, Section, Status
@@ -245,6 +245,10 @@ def _build(
     from evaluation.utility import utility_section
 
     target = target if target is not None else schema.target
+    # text columns of declared categories as Categoricals, once: every section reads them many times
+    real_train, real_holdout, synthetic = (
+        with_declared_categories(t, schema) for t in (real_train, real_holdout, synthetic)
+    )
 
     sections: dict[str, Section] = {}
     progress(0.0, "summarising the synthetic table")
