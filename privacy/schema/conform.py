@@ -327,7 +327,9 @@ def _rounded_int64(num: pd.Series) -> pd.Series:
     )
 
 
-def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None = None) -> pd.DataFrame:
+def enforce_schema(
+    df: pd.DataFrame, schema: PublicSchema, *, seed: int | None = None, categories: bool = False
+) -> pd.DataFrame:
     """Post-process a synthesizer's output onto the schema (public: uses no real data).
 
     Orders and casts the columns, clips to the declared bounds, maps values
@@ -335,6 +337,12 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
     with draws from that column's own output values (`_fill_from_output`),
     rounds integers and regenerates `identifier: fake` columns as fresh ids. Keeps the DP guarantee: it reads only the output and
     the schema.
+
+    With `categories`, a declared domain of text values comes as a pandas categorical of the declared
+    values (in their declared order) instead of a "string" column: the same cells, drawn with the same
+    random numbers, but each row a code (`core.bundle.safe_csv_bytes` then writes each value once).
+    For callers that only write the table (`synthgate synth`); the default keeps every other consumer's
+    dtypes.
     """
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {}
@@ -358,7 +366,7 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
             declared, codes = _declared(s, _category_keys(spec.values), spec.values)
             missing = declared.isna()[codes]
             if spec.nullable or not missing.any():
-                out[name] = pd.Series(declared.take(codes))
+                out[name] = _declared_column(declared, codes, spec.values if categories else None)
             elif missing.all():  # nothing in the output to draw from: the declared domain
                 mapped = _fill_from_output(pd.Series([None] * n, dtype=object), rng, name, list(spec.values))
                 out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)))
@@ -366,7 +374,7 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
                 present = codes[~missing]
                 codes = codes.copy()
                 codes[missing] = present[rng.integers(0, present.size, int(missing.sum()))]
-                out[name] = pd.Series(declared.take(codes))
+                out[name] = _declared_column(declared, codes, spec.values if categories else None)
         elif spec.kind in NUMERIC_KINDS:
             num = pd.to_numeric(s, errors="coerce").astype("float64")
             if spec.has_bounds:
@@ -384,6 +392,17 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
             bounds = (pd.Timestamp(spec.min), pd.Timestamp(spec.max)) if spec.has_bounds else None
             out[name] = _fill_from_output(out[name], rng, name, bounds)
     return pd.DataFrame(out, copy=False)
+
+
+def _declared_column(declared: Any, codes: np.ndarray, values: list[Scalar] | None) -> pd.Series:
+    """`declared.take(codes)` as a Series; with `values` (declared text values, distinct), the same
+    cells as a categorical of those values, its codes spread from `declared`'s (one lookup per entry)."""
+    if values is None or not values or not all(isinstance(v, str) for v in values) or len(set(values)) < len(values):
+        return pd.Series(declared.take(codes))
+    position = {v: i for i, v in enumerate(values)}
+    lookup = np.array([-1 if pd.isna(v) else position[v] for v in declared], dtype=np.int64)
+    categories = pd.CategoricalDtype(pd.Index(values, dtype=object))
+    return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=categories))
 
 
 def _fill_from_output(s: pd.Series, rng: np.random.Generator, name: str, fallback: Any) -> pd.Series:
