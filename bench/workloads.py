@@ -519,7 +519,7 @@ def synth_engine(
     with meter.stage("read"):
         raw = read_table(csv_path, categories=True)
     with meter.stage("conform"):
-        table, _report = conform_table(raw, schema)
+        table, _report = conform_table(raw, schema, categories=True)  # as `synthgate synth` for mst
         del raw
     with meter.stage("encode"):
         encoder = DomainEncoder(schema)

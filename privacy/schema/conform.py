@@ -198,7 +198,9 @@ def _issues(df: pd.DataFrame, schema: PublicSchema, *, errors_only: bool) -> lis
     return issues
 
 
-def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True) -> tuple[pd.DataFrame, ConformReport]:
+def conform_table(
+    df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True, categories: bool = False
+) -> tuple[pd.DataFrame, ConformReport]:
     """Make a table fit its public schema before any mechanism sees it.
 
     Drops identifier and text columns; clips numbers and dates to declared
@@ -206,7 +208,9 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
     non-nullable columns); casts category values to the declared types. The
     returned report counts what changed: internal, never shown to analysts.
     With strict=True, structural errors (missing or unknown columns, wrong kinds)
-    raise SchemaError.
+    raise SchemaError. With `categories`, a declared domain of text values comes as a
+    categorical of the declared values (as `enforce_schema` gives it), for a synthesizer that
+    takes one (`Synthesizer.takes_categories`); the default is a "string" column.
     """
     df = apply_null_tokens(_plain_unless_declared(df, schema), schema)
     issues = _issues(df, schema, errors_only=True)
@@ -241,7 +245,7 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
             n_bad = int((nulls[name] & (codes < len(declared) - 1)).sum())  # the last: nulls
             if n_bad:
                 report.undeclared_to_null[name] = n_bad
-            out[name] = pd.Series(declared.take(codes), index=s.index)
+            out[name] = _declared_column(declared, codes, spec.values if categories else None, s.index)
         elif spec.kind in NUMERIC_KINDS:
             x = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
             nulls[name] = np.isnan(x)
@@ -394,15 +398,15 @@ def enforce_schema(
     return pd.DataFrame(out, copy=False)
 
 
-def _declared_column(declared: Any, codes: np.ndarray, values: list[Scalar] | None) -> pd.Series:
+def _declared_column(declared: Any, codes: np.ndarray, values: list[Scalar] | None, index: Any = None) -> pd.Series:
     """`declared.take(codes)` as a Series; with `values` (declared text values, distinct), the same
     cells as a categorical of those values, its codes spread from `declared`'s (one lookup per entry)."""
     if values is None or not values or not all(isinstance(v, str) for v in values) or len(set(values)) < len(values):
-        return pd.Series(declared.take(codes))
+        return pd.Series(declared.take(codes), index=index)
     position = {v: i for i, v in enumerate(values)}
     lookup = np.array([-1 if pd.isna(v) else position[v] for v in declared], dtype=np.int64)
     categories = pd.CategoricalDtype(pd.Index(values, dtype=object))
-    return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=categories))
+    return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=categories), index=index)
 
 
 def _fill_from_output(s: pd.Series, rng: np.random.Generator, name: str, fallback: Any) -> pd.Series:

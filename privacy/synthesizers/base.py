@@ -102,6 +102,9 @@ class Synthesizer(abc.ABC):
     # minutes rather than seconds (neural networks, MWEM's query loop): the service runs these on a queue
     # of their own so that they never hold up the quick methods
     heavy: ClassVar[bool] = False
+    # whether `fit` takes a conformed table whose declared text domains are categoricals
+    # (`conform_table(categories=True)`) and fits exactly as on the "string" columns
+    takes_categories: ClassVar[bool] = False
     # DP methods say how they treat the number of rows, which is not public: the share of epsilon (and
     # of delta) spent on a DP count, and what follows from it; None for methods that are not DP
     ROW_COUNT_SHARE: ClassVar[Fraction] = Fraction(0)

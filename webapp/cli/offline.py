@@ -324,7 +324,7 @@ def register(cli: click.Group) -> None:
                 fail(f"schema file not found: {schema_path}")
             schema = load_schema(Path(schema_path))
             synthesizer.preflight(schema, requested)  # refuse before the data is read
-            table, _report = conform_table(read_table(file, categories=True), schema)
+            table, _report = conform_table(read_table(file, categories=True), schema, categories=cls.takes_categories)
             timings["load"] = round(time.perf_counter() - t0, 3)
             t1 = time.perf_counter()
             cost = synthesizer.fit(table, schema, requested, progress=ProgressLine("fit", not quiet))
