@@ -246,6 +246,11 @@ def conform_table(
             if n_bad:
                 report.undeclared_to_null[name] = n_bad
             out[name] = _declared_column(declared, codes, spec.values if categories else None, s.index)
+        elif spec.kind in NUMERIC_KINDS and spec.is_integer and (ints := _conformed_ints(s, spec)) is not None:
+            out[name], n_clip = ints
+            if n_clip:
+                report.clipped[name] = n_clip
+            nulls[name] = np.zeros(len(s), dtype=bool)  # a numpy integer column: no nulls, all parsed
         elif spec.kind in NUMERIC_KINDS:
             x = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
             nulls[name] = np.isnan(x)
@@ -313,9 +318,35 @@ def _restore_output_dtypes(df: pd.DataFrame, schema: PublicSchema) -> pd.DataFra
     """Integers stay integers (nullable Int64), as the schema says."""
     for name in df.columns:
         spec = schema.columns[name]
-        if spec.kind in NUMERIC_KINDS and spec.values is None and spec.is_integer:
+        if spec.kind in NUMERIC_KINDS and spec.values is None and spec.is_integer and df[name].dtype != "Int64":
             df[name] = _rounded_int64(df[name])
     return df
+
+
+_EXACT = 2**53  # integers up to this size are exact as float64
+
+
+def _conformed_ints(s: pd.Series, spec: Any) -> tuple[pd.Series, int] | None:
+    """A numpy integer column of an integer spec conformed without a detour through floats: (the Int64
+    column, how many values were clipped), what the float path gives when every value and bound is
+    exact as a float64; else None (the float path)."""
+    if s.dtype.kind not in "iu" or not isinstance(s.dtype, np.dtype) or len(s) == 0:
+        return None
+    x = s.to_numpy()
+    if int(x.min()) < -_EXACT or int(x.max()) > _EXACT:
+        return None
+    ints = x.astype(np.int64, copy=True)
+    n_clip = 0
+    if spec.has_bounds:
+        lo, hi = spec.numeric_bounds()
+        if not (-_EXACT <= lo <= _EXACT and -_EXACT <= hi <= _EXACT):
+            return None
+        outside = (ints < lo) | (ints > hi)
+        n_clip = int(outside.sum())
+        if n_clip:  # clipped and rounded as the float path does
+            ints[outside] = np.round(np.clip(ints[outside].astype(np.float64), lo, hi)).astype(np.int64)
+    column = pd.Series(pd.arrays.IntegerArray(ints, np.zeros(len(ints), dtype=bool)), index=s.index, name=s.name)
+    return column, n_clip
 
 
 def _rounded_int64(num: pd.Series) -> pd.Series:
