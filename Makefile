@@ -5,6 +5,10 @@ VENV ?= .venv
 PYTHON ?= python3
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+# the project's packages (pyproject.toml), compiled once at install as a regular install's are: a command
+# then does not compile them from source on every start (PYTHONDONTWRITEBYTECODE, a read-only tree);
+# Python checks each .pyc against its source's mtime and recompiles an edited module
+PACKAGES := core privacy evaluation workers webapp bench synthgate_client
 
 .PHONY: install serve test test-unit test-integration test-browser bench lint check browser-deps clean
 
@@ -12,6 +16,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m compileall -q $(PACKAGES)
 	@touch $(STAMP)
 
 install: $(STAMP)

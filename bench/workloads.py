@@ -519,7 +519,7 @@ def synth_engine(
     with meter.stage("read"):
         raw = read_table(csv_path, categories=True)
     with meter.stage("conform"):
-        table, _report = conform_table(raw, schema)
+        table, _report = conform_table(raw, schema, categories=True)  # as `synthgate synth` for mst
         del raw
     with meter.stage("encode"):
         encoder = DomainEncoder(schema)
@@ -530,7 +530,7 @@ def synth_engine(
     with meter.stage("sample"):
         codes = result.sample_codes(rows, rng)
     with meter.stage("decode"):
-        out = enforce_schema(encoder.decode(codes, rng), schema, seed=seed)
+        out = enforce_schema(encoder.decode(codes, rng), schema, seed=seed, categories=True)  # as `synthgate synth`
     with meter.stage("write"):
         size = len(safe_csv_bytes(out))
     meter.info.update(rows=rows, columns=len(encoder.sizes), csv_bytes=size, options=options)

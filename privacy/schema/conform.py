@@ -198,7 +198,9 @@ def _issues(df: pd.DataFrame, schema: PublicSchema, *, errors_only: bool) -> lis
     return issues
 
 
-def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True) -> tuple[pd.DataFrame, ConformReport]:
+def conform_table(
+    df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True, categories: bool = False
+) -> tuple[pd.DataFrame, ConformReport]:
     """Make a table fit its public schema before any mechanism sees it.
 
     Drops identifier and text columns; clips numbers and dates to declared
@@ -206,7 +208,9 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
     non-nullable columns); casts category values to the declared types. The
     returned report counts what changed: internal, never shown to analysts.
     With strict=True, structural errors (missing or unknown columns, wrong kinds)
-    raise SchemaError.
+    raise SchemaError. With `categories`, a declared domain of text values comes as a
+    categorical of the declared values (as `enforce_schema` gives it), for a synthesizer that
+    takes one (`Synthesizer.takes_categories`); the default is a "string" column.
     """
     df = apply_null_tokens(_plain_unless_declared(df, schema), schema)
     issues = _issues(df, schema, errors_only=True)
@@ -241,7 +245,12 @@ def conform_table(df: pd.DataFrame, schema: PublicSchema, *, strict: bool = True
             n_bad = int((nulls[name] & (codes < len(declared) - 1)).sum())  # the last: nulls
             if n_bad:
                 report.undeclared_to_null[name] = n_bad
-            out[name] = pd.Series(declared.take(codes), index=s.index)
+            out[name] = _declared_column(declared, codes, spec.values if categories else None, s.index)
+        elif spec.kind in NUMERIC_KINDS and spec.is_integer and (ints := _conformed_ints(s, spec)) is not None:
+            out[name], n_clip = ints
+            if n_clip:
+                report.clipped[name] = n_clip
+            nulls[name] = np.zeros(len(s), dtype=bool)  # a numpy integer column: no nulls, all parsed
         elif spec.kind in NUMERIC_KINDS:
             x = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
             nulls[name] = np.isnan(x)
@@ -309,9 +318,35 @@ def _restore_output_dtypes(df: pd.DataFrame, schema: PublicSchema) -> pd.DataFra
     """Integers stay integers (nullable Int64), as the schema says."""
     for name in df.columns:
         spec = schema.columns[name]
-        if spec.kind in NUMERIC_KINDS and spec.values is None and spec.is_integer:
+        if spec.kind in NUMERIC_KINDS and spec.values is None and spec.is_integer and df[name].dtype != "Int64":
             df[name] = _rounded_int64(df[name])
     return df
+
+
+_EXACT = 2**53  # integers up to this size are exact as float64
+
+
+def _conformed_ints(s: pd.Series, spec: Any) -> tuple[pd.Series, int] | None:
+    """A numpy integer column of an integer spec conformed without a detour through floats: (the Int64
+    column, how many values were clipped), what the float path gives when every value and bound is
+    exact as a float64; else None (the float path)."""
+    if s.dtype.kind not in "iu" or not isinstance(s.dtype, np.dtype) or len(s) == 0:
+        return None
+    x = s.to_numpy()
+    if int(x.min()) < -_EXACT or int(x.max()) > _EXACT:
+        return None
+    ints = x.astype(np.int64, copy=True)
+    n_clip = 0
+    if spec.has_bounds:
+        lo, hi = spec.numeric_bounds()
+        if not (-_EXACT <= lo <= _EXACT and -_EXACT <= hi <= _EXACT):
+            return None
+        outside = (ints < lo) | (ints > hi)
+        n_clip = int(outside.sum())
+        if n_clip:  # clipped and rounded as the float path does
+            ints[outside] = np.round(np.clip(ints[outside].astype(np.float64), lo, hi)).astype(np.int64)
+    column = pd.Series(pd.arrays.IntegerArray(ints, np.zeros(len(ints), dtype=bool)), index=s.index, name=s.name)
+    return column, n_clip
 
 
 def _rounded_int64(num: pd.Series) -> pd.Series:
@@ -327,7 +362,9 @@ def _rounded_int64(num: pd.Series) -> pd.Series:
     )
 
 
-def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None = None) -> pd.DataFrame:
+def enforce_schema(
+    df: pd.DataFrame, schema: PublicSchema, *, seed: int | None = None, categories: bool = False
+) -> pd.DataFrame:
     """Post-process a synthesizer's output onto the schema (public: uses no real data).
 
     Orders and casts the columns, clips to the declared bounds, maps values
@@ -335,6 +372,12 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
     with draws from that column's own output values (`_fill_from_output`),
     rounds integers and regenerates `identifier: fake` columns as fresh ids. Keeps the DP guarantee: it reads only the output and
     the schema.
+
+    With `categories`, a declared domain of text values comes as a pandas categorical of the declared
+    values (in their declared order) instead of a "string" column: the same cells, drawn with the same
+    random numbers, but each row a code (`core.bundle.safe_csv_bytes` then writes each value once).
+    For callers that only write the table (`synthgate synth`); the default keeps every other consumer's
+    dtypes.
     """
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {}
@@ -358,7 +401,7 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
             declared, codes = _declared(s, _category_keys(spec.values), spec.values)
             missing = declared.isna()[codes]
             if spec.nullable or not missing.any():
-                out[name] = pd.Series(declared.take(codes))
+                out[name] = _declared_column(declared, codes, spec.values if categories else None)
             elif missing.all():  # nothing in the output to draw from: the declared domain
                 mapped = _fill_from_output(pd.Series([None] * n, dtype=object), rng, name, list(spec.values))
                 out[name] = pd.Series(pd.array(mapped.tolist(), dtype=_category_dtype(spec.values)))
@@ -366,7 +409,7 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
                 present = codes[~missing]
                 codes = codes.copy()
                 codes[missing] = present[rng.integers(0, present.size, int(missing.sum()))]
-                out[name] = pd.Series(declared.take(codes))
+                out[name] = _declared_column(declared, codes, spec.values if categories else None)
         elif spec.kind in NUMERIC_KINDS:
             num = pd.to_numeric(s, errors="coerce").astype("float64")
             if spec.has_bounds:
@@ -384,6 +427,17 @@ def enforce_schema(df: pd.DataFrame, schema: PublicSchema, *, seed: int | None =
             bounds = (pd.Timestamp(spec.min), pd.Timestamp(spec.max)) if spec.has_bounds else None
             out[name] = _fill_from_output(out[name], rng, name, bounds)
     return pd.DataFrame(out, copy=False)
+
+
+def _declared_column(declared: Any, codes: np.ndarray, values: list[Scalar] | None, index: Any = None) -> pd.Series:
+    """`declared.take(codes)` as a Series; with `values` (declared text values, distinct), the same
+    cells as a categorical of those values, its codes spread from `declared`'s (one lookup per entry)."""
+    if values is None or not values or not all(isinstance(v, str) for v in values) or len(set(values)) < len(values):
+        return pd.Series(declared.take(codes), index=index)
+    position = {v: i for i, v in enumerate(values)}
+    lookup = np.array([-1 if pd.isna(v) else position[v] for v in declared], dtype=np.int64)
+    categories = pd.CategoricalDtype(pd.Index(values, dtype=object))
+    return pd.Series(pd.Categorical.from_codes(lookup[codes], dtype=categories), index=index)
 
 
 def _fill_from_output(s: pd.Series, rng: np.random.Generator, name: str, fallback: Any) -> pd.Series:

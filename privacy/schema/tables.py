@@ -112,7 +112,13 @@ _MAX_DICTIONARY = 1 << 16  # distinct texts per column (per block) arrow encodes
 
 
 def _check_utf8(p: Path, chunk_size: int = 1 << 20) -> None:
-    """Refuse a text file that is not UTF-8, naming the line and byte of the first bad byte."""
+    """Refuse a text file that is not UTF-8, naming the line and byte of the first bad byte.
+
+    The whole file is validated by arrow (its cast of bytes to text checks them as Python's UTF-8
+    decoder does: no overlong forms, surrogates or code points past U+10FFFF), on a memory map;
+    only a file that fails is decoded again, chunk by chunk, to find where."""
+    if _valid_utf8(p):
+        return
     import codecs
 
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -137,6 +143,22 @@ def _check_utf8(p: Path, chunk_size: int = 1 << 20) -> None:
                 return
             offset += len(chunk)
             lines += chunk.count(b"\n")
+
+
+def _valid_utf8(p: Path) -> bool:
+    import pyarrow as pa
+
+    if p.stat().st_size == 0:  # (no map of nothing)
+        return True
+    with pa.memory_map(str(p)) as source:
+        data = source.read_buffer()
+        offsets = pa.py_buffer(np.array([0, data.size], dtype=np.int64))
+        whole = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, data])
+        try:
+            whole.cast(pa.large_string())
+        except pa.ArrowInvalid:
+            return False
+    return True
 
 
 def _read_parquet(p: Path) -> pd.DataFrame:

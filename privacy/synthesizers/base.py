@@ -102,6 +102,9 @@ class Synthesizer(abc.ABC):
     # minutes rather than seconds (neural networks, MWEM's query loop): the service runs these on a queue
     # of their own so that they never hold up the quick methods
     heavy: ClassVar[bool] = False
+    # whether `fit` takes a conformed table whose declared text domains are categoricals
+    # (`conform_table(categories=True)`) and fits exactly as on the "string" columns
+    takes_categories: ClassVar[bool] = False
     # DP methods say how they treat the number of rows, which is not public: the share of epsilon (and
     # of delta) spent on a DP count, and what follows from it; None for methods that are not DP
     ROW_COUNT_SHARE: ClassVar[Fraction] = Fraction(0)
@@ -202,8 +205,9 @@ class Synthesizer(abc.ABC):
         self.cost = cost
         return cost
 
-    def sample(self, n: int, progress: ProgressCallback | None = None) -> pd.DataFrame:
-        """Sample n rows with the schema's columns, kinds, bounds and domains."""
+    def sample(self, n: int, progress: ProgressCallback | None = None, *, categories: bool = False) -> pd.DataFrame:
+        """Sample n rows with the schema's columns, kinds, bounds and domains (declared text domains as
+        categoricals with `categories`: see `enforce_schema`)."""
         if self.schema is None:
             raise RuntimeError(f"{self.name}: call fit() before sample()")
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
@@ -211,7 +215,7 @@ class Synthesizer(abc.ABC):
         from privacy.schema import enforce_schema
 
         raw = self._sample(n, progress or no_progress)
-        return enforce_schema(raw, self.schema, seed=self.derived_seed("enforce schema"))
+        return enforce_schema(raw, self.schema, seed=self.derived_seed("enforce schema"), categories=categories)
 
     def sample_more(self, n: int, progress: ProgressCallback | None = None) -> pd.DataFrame:
         """n further rows, independent of every earlier draw: for reject-and-resample.

@@ -56,6 +56,7 @@ class _NativeMarginalSynthesizer(Synthesizer):
     progress_message: str = "fitting the model"
     public_messages: frozenset[str] = frozenset()
     row_count_use = "the exact number of rows is not used: the total is estimated from the noisy marginals"
+    takes_categories = True  # the encoder keys a categorical's categories once (privacy/encoding.py)
 
     def _encoder(self, schema: PublicSchema, edges: dict[str, tuple[float, ...]] | None = None) -> DomainEncoder:
         return DomainEncoder(schema, default_bins=self.options["bins"], edges=edges)

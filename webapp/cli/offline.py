@@ -99,9 +99,13 @@ def _requested_cost(cls: Any, epsilon: str | None, delta: str | None) -> Any:
     return PrivacyCost.non_dp() if cls.guarantee == "non-dp" else PrivacyCost.zero()
 
 
+def _is_parquet(output: str) -> bool:
+    return Path(output).suffix.lower() in (".parquet", ".pq")
+
+
 def _write_table(df: Any, output: str) -> None:
     path = Path(output)
-    if path.suffix.lower() in (".parquet", ".pq"):
+    if _is_parquet(output):
         df.to_parquet(path, index=False)
         return
     from core.bundle import safe_csv_bytes
@@ -320,14 +324,18 @@ def register(cli: click.Group) -> None:
                 fail(f"schema file not found: {schema_path}")
             schema = load_schema(Path(schema_path))
             synthesizer.preflight(schema, requested)  # refuse before the data is read
-            table, _report = conform_table(read_table(file, categories=True), schema)
+            table, _report = conform_table(read_table(file, categories=True), schema, categories=cls.takes_categories)
             timings["load"] = round(time.perf_counter() - t0, 3)
             t1 = time.perf_counter()
             cost = synthesizer.fit(table, schema, requested, progress=ProgressLine("fit", not quiet))
             timings["fit"] = round(time.perf_counter() - t1, 3)
             del table  # the real rows are not needed to sample: their memory is free for the output
         t2 = time.perf_counter()
-        df = synthesizer.sample(rows, progress=ProgressLine("sample", not quiet))
+        # declared text domains as categoricals: the CSV is written from their codes (the same bytes);
+        # constraints and the Parquet file take the plain columns
+        fitted = synthesizer.schema
+        categories = fitted is not None and not fitted.constraints and not _is_parquet(output)
+        df = synthesizer.sample(rows, progress=ProgressLine("sample", not quiet), categories=categories)
         timings["sample"] = round(time.perf_counter() - t2, 3)
         from privacy.constraints import enforce_constraints
 
