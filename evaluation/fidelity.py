@@ -15,6 +15,7 @@ import pandas as pd
 
 from evaluation._common import EvaluationLimits, no_progress, quiet_warnings, sample_rows, section_rng
 from evaluation._tables import ColumnView
+from evaluation.fidelity_se import STANDARD_ERRORS, fpc, score_standard_errors, tvd_standard_error
 from evaluation.kernels import (
     FIDELITY_SCORE_DEFINITION,
     Contingency,
@@ -304,6 +305,27 @@ def fidelity_section(
         }
     progress(0.6, "two-way marginals")
     worst_pairs = sorted(((v, a, b) for (a, b), v in (fid["two_way"].items() if fid else [])), reverse=True)[:10]
+    # the sampling error of the samples' figures: the counts above, read again (evaluation.fidelity_se)
+    se_rng, fpcs = (
+        section_rng(seed, "fidelity standard errors"),
+        (fpc(len(real_s), len(train)), fpc(len(syn_s), len(synthetic))),
+    )
+    shares = {
+        n: (np.asarray(c["histogram"]["real"]), np.asarray(c["histogram"]["synthetic"]))
+        for n, c in columns.items()
+        if n in rc
+    }
+    for n, (p, q) in shares.items():
+        tvd = columns[n]["metrics"]["tv_distance"]
+        if tvd.get("value") is not None:
+            tvd["value_se"] = tvd_standard_error(p * len(real_s), q * len(syn_s), *fpcs, se_rng)
+    pair_se = {
+        (a, b): tvd_standard_error(real_counts.table(a, b), syn_counts.table(a, b), *fpcs, se_rng)
+        if sizes[a] * sizes[b] <= 4_000_000
+        else None
+        for _, a, b in worst_pairs
+    }
+    score_se = score_standard_errors(real_counts, syn_counts, sizes, pairs, shares, *fpcs, se_rng) if fid else {}
 
     qis = [q for q in schema.quasi_identifiers if q in rc]
     triples = list(itertools.combinations(qis, 3)) if len(qis) >= 3 else ([tuple(qis)] if len(qis) == 2 else [])
@@ -344,13 +366,25 @@ def fidelity_section(
 
     return {
         "fidelity_score": fid["score"] if fid else None,
+        "fidelity_score_se": score_se.get("score"),
         "fidelity_score_definition": FIDELITY_SCORE_DEFINITION,
         "holdout_reference": reference,
         "mean_one_way_tvd": fid["mean_one_way_tvd"] if fid else None,
+        "mean_one_way_tvd_se": score_se.get("mean_one_way_tvd"),
         "mean_two_way_tvd": fid["mean_two_way_tvd"] if fid else None,
+        "mean_two_way_tvd_se": score_se.get("mean_two_way_tvd")
+        if fid and fid["mean_two_way_tvd"] is not None
+        else None,
         "weighted_two_way_tvd": fid["weighted_two_way_tvd"] if fid else None,
+        "weighted_two_way_tvd_se": score_se.get("weighted_two_way_tvd")
+        if fid and fid["weighted_two_way_tvd"] is not None
+        else None,
         "worst_two_way_tvd": worst_pairs[0][0] if worst_pairs else None,
-        "worst_two_way_pairs": [{"columns": [a, b], "tv_distance": v} for v, a, b in worst_pairs],
+        "worst_two_way_tvd_se": pair_se[worst_pairs[0][1:]] if worst_pairs else None,
+        "worst_two_way_pairs": [
+            {"columns": [a, b], "tv_distance": v, "tv_distance_se": pair_se[(a, b)]} for v, a, b in worst_pairs
+        ],
+        "standard_errors": STANDARD_ERRORS,
         "pairs_scored": len(pairs),
         "pairs_total": len(names) * (len(names) - 1) // 2,
         "quasi_identifier_marginals": {

@@ -90,6 +90,12 @@ ANONYMETER_STATUS = {
 }
 
 MIN_TARGETS = 10
+ATTRIBUTE_STANDARD_ERRORS = (
+    "of an advantage (accuracy on training rows minus accuracy on holdout rows), over the attacked rows: "
+    "the two accuracies' standard errors (standard deviation of the hits / sqrt(rows)) added in quadrature, "
+    "the model and the synthetic rows it learnt from held fixed; of the headline advantage, that of the "
+    "column that gives it"
+)
 
 
 def row_hashes(df: pd.DataFrame, views: dict[str, ColumnView]) -> np.ndarray:
@@ -373,6 +379,8 @@ def _attribute_inference(ctx: _Context, schema: PublicSchema) -> dict[str, Any]:
         acc_n = float(np.mean(hit_n)) if hit_n.size else None
         out[s] = {
             "value": acc_m - acc_n if acc_m is not None and acc_n is not None else None,
+            # the difference of two independent accuracies: over the attacked rows, the model held fixed
+            "value_se": _difference_standard_error(hit_m, hit_n),
             "measure": measure,
             "accuracy_members": acc_m,
             "accuracy_nonmembers": acc_n,
@@ -381,6 +389,11 @@ def _attribute_inference(ctx: _Context, schema: PublicSchema) -> dict[str, Any]:
             "targets_each": n_t,
         }
     return out
+
+
+def _difference_standard_error(hit_m: np.ndarray, hit_n: np.ndarray) -> float | None:
+    se_m, se_n = _mean_standard_error(hit_m), _mean_standard_error(hit_n)
+    return float(np.hypot(se_m, se_n)) if se_m is not None and se_n is not None else None
 
 
 def _run(name: str, fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
@@ -416,10 +429,15 @@ def privacy_section(
     strongest = max(attacks, key=lambda r: max(r["auc"], 1.0 - r["auc"]), default=None)
     folded = max(strongest["auc"], 1.0 - strongest["auc"]) if strongest else None
     advantages = (
-        [r["value"] for r in attribute.values() if isinstance(r, dict) and r.get("value") is not None]
+        [
+            (r["value"], r.get("value_se"))
+            for r in attribute.values()
+            if isinstance(r, dict) and r.get("value") is not None
+        ]
         if "not_scored" not in attribute
         else []
     )
+    strongest_column = max(advantages, key=lambda a: a[0], default=None)
     return {
         "exact_match": exact,
         "dcr": dcr,
@@ -433,7 +451,9 @@ def privacy_section(
             "the attack's training rows held fixed",
         },
         "attribute_inference": attribute,
-        "attribute_inference_advantage": max(advantages) if advantages else None,
+        "attribute_inference_advantage": strongest_column[0] if strongest_column else None,
+        "attribute_inference_advantage_se": strongest_column[1] if strongest_column else None,
+        "attribute_inference_standard_errors": ATTRIBUTE_STANDARD_ERRORS,
         "anonymeter": dict(ANONYMETER_STATUS),
     }
 

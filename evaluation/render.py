@@ -143,13 +143,18 @@ def _pm(value: Any, se: Any) -> Any:
     return f"{_fmt(value)} ± {_fmt(se, 2)}"
 
 
+def _pm_sampled(value: Any, se: Any) -> Any:
+    """`_pm` where a standard error of 0 (nothing sampled) is not shown."""
+    return _pm(value, se or None)
+
+
 def _fidelity_html(d: dict[str, Any]) -> str:
     sdm = d.get("sdmetrics_quality", {})
     qi = d.get("quasi_identifier_marginals", {})
     out = [
         _kv(
             [
-                ("fidelity score (this report)", d.get("fidelity_score")),
+                ("fidelity score (this report)", _pm_sampled(d.get("fidelity_score"), d.get("fidelity_score_se"))),
                 (
                     "reference: the real holdout's own fidelity score",
                     (d.get("holdout_reference") or {}).get("fidelity_score"),
@@ -158,10 +163,13 @@ def _fidelity_html(d: dict[str, Any]) -> str:
                     "SDMetrics quality score",
                     sdm.get("score") if sdm.get("score") is not None else sdm.get("not_scored"),
                 ),
-                ("mean one-way TVD", d.get("mean_one_way_tvd")),
-                ("mean two-way TVD", d.get("mean_two_way_tvd")),
-                ("association-weighted mean two-way TVD (in the score)", d.get("weighted_two_way_tvd")),
-                ("worst two-way TVD", d.get("worst_two_way_tvd")),
+                ("mean one-way TVD", _pm_sampled(d.get("mean_one_way_tvd"), d.get("mean_one_way_tvd_se"))),
+                ("mean two-way TVD", _pm_sampled(d.get("mean_two_way_tvd"), d.get("mean_two_way_tvd_se"))),
+                (
+                    "association-weighted mean two-way TVD (in the score)",
+                    _pm_sampled(d.get("weighted_two_way_tvd"), d.get("weighted_two_way_tvd_se")),
+                ),
+                ("worst two-way TVD", _pm_sampled(d.get("worst_two_way_tvd"), d.get("worst_two_way_tvd_se"))),
                 ("pairs scored / all pairs", f"{d.get('pairs_scored')} / {d.get('pairs_total')}"),
                 ("Pearson: mean / max |difference|", _pair_summary(d.get("pearson"))),
                 ("Spearman: mean / max |difference|", _pair_summary(d.get("spearman"))),
@@ -189,7 +197,7 @@ def _fidelity_html(d: dict[str, Any]) -> str:
                 name,
                 c.get("schema_kind"),
                 _metric(c, "ks_distance"),
-                _metric(c, "tv_distance"),
+                _pm_sampled(_metric(c, "tv_distance"), c.get("metrics", {}).get("tv_distance", {}).get("value_se")),
                 _metric(c, "chi2_homogeneity_score"),
                 _metric(c, "null_rate_error"),
                 cover,
@@ -204,7 +212,10 @@ def _fidelity_html(d: dict[str, Any]) -> str:
     )
     worst = d.get("worst_two_way_pairs", [])[:5]
     if worst:
-        out.append(_table(["worst pairs", "TVD"], [[" x ".join(w["columns"]), w["tv_distance"]] for w in worst]))
+        rows = [[" x ".join(w["columns"]), _pm_sampled(w["tv_distance"], w.get("tv_distance_se"))] for w in worst]
+        out.append(_table(["worst pairs", "TVD"], rows))
+    if d.get("fidelity_score_se"):  # 0 or absent: no table was sampled
+        out.append(f"<p class='note'>± a standard error, {_e(d.get('standard_errors', ''))}.</p>")
     return "".join(out)
 
 
@@ -376,8 +387,9 @@ def _privacy_html(d: dict[str, Any]) -> str:
             if r.get("value") is None and r.get("not_scored"):
                 rows.append([name, "not scored: " + r["not_scored"], None, None, None])
             else:
+                advantage = _pm(r.get("value"), r.get("value_se"))
                 rows.append(
-                    [name, r.get("measure"), r.get("accuracy_members"), r.get("accuracy_nonmembers"), r.get("value")]
+                    [name, r.get("measure"), r.get("accuracy_members"), r.get("accuracy_nonmembers"), advantage]
                 )
         out.append(
             _table(["sensitive column", "measure", "training rows", "holdout rows", "advantage"], rows, numeric_from=2)
@@ -385,7 +397,13 @@ def _privacy_html(d: dict[str, Any]) -> str:
         out.append(
             "<p class='note'>Attribute inference: a model trained on the synthetic rows predicts the "
             "sensitive column from the quasi-identifiers; the advantage is its accuracy on training rows "
-            "minus that on holdout rows.</p>"
+            "minus that on holdout rows"
+            + (
+                f"; ± a standard error, {_e(d['attribute_inference_standard_errors'])}"
+                if "attribute_inference_standard_errors" in d
+                else ""
+            )
+            + ".</p>"
         )
     anon = d.get("anonymeter", {})
     out.append(f"<p class='note'>Anonymeter: {_e(anon.get('status'))}. {_e(anon.get('reason', ''))}</p>")
