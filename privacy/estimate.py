@@ -208,7 +208,7 @@ def _mwem_features(sizes: list[int], opts: Mapping[str, Any]) -> tuple[float, fl
 
 def _dpctgan_plan(opts: Mapping[str, Any], rows: int, epsilon: float | None, delta: float | None) -> tuple[int, int]:
     """The (batch, epochs) DPCTGAN's fit will choose, with the budget less its row count's shares."""
-    from privacy.synthesizers._smartnoise_gan import _DPCTGANMethod, dpctgan_plan
+    from privacy.synthesizers._smartnoise_gan import DPCTGAN_MINUTES, DPCTGAN_SIGMA, _DPCTGANMethod, dpctgan_plan
 
     eps = dl = None
     if epsilon is not None and delta and epsilon > 0:
@@ -218,8 +218,8 @@ def _dpctgan_plan(opts: Mapping[str, Any], rows: int, epsilon: float | None, del
         rows,
         batch_size=opts.get("batch_size"),
         epochs=opts.get("epochs"),
-        minutes=float(opts.get("minutes") or 5.0),
-        sigma=float(opts.get("sigma") or 5.0),
+        minutes=float(DPCTGAN_MINUTES if opts.get("minutes") is None else opts["minutes"]),
+        sigma=float(DPCTGAN_SIGMA if opts.get("sigma") is None else opts["sigma"]),
         epsilon=eps,
         delta=dl,
     )
