@@ -39,7 +39,10 @@ fresh process, CPU seconds of the fit and sample stages (user + system, the
 library import included), on 2026-12-07 on the project's 2-core build machine
 (shared, hence CPU rather than wall seconds); MWEM's and DPCTGAN's were refitted
 to later runs of the same harness after MWEM's loop was vectorised and DPCTGAN
-came to choose its batch size (12 MWEM and 7 DPCTGAN fits, batch 128 to 1,024).
+came to choose its batch size (12 MWEM and 7 DPCTGAN fits, batch 128 to 1,024), and DPCTGAN's again
+when the workers came to run torch on one thread (privacy/synthesizers/_torch_threads.py: a
+quarter of the CPU seconds or less; 16 fits, batch 128 to 1,024, 1,000 to 27,000 rows).
+PATECTGAN's and CTGAN's were measured with a thread per core and now overstate.
 docs/time-estimates.md gives the measurements and the errors. Methods the bench does not measure use the
 generic form with a deliberately high coefficient and say so in `basis`.
 

@@ -135,7 +135,7 @@ def _counts(settings):
 
 
 def test_a_request_over_the_limit_is_refused_before_any_reservation(env):
-    _set_policy(env, max_estimated_minutes=2, public_row_count=20_000)
+    _set_policy(env, max_estimated_minutes=2, public_row_count=100_000)
     before = _counts(env)
     with write_session(env) as s:
         req = releases.ReleaseRequest(
@@ -172,6 +172,10 @@ def test_the_release_view_carries_the_estimate_of_the_request(env):
 # ------------------------------------------------------------------- DPCTGAN's time target and the policy
 
 
+#: a public row count at which DPCTGAN's default plan (ten epochs, or as many as fit 5 CPU minutes) is over 2 minutes
+BIG = 100_000
+
+
 def _policy(**fields):  # type: ignore[no-untyped-def]
     from privacy.policy import DatasetPolicy
 
@@ -179,13 +183,13 @@ def _policy(**fields):  # type: ignore[no-untyped-def]
 
 
 def test_dpctgans_unset_time_target_follows_a_tighter_limit_and_its_plan_fits_it():
-    policy = _policy(max_estimated_minutes=2, public_row_count=27_000)
-    default = estimate_release("dpctgan", ADULT, 27_000, {}, 1.0, delta=1e-7)
+    policy = _policy(max_estimated_minutes=2, public_row_count=BIG)
+    default = estimate_release("dpctgan", ADULT, BIG, {}, 1.0, delta=1e-7)
     assert default.total_seconds > 120  # the 5-minute default target alone would be refused
     options = time_target_options(ADULT, policy, "dpctgan", {"sigma": 4.0}, None)
     assert options["sigma"] == 4.0 and 0.5 <= options["minutes"] < 2
     assert options["minutes"] * 60 <= 120 - default.report_seconds  # the report's share left to it
-    est = estimate_release("dpctgan", ADULT, 27_000, options, 1.0, delta=1e-7)
+    est = estimate_release("dpctgan", ADULT, BIG, options, 1.0, delta=1e-7)
     assert est.fit_seconds <= options["minutes"] * 60 and est.total_seconds <= 120
     # the plan the fit and the estimate share trains fewer epochs than for the default target
     planned, before = _epochs(est.basis), _epochs(default.basis)
@@ -206,16 +210,21 @@ def _epochs(basis: str) -> int:
     ],
 )
 def test_the_time_target_is_left_alone_when_the_request_or_the_policy_sets_none(method, options, fields):
-    assert time_target_options(ADULT, _policy(**fields), method, options, 27_000) == options
+    assert time_target_options(ADULT, _policy(**fields), method, options, BIG) == options
+
+
+def test_a_target_sent_as_null_is_unset():
+    options = time_target_options(ADULT, _policy(max_estimated_minutes=2), "dpctgan", {"minutes": None}, BIG)
+    assert 0.5 <= options["minutes"] < 2
 
 
 def test_a_limit_below_what_the_report_takes_keeps_the_options_least_target():
-    options = time_target_options(ADULT, _policy(max_estimated_minutes=0.05), "dpctgan", {}, 27_000)
+    options = time_target_options(ADULT, _policy(max_estimated_minutes=0.05), "dpctgan", {}, BIG)
     assert options == {"minutes": 0.5}  # still a valid option; the estimate refuses the request
 
 
 def test_a_default_dpctgan_request_is_planned_for_the_policys_limit_and_stores_it(env):
-    _set_policy(env, max_estimated_minutes=2, public_row_count=20_000)
+    _set_policy(env, max_estimated_minutes=2, public_row_count=BIG)
     with write_session(env) as s:
         req = releases.ReleaseRequest(dataset="penguins", method="dpctgan", epsilon=1.0, delta=1e-7)
         job = releases.request_release(s, user(s, "analyst"), req, env)
@@ -227,7 +236,7 @@ def test_a_default_dpctgan_request_is_planned_for_the_policys_limit_and_stores_i
         schema = PublicSchema.from_dict(s.get(Dataset, job.dataset_id).public_schema)
     assert 0.5 <= stored["minutes"] < 2 and view["options"] == stored
     assert view["estimate"]["over_limit"] is False and view["estimate"]["total_seconds"] <= 120
-    assert estimate_release("dpctgan", schema, 20_000, {}, 1.0, delta=1e-7).total_seconds > 120
+    assert estimate_release("dpctgan", schema, BIG, {}, 1.0, delta=1e-7).total_seconds > 120
     assert Fraction(cost.epsilon) == 1  # charged what was asked, whatever the plan
     # the estimate before the request shows the same, and an explicit target over the limit is still refused
     with session_scope(env) as s:
