@@ -6,7 +6,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+from click.testing import CliRunner
+
 from tests.unit.db_support import ROOT
+from webapp.cli import cli
 from workers import tasks
 from workers.celery_app import HEAVY_QUEUE, QUEUE
 
@@ -44,3 +48,16 @@ def test_only_workers_of_the_heavy_queue_set_it(monkeypatch):
     for consumed, heavy in (([QUEUE], False), ([HEAVY_QUEUE], True), ([QUEUE, HEAVY_QUEUE], True)):
         queues.select(consumed)  # what the worker's -Q does
         assert tasks.serves_heavy_methods() is heavy
+
+
+@pytest.mark.parametrize(("method", "sets"), [("dpctgan", True), ("mst", False)])
+def test_synth_sets_one_thread_before_fitting_a_heavy_method(monkeypatch, tmp_path, method, sets):
+    from privacy.synthesizers import _torch_threads
+
+    calls: list[bool] = []
+    monkeypatch.setattr(_torch_threads, "one_torch_thread", lambda: calls.append(True) or True)
+    # no data file: the command stops after the setting, before any fit
+    args = ["synth", "--method", method, "--epsilon", "1", "--delta", "1e-6", "-o", str(tmp_path / "out.csv")]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code != 0 and "needs a data FILE" in result.output, result.output
+    assert calls == ([True] if sets else [])
