@@ -35,6 +35,10 @@ def fit_workload(
         from privacy.synthesizers import create_synthesizer, synthesizer_class
 
         cls = synthesizer_class(method)
+        if cls.heavy:  # as the workers of the heavy queue run it: torch imported and on one thread before the job
+            from privacy.synthesizers._torch_threads import one_torch_thread
+
+            one_torch_thread()
         synth = create_synthesizer(method, seed=seed, options=options)
         table, schema = adult_table(rows, columns, seed=seed, replace=rows > 48_842)
     requested = _requested(cls, epsilon, delta)

@@ -21,7 +21,14 @@ from privacy.estimate import Estimate, check_estimate, estimate_release, faster_
 from privacy.policy import DatasetPolicy
 from privacy.schema import PublicSchema
 
-__all__ = ["check_request_estimate", "estimate_rows", "estimate_view", "job_estimate", "request_estimate"]
+__all__ = [
+    "check_request_estimate",
+    "estimate_rows",
+    "estimate_view",
+    "job_estimate",
+    "request_estimate",
+    "time_target_options",
+]
 
 
 def estimate_rows(policy: DatasetPolicy, rows: int | None) -> int:
@@ -44,6 +51,31 @@ def _schema(session: Session, dataset: Dataset, version: int | None = None) -> P
         else schema_versions.version_of(session, dataset.id, version)
     )
     return PublicSchema.from_dict(found.schema if found is not None else dataset.public_schema)
+
+
+def time_target_options(
+    schema: PublicSchema, policy: DatasetPolicy, method: str, options: dict[str, Any], rows: int | None
+) -> dict[str, Any]:
+    """`options` with the time target of a method that chooses its work for one (option `minutes`, DPCTGAN)
+    set from the policy when the request leaves it unset and the policy's limit is the tighter.
+
+    The target is the CPU minutes of the fit, the limit those of the whole release: it becomes the limit
+    less the report's estimate when that is below the method's default, never below the option's least
+    value; otherwise `options` are returned as they are. The request stores the result as its options,
+    so the estimate, the job's view and the worker's plan all follow the same target. Public inputs only
+    (the policy, the schema and the estimate's rows); the privacy cost does not depend on it.
+    """
+    limit = policy.max_estimated_minutes
+    entry = catalogue.method_entry(method)
+    spec = getattr(getattr(entry, "cls", None), "option_spec", {}).get("minutes")
+    if limit is None or spec is None or options.get("minutes") not in (None, ""):
+        return dict(options)
+    report = estimate_release(method, schema, estimate_rows(policy, rows)).report_seconds
+    target = (limit * 60 - report) / 60
+    default, least = float(spec[1]), float(spec[3][0])
+    if target >= default:
+        return dict(options)
+    return {**options, "minutes": max(least, math.floor(target * 100) / 100)}
 
 
 def estimate_view(est: Estimate, policy: DatasetPolicy, suggestions: list[str] | None = None) -> dict[str, Any]:
@@ -100,6 +132,7 @@ def request_estimate(session: Session, dataset: Dataset, query: dict[str, Any]) 
     policy = DatasetPolicy.from_dict(dataset.policy)
     schema = _schema(session, dataset)
     n = estimate_rows(policy, rows)
+    options = time_target_options(schema, policy, method, options, rows)
     eps, dlt = _finite(query.get("epsilon")), _finite(query.get("delta"))
     est = estimate_release(method, schema, n, options, eps, delta=dlt)
     limit = policy.max_estimated_minutes

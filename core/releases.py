@@ -46,7 +46,7 @@ from core.datasets import (
 )
 from core.erasure import reads_rows, require_raw_data
 from core.errors import Conflict, Forbidden, InvalidRequest
-from core.estimates import check_request_estimate
+from core.estimates import check_request_estimate, time_target_options
 from core.jobs_state import stop_job
 from core.models import Dataset, JobStatus, ReleaseJob, Role, User, to_minute, utcnow
 from core.settings import Settings
@@ -204,9 +204,11 @@ def request_release(
         )
     except RequestRefused as exc:
         raise InvalidRequest(exc.message, field=exc.field, code=exc.code) from exc
+    # a time target the request leaves unset follows the policy's limit; stored, so the worker plans the same
+    options = time_target_options(schema, policy, req.method, req.options, plan.rows)
     # a release estimated over the policy's time limit: refused (422) before any reservation
     check_request_estimate(
-        schema, policy, dataset.name, req.method, dict(plan.options), plan.rows, req.epsilon, req.delta
+        schema, policy, dataset.name, req.method, {**plan.options, **options}, plan.rows, req.epsilon, req.delta
     )
     locked = ledger.lock_dataset(session, dataset.id)
     assert locked is not None
@@ -223,7 +225,7 @@ def request_release(
         rows=plan.rows,
         target=plan.target,
         options={
-            **req.options,
+            **options,
             **({"rebalance": req.rebalance} if req.rebalance else {}),
             **({"comment": req.comment} if req.comment else {}),
         },

@@ -39,7 +39,10 @@ fresh process, CPU seconds of the fit and sample stages (user + system, the
 library import included), on 2026-12-07 on the project's 2-core build machine
 (shared, hence CPU rather than wall seconds); MWEM's and DPCTGAN's were refitted
 to later runs of the same harness after MWEM's loop was vectorised and DPCTGAN
-came to choose its batch size (12 MWEM and 7 DPCTGAN fits, batch 128 to 1,024).
+came to choose its batch size (12 MWEM and 7 DPCTGAN fits, batch 128 to 1,024), and DPCTGAN's again
+when the workers came to run torch on one thread (privacy/synthesizers/_torch_threads.py: a
+quarter of the CPU seconds or less; 16 fits, batch 128 to 1,024, 1,000 to 27,000 rows).
+PATECTGAN's and CTGAN's were measured with a thread per core and now overstate.
 docs/time-estimates.md gives the measurements and the errors. Methods the bench does not measure use the
 generic form with a deliberately high coefficient and say so in `basis`.
 
@@ -208,7 +211,7 @@ def _mwem_features(sizes: list[int], opts: Mapping[str, Any]) -> tuple[float, fl
 
 def _dpctgan_plan(opts: Mapping[str, Any], rows: int, epsilon: float | None, delta: float | None) -> tuple[int, int]:
     """The (batch, epochs) DPCTGAN's fit will choose, with the budget less its row count's shares."""
-    from privacy.synthesizers._smartnoise_gan import _DPCTGANMethod, dpctgan_plan
+    from privacy.synthesizers._smartnoise_gan import DPCTGAN_MINUTES, DPCTGAN_SIGMA, _DPCTGANMethod, dpctgan_plan
 
     eps = dl = None
     if epsilon is not None and delta and epsilon > 0:
@@ -218,8 +221,8 @@ def _dpctgan_plan(opts: Mapping[str, Any], rows: int, epsilon: float | None, del
         rows,
         batch_size=opts.get("batch_size"),
         epochs=opts.get("epochs"),
-        minutes=float(opts.get("minutes") or 5.0),
-        sigma=float(opts.get("sigma") or 5.0),
+        minutes=float(DPCTGAN_MINUTES if opts.get("minutes") is None else opts["minutes"]),
+        sigma=float(DPCTGAN_SIGMA if opts.get("sigma") is None else opts["sigma"]),
         epsilon=eps,
         delta=dl,
     )

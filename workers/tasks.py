@@ -12,7 +12,7 @@ from core.errors import ServiceError
 from core.settings import get_settings
 from core.storage import get_storage
 from privacy.errors import PrivacyError
-from workers.celery_app import TASK_RERUN_POSTPROCESS, TASK_RUN_RELEASE, celery_app
+from workers.celery_app import HEAVY_QUEUE, TASK_RERUN_POSTPROCESS, TASK_RUN_RELEASE, celery_app
 from workers.jobs import JobControl, JobStopped, LeaseLost, Reaper, claim, fail_job, worker_identity
 
 log = logging.getLogger(__name__)
@@ -168,6 +168,16 @@ def _data_read(job_id: int) -> bool:
 def _after_fork(**_: object) -> None:
     dispose_engines()  # never share database connections across processes
     _warm_up()
+    if serves_heavy_methods():
+        from privacy.synthesizers._torch_threads import one_torch_thread
+
+        if one_torch_thread():  # before any fit: steady GAN times, as the time model assumes
+            log.info("torch set to one thread for the heavy methods")
+
+
+def serves_heavy_methods() -> bool:
+    """Whether this worker consumes the heavy queue (GANs, VAEs): the -Q it was started with."""
+    return HEAVY_QUEUE in celery_app.amqp.queues.consume_from
 
 
 def _warm_up() -> None:

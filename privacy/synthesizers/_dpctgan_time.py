@@ -8,7 +8,7 @@ from __future__ import annotations
 __all__ = ["DPCTGAN_COEFFICIENTS", "dpctgan_epoch_seconds", "dpctgan_fixed_seconds"]
 
 #: a + epochs * rows * (b + c / batch), CPU seconds (fitted as documented in privacy/estimate.py)
-DPCTGAN_COEFFICIENTS: dict[str, float] = {"a": 4.65, "b": 1.26e-3, "c": 0.143}
+DPCTGAN_COEFFICIENTS: dict[str, float] = {"a": 3.01, "b": 2.87e-4, "c": 1.4e-3}
 
 
 def dpctgan_fixed_seconds() -> float:

@@ -106,6 +106,9 @@ def dpctgan_max_epochs(
 #: analyst sets none (the budget and the time target may allow fewer)
 DPCTGAN_BATCHES = (128, 256, 512, 1024)
 DPCTGAN_EPOCHS = 10
+#: the defaults of the options `minutes` (the time target) and `sigma` (DP-SGD's noise multiplier)
+DPCTGAN_MINUTES = 5.0
+DPCTGAN_SIGMA = 5.0
 
 
 def even_batch(batch: int, rows: int) -> int:
@@ -273,11 +276,11 @@ class _DPCTGANMethod(_OnGanBase):
         ),
         "minutes": (
             float,
-            5.0,
+            DPCTGAN_MINUTES,
             "CPU minutes of training (the time estimate's model) the unset epochs and batch size are chosen for",
             (0.5, 1440),
         ),
-        "sigma": (float, 5.0, "noise multiplier of DP-SGD"),
+        "sigma": (float, DPCTGAN_SIGMA, "noise multiplier of DP-SGD"),
     }
     ROW_COUNT_SHARE = Fraction(1, 10)
     ROW_COUNT_FAILURE_SHARE = Fraction(1, 2)
@@ -293,13 +296,14 @@ class _DPCTGANMethod(_OnGanBase):
 
         count, rest = self._count_rows(table, budget)
         rows = count.lower  # below the true count but with probability <= failure
-        sigma = float(self.options["sigma"])
+        # an option sent as null takes its default
+        sigma = float(DPCTGAN_SIGMA if self.options["sigma"] is None else self.options["sigma"])
         eps, delta = float(rest.epsilon), float(rest.delta)
         batch, epochs = dpctgan_plan(
             rows,
             batch_size=self.options["batch_size"],
             epochs=self.options["epochs"],
-            minutes=float(self.options["minutes"]),
+            minutes=float(DPCTGAN_MINUTES if self.options["minutes"] is None else self.options["minutes"]),
             sigma=sigma,
             epsilon=eps,
             delta=delta,

@@ -5,13 +5,14 @@ the policy's limit refused before any reservation."""
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 import pytest
 from sqlalchemy import func, select
 
 from core import releases
 from core.db import dispose_engines, session_scope, write_session
-from core.estimates import job_estimate, request_estimate
+from core.estimates import job_estimate, request_estimate, time_target_options
 from core.models import Dataset, LedgerEntry, ReleaseJob
 from privacy.estimate import EstimateOverLimit, check_estimate, estimate_release, faster_options
 from privacy.schema import PublicSchema, load_schema
@@ -134,7 +135,7 @@ def _counts(settings):
 
 
 def test_a_request_over_the_limit_is_refused_before_any_reservation(env):
-    _set_policy(env, max_estimated_minutes=2, public_row_count=20_000)
+    _set_policy(env, max_estimated_minutes=2, public_row_count=100_000)
     before = _counts(env)
     with write_session(env) as s:
         req = releases.ReleaseRequest(
@@ -166,3 +167,85 @@ def test_the_release_view_carries_the_estimate_of_the_request(env):
     assert est is not None and est["rows"] == 300 and est["method"] == "mst"
     assert est["total_seconds"] == round(estimate_release("mst", schema, 300, {}).total_seconds, 1)
     assert est["limit_minutes"] == 60 and est["over_limit"] is False
+
+
+# ------------------------------------------------------------------- DPCTGAN's time target and the policy
+
+
+#: a public row count at which DPCTGAN's default plan (ten epochs, or as many as fit 5 CPU minutes) is over 2 minutes
+BIG = 100_000
+
+
+def _policy(**fields):  # type: ignore[no-untyped-def]
+    from privacy.policy import DatasetPolicy
+
+    return DatasetPolicy.from_dict(fields)
+
+
+def test_dpctgans_unset_time_target_follows_a_tighter_limit_and_its_plan_fits_it():
+    policy = _policy(max_estimated_minutes=2, public_row_count=BIG)
+    default = estimate_release("dpctgan", ADULT, BIG, {}, 1.0, delta=1e-7)
+    assert default.total_seconds > 120  # the 5-minute default target alone would be refused
+    options = time_target_options(ADULT, policy, "dpctgan", {"sigma": 4.0}, None)
+    assert options["sigma"] == 4.0 and 0.5 <= options["minutes"] < 2
+    assert options["minutes"] * 60 <= 120 - default.report_seconds  # the report's share left to it
+    est = estimate_release("dpctgan", ADULT, BIG, options, 1.0, delta=1e-7)
+    assert est.fit_seconds <= options["minutes"] * 60 and est.total_seconds <= 120
+    # the plan the fit and the estimate share trains fewer epochs than for the default target
+    planned, before = _epochs(est.basis), _epochs(default.basis)
+    assert 1 <= planned < before
+
+
+def _epochs(basis: str) -> int:
+    return int(re.search(r"epochs \((\d+)\)", basis)[1])
+
+
+@pytest.mark.parametrize(
+    ("method", "options", "fields"),
+    [
+        ("dpctgan", {}, {"max_estimated_minutes": 60}),  # the default is the tighter: left alone
+        ("dpctgan", {}, {"max_estimated_minutes": None}),  # no limit
+        ("dpctgan", {"minutes": 4}, {"max_estimated_minutes": 2}),  # the analyst's (refused by the estimate)
+        ("mst", {}, {"max_estimated_minutes": 0.1}),  # no time target to set
+    ],
+)
+def test_the_time_target_is_left_alone_when_the_request_or_the_policy_sets_none(method, options, fields):
+    assert time_target_options(ADULT, _policy(**fields), method, options, BIG) == options
+
+
+def test_a_target_sent_as_null_is_unset():
+    options = time_target_options(ADULT, _policy(max_estimated_minutes=2), "dpctgan", {"minutes": None}, BIG)
+    assert 0.5 <= options["minutes"] < 2
+
+
+def test_a_limit_below_what_the_report_takes_keeps_the_options_least_target():
+    options = time_target_options(ADULT, _policy(max_estimated_minutes=0.05), "dpctgan", {}, BIG)
+    assert options == {"minutes": 0.5}  # still a valid option; the estimate refuses the request
+
+
+def test_a_default_dpctgan_request_is_planned_for_the_policys_limit_and_stores_it(env):
+    _set_policy(env, max_estimated_minutes=2, public_row_count=BIG)
+    with write_session(env) as s:
+        req = releases.ReleaseRequest(dataset="penguins", method="dpctgan", epsilon=1.0, delta=1e-7)
+        job = releases.request_release(s, user(s, "analyst"), req, env)
+        view = releases.job_view(s, user(s, "analyst"), job)
+        stored, cost = (
+            dict(job.options),
+            s.execute(select(LedgerEntry).where(LedgerEntry.job_id == job.id)).scalar_one(),
+        )
+        schema = PublicSchema.from_dict(s.get(Dataset, job.dataset_id).public_schema)
+    assert 0.5 <= stored["minutes"] < 2 and view["options"] == stored
+    assert view["estimate"]["over_limit"] is False and view["estimate"]["total_seconds"] <= 120
+    assert estimate_release("dpctgan", schema, BIG, {}, 1.0, delta=1e-7).total_seconds > 120
+    assert Fraction(cost.epsilon) == 1  # charged what was asked, whatever the plan
+    # the estimate before the request shows the same, and an explicit target over the limit is still refused
+    with session_scope(env) as s:
+        ds = s.execute(select(Dataset).where(Dataset.name == "penguins")).scalar_one()
+        query = {"method": "dpctgan", "epsilon": "1", "delta": "1e-7"}
+        assert request_estimate(s, ds, query)["total_seconds"] == view["estimate"]["total_seconds"]
+    with write_session(env) as s:
+        req = releases.ReleaseRequest(
+            dataset="penguins", method="dpctgan", epsilon=1.0, delta=1e-7, options={"minutes": 5}
+        )
+        with pytest.raises(EstimateOverLimit):
+            releases.request_release(s, user(s, "analyst"), req, env)

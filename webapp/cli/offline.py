@@ -302,6 +302,10 @@ def register(cli: click.Group) -> None:
         requested = _requested_cost(cls, epsilon, delta)
         if rows < 1:
             fail("--rows must be a positive integer")
+        if cls.heavy:  # GANs and VAEs: one torch thread, as on the workers (steady time, no spin-waiting)
+            from privacy.synthesizers._torch_threads import one_torch_thread
+
+            one_torch_thread()
         synthesizer = create_synthesizer(method, seed=seed, options=_parse_options(options))
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
