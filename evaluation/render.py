@@ -237,6 +237,7 @@ def _utility_html(d: dict[str, Any]) -> str:
                     d.get("utility_ratio"),
                 ),
                 ("standard error of the ratio", d.get("utility_ratio_se")),
+                *([("... training draw included", d["utility_ratio_se_total"])] if "training_draw_se" in d else []),
                 (
                     f"standard errors of TSTR and TRTR {d.get('primary_score')}",
                     f"{_fmt(d.get('tstr_score_se'))} and {_fmt(d.get('trtr_score_se'))}",
@@ -258,6 +259,8 @@ def _utility_html(d: dict[str, Any]) -> str:
     )
     if d.get("standard_error_method"):
         out.append(f"<p class='note'>Standard errors: {_e(d['standard_error_method'])}.</p>")
+    if d.get("training_draw_method"):
+        out.append(f"<p class='note'>Training draw: {_e(d['training_draw_method'])}.</p>")
     return "".join(out)
 
 
