@@ -185,9 +185,10 @@ def evaluate_stages(
 
     with meter.stage("read and conform"):
         schema = load_schema(Path(schema_path))
-        # as `synthgate evaluate` reads them (webapp/cli/evaluate.py): text columns as categoricals
-        real, _ = conform_table(read_table(real_csv, categories=True), schema, strict=True)
-        synthetic, _ = conform_table(read_table(synth_csv, categories=True), schema, strict=False)
+        # as `synthgate evaluate` reads them (webapp/cli/evaluate.py): text columns as categoricals, and
+        # declared text domains kept as categoricals of the declared values by conform
+        real, _ = conform_table(read_table(real_csv, categories=True), schema, strict=True, categories=True)
+        synthetic, _ = conform_table(read_table(synth_csv, categories=True), schema, strict=False, categories=True)
     with meter.stage("split"):
         train, holdout, _ = split_holdout(real, schema, target=target_column, seed=seed)
         del real

@@ -53,7 +53,10 @@ def _read(path: str, schema, what: str, *, strict: bool):
     missing = [n for n in schema.synthesized_columns if n not in table.columns]
     if missing:
         raise SchemaError(f"{what} {Path(path).name} lacks the modelled column(s) {missing}", field="file")
-    conformed, _ = conform_table(table, schema, strict=strict)
+    # declared text domains stay categoricals of the declared values: the report's own encoding
+    # (`evaluation._tables.with_declared_categories`) then keeps them as they are, and the split only
+    # selects rows; nothing here writes a table
+    conformed, _ = conform_table(table, schema, strict=strict, categories=True)
     return conformed
 
 
