@@ -115,8 +115,8 @@ def _check_utf8(p: Path, chunk_size: int = 1 << 20) -> None:
     """Refuse a text file that is not UTF-8, naming the line and byte of the first bad byte.
 
     The whole file is validated by arrow (its cast of bytes to text checks them as Python's UTF-8
-    decoder does: no overlong forms, surrogates or code points past U+10FFFF), on a memory map;
-    only a file that fails is decoded again, chunk by chunk, to find where."""
+    decoder does: no overlong forms, surrogates or code points past U+10FFFF), block by block; only
+    a file that fails is decoded again, chunk by chunk, to find where."""
     if _valid_utf8(p):
         return
     import codecs
@@ -145,19 +145,43 @@ def _check_utf8(p: Path, chunk_size: int = 1 << 20) -> None:
             lines += chunk.count(b"\n")
 
 
-def _valid_utf8(p: Path) -> bool:
+def _valid_utf8(p: Path, block_size: int = 16 << 20) -> bool:
+    """Whether the file is UTF-8, validated by arrow a block at a time.
+
+    Read into memory block by block rather than mapped: the pages of a mapped file count in the
+    process's resident memory, so a 1 GB upload would raise the web process's peak by 1 GB. A block
+    ends before the lead byte of its last (possibly unfinished) character, which begins the next one."""
     import pyarrow as pa
 
-    if p.stat().st_size == 0:  # (no map of nothing)
+    carry = b""
+    with p.open("rb") as fh:
+        while True:
+            block = fh.read(block_size)
+            data = carry + block
+            if not block:
+                return not data or _arrow_utf8(pa, data)
+            cut = len(data)
+            for i in range(len(data) - 1, max(len(data) - 5, -1), -1):
+                if data[i] & 0xC0 != 0x80:  # the lead byte (or an ASCII byte) of the last character
+                    cut = i
+                    break
+            if not _arrow_utf8(pa, data[:cut]):
+                return False
+            carry = data[cut:]
+
+
+def _arrow_utf8(pa, data: bytes) -> bool:  # type: ignore[no-untyped-def]
+    """Whether `data` is whole UTF-8 text: arrow's cast of bytes to text checks them as Python's decoder
+    does (no overlong forms, surrogates or code points past U+10FFFF, nothing cut short)."""
+    if not data:
         return True
-    with pa.memory_map(str(p)) as source:
-        data = source.read_buffer()
-        offsets = pa.py_buffer(np.array([0, data.size], dtype=np.int64))
-        whole = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, data])
-        try:
-            whole.cast(pa.large_string())
-        except pa.ArrowInvalid:
-            return False
+    buf = pa.py_buffer(data)
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int64))
+    whole = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, buf])
+    try:
+        whole.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        return False
     return True
 
 

@@ -60,3 +60,23 @@ def test_valid_text_passes(tmp_path: Path) -> None:
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
     assert _valid_utf8(empty)
+
+
+@pytest.mark.parametrize("block_size", [1, 2, 3, 4, 5, 7, 64])
+def test_blocks_cut_anywhere_give_the_decoders_verdict(tmp_path: Path, block_size: int) -> None:
+    # the file is validated a block at a time (not mapped: mapped pages count as resident memory), so a
+    # block may end inside a character; valid text must pass and every bad sequence must still be refused
+    import random
+
+    rng = random.Random(block_size)
+    path = tmp_path / "t.csv"
+    pieces = [*(c.encode() for c in GOOD), *BAD]
+    for _ in range(300):
+        data = b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
+        path.write_bytes(data)
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(data, final=True)
+            want = True
+        except UnicodeDecodeError:
+            want = False
+        assert _valid_utf8(path, block_size=block_size) is want, data
