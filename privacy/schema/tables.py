@@ -7,6 +7,7 @@ spellings of a missing cell.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -170,7 +171,7 @@ def _valid_utf8(p: Path, block_size: int = 16 << 20) -> bool:
             carry = data[cut:]
 
 
-def _arrow_utf8(pa, data: bytes) -> bool:  # type: ignore[no-untyped-def]
+def _arrow_utf8(pa: Any, data: bytes) -> bool:
     """Whether `data` is whole UTF-8 text: arrow's cast of bytes to text checks them as Python's decoder
     does (no overlong forms, surrogates or code points past U+10FFFF, nothing cut short)."""
     if not data:
