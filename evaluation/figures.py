@@ -15,8 +15,9 @@ __all__ = ["draw_figures"]
 logger = logging.getLogger(__name__)
 
 
-def draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> None:
-    """Add the figures of each computed section (a figure that fails to draw becomes a note).
+def draw_figures(sections: dict[str, Section], limits: EvaluationLimits, keys: tuple[str, ...] | None = None) -> None:
+    """Add the figures of each computed section (of those named in `keys`, all by default; a figure
+    that fails to draw becomes a note). Call it from one thread only: matplotlib's state is shared.
 
     The garbage collector is paused while they are drawn: matplotlib makes thousands of small
     objects per figure, and each automatic collection would walk every object of the process
@@ -24,7 +25,7 @@ def draw_figures(sections: dict[str, Section], limits: EvaluationLimits) -> None
     paused = gc.isenabled()
     gc.disable()
     try:
-        _draw_figures(sections, limits)
+        _draw_figures({k: v for k, v in sections.items() if keys is None or k in keys}, limits)
     finally:
         if paused:
             gc.enable()

@@ -22,6 +22,7 @@ import pandas as pd
 from evaluation._common import EvaluationLimits, jsonable, no_progress
 from evaluation._tables import table_views, with_declared_categories
 from evaluation.figures import draw_figures
+from evaluation.lanes import ProgressRelay, SideLane
 from evaluation.metrics import FIDELITY_SCORE_DEFINITION, METRICS, NotScorable
 from evaluation.parts import Check, Figure, Section, Status
 from evaluation.render import render_html
@@ -35,6 +36,13 @@ logger = logging.getLogger(__name__)
 # (*_se) of the privacy figures estimated on samples
 SCHEMA_VERSION = "4"
 SECTIONS = ("fidelity", "utility", "privacy", "plots")
+# the internal sections in the report's order (classes: only for a rebalanced release)
+INTERNAL_SECTIONS = (
+    ("fidelity", "Fidelity: synthetic vs real training rows"),
+    ("utility", "Utility: train on synthetic, test on real (TSTR) vs real (TRTR)"),
+    ("classes", "Class by class: the release was rebalanced on '{target}'"),
+    ("privacy", "Privacy risk against real rows"),
+)
 
 
 def judge(value: float | None, threshold: float | None, direction: Literal["min", "max"], margin: float) -> Status:
@@ -251,7 +259,8 @@ def _build(
     )
 
     sections: dict[str, Section] = {}
-    progress(0.0, "summarising the synthetic table")
+    relay = ProgressRelay(progress)
+    relay(0.0, "summarising the synthetic table")
     public_views = table_views(schema, synthetic)
     sections["synthetic"] = _run_section(
         Section("synthetic", "Synthetic table (public)", "public"),
@@ -259,52 +268,73 @@ def _build(
     )
     # internal: open domains read from every table, numbers binned at the real training quantiles
     internal_views = table_views(schema, real_train, real_holdout, synthetic, quantiles_from=real_train)
-
-    if "fidelity" in include:
-        sections["fidelity"] = _run_section(
-            Section("fidelity", "Fidelity: synthetic vs real training rows", "internal"),
-            lambda: fidelity_section(
-                real_train,
-                synthetic,
-                schema,
-                internal_views,
-                limits,
-                seed,
-                _scaled(progress, 0.05, 0.35),
-                holdout=real_holdout,
-            ),
-        )
-    if "utility" in include:
-        section = Section("utility", "Utility: train on synthetic, test on real (TSTR) vs real (TRTR)", "internal")
-        if target is None:
-            section.status, section.reason = (
-                "not_computed",
-                ("no target column: declare `target` in the public schema or pass one to score utility"),
-            )
-            sections["utility"] = section
-        else:
-            sections["utility"] = _run_section(
-                section,
-                lambda: utility_section(
+    # the sections in the report's order; utility runs on the second lane while the main thread
+    # computes fidelity, privacy and their figures (evaluation/lanes.py)
+    wanted = include | ({"classes"} if rebalanced_target is not None and include & {"fidelity", "utility"} else set())
+    for key, title in INTERNAL_SECTIONS:
+        if key in wanted:
+            sections[key] = Section(key, title.format(target=rebalanced_target), "internal")
+    plots = "plots" in include
+    with SideLane(relay, enabled=limits.parallel_sections, threads=limits.threads) as lane:
+        utility_done: Callable[[], Section | None] = lambda: None  # noqa: E731
+        if "utility" in sections:
+            if target is None:
+                sections["utility"].status, sections["utility"].reason = (
+                    "not_computed",
+                    ("no target column: declare `target` in the public schema or pass one to score utility"),
+                )
+            else:
+                utility_done = lane.submit(
+                    lambda: _run_section(
+                        sections["utility"],
+                        lambda: utility_section(
+                            real_train,
+                            real_holdout,
+                            synthetic,
+                            schema,
+                            target,
+                            internal_views,
+                            limits,
+                            seed,
+                            _scaled(relay, 0.35, 0.65),
+                        ),
+                    )
+                )
+        if "fidelity" in sections:
+            _run_section(
+                sections["fidelity"],
+                lambda: fidelity_section(
                     real_train,
-                    real_holdout,
                     synthetic,
                     schema,
-                    target,
                     internal_views,
                     limits,
                     seed,
-                    _scaled(progress, 0.35, 0.65),
+                    _scaled(relay, 0.05, 0.35),
+                    holdout=real_holdout,
                 ),
             )
-    if rebalanced_target is not None and include & {"fidelity", "utility"}:
+        if "privacy" in sections:
+            _run_section(
+                sections["privacy"],
+                lambda: privacy_section(
+                    real_train, real_holdout, synthetic, schema, internal_views, limits, seed, _scaled(relay, 0.65, 0.9)
+                ),
+            )
+        if plots:
+            relay(0.9, "drawing figures")
+            draw_figures(sections, limits, keys=("synthetic", "fidelity", "privacy"))
+        utility_done()
+    if plots:
+        draw_figures(sections, limits, keys=("utility",))
+    if "classes" in sections and rebalanced_target is not None:
         from evaluation.classwise import class_section
 
         utility = (
             sections["utility"].data if "utility" in sections and sections["utility"].status == "computed" else None
         )
-        sections["classes"] = _run_section(
-            Section("classes", f"Class by class: the release was rebalanced on '{rebalanced_target}'", "internal"),
+        _run_section(
+            sections["classes"],
             lambda: class_section(
                 real_train,
                 synthetic,
@@ -313,16 +343,9 @@ def _build(
                 internal_views,
                 limits,
                 seed,
-                _scaled(progress, 0.65, 0.7),
+                _scaled(relay, 0.65, 0.7),
                 holdout=real_holdout,
                 utility=utility,
-            ),
-        )
-    if "privacy" in include:
-        sections["privacy"] = _run_section(
-            Section("privacy", "Privacy risk against real rows", "internal"),
-            lambda: privacy_section(
-                real_train, real_holdout, synthetic, schema, internal_views, limits, seed, _scaled(progress, 0.65, 0.9)
             ),
         )
 
@@ -360,11 +383,7 @@ def _build(
             status, message = "warn", f"{label} not meaningful: {leak['reason']}"
         checks.append(Check(name, label, value, t, direction, status, message))
 
-    if "plots" in include:
-        progress(0.9, "drawing figures")
-
-        draw_figures(sections, limits)
-    progress(1.0, "report ready")
+    relay(1.0, "report ready")
     # no seed here: the report may reach analysts, and its seed is the job's business only
     settings = {
         "target": target,

@@ -1,0 +1,136 @@
+"""The report's two lanes (evaluation/lanes.py): the same report as one section at a time, progress
+only from the caller's thread and never backwards, warnings kept per thread, and a failed main lane
+ending the second one."""
+
+from __future__ import annotations
+
+import json
+import threading
+import warnings
+
+import pandas as pd
+import pytest
+
+from evaluation import EvaluationLimits, build_report, split_holdout
+from evaluation._common import quiet_warnings
+from evaluation.lanes import ProgressRelay, ReportAbandoned, SideLane
+from privacy.schema import conform_table, load_schema
+from tests.conftest import DATA
+
+SMALL = {"fidelity_rows": 3000, "model_train_rows": 3000, "dcr_synthetic_rows": 500, "sdmetrics_rows": 2000}
+
+
+@pytest.fixture(scope="module")
+def tables(adult_df: pd.DataFrame) -> dict[str, object]:
+    schema = load_schema(DATA / "adult" / "schema.yaml")
+    df = conform_table(adult_df, schema)[0].sample(9_000, random_state=3).reset_index(drop=True)
+    train, holdout, _ = split_holdout(df.iloc[:5000], schema, seed=0)
+    return {"schema": schema, "train": train, "holdout": holdout, "other": df.iloc[5000:].reset_index(drop=True)}
+
+
+def _report(tables: dict, parallel: bool, **kwargs: object) -> dict:
+    report = build_report(
+        tables["train"],
+        tables["holdout"],
+        tables["other"],
+        tables["schema"],
+        seed=11,
+        limits=EvaluationLimits(parallel_sections=parallel, **SMALL),  # type: ignore[arg-type]
+        **kwargs,  # type: ignore[arg-type]
+    )
+    d = report.to_dict(True)
+    d["settings"]["limits"].pop("parallel_sections")
+    for section in d["sections"].values():
+        section.pop("seconds", None)
+    return d
+
+
+def test_two_lanes_give_the_same_report_as_one_section_at_a_time(tables: dict) -> None:
+    one, two = _report(tables, False), _report(tables, True)
+    assert list(two["sections"]) == list(one["sections"]) == ["synthetic", "fidelity", "utility", "privacy"]
+    assert all(s["status"] == "computed" for s in two["sections"].values())
+    assert sum(len(s.get("figures", [])) for s in two["sections"].values()) >= 5  # figures compared too
+    assert json.dumps(two, sort_keys=True, default=str) == json.dumps(one, sort_keys=True, default=str)
+
+
+def test_progress_comes_from_the_callers_thread_only_and_never_goes_back(tables: dict) -> None:
+    seen: list[tuple[float, str, int]] = []
+    _report(tables, True, progress=lambda f, m: seen.append((f, m, threading.get_ident())))
+    assert {t for _, _, t in seen} == {threading.get_ident()}
+    fractions = [f for f, _, _ in seen]
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0 and fractions == sorted(fractions)
+    assert any("model" in m.lower() or "utility" in m.lower() for _, m, _ in seen)  # the second lane's reports
+
+
+def test_a_failing_main_lane_ends_the_second_one(tables: dict) -> None:
+    class Cancelled(Exception):
+        pass
+
+    def progress(fraction: float, message: str) -> None:
+        if fraction > 0.06:
+            raise Cancelled
+
+    with pytest.raises(Cancelled):
+        _report(tables, True, progress=progress)
+    assert not [t for t in threading.enumerate() if t.name.startswith("report-lane")]
+
+
+def test_the_relay_holds_other_threads_reports_until_the_owner_reports() -> None:
+    seen: list[tuple[float, str]] = []
+    relay = ProgressRelay(lambda f, m: seen.append((f, m)))
+    side = threading.Thread(target=relay, args=(0.5, "side"))
+    side.start()
+    side.join()
+    assert seen == []
+    relay(0.2, "main")
+    assert seen == [(0.5, "side"), (0.5, "main")]
+    relay.abandoned = True
+    errors: list[BaseException] = []
+
+    def late() -> None:
+        try:
+            relay(0.7, "late")
+        except ReportAbandoned as exc:
+            errors.append(exc)
+
+    side = threading.Thread(target=late)
+    side.start()
+    side.join()
+    assert len(errors) == 1 and seen[-1] == (0.5, "main")
+
+
+def test_a_disabled_lane_runs_the_task_at_once_on_the_callers_thread() -> None:
+    ran: list[int] = []
+    with SideLane(ProgressRelay(lambda f, m: None), enabled=False) as lane:
+        wait = lane.submit(lambda: ran.append(threading.get_ident()) or 42)
+        assert ran == [threading.get_ident()]
+        assert wait() == 42
+
+
+def test_quiet_warnings_keeps_each_threads_warnings_and_restores_the_state() -> None:
+    filters, show = list(warnings.filters), warnings.showwarning
+    inside, leave = threading.Barrier(2), threading.Barrier(2)
+    caught: dict[str, list[str]] = {}
+
+    def run(name: str, first_out: bool) -> None:
+        with quiet_warnings() as mine:
+            inside.wait()
+            warnings.warn(f"from {name}", UserWarning, stacklevel=1)
+            warnings.warn(f"again from {name}", RuntimeWarning, stacklevel=1)
+            if not first_out:
+                leave.wait()
+            caught[name] = [str(w.message) for w in mine]
+        if first_out:
+            leave.wait()
+
+    threads = [threading.Thread(target=run, args=("a", True)), threading.Thread(target=run, args=("b", False))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert caught == {"a": ["from a", "again from a"], "b": ["from b", "again from b"]}
+    assert warnings.showwarning is show and list(warnings.filters) == filters
+    with warnings.catch_warnings(record=True) as outside:
+        warnings.simplefilter("always")
+        warnings.warn("after", UserWarning, stacklevel=1)
+    assert [str(w.message) for w in outside] == ["after"]
