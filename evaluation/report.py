@@ -32,8 +32,9 @@ __all__ = ["SCHEMA_VERSION", "SECTIONS", "Check", "Figure", "Report", "Section",
 logger = logging.getLogger(__name__)
 
 # 2: summary.utility_leakage; 3: the class-aware figures of a rebalanced release; 4: the standard errors
-# (*_se) of the privacy figures estimated on samples
-SCHEMA_VERSION = "4"
+# (*_se) of the privacy figures estimated on samples; 5: summary.fidelity_score_se and
+# summary.attribute_inference_advantage_se
+SCHEMA_VERSION = "5"
 SECTIONS = ("fidelity", "utility", "privacy", "plots")
 
 
@@ -396,6 +397,7 @@ def _headline(sections: dict[str, Section], rebalanced_target: str | None = None
         "synthetic_rows": syn.get("rows"),
         "synthetic_columns": len(syn.get("columns", {})) if syn else None,
         "fidelity_score": fid.get("fidelity_score"),
+        "fidelity_score_se": fid.get("fidelity_score_se"),
         "fidelity_score_holdout_reference": _get(fid, "holdout_reference", "fidelity_score"),
         "sdmetrics_quality": _get(fid, "sdmetrics_quality", "score"),
         "mean_one_way_tvd": fid.get("mean_one_way_tvd"),
@@ -421,6 +423,7 @@ def _headline(sections: dict[str, Section], rebalanced_target: str | None = None
         "membership_auc_classifier": _get(priv, "membership_inference", "classifier", "auc"),
         "membership_auc_classifier_se": _get(priv, "membership_inference", "classifier", "auc_se"),
         "attribute_inference_advantage": priv.get("attribute_inference_advantage"),
+        "attribute_inference_advantage_se": priv.get("attribute_inference_advantage_se"),
         # a rebalanced release only (None otherwise): the figures its fidelity and utility checks judge
         "rebalanced_target": rebalanced_target,
         "minority_classes": cls.get("minority_classes"),
