@@ -56,7 +56,7 @@ def judge(value: float | None, threshold: float | None, direction: Literal["min"
 
 
 # name, label, summary figure, threshold key, direction
-CHECKS = (
+CHECKS: tuple[tuple[str, str, str, str, Literal["min", "max"]], ...] = (
     ("fidelity", "fidelity score", "fidelity_score", "min_fidelity", "min"),
     ("utility_ratio", "utility ratio (TSTR / TRTR)", "utility_ratio", "min_utility_ratio", "min"),
     ("membership_auc", "membership-inference AUC", "membership_auc", "max_membership_auc", "max"),
@@ -108,7 +108,7 @@ class Report:
         statuses = {c.status for c in self.checks}
         for s in ("fail", "warn", "pass"):
             if s in statuses:
-                return s  # type: ignore[return-value]
+                return s
         return "not_run"
 
     def to_dict(self, include_internal: bool) -> dict[str, Any]:
@@ -343,7 +343,7 @@ def _build(
             )
         value = headline.get(figure)
         t = th.get(key)
-        status = judge(value, t, direction, margin)  # type: ignore[arg-type]
+        status = judge(value, t, direction, margin)
         if t is None:
             message = f"{label}: no threshold given"
         elif value is None:
