@@ -470,7 +470,8 @@ def _summary_html(report: Report, include_internal: bool) -> str:
         [
             (
                 "fidelity score (real holdout's own: reference)",
-                f"{_fmt(h.get('fidelity_score'))} ({_fmt(h.get('fidelity_score_holdout_reference'))})",
+                f"{_fmt(_pm_sampled(h.get('fidelity_score'), h.get('fidelity_score_se')))} "
+                f"({_fmt(h.get('fidelity_score_holdout_reference'))})",
             ),
             ("SDMetrics quality score", h.get("sdmetrics_quality")),
             ("utility ratio", h.get("utility_ratio")),
@@ -503,7 +504,10 @@ def _summary_html(report: Report, include_internal: bool) -> str:
                 "DCR share closer to train (ideal 0.5)",
                 _pm(h.get("dcr_share_closer_to_train"), h.get("dcr_share_closer_to_train_se")),
             ),
-            ("attribute-inference advantage", h.get("attribute_inference_advantage")),
+            (
+                "attribute-inference advantage",
+                _pm(h.get("attribute_inference_advantage"), h.get("attribute_inference_advantage_se")),
+            ),
         ]
     )
     return (

@@ -33,8 +33,9 @@ __all__ = ["SCHEMA_VERSION", "SECTIONS", "Check", "Figure", "Report", "Section",
 logger = logging.getLogger(__name__)
 
 # 2: summary.utility_leakage; 3: the class-aware figures of a rebalanced release; 4: the standard errors
-# (*_se) of the privacy figures estimated on samples
-SCHEMA_VERSION = "4"
+# (*_se) of the privacy figures estimated on samples; 5: summary.fidelity_score_se and
+# summary.attribute_inference_advantage_se
+SCHEMA_VERSION = "5"
 SECTIONS = ("fidelity", "utility", "privacy", "plots")
 # the internal sections in the report's order (classes: only for a rebalanced release)
 INTERNAL_SECTIONS = (
@@ -63,7 +64,7 @@ def judge(value: float | None, threshold: float | None, direction: Literal["min"
 
 
 # name, label, summary figure, threshold key, direction
-CHECKS = (
+CHECKS: tuple[tuple[str, str, str, str, Literal["min", "max"]], ...] = (
     ("fidelity", "fidelity score", "fidelity_score", "min_fidelity", "min"),
     ("utility_ratio", "utility ratio (TSTR / TRTR)", "utility_ratio", "min_utility_ratio", "min"),
     ("membership_auc", "membership-inference AUC", "membership_auc", "max_membership_auc", "max"),
@@ -115,7 +116,7 @@ class Report:
         statuses = {c.status for c in self.checks}
         for s in ("fail", "warn", "pass"):
             if s in statuses:
-                return s  # type: ignore[return-value]
+                return s
         return "not_run"
 
     def to_dict(self, include_internal: bool) -> dict[str, Any]:
@@ -365,7 +366,7 @@ def _build(
             )
         value = headline.get(figure)
         t = th.get(key)
-        status = judge(value, t, direction, margin)  # type: ignore[arg-type]
+        status = judge(value, t, direction, margin)
         if t is None:
             message = f"{label}: no threshold given"
         elif value is None:
@@ -415,6 +416,7 @@ def _headline(sections: dict[str, Section], rebalanced_target: str | None = None
         "synthetic_rows": syn.get("rows"),
         "synthetic_columns": len(syn.get("columns", {})) if syn else None,
         "fidelity_score": fid.get("fidelity_score"),
+        "fidelity_score_se": fid.get("fidelity_score_se"),
         "fidelity_score_holdout_reference": _get(fid, "holdout_reference", "fidelity_score"),
         "sdmetrics_quality": _get(fid, "sdmetrics_quality", "score"),
         "mean_one_way_tvd": fid.get("mean_one_way_tvd"),
@@ -440,6 +442,7 @@ def _headline(sections: dict[str, Section], rebalanced_target: str | None = None
         "membership_auc_classifier": _get(priv, "membership_inference", "classifier", "auc"),
         "membership_auc_classifier_se": _get(priv, "membership_inference", "classifier", "auc_se"),
         "attribute_inference_advantage": priv.get("attribute_inference_advantage"),
+        "attribute_inference_advantage_se": priv.get("attribute_inference_advantage_se"),
         # a rebalanced release only (None otherwise): the figures its fidelity and utility checks judge
         "rebalanced_target": rebalanced_target,
         "minority_classes": cls.get("minority_classes"),

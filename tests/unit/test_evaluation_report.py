@@ -139,7 +139,7 @@ def test_utility_reports_both_models_and_the_minority_class(copy_report: Report)
 def test_public_rendering_holds_public_sections_and_public_figures_only(independent_report: Report) -> None:
     public = independent_report.to_dict(include_internal=False)
     internal = independent_report.to_dict(include_internal=True)
-    assert public["schema_version"] == internal["schema_version"] == "4"
+    assert public["schema_version"] == internal["schema_version"] == "5"
     assert public["audience"] == "public" and internal["audience"] == "internal"
     assert set(public["sections"]) == {"synthetic"}
     assert set(public["withheld_sections"]) == {"fidelity", "utility", "privacy"}
@@ -244,7 +244,7 @@ def test_sections_can_be_left_out_and_utility_needs_a_target() -> None:
     assert all(c.status == "not_run" for c in only.checks)
     no_target = build_report(train, holdout, df.sample(100, random_state=2), schema, include={"utility"})
     assert no_target.sections["utility"].status == "not_computed"
-    assert "target" in no_target.sections["utility"].reason
+    assert "target" in (no_target.sections["utility"].reason or "")
     with pytest.raises(ValueError, match="unknown report sections"):
         build_report(train, holdout, df, schema, include={"fidelity", "charts"})
     with pytest.raises(ValueError, match="unknown thresholds"):
@@ -292,7 +292,9 @@ def test_progress_runs_from_zero_to_one(adult: dict) -> None:
     assert all(m for _, m in seen)
 
 
-def test_samples_follow_the_limits(adult: dict) -> None:
+@pytest.fixture(scope="module")
+def sampled_report(adult: dict) -> Report:
+    """Every table over the limits: each figure estimated on a sample states its standard error."""
     limits = EvaluationLimits(
         fidelity_rows=1000,
         model_train_rows=1500,
@@ -300,15 +302,45 @@ def test_samples_follow_the_limits(adult: dict) -> None:
         dcr_reference_rows=400,
         membership_targets=200,
     )
-    report = build_report(
+    return build_report(
         adult["train"], adult["holdout"], adult["other"], adult["schema"], include=NO_PLOTS, limits=limits
     )
+
+
+def test_samples_follow_the_limits(sampled_report: Report) -> None:
+    report = sampled_report
     assert report.sections["fidelity"].data["rows_compared"] == {"real": 1000, "synthetic": 1000}
     assert report.sections["utility"].data["rows"]["synthetic_train"] <= 1500
     dcr = report.sections["privacy"].data["dcr"]
     assert dcr["synthetic_rows_searched"] == 300 and dcr["reference_rows_each"] == 400
     assert report.sections["privacy"].data["membership_inference"]["distance"]["members"] == 200
     assert report.to_dict(include_internal=False)["settings"]["limits"]["fidelity_rows"] == 1000
+
+
+# the summary's standard errors of the fidelity and privacy sections' figures
+SECTION_SES = {"fidelity_score_se": "fidelity", "attribute_inference_advantage_se": "privacy"}
+
+
+def test_the_summary_carries_the_sections_standard_errors(sampled_report: Report) -> None:
+    summary = sampled_report.to_dict(include_internal=True)["summary"]
+    for key, section in SECTION_SES.items():
+        stated = sampled_report.sections[section].data[key]
+        assert stated > 0 and summary[key] == stated == sampled_report.summary[key]
+    # the steward's page shows each beside its figure
+    page = sampled_report.to_html(include_internal=True)
+    for figure in ("fidelity_score", "attribute_inference_advantage"):
+        assert f"{sampled_report.summary[figure]:.4g} ± {sampled_report.summary[f'{figure}_se']:.2g}" in page
+
+
+def test_the_summary_standard_errors_stay_out_of_the_public_rendering(sampled_report: Report) -> None:
+    """Computed on real rows, like the figures they go with: internal report only."""
+    internal = json.dumps(sampled_report.to_dict(include_internal=True))
+    public_json = json.dumps(sampled_report.to_dict(include_internal=False))
+    public_html = sampled_report.to_html(include_internal=False)
+    for key in SECTION_SES:
+        assert key in internal and key not in public_json and key not in public_html
+    # no figure with its standard error at all on the analyst's page; the steward's has them
+    assert "±" in sampled_report.to_html(include_internal=True) and "±" not in public_html
 
 
 # ------------------------------------------------------------------------------ the traffic lights
@@ -351,6 +383,7 @@ SUMMARY = {
     "synthetic_rows",
     "synthetic_columns",
     "fidelity_score",
+    "fidelity_score_se",
     "fidelity_score_holdout_reference",
     "sdmetrics_quality",
     "mean_one_way_tvd",
@@ -375,6 +408,7 @@ SUMMARY = {
     "membership_auc_classifier",
     "membership_auc_classifier_se",
     "attribute_inference_advantage",
+    "attribute_inference_advantage_se",
     "utility_leakage",
     "rebalanced_target",
     "minority_classes",
@@ -443,7 +477,7 @@ def test_a_generalised_column_is_described_by_its_released_labels() -> None:
     assert report.generalisation["age"]["type"] == "intervals"
     views = {n: column_view(n, released_schema.columns[n], released[n]) for n in ["age", "hours-per-week"]}
     summary = synthetic_summary(released, released_schema, views)["columns"]
-    bands = set(released_schema.columns["age"].values)
+    bands = set(released_schema.columns["age"].values or [])
     age = summary["age"]
     for key in ("min", "p5", "p25", "median", "p75", "p95", "max"):
         assert age[key] in bands, (key, age[key])
