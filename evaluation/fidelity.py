@@ -247,6 +247,29 @@ def sdmetrics_quality(
     return {"score": score, "properties": properties, "rows_each": min(len(real), max_rows)}
 
 
+def _code_shares(codes: np.ndarray, size: int) -> np.ndarray:
+    counts = np.bincount(codes, minlength=size)
+    return counts / max(int(counts.sum()), 1)
+
+
+def _joint_tvd_standard_error(
+    columns: tuple[str, ...],
+    real: dict[str, np.ndarray],
+    synthetic: dict[str, np.ndarray],
+    sizes: dict[str, int],
+    fpcs: tuple[float, float],
+    rng: np.random.Generator,
+) -> float | None:
+    """The row sampling's standard error of the TVD of `columns`' joint distributions (None past 4M cells)."""
+    shape = [sizes[c] for c in columns]
+    cells = int(np.prod(shape))
+    if cells > 4_000_000:
+        return None
+    jr = np.ravel_multi_index([real[c] for c in columns], shape)
+    js = np.ravel_multi_index([synthetic[c] for c in columns], shape)
+    return tvd_standard_error(np.bincount(jr, minlength=cells), np.bincount(js, minlength=cells), *fpcs, rng)
+
+
 def fidelity_section(
     train: pd.DataFrame,
     synthetic: pd.DataFrame,
@@ -290,11 +313,12 @@ def fidelity_section(
     # each two-way table of each sample is counted once, for the TVDs, the pair weights and the associations
     real_counts, syn_counts = Contingency(rc, sizes), Contingency(sc, sizes)
     fid = fidelity_from_codes(real_counts, syn_counts, sizes, pairs) if names else None
-    reference = None
+    reference = hold_s = hold_counts = None
     if holdout is not None and len(holdout) and names:
         hold_s = sample_rows(holdout, limits.fidelity_rows, rng)
         hc = {n: views[n].codes(hold_s[n]) for n in names}
-        ref = fidelity_from_codes(real_counts, Contingency(hc, sizes), sizes, pairs)
+        hold_counts = Contingency(hc, sizes)
+        ref = fidelity_from_codes(real_counts, hold_counts, sizes, pairs)
         reference = {
             "fidelity_score": ref["score"],
             "mean_one_way_tvd": ref["mean_one_way_tvd"],
@@ -326,6 +350,23 @@ def fidelity_section(
         for _, a, b in worst_pairs
     }
     score_se = score_standard_errors(real_counts, syn_counts, sizes, pairs, shares, *fpcs, se_rng) if fid else {}
+    if reference is not None and hold_s is not None and hold_counts is not None and holdout is not None:
+        # the reference's own sampling error, the same way (drawn after the figures' above: they stay put)
+        ref_se = score_standard_errors(
+            real_counts,
+            hold_counts,
+            sizes,
+            pairs,
+            {n: (shares[n][0], _code_shares(hold_counts.codes[n], sizes[n])) for n in shares},
+            fpcs[0],
+            fpc(len(hold_s), len(holdout)),
+            se_rng,
+        )
+        reference.update(
+            fidelity_score_se=ref_se["score"],
+            mean_one_way_tvd_se=ref_se["mean_one_way_tvd"],
+            mean_two_way_tvd_se=ref_se["mean_two_way_tvd"] if reference["mean_two_way_tvd"] is not None else None,
+        )
 
     qis = [q for q in schema.quasi_identifiers if q in rc]
     triples = list(itertools.combinations(qis, 3)) if len(qis) >= 3 else ([tuple(qis)] if len(qis) == 2 else [])
@@ -334,6 +375,7 @@ def fidelity_section(
         triples = [triples[i] for i in keep]
     qi_tvd = {t: joint_tv_distance([rc[c] for c in t], [sc[c] for c in t], [sizes[c] for c in t]) for t in triples}
     worst_qi = max(((v, t) for t, v in qi_tvd.items()), default=None)
+    worst_qi_se = _joint_tvd_standard_error(worst_qi[1], rc, sc, sizes, fpcs, se_rng) if worst_qi else None
 
     progress(0.7, "correlations")
     rrank = {n: average_ranks(x) for n, x in rnum.items()}
@@ -393,6 +435,7 @@ def fidelity_section(
             "combinations": len(triples),
             "mean_tv_distance": float(np.mean(list(qi_tvd.values()))) if qi_tvd else None,
             "worst_tv_distance": worst_qi[0] if worst_qi else None,
+            "worst_tv_distance_se": worst_qi_se,
             "worst_columns": list(worst_qi[1]) if worst_qi else None,
         },
         "pearson": pearson,

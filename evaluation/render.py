@@ -157,7 +157,10 @@ def _fidelity_html(d: dict[str, Any]) -> str:
                 ("fidelity score (this report)", _pm_sampled(d.get("fidelity_score"), d.get("fidelity_score_se"))),
                 (
                     "reference: the real holdout's own fidelity score",
-                    (d.get("holdout_reference") or {}).get("fidelity_score"),
+                    _pm_sampled(
+                        (d.get("holdout_reference") or {}).get("fidelity_score"),
+                        (d.get("holdout_reference") or {}).get("fidelity_score_se"),
+                    ),
                 ),
                 (
                     "SDMetrics quality score",
@@ -176,7 +179,8 @@ def _fidelity_html(d: dict[str, Any]) -> str:
                 ("Cramer's V: mean / max |difference|", _pair_summary(d.get("cramers_v"))),
                 (
                     f"{qi.get('order') or ''}-way QI marginals: mean / worst TVD",
-                    f"{_fmt(qi.get('mean_tv_distance'))} / {_fmt(qi.get('worst_tv_distance'))} "
+                    f"{_fmt(qi.get('mean_tv_distance'))} / "
+                    f"{_fmt(_pm_sampled(qi.get('worst_tv_distance'), qi.get('worst_tv_distance_se')))} "
                     f"({_fmt(qi.get('worst_columns'))})"
                     if qi.get("combinations")
                     else "no quasi-identifiers",

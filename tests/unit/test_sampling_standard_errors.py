@@ -65,6 +65,35 @@ def test_fidelity_standard_errors_match_the_spread_over_samples(shift: float, mo
     assert not outside, f"spread / stated standard error outside [{LOW}, {HIGH}]: {outside} (all: {ratios})"
 
 
+def test_the_holdout_reference_and_the_worst_quasi_identifier_marginal_carry_their_standard_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The real holdout scored as if it were synthetic (a third table of the real one's model), and the
+    three quasi-identifiers' joint TVD: their spread over samples matches the stated errors."""
+    monkeypatch.setattr(fidelity, "sdmetrics_quality", _no_sdmetrics)
+    real, synthetic, schema = _tables(0.1)
+    holdout = make_table(schema, ROWS, 2)
+    views = table_views(schema, real, holdout, synthetic, quantiles_from=real)
+    limits = EvaluationLimits(fidelity_rows=SAMPLED)
+    runs = [
+        fidelity.fidelity_section(real, synthetic, schema, views, limits, seed, holdout=holdout)
+        for seed in range(REPEATS)
+    ]
+    refs = [r["holdout_reference"] for r in runs]
+    qis = [r["quasi_identifier_marginals"] for r in runs]
+    assert all(q["combinations"] == 1 for q in qis)  # one triple: the worst is always the same columns
+    ratios = {k: _ratio([r[k] for r in refs], [r[f"{k}_se"] for r in refs]) for k in SCORES[:3]}
+    ratios["qi"] = _ratio([q["worst_tv_distance"] for q in qis], [q["worst_tv_distance_se"] for q in qis])
+    outside = {k: round(v, 2) for k, v in ratios.items() if not LOW <= v <= HIGH}
+    assert not outside, f"spread / stated standard error outside [{LOW}, {HIGH}]: {outside} (all: {ratios})"
+    # nothing sampled, no error
+    whole = fidelity.fidelity_section(
+        real, synthetic, schema, views, EvaluationLimits(fidelity_rows=ROWS), 0, holdout=holdout
+    )
+    assert whole["holdout_reference"]["fidelity_score_se"] == 0.0
+    assert whole["quasi_identifier_marginals"]["worst_tv_distance_se"] == 0.0
+
+
 def test_a_pair_tvd_standard_error_matches_the_spread_over_samples() -> None:
     """The bootstrap over a two-way table's cells, on two populations of 12 x 5 cells differing by a little."""
     rng = np.random.default_rng(0)
