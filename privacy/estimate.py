@@ -24,8 +24,10 @@ The model of each method (n rows, d columns, CPU seconds)::
     dpctgan:    a + epochs * n * (b + c / batch)  (each row of an epoch costs b, each DP-SGD step of
                 `batch` rows c; epochs and batch as the fit chooses them from the public row count, the
                 options and the budget: _smartnoise_gan.dpctgan_plan)
-    ctgan, tvae, copulagan:   a + b * epochs * n  (epochs: the option, an upper bound; the
-                width of the encoded table moved the measured cost little)
+    ctgan, tvae, copulagan:   a + b * epochs * n + c * n * k  (epochs: the option, an upper bound; k the
+                numeric columns, those without a category domain: before training, SDV fits a Bayesian
+                Gaussian mixture to each, up to 100 passes over the rows; the other columns' width moved
+                the measured cost little; batch_size at its default)
     patectgan:  a + b * T * (teacher_iters * teachers + student_iters) * batch + c * n * d
                 (teachers = n / sample_per_teacher; T the iterations the budget allows when epsilon
                 and delta are given, the option `epochs` otherwise)
@@ -42,7 +44,9 @@ to later runs of the same harness after MWEM's loop was vectorised and DPCTGAN
 came to choose its batch size (12 MWEM and 7 DPCTGAN fits, batch 128 to 1,024), and DPCTGAN's again
 when the workers came to run torch on one thread (privacy/synthesizers/_torch_threads.py: a
 quarter of the CPU seconds or less; 16 fits, batch 128 to 1,024, 1,000 to 27,000 rows).
-PATECTGAN's and CTGAN's were measured with a thread per core and now overstate.
+PATECTGAN's, CTGAN's, TVAE's and CopulaGAN's were refitted in the same way on one torch thread, each to
+21 fits of 2,000 to 48,842 rows and 6 to 15 columns (1 to 30 epochs; PATECTGAN 2 to 20 iterations)
+in four passes (bench/results/estimates-torch-2026-12-07.md).
 docs/time-estimates.md gives the measurements and the errors. Methods the bench does not measure use the
 generic form with a deliberately high coefficient and say so in `basis`.
 
@@ -82,11 +86,11 @@ COEFFICIENTS: dict[str, dict[str, float]] = {
     "aim": {"a": 0.65, "b": 5.77e-6, "c": 9.33e-5, "w": 0.05},
     "mwem": {"a": 1.04, "b": 2.02e-7, "c": 1.89e-4},
     "dpctgan": DPCTGAN_COEFFICIENTS,
-    "patectgan": {"a": 3.49, "b": 5.91e-4, "c": 1.23e-4},
-    "ctgan": {"a": 0.0, "b": 2.58e-3},
-    # tvae and copulagan: not measured, taken as ctgan (the same networks and epochs in SDV)
-    "tvae": {"a": 0.0, "b": 2.58e-3},
-    "copulagan": {"a": 0.0, "b": 2.58e-3},
+    "patectgan": {"a": 2.63, "b": 4.22e-5, "c": 6.47e-6},
+    # c: per row and numeric column, SDV's Gaussian mixture of each numeric column before training
+    "ctgan": {"a": 2.02, "b": 1.06e-4, "c": 1.7e-4},
+    "tvae": {"a": 2.44, "b": 2.14e-5, "c": 1.24e-4},
+    "copulagan": {"a": 2.35, "b": 1.14e-4, "c": 1.5e-4},
     "gaussian-copula": {"a": 3.09, "b": 1.84e-5},
     "dp-copula": {"a": 0.0, "b": 3.61e-6},
     "dp-marginals": {"a": 0.0, "b": 3.61e-6},
@@ -181,6 +185,11 @@ def _domain_sizes(schema: PublicSchema, bins: int) -> list[int]:
         dict(zip(closed, DomainEncoder(schema, default_bins=bins, columns=closed).sizes, strict=True)) if closed else {}
     )
     return [int(sizes.get(n, bins + 1)) for n in names]
+
+
+def _numeric_columns(schema: PublicSchema) -> int:
+    """Modelled columns without a category domain: SDV's GANs and TVAE fit a Gaussian mixture to each."""
+    return sum(1 for n in schema.synthesized_columns if schema.columns[n].values is None)
 
 
 def _mwem_features(sizes: list[int], opts: Mapping[str, Any]) -> tuple[float, float, int]:
@@ -304,8 +313,12 @@ def estimate_release(
     elif method in _EPOCH_METHODS:
         k = COEFFICIENTS[method]
         epochs = int(opts["epochs"])
-        fit = k["a"] + k["b"] * epochs * n
-        basis = f"{method}: {k['a']} s + {k['b']:g} s x epochs ({epochs}, at most) x rows"
+        numeric = _numeric_columns(schema)
+        fit = k["a"] + k["b"] * epochs * n + k["c"] * n * numeric
+        basis = (
+            f"{method}: {k['a']} s + {k['b']:g} s x epochs ({epochs}, at most) x rows "
+            f"+ {k['c']:g} s x rows x numeric columns ({numeric})"
+        )
     elif method == "patectgan":
         k = COEFFICIENTS["patectgan"]
         iterations = _pate_iterations(opts, n, epsilon, delta)
