@@ -332,8 +332,12 @@ def _keeps_time_of_day(spec: ColumnSpec) -> bool:
 
 
 def _decode_bins(enc: ColumnEncoding, c: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Values of a binned column's (non-null) codes."""
-    layout = np.asarray(enc.layout, dtype=np.int64)[np.minimum(c, enc.n_value_codes - 1)]
+    """Values of a binned column's (non-null) codes.
+
+    What a value's draw needs from its code (lower end, span, special value) is worked out once per
+    code and spread to the rows: the same arithmetic on the same numbers, so the same values."""
+    k = np.minimum(c, enc.n_value_codes - 1)
+    layout = np.asarray(enc.layout, dtype=np.int64)
     special = layout < 0
     b = np.where(special, 0, layout)
     width = enc.bin_width
@@ -350,17 +354,18 @@ def _decode_bins(enc: ColumnEncoding, c: np.ndarray, rng: np.random.Generator) -
         if b.size and enc.n_bins:
             hi_i[b == enc.n_bins - 1] = np.maximum(np.floor(enc.hi), lo_i[b == enc.n_bins - 1])
         inside = [(lo_i <= v) & (v <= hi_i) for v in enc.specials]
-        left = hi_i - lo_i + 1 - sum(inside, np.zeros(len(c)))
+        left = hi_i - lo_i + 1 - sum(inside, np.zeros(len(layout)))
         # a bin holding nothing but special values: draw among all its integers
         exclude = left > 0
-        x = lo_i + np.floor(u * np.where(exclude, left, hi_i - lo_i + 1))
+        x = lo_i[k] + np.floor(u * np.where(exclude, left, hi_i - lo_i + 1)[k])
         for v, within in zip(enc.specials, inside, strict=True):  # ascending: skip past each excluded value
-            x += exclude & within & (x >= v)
+            x += (exclude & within)[k] & (x >= v)
     elif enc.edges:
-        x = lower + u * (upper - lower)
+        x = lower[k] + u * (upper - lower)[k]
     else:
-        x = enc.lo + (b + u) * width
+        x = enc.lo + (b.astype(float)[k] + u) * width
     x = np.clip(x, enc.lo, enc.hi)
     if enc.specials:
-        x[special] = np.asarray(enc.specials)[-layout[special] - 1]
+        rows = special[k]
+        x[rows] = np.asarray(enc.specials)[-layout[k[rows]] - 1]
     return x
