@@ -20,6 +20,7 @@ import io
 import json
 import re
 import zipfile
+from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,7 @@ __all__ = [
     "stored_public_key_pem",
     "verify_bundle",
     "with_fit_for_purpose",
+    "write_safe_csv",
 ]
 
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "|", "%")
@@ -106,10 +108,24 @@ def safe_csv_bytes(df: pd.DataFrame) -> bytes:
     is a plain number (a category labelled `-1`). Numeric columns are untouched, so negative
     numbers stay numbers.
     """
+    return b"".join(_safe_csv_chunks(df))
+
+
+def write_safe_csv(df: pd.DataFrame, path: str | Path) -> None:
+    """Write `safe_csv_bytes(df)` to the file at `path`, a block of rows at a time (the whole text is
+    never held in memory at once)."""
+    with open(path, "wb") as fh:
+        for chunk in _safe_csv_chunks(df):
+            fh.write(chunk)
+
+
+def _safe_csv_chunks(df: pd.DataFrame) -> Iterator[bytes | memoryview]:
+    """The bytes of `safe_csv_bytes(df)`, in pieces."""
     names = pd.Index([_neutralise(str(c)) for c in df.columns], dtype=object)
-    fast = _csv_by_distinct_values(df, names)
+    fast = _csv_chunks_by_distinct_values(df, names)
     if fast is not None:
-        return fast
+        yield from fast
+        return
     columns: dict[int, pd.Series] = {}
     for j in range(len(df.columns)):
         s = df.iloc[:, j]
@@ -117,7 +133,7 @@ def safe_csv_bytes(df: pd.DataFrame) -> bytes:
     out = pd.DataFrame(columns, index=df.index)
     out.columns = names
     # CRLF line ends (RFC 4180): a cell holding a carriage return or a line feed is then quoted
-    return out.to_csv(**_CSV_OPTIONS).encode("utf-8")
+    yield out.to_csv(**_CSV_OPTIONS).encode("utf-8")
 
 
 _CSV_OPTIONS: dict[str, Any] = {"index": False, "lineterminator": "\r\n"}
@@ -128,6 +144,12 @@ def _is_number_or_date(s: pd.Series) -> bool:
 
 
 def _csv_by_distinct_values(df: pd.DataFrame, names: pd.Index) -> bytes | None:
+    """`_csv_chunks_by_distinct_values` joined."""
+    chunks = _csv_chunks_by_distinct_values(df, names)
+    return None if chunks is None else b"".join(chunks)
+
+
+def _csv_chunks_by_distinct_values(df: pd.DataFrame, names: pd.Index) -> Iterator[bytes | memoryview] | None:
     """What `safe_csv_bytes` writes, formatting and neutralising each distinct value of a column once.
 
     Each column's distinct values (a categorical column's categories, read from its codes) are
@@ -157,21 +179,28 @@ def _csv_by_distinct_values(df: pd.DataFrame, names: pd.Index) -> bytes | None:
     else:
         parts[-1] = pc.binary_join_element_wise(last, _text("\r\n"), _text(""))
     dictionaries = [pa.array(p.texts, type=pa.large_string()) if isinstance(p, _Field) else None for p in parts]
-    out = io.BytesIO()
-    out.write(df.iloc[:0].set_axis(names, axis=1).to_csv(**_CSV_OPTIONS).encode("utf-8"))
-    # a block of rows at a time: its fields and lines are small and their memory reused
-    for start in range(0, len(df), _BLOCK_ROWS):
-        stop = min(start + _BLOCK_ROWS, len(df))
+    header = df.iloc[:0].set_axis(names, axis=1).to_csv(**_CSV_OPTIONS).encode("utf-8")
+    return _csv_blocks(header, parts, dictionaries, len(df))
+
+
+def _csv_blocks(header: bytes, parts: list[_Field | Any], dictionaries: list[Any], rows: int) -> Iterator[memoryview]:
+    """The header, then the lines of a block of rows at a time: its fields and lines are small and their
+    memory reused. Each piece is a view of the block's arrow buffer (which it keeps alive)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    yield memoryview(header)
+    for start in range(0, rows, _BLOCK_ROWS):
+        stop = min(start + _BLOCK_ROWS, rows)
         arrays = [
             pa.DictionaryArray.from_arrays(pa.array(p.codes[start:stop]), d).dictionary_decode()
             if isinstance(p, _Field)
             else p.slice(start, stop - start)
             for p, d in zip(parts, dictionaries, strict=True)
         ]
-        rows = pc.binary_join_element_wise(*arrays, _text(",")) if len(arrays) > 1 else arrays[0]
-        offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset : rows.offset + len(rows) + 1]
-        out.write(memoryview(rows.buffers()[2])[offsets[0] : offsets[-1]])
-    return out.getvalue()
+        lines = pc.binary_join_element_wise(*arrays, _text(",")) if len(arrays) > 1 else arrays[0]
+        offsets = np.frombuffer(lines.buffers()[1], dtype=np.int64)[lines.offset : lines.offset + len(lines) + 1]
+        yield memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]]
 
 
 _CUT = ",0\r\n"

@@ -108,9 +108,9 @@ def _write_table(df: Any, output: str) -> None:
     if _is_parquet(output):
         df.to_parquet(path, index=False)
         return
-    from core.bundle import safe_csv_bytes
+    from core.bundle import write_safe_csv
 
-    path.write_bytes(safe_csv_bytes(df))
+    write_safe_csv(df, path)
 
 
 def _commented_yaml(schema: Any, suggestions: dict[str, Any], *, accepted: bool) -> str:
