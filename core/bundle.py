@@ -233,7 +233,7 @@ def _field(column: pd.Series) -> _Field | Any | None:
     if _fits_int64(column.dtype):  # pandas writes str(int): arrow's cast, nulls empty
         null = column.isna().to_numpy()
         ints = column.to_numpy(dtype=np.int64, na_value=0)
-        codes, uniques = pd.factorize(ints)
+        codes, uniques = _int_codes(ints)
         if len(uniques) > _JOINED_TEXTS:
             return pc.fill_null(pc.cast(pa.array(ints, mask=null), pa.large_string()), _text(""))
         texts = pc.cast(pa.array(uniques), pa.large_string()).to_pylist()
@@ -256,6 +256,24 @@ def _field(column: pd.Series) -> _Field | Any | None:
     if text:
         distinct = distinct.map(_neutralise)
     return _cut_field(codes, distinct)
+
+
+def _int_codes(ints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each integer's index into the distinct integers (as `pd.factorize`, in ascending order): counted
+    over their range when it is narrow, no hashing."""
+    if not ints.size:
+        return pd.factorize(ints)
+    lo, hi = int(ints.min()), int(ints.max())
+    if hi - lo >= _DENSE_INTS:
+        return pd.factorize(ints)
+    offsets = ints - lo
+    present = np.flatnonzero(np.bincount(offsets, minlength=hi - lo + 1))
+    lookup = np.zeros(hi - lo + 1, dtype=np.int64)
+    lookup[present] = np.arange(present.size)
+    return lookup[offsets], present + lo
+
+
+_DENSE_INTS = 1 << 20  # integers spanning fewer values than this are coded by counting
 
 
 def _cut_field(codes: np.ndarray, distinct: pd.Series) -> _Field | None:
