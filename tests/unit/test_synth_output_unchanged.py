@@ -5,6 +5,10 @@ were made cheaper (same rows, same number formatting, same quoting, empty cells 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -29,3 +33,23 @@ def test_mst_output_bytes_are_unchanged(table: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, argv)
     assert result.exit_code == 0, result.output
     assert hashlib.sha256(out.read_bytes()).hexdigest() == EXPECTED[table]
+
+
+def test_a_real_process_ends_with_its_output_flushed_and_atexit_run(tmp_path: Path) -> None:
+    """`synthgate synth` ends without the interpreter's teardown once it has written its file: the
+    JSON summary on a pipe is whole, atexit handlers still run, and the exit code is 0."""
+    path = DATA / "penguins/penguins.csv"
+    out = tmp_path / "out.csv"
+    code = "import atexit; atexit.register(print, 'atexit ran'); from webapp.cli import main; main()"
+    argv = [sys.executable, "-c", code, "synth", str(path), "--schema", str(path.parent / "schema.yaml")]
+    argv += ["-m", "mst", "--epsilon", "1", "--delta", "1e-9", "--rows", "3000", "--seed", "7", "-q", "--json"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    env.pop("PYTHONUNBUFFERED", None)  # stdout on a pipe is block-buffered, as it usually is
+    proc = subprocess.run([*argv, "-o", str(out)], capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    summary, _, rest = proc.stdout.rpartition("}\n")
+    assert json.loads(summary + "}")["rows"] == 3000
+    assert rest == "atexit ran\n"
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == EXPECTED["penguins/penguins.csv"]
+    refused = subprocess.run([*argv, "--rows", "0", "-o", str(out)], capture_output=True, text=True, env=env)
+    assert refused.returncode == 2 and "--rows" in refused.stderr

@@ -242,6 +242,34 @@ class SynthgateGroup(click.Group):
             exc.show = lambda file=None: echo_json_error(code, exc.format_message())  # type: ignore[method-assign]
 
 
+_QUICK_EXIT = False
+
+
+def quick_exit_when_done() -> None:
+    """Let `end_quickly` end the process once the command has succeeded, without the interpreter's
+    teardown: atexit handlers run and the standard streams are flushed, but the modules and objects are
+    not taken apart one by one (a tenth of a second or more once pandas, pyarrow and scipy are loaded).
+    For commands that leave no open file, thread or pending work behind them."""
+    global _QUICK_EXIT
+    _QUICK_EXIT = True
+
+
+def end_quickly(code: object) -> None:
+    """End the process now with exit code 0 if the command asked for it and `code` is a success; else
+    return, for the usual exit."""
+    if not _QUICK_EXIT or code not in (0, None):
+        return
+    import atexit
+
+    atexit._run_exitfuncs()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed or broken stream: the usual exit reports it
+        return
+    os._exit(0)
+
+
 def child_env(settings) -> dict[str, str]:  # type: ignore[no-untyped-def]
     env = dict(os.environ)
     env.update(settings.env())

@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from webapp.cli._common import fail, handle_errors
+from webapp.cli._common import fail, handle_errors, quick_exit_when_done
 
 DEFAULT_ROWS = 1000
 
@@ -348,6 +348,7 @@ def register(cli: click.Group) -> None:
         )
         timings["constraints"] = constraints.seconds
         _write_table(df, output)
+        quick_exit_when_done()  # the file is closed; what is left is the summary
         info = cls.info()
         result = {
             "method": method,
