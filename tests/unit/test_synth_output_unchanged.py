@@ -53,3 +53,27 @@ def test_a_real_process_ends_with_its_output_flushed_and_atexit_run(tmp_path: Pa
     assert hashlib.sha256(out.read_bytes()).hexdigest() == EXPECTED["penguins/penguins.csv"]
     refused = subprocess.run([*argv, "--rows", "0", "-o", str(out)], capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and "--rows" in refused.stderr
+
+
+def test_the_allocator_is_tuned_only_in_a_synthgate_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`keep_freed_memory` changes nothing in a process that hosts the CLI (this test runner, the web
+    app); in a process `main` started it sets glibc's mmap threshold, trim threshold and top pad."""
+    import ctypes
+
+    from webapp.cli import _common
+
+    calls: list[tuple[int, int]] = []
+
+    class Libc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.setattr(_common, "_STARTED_BY_MAIN", False)
+    _common.keep_freed_memory()
+    assert calls == []
+    monkeypatch.setattr(_common, "_STARTED_BY_MAIN", True)
+    monkeypatch.setattr(sys, "platform", "linux")
+    _common.keep_freed_memory()
+    assert [p for p, _ in calls] == [-3, -1, -2] and all(v >= 1 << 26 for _, v in calls)

@@ -243,6 +243,40 @@ class SynthgateGroup(click.Group):
 
 
 _QUICK_EXIT = False
+_STARTED_BY_MAIN = False  # whether `main` (the synthgate command) runs this process's command
+
+
+def started_by_main() -> None:
+    """Record that this process is a `synthgate` command, not a process that hosts the CLI (a test
+    runner, the web app): process-wide settings such as `keep_freed_memory` are then its own."""
+    global _STARTED_BY_MAIN
+    _STARTED_BY_MAIN = True
+
+
+# glibc's mallopt parameters
+_M_TRIM_THRESHOLD = -1
+_M_TOP_PAD = -2
+_M_MMAP_THRESHOLD = -3
+
+
+def keep_freed_memory() -> None:
+    """Let the C allocator keep the memory a batch command frees for its next arrays, instead of giving
+    it back to the kernel and having every page faulted in again (a large array is mapped afresh and
+    unmapped when freed, and the heap's top is trimmed): large blocks come from the heap, which is no
+    longer trimmed. The command's peak memory is the same; pages are faulted once. Only in a process
+    `main` started (never a host process such as the web app or a test runner), and only where the C
+    library has glibc's `mallopt`."""
+    if not _STARTED_BY_MAIN or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):  # pragma: no cover - a C library without mallopt
+        return
+    mallopt(_M_MMAP_THRESHOLD, 1 << 30)
+    mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    mallopt(_M_TOP_PAD, 64 << 20)
 
 
 def quick_exit_when_done() -> None:

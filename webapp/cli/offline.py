@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from webapp.cli._common import fail, handle_errors, quick_exit_when_done
+from webapp.cli._common import fail, handle_errors, keep_freed_memory, quick_exit_when_done
 
 DEFAULT_ROWS = 1000
 
@@ -307,6 +307,7 @@ def register(cli: click.Group) -> None:
 
             one_torch_thread()
         synthesizer = create_synthesizer(method, seed=seed, options=_parse_options(options))
+        keep_freed_memory()  # a batch of large arrays, allocated and freed one after another
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if cls.guarantee == "data-free":
