@@ -503,7 +503,7 @@ def synth_engine(
 
         import numpy as np
 
-        from core.bundle import write_safe_csv
+        from core.safe_csv import write_safe_csv
         from privacy.budget import PrivacyCost, to_fraction
         from privacy.encoding import DomainEncoder
         from privacy.engine.accounting import request_rho

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.bundle import _csv_by_distinct_values, _neutralise, safe_csv_bytes, write_safe_csv
+from core.safe_csv import _csv_by_distinct_values, _neutralise, safe_csv_bytes, write_safe_csv
 
 
 def per_cell(df: pd.DataFrame) -> bytes:

@@ -108,7 +108,7 @@ def _write_table(df: Any, output: str) -> None:
     if _is_parquet(output):
         df.to_parquet(path, index=False)
         return
-    from core.bundle import write_safe_csv
+    from core.safe_csv import write_safe_csv
 
     write_safe_csv(df, path)
 
