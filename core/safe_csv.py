@@ -222,7 +222,7 @@ def _int_codes(ints: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lookup[offsets], present + lo
 
 
-_DENSE_INTS = 1 << 20  # integers spanning fewer values than this are coded by counting
+_DENSE_INTS = 1 << 22  # integers spanning fewer values than this are coded by counting (a count of each)
 
 
 def _cut_field(codes: np.ndarray, distinct: pd.Series) -> _Field | None:
