@@ -282,16 +282,17 @@ class DomainEncoder:
         (integers of an integer column, never one of its special values)."""
         out: dict[str, object] = {}
         for j, enc in enumerate(self.encodings):
-            c = codes[:, j].astype(np.int64)
-            isnull = c == enc.null_code if enc.null_code is not None else np.zeros(len(c), dtype=bool)
             spec = enc.spec
             if enc.mode == "category":
                 declared = list(spec.values or [])
                 categories = _as_categories(declared)
                 if categories is not None:  # the codes as they are, no Python object per cell
-                    index = np.where(isnull, -1, np.minimum(c, len(declared) - 1))
+                    index = _category_index(codes[:, j], len(declared), enc.null_code)
                     out[enc.name] = pd.Categorical.from_codes(index, dtype=pd.CategoricalDtype(categories))
                     continue
+            c = codes[:, j].astype(np.int64)
+            isnull = c == enc.null_code if enc.null_code is not None else np.zeros(len(c), dtype=bool)
+            if enc.mode == "category":
                 values = np.array([*declared, None], dtype=object)
                 out[enc.name] = values[np.where(isnull, len(values) - 1, np.minimum(c, len(values) - 2))]
                 continue
@@ -311,6 +312,17 @@ class DomainEncoder:
             elif spec.kind in NUMERIC_KINDS:
                 out[enc.name] = x
         return pd.DataFrame(out, copy=False)
+
+
+def _category_index(column: np.ndarray, n: int, null_code: int | None) -> np.ndarray:
+    """`np.where(column == null_code, -1, np.minimum(column, n - 1))`: each row's category (-1 for a
+    null) by one lookup per row, in the integer type pandas keeps the codes of n categories in."""
+    size = max(int(column.max()) + 1 if column.size else 0, n, 0 if null_code is None else null_code + 1)
+    dtype = np.int8 if n < 127 else np.int16 if n < 32767 else np.int32 if n < 2**31 - 1 else np.int64
+    lookup = np.minimum(np.arange(size), n - 1).astype(dtype)
+    if null_code is not None:
+        lookup[null_code] = -1
+    return lookup[column]
 
 
 def _as_categories(values: Sequence[object]) -> pd.Index | None:

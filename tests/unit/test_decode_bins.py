@@ -80,3 +80,21 @@ def test_decoded_values_are_the_row_by_row_ones(name: str, bins: int, explicit: 
     if enc.specials:  # the special values come out exactly, and only from their codes
         layout = np.asarray(enc.layout)[np.minimum(codes, enc.n_value_codes - 1)]
         assert set(np.unique(got[layout < 0])) <= set(enc.specials)
+
+
+@pytest.mark.parametrize("n,null_code", [(3, 3), (3, None), (200, 200), (40_000, None)])
+def test_category_codes_by_lookup_are_the_row_by_row_ones(n: int, null_code: int | None) -> None:
+    """A declared category's index per row (a null -1, a code past the values the last value), as the
+    codes pandas keeps for n categories."""
+    import pandas as pd
+
+    from privacy.encoding import _category_index
+
+    top = n + 3 if null_code is None else null_code + 1
+    column = np.random.default_rng(n).integers(0, top, 5_000).astype(np.uint16 if top > 255 else np.uint8)
+    c = column.astype(np.int64)
+    expected = np.where(c == null_code, -1, np.minimum(c, n - 1)) if null_code is not None else np.minimum(c, n - 1)
+    got = _category_index(column, n, null_code)
+    np.testing.assert_array_equal(got, expected)
+    categories = pd.Index([f"v{i}" for i in range(n)], dtype=object)
+    assert pd.Categorical.from_codes(got, categories=categories).codes.dtype == got.dtype
