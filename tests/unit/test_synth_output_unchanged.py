@@ -77,3 +77,17 @@ def test_the_allocator_is_tuned_only_in_a_synthgate_process(monkeypatch: pytest.
     monkeypatch.setattr(sys, "platform", "linux")
     _common.keep_freed_memory()
     assert [p for p, _ in calls] == [-3, -1, -2] and all(v >= 1 << 26 for _, v in calls)
+
+
+def test_under_a_profiler_the_process_ends_as_usual(tmp_path: Path) -> None:
+    """cProfile writes its results after `main` returns: under it, synth keeps the usual exit."""
+    path = DATA / "penguins/penguins.csv"
+    script = tmp_path / "run.py"
+    script.write_text("from webapp.cli import main\nmain()\n")
+    profile = tmp_path / "synth.prof"
+    argv = [sys.executable, "-m", "cProfile", "-o", str(profile), str(script), "synth", str(path), "--schema"]
+    argv += [str(path.parent / "schema.yaml"), "-m", "mst", "--epsilon", "1", "--delta", "1e-9", "--rows", "100"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    proc = subprocess.run([*argv, "-q", "-o", str(tmp_path / "out.csv")], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert profile.stat().st_size > 0

@@ -290,8 +290,8 @@ def quick_exit_when_done() -> None:
 
 def end_quickly(code: object) -> None:
     """End the process now with exit code 0 if the command asked for it and `code` is a success; else
-    return, for the usual exit."""
-    if not _QUICK_EXIT or code not in (0, None):
+    return, for the usual exit (also under a profiler, which writes its results after `main` returns)."""
+    if not _QUICK_EXIT or code not in (0, None) or sys.getprofile() is not None:
         return
     import atexit
 
