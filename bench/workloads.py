@@ -497,13 +497,13 @@ def synth_engine(
     """`synthgate synth`'s stages in one process: read the CSV (text columns dictionary-encoded, as the
     command reads it) and conform it, encode it, the engine's fit and sample (`fit_mst` and `sample_codes`
     with mst's default options, on the schema's default bins), decode, enforce the schema and write the
-    CSV bytes. fit + sample is the engine's CPU the whole process is compared with."""
+    CSV file. fit + sample is the engine's CPU the whole process is compared with."""
     with meter.stage("import"):
         from pathlib import Path
 
         import numpy as np
 
-        from core.bundle import safe_csv_bytes
+        from core.safe_csv import write_safe_csv
         from privacy.budget import PrivacyCost, to_fraction
         from privacy.encoding import DomainEncoder
         from privacy.engine.accounting import request_rho
@@ -532,5 +532,7 @@ def synth_engine(
     with meter.stage("decode"):
         out = enforce_schema(encoder.decode(codes, rng), schema, seed=seed, categories=True)  # as `synthgate synth`
     with meter.stage("write"):
-        size = len(safe_csv_bytes(out))
+        target = Path(csv_path).with_name("stages-out.csv")
+        write_safe_csv(out, target)  # as `synthgate synth` writes its CSV
+        size = target.stat().st_size
     meter.info.update(rows=rows, columns=len(encoder.sizes), csv_bytes=size, options=options)

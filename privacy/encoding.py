@@ -282,16 +282,17 @@ class DomainEncoder:
         (integers of an integer column, never one of its special values)."""
         out: dict[str, object] = {}
         for j, enc in enumerate(self.encodings):
-            c = codes[:, j].astype(np.int64)
-            isnull = c == enc.null_code if enc.null_code is not None else np.zeros(len(c), dtype=bool)
             spec = enc.spec
             if enc.mode == "category":
                 declared = list(spec.values or [])
                 categories = _as_categories(declared)
                 if categories is not None:  # the codes as they are, no Python object per cell
-                    index = np.where(isnull, -1, np.minimum(c, len(declared) - 1))
+                    index = _category_index(codes[:, j], len(declared), enc.null_code)
                     out[enc.name] = pd.Categorical.from_codes(index, dtype=pd.CategoricalDtype(categories))
                     continue
+            c = codes[:, j].astype(np.int64)
+            isnull = c == enc.null_code if enc.null_code is not None else np.zeros(len(c), dtype=bool)
+            if enc.mode == "category":
                 values = np.array([*declared, None], dtype=object)
                 out[enc.name] = values[np.where(isnull, len(values) - 1, np.minimum(c, len(values) - 2))]
                 continue
@@ -313,6 +314,17 @@ class DomainEncoder:
         return pd.DataFrame(out, copy=False)
 
 
+def _category_index(column: np.ndarray, n: int, null_code: int | None) -> np.ndarray:
+    """`np.where(column == null_code, -1, np.minimum(column, n - 1))`: each row's category (-1 for a
+    null) by one lookup per row, in the integer type pandas keeps the codes of n categories in."""
+    size = max(int(column.max()) + 1 if column.size else 0, n, 0 if null_code is None else null_code + 1)
+    dtype = np.int8 if n < 127 else np.int16 if n < 32767 else np.int32 if n < 2**31 - 1 else np.int64
+    lookup = np.minimum(np.arange(size), n - 1).astype(dtype)
+    if null_code is not None:
+        lookup[null_code] = -1
+    return lookup[column]
+
+
 def _as_categories(values: Sequence[object]) -> pd.Index | None:
     """The declared values as the categories of a pandas categorical, each with the key (`_key`) of its
     declared value; None when pandas would merge or change some of them (True and 1, a null)."""
@@ -332,8 +344,12 @@ def _keeps_time_of_day(spec: ColumnSpec) -> bool:
 
 
 def _decode_bins(enc: ColumnEncoding, c: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Values of a binned column's (non-null) codes."""
-    layout = np.asarray(enc.layout, dtype=np.int64)[np.minimum(c, enc.n_value_codes - 1)]
+    """Values of a binned column's (non-null) codes.
+
+    What a value's draw needs from its code (lower end, span, special value) is worked out once per
+    code and spread to the rows: the same arithmetic on the same numbers, so the same values."""
+    k = np.minimum(c, enc.n_value_codes - 1)
+    layout = np.asarray(enc.layout, dtype=np.int64)
     special = layout < 0
     b = np.where(special, 0, layout)
     width = enc.bin_width
@@ -350,17 +366,18 @@ def _decode_bins(enc: ColumnEncoding, c: np.ndarray, rng: np.random.Generator) -
         if b.size and enc.n_bins:
             hi_i[b == enc.n_bins - 1] = np.maximum(np.floor(enc.hi), lo_i[b == enc.n_bins - 1])
         inside = [(lo_i <= v) & (v <= hi_i) for v in enc.specials]
-        left = hi_i - lo_i + 1 - sum(inside, np.zeros(len(c)))
+        left = hi_i - lo_i + 1 - sum(inside, np.zeros(len(layout)))
         # a bin holding nothing but special values: draw among all its integers
         exclude = left > 0
-        x = lo_i + np.floor(u * np.where(exclude, left, hi_i - lo_i + 1))
+        x = lo_i[k] + np.floor(u * np.where(exclude, left, hi_i - lo_i + 1)[k])
         for v, within in zip(enc.specials, inside, strict=True):  # ascending: skip past each excluded value
-            x += exclude & within & (x >= v)
+            x += (exclude & within)[k] & (x >= v)
     elif enc.edges:
-        x = lower + u * (upper - lower)
+        x = lower[k] + u * (upper - lower)[k]
     else:
-        x = enc.lo + (b + u) * width
+        x = enc.lo + (b.astype(float)[k] + u) * width
     x = np.clip(x, enc.lo, enc.hi)
     if enc.specials:
-        x[special] = np.asarray(enc.specials)[-layout[special] - 1]
+        rows = special[k]
+        x[rows] = np.asarray(enc.specials)[-layout[k[rows]] - 1]
     return x

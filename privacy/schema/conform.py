@@ -397,6 +397,8 @@ def enforce_schema(
             if spec.has_bounds:
                 parsed = parsed.clip(lower=pd.Timestamp(spec.min), upper=pd.Timestamp(spec.max))
             out[name] = parsed.astype("datetime64[ns]")
+        elif spec.values is not None and categories and _is_declared_categorical(s, spec.values, spec.nullable):
+            out[name] = s  # already the declared categorical, every cell declared (or a null it may have)
         elif spec.values is not None:
             declared, codes = _declared(s, _category_keys(spec.values), spec.values)
             missing = declared.isna()[codes]
@@ -427,6 +429,19 @@ def enforce_schema(
             bounds = (pd.Timestamp(spec.min), pd.Timestamp(spec.max)) if spec.has_bounds else None
             out[name] = _fill_from_output(out[name], rng, name, bounds)
     return pd.DataFrame(out, copy=False)
+
+
+def _is_declared_categorical(s: pd.Series, values: list[Scalar], nullable: bool) -> bool:
+    """Whether `s` is what `_declared_column` makes of it with `values`: an unordered categorical of the
+    declared text values, in their order (each its own declared value), with no null unless `nullable`."""
+    if not isinstance(s.dtype, pd.CategoricalDtype) or s.cat.ordered:
+        return False
+    categories = s.cat.categories
+    if categories.dtype != object or len(categories) != len(values) or len(set(values)) < len(values):
+        return False
+    if not all(isinstance(v, str) for v in values) or list(categories) != list(values):
+        return False
+    return nullable or not bool((s.cat.codes.to_numpy() < 0).any())
 
 
 def _declared_column(declared: Any, codes: np.ndarray, values: list[Scalar] | None, index: Any = None) -> pd.Series:

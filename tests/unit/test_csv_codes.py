@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.bundle import _csv_by_distinct_values, safe_csv_bytes
+from core.safe_csv import _csv_by_distinct_values, safe_csv_bytes
 from tests.unit.test_csv_distinct import per_cell
 
 # categories a spreadsheet would run (neutralised), plain numbers as text (kept), and what CSV quotes
@@ -52,11 +52,11 @@ def test_categorical_and_object_columns_write_the_same_bytes(n: int, seed: int) 
 def test_the_rows_written_block_by_block_are_the_whole_tables(block: int, monkeypatch: pytest.MonkeyPatch) -> None:
     categoricals, objects = tables(300, 4)
     whole = safe_csv_bytes(categoricals)
-    monkeypatch.setattr("core.bundle._BLOCK_ROWS", block)
+    monkeypatch.setattr("core.safe_csv._BLOCK_ROWS", block)
     assert safe_csv_bytes(categoricals) == whole
     assert safe_csv_bytes(objects) == whole
     many = objects.assign(n=np.arange(300) * 7919)  # integers with more distinct values than joined texts
-    monkeypatch.setattr("core.bundle._JOINED_TEXTS", 16)
+    monkeypatch.setattr("core.safe_csv._JOINED_TEXTS", 16)
     assert safe_csv_bytes(many) == per_cell(many)
     assert safe_csv_bytes(many[["kind", "n"]]) == per_cell(many[["kind", "n"]])
 

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.bundle import _csv_by_distinct_values, _neutralise, safe_csv_bytes
+from core.safe_csv import _csv_by_distinct_values, _neutralise, safe_csv_bytes, write_safe_csv
 
 
 def per_cell(df: pd.DataFrame) -> bytes:
@@ -41,6 +41,10 @@ CASES = {
     "int64 extremes": pd.Series([2**63 - 1, -(2**63), 0], dtype="int64"),
     "uint64 beyond int64": pd.Series([2**64 - 1, 3], dtype="uint64"),
     "UInt8 and null": pd.Series([255, None, 0], dtype="UInt8"),
+    "negative ints of a narrow range": pd.Series([-5, 7, -5, 0, 3], dtype="int64"),
+    "Int64 of a narrow range with nulls": pd.Series([40, None, 17, 90, None, 40], dtype="Int64"),
+    "ints just inside the counted range": pd.Series([-1, (1 << 22) - 2, 5], dtype="int64"),
+    "ints just past the counted range": pd.Series([-1, (1 << 22) - 1, 5], dtype="int64"),
     "strings with the cut": pd.Series(["a,0\r\nb", "x", None], dtype="string"),
     "quotes, commas, line ends": ['say "hi"', "a,b", "two\nlines", "\r=1", "", " lead"],
     "formulas": ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)", "\t=1", "|x", "%0A", "-", "+", "-0.5"],
@@ -71,6 +75,26 @@ def test_datetime_columns_of_one_block_and_a_shuffled_index() -> None:
     )
     assert _csv_by_distinct_values(df, pd.Index(["d", "t", "s"])) is not None  # written by distinct values
     assert safe_csv_bytes(df) == per_cell(df)
+
+
+def test_many_integers_and_the_file_written(tmp_path) -> None:
+    """Integer columns of few and of many distinct values (an arrow cast instead of distinct texts), in
+    blocks of rows: the bytes pandas writes, also when written to a file a block at a time."""
+    rng = np.random.default_rng(5)
+    n = 70_000
+    df = pd.DataFrame(
+        {
+            "age": rng.integers(17, 91, n),
+            "weight": rng.integers(0, 1_500_001, n),
+            "gain": pd.array(np.where(rng.random(n) < 0.1, 99_999, 0)).astype("Int64"),
+            "label": pd.Series(rng.choice(["=a", "b", "c"], n)).astype("category"),
+        }
+    )
+    df.loc[rng.random(n) < 0.05, "gain"] = None
+    expected = per_cell(df)
+    assert safe_csv_bytes(df) == expected
+    write_safe_csv(df, tmp_path / "out.csv")
+    assert (tmp_path / "out.csv").read_bytes() == expected
 
 
 @pytest.mark.parametrize("shape", ["one column", "no rows"])

@@ -138,3 +138,30 @@ def test_native_methods_fit_categories_as_before(method: str) -> None:
         synthesizer.fit(table, schema, PrivacyCost(to_fraction(1.0), to_fraction(1e-9)))
         samples.append(synthesizer.sample(300))
     pd.testing.assert_frame_equal(samples[0], samples[1])
+
+
+@pytest.mark.parametrize(
+    "column",
+    [
+        "declared",  # already the declared categorical: kept as it is
+        "declared with nulls",  # nullable: kept as it is
+        "nulls, not nullable",  # filled from the output's values
+        "other order",
+        "ordered",
+        "undeclared category",
+    ],
+)
+def test_a_column_already_declared_is_kept_and_others_conformed(column: str) -> None:
+    values = ["=a", "b", "c"]
+    nullable = column == "declared with nulls"
+    schema = _schema({"x": {"kind": "categorical", "values": values, "nullable": nullable}})
+    codes = np.random.default_rng(4).integers(0, 3, 200)
+    if column in ("declared with nulls", "nulls, not nullable"):
+        codes[::7] = -1
+    categories = {"other order": ["c", "b", "=a"], "undeclared category": ["=a", "b", "z"]}.get(column, values)
+    dtype = pd.CategoricalDtype(pd.Index(categories, dtype=object), ordered=column == "ordered")
+    df = pd.DataFrame({"x": pd.Categorical.from_codes(codes, dtype=dtype)})
+    cats = enforce_schema(df, schema, seed=5, categories=True)
+    plain = enforce_schema(df.astype({"x": object}), schema, seed=5)
+    assert _same_cells(plain, cats) == ["x"]
+    assert list(cats["x"].cat.categories) == values and not cats["x"].cat.ordered

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import click
 
-from webapp.cli._common import EXIT_CODES_HELP, SynthgateGroup
+from webapp.cli._common import EXIT_CODES_HELP, SynthgateGroup, end_quickly, started_by_main
 
 COMMAND_MODULES = (
     "webapp.cli.server",
@@ -80,4 +80,9 @@ _register_all()
 
 
 def main() -> None:
-    cli(prog_name="synthgate")
+    started_by_main()
+    try:
+        cli(prog_name="synthgate")
+    except SystemExit as exc:
+        end_quickly(exc.code)
+        raise

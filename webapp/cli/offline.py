@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-from webapp.cli._common import fail, handle_errors
+from webapp.cli._common import fail, handle_errors, keep_freed_memory, quick_exit_when_done
 
 DEFAULT_ROWS = 1000
 
@@ -108,9 +108,9 @@ def _write_table(df: Any, output: str) -> None:
     if _is_parquet(output):
         df.to_parquet(path, index=False)
         return
-    from core.bundle import safe_csv_bytes
+    from core.safe_csv import write_safe_csv
 
-    path.write_bytes(safe_csv_bytes(df))
+    write_safe_csv(df, path)
 
 
 def _commented_yaml(schema: Any, suggestions: dict[str, Any], *, accepted: bool) -> str:
@@ -307,6 +307,7 @@ def register(cli: click.Group) -> None:
 
             one_torch_thread()
         synthesizer = create_synthesizer(method, seed=seed, options=_parse_options(options))
+        keep_freed_memory()  # a batch of large arrays, allocated and freed one after another
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
         if cls.guarantee == "data-free":
@@ -348,6 +349,7 @@ def register(cli: click.Group) -> None:
         )
         timings["constraints"] = constraints.seconds
         _write_table(df, output)
+        quick_exit_when_done()  # the file is closed; what is left is the summary
         info = cls.info()
         result = {
             "method": method,
