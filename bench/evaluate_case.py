@@ -165,7 +165,8 @@ def evaluate_stages(
 
     def timed(key: str, started: tuple[float, float]) -> None:
         cpu, wall = time.process_time() - started[0], time.perf_counter() - started[1]
-        sections[key] = {"cpu_s": round(cpu, 3), "wall_s": round(wall, 3)}
+        before = sections.get(key, {"cpu_s": 0.0, "wall_s": 0.0})  # the figures are drawn in two calls
+        sections[key] = {"cpu_s": round(before["cpu_s"] + cpu, 3), "wall_s": round(before["wall_s"] + wall, 3)}
 
     run_section, draw_figures = report_module._run_section, report_module.draw_figures
 
