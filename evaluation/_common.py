@@ -62,8 +62,11 @@ class EvaluationLimits:
     # measured 10-20x slower than with 1 (spin-waiting threads), and 1 costs at most ~2x when idle.
     threads: int | None = 1
     # the utility section on a second thread while the main one computes the others (evaluation/lanes.py):
-    # the same results, in about half the wall time on two cores; False computes one section at a time
-    parallel_sections: bool = True
+    # the same results. `synthgate evaluate` turns it on (1,000,000 rows: 15.2 -> 12.2 s wall, the same
+    # CPU). Off by default: in a Celery worker process the two lanes were measured to cost 1.5-2 CPU
+    # seconds more on adult and no wall time less (the main lane's Python ran twice as slow), a
+    # contention not seen in a plain process and not yet explained
+    parallel_sections: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

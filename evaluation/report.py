@@ -276,31 +276,35 @@ def _build(
         if key in wanted:
             sections[key] = Section(key, title.format(target=rebalanced_target), "internal")
     plots = "plots" in include
-    with SideLane(relay, enabled=limits.parallel_sections, threads=limits.threads) as lane:
-        utility_done: Callable[[], Section | None] = lambda: None  # noqa: E731
-        if "utility" in sections:
-            if target is None:
-                sections["utility"].status, sections["utility"].reason = (
-                    "not_computed",
-                    ("no target column: declare `target` in the public schema or pass one to score utility"),
-                )
-            else:
-                utility_done = lane.submit(
-                    lambda: _run_section(
-                        sections["utility"],
-                        lambda: utility_section(
-                            real_train,
-                            real_holdout,
-                            synthetic,
-                            schema,
-                            target,
-                            internal_views,
-                            limits,
-                            seed,
-                            _scaled(relay, 0.35, 0.65),
-                        ),
-                    )
-                )
+
+    def run_utility() -> None:
+        if "utility" not in sections:
+            return
+        if target is None:
+            sections["utility"].status, sections["utility"].reason = (
+                "not_computed",
+                ("no target column: declare `target` in the public schema or pass one to score utility"),
+            )
+            return
+        _run_section(
+            sections["utility"],
+            lambda: utility_section(
+                real_train,
+                real_holdout,
+                synthetic,
+                schema,
+                target,
+                internal_views,
+                limits,
+                seed,
+                _scaled(relay, 0.35, 0.65),
+            ),
+        )
+
+    parallel = limits.parallel_sections
+    with SideLane(relay, enabled=parallel, threads=limits.threads) as lane:
+        # on two lanes, utility starts first, beside the others; on one, it runs in the report's order
+        utility_done = lane.submit(run_utility) if parallel else None
         if "fidelity" in sections:
             _run_section(
                 sections["fidelity"],
@@ -315,6 +319,8 @@ def _build(
                     holdout=real_holdout,
                 ),
             )
+        if utility_done is None:
+            run_utility()
         if "privacy" in sections:
             _run_section(
                 sections["privacy"],
@@ -325,7 +331,8 @@ def _build(
         if plots:
             relay(0.9, "drawing figures")
             draw_figures(sections, limits, keys=("synthetic", "fidelity", "privacy"))
-        utility_done()
+        if utility_done is not None:
+            utility_done()
     if plots:
         draw_figures(sections, limits, keys=("utility",))
     if "classes" in sections and rebalanced_target is not None:
