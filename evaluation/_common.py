@@ -63,9 +63,9 @@ class EvaluationLimits:
     threads: int | None = 1
     # the utility section on a second thread while the main one computes the others (evaluation/lanes.py):
     # the same results. `synthgate evaluate` turns it on (1,000,000 rows: 15.2 -> 12.2 s wall, the same
-    # CPU). Off by default: in a Celery worker process the two lanes were measured to cost 1.5-2 CPU
-    # seconds more on adult and no wall time less (the main lane's Python ran twice as slow), a
-    # contention not seen in a plain process and not yet explained
+    # CPU). Off by default, for release jobs: in a Celery worker on adult, the evaluate stage took a median
+    # 4.12 s with it and 4.27 s without (five runs each) for 0.1-1.6 CPU s more, and a worker pool with a
+    # process per core has no idle core to lend
     parallel_sections: bool = False
 
     def to_dict(self) -> dict[str, Any]:
