@@ -20,6 +20,7 @@ from evaluation.kernels import (
     FIDELITY_SCORE_DEFINITION,
     Contingency,
     NotScorable,
+    _joint_codes,
     average_ranks,
     category_coverage,
     chi2_homogeneity_pvalue,
@@ -262,11 +263,10 @@ def _joint_tvd_standard_error(
 ) -> float | None:
     """The row sampling's standard error of the TVD of `columns`' joint distributions (None past 4M cells)."""
     shape = [sizes[c] for c in columns]
-    cells = int(np.prod(shape))
+    jr, cells = _joint_codes([real[c] for c in columns], shape)
     if cells > 4_000_000:
         return None
-    jr = np.ravel_multi_index([real[c] for c in columns], shape)
-    js = np.ravel_multi_index([synthetic[c] for c in columns], shape)
+    js, _ = _joint_codes([synthetic[c] for c in columns], shape)
     return tvd_standard_error(np.bincount(jr, minlength=cells), np.bincount(js, minlength=cells), *fpcs, rng)
 
 
