@@ -15,17 +15,23 @@ import pandas as pd
 
 from evaluation._common import EvaluationLimits, no_progress, quiet_warnings, sample_rows, section_rng
 from evaluation._tables import ColumnView
-from evaluation.fidelity_se import STANDARD_ERRORS, fpc, score_standard_errors, tvd_standard_error
+from evaluation.fidelity_se import (
+    STANDARD_ERRORS,
+    fpc,
+    mean_tvd_standard_error,
+    score_standard_errors,
+    tvd_standard_error,
+)
 from evaluation.kernels import (
     FIDELITY_SCORE_DEFINITION,
     Contingency,
     NotScorable,
-    _joint_codes,
     average_ranks,
     category_coverage,
     chi2_homogeneity_pvalue,
+    counted_densely,
     fidelity_from_codes,
-    joint_tv_distance,
+    joint_cells,
     ks_statistic,
     pearson_correlation,
     range_coverage,
@@ -254,20 +260,10 @@ def _code_shares(codes: np.ndarray, size: int) -> np.ndarray:
 
 
 def _joint_tvd_standard_error(
-    columns: tuple[str, ...],
-    real: dict[str, np.ndarray],
-    synthetic: dict[str, np.ndarray],
-    sizes: dict[str, int],
-    fpcs: tuple[float, float],
-    rng: np.random.Generator,
-) -> float | None:
-    """The row sampling's standard error of the TVD of `columns`' joint distributions (None past 4M cells)."""
-    shape = [sizes[c] for c in columns]
-    jr, cells = _joint_codes([real[c] for c in columns], shape)
-    if cells > 4_000_000:
-        return None
-    js, _ = _joint_codes([synthetic[c] for c in columns], shape)
-    return tvd_standard_error(np.bincount(jr, minlength=cells), np.bincount(js, minlength=cells), *fpcs, rng)
+    joint: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], fpcs: tuple[float, float], rng: np.random.Generator
+) -> float:
+    """The row sampling's standard error of the TVD of one joint distribution (`kernels.joint_cells`)."""
+    return tvd_standard_error(joint[2], joint[3], *fpcs, rng)
 
 
 def fidelity_section(
@@ -345,10 +341,15 @@ def fidelity_section(
             tvd["value_se"] = tvd_standard_error(p * len(real_s), q * len(syn_s), *fpcs, se_rng)
     pair_se = {
         (a, b): tvd_standard_error(real_counts.table(a, b), syn_counts.table(a, b), *fpcs, se_rng)
-        if sizes[a] * sizes[b] <= 4_000_000
+        if counted_densely(sizes[a] * sizes[b])
         else None
         for _, a, b in worst_pairs
     }
+    sparse_rng = section_rng(seed, "fidelity standard errors of sparse joint distributions")  # the others' stay put
+    for (a, b), se in pair_se.items():
+        if se is None:  # too many cells to count densely: the bootstrap over the cells present
+            joint = joint_cells([rc[a], rc[b]], [sc[a], sc[b]], [sizes[a], sizes[b]])
+            pair_se[(a, b)] = _joint_tvd_standard_error(joint, fpcs, sparse_rng)
     score_se = score_standard_errors(real_counts, syn_counts, sizes, pairs, shares, *fpcs, se_rng) if fid else {}
     if reference is not None and hold_s is not None and hold_counts is not None and holdout is not None:
         # the reference's own sampling error, the same way (drawn after the figures' above: they stay put)
@@ -373,9 +374,11 @@ def fidelity_section(
     if len(triples) > limits.max_qi_triples:
         keep = np.sort(rng.choice(len(triples), size=limits.max_qi_triples, replace=False))
         triples = [triples[i] for i in keep]
-    qi_tvd = {t: joint_tv_distance([rc[c] for c in t], [sc[c] for c in t], [sizes[c] for c in t]) for t in triples}
+    qi_joint = {t: joint_cells([rc[c] for c in t], [sc[c] for c in t], [sizes[c] for c in t]) for t in triples}
+    qi_tvd = {t: tv_distance_counts(joint[2], joint[3]) for t, joint in qi_joint.items()}
     worst_qi = max(((v, t) for t, v in qi_tvd.items()), default=None)
-    worst_qi_se = _joint_tvd_standard_error(worst_qi[1], rc, sc, sizes, fpcs, se_rng) if worst_qi else None
+    worst_qi_se = _joint_tvd_standard_error(qi_joint[worst_qi[1]], fpcs, se_rng) if worst_qi else None
+    mean_qi_se = mean_tvd_standard_error(list(qi_joint.values()), *fpcs, sparse_rng) if qi_joint else None
 
     progress(0.7, "correlations")
     rrank = {n: average_ranks(x) for n, x in rnum.items()}
@@ -434,6 +437,7 @@ def fidelity_section(
             "order": len(triples[0]) if triples else None,
             "combinations": len(triples),
             "mean_tv_distance": float(np.mean(list(qi_tvd.values()))) if qi_tvd else None,
+            "mean_tv_distance_se": mean_qi_se,
             "worst_tv_distance": worst_qi[0] if worst_qi else None,
             "worst_tv_distance_se": worst_qi_se,
             "worst_columns": list(worst_qi[1]) if worst_qi else None,

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = [
+    "DENSE_CELLS",
     "FIDELITY_SCORE_DEFINITION",
     "MIN_PAIR_WEIGHT",
     "Contingency",
@@ -24,9 +25,11 @@ __all__ = [
     "average_ranks",
     "category_coverage",
     "chi2_homogeneity_pvalue",
+    "counted_densely",
     "cramers_v",
     "cramers_v_table",
     "fidelity_from_codes",
+    "joint_cells",
     "joint_tv_distance",
     "ks_statistic",
     "pearson_correlation",
@@ -99,24 +102,37 @@ def _joint_codes(codes: Sequence[np.ndarray], sizes: Sequence[int]) -> tuple[np.
     return joint, cells
 
 
+DENSE_CELLS = 4_000_000  # joint cells counted densely (every cell); past it, only the cells present
+
+
+def counted_densely(cells: int) -> bool:
+    """Whether a joint distribution of `cells` cells is counted over every cell (else over those present)."""
+    return cells <= DENSE_CELLS
+
+
+def joint_cells(
+    real_codes: Sequence[np.ndarray], synthetic_codes: Sequence[np.ndarray], sizes: Sequence[int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(each real row's cell, each synthetic row's cell, real counts, synthetic counts) of the joint
+    distribution of several discretised columns. The cells are every combination of codes (in the order of
+    the joint code) while there are at most `DENSE_CELLS` of them, else the combinations present in either
+    table, in the same order: a cell empty in both holds no count and no sampling noise."""
+    jr, cells = _joint_codes(real_codes, sizes)
+    js, _ = _joint_codes(synthetic_codes, sizes)
+    if not counted_densely(cells):
+        keys = np.union1d(jr, js)
+        jr, js, cells = np.searchsorted(keys, jr), np.searchsorted(keys, js), keys.size
+    return jr, js, np.bincount(jr, minlength=cells), np.bincount(js, minlength=cells)
+
+
 def joint_tv_distance(
     real_codes: Sequence[np.ndarray], synthetic_codes: Sequence[np.ndarray], sizes: Sequence[int]
 ) -> float:
     """TVD between the joint distributions of several discretised columns."""
-    jr, cells = _joint_codes(real_codes, sizes)
-    js, _ = _joint_codes(synthetic_codes, sizes)
-    if jr.size == 0 or js.size == 0:
+    if len(real_codes[0]) == 0 or len(synthetic_codes[0]) == 0:
         raise NotScorable("an empty table has no distribution")
-    if cells <= 4_000_000:
-        return tv_distance_counts(np.bincount(jr, minlength=cells), np.bincount(js, minlength=cells))
-    ur, cr = np.unique(jr, return_counts=True)
-    us, cs = np.unique(js, return_counts=True)
-    keys = np.union1d(ur, us)
-    p = np.zeros(keys.size)
-    q = np.zeros(keys.size)
-    p[np.searchsorted(keys, ur)] = cr
-    q[np.searchsorted(keys, us)] = cs
-    return tv_distance_counts(p, q)
+    _, _, real_counts, synthetic_counts = joint_cells(real_codes, synthetic_codes, sizes)
+    return tv_distance_counts(real_counts, synthetic_counts)
 
 
 def chi2_homogeneity_pvalue(real_counts: np.ndarray, synthetic_counts: np.ndarray) -> float:
@@ -274,7 +290,7 @@ def fidelity_from_codes(
     two_way: dict[tuple[str, str], float] = {}
     weights: dict[tuple[str, str], float] = {}
     for a, b in pairs:
-        if sizes[a] * sizes[b] > 4_000_000:  # too many cells to count densely
+        if not counted_densely(sizes[a] * sizes[b]):
             two_way[(a, b)] = joint_tv_distance([rc[a], rc[b]], [sc[a], sc[b]], [sizes[a], sizes[b]])
             weights[(a, b)] = max(
                 _association_codes(rc[a], rc[b], sizes[a], sizes[b]),

@@ -179,7 +179,7 @@ def _fidelity_html(d: dict[str, Any]) -> str:
                 ("Cramer's V: mean / max |difference|", _pair_summary(d.get("cramers_v"))),
                 (
                     f"{qi.get('order') or ''}-way QI marginals: mean / worst TVD",
-                    f"{_fmt(qi.get('mean_tv_distance'))} / "
+                    f"{_fmt(_pm_sampled(qi.get('mean_tv_distance'), qi.get('mean_tv_distance_se')))} / "
                     f"{_fmt(_pm_sampled(qi.get('worst_tv_distance'), qi.get('worst_tv_distance_se')))} "
                     f"({_fmt(qi.get('worst_columns'))})"
                     if qi.get("combinations")

@@ -17,6 +17,7 @@ from sklearn import ensemble
 from threadpoolctl import threadpool_limits
 
 import evaluation.fidelity as fidelity
+import evaluation.kernels as kernels
 from evaluation._bench import make_schema, make_table
 from evaluation._common import EvaluationLimits
 from evaluation._tables import table_views
@@ -92,6 +93,56 @@ def test_the_holdout_reference_and_the_worst_quasi_identifier_marginal_carry_the
     )
     assert whole["holdout_reference"]["fidelity_score_se"] == 0.0
     assert whole["quasi_identifier_marginals"]["worst_tv_distance_se"] == 0.0
+
+
+def test_the_mean_quasi_identifier_marginal_carries_its_standard_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four quasi-identifiers, so four triples sharing columns: the mean of their joint TVDs (delta method
+    over the rows, every triple a row is counted in) spreads over samples as stated."""
+    monkeypatch.setattr(fidelity, "sdmetrics_quality", _no_sdmetrics)
+    schema = make_schema(9)
+    real, synthetic = make_table(schema, ROWS, 0), make_table(schema, ROWS, 1, shift=0.1)
+    views = table_views(schema, real, synthetic, quantiles_from=real)
+    limits = EvaluationLimits(fidelity_rows=SAMPLED)
+    qis = [
+        fidelity.fidelity_section(real, synthetic, schema, views, limits, seed)["quasi_identifier_marginals"]
+        for seed in range(REPEATS)
+    ]
+    assert all(q["combinations"] == 4 for q in qis)
+    ratio = _ratio([q["mean_tv_distance"] for q in qis], [q["mean_tv_distance_se"] for q in qis])
+    assert LOW <= ratio <= HIGH, ratio
+    whole = fidelity.fidelity_section(real, synthetic, schema, views, EvaluationLimits(fidelity_rows=ROWS), 0)
+    assert whole["quasi_identifier_marginals"]["mean_tv_distance_se"] == 0.0
+
+
+def test_joint_distributions_too_large_to_count_densely_keep_their_figures_and_errors(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past `kernels.DENSE_CELLS` a joint distribution is counted over the cells present in either sample:
+    every TVD is the same, and so are the delta-method errors that read its counts (the empty cells carry no
+    noise and no row); the bootstraps draw in another order, so they agree to within their replicates."""
+    monkeypatch.setattr(fidelity, "sdmetrics_quality", _no_sdmetrics)
+    schema = make_schema(9)
+    real, synthetic = make_table(schema, ROWS, 0), make_table(schema, ROWS, 1, shift=0.1)
+    holdout = make_table(schema, ROWS, 2)
+    views = table_views(schema, real, holdout, synthetic, quantiles_from=real)
+    limits = EvaluationLimits(fidelity_rows=SAMPLED)
+    dense = fidelity.fidelity_section(real, synthetic, schema, views, limits, 3, holdout=holdout)
+    monkeypatch.setattr(kernels, "DENSE_CELLS", 1)  # every one- and two-way table, and every triple, sparse
+    sparse = fidelity.fidelity_section(real, synthetic, schema, views, limits, 3, holdout=holdout)
+    for k in SCORES:
+        assert sparse[k] == pytest.approx(dense[k], abs=1e-12), k
+        assert sparse[f"{k}_se"] == pytest.approx(dense[f"{k}_se"], rel=1e-9), k
+    for k in SCORES[:3]:
+        assert sparse["holdout_reference"][f"{k}_se"] == pytest.approx(dense["holdout_reference"][f"{k}_se"], rel=1e-9)
+    qi_d, qi_s = dense["quasi_identifier_marginals"], sparse["quasi_identifier_marginals"]
+    for k in ("mean_tv_distance", "mean_tv_distance_se", "worst_tv_distance"):
+        assert qi_s[k] == pytest.approx(qi_d[k], rel=1e-9), k
+    # a bootstrap: its draws follow the worst pairs' (drawn from the sparse pairs' own generator here)
+    assert qi_s["worst_tv_distance_se"] == pytest.approx(qi_d["worst_tv_distance_se"], rel=0.3)
+    assert [w["columns"] for w in sparse["worst_two_way_pairs"]] == [w["columns"] for w in dense["worst_two_way_pairs"]]
+    for d, s in zip(dense["worst_two_way_pairs"], sparse["worst_two_way_pairs"], strict=True):
+        assert s["tv_distance"] == pytest.approx(d["tv_distance"], abs=1e-12)
+        assert s["tv_distance_se"] is not None and s["tv_distance_se"] == pytest.approx(d["tv_distance_se"], rel=0.3)
 
 
 def test_a_pair_tvd_standard_error_matches_the_spread_over_samples() -> None:
