@@ -8,7 +8,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -67,6 +67,9 @@ class EvaluationLimits:
     # 4.12 s with it and 4.27 s without (five runs each) for 0.1-1.6 CPU s more, and a worker pool with a
     # process per core has no idle core to lend
     parallel_sections: bool = False
+    # the second lane as a thread, or as a forked child process (evaluation/lanes.py `ProcessLane`: no GIL
+    # shared with the main thread; Linux only, a thread elsewhere)
+    second_lane: Literal["thread", "process"] = "thread"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -22,7 +22,7 @@ import pandas as pd
 from evaluation._common import EvaluationLimits, jsonable, no_progress
 from evaluation._tables import table_views, with_declared_categories
 from evaluation.figures import draw_figures
-from evaluation.lanes import ProgressRelay, SideLane
+from evaluation.lanes import ProcessLane, ProgressRelay, SideLane, can_fork
 from evaluation.metrics import FIDELITY_SCORE_DEFINITION, METRICS, NotScorable
 from evaluation.parts import Check, Figure, Section, Status
 from evaluation.render import render_html
@@ -301,10 +301,16 @@ def _build(
             ),
         )
 
-    parallel = limits.parallel_sections
-    with SideLane(relay, enabled=parallel, threads=limits.threads) as lane:
+    def utility_lane() -> Section | None:  # what a forked lane sends back: the section it computed
+        run_utility()
+        return sections.get("utility")
+
+    parallel = limits.parallel_sections and "utility" in sections
+    forked = parallel and limits.second_lane == "process" and can_fork()
+    lanes = ProcessLane(relay, limits.threads) if forked else SideLane(relay, enabled=parallel, threads=limits.threads)
+    with lanes as lane:
         # on two lanes, utility starts first, beside the others; on one, it runs in the report's order
-        utility_done = lane.submit(run_utility) if parallel else None
+        utility_done = lane.submit(utility_lane) if parallel else None
         if "fidelity" in sections:
             _run_section(
                 sections["fidelity"],
@@ -332,7 +338,9 @@ def _build(
             relay(0.9, "drawing figures")
             draw_figures(sections, limits, keys=("synthetic", "fidelity", "privacy"))
         if utility_done is not None:
-            utility_done()
+            computed = utility_done()
+            if computed is not None:  # a forked lane's copy (a thread's is the same object)
+                sections["utility"] = computed
     if plots:
         draw_figures(sections, limits, keys=("utility",))
     if "classes" in sections and rebalanced_target is not None:
