@@ -35,6 +35,7 @@ import struct
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
@@ -232,7 +233,11 @@ class ProcessLane:
         # parent's heap nor write to (and so copy) its pages
         gc.freeze()
         try:
-            pid = os.fork()
+            with warnings.catch_warnings():
+                # JAX, once loaded (by a method of an earlier job), warns at every fork that its threads
+                # make a child that uses JAX deadlock; this child never calls it
+                warnings.filterwarnings("ignore", message=r"os\.fork\(\) was called", category=RuntimeWarning)
+                pid = os.fork()
         except BaseException:
             gc.unfreeze()
             raise

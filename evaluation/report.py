@@ -303,6 +303,8 @@ def _build(
 
     def utility_lane() -> Section | None:  # what a forked lane sends back: the section it computed
         run_utility()
+        if forked and plots:  # a forked child has matplotlib to itself: its figure comes back drawn
+            draw_figures(sections, limits, keys=("utility",))
         return sections.get("utility")
 
     parallel = limits.parallel_sections and "utility" in sections
@@ -341,7 +343,7 @@ def _build(
             computed = utility_done()
             if computed is not None:  # a forked lane's copy (a thread's is the same object)
                 sections["utility"] = computed
-    if plots:
+    if plots and not forked:
         draw_figures(sections, limits, keys=("utility",))
     if "classes" in sections and rebalanced_target is not None:
         from evaluation.classwise import class_section

@@ -55,7 +55,7 @@ import pandas as pd
 
 from evaluation._common import EvaluationLimits, no_progress, quiet_warnings, sample_rows, section_rng
 from evaluation._tables import ColumnView, model_matrix
-from evaluation.importance import _importance
+from evaluation.importance import _importance, predict, predict_proba
 from evaluation.kernels import NotScorable
 from privacy.schema import PublicSchema
 
@@ -159,7 +159,7 @@ def _fit(
 
 
 def _aligned_proba(model, X: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    proba = model.predict_proba(X)
+    proba = predict_proba(model, X)
     out = np.zeros((X.shape[0], classes.size))
     index = {c: i for i, c in enumerate(classes)}
     for j, c in enumerate(model.classes_):
@@ -294,7 +294,7 @@ def _classification_scores(model, X: np.ndarray, y: np.ndarray, classes: np.ndar
 def _regression_scores(model, X: np.ndarray, y: np.ndarray) -> dict[str, Any]:
     from sklearn.metrics import mean_absolute_error, r2_score
 
-    pred = model.predict(X)
+    pred = predict(model, X)
     return {
         "r2": float(r2_score(y, pred)),
         "mae": float(mean_absolute_error(y, pred)),
@@ -477,11 +477,20 @@ def _training_draw_summary(primary: dict[str, Any], redrawn: dict[str, Any]) -> 
     }
 
 
+def _dense_labels(codes: np.ndarray) -> np.ndarray:
+    """`np.unique(codes, return_inverse=True)[1]`: each code's rank among the codes present, counted
+    instead of sorted for small non-negative integer codes."""
+    codes = np.asarray(codes)
+    if codes.size and codes.dtype.kind in "iu" and codes.min() >= 0 and codes.max() < 4 * codes.size + 1024:
+        present = np.bincount(codes) > 0
+        return (np.cumsum(present) - 1)[codes]
+    return np.unique(codes, return_inverse=True)[1]
+
+
 def _nmi(a: np.ndarray, b: np.ndarray) -> float:
     """scikit-learn's normalized_mutual_info_score (arithmetic mean of the entropies) of two code arrays,
     counted with bincount instead of a sparse contingency matrix."""
-    _, a = np.unique(a, return_inverse=True)
-    _, b = np.unique(b, return_inverse=True)
+    a, b = _dense_labels(a), _dense_labels(b)
     na, nb = int(a.max(initial=-1)) + 1, int(b.max(initial=-1)) + 1
     if na == nb == 1 or na == nb == 0:
         return 1.0  # one cluster each, or none: a perfect match, as scikit-learn says

@@ -235,3 +235,16 @@ def test_quiet_warnings_keeps_each_threads_warnings_and_restores_the_state() -> 
         warnings.simplefilter("always")
         warnings.warn("after", UserWarning, stacklevel=1)
     assert [str(w.message) for w in outside] == ["after"]
+
+
+def test_the_forked_lane_runs_beside_jax_without_a_warning() -> None:
+    """A worker that ran a JAX-based method has JAX's threads; JAX warns at every fork (its own calls in the
+    child could deadlock). The lane's child never calls JAX: the warning is not shown and the child runs."""
+    jnp = pytest.importorskip("jax.numpy")
+    float(jnp.ones(3).sum())  # JAX's threads started
+    parent = os.getpid()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with ProcessLane(ProgressRelay(lambda f, m: None)) as lane:
+            pid = lane.submit(os.getpid)()
+    assert pid != parent

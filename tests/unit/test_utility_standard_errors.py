@@ -16,7 +16,7 @@ from sklearn.metrics import balanced_accuracy_score, normalized_mutual_info_scor
 
 from evaluation import build_report, split_holdout
 from evaluation.importance import _balanced_accuracy
-from evaluation.utility import _auc_influence, _nmi, _r2_influence, _se, _standard_errors
+from evaluation.utility import _auc_influence, _dense_labels, _nmi, _r2_influence, _se, _standard_errors
 from privacy.schema import ColumnSpec, PublicSchema
 
 BOOTSTRAP = 600
@@ -103,6 +103,17 @@ def test_the_leakage_checks_mutual_information_is_scikit_learns(seed: int) -> No
     a = rng.integers(-1, int(rng.integers(1, 8)), n)
     b = 2 * a + (rng.random(n) < 0.05) if seed % 2 else rng.integers(0, int(rng.integers(1, 8)), n)
     assert _nmi(a, b) == pytest.approx(normalized_mutual_info_score(a, b), abs=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_leakage_checks_labels_are_numpys_unique_inverse(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(0, 300))
+    low = -3 if seed % 3 == 0 else 0  # negative codes: numpy's own
+    codes = rng.choice(rng.integers(low, 60, 8), n).astype(np.int32 if seed % 2 else np.int64)
+    if seed == 5:
+        codes = codes * 10_000  # sparse codes: numpy's own
+    assert np.array_equal(_dense_labels(codes), np.unique(codes, return_inverse=True)[1])
 
 
 def _table(n: int, seed: int) -> tuple[PublicSchema, pd.DataFrame]:
