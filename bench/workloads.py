@@ -224,6 +224,7 @@ def library_release(
     with meter.stage("import"):
         from core.bundle import safe_csv_bytes
         from evaluation import build_report, split_holdout
+        from evaluation._common import release_limits
         from privacy.budget import PrivacyCost, to_fraction
         from privacy.disclosure import apply_disclosure_control, real_row_checks, recode_like
         from privacy.policy import DatasetPolicy
@@ -271,6 +272,7 @@ def library_release(
                 schema.target,
                 thresholds=thresholds,
                 seed=seed % (2**32),
+                limits=release_limits(),
             )
             del train_view, test_view
         with meter.stage(f"serialise_{label}") as extra:

@@ -120,7 +120,8 @@ def post_process(
         exact_baseline = (baseline.exact_match_rate, baseline.rows_checked)
         unique_bound = None if unique_baseline is None else (unique_baseline, baseline.rows_checked)
 
-    from evaluation import EvaluationLimits, build_report
+    from evaluation import build_report
+    from evaluation._common import release_limits
 
     with _Stage(control, "evaluate", spec) as st:
         thresholds = {
@@ -142,9 +143,7 @@ def post_process(
             seed=sub_seed(spec.seed, "report"),
             progress=st,
             rebalanced_target=balanced_target(spec, inp),
-            # the utility section in a forked child beside the others (evaluation/lanes.py ProcessLane): on
-            # adult the stage's wall time halves, for no more CPU; a thread shares the GIL and saved nothing
-            limits=EvaluationLimits(parallel_sections=True, second_lane="process"),
+            limits=release_limits(),
         )
         del train_view, test_view
 
