@@ -61,11 +61,10 @@ class EvaluationLimits:
     # default: on a shared two-core machine under load, HistGradientBoosting with 2 OpenMP threads was
     # measured 10-20x slower than with 1 (spin-waiting threads), and 1 costs at most ~2x when idle.
     threads: int | None = 1
-    # the utility section on a second thread while the main one computes the others (evaluation/lanes.py):
-    # the same results. `synthgate evaluate` turns it on (1,000,000 rows: 15.2 -> 12.2 s wall, the same
-    # CPU). Off by default, for release jobs: in a Celery worker on adult, the evaluate stage took a median
-    # 4.12 s with it and 4.27 s without (five runs each) for 0.1-1.6 CPU s more, and a worker pool with a
-    # process per core has no idle core to lend
+    # the utility section on a second lane while the main one computes the others (evaluation/lanes.py):
+    # the same results. `synthgate evaluate` runs it on a thread (1,000,000 rows: 15.2 -> 12.2 s wall, the
+    # same CPU); release jobs in a forked process (`release_limits`). Off by default: a caller that runs
+    # several reports at once, or on a machine with one core, has no idle core to lend
     parallel_sections: bool = False
     # the second lane as a thread, or as a forked child process (evaluation/lanes.py `ProcessLane`: no GIL
     # shared with the main thread; Linux only, a thread elsewhere)

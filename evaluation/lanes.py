@@ -21,6 +21,11 @@ The child never touches the parent's connections or files: it writes to its pipe
 `os._exit`, and it dies with its parent (Linux's parent-death signal). Should the child fail to deliver
 a result (killed, out of memory, an error outside the task, or no word from it for `STALL_SECONDS`),
 the task runs again on the main thread, so a report never depends on the child.
+
+A forked lane only pays where a core is idle: two release jobs running at once on a two-core machine
+would otherwise become four busy processes. `CoreSlot` counts the host's busy cores: a release job
+holds one while it runs (workers/tasks.py `busy_core`), and `ProcessLane` forks only when it can take
+another; else the task runs at once on the caller's thread, as with one lane.
 """
 
 from __future__ import annotations
@@ -33,17 +38,18 @@ import select
 import signal
 import struct
 import sys
+import tempfile
 import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, TypeVar
 
 from evaluation._common import ProgressCallback
 
-__all__ = ["ProcessLane", "ProgressRelay", "ReportAbandoned", "SideLane", "can_fork"]
+__all__ = ["CoreSlot", "ProcessLane", "ProgressRelay", "ReportAbandoned", "SideLane", "busy_core", "can_fork"]
 
 T = TypeVar("T")
 
@@ -169,11 +175,69 @@ def _send(fd: int, message: Any) -> None:
         view = view[os.write(fd, view) :]
 
 
+class CoreSlot:
+    """One of the host's cores, held while this process keeps it busy: an exclusive `flock` on one of as
+    many files as the process may run on (in $SYNTHGATE_CORE_SLOTS, else a folder of this user's in the
+    temporary directory), released on `release` or when the process ends, however it ends."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    @staticmethod
+    def _folder() -> str:
+        folder = os.environ.get("SYNTHGATE_CORE_SLOTS") or os.path.join(
+            tempfile.gettempdir(), f"synthgate-cores-{os.getuid()}"
+        )
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        if os.stat(folder).st_uid != os.getuid():  # another user's folder: not ours to count in
+            raise PermissionError(folder)
+        return folder
+
+    @classmethod
+    def cores(cls) -> int:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+    @classmethod
+    def take(cls) -> CoreSlot | None:
+        """A free core's slot, or None when every core is held (or the slots cannot be counted here)."""
+        import fcntl
+
+        try:
+            folder = cls._folder()
+            for i in range(cls.cores()):
+                fd = os.open(os.path.join(folder, f"core-{i}"), os.O_RDWR | os.O_CREAT, 0o600)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    os.close(fd)
+                    continue
+                return cls(fd)
+        except OSError:
+            return None
+        return None
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # the lock goes with the last descriptor of it (a forked child's too)
+            self._fd = None
+
+
+@contextlib.contextmanager
+def busy_core() -> Iterator[CoreSlot | None]:
+    """Hold a core's slot while the block runs (None: every core was already held; the block runs anyway)."""
+    slot = CoreSlot.take()
+    try:
+        yield slot
+    finally:
+        if slot is not None:
+            slot.release()
+
+
 class _Child:
     """The parent's end of one forked task: its pid, pipe and what it has sent so far."""
 
-    def __init__(self, pid: int, fd: int) -> None:
-        self.pid, self.fd = pid, fd
+    def __init__(self, pid: int, fd: int, slot: CoreSlot) -> None:
+        self.pid, self.fd, self.slot = pid, fd, slot
         self.buffer = bytearray()
         self.result: tuple[str, Any] | None = None
         self.heard = time.monotonic()
@@ -211,6 +275,7 @@ class _Child:
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(self.pid, 0)
             self.reaped = True
+            self.slot.release()
         if not self.closed:
             os.close(self.fd)
             self.closed = True
@@ -227,7 +292,15 @@ class ProcessLane:
         self._children: list[_Child] = []
 
     def submit(self, fn: Callable[[], T]) -> Callable[[], T]:
-        read_fd, write_fd = os.pipe()
+        slot = CoreSlot.take()
+        if slot is None:  # no idle core to lend: one lane
+            result = fn()
+            return lambda: result
+        try:
+            read_fd, write_fd = os.pipe()
+        except BaseException:
+            slot.release()
+            raise
         parent = os.getpid()
         # the objects alive now out of the collector's sight in the child: its collections neither walk the
         # parent's heap nor write to (and so copy) its pages
@@ -240,6 +313,9 @@ class ProcessLane:
                 pid = os.fork()
         except BaseException:
             gc.unfreeze()
+            os.close(read_fd)
+            os.close(write_fd)
+            slot.release()
             raise
         if pid != 0:
             gc.unfreeze()
@@ -247,7 +323,7 @@ class ProcessLane:
             os.close(read_fd)
             self._run_child(fn, write_fd, parent)
         os.close(write_fd)
-        child = _Child(pid, read_fd)
+        child = _Child(pid, read_fd, slot)
         self._children.append(child)
         self._relay._polls.append(child.read)  # its progress, forwarded at the main thread's next report
 

@@ -28,13 +28,14 @@ def run_release(job_id: int) -> str:
     if not claim(job_id, owner, settings):
         log.info("job %s: nothing to claim (finished, or running elsewhere)", job_id)
         return "skipped"
+    from evaluation.lanes import busy_core
     from workers.pipeline import PipelineError, run_pipeline
 
     control = JobControl(
         job_id, owner, settings, time_limit=settings.job_time_limit(_method(job_id)), hard_exit=_in_pool_process()
     )
     try:
-        with control:
+        with busy_core(), control:  # a core this job keeps busy: the report forks a lane only beside a free one
             run_pipeline(job_id, control, settings, get_storage(settings))
         return "done"
     except (LeaseLost, JobStopped):
@@ -89,6 +90,7 @@ def rerun_postprocess(candidate_id: int) -> str:
     if not claim_candidate(candidate_id, owner, settings):
         log.info("candidate %s: nothing to claim (finished, or running elsewhere)", candidate_id)
         return "skipped"
+    from evaluation.lanes import busy_core
     from workers.pipeline import PipelineError, run_rerun
 
     job_id = _candidate_job(candidate_id)
@@ -101,7 +103,7 @@ def rerun_postprocess(candidate_id: int) -> str:
         hard_exit=_in_pool_process(),
     )
     try:
-        with control:
+        with busy_core(), control:
             run_rerun(candidate_id, control, settings, get_storage(settings))
         return "done"
     except (LeaseLost, JobStopped):

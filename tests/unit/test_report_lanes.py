@@ -22,7 +22,7 @@ import pytest
 import evaluation.lanes as lanes
 from evaluation import EvaluationLimits, build_report, split_holdout
 from evaluation._common import quiet_warnings
-from evaluation.lanes import ProcessLane, ProgressRelay, ReportAbandoned, SideLane
+from evaluation.lanes import CoreSlot, ProcessLane, ProgressRelay, ReportAbandoned, SideLane, busy_core
 from privacy.schema import conform_table, load_schema
 from tests.conftest import DATA
 
@@ -30,6 +30,12 @@ LANES = ["thread", "process"]
 ROOT = Path(__file__).resolve().parents[2]
 
 SMALL = {"fidelity_rows": 3000, "model_train_rows": 3000, "dcr_synthetic_rows": 500, "sdmetrics_rows": 2000}
+
+
+@pytest.fixture(autouse=True)
+def own_core_slots(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """This test's count of busy cores, apart from any worker's on the machine."""
+    monkeypatch.setenv("SYNTHGATE_CORE_SLOTS", str(tmp_path / "cores"))
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +254,52 @@ def test_the_forked_lane_runs_beside_jax_without_a_warning() -> None:
         with ProcessLane(ProgressRelay(lambda f, m: None)) as lane:
             pid = lane.submit(os.getpid)()
     assert pid != parent
+
+
+def _all_slots() -> list[CoreSlot]:
+    slots = [CoreSlot.take() for _ in range(CoreSlot.cores())]
+    assert all(slots), "every core's slot should have been free"
+    return slots  # type: ignore[return-value]
+
+
+def test_the_forked_lane_forks_only_beside_an_idle_core() -> None:
+    """Every core held (release jobs running): the task runs at once on the caller's thread; a core
+    free: it runs in a child, whose slot is given back when it ends."""
+    parent = os.getpid()
+    held = _all_slots()
+    with ProcessLane(ProgressRelay(lambda f, m: None)) as lane:
+        assert lane.submit(os.getpid)() == parent
+    held[-1].release()
+    with ProcessLane(ProgressRelay(lambda f, m: None)) as lane:
+        assert lane.submit(os.getpid)() != parent
+    last = CoreSlot.take()  # the child's slot is free again
+    assert last is not None and CoreSlot.take() is None
+    for slot in [*held[:-1], last]:
+        slot.release()
+    with busy_core() as slot:
+        assert slot is not None
+    for slot in _all_slots():
+        slot.release()
+
+
+def test_a_core_slot_is_freed_when_its_process_dies(tmp_path: Path) -> None:
+    script = "from evaluation.lanes import busy_core\nimport time\nwith busy_core() as s:\n    print(s is not None, flush=True)\n    time.sleep(120)\n"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "True"
+        held = [CoreSlot.take() for _ in range(CoreSlot.cores())]
+        assert held.count(None) == 1  # the other process holds one
+        for slot in held:
+            if slot is not None:
+                slot.release()
+    finally:
+        proc.kill()
+        proc.communicate()
+    for slot in _all_slots():
+        slot.release()
