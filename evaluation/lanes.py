@@ -36,6 +36,7 @@ import os
 import pickle
 import select
 import signal
+import stat
 import struct
 import sys
 import tempfile
@@ -189,7 +190,8 @@ class CoreSlot:
             tempfile.gettempdir(), f"synthgate-cores-{os.getuid()}"
         )
         os.makedirs(folder, mode=0o700, exist_ok=True)
-        if os.stat(folder).st_uid != os.getuid():  # another user's folder: not ours to count in
+        info = os.lstat(folder)
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():  # a link, or another user's: not ours
             raise PermissionError(folder)
         return folder
 

@@ -303,3 +303,17 @@ def test_a_core_slot_is_freed_when_its_process_dies(tmp_path: Path) -> None:
         proc.communicate()
     for slot in _all_slots():
         slot.release()
+
+
+def test_core_slots_are_not_counted_in_a_folder_that_is_not_this_users(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A link planted where the slots' folder goes is refused: no slot, so no forked lane (one lane)."""
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "planted").symlink_to(tmp_path / "elsewhere")
+    monkeypatch.setenv("SYNTHGATE_CORE_SLOTS", str(tmp_path / "planted"))
+    assert CoreSlot.take() is None
+    assert not list((tmp_path / "elsewhere").iterdir())
+    parent = os.getpid()
+    with ProcessLane(ProgressRelay(lambda f, m: None)) as lane:
+        assert lane.submit(os.getpid)() == parent
