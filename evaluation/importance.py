@@ -68,7 +68,7 @@ def _importance(model, X: np.ndarray, y: np.ndarray, task: str, seed: int, repea
     rng = np.random.default_rng(seed)
     n, d = X.shape
     perms = _permutations(rng, n, d, repeats)
-    base_pred = predict(model, X)
+    base_pred = model.predict(X)  # the model's own: `_tree_predictions` checks its sums against it
     baseline = _score(task, y, base_pred)
     pred = _tree_predictions(model, X, perms, base_pred)
     if pred is None:
@@ -104,13 +104,12 @@ def _hist_gradient_boosting(model):
     return None
 
 
-def _binned_raw_predict(est, X: np.ndarray) -> np.ndarray | None:
-    """`est._raw_predict(X)` by the binned traversal; None where that could differ (a categorical value
-    that is not a whole number from 0 to 255 and not missing) or scikit-learn's internals differ."""
-    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-
+def _binned_rows(est, Xp: np.ndarray) -> np.ndarray | None:
+    """The estimator's preprocessed rows `Xp` binned by its own bin mapper, so that its trees' binned
+    traversal reaches the leaves their float traversal does; None where that could differ (a categorical
+    value that is not a whole number from 0 to 255 and not missing) or scikit-learn's internals differ."""
     try:
-        Xp = np.array(est._preprocess_X(X, reset=False), dtype=np.float64, order="C", copy=True)
+        Xp = np.array(Xp, dtype=np.float64, order="C", copy=True)
         mapper = est._bin_mapper
         categorical = np.flatnonzero(mapper.is_categorical_) if mapper.is_categorical_ is not None else []
         for f in categorical:
@@ -121,8 +120,20 @@ def _binned_raw_predict(est, X: np.ndarray) -> np.ndarray | None:
             # the float traversal sends a category it never saw where missing values go; binning would
             # give it the next known category's bin
             col[present & ~np.isin(col, mapper.bin_thresholds_[f])] = np.nan
-        binned = mapper.transform(Xp)
-        raw = np.zeros((Xp.shape[0], est.n_trees_per_iteration_), dtype=est._baseline_prediction.dtype, order="F")
+        return mapper.transform(Xp)
+    except (AttributeError, TypeError):  # another scikit-learn's internals
+        return None
+
+
+def _binned_raw_predict(est, X: np.ndarray) -> np.ndarray | None:
+    """`est._raw_predict(X)` by the binned traversal (None: see `_binned_rows`)."""
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    try:
+        binned = _binned_rows(est, est._preprocess_X(X, reset=False))
+        if binned is None:
+            return None
+        raw = np.zeros((binned.shape[0], est.n_trees_per_iteration_), dtype=est._baseline_prediction.dtype, order="F")
         raw += est._baseline_prediction
         est._predict_iterations(binned, est._predictors, raw, True, _openmp_effective_n_threads())
     except (AttributeError, TypeError):  # another scikit-learn's internals
@@ -202,6 +213,7 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
     try:
         Xp = est._preprocess_X(X, reset=False)
         known, f_idx_map = est._bin_mapper.make_known_categories_bitsets()
+        missing = est._bin_mapper.missing_values_bin_idx_
         baseline = est._baseline_prediction
         trees = est._predictors
     except AttributeError:  # another scikit-learn's internals: predict the batch as a whole
@@ -212,9 +224,15 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
     if where is None:
         return None
     k_trees = est.n_trees_per_iteration_
+    # the trees walk the binned rows where binning reaches the same leaves (small integers to compare),
+    # else the float rows; the final check against `base_pred` holds either way
+    binned = _binned_rows(est, Xp)
+    rows_of = Xp if binned is None else binned
 
     def predict(predictor, rows: np.ndarray) -> np.ndarray:
-        return predictor.predict(rows, known, f_idx_map, 1)
+        if binned is None:
+            return predictor.predict(rows, known, f_idx_map, 1)
+        return predictor.predict_binned(rows, missing, 1)
 
     # per tree: each row's leaf and its value, and for each node the features tested on the path to it
     values: list[list[np.ndarray]] = []
@@ -228,7 +246,7 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
             nodes = predictor.nodes
             indexed = type(predictor)(nodes.copy(), predictor.binned_left_cat_bitsets, predictor.raw_left_cat_bitsets)
             indexed.nodes["value"] = np.arange(nodes.size, dtype=float)
-            leaf = predict(indexed, Xp).astype(np.intp)
+            leaf = predict(indexed, rows_of).astype(np.intp)
             ancestors = np.zeros((nodes.size, d), dtype=bool)
             for parent in range(nodes.size):  # children come after their parent in the node array
                 if not nodes["is_leaf"][parent]:
@@ -260,11 +278,12 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
     out = []
     for j in range(d):
         jp = where[j]
-        copies = np.tile(Xp, (repeats, 1))
+        copies = np.tile(rows_of, (repeats, 1))
         for r, perm in enumerate(perms[j]):
-            copies[r * n : (r + 1) * n, jp] = Xp[perm, jp]
+            copies[r * n : (r + 1) * n, jp] = rows_of[perm, jp]
         # a row given its own value again (or a missing value for a missing one) keeps its leaves
-        original, permuted = np.tile(Xp[:, jp], repeats), copies[:, jp]
+        original = np.tile(Xp[:, jp], repeats)
+        permuted = np.concatenate([Xp[perm, jp] for perm in perms[j]]) if repeats else original
         moved = (original != permuted) & ~(np.isnan(original) & np.isnan(permuted))
 
         def contribution(
