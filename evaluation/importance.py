@@ -200,8 +200,8 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
     copies stacked feature by feature, repeat by repeat), for a HistGradientBoosting model; None for
     another model, or when the tree-by-tree sum does not give back `base_pred` exactly.
 
-    Each tree is predicted once on X with its nodes' values replaced by their indices, which gives each
-    row's leaf by the tree's own traversal. A row whose leaf has no ancestor splitting on feature j reaches
+    Each tree is predicted once on X (its binned rows, where `_binned_rows` can bin them) with its nodes'
+    values replaced by their indices, which gives each row's leaf by the tree's own traversal. A row whose leaf has no ancestor splitting on feature j reaches
     the same leaf whatever its value of j, and so does a row the permutation gives the same value of j, so
     in the copies that permute j only the rows whose path tests j and whose value of j changed are
     predicted again. The trees' values are added in the estimator's own order (iteration by iteration,
