@@ -33,9 +33,9 @@ from evaluation.kernels import (
     MIN_PAIR_WEIGHT,
     Contingency,
     NotScorable,
-    _association_codes,
     counted_densely,
     joint_cells,
+    sparse_pair_weight,
 )
 
 __all__ = [
@@ -179,11 +179,7 @@ def score_standard_errors(
             continue
         jr, js, tr, ts = joint_cells([rc[a], rc[b]], [sc[a], sc[b]], [sizes[a], sizes[b]])
         two_way[(a, b)] = (0.5 * np.sign(tr / n_r - ts / n_s), jr, js)
-        weights[(a, b)] = max(
-            _association_codes(rc[a], rc[b], sizes[a], sizes[b]),
-            _association_codes(sc[a], sc[b], sizes[a], sizes[b]),
-            MIN_PAIR_WEIGHT,
-        )
+        weights[(a, b)] = sparse_pair_weight(rc, sc, sizes, a, b)
     var = dict.fromkeys(keys, 0.0)
     for counts, n, correction, sign, side in (
         (real, n_r, real_fpc, 1.0, 1),

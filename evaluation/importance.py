@@ -152,8 +152,11 @@ def predict(model, X: np.ndarray) -> np.ndarray:
     """`model.predict(X)`, bit for bit; faster for a HistGradientBoosting model."""
     est = _hist_gradient_boosting(model)
     raw = _binned_raw_predict(est, X) if est is not None else None
-    if raw is None:
-        return model.predict(X)
+    return model.predict(X) if raw is None else _decide(est, raw)
+
+
+def _decide(est, raw: np.ndarray) -> np.ndarray:
+    """What the estimator's `predict` makes of its raw predictions: classes, or the inverse link."""
     if not hasattr(est, "classes_"):
         return est._loss.link.inverse(raw.ravel())
     encoded = (raw.ravel() > 0).astype(int) if raw.shape[1] == 1 else np.argmax(raw, axis=1)
@@ -201,8 +204,9 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
     another model, or when the tree-by-tree sum does not give back `base_pred` exactly.
 
     Each tree is predicted once on X (its binned rows, where `_binned_rows` can bin them) with its nodes'
-    values replaced by their indices, which gives each row's leaf by the tree's own traversal. A row whose leaf has no ancestor splitting on feature j reaches
-    the same leaf whatever its value of j, and so does a row the permutation gives the same value of j, so
+    values replaced by their indices, which gives each row's leaf by the tree's own traversal. A row whose
+    leaf has no ancestor splitting on feature j reaches the same leaf whatever its value of j, and so does a
+    row the permutation gives the same value of j, so
     in the copies that permute j only the rows whose path tests j and whose value of j changed are
     predicted again. The trees' values are added in the estimator's own order (iteration by iteration,
     starting from its baseline), so the sums, and so the predictions, are bit for bit those of `predict`.
@@ -267,13 +271,7 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
                 out[:, k] += contribution(i, k)
         return out
 
-    def decide(r: np.ndarray) -> np.ndarray:
-        if not hasattr(est, "classes_"):
-            return est._loss.link.inverse(r.ravel())
-        encoded = (r.ravel() > 0).astype(int) if r.shape[1] == 1 else np.argmax(r, axis=1)
-        return est.classes_[encoded]
-
-    if not np.array_equal(decide(raw(n, lambda i, k: values[i][k])), base_pred):
+    if not np.array_equal(_decide(est, raw(n, lambda i, k: values[i][k])), base_pred):
         return None
     out = []
     for j in range(d):
@@ -295,5 +293,5 @@ def _tree_predictions(model, X: np.ndarray, perms: list[list[np.ndarray]], base_
                 c[again] = predict(trees[i][k], copies[again])
             return c
 
-        out.append(decide(raw(n * repeats, contribution)))
+        out.append(_decide(est, raw(n * repeats, contribution)))
     return np.concatenate(out) if out else np.empty(0, dtype=base_pred.dtype)

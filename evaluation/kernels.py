@@ -35,6 +35,7 @@ __all__ = [
     "pearson_correlation",
     "range_coverage",
     "sample_pairs",
+    "sparse_pair_weight",
     "tv_distance_counts",
 ]
 
@@ -292,11 +293,7 @@ def fidelity_from_codes(
     for a, b in pairs:
         if not counted_densely(sizes[a] * sizes[b]):
             two_way[(a, b)] = joint_tv_distance([rc[a], rc[b]], [sc[a], sc[b]], [sizes[a], sizes[b]])
-            weights[(a, b)] = max(
-                _association_codes(rc[a], rc[b], sizes[a], sizes[b]),
-                _association_codes(sc[a], sc[b], sizes[a], sizes[b]),
-                MIN_PAIR_WEIGHT,
-            )
+            weights[(a, b)] = sparse_pair_weight(rc, sc, sizes, a, b)
             continue
         two_way[(a, b)] = _two_way_tvd(real_t, syn_t, a, b)
         weights[(a, b)] = max(_association(real_t, a, b), _association(syn_t, a, b), MIN_PAIR_WEIGHT)
@@ -315,6 +312,18 @@ def fidelity_from_codes(
         "one_way": one_way,
         "two_way": two_way,
     }
+
+
+def sparse_pair_weight(
+    real: dict[str, np.ndarray], synthetic: dict[str, np.ndarray], sizes: dict[str, int], a: str, b: str
+) -> float:
+    """The weight in the fidelity score of a pair too large to count densely: the stronger of its real and
+    synthetic Cramer's V, from the codes, at least MIN_PAIR_WEIGHT."""
+    return max(
+        _association_codes(real[a], real[b], sizes[a], sizes[b]),
+        _association_codes(synthetic[a], synthetic[b], sizes[a], sizes[b]),
+        MIN_PAIR_WEIGHT,
+    )
 
 
 def _association_codes(codes_a: np.ndarray, codes_b: np.ndarray, size_a: int, size_b: int) -> float:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import logging
 import os
 import pickle
 import select
@@ -53,6 +54,7 @@ from evaluation._common import ProgressCallback
 __all__ = ["CoreSlot", "ProcessLane", "ProgressRelay", "ReportAbandoned", "SideLane", "busy_core", "can_fork"]
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
 
 
 class ReportAbandoned(RuntimeError):
@@ -340,9 +342,7 @@ class ProcessLane:
             if child.result is not None and child.result[0] == "result":
                 return child.result[1]  # type: ignore[no-any-return]
             reason = child.result[1] if child.result is not None else "it ended without a result"
-            import logging
-
-            logging.getLogger(__name__).warning("report lane process failed (%s); running its task here", reason)
+            logger.warning("report lane process failed (%s); running its task here", reason)
             return fn()
 
         return wait
