@@ -30,7 +30,6 @@ import platform
 import threading
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +53,8 @@ _VERSIONED = (
 
 
 def _versions() -> dict[str, str]:
+    from importlib import metadata  # here: `synthgate`'s every command imports this package to register `bench`
+
     out = {}
     for name in _VERSIONED:
         try:

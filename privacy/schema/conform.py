@@ -111,9 +111,12 @@ def _issues(df: pd.DataFrame, schema: PublicSchema, *, errors_only: bool) -> lis
         s = df[name]
         nulls: bool | None = None  # whether s has nulls, where a branch already knows
         if spec.kind in NUMERIC_KINDS and spec.values is None:
-            nonnull = s.dropna()
-            num = pd.to_numeric(nonnull, errors="coerce")
-            bad = int(num.isna().sum())
+            if pd.api.types.is_numeric_dtype(s.dtype):  # numbers already: none to coerce; a null compares False
+                num, bad = s, 0
+            else:
+                nonnull = s.dropna()
+                num = pd.to_numeric(nonnull, errors="coerce")
+                bad = int(num.isna().sum())
             if bad:
                 example = nonnull[num.isna()].iloc[0]
                 issues.append(
@@ -290,7 +293,8 @@ def _declared(s: pd.Series, keys: dict[str, Scalar], values: list[Scalar]) -> tu
         categories = s.cat.categories
         cat_codes = s.cat.codes.to_numpy()
         looked_up = [keys.get(_key(v)) for v in categories] + [None]
-        where = np.where(cat_codes < 0, len(categories), cat_codes).astype(np.intp)
+        where = cat_codes.astype(np.intp)
+        where[where < 0] = len(categories)
         return pd.array(looked_up, dtype=_category_dtype(values)), where
     codes, uniques = factorize(s)
     looked_up = [keys.get(_key(v)) for v in uniques] + [None]
@@ -353,13 +357,19 @@ def _rounded_int64(num: pd.Series) -> pd.Series:
     """`num.round().astype("Int64")`, built from the rounded floats and their null mask at once."""
     if num.dtype != np.float64:
         return num.round().astype("Int64")
-    x = np.round(num.to_numpy())
+    x = np.round(num.to_numpy())  # a fresh array: set in place below
     null = np.isnan(x)
-    if not np.all(np.abs(x[~null]) < 2.0**63):  # infinite or too large: as astype refuses it
-        return num.round().astype("Int64")
-    return pd.Series(
-        pd.arrays.IntegerArray(np.where(null, 0, x).astype(np.int64), null), index=num.index, name=num.name
-    )
+    nulls = bool(null.any())
+    if x.size and not (nulls and null.all()) and not (-(2.0**63) < np.fmin.reduce(x) and np.fmax.reduce(x) < 2.0**63):
+        return num.round().astype("Int64")  # infinite or too large: as astype refuses it
+    if nulls:
+        x[null] = 0
+    return pd.Series(pd.arrays.IntegerArray(x.astype(np.int64), null), index=num.index, name=num.name)
+
+
+def _within(x: np.ndarray, lo: float, hi: float) -> bool:
+    """Whether every number of x (nulls aside) lies in [lo, hi]: clipping would change nothing."""
+    return not x.size or bool(lo <= np.fmin.reduce(x) and np.fmax.reduce(x) <= hi) or bool(np.isnan(x).all())
 
 
 def enforce_schema(
@@ -416,7 +426,8 @@ def enforce_schema(
             num = pd.to_numeric(s, errors="coerce").astype("float64")
             if spec.has_bounds:
                 lo, hi = spec.numeric_bounds()
-                num = num.clip(lo, hi)
+                if not _within(num.to_numpy(), lo, hi):
+                    num = num.clip(lo, hi)
             if not spec.nullable:
                 num = _fill_from_output(num, rng, name, spec.numeric_bounds() if spec.has_bounds else None)
             if spec.is_integer:

@@ -106,7 +106,9 @@ def _read_csv_categories(p: Path) -> pd.DataFrame:
             f = f.with_type(pa.dictionary(pa.int32(), f.type))
         fields.append(f)
     table = table.cast(pa.schema(fields, metadata=table.schema.metadata))
-    return table.to_pandas()
+    # a block per column, numbers without nulls taken as they are (not copied into 2-D blocks), and
+    # each column's arrow memory freed once converted
+    return table.to_pandas(split_blocks=True, self_destruct=True)
 
 
 _MAX_DICTIONARY = 1 << 16  # distinct texts per column (per block) arrow encodes while parsing

@@ -70,3 +70,38 @@ def test_past_2_53_and_nulls_take_the_float_path(monkeypatch: pytest.MonkeyPatch
     assert conform._conformed_ints(raw["big"], schema.columns["big"]) is None
     assert conform._conformed_ints(raw["big_bounds"], schema.columns["big_bounds"]) is None
     assert conform._conformed_ints(raw["nullable"], schema.columns["nullable"]) is None
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [1.4, 2.6, np.nan, -3.5],
+        [0.5, 1.5, 2.5, -0.5, -0.0],
+        [np.nan, np.nan],
+        [],
+        [2.0**62, np.nan],
+        [1e19, 1.0],
+        [np.inf, 1.0],
+        [-(2.0**63), 3.0],
+    ],
+)
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
+def test_rounded_int64_is_pandas_round_then_int64(values: list[float]) -> None:
+    s = pd.Series(values, dtype="float64", name="x")
+    try:
+        expected = s.round().astype("Int64")
+    except (TypeError, ValueError, OverflowError) as exc:  # too large or infinite: refused alike
+        with pytest.raises(type(exc)):
+            conform._rounded_int64(s)
+        return
+    got = conform._rounded_int64(s)
+    assert got.dtype == "Int64" and got.name == "x"
+    pd.testing.assert_series_equal(got, expected)
+
+
+@pytest.mark.parametrize(("values", "inside"), [([1.0, np.nan, 5.0], True), ([0.0, 5.5], False), ([np.nan], True)])
+def test_clipping_is_skipped_only_when_it_changes_nothing(values: list[float], inside: bool) -> None:
+    x = np.array(values)
+    assert conform._within(x, 0.0, 5.0) is inside
+    if inside:
+        pd.testing.assert_series_equal(pd.Series(x).clip(0.0, 5.0), pd.Series(x))

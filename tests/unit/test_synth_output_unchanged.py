@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -57,7 +58,8 @@ def test_a_real_process_ends_with_its_output_flushed_and_atexit_run(tmp_path: Pa
 
 def test_the_allocator_is_tuned_only_in_a_synthgate_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """`keep_freed_memory` changes nothing in a process that hosts the CLI (this test runner, the web
-    app); in a process `main` started it sets glibc's mmap threshold, trim threshold and top pad."""
+    app); in a process `main` started it sets glibc's mmap threshold, trim threshold and top pad, and turns
+    off numpy's advice of transparent huge pages."""
     import ctypes
 
     from webapp.cli import _common
@@ -69,14 +71,17 @@ def test_the_allocator_is_tuned_only_in_a_synthgate_process(monkeypatch: pytest.
             calls.append((param, value))
             return 1
 
+    advised: list[bool] = []
     monkeypatch.setattr(ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.setattr(np._core.multiarray, "_set_madvise_hugepage", advised.append)
     monkeypatch.setattr(_common, "_STARTED_BY_MAIN", False)
     _common.keep_freed_memory()
-    assert calls == []
+    assert calls == [] and advised == []
     monkeypatch.setattr(_common, "_STARTED_BY_MAIN", True)
     monkeypatch.setattr(sys, "platform", "linux")
     _common.keep_freed_memory()
     assert [p for p, _ in calls] == [-3, -1, -2] and all(v >= 1 << 26 for _, v in calls)
+    assert advised == [False]  # numpy's large arrays: no transparent huge pages from now on
 
 
 def test_under_a_profiler_the_process_ends_as_usual(tmp_path: Path) -> None:

@@ -47,8 +47,23 @@ def package_version() -> str:
         return "unknown"
 
 
+def _print_version(ctx: click.Context) -> None:
+    """`--version`: the version is looked up only when asked for (its package metadata costs every other
+    command's start up to 20 ms)."""
+    if not ctx.resilient_parsing:
+        click.echo(f"synthgate {package_version()}")
+        ctx.exit()
+
+
 @click.group(cls=SynthgateGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
-@click.version_option(package_version(), "--version", prog_name="synthgate", message="%(prog)s %(version)s")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, _param, value: _print_version(ctx) if value else None,
+    help="Show the version and exit.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option(
     "--url",
