@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from privacy._classes import codes_of, combine_codes
 from privacy.disclosure.public import (
     DisclosureReport,
-    _class_ids,
     class_sizes,
     k_anonymity,
     l_diversity,
@@ -96,15 +96,50 @@ def _normalised(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def _joint_ids(a: pd.DataFrame, b: pd.DataFrame, columns: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Class ids of the rows of a and b over the same columns, comparable between the two."""
-    na, nb = _normalised(a, columns), _normalised(b, columns)
-    for c in columns:  # a column numeric on one side and text on the other: compare as text
-        if na[c].dtype != nb[c].dtype:
-            na[c], nb[c] = _text_keys(na[c]), _text_keys(nb[c])
-    both = pd.concat([na, nb], ignore_index=True)
-    ids = _class_ids(both, list(columns))
-    return ids[: len(a)], ids[len(a) :]
+def _as_text(s: pd.Series) -> bool:
+    """Whether `_normalised` compares the column by its text keys."""
+    return bool(
+        pd.api.types.is_bool_dtype(s)
+        or not (pd.api.types.is_numeric_dtype(s) or pd.api.types.is_datetime64_any_dtype(s))
+    )
+
+
+def _joint_codes(a: pd.DataFrame, b: pd.DataFrame, columns: Sequence[str]) -> dict[str, np.ndarray]:
+    """Per column, codes of the rows of a then b, equal where `_normalised` makes the values equal (a
+    column numeric on one side and text on the other is compared as text; a null equals a null).
+
+    A column of text on both sides is keyed once per distinct value of each side, its keys matched
+    between the sides, without a key object per cell."""
+    out: dict[str, np.ndarray] = {}
+    for c in columns:
+        x, y = a[c], b[c]
+        if _as_text(x) and _as_text(y):
+            (cx, kx), (cy, ky) = _distinct_keys(x), _distinct_keys(y)
+            ids = {k: i for i, k in enumerate(dict.fromkeys([*kx, *ky]))}
+            null = len(ids)  # a null's code: index -1 of each lookup
+            lx = np.array([*(ids[k] for k in kx), null], dtype=np.int64)
+            ly = np.array([*(ids[k] for k in ky), null], dtype=np.int64)
+            out[c] = np.concatenate([lx[cx], ly[cy]])
+            continue
+        nx, ny = _normalised(a, [c])[c], _normalised(b, [c])[c]
+        if nx.dtype != ny.dtype:
+            nx, ny = _text_keys(nx), _text_keys(ny)
+        out[c] = codes_of(pd.concat([nx, ny], ignore_index=True))
+    return out
+
+
+def _distinct_keys(s: pd.Series) -> tuple[np.ndarray, list[str]]:
+    """(codes, keys): `_text_keys`' values as each cell's index into the keys of the distinct values (-1:
+    a null)."""
+    codes, uniques = pd.factorize(s)
+    return codes, [_key(v) for v in uniques]
+
+
+def _joint_ids(codes: Mapping[str, np.ndarray], columns: Sequence[str], n_a: int) -> tuple[np.ndarray, np.ndarray]:
+    """Class ids of the rows of a and of b (`_joint_codes`' tables, a with n_a rows) over the columns."""
+    total = len(next(iter(codes.values())))
+    ids = combine_codes([codes[c] for c in columns], total)
+    return ids[:n_a], ids[n_a:]
 
 
 def real_row_checks(
@@ -141,12 +176,13 @@ def real_row_checks(
     qis = [q for q in schema.quasi_identifiers if q in compared]
     n = len(synth)
 
-    s_ids, r_ids = _joint_ids(synth, real, compared)
+    codes = _joint_codes(synth, real, compared)  # the quasi-identifiers are compared columns
+    s_ids, r_ids = _joint_ids(codes, compared, n)
     exact = np.isin(s_ids, r_ids)
     unique = np.zeros(n, dtype=bool)
     real_unique = None
     if qis:
-        sq, rq = _joint_ids(synth, real, qis)
+        sq, rq = _joint_ids(codes, qis, n)
         counts = np.bincount(rq, minlength=int(max(sq.max(initial=-1), rq.max(initial=-1))) + 1)
         unique_ids = np.flatnonzero(counts == 1)
         real_unique = int(len(unique_ids))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -128,3 +129,57 @@ def test_comparison_in_the_released_representation():
     _, report = real_row_checks(released, real, SCHEMA, DatasetPolicy(k=5), disclosure=dis.to_dict())
     assert report.recoded
     assert report.unique_matches == 5  # every (M, 35-39) row reproduces the one real (M, 35-39)
+
+
+def _reference_joint_ids(a: pd.DataFrame, b: pd.DataFrame, columns: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The joint class ids as first written: both tables normalised, concatenated, classed."""
+    from privacy.disclosure.public import _class_ids
+    from privacy.disclosure.real_rows import _normalised, _text_keys
+
+    na, nb = _normalised(a, columns), _normalised(b, columns)
+    for c in columns:
+        if na[c].dtype != nb[c].dtype:
+            na[c], nb[c] = _text_keys(na[c]), _text_keys(nb[c])
+    ids = _class_ids(pd.concat([na, nb], ignore_index=True), columns)
+    return ids[: len(a)], ids[len(a) :]
+
+
+def _same_partition(x: np.ndarray, y: np.ndarray) -> bool:
+    """Whether two id arrays group the rows alike (ids may be numbered differently)."""
+    pairs = set(zip(x.tolist(), y.tolist(), strict=True))
+    return len(pairs) == len(set(x.tolist())) == len(set(y.tolist()))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_joint_codes_group_rows_as_the_first_implementation(seed: int) -> None:
+    from privacy.disclosure.real_rows import _joint_codes, _joint_ids
+
+    rng = np.random.default_rng(seed)
+
+    def table(n: int, text_number: bool) -> pd.DataFrame:
+        words = np.array(["a", "b", "1", "2.0", "c"], dtype=object)
+        text = pd.Series(words[rng.integers(0, 5, n)], dtype=object)
+        text[rng.random(n) < 0.1] = None
+        number = pd.Series(rng.integers(0, 4, n).astype(float))
+        number[rng.random(n) < 0.1] = np.nan
+        return pd.DataFrame(
+            {
+                "text": text,
+                "string": text.astype("string"),
+                "category": text.astype("category"),
+                "number": number,
+                "ints": pd.array(rng.integers(0, 3, n), dtype="Int64"),
+                "flag": rng.random(n) < 0.5,
+                "when": pd.to_datetime(rng.integers(0, 3, n) * 86_400, unit="s"),
+                # a column of numbers on one side and of text on the other: compared as text
+                "mixed": pd.Series(rng.integers(1, 3, n)).astype(str if text_number else float),
+            }
+        )
+
+    a, b = table(400, True), table(300, False)
+    columns = list(a.columns)
+    codes = _joint_codes(a, b, columns)
+    for chosen in (columns, ["text", "mixed"], ["category", "when"], ["string"], ["ints", "flag"]):
+        got, want = _joint_ids(codes, chosen, len(a)), _reference_joint_ids(a, b, chosen)
+        assert _same_partition(np.concatenate(got), np.concatenate(want)), chosen
+        assert np.isin(got[0], got[1]).sum() == np.isin(want[0], want[1]).sum()
