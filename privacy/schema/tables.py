@@ -82,18 +82,40 @@ def _read_csv_categories(p: Path) -> pd.DataFrame:
     from pandas._libs.parsers import STR_NA_VALUES
 
     nulls = sorted(set(NA_VALUES) | STR_NA_VALUES)
-    try:
-        table = pv.read_csv(
-            p,
-            read_options=pv.ReadOptions(autogenerate_column_names=False, skip_rows=0, encoding="utf-8"),
-            parse_options=pv.ParseOptions(delimiter=",", quote_char='"', ignore_empty_lines=True),
-            convert_options=pv.ConvertOptions(
-                null_values=nulls,
-                strings_can_be_null=True,
-                auto_dict_encode=True,
-                auto_dict_max_cardinality=_MAX_DICTIONARY,
-            ),
+    read_options = pv.ReadOptions(autogenerate_column_names=False, skip_rows=0, encoding="utf-8")
+    parse_options = pv.ParseOptions(delimiter=",", quote_char='"', ignore_empty_lines=True)
+
+    def convert_options(types: dict[str, Any] | None = None) -> Any:
+        return pv.ConvertOptions(
+            column_types=types,
+            null_values=nulls,
+            strings_can_be_null=True,
+            auto_dict_encode=True,
+            auto_dict_max_cardinality=_MAX_DICTIONARY,
         )
+
+    try:
+        # the types arrow infers from the file's first block (a column with nulls only there is left to
+        # infer), then the whole file read with them: less CPU than inferring block by block. A later
+        # value they cannot hold (a decimal in a column of integers) fails that read, and the file is
+        # read again inferring as it goes, as before
+        with pv.open_csv(
+            p, read_options=read_options, parse_options=parse_options, convert_options=convert_options()
+        ) as r:
+            names = r.schema.names
+            first = {f.name: f.type for f in r.schema if not pa.types.is_null(f.type)}
+        table = None
+        if len(set(names)) == len(names):  # types are given by column name
+            try:
+                table = pv.read_csv(
+                    p, read_options=read_options, parse_options=parse_options, convert_options=convert_options(first)
+                )
+            except pa.ArrowInvalid:
+                table = None
+        if table is None:
+            table = pv.read_csv(
+                p, read_options=read_options, parse_options=parse_options, convert_options=convert_options()
+            )
     except pa.ArrowInvalid as exc:
         raise pd.errors.ParserError(exc) from exc
     # as pandas: an all-null column is float64; a text column arrow left plain (too many distinct

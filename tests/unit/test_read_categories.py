@@ -182,3 +182,39 @@ def test_decoded_categories_enforce_as_before() -> None:
     a, b = enforce_schema(decoded, schema, seed=3), enforce_schema(plain, schema, seed=3)
     assert frame_fingerprint(a) == frame_fingerprint(b)
     assert np.array_equal(encoder.encode(decoded), encoder.encode(plain))
+
+
+def _block_crossing_table(kind: str, rows: int = 150_000) -> pd.DataFrame:
+    """More than one of arrow's 1 MiB blocks, with what the first block's types cannot tell."""
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({"id": np.arange(rows), "word": rng.choice(["a", "b", "c"], rows)})
+    late = np.arange(rows) > rows - 100  # only in the last block
+    if kind == "decimal after integers":
+        df["x"] = np.where(late, 0.5, 1.0).astype(object)
+        df.loc[~late, "x"] = 1
+    elif kind == "values after nulls":
+        df["x"] = pd.Series(np.where(late, "7", None), dtype=object)
+    elif kind == "text after numbers":
+        df["x"] = np.where(late, "seven", "7")
+    elif kind == "many distinct texts":
+        df["x"] = [f"t{i}" for i in rng.permutation(rows)]
+        df["y"] = [f"u{i % 70_000}" for i in range(rows)]
+    elif kind == "dates then a non-date":
+        df["x"] = np.where(late, "soon", "2020-01-02")
+    return df
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["decimal after integers", "values after nulls", "text after numbers", "many distinct texts", "dates then a non-date"],
+)
+def test_the_first_blocks_types_never_change_what_is_read(kind: str, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    _block_crossing_table(kind).to_csv(path, index=False)
+    assert path.stat().st_size > 1 << 20
+    plain, cats = read_table(path), read_table(path, categories=True)  # pandas' read infers over the whole file
+    _same_values(plain, cats)
+    for c in cats.columns:
+        if isinstance(cats[c].dtype, pd.CategoricalDtype):  # categories in order of first appearance
+            seen = plain[c].dropna().drop_duplicates().tolist()
+            assert cats[c].cat.categories.tolist() == seen, c
