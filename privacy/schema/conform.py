@@ -360,7 +360,7 @@ def _rounded_int64(num: pd.Series) -> pd.Series:
     x = np.round(num.to_numpy())  # a fresh array: set in place below
     null = np.isnan(x)
     nulls = bool(null.any())
-    if x.size and not (nulls and null.all()) and not (-(2.0**63) < np.fmin.reduce(x) and np.fmax.reduce(x) < 2.0**63):
+    if x.size and not (nulls and null.all()) and not (np.fmin.reduce(x) > -(2.0**63) and np.fmax.reduce(x) < 2.0**63):
         return num.round().astype("Int64")  # infinite or too large: as astype refuses it
     if nulls:
         x[null] = 0

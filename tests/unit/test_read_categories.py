@@ -206,7 +206,13 @@ def _block_crossing_table(kind: str, rows: int = 150_000) -> pd.DataFrame:
 
 @pytest.mark.parametrize(
     "kind",
-    ["decimal after integers", "values after nulls", "text after numbers", "many distinct texts", "dates then a non-date"],
+    [
+        "decimal after integers",
+        "values after nulls",
+        "text after numbers",
+        "many distinct texts",
+        "dates then a non-date",
+    ],
 )
 def test_the_first_blocks_types_never_change_what_is_read(kind: str, tmp_path: Path) -> None:
     path = tmp_path / "t.csv"
