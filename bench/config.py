@@ -226,6 +226,11 @@ def _line(
     return out
 
 
+def _process_line(run: str, process: dict[str, Any]) -> dict[str, Any]:
+    """The line of a whole program's run (`bench.measure.run_program`)."""
+    return _line(run, "process", process["wall_s"], process["cpu_s"], process["peak_rss_mib"])
+
+
 def _stage_lines(run: str, result: ChildResult) -> list[dict[str, Any]]:
     return [_line(run, s["stage"], s["wall_s"], s["cpu_s"], s["peak_rss_mib"]) for s in result.stages]
 

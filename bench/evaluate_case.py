@@ -17,7 +17,7 @@ import os
 import time
 from typing import Any
 
-from bench.config import BenchConfig, _fail, _line, _stage_lines, _synthgate_argv, _target, new_case
+from bench.config import BenchConfig, _fail, _line, _process_line, _stage_lines, _synthgate_argv, _target, new_case
 from bench.data import ADULT_CSV, ADULT_SCHEMA, ROOT, write_adult_resample
 from bench.measure import Meter, run_in_child, run_program
 
@@ -109,15 +109,7 @@ def case_evaluate(cfg: BenchConfig) -> dict[str, Any]:
     if not process["ok"]:
         _fail(case, "synthgate evaluate (whole process)", process)
     else:
-        case["lines"].append(
-            _line(
-                "synthgate evaluate (whole process)",
-                "process",
-                process["wall_s"],
-                process["cpu_s"],
-                process["peak_rss_mib"],
-            )
-        )
+        case["lines"].append(_process_line("synthgate evaluate (whole process)", process))
     cfg.log(f"[evaluate] the same steps one by one on {rows:,} x 15")
     stages = run_in_child(
         "bench.evaluate_case:evaluate_stages",

@@ -24,7 +24,17 @@ import subprocess
 import sys
 from typing import Any
 
-from bench.config import BenchConfig, _fail, _line, _ratio, _stage_lines, _synthgate_argv, _target, new_case
+from bench.config import (
+    BenchConfig,
+    _fail,
+    _line,
+    _process_line,
+    _ratio,
+    _stage_lines,
+    _synthgate_argv,
+    _target,
+    new_case,
+)
 from bench.data import ROOT, write_adult_resample
 from bench.measure import run_in_child, run_program
 
@@ -99,15 +109,7 @@ def case_synth_process(cfg: BenchConfig) -> dict[str, Any]:
             _fail(case, "synthgate synth (whole process)", process)
             return case
         processes.append(process)
-        case["lines"].append(
-            _line(
-                f"synthgate synth (whole process){tag}",
-                "process",
-                process["wall_s"],
-                process["cpu_s"],
-                process["peak_rss_mib"],
-            )
-        )
+        case["lines"].append(_process_line(f"synthgate synth (whole process){tag}", process))
         cfg.log(f"[synth_process] the same stages one by one on {rows:,} rows{tag}")
         stages = run_in_child(
             "bench.workloads:synth_engine",
