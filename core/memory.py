@@ -12,10 +12,10 @@ def no_huge_pages_for_numpy() -> None:
     """Stop numpy advising its new large arrays onto transparent huge pages (what
     NUMPY_MADVISE_HUGEPAGE=0 sets at numpy's import), for the arrays allocated from now on.
 
-    Faulting in a huge page zeroes 2 MiB at once and may compact memory first. A process that allocates
-    and frees large arrays one after another paid for it in kernel time: 0.1 to 0.8 s per 1M-row synth,
-    about 0.5 s per 1M-row report, measured on the bench's machine; the engine's fit and sample cost the
-    same either way."""
+    Faulting in a huge page zeroes 2 MiB at once and may compact memory first. On the bench's machine a
+    1M-row synth paid 0.2 to 1 s of kernel time for it when the machine's free memory was fragmented (after
+    other processes had run), and nothing measurable when it was not; a 1M-row report about 0.5 s. The
+    engine's fit and sample cost the same either way."""
     import numpy as np
 
     advise = getattr(getattr(getattr(np, "_core", None), "multiarray", None), "_set_madvise_hugepage", None)

@@ -72,9 +72,8 @@ class RealMatchReport:
 
 def _text_keys(s: pd.Series) -> pd.Series:
     """Each value as its schema key (1, 1.0 and "1" alike), null as None; one call per distinct value."""
-    codes, uniques = pd.factorize(s)
-    keys = np.array([_key(v) for v in uniques] + [None], dtype=object)
-    return pd.Series(keys[codes], index=s.index, dtype="object")
+    codes, keys = _distinct_keys(s)
+    return pd.Series(np.array([*keys, None], dtype=object)[codes], index=s.index, dtype="object")
 
 
 def _normalised(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
