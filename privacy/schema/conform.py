@@ -358,13 +358,15 @@ def _rounded_int64(num: pd.Series) -> pd.Series:
     if num.dtype != np.float64:
         return num.round().astype("Int64")
     x = np.round(num.to_numpy())  # a fresh array: set in place below
+    if not _within(x, -_INT64_FLOAT_MAX, _INT64_FLOAT_MAX):  # infinite or too large: as astype refuses it
+        return num.round().astype("Int64")
     null = np.isnan(x)
-    nulls = bool(null.any())
-    if x.size and not (nulls and null.all()) and not (np.fmin.reduce(x) > -(2.0**63) and np.fmax.reduce(x) < 2.0**63):
-        return num.round().astype("Int64")  # infinite or too large: as astype refuses it
-    if nulls:
+    if null.any():
         x[null] = 0
     return pd.Series(pd.arrays.IntegerArray(x.astype(np.int64), null), index=num.index, name=num.name)
+
+
+_INT64_FLOAT_MAX = float(np.nextafter(2.0**63, 0))  # the largest float below 2**63
 
 
 def _within(x: np.ndarray, lo: float, hi: float) -> bool:
